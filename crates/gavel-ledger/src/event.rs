@@ -1,0 +1,337 @@
+//! Log events and their canonical bytes (DESIGN.md 3.1).
+//!
+//! An event is a JSON object `{seq, time, kind, actor, data, prev}`. Its bytes in the log are its
+//! RFC 8785 (JCS) canonical form; its Merkle leaf is `SHA-256(0x00 || bytes)` and `prev` is the
+//! lowercase hex leaf hash of event `seq - 1` (64 zeros for event 0), so leaves also form a hash chain.
+//!
+//! Invariants enforced here, before anything reaches the log:
+//! * `kind` is a dotted lowercase name; `actor.id` is non-empty; `data` is a JSON object;
+//! * every number in `data` survives the JCS round trip unchanged (JCS numbers are IEEE-754 doubles,
+//!   so integers beyond ±2^53 are refused rather than silently rounded);
+//! * `from_bytes` accepts only bytes that are exactly the canonical form of a well-formed event.
+
+use crate::clock::is_log_time;
+use crate::hash::{self, Hash};
+use crate::LedgerError;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Largest integer a JCS (IEEE-754 double) number represents exactly.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// Who caused an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActorType {
+    Agent,
+    User,
+    System,
+}
+
+impl ActorType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorType::Agent => "agent",
+            ActorType::User => "user",
+            ActorType::System => "system",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Actor {
+    #[serde(rename = "type")]
+    pub kind: ActorType,
+    pub id: String,
+}
+
+impl Actor {
+    pub fn system(id: &str) -> Self {
+        Actor { kind: ActorType::System, id: id.to_string() }
+    }
+    pub fn user(id: &str) -> Self {
+        Actor { kind: ActorType::User, id: id.to_string() }
+    }
+    pub fn agent(id: &str) -> Self {
+        Actor { kind: ActorType::Agent, id: id.to_string() }
+    }
+}
+
+/// What a caller asks the log to record; the writer assigns `seq`, `time` and `prev`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventDraft {
+    pub kind: String,
+    pub actor: Actor,
+    pub data: Value,
+}
+
+impl EventDraft {
+    /// Builds a draft, refusing anything that could not be stored canonically.
+    pub fn new(kind: &str, actor: Actor, data: Value) -> Result<Self, LedgerError> {
+        validate_kind(kind)?;
+        if actor.id.is_empty() {
+            return Err(LedgerError::InvalidEvent("actor id is empty".into()));
+        }
+        if !data.is_object() {
+            return Err(LedgerError::InvalidEvent("data must be a JSON object".into()));
+        }
+        check_numbers(&data, "data")?;
+        Ok(EventDraft { kind: kind.to_string(), actor, data })
+    }
+}
+
+/// A draft whose kind, actor and data are already in canonical form, so the single log writer
+/// only splices in `prev`, `seq` and `time` (cheap) instead of canonicalizing the whole event.
+///
+/// This is exact, not an approximation: JCS sorts an object's members and canonicalizes each value
+/// independently, and the event's top-level keys are fixed ASCII names whose order is
+/// `actor, data, kind, prev, seq, time`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealableDraft {
+    /// `{"actor":…,"data":…,"kind":…` — everything before `,"prev":`.
+    head: String,
+    pub kind: String,
+    pub actor: Actor,
+}
+
+impl SealableDraft {
+    pub fn new(draft: &EventDraft) -> Result<Self, LedgerError> {
+        let head = format!(
+            "{{\"actor\":{},\"data\":{},\"kind\":{}",
+            canon(&draft.actor)?,
+            canon(&draft.data)?,
+            canon(&draft.kind)?
+        );
+        Ok(SealableDraft { head, kind: draft.kind.clone(), actor: draft.actor.clone() })
+    }
+
+    /// The canonical bytes of the event at `seq`, written at `time`, following `prev`.
+    pub fn seal(&self, seq: u64, time: &str, prev: &Hash) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.head.len() + 140);
+        out.extend_from_slice(self.head.as_bytes());
+        out.extend_from_slice(b",\"prev\":\"");
+        out.extend_from_slice(hash::to_hex(prev).as_bytes());
+        out.extend_from_slice(b"\",\"seq\":");
+        out.extend_from_slice(seq.to_string().as_bytes());
+        out.extend_from_slice(b",\"time\":\"");
+        out.extend_from_slice(time.as_bytes());
+        out.extend_from_slice(b"\"}");
+        out
+    }
+}
+
+fn canon<T: Serialize>(value: &T) -> Result<String, LedgerError> {
+    serde_json_canonicalizer::to_string(value)
+        .map_err(|e| LedgerError::InvalidEvent(format!("cannot canonicalize: {e}")))
+}
+
+/// A log event, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    pub seq: u64,
+    pub time: String,
+    pub kind: String,
+    pub actor: Actor,
+    pub data: Value,
+    pub prev: String,
+}
+
+impl Event {
+    /// The event that follows `prev` (the leaf hash of event `seq - 1`).
+    pub fn from_draft(draft: EventDraft, seq: u64, time: String, prev: &Hash) -> Self {
+        Event { seq, time, kind: draft.kind, actor: draft.actor, data: draft.data, prev: hash::to_hex(prev) }
+    }
+
+    /// RFC 8785 canonical bytes: what the log stores and hashes.
+    pub fn canonical_bytes(&self) -> Result<Vec<u8>, LedgerError> {
+        canon(self).map(String::into_bytes)
+    }
+
+    /// Parses stored bytes, accepting them only if they are exactly the canonical form of a
+    /// well-formed event.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, LedgerError> {
+        let event: Event = serde_json::from_slice(bytes)
+            .map_err(|e| LedgerError::InvalidEvent(format!("not an event: {e}")))?;
+        event.check_well_formed()?;
+        if event.canonical_bytes()? != bytes {
+            return Err(LedgerError::InvalidEvent("bytes are not in JCS canonical form".into()));
+        }
+        Ok(event)
+    }
+
+    /// The `prev` field as a hash.
+    pub fn prev_hash(&self) -> Result<Hash, LedgerError> {
+        if self.prev.len() != 64 || self.prev.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(LedgerError::InvalidEvent("prev is not 64 lowercase hex characters".into()));
+        }
+        hash::from_hex(&self.prev)
+            .ok_or_else(|| LedgerError::InvalidEvent("prev is not 64 lowercase hex characters".into()))
+    }
+
+    fn check_well_formed(&self) -> Result<(), LedgerError> {
+        validate_kind(&self.kind)?;
+        if !is_log_time(&self.time) {
+            return Err(LedgerError::InvalidEvent(format!(
+                "time {:?} is not RFC 3339 UTC with microseconds",
+                self.time
+            )));
+        }
+        if self.actor.id.is_empty() {
+            return Err(LedgerError::InvalidEvent("actor id is empty".into()));
+        }
+        if !self.data.is_object() {
+            return Err(LedgerError::InvalidEvent("data must be a JSON object".into()));
+        }
+        if self.seq > MAX_SAFE_INTEGER {
+            return Err(LedgerError::InvalidEvent("seq exceeds 2^53 - 1".into()));
+        }
+        self.prev_hash()?;
+        Ok(())
+    }
+}
+
+/// A kind is a dotted name of lowercase ASCII segments: `decision`, `approval.decided`, `external.access_review`.
+pub fn validate_kind(kind: &str) -> Result<(), LedgerError> {
+    let ok = !kind.is_empty()
+        && kind.len() <= 128
+        && kind.split('.').all(|seg| {
+            seg.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+                && seg.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(LedgerError::InvalidEvent(format!(
+            "kind {kind:?} must be dotted lowercase segments like \"approval.decided\""
+        )))
+    }
+}
+
+fn check_numbers(v: &Value, path: &str) -> Result<(), LedgerError> {
+    match v {
+        Value::Number(n) => {
+            let exact = if let Some(u) = n.as_u64() {
+                u <= MAX_SAFE_INTEGER
+            } else if let Some(i) = n.as_i64() {
+                i.unsigned_abs() <= MAX_SAFE_INTEGER
+            } else {
+                n.as_f64().is_some_and(f64::is_finite)
+            };
+            if exact {
+                Ok(())
+            } else {
+                Err(LedgerError::InvalidEvent(format!(
+                    "number at {path} cannot be represented exactly in canonical JSON (|n| > 2^53 - 1); send it as a string"
+                )))
+            }
+        }
+        Value::Array(items) => {
+            items.iter().enumerate().try_for_each(|(i, x)| check_numbers(x, &format!("{path}[{i}]")))
+        }
+        Value::Object(map) => map.iter().try_for_each(|(k, x)| check_numbers(x, &format!("{path}.{k}"))),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample(seq: u64) -> Event {
+        let draft = EventDraft::new(
+            "decision",
+            Actor::agent("agent-1"),
+            json!({"tool": "send_email", "z": 1, "a": [1.5, "é", null], "cost_usd": 0.25}),
+        )
+        .unwrap();
+        Event::from_draft(draft, seq, "2026-11-29T01:02:03.000004Z".into(), &[7u8; 32])
+    }
+
+    #[test]
+    fn canonical_bytes_sort_keys_and_have_no_whitespace() {
+        let bytes = sample(3).canonical_bytes().unwrap();
+        let text = std::str::from_utf8(&bytes).unwrap();
+        assert_eq!(
+            text,
+            r#"{"actor":{"id":"agent-1","type":"agent"},"data":{"a":[1.5,"é",null],"cost_usd":0.25,"tool":"send_email","z":1},"kind":"decision","prev":"0707070707070707070707070707070707070707070707070707070707070707","seq":3,"time":"2026-11-29T01:02:03.000004Z"}"#
+        );
+        assert_eq!(Event::from_bytes(&bytes).unwrap(), sample(3));
+    }
+
+    #[test]
+    fn sealed_bytes_equal_full_canonicalization() {
+        let draft = EventDraft::new(
+            "approval.decided",
+            Actor::user("ü-1"),
+            json!({"b": {"y": [1, 2.5e-7, "\u{1F600}"], "x": true}, "\u{e9}": "é", "a": null}),
+        )
+        .unwrap();
+        let sealed = SealableDraft::new(&draft).unwrap().seal(42, "2026-11-29T01:02:03.000004Z", &[9u8; 32]);
+        let full = Event::from_draft(draft, 42, "2026-11-29T01:02:03.000004Z".into(), &[9u8; 32]);
+        assert_eq!(sealed, full.canonical_bytes().unwrap());
+        assert_eq!(Event::from_bytes(&sealed).unwrap(), full);
+    }
+
+    #[test]
+    #[allow(clippy::excessive_precision)] // the RFC's own input, more digits than an f64 holds
+    fn rfc8785_number_and_string_forms() {
+        // Examples from RFC 8785 section 3.2.2 / appendix B.
+        let v = json!({"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],
+                       "string": "\u{20ac}$\u{000F}\u{000a}A'\u{0042}\u{0022}\u{005c}\\\"/",
+                       "literals": [null, true, false]});
+        let out = serde_json_canonicalizer::to_string(&v).unwrap();
+        assert_eq!(
+            out,
+            r#"{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}"#
+        );
+    }
+
+    #[test]
+    fn non_canonical_bytes_are_refused() {
+        let good = sample(0).canonical_bytes().unwrap();
+        let spaced = String::from_utf8(good.clone()).unwrap().replacen(':', ": ", 1);
+        assert!(Event::from_bytes(spaced.as_bytes()).is_err());
+        let reordered = format!(
+            r#"{{"seq":0,"actor":{{"id":"agent-1","type":"agent"}},"data":{{}},"kind":"decision","prev":"{}","time":"2026-11-29T01:02:03.000004Z"}}"#,
+            "0".repeat(64)
+        );
+        let reordered = reordered.into_bytes();
+        assert!(Event::from_bytes(&reordered).is_err());
+        assert!(Event::from_bytes(b"[]").is_err());
+        assert!(Event::from_bytes(&good[..good.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn drafts_refuse_bad_input() {
+        assert!(EventDraft::new("Decision", Actor::system("x"), json!({})).is_err());
+        assert!(EventDraft::new("a..b", Actor::system("x"), json!({})).is_err());
+        assert!(EventDraft::new("", Actor::system("x"), json!({})).is_err());
+        assert!(EventDraft::new("ok.kind", Actor::system(""), json!({})).is_err());
+        assert!(EventDraft::new("ok.kind", Actor::system("x"), json!([1])).is_err());
+        assert!(EventDraft::new("ok.kind", Actor::system("x"), json!({"n": u64::MAX})).is_err());
+        assert!(EventDraft::new("ok.kind", Actor::system("x"), json!({"n": [{"m": -9007199254740993i64}]}))
+            .is_err());
+        assert!(EventDraft::new(
+            "external.access_review",
+            Actor::user("u"),
+            json!({"n": 9007199254740991u64})
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn malformed_fields_are_refused_on_read() {
+        let mut e = sample(1);
+        e.time = "2026-11-29T01:02:03Z".into();
+        assert!(Event::from_bytes(&e.canonical_bytes().unwrap()).is_err());
+        let mut e = sample(1);
+        e.prev = "ab".into();
+        assert!(Event::from_bytes(&e.canonical_bytes().unwrap()).is_err());
+        let mut e = sample(1);
+        e.prev = "A".repeat(64);
+        assert!(Event::from_bytes(&e.canonical_bytes().unwrap()).is_err());
+    }
+}

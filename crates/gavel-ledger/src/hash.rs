@@ -1,0 +1,70 @@
+//! RFC 6962 hashing: `leaf = SHA-256(0x00 || bytes)`, `node = SHA-256(0x01 || left || right)`,
+//! and the empty tree's root `SHA-256("")`.
+
+use sha2::{Digest, Sha256};
+
+/// A SHA-256 digest: a leaf hash, an interior node or a tree root.
+pub type Hash = [u8; 32];
+
+/// The `prev` of event 0: 64 `0` characters in hex.
+pub const ZERO_HASH: Hash = [0u8; 32];
+
+/// RFC 6962 leaf hash of an entry's bytes.
+pub fn leaf_hash(bytes: &[u8]) -> Hash {
+    let mut h = Sha256::new();
+    h.update([0x00]);
+    h.update(bytes);
+    h.finalize().into()
+}
+
+/// RFC 6962 interior node hash.
+pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
+    let mut h = Sha256::new();
+    h.update([0x01]);
+    h.update(left);
+    h.update(right);
+    h.finalize().into()
+}
+
+/// Root of the empty tree: SHA-256 of nothing.
+pub fn empty_root() -> Hash {
+    Sha256::digest([]).into()
+}
+
+/// Lowercase hex of a hash, as events and APIs print it.
+pub fn to_hex(h: &Hash) -> String {
+    hex::encode(h)
+}
+
+/// Parses 64 lowercase-or-uppercase hex characters into a hash.
+pub fn from_hex(s: &str) -> Option<Hash> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s, &mut out).ok()?;
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_root_is_sha256_of_nothing() {
+        assert_eq!(to_hex(&empty_root()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    }
+
+    #[test]
+    fn leaf_and_node_use_distinct_prefixes() {
+        let l = leaf_hash(b"");
+        // RFC 6962 test vector: the leaf hash of the empty entry.
+        assert_eq!(to_hex(&l), "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d");
+        assert_ne!(node_hash(&l, &l), leaf_hash(&[l, l].concat()));
+    }
+
+    #[test]
+    fn hex_round_trip_and_rejects_bad_input() {
+        let h = leaf_hash(b"x");
+        assert_eq!(from_hex(&to_hex(&h)), Some(h));
+        assert_eq!(from_hex("zz"), None);
+        assert_eq!(from_hex(&"0".repeat(63)), None);
+    }
+}
