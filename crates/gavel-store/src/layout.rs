@@ -1,0 +1,42 @@
+//! Where gavel keeps things in its data directory.
+//!
+//! ```text
+//! <data-dir>/            0700
+//!   gavel.db             SQLite database (+ -wal, -shm)
+//!   keys/log.key         Ed25519 log signing key, PKCS#8 PEM, 0600
+//! ```
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        DataDir { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn database(&self) -> PathBuf {
+        self.root.join("gavel.db")
+    }
+
+    pub fn log_key(&self) -> PathBuf {
+        self.root.join("keys").join("log.key")
+    }
+
+    /// Creates the directory (0700) if it does not exist yet.
+    pub fn create(&self) -> std::io::Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.root)
+    }
+
+    pub fn exists(&self) -> bool {
+        self.database().exists()
+    }
+}

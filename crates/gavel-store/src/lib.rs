@@ -1,0 +1,135 @@
+//! gavel-store: persistence for gavel behind one trait, [`Store`].
+//!
+//! The SQLite implementation ([`sqlite::SqliteStore`]) is the embedded default; a PostgreSQL
+//! implementation for several replicas will satisfy the same trait and the same conformance tests.
+//!
+//! Invariants every implementation keeps:
+//! * appends are acknowledged only after the transaction holding them has committed durably;
+//! * seqs are contiguous from 0 and each event's `prev` is the leaf hash of the one before;
+//! * complete Merkle subtrees at the stored levels are persisted with the leaves that complete
+//!   them, so proofs never rehash the log;
+//! * a failed commit acknowledges nothing and leaves the in-memory chain head as it was.
+
+pub mod layout;
+pub mod log;
+pub mod sqlite;
+
+use gavel_ledger::event::EventDraft;
+use gavel_ledger::verify::{StoredEntry, VerifyReport};
+use gavel_ledger::{Hash, LedgerError};
+use serde::Serialize;
+
+pub use log::Log;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("database: {0}")]
+    Database(String),
+    #[error("the log writer has stopped")]
+    WriterGone,
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+/// What the caller gets back once its event is durably committed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Appended {
+    pub seq: u64,
+    pub time: String,
+    #[serde(with = "hex_hash")]
+    pub leaf_hash: Hash,
+}
+
+/// The committed head of the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Head {
+    pub size: u64,
+    #[serde(with = "hex_hash")]
+    pub root: Hash,
+}
+
+/// A signed checkpoint as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredCheckpoint {
+    pub size: u64,
+    #[serde(with = "hex_hash")]
+    pub root: Hash,
+    pub note: String,
+    pub created_at: String,
+}
+
+/// A pending append: resolves once the event is committed (or the commit failed).
+pub type AppendReceiver = tokio::sync::oneshot::Receiver<Result<Appended, StoreError>>;
+
+/// The storage contract. Implementations are shared between threads.
+pub trait Store: Send + Sync {
+    /// Queues an event for the log writer, which batches concurrent appends into one transaction.
+    /// The receiver resolves only after that transaction committed.
+    fn submit(&self, draft: EventDraft) -> Result<AppendReceiver, StoreError>;
+
+    /// Appends and waits for the commit (for synchronous callers; never call from an async task).
+    fn append(&self, draft: EventDraft) -> Result<Appended, StoreError> {
+        self.submit(draft)?.blocking_recv().map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// The committed head.
+    fn head(&self) -> Result<Head, StoreError>;
+
+    /// Calls `f` with entries `from..to` (exclusive) in seq order until it returns false.
+    fn scan(&self, from: u64, to: u64, f: &mut dyn FnMut(StoredEntry) -> bool) -> Result<(), StoreError>;
+
+    /// One entry, if present.
+    fn entry(&self, seq: u64) -> Result<Option<StoredEntry>, StoreError>;
+
+    /// Merkle root of the first `size` events.
+    fn root_at(&self, size: u64) -> Result<Hash, StoreError>;
+
+    /// RFC 9162 inclusion proof of leaf `seq` in the tree of `size` leaves.
+    fn inclusion_proof(&self, seq: u64, size: u64) -> Result<Vec<Hash>, StoreError>;
+
+    /// RFC 9162 consistency proof between tree sizes.
+    fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, StoreError>;
+
+    /// Stores a signed checkpoint (idempotent for the same size and note).
+    fn save_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<(), StoreError>;
+
+    /// A value of the store's metadata (e.g. the log origin), if set.
+    fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Sets a metadata value once; returns the value in force (the first one ever set).
+    fn init_meta(&self, key: &str, value: &str) -> Result<String, StoreError>;
+
+    /// All stored checkpoints, by size.
+    fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError>;
+
+    /// Verifies `from..to` (exclusive; clamped to the log) against the chain and, from seq 0,
+    /// against the given authenticated checkpoint anchors.
+    fn verify(
+        &self,
+        from: u64,
+        to: Option<u64>,
+        anchors: Vec<gavel_ledger::verify::Anchor>,
+    ) -> Result<VerifyReport, StoreError>;
+}
+
+pub(crate) mod hex_hash {
+    use gavel_ledger::Hash;
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(h: &Hash, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(h))
+    }
+}

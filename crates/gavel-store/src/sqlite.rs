@@ -1,0 +1,625 @@
+//! The embedded SQLite store: one file in WAL mode with `synchronous=FULL`, so a commit is on disk
+//! before it returns.
+//!
+//! One writer thread owns the write connection and the chain head. Callers hand it drafts over a
+//! channel; it drains whatever is queued (group commit), writes those events and the Merkle
+//! subtrees they complete in one transaction, and only after the commit answers each caller.
+//! Readers use their own connections (WAL readers never block the writer).
+
+use crate::{AppendReceiver, Appended, Head, Store, StoreError, StoredCheckpoint};
+use gavel_ledger::clock::{format_time, Clock};
+use gavel_ledger::event::{EventDraft, SealableDraft};
+use gavel_ledger::hash::{leaf_hash, Hash, ZERO_HASH};
+use gavel_ledger::merkle::{self, Frontier, NodeSource, StoredNode};
+use gavel_ledger::verify::{Anchor, RangeVerifier, StoredEntry, VerifyReport};
+use gavel_ledger::LedgerError;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+
+/// Most events one transaction carries; bounds commit latency under a flood.
+const MAX_BATCH: usize = 4096;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    seq        INTEGER PRIMARY KEY,
+    time       TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    actor_type TEXT NOT NULL,
+    actor_id   TEXT NOT NULL,
+    leaf_hash  BLOB NOT NULL,
+    body       BLOB            -- JCS bytes; NULL once purged past retention
+);
+CREATE INDEX IF NOT EXISTS events_kind_time ON events(kind, time);
+CREATE INDEX IF NOT EXISTS events_time ON events(time);
+CREATE TABLE IF NOT EXISTS merkle_nodes (
+    level INTEGER NOT NULL,
+    idx   INTEGER NOT NULL,
+    hash  BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+    size       INTEGER PRIMARY KEY,
+    root       BLOB NOT NULL,
+    note       TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
+";
+
+struct Request {
+    draft: EventDraft,
+    sealable: SealableDraft,
+    reply: tokio::sync::oneshot::Sender<Result<Appended, StoreError>>,
+}
+
+/// SQLite-backed [`Store`].
+pub struct SqliteStore {
+    path: PathBuf,
+    sender: Option<mpsc::Sender<Request>>,
+    writer: Option<JoinHandle<()>>,
+    head: Arc<RwLock<Head>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and starts the log writer.
+    pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        let conn = open_connection(path, false)?;
+        conn.execute_batch(SCHEMA)?;
+        let state = ChainState::load(&conn)?;
+        let head = Arc::new(RwLock::new(Head { size: state.frontier.size(), root: state.frontier.root() }));
+        let (sender, receiver) = mpsc::channel();
+        let writer = Writer { conn, state, clock, head: head.clone() };
+        let handle = std::thread::Builder::new()
+            .name("gavel-log-writer".into())
+            .spawn(move || writer.run(receiver))?;
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            sender: Some(sender),
+            writer: Some(handle),
+            head,
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Runs `f` with a pooled read-only connection.
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => open_connection(&self.path, true)?,
+        };
+        let result = f(&conn);
+        self.readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+        result
+    }
+
+    /// Stops accepting appends, commits everything already queued, and waits for the writer.
+    pub fn shutdown(&mut self) {
+        self.sender.take();
+        if let Some(handle) = self.writer.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    if !read_only {
+        // WAL lets readers run beside the writer; FULL syncs the WAL on every commit, so an
+        // acknowledged append survives a crash or power loss.
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Database(format!("could not enable WAL (journal_mode={mode})")));
+        }
+    }
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+    Ok(conn)
+}
+
+/// Reads Merkle nodes from a connection: leaves from `events`, stored levels from `merkle_nodes`.
+struct ConnNodes<'a>(&'a Connection);
+
+impl NodeSource for ConnNodes<'_> {
+    fn nodes(&self, level: u32, start: u64, end: u64) -> Result<Vec<Hash>, LedgerError> {
+        let src = |e: rusqlite::Error| LedgerError::Source(e.to_string());
+        let mut stmt = if level == 0 {
+            self.0.prepare_cached(
+                "SELECT leaf_hash FROM events WHERE seq >= ?1 AND seq < ?2 AND ?3 = 0 ORDER BY seq",
+            )
+        } else {
+            self.0.prepare_cached(
+                "SELECT hash FROM merkle_nodes WHERE level = ?3 AND idx >= ?1 AND idx < ?2 ORDER BY idx",
+            )
+        }
+        .map_err(src)?;
+        let mut rows = stmt.query(params![start, end, level]).map_err(src)?;
+        let mut out = Vec::with_capacity(end.saturating_sub(start).min(1 << 16) as usize);
+        while let Some(row) = rows.next().map_err(src)? {
+            let blob: Vec<u8> = row.get(0).map_err(src)?;
+            out.push(blob_hash(&blob)?);
+        }
+        if out.len() as u64 != end.saturating_sub(start) {
+            return Err(LedgerError::Source(format!(
+                "level {level} nodes {start}..{end}: found {} of {} (the store is missing Merkle data)",
+                out.len(),
+                end.saturating_sub(start)
+            )));
+        }
+        Ok(out)
+    }
+}
+
+fn blob_hash(b: &[u8]) -> Result<Hash, LedgerError> {
+    b.try_into().map_err(|_| LedgerError::Source(format!("stored hash has {} bytes, not 32", b.len())))
+}
+
+/// The writer's view of the chain head.
+#[derive(Clone)]
+struct ChainState {
+    frontier: Frontier,
+    prev: Hash,
+    last_time: String,
+}
+
+impl ChainState {
+    fn load(conn: &Connection) -> Result<Self, StoreError> {
+        let last: Option<(u64, Vec<u8>, String)> = conn
+            .query_row("SELECT seq, leaf_hash, time FROM events ORDER BY seq DESC LIMIT 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?;
+        let Some((last_seq, leaf, last_time)) = last else {
+            return Ok(ChainState { frontier: Frontier::new(), prev: ZERO_HASH, last_time: String::new() });
+        };
+        let frontier = Frontier::from_source(&ConnNodes(conn), last_seq + 1)?;
+        Ok(ChainState { frontier, prev: blob_hash(&leaf)?, last_time })
+    }
+}
+
+struct Writer {
+    conn: Connection,
+    state: ChainState,
+    clock: Arc<dyn Clock>,
+    head: Arc<RwLock<Head>>,
+}
+
+impl Writer {
+    fn run(mut self, receiver: mpsc::Receiver<Request>) {
+        // recv() keeps returning queued requests after the senders are gone, so shutdown drains.
+        while let Ok(first) = receiver.recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match receiver.try_recv() {
+                    Ok(req) => batch.push(req),
+                    Err(_) => break,
+                }
+            }
+            self.commit(batch);
+        }
+    }
+
+    fn commit(&mut self, batch: Vec<Request>) {
+        let before = self.state.clone();
+        let (replies, drafts): (Vec<_>, Vec<_>) =
+            batch.into_iter().map(|r| (r.reply, (r.draft, r.sealable))).unzip();
+        match write_batch(&mut self.conn, &mut self.state, self.clock.as_ref(), &drafts) {
+            Ok(appended) => {
+                let head = Head { size: self.state.frontier.size(), root: self.state.frontier.root() };
+                *self.head.write().unwrap_or_else(|p| p.into_inner()) = head;
+                for (reply, appended) in replies.into_iter().zip(appended) {
+                    let _ = reply.send(Ok(appended));
+                }
+            }
+            Err(e) => {
+                // Nothing in this batch is acknowledged; the next batch starts from the old head.
+                self.state = before;
+                tracing::error!(error = %e, "log commit failed; batch not acknowledged");
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Database(format!("commit failed: {e}"))));
+                }
+            }
+        }
+    }
+}
+
+fn write_batch(
+    conn: &mut Connection,
+    state: &mut ChainState,
+    clock: &dyn Clock,
+    drafts: &[(EventDraft, SealableDraft)],
+) -> Result<Vec<Appended>, StoreError> {
+    // IMMEDIATE takes the write lock up front. Another process (a CLI command beside a running
+    // server) may have appended since our last batch: if so, reload the head before extending it.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let db_size: u64 = tx.query_row("SELECT COALESCE(MAX(seq) + 1, 0) FROM events", [], |r| r.get(0))?;
+    if db_size != state.frontier.size() {
+        *state = ChainState::load(&tx)?;
+    }
+    let mut appended = Vec::with_capacity(drafts.len());
+    {
+        let mut insert_event = tx.prepare_cached(
+            "INSERT INTO events (seq, time, kind, actor_type, actor_id, leaf_hash, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        let mut insert_node =
+            tx.prepare_cached("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
+        // One timestamp per batch, never earlier than the last one written: event times are
+        // non-decreasing in seq order even if the wall clock steps back.
+        let mut time = format_time(clock.now());
+        if time < state.last_time {
+            time = state.last_time.clone();
+        }
+        for (draft, sealable) in drafts {
+            let seq = state.frontier.size();
+            let bytes = sealable.seal(seq, &time, &state.prev);
+            let leaf = leaf_hash(&bytes);
+            insert_event.execute(params![
+                seq,
+                time,
+                draft.kind,
+                draft.actor.kind.as_str(),
+                draft.actor.id,
+                &leaf[..],
+                bytes
+            ])?;
+            for StoredNode { level, index, hash } in state.frontier.push(leaf) {
+                insert_node.execute(params![level, index, &hash[..]])?;
+            }
+            state.prev = leaf;
+            appended.push(Appended { seq, time: time.clone(), leaf_hash: leaf });
+        }
+        state.last_time = time;
+    }
+    tx.commit()?;
+    Ok(appended)
+}
+
+fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(u64, Option<Vec<u8>>, Vec<u8>)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+}
+
+fn to_entry((seq, bytes, leaf): (u64, Option<Vec<u8>>, Vec<u8>)) -> Result<StoredEntry, StoreError> {
+    Ok(StoredEntry { seq, bytes, leaf_hash: blob_hash(&leaf)? })
+}
+
+impl Store for SqliteStore {
+    fn submit(&self, draft: EventDraft) -> Result<AppendReceiver, StoreError> {
+        // Canonicalize on the caller's thread: the single writer only splices seq/time/prev in.
+        let sealable = SealableDraft::new(&draft)?;
+        let (reply, receiver) = tokio::sync::oneshot::channel();
+        let sender = self.sender.as_ref().ok_or(StoreError::WriterGone)?;
+        sender.send(Request { draft, sealable, reply }).map_err(|_| StoreError::WriterGone)?;
+        Ok(receiver)
+    }
+
+    fn head(&self) -> Result<Head, StoreError> {
+        let cached = *self.head.read().unwrap_or_else(|p| p.into_inner());
+        // Another process may have appended to the same database (a CLI command beside a
+        // server): the database, not this process's memory, says how long the log is.
+        self.with_reader(|conn| {
+            let size: u64 =
+                conn.query_row("SELECT COALESCE(MAX(seq) + 1, 0) FROM events", [], |r| r.get(0))?;
+            if size == cached.size {
+                return Ok(cached);
+            }
+            Ok(Head { size, root: merkle::root(&ConnNodes(conn), size)? })
+        })
+    }
+
+    fn scan(&self, from: u64, to: u64, f: &mut dyn FnMut(StoredEntry) -> bool) -> Result<(), StoreError> {
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, body, leaf_hash FROM events WHERE seq >= ?1 AND seq < ?2 ORDER BY seq",
+            )?;
+            let mut rows = stmt.query(params![from, to])?;
+            while let Some(row) = rows.next()? {
+                if !f(to_entry(entry_from_row(row)?)?) {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn entry(&self, seq: u64) -> Result<Option<StoredEntry>, StoreError> {
+        self.with_reader(|conn| {
+            conn.query_row(
+                "SELECT seq, body, leaf_hash FROM events WHERE seq = ?1",
+                params![seq],
+                entry_from_row,
+            )
+            .optional()?
+            .map(to_entry)
+            .transpose()
+        })
+    }
+
+    fn root_at(&self, size: u64) -> Result<Hash, StoreError> {
+        let head = self.head()?;
+        if size > head.size {
+            return Err(StoreError::Invalid(format!(
+                "tree size {size} is beyond the log size {}",
+                head.size
+            )));
+        }
+        if size == head.size {
+            return Ok(head.root);
+        }
+        self.with_reader(|conn| Ok(merkle::root(&ConnNodes(conn), size)?))
+    }
+
+    fn inclusion_proof(&self, seq: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
+        let head = self.head()?;
+        if size > head.size || seq >= size {
+            return Err(StoreError::Invalid(format!(
+                "no inclusion proof for seq {seq} in a tree of size {size} (log size {})",
+                head.size
+            )));
+        }
+        self.with_reader(|conn| Ok(merkle::inclusion_proof(&ConnNodes(conn), seq, size)?))
+    }
+
+    fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, StoreError> {
+        let head = self.head()?;
+        if new_size > head.size || old_size > new_size {
+            return Err(StoreError::Invalid(format!(
+                "no consistency proof from size {old_size} to {new_size} (log size {})",
+                head.size
+            )));
+        }
+        self.with_reader(|conn| Ok(merkle::consistency_proof(&ConnNodes(conn), old_size, new_size)?))
+    }
+
+    fn save_checkpoint(&self, c: &StoredCheckpoint) -> Result<(), StoreError> {
+        // Checkpoints are written through a short-lived connection: they are rare, and the log
+        // writer's connection stays dedicated to appends.
+        let conn = open_connection(&self.path, false)?;
+        let existing: Option<(Vec<u8>, String)> = conn
+            .query_row("SELECT root, note FROM checkpoints WHERE size = ?1", params![c.size], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        match existing {
+            Some((root, _)) if root == c.root => Ok(()),
+            Some(_) => Err(StoreError::Invalid(format!(
+                "a checkpoint of size {} with a different root is already stored",
+                c.size
+            ))),
+            None => {
+                conn.execute(
+                    "INSERT INTO checkpoints (size, root, note, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![c.size, &c.root[..], c.note, c.created_at],
+                )?;
+                Ok(())
+            }
+        }
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.with_reader(|conn| {
+            Ok(conn
+                .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
+    fn init_meta(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        let conn = open_connection(&self.path, false)?;
+        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])?;
+        Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0))?)
+    }
+
+    fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        self.with_reader(|conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT size, root, note, created_at FROM checkpoints ORDER BY size")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, u64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (size, root, note, created_at) = row?;
+                Ok(StoredCheckpoint { size, root: blob_hash(&root)?, note, created_at })
+            })
+            .collect()
+        })
+    }
+
+    fn verify(&self, from: u64, to: Option<u64>, anchors: Vec<Anchor>) -> Result<VerifyReport, StoreError> {
+        // The size comes from the database, not the in-memory head, so rows removed behind the
+        // server's back are seen.
+        let size: u64 = self.with_reader(|conn| {
+            Ok(conn.query_row("SELECT COALESCE(MAX(seq) + 1, 0) FROM events", [], |r| r.get(0))?)
+        })?;
+        let end = to.map_or(size, |t| t.min(size));
+        if from > end {
+            return Err(StoreError::Invalid(format!(
+                "range {from}..{end} is empty or reversed (log size {size})"
+            )));
+        }
+        let prev = if from == 0 {
+            ZERO_HASH
+        } else {
+            match self.entry(from - 1)? {
+                Some(e) => e.leaf_hash,
+                None => {
+                    return Err(StoreError::Invalid(format!(
+                        "seq {} (before the range) is missing",
+                        from - 1
+                    )))
+                }
+            }
+        };
+        let mut verifier = RangeVerifier::new(from, prev, anchors);
+        self.scan(from, end, &mut |entry| verifier.push(&entry))?;
+        Ok(verifier.finish(end - from, size))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gavel_ledger::clock::SystemClock;
+    use gavel_ledger::event::{Actor, Event};
+    use gavel_ledger::merkle::{verify_consistency, verify_inclusion, MemoryTree};
+    use serde_json::json;
+
+    fn open(dir: &tempfile::TempDir) -> SqliteStore {
+        SqliteStore::open(&dir.path().join("gavel.db"), Arc::new(SystemClock)).unwrap()
+    }
+
+    fn draft(i: u64) -> EventDraft {
+        EventDraft::new("test.event", Actor::system("test"), json!({ "i": i })).unwrap()
+    }
+
+    #[test]
+    fn appends_are_contiguous_chained_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut tree = MemoryTree::new();
+        {
+            let store = open(&dir);
+            for i in 0..100 {
+                let a = store.append(draft(i)).unwrap();
+                assert_eq!(a.seq, i);
+                tree.push(a.leaf_hash);
+            }
+            assert_eq!(store.head().unwrap(), Head { size: 100, root: tree.root() });
+        }
+        let store = open(&dir);
+        assert_eq!(store.head().unwrap(), Head { size: 100, root: tree.root() });
+        let next = store.append(draft(100)).unwrap();
+        assert_eq!(next.seq, 100);
+        let e = Event::from_bytes(&store.entry(100).unwrap().unwrap().bytes.unwrap()).unwrap();
+        assert_eq!(e.prev_hash().unwrap(), store.entry(99).unwrap().unwrap().leaf_hash);
+        let r = store.verify(0, None, vec![]).unwrap();
+        assert!(r.valid && r.verified == 101, "{r:?}");
+    }
+
+    #[test]
+    fn proofs_from_stored_nodes_match_an_in_memory_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let mut tree = MemoryTree::new();
+        for i in 0..300 {
+            tree.push(store.append(draft(i)).unwrap().leaf_hash);
+        }
+        for size in [1u64, 2, 15, 16, 17, 255, 256, 257, 300] {
+            let root = store.root_at(size).unwrap();
+            assert_eq!(root, merkle::root(&tree, size).unwrap());
+            for seq in [0, size / 2, size - 1] {
+                let proof = store.inclusion_proof(seq, size).unwrap();
+                let leaf = store.entry(seq).unwrap().unwrap().leaf_hash;
+                verify_inclusion(&leaf, seq, size, &proof, &root).unwrap();
+            }
+            let proof = store.consistency_proof(size / 3, size).unwrap();
+            verify_consistency(size / 3, size, &store.root_at(size / 3).unwrap(), &root, &proof).unwrap();
+        }
+        assert!(store.inclusion_proof(300, 300).is_err());
+        assert!(store.inclusion_proof(0, 301).is_err());
+        assert!(store.consistency_proof(10, 5).is_err());
+        assert!(store.root_at(301).is_err());
+    }
+
+    #[test]
+    fn concurrent_appends_are_group_committed_and_all_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(open(&dir));
+        let handles: Vec<_> = (0..16)
+            .map(|t| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    (0..50).map(|i| store.append(draft(t * 1000 + i)).unwrap().seq).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut seqs: Vec<u64> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, (0..800).collect::<Vec<_>>());
+        assert!(store.verify(0, None, vec![]).unwrap().valid);
+    }
+
+    #[test]
+    fn a_failed_commit_acknowledges_nothing_and_keeps_the_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        store.append(draft(0)).unwrap();
+        let head = store.head().unwrap();
+        // Inject a commit failure for one kind of event, through a second connection.
+        let conn = Connection::open(dir.path().join("gavel.db")).unwrap();
+        conn.execute_batch(
+            "CREATE TRIGGER fail BEFORE INSERT ON events WHEN NEW.kind = 'test.fail'
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+        )
+        .unwrap();
+        let bad = EventDraft::new("test.fail", Actor::system("test"), json!({})).unwrap();
+        let err = store.append(bad).unwrap_err();
+        assert!(err.to_string().contains("injected failure"), "{err}");
+        assert_eq!(store.head().unwrap(), head);
+        assert_eq!(store.append(draft(1)).unwrap().seq, 1);
+        assert!(store.verify(0, None, vec![]).unwrap().valid);
+    }
+
+    #[test]
+    fn two_writers_on_one_database_extend_one_chain() {
+        // A CLI command appending beside a running server: each writer reloads the head it missed.
+        let dir = tempfile::tempdir().unwrap();
+        let a = open(&dir);
+        let b = open(&dir);
+        for i in 0..20 {
+            let w = if i % 3 == 0 { &a } else { &b };
+            assert_eq!(w.append(draft(i)).unwrap().seq, i);
+        }
+        let r = a.verify(0, None, vec![]).unwrap();
+        assert!(r.valid && r.total == 20, "{r:?}");
+    }
+
+    #[test]
+    fn tampering_through_sql_is_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        for i in 0..20 {
+            store.append(draft(i)).unwrap();
+        }
+        let conn = Connection::open(dir.path().join("gavel.db")).unwrap();
+        conn.execute("UPDATE events SET body = CAST(replace(CAST(body AS TEXT), '\"i\":7', '\"i\":8') AS BLOB) WHERE seq = 7", [])
+            .unwrap();
+        let r = store.verify(0, None, vec![]).unwrap();
+        assert_eq!((r.valid, r.first_break, r.verified), (false, Some(7), 7));
+        // A range that ends before the edit still verifies.
+        assert!(store.verify(0, Some(7), vec![]).unwrap().valid);
+        conn.execute("DELETE FROM events WHERE seq = 3", []).unwrap();
+        assert_eq!(store.verify(0, None, vec![]).unwrap().first_break, Some(3));
+        assert!(store.verify(30, None, vec![]).is_err());
+    }
+
+    #[test]
+    fn checkpoints_are_stored_once_per_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let c = StoredCheckpoint { size: 0, root: [1; 32], note: "n".into(), created_at: "t".into() };
+        store.save_checkpoint(&c).unwrap();
+        store.save_checkpoint(&c).unwrap();
+        let other = StoredCheckpoint { root: [2; 32], ..c.clone() };
+        assert!(store.save_checkpoint(&other).is_err());
+        assert_eq!(store.checkpoints().unwrap(), vec![c]);
+    }
+}
