@@ -1,0 +1,204 @@
+//! `gavel audit`: verify the log, record out-of-band evidence, print checkpoints and proofs.
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use gavel_ledger::event::{validate_kind, Actor, EventDraft};
+use gavel_ledger::hash::to_hex;
+use gavel_ledger::merkle::{verify_consistency, verify_inclusion};
+use gavel_store::{Log, Store};
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Verify the hash chain, canonical bytes, leaf hashes and signed checkpoints. Exit 1 when invalid.
+    Verify {
+        /// First seq to verify (default 0: the whole log, including every signed checkpoint).
+        #[arg(long)]
+        from_seq: Option<u64>,
+        /// Last seq to verify, inclusive (default: the end of the log).
+        #[arg(long)]
+        to_seq: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record out-of-band evidence (an access review, a completed training) as an `external.*` event.
+    Record {
+        /// Event kind; must start with `external.` (e.g. external.access_review).
+        #[arg(long)]
+        kind: String,
+        /// The evidence, as a JSON object.
+        #[arg(long)]
+        data: String,
+        /// Who records it (default: $USER).
+        #[arg(long, env = "USER", default_value = "operator")]
+        actor: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the latest signed checkpoint (signing a new one if the log grew).
+    Checkpoint {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the inclusion proof of one event against a signed checkpoint.
+    Proof {
+        #[arg(long)]
+        seq: u64,
+        /// Tree size to prove against (default: the latest checkpoint).
+        #[arg(long)]
+        size: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the consistency proof between two tree sizes.
+    Consistency {
+        #[arg(long)]
+        old: u64,
+        /// Newer tree size (default: the latest checkpoint).
+        #[arg(long)]
+        new: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(log: &Log, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        AuditCommand::Verify { from_seq, to_seq, json } => verify(log, from_seq, to_seq, json),
+        AuditCommand::Record { kind, data, actor, json } => record(log, &kind, &data, &actor, json),
+        AuditCommand::Checkpoint { json } => {
+            let c = log.checkpoint()?;
+            if json {
+                crate::print_json(&serde_json::json!({
+                    "size": c.size, "root": to_hex(&c.root), "note": c.note,
+                    "created_at": c.created_at, "log_key": log.signer().verifier_key(),
+                }));
+            } else {
+                print!("{}", c.note);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Proof { seq, size, json } => proof(log, seq, size, json),
+        AuditCommand::Consistency { old, new, json } => consistency(log, old, new, json),
+    }
+}
+
+fn verify(log: &Log, from: Option<u64>, to: Option<u64>, json: bool) -> anyhow::Result<ExitCode> {
+    let from = from.unwrap_or(0);
+    if let Some(to) = to {
+        if to < from {
+            bail!("--to-seq {to} is before --from-seq {from}");
+        }
+    }
+    let end = to.map(|t| t.saturating_add(1));
+    let report = log.verify(from, end)?;
+    if json {
+        crate::print_json(&serde_json::to_value(&report)?);
+    } else if report.valid {
+        println!(
+            "valid: {} of {} events verified (chain, canonical bytes, leaf hashes), {} signed checkpoint(s) matched",
+            report.verified, report.total, report.checkpoints_checked
+        );
+        if report.purged > 0 {
+            println!(
+                "{} event payload(s) were purged past retention; their leaf hashes verified",
+                report.purged
+            );
+        }
+    } else {
+        println!("INVALID: first break at seq {}", report.first_break.map_or("-".into(), |s| s.to_string()));
+        if let Some(reason) = &report.reason {
+            println!("  {reason}");
+        }
+        println!("  {} of {} events verified before the break", report.verified, report.total);
+    }
+    Ok(if report.valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn record(log: &Log, kind: &str, data: &str, actor: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let Some(name) = kind.strip_prefix("external.") else {
+        bail!("kind {kind:?} refused: operators may only record `external.<name>` kinds");
+    };
+    validate_kind(name).with_context(|| format!("kind {kind:?} refused"))?;
+    let data: serde_json::Value =
+        serde_json::from_str(data).with_context(|| "--data is not valid JSON".to_string())?;
+    if !data.is_object() {
+        bail!("--data must be a JSON object, e.g. '{{\"reviewer\": \"alice\"}}'");
+    }
+    let draft = EventDraft::new(kind, Actor::user(actor), data)?;
+    let appended = log.append(draft)?;
+    if json {
+        crate::print_json(&serde_json::to_value(&appended)?);
+    } else {
+        println!("recorded seq {} at {} (leaf {})", appended.seq, appended.time, to_hex(&appended.leaf_hash));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The tree size to prove against: the one asked for, else the latest checkpoint covering `min_size`.
+fn target_size(log: &Log, size: Option<u64>, min_size: u64) -> anyhow::Result<(u64, Option<String>)> {
+    if let Some(size) = size {
+        let note = log.store().checkpoints()?.into_iter().find(|c| c.size == size).map(|c| c.note);
+        return Ok((size, note));
+    }
+    let c = log.checkpoint()?;
+    if c.size < min_size {
+        bail!("the log holds {} events", c.size);
+    }
+    Ok((c.size, Some(c.note)))
+}
+
+fn proof(log: &Log, seq: u64, size: Option<u64>, json: bool) -> anyhow::Result<ExitCode> {
+    let (size, note) = target_size(log, size, seq.saturating_add(1))?;
+    let store = log.store();
+    let entry = store.entry(seq)?.with_context(|| format!("seq {seq} is not in the log"))?;
+    let proof = store.inclusion_proof(seq, size)?;
+    let root = store.root_at(size)?;
+    // Never hand out a proof that does not check.
+    verify_inclusion(&entry.leaf_hash, seq, size, &proof, &root)
+        .context("the computed proof does not verify")?;
+    let hashes: Vec<String> = proof.iter().map(to_hex).collect();
+    if json {
+        crate::print_json(&serde_json::json!({
+            "seq": seq, "tree_size": size, "leaf_hash": to_hex(&entry.leaf_hash),
+            "root": to_hex(&root), "proof": hashes, "checkpoint": note,
+        }));
+    } else {
+        println!("inclusion of seq {seq} in the tree of size {size}");
+        println!("leaf hash: {}", to_hex(&entry.leaf_hash));
+        println!("root:      {}", to_hex(&root));
+        for (i, h) in hashes.iter().enumerate() {
+            println!("proof[{i}]: {h}");
+        }
+        if let Some(note) = note {
+            print!("\n{note}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn consistency(log: &Log, old: u64, new: Option<u64>, json: bool) -> anyhow::Result<ExitCode> {
+    let (new, note) = target_size(log, new, old)?;
+    let store = log.store();
+    let proof = store.consistency_proof(old, new)?;
+    let (old_root, new_root) = (store.root_at(old)?, store.root_at(new)?);
+    verify_consistency(old, new, &old_root, &new_root, &proof)
+        .context("the computed proof does not verify")?;
+    let hashes: Vec<String> = proof.iter().map(to_hex).collect();
+    if json {
+        crate::print_json(&serde_json::json!({
+            "old_size": old, "new_size": new, "old_root": to_hex(&old_root),
+            "new_root": to_hex(&new_root), "proof": hashes, "checkpoint": note,
+        }));
+    } else {
+        println!(
+            "consistency of size {old} (root {}) with size {new} (root {})",
+            to_hex(&old_root),
+            to_hex(&new_root)
+        );
+        for (i, h) in hashes.iter().enumerate() {
+            println!("proof[{i}]: {h}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

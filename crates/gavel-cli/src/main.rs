@@ -1,0 +1,108 @@
+//! The `gavel` binary: command-line parsing and dispatch. Each command lives in its own module;
+//! every command that reports something prints words for people by default and one JSON object
+//! with `--json`. Errors go to stderr with a non-zero exit.
+
+mod audit;
+mod keys;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use gavel_ledger::clock::SystemClock;
+use gavel_store::layout::DataDir;
+use gavel_store::Log;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "gavel", version, about = "Governance and tamper-evident audit for AI agent tool calls")]
+struct Cli {
+    /// Where gavel keeps its database and keys.
+    #[arg(long, global = true, env = "GAVEL_DATA_DIR", default_value = "./gavel-data")]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the data directory, database and log signing key (idempotent).
+    Init {
+        /// Organisation name; fixes the log origin `gavel.local/<org>` on first init.
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run gavel: open the store and sign checkpoints periodically until interrupted.
+    Serve(serve::ServeArgs),
+    /// Query and verify the tamper-evident log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Show key material.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let dir = DataDir::new(&cli.data_dir);
+    match cli.command {
+        Command::Init { org, json } => init(&dir, org.as_deref(), json),
+        Command::Serve(args) => serve::run(&dir, args),
+        Command::Audit(cmd) => audit::run(&open(&dir)?, cmd),
+        Command::Keys(cmd) => keys::run(&open(&dir)?, cmd),
+    }
+}
+
+/// Opens an existing data directory (commands other than init/serve never create one).
+fn open(dir: &DataDir) -> anyhow::Result<Log> {
+    Ok(Log::open_existing(dir, Arc::new(SystemClock))?)
+}
+
+fn init(dir: &DataDir, org: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+    let (log, opened) = Log::open(dir, Arc::new(SystemClock), org)?;
+    if let Some(org) = org {
+        let wanted = format!("gavel.local/{org}");
+        if log.origin() != wanted {
+            anyhow::bail!(
+                "this data directory already has origin {}; the origin never changes",
+                log.origin()
+            );
+        }
+    }
+    let checkpoint = log.checkpoint()?;
+    if json {
+        print_json(&serde_json::json!({
+            "data_dir": dir.root(),
+            "origin": log.origin(),
+            "log_key": log.signer().verifier_key(),
+            "key_created": opened.key_created,
+            "tree_size": checkpoint.size,
+        }));
+    } else {
+        let what = if opened.key_created { "initialised" } else { "already initialised" };
+        println!("gavel data directory {} {what}", dir.root().display());
+        println!("origin:  {}", log.origin());
+        println!("log key: {}", log.signer().verifier_key());
+        println!("events:  {}", checkpoint.size);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn print_json(value: &serde_json::Value) {
+    match serde_json::to_string_pretty(value) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("error: cannot print JSON: {e}"),
+    }
+}

@@ -1,0 +1,185 @@
+//! End-to-end tests of the `gavel` binary: what an operator types, including the bad paths.
+
+use gavel_ledger::checkpoint::NoteVerifier;
+use gavel_ledger::hash::from_hex;
+use gavel_ledger::merkle::verify_inclusion;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn gavel(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gavel"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("GAVEL_DATA_DIR")
+        .output()
+        .expect("run gavel")
+}
+
+fn json(out: &Output) -> Value {
+    assert!(out.status.success(), "gavel failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("JSON output")
+}
+
+fn record(dir: &Path, i: u32) -> Value {
+    let data = format!(r#"{{"review": {i}, "reviewer": "alice"}}"#);
+    json(&gavel(dir, &["audit", "record", "--kind", "external.access_review", "--data", &data, "--json"]))
+}
+
+#[test]
+fn init_record_checkpoint_proof_and_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let init = json(&gavel(&dir, &["init", "--org", "acme", "--json"]));
+    assert_eq!(init["origin"], "gavel.local/acme");
+    assert_eq!(init["key_created"], true);
+    // Idempotent; the origin never changes.
+    assert_eq!(json(&gavel(&dir, &["init", "--json"]))["key_created"], false);
+    let other = gavel(&dir, &["init", "--org", "other"]);
+    assert_eq!(other.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&other.stderr).contains("origin never changes"));
+
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.join("keys/log.key")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    for i in 0..5 {
+        assert_eq!(record(&dir, i)["seq"], i);
+    }
+    let keys = json(&gavel(&dir, &["keys", "show", "--json"]));
+    let vkey = keys["log"]["verifier_key"].as_str().unwrap().to_string();
+    assert!(vkey.starts_with("gavel.local/acme+"));
+    assert!(keys["log"]["public_key_pem"].as_str().unwrap().starts_with("-----BEGIN PUBLIC KEY-----"));
+
+    let ckpt = json(&gavel(&dir, &["audit", "checkpoint", "--json"]));
+    assert_eq!(ckpt["size"], 5);
+    let verifier = NoteVerifier::from_verifier_key(&vkey).unwrap();
+    let checkpoint = verifier.verify(ckpt["note"].as_str().unwrap()).unwrap();
+    assert_eq!(checkpoint.size, 5);
+    // Human form prints the signed note itself.
+    let text = gavel(&dir, &["audit", "checkpoint"]);
+    assert_eq!(String::from_utf8_lossy(&text.stdout), ckpt["note"].as_str().unwrap());
+
+    let proof = json(&gavel(&dir, &["audit", "proof", "--seq", "3", "--json"]));
+    let hashes: Vec<_> =
+        proof["proof"].as_array().unwrap().iter().map(|h| from_hex(h.as_str().unwrap()).unwrap()).collect();
+    let leaf = from_hex(proof["leaf_hash"].as_str().unwrap()).unwrap();
+    verify_inclusion(&leaf, 3, 5, &hashes, &checkpoint.root).unwrap();
+
+    let consistency = json(&gavel(&dir, &["audit", "consistency", "--old", "2", "--json"]));
+    assert_eq!(consistency["new_size"], 5);
+
+    let verify = json(&gavel(&dir, &["audit", "verify", "--json"]));
+    assert_eq!(verify["verified"], 5);
+    assert_eq!(verify["total"], 5);
+    assert_eq!(verify["valid"], true);
+    assert_eq!(verify["first_break"], Value::Null);
+    let part = json(&gavel(&dir, &["audit", "verify", "--from-seq", "1", "--to-seq", "3", "--json"]));
+    assert_eq!((part["total"].as_u64(), part["valid"].as_bool()), (Some(3), Some(true)));
+}
+
+#[test]
+fn bad_input_is_refused_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    // Commands other than init never create a data directory.
+    let out = gavel(&dir, &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("gavel init"));
+    assert!(!dir.exists());
+
+    json(&gavel(&dir, &["init", "--json"]));
+    for (args, needle) in [
+        (vec!["audit", "record", "--kind", "decision", "--data", "{}"], "external"),
+        (vec!["audit", "record", "--kind", "external.", "--data", "{}"], "refused"),
+        (vec!["audit", "record", "--kind", "external.Bad", "--data", "{}"], "refused"),
+        (vec!["audit", "record", "--kind", "external.x", "--data", "{not json"], "not valid JSON"),
+        (vec!["audit", "record", "--kind", "external.x", "--data", "[1]"], "JSON object"),
+        (vec!["audit", "record", "--kind", "external.x", "--data", r#"{"n": 18446744073709551615}"#], "2^53"),
+        (vec!["audit", "proof", "--seq", "0"], "holds 0 events"),
+        (vec!["audit", "verify", "--from-seq", "5", "--to-seq", "1"], "before"),
+    ] {
+        let out = gavel(&dir, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    let verify = json(&gavel(&dir, &["audit", "verify", "--json"]));
+    assert_eq!(verify["total"], 0);
+    assert_eq!(verify["valid"], true);
+}
+
+#[test]
+fn tampering_and_truncation_make_verify_fail_with_exit_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    json(&gavel(&dir, &["init", "--json"]));
+    for i in 0..8 {
+        record(&dir, i);
+    }
+    json(&gavel(&dir, &["audit", "checkpoint", "--json"]));
+    let db = rusqlite::Connection::open(dir.join("gavel.db")).unwrap();
+
+    // Truncate the tail below the signed checkpoint of size 8.
+    db.execute("DELETE FROM events WHERE seq >= 6", []).unwrap();
+    db.execute("DELETE FROM merkle_nodes", []).unwrap();
+    let out = gavel(&dir, &["audit", "verify", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((report["valid"].as_bool(), report["first_break"].as_u64()), (Some(false), Some(6)));
+
+    // Edit one byte of event 2.
+    db.execute(
+        "UPDATE events SET body = CAST(replace(CAST(body AS TEXT), 'alice', 'alicf') AS BLOB) WHERE seq = 2",
+        [],
+    )
+    .unwrap();
+    let out = gavel(&dir, &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("first break at seq 2"), "{text}");
+}
+
+#[test]
+fn a_forged_checkpoint_row_makes_verify_fail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    json(&gavel(&dir, &["init", "--json"]));
+    record(&dir, 0);
+    json(&gavel(&dir, &["audit", "checkpoint", "--json"]));
+    let db = rusqlite::Connection::open(dir.join("gavel.db")).unwrap();
+    db.execute("UPDATE checkpoints SET note = replace(note, char(10) || '1' || char(10), char(10) || '2' || char(10))", [])
+        .unwrap();
+    let out = gavel(&dir, &["audit", "verify", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["reason"].as_str().unwrap().contains("signature"), "{report}");
+}
+
+#[test]
+fn serve_signs_checkpoints_and_stops_cleanly_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gavel"))
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["serve", "--checkpoint-interval", "1"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the first start to create the data directory, then record while serving.
+    let start = std::time::Instant::now();
+    while !dir.join("gavel.db").exists() && start.elapsed().as_secs() < 30 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    record(&dir, 1);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    assert!(child.wait().unwrap().success());
+    let verify = json(&gavel(&dir, &["audit", "verify", "--json"]));
+    assert_eq!(verify["valid"], true);
+    assert!(verify["checkpoints_checked"].as_u64().unwrap() >= 1, "{verify}");
+}
