@@ -15,6 +15,7 @@ pub mod clock;
 pub mod error;
 pub mod event;
 pub mod hash;
+pub mod jcs;
 pub mod keys;
 pub mod merkle;
 pub mod verify;

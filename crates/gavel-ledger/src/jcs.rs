@@ -1,0 +1,194 @@
+//! RFC 8785 (JCS) serialization of `serde_json::Value`: the bytes the log stores and hashes.
+//!
+//! Written for the hot path (every append canonicalizes its event): one pass over the value, no
+//! intermediate re-parse. The rules, per RFC 8785:
+//! * no whitespace; object members sorted by key in UTF-16 code-unit order;
+//! * strings: `"` and `\` escaped, U+0000..U+001F escaped (`\b \t \n \f \r`, else `\u00xx`
+//!   lowercase), everything else raw UTF-8;
+//! * numbers: the ECMAScript Number-to-String of the IEEE-754 double (`ryu-js`); integers whose
+//!   magnitude is at most 2^53 print as plain decimals, which is what ECMAScript prints for them.
+//!
+//! `serde_json_canonicalizer` is the independent oracle in the tests.
+
+use crate::LedgerError;
+use serde_json::{Map, Number, Value};
+use std::cmp::Ordering;
+
+/// The canonical bytes of `value`.
+pub fn to_vec(value: &Value) -> Result<Vec<u8>, LedgerError> {
+    let mut out = Vec::with_capacity(256);
+    write_value(&mut out, value)?;
+    Ok(out)
+}
+
+/// Appends the canonical bytes of `value` to `out`.
+pub fn write_value(out: &mut Vec<u8>, value: &Value) -> Result<(), LedgerError> {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => write_number(out, n)?,
+        Value::String(s) => write_string(out, s),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(out, item)?;
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => write_object(out, map)?,
+    }
+    Ok(())
+}
+
+fn write_object(out: &mut Vec<u8>, map: &Map<String, Value>) -> Result<(), LedgerError> {
+    out.push(b'{');
+    // serde_json's map iterates in UTF-8 byte order, which equals code-point order. UTF-16 order
+    // differs only between supplementary characters and U+E000..U+FFFF, whose UTF-8 lead bytes
+    // are 0xEE.. and above: only then do the keys need re-sorting.
+    let needs_utf16_sort = map.keys().any(|k| k.bytes().any(|b| b >= 0xEE));
+    let mut first = true;
+    let mut member = |out: &mut Vec<u8>, key: &str, value: &Value| -> Result<(), LedgerError> {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_string(out, key);
+        out.push(b':');
+        write_value(out, value)
+    };
+    if needs_utf16_sort {
+        let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+        entries.sort_by(|a, b| utf16_cmp(a.0, b.0));
+        for (k, v) in entries {
+            member(out, k, v)?;
+        }
+    } else {
+        for (k, v) in map {
+            member(out, k, v)?;
+        }
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// Compares two strings by their UTF-16 code units, as RFC 8785 sorts keys.
+pub fn utf16_cmp(a: &str, b: &str) -> Ordering {
+    a.encode_utf16().cmp(b.encode_utf16())
+}
+
+fn write_string(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            0x09 => b"\\t",
+            0x0A => b"\\n",
+            0x0C => b"\\f",
+            0x0D => b"\\r",
+            0x00..=0x1F => &[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 0xF) as usize]],
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(escape);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+const MAX_EXACT: u64 = 1 << 53;
+
+fn write_number(out: &mut Vec<u8>, n: &Number) -> Result<(), LedgerError> {
+    if let Some(u) = n.as_u64().filter(|u| *u <= MAX_EXACT) {
+        out.extend_from_slice(u.to_string().as_bytes());
+        return Ok(());
+    }
+    if let Some(i) = n.as_i64().filter(|i| i.unsigned_abs() <= MAX_EXACT) {
+        out.extend_from_slice(i.to_string().as_bytes());
+        return Ok(());
+    }
+    let f = n.as_f64().filter(|f| f.is_finite()).ok_or_else(|| {
+        LedgerError::InvalidEvent(format!("number {n} has no canonical JSON form"))
+    })?;
+    if f == 0.0 {
+        // Both +0 and -0 print as "0" in ECMAScript.
+        out.push(b'0');
+    } else {
+        out.extend_from_slice(ryu_js::Buffer::new().format_finite(f).as_bytes());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn jcs(v: &Value) -> String {
+        String::from_utf8(to_vec(v).unwrap()).unwrap()
+    }
+
+    #[test]
+    #[allow(clippy::excessive_precision)] // the RFC's own input, more digits than an f64 holds
+    fn rfc8785_example() {
+        let v = json!({"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],
+                       "string": "\u{20ac}$\u{000F}\u{000a}A'\u{0042}\u{0022}\u{005c}\\\"/",
+                       "literals": [null, true, false]});
+        assert_eq!(
+            jcs(&v),
+            r#"{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}"#
+        );
+    }
+
+    #[test]
+    fn keys_sort_by_utf16_code_units() {
+        // U+10000 is the surrogate pair D800 DC00, which sorts before U+E000 in UTF-16.
+        let v = json!({"\u{E000}": 1, "\u{10000}": 2, "a": 3});
+        assert_eq!(jcs(&v), "{\"a\":3,\"\u{10000}\":2,\"\u{E000}\":1}");
+    }
+
+    #[test]
+    fn numbers_follow_ecmascript() {
+        assert_eq!(jcs(&json!([-0.0, 0, 9007199254740992u64, -9007199254740992i64, 1e21, 1e-7, 0.1])),
+                   "[0,0,9007199254740992,-9007199254740992,1e+21,1e-7,0.1]");
+        // Beyond 2^53 an integer is a double: print what the double is.
+        assert_eq!(jcs(&json!([18446744073709551615u64])), "[18446744073709552000]");
+    }
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|i| json!(i)),
+            any::<u64>().prop_map(|u| json!(u)),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
+            "\\PC*".prop_map(Value::String),
+            any::<String>().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                prop::collection::btree_map(any::<String>(), inner, 0..8)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn matches_the_reference_canonicalizer(v in arb_json()) {
+            let reference = serde_json_canonicalizer::to_vec(&v).unwrap();
+            prop_assert_eq!(to_vec(&v).unwrap(), reference);
+        }
+    }
+}
