@@ -17,9 +17,13 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// Most events one transaction carries; bounds commit latency under a flood.
 const MAX_BATCH: usize = 4096;
+
+/// Longest a batch waits for more concurrent writers (well under one fsync).
+const GATHER: Duration = Duration::from_micros(100);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -32,8 +36,6 @@ CREATE TABLE IF NOT EXISTS events (
     leaf_hash  BLOB NOT NULL,
     body       BLOB            -- JCS bytes; NULL once purged past retention
 );
-CREATE INDEX IF NOT EXISTS events_kind_time ON events(kind, time);
-CREATE INDEX IF NOT EXISTS events_time ON events(time);
 CREATE TABLE IF NOT EXISTS merkle_nodes (
     level INTEGER NOT NULL,
     idx   INTEGER NOT NULL,
@@ -119,7 +121,7 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreErro
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
     let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(Duration::from_secs(10))?;
     if !read_only {
         // WAL lets readers run beside the writer; FULL syncs the WAL on every commit, so an
         // acknowledged append survives a crash or power loss.
@@ -201,15 +203,11 @@ struct Writer {
 
 impl Writer {
     fn run(mut self, receiver: mpsc::Receiver<Request>) {
+        let mut last_batch = 0;
         // recv() keeps returning queued requests after the senders are gone, so shutdown drains.
         while let Ok(first) = receiver.recv() {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match receiver.try_recv() {
-                    Ok(req) => batch.push(req),
-                    Err(_) => break,
-                }
-            }
+            let batch = gather(&receiver, first, last_batch);
+            last_batch = batch.len();
             self.commit(batch);
         }
     }
@@ -236,6 +234,32 @@ impl Writer {
             }
         }
     }
+}
+
+/// Collects a batch: everything already queued, and — when the previous batch showed concurrent
+/// writers — up to [`GATHER`] more waiting for as many requests as that batch had. Every commit
+/// costs an fsync, and writers resubmit right after their acknowledgement, so a short wait turns
+/// many small commits into one full one; a lone writer never waits.
+fn gather(receiver: &mpsc::Receiver<Request>, first: Request, last_batch: usize) -> Vec<Request> {
+    let mut batch = vec![first];
+    let deadline = Instant::now() + GATHER;
+    while batch.len() < MAX_BATCH {
+        match receiver.try_recv() {
+            Ok(req) => batch.push(req),
+            Err(mpsc::TryRecvError::Disconnected) => break,
+            Err(mpsc::TryRecvError::Empty) => {
+                let now = Instant::now();
+                if last_batch <= 1 || batch.len() >= last_batch || now >= deadline {
+                    break;
+                }
+                match receiver.recv_timeout(deadline - now) {
+                    Ok(req) => batch.push(req),
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+    batch
 }
 
 fn write_batch(
