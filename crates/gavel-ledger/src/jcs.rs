@@ -46,33 +46,34 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value) -> Result<(), LedgerError> 
 
 fn write_object(out: &mut Vec<u8>, map: &Map<String, Value>) -> Result<(), LedgerError> {
     out.push(b'{');
-    // serde_json's map iterates in UTF-8 byte order, which equals code-point order. UTF-16 order
-    // differs only between supplementary characters and U+E000..U+FFFF, whose UTF-8 lead bytes
-    // are 0xEE.. and above: only then do the keys need re-sorting.
-    let needs_utf16_sort = map.keys().any(|k| k.bytes().any(|b| b >= 0xEE));
-    let mut first = true;
-    let mut member = |out: &mut Vec<u8>, key: &str, value: &Value| -> Result<(), LedgerError> {
-        if !first {
+    // serde_json's map may iterate in insertion order (its `preserve_order` feature is switched on
+    // by any crate in the build that asks for it), so never trust its order: check, and sort when
+    // needed.
+    let sorted = map.keys().zip(map.keys().skip(1)).all(|(a, b)| key_cmp(a, b) == Ordering::Less);
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    if !sorted {
+        entries.sort_by(|a, b| key_cmp(a.0, b.0));
+    }
+    for (i, (k, v)) in entries.into_iter().enumerate() {
+        if i > 0 {
             out.push(b',');
         }
-        first = false;
-        write_string(out, key);
+        write_string(out, k);
         out.push(b':');
-        write_value(out, value)
-    };
-    if needs_utf16_sort {
-        let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-        entries.sort_by(|a, b| utf16_cmp(a.0, b.0));
-        for (k, v) in entries {
-            member(out, k, v)?;
-        }
-    } else {
-        for (k, v) in map {
-            member(out, k, v)?;
-        }
+        write_value(out, v)?;
     }
     out.push(b'}');
     Ok(())
+}
+
+/// RFC 8785 member order. UTF-8 byte order equals code-point order, which differs from UTF-16
+/// order only between supplementary characters and U+E000..U+FFFF (UTF-8 lead bytes 0xEE and up).
+fn key_cmp(a: &str, b: &str) -> Ordering {
+    if a.bytes().chain(b.bytes()).any(|x| x >= 0xEE) {
+        utf16_cmp(a, b)
+    } else {
+        a.as_bytes().cmp(b.as_bytes())
+    }
 }
 
 /// Compares two strings by their UTF-16 code units, as RFC 8785 sorts keys.
@@ -116,9 +117,10 @@ fn write_number(out: &mut Vec<u8>, n: &Number) -> Result<(), LedgerError> {
         out.extend_from_slice(i.to_string().as_bytes());
         return Ok(());
     }
-    let f = n.as_f64().filter(|f| f.is_finite()).ok_or_else(|| {
-        LedgerError::InvalidEvent(format!("number {n} has no canonical JSON form"))
-    })?;
+    let f = n
+        .as_f64()
+        .filter(|f| f.is_finite())
+        .ok_or_else(|| LedgerError::InvalidEvent(format!("number {n} has no canonical JSON form")))?;
     if f == 0.0 {
         // Both +0 and -0 print as "0" in ECMAScript.
         out.push(b'0');
@@ -158,9 +160,25 @@ mod tests {
     }
 
     #[test]
+    fn members_are_sorted_whatever_the_map_order() {
+        // With serde_json's preserve_order feature a Map keeps insertion order.
+        let mut map = serde_json::Map::new();
+        map.insert("zeta".into(), json!(1));
+        map.insert("alpha".into(), json!({"y": 2, "b": 3}));
+        map.insert("\u{E000}".into(), json!(4));
+        map.insert("\u{10000}".into(), json!(5));
+        assert_eq!(
+            jcs(&Value::Object(map)),
+            "{\"alpha\":{\"b\":3,\"y\":2},\"zeta\":1,\"\u{10000}\":5,\"\u{E000}\":4}"
+        );
+    }
+
+    #[test]
     fn numbers_follow_ecmascript() {
-        assert_eq!(jcs(&json!([-0.0, 0, 9007199254740992u64, -9007199254740992i64, 1e21, 1e-7, 0.1])),
-                   "[0,0,9007199254740992,-9007199254740992,1e+21,1e-7,0.1]");
+        assert_eq!(
+            jcs(&json!([-0.0, 0, 9007199254740992u64, -9007199254740992i64, 1e21, 1e-7, 0.1])),
+            "[0,0,9007199254740992,-9007199254740992,1e+21,1e-7,0.1]"
+        );
         // Beyond 2^53 an integer is a double: print what the double is.
         assert_eq!(jcs(&json!([18446744073709551615u64])), "[18446744073709552000]");
     }

@@ -10,6 +10,7 @@
 //! Invariant shared by every module: the bytes of an event in the log are its JCS canonical form,
 //! and the Merkle leaf of event `seq` is `SHA-256(0x00 || bytes)`.
 
+pub mod canonical;
 pub mod checkpoint;
 pub mod clock;
 pub mod error;
