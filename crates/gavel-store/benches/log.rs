@@ -54,7 +54,8 @@ fn event_size() -> usize {
 /// acknowledgement before the next — how the HTTP server's request handlers call the log.
 fn bench_append(writers: usize) -> f64 {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Arc::new(SqliteStore::open(&dir.path().join("gavel.db"), Arc::new(SystemClock)).expect("open"));
+    let store =
+        Arc::new(SqliteStore::open(&dir.path().join("gavel.db"), Arc::new(SystemClock)).expect("open"));
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let stop = Arc::new(AtomicBool::new(false));
@@ -214,10 +215,14 @@ fn main() {
     let run = |part: &str| only.is_empty() || only == part;
     if run("append") {
         let row = event_size();
-        println!("event size: {row} bytes of JCS; {} s per run; median of 3 alternating runs", secs().as_secs_f64());
+        println!(
+            "event size: {row} bytes of JCS; {} s per run; median of 3 alternating runs",
+            secs().as_secs_f64()
+        );
         for writers in [1, 8, 64] {
             // Alternate baseline and gavel runs so drifts in disk speed hit both alike.
-            let mut runs: Vec<(f64, f64)> = (0..3).map(|_| (bench_bare_sqlite(row), bench_append(writers))).collect();
+            let mut runs: Vec<(f64, f64)> =
+                (0..3).map(|_| (bench_bare_sqlite(row), bench_append(writers))).collect();
             runs.sort_by(|a, b| (a.1 / a.0).total_cmp(&(b.1 / b.0)));
             let (bare, rate) = runs[1];
             println!(
@@ -235,9 +240,12 @@ fn main() {
         );
     }
     if run("proof") {
-        let size = std::env::var("GAVEL_BENCH_PROOF_SIZE").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+        let size =
+            std::env::var("GAVEL_BENCH_PROOF_SIZE").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
         let (gen, ver, store_verify) = bench_proofs(size);
-        println!("inclusion proof at {size} entries: generate {gen:?}, verify {ver:?} (mean of 2000, from SQLite)");
+        println!(
+            "inclusion proof at {size} entries: generate {gen:?}, verify {ver:?} (mean of 2000, from SQLite)"
+        );
         println!("verification from SQLite at {size} entries:   {store_verify:>10.0} events/s");
     }
 }

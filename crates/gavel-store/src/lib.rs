@@ -10,10 +10,12 @@
 //!   them, so proofs never rehash the log;
 //! * a failed commit acknowledges nothing and leaves the in-memory chain head as it was.
 
+pub mod docs;
 pub mod layout;
 pub mod log;
 pub mod sqlite;
 
+use docs::{Doc, DocQuery, StateOp};
 use gavel_ledger::event::EventDraft;
 use gavel_ledger::verify::{StoredEntry, VerifyReport};
 use gavel_ledger::{Hash, LedgerError};
@@ -32,6 +34,9 @@ pub enum StoreError {
     WriterGone,
     #[error("not found: {0}")]
     NotFound(String),
+    /// A compare-and-set precondition failed: someone else changed the state first.
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error("invalid request: {0}")]
     Invalid(String),
     #[error("i/o: {0}")]
@@ -78,12 +83,33 @@ pub type AppendReceiver = tokio::sync::oneshot::Receiver<Result<Appended, StoreE
 pub trait Store: Send + Sync {
     /// Queues an event for the log writer, which batches concurrent appends into one transaction.
     /// The receiver resolves only after that transaction committed.
-    fn submit(&self, draft: EventDraft) -> Result<AppendReceiver, StoreError>;
+    fn submit(&self, draft: EventDraft) -> Result<AppendReceiver, StoreError> {
+        self.submit_with(draft, Vec::new())
+    }
+
+    /// Like [`Store::submit`], and applies `ops` to the domain state in the same transaction.
+    /// If a precondition of `ops` fails, the receiver gets [`StoreError::Conflict`] and neither the
+    /// event nor any op is written.
+    fn submit_with(&self, draft: EventDraft, ops: Vec<StateOp>) -> Result<AppendReceiver, StoreError>;
 
     /// Appends and waits for the commit (for synchronous callers; never call from an async task).
     fn append(&self, draft: EventDraft) -> Result<Appended, StoreError> {
         self.submit(draft)?.blocking_recv().map_err(|_| StoreError::WriterGone)?
     }
+
+    /// Appends with state changes and waits for the commit (synchronous callers only).
+    fn append_with(&self, draft: EventDraft, ops: Vec<StateOp>) -> Result<Appended, StoreError> {
+        self.submit_with(draft, ops)?.blocking_recv().map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// One document, if it exists.
+    fn get_doc(&self, collection: &str, id: &str) -> Result<Option<Doc>, StoreError>;
+
+    /// Documents matching `query`, newest first.
+    fn query_docs(&self, query: &DocQuery) -> Result<Vec<Doc>, StoreError>;
+
+    /// How many documents match `query` (its paging fields are ignored).
+    fn count_docs(&self, query: &DocQuery) -> Result<u64, StoreError>;
 
     /// The committed head.
     fn head(&self) -> Result<Head, StoreError>;

@@ -6,6 +6,7 @@
 //! subtrees they complete in one transaction, and only after the commit answers each caller.
 //! Readers use their own connections (WAL readers never block the writer).
 
+use crate::docs::{self, Doc, DocKeys, DocQuery, Expect, StateOp};
 use crate::{AppendReceiver, Appended, Head, Store, StoreError, StoredCheckpoint};
 use gavel_ledger::clock::{format_time, Clock};
 use gavel_ledger::event::{EventDraft, SealableDraft};
@@ -48,12 +49,27 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     note       TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS docs (
+    collection TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    seq        INTEGER NOT NULL,   -- the event that last changed this document
+    time       TEXT NOT NULL,
+    k1 TEXT, k2 TEXT, k3 TEXT,     -- indexed attributes, per collection
+    body       TEXT NOT NULL,
+    PRIMARY KEY (collection, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS docs_time ON docs(collection, time, seq);
+CREATE INDEX IF NOT EXISTS docs_k1 ON docs(collection, k1, time, seq);
+CREATE INDEX IF NOT EXISTS docs_k2 ON docs(collection, k2, time, seq);
+CREATE INDEX IF NOT EXISTS docs_k3 ON docs(collection, k3, time, seq);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 ";
 
 struct Request {
     draft: EventDraft,
     sealable: SealableDraft,
+    ops: Vec<StateOp>,
     reply: tokio::sync::oneshot::Sender<Result<Appended, StoreError>>,
 }
 
@@ -214,14 +230,14 @@ impl Writer {
 
     fn commit(&mut self, batch: Vec<Request>) {
         let before = self.state.clone();
-        let (replies, drafts): (Vec<_>, Vec<_>) =
-            batch.into_iter().map(|r| (r.reply, (r.draft, r.sealable))).unzip();
-        match write_batch(&mut self.conn, &mut self.state, self.clock.as_ref(), &drafts) {
-            Ok(appended) => {
+        let (replies, items): (Vec<_>, Vec<_>) =
+            batch.into_iter().map(|r| (r.reply, (r.draft, r.sealable, r.ops))).unzip();
+        match write_batch(&mut self.conn, &mut self.state, self.clock.as_ref(), &items) {
+            Ok(results) => {
                 let head = Head { size: self.state.frontier.size(), root: self.state.frontier.root() };
                 *self.head.write().unwrap_or_else(|p| p.into_inner()) = head;
-                for (reply, appended) in replies.into_iter().zip(appended) {
-                    let _ = reply.send(Ok(appended));
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
                 }
             }
             Err(e) => {
@@ -262,12 +278,16 @@ fn gather(receiver: &mpsc::Receiver<Request>, first: Request, last_batch: usize)
     batch
 }
 
+type BatchItem = (EventDraft, SealableDraft, Vec<StateOp>);
+
+/// Writes one batch in one transaction. The outer error fails the whole batch; an inner error
+/// (a compare-and-set conflict) fails only its own request, which then wrote nothing.
 fn write_batch(
     conn: &mut Connection,
     state: &mut ChainState,
     clock: &dyn Clock,
-    drafts: &[(EventDraft, SealableDraft)],
-) -> Result<Vec<Appended>, StoreError> {
+    items: &[BatchItem],
+) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
     // IMMEDIATE takes the write lock up front. Another process (a CLI command beside a running
     // server) may have appended since our last batch: if so, reload the head before extending it.
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -275,7 +295,7 @@ fn write_batch(
     if db_size != state.frontier.size() {
         *state = ChainState::load(&tx)?;
     }
-    let mut appended = Vec::with_capacity(drafts.len());
+    let mut results = Vec::with_capacity(items.len());
     {
         let mut insert_event = tx.prepare_cached(
             "INSERT INTO events (seq, time, kind, actor_type, actor_id, leaf_hash, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -288,8 +308,20 @@ fn write_batch(
         if time < state.last_time {
             time = state.last_time.clone();
         }
-        for (draft, sealable) in drafts {
+        for (draft, sealable, ops) in items {
             let seq = state.frontier.size();
+            if !ops.is_empty() {
+                tx.execute_batch("SAVEPOINT request")?;
+                match apply_ops(&tx, ops, seq, &time) {
+                    Ok(()) => tx.execute_batch("RELEASE request")?,
+                    Err(StoreError::Conflict(why)) => {
+                        tx.execute_batch("ROLLBACK TO request; RELEASE request")?;
+                        results.push(Err(StoreError::Conflict(why)));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
             let bytes = sealable.seal(seq, &time, &state.prev);
             let leaf = leaf_hash(&bytes);
             insert_event.execute(params![
@@ -305,12 +337,94 @@ fn write_batch(
                 insert_node.execute(params![level, index, &hash[..]])?;
             }
             state.prev = leaf;
-            appended.push(Appended { seq, time: time.clone(), leaf_hash: leaf });
+            results.push(Ok(Appended { seq, time: time.clone(), leaf_hash: leaf }));
         }
         state.last_time = time;
     }
     tx.commit()?;
-    Ok(appended)
+    Ok(results)
+}
+
+fn apply_ops(
+    tx: &rusqlite::Transaction<'_>,
+    ops: &[StateOp],
+    seq: u64,
+    time: &str,
+) -> Result<(), StoreError> {
+    for op in ops {
+        let current: Option<u64> = tx
+            .prepare_cached("SELECT version FROM docs WHERE collection = ?1 AND id = ?2")?
+            .query_row(params![op.collection, op.id], |r| r.get(0))
+            .optional()?;
+        let ok = match op.expect {
+            Expect::Any => true,
+            Expect::Absent => current.is_none(),
+            Expect::Version(v) => current == Some(v),
+        };
+        if !ok {
+            return Err(docs::conflict(op, current));
+        }
+        let body = serde_json::to_string(&op.body).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        tx.prepare_cached(
+            "INSERT INTO docs (collection, id, version, seq, time, k1, k2, k3, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (collection, id) DO UPDATE SET version = excluded.version, seq = excluded.seq,
+                 time = excluded.time, k1 = excluded.k1, k2 = excluded.k2, k3 = excluded.k3, body = excluded.body",
+        )?
+        .execute(params![
+            op.collection,
+            op.id,
+            current.map_or(1, |v| v + 1),
+            seq,
+            time,
+            op.keys.k1,
+            op.keys.k2,
+            op.keys.k3,
+            body
+        ])?;
+    }
+    Ok(())
+}
+
+fn doc_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Doc> {
+    let body: String = row.get(8)?;
+    Ok(Doc {
+        collection: row.get(0)?,
+        id: row.get(1)?,
+        version: row.get(2)?,
+        seq: row.get(3)?,
+        time: row.get(4)?,
+        keys: DocKeys { k1: row.get(5)?, k2: row.get(6)?, k3: row.get(7)? },
+        body: serde_json::from_str(&body).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+    })
+}
+
+/// The WHERE clause and arguments shared by document queries and counts.
+fn doc_filter(q: &DocQuery, paged: bool) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value as V;
+    let mut sql = String::from("collection = ?");
+    let mut args = vec![V::Text(q.collection.clone())];
+    for (col, val) in [("k1", &q.k1), ("k2", &q.k2), ("k3", &q.k3)] {
+        if let Some(v) = val {
+            sql.push_str(&format!(" AND {col} = ?"));
+            args.push(V::Text(v.clone()));
+        }
+    }
+    if let Some(since) = &q.since {
+        sql.push_str(" AND time >= ?");
+        args.push(V::Text(since.clone()));
+    }
+    if let Some(until) = &q.until {
+        sql.push_str(" AND time < ?");
+        args.push(V::Text(until.clone()));
+    }
+    if let (true, Some(before)) = (paged, q.before_seq) {
+        sql.push_str(" AND seq < ?");
+        args.push(V::Integer(before.min(i64::MAX as u64) as i64));
+    }
+    (sql, args)
 }
 
 fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(u64, Option<Vec<u8>>, Vec<u8>)> {
@@ -322,13 +436,46 @@ fn to_entry((seq, bytes, leaf): (u64, Option<Vec<u8>>, Vec<u8>)) -> Result<Store
 }
 
 impl Store for SqliteStore {
-    fn submit(&self, draft: EventDraft) -> Result<AppendReceiver, StoreError> {
+    fn submit_with(&self, draft: EventDraft, ops: Vec<StateOp>) -> Result<AppendReceiver, StoreError> {
         // Canonicalize on the caller's thread: the single writer only splices seq/time/prev in.
         let sealable = SealableDraft::new(&draft)?;
         let (reply, receiver) = tokio::sync::oneshot::channel();
         let sender = self.sender.as_ref().ok_or(StoreError::WriterGone)?;
-        sender.send(Request { draft, sealable, reply }).map_err(|_| StoreError::WriterGone)?;
+        sender.send(Request { draft, sealable, ops, reply }).map_err(|_| StoreError::WriterGone)?;
         Ok(receiver)
+    }
+
+    fn get_doc(&self, collection: &str, id: &str) -> Result<Option<Doc>, StoreError> {
+        self.with_reader(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT collection, id, version, seq, time, k1, k2, k3, body FROM docs WHERE collection = ?1 AND id = ?2",
+                )?
+                .query_row(params![collection, id], doc_from_row)
+                .optional()?)
+        })
+    }
+
+    fn query_docs(&self, query: &DocQuery) -> Result<Vec<Doc>, StoreError> {
+        let (filter, mut args) = doc_filter(query, true);
+        let sql = format!(
+            "SELECT collection, id, version, seq, time, k1, k2, k3, body FROM docs WHERE {filter}
+             ORDER BY time DESC, seq DESC LIMIT ?"
+        );
+        args.push(rusqlite::types::Value::Integer(i64::from(query.limit)));
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), doc_from_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn count_docs(&self, query: &DocQuery) -> Result<u64, StoreError> {
+        let (filter, args) = doc_filter(query, false);
+        let sql = format!("SELECT COUNT(*) FROM docs WHERE {filter}");
+        self.with_reader(|conn| {
+            Ok(conn.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(args), |r| r.get(0))?)
+        })
     }
 
     fn head(&self) -> Result<Head, StoreError> {
@@ -633,6 +780,86 @@ mod tests {
         conn.execute("DELETE FROM events WHERE seq = 3", []).unwrap();
         assert_eq!(store.verify(0, None, vec![]).unwrap().first_break, Some(3));
         assert!(store.verify(30, None, vec![]).is_err());
+    }
+
+    fn op(id: &str, n: u64, expect: Expect) -> StateOp {
+        let keys = DocKeys { k1: Some(format!("agent-{}", n % 2)), k2: None, k3: Some("allow".into()) };
+        StateOp::put("things", id, json!({ "n": n }), keys, expect)
+    }
+
+    #[test]
+    fn documents_change_with_their_event_and_carry_its_seq() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let a = store.append_with(draft(0), vec![op("x", 0, Expect::Absent)]).unwrap();
+        let doc = store.get_doc("things", "x").unwrap().unwrap();
+        assert_eq!((doc.version, doc.seq, doc.body.clone()), (1, a.seq, json!({"n": 0})));
+        let b = store.append_with(draft(1), vec![op("x", 1, Expect::Version(1))]).unwrap();
+        let doc = store.get_doc("things", "x").unwrap().unwrap();
+        assert_eq!((doc.version, doc.seq, doc.time), (2, b.seq, b.time));
+        assert!(store.get_doc("things", "y").unwrap().is_none());
+        assert!(store.get_doc("other", "x").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_failed_precondition_writes_neither_event_nor_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        store.append_with(draft(0), vec![op("x", 0, Expect::Absent)]).unwrap();
+        let head = store.head().unwrap();
+        for (ops, needle) in [
+            (vec![op("x", 9, Expect::Absent)], "already exists"),
+            (vec![op("x", 9, Expect::Version(5))], "expected version 5"),
+            (vec![op("z", 9, Expect::Version(1))], "does not exist"),
+            // All ops of a request apply or none: the first op's write is rolled back too.
+            (vec![op("w", 9, Expect::Absent), op("x", 9, Expect::Absent)], "already exists"),
+        ] {
+            let err = store.append_with(draft(1), ops).unwrap_err();
+            assert!(matches!(&err, StoreError::Conflict(m) if m.contains(needle)), "{err}");
+        }
+        assert_eq!(store.head().unwrap(), head);
+        assert!(store.get_doc("things", "w").unwrap().is_none());
+        assert_eq!(store.get_doc("things", "x").unwrap().unwrap().body, json!({"n": 0}));
+        assert!(store.verify(0, None, vec![]).unwrap().valid);
+    }
+
+    #[test]
+    fn concurrent_compare_and_set_has_exactly_one_winner() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(open(&dir));
+        store.append_with(draft(0), vec![op("x", 0, Expect::Absent)]).unwrap();
+        let receivers: Vec<_> = (0..20)
+            .map(|i| store.submit_with(draft(i), vec![op("x", i, Expect::Version(1))]).unwrap())
+            .collect();
+        let results: Vec<_> = receivers.into_iter().map(|r| r.blocking_recv().unwrap()).collect();
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+        assert!(results.iter().filter(|r| r.is_err()).all(|r| matches!(r, Err(StoreError::Conflict(_)))));
+        assert_eq!(store.head().unwrap().size, 2);
+        assert!(store.verify(0, None, vec![]).unwrap().valid);
+    }
+
+    #[test]
+    fn queries_filter_page_and_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        for i in 0..10 {
+            store.append_with(draft(i), vec![op(&format!("d{i}"), i, Expect::Absent)]).unwrap();
+        }
+        let mut q = DocQuery::new("things", 3);
+        q.k1 = Some("agent-1".into());
+        let page1 = store.query_docs(&q).unwrap();
+        let ids: Vec<_> = page1.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids, ["d9", "d7", "d5"]);
+        q.before_seq = Some(page1[2].seq);
+        let ids: Vec<_> = store.query_docs(&q).unwrap().into_iter().map(|d| d.id).collect();
+        assert_eq!(ids, ["d3", "d1"]);
+        assert_eq!(store.count_docs(&q).unwrap(), 5);
+        q.k3 = Some("deny".into());
+        assert_eq!(store.count_docs(&q).unwrap(), 0);
+        let mut q = DocQuery::new("things", 100);
+        q.since = Some("2000-01-01T00:00:00.000000Z".into());
+        q.until = Some("2000-01-02T00:00:00.000000Z".into());
+        assert!(store.query_docs(&q).unwrap().is_empty());
     }
 
     #[test]

@@ -1,0 +1,96 @@
+//! Domain state as versioned JSON documents, changed only together with the log event that
+//! records the change.
+//!
+//! A [`StateOp`] travels with an append: the writer applies it inside the same transaction as the
+//! event (under a per-request savepoint), so the state and the log never disagree. Each document
+//! carries a version that increases by one per change and the seq of the event that last changed
+//! it. `expect` gives compare-and-set: a change based on a stale read fails with
+//! [`StoreError::Conflict`] and appends nothing — that is how "decided at most once" and the
+//! two-person rules stay true under concurrency and across replicas.
+
+use crate::StoreError;
+use serde::Serialize;
+use serde_json::Value;
+
+/// What a document must look like for a change to apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Apply whatever is there.
+    Any,
+    /// The document must not exist yet.
+    Absent,
+    /// The document must exist at exactly this version.
+    Version(u64),
+}
+
+/// Up to three indexed attributes of a document (e.g. agent, tool, outcome of a decision).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DocKeys {
+    pub k1: Option<String>,
+    pub k2: Option<String>,
+    pub k3: Option<String>,
+}
+
+/// A change to one document, applied atomically with its event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateOp {
+    pub collection: String,
+    pub id: String,
+    pub body: Value,
+    pub keys: DocKeys,
+    pub expect: Expect,
+}
+
+impl StateOp {
+    pub fn put(collection: &str, id: &str, body: Value, keys: DocKeys, expect: Expect) -> Self {
+        StateOp { collection: collection.into(), id: id.into(), body, keys, expect }
+    }
+}
+
+/// A stored document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Doc {
+    pub collection: String,
+    pub id: String,
+    pub version: u64,
+    /// The seq of the log event that last changed this document.
+    pub seq: u64,
+    /// The time of that event.
+    pub time: String,
+    pub keys: DocKeys,
+    pub body: Value,
+}
+
+/// A query over one collection, newest first, paged by seq.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DocQuery {
+    pub collection: String,
+    pub k1: Option<String>,
+    pub k2: Option<String>,
+    pub k3: Option<String>,
+    /// Only documents last changed at or after this time (log time form).
+    pub since: Option<String>,
+    /// Only documents last changed before this time.
+    pub until: Option<String>,
+    /// Paging cursor: only documents whose seq is below this.
+    pub before_seq: Option<u64>,
+    pub limit: u32,
+}
+
+impl DocQuery {
+    pub fn new(collection: &str, limit: u32) -> Self {
+        DocQuery { collection: collection.into(), limit, ..Default::default() }
+    }
+}
+
+pub(crate) fn conflict(op: &StateOp, found: Option<u64>) -> StoreError {
+    let what = match (op.expect, found) {
+        (Expect::Absent, Some(v)) => format!("already exists (version {v})"),
+        (Expect::Version(want), Some(v)) => {
+            format!("changed concurrently (expected version {want}, found {v})")
+        }
+        (Expect::Version(want), None) => format!("does not exist (expected version {want})"),
+        _ => "conflict".to_string(),
+    };
+    StoreError::Conflict(format!("{} {:?} {what}", op.collection, op.id))
+}
