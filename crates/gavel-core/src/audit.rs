@@ -1,0 +1,165 @@
+//! Audit queries over recorded decisions, and the end-to-end trace of one action: the first
+//! question an auditor asks ("who authorized this, under which policy, approved by whom?").
+
+use crate::error::{CoreError, Result};
+use crate::identity::Principal;
+use crate::policies::ChangeAction;
+use crate::Gavel;
+use gavel_ledger::clock::{format_time, parse_time};
+use gavel_store::docs::{Doc, DocQuery};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+pub const MAX_PAGE: u32 = 1000;
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Agent id or name.
+    pub agent: Option<String>,
+    pub tool: Option<String>,
+    /// allow | deny | require_approval
+    pub outcome: Option<String>,
+    /// RFC 3339 bounds: since inclusive, until exclusive.
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Page {
+    pub items: Vec<Value>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+fn decision_view(doc: Doc) -> Value {
+    let mut v = doc.body;
+    v["seq"] = json!(doc.seq);
+    v["time"] = json!(doc.time);
+    v
+}
+
+fn bound(name: &str, value: &Option<String>) -> Result<Option<String>> {
+    value
+        .as_deref()
+        .map(|s| {
+            parse_time(s).map(format_time).ok_or_else(|| {
+                CoreError::Invalid(format!(
+                    "{name} {s:?} is not an RFC 3339 time (e.g. 2026-11-01T00:00:00Z)"
+                ))
+            })
+        })
+        .transpose()
+}
+
+impl Gavel {
+    /// Decisions matching `filter`, newest first.
+    pub fn audit_decisions(&self, by: &Principal, filter: &AuditFilter) -> Result<Page> {
+        by.require_reader()?;
+        let limit = filter.limit.unwrap_or(50);
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(CoreError::Invalid(format!("limit must be 1..={MAX_PAGE}")));
+        }
+        if let Some(o) = &filter.outcome {
+            if !["allow", "deny", "require_approval"].contains(&o.as_str()) {
+                return Err(CoreError::Invalid(format!(
+                    "outcome {o:?} must be allow, deny or require_approval"
+                )));
+            }
+        }
+        let mut q = DocQuery::new("decisions", limit + 1);
+        q.k1 = filter.agent.as_ref().map(|a| self.agent(a).map(|a| a.id).unwrap_or_else(|_| a.clone()));
+        q.k2 = filter.tool.clone();
+        q.k3 = filter.outcome.clone();
+        q.since = bound("since", &filter.since)?;
+        q.until = bound("until", &filter.until)?;
+        q.before_seq = filter
+            .cursor
+            .as_deref()
+            .map(|c| c.parse::<u64>().map_err(|_| CoreError::Invalid(format!("cursor {c:?} is not valid"))))
+            .transpose()?;
+        let mut docs = self.store.query_docs(&q)?;
+        let next_cursor = if docs.len() > limit as usize {
+            docs.truncate(limit as usize);
+            docs.last().map(|d| d.seq.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items: docs.into_iter().map(decision_view).collect(), next_cursor })
+    }
+
+    /// One decision as recorded.
+    pub fn decision(&self, by: &Principal, decision_id: &str) -> Result<Value> {
+        if let Principal::Agent(a) = by {
+            // An agent may read its own decisions (to poll), nobody else's.
+            let doc = self.decision_doc(decision_id)?;
+            if doc.keys.k1.as_deref() != Some(a.id.as_str()) {
+                return Err(CoreError::NotFound(format!("no decision {decision_id:?}")));
+            }
+            return Ok(decision_view(doc));
+        }
+        by.require_reader()?;
+        Ok(decision_view(self.decision_doc(decision_id)?))
+    }
+
+    fn decision_doc(&self, decision_id: &str) -> Result<Doc> {
+        self.store
+            .get_doc("decisions", decision_id)?
+            .ok_or_else(|| CoreError::NotFound(format!("no decision {decision_id:?}")))
+    }
+
+    /// One action end to end: the principal, on whose behalf, the policy text versions that
+    /// fired with who wrote and who approved them, the decision, and (once recorded) the approval
+    /// and execution outcome.
+    pub fn trace(&self, by: &Principal, decision_id: &str) -> Result<Value> {
+        by.require_reader()?;
+        let doc = self.decision_doc(decision_id)?;
+        let decision = decision_view(doc);
+        let agent = decision["agent_id"].as_str().and_then(|id| self.agent(id).ok());
+        let mut policies = Vec::new();
+        let fired = decision["policies"].as_array().cloned().unwrap_or_default();
+        let observed = decision["would_have_policies"].as_array().cloned().unwrap_or_default();
+        for (p, enforced) in fired.iter().map(|p| (p, true)).chain(observed.iter().map(|p| (p, false))) {
+            let (Some(set_id), Some(version)) = (p["set_id"].as_str(), p["version"].as_u64()) else {
+                continue;
+            };
+            let version = u32::try_from(version).unwrap_or(u32::MAX);
+            let text = self.policy_version(set_id, version).ok();
+            let activation = self.policy_changes(Some(set_id), None)?.into_iter().find(|c| {
+                c.action == ChangeAction::Activate && c.version == Some(version) && c.decided_by.is_some()
+            });
+            policies.push(json!({
+                "set_id": set_id, "version": version, "policy_id": p["policy_id"], "enforced": enforced,
+                "sha256": text.as_ref().map(|t| t.sha256.clone()),
+                "text": text.as_ref().map(|t| t.text.clone()),
+                "author": text.as_ref().map(|t| t.author_name.clone()),
+                "source": text.as_ref().and_then(|t| t.source.clone()),
+                "approved_by": activation.as_ref().and_then(|c| c.decided_by_name.clone()),
+                "activated_at": activation.as_ref().and_then(|c| c.decided_at.clone()),
+                "change_id": activation.as_ref().map(|c| c.id.clone()),
+            }));
+        }
+        let approval = self.store.get_doc("approvals_by_decision", decision_id)?.map(|d| d.body);
+        let outcome = self.store.get_doc("outcomes", decision_id)?.map(|d| d.body);
+        Ok(json!({
+            "decision_id": decision_id,
+            "time": decision["time"],
+            "seq": decision["seq"],
+            "principal": agent.map(|a| json!(a)).unwrap_or_else(|| json!({"id": decision["agent_id"]})),
+            "on_behalf_of": decision["on_behalf_of"],
+            "tool": decision["tool"],
+            "resource": decision["resource"],
+            "decision": decision["decision"],
+            "enforced": decision["enforced"],
+            "would_have": decision["would_have"],
+            "reasons": decision["reasons"],
+            "policies": policies,
+            "approval": approval,
+            "outcome": outcome,
+            "record": decision,
+        }))
+    }
+}

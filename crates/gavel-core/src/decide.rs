@@ -1,0 +1,193 @@
+//! The decision path: one agent tool call in, one recorded decision out.
+//!
+//! Invariants:
+//! * nothing is answered before its `decision` event is committed; if the log cannot commit, the
+//!   caller gets [`CoreError::Unavailable`] and must treat the call as denied (fail closed);
+//! * a deactivated or suspended agent is denied, and the denial is recorded like any decision;
+//! * with no enforcing policy the call is allowed but `enforced: false` says so (onboarding), and
+//!   observe-mode packs record what they *would have* decided;
+//! * secrets in arguments are redacted before anything is stored; the SHA-256 of the canonical,
+//!   unredacted arguments is kept so an approval or outcome can be bound to the exact call.
+
+use crate::error::{CoreError, Result};
+use crate::identity::{Principal, Status};
+use crate::ids::new_id;
+use crate::redact::redact;
+use crate::Gavel;
+use gavel_policy::{Outcome, PolicyRef, ToolCall, Verdict};
+use gavel_store::docs::{DocKeys, Expect, StateOp};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::time::Instant;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecideContext {
+    /// The environment the agent says it runs in; the registered one is what policies see.
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// The cost of the call in US dollars, for cost caps and policies.
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecideRequest {
+    pub tool: String,
+    #[serde(default)]
+    pub resource: Option<String>,
+    #[serde(default)]
+    pub arguments: Option<Value>,
+    #[serde(default)]
+    pub on_behalf_of: Option<String>,
+    #[serde(default)]
+    pub context: DecideContext,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DecideResponse {
+    pub decision_id: String,
+    pub decision: Outcome,
+    /// False when no enforcing policy exists (permissive-but-recorded).
+    pub enforced: bool,
+    /// What observe-mode policies would have decided, when any are installed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would_have: Option<Outcome>,
+    pub policies: Vec<PolicyRef>,
+    pub reasons: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<String>,
+    /// The log seq of the decision event.
+    pub seq: u64,
+}
+
+/// SHA-256 of the RFC 8785 form of the arguments: the identity of "this exact call".
+pub fn arguments_digest(arguments: &Value) -> Result<String> {
+    let bytes = gavel_ledger::jcs::to_vec(arguments).map_err(|e| CoreError::Invalid(e.to_string()))?;
+    Ok(hex::encode(Sha256::digest(bytes)))
+}
+
+fn check_request(req: &DecideRequest) -> Result<Value> {
+    let tool_ok =
+        !req.tool.is_empty() && req.tool.len() <= 256 && req.tool.chars().all(|c| c.is_ascii_graphic());
+    if !tool_ok {
+        return Err(CoreError::Invalid(
+            "tool must be 1-256 printable ASCII characters without spaces".into(),
+        ));
+    }
+    if let Some(cost) = req.context.cost_usd {
+        if !cost.is_finite() || cost < 0.0 {
+            return Err(CoreError::Invalid("context.cost_usd must be a non-negative number".into()));
+        }
+    }
+    match &req.arguments {
+        None | Some(Value::Null) => Ok(json!({})),
+        Some(v @ Value::Object(_)) => Ok(v.clone()),
+        Some(_) => Err(CoreError::Invalid("arguments must be a JSON object".into())),
+    }
+}
+
+impl Gavel {
+    /// Decides one tool call for the calling agent and records the decision.
+    pub fn decide(&self, by: &Principal, req: DecideRequest) -> Result<DecideResponse> {
+        let started = Instant::now();
+        let Principal::Agent(agent) = by else {
+            return Err(CoreError::Forbidden("only agents call decide; use an agent token".into()));
+        };
+        let arguments = check_request(&req)?;
+        let digest = arguments_digest(&arguments)?;
+        let now = self.clock.now();
+        let category = self.tool_category(&req.tool)?;
+
+        let (verdict, enforced, would_have) = if agent.status != Status::Active {
+            let verdict = Verdict {
+                outcome: Outcome::Deny,
+                policies: vec![],
+                reasons: vec![format!("agent {} is {}", agent.name, agent.status.as_str())],
+                errors: vec![],
+            };
+            (verdict, true, None)
+        } else {
+            let engine = self.engine()?;
+            let call = ToolCall {
+                agent_id: agent.id.clone(),
+                owner: agent.owner.clone(),
+                environment: agent.environment.clone(),
+                tier: agent.tier.clone(),
+                groups: agent.groups.clone(),
+                tool: req.tool.clone(),
+                tool_category: category.clone(),
+                arguments: arguments.clone(),
+                on_behalf_of: req.on_behalf_of.clone(),
+                cost_usd: req.context.cost_usd,
+                hour_utc: now.hour(),
+            };
+            let evaluation = engine.evaluate(&call);
+            match evaluation.enforced {
+                Some(v) => (v, true, evaluation.would_have),
+                None => {
+                    let v = Verdict {
+                        outcome: Outcome::Allow,
+                        policies: vec![],
+                        reasons: vec!["no enforcing policy: allowed in permissive mode, recorded".into()],
+                        errors: vec![],
+                    };
+                    (v, false, evaluation.would_have)
+                }
+            }
+        };
+
+        let (redacted, redactions) = redact(&arguments);
+        let decision_id = new_id("dec");
+        let latency_us = started.elapsed().as_micros() as u64;
+        let data = json!({
+            "decision_id": decision_id,
+            "agent_id": agent.id,
+            "agent_name": agent.name,
+            "agent_status": agent.status,
+            "on_behalf_of": req.on_behalf_of,
+            "tool": req.tool,
+            "tool_category": category,
+            "resource": req.resource,
+            "arguments": redacted,
+            "arguments_sha256": digest,
+            "redactions": redactions,
+            "environment": agent.environment,
+            "claimed_environment": req.context.environment,
+            "cost_usd": req.context.cost_usd,
+            "decision": verdict.outcome,
+            "enforced": enforced,
+            "policies": verdict.policies,
+            "reasons": verdict.reasons,
+            "errors": verdict.errors,
+            "would_have": would_have.as_ref().map(|v| v.outcome),
+            "would_have_policies": would_have.as_ref().map(|v| &v.policies),
+            "would_have_reasons": would_have.as_ref().map(|v| &v.reasons),
+            "latency_us": latency_us,
+        });
+        let doc = StateOp::put(
+            "decisions",
+            &decision_id,
+            data.clone(),
+            DocKeys {
+                k1: Some(agent.id.clone()),
+                k2: Some(req.tool.clone()),
+                k3: Some(verdict.outcome.as_str().into()),
+            },
+            Expect::Absent,
+        );
+        let appended = self.record("decision", &by.actor(), data, vec![doc])?;
+        Ok(DecideResponse {
+            decision_id,
+            decision: verdict.outcome,
+            enforced,
+            would_have: would_have.map(|v| v.outcome),
+            policies: verdict.policies,
+            reasons: verdict.reasons,
+            approval_id: None,
+            seq: appended.seq,
+        })
+    }
+}

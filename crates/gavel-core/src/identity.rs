@@ -1,0 +1,508 @@
+//! Identities: users with roles, agents, and their bearer credentials.
+//!
+//! Invariants:
+//! * a token is stored only as its SHA-256 (`tokens/<hash>`), pointing at one principal; each
+//!   principal has exactly one live credential (`credentials/<principal id>`), and rotation revokes
+//!   the old one in the same transaction that issues the new one;
+//! * names are unique per kind (`user_names/<name>`, `agent_names/<name>`), claimed atomically;
+//! * every create / role change / rotation / deactivation is one log event, written with its state
+//!   change; a deactivated principal's next request already sees the change.
+
+use crate::error::{CoreError, Result};
+use crate::ids::{new_id, new_token, token_hash};
+use crate::Gavel;
+use gavel_ledger::event::Actor;
+use gavel_store::docs::{DocKeys, DocQuery, Expect, StateOp};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Approver,
+    Auditor,
+    Viewer,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Result<Role> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "approver" => Ok(Role::Approver),
+            "auditor" => Ok(Role::Auditor),
+            "viewer" => Ok(Role::Viewer),
+            _ => Err(CoreError::Invalid(format!("unknown role {s:?} (admin, approver, auditor, viewer)"))),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Approver => "approver",
+            Role::Auditor => "auditor",
+            Role::Viewer => "viewer",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Active,
+    Suspended,
+    Deactivated,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Suspended => "suspended",
+            Status::Deactivated => "deactivated",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub status: Status,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agent {
+    pub id: String,
+    pub name: String,
+    /// The accountable human or team (user id or e-mail).
+    pub owner: String,
+    pub environment: String,
+    pub tier: String,
+    pub groups: Vec<String>,
+    pub status: Status,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    User(User),
+    Agent(Agent),
+}
+
+impl Principal {
+    pub fn actor(&self) -> Actor {
+        match self {
+            Principal::User(u) => Actor::user(&u.id),
+            Principal::Agent(a) => Actor::agent(&a.id),
+        }
+    }
+
+    /// The user, if the caller is one with one of `roles`.
+    pub fn require_user(&self, roles: &[Role]) -> Result<&User> {
+        match self {
+            Principal::User(u) if roles.contains(&u.role) => Ok(u),
+            Principal::User(u) => Err(CoreError::Forbidden(format!(
+                "this needs the {} role; {} is {}",
+                roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" or "),
+                u.name,
+                u.role.as_str()
+            ))),
+            Principal::Agent(_) => {
+                Err(CoreError::Forbidden("agents cannot do this; use a user token".into()))
+            }
+        }
+    }
+
+    pub fn require_admin(&self) -> Result<&User> {
+        self.require_user(&[Role::Admin])
+    }
+
+    /// Any user may read (viewers included); agents may not.
+    pub fn require_reader(&self) -> Result<&User> {
+        self.require_user(&[Role::Admin, Role::Approver, Role::Auditor, Role::Viewer])
+    }
+}
+
+/// A principal together with its one-time credential.
+#[derive(Debug, Clone, Serialize)]
+pub struct Issued<T> {
+    #[serde(flatten)]
+    pub principal: T,
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NewAgent {
+    pub name: String,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub environment: Option<String>,
+    #[serde(default)]
+    pub tier: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+fn check_name(what: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(CoreError::Invalid(format!(
+            "{what} name {name:?} must be 1-64 characters of letters, digits, '-', '_', '.', '@'"
+        )))
+    }
+}
+
+fn check_label(what: &str, value: &str) -> Result<()> {
+    if value.is_empty()
+        || value.len() > 64
+        || !value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(CoreError::Invalid(format!(
+            "{what} {value:?} must be 1-64 letters, digits, '-', '_' or '.'"
+        )));
+    }
+    Ok(())
+}
+
+fn credential_ops(principal_type: &str, principal_id: &str, token: &str, time: &str) -> Vec<StateOp> {
+    let hash = token_hash(token);
+    vec![
+        StateOp::put(
+            "tokens",
+            &hash,
+            json!({"principal_type": principal_type, "principal_id": principal_id, "revoked": false}),
+            DocKeys { k1: Some(principal_id.into()), ..Default::default() },
+            Expect::Absent,
+        ),
+        StateOp::put(
+            "credentials",
+            principal_id,
+            json!({"token_hash": hash, "issued_at": time}),
+            DocKeys::default(),
+            Expect::Any,
+        ),
+    ]
+}
+
+impl Gavel {
+    /// Resolves a bearer token to its principal. Revoked tokens and deactivated users are refused;
+    /// a deactivated agent is returned as such so its calls can be denied *and recorded*.
+    pub fn authenticate(&self, token: &str) -> Result<Principal> {
+        let unauthenticated = || CoreError::Unauthenticated("invalid or revoked credential".into());
+        let doc = self.store.get_doc("tokens", &token_hash(token))?.ok_or_else(unauthenticated)?;
+        if doc.body["revoked"] != json!(false) {
+            return Err(unauthenticated());
+        }
+        let id = doc.body["principal_id"].as_str().ok_or_else(unauthenticated)?;
+        match doc.body["principal_type"].as_str() {
+            Some("user") => {
+                let user = self.user(id)?;
+                if user.status != Status::Active {
+                    return Err(CoreError::Unauthenticated(format!(
+                        "user {} is {}",
+                        user.name,
+                        user.status.as_str()
+                    )));
+                }
+                Ok(Principal::User(user))
+            }
+            Some("agent") => Ok(Principal::Agent(self.agent(id)?)),
+            _ => Err(unauthenticated()),
+        }
+    }
+
+    /// On a log with no users, creates the first admin and returns its token (once, ever).
+    pub fn bootstrap_admin(&self) -> Result<Option<Issued<User>>> {
+        if self.store.count_docs(&DocQuery::new("users", 1))? > 0 {
+            return Ok(None);
+        }
+        let marker =
+            StateOp::put("meta", "bootstrap", json!({"done": true}), DocKeys::default(), Expect::Absent);
+        match self.create_user_with(&Actor::system("bootstrap"), "admin", Role::Admin, vec![marker]) {
+            Ok(issued) => Ok(Some(issued)),
+            // Another process bootstrapped first.
+            Err(CoreError::Conflict(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn create_user(&self, by: &Principal, name: &str, role: Role) -> Result<Issued<User>> {
+        by.require_admin()?;
+        self.create_user_with(&by.actor(), name, role, Vec::new())
+    }
+
+    fn create_user_with(
+        &self,
+        actor: &Actor,
+        name: &str,
+        role: Role,
+        extra: Vec<StateOp>,
+    ) -> Result<Issued<User>> {
+        check_name("user", name)?;
+        let user = User {
+            id: new_id("usr"),
+            name: name.into(),
+            role,
+            status: Status::Active,
+            created_at: self.now(),
+            created_by: actor.id.clone(),
+        };
+        let token = new_token();
+        let mut ops = vec![
+            StateOp::put("user_names", name, json!({"id": user.id}), DocKeys::default(), Expect::Absent),
+            self.user_op(&user, Expect::Absent),
+        ];
+        ops.extend(credential_ops("user", &user.id, &token, &user.created_at));
+        ops.extend(extra);
+        self.record(
+            "user.created",
+            actor,
+            json!({"user_id": user.id, "name": user.name, "role": role, "created_by": actor.id}),
+            ops,
+        )
+        .map_err(|e| match e {
+            CoreError::Conflict(m) if m.contains("user_names") => {
+                CoreError::Conflict(format!("a user named {name:?} already exists"))
+            }
+            e => e,
+        })?;
+        Ok(Issued { principal: user, token })
+    }
+
+    fn user_op(&self, user: &User, expect: Expect) -> StateOp {
+        StateOp::put(
+            "users",
+            &user.id,
+            json!(user),
+            DocKeys { k1: Some(user.role.as_str().into()), k2: Some(user.status.as_str().into()), k3: None },
+            expect,
+        )
+    }
+
+    fn agent_op(&self, agent: &Agent, expect: Expect) -> StateOp {
+        StateOp::put(
+            "agents",
+            &agent.id,
+            json!(agent),
+            DocKeys {
+                k1: Some(agent.status.as_str().into()),
+                k2: Some(agent.owner.clone()),
+                k3: Some(agent.environment.clone()),
+            },
+            expect,
+        )
+    }
+
+    /// A user by id or name.
+    pub fn user(&self, id_or_name: &str) -> Result<User> {
+        self.user_versioned(id_or_name).map(|(u, _)| u)
+    }
+
+    fn user_versioned(&self, id_or_name: &str) -> Result<(User, u64)> {
+        let id = match self.store.get_doc("user_names", id_or_name)? {
+            Some(d) => d.body["id"].as_str().unwrap_or_default().to_string(),
+            None => id_or_name.to_string(),
+        };
+        let doc = self
+            .store
+            .get_doc("users", &id)?
+            .ok_or_else(|| CoreError::NotFound(format!("no user {id_or_name:?}")))?;
+        Ok((serde_json::from_value(doc.body).map_err(|e| CoreError::Internal(e.to_string()))?, doc.version))
+    }
+
+    pub fn users(&self) -> Result<Vec<User>> {
+        self.store
+            .query_docs(&DocQuery::new("users", 10_000))?
+            .into_iter()
+            .map(|d| serde_json::from_value(d.body).map_err(|e| CoreError::Internal(e.to_string())))
+            .collect()
+    }
+
+    pub fn set_user_role(&self, by: &Principal, user: &str, role: Role) -> Result<User> {
+        let admin = by.require_admin()?;
+        let (mut u, version) = self.user_versioned(user)?;
+        if u.id == admin.id && role != Role::Admin {
+            return Err(CoreError::Forbidden("an admin cannot demote themselves; ask another admin".into()));
+        }
+        let from = u.role;
+        u.role = role;
+        self.record(
+            "user.role_changed",
+            &by.actor(),
+            json!({"user_id": u.id, "name": u.name, "from": from, "to": role}),
+            vec![self.user_op(&u, Expect::Version(version))],
+        )?;
+        Ok(u)
+    }
+
+    pub fn deactivate_user(&self, by: &Principal, user: &str, reason: &str) -> Result<User> {
+        let admin = by.require_admin()?;
+        let (mut u, version) = self.user_versioned(user)?;
+        if u.id == admin.id {
+            return Err(CoreError::Forbidden("an admin cannot deactivate themselves".into()));
+        }
+        if u.status == Status::Deactivated {
+            return Err(CoreError::Conflict(format!("user {} is already deactivated", u.name)));
+        }
+        u.status = Status::Deactivated;
+        self.record(
+            "user.deactivated",
+            &by.actor(),
+            json!({"user_id": u.id, "name": u.name, "reason": reason}),
+            vec![self.user_op(&u, Expect::Version(version))],
+        )?;
+        Ok(u)
+    }
+
+    pub fn rotate_user_credential(&self, by: &Principal, user: &str) -> Result<Issued<User>> {
+        let caller = by.require_reader()?;
+        let (u, _) = self.user_versioned(user)?;
+        if caller.id != u.id && caller.role != Role::Admin {
+            return Err(CoreError::Forbidden("only an admin can rotate another user's credential".into()));
+        }
+        let token = self.rotate("user", &u.id, &by.actor(), json!({"user_id": u.id, "name": u.name}))?;
+        Ok(Issued { principal: u, token })
+    }
+
+    /// Issues a new credential for `principal_id` and revokes the current one, atomically.
+    fn rotate(
+        &self,
+        kind: &str,
+        principal_id: &str,
+        actor: &Actor,
+        data: serde_json::Value,
+    ) -> Result<String> {
+        let current = self
+            .store
+            .get_doc("credentials", principal_id)?
+            .ok_or_else(|| CoreError::NotFound(format!("no credential for {principal_id}")))?;
+        let old_hash = current.body["token_hash"].as_str().unwrap_or_default().to_string();
+        let old = self.store.get_doc("tokens", &old_hash)?;
+        let token = new_token();
+        let now = self.now();
+        let mut ops = credential_ops(kind, principal_id, &token, &now);
+        // The credentials doc must be the one we read: two concurrent rotations cannot both win.
+        ops[1].expect = Expect::Version(current.version);
+        if let Some(old) = old {
+            let mut body = old.body;
+            body["revoked"] = json!(true);
+            body["revoked_at"] = json!(now);
+            ops.push(StateOp::put("tokens", &old_hash, body, old.keys, Expect::Version(old.version)));
+        }
+        self.record(&format!("{kind}.credential_rotated"), actor, data, ops)?;
+        Ok(token)
+    }
+
+    pub fn create_agent(&self, by: &Principal, new: NewAgent) -> Result<Issued<Agent>> {
+        let admin = by.require_admin()?;
+        check_name("agent", &new.name)?;
+        let environment = new.environment.unwrap_or_else(|| "development".into());
+        let tier = new.tier.unwrap_or_else(|| "standard".into());
+        check_label("environment", &environment)?;
+        check_label("tier", &tier)?;
+        for g in &new.groups {
+            check_label("group", g)?;
+        }
+        let mut groups = new.groups;
+        groups.sort();
+        groups.dedup();
+        let agent = Agent {
+            id: new_id("agt"),
+            name: new.name,
+            owner: new.owner.unwrap_or_else(|| admin.name.clone()),
+            environment,
+            tier,
+            groups,
+            status: Status::Active,
+            created_at: self.now(),
+            created_by: admin.id.clone(),
+        };
+        let token = new_token();
+        let mut ops = vec![
+            StateOp::put(
+                "agent_names",
+                &agent.name,
+                json!({"id": agent.id}),
+                DocKeys::default(),
+                Expect::Absent,
+            ),
+            self.agent_op(&agent, Expect::Absent),
+        ];
+        ops.extend(credential_ops("agent", &agent.id, &token, &agent.created_at));
+        self.record(
+            "agent.registered",
+            &by.actor(),
+            json!({"agent_id": agent.id, "name": agent.name, "owner": agent.owner,
+                   "environment": agent.environment, "tier": agent.tier, "groups": agent.groups}),
+            ops,
+        )
+        .map_err(|e| match e {
+            CoreError::Conflict(m) if m.contains("agent_names") => {
+                CoreError::Conflict(format!("an agent named {:?} already exists", agent.name))
+            }
+            e => e,
+        })?;
+        Ok(Issued { principal: agent, token })
+    }
+
+    /// An agent by id or name.
+    pub fn agent(&self, id_or_name: &str) -> Result<Agent> {
+        self.agent_versioned(id_or_name).map(|(a, _)| a)
+    }
+
+    pub(crate) fn agent_versioned(&self, id_or_name: &str) -> Result<(Agent, u64)> {
+        let id = match self.store.get_doc("agent_names", id_or_name)? {
+            Some(d) => d.body["id"].as_str().unwrap_or_default().to_string(),
+            None => id_or_name.to_string(),
+        };
+        let doc = self
+            .store
+            .get_doc("agents", &id)?
+            .ok_or_else(|| CoreError::NotFound(format!("no agent {id_or_name:?}")))?;
+        Ok((serde_json::from_value(doc.body).map_err(|e| CoreError::Internal(e.to_string()))?, doc.version))
+    }
+
+    pub fn agents(&self) -> Result<Vec<Agent>> {
+        self.store
+            .query_docs(&DocQuery::new("agents", 100_000))?
+            .into_iter()
+            .map(|d| serde_json::from_value(d.body).map_err(|e| CoreError::Internal(e.to_string())))
+            .collect()
+    }
+
+    pub fn deactivate_agent(&self, by: &Principal, agent: &str, reason: &str) -> Result<Agent> {
+        by.require_admin()?;
+        let (mut a, version) = self.agent_versioned(agent)?;
+        if a.status == Status::Deactivated {
+            return Err(CoreError::Conflict(format!("agent {} is already deactivated", a.name)));
+        }
+        a.status = Status::Deactivated;
+        self.record(
+            "agent.deactivated",
+            &by.actor(),
+            json!({"agent_id": a.id, "name": a.name, "reason": reason}),
+            vec![self.agent_op(&a, Expect::Version(version))],
+        )?;
+        Ok(a)
+    }
+
+    pub fn rotate_agent_credential(&self, by: &Principal, agent: &str) -> Result<Issued<Agent>> {
+        by.require_admin()?;
+        let a = self.agent(agent)?;
+        if a.status == Status::Deactivated {
+            return Err(CoreError::Conflict(format!("agent {} is deactivated", a.name)));
+        }
+        let token = self.rotate("agent", &a.id, &by.actor(), json!({"agent_id": a.id, "name": a.name}))?;
+        Ok(Issued { principal: a, token })
+    }
+}

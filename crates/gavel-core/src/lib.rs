@@ -1,0 +1,76 @@
+//! gavel-core: the domain — identities, policy change control, decisions — over the store.
+//!
+//! [`Gavel`] is the one entry point. Every state change is a log event written together with the
+//! documents it changes (`Store::append_with`), so the state can always be explained by the log
+//! and nothing is acknowledged before it is committed. Authorization (roles, two-person rules)
+//! is checked here, not in the HTTP layer, so every front end enforces the same rules.
+
+pub mod audit;
+pub mod decide;
+pub mod error;
+pub mod identity;
+pub mod ids;
+pub mod policies;
+pub mod redact;
+
+pub use error::{CoreError, Result};
+pub use identity::{Agent, Issued, NewAgent, Principal, Role, Status, User};
+
+use gavel_ledger::clock::{format_time, Clock};
+use gavel_ledger::event::{Actor, EventDraft};
+use gavel_store::docs::StateOp;
+use gavel_store::{Appended, Store};
+use std::sync::{Arc, Mutex};
+
+/// The gavel domain over one store.
+pub struct Gavel {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    /// The compiled policy engine and the policy epoch (doc version) it was built from.
+    engine: Mutex<Option<(u64, Arc<gavel_policy::Engine>)>>,
+    /// Told how long each durable append took (metrics).
+    append_observer: Option<Box<dyn Fn(std::time::Duration) + Send + Sync>>,
+}
+
+impl Gavel {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Gavel { store, clock, engine: Mutex::new(None), append_observer: None }
+    }
+
+    /// Registers a callback told the duration of every durable append.
+    pub fn observe_appends(mut self, observer: impl Fn(std::time::Duration) + Send + Sync + 'static) -> Self {
+        self.append_observer = Some(Box::new(observer));
+        self
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Now, in the log's time form.
+    pub fn now(&self) -> String {
+        format_time(self.clock.now())
+    }
+
+    /// Appends one event with the state changes it records; waits for the commit.
+    pub(crate) fn record(
+        &self,
+        kind: &str,
+        actor: &Actor,
+        data: serde_json::Value,
+        ops: Vec<StateOp>,
+    ) -> Result<Appended> {
+        let draft =
+            EventDraft::new(kind, actor.clone(), data).map_err(|e| CoreError::Invalid(e.to_string()))?;
+        let started = std::time::Instant::now();
+        let appended = self.store.append_with(draft, ops);
+        if let Some(observe) = &self.append_observer {
+            observe(started.elapsed());
+        }
+        Ok(appended?)
+    }
+}

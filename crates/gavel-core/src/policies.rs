@@ -1,0 +1,533 @@
+//! Policy change control (SOC 2 CC8.1): versioned Cedar policy sets, two-person approval of
+//! every change, observe/enforce modes, and packs.
+//!
+//! * A version is immutable once proposed (`policy_versions/<set>@<n>`); nothing is deleted.
+//! * Every change to what is enforced — activating a version (including a rollback to an earlier
+//!   one), deactivating a set, switching observe ↔ enforce — is a *change request* proposed by one
+//!   admin and applied only when a *different* admin approves it.
+//! * Each step is a log event carrying the policy text's SHA-256, the author, the approver and
+//!   the time. Applying a change bumps the policy epoch (`meta/policy_epoch`), which tells every
+//!   replica to rebuild its engine before the next decision.
+//! * Installing a pack activates it in observe mode at once: observe mode enforces nothing, so no
+//!   second person is needed to *watch*; going live is a change like any other.
+
+use crate::error::{CoreError, Result};
+use crate::identity::Principal;
+use crate::ids::new_id;
+use crate::Gavel;
+use gavel_policy::{parse_and_validate, Engine, LoadedSet, Mode};
+use gavel_store::docs::{Doc, DocKeys, DocQuery, Expect, StateOp};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicySet {
+    pub set_id: String,
+    pub mode: Mode,
+    /// The version in force; `None` before the first activation or after deactivation.
+    pub active_version: Option<u32>,
+    pub latest_version: u32,
+    /// The pack this set came from, if any.
+    pub pack: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyVersion {
+    pub set_id: String,
+    pub version: u32,
+    pub text: String,
+    pub sha256: String,
+    pub author: String,
+    pub author_name: String,
+    pub created_at: String,
+    /// `pack:<name>@<version>` for pack-installed text.
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeAction {
+    Activate,
+    Deactivate,
+    SetMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeStatus {
+    Pending,
+    Applied,
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyChange {
+    pub id: String,
+    pub set_id: String,
+    pub action: ChangeAction,
+    /// The version to activate (Activate).
+    pub version: Option<u32>,
+    /// The mode to switch to (SetMode), or the mode a first activation starts in.
+    pub mode: Option<Mode>,
+    /// SHA-256 of the policy text the change puts in force (Activate).
+    pub sha256: Option<String>,
+    pub proposed_by: String,
+    pub proposed_by_name: String,
+    pub proposed_at: String,
+    pub status: ChangeStatus,
+    pub decided_by: Option<String>,
+    pub decided_by_name: Option<String>,
+    pub decided_at: Option<String>,
+    pub comment: Option<String>,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(doc: Doc) -> Result<T> {
+    serde_json::from_value(doc.body).map_err(|e| CoreError::Internal(e.to_string()))
+}
+
+fn set_op(set: &PolicySet, expect: Expect) -> StateOp {
+    StateOp::put(
+        "policy_sets",
+        &set.set_id,
+        json!(set),
+        DocKeys { k1: Some(mode_str(set.mode).into()), ..Default::default() },
+        expect,
+    )
+}
+
+fn change_op(change: &PolicyChange, expect: Expect) -> StateOp {
+    let status = json!(change.status).as_str().unwrap_or_default().to_string();
+    StateOp::put(
+        "policy_changes",
+        &change.id,
+        json!(change),
+        DocKeys { k1: Some(change.set_id.clone()), k2: Some(status), k3: None },
+        expect,
+    )
+}
+
+fn version_op(v: &PolicyVersion) -> StateOp {
+    StateOp::put(
+        "policy_versions",
+        &format!("{}@{}", v.set_id, v.version),
+        json!(v),
+        DocKeys { k1: Some(v.set_id.clone()), ..Default::default() },
+        Expect::Absent,
+    )
+}
+
+fn epoch_op() -> StateOp {
+    StateOp::put("meta", "policy_epoch", json!({}), DocKeys::default(), Expect::Any)
+}
+
+pub fn mode_str(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Enforce => "enforce",
+        Mode::Observe => "observe",
+    }
+}
+
+impl Gavel {
+    pub fn policy_sets(&self) -> Result<Vec<PolicySet>> {
+        let mut sets: Vec<PolicySet> = self
+            .store
+            .query_docs(&DocQuery::new("policy_sets", 10_000))?
+            .into_iter()
+            .map(parse)
+            .collect::<Result<_>>()?;
+        sets.sort_by(|a, b| a.set_id.cmp(&b.set_id));
+        Ok(sets)
+    }
+
+    fn policy_set_versioned(&self, set_id: &str) -> Result<Option<(PolicySet, u64)>> {
+        match self.store.get_doc("policy_sets", set_id)? {
+            Some(doc) => {
+                let v = doc.version;
+                Ok(Some((parse(doc)?, v)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub fn policy_set(&self, set_id: &str) -> Result<PolicySet> {
+        self.policy_set_versioned(set_id)?
+            .map(|(s, _)| s)
+            .ok_or_else(|| CoreError::NotFound(format!("no policy set {set_id:?}")))
+    }
+
+    pub fn policy_version(&self, set_id: &str, version: u32) -> Result<PolicyVersion> {
+        let doc = self
+            .store
+            .get_doc("policy_versions", &format!("{set_id}@{version}"))?
+            .ok_or_else(|| CoreError::NotFound(format!("policy set {set_id:?} has no version {version}")))?;
+        parse(doc)
+    }
+
+    /// Every version of a set, oldest first.
+    pub fn policy_versions(&self, set_id: &str) -> Result<Vec<PolicyVersion>> {
+        let mut q = DocQuery::new("policy_versions", 100_000);
+        q.k1 = Some(set_id.into());
+        let mut versions: Vec<PolicyVersion> =
+            self.store.query_docs(&q)?.into_iter().map(parse).collect::<Result<_>>()?;
+        versions.sort_by_key(|v| v.version);
+        Ok(versions)
+    }
+
+    /// Change requests, newest first, optionally for one set and/or one status.
+    pub fn policy_changes(
+        &self,
+        set_id: Option<&str>,
+        status: Option<ChangeStatus>,
+    ) -> Result<Vec<PolicyChange>> {
+        let mut q = DocQuery::new("policy_changes", 10_000);
+        q.k1 = set_id.map(str::to_string);
+        q.k2 = status.map(|s| json!(s).as_str().unwrap_or_default().to_string());
+        self.store.query_docs(&q)?.into_iter().map(parse).collect()
+    }
+
+    pub fn policy_change(&self, id: &str) -> Result<PolicyChange> {
+        self.policy_change_versioned(id).map(|(c, _)| c)
+    }
+
+    fn policy_change_versioned(&self, id: &str) -> Result<(PolicyChange, u64)> {
+        let doc = self
+            .store
+            .get_doc("policy_changes", id)?
+            .ok_or_else(|| CoreError::NotFound(format!("no policy change {id:?}")))?;
+        let v = doc.version;
+        Ok((parse(doc)?, v))
+    }
+
+    /// Proposes new policy text for `set_id` (creating the set if new): validates it against the
+    /// schema, stores it as the next immutable version, and opens a change to activate it.
+    pub fn propose_policy(
+        &self,
+        by: &Principal,
+        set_id: &str,
+        text: &str,
+        mode: Option<Mode>,
+    ) -> Result<PolicyChange> {
+        let admin = by.require_admin()?;
+        let source = parse_and_validate(set_id, text)?;
+        let existing = self.policy_set_versioned(set_id)?;
+        let (mut set, expect) = match existing {
+            Some((set, v)) => (set, Expect::Version(v)),
+            None => (
+                PolicySet {
+                    set_id: set_id.into(),
+                    mode: mode.unwrap_or(Mode::Enforce),
+                    active_version: None,
+                    latest_version: 0,
+                    pack: None,
+                },
+                Expect::Absent,
+            ),
+        };
+        set.latest_version += 1;
+        let now = self.now();
+        let version = PolicyVersion {
+            set_id: set_id.into(),
+            version: set.latest_version,
+            text: source.text.clone(),
+            sha256: source.sha256.clone(),
+            author: admin.id.clone(),
+            author_name: admin.name.clone(),
+            created_at: now.clone(),
+            source: None,
+        };
+        let change = PolicyChange {
+            id: new_id("chg"),
+            set_id: set_id.into(),
+            action: ChangeAction::Activate,
+            version: Some(version.version),
+            mode: if set.active_version.is_none() { Some(set.mode) } else { None },
+            sha256: Some(version.sha256.clone()),
+            proposed_by: admin.id.clone(),
+            proposed_by_name: admin.name.clone(),
+            proposed_at: now,
+            status: ChangeStatus::Pending,
+            decided_by: None,
+            decided_by_name: None,
+            decided_at: None,
+            comment: None,
+        };
+        self.record(
+            "policy.proposed",
+            &by.actor(),
+            json!({"change_id": change.id, "set_id": set_id, "action": change.action, "version": version.version,
+                   "sha256": version.sha256, "author": admin.id, "author_name": admin.name,
+                   "warnings": source.warnings}),
+            vec![set_op(&set, expect), version_op(&version), change_op(&change, Expect::Absent)],
+        )?;
+        Ok(change)
+    }
+
+    /// Opens a change to activate an existing version (a rollback when it is an earlier one).
+    pub fn propose_activation(&self, by: &Principal, set_id: &str, version: u32) -> Result<PolicyChange> {
+        let set = self.policy_set(set_id)?;
+        let v = self.policy_version(set_id, version)?;
+        if set.active_version == Some(version) {
+            return Err(CoreError::Conflict(format!("version {version} of {set_id} is already active")));
+        }
+        self.open_change(by, set_id, ChangeAction::Activate, Some(version), None, Some(v.sha256))
+    }
+
+    pub fn propose_deactivation(&self, by: &Principal, set_id: &str) -> Result<PolicyChange> {
+        let set = self.policy_set(set_id)?;
+        if set.active_version.is_none() {
+            return Err(CoreError::Conflict(format!("policy set {set_id} is not active")));
+        }
+        self.open_change(by, set_id, ChangeAction::Deactivate, None, None, None)
+    }
+
+    pub fn propose_mode(&self, by: &Principal, set_id: &str, mode: Mode) -> Result<PolicyChange> {
+        let set = self.policy_set(set_id)?;
+        if set.mode == mode {
+            return Err(CoreError::Conflict(format!(
+                "policy set {set_id} is already in {} mode",
+                mode_str(mode)
+            )));
+        }
+        self.open_change(by, set_id, ChangeAction::SetMode, None, Some(mode), None)
+    }
+
+    fn open_change(
+        &self,
+        by: &Principal,
+        set_id: &str,
+        action: ChangeAction,
+        version: Option<u32>,
+        mode: Option<Mode>,
+        sha256: Option<String>,
+    ) -> Result<PolicyChange> {
+        let admin = by.require_admin()?;
+        let change = PolicyChange {
+            id: new_id("chg"),
+            set_id: set_id.into(),
+            action,
+            version,
+            mode,
+            sha256,
+            proposed_by: admin.id.clone(),
+            proposed_by_name: admin.name.clone(),
+            proposed_at: self.now(),
+            status: ChangeStatus::Pending,
+            decided_by: None,
+            decided_by_name: None,
+            decided_at: None,
+            comment: None,
+        };
+        self.record(
+            "policy.proposed",
+            &by.actor(),
+            json!({"change_id": change.id, "set_id": set_id, "action": action, "version": version,
+                   "mode": mode.map(mode_str), "sha256": change.sha256, "author": admin.id, "author_name": admin.name}),
+            vec![change_op(&change, Expect::Absent)],
+        )?;
+        Ok(change)
+    }
+
+    /// Approves and applies a pending change. The approver must be an admin other than the author.
+    pub fn approve_change(
+        &self,
+        by: &Principal,
+        change_id: &str,
+        comment: Option<&str>,
+    ) -> Result<PolicyChange> {
+        let admin = by.require_admin()?;
+        let (mut change, change_version) = self.policy_change_versioned(change_id)?;
+        if change.status != ChangeStatus::Pending {
+            return Err(CoreError::Conflict(format!(
+                "change {change_id} was already {}",
+                json!(change.status).as_str().unwrap_or_default()
+            )));
+        }
+        if change.proposed_by == admin.id {
+            return Err(CoreError::Forbidden(format!(
+                "two-person rule: {} proposed change {change_id} and cannot approve it; another admin must",
+                admin.name
+            )));
+        }
+        let (mut set, set_version) = self
+            .policy_set_versioned(&change.set_id)?
+            .ok_or_else(|| CoreError::NotFound(format!("no policy set {:?}", change.set_id)))?;
+        let previous = (set.active_version, set.mode);
+        let (kind, version_text) = match change.action {
+            ChangeAction::Activate => {
+                let version =
+                    change.version.ok_or_else(|| CoreError::Internal("activation without version".into()))?;
+                let v = self.policy_version(&change.set_id, version)?;
+                // The engine must accept the whole active configuration, not just this text.
+                set.active_version = Some(version);
+                if let Some(mode) = change.mode.filter(|_| previous.0.is_none()) {
+                    set.mode = mode;
+                }
+                ("policy.activated", Some(v))
+            }
+            ChangeAction::Deactivate => {
+                set.active_version = None;
+                ("policy.deactivated", None)
+            }
+            ChangeAction::SetMode => {
+                set.mode =
+                    change.mode.ok_or_else(|| CoreError::Internal("mode change without mode".into()))?;
+                ("policy.mode_changed", None)
+            }
+        };
+        if let Some(v) = &version_text {
+            let mut sets = self.loaded_sets()?;
+            sets.retain(|s| s.set_id != set.set_id);
+            sets.push(LoadedSet {
+                set_id: set.set_id.clone(),
+                version: v.version,
+                mode: set.mode,
+                source: parse_and_validate(&set.set_id, &v.text)?,
+            });
+            Engine::new(sets)?;
+        }
+        let now = self.now();
+        change.status = ChangeStatus::Applied;
+        change.decided_by = Some(admin.id.clone());
+        change.decided_by_name = Some(admin.name.clone());
+        change.decided_at = Some(now);
+        change.comment = comment.map(str::to_string);
+        let author = version_text.as_ref().map(|v| v.author.clone());
+        self.record(
+            kind,
+            &by.actor(),
+            json!({
+                "change_id": change.id, "set_id": set.set_id, "action": change.action,
+                "version": set.active_version, "previous_version": previous.0,
+                "mode": mode_str(set.mode), "previous_mode": mode_str(previous.1),
+                "sha256": version_text.as_ref().map(|v| v.sha256.clone()),
+                "text_author": author, "proposed_by": change.proposed_by, "approved_by": admin.id,
+                "approved_by_name": admin.name, "comment": comment,
+            }),
+            vec![
+                change_op(&change, Expect::Version(change_version)),
+                set_op(&set, Expect::Version(set_version)),
+                epoch_op(),
+            ],
+        )?;
+        Ok(change)
+    }
+
+    /// Rejects a pending change (any admin, including its author withdrawing it).
+    pub fn reject_change(
+        &self,
+        by: &Principal,
+        change_id: &str,
+        comment: Option<&str>,
+    ) -> Result<PolicyChange> {
+        let admin = by.require_admin()?;
+        let (mut change, version) = self.policy_change_versioned(change_id)?;
+        if change.status != ChangeStatus::Pending {
+            return Err(CoreError::Conflict(format!("change {change_id} is no longer pending")));
+        }
+        change.status = ChangeStatus::Rejected;
+        change.decided_by = Some(admin.id.clone());
+        change.decided_by_name = Some(admin.name.clone());
+        change.decided_at = Some(self.now());
+        change.comment = comment.map(str::to_string);
+        self.record(
+            "policy.rejected",
+            &by.actor(),
+            json!({"change_id": change.id, "set_id": change.set_id, "rejected_by": admin.id, "comment": comment}),
+            vec![change_op(&change, Expect::Version(version))],
+        )?;
+        Ok(change)
+    }
+
+    /// Installs a built-in pack in observe mode (active at once; it enforces nothing) and records
+    /// its tool categories.
+    pub fn install_pack(&self, by: &Principal, name: &str) -> Result<PolicySet> {
+        let admin = by.require_admin()?;
+        let pack = gavel_policy::builtin_pack(name).ok_or_else(|| {
+            CoreError::NotFound(format!(
+                "no pack {name:?} (available: {})",
+                gavel_policy::BUILTIN_PACKS.join(", ")
+            ))
+        })?;
+        if self.policy_set_versioned(&pack.name)?.is_some() {
+            return Err(CoreError::Conflict(format!(
+                "pack {} is already installed; change it with `gavel policy propose` or go live with `gavel pack golive`",
+                pack.name
+            )));
+        }
+        let source = parse_and_validate(&pack.name, &pack.policies)?;
+        let now = self.now();
+        let set = PolicySet {
+            set_id: pack.name.clone(),
+            mode: Mode::Observe,
+            active_version: Some(1),
+            latest_version: 1,
+            pack: Some(format!("{}@{}", pack.name, pack.version)),
+        };
+        let version = PolicyVersion {
+            set_id: pack.name.clone(),
+            version: 1,
+            text: source.text.clone(),
+            sha256: source.sha256.clone(),
+            author: admin.id.clone(),
+            author_name: admin.name.clone(),
+            created_at: now,
+            source: set.pack.clone(),
+        };
+        let mut ops = vec![set_op(&set, Expect::Absent), version_op(&version), epoch_op()];
+        for (tool, category) in &pack.tools {
+            ops.push(StateOp::put(
+                "tools",
+                tool,
+                json!({"tool": tool, "category": category, "source": set.pack}),
+                DocKeys { k1: Some(category.clone()), ..Default::default() },
+                Expect::Any,
+            ));
+        }
+        self.record(
+            "pack.installed",
+            &by.actor(),
+            json!({"pack": pack.name, "pack_version": pack.version, "set_id": set.set_id, "version": 1,
+                   "sha256": version.sha256, "mode": "observe", "installed_by": admin.id,
+                   "tools": pack.tools.len()}),
+            ops,
+        )?;
+        Ok(set)
+    }
+
+    /// The category of a tool, as packs and admins recorded it.
+    pub fn tool_category(&self, tool: &str) -> Result<Option<String>> {
+        Ok(self.store.get_doc("tools", tool)?.and_then(|d| d.body["category"].as_str().map(str::to_string)))
+    }
+
+    fn loaded_sets(&self) -> Result<Vec<LoadedSet>> {
+        let mut out = Vec::new();
+        for set in self.policy_sets()? {
+            if let Some(version) = set.active_version {
+                let v = self.policy_version(&set.set_id, version)?;
+                out.push(LoadedSet {
+                    set_id: set.set_id.clone(),
+                    version,
+                    mode: set.mode,
+                    source: parse_and_validate(&set.set_id, &v.text)?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The engine for the policies in force, rebuilt whenever the policy epoch moved (on any
+    /// replica).
+    pub fn engine(&self) -> Result<Arc<Engine>> {
+        let epoch = self.store.get_doc("meta", "policy_epoch")?.map_or(0, |d| d.version);
+        let mut cached = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((e, engine)) = cached.as_ref() {
+            if *e == epoch {
+                return Ok(engine.clone());
+            }
+        }
+        let engine = Arc::new(Engine::new(self.loaded_sets()?)?);
+        *cached = Some((epoch, engine.clone()));
+        Ok(engine)
+    }
+}
