@@ -34,7 +34,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run gavel: open the store and sign checkpoints periodically until interrupted.
+    /// Run the gavel server: the HTTP API, signed checkpoints, graceful shutdown on SIGTERM/SIGINT.
     Serve(serve::ServeArgs),
     /// Query and verify the tamper-evident log.
     #[command(subcommand)]
@@ -71,7 +71,8 @@ fn open(dir: &DataDir) -> anyhow::Result<Log> {
 }
 
 fn init(dir: &DataDir, org: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
-    let (log, opened) = Log::open(dir, Arc::new(SystemClock), org)?;
+    let clock = Arc::new(SystemClock);
+    let (log, opened) = Log::open(dir, clock.clone(), org)?;
     if let Some(org) = org {
         let wanted = format!("gavel.local/{org}");
         if log.origin() != wanted {
@@ -81,6 +82,9 @@ fn init(dir: &DataDir, org: Option<&str>, json: bool) -> anyhow::Result<ExitCode
             );
         }
     }
+    let log = Arc::new(log);
+    let gavel = gavel_core::Gavel::new(log.store().clone(), clock);
+    let admin = gavel.bootstrap_admin()?;
     let checkpoint = log.checkpoint()?;
     if json {
         print_json(&serde_json::json!({
@@ -89,6 +93,8 @@ fn init(dir: &DataDir, org: Option<&str>, json: bool) -> anyhow::Result<ExitCode
             "log_key": log.signer().verifier_key(),
             "key_created": opened.key_created,
             "tree_size": checkpoint.size,
+            "admin_token": admin.as_ref().map(|a| a.token.clone()),
+            "admin_id": admin.as_ref().map(|a| a.principal.id.clone()),
         }));
     } else {
         let what = if opened.key_created { "initialised" } else { "already initialised" };
@@ -96,6 +102,9 @@ fn init(dir: &DataDir, org: Option<&str>, json: bool) -> anyhow::Result<ExitCode
         println!("origin:  {}", log.origin());
         println!("log key: {}", log.signer().verifier_key());
         println!("events:  {}", checkpoint.size);
+        if let Some(admin) = admin {
+            println!("bootstrap admin token (shown once, store it now): {}", admin.token);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,22 +1,30 @@
-//! `gavel serve`: runs the log. Until the HTTP API lands, serving means keeping the store open
-//! and signing a checkpoint every interval in which the log grew, plus one at shutdown.
+//! `gavel serve`: the HTTP API, periodic signed checkpoints, and graceful shutdown.
+//!
+//! On an empty data directory the first start creates the log key and the first admin, and
+//! prints that admin's token once on stdout.
 
 use clap::Args;
 use gavel_ledger::clock::SystemClock;
+use gavel_server::config::Config;
+use gavel_server::AppState;
 use gavel_store::layout::DataDir;
 use gavel_store::{Log, Store};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Args)]
 pub struct ServeArgs {
-    /// Address to listen on (used once the HTTP API is built).
-    #[arg(long, env = "GAVEL_ADDR", default_value = "127.0.0.1:7311")]
-    addr: String,
-    /// Seconds between checkpoints (a checkpoint is signed only when the log grew).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
-    checkpoint_interval: u64,
+    /// Address to listen on (overrides the config file and GAVEL_ADDR).
+    #[arg(long)]
+    addr: Option<String>,
+    /// Config file (default: <data-dir>/gavel.toml when it exists).
+    #[arg(long, env = "GAVEL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Seconds between signed checkpoints (overrides the config file).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    checkpoint_interval: Option<u64>,
 }
 
 pub fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -27,46 +35,51 @@ pub fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let (log, opened) = Log::open(dir, Arc::new(SystemClock), None)?;
+    let mut config = Config::load(args.config.as_deref(), &dir.root().join("gavel.toml"))?;
+    if let Some(addr) = args.addr {
+        config.addr = addr;
+    }
+    if let Some(secs) = args.checkpoint_interval {
+        config.checkpoint_interval_secs = secs;
+    }
+    config.validate()?;
+
+    let clock = Arc::new(SystemClock);
+    let (log, opened) = Log::open(dir, clock.clone(), config.org.as_deref())?;
     if opened.key_created {
         tracing::info!(path = %dir.log_key().display(), "created the log signing key");
     }
     let log = Arc::new(log);
+    let state = AppState::new(log.clone(), clock);
+    if let Some(admin) = state.gavel.bootstrap_admin()? {
+        println!("bootstrap admin token (shown once, store it now): {}", admin.token);
+        tracing::warn!(user = %admin.principal.id, "created the first admin; its token was printed on stdout once");
+    }
     let head = log.store().head()?;
-    tracing::info!(
-        data_dir = %dir.root().display(), origin = log.origin(), events = head.size,
-        log_key = %log.signer().verifier_key(), addr = %args.addr,
-        "gavel serving (log and checkpoints; the HTTP API is not built yet)"
-    );
+
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async {
-        // Handlers are installed before anything else runs, so a signal is never missed.
+    runtime.block_on(async move {
+        // Handlers are installed before the listener opens, so no signal is ever missed.
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-        let mut tick = tokio::time::interval(Duration::from_secs(args.checkpoint_interval));
-        loop {
+        let listener = tokio::net::TcpListener::bind(&config.addr).await?;
+        let addr = listener.local_addr()?;
+        tracing::info!(
+            %addr, data_dir = %dir.root().display(), origin = log.origin(), events = head.size,
+            log_key = %log.signer().verifier_key(), "gavel serving"
+        );
+        println!("gavel listening on http://{addr}");
+        let shutdown = async move {
             tokio::select! {
-                _ = tick.tick() => checkpoint(&log).await,
-                _ = term.recv() => break,
-                _ = interrupt.recv() => break,
+                _ = term.recv() => {},
+                _ = interrupt.recv() => {},
             }
-        }
-        tracing::info!("shutting down");
+            tracing::info!("shutting down: finishing in-flight requests");
+        };
+        gavel_server::serve(state, listener, Duration::from_secs(config.checkpoint_interval_secs), shutdown)
+            .await?;
         anyhow::Ok(())
     })?;
-    checkpoint_blocking(&log);
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
-}
-
-async fn checkpoint(log: &Arc<Log>) {
-    let log = log.clone();
-    let _ = tokio::task::spawn_blocking(move || checkpoint_blocking(&log)).await;
-}
-
-fn checkpoint_blocking(log: &Log) {
-    match log.checkpoint() {
-        Ok(c) => tracing::debug!(size = c.size, "checkpoint"),
-        Err(e) => tracing::error!(error = %e, "could not sign a checkpoint"),
-    }
 }

@@ -34,8 +34,14 @@ fn init_record_checkpoint_proof_and_verify() {
     let init = json(&gavel(&dir, &["init", "--org", "acme", "--json"]));
     assert_eq!(init["origin"], "gavel.local/acme");
     assert_eq!(init["key_created"], true);
+    assert!(init["admin_token"].as_str().unwrap().starts_with("gvl_"));
+    // The bootstrap admin is the first event.
+    let base = init["tree_size"].as_u64().unwrap();
+    assert_eq!(base, 1);
     // Idempotent; the origin never changes.
-    assert_eq!(json(&gavel(&dir, &["init", "--json"]))["key_created"], false);
+    let again = json(&gavel(&dir, &["init", "--json"]));
+    assert_eq!(again["key_created"], false);
+    assert_eq!(again["admin_token"], Value::Null, "the admin token is shown once, ever");
     let other = gavel(&dir, &["init", "--org", "other"]);
     assert_eq!(other.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&other.stderr).contains("origin never changes"));
@@ -45,7 +51,7 @@ fn init_record_checkpoint_proof_and_verify() {
     assert_eq!(mode & 0o777, 0o600);
 
     for i in 0..5 {
-        assert_eq!(record(&dir, i)["seq"], i);
+        assert_eq!(record(&dir, i)["seq"], base + u64::from(i));
     }
     let keys = json(&gavel(&dir, &["keys", "show", "--json"]));
     let vkey = keys["log"]["verifier_key"].as_str().unwrap().to_string();
@@ -53,10 +59,10 @@ fn init_record_checkpoint_proof_and_verify() {
     assert!(keys["log"]["public_key_pem"].as_str().unwrap().starts_with("-----BEGIN PUBLIC KEY-----"));
 
     let ckpt = json(&gavel(&dir, &["audit", "checkpoint", "--json"]));
-    assert_eq!(ckpt["size"], 5);
+    assert_eq!(ckpt["size"], base + 5);
     let verifier = NoteVerifier::from_verifier_key(&vkey).unwrap();
     let checkpoint = verifier.verify(ckpt["note"].as_str().unwrap()).unwrap();
-    assert_eq!(checkpoint.size, 5);
+    assert_eq!(checkpoint.size, base + 5);
     // Human form prints the signed note itself.
     let text = gavel(&dir, &["audit", "checkpoint"]);
     assert_eq!(String::from_utf8_lossy(&text.stdout), ckpt["note"].as_str().unwrap());
@@ -65,14 +71,14 @@ fn init_record_checkpoint_proof_and_verify() {
     let hashes: Vec<_> =
         proof["proof"].as_array().unwrap().iter().map(|h| from_hex(h.as_str().unwrap()).unwrap()).collect();
     let leaf = from_hex(proof["leaf_hash"].as_str().unwrap()).unwrap();
-    verify_inclusion(&leaf, 3, 5, &hashes, &checkpoint.root).unwrap();
+    verify_inclusion(&leaf, 3, base + 5, &hashes, &checkpoint.root).unwrap();
 
     let consistency = json(&gavel(&dir, &["audit", "consistency", "--old", "2", "--json"]));
-    assert_eq!(consistency["new_size"], 5);
+    assert_eq!(consistency["new_size"], base + 5);
 
     let verify = json(&gavel(&dir, &["audit", "verify", "--json"]));
-    assert_eq!(verify["verified"], 5);
-    assert_eq!(verify["total"], 5);
+    assert_eq!(verify["verified"], base + 5);
+    assert_eq!(verify["total"], base + 5);
     assert_eq!(verify["valid"], true);
     assert_eq!(verify["first_break"], Value::Null);
     let part = json(&gavel(&dir, &["audit", "verify", "--from-seq", "1", "--to-seq", "3", "--json"]));
@@ -97,7 +103,7 @@ fn bad_input_is_refused_and_changes_nothing() {
         (vec!["audit", "record", "--kind", "external.x", "--data", "{not json"], "not valid JSON"),
         (vec!["audit", "record", "--kind", "external.x", "--data", "[1]"], "JSON object"),
         (vec!["audit", "record", "--kind", "external.x", "--data", r#"{"n": 18446744073709551615}"#], "2^53"),
-        (vec!["audit", "proof", "--seq", "0"], "holds 0 events"),
+        (vec!["audit", "proof", "--seq", "5"], "holds 1 events"),
         (vec!["audit", "verify", "--from-seq", "5", "--to-seq", "1"], "before"),
     ] {
         let out = gavel(&dir, &args);
@@ -106,7 +112,7 @@ fn bad_input_is_refused_and_changes_nothing() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
     let verify = json(&gavel(&dir, &["audit", "verify", "--json"]));
-    assert_eq!(verify["total"], 0);
+    assert_eq!(verify["total"], 1, "only the bootstrap admin was recorded");
     assert_eq!(verify["valid"], true);
 }
 
@@ -121,7 +127,7 @@ fn tampering_and_truncation_make_verify_fail_with_exit_1() {
     json(&gavel(&dir, &["audit", "checkpoint", "--json"]));
     let db = rusqlite::Connection::open(dir.join("gavel.db")).unwrap();
 
-    // Truncate the tail below the signed checkpoint of size 8.
+    // Truncate the tail below the signed checkpoint of size 9 (bootstrap admin + 8 records).
     db.execute("DELETE FROM events WHERE seq >= 6", []).unwrap();
     db.execute("DELETE FROM merkle_nodes", []).unwrap();
     let out = gavel(&dir, &["audit", "verify", "--json"]);
@@ -149,7 +155,7 @@ fn a_forged_checkpoint_row_makes_verify_fail() {
     record(&dir, 0);
     json(&gavel(&dir, &["audit", "checkpoint", "--json"]));
     let db = rusqlite::Connection::open(dir.join("gavel.db")).unwrap();
-    db.execute("UPDATE checkpoints SET note = replace(note, char(10) || '1' || char(10), char(10) || '2' || char(10))", [])
+    db.execute("UPDATE checkpoints SET note = replace(note, char(10) || '2' || char(10), char(10) || '3' || char(10))", [])
         .unwrap();
     let out = gavel(&dir, &["audit", "verify", "--json"]);
     assert_eq!(out.status.code(), Some(1));
@@ -164,7 +170,7 @@ fn serve_signs_checkpoints_and_stops_cleanly_on_sigterm() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gavel"))
         .arg("--data-dir")
         .arg(&dir)
-        .args(["serve", "--checkpoint-interval", "1"])
+        .args(["serve", "--checkpoint-interval", "1", "--addr", "127.0.0.1:0"])
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();

@@ -1,0 +1,812 @@
+//! Routes and handlers of the `/v1` API, with the OpenAPI document generated from them.
+
+use crate::error::ApiError;
+use crate::metrics::DecisionLabels;
+use crate::AppState;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use gavel_core::audit::AuditFilter;
+use gavel_core::decide::{DecideContext, DecideRequest};
+use gavel_core::policies::ChangeStatus;
+use gavel_core::{CoreError, Gavel, NewAgent, Principal, Role};
+use gavel_ledger::hash::to_hex;
+use gavel_policy::Mode;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Instant;
+use utoipa::{OpenApi, ToSchema};
+
+/// JSON body extractor whose rejections use gavel's error shape.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Json(v) = Json::<T>::from_request(req, state).await?;
+        Ok(ApiJson(v))
+    }
+}
+
+/// An optional JSON body: an empty body is `None` (so `POST …/approve` needs no body at all).
+pub struct MaybeJson<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for MaybeJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(MaybeJson(None));
+        }
+        serde_json::from_slice(&bytes)
+            .map(|v| MaybeJson(Some(v)))
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    }
+}
+
+/// Query extractor whose rejections use gavel's error shape.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(v) = Query::<T>::from_request_parts(parts, state).await?;
+        Ok(ApiQuery(v))
+    }
+}
+
+/// The bearer token of the request (authenticated later, on the blocking pool).
+pub struct Bearer(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Bearer {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let unauthenticated =
+            |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", m.to_string());
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| unauthenticated("missing Authorization: Bearer <token>"))?;
+        let value = value.to_str().map_err(|_| unauthenticated("malformed Authorization header"))?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .ok_or_else(|| unauthenticated("Authorization must be a Bearer token"))?;
+        Ok(Bearer(token.trim().to_string()))
+    }
+}
+
+/// Runs a domain call for the authenticated caller on the blocking pool.
+async fn as_caller<T: Send + 'static>(
+    state: &AppState,
+    bearer: Bearer,
+    f: impl FnOnce(&Gavel, &Principal) -> Result<T, CoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let gavel = state.gavel.clone();
+    tokio::task::spawn_blocking(move || {
+        let principal = gavel.authenticate(&bearer.0)?;
+        f(&gavel, &principal)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(ApiError::from)
+}
+
+fn created(v: impl serde::Serialize) -> Response {
+    (StatusCode::CREATED, Json(json!(v))).into_response()
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/v1/openapi.json", get(openapi))
+        .route("/v1/decide", post(decide))
+        .route("/v1/decisions/{id}", get(get_decision))
+        .route("/v1/audit", get(audit))
+        .route("/v1/audit/trace/{id}", get(trace))
+        .route("/v1/audit/verify", get(verify))
+        .route("/v1/audit/checkpoint", get(checkpoint))
+        .route("/v1/audit/proof/inclusion", get(inclusion_proof))
+        .route("/v1/me", get(me))
+        .route("/v1/users", get(list_users).post(create_user))
+        .route("/v1/users/{id}", get(get_user))
+        .route("/v1/users/{id}/role", post(set_role))
+        .route("/v1/users/{id}/deactivate", post(deactivate_user))
+        .route("/v1/users/{id}/rotate", post(rotate_user))
+        .route("/v1/agents", get(list_agents).post(create_agent))
+        .route("/v1/agents/{id}", get(get_agent))
+        .route("/v1/agents/{id}/deactivate", post(deactivate_agent))
+        .route("/v1/agents/{id}/rotate", post(rotate_agent))
+        .route("/v1/policies", get(list_policies).post(propose_policy))
+        .route("/v1/policies/schema", get(policy_schema))
+        .route("/v1/policies/changes", get(list_changes))
+        .route("/v1/policies/changes/{id}", get(get_change))
+        .route("/v1/policies/changes/{id}/approve", post(approve_change))
+        .route("/v1/policies/changes/{id}/reject", post(reject_change))
+        .route("/v1/policies/{set}", get(get_policy))
+        .route("/v1/policies/{set}/versions", get(policy_versions))
+        .route("/v1/policies/{set}/versions/{version}", get(policy_version))
+        .route("/v1/policies/{set}/activate", post(activate_policy))
+        .route("/v1/policies/{set}/deactivate", post(deactivate_policy))
+        .route("/v1/packs", get(list_packs))
+        .route("/v1/packs/{name}/install", post(install_pack))
+        .route("/v1/packs/{name}/golive", post(golive_pack))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+}
+
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "The server runs and the log is readable")))]
+async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let log = state.log.clone();
+    let head = tokio::task::spawn_blocking(move || gavel_store::Store::head(log.store().as_ref()))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::from(CoreError::from(e)))?;
+    Ok(Json(json!({"status": "ok", "log_size": head.size})))
+}
+
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text exposition")))]
+async fn metrics(State(state): State<AppState>) -> Response {
+    if let Ok(head) = gavel_store::Store::head(state.log.store().as_ref()) {
+        state.metrics.log_size.set(head.size);
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.encode())
+        .into_response()
+}
+
+#[utoipa::path(get, path = "/v1/openapi.json", responses((status = 200, description = "This document")))]
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// A tool call an agent is about to make.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecideBody {
+    /// Tool name, e.g. `send_email`.
+    pub tool: String,
+    /// What the tool acts on, e.g. a customer id or a file path.
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// The tool arguments (a JSON object). Secrets are redacted before storage.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub arguments: Option<Value>,
+    /// The human the agent acts for.
+    #[serde(default)]
+    pub on_behalf_of: Option<String>,
+    #[serde(default)]
+    pub context: Option<DecideContextBody>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecideContextBody {
+    #[serde(default)]
+    pub environment: Option<String>,
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
+}
+
+#[utoipa::path(post, path = "/v1/decide", request_body = DecideBody,
+    responses((status = 200, description = "The decision, recorded: {decision_id, decision, enforced, would_have?, policies, reasons, approval_id?, seq}"),
+              (status = 400, description = "Bad request"), (status = 401, description = "Unknown or revoked agent credential"),
+              (status = 503, description = "The log could not commit: treat as deny")),
+    security(("bearer" = [])))]
+async fn decide(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    ApiJson(body): ApiJson<DecideBody>,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let context = body.context.unwrap_or_default();
+    let req = DecideRequest {
+        tool: body.tool,
+        resource: body.resource,
+        arguments: body.arguments,
+        on_behalf_of: body.on_behalf_of,
+        context: DecideContext { environment: context.environment, cost_usd: context.cost_usd },
+    };
+    let metrics = state.metrics.clone();
+    let result = as_caller(&state, bearer, move |g, p| g.decide(p, req)).await;
+    match result {
+        Ok(decision) => {
+            metrics.decide_latency.observe(started.elapsed().as_secs_f64());
+            metrics
+                .decisions
+                .get_or_create(&DecisionLabels {
+                    outcome: decision.decision.as_str().into(),
+                    enforced: decision.enforced.to_string(),
+                })
+                .inc();
+            Ok(Json(json!(decision)).into_response())
+        }
+        Err(e) => {
+            if e.status == StatusCode::SERVICE_UNAVAILABLE {
+                metrics.decide_unavailable.inc();
+            }
+            Err(e)
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/v1/decisions/{id}", params(("id" = String, Path)), responses((status = 200, description = "One recorded decision")), security(("bearer" = [])))]
+async fn get_decision(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| g.decision(p, &id)).await.map(Json)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Agent id or name.
+    pub agent: Option<String>,
+    pub tool: Option<String>,
+    /// allow | deny | require_approval
+    pub outcome: Option<String>,
+    /// RFC 3339, inclusive.
+    pub since: Option<String>,
+    /// RFC 3339, exclusive.
+    pub until: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/audit", params(AuditQuery), responses((status = 200, description = "{items, next_cursor?}, newest first")), security(("bearer" = [])))]
+async fn audit(
+    State(s): State<AppState>,
+    b: Bearer,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let filter = AuditFilter {
+        agent: q.agent,
+        tool: q.tool,
+        outcome: q.outcome,
+        since: q.since,
+        until: q.until,
+        limit: q.limit,
+        cursor: q.cursor,
+    };
+    as_caller(&s, b, move |g, p| g.audit_decisions(p, &filter).map(|page| json!(page))).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/audit/trace/{id}", params(("id" = String, Path, description = "decision id")), responses((status = 200, description = "One action end to end")), security(("bearer" = [])))]
+async fn trace(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| g.trace(p, &id)).await.map(Json)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyQuery {
+    /// First seq (default 0).
+    pub offset: Option<u64>,
+    /// How many events (default: to the end).
+    pub limit: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/v1/audit/verify", params(VerifyQuery), responses((status = 200, description = "{verified, total, valid, first_break, ...}")), security(("bearer" = [])))]
+async fn verify(
+    State(s): State<AppState>,
+    b: Bearer,
+    ApiQuery(q): ApiQuery<VerifyQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let log = s.log.clone();
+    as_caller(&s, b, move |_, p| {
+        p.require_reader()?;
+        let from = q.offset.unwrap_or(0);
+        let to = q.limit.map(|l| from.saturating_add(l));
+        Ok(json!(log.verify(from, to)?))
+    })
+    .await
+    .map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/audit/checkpoint", responses((status = 200, description = "The latest signed checkpoint")), security(("bearer" = [])))]
+async fn checkpoint(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
+    let log = s.log.clone();
+    as_caller(&s, b, move |_, p| {
+        p.require_reader()?;
+        let c = log.checkpoint()?;
+        Ok(json!({"size": c.size, "root": to_hex(&c.root), "note": c.note, "created_at": c.created_at,
+                  "log_key": log.signer().verifier_key()}))
+    })
+    .await
+    .map(Json)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ProofQuery {
+    pub seq: u64,
+    /// Tree size (default: the latest checkpoint).
+    pub size: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/v1/audit/proof/inclusion", params(ProofQuery), responses((status = 200, description = "RFC 9162 inclusion proof")), security(("bearer" = [])))]
+async fn inclusion_proof(
+    State(s): State<AppState>,
+    b: Bearer,
+    ApiQuery(q): ApiQuery<ProofQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let log = s.log.clone();
+    as_caller(&s, b, move |_, p| {
+        p.require_reader()?;
+        let store = log.store();
+        let (size, note) = match q.size {
+            Some(size) => (size, None),
+            None => {
+                let c = log.checkpoint()?;
+                (c.size, Some(c.note))
+            }
+        };
+        let entry = gavel_store::Store::entry(store.as_ref(), q.seq)?
+            .ok_or_else(|| CoreError::NotFound(format!("seq {} is not in the log", q.seq)))?;
+        let proof = gavel_store::Store::inclusion_proof(store.as_ref(), q.seq, size)?;
+        let root = gavel_store::Store::root_at(store.as_ref(), size)?;
+        Ok(json!({"seq": q.seq, "tree_size": size, "leaf_hash": to_hex(&entry.leaf_hash), "root": to_hex(&root),
+                  "proof": proof.iter().map(to_hex).collect::<Vec<_>>(), "checkpoint": note}))
+    })
+    .await
+    .map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/me", responses((status = 200, description = "The calling principal")), security(("bearer" = [])))]
+async fn me(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, |_, p| {
+        Ok(match p {
+            Principal::User(u) => json!({"type": "user", "user": u}),
+            Principal::Agent(a) => json!({"type": "agent", "agent": a}),
+        })
+    })
+    .await
+    .map(Json)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserBody {
+    pub name: String,
+    /// admin | approver | auditor | viewer
+    pub role: String,
+}
+
+#[utoipa::path(post, path = "/v1/users", request_body = NewUserBody, responses((status = 201, description = "The user and its token (shown once)")), security(("bearer" = [])))]
+async fn create_user(
+    State(s): State<AppState>,
+    b: Bearer,
+    ApiJson(body): ApiJson<NewUserBody>,
+) -> Result<Response, ApiError> {
+    as_caller(&s, b, move |g, p| g.create_user(p, &body.name, Role::parse(&body.role)?)).await.map(created)
+}
+
+#[utoipa::path(get, path = "/v1/users", responses((status = 200, description = "All users")), security(("bearer" = [])))]
+async fn list_users(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, |g, p| {
+        p.require_reader()?;
+        Ok(json!({"items": g.users()?}))
+    })
+    .await
+    .map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/users/{id}", params(("id" = String, Path, description = "id or name")), responses((status = 200, description = "One user")), security(("bearer" = [])))]
+async fn get_user(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| {
+        p.require_reader()?;
+        Ok(json!(g.user(&id)?))
+    })
+    .await
+    .map(Json)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleBody {
+    pub role: String,
+}
+
+#[utoipa::path(post, path = "/v1/users/{id}/role", request_body = RoleBody, params(("id" = String, Path)), responses((status = 200, description = "The user with its new role")), security(("bearer" = [])))]
+async fn set_role(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RoleBody>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| Ok(json!(g.set_user_role(p, &id, Role::parse(&body.role)?)?)))
+        .await
+        .map(Json)
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonBody {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/users/{id}/deactivate", request_body = ReasonBody, params(("id" = String, Path)), responses((status = 200, description = "The deactivated user")), security(("bearer" = [])))]
+async fn deactivate_user(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+    MaybeJson(body): MaybeJson<ReasonBody>,
+) -> Result<Json<Value>, ApiError> {
+    let reason = body.and_then(|b| b.reason).unwrap_or_default();
+    as_caller(&s, b, move |g, p| Ok(json!(g.deactivate_user(p, &id, &reason)?))).await.map(Json)
+}
+
+#[utoipa::path(post, path = "/v1/users/{id}/rotate", params(("id" = String, Path)), responses((status = 200, description = "The user and its new token; the old one is revoked")), security(("bearer" = [])))]
+async fn rotate_user(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| Ok(json!(g.rotate_user_credential(p, &id)?))).await.map(Json)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAgentBody {
+    pub name: String,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub environment: Option<String>,
+    #[serde(default)]
+    pub tier: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+#[utoipa::path(post, path = "/v1/agents", request_body = NewAgentBody, responses((status = 201, description = "The agent and its token (shown once)")), security(("bearer" = [])))]
+async fn create_agent(
+    State(s): State<AppState>,
+    b: Bearer,
+    ApiJson(body): ApiJson<NewAgentBody>,
+) -> Result<Response, ApiError> {
+    let new = NewAgent {
+        name: body.name,
+        owner: body.owner,
+        environment: body.environment,
+        tier: body.tier,
+        groups: body.groups,
+    };
+    as_caller(&s, b, move |g, p| g.create_agent(p, new)).await.map(created)
+}
+
+#[utoipa::path(get, path = "/v1/agents", responses((status = 200, description = "All agents")), security(("bearer" = [])))]
+async fn list_agents(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, |g, p| {
+        p.require_reader()?;
+        Ok(json!({"items": g.agents()?}))
+    })
+    .await
+    .map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/agents/{id}", params(("id" = String, Path, description = "id or name")), responses((status = 200, description = "One agent")), security(("bearer" = [])))]
+async fn get_agent(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| {
+        p.require_reader()?;
+        Ok(json!(g.agent(&id)?))
+    })
+    .await
+    .map(Json)
+}
+
+#[utoipa::path(post, path = "/v1/agents/{id}/deactivate", request_body = ReasonBody, params(("id" = String, Path)), responses((status = 200, description = "The deactivated agent; its calls are denied from now on")), security(("bearer" = [])))]
+async fn deactivate_agent(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+    MaybeJson(body): MaybeJson<ReasonBody>,
+) -> Result<Json<Value>, ApiError> {
+    let reason = body.and_then(|b| b.reason).unwrap_or_default();
+    as_caller(&s, b, move |g, p| Ok(json!(g.deactivate_agent(p, &id, &reason)?))).await.map(Json)
+}
+
+#[utoipa::path(post, path = "/v1/agents/{id}/rotate", params(("id" = String, Path)), responses((status = 200, description = "The agent and its new token; the old one is revoked")), security(("bearer" = [])))]
+async fn rotate_agent(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| Ok(json!(g.rotate_agent_credential(p, &id)?))).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/policies", responses((status = 200, description = "Policy sets with their active version and mode")), security(("bearer" = [])))]
+async fn list_policies(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, |g, p| {
+        p.require_reader()?;
+        Ok(json!({"items": g.policy_sets()?}))
+    })
+    .await
+    .map(Json)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProposeBody {
+    pub set_id: String,
+    /// Cedar policy text, validated against the schema at GET /v1/policies/schema.
+    pub text: String,
+    /// enforce (default) | observe — only for a new set.
+    #[serde(default)]
+    pub mode: Option<String>,
+}
+
+fn parse_mode(mode: &str) -> Result<Mode, CoreError> {
+    match mode {
+        "enforce" => Ok(Mode::Enforce),
+        "observe" => Ok(Mode::Observe),
+        _ => Err(CoreError::Invalid(format!("mode {mode:?} must be enforce or observe"))),
+    }
+}
+
+#[utoipa::path(post, path = "/v1/policies", request_body = ProposeBody,
+    responses((status = 201, description = "The pending change; a different admin must approve it"), (status = 400, description = "Validation failed (names the line)")),
+    security(("bearer" = [])))]
+async fn propose_policy(
+    State(s): State<AppState>,
+    b: Bearer,
+    ApiJson(body): ApiJson<ProposeBody>,
+) -> Result<Response, ApiError> {
+    as_caller(&s, b, move |g, p| {
+        let mode = body.mode.as_deref().map(parse_mode).transpose()?;
+        g.propose_policy(p, &body.set_id, &body.text, mode)
+    })
+    .await
+    .map(created)
+}
+
+#[utoipa::path(get, path = "/v1/policies/schema", responses((status = 200, description = "The Cedar schema policies are validated against", content_type = "text/plain")))]
+async fn policy_schema() -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], gavel_policy::schema_text()).into_response()
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ChangesQuery {
+    pub set_id: Option<String>,
+    /// pending | applied | rejected
+    pub status: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/policies/changes", params(ChangesQuery), responses((status = 200, description = "Change requests, newest first")), security(("bearer" = [])))]
+async fn list_changes(
+    State(s): State<AppState>,
+    b: Bearer,
+    ApiQuery(q): ApiQuery<ChangesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| {
+        p.require_reader()?;
+        let status = match q.status.as_deref() {
+            None => None,
+            Some("pending") => Some(ChangeStatus::Pending),
+            Some("applied") => Some(ChangeStatus::Applied),
+            Some("rejected") => Some(ChangeStatus::Rejected),
+            Some(other) => {
+                return Err(CoreError::Invalid(format!(
+                    "status {other:?} must be pending, applied or rejected"
+                )))
+            }
+        };
+        Ok(json!({"items": g.policy_changes(q.set_id.as_deref(), status)?}))
+    })
+    .await
+    .map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/policies/changes/{id}", params(("id" = String, Path)), responses((status = 200, description = "One change request")), security(("bearer" = [])))]
+async fn get_change(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| {
+        p.require_reader()?;
+        Ok(json!(g.policy_change(&id)?))
+    })
+    .await
+    .map(Json)
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommentBody {
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/policies/changes/{id}/approve", request_body = CommentBody, params(("id" = String, Path)),
+    responses((status = 200, description = "Applied"), (status = 403, description = "The approver proposed it (two-person rule)"), (status = 409, description = "Already decided")),
+    security(("bearer" = [])))]
+async fn approve_change(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+    MaybeJson(body): MaybeJson<CommentBody>,
+) -> Result<Json<Value>, ApiError> {
+    let comment = body.and_then(|b| b.comment);
+    as_caller(&s, b, move |g, p| Ok(json!(g.approve_change(p, &id, comment.as_deref())?))).await.map(Json)
+}
+
+#[utoipa::path(post, path = "/v1/policies/changes/{id}/reject", request_body = CommentBody, params(("id" = String, Path)), responses((status = 200, description = "Rejected")), security(("bearer" = [])))]
+async fn reject_change(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+    MaybeJson(body): MaybeJson<CommentBody>,
+) -> Result<Json<Value>, ApiError> {
+    let comment = body.and_then(|b| b.comment);
+    as_caller(&s, b, move |g, p| Ok(json!(g.reject_change(p, &id, comment.as_deref())?))).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/policies/{set}", params(("set" = String, Path)), responses((status = 200, description = "One policy set")), security(("bearer" = [])))]
+async fn get_policy(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(set): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| {
+        p.require_reader()?;
+        Ok(json!(g.policy_set(&set)?))
+    })
+    .await
+    .map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/policies/{set}/versions", params(("set" = String, Path)), responses((status = 200, description = "Every version, oldest first, with the change history")), security(("bearer" = [])))]
+async fn policy_versions(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(set): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| {
+        p.require_reader()?;
+        let set_state = g.policy_set(&set)?;
+        Ok(json!({"set": set_state, "versions": g.policy_versions(&set)?, "changes": g.policy_changes(Some(&set), None)?}))
+    })
+    .await
+    .map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/policies/{set}/versions/{version}", params(("set" = String, Path), ("version" = u32, Path)), responses((status = 200, description = "One immutable version")), security(("bearer" = [])))]
+async fn policy_version(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path((set, version)): Path<(String, u32)>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| {
+        p.require_reader()?;
+        Ok(json!(g.policy_version(&set, version)?))
+    })
+    .await
+    .map(Json)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivateBody {
+    pub version: u32,
+}
+
+#[utoipa::path(post, path = "/v1/policies/{set}/activate", request_body = ActivateBody, params(("set" = String, Path)), responses((status = 201, description = "Pending change (rollback = an earlier version)")), security(("bearer" = [])))]
+async fn activate_policy(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(set): Path<String>,
+    ApiJson(body): ApiJson<ActivateBody>,
+) -> Result<Response, ApiError> {
+    as_caller(&s, b, move |g, p| g.propose_activation(p, &set, body.version)).await.map(created)
+}
+
+#[utoipa::path(post, path = "/v1/policies/{set}/deactivate", params(("set" = String, Path)), responses((status = 201, description = "Pending change")), security(("bearer" = [])))]
+async fn deactivate_policy(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(set): Path<String>,
+) -> Result<Response, ApiError> {
+    as_caller(&s, b, move |g, p| g.propose_deactivation(p, &set)).await.map(created)
+}
+
+#[utoipa::path(get, path = "/v1/packs", responses((status = 200, description = "Built-in packs and their install state")), security(("bearer" = [])))]
+async fn list_packs(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, |g, p| {
+        p.require_reader()?;
+        let sets = g.policy_sets()?;
+        let items: Vec<Value> = gavel_policy::BUILTIN_PACKS
+            .iter()
+            .filter_map(|name| gavel_policy::builtin_pack(name))
+            .map(|pack| {
+                let installed = sets.iter().find(|s| s.set_id == pack.name);
+                json!({"name": pack.name, "version": pack.version, "description": pack.description,
+                       "tools": pack.tools.len(), "installed": installed})
+            })
+            .collect();
+        Ok(json!({"items": items}))
+    })
+    .await
+    .map(Json)
+}
+
+#[utoipa::path(post, path = "/v1/packs/{name}/install", params(("name" = String, Path)), responses((status = 201, description = "Installed in observe mode")), security(("bearer" = [])))]
+async fn install_pack(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    as_caller(&s, b, move |g, p| g.install_pack(p, &name)).await.map(created)
+}
+
+#[utoipa::path(post, path = "/v1/packs/{name}/golive", params(("name" = String, Path)), responses((status = 201, description = "Pending change to enforce mode; a different admin must approve")), security(("bearer" = [])))]
+async fn golive_pack(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    as_caller(&s, b, move |g, p| g.propose_mode(p, &name, Mode::Enforce)).await.map(created)
+}
+
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "gavel", description = "Governance and tamper-evident audit for AI agent tool calls"),
+    paths(healthz, metrics, openapi, decide, get_decision, audit, trace, verify, checkpoint, inclusion_proof, me,
+          create_user, list_users, get_user, set_role, deactivate_user, rotate_user,
+          create_agent, list_agents, get_agent, deactivate_agent, rotate_agent,
+          list_policies, propose_policy, policy_schema, list_changes, get_change, approve_change, reject_change,
+          get_policy, policy_versions, policy_version, activate_policy, deactivate_policy,
+          list_packs, install_pack, golive_pack),
+    modifiers(&BearerScheme)
+)]
+pub struct ApiDoc;
+
+/// The state handlers share; exposed for tests that build a router directly.
+pub fn state_gavel(state: &AppState) -> Arc<Gavel> {
+    state.gavel.clone()
+}

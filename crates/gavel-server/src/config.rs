@@ -1,0 +1,97 @@
+//! Server configuration: defaults, then `<data-dir>/gavel.toml` (or `--config FILE`), then
+//! environment variables (`GAVEL_ADDR`, `GAVEL_CHECKPOINT_INTERVAL_SECS`), then flags.
+//! Unknown keys in the file are an error, so a typo never silently falls back to a default.
+
+use serde::Deserialize;
+use std::path::Path;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Listen address.
+    pub addr: String,
+    /// Organisation name in the log origin `gavel.local/<org>` (fixed at first start).
+    pub org: Option<String>,
+    /// Seconds between signed checkpoints while the log grows.
+    pub checkpoint_interval_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { addr: "127.0.0.1:7311".into(), org: None, checkpoint_interval_secs: 10 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads `file` if given (it must exist), else `default_file` if it exists, then applies env.
+    pub fn load(file: Option<&Path>, default_file: &Path) -> Result<Config, ConfigError> {
+        let path = file.or_else(|| default_file.exists().then_some(default_file));
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?
+            }
+            None => Config::default(),
+        };
+        if let Ok(addr) = std::env::var("GAVEL_ADDR") {
+            config.addr = addr;
+        }
+        if let Ok(secs) = std::env::var("GAVEL_CHECKPOINT_INTERVAL_SECS") {
+            config.checkpoint_interval_secs = secs.parse().map_err(|_| {
+                ConfigError::Invalid(format!("GAVEL_CHECKPOINT_INTERVAL_SECS={secs:?} is not a number"))
+            })?;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.checkpoint_interval_secs == 0 {
+            return Err(ConfigError::Invalid("checkpoint_interval_secs must be at least 1".into()));
+        }
+        if self.addr.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "addr {:?} is not HOST:PORT (e.g. 127.0.0.1:7311)",
+                self.addr
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_values_apply_and_typos_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gavel.toml");
+        std::fs::write(&path, "addr = \"127.0.0.1:9000\"\ncheckpoint_interval_secs = 3\n").unwrap();
+        let c = Config::load(Some(&path), Path::new("/nonexistent")).unwrap();
+        assert_eq!((c.addr.as_str(), c.checkpoint_interval_secs), ("127.0.0.1:9000", 3));
+        std::fs::write(&path, "adr = \"x\"\n").unwrap();
+        assert!(Config::load(Some(&path), Path::new("/nonexistent"))
+            .unwrap_err()
+            .to_string()
+            .contains("adr"));
+        std::fs::write(&path, "checkpoint_interval_secs = 0\n").unwrap();
+        assert!(Config::load(Some(&path), Path::new("/nonexistent")).is_err());
+        assert!(Config::load(Some(Path::new("/nonexistent/x.toml")), Path::new("/x")).is_err());
+        assert_eq!(Config::load(None, Path::new("/nonexistent")).unwrap(), Config::default());
+    }
+}

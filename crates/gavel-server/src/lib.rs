@@ -1,0 +1,70 @@
+//! gavel-server: the HTTP API (axum) over [`gavel_core::Gavel`].
+//!
+//! Handlers stay thin: parse and validate the request shape, then run the domain call on the
+//! blocking pool (the store is synchronous SQLite) with the caller's principal. Authorization and
+//! every rule live in gavel-core. Every error is `{"error": {"code", "message"}}`.
+//!
+//! Shutdown is graceful: on SIGTERM/SIGINT the listener stops accepting, in-flight requests
+//! finish (their appends commit), a final checkpoint is signed, and the log writer drains.
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod metrics;
+
+use gavel_core::Gavel;
+use gavel_ledger::clock::Clock;
+use gavel_store::{Log, Store};
+use metrics::Metrics;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything a handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    pub gavel: Arc<Gavel>,
+    pub log: Arc<Log>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn new(log: Arc<Log>, clock: Arc<dyn Clock>) -> Self {
+        let metrics = Arc::new(Metrics::new());
+        let observed = metrics.clone();
+        let store: Arc<dyn Store> = log.store().clone();
+        let gavel = Gavel::new(store, clock)
+            .observe_appends(move |d| observed.append_latency.observe(d.as_secs_f64()));
+        AppState { gavel: Arc::new(gavel), log, metrics }
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, signing a checkpoint every
+/// `checkpoint_interval` while the log grows and once more after the last request finished.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    checkpoint_interval: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let log = state.log.clone();
+    let checkpointer = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(checkpoint_interval);
+        loop {
+            tick.tick().await;
+            let log = log.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Err(e) = log.checkpoint() {
+                    tracing::error!(error = %e, "could not sign a checkpoint");
+                }
+            })
+            .await;
+        }
+    });
+    let app = api::router(state.clone());
+    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    checkpointer.abort();
+    let log = state.log.clone();
+    let _ = tokio::task::spawn_blocking(move || log.checkpoint()).await;
+    result
+}

@@ -1,0 +1,68 @@
+//! Prometheus metrics: decisions by outcome, decide latency, log size, append latency.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    pub outcome: String,
+    pub enforced: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub decisions: Family<DecisionLabels, Counter>,
+    pub decide_latency: Histogram,
+    pub append_latency: Histogram,
+    pub log_size: Gauge<u64, AtomicU64>,
+    pub decide_unavailable: Counter,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("gavel");
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        // 50 us .. ~3 s
+        let decide_latency = Histogram::new(exponential_buckets(0.00005, 2.0, 16));
+        let append_latency = Histogram::new(exponential_buckets(0.00005, 2.0, 16));
+        let log_size = Gauge::<u64, AtomicU64>::default();
+        let decide_unavailable = Counter::default();
+        registry.register("decisions", "Tool-call decisions recorded, by outcome", decisions.clone());
+        registry.register(
+            "decide_latency_seconds",
+            "Time to decide and durably record one tool call",
+            decide_latency.clone(),
+        );
+        registry.register(
+            "append_latency_seconds",
+            "Time for one durable log append (group commit)",
+            append_latency.clone(),
+        );
+        registry.register("log_size", "Events in the tamper-evident log", log_size.clone());
+        registry.register(
+            "decide_unavailable",
+            "Decide calls answered 503 because the log could not commit (agents must deny)",
+            decide_unavailable.clone(),
+        );
+        Metrics { registry, decisions, decide_latency, append_latency, log_size, decide_unavailable }
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
