@@ -67,9 +67,34 @@ pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(s, &Rfc3339).ok()
 }
 
-/// True when `s` is exactly in the log's canonical time form.
+/// True when `s` is exactly in the log's canonical time form `YYYY-MM-DDTHH:MM:SS.ffffffZ`, i.e.
+/// exactly what [`format_time`] produces for some instant. Checked byte by byte: verification
+/// calls this once per event.
 pub fn is_log_time(s: &str) -> bool {
-    s.len() == 27 && parse_time(s).is_some_and(|t| format_time(t) == s)
+    let b = s.as_bytes();
+    if b.len() != 27 {
+        return false;
+    }
+    let layout_ok = b.iter().enumerate().all(|(i, &c)| match i {
+        4 | 7 => c == b'-',
+        10 => c == b'T',
+        13 | 16 => c == b':',
+        19 => c == b'.',
+        26 => c == b'Z',
+        _ => c.is_ascii_digit(),
+    });
+    if !layout_ok {
+        return false;
+    }
+    let num = |r: std::ops::Range<usize>| b[r].iter().fold(0u32, |n, &c| n * 10 + u32::from(c - b'0'));
+    let (year, month, day) = (num(0..4), num(5..7), num(8..10));
+    let (hour, minute, second) = (num(11..13), num(14..16), num(17..19));
+    let date_ok = u8::try_from(month)
+        .ok()
+        .and_then(|m| time::Month::try_from(m).ok())
+        .zip(u8::try_from(day).ok())
+        .is_some_and(|(m, d)| time::Date::from_calendar_date(year as i32, m, d).is_ok());
+    date_ok && hour < 24 && minute < 60 && second < 60
 }
 
 #[cfg(test)]
@@ -91,6 +116,29 @@ mod tests {
         assert!(!is_log_time("2026-11-29T01:02:03Z"));
         assert!(!is_log_time("2026-11-29T01:02:03.456789+00:00"));
         assert!(!is_log_time("not a time"));
+        assert!(!is_log_time("2026-02-29T01:02:03.456789Z"), "not a leap year");
+        assert!(is_log_time("2028-02-29T01:02:03.456789Z"));
+        for bad in [
+            "2026-13-01T00:00:00.000000Z",
+            "2026-00-01T00:00:00.000000Z",
+            "2026-04-31T00:00:00.000000Z",
+            "2026-01-01T24:00:00.000000Z",
+            "2026-01-01T00:60:00.000000Z",
+            "2026-01-01T00:00:60.000000Z",
+            "2026-01-01 00:00:00.000000Z",
+            "2026-01-01T00:00:00.000000z",
+        ] {
+            assert!(!is_log_time(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_formatted_time_is_a_log_time() {
+        let mut t = time::macros::datetime!(1999-12-31 23:59:59.999999 UTC);
+        for _ in 0..2000 {
+            assert!(is_log_time(&format_time(t)), "{}", format_time(t));
+            t += Duration::seconds(86_413) + Duration::microseconds(7_654_321);
+        }
     }
 
     #[test]

@@ -128,6 +128,13 @@ impl SealableDraft {
     }
 }
 
+/// What verification needs from an event's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventHeader {
+    pub seq: u64,
+    pub prev: Hash,
+}
+
 /// A log event, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -165,6 +172,60 @@ impl Event {
         Ok(event)
     }
 
+    /// Checks stored bytes without building the event: they must be canonical JCS of an object
+    /// with exactly the event's six members, each well-formed. Returns the event's `seq` and
+    /// `prev`. Accepts exactly what [`Event::from_bytes`] accepts (a test checks both agree), at
+    /// close to memory speed, which is what full-log verification needs.
+    pub fn check_bytes(bytes: &[u8]) -> Result<EventHeader, LedgerError> {
+        let invalid = |m: String| LedgerError::InvalidEvent(m);
+        let mut members = Vec::with_capacity(6);
+        crate::canonical::check_canonical_object_raw(bytes, &mut members)
+            .map_err(|e| invalid(format!("bytes are not in JCS canonical form: {e}")))?;
+        const KEYS: [&str; 6] = ["actor", "data", "kind", "prev", "seq", "time"];
+        if members.len() != KEYS.len()
+            || members.iter().zip(KEYS).any(|((k, _), want)| &bytes[k.clone()] != want.as_bytes())
+        {
+            return Err(invalid(format!("an event has exactly the members {KEYS:?}")));
+        }
+        let span = |i: usize| &bytes[members[i].1.clone()];
+        // Canonical strings of the shapes below never contain escapes, so the raw bytes between
+        // the quotes are the value.
+        let plain_string = |i: usize, what: &str| -> Result<&str, LedgerError> {
+            let raw = span(i);
+            raw.strip_prefix(b"\"")
+                .and_then(|r| r.strip_suffix(b"\""))
+                .filter(|r| !r.contains(&b'\\'))
+                .and_then(|r| std::str::from_utf8(r).ok())
+                .ok_or_else(|| invalid(format!("{what} must be a plain string")))
+        };
+        let actor_id = parse_actor_id(span(0)).map_err(|e| invalid(format!("actor is malformed: {e}")))?;
+        if actor_id.is_empty() {
+            return Err(invalid("actor id is empty".into()));
+        }
+        if span(1).first() != Some(&b'{') {
+            return Err(invalid("data must be a JSON object".into()));
+        }
+        validate_kind(plain_string(2, "kind")?)?;
+        let prev_text = plain_string(3, "prev")?;
+        if prev_text.len() != 64
+            || !prev_text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(invalid("prev is not 64 lowercase hex characters".into()));
+        }
+        let prev = hash::from_hex(prev_text).ok_or_else(|| invalid("prev is not hex".into()))?;
+        let seq = std::str::from_utf8(span(4))
+            .ok()
+            .filter(|t| t.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|t| t.parse::<u64>().ok())
+            .filter(|s| *s <= MAX_SAFE_INTEGER)
+            .ok_or_else(|| invalid("seq must be an integer in 0..2^53".into()))?;
+        let time = plain_string(5, "time")?;
+        if !is_log_time(time) {
+            return Err(invalid(format!("time {time:?} is not RFC 3339 UTC with microseconds")));
+        }
+        Ok(EventHeader { seq, prev })
+    }
+
     /// The `prev` field as a hash.
     pub fn prev_hash(&self) -> Result<Hash, LedgerError> {
         if self.prev.len() != 64 || self.prev.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -193,6 +254,29 @@ impl Event {
         }
         self.prev_hash()?;
         Ok(())
+    }
+}
+
+/// Parses a canonical actor object and returns its id. The common shape —
+/// `{"id":"<plain id>","type":"agent"}` — is read in place; anything else goes through serde,
+/// which accepts the same set of values.
+fn parse_actor_id(raw: &[u8]) -> Result<std::borrow::Cow<'_, str>, String> {
+    let fast = raw.strip_prefix(b"{\"id\":\"").and_then(|rest| {
+        let quote = rest.iter().position(|&b| b == b'"')?;
+        let (id, tail) = rest.split_at(quote);
+        let known_type =
+            [&b"\",\"type\":\"agent\"}"[..], b"\",\"type\":\"user\"}", b"\",\"type\":\"system\"}"]
+                .contains(&tail);
+        if id.contains(&b'\\') || !known_type {
+            return None;
+        }
+        std::str::from_utf8(id).ok()
+    });
+    match fast {
+        Some(id) => Ok(std::borrow::Cow::Borrowed(id)),
+        None => serde_json::from_slice::<Actor>(raw)
+            .map(|a| std::borrow::Cow::Owned(a.id))
+            .map_err(|e| e.to_string()),
     }
 }
 
@@ -292,6 +376,58 @@ mod tests {
         assert!(Event::from_bytes(&reordered).is_err());
         assert!(Event::from_bytes(b"[]").is_err());
         assert!(Event::from_bytes(&good[..good.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn the_fast_check_agrees_with_full_parsing() {
+        let good = sample(5).canonical_bytes().unwrap();
+        assert_eq!(Event::check_bytes(&good).unwrap(), EventHeader { seq: 5, prev: [7u8; 32] });
+        let mut cases: Vec<Vec<u8>> = vec![good.clone(), b"{}".to_vec(), b"[]".to_vec()];
+        // Every single-byte edit, and a few structural ones.
+        for i in 0..good.len() {
+            for x in [0x01u8, 0x20, 0x80] {
+                let mut m = good.clone();
+                m[i] ^= x;
+                cases.push(m);
+            }
+        }
+        for e in [
+            {
+                let mut e = sample(1);
+                e.time = "2026-11-29T01:02:03Z".into();
+                e
+            }, // coarse time
+            {
+                let mut e = sample(1);
+                e.prev = "A".repeat(64);
+                e
+            },
+            {
+                let mut e = sample(1);
+                e.kind = "Bad".into();
+                e
+            },
+            {
+                let mut e = sample(1);
+                e.actor.id = String::new();
+                e
+            },
+            {
+                let mut e = sample(1);
+                e.data = json!([1]);
+                e
+            },
+        ] {
+            cases.push(e.canonical_bytes().unwrap());
+        }
+        for case in cases {
+            assert_eq!(
+                Event::check_bytes(&case).is_ok(),
+                Event::from_bytes(&case).is_ok(),
+                "{}",
+                String::from_utf8_lossy(&case)
+            );
+        }
     }
 
     #[test]

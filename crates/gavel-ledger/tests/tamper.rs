@@ -204,3 +204,34 @@ proptest! {
         prop_assert_eq!(r.first_break, Some(expected));
     }
 }
+
+/// `push_batch` (parallel above a few thousand entries) reports exactly what `push` does.
+#[test]
+fn batch_verification_matches_one_by_one() {
+    let n = 6000u64;
+    let original = build(n);
+    let signed = anchors(&original, &[1000, 4000, n]);
+    let one_by_one = |log: &[StoredEntry]| verify(log, signed.clone());
+    let batched = |log: &[StoredEntry]| {
+        let size = log.iter().map(|e| e.seq + 1).max().unwrap_or(0);
+        let mut v = RangeVerifier::new(0, ZERO_HASH, signed.clone());
+        for chunk in log.chunks(5000) {
+            if !v.push_batch(chunk) {
+                break;
+            }
+        }
+        v.finish(size, size)
+    };
+    assert!(batched(&original).valid);
+    assert_eq!(batched(&original), one_by_one(&original));
+    for at in [0usize, 1, 2999, 3000, 3001, 4999, 5000, 5999] {
+        let mut edited = original.clone();
+        edited[at].bytes.as_mut().unwrap()[10] ^= 1;
+        let r = batched(&edited);
+        assert_eq!(r.first_break, Some(at as u64));
+        assert_eq!(r, one_by_one(&edited), "edit at {at}");
+        let mut removed = original.clone();
+        removed.remove(at);
+        assert_eq!(batched(&removed), one_by_one(&removed), "removal at {at}");
+    }
+}

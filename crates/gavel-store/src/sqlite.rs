@@ -640,8 +640,22 @@ impl Store for SqliteStore {
                 }
             }
         };
+        // Read in batches so the verifier can spread the per-entry work over the cores.
+        const BATCH: usize = 16_384;
         let mut verifier = RangeVerifier::new(from, prev, anchors);
-        self.scan(from, end, &mut |entry| verifier.push(&entry))?;
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut intact = true;
+        self.scan(from, end, &mut |entry| {
+            batch.push(entry);
+            if batch.len() == BATCH {
+                intact = verifier.push_batch(&batch);
+                batch.clear();
+            }
+            intact
+        })?;
+        if intact {
+            verifier.push_batch(&batch);
+        }
         Ok(verifier.finish(end - from, size))
     }
 }
