@@ -1,0 +1,470 @@
+//! End to end over HTTP: the real server on a loopback port, driven the way agents, admins and
+//! auditors use it — including every refusal.
+
+use gavel_ledger::clock::SystemClock;
+use gavel_server::AppState;
+use gavel_store::layout::DataDir;
+use gavel_store::Log;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Server {
+    base: String,
+    state: AppState,
+    dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = Log::open(&DataDir::new(dir.path()), Arc::new(SystemClock), Some("e2e")).unwrap();
+        let state = AppState::new(Arc::new(log), Arc::new(SystemClock));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let serve_state = state.clone();
+        let thread = std::thread::spawn(move || {
+            let rt =
+                tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                gavel_server::serve(serve_state, listener, Duration::from_secs(3600), async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        let addr = addr_rx.recv().unwrap();
+        Server { base: format!("http://{addr}"), state, dir, shutdown: Some(tx), thread: Some(thread) }
+    }
+
+    fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let mut req = ureq::request(method, &format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        let result = match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let status = resp.status();
+        let text = resp.into_string().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    fn ok(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Value {
+        let (status, v) = self.call(method, path, Some(token), body);
+        assert!((200..300).contains(&status), "{method} {path}: {status} {v}");
+        v
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn assert_error(resp: (u16, Value), status: u16, code: &str, needle: &str) {
+    assert_eq!(resp.0, status, "{}", resp.1);
+    assert_eq!(resp.1["error"]["code"], code, "{}", resp.1);
+    let msg = resp.1["error"]["message"].as_str().unwrap_or_default().to_lowercase();
+    assert!(msg.contains(&needle.to_lowercase()), "message {msg:?} lacks {needle:?}");
+}
+
+const POLICY: &str = r#"@id("allow_search")
+permit(principal, action == Action::"call_tool", resource == Tool::"search_docs");
+
+@id("hold_email")
+@gavel("require_approval")
+permit(principal, action == Action::"call_tool", resource == Tool::"send_email");
+
+@id("allow_sql")
+permit(principal, action == Action::"call_tool", resource == Tool::"run_sql");
+
+@id("no_drop")
+forbid(principal, action == Action::"call_tool", resource)
+when { context.argument_text like "*DROP TABLE*" };
+"#;
+
+#[test]
+fn the_governance_path_end_to_end() {
+    let server = Server::start();
+    let alice = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
+    assert!(server.state.gavel.bootstrap_admin().unwrap().is_none(), "bootstrap happens once");
+
+    let bob = server.ok("POST", "/v1/users", &alice, Some(json!({"name": "bob", "role": "admin"})));
+    let bob_token = bob["token"].as_str().unwrap().to_string();
+    assert!(bob["id"].as_str().unwrap().starts_with("usr_"));
+    let agent = server.ok(
+        "POST",
+        "/v1/agents",
+        &alice,
+        Some(json!({"name": "mailer", "groups": ["support"], "environment": "production", "owner": "alice"})),
+    );
+    let agent_token = agent["token"].as_str().unwrap().to_string();
+    let decide = |tool: &str, args: Value| {
+        server.ok("POST", "/v1/decide", &agent_token, Some(json!({"tool": tool, "arguments": args})))
+    };
+
+    // No enforcing policy yet: permissive, and it says so.
+    let d = decide("send_email", json!({"to": "x@example.com"}));
+    assert_eq!((d["decision"].as_str(), d["enforced"].as_bool()), (Some("allow"), Some(false)));
+
+    // A bad policy is refused with the line that is wrong.
+    let bad = POLICY.replace("context.argument_text", "context.no_such_field");
+    assert_error(
+        server.call("POST", "/v1/policies", Some(&alice), Some(json!({"set_id": "team", "text": bad}))),
+        400,
+        "invalid_request",
+        "line 13",
+    );
+
+    // Two-person change control.
+    let change = server.ok("POST", "/v1/policies", &alice, Some(json!({"set_id": "team", "text": POLICY})));
+    let change_id = change["id"].as_str().unwrap().to_string();
+    assert_eq!(change["status"], "pending");
+    let own = server.call("POST", &format!("/v1/policies/changes/{change_id}/approve"), Some(&alice), None);
+    assert_error(own, 403, "forbidden", "two-person");
+    let applied = server.ok("POST", &format!("/v1/policies/changes/{change_id}/approve"), &bob_token, None);
+    assert_eq!(
+        (applied["status"].as_str(), applied["decided_by_name"].as_str()),
+        (Some("applied"), Some("bob"))
+    );
+    let again =
+        server.call("POST", &format!("/v1/policies/changes/{change_id}/approve"), Some(&bob_token), None);
+    assert_error(again, 409, "conflict", "already");
+
+    // Decisions follow the policy.
+    let allow = decide("search_docs", json!({"q": "refund policy"}));
+    assert_eq!((allow["decision"].as_str(), allow["enforced"].as_bool()), (Some("allow"), Some(true)));
+    assert_eq!(allow["policies"][0]["policy_id"], "allow_search");
+    let hold = decide("send_email", json!({"to": "ceo@example.com"}));
+    assert_eq!(hold["decision"], "require_approval");
+    let deny = decide("run_sql", json!({"query": "DROP TABLE users"}));
+    assert_eq!(deny["decision"], "deny");
+    assert!(deny["reasons"][0].as_str().unwrap().contains("no_drop"), "{deny}");
+    let unknown = decide("format_disk", json!({}));
+    assert_eq!(unknown["decision"], "deny");
+    assert!(unknown["reasons"][0].as_str().unwrap().contains("default deny"));
+
+    // Secrets never reach the record.
+    let secret = decide("search_docs", json!({"q": "key AKIAIOSFODNN7EXAMPLE", "password": "hunter2"}));
+    let stored =
+        server.ok("GET", &format!("/v1/decisions/{}", secret["decision_id"].as_str().unwrap()), &alice, None);
+    assert_eq!(stored["arguments"]["password"], "[REDACTED]");
+    assert_eq!(stored["arguments"]["q"], "key [REDACTED:aws_access_key]");
+    assert_eq!(stored["arguments_sha256"].as_str().unwrap().len(), 64);
+
+    // Deactivation takes effect on the next request, and the denial is recorded.
+    server.ok(
+        "POST",
+        &format!("/v1/agents/{}/deactivate", agent["id"].as_str().unwrap()),
+        &bob_token,
+        Some(json!({"reason": "retired"})),
+    );
+    let denied = decide("search_docs", json!({}));
+    assert_eq!(denied["decision"], "deny");
+    assert!(denied["reasons"][0].as_str().unwrap().contains("deactivated"));
+
+    // Audit queries and the end-to-end trace.
+    let page = server.ok("GET", "/v1/audit?outcome=deny&limit=2", &alice, None);
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let rest = server.ok("GET", &format!("/v1/audit?outcome=deny&limit=2&cursor={cursor}"), &alice, None);
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+    assert!(rest.get("next_cursor").is_none());
+    let by_agent = server.ok("GET", "/v1/audit?agent=mailer&tool=send_email", &alice, None);
+    assert_eq!(by_agent["items"].as_array().unwrap().len(), 2);
+    let trace =
+        server.ok("GET", &format!("/v1/audit/trace/{}", hold["decision_id"].as_str().unwrap()), &alice, None);
+    assert_eq!(trace["principal"]["name"], "mailer");
+    assert_eq!(trace["policies"][0]["policy_id"], "hold_email");
+    assert_eq!(trace["policies"][0]["approved_by"], "bob");
+    assert_eq!(trace["policies"][0]["author"], "admin");
+    assert!(trace["policies"][0]["text"].as_str().unwrap().contains("hold_email"));
+
+    // Every step is in a valid chain.
+    let verify = server.ok("GET", "/v1/audit/verify", &alice, None);
+    assert_eq!(verify["valid"], true, "{verify}");
+    let head = gavel_store::Store::head(server.state.log.store().as_ref()).unwrap();
+    assert_eq!(verify["verified"], head.size);
+    let mut kinds = Vec::new();
+    gavel_store::Store::scan(server.state.log.store().as_ref(), 0, head.size, &mut |e| {
+        let event = gavel_ledger::event::Event::from_bytes(e.bytes.as_deref().unwrap()).unwrap();
+        kinds.push(event.kind);
+        true
+    })
+    .unwrap();
+    assert_eq!(
+        kinds,
+        [
+            "user.created",
+            "user.created",
+            "agent.registered",
+            "decision",
+            "policy.proposed",
+            "policy.activated",
+            "decision",
+            "decision",
+            "decision",
+            "decision",
+            "decision",
+            "agent.deactivated",
+            "decision",
+        ]
+    );
+}
+
+#[test]
+fn packs_observe_then_go_live_through_two_people() {
+    let server = Server::start();
+    let alice = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
+    let bob = server.ok("POST", "/v1/users", &alice, Some(json!({"name": "bob", "role": "admin"})))["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let agent = server.ok(
+        "POST",
+        "/v1/agents",
+        &alice,
+        Some(json!({"name": "ops-bot", "groups": ["ops"], "environment": "production"})),
+    );
+    let token = agent["token"].as_str().unwrap().to_string();
+    let installed = server.ok("POST", "/v1/packs/soc2/install", &alice, None);
+    assert_eq!(installed["mode"], "observe");
+    assert_error(
+        server.call("POST", "/v1/packs/soc2/install", Some(&alice), None),
+        409,
+        "conflict",
+        "already installed",
+    );
+    assert_error(
+        server.call("POST", "/v1/packs/nope/install", Some(&alice), None),
+        404,
+        "not_found",
+        "no pack",
+    );
+
+    let rm = json!({"tool": "shell.exec", "arguments": {"cmd": "rm -rf /var/lib/postgres"}});
+    let observed = server.ok("POST", "/v1/decide", &token, Some(rm.clone()));
+    assert_eq!((observed["decision"].as_str(), observed["enforced"].as_bool()), (Some("allow"), Some(false)));
+    assert_eq!(observed["would_have"], "deny");
+
+    let change = server.ok("POST", "/v1/packs/soc2/golive", &alice, None);
+    assert_error(
+        server.call(
+            "POST",
+            &format!("/v1/policies/changes/{}/approve", change["id"].as_str().unwrap()),
+            Some(&alice),
+            None,
+        ),
+        403,
+        "forbidden",
+        "two-person",
+    );
+    server.ok(
+        "POST",
+        &format!("/v1/policies/changes/{}/approve", change["id"].as_str().unwrap()),
+        &bob,
+        None,
+    );
+    let enforced = server.ok("POST", "/v1/decide", &token, Some(rm));
+    assert_eq!((enforced["decision"].as_str(), enforced["enforced"].as_bool()), (Some("deny"), Some(true)));
+}
+
+#[test]
+fn bad_requests_get_json_errors_and_change_nothing() {
+    let server = Server::start();
+    let alice = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
+    let agent = server.ok("POST", "/v1/agents", &alice, Some(json!({"name": "a1"})));
+    let agent_token = agent["token"].as_str().unwrap();
+    let size = || gavel_store::Store::head(server.state.log.store().as_ref()).unwrap().size;
+    let before = size();
+
+    assert_error(
+        server.call("POST", "/v1/decide", None, Some(json!({"tool": "x"}))),
+        401,
+        "unauthenticated",
+        "bearer",
+    );
+    assert_error(
+        server.call("POST", "/v1/decide", Some("gvl_nope"), Some(json!({"tool": "x"}))),
+        401,
+        "unauthenticated",
+        "invalid",
+    );
+    assert_error(
+        server.call("POST", "/v1/decide", Some(agent_token), Some(json!({"tool": ""}))),
+        400,
+        "invalid_request",
+        "tool",
+    );
+    assert_error(
+        server.call("POST", "/v1/decide", Some(agent_token), Some(json!({"tool": "x", "surprise": 1}))),
+        400,
+        "invalid_request",
+        "surprise",
+    );
+    assert_error(
+        server.call("POST", "/v1/decide", Some(agent_token), Some(json!({"tool": "x", "arguments": [1]}))),
+        400,
+        "invalid_request",
+        "object",
+    );
+    assert_error(
+        server.call(
+            "POST",
+            "/v1/decide",
+            Some(agent_token),
+            Some(json!({"tool": "x", "context": {"cost_usd": -1}})),
+        ),
+        400,
+        "invalid_request",
+        "cost_usd",
+    );
+    assert_error(
+        server.call("POST", "/v1/users", Some(&alice), Some(json!({"name": "c", "role": "god"}))),
+        400,
+        "invalid_request",
+        "role",
+    );
+    assert_error(
+        server.call("POST", "/v1/users", Some(agent_token), Some(json!({"name": "c", "role": "admin"}))),
+        403,
+        "forbidden",
+        "agents",
+    );
+    assert_error(
+        server.call("POST", "/v1/agents", Some(&alice), Some(json!({"name": "a1"}))),
+        409,
+        "conflict",
+        "already exists",
+    );
+    assert_error(
+        server.call("POST", "/v1/agents", Some(&alice), Some(json!({"name": "bad name"}))),
+        400,
+        "invalid_request",
+        "name",
+    );
+    assert_error(server.call("GET", "/v1/nowhere", Some(&alice), None), 404, "not_found", "route");
+    assert_error(
+        server.call("DELETE", "/v1/decide", Some(&alice), None),
+        405,
+        "method_not_allowed",
+        "method",
+    );
+    assert_error(
+        server.call("GET", "/v1/audit?limit=0", Some(&alice), None),
+        400,
+        "invalid_request",
+        "limit",
+    );
+    assert_error(
+        server.call("GET", "/v1/audit?since=yesterday", Some(&alice), None),
+        400,
+        "invalid_request",
+        "rfc 3339",
+    );
+    assert_error(
+        server.call("GET", "/v1/decisions/dec_nope", Some(&alice), None),
+        404,
+        "not_found",
+        "no decision",
+    );
+    assert_eq!(size(), before, "refused requests recorded nothing");
+
+    let raw = ureq::post(&format!("{}/v1/decide", server.base))
+        .set("Authorization", &format!("Bearer {agent_token}"))
+        .set("Content-Type", "application/json")
+        .send_string("{not json");
+    let Err(ureq::Error::Status(400, resp)) = raw else { panic!("expected 400") };
+    let body: Value = resp.into_json().unwrap();
+    assert_eq!(body["error"]["code"], "invalid_request");
+}
+
+#[test]
+fn decide_fails_closed_with_503_when_the_log_cannot_commit() {
+    let server = Server::start();
+    let alice = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
+    let agent = server.ok("POST", "/v1/agents", &alice, Some(json!({"name": "a1"})));
+    let token = agent["token"].as_str().unwrap();
+    // Make every decision commit fail, through a second connection to the same database.
+    let db = fault::open(server.dir.path());
+    db.fail_decisions(true);
+    let resp = server.call("POST", "/v1/decide", Some(token), Some(json!({"tool": "search_docs"})));
+    assert_error(resp, 503, "unavailable", "log");
+    db.fail_decisions(false);
+    let ok = server.ok("POST", "/v1/decide", token, Some(json!({"tool": "search_docs"})));
+    assert_eq!(ok["decision"], "allow");
+    let metrics = server.call("GET", "/metrics", None, None).1;
+    let text = metrics.as_str().unwrap();
+    assert!(text.contains("gavel_decide_unavailable_total 1"), "{text}");
+    assert!(text.contains("gavel_decisions_total{outcome=\"allow\",enforced=\"false\"} 1"), "{text}");
+    assert!(text.contains("gavel_decide_latency_seconds_count 1"), "{text}");
+    assert!(text.contains("gavel_log_size"), "{text}");
+    let verify = server.ok("GET", "/v1/audit/verify", &alice, None);
+    assert_eq!(verify["valid"], true);
+}
+
+#[test]
+fn health_openapi_and_checkpoints() {
+    let server = Server::start();
+    let alice = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
+    let (status, health) = server.call("GET", "/healthz", None, None);
+    assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
+    let (status, doc) = server.call("GET", "/v1/openapi.json", None, None);
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in ["/v1/decide", "/v1/audit", "/v1/policies", "/v1/policies/changes/{id}/approve", "/v1/agents"]
+    {
+        assert!(doc["paths"].get(path).is_some(), "openapi lacks {path}");
+    }
+    assert!(doc["components"]["schemas"].get("DecideBody").is_some());
+    let c = server.ok("GET", "/v1/audit/checkpoint", &alice, None);
+    let verifier =
+        gavel_ledger::checkpoint::NoteVerifier::from_verifier_key(c["log_key"].as_str().unwrap()).unwrap();
+    let checkpoint = verifier.verify(c["note"].as_str().unwrap()).unwrap();
+    assert_eq!(checkpoint.origin, "gavel.local/e2e");
+    let proof = server.ok("GET", "/v1/audit/proof/inclusion?seq=0", &alice, None);
+    assert_eq!(proof["tree_size"], checkpoint.size);
+}
+
+/// Fault injection through SQLite itself (a trigger), not a mock: the real commit fails.
+mod fault {
+    pub struct Db(rusqlite::Connection);
+
+    pub fn open(dir: &std::path::Path) -> Db {
+        Db(rusqlite::Connection::open(dir.join("gavel.db")).unwrap())
+    }
+
+    impl Db {
+        pub fn fail_decisions(&self, on: bool) {
+            let sql = if on {
+                "CREATE TRIGGER fail_decisions BEFORE INSERT ON events WHEN NEW.kind = 'decision' \
+                 BEGIN SELECT RAISE(ABORT, 'injected disk failure'); END;"
+            } else {
+                "DROP TRIGGER fail_decisions;"
+            };
+            self.0.execute_batch(sql).unwrap();
+        }
+    }
+}
