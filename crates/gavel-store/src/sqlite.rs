@@ -470,6 +470,23 @@ impl Store for SqliteStore {
         })
     }
 
+    fn sum_docs(&self, query: &DocQuery, field: &str) -> Result<f64, StoreError> {
+        if field.is_empty() || !field.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(StoreError::Invalid(format!("field {field:?} must be a plain identifier")));
+        }
+        let (filter, mut args) = doc_filter(query, false);
+        let sql = format!(
+            "SELECT COALESCE(SUM(CASE WHEN json_type(body, ?) IN ('integer', 'real') THEN json_extract(body, ?) END), 0.0)
+             FROM docs WHERE {filter}"
+        );
+        let path = rusqlite::types::Value::Text(format!("$.{field}"));
+        args.insert(0, path.clone());
+        args.insert(0, path);
+        self.with_reader(|conn| {
+            Ok(conn.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(args), |r| r.get(0))?)
+        })
+    }
+
     fn count_docs(&self, query: &DocQuery) -> Result<u64, StoreError> {
         let (filter, args) = doc_filter(query, false);
         let sql = format!("SELECT COUNT(*) FROM docs WHERE {filter}");
@@ -558,27 +575,23 @@ impl Store for SqliteStore {
 
     fn save_checkpoint(&self, c: &StoredCheckpoint) -> Result<(), StoreError> {
         // Checkpoints are written through a short-lived connection: they are rare, and the log
-        // writer's connection stays dedicated to appends.
+        // writer's connection stays dedicated to appends. Two signers racing for the same size
+        // (the periodic checkpointer and a request) both succeed if they signed the same root.
         let conn = open_connection(&self.path, false)?;
-        let existing: Option<(Vec<u8>, String)> = conn
-            .query_row("SELECT root, note FROM checkpoints WHERE size = ?1", params![c.size], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?;
-        match existing {
-            Some((root, _)) if root == c.root => Ok(()),
-            Some(_) => Err(StoreError::Invalid(format!(
+        conn.execute(
+            "INSERT INTO checkpoints (size, root, note, created_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (size) DO NOTHING",
+            params![c.size, &c.root[..], c.note, c.created_at],
+        )?;
+        let root: Vec<u8> =
+            conn.query_row("SELECT root FROM checkpoints WHERE size = ?1", params![c.size], |r| r.get(0))?;
+        if root != c.root {
+            return Err(StoreError::Invalid(format!(
                 "a checkpoint of size {} with a different root is already stored",
                 c.size
-            ))),
-            None => {
-                conn.execute(
-                    "INSERT INTO checkpoints (size, root, note, created_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![c.size, &c.root[..], c.note, c.created_at],
-                )?;
-                Ok(())
-            }
+            )));
         }
+        Ok(())
     }
 
     fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -868,6 +881,9 @@ mod tests {
         let ids: Vec<_> = store.query_docs(&q).unwrap().into_iter().map(|d| d.id).collect();
         assert_eq!(ids, ["d3", "d1"]);
         assert_eq!(store.count_docs(&q).unwrap(), 5);
+        assert_eq!(store.sum_docs(&q, "n").unwrap(), 1.0 + 3.0 + 5.0 + 7.0 + 9.0);
+        assert!(store.sum_docs(&q, "n; DROP").is_err());
+        assert_eq!(store.sum_docs(&q, "missing").unwrap(), 0.0);
         q.k3 = Some("deny".into());
         assert_eq!(store.count_docs(&q).unwrap(), 0);
         let mut q = DocQuery::new("things", 100);
