@@ -3,7 +3,7 @@
 
 use crate::error::{CoreError, Result};
 use crate::identity::Principal;
-use crate::policies::ChangeAction;
+use crate::policies::{ChangeAction, ChangeStatus, PolicyChange};
 use crate::Gavel;
 use gavel_ledger::clock::{format_time, parse_time};
 use gavel_store::docs::{Doc, DocQuery};
@@ -118,6 +118,8 @@ impl Gavel {
         by.require_reader()?;
         let doc = self.decision_doc(decision_id)?;
         let decision = decision_view(doc);
+        let decision_time = decision["time"].as_str().unwrap_or_default().to_string();
+        let decision_time = decision_time.as_str();
         let agent = decision["agent_id"].as_str().and_then(|id| self.agent(id).ok());
         let mut policies = Vec::new();
         let fired = decision["policies"].as_array().cloned().unwrap_or_default();
@@ -128,9 +130,17 @@ impl Gavel {
             };
             let version = u32::try_from(version).unwrap_or(u32::MAX);
             let text = self.policy_version(set_id, version).ok();
-            let activation = self.policy_changes(Some(set_id), None)?.into_iter().find(|c| {
-                c.action == ChangeAction::Activate && c.version == Some(version) && c.decided_by.is_some()
-            });
+            // The applied activation in force when the decision was made (a rejected change
+            // or a later re-approval must not be shown as this decision's authority).
+            let changes = self.policy_changes(Some(set_id), Some(ChangeStatus::Applied))?;
+            let in_force = |c: &&PolicyChange| c.decided_at.as_deref().is_some_and(|t| t <= decision_time);
+            let activation = changes
+                .iter()
+                .filter(in_force)
+                .find(|c| c.action == ChangeAction::Activate && c.version == Some(version))
+                .cloned();
+            let go_live =
+                changes.iter().filter(in_force).find(|c| c.action == ChangeAction::SetMode).cloned();
             policies.push(json!({
                 "set_id": set_id, "version": version, "policy_id": p["policy_id"], "enforced": enforced,
                 "sha256": text.as_ref().map(|t| t.sha256.clone()),
@@ -140,6 +150,8 @@ impl Gavel {
                 "approved_by": activation.as_ref().and_then(|c| c.decided_by_name.clone()),
                 "activated_at": activation.as_ref().and_then(|c| c.decided_at.clone()),
                 "change_id": activation.as_ref().map(|c| c.id.clone()),
+                "mode_approved_by": go_live.as_ref().and_then(|c| c.decided_by_name.clone()),
+                "mode_change_id": go_live.as_ref().map(|c| c.id.clone()),
             }));
         }
         let approval = self.store.get_doc("approvals_by_decision", decision_id)?.map(|d| d.body);
