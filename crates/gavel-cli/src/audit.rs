@@ -1,4 +1,6 @@
 //! `gavel audit`: verify the log, record out-of-band evidence, print checkpoints and proofs.
+//! These read the data directory directly; `list` and `trace` ask a running server instead
+//! (see `audit_query`).
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
@@ -60,6 +62,11 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List recorded decisions, newest first, from the server (--server, --token: a user token).
+    List(crate::audit_query::ListArgs),
+    /// One action end to end, from the server: the agent, the decision, each policy that fired
+    /// with its text, author and approver, then the approval and the outcome.
+    Trace(crate::audit_query::TraceArgs),
 }
 
 pub fn run(log: &Log, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
@@ -80,6 +87,8 @@ pub fn run(log: &Log, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
         }
         AuditCommand::Proof { seq, size, json } => proof(log, seq, size, json),
         AuditCommand::Consistency { old, new, json } => consistency(log, old, new, json),
+        // main sends these to the server before ever opening the data directory.
+        AuditCommand::List(_) | AuditCommand::Trace(_) => bail!("`gavel audit list|trace` ask the server"),
     }
 }
 

@@ -1,10 +1,21 @@
 //! The `gavel` binary: command-line parsing and dispatch. Each command lives in its own module;
 //! every command that reports something prints words for people by default and one JSON object
 //! with `--json`. Errors go to stderr with a non-zero exit.
+//!
+//! Two kinds of command: local ones (`init`, `serve`, `keys`, `audit verify|record|...`) work on
+//! the data directory; remote ones (`users`, `agents`, `policy`, `pack`, `decide`,
+//! `audit list|trace`) call a running server over HTTP with `--server` and `--token`.
 
+mod agents;
 mod audit;
+mod audit_query;
+mod decide;
 mod keys;
+mod pack;
+mod policy;
+mod remote;
 mod serve;
+mod users;
 
 use clap::{Parser, Subcommand};
 use gavel_ledger::clock::SystemClock;
@@ -20,6 +31,14 @@ struct Cli {
     /// Where gavel keeps its database and keys.
     #[arg(long, global = true, env = "GAVEL_DATA_DIR", default_value = "./gavel-data")]
     data_dir: PathBuf,
+    /// URL of the gavel server, for the commands that call it.
+    #[arg(long, global = true, env = "GAVEL_SERVER", default_value = "http://127.0.0.1:7311")]
+    server: String,
+    /// Bearer token for the commands that call the server: a user token for admin and audit
+    /// commands, an agent token for `gavel decide`.
+    // The value is a secret: never echo it in --help.
+    #[arg(long, global = true, env = "GAVEL_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -42,6 +61,22 @@ enum Command {
     /// Show key material.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Manage users and their roles (server).
+    #[command(subcommand)]
+    Users(users::UsersCommand),
+    /// Manage the agents whose tool calls gavel decides (server).
+    #[command(subcommand)]
+    Agents(agents::AgentsCommand),
+    /// Propose, approve, roll back and inspect Cedar policy sets (server).
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+    /// Install built-in policy packs and take them live (server).
+    #[command(subcommand)]
+    Pack(pack::PackCommand),
+    /// Ask the server to decide one tool call, with an agent token. Exits 0 whatever the decision
+    /// (allow, deny, require_approval): the exit status says the command worked; read the decision
+    /// from the output. Exits 2 when no decision was had (treat the call as denied).
+    Decide(decide::DecideArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,11 +92,20 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let dir = DataDir::new(&cli.data_dir);
+    // Built only for remote commands, so a bad --server never gets in the way of local ones.
+    let remote = || remote::Remote::new(&cli.server, cli.token.clone());
     match cli.command {
         Command::Init { org, json } => init(&dir, org.as_deref(), json),
         Command::Serve(args) => serve::run(&dir, args),
+        Command::Audit(audit::AuditCommand::List(args)) => audit_query::list(&remote()?, args),
+        Command::Audit(audit::AuditCommand::Trace(args)) => audit_query::trace(&remote()?, args),
         Command::Audit(cmd) => audit::run(&open(&dir)?, cmd),
         Command::Keys(cmd) => keys::run(&open(&dir)?, cmd),
+        Command::Users(cmd) => users::run(&remote()?, cmd),
+        Command::Agents(cmd) => agents::run(&remote()?, cmd),
+        Command::Policy(cmd) => policy::run(&remote()?, cmd),
+        Command::Pack(cmd) => pack::run(&remote()?, cmd),
+        Command::Decide(args) => decide::run(&remote()?, args),
     }
 }
 

@@ -1,0 +1,433 @@
+//! `gavel policy`: versioned Cedar policy sets under two-person change control, over
+//! `/v1/policies`.
+//!
+//! Proposing, rolling back (`activate --version N`), deactivating and going live each open a
+//! *pending change*; nothing is enforced until a different admin approves it with
+//! `gavel policy approve`. The commands say so, because a proposal that silently waits is the most
+//! likely surprise for an operator.
+
+use crate::remote::{items, print_table, s, seg, Remote};
+use anyhow::{bail, Context};
+use clap::{Subcommand, ValueEnum};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ModeArg {
+    /// Decisions follow the set.
+    Enforce,
+    /// The set enforces nothing; decisions record what it would have decided (`would_have`).
+    Observe,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum StatusArg {
+    Pending,
+    Applied,
+    Rejected,
+}
+
+impl StatusArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            StatusArg::Pending => "pending",
+            StatusArg::Applied => "applied",
+            StatusArg::Rejected => "rejected",
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum PolicyCommand {
+    /// Propose new Cedar text for a policy set (created if new). Opens a pending change that a
+    /// different admin must approve. Needs an admin token.
+    Propose {
+        /// Policy set id, e.g. `support-agents`.
+        set_id: String,
+        /// The Cedar policy file; it is validated against `gavel policy schema`.
+        #[arg(long)]
+        file: PathBuf,
+        /// Mode of a new set (default enforce); ignored by the server for an existing set.
+        #[arg(long, value_enum)]
+        mode: Option<ModeArg>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve and apply a pending change. The approver must be an admin other than its proposer.
+    Approve {
+        change_id: String,
+        #[arg(long)]
+        comment: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reject a pending change (any admin, including its proposer withdrawing it).
+    Reject {
+        change_id: String,
+        #[arg(long)]
+        comment: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Propose putting an existing version in force: a rollback when it is an earlier one.
+    Activate {
+        set_id: String,
+        #[arg(long)]
+        version: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Propose taking a policy set out of force.
+    Deactivate {
+        set_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the policy sets with their mode and active version.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List change requests, newest first.
+    Changes {
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+        /// Only the changes of this policy set.
+        #[arg(long = "set", value_name = "SET_ID")]
+        set_id: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every version of a set (sha256, author, time) and every change with who proposed and who
+    /// approved it, and when.
+    History {
+        set_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the Cedar text of a version (default: the active one).
+    Show {
+        set_id: String,
+        #[arg(long)]
+        version: Option<u32>,
+        /// Print the version object (text, sha256, author, created_at, source).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Unified diff between two versions of a set.
+    Diff {
+        set_id: String,
+        #[arg(long)]
+        from: u32,
+        #[arg(long)]
+        to: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the Cedar schema policies are validated against (needs no token).
+    Schema {
+        /// Print `{"schema": "<text>"}`.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(remote: &Remote, cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        PolicyCommand::Propose { set_id, file, mode, json } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read policy file {}", file.display()))?;
+            let mut body = json!({"set_id": set_id, "text": text});
+            if let Some(mode) = mode {
+                body["mode"] = json!(mode_str(mode));
+            }
+            let change = remote.post("/v1/policies", Some(body)).map_err(|e| {
+                match e.downcast::<crate::remote::ApiFailure>() {
+                    // Validation errors name a line and column; say of which file.
+                    Ok(mut f) if f.status == 400 => {
+                        f.message = format!("{}: {}", file.display(), f.message);
+                        anyhow::Error::new(f)
+                    }
+                    Ok(f) => anyhow::Error::new(f),
+                    Err(e) => e,
+                }
+            })?;
+            if json {
+                crate::print_json(&change);
+            } else {
+                println!(
+                    "proposed version {} of policy set {} (sha256 {})",
+                    s(&change["version"]),
+                    s(&change["set_id"]),
+                    s(&change["sha256"])
+                );
+                print_pending(&change);
+            }
+        }
+        PolicyCommand::Approve { change_id, comment, json } => {
+            let path = format!("/v1/policies/changes/{}/approve", seg(&change_id)?);
+            let change = remote.post(&path, Some(json!({"comment": comment})))?;
+            if json {
+                crate::print_json(&change);
+            } else {
+                println!(
+                    "approved change {} ({}) proposed by {}: applied",
+                    s(&change["id"]),
+                    describe(&change),
+                    s(&change["proposed_by_name"])
+                );
+                // Say what is in force now: that is what the approver is accountable for.
+                if let Ok(set) = remote.get(&format!("/v1/policies/{}", seg(&s(&change["set_id"]))?), &[]) {
+                    println!("{}", set_summary(&set));
+                }
+            }
+        }
+        PolicyCommand::Reject { change_id, comment, json } => {
+            let path = format!("/v1/policies/changes/{}/reject", seg(&change_id)?);
+            let change = remote.post(&path, Some(json!({"comment": comment})))?;
+            if json {
+                crate::print_json(&change);
+            } else {
+                println!("rejected change {} ({}); nothing changed", s(&change["id"]), describe(&change));
+            }
+        }
+        PolicyCommand::Activate { set_id, version, json } => {
+            let path = format!("/v1/policies/{}/activate", seg(&set_id)?);
+            let change = remote.post(&path, Some(json!({"version": version})))?;
+            report_pending(&change, json);
+        }
+        PolicyCommand::Deactivate { set_id, json } => {
+            let change = remote.post(&format!("/v1/policies/{}/deactivate", seg(&set_id)?), None)?;
+            report_pending(&change, json);
+        }
+        PolicyCommand::List { json } => {
+            let list = remote.get("/v1/policies", &[])?;
+            if json {
+                crate::print_json(&list);
+            } else if items(&list).is_empty() {
+                println!("no policy sets: every call is allowed in permissive mode and recorded");
+            } else {
+                let rows: Vec<Vec<String>> = items(&list)
+                    .iter()
+                    .map(|p| {
+                        vec![
+                            s(&p["set_id"]),
+                            s(&p["mode"]),
+                            s(&p["active_version"]),
+                            s(&p["latest_version"]),
+                            s(&p["pack"]),
+                        ]
+                    })
+                    .collect();
+                print_table(&["SET", "MODE", "ACTIVE", "LATEST", "PACK"], &rows);
+            }
+        }
+        PolicyCommand::Changes { status, set_id, json } => {
+            let mut query = Vec::new();
+            if let Some(status) = status {
+                query.push(("status", status.as_str().to_string()));
+            }
+            if let Some(set_id) = set_id {
+                query.push(("set_id", set_id));
+            }
+            let list = remote.get("/v1/policies/changes", &query)?;
+            if json {
+                crate::print_json(&list);
+            } else {
+                print_changes(items(&list));
+            }
+        }
+        PolicyCommand::History { set_id, json } => {
+            let history = remote.get(&format!("/v1/policies/{}/versions", seg(&set_id)?), &[])?;
+            if json {
+                crate::print_json(&history);
+            } else {
+                print_history(&history);
+            }
+        }
+        PolicyCommand::Show { set_id, version, json } => {
+            let version = match version {
+                Some(v) => v,
+                None => default_version(remote, &set_id)?,
+            };
+            let v = fetch_version(remote, &set_id, version)?;
+            if json {
+                crate::print_json(&v);
+            } else {
+                let text = v["text"].as_str().unwrap_or_default();
+                print!("{text}");
+                if !text.ends_with('\n') {
+                    println!();
+                }
+            }
+        }
+        PolicyCommand::Diff { set_id, from, to, json } => {
+            let old = fetch_version(remote, &set_id, from)?;
+            let new = fetch_version(remote, &set_id, to)?;
+            let diff = gavel_policy::diff(
+                old["text"].as_str().unwrap_or_default(),
+                new["text"].as_str().unwrap_or_default(),
+            );
+            // Name the versions in the header instead of the library's generic old/new.
+            let diff = match diff.strip_prefix("--- old\n+++ new\n") {
+                Some(rest) => format!("--- {set_id}@v{from}\n+++ {set_id}@v{to}\n{rest}"),
+                None => diff,
+            };
+            if json {
+                crate::print_json(&json!({
+                    "set_id": set_id, "from": from, "to": to,
+                    "from_sha256": old["sha256"], "to_sha256": new["sha256"],
+                    "identical": diff.is_empty(), "diff": diff,
+                }));
+            } else if diff.is_empty() {
+                println!("versions {from} and {to} of {set_id} are identical (sha256 {})", s(&new["sha256"]));
+            } else {
+                print!("{diff}");
+            }
+        }
+        PolicyCommand::Schema { json } => {
+            let schema = remote.get_text_public("/v1/policies/schema")?;
+            if json {
+                crate::print_json(&json!({"schema": schema}));
+            } else {
+                print!("{schema}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn mode_str(mode: ModeArg) -> &'static str {
+    match mode {
+        ModeArg::Enforce => "enforce",
+        ModeArg::Observe => "observe",
+    }
+}
+
+fn fetch_version(remote: &Remote, set_id: &str, version: u32) -> anyhow::Result<Value> {
+    remote.get(&format!("/v1/policies/{}/versions/{version}", seg(set_id)?), &[])
+}
+
+/// The active version, else the latest (said on stderr so stdout stays the policy text).
+fn default_version(remote: &Remote, set_id: &str) -> anyhow::Result<u32> {
+    let set = remote.get(&format!("/v1/policies/{}", seg(set_id)?), &[])?;
+    if let Some(v) = set["active_version"].as_u64() {
+        return Ok(u32::try_from(v)?);
+    }
+    match set["latest_version"].as_u64() {
+        Some(v) if v > 0 => {
+            eprintln!("note: policy set {set_id} has no active version; showing the latest, {v}");
+            Ok(u32::try_from(v)?)
+        }
+        _ => bail!("policy set {set_id} has no versions"),
+    }
+}
+
+/// One line on what a change does.
+pub fn describe(change: &Value) -> String {
+    let set = s(&change["set_id"]);
+    match change["action"].as_str() {
+        Some("activate") => format!("activate version {} of {set}", s(&change["version"])),
+        Some("deactivate") => format!("deactivate {set}"),
+        Some("set_mode") => format!("switch {set} to {} mode", s(&change["mode"])),
+        _ => format!("{} {set}", s(&change["action"])),
+    }
+}
+
+fn set_summary(set: &Value) -> String {
+    let active = match set["active_version"].as_u64() {
+        Some(v) => format!("version {v} active"),
+        None => "no active version".into(),
+    };
+    let mode = match set["mode"].as_str() {
+        Some("observe") => "observe mode (records would_have, enforces nothing)".to_string(),
+        other => format!("{} mode", other.unwrap_or("-")),
+    };
+    format!("policy set {}: {active}, {mode}", s(&set["set_id"]))
+}
+
+/// Human output for a pending change: what it does and who has to act next.
+pub fn print_pending(change: &Value) {
+    println!("change {} is pending: {}", s(&change["id"]), describe(change));
+    println!("a different admin must approve it (two-person rule):");
+    println!("  gavel policy approve {}", s(&change["id"]));
+}
+
+fn report_pending(change: &Value, json: bool) {
+    if json {
+        crate::print_json(change);
+    } else {
+        print_pending(change);
+    }
+}
+
+fn change_row(c: &Value) -> Vec<String> {
+    vec![
+        s(&c["id"]),
+        describe(c),
+        s(&c["status"]),
+        s(&c["proposed_by_name"]),
+        s(&c["proposed_at"]),
+        s(&c["decided_by_name"]),
+        s(&c["decided_at"]),
+        s(&c["comment"]),
+    ]
+}
+
+const CHANGE_HEADER: [&str; 8] =
+    ["ID", "CHANGE", "STATUS", "PROPOSED BY", "PROPOSED AT", "DECIDED BY", "DECIDED AT", "COMMENT"];
+
+fn print_changes(changes: &[Value]) {
+    if changes.is_empty() {
+        println!("no changes");
+        return;
+    }
+    let rows: Vec<Vec<String>> = changes.iter().map(change_row).collect();
+    print_table(&CHANGE_HEADER, &rows);
+}
+
+fn print_history(history: &Value) {
+    let set = &history["set"];
+    println!("{}", set_summary(set));
+    if !set["pack"].is_null() {
+        println!("installed from pack {}", s(&set["pack"]));
+    }
+    let changes = history["changes"].as_array().map_or(&[][..], Vec::as_slice);
+    // The auditor's question, answered first: who approved what is in force, and when.
+    if let Some(last) = changes.iter().find(|c| c["status"] == "applied") {
+        println!(
+            "last applied change: {} ({}), proposed by {} ({}) at {}, approved by {} ({}) at {}",
+            s(&last["id"]),
+            describe(last),
+            s(&last["proposed_by_name"]),
+            s(&last["proposed_by"]),
+            s(&last["proposed_at"]),
+            s(&last["decided_by_name"]),
+            s(&last["decided_by"]),
+            s(&last["decided_at"]),
+        );
+    }
+    println!("\nversions:");
+    let active = set["active_version"].as_u64();
+    let rows: Vec<Vec<String>> = history["versions"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .map(|v| {
+            let marker =
+                if v["version"].as_u64().is_some() && v["version"].as_u64() == active { "*" } else { "" };
+            vec![
+                format!("{}{marker}", s(&v["version"])),
+                s(&v["sha256"]),
+                format!("{} ({})", s(&v["author_name"]), s(&v["author"])),
+                s(&v["created_at"]),
+                s(&v["source"]),
+            ]
+        })
+        .collect();
+    print_table(&["VERSION", "SHA256", "AUTHOR", "CREATED", "SOURCE"], &rows);
+    println!("(* = active)");
+    println!("\nchanges (newest first):");
+    print_changes(changes);
+}

@@ -1,0 +1,213 @@
+//! The HTTP client behind every command that talks to a running `gavel serve`, and the small
+//! output helpers those commands share.
+//!
+//! Every failure becomes an `anyhow` error whose text is what the operator needs: a refusal by the
+//! server reads `<message> (<code>, HTTP <status>)` (the server's `{"error": {"code", "message"}}`),
+//! an unreachable server names the URL that was tried. `main` prints it after `error: ` and exits 2.
+
+use anyhow::{anyhow, bail, Context};
+use serde_json::Value;
+use std::fmt;
+use std::time::Duration;
+
+/// A refusal by the server, kept as a type so a command can react to one status (decide's 503).
+#[derive(Debug)]
+pub struct ApiFailure {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+impl fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}, HTTP {})", self.message, self.code, self.status)
+    }
+}
+
+impl std::error::Error for ApiFailure {}
+
+/// Where the server is and who we are to it.
+pub struct Remote {
+    base: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl Remote {
+    pub fn new(server: &str, token: Option<String>) -> anyhow::Result<Remote> {
+        let base = server.trim().trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            bail!("--server {server:?} must be an http:// or https:// URL (e.g. http://127.0.0.1:7311)");
+        }
+        // An empty GAVEL_TOKEN (e.g. `export GAVEL_TOKEN=`) is as good as none; say so early.
+        let token = token.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(10))
+            // Generous: a decide waits for a durable commit, which can queue behind a busy log.
+            .timeout(Duration::from_secs(120))
+            .user_agent(concat!("gavel-cli/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Ok(Remote { base, token, agent })
+    }
+
+    fn token(&self) -> anyhow::Result<&str> {
+        self.token.as_deref().ok_or_else(|| {
+            anyhow!(
+                "this command needs a token: pass --token or set GAVEL_TOKEN \
+                 (a user token for admin and audit commands, an agent token for `gavel decide`)"
+            )
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// GET a JSON document with the caller's token.
+    pub fn get(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<Value> {
+        let mut req = self.agent.get(&self.url(path)).set("Authorization", &bearer(self.token()?));
+        for (k, v) in query {
+            req = req.query(k, v);
+        }
+        json_body(self.send(req, None)?)
+    }
+
+    /// GET a text document that needs no token (the Cedar schema).
+    pub fn get_text_public(&self, path: &str) -> anyhow::Result<String> {
+        let response = self.send(self.agent.get(&self.url(path)), None)?;
+        response.into_string().context("reading the server's answer")
+    }
+
+    /// POST with the caller's token; `body` None sends an empty body (the server then uses its
+    /// defaults, e.g. no comment).
+    pub fn post(&self, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let req = self.agent.post(&self.url(path)).set("Authorization", &bearer(self.token()?));
+        json_body(self.send(req, body.as_ref())?)
+    }
+
+    fn send(&self, req: ureq::Request, body: Option<&Value>) -> anyhow::Result<ureq::Response> {
+        let result = match body {
+            Some(body) => req.send_json(body),
+            None => req.call(),
+        };
+        match result {
+            Ok(response) => Ok(response),
+            Err(ureq::Error::Status(status, response)) => Err(failure(status, response).into()),
+            Err(ureq::Error::Transport(t)) => Err(anyhow!(
+                "cannot reach the gavel server at {}: {t} (is `gavel serve` running there? set --server or GAVEL_SERVER)",
+                self.base
+            )),
+        }
+    }
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+fn json_body(response: ureq::Response) -> anyhow::Result<Value> {
+    response.into_json::<Value>().context("the server's answer is not JSON")
+}
+
+/// Reads the server's error body; anything else (a proxy's HTML page) is summarised as text.
+fn failure(status: u16, response: ureq::Response) -> ApiFailure {
+    let text = response.into_string().unwrap_or_default();
+    let parsed: Option<Value> = serde_json::from_str(&text).ok();
+    let error = parsed.as_ref().map(|v| &v["error"]);
+    match error.and_then(|e| Some((e["code"].as_str()?, e["message"].as_str()?))) {
+        Some((code, message)) => ApiFailure { status, code: code.into(), message: message.into() },
+        None => {
+            let mut snippet: String = text.trim().chars().take(200).collect();
+            if snippet.is_empty() {
+                snippet = "the server answered without an error body".into();
+            }
+            ApiFailure { status, code: "http_error".into(), message: snippet }
+        }
+    }
+}
+
+/// One path segment, percent-encoded so that an id or name can never change the route.
+pub fn seg(value: &str) -> anyhow::Result<String> {
+    // URL parsers resolve `.` and `..` segments (even percent-encoded ones) before sending.
+    if value.is_empty() || value == "." || value == ".." {
+        bail!("{value:?} cannot be used in a URL path; use the id instead");
+    }
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Ok(out)
+}
+
+/// A JSON value as a short human string: strings bare, null as `-`.
+pub fn s(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) if s.is_empty() => "-".into(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) if items.is_empty() => "-".into(),
+        Value::Array(items) => items.iter().map(s).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
+}
+
+/// The `items` array of a list answer (empty when absent).
+pub fn items(v: &Value) -> &[Value] {
+    v["items"].as_array().map_or(&[], Vec::as_slice)
+}
+
+/// Prints rows under a header, each column as wide as its widest cell.
+pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let last = cells.len().saturating_sub(1);
+        let text: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| if i == last { c.to_string() } else { format!("{c:<w$}", w = widths[i]) })
+            .collect();
+        println!("{}", text.join("  "));
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_cannot_escape_their_route() {
+        assert_eq!(seg("usr_01").unwrap(), "usr_01");
+        assert_eq!(seg("a/b?c#d e").unwrap(), "a%2Fb%3Fc%23d%20e");
+        assert_eq!(seg("bob@acme.com").unwrap(), "bob%40acme.com");
+        assert!(seg("..").is_err());
+        assert!(seg("").is_err());
+    }
+
+    #[test]
+    fn servers_must_be_http_urls() {
+        assert!(Remote::new("127.0.0.1:7311", None).is_err());
+        let r = Remote::new("http://127.0.0.1:7311/", Some("  ".into())).unwrap();
+        assert_eq!(r.base, "http://127.0.0.1:7311");
+        assert!(r.token().is_err(), "a blank token is no token");
+    }
+
+    #[test]
+    fn human_values() {
+        assert_eq!(s(&Value::Null), "-");
+        assert_eq!(s(&serde_json::json!(["a", "b"])), "a,b");
+        assert_eq!(s(&serde_json::json!(3)), "3");
+    }
+}
