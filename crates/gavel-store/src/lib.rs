@@ -111,6 +111,10 @@ pub trait Store: Send + Sync {
     /// How many documents match `query` (its paging fields are ignored).
     fn count_docs(&self, query: &DocQuery) -> Result<u64, StoreError>;
 
+    /// The sum of the top-level numeric field `field` over the documents matching `query`
+    /// (missing or non-numeric values count as 0).
+    fn sum_docs(&self, query: &DocQuery, field: &str) -> Result<f64, StoreError>;
+
     /// The committed head.
     fn head(&self) -> Result<Head, StoreError>;
 
