@@ -50,7 +50,7 @@ pub fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::info!(path = %dir.log_key().display(), "created the log signing key");
     }
     let log = Arc::new(log);
-    let state = AppState::new(log.clone(), clock);
+    let state = AppState::with_settings(log.clone(), clock, config.settings());
     if let Some(admin) = state.gavel.bootstrap_admin()? {
         println!("bootstrap admin token (shown once, store it now): {}", admin.token);
         tracing::warn!(user = %admin.principal.id, "created the first admin; its token was printed on stdout once");

@@ -154,7 +154,15 @@ impl Gavel {
                 "mode_change_id": go_live.as_ref().map(|c| c.id.clone()),
             }));
         }
-        let approval = self.store.get_doc("approvals_by_decision", decision_id)?.map(|d| d.body);
+        let approval = match decision["approval_id"].as_str() {
+            Some(id) => self.store.get_doc("approvals", id)?.map(|d| {
+                let mut body = d.body;
+                body.as_object_mut().map(|o| o.remove("receipt"));
+                body["last_changed_seq"] = json!(d.seq);
+                body
+            }),
+            None => None,
+        };
         let outcome = self.store.get_doc("outcomes", decision_id)?.map(|d| d.body);
         Ok(json!({
             "decision_id": decision_id,

@@ -101,14 +101,21 @@ impl Gavel {
         let now = self.clock.now();
         let category = self.tool_category(&req.tool)?;
 
+        let deny = |reason: String| Verdict {
+            outcome: Outcome::Deny,
+            policies: vec![],
+            reasons: vec![reason],
+            errors: vec![],
+        };
+        let breach = if agent.status == Status::Active {
+            self.containment_breach(agent, &req.tool, req.context.cost_usd, now)?
+        } else {
+            None
+        };
         let (verdict, enforced, would_have) = if agent.status != Status::Active {
-            let verdict = Verdict {
-                outcome: Outcome::Deny,
-                policies: vec![],
-                reasons: vec![format!("agent {} is {}", agent.name, agent.status.as_str())],
-                errors: vec![],
-            };
-            (verdict, true, None)
+            (deny(format!("agent {} is {}", agent.name, agent.status.as_str())), true, None)
+        } else if let Some(breach) = &breach {
+            (deny(breach.reason.clone()), true, None)
         } else {
             let engine = self.engine()?;
             let call = ToolCall {
@@ -167,6 +174,26 @@ impl Gavel {
             "would_have_reasons": would_have.as_ref().map(|v| &v.reasons),
             "latency_us": latency_us,
         });
+        let mut data = data;
+        let mut ops = Vec::new();
+        let mut approval_id = None;
+        if enforced && verdict.outcome == Outcome::RequireApproval {
+            let (approval, op) = self.approval_request(
+                &decision_id,
+                agent,
+                &req,
+                &data["arguments"],
+                &digest,
+                &verdict.reasons,
+            );
+            data["approval_id"] = json!(approval.id);
+            data["approval_expires_at"] = json!(approval.expires_at);
+            approval_id = Some(approval.id);
+            ops.push(op);
+        }
+        if let Some(breach) = breach {
+            data["containment"] = breach.containment;
+        }
         let doc = StateOp::put(
             "decisions",
             &decision_id,
@@ -178,7 +205,8 @@ impl Gavel {
             },
             Expect::Absent,
         );
-        let appended = self.record("decision", &by.actor(), data, vec![doc])?;
+        ops.push(doc);
+        let appended = self.record("decision", &by.actor(), data, ops)?;
         Ok(DecideResponse {
             decision_id,
             decision: verdict.outcome,
@@ -186,7 +214,7 @@ impl Gavel {
             would_have: would_have.map(|v| v.outcome),
             policies: verdict.policies,
             reasons: verdict.reasons,
-            approval_id: None,
+            approval_id,
             seq: appended.seq,
         })
     }

@@ -73,7 +73,7 @@ pub struct User {
     pub created_by: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Agent {
     pub id: String,
     pub name: String,
@@ -85,10 +85,13 @@ pub struct Agent {
     pub status: Status,
     pub created_at: String,
     pub created_by: String,
+    /// Rate limit and cost cap (CC7.4); absent = unlimited.
+    #[serde(default)]
+    pub limits: crate::containment::Limits,
 }
 
 /// Who is calling.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Principal {
     User(User),
     Agent(Agent),
@@ -147,6 +150,8 @@ pub struct NewAgent {
     pub tier: Option<String>,
     #[serde(default)]
     pub groups: Vec<String>,
+    #[serde(default)]
+    pub limits: Option<crate::containment::Limits>,
 }
 
 fn check_name(what: &str, name: &str) -> Result<()> {
@@ -289,7 +294,7 @@ impl Gavel {
         )
     }
 
-    fn agent_op(&self, agent: &Agent, expect: Expect) -> StateOp {
+    pub(crate) fn agent_op(&self, agent: &Agent, expect: Expect) -> StateOp {
         StateOp::put(
             "agents",
             &agent.id,
@@ -426,7 +431,9 @@ impl Gavel {
             status: Status::Active,
             created_at: self.now(),
             created_by: admin.id.clone(),
+            limits: new.limits.unwrap_or_default(),
         };
+        agent.limits.validate()?;
         let token = new_token();
         let mut ops = vec![
             StateOp::put(
@@ -489,6 +496,67 @@ impl Gavel {
         a.status = Status::Deactivated;
         self.record(
             "agent.deactivated",
+            &by.actor(),
+            json!({"agent_id": a.id, "name": a.name, "reason": reason}),
+            vec![self.agent_op(&a, Expect::Version(version))],
+        )?;
+        Ok(a)
+    }
+
+    /// The agent inventory (CC6.1): every agent with its status, owner, environment, groups,
+    /// first and last decision, and decision counts by outcome.
+    pub fn agent_inventory(&self, by: &Principal) -> Result<Vec<serde_json::Value>> {
+        by.require_reader()?;
+        let mut out = Vec::new();
+        for agent in self.agents()? {
+            let mut q = DocQuery::new("decisions", 1);
+            q.k1 = Some(agent.id.clone());
+            let last_seen = self.store.query_docs(&q)?.first().map(|d| d.time.clone());
+            q.ascending = true;
+            let first_seen = self.store.query_docs(&q)?.first().map(|d| d.time.clone());
+            let mut counts = serde_json::Map::new();
+            let mut total = 0;
+            for outcome in ["allow", "deny", "require_approval"] {
+                q.k3 = Some(outcome.into());
+                let n = self.store.count_docs(&q)?;
+                total += n;
+                counts.insert(outcome.into(), json!(n));
+            }
+            out.push(json!({
+                "agent": agent, "first_seen": first_seen, "last_seen": last_seen,
+                "decisions": total, "by_outcome": counts,
+            }));
+        }
+        Ok(out)
+    }
+
+    /// Suspends (temporarily stops) or reactivates an agent; deactivation is final.
+    pub fn set_agent_status(
+        &self,
+        by: &Principal,
+        agent: &str,
+        status: Status,
+        reason: &str,
+    ) -> Result<Agent> {
+        by.require_admin()?;
+        let (mut a, version) = self.agent_versioned(agent)?;
+        let kind = match (a.status, status) {
+            (Status::Deactivated, _) => {
+                return Err(CoreError::Conflict(format!(
+                    "agent {} is deactivated; register a new agent",
+                    a.name
+                )))
+            }
+            (from, to) if from == to => {
+                return Err(CoreError::Conflict(format!("agent {} is already {}", a.name, to.as_str())))
+            }
+            (_, Status::Suspended) => "agent.suspended",
+            (_, Status::Active) => "agent.reactivated",
+            (_, Status::Deactivated) => return self.deactivate_agent(by, agent, reason),
+        };
+        a.status = status;
+        self.record(
+            kind,
             &by.actor(),
             json!({"agent_id": a.id, "name": a.name, "reason": reason}),
             vec![self.agent_op(&a, Expect::Version(version))],

@@ -5,7 +5,9 @@
 //! and nothing is acknowledged before it is committed. Authorization (roles, two-person rules)
 //! is checked here, not in the HTTP layer, so every front end enforces the same rules.
 
+pub mod approvals;
 pub mod audit;
+pub mod containment;
 pub mod decide;
 pub mod error;
 pub mod identity;
@@ -22,19 +24,38 @@ use gavel_store::docs::StateOp;
 use gavel_store::{Appended, Store};
 use std::sync::{Arc, Mutex};
 
+/// Tunables of the domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// How long a held call waits for a human before its approval request expires.
+    pub approval_expiry: time::Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { approval_expiry: time::Duration::hours(1) }
+    }
+}
+
 /// The gavel domain over one store.
 pub struct Gavel {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     /// The compiled policy engine and the policy epoch (doc version) it was built from.
     engine: Mutex<Option<(u64, Arc<gavel_policy::Engine>)>>,
+    settings: Settings,
     /// Told how long each durable append took (metrics).
     append_observer: Option<Box<dyn Fn(std::time::Duration) + Send + Sync>>,
 }
 
 impl Gavel {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
-        Gavel { store, clock, engine: Mutex::new(None), append_observer: None }
+        Gavel { store, clock, engine: Mutex::new(None), settings: Settings::default(), append_observer: None }
+    }
+
+    pub fn with_settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
+        self
     }
 
     /// Registers a callback told the duration of every durable append.

@@ -136,6 +136,17 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/policies/{set}/versions/{version}", get(policy_version))
         .route("/v1/policies/{set}/activate", post(activate_policy))
         .route("/v1/policies/{set}/deactivate", post(deactivate_policy))
+        .route("/v1/decisions/{id}/outcome", post(record_outcome))
+        .route("/v1/approvals", get(list_approvals))
+        .route("/v1/approvals/{id}", get(get_approval))
+        .route("/v1/approvals/{id}/decide", post(decide_approval))
+        .route("/v1/findings", get(list_findings))
+        .route("/v1/agents/inventory", get(agent_inventory))
+        .route("/v1/agents/{id}/suspend", post(suspend_agent))
+        .route("/v1/agents/{id}/reactivate", post(reactivate_agent))
+        .route("/v1/agents/{id}/limits", post(set_limits))
+        .route("/v1/killswitch", get(list_killswitches).post(engage_killswitch))
+        .route("/v1/killswitch/release", post(release_killswitch))
         .route("/v1/packs", get(list_packs))
         .route("/v1/packs/{name}/install", post(install_pack))
         .route("/v1/packs/{name}/golive", post(golive_pack))
@@ -484,6 +495,8 @@ pub struct NewAgentBody {
     pub tier: Option<String>,
     #[serde(default)]
     pub groups: Vec<String>,
+    #[serde(default)]
+    pub limits: Option<LimitsBody>,
 }
 
 #[utoipa::path(post, path = "/v1/agents", request_body = NewAgentBody, responses((status = 201, description = "The agent and its token (shown once)")), security(("bearer" = [])))]
@@ -498,6 +511,10 @@ async fn create_agent(
         environment: body.environment,
         tier: body.tier,
         groups: body.groups,
+        limits: body.limits.map(|l| gavel_core::containment::Limits {
+            calls_per_minute: l.calls_per_minute,
+            cost_usd_per_day: l.cost_usd_per_day,
+        }),
     };
     as_caller(&s, b, move |g, p| g.create_agent(p, new)).await.map(created)
 }
@@ -780,6 +797,249 @@ async fn golive_pack(
     as_caller(&s, b, move |g, p| g.propose_mode(p, &name, Mode::Enforce)).await.map(created)
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeBody {
+    /// succeeded | failed | not_executed
+    pub status: String,
+    #[serde(default)]
+    pub detail: Option<String>,
+    /// The approval receipt, for a held call.
+    #[serde(default)]
+    pub receipt: Option<String>,
+    /// The arguments actually executed; their digest must match what was decided.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub arguments: Option<Value>,
+}
+
+#[utoipa::path(post, path = "/v1/decisions/{id}/outcome", request_body = OutcomeBody, params(("id" = String, Path)),
+    responses((status = 200, description = "Recorded; `bypass: true` flags an executed denial or unapproved call"),
+              (status = 403, description = "Receipt refused (reused or not matching); recorded as a bypass finding"),
+              (status = 409, description = "Outcome already recorded")),
+    security(("bearer" = [])))]
+async fn record_outcome(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<OutcomeBody>,
+) -> Result<Json<Value>, ApiError> {
+    let req = gavel_core::approvals::OutcomeRequest {
+        status: body.status,
+        detail: body.detail,
+        receipt: body.receipt,
+        arguments: body.arguments,
+    };
+    as_caller(&s, b, move |g, p| g.record_outcome(p, &id, req)).await.map(Json)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalsQuery {
+    /// pending | approved | denied | expired
+    pub status: Option<String>,
+    pub limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/v1/approvals", params(ApprovalsQuery), responses((status = 200, description = "Approval requests, newest first")), security(("bearer" = [])))]
+async fn list_approvals(
+    State(s): State<AppState>,
+    b: Bearer,
+    ApiQuery(q): ApiQuery<ApprovalsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| {
+        let status = q.status.as_deref().map(gavel_core::approvals::ApprovalStatus::parse).transpose()?;
+        Ok(json!({"items": g.approvals(p, status, q.limit.unwrap_or(100))?}))
+    })
+    .await
+    .map(Json)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct WaitQuery {
+    /// Long-poll: wait up to this many seconds (max 60) while the request is pending.
+    pub wait: Option<u64>,
+}
+
+/// Longest a long-poll may hold a connection.
+const MAX_WAIT_SECS: u64 = 60;
+
+#[utoipa::path(get, path = "/v1/approvals/{id}", params(("id" = String, Path), WaitQuery),
+    responses((status = 200, description = "The request; for the requesting agent, an approved one carries its single-use receipt")),
+    security(("bearer" = [])))]
+async fn get_approval(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let wait = q.wait.unwrap_or(0);
+    if wait > MAX_WAIT_SECS {
+        return Err(ApiError::bad_request(format!("wait must be at most {MAX_WAIT_SECS} seconds")));
+    }
+    let deadline = Instant::now() + std::time::Duration::from_secs(wait);
+    let token = b.0;
+    loop {
+        let id = id.clone();
+        let approval = as_caller(&s, Bearer(token.clone()), move |g, p| g.approval(p, &id)).await?;
+        if approval.status != gavel_core::approvals::ApprovalStatus::Pending || Instant::now() >= deadline {
+            return Ok(Json(json!(approval)));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalDecisionBody {
+    /// approve | deny
+    pub decision: String,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/approvals/{id}/decide", request_body = ApprovalDecisionBody, params(("id" = String, Path)),
+    responses((status = 200, description = "Decided"), (status = 403, description = "The requester cannot approve their own request"),
+              (status = 409, description = "Already decided"), (status = 410, description = "Expired")),
+    security(("bearer" = [])))]
+async fn decide_approval(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ApprovalDecisionBody>,
+) -> Result<Json<Value>, ApiError> {
+    let approve = match body.decision.as_str() {
+        "approve" => true,
+        "deny" => false,
+        other => return Err(ApiError::bad_request(format!("decision {other:?} must be approve or deny"))),
+    };
+    as_caller(&s, b, move |g, p| Ok(json!(g.decide_approval(p, &id, approve, body.comment.as_deref())?)))
+        .await
+        .map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/findings", responses((status = 200, description = "Bypass findings, newest first")), security(("bearer" = [])))]
+async fn list_findings(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, |g, p| Ok(json!({"items": g.findings(p, 1000)?}))).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/agents/inventory", responses((status = 200, description = "Every agent with first/last seen and decision counts by outcome (CC6.1)")), security(("bearer" = [])))]
+async fn agent_inventory(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, |g, p| Ok(json!({"items": g.agent_inventory(p)?}))).await.map(Json)
+}
+
+#[utoipa::path(post, path = "/v1/agents/{id}/suspend", request_body = ReasonBody, params(("id" = String, Path)), responses((status = 200, description = "Suspended: its calls are denied until reactivated")), security(("bearer" = [])))]
+async fn suspend_agent(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+    MaybeJson(body): MaybeJson<ReasonBody>,
+) -> Result<Json<Value>, ApiError> {
+    let reason = body.and_then(|b| b.reason).unwrap_or_default();
+    as_caller(&s, b, move |g, p| {
+        Ok(json!(g.set_agent_status(p, &id, gavel_core::Status::Suspended, &reason)?))
+    })
+    .await
+    .map(Json)
+}
+
+#[utoipa::path(post, path = "/v1/agents/{id}/reactivate", request_body = ReasonBody, params(("id" = String, Path)), responses((status = 200, description = "Active again")), security(("bearer" = [])))]
+async fn reactivate_agent(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+    MaybeJson(body): MaybeJson<ReasonBody>,
+) -> Result<Json<Value>, ApiError> {
+    let reason = body.and_then(|b| b.reason).unwrap_or_default();
+    as_caller(&s, b, move |g, p| {
+        Ok(json!(g.set_agent_status(p, &id, gavel_core::Status::Active, &reason)?))
+    })
+    .await
+    .map(Json)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsBody {
+    #[serde(default)]
+    pub calls_per_minute: Option<u32>,
+    #[serde(default)]
+    pub cost_usd_per_day: Option<f64>,
+}
+
+#[utoipa::path(post, path = "/v1/agents/{id}/limits", request_body = LimitsBody, params(("id" = String, Path)), responses((status = 200, description = "The agent with its new limits")), security(("bearer" = [])))]
+async fn set_limits(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<LimitsBody>,
+) -> Result<Json<Value>, ApiError> {
+    let limits = gavel_core::containment::Limits {
+        calls_per_minute: body.calls_per_minute,
+        cost_usd_per_day: body.cost_usd_per_day,
+    };
+    as_caller(&s, b, move |g, p| Ok(json!(g.set_limits(p, &id, limits)?))).await.map(Json)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KillSwitchBody {
+    /// global | agent | tool
+    pub scope: String,
+    /// Agent id/name or tool name (not for global).
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The incident this containment action belongs to.
+    #[serde(default)]
+    pub incident_id: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/killswitch", responses((status = 200, description = "Every kill switch ever pulled, with who and why")), security(("bearer" = [])))]
+async fn list_killswitches(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, |g, p| {
+        p.require_reader()?;
+        Ok(json!({"items": g.kill_switches()?}))
+    })
+    .await
+    .map(Json)
+}
+
+#[utoipa::path(post, path = "/v1/killswitch", request_body = KillSwitchBody, responses((status = 201, description = "Engaged: matching calls are denied from the next decision on")), security(("bearer" = [])))]
+async fn engage_killswitch(
+    State(s): State<AppState>,
+    b: Bearer,
+    ApiJson(body): ApiJson<KillSwitchBody>,
+) -> Result<Response, ApiError> {
+    as_caller(&s, b, move |g, p| {
+        let scope = gavel_core::containment::Scope::parse(&body.scope, body.target.as_deref())?;
+        g.engage_kill_switch(
+            p,
+            scope,
+            body.reason.as_deref().unwrap_or_default(),
+            body.incident_id.as_deref(),
+        )
+    })
+    .await
+    .map(created)
+}
+
+#[utoipa::path(post, path = "/v1/killswitch/release", request_body = KillSwitchBody, responses((status = 200, description = "Released")), security(("bearer" = [])))]
+async fn release_killswitch(
+    State(s): State<AppState>,
+    b: Bearer,
+    ApiJson(body): ApiJson<KillSwitchBody>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| {
+        let scope = gavel_core::containment::Scope::parse(&body.scope, body.target.as_deref())?;
+        Ok(json!(g.release_kill_switch(p, scope, body.reason.as_deref().unwrap_or_default())?))
+    })
+    .await
+    .map(Json)
+}
+
 struct BearerScheme;
 
 impl utoipa::Modify for BearerScheme {
@@ -801,7 +1061,9 @@ impl utoipa::Modify for BearerScheme {
           create_agent, list_agents, get_agent, deactivate_agent, rotate_agent,
           list_policies, propose_policy, policy_schema, list_changes, get_change, approve_change, reject_change,
           get_policy, policy_versions, policy_version, activate_policy, deactivate_policy,
-          list_packs, install_pack, golive_pack),
+          list_packs, install_pack, golive_pack, record_outcome, list_approvals, get_approval, decide_approval,
+          list_findings, agent_inventory, suspend_agent, reactivate_agent, set_limits, list_killswitches,
+          engage_killswitch, release_killswitch),
     modifiers(&BearerScheme)
 )]
 pub struct ApiDoc;

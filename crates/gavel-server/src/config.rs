@@ -14,11 +14,18 @@ pub struct Config {
     pub org: Option<String>,
     /// Seconds between signed checkpoints while the log grows.
     pub checkpoint_interval_secs: u64,
+    /// Seconds a held call waits for a human before its approval request expires.
+    pub approval_expiry_secs: u64,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { addr: "127.0.0.1:7311".into(), org: None, checkpoint_interval_secs: 10 }
+        Config {
+            addr: "127.0.0.1:7311".into(),
+            org: None,
+            checkpoint_interval_secs: 10,
+            approval_expiry_secs: 3600,
+        }
     }
 }
 
@@ -33,6 +40,11 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The domain settings this configuration asks for.
+    pub fn settings(&self) -> gavel_core::Settings {
+        gavel_core::Settings { approval_expiry: time::Duration::seconds(self.approval_expiry_secs as i64) }
+    }
+
     /// Loads `file` if given (it must exist), else `default_file` if it exists, then applies env.
     pub fn load(file: Option<&Path>, default_file: &Path) -> Result<Config, ConfigError> {
         let path = file.or_else(|| default_file.exists().then_some(default_file));
@@ -62,6 +74,11 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.checkpoint_interval_secs == 0 {
             return Err(ConfigError::Invalid("checkpoint_interval_secs must be at least 1".into()));
+        }
+        if !(60..=7 * 86_400).contains(&self.approval_expiry_secs) {
+            return Err(ConfigError::Invalid(
+                "approval_expiry_secs must be between 60 (1 minute) and 604800 (7 days)".into(),
+            ));
         }
         if self.addr.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::Invalid(format!(

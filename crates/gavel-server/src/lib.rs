@@ -30,10 +30,15 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(log: Arc<Log>, clock: Arc<dyn Clock>) -> Self {
+        Self::with_settings(log, clock, gavel_core::Settings::default())
+    }
+
+    pub fn with_settings(log: Arc<Log>, clock: Arc<dyn Clock>, settings: gavel_core::Settings) -> Self {
         let metrics = Arc::new(Metrics::new());
         let observed = metrics.clone();
         let store: Arc<dyn Store> = log.store().clone();
         let gavel = Gavel::new(store, clock)
+            .with_settings(settings)
             .observe_appends(move |d| observed.append_latency.observe(d.as_secs_f64()));
         AppState { gavel: Arc::new(gavel), log, metrics }
     }

@@ -61,7 +61,7 @@ pub struct Doc {
     pub body: Value,
 }
 
-/// A query over one collection, newest first, paged by seq.
+/// A query over one collection, newest first (or oldest first), paged by seq.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DocQuery {
     pub collection: String,
@@ -72,8 +72,10 @@ pub struct DocQuery {
     pub since: Option<String>,
     /// Only documents last changed before this time.
     pub until: Option<String>,
-    /// Paging cursor: only documents whose seq is below this.
+    /// Paging cursor: only documents whose seq is below this (above it when `ascending`).
     pub before_seq: Option<u64>,
+    /// Oldest first instead of newest first.
+    pub ascending: bool,
     pub limit: u32,
 }
 

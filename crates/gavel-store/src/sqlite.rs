@@ -421,7 +421,7 @@ fn doc_filter(q: &DocQuery, paged: bool) -> (String, Vec<rusqlite::types::Value>
         args.push(V::Text(until.clone()));
     }
     if let (true, Some(before)) = (paged, q.before_seq) {
-        sql.push_str(" AND seq < ?");
+        sql.push_str(if q.ascending { " AND seq > ?" } else { " AND seq < ?" });
         args.push(V::Integer(before.min(i64::MAX as u64) as i64));
     }
     (sql, args)
@@ -458,9 +458,10 @@ impl Store for SqliteStore {
 
     fn query_docs(&self, query: &DocQuery) -> Result<Vec<Doc>, StoreError> {
         let (filter, mut args) = doc_filter(query, true);
+        let order = if query.ascending { "ASC" } else { "DESC" };
         let sql = format!(
             "SELECT collection, id, version, seq, time, k1, k2, k3, body FROM docs WHERE {filter}
-             ORDER BY time DESC, seq DESC LIMIT ?"
+             ORDER BY time {order}, seq {order} LIMIT ?"
         );
         args.push(rusqlite::types::Value::Integer(i64::from(query.limit)));
         self.with_reader(|conn| {
@@ -881,6 +882,11 @@ mod tests {
         let ids: Vec<_> = store.query_docs(&q).unwrap().into_iter().map(|d| d.id).collect();
         assert_eq!(ids, ["d3", "d1"]);
         assert_eq!(store.count_docs(&q).unwrap(), 5);
+        let mut oldest = q.clone();
+        oldest.ascending = true;
+        oldest.before_seq = None;
+        let ids: Vec<_> = store.query_docs(&oldest).unwrap().into_iter().map(|d| d.id).collect();
+        assert_eq!(ids, ["d1", "d3", "d5"]);
         assert_eq!(store.sum_docs(&q, "n").unwrap(), 1.0 + 3.0 + 5.0 + 7.0 + 9.0);
         assert!(store.sum_docs(&q, "n; DROP").is_err());
         assert_eq!(store.sum_docs(&q, "missing").unwrap(), 0.0);

@@ -1,0 +1,446 @@
+//! Human approval of held calls, execution outcomes, and the receipts that bind them.
+//!
+//! Invariants:
+//! * a `require_approval` decision that is enforced opens exactly one approval request, written
+//!   with the decision; it expires (default 1 h) and can be decided at most once — the decision
+//!   is a compare-and-set on the request, so of two concurrent approvers exactly one wins;
+//! * the requester — the agent's owner or the user the agent acts for — never approves their own
+//!   request, and only users with the approver or admin role decide at all;
+//! * an approval issues a single-use receipt bound to (agent, tool, SHA-256 of the canonical
+//!   arguments). The agent presents it with the outcome; a reused receipt, or one that does not
+//!   match the executed call, is refused and recorded as a bypass finding;
+//! * an outcome that reports executing a denied call, or a held call without a valid receipt, is
+//!   recorded *and* flagged as a bypass finding (the auditor's "denials were enforced" check);
+//! * every step is a log event naming the decision it belongs to and that decision's seq.
+
+use crate::decide::arguments_digest;
+use crate::error::{CoreError, Result};
+use crate::identity::{Agent, Principal, Role};
+use crate::ids::{new_id, token_hash};
+use crate::Gavel;
+use gavel_ledger::clock::format_time;
+use gavel_store::docs::{Doc, DocKeys, DocQuery, Expect, StateOp};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalStatus {
+    Pending,
+    Approved,
+    Denied,
+    Expired,
+}
+
+impl ApprovalStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalStatus::Pending => "pending",
+            ApprovalStatus::Approved => "approved",
+            ApprovalStatus::Denied => "denied",
+            ApprovalStatus::Expired => "expired",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "pending" => Ok(Self::Pending),
+            "approved" => Ok(Self::Approved),
+            "denied" => Ok(Self::Denied),
+            "expired" => Ok(Self::Expired),
+            _ => {
+                Err(CoreError::Invalid(format!("status {s:?} must be pending, approved, denied or expired")))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    pub id: String,
+    pub decision_id: String,
+    pub agent_id: String,
+    pub agent_name: String,
+    pub owner: String,
+    pub on_behalf_of: Option<String>,
+    pub tool: String,
+    pub resource: Option<String>,
+    pub arguments: Value,
+    pub arguments_sha256: String,
+    pub reasons: Vec<String>,
+    pub status: ApprovalStatus,
+    pub requested_at: String,
+    pub expires_at: String,
+    pub decided_by: Option<String>,
+    pub decided_by_name: Option<String>,
+    pub decided_at: Option<String>,
+    pub comment: Option<String>,
+    /// The single-use receipt, shown only to the requesting agent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeRequest {
+    /// succeeded | failed | not_executed
+    pub status: String,
+    #[serde(default)]
+    pub detail: Option<String>,
+    /// The receipt of the approval, for a held call.
+    #[serde(default)]
+    pub receipt: Option<String>,
+    /// The arguments actually executed (their digest must match what was approved).
+    #[serde(default)]
+    pub arguments: Option<Value>,
+}
+
+fn approval_op(a: &Approval, expect: Expect) -> StateOp {
+    StateOp::put(
+        "approvals",
+        &a.id,
+        json!(a),
+        DocKeys {
+            k1: Some(a.status.as_str().into()),
+            k2: Some(a.agent_id.clone()),
+            k3: Some(a.decision_id.clone()),
+        },
+        expect,
+    )
+}
+
+fn parse_doc<T: serde::de::DeserializeOwned>(doc: Doc) -> Result<T> {
+    serde_json::from_value(doc.body).map_err(|e| CoreError::Internal(e.to_string()))
+}
+
+impl Gavel {
+    /// The approval request a held decision opens (written with the decision event).
+    pub(crate) fn approval_request(
+        &self,
+        decision_id: &str,
+        agent: &Agent,
+        req: &crate::decide::DecideRequest,
+        redacted_arguments: &Value,
+        digest: &str,
+        reasons: &[String],
+    ) -> (Approval, StateOp) {
+        let now = self.clock.now();
+        let approval = Approval {
+            id: new_id("apr"),
+            decision_id: decision_id.into(),
+            agent_id: agent.id.clone(),
+            agent_name: agent.name.clone(),
+            owner: agent.owner.clone(),
+            on_behalf_of: req.on_behalf_of.clone(),
+            tool: req.tool.clone(),
+            resource: req.resource.clone(),
+            arguments: redacted_arguments.clone(),
+            arguments_sha256: digest.into(),
+            reasons: reasons.to_vec(),
+            status: ApprovalStatus::Pending,
+            requested_at: format_time(now),
+            expires_at: format_time(now + self.settings.approval_expiry),
+            decided_by: None,
+            decided_by_name: None,
+            decided_at: None,
+            comment: None,
+            receipt: None,
+        };
+        let op = approval_op(&approval, Expect::Absent);
+        (approval, op)
+    }
+
+    fn approval_versioned(&self, id: &str) -> Result<(Approval, u64)> {
+        let doc = self
+            .store
+            .get_doc("approvals", id)?
+            .ok_or_else(|| CoreError::NotFound(format!("no approval {id:?}")))?;
+        let v = doc.version;
+        Ok((parse_doc(doc)?, v))
+    }
+
+    /// The approval as `by` may see it: expiry applied, the receipt only for the requesting agent.
+    fn approval_view(&self, by: &Principal, mut a: Approval) -> Result<Approval> {
+        match by {
+            Principal::Agent(agent) if agent.id == a.agent_id => {}
+            Principal::Agent(_) => return Err(CoreError::NotFound(format!("no approval {:?}", a.id))),
+            Principal::User(_) => {
+                by.require_reader()?;
+                a.receipt = None;
+            }
+        }
+        if a.status == ApprovalStatus::Pending && self.now() > a.expires_at {
+            a.status = ApprovalStatus::Expired;
+        }
+        Ok(a)
+    }
+
+    pub fn approval(&self, by: &Principal, id: &str) -> Result<Approval> {
+        let (a, _) = self.approval_versioned(id)?;
+        self.approval_view(by, a)
+    }
+
+    /// Approval requests, newest first. Agents see only their own.
+    pub fn approvals(
+        &self,
+        by: &Principal,
+        status: Option<ApprovalStatus>,
+        limit: u32,
+    ) -> Result<Vec<Approval>> {
+        // Expiry is applied on read, so a request past its deadline is still stored as pending:
+        // "pending" must leave it out and "expired" must take it in.
+        let stored: &[Option<&str>] = match status {
+            None => &[None],
+            Some(ApprovalStatus::Pending) => &[Some("pending")],
+            Some(ApprovalStatus::Expired) => &[Some("pending"), Some("expired")],
+            Some(ApprovalStatus::Approved) => &[Some("approved")],
+            Some(ApprovalStatus::Denied) => &[Some("denied")],
+        };
+        let mut out = Vec::new();
+        for k1 in stored {
+            let mut q = DocQuery::new("approvals", limit.clamp(1, 1000));
+            q.k1 = k1.map(str::to_string);
+            if let Principal::Agent(a) = by {
+                q.k2 = Some(a.id.clone());
+            }
+            for doc in self.store.query_docs(&q)? {
+                let view = self.approval_view(by, parse_doc(doc)?)?;
+                if status.is_none_or(|s| s == view.status) {
+                    out.push(view);
+                }
+            }
+        }
+        out.sort_by(|a, b| b.requested_at.cmp(&a.requested_at));
+        Ok(out)
+    }
+
+    /// Approves or denies a held call. Exactly once; never by the requester; never once expired.
+    pub fn decide_approval(
+        &self,
+        by: &Principal,
+        id: &str,
+        approve: bool,
+        comment: Option<&str>,
+    ) -> Result<Approval> {
+        let user = by.require_user(&[Role::Approver, Role::Admin])?;
+        let (mut a, version) = self.approval_versioned(id)?;
+        if a.status != ApprovalStatus::Pending {
+            return Err(CoreError::Conflict(format!("approval {id} was already {}", a.status.as_str())));
+        }
+        let requester = |who: &str| who == user.name || who == user.id;
+        if requester(&a.owner) || a.on_behalf_of.as_deref().is_some_and(requester) {
+            return Err(CoreError::Forbidden(format!(
+                "{} requested this call (agent owner or on-behalf-of user) and cannot approve it; another approver must",
+                user.name
+            )));
+        }
+        let decision_seq = self.store.get_doc("decisions", &a.decision_id)?.map(|d| d.seq);
+        let now = self.now();
+        if now > a.expires_at {
+            a.status = ApprovalStatus::Expired;
+            // Record the expiry once; a concurrent recorder makes this a no-op conflict.
+            let _ = self.record(
+                "approval.expired",
+                &by.actor(),
+                json!({"approval_id": a.id, "decision_id": a.decision_id, "decision_seq": decision_seq,
+                       "expires_at": a.expires_at, "attempted_by": user.name}),
+                vec![approval_op(&a, Expect::Version(version))],
+            );
+            return Err(CoreError::Gone(format!(
+                "approval {id} expired at {}; the agent must ask again",
+                a.expires_at
+            )));
+        }
+        a.status = if approve { ApprovalStatus::Approved } else { ApprovalStatus::Denied };
+        a.decided_by = Some(user.id.clone());
+        a.decided_by_name = Some(user.name.clone());
+        a.decided_at = Some(now);
+        a.comment = comment.map(str::to_string);
+        let mut ops = Vec::new();
+        if approve {
+            let receipt = format!("rcpt_{}", &crate::ids::new_token()[4..]);
+            ops.push(StateOp::put(
+                "receipts",
+                &token_hash(&receipt),
+                json!({"approval_id": a.id, "decision_id": a.decision_id, "agent_id": a.agent_id,
+                       "tool": a.tool, "arguments_sha256": a.arguments_sha256, "used": false}),
+                DocKeys { k1: Some(a.decision_id.clone()), ..Default::default() },
+                Expect::Absent,
+            ));
+            a.receipt = Some(receipt);
+        }
+        ops.push(approval_op(&a, Expect::Version(version)));
+        self.record(
+            "approval.decided",
+            &by.actor(),
+            json!({"approval_id": a.id, "decision_id": a.decision_id, "decision_seq": decision_seq,
+                   "agent_id": a.agent_id, "tool": a.tool, "arguments_sha256": a.arguments_sha256,
+                   "decision": a.status, "approver": user.id, "approver_name": user.name, "comment": comment}),
+            ops,
+        )
+        .map_err(|e| match e {
+            CoreError::Conflict(_) => CoreError::Conflict(format!("approval {id} was decided concurrently by someone else")),
+            e => e,
+        })?;
+        a.receipt = None;
+        Ok(a)
+    }
+
+    /// Records the execution outcome of a decision, checking it against what was decided.
+    pub fn record_outcome(&self, by: &Principal, decision_id: &str, req: OutcomeRequest) -> Result<Value> {
+        let Principal::Agent(agent) = by else {
+            return Err(CoreError::Forbidden("only the agent that made the call reports its outcome".into()));
+        };
+        let executed = match req.status.as_str() {
+            "succeeded" | "failed" => true,
+            "not_executed" => false,
+            s => {
+                return Err(CoreError::Invalid(format!(
+                    "status {s:?} must be succeeded, failed or not_executed"
+                )))
+            }
+        };
+        let decision_doc = self
+            .store
+            .get_doc("decisions", decision_id)?
+            .filter(|d| d.keys.k1.as_deref() == Some(agent.id.as_str()))
+            .ok_or_else(|| CoreError::NotFound(format!("no decision {decision_id:?} of this agent")))?;
+        if self.store.get_doc("outcomes", decision_id)?.is_some() {
+            return Err(CoreError::Conflict(format!("the outcome of {decision_id} was already recorded")));
+        }
+        let decision = &decision_doc.body;
+        let outcome = decision["decision"].as_str().unwrap_or("deny");
+        let enforced = decision["enforced"].as_bool().unwrap_or(true);
+        let decided_digest = decision["arguments_sha256"].as_str().unwrap_or_default().to_string();
+        let executed_digest = match &req.arguments {
+            Some(args) => arguments_digest(args)?,
+            None => decided_digest.clone(),
+        };
+
+        let mut findings: Vec<String> = Vec::new();
+        let mut ops = Vec::new();
+        if executed && enforced && outcome == "deny" {
+            findings.push("executed a call that was denied".into());
+        }
+        if executed && executed_digest != decided_digest {
+            findings.push("the executed arguments differ from the decided ones".into());
+        }
+        if executed && enforced && outcome == "require_approval" {
+            match req.receipt.as_deref() {
+                None => findings.push("executed a held call without an approval receipt".into()),
+                Some(receipt) => {
+                    let hash = token_hash(receipt);
+                    let refusal = match self.store.get_doc("receipts", &hash)? {
+                        None => Some("the receipt is unknown".to_string()),
+                        Some(r) if r.body["used"] == json!(true) => {
+                            Some("the receipt was already used".to_string())
+                        }
+                        Some(r)
+                            if r.body["decision_id"] != json!(decision_id)
+                                || r.body["agent_id"] != json!(agent.id)
+                                || r.body["tool"] != decision["tool"]
+                                || r.body["arguments_sha256"] != json!(executed_digest) =>
+                        {
+                            Some(
+                                "the receipt does not match the executed call (agent, tool or arguments)"
+                                    .to_string(),
+                            )
+                        }
+                        Some(r) => {
+                            let mut body = r.body.clone();
+                            body["used"] = json!(true);
+                            body["used_at"] = json!(self.now());
+                            ops.push(StateOp::put(
+                                "receipts",
+                                &hash,
+                                body,
+                                r.keys.clone(),
+                                Expect::Version(r.version),
+                            ));
+                            None
+                        }
+                    };
+                    if let Some(why) = refusal {
+                        let appended =
+                            self.bypass_finding(by, agent, decision_id, decision_doc.seq, &why, &req)?;
+                        return Err(CoreError::Forbidden(format!(
+                            "receipt refused: {why}; recorded as a bypass finding (seq {})",
+                            appended
+                        )));
+                    }
+                }
+            }
+        }
+        let bypass = !findings.is_empty();
+        let record = json!({
+            "decision_id": decision_id, "decision_seq": decision_doc.seq, "agent_id": agent.id,
+            "tool": decision["tool"], "decision": outcome, "enforced": enforced,
+            "status": req.status, "detail": req.detail, "executed_arguments_sha256": executed_digest,
+            "receipt_used": req.receipt.is_some() && ops.len() == 1, "bypass": bypass, "findings": findings,
+            "reported_at": self.now(),
+        });
+        ops.push(StateOp::put(
+            "outcomes",
+            decision_id,
+            record.clone(),
+            DocKeys {
+                k1: Some(agent.id.clone()),
+                k2: Some(req.status.clone()),
+                k3: Some(bypass.to_string()),
+            },
+            Expect::Absent,
+        ));
+        if bypass {
+            ops.push(self.finding_op(agent, decision_id, &findings.join("; ")));
+        }
+        let appended = self.record("outcome.recorded", &by.actor(), record.clone(), ops)?;
+        let mut out = record;
+        out["seq"] = json!(appended.seq);
+        Ok(out)
+    }
+
+    fn finding_op(&self, agent: &Agent, decision_id: &str, detail: &str) -> StateOp {
+        StateOp::put(
+            "findings",
+            &new_id("fnd"),
+            json!({"kind": "bypass", "agent_id": agent.id, "agent_name": agent.name, "decision_id": decision_id,
+                   "detail": detail, "time": self.now()}),
+            DocKeys { k1: Some("bypass".into()), k2: Some(agent.id.clone()), k3: Some(decision_id.into()) },
+            Expect::Absent,
+        )
+    }
+
+    fn bypass_finding(
+        &self,
+        by: &Principal,
+        agent: &Agent,
+        decision_id: &str,
+        decision_seq: u64,
+        why: &str,
+        req: &OutcomeRequest,
+    ) -> Result<u64> {
+        let appended = self.record(
+            "finding.bypass",
+            &by.actor(),
+            json!({"decision_id": decision_id, "decision_seq": decision_seq, "agent_id": agent.id,
+                   "detail": why, "reported_status": req.status}),
+            vec![self.finding_op(agent, decision_id, why)],
+        )?;
+        Ok(appended.seq)
+    }
+
+    /// Bypass findings, newest first (for the compliance scan and incidents).
+    pub fn findings(&self, by: &Principal, limit: u32) -> Result<Vec<Value>> {
+        by.require_reader()?;
+        Ok(self
+            .store
+            .query_docs(&DocQuery::new("findings", limit.clamp(1, 1000)))?
+            .into_iter()
+            .map(|d| {
+                let mut v = d.body;
+                v["id"] = json!(d.id);
+                v["seq"] = json!(d.seq);
+                v
+            })
+            .collect())
+    }
+}

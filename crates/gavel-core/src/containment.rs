@@ -1,0 +1,250 @@
+//! Containment (SOC 2 CC7.4): kill switches, per-agent rate limits and daily cost caps,
+//! checked on every decision before any policy runs.
+//!
+//! Invariants:
+//! * the state lives in the store (`killswitches/<scope>`, the agent's limits, the recorded
+//!   decisions), so it holds across restarts and replicas;
+//! * pulling or releasing a switch and changing a limit are log events naming who and why;
+//! * a breach denies the call, and the `decision` event carries a `containment` object saying
+//!   which control fired — that event is the breach record detectors and incidents use.
+//!
+//! Counting is done against recorded decisions, so concurrent calls racing at the limit may
+//! overshoot it by the number of calls in flight; the overshoot is bounded and recorded.
+
+use crate::error::{CoreError, Result};
+use crate::identity::{Agent, Principal};
+use crate::Gavel;
+use gavel_ledger::clock::format_time;
+use gavel_store::docs::{DocKeys, DocQuery, Expect, StateOp};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use time::{Duration, OffsetDateTime, Time};
+
+/// What a kill switch covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "scope", content = "target", rename_all = "snake_case")]
+pub enum Scope {
+    Global,
+    Agent(String),
+    Tool(String),
+}
+
+impl Scope {
+    pub fn key(&self) -> String {
+        match self {
+            Scope::Global => "global".into(),
+            Scope::Agent(id) => format!("agent:{id}"),
+            Scope::Tool(t) => format!("tool:{t}"),
+        }
+    }
+
+    pub fn parse(scope: &str, target: Option<&str>) -> Result<Scope> {
+        match (scope, target) {
+            ("global", None) => Ok(Scope::Global),
+            ("agent", Some(t)) if !t.is_empty() => Ok(Scope::Agent(t.into())),
+            ("tool", Some(t)) if !t.is_empty() => Ok(Scope::Tool(t.into())),
+            ("global", Some(_)) => Err(CoreError::Invalid("a global kill switch takes no target".into())),
+            ("agent" | "tool", _) => Err(CoreError::Invalid(format!("a {scope} kill switch needs a target"))),
+            _ => Err(CoreError::Invalid(format!("scope {scope:?} must be global, agent or tool"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KillSwitch {
+    #[serde(flatten)]
+    pub scope: Scope,
+    pub engaged: bool,
+    pub engaged_by: Option<String>,
+    pub engaged_at: Option<String>,
+    pub reason: Option<String>,
+    pub released_by: Option<String>,
+    pub released_at: Option<String>,
+    /// The incident this action was taken under, if any.
+    pub incident_id: Option<String>,
+}
+
+/// Per-agent limits (absent = unlimited).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    #[serde(default)]
+    pub calls_per_minute: Option<u32>,
+    #[serde(default)]
+    pub cost_usd_per_day: Option<f64>,
+}
+
+impl Limits {
+    pub fn validate(&self) -> Result<()> {
+        if self.calls_per_minute == Some(0) {
+            return Err(CoreError::Invalid(
+                "calls_per_minute must be at least 1 (suspend the agent to stop it)".into(),
+            ));
+        }
+        if let Some(c) = self.cost_usd_per_day {
+            if !c.is_finite() || c < 0.0 {
+                return Err(CoreError::Invalid("cost_usd_per_day must be a non-negative number".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why containment denied a call, recorded in the decision event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Breach {
+    pub reason: String,
+    pub containment: Value,
+}
+
+fn day_start(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_time(Time::MIDNIGHT)
+}
+
+impl Gavel {
+    pub fn kill_switches(&self) -> Result<Vec<KillSwitch>> {
+        self.store
+            .query_docs(&DocQuery::new("killswitches", 10_000))?
+            .into_iter()
+            .map(|d| serde_json::from_value(d.body).map_err(|e| CoreError::Internal(e.to_string())))
+            .collect()
+    }
+
+    /// Pulls a kill switch: every matching call is denied from the next decision on.
+    pub fn engage_kill_switch(
+        &self,
+        by: &Principal,
+        scope: Scope,
+        reason: &str,
+        incident_id: Option<&str>,
+    ) -> Result<KillSwitch> {
+        let user = by.require_user(&[crate::Role::Admin, crate::Role::Approver])?;
+        if reason.trim().is_empty() {
+            return Err(CoreError::Invalid("say why the kill switch is pulled (reason)".into()));
+        }
+        let scope = self.resolve_scope(scope)?;
+        let existing = self.store.get_doc("killswitches", &scope.key())?;
+        if existing.as_ref().is_some_and(|d| d.body["engaged"] == json!(true)) {
+            return Err(CoreError::Conflict(format!("kill switch {} is already engaged", scope.key())));
+        }
+        let switch = KillSwitch {
+            scope: scope.clone(),
+            engaged: true,
+            engaged_by: Some(user.name.clone()),
+            engaged_at: Some(self.now()),
+            reason: Some(reason.into()),
+            released_by: None,
+            released_at: None,
+            incident_id: incident_id.map(str::to_string),
+        };
+        let expect = existing.map_or(Expect::Absent, |d| Expect::Version(d.version));
+        self.record(
+            "killswitch.engaged",
+            &by.actor(),
+            json!({"scope": scope.key(), "engaged_by": user.name, "reason": reason, "incident_id": incident_id}),
+            vec![StateOp::put("killswitches", &scope.key(), json!(switch), DocKeys { k1: Some("engaged".into()), ..Default::default() }, expect)],
+        )?;
+        Ok(switch)
+    }
+
+    pub fn release_kill_switch(&self, by: &Principal, scope: Scope, reason: &str) -> Result<KillSwitch> {
+        let user = by.require_user(&[crate::Role::Admin, crate::Role::Approver])?;
+        let scope = self.resolve_scope(scope)?;
+        let doc = self
+            .store
+            .get_doc("killswitches", &scope.key())?
+            .filter(|d| d.body["engaged"] == json!(true))
+            .ok_or_else(|| CoreError::Conflict(format!("kill switch {} is not engaged", scope.key())))?;
+        let mut switch: KillSwitch =
+            serde_json::from_value(doc.body).map_err(|e| CoreError::Internal(e.to_string()))?;
+        switch.engaged = false;
+        switch.released_by = Some(user.name.clone());
+        switch.released_at = Some(self.now());
+        self.record(
+            "killswitch.released",
+            &by.actor(),
+            json!({"scope": scope.key(), "released_by": user.name, "reason": reason}),
+            vec![StateOp::put(
+                "killswitches",
+                &scope.key(),
+                json!(switch),
+                DocKeys { k1: Some("released".into()), ..Default::default() },
+                Expect::Version(doc.version),
+            )],
+        )?;
+        Ok(switch)
+    }
+
+    /// Agent scopes are stored by agent id, whatever name the caller used.
+    fn resolve_scope(&self, scope: Scope) -> Result<Scope> {
+        Ok(match scope {
+            Scope::Agent(a) => Scope::Agent(self.agent(&a)?.id),
+            other => other,
+        })
+    }
+
+    pub fn set_limits(&self, by: &Principal, agent: &str, limits: Limits) -> Result<Agent> {
+        by.require_admin()?;
+        limits.validate()?;
+        let (mut a, version) = self.agent_versioned(agent)?;
+        a.limits = limits.clone();
+        self.record(
+            "agent.limits_changed",
+            &by.actor(),
+            json!({"agent_id": a.id, "name": a.name, "limits": limits}),
+            vec![self.agent_op(&a, Expect::Version(version))],
+        )?;
+        Ok(a)
+    }
+
+    /// The first containment control that stops this call, if any.
+    pub(crate) fn containment_breach(
+        &self,
+        agent: &Agent,
+        tool: &str,
+        cost_usd: Option<f64>,
+        now: OffsetDateTime,
+    ) -> Result<Option<Breach>> {
+        for scope in [Scope::Global, Scope::Agent(agent.id.clone()), Scope::Tool(tool.into())] {
+            if let Some(doc) = self.store.get_doc("killswitches", &scope.key())? {
+                if doc.body["engaged"] == json!(true) {
+                    let by = doc.body["engaged_by"].as_str().unwrap_or("?");
+                    let why = doc.body["reason"].as_str().unwrap_or("");
+                    return Ok(Some(Breach {
+                        reason: format!("kill switch {} engaged by {by}: {why}", scope.key()),
+                        containment: json!({"type": "kill_switch", "scope": scope.key(), "engaged_by": by, "reason": why}),
+                    }));
+                }
+            }
+        }
+        if let Some(limit) = agent.limits.calls_per_minute {
+            let mut q = DocQuery::new("decisions", 0);
+            q.k1 = Some(agent.id.clone());
+            q.since = Some(format_time(now - Duration::minutes(1)));
+            let count = self.store.count_docs(&q)?;
+            if count >= u64::from(limit) {
+                return Ok(Some(Breach {
+                    reason: format!(
+                        "rate limit exceeded: {count} calls in the last minute (limit {limit}/min)"
+                    ),
+                    containment: json!({"type": "rate_limit", "limit_per_minute": limit, "calls_last_minute": count}),
+                }));
+            }
+        }
+        if let Some(cap) = agent.limits.cost_usd_per_day {
+            let mut q = DocQuery::new("decisions", 0);
+            q.k1 = Some(agent.id.clone());
+            q.since = Some(format_time(day_start(now)));
+            // Only calls that were let through spend budget.
+            q.k3 = Some("allow".into());
+            let spent = self.store.sum_docs(&q, "cost_usd")?;
+            let this = cost_usd.unwrap_or(0.0);
+            if spent + this > cap {
+                return Ok(Some(Breach {
+                    reason: format!("daily cost cap exceeded: spent ${spent:.2} today, this call ${this:.2}, cap ${cap:.2}"),
+                    containment: json!({"type": "cost_cap", "cap_usd_per_day": cap, "spent_usd_today": spent, "call_cost_usd": this}),
+                }));
+            }
+        }
+        Ok(None)
+    }
+}

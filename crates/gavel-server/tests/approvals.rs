@@ -1,0 +1,438 @@
+//! Approvals, execution outcomes, receipts, lifecycle and containment — over HTTP, with a
+//! manual clock so expiry, rate windows and daily caps can be crossed.
+
+mod common;
+
+use common::{assert_error, Server};
+use gavel_ledger::clock::ManualClock;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use time::macros::datetime;
+
+const POLICY: &str = r#"@id("allow_search")
+permit(principal, action == Action::"call_tool", resource == Tool::"search_docs");
+@id("hold_email")
+@gavel("require_approval")
+permit(principal, action == Action::"call_tool", resource == Tool::"send_email");
+@id("no_wipe")
+forbid(principal, action == Action::"call_tool", resource == Tool::"wipe_disk");
+"#;
+
+struct World {
+    server: Server,
+    clock: Arc<ManualClock>,
+    alice: String,
+    carol: String,
+    dave: String,
+    erin: String,
+    agent: String,
+    agent_id: String,
+}
+
+fn world() -> World {
+    let clock = Arc::new(ManualClock::new(datetime!(2026-11-02 09:00 UTC)));
+    let server = Server::start_with(clock.clone(), gavel_core::Settings::default());
+    let alice = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
+    let user = |name: &str, role: &str| {
+        server.ok("POST", "/v1/users", &alice, Some(json!({"name": name, "role": role})))["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let bob = user("bob", "admin");
+    let carol = user("carol", "approver");
+    let dave = user("dave", "approver");
+    let erin = user("erin", "approver");
+    let agent = server.ok("POST", "/v1/agents", &alice, Some(json!({"name": "mailer", "owner": "dave"})));
+    let change = server.ok("POST", "/v1/policies", &alice, Some(json!({"set_id": "team", "text": POLICY})));
+    server.ok(
+        "POST",
+        &format!("/v1/policies/changes/{}/approve", change["id"].as_str().unwrap()),
+        &bob,
+        None,
+    );
+    World {
+        alice,
+        carol,
+        dave,
+        erin,
+        agent: agent["token"].as_str().unwrap().into(),
+        agent_id: agent["id"].as_str().unwrap().into(),
+        server,
+        clock,
+    }
+}
+
+impl World {
+    fn decide(&self, body: Value) -> Value {
+        self.server.ok("POST", "/v1/decide", &self.agent, Some(body))
+    }
+    fn approve(&self, token: &str, id: &str, decision: &str) -> (u16, Value) {
+        self.server.call(
+            "POST",
+            &format!("/v1/approvals/{id}/decide"),
+            Some(token),
+            Some(json!({"decision": decision, "comment": "ok"})),
+        )
+    }
+}
+
+#[test]
+fn approve_path_to_outcome_with_a_single_use_receipt() {
+    let w = world();
+    let args = json!({"to": "ceo@example.com", "body": "Q3 numbers"});
+    let held = w.decide(json!({"tool": "send_email", "arguments": args}));
+    assert_eq!(held["decision"], "require_approval");
+    let approval_id = held["approval_id"].as_str().unwrap().to_string();
+
+    let pending = w.server.ok("GET", "/v1/approvals?status=pending", &w.carol, None);
+    assert_eq!(pending["items"][0]["id"], approval_id.as_str());
+    assert_eq!(pending["items"][0]["arguments"]["to"], "ceo@example.com");
+
+    // The agent's owner is the requester: never their own approver.
+    assert_error(w.approve(&w.dave, &approval_id, "approve"), 403, "forbidden", "cannot approve");
+    // Agents and admins-only endpoints: an agent cannot approve.
+    assert_error(w.approve(&w.agent, &approval_id, "approve"), 403, "forbidden", "agents");
+    assert_error(w.approve(&w.carol, &approval_id, "maybe"), 400, "invalid_request", "approve or deny");
+
+    // The agent long-polls while carol approves.
+    let poll_base = w.server.base.clone();
+    let agent_token = w.agent.clone();
+    let poll_id = approval_id.clone();
+    let poller = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let resp: Value = ureq::get(&format!("{poll_base}/v1/approvals/{poll_id}?wait=10"))
+            .set("Authorization", &format!("Bearer {agent_token}"))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap();
+        (resp, started.elapsed())
+    });
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let decided = w.approve(&w.carol, &approval_id, "approve");
+    assert_eq!(decided.0, 200, "{}", decided.1);
+    assert!(decided.1.get("receipt").is_none(), "the approver never sees the receipt");
+    let (polled, waited) = poller.join().unwrap();
+    assert_eq!(polled["status"], "approved");
+    assert!(waited >= std::time::Duration::from_millis(300) && waited < std::time::Duration::from_secs(9));
+    let receipt = polled["receipt"].as_str().unwrap().to_string();
+    assert!(receipt.starts_with("rcpt_"));
+    // Nobody else sees it.
+    assert!(w
+        .server
+        .ok("GET", &format!("/v1/approvals/{approval_id}"), &w.alice, None)
+        .get("receipt")
+        .is_none());
+    assert_error(w.approve(&w.erin, &approval_id, "deny"), 409, "conflict", "already approved");
+
+    let outcome_path = format!("/v1/decisions/{}/outcome", held["decision_id"].as_str().unwrap());
+    let outcome = w.server.ok(
+        "POST",
+        &outcome_path,
+        &w.agent,
+        Some(json!({"status": "succeeded", "detail": "sent", "receipt": receipt, "arguments": args})),
+    );
+    assert_eq!((outcome["bypass"].as_bool(), outcome["receipt_used"].as_bool()), (Some(false), Some(true)));
+    assert_error(
+        w.server.call(
+            "POST",
+            &outcome_path,
+            Some(&w.agent),
+            Some(json!({"status": "succeeded", "receipt": receipt})),
+        ),
+        409,
+        "conflict",
+        "already recorded",
+    );
+
+    // The same receipt presented for another held call: refused and recorded.
+    let second = w.decide(json!({"tool": "send_email", "arguments": args}));
+    let refused = w.server.call(
+        "POST",
+        &format!("/v1/decisions/{}/outcome", second["decision_id"].as_str().unwrap()),
+        Some(&w.agent),
+        Some(json!({"status": "succeeded", "receipt": receipt})),
+    );
+    assert_error(refused, 403, "forbidden", "bypass finding");
+    let findings = w.server.ok("GET", "/v1/findings", &w.alice, None);
+    assert_eq!(findings["items"][0]["decision_id"], second["decision_id"]);
+    assert!(findings["items"][0]["detail"].as_str().unwrap().contains("already used"));
+
+    // The whole chain, end to end.
+    let trace = w.server.ok(
+        "GET",
+        &format!("/v1/audit/trace/{}", held["decision_id"].as_str().unwrap()),
+        &w.alice,
+        None,
+    );
+    assert_eq!(trace["approval"]["status"], "approved");
+    assert_eq!(trace["approval"]["decided_by_name"], "carol");
+    assert!(trace["approval"].get("receipt").is_none());
+    assert_eq!(trace["outcome"]["status"], "succeeded");
+    assert_eq!(trace["policies"][0]["policy_id"], "hold_email");
+    assert_eq!(w.server.ok("GET", "/v1/audit/verify", &w.alice, None)["valid"], true);
+}
+
+#[test]
+fn a_receipt_for_different_arguments_is_refused() {
+    let w = world();
+    let held = w.decide(json!({"tool": "send_email", "arguments": {"to": "a@example.com"}}));
+    let id = held["approval_id"].as_str().unwrap();
+    w.approve(&w.carol, id, "approve");
+    let receipt = w.server.ok("GET", &format!("/v1/approvals/{id}"), &w.agent, None)["receipt"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refused = w.server.call(
+        "POST",
+        &format!("/v1/decisions/{}/outcome", held["decision_id"].as_str().unwrap()),
+        Some(&w.agent),
+        Some(json!({"status": "succeeded", "receipt": receipt, "arguments": {"to": "attacker@example.com"}})),
+    );
+    assert_error(refused, 403, "forbidden", "does not match");
+}
+
+#[test]
+fn on_behalf_of_users_cannot_approve_their_own_request_and_deny_path_works() {
+    let w = world();
+    let held = w.decide(json!({"tool": "send_email", "on_behalf_of": "erin", "arguments": {}}));
+    let id = held["approval_id"].as_str().unwrap();
+    assert_error(w.approve(&w.erin, id, "approve"), 403, "forbidden", "erin requested");
+    let denied = w.approve(&w.carol, id, "deny");
+    assert_eq!((denied.0, denied.1["status"].as_str()), (200, Some("denied")));
+    let view = w.server.ok("GET", &format!("/v1/approvals/{id}?wait=1"), &w.agent, None);
+    assert_eq!(view["status"], "denied");
+    assert!(view.get("receipt").is_none());
+    let outcome = w.server.ok(
+        "POST",
+        &format!("/v1/decisions/{}/outcome", held["decision_id"].as_str().unwrap()),
+        &w.agent,
+        Some(json!({"status": "not_executed"})),
+    );
+    assert_eq!(outcome["bypass"], false);
+}
+
+#[test]
+fn expired_requests_cannot_be_approved() {
+    let w = world();
+    let held = w.decide(json!({"tool": "send_email", "arguments": {}}));
+    let id = held["approval_id"].as_str().unwrap();
+    w.clock.advance(time::Duration::minutes(61));
+    assert_eq!(w.server.ok("GET", "/v1/approvals?status=pending", &w.carol, None)["items"], json!([]));
+    assert_eq!(w.server.ok("GET", "/v1/approvals?status=expired", &w.carol, None)["items"][0]["id"], id);
+    assert_error(w.approve(&w.carol, id, "approve"), 410, "gone", "expired");
+    assert_eq!(w.server.ok("GET", &format!("/v1/approvals/{id}"), &w.carol, None)["status"], "expired");
+}
+
+#[test]
+fn concurrent_decisions_on_one_request_have_exactly_one_winner() {
+    let w = world();
+    for _ in 0..5 {
+        let held = w.decide(json!({"tool": "send_email", "arguments": {}}));
+        let id = held["approval_id"].as_str().unwrap().to_string();
+        let racers: Vec<_> = [w.carol.clone(), w.erin.clone(), w.alice.clone()]
+            .into_iter()
+            .enumerate()
+            .map(|(i, token)| {
+                let (base, id) = (w.server.base.clone(), id.clone());
+                std::thread::spawn(move || {
+                    let decision = if i % 2 == 0 { "approve" } else { "deny" };
+                    match ureq::post(&format!("{base}/v1/approvals/{id}/decide"))
+                        .set("Authorization", &format!("Bearer {token}"))
+                        .send_json(json!({"decision": decision}))
+                    {
+                        Ok(r) => r.status(),
+                        Err(ureq::Error::Status(code, _)) => code,
+                        Err(e) => panic!("{e}"),
+                    }
+                })
+            })
+            .collect();
+        let mut codes: Vec<u16> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+        codes.sort_unstable();
+        assert_eq!(codes, [200, 409, 409]);
+    }
+}
+
+#[test]
+fn executing_a_denied_call_or_a_held_call_without_receipt_is_a_bypass() {
+    let w = world();
+    let denied = w.decide(json!({"tool": "wipe_disk", "arguments": {}}));
+    assert_eq!(denied["decision"], "deny");
+    let o = w.server.ok(
+        "POST",
+        &format!("/v1/decisions/{}/outcome", denied["decision_id"].as_str().unwrap()),
+        &w.agent,
+        Some(json!({"status": "succeeded"})),
+    );
+    assert_eq!(o["bypass"], true);
+    let held = w.decide(json!({"tool": "send_email", "arguments": {}}));
+    let o = w.server.ok(
+        "POST",
+        &format!("/v1/decisions/{}/outcome", held["decision_id"].as_str().unwrap()),
+        &w.agent,
+        Some(json!({"status": "failed"})),
+    );
+    assert_eq!(o["bypass"], true);
+    assert_eq!(w.server.ok("GET", "/v1/findings", &w.alice, None)["items"].as_array().unwrap().len(), 2);
+    assert_error(
+        w.server.call(
+            "POST",
+            "/v1/decisions/dec_nope/outcome",
+            Some(&w.agent),
+            Some(json!({"status": "succeeded"})),
+        ),
+        404,
+        "not_found",
+        "no decision",
+    );
+    assert_error(
+        w.server.call(
+            "POST",
+            &format!("/v1/decisions/{}/outcome", held["decision_id"].as_str().unwrap()),
+            Some(&w.alice),
+            Some(json!({"status": "succeeded"})),
+        ),
+        403,
+        "forbidden",
+        "agent",
+    );
+}
+
+#[test]
+fn kill_switches_engage_and_release_with_who_and_why() {
+    let w = world();
+    let search = json!({"tool": "search_docs", "arguments": {}});
+    assert_eq!(w.decide(search.clone())["decision"], "allow");
+    for (scope, target) in [("global", None), ("agent", Some("mailer")), ("tool", Some("search_docs"))] {
+        let body = json!({"scope": scope, "target": target, "reason": "suspicious burst"});
+        let engaged = w.server.ok("POST", "/v1/killswitch", &w.carol, Some(body.clone()));
+        assert_eq!(engaged["engaged_by"], "carol");
+        assert_error(
+            w.server.call("POST", "/v1/killswitch", Some(&w.carol), Some(body.clone())),
+            409,
+            "conflict",
+            "already engaged",
+        );
+        let d = w.decide(search.clone());
+        assert_eq!(d["decision"], "deny");
+        assert!(d["reasons"][0].as_str().unwrap().contains("kill switch"), "{d}");
+        w.server.ok("POST", "/v1/killswitch/release", &w.alice, Some(body));
+        assert_eq!(w.decide(search.clone())["decision"], "allow");
+    }
+    assert_error(
+        w.server.call("POST", "/v1/killswitch", Some(&w.carol), Some(json!({"scope": "global"}))),
+        400,
+        "invalid_request",
+        "why",
+    );
+    assert_error(
+        w.server.call(
+            "POST",
+            "/v1/killswitch",
+            Some(&w.carol),
+            Some(json!({"scope": "galaxy", "reason": "x"})),
+        ),
+        400,
+        "invalid_request",
+        "scope",
+    );
+    assert_eq!(w.server.ok("GET", "/v1/killswitch", &w.alice, None)["items"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn rate_limits_and_cost_caps_hit_reset_and_live_in_the_store() {
+    let w = world();
+    w.server.ok(
+        "POST",
+        &format!("/v1/agents/{}/limits", w.agent_id),
+        &w.alice,
+        Some(json!({"calls_per_minute": 3, "cost_usd_per_day": 1.0})),
+    );
+    let search = |cost: f64| json!({"tool": "search_docs", "arguments": {}, "context": {"cost_usd": cost}});
+    for _ in 0..2 {
+        assert_eq!(w.decide(search(0.3))["decision"], "allow");
+    }
+    assert_eq!(w.decide(search(0.0))["decision"], "allow");
+    let limited = w.decide(search(0.0));
+    assert_eq!(limited["decision"], "deny");
+    assert!(limited["reasons"][0].as_str().unwrap().contains("rate limit"), "{limited}");
+    // No in-memory state: a fresh domain over the same store enforces the same limit.
+    let fresh = gavel_core::Gavel::new(w.server.state.log.store().clone(), w.clock.clone());
+    let agent = fresh.authenticate(&w.agent).unwrap();
+    let req = gavel_core::decide::DecideRequest {
+        tool: "search_docs".into(),
+        resource: None,
+        arguments: None,
+        on_behalf_of: None,
+        context: Default::default(),
+    };
+    assert_eq!(fresh.decide(&agent, req).unwrap().decision, gavel_policy::Outcome::Deny);
+
+    w.clock.advance(time::Duration::seconds(61));
+    assert_eq!(w.decide(search(0.3))["decision"], "allow"); // 0.9 spent today
+    let capped = w.decide(search(0.3));
+    assert_eq!(capped["decision"], "deny");
+    assert!(capped["reasons"][0].as_str().unwrap().contains("cost cap"), "{capped}");
+    let recorded = w.server.ok(
+        "GET",
+        &format!("/v1/decisions/{}", capped["decision_id"].as_str().unwrap()),
+        &w.alice,
+        None,
+    );
+    assert_eq!(recorded["containment"]["type"], "cost_cap");
+    w.clock.advance(time::Duration::days(1));
+    assert_eq!(w.decide(search(0.3))["decision"], "allow");
+    assert_error(
+        w.server.call(
+            "POST",
+            &format!("/v1/agents/{}/limits", w.agent_id),
+            Some(&w.alice),
+            Some(json!({"calls_per_minute": 0})),
+        ),
+        400,
+        "invalid_request",
+        "at least 1",
+    );
+}
+
+#[test]
+fn lifecycle_suspend_reactivate_rotate_and_inventory() {
+    let w = world();
+    let search = json!({"tool": "search_docs", "arguments": {}});
+    w.decide(search.clone());
+    w.server.ok(
+        "POST",
+        &format!("/v1/agents/{}/suspend", w.agent_id),
+        &w.alice,
+        Some(json!({"reason": "investigating"})),
+    );
+    let d = w.decide(search.clone());
+    assert!(d["reasons"][0].as_str().unwrap().contains("suspended"));
+    assert_error(
+        w.server.call("POST", &format!("/v1/agents/{}/suspend", w.agent_id), Some(&w.alice), None),
+        409,
+        "conflict",
+        "already suspended",
+    );
+    w.server.ok("POST", &format!("/v1/agents/{}/reactivate", w.agent_id), &w.alice, None);
+    assert_eq!(w.decide(search.clone())["decision"], "allow");
+    let rotated = w.server.ok("POST", &format!("/v1/agents/{}/rotate", w.agent_id), &w.alice, None);
+    assert_error(
+        w.server.call("POST", "/v1/decide", Some(&w.agent), Some(search.clone())),
+        401,
+        "unauthenticated",
+        "revoked",
+    );
+    let new_token = rotated["token"].as_str().unwrap();
+    assert_eq!(w.server.ok("POST", "/v1/decide", new_token, Some(search))["decision"], "allow");
+    let inventory = w.server.ok("GET", "/v1/agents/inventory", &w.carol, None);
+    let row = &inventory["items"][0];
+    assert_eq!(row["agent"]["name"], "mailer");
+    assert_eq!(
+        (row["decisions"].as_u64(), row["by_outcome"]["allow"].as_u64(), row["by_outcome"]["deny"].as_u64()),
+        (Some(4), Some(3), Some(1))
+    );
+    assert!(row["first_seen"].as_str().unwrap() <= row["last_seen"].as_str().unwrap());
+}

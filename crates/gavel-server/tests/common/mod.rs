@@ -1,0 +1,95 @@
+//! The real server on a loopback port, for the end-to-end tests.
+#![allow(dead_code)] // each test file uses a different part
+
+use gavel_ledger::clock::Clock;
+use gavel_server::AppState;
+use gavel_store::layout::DataDir;
+use gavel_store::Log;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Server {
+    pub base: String,
+    pub state: AppState,
+    pub dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Self::start_with(Arc::new(gavel_ledger::clock::SystemClock), gavel_core::Settings::default())
+    }
+
+    pub fn start_with(clock: Arc<dyn Clock>, settings: gavel_core::Settings) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = Log::open(&DataDir::new(dir.path()), clock.clone(), Some("e2e")).unwrap();
+        let state = AppState::with_settings(Arc::new(log), clock, settings);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let serve_state = state.clone();
+        let thread = std::thread::spawn(move || {
+            let rt =
+                tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                gavel_server::serve(serve_state, listener, Duration::from_secs(3600), async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        let addr = addr_rx.recv().unwrap();
+        Server { base: format!("http://{addr}"), state, dir, shutdown: Some(tx), thread: Some(thread) }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+
+    pub fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let mut req = ureq::request(method, &format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        let result = match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let status = resp.status();
+        let text = resp.into_string().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub fn ok(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Value {
+        let (status, v) = self.call(method, path, Some(token), body);
+        assert!((200..300).contains(&status), "{method} {path}: {status} {v}");
+        v
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn assert_error(resp: (u16, Value), status: u16, code: &str, needle: &str) {
+    assert_eq!(resp.0, status, "{}", resp.1);
+    assert_eq!(resp.1["error"]["code"], code, "{}", resp.1);
+    let msg = resp.1["error"]["message"].as_str().unwrap_or_default().to_lowercase();
+    assert!(msg.contains(&needle.to_lowercase()), "message {msg:?} lacks {needle:?}");
+}
