@@ -389,6 +389,65 @@ impl Frontier {
     }
 }
 
+impl Frontier {
+    /// Appends a whole complete subtree of `2^level` leaves whose root is `hash`, as if its leaves
+    /// had been pushed one by one (without reporting stored nodes: for verification, which
+    /// recomputes roots and persists nothing). The current size must be a multiple of `2^level`.
+    pub fn push_subtree(&mut self, level: u32, hash: Hash) -> Result<(), LedgerError> {
+        let width = 1u64
+            .checked_shl(level)
+            .filter(|w| *w != 0)
+            .ok_or_else(|| LedgerError::OutOfRange(format!("subtree level {level} is too high")))?;
+        if self.size % width != 0 || self.size.checked_add(width).is_none() {
+            return Err(LedgerError::OutOfRange(format!(
+                "a level-{level} subtree cannot follow {} leaves",
+                self.size
+            )));
+        }
+        let mut carry = hash;
+        let mut l = level;
+        while (self.size >> l) & 1 == 1 {
+            if let Some(left) = self.nodes.pop() {
+                carry = node_hash(&left, &carry);
+            }
+            l += 1;
+        }
+        self.nodes.push(carry);
+        self.size += width;
+        Ok(())
+    }
+}
+
+/// The root of a complete subtree over `leaves` (whose length must be a power of two).
+pub fn complete_root(leaves: &[Hash]) -> Option<Hash> {
+    if !leaves.len().is_power_of_two() {
+        return None;
+    }
+    let mut level: Vec<Hash> = leaves.to_vec();
+    while level.len() > 1 {
+        level = level.chunks_exact(2).map(|pair| node_hash(&pair[0], &pair[1])).collect();
+    }
+    level.first().copied()
+}
+
+/// Splits the leaf range `start..end` into aligned complete subtrees of at most `2^max_level`
+/// leaves, in order: `(level, first leaf)`. With `max_level` 63 these are exactly the subtrees a
+/// compact range is made of; a lower cap yields more, smaller blocks to hash in parallel.
+pub fn aligned_blocks(start: u64, end: u64, max_level: u32) -> Vec<(u32, u64)> {
+    let mut out = Vec::new();
+    let mut at = start;
+    while at < end {
+        // The largest power of two that `at` is aligned to and that fits before `end`.
+        let mut level = if at == 0 { 63 } else { at.trailing_zeros() }.min(max_level);
+        while level > 0 && (1u64 << level) > end - at {
+            level -= 1;
+        }
+        out.push((level, at));
+        at += 1 << level;
+    }
+    out
+}
+
 /// In-memory NodeSource (tests, benchmarks): keeps leaves plus the stored levels emitted by a Frontier.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryTree {
@@ -537,6 +596,34 @@ mod tests {
             self.calls.set(self.calls.get() + 1);
             Ok(out)
         }
+    }
+
+    #[test]
+    fn pushing_aligned_subtrees_equals_pushing_leaves() {
+        let leaves: Vec<Hash> = (0u32..1000).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        for (start, end) in [(0u64, 1000u64), (0, 1), (3, 17), (64, 640), (999, 1000), (5, 5)] {
+            let mut one_by_one = Frontier::new();
+            let mut by_blocks = Frontier::new();
+            for leaf in &leaves[..start as usize] {
+                one_by_one.push(*leaf);
+                by_blocks.push(*leaf);
+            }
+            for leaf in &leaves[start as usize..end as usize] {
+                one_by_one.push(*leaf);
+            }
+            let blocks = aligned_blocks(start, end, if start == 3 { 2 } else { 63 });
+            assert_eq!(blocks.iter().map(|(l, _)| 1u64 << l).sum::<u64>(), end - start);
+            for (level, first) in blocks {
+                assert_eq!(first % (1 << level), 0);
+                let root = complete_root(&leaves[first as usize..(first + (1 << level)) as usize]).unwrap();
+                by_blocks.push_subtree(level, root).unwrap();
+            }
+            assert_eq!(by_blocks, one_by_one, "{start}..{end}");
+        }
+        let mut f = Frontier::new();
+        f.push(leaves[0]);
+        assert!(f.push_subtree(1, leaves[1]).is_err(), "misaligned");
+        assert!(complete_root(&leaves[..3]).is_none());
     }
 
     #[test]

@@ -12,7 +12,7 @@
 
 use crate::event::Event;
 use crate::hash::{leaf_hash, Hash};
-use crate::merkle::Frontier;
+use crate::merkle::{aligned_blocks, complete_root, Frontier};
 use serde::Serialize;
 use std::collections::VecDeque;
 
@@ -99,18 +99,22 @@ impl RangeVerifier {
     }
 
     /// Checks a run of consecutive entries, exactly as calling [`RangeVerifier::push`] on each
-    /// would, but with the per-entry work (canonical form, hashing) spread over the CPU cores:
-    /// each entry's checks depend only on itself and its predecessor's stored leaf hash.
+    /// would, but with the per-entry work (canonical form, hashing) and the Merkle hashing
+    /// spread over the CPU cores: each entry's checks depend only on itself and its predecessor's
+    /// stored leaf hash, and the tree is built from aligned complete subtrees hashed in parallel.
     pub fn push_batch(&mut self, entries: &[StoredEntry]) -> bool {
         if self.broken.is_some() {
             return false;
         }
         let failure = first_failure(entries, self.next_seq, &self.prev);
         let good = failure.as_ref().map_or(entries.len(), |(i, _)| *i);
-        for entry in &entries[..good] {
-            if !self.accept(entry) {
-                return false;
-            }
+        let intact = if self.frontier.is_some() && good >= PARALLEL_MIN {
+            self.accept_run(&entries[..good])
+        } else {
+            entries[..good].iter().all(|e| self.accept(e))
+        };
+        if !intact {
+            return false;
         }
         if let Some((_, reason)) = failure {
             self.broken = Some((self.next_seq, reason));
@@ -122,33 +126,80 @@ impl RangeVerifier {
     /// Advances past an entry whose own checks passed: chain head, counters, Merkle root and the
     /// signed checkpoints it reaches.
     fn accept(&mut self, entry: &StoredEntry) -> bool {
-        if entry.bytes.is_none() {
-            self.purged += 1;
-        }
-        self.prev = entry.leaf_hash;
-        self.next_seq += 1;
-        self.verified += 1;
+        self.count(std::slice::from_ref(entry));
         if let Some(frontier) = &mut self.frontier {
             frontier.push(entry.leaf_hash);
-            while let Some(anchor) = self.anchors.front().copied() {
-                if anchor.size != frontier.size() {
-                    break;
-                }
-                self.anchors.pop_front();
-                if frontier.root() != anchor.root {
-                    self.broken = Some((
-                        self.last_anchored,
-                        format!(
-                            "the Merkle root of the first {} events does not match the signed checkpoint of that size: \
-                             events from seq {} on were rewritten",
-                            anchor.size, self.last_anchored
-                        ),
-                    ));
+        }
+        self.check_anchors()
+    }
+
+    /// [`Self::accept`] for a run of checked entries: the run is cut at every anchor size inside
+    /// it (so each signed root is compared at its exact size), each piece is split into aligned
+    /// complete subtrees, their roots are hashed in parallel, and the frontier absorbs them in order.
+    fn accept_run(&mut self, entries: &[StoredEntry]) -> bool {
+        let start = self.next_seq;
+        let end = start + entries.len() as u64;
+        let mut cuts: Vec<u64> =
+            self.anchors.iter().map(|a| a.size).filter(|s| *s > start && *s < end).collect();
+        cuts.push(end);
+        // Small enough blocks that every core gets several.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        let max_level = (entries.len() as u64 / (threads * 4)).max(1).ilog2();
+        let mut blocks = Vec::new();
+        let mut from = start;
+        for cut in cuts {
+            blocks.extend(aligned_blocks(from, cut, max_level));
+            from = cut;
+        }
+        let leaves: Vec<Hash> = entries.iter().map(|e| e.leaf_hash).collect();
+        let roots = block_roots(&leaves, start, &blocks);
+        for ((level, first), root) in blocks.into_iter().zip(roots) {
+            let offset = (first - start) as usize;
+            self.count(&entries[offset..offset + (1usize << level)]);
+            if let Some(frontier) = &mut self.frontier {
+                if frontier.push_subtree(level, root).is_err() {
+                    // Unreachable: blocks come from aligned_blocks over the frontier's own size.
+                    self.broken = Some((first, "internal error: misaligned Merkle block".into()));
                     return false;
                 }
-                self.checkpoints_checked += 1;
-                self.last_anchored = anchor.size;
             }
+            if !self.check_anchors() {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn count(&mut self, entries: &[StoredEntry]) {
+        if let Some(last) = entries.last() {
+            self.purged += entries.iter().filter(|e| e.bytes.is_none()).count() as u64;
+            self.prev = last.leaf_hash;
+            self.next_seq += entries.len() as u64;
+            self.verified += entries.len() as u64;
+        }
+    }
+
+    /// Compares the recomputed root with every signed checkpoint of the current size.
+    fn check_anchors(&mut self) -> bool {
+        let Some(frontier) = &self.frontier else { return true };
+        while let Some(anchor) = self.anchors.front().copied() {
+            if anchor.size != frontier.size() {
+                break;
+            }
+            self.anchors.pop_front();
+            if frontier.root() != anchor.root {
+                self.broken = Some((
+                    self.last_anchored,
+                    format!(
+                        "the Merkle root of the first {} events does not match the signed checkpoint of that size: \
+                         events from seq {} on were rewritten",
+                        anchor.size, self.last_anchored
+                    ),
+                ));
+                return false;
+            }
+            self.checkpoints_checked += 1;
+            self.last_anchored = anchor.size;
         }
         true
     }
@@ -237,4 +288,43 @@ fn first_failure(entries: &[StoredEntry], first_seq: u64, prev: &Hash) -> Option
         // The earliest failing chunk holds the earliest failure.
         runs.into_iter().filter_map(|r| r.join().ok().flatten()).min_by_key(|(i, _)| *i)
     })
+}
+
+/// The roots of `blocks` (aligned complete subtrees, as `(level, first leaf)`), hashed over the
+/// cores; `leaves[0]` is leaf `start`.
+fn block_roots(leaves: &[Hash], start: u64, blocks: &[(u32, u64)]) -> Vec<Hash> {
+    let root_of = |&(level, first): &(u32, u64)| {
+        let offset = (first - start) as usize;
+        complete_root(&leaves[offset..offset + (1usize << level)]).unwrap_or_default()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if threads == 1 || blocks.len() < 2 {
+        return blocks.iter().map(root_of).collect();
+    }
+    // Blocks shrink geometrically, so hand them out one at a time to whichever thread is free.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut roots = vec![Hash::default(); blocks.len()];
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(block) = blocks.get(i) else { break };
+                        done.push((i, root_of(block)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        for worker in workers {
+            if let Ok(done) = worker.join() {
+                for (i, root) in done {
+                    roots[i] = root;
+                }
+            }
+        }
+    });
+    roots
 }
