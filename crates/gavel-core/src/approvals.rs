@@ -17,9 +17,9 @@ use crate::decide::arguments_digest;
 use crate::error::{CoreError, Result};
 use crate::identity::{Agent, Principal, Role};
 use crate::ids::{new_id, token_hash};
-use crate::Gavel;
+use crate::{from_doc, Gavel};
 use gavel_ledger::clock::format_time;
-use gavel_store::docs::{Doc, DocKeys, DocQuery, Expect, StateOp};
+use gavel_store::docs::{DocKeys, DocQuery, Expect, StateOp};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -108,10 +108,6 @@ fn approval_op(a: &Approval, expect: Expect) -> StateOp {
     )
 }
 
-fn parse_doc<T: serde::de::DeserializeOwned>(doc: Doc) -> Result<T> {
-    serde_json::from_value(doc.body).map_err(|e| CoreError::Internal(e.to_string()))
-}
-
 impl Gavel {
     /// The approval request a held decision opens (written with the decision event).
     pub(crate) fn approval_request(
@@ -155,7 +151,7 @@ impl Gavel {
             .get_doc("approvals", id)?
             .ok_or_else(|| CoreError::NotFound(format!("no approval {id:?}")))?;
         let v = doc.version;
-        Ok((parse_doc(doc)?, v))
+        Ok((from_doc(doc)?, v))
     }
 
     /// The approval as `by` may see it: expiry applied, the receipt only for the requesting agent.
@@ -203,7 +199,7 @@ impl Gavel {
                 q.k2 = Some(a.id.clone());
             }
             for doc in self.store.query_docs(&q)? {
-                let view = self.approval_view(by, parse_doc(doc)?)?;
+                let view = self.approval_view(by, from_doc(doc)?)?;
                 if status.is_none_or(|s| s == view.status) {
                     out.push(view);
                 }

@@ -102,11 +102,7 @@ fn day_start(t: OffsetDateTime) -> OffsetDateTime {
 
 impl Gavel {
     pub fn kill_switches(&self) -> Result<Vec<KillSwitch>> {
-        self.store
-            .query_docs(&DocQuery::new("killswitches", 10_000))?
-            .into_iter()
-            .map(|d| serde_json::from_value(d.body).map_err(|e| CoreError::Internal(e.to_string())))
-            .collect()
+        self.all_docs("killswitches", 10_000)
     }
 
     /// Pulls a kill switch: every matching call is denied from the next decision on.
@@ -154,8 +150,8 @@ impl Gavel {
             .get_doc("killswitches", &scope.key())?
             .filter(|d| d.body["engaged"] == json!(true))
             .ok_or_else(|| CoreError::Conflict(format!("kill switch {} is not engaged", scope.key())))?;
-        let mut switch: KillSwitch =
-            serde_json::from_value(doc.body).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let version = doc.version;
+        let mut switch: KillSwitch = crate::from_doc(doc)?;
         switch.engaged = false;
         switch.released_by = Some(user.name.clone());
         switch.released_at = Some(self.now());
@@ -168,7 +164,7 @@ impl Gavel {
                 &scope.key(),
                 json!(switch),
                 DocKeys { k1: Some("released".into()), ..Default::default() },
-                Expect::Version(doc.version),
+                Expect::Version(version),
             )],
         )?;
         Ok(switch)

@@ -314,23 +314,11 @@ impl Gavel {
     }
 
     fn user_versioned(&self, id_or_name: &str) -> Result<(User, u64)> {
-        let id = match self.store.get_doc("user_names", id_or_name)? {
-            Some(d) => d.body["id"].as_str().unwrap_or_default().to_string(),
-            None => id_or_name.to_string(),
-        };
-        let doc = self
-            .store
-            .get_doc("users", &id)?
-            .ok_or_else(|| CoreError::NotFound(format!("no user {id_or_name:?}")))?;
-        Ok((serde_json::from_value(doc.body).map_err(|e| CoreError::Internal(e.to_string()))?, doc.version))
+        self.named_doc("user_names", "users", "user", id_or_name)
     }
 
     pub fn users(&self) -> Result<Vec<User>> {
-        self.store
-            .query_docs(&DocQuery::new("users", 10_000))?
-            .into_iter()
-            .map(|d| serde_json::from_value(d.body).map_err(|e| CoreError::Internal(e.to_string())))
-            .collect()
+        self.all_docs("users", 10_000)
     }
 
     pub fn set_user_role(&self, by: &Principal, user: &str, role: Role) -> Result<User> {
@@ -468,23 +456,11 @@ impl Gavel {
     }
 
     pub(crate) fn agent_versioned(&self, id_or_name: &str) -> Result<(Agent, u64)> {
-        let id = match self.store.get_doc("agent_names", id_or_name)? {
-            Some(d) => d.body["id"].as_str().unwrap_or_default().to_string(),
-            None => id_or_name.to_string(),
-        };
-        let doc = self
-            .store
-            .get_doc("agents", &id)?
-            .ok_or_else(|| CoreError::NotFound(format!("no agent {id_or_name:?}")))?;
-        Ok((serde_json::from_value(doc.body).map_err(|e| CoreError::Internal(e.to_string()))?, doc.version))
+        self.named_doc("agent_names", "agents", "agent", id_or_name)
     }
 
     pub fn agents(&self) -> Result<Vec<Agent>> {
-        self.store
-            .query_docs(&DocQuery::new("agents", 100_000))?
-            .into_iter()
-            .map(|d| serde_json::from_value(d.body).map_err(|e| CoreError::Internal(e.to_string())))
-            .collect()
+        self.all_docs("agents", 100_000)
     }
 
     pub fn deactivate_agent(&self, by: &Principal, agent: &str, reason: &str) -> Result<Agent> {

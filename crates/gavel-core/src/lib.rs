@@ -24,6 +24,13 @@ use gavel_store::docs::StateOp;
 use gavel_store::{Appended, Store};
 use std::sync::{Arc, Mutex};
 
+/// Decodes a stored document's body (a decoding failure means the store holds something this
+/// version did not write: an internal error, never the caller's).
+pub(crate) fn from_doc<T: serde::de::DeserializeOwned>(doc: gavel_store::docs::Doc) -> Result<T> {
+    serde_json::from_value(doc.body)
+        .map_err(|e| CoreError::Internal(format!("stored {}/{}: {e}", doc.collection, doc.id)))
+}
+
 /// Tunables of the domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -75,6 +82,39 @@ impl Gavel {
     /// Now, in the log's time form.
     pub fn now(&self) -> String {
         format_time(self.clock.now())
+    }
+
+    /// Every document of `collection`, decoded.
+    pub(crate) fn all_docs<T: serde::de::DeserializeOwned>(
+        &self,
+        collection: &str,
+        limit: u32,
+    ) -> Result<Vec<T>> {
+        self.store
+            .query_docs(&gavel_store::docs::DocQuery::new(collection, limit))?
+            .into_iter()
+            .map(from_doc)
+            .collect()
+    }
+
+    /// A document found by id, or by a name claimed in `names` (e.g. `agent_names`), with its version.
+    pub(crate) fn named_doc<T: serde::de::DeserializeOwned>(
+        &self,
+        names: &str,
+        collection: &str,
+        what: &str,
+        id_or_name: &str,
+    ) -> Result<(T, u64)> {
+        let id = match self.store.get_doc(names, id_or_name)? {
+            Some(d) => d.body["id"].as_str().unwrap_or_default().to_string(),
+            None => id_or_name.to_string(),
+        };
+        let doc = self
+            .store
+            .get_doc(collection, &id)?
+            .ok_or_else(|| CoreError::NotFound(format!("no {what} {id_or_name:?}")))?;
+        let version = doc.version;
+        Ok((from_doc(doc)?, version))
     }
 
     /// Appends one event with the state changes it records; waits for the commit.

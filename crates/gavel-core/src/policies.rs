@@ -14,9 +14,9 @@
 use crate::error::{CoreError, Result};
 use crate::identity::Principal;
 use crate::ids::new_id;
-use crate::Gavel;
+use crate::{from_doc, Gavel};
 use gavel_policy::{parse_and_validate, Engine, LoadedSet, Mode};
-use gavel_store::docs::{Doc, DocKeys, DocQuery, Expect, StateOp};
+use gavel_store::docs::{DocKeys, DocQuery, Expect, StateOp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
@@ -82,10 +82,6 @@ pub struct PolicyChange {
     pub comment: Option<String>,
 }
 
-fn parse<T: serde::de::DeserializeOwned>(doc: Doc) -> Result<T> {
-    serde_json::from_value(doc.body).map_err(|e| CoreError::Internal(e.to_string()))
-}
-
 fn set_op(set: &PolicySet, expect: Expect) -> StateOp {
     StateOp::put(
         "policy_sets",
@@ -130,12 +126,7 @@ pub fn mode_str(mode: Mode) -> &'static str {
 
 impl Gavel {
     pub fn policy_sets(&self) -> Result<Vec<PolicySet>> {
-        let mut sets: Vec<PolicySet> = self
-            .store
-            .query_docs(&DocQuery::new("policy_sets", 10_000))?
-            .into_iter()
-            .map(parse)
-            .collect::<Result<_>>()?;
+        let mut sets: Vec<PolicySet> = self.all_docs("policy_sets", 10_000)?;
         sets.sort_by(|a, b| a.set_id.cmp(&b.set_id));
         Ok(sets)
     }
@@ -144,7 +135,7 @@ impl Gavel {
         match self.store.get_doc("policy_sets", set_id)? {
             Some(doc) => {
                 let v = doc.version;
-                Ok(Some((parse(doc)?, v)))
+                Ok(Some((from_doc(doc)?, v)))
             }
             None => Ok(None),
         }
@@ -161,7 +152,7 @@ impl Gavel {
             .store
             .get_doc("policy_versions", &format!("{set_id}@{version}"))?
             .ok_or_else(|| CoreError::NotFound(format!("policy set {set_id:?} has no version {version}")))?;
-        parse(doc)
+        from_doc(doc)
     }
 
     /// Every version of a set, oldest first.
@@ -169,7 +160,7 @@ impl Gavel {
         let mut q = DocQuery::new("policy_versions", 100_000);
         q.k1 = Some(set_id.into());
         let mut versions: Vec<PolicyVersion> =
-            self.store.query_docs(&q)?.into_iter().map(parse).collect::<Result<_>>()?;
+            self.store.query_docs(&q)?.into_iter().map(from_doc).collect::<Result<_>>()?;
         versions.sort_by_key(|v| v.version);
         Ok(versions)
     }
@@ -183,7 +174,7 @@ impl Gavel {
         let mut q = DocQuery::new("policy_changes", 10_000);
         q.k1 = set_id.map(str::to_string);
         q.k2 = status.map(|s| json!(s).as_str().unwrap_or_default().to_string());
-        self.store.query_docs(&q)?.into_iter().map(parse).collect()
+        self.store.query_docs(&q)?.into_iter().map(from_doc).collect()
     }
 
     pub fn policy_change(&self, id: &str) -> Result<PolicyChange> {
@@ -196,7 +187,7 @@ impl Gavel {
             .get_doc("policy_changes", id)?
             .ok_or_else(|| CoreError::NotFound(format!("no policy change {id:?}")))?;
         let v = doc.version;
-        Ok((parse(doc)?, v))
+        Ok((from_doc(doc)?, v))
     }
 
     /// Proposes new policy text for `set_id` (creating the set if new): validates it against the
