@@ -182,8 +182,10 @@ impl Gavel {
         status: Option<ApprovalStatus>,
         limit: u32,
     ) -> Result<Vec<Approval>> {
+        let limit = limit.clamp(1, 1000) as usize;
         // Expiry is applied on read, so a request past its deadline is still stored as pending:
-        // "pending" must leave it out and "expired" must take it in.
+        // "pending" must leave it out and "expired" must take it in. Read stored pages until
+        // `limit` requests with the asked-for effective status are found.
         let stored: &[Option<&str>] = match status {
             None => &[None],
             Some(ApprovalStatus::Pending) => &[Some("pending")],
@@ -193,19 +195,28 @@ impl Gavel {
         };
         let mut out = Vec::new();
         for k1 in stored {
-            let mut q = DocQuery::new("approvals", limit.clamp(1, 1000));
+            let mut q = DocQuery::new("approvals", 200);
             q.k1 = k1.map(str::to_string);
             if let Principal::Agent(a) = by {
                 q.k2 = Some(a.id.clone());
             }
-            for doc in self.store.query_docs(&q)? {
-                let view = self.approval_view(by, from_doc(doc)?)?;
-                if status.is_none_or(|s| s == view.status) {
-                    out.push(view);
+            loop {
+                let page = self.store.query_docs(&q)?;
+                let Some(last) = page.last() else { break };
+                q.before_seq = Some(last.seq);
+                for doc in page {
+                    let view = self.approval_view(by, from_doc(doc)?)?;
+                    if status.is_none_or(|s| s == view.status) {
+                        out.push(view);
+                    }
+                }
+                if out.len() >= limit {
+                    break;
                 }
             }
         }
         out.sort_by(|a, b| b.requested_at.cmp(&a.requested_at));
+        out.truncate(limit);
         Ok(out)
     }
 

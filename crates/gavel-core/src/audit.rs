@@ -155,12 +155,15 @@ impl Gavel {
             }));
         }
         let approval = match decision["approval_id"].as_str() {
-            Some(id) => self.store.get_doc("approvals", id)?.map(|d| {
-                let mut body = d.body;
-                body.as_object_mut().map(|o| o.remove("receipt"));
-                body["last_changed_seq"] = json!(d.seq);
-                body
-            }),
+            Some(id) => match self.store.get_doc("approvals", id)? {
+                Some(doc) => {
+                    // The same view every reader gets: expiry applied, no receipt.
+                    let mut body = json!(self.approval(by, id)?);
+                    body["last_changed_seq"] = json!(doc.seq);
+                    Some(body)
+                }
+                None => None,
+            },
             None => None,
         };
         let outcome = self.store.get_doc("outcomes", decision_id)?.map(|d| d.body);

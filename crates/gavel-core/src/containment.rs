@@ -20,6 +20,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime, Time};
 
+/// Decision field: 1 when the call counts toward its agent's rate limit (0 when containment
+/// refused it).
+pub const RATE_UNITS: &str = "rate_units";
+/// Decision field: the cost the call committed against the daily cap — its `cost_usd` when it was
+/// allowed or held for approval (a hold reserves budget: failing closed), else 0.
+pub const SPENT_USD: &str = "spent_usd";
+
 /// What a kill switch covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "scope", content = "target", rename_all = "snake_case")]
@@ -44,7 +51,10 @@ impl Scope {
             ("agent", Some(t)) if !t.is_empty() => Ok(Scope::Agent(t.into())),
             ("tool", Some(t)) if !t.is_empty() => Ok(Scope::Tool(t.into())),
             ("global", Some(_)) => Err(CoreError::Invalid("a global kill switch takes no target".into())),
-            ("agent" | "tool", _) => Err(CoreError::Invalid(format!("a {scope} kill switch needs a target"))),
+            ("agent", _) => {
+                Err(CoreError::Invalid("an agent kill switch needs a target (agent id or name)".into()))
+            }
+            ("tool", _) => Err(CoreError::Invalid("a tool kill switch needs a target (tool name)".into())),
             _ => Err(CoreError::Invalid(format!("scope {scope:?} must be global, agent or tool"))),
         }
     }
@@ -216,7 +226,9 @@ impl Gavel {
             let mut q = DocQuery::new("decisions", 0);
             q.k1 = Some(agent.id.clone());
             q.since = Some(format_time(now - Duration::minutes(1)));
-            let count = self.store.count_docs(&q)?;
+            // Calls refused by containment do not use up the allowance: an agent that keeps
+            // calling too fast is held to its rate, not locked out.
+            let count = self.store.sum_docs(&q, RATE_UNITS)? as u64;
             if count >= u64::from(limit) {
                 return Ok(Some(Breach {
                     reason: format!(
@@ -230,9 +242,7 @@ impl Gavel {
             let mut q = DocQuery::new("decisions", 0);
             q.k1 = Some(agent.id.clone());
             q.since = Some(format_time(day_start(now)));
-            // Only calls that were let through spend budget.
-            q.k3 = Some("allow".into());
-            let spent = self.store.sum_docs(&q, "cost_usd")?;
+            let spent = self.store.sum_docs(&q, SPENT_USD)?;
             let this = cost_usd.unwrap_or(0.0);
             if spent + this > cap {
                 return Ok(Some(Breach {

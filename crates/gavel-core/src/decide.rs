@@ -173,6 +173,11 @@ impl Gavel {
             "would_have_policies": would_have.as_ref().map(|v| &v.policies),
             "would_have_reasons": would_have.as_ref().map(|v| &v.reasons),
             "latency_us": latency_us,
+            crate::containment::RATE_UNITS: u8::from(breach.is_none()),
+            crate::containment::SPENT_USD: match verdict.outcome {
+                Outcome::Allow | Outcome::RequireApproval => req.context.cost_usd.unwrap_or(0.0),
+                Outcome::Deny => 0.0,
+            },
         });
         let mut data = data;
         let mut ops = Vec::new();

@@ -398,6 +398,52 @@ fn rate_limits_and_cost_caps_hit_reset_and_live_in_the_store() {
 }
 
 #[test]
+fn an_agent_calling_too_fast_is_held_to_its_rate_not_locked_out() {
+    let w = world();
+    w.server.ok(
+        "POST",
+        &format!("/v1/agents/{}/limits", w.agent_id),
+        &w.alice,
+        Some(json!({"calls_per_minute": 2})),
+    );
+    let search = json!({"tool": "search_docs", "arguments": {}});
+    assert_eq!(w.decide(search.clone())["decision"], "allow");
+    assert_eq!(w.decide(search.clone())["decision"], "allow");
+    w.clock.advance(time::Duration::seconds(30));
+    for _ in 0..5 {
+        assert_eq!(w.decide(search.clone())["decision"], "deny");
+    }
+    // The refused calls did not use up the next minute's allowance.
+    w.clock.advance(time::Duration::seconds(31));
+    assert_eq!(w.decide(search.clone())["decision"], "allow");
+}
+
+#[test]
+fn held_calls_reserve_budget_and_traces_show_expiry() {
+    let w = world();
+    w.server.ok(
+        "POST",
+        &format!("/v1/agents/{}/limits", w.agent_id),
+        &w.alice,
+        Some(json!({"cost_usd_per_day": 1.0})),
+    );
+    let held = w.decide(json!({"tool": "send_email", "arguments": {}, "context": {"cost_usd": 0.8}}));
+    assert_eq!(held["decision"], "require_approval");
+    let over = w.decide(json!({"tool": "search_docs", "arguments": {}, "context": {"cost_usd": 0.3}}));
+    assert_eq!(over["decision"], "deny", "the hold reserved 0.8 of the 1.0 cap");
+    w.clock.advance(time::Duration::hours(2));
+    let trace = w.server.ok(
+        "GET",
+        &format!("/v1/audit/trace/{}", held["decision_id"].as_str().unwrap()),
+        &w.alice,
+        None,
+    );
+    assert_eq!(trace["approval"]["status"], "expired");
+    let pending = w.server.ok("GET", "/v1/approvals?status=expired&limit=1", &w.carol, None);
+    assert_eq!(pending["items"].as_array().unwrap().len(), 1);
+}
+
+#[test]
 fn lifecycle_suspend_reactivate_rotate_and_inventory() {
     let w = world();
     let search = json!({"tool": "search_docs", "arguments": {}});
