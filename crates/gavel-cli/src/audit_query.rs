@@ -172,9 +172,35 @@ pub fn trace(remote: &Remote, args: TraceArgs) -> anyhow::Result<ExitCode> {
         }
     }
     println!();
-    print_section("approval", &t["approval"]);
-    print_section("outcome", &t["outcome"]);
+    match &t["approval"] {
+        Value::Null => println!("approval: none recorded"),
+        a => {
+            println!("approval: {}", s(&a["id"]));
+            crate::approvals::print_approval(&approval_summary(a), "  ");
+        }
+    }
+    match &t["outcome"] {
+        Value::Null => println!("outcome: none recorded"),
+        o => {
+            println!("outcome:");
+            crate::outcome::print_outcome(o, "  ");
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The approval without what the trace already printed above it (the call itself), so the
+/// section reads as status, approver, time and comment.
+fn approval_summary(a: &Value) -> Value {
+    let mut a = a.clone();
+    if let Some(o) = a.as_object_mut() {
+        for k in
+            ["tool", "agent_id", "agent_name", "owner", "on_behalf_of", "resource", "arguments", "reasons"]
+        {
+            o.remove(k);
+        }
+    }
+    a
 }
 
 /// The lines of policy `policy_id` within a version's text (from its first annotation up to the
@@ -198,19 +224,6 @@ fn policy_excerpt(set_id: &str, text: &str, policy_id: &str) -> (String, bool) {
         return (text.to_string(), true);
     }
     (lines.join("\n"), false)
-}
-
-fn print_section(name: &str, value: &Value) {
-    match value {
-        Value::Null => println!("{name}: none recorded"),
-        Value::Object(map) => {
-            println!("{name}:");
-            for (k, v) in map {
-                println!("  {k}: {}", s(v));
-            }
-        }
-        other => println!("{name}: {}", s(other)),
-    }
 }
 
 #[cfg(test)]

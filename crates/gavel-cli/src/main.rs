@@ -3,14 +3,18 @@
 //! with `--json`. Errors go to stderr with a non-zero exit.
 //!
 //! Two kinds of command: local ones (`init`, `serve`, `keys`, `audit verify|record|...`) work on
-//! the data directory; remote ones (`users`, `agents`, `policy`, `pack`, `decide`,
-//! `audit list|trace`) call a running server over HTTP with `--server` and `--token`.
+//! the data directory; remote ones (`users`, `agents`, `policy`, `pack`, `decide`, `approvals`,
+//! `outcome`, `findings`, `killswitch`, `audit list|trace`) call a running server over HTTP with
+//! `--server` and `--token`.
 
 mod agents;
+mod approvals;
 mod audit;
 mod audit_query;
 mod decide;
 mod keys;
+mod killswitch;
+mod outcome;
 mod pack;
 mod policy;
 mod remote;
@@ -34,8 +38,9 @@ struct Cli {
     /// URL of the gavel server, for the commands that call it.
     #[arg(long, global = true, env = "GAVEL_SERVER", default_value = "http://127.0.0.1:7311")]
     server: String,
-    /// Bearer token for the commands that call the server: a user token for admin and audit
-    /// commands, an agent token for `gavel decide`.
+    /// Bearer token for the commands that call the server: a user token for admin, approval and
+    /// audit commands, an agent token for `gavel decide`, `gavel outcome` and reading the agent's
+    /// own approvals (and their receipts).
     // The value is a secret: never echo it in --help.
     #[arg(long, global = true, env = "GAVEL_TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -77,6 +82,21 @@ enum Command {
     /// (allow, deny, require_approval): the exit status says the command worked; read the decision
     /// from the output. Exits 2 when no decision was had (treat the call as denied).
     Decide(decide::DecideArgs),
+    /// List, inspect, approve and deny held tool calls (server). The requesting agent reads its
+    /// own requests, and the receipt of an approved one, with its agent token.
+    #[command(subcommand)]
+    Approvals(approvals::ApprovalsCommand),
+    /// Report what the agent did after a decision, with an agent token (server). A held call is
+    /// reported with its approval receipt; executing a denied or unapproved call is recorded as a
+    /// bypass finding.
+    Outcome(outcome::OutcomeArgs),
+    /// Bypass findings: executed denials, held calls run without a valid receipt (server).
+    #[command(subcommand)]
+    Findings(outcome::FindingsCommand),
+    /// Pull and release kill switches that deny tool calls globally, per agent or per tool
+    /// (server).
+    #[command(subcommand)]
+    Killswitch(killswitch::KillSwitchCommand),
 }
 
 fn main() -> ExitCode {
@@ -106,6 +126,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy(cmd) => policy::run(&remote()?, cmd),
         Command::Pack(cmd) => pack::run(&remote()?, cmd),
         Command::Decide(args) => decide::run(&remote()?, args),
+        Command::Approvals(cmd) => approvals::run(&remote()?, cmd),
+        Command::Outcome(args) => outcome::run(&remote()?, args),
+        Command::Findings(cmd) => outcome::findings(&remote()?, cmd),
+        Command::Killswitch(cmd) => killswitch::run(&remote()?, cmd),
     }
 }
 

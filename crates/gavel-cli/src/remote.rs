@@ -54,7 +54,8 @@ impl Remote {
         self.token.as_deref().ok_or_else(|| {
             anyhow!(
                 "this command needs a token: pass --token or set GAVEL_TOKEN \
-                 (a user token for admin and audit commands, an agent token for `gavel decide`)"
+                 (a user token for admin, approval and audit commands, an agent token for \
+                 `gavel decide` and `gavel outcome`)"
             )
         })
     }

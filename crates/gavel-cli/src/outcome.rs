@@ -1,0 +1,157 @@
+//! `gavel outcome` and `gavel findings`: what the agent actually did after a decision, checked
+//! against what was decided (POST /v1/decisions/{id}/outcome, GET /v1/findings).
+//!
+//! The agent reports with its own token. A held call is reported with the single-use receipt of
+//! its approval (`gavel approvals show`); the server binds it to the agent, the tool and the
+//! arguments. Executing a denied call, or a held one without a valid receipt, is recorded and
+//! flagged as a bypass finding; a reused or mismatched receipt is refused (exit 2) and recorded as
+//! a finding too.
+
+use crate::remote::{items, print_table, s, seg, Remote};
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{json, Value};
+use std::process::ExitCode;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum OutcomeStatusArg {
+    /// The call was executed and worked.
+    #[value(name = "succeeded")]
+    Succeeded,
+    /// The call was executed and failed.
+    #[value(name = "failed")]
+    Failed,
+    /// The call was not executed (denied, not approved, or abandoned).
+    #[value(name = "not_executed")]
+    NotExecuted,
+}
+
+impl OutcomeStatusArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            OutcomeStatusArg::Succeeded => "succeeded",
+            OutcomeStatusArg::Failed => "failed",
+            OutcomeStatusArg::NotExecuted => "not_executed",
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct OutcomeArgs {
+    /// The decision id (`decision_id` of `gavel decide`).
+    decision_id: String,
+    #[arg(long, value_enum)]
+    status: OutcomeStatusArg,
+    /// What happened, for the record (an error message, a message id).
+    #[arg(long)]
+    detail: Option<String>,
+    /// The approval receipt of a held call (from `gavel approvals show`); single use.
+    #[arg(long)]
+    receipt: Option<String>,
+    /// The arguments actually executed, as a JSON object; their digest must match the decided
+    /// ones (default: the decided arguments).
+    #[arg(long = "args", value_name = "JSON")]
+    arguments: Option<String>,
+    /// Print the recorded outcome.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum FindingsCommand {
+    /// List bypass findings, newest first: executed denials, held calls run without a valid
+    /// receipt, reused or mismatched receipts.
+    List {
+        /// Print {"items": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(remote: &Remote, args: OutcomeArgs) -> anyhow::Result<ExitCode> {
+    let mut body = json!({"status": args.status.as_str()});
+    if let Some(text) = &args.arguments {
+        let v: Value = serde_json::from_str(text).context("--args is not valid JSON")?;
+        if !v.is_object() {
+            bail!("--args must be a JSON object, e.g. '{{\"to\": \"a@example.com\"}}'");
+        }
+        body["arguments"] = v;
+    }
+    if let Some(d) = &args.detail {
+        body["detail"] = json!(d);
+    }
+    if let Some(r) = &args.receipt {
+        body["receipt"] = json!(r);
+    }
+    let path = format!("/v1/decisions/{}/outcome", seg(&args.decision_id)?);
+    let outcome = remote.post(&path, Some(body))?;
+    if args.json {
+        crate::print_json(&outcome);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "recorded outcome {} of decision {} (log seq {})",
+        s(&outcome["status"]),
+        s(&outcome["decision_id"]),
+        s(&outcome["seq"])
+    );
+    print_outcome(&outcome, "  ");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn findings(remote: &Remote, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        FindingsCommand::List { json } => {
+            let list = remote.get("/v1/findings", &[])?;
+            if json {
+                crate::print_json(&list);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let rows: Vec<Vec<String>> = items(&list)
+                .iter()
+                .map(|f| {
+                    ["time", "id", "kind", "agent_name", "decision_id", "seq", "detail"]
+                        .iter()
+                        .map(|k| s(&f[*k]))
+                        .collect()
+                })
+                .collect();
+            if rows.is_empty() {
+                println!("no findings");
+            } else {
+                print_table(&["TIME", "ID", "KIND", "AGENT", "DECISION ID", "SEQ", "DETAIL"], &rows);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The fields of a recorded outcome, one per line under `indent` (shared with `audit trace`).
+pub fn print_outcome(o: &Value, indent: &str) {
+    let line = |label: &str, value: String| println!("{indent}{:<13} {value}", format!("{label}:"));
+    line("status", s(&o["status"]));
+    line("detail", s(&o["detail"]));
+    if !o["reported_at"].is_null() {
+        line("reported at", s(&o["reported_at"]));
+    }
+    if !o["decision"].is_null() {
+        line("decided", format!("{} (enforced: {})", s(&o["decision"]), s(&o["enforced"])));
+    }
+    line("receipt used", s(&o["receipt_used"]));
+    if !o["executed_arguments_sha256"].is_null() {
+        line("args sha256", s(&o["executed_arguments_sha256"]));
+    }
+    let bypass = o["bypass"].as_bool() == Some(true);
+    line("bypass", if bypass { "true: recorded as a finding".into() } else { "false".into() });
+    let findings = o["findings"].as_array().map_or(&[][..], Vec::as_slice);
+    if findings.is_empty() {
+        line("findings", "-".into());
+    }
+    for (i, f) in findings.iter().enumerate() {
+        if i == 0 {
+            line("findings", s(f));
+        } else {
+            println!("{indent}{:<13} {}", "", s(f));
+        }
+    }
+}

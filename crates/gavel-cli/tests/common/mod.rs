@@ -1,0 +1,139 @@
+//! The harness of the end-to-end CLI tests: the real `gavel serve` on a random port, driven over
+//! real HTTP by the `gavel` binary with `--server` and `--token`, as an operator would.
+
+// Each test crate uses its own subset of the helpers.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A running `gavel serve`, stopped with SIGTERM when dropped (a failing test leaves no process).
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    pub admin: String,
+    pub tmp: tempfile::TempDir,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let tmp = tempfile::tempdir().unwrap();
+        let stderr = std::fs::File::create(tmp.path().join("server.log")).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gavel"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(tmp.path().join("data"))
+            .env_remove("GAVEL_DATA_DIR")
+            .env_remove("GAVEL_CONFIG")
+            .env_remove("GAVEL_ADDR")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start gavel serve");
+        // Read stdout on a thread that lives as long as the server, so the pipe never closes
+        // under it, and wait with a timeout for the two lines we need.
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let (mut url, mut admin) = (None, None);
+        while url.is_none() || admin.is_none() {
+            let line = rx.recv_timeout(Duration::from_secs(60)).expect("gavel serve printed its address");
+            if let Some(u) = line.strip_prefix("gavel listening on ") {
+                url = Some(u.trim().to_string());
+            }
+            if let Some(t) = line.strip_prefix("bootstrap admin token (shown once, store it now): ") {
+                admin = Some(t.trim().to_string());
+            }
+        }
+        Server { child, url: url.unwrap(), admin: admin.unwrap(), tmp }
+    }
+
+    /// Runs `gavel --server <url> [--token <token>] args...` with no ambient configuration.
+    pub fn gavel(&self, token: Option<&str>, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gavel"));
+        cmd.arg("--server").arg(&self.url);
+        if let Some(token) = token {
+            cmd.arg("--token").arg(token);
+        }
+        clean(&mut cmd).args(args).output().expect("run gavel")
+    }
+
+    /// Starts `gavel ...` like [`Server::gavel`] without waiting for it (a long-poll).
+    pub fn spawn(&self, token: Option<&str>, args: &[&str]) -> Child {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gavel"));
+        cmd.arg("--server").arg(&self.url);
+        if let Some(token) = token {
+            cmd.arg("--token").arg(token);
+        }
+        clean(&mut cmd).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run gavel")
+    }
+
+    pub fn file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.tmp.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// SIGTERM, and the server must exit 0 (graceful shutdown).
+    pub fn stop(mut self) {
+        terminate(&mut self.child);
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "gavel serve exited with {status}: {}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.tmp.path().join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            terminate(&mut self.child);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub fn terminate(child: &mut Child) {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+pub fn clean(cmd: &mut Command) -> &mut Command {
+    cmd.env_remove("GAVEL_TOKEN").env_remove("GAVEL_SERVER").env_remove("GAVEL_DATA_DIR")
+}
+
+pub fn stdout(out: &Output) -> String {
+    assert!(out.status.success(), "gavel failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+pub fn json(out: &Output) -> Value {
+    serde_json::from_str(&stdout(out)).expect("JSON output")
+}
+
+/// The command failed with exit 2; returns its stderr.
+pub fn refused(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "expected exit 2, got {}; stdout: {} stderr: {err}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(err.starts_with("error: "), "{err}");
+    err
+}
+
+pub fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key].as_str().unwrap_or_else(|| panic!("{key} missing in {v}"))
+}
