@@ -14,6 +14,7 @@ pub mod identity;
 pub mod ids;
 pub mod policies;
 pub mod redact;
+pub mod webhooks;
 
 pub use error::{CoreError, Result};
 pub use identity::{Agent, Issued, NewAgent, Principal, Role, Status, User};
@@ -36,11 +37,13 @@ pub(crate) fn from_doc<T: serde::de::DeserializeOwned>(doc: gavel_store::docs::D
 pub struct Settings {
     /// How long a held call waits for a human before its approval request expires.
     pub approval_expiry: time::Duration,
+    /// Whether webhook endpoints may target private, loopback or link-local addresses.
+    pub webhooks_allow_private: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { approval_expiry: time::Duration::hours(1) }
+        Settings { approval_expiry: time::Duration::hours(1), webhooks_allow_private: false }
     }
 }
 

@@ -150,6 +150,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/packs", get(list_packs))
         .route("/v1/packs/{name}/install", post(install_pack))
         .route("/v1/packs/{name}/golive", post(golive_pack))
+        .route("/v1/webhooks", get(list_webhooks).post(create_webhook))
+        .route("/v1/webhooks/{id}", get(get_webhook).delete(disable_webhook))
+        .route("/v1/webhooks/{id}/update", post(update_webhook))
+        .route("/v1/webhooks/{id}/rotate-secret", post(rotate_webhook_secret))
+        .route("/v1/webhooks/{id}/deliveries", get(webhook_deliveries))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -1063,7 +1068,9 @@ impl utoipa::Modify for BearerScheme {
           get_policy, policy_versions, policy_version, activate_policy, deactivate_policy,
           list_packs, install_pack, golive_pack, record_outcome, list_approvals, get_approval, decide_approval,
           list_findings, agent_inventory, suspend_agent, reactivate_agent, set_limits, list_killswitches,
-          engage_killswitch, release_killswitch),
+          engage_killswitch, release_killswitch,
+          create_webhook, list_webhooks, get_webhook, update_webhook, rotate_webhook_secret, disable_webhook,
+          webhook_deliveries),
     modifiers(&BearerScheme)
 )]
 pub struct ApiDoc;
@@ -1071,4 +1078,111 @@ pub struct ApiDoc;
 /// The state handlers share; exposed for tests that build a router directly.
 pub fn state_gavel(state: &AppState) -> Arc<Gavel> {
     state.gavel.clone()
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWebhookBody {
+    /// http(s) URL receiving signed POSTs (private addresses need `webhooks_allow_private`).
+    pub url: String,
+    /// Event kinds to deliver: exact (`decision`) or prefix (`policy.*`); absent or empty = all.
+    #[serde(default)]
+    pub kinds: Option<Vec<String>>,
+}
+
+#[utoipa::path(post, path = "/v1/webhooks", request_body = NewWebhookBody,
+    responses((status = 201, description = "The endpoint with its `whsec_…` secret (shown once)"),
+              (status = 400, description = "Bad URL, private target or bad kind pattern"), (status = 403, description = "Admins only")),
+    security(("bearer" = [])))]
+async fn create_webhook(
+    State(s): State<AppState>,
+    b: Bearer,
+    ApiJson(body): ApiJson<NewWebhookBody>,
+) -> Result<Response, ApiError> {
+    as_caller(&s, b, move |g, p| g.create_webhook(p, &body.url, body.kinds.unwrap_or_default()))
+        .await
+        .map(created)
+}
+
+#[utoipa::path(get, path = "/v1/webhooks", responses((status = 200, description = "Every endpoint (no secrets)")), security(("bearer" = [])))]
+async fn list_webhooks(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, |g, p| Ok(json!({"items": g.webhooks(p)?}))).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/webhooks/{id}", params(("id" = String, Path)),
+    responses((status = 200, description = "The endpoint with delivery counts (delivered/failed/pending) and success_rate")), security(("bearer" = [])))]
+async fn get_webhook(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| g.webhook(p, &id)).await.map(Json)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWebhookBody {
+    #[serde(default)]
+    pub kinds: Option<Vec<String>>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+#[utoipa::path(post, path = "/v1/webhooks/{id}/update", request_body = UpdateWebhookBody, params(("id" = String, Path)),
+    responses((status = 200, description = "The endpoint, changed")), security(("bearer" = [])))]
+async fn update_webhook(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateWebhookBody>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| g.update_webhook(p, &id, body.kinds, body.enabled)).await.map(Json)
+}
+
+#[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", params(("id" = String, Path)),
+    responses((status = 200, description = "{id, secret}: the new secret, shown once")), security(("bearer" = [])))]
+async fn rotate_webhook_secret(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| g.rotate_webhook_secret(p, &id)).await.map(Json)
+}
+
+#[utoipa::path(delete, path = "/v1/webhooks/{id}", request_body = ReasonBody, params(("id" = String, Path)),
+    responses((status = 200, description = "Disabled (endpoints are never deleted: they are evidence)"),
+              (status = 409, description = "Already disabled")), security(("bearer" = [])))]
+async fn disable_webhook(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+    MaybeJson(body): MaybeJson<ReasonBody>,
+) -> Result<Json<Value>, ApiError> {
+    let reason = body.and_then(|b| b.reason).unwrap_or_default();
+    as_caller(&s, b, move |g, p| g.disable_webhook(p, &id, &reason)).await.map(Json)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveriesQuery {
+    /// retrying | delivered | failed (the delivery's current state)
+    pub status: Option<String>,
+    /// Default 100, at most 1000.
+    pub limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", params(("id" = String, Path), DeliveriesQuery),
+    responses((status = 200, description = "{items}: every attempt (status_code, latency_ms, error, outcome), newest first")),
+    security(("bearer" = [])))]
+async fn webhook_deliveries(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<DeliveriesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| {
+        Ok(json!({"items": g.webhook_deliveries(p, &id, q.status.as_deref(), q.limit.unwrap_or(100))?}))
+    })
+    .await
+    .map(Json)
 }

@@ -16,6 +16,8 @@ pub struct Config {
     pub checkpoint_interval_secs: u64,
     /// Seconds a held call waits for a human before its approval request expires.
     pub approval_expiry_secs: u64,
+    /// Let webhook endpoints target private, loopback or link-local addresses (off: SSRF guard).
+    pub webhooks_allow_private: bool,
 }
 
 impl Default for Config {
@@ -25,6 +27,7 @@ impl Default for Config {
             org: None,
             checkpoint_interval_secs: 10,
             approval_expiry_secs: 3600,
+            webhooks_allow_private: false,
         }
     }
 }
@@ -42,7 +45,10 @@ pub enum ConfigError {
 impl Config {
     /// The domain settings this configuration asks for.
     pub fn settings(&self) -> gavel_core::Settings {
-        gavel_core::Settings { approval_expiry: time::Duration::seconds(self.approval_expiry_secs as i64) }
+        gavel_core::Settings {
+            approval_expiry: time::Duration::seconds(self.approval_expiry_secs as i64),
+            webhooks_allow_private: self.webhooks_allow_private,
+        }
     }
 
     /// Loads `file` if given (it must exist), else `default_file` if it exists, then applies env.

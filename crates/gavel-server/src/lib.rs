@@ -11,6 +11,7 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod webhooks;
 
 use gavel_core::Gavel;
 use gavel_ledger::clock::Clock;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub gavel: Arc<Gavel>,
     pub log: Arc<Log>,
     pub metrics: Arc<Metrics>,
+    /// How the webhook dispatcher started by [`serve`] behaves.
+    pub webhooks: Arc<webhooks::DispatchConfig>,
 }
 
 impl AppState {
@@ -40,12 +43,20 @@ impl AppState {
         let gavel = Gavel::new(store, clock)
             .with_settings(settings)
             .observe_appends(move |d| observed.append_latency.observe(d.as_secs_f64()));
-        AppState { gavel: Arc::new(gavel), log, metrics }
+        AppState { gavel: Arc::new(gavel), log, metrics, webhooks: Arc::default() }
+    }
+
+    /// Replaces the webhook dispatcher's tunables (tests use a short retry schedule).
+    pub fn with_webhooks(mut self, config: webhooks::DispatchConfig) -> Self {
+        self.webhooks = Arc::new(config);
+        self
     }
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, signing a checkpoint every
 /// `checkpoint_interval` while the log grows and once more after the last request finished.
+/// The webhook dispatcher runs alongside and is stopped (its rounds committed) before that
+/// final checkpoint.
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
@@ -66,9 +77,11 @@ pub async fn serve(
             .await;
         }
     });
+    let dispatcher = webhooks::Dispatcher::start(state.gavel.clone(), (*state.webhooks).clone());
     let app = api::router(state.clone());
     let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     checkpointer.abort();
+    dispatcher.stop().await;
     let log = state.log.clone();
     let _ = tokio::task::spawn_blocking(move || log.checkpoint()).await;
     result

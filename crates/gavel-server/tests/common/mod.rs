@@ -15,6 +15,10 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// What [`Server::reopen`] starts the next server with.
+    clock: Arc<dyn Clock>,
+    settings: gavel_core::Settings,
+    dispatch: gavel_server::webhooks::DispatchConfig,
 }
 
 impl Server {
@@ -23,9 +27,35 @@ impl Server {
     }
 
     pub fn start_with(clock: Arc<dyn Clock>, settings: gavel_core::Settings) -> Server {
-        let dir = tempfile::tempdir().unwrap();
+        Self::launch(tempfile::tempdir().unwrap(), clock, settings, Default::default())
+    }
+
+    /// A server with the given webhook dispatcher tunables (e.g. a short retry schedule).
+    pub fn start_with_webhooks(
+        clock: Arc<dyn Clock>,
+        settings: gavel_core::Settings,
+        dispatch: gavel_server::webhooks::DispatchConfig,
+    ) -> Server {
+        Self::launch(tempfile::tempdir().unwrap(), clock, settings, dispatch)
+    }
+
+    /// Stops this server and starts a new one over the same data directory (same clock,
+    /// settings and dispatcher tunables), as after a restart.
+    pub fn reopen(&mut self) {
+        self.stop();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        *self = Self::launch(dir, self.clock.clone(), self.settings.clone(), self.dispatch.clone());
+    }
+
+    fn launch(
+        dir: tempfile::TempDir,
+        clock: Arc<dyn Clock>,
+        settings: gavel_core::Settings,
+        dispatch: gavel_server::webhooks::DispatchConfig,
+    ) -> Server {
         let (log, _) = Log::open(&DataDir::new(dir.path()), clock.clone(), Some("e2e")).unwrap();
-        let state = AppState::with_settings(Arc::new(log), clock, settings);
+        let state = AppState::with_settings(Arc::new(log), clock.clone(), settings.clone())
+            .with_webhooks(dispatch.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let serve_state = state.clone();
@@ -43,7 +73,16 @@ impl Server {
             });
         });
         let addr = addr_rx.recv().unwrap();
-        Server { base: format!("http://{addr}"), state, dir, shutdown: Some(tx), thread: Some(thread) }
+        Server {
+            base: format!("http://{addr}"),
+            state,
+            dir,
+            shutdown: Some(tx),
+            thread: Some(thread),
+            clock,
+            settings,
+            dispatch,
+        }
     }
 
     pub fn stop(&mut self) {

@@ -1,0 +1,1004 @@
+//! Signed webhooks (Standard Webhooks, SOC 2 CC7.2): endpoints, the durable outbox, signing and
+//! the OCSF payload. The HTTP sending loop lives in gavel-server (`webhooks::Dispatcher`); this
+//! module decides what to send and records what happened.
+//!
+//! Invariants:
+//! * the outbox is the log itself: each endpoint has a cursor (`webhook_cursors/<endpoint>`,
+//!   `next_seq`) and every log event at or after it whose kind matches the endpoint's filter is
+//!   delivered; `webhook.*` events are never delivered (no feedback loop);
+//! * every round of attempts is ONE `webhook.attempts` event committed together with the cursor
+//!   move (compare-and-set on the cursor version) and the delivery documents
+//!   (`webhook_deliveries/<endpoint>:<seq>`, k1 endpoint, k2 `retrying|delivered|failed`);
+//! * the webhook id of a delivery is `msg_<endpoint>_<seq>`, the same on every attempt: a crash
+//!   between sending and committing re-sends with the same id (at least once; receivers dedupe
+//!   by `webhook-id`, as the spec asks);
+//! * endpoints are never deleted (they are evidence): `DELETE` disables; every change is an event
+//!   (`webhook.created`, `webhook.updated`, `webhook.secret_rotated`, `webhook.disabled`) and no
+//!   event ever carries the secret;
+//! * only 2xx is success; 410 fails the delivery and disables the endpoint (`webhook.disabled`,
+//!   actor `system:webhooks`); other failures retry on the schedule (spec: 5 s, 5 min, 30 min,
+//!   2 h, 5 h, 10 h, 14 h, 20 h, 24 h after the immediate first attempt, ±10% jitter,
+//!   `Retry-After` honoured as a lower bound), then the delivery is `failed`.
+//!
+//! Signing: `webhook-signature: v1,<base64 HMAC-SHA256(key, id "." timestamp "." body)>` with
+//! key = base64-decode of the secret after `whsec_` (32 random bytes).
+//!
+//! SSRF guard: only `http`/`https` URLs without credentials; literal private, loopback,
+//! link-local, CGNAT, multicast and unspecified addresses and `localhost` are refused at creation
+//! unless `Settings::webhooks_allow_private`; the dispatcher re-checks every resolved address at
+//! connection time (DNS can change), and never follows redirects.
+//!
+//! OCSF 1.8.0 mapping of the payload (every payload has `activity_id, category_uid, class_uid,
+//! metadata{product{name,vendor_name}, version}, severity_id, time` (ms), `type_uid =
+//! class_uid*100 + activity_id`, and `gavel{seq, leaf_hash, kind, event}`):
+//!
+//! | gavel event | OCSF class | activity | notes |
+//! |---|---|---|---|
+//! | `decision` | API Activity 6003 (category 6) | 99 Other | `action_id` 1 allowed / 2 denied or held; `disposition_id` 1 Allowed / 2 Blocked / 14 Delayed (held for approval); `policy{uid,name,version}` (first deciding policy); `actor.app_name/app_uid` = agent, `actor.user` = on-behalf-of; `api.operation` = tool; severity 1 allow / 2 held / 3 deny |
+//! | `policy.*` | Entity Management 3004 (category 3) | 1 Create (proposed), 10 Activate, 11 Deactivate, 3 Update (mode changed), 99 Other | `entity{uid,name,type:"policy_set",version}` |
+//! | `finding.*`, `outcome.recorded` with `bypass: true` | Detection Finding 2004 (category 2) | 1 Create | `finding_info{uid,title,desc,types}`, severity 4 High |
+//! | anything else | Entity Management 3004 | 1 Create (`*.created`, `*.registered`, `*.installed`), 10 Activate (`*.reactivated`, `*.released`), 11 Deactivate, 12 Suspend, 3 Update, else 99 Other | the event in `unmapped` |
+
+use crate::error::{CoreError, Result};
+use crate::identity::Principal;
+use crate::Gavel;
+use base64::Engine as _;
+use gavel_ledger::clock::{format_time, parse_time};
+use gavel_ledger::event::{Actor, Event};
+use gavel_store::docs::{Doc, DocKeys, DocQuery, Expect, StateOp};
+use gavel_store::Appended;
+use hmac::{Hmac, Mac};
+use rand_core::{OsRng, RngCore};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+const ENDPOINTS: &str = "webhooks";
+const CURSORS: &str = "webhook_cursors";
+const DELIVERIES: &str = "webhook_deliveries";
+
+/// The spec's retry schedule: delays before attempts 2..=10 (the first attempt is immediate).
+pub fn spec_schedule() -> Vec<Duration> {
+    [5, 300, 1_800, 7_200, 18_000, 36_000, 50_400, 72_000, 86_400].map(Duration::from_secs).to_vec()
+}
+
+/// A registered endpoint as stored (the secret is only ever returned at creation and rotation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub id: String,
+    pub url: String,
+    /// Event kind patterns: exact (`decision`) or prefix (`policy.*`); empty = every kind.
+    pub kinds: Vec<String>,
+    pub secret: String,
+    pub enabled: bool,
+    pub created_by: String,
+    pub created_at: String,
+    pub disabled_reason: Option<String>,
+}
+
+impl Endpoint {
+    /// The endpoint without its secret.
+    pub fn view(&self) -> Value {
+        let mut v = json!(self);
+        v.as_object_mut().map(|o| o.remove("secret"));
+        v
+    }
+
+    /// Whether an event of `kind` goes to this endpoint.
+    pub fn wants(&self, kind: &str) -> bool {
+        kind_matches(&self.kinds, kind)
+    }
+}
+
+/// Whether `kind` matches the patterns (`webhook.*` events never match).
+pub fn kind_matches(patterns: &[String], kind: &str) -> bool {
+    if kind.starts_with("webhook.") {
+        return false;
+    }
+    patterns.is_empty()
+        || patterns.iter().any(|p| match p.strip_suffix(".*") {
+            Some(prefix) => kind.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('.')),
+            None => p == "*" || p == kind,
+        })
+}
+
+fn validate_kinds(kinds: &[String]) -> Result<()> {
+    if kinds.len() > 64 {
+        return Err(CoreError::Invalid("at most 64 kind patterns".into()));
+    }
+    for k in kinds {
+        let body = k.strip_suffix(".*").unwrap_or(k);
+        let ok = k == "*"
+            || (!body.is_empty()
+                && body.len() <= 100
+                && body
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+                && !body.starts_with('.')
+                && !body.ends_with('.'));
+        if !ok {
+            return Err(CoreError::Invalid(format!(
+                "kind pattern {k:?} must be an event kind (e.g. decision) or a prefix (e.g. policy.*)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A fresh secret: `whsec_` + base64 of 32 random bytes.
+pub fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+/// The Standard Webhooks `webhook-signature` header value for one message.
+pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> Result<String> {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
+        .map_err(|e| CoreError::Internal(format!("webhook secret is not base64: {e}")))?;
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key)
+        .map_err(|e| CoreError::Internal(format!("webhook secret: {e}")))?;
+    mac.update(msg_id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    Ok(format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())))
+}
+
+/// The webhook id of the delivery of log event `seq` to `endpoint_id` (the same on every attempt).
+pub fn message_id(endpoint_id: &str, seq: u64) -> String {
+    format!("msg_{endpoint_id}_{seq}")
+}
+
+/// Addresses a webhook must not reach unless private targets are allowed.
+pub fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_private_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_private_v4(v4);
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
+                || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
+                || v6 == Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 1)
+        }
+    }
+}
+
+fn is_private_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // CGNAT 100.64/10
+}
+
+/// Checks a webhook URL: http(s), a host, no credentials, and (unless allowed) no private target.
+pub fn validate_url(url: &str, allow_private: bool) -> Result<()> {
+    let bad = |why: &str| Err(CoreError::Invalid(format!("webhook url {url:?}: {why}")));
+    if url.len() > 2048 {
+        return bad("longer than 2048 characters");
+    }
+    let Some(rest) = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")) else {
+        return bad("must start with http:// or https://");
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return bad("must not carry credentials");
+    }
+    if authority.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("the host contains whitespace");
+    }
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        match v6.split_once(']') {
+            Some((h, port)) if port.is_empty() || port.starts_with(':') => h,
+            _ => return bad("malformed IPv6 host"),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, port)) if !port.is_empty() && port.parse::<u16>().is_err() => {
+                return bad(&format!("port {port:?} is not a number ({h})"))
+            }
+            Some((h, _)) => h,
+            None => authority,
+        }
+    };
+    if host.is_empty() {
+        return bad("has no host");
+    }
+    if allow_private {
+        return Ok(());
+    }
+    let lower = host.to_ascii_lowercase();
+    if lower == "localhost" || lower.ends_with(".localhost") {
+        return bad("is a loopback host (set webhooks_allow_private to allow it)");
+    }
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        if is_private(ip) {
+            return bad(
+                "is a private, loopback or link-local address (set webhooks_allow_private to allow it)",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The delay before the next attempt after attempt number `attempt` (1-based) failed, or `None`
+/// when the schedule is exhausted. `jitter` in [-1, 1] scales ±10%; `Retry-After` is a lower bound.
+pub fn retry_delay(
+    schedule: &[Duration],
+    attempt: u32,
+    retry_after: Option<Duration>,
+    jitter: f64,
+) -> Option<Duration> {
+    let base = *schedule.get(attempt.checked_sub(1)? as usize)?;
+    let jittered = base.mul_f64(1.0 + 0.1 * jitter.clamp(-1.0, 1.0));
+    Some(retry_after.map_or(jittered, |r| r.min(Duration::from_secs(86_400)).max(jittered)))
+}
+
+/// A uniformly random jitter factor in [-1, 1].
+pub fn random_jitter() -> f64 {
+    (OsRng.next_u32() as f64 / u32::MAX as f64) * 2.0 - 1.0
+}
+
+fn ocsf_time_ms(time: &str) -> i64 {
+    parse_time(time).map_or(0, |t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+fn entity_activity(kind: &str) -> (u32, &'static str) {
+    let action = kind.rsplit('.').next().unwrap_or(kind);
+    match action {
+        "created" | "registered" | "installed" | "proposed" => (1, "Create"),
+        "activated" | "reactivated" | "released" => (10, "Activate"),
+        "deactivated" => (11, "Deactivate"),
+        "suspended" => (12, "Suspend"),
+        "role_changed" | "limits_changed" | "mode_changed" | "engaged" | "updated" | "decided" => {
+            (3, "Update")
+        }
+        _ => (99, "Other"),
+    }
+}
+
+/// The OCSF-shaped payload of one log event (see the module doc for the mapping).
+pub fn payload(seq: u64, leaf_hash: &str, event: Option<&Event>) -> Value {
+    let Some(e) = event else {
+        // Payload purged past retention: the chain still vouches for the leaf hash.
+        return json!({
+            "activity_id": 99, "category_uid": 3, "class_uid": 3004, "type_uid": 300_499, "severity_id": 1,
+            "time": 0, "metadata": metadata(), "unmapped": {"purged": true},
+            "gavel": {"seq": seq, "leaf_hash": leaf_hash, "kind": null, "event": null},
+        });
+    };
+    let d = &e.data;
+    let time = ocsf_time_ms(&e.time);
+    let bypass = e.kind == "outcome.recorded" && d["bypass"] == json!(true);
+    let mut p = if e.kind == "decision" {
+        let (action_id, action, disposition_id, disposition, severity_id) = match d["decision"].as_str() {
+            Some("allow") => (1, "Allowed", 1, "Allowed", 1),
+            Some("require_approval") => (2, "Denied", 14, "Delayed", 2),
+            _ => (2, "Denied", 2, "Blocked", 3),
+        };
+        let policy = d["policies"].as_array().and_then(|p| p.first()).map(|p| {
+            json!({"uid": format!("{}/{}", p["set_id"].as_str().unwrap_or(""), p["policy_id"].as_str().unwrap_or("")),
+                   "name": p["policy_id"], "version": p["version"].to_string()})
+        });
+        let mut actor = json!({"app_name": d["agent_name"], "app_uid": d["agent_id"]});
+        if let Some(user) = d["on_behalf_of"].as_str() {
+            actor["user"] = json!({"name": user});
+        }
+        json!({
+            "class_uid": 6003, "class_name": "API Activity", "category_uid": 6, "category_name": "Application Activity",
+            "activity_id": 99, "activity_name": "Other", "severity_id": severity_id,
+            "action_id": action_id, "action": action, "disposition_id": disposition_id, "disposition": disposition,
+            "status_id": 1, "status": "Success",
+            "actor": actor,
+            "api": {"operation": d["tool"], "service": {"name": "gavel"}},
+            "src_endpoint": {"name": d["agent_name"], "uid": d["agent_id"]},
+            "resources": d["resource"].as_str().map(|r| json!([{"name": r, "type": d["tool_category"]}])),
+            "policy": policy,
+            "message": d["reasons"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; ")),
+            "unmapped": {"decision_id": d["decision_id"], "decision": d["decision"], "enforced": d["enforced"],
+                         "would_have": d["would_have"], "arguments_sha256": d["arguments_sha256"]},
+        })
+    } else if e.kind.starts_with("finding.") || bypass {
+        let uid = d["finding_id"].as_str().or(d["decision_id"].as_str()).unwrap_or_default().to_string();
+        let desc = d["detail"].clone();
+        json!({
+            "class_uid": 2004, "class_name": "Detection Finding", "category_uid": 2, "category_name": "Findings",
+            "activity_id": 1, "activity_name": "Create", "severity_id": 4,
+            "finding_info": {"uid": if uid.is_empty() { format!("seq-{seq}") } else { uid }, "title": e.kind,
+                             "desc": if desc.is_null() { d["findings"].clone() } else { desc },
+                             "types": ["gavel.bypass"]},
+            "status_id": 1,
+            "unmapped": d,
+        })
+    } else {
+        let (activity_id, activity_name) = entity_activity(&e.kind);
+        let entity_type = e.kind.split('.').next().unwrap_or("entity");
+        let uid = ["set_id", "id", "agent_id", "user_id", "scope", "approval_id", "decision_id", "name"]
+            .iter()
+            .find_map(|k| d[*k].as_str())
+            .unwrap_or_default();
+        let mut entity = json!({"uid": uid, "type": entity_type});
+        if e.kind.starts_with("policy.") {
+            entity = json!({"uid": d["set_id"], "name": d["set_id"], "type": "policy_set",
+                            "version": d["version"].as_u64().map(|v| v.to_string())});
+        }
+        json!({
+            "class_uid": 3004, "class_name": "Entity Management", "category_uid": 3,
+            "category_name": "Identity & Access Management",
+            "activity_id": activity_id, "activity_name": activity_name, "severity_id": 1,
+            "entity": entity,
+            "unmapped": {"kind": e.kind, "data": d},
+        })
+    };
+    let class_uid = p["class_uid"].as_u64().unwrap_or(0);
+    let activity_id = p["activity_id"].as_u64().unwrap_or(0);
+    let o = p.as_object_mut().expect("an object");
+    o.insert("type_uid".into(), json!(class_uid * 100 + activity_id));
+    o.insert("time".into(), json!(time));
+    o.insert("metadata".into(), metadata());
+    if !o.contains_key("actor") {
+        o.insert("actor".into(), json!({"user": {"uid": e.actor.id, "type": e.actor.kind.as_str()}}));
+    }
+    o.retain(|_, v| !v.is_null());
+    o.insert("gavel".into(), json!({"seq": seq, "leaf_hash": leaf_hash, "kind": e.kind, "event": e}));
+    p
+}
+
+fn metadata() -> Value {
+    json!({"product": {"name": "gavel", "vendor_name": "gavel", "version": env!("CARGO_PKG_VERSION")},
+           "version": "1.8.0"})
+}
+
+/// The per-endpoint cursor and lifetime attempt counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub endpoint_id: String,
+    pub next_seq: u64,
+    #[serde(default)]
+    pub delivered: u64,
+    #[serde(default)]
+    pub failed: u64,
+    #[serde(default)]
+    pub retrying: u64,
+}
+
+/// One delivery (an event to an endpoint) with all its attempts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub endpoint_id: String,
+    pub seq: u64,
+    pub webhook_id: String,
+    pub kind: String,
+    /// retrying | delivered | failed
+    pub status: String,
+    pub next_attempt_at: Option<String>,
+    pub attempts: Vec<Attempt>,
+}
+
+/// One HTTP attempt and what it led to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub seq: u64,
+    pub webhook_id: String,
+    pub attempt: u32,
+    pub at: String,
+    pub status_code: Option<u16>,
+    pub latency_ms: u64,
+    pub error: Option<String>,
+    /// delivered | retrying | failed
+    pub outcome: String,
+}
+
+/// One message the dispatcher should send now.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub seq: u64,
+    pub kind: String,
+    pub webhook_id: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    pub body: Vec<u8>,
+    /// The delivery document and its version, for a retry.
+    pub prior: Option<(Delivery, u64)>,
+}
+
+/// What one round for one endpoint has to do.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub endpoint: Endpoint,
+    pub cursor: Cursor,
+    pub cursor_version: u64,
+    /// Due retries first, then new events in seq order.
+    pub messages: Vec<Message>,
+    /// Where the cursor goes once every new message of the plan was attempted.
+    pub scanned_to: u64,
+}
+
+/// What the dispatcher observed for one message.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub seq: u64,
+    pub status_code: Option<u16>,
+    pub latency_ms: u64,
+    pub error: Option<String>,
+    pub retry_after: Option<Duration>,
+}
+
+impl Gavel {
+    /// Whether endpoints may target private addresses (the dispatcher re-checks at connection time).
+    pub fn webhooks_allow_private(&self) -> bool {
+        self.settings.webhooks_allow_private
+    }
+
+    fn webhook_doc(&self, id: &str) -> Result<(Endpoint, u64)> {
+        let doc = self
+            .store
+            .get_doc(ENDPOINTS, id)?
+            .ok_or_else(|| CoreError::NotFound(format!("no webhook endpoint {id:?}")))?;
+        let version = doc.version;
+        Ok((crate::from_doc(doc)?, version))
+    }
+
+    fn endpoint_op(e: &Endpoint, expect: Expect) -> StateOp {
+        let status = if e.enabled { "enabled" } else { "disabled" };
+        StateOp::put(
+            ENDPOINTS,
+            &e.id,
+            json!(e),
+            DocKeys { k1: Some(status.into()), ..Default::default() },
+            expect,
+        )
+    }
+
+    /// Registers an endpoint (admin). The returned view carries the secret: the only time it is shown.
+    pub fn create_webhook(&self, by: &Principal, url: &str, kinds: Vec<String>) -> Result<Value> {
+        let user = by.require_admin()?;
+        validate_url(url, self.settings.webhooks_allow_private)?;
+        validate_kinds(&kinds)?;
+        let endpoint = Endpoint {
+            id: crate::ids::new_id("whk"),
+            url: url.into(),
+            kinds,
+            secret: new_secret(),
+            enabled: true,
+            created_by: user.name.clone(),
+            created_at: self.now(),
+            disabled_reason: None,
+        };
+        // Only events after registration are delivered.
+        let cursor = Cursor {
+            endpoint_id: endpoint.id.clone(),
+            next_seq: self.store.head()?.size,
+            ..Default::default()
+        };
+        self.record(
+            "webhook.created",
+            &by.actor(),
+            json!({"id": endpoint.id, "url": endpoint.url, "kinds": endpoint.kinds, "created_by": user.name}),
+            vec![
+                Self::endpoint_op(&endpoint, Expect::Absent),
+                StateOp::put(CURSORS, &endpoint.id, json!(cursor), DocKeys::default(), Expect::Absent),
+            ],
+        )?;
+        let mut v = endpoint.view();
+        v["secret"] = json!(endpoint.secret);
+        Ok(v)
+    }
+
+    /// Every endpoint, without secrets (readers).
+    pub fn webhooks(&self, by: &Principal) -> Result<Vec<Value>> {
+        by.require_reader()?;
+        Ok(self.all_docs::<Endpoint>(ENDPOINTS, 10_000)?.iter().map(Endpoint::view).collect())
+    }
+
+    /// One endpoint with its delivery statistics (readers).
+    pub fn webhook(&self, by: &Principal, id: &str) -> Result<Value> {
+        by.require_reader()?;
+        let (e, _) = self.webhook_doc(id)?;
+        let cursor: Cursor = match self.store.get_doc(CURSORS, id)? {
+            Some(d) => crate::from_doc(d)?,
+            None => Cursor::default(),
+        };
+        let count = |status: &str| {
+            let mut q = DocQuery::new(DELIVERIES, 0);
+            q.k1 = Some(id.into());
+            q.k2 = Some(status.into());
+            self.store.count_docs(&q)
+        };
+        let total = cursor.delivered + cursor.failed + cursor.retrying;
+        let mut v = e.view();
+        v["next_seq"] = json!(cursor.next_seq);
+        v["deliveries"] = json!({"delivered": count("delivered")?, "failed": count("failed")?, "pending": count("retrying")?});
+        v["attempts"] =
+            json!({"delivered": cursor.delivered, "failed": cursor.failed, "retrying": cursor.retrying});
+        v["success_rate"] =
+            if total == 0 { Value::Null } else { json!(cursor.delivered as f64 / total as f64) };
+        Ok(v)
+    }
+
+    /// Changes the filter and/or enables or disables an endpoint (admin).
+    pub fn update_webhook(
+        &self,
+        by: &Principal,
+        id: &str,
+        kinds: Option<Vec<String>>,
+        enabled: Option<bool>,
+    ) -> Result<Value> {
+        let user = by.require_admin()?;
+        if kinds.is_none() && enabled.is_none() {
+            return Err(CoreError::Invalid("nothing to change: give kinds and/or enabled".into()));
+        }
+        let (mut e, version) = self.webhook_doc(id)?;
+        if let Some(k) = &kinds {
+            validate_kinds(k)?;
+            e.kinds = k.clone();
+        }
+        if let Some(on) = enabled {
+            if on && !e.enabled {
+                // The URL may have been allowed under a looser configuration.
+                validate_url(&e.url, self.settings.webhooks_allow_private)?;
+                e.disabled_reason = None;
+            } else if !on && e.enabled {
+                e.disabled_reason = Some(format!("disabled by {}", user.name));
+            }
+            e.enabled = on;
+        }
+        let kind = if enabled == Some(false) { "webhook.disabled" } else { "webhook.updated" };
+        self.record(
+            kind,
+            &by.actor(),
+            json!({"id": id, "kinds": kinds, "enabled": enabled, "by": user.name}),
+            vec![Self::endpoint_op(&e, Expect::Version(version))],
+        )?;
+        Ok(e.view())
+    }
+
+    /// Disables an endpoint (admin). Endpoints are never deleted: they are evidence.
+    pub fn disable_webhook(&self, by: &Principal, id: &str, reason: &str) -> Result<Value> {
+        let user = by.require_admin()?;
+        let (mut e, version) = self.webhook_doc(id)?;
+        if !e.enabled {
+            return Err(CoreError::Conflict(format!("webhook endpoint {id} is already disabled")));
+        }
+        let why =
+            if reason.trim().is_empty() { format!("disabled by {}", user.name) } else { reason.to_string() };
+        e.enabled = false;
+        e.disabled_reason = Some(why.clone());
+        self.record(
+            "webhook.disabled",
+            &by.actor(),
+            json!({"id": id, "reason": why, "by": user.name}),
+            vec![Self::endpoint_op(&e, Expect::Version(version))],
+        )?;
+        Ok(e.view())
+    }
+
+    /// Replaces the secret (admin); the new one is returned once and signs from the next attempt on.
+    pub fn rotate_webhook_secret(&self, by: &Principal, id: &str) -> Result<Value> {
+        let user = by.require_admin()?;
+        let (mut e, version) = self.webhook_doc(id)?;
+        e.secret = new_secret();
+        self.record(
+            "webhook.secret_rotated",
+            &by.actor(),
+            json!({"id": id, "by": user.name}),
+            vec![Self::endpoint_op(&e, Expect::Version(version))],
+        )?;
+        Ok(json!({"id": id, "secret": e.secret}))
+    }
+
+    /// Every attempt to this endpoint, newest first; `status` filters on the delivery's state.
+    pub fn webhook_deliveries(
+        &self,
+        by: &Principal,
+        id: &str,
+        status: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Value>> {
+        by.require_reader()?;
+        self.webhook_doc(id)?;
+        if let Some(s) = status {
+            if !["retrying", "delivered", "failed"].contains(&s) {
+                return Err(CoreError::Invalid(format!(
+                    "status {s:?} must be retrying, delivered or failed"
+                )));
+            }
+        }
+        let limit = limit.clamp(1, 1000);
+        let mut q = DocQuery::new(DELIVERIES, limit);
+        q.k1 = Some(id.into());
+        q.k2 = status.map(str::to_string);
+        let mut items = Vec::new();
+        for doc in self.store.query_docs(&q)? {
+            let d: Delivery = crate::from_doc(doc)?;
+            for a in d.attempts {
+                let mut v = json!(a);
+                v["delivery_status"] = json!(d.status);
+                v["kind"] = json!(d.kind);
+                items.push(v);
+            }
+        }
+        items.sort_by(|a, b| {
+            (b["at"].as_str(), b["attempt"].as_u64(), b["seq"].as_u64()).cmp(&(
+                a["at"].as_str(),
+                a["attempt"].as_u64(),
+                a["seq"].as_u64(),
+            ))
+        });
+        items.truncate(limit as usize);
+        Ok(items)
+    }
+
+    /// Ids of the enabled endpoints (dispatcher).
+    pub fn enabled_webhook_ids(&self) -> Result<Vec<String>> {
+        let mut q = DocQuery::new(ENDPOINTS, 10_000);
+        q.k1 = Some("enabled".into());
+        Ok(self.store.query_docs(&q)?.into_iter().map(|d| d.id).collect())
+    }
+
+    fn message_body(&self, seq: u64) -> Result<(String, Vec<u8>)> {
+        let entry = self
+            .store
+            .entry(seq)?
+            .ok_or_else(|| CoreError::Internal(format!("log event {seq} is missing")))?;
+        let event = entry
+            .bytes
+            .as_deref()
+            .map(Event::from_bytes)
+            .transpose()
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        let kind = event.as_ref().map_or(String::new(), |e| e.kind.clone());
+        let body = payload(seq, &hex::encode(entry.leaf_hash), event.as_ref());
+        Ok((kind, serde_json::to_vec(&body).map_err(|e| CoreError::Internal(e.to_string()))?))
+    }
+
+    /// What to send to `endpoint_id` now: due retries, then up to `max_new` new matching events
+    /// scanned from `max(cursor, from)` (at most `max_scan` events looked at). `None` if the
+    /// endpoint is gone or disabled.
+    pub fn webhook_plan(
+        &self,
+        endpoint_id: &str,
+        from: u64,
+        max_new: usize,
+        max_scan: u64,
+    ) -> Result<Option<Plan>> {
+        let Some(doc) = self.store.get_doc(ENDPOINTS, endpoint_id)? else { return Ok(None) };
+        let endpoint: Endpoint = crate::from_doc(doc)?;
+        if !endpoint.enabled {
+            return Ok(None);
+        }
+        let cdoc = self
+            .store
+            .get_doc(CURSORS, endpoint_id)?
+            .ok_or_else(|| CoreError::Internal(format!("webhook {endpoint_id} has no cursor")))?;
+        let cursor_version = cdoc.version;
+        let cursor: Cursor = crate::from_doc(cdoc)?;
+        let now = self.clock.now();
+        let mut messages = Vec::new();
+        let mut q = DocQuery::new(DELIVERIES, 1000);
+        q.k1 = Some(endpoint_id.into());
+        q.k2 = Some("retrying".into());
+        q.ascending = true;
+        for doc in self.store.query_docs(&q)? {
+            let version = doc.version;
+            let d: Delivery = crate::from_doc::<Delivery>(doc)?;
+            let due = d.next_attempt_at.as_deref().and_then(parse_time).is_none_or(|t| t <= now);
+            if due && messages.len() < max_new {
+                let (_, body) = self.message_body(d.seq)?;
+                messages.push(Message {
+                    seq: d.seq,
+                    kind: d.kind.clone(),
+                    webhook_id: d.webhook_id.clone(),
+                    attempt: d.attempts.len() as u32 + 1,
+                    body,
+                    prior: Some((d, version)),
+                });
+            }
+        }
+        let start = cursor.next_seq.max(from);
+        let head = self.store.head()?.size;
+        let end = head.min(start.saturating_add(max_scan));
+        let mut fresh = Vec::new();
+        let mut scanned_to = start;
+        self.store.scan(start, end, &mut |entry| {
+            if fresh.len() >= max_new {
+                return false;
+            }
+            scanned_to = entry.seq + 1;
+            if let Some(event) = entry.bytes.as_deref().and_then(|b| Event::from_bytes(b).ok()) {
+                if endpoint.wants(&event.kind) {
+                    fresh.push(entry.seq);
+                }
+            }
+            true
+        })?;
+        for seq in fresh {
+            let (kind, body) = self.message_body(seq)?;
+            messages.push(Message {
+                seq,
+                kind,
+                webhook_id: message_id(endpoint_id, seq),
+                attempt: 1,
+                body,
+                prior: None,
+            });
+        }
+        Ok(Some(Plan { endpoint, cursor, cursor_version, messages, scanned_to }))
+    }
+
+    /// Records one round: ONE `webhook.attempts` event with the cursor move (compare-and-set) and
+    /// the delivery documents. `sent` are the messages attempted (a prefix of the plan's retries
+    /// and new messages); `cursor_to` is where the cursor goes. A 410 then disables the endpoint.
+    pub fn record_webhook_attempts(
+        &self,
+        plan: &Plan,
+        sent: &[Sent],
+        cursor_to: u64,
+        schedule: &[Duration],
+    ) -> Result<Appended> {
+        let now = self.clock.now();
+        let at = format_time(now);
+        let mut cursor = plan.cursor.clone();
+        cursor.next_seq = cursor_to.max(cursor.next_seq);
+        let mut attempts = Vec::new();
+        let mut ops = Vec::new();
+        let mut gone = None;
+        for s in sent {
+            let Some(m) = plan.messages.iter().find(|m| m.seq == s.seq) else {
+                return Err(CoreError::Internal(format!("seq {} was not planned", s.seq)));
+            };
+            let code = s.status_code;
+            let (outcome, next) = match code {
+                Some(c) if (200..300).contains(&c) => ("delivered", None),
+                Some(410) => ("failed", None),
+                _ => match retry_delay(schedule, m.attempt, s.retry_after, random_jitter()) {
+                    Some(delay) => ("retrying", Some(format_time(now + delay))),
+                    None => ("failed", None),
+                },
+            };
+            if code == Some(410) {
+                gone = Some(s.seq);
+            }
+            match outcome {
+                "delivered" => cursor.delivered += 1,
+                "failed" => cursor.failed += 1,
+                _ => cursor.retrying += 1,
+            }
+            let attempt = Attempt {
+                seq: m.seq,
+                webhook_id: m.webhook_id.clone(),
+                attempt: m.attempt,
+                at: at.clone(),
+                status_code: code,
+                latency_ms: s.latency_ms,
+                error: s.error.clone(),
+                outcome: outcome.into(),
+            };
+            let (mut delivery, expect) = match &m.prior {
+                Some((d, v)) => (d.clone(), Expect::Version(*v)),
+                None => (
+                    Delivery {
+                        endpoint_id: plan.endpoint.id.clone(),
+                        seq: m.seq,
+                        webhook_id: m.webhook_id.clone(),
+                        kind: m.kind.clone(),
+                        status: String::new(),
+                        next_attempt_at: None,
+                        attempts: Vec::new(),
+                    },
+                    Expect::Absent,
+                ),
+            };
+            delivery.status = outcome.into();
+            delivery.next_attempt_at = next;
+            delivery.attempts.push(attempt.clone());
+            ops.push(StateOp::put(
+                DELIVERIES,
+                &format!("{}:{}", plan.endpoint.id, m.seq),
+                json!(delivery),
+                DocKeys {
+                    k1: Some(plan.endpoint.id.clone()),
+                    k2: Some(outcome.into()),
+                    k3: Some(m.seq.to_string()),
+                },
+                expect,
+            ));
+            attempts.push(attempt);
+        }
+        ops.push(StateOp::put(
+            CURSORS,
+            &plan.endpoint.id,
+            json!(cursor),
+            DocKeys::default(),
+            Expect::Version(plan.cursor_version),
+        ));
+        let appended = self.record(
+            "webhook.attempts",
+            &Actor::system("webhooks"),
+            json!({"endpoint_id": plan.endpoint.id, "next_seq": cursor.next_seq, "attempts": attempts}),
+            ops,
+        )?;
+        if let Some(seq) = gone {
+            let (mut e, version) = self.webhook_doc(&plan.endpoint.id)?;
+            if e.enabled {
+                let why = format!("the endpoint answered 410 Gone (delivery of seq {seq})");
+                e.enabled = false;
+                e.disabled_reason = Some(why.clone());
+                self.record(
+                    "webhook.disabled",
+                    &Actor::system("webhooks"),
+                    json!({"id": e.id, "reason": why, "attempts_seq": appended.seq}),
+                    vec![Self::endpoint_op(&e, Expect::Version(version))],
+                )?;
+            }
+        }
+        Ok(appended)
+    }
+}
+
+/// Decodes a delivery document (for callers that query `webhook_deliveries` directly).
+pub fn delivery_from_doc(doc: Doc) -> Result<Delivery> {
+    crate::from_doc(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_matches_the_spec_example() {
+        // The example from the Standard Webhooks specification.
+        let sig = sign(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            br#"{"test": 2432232314}"#,
+        )
+        .unwrap();
+        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn kind_patterns() {
+        let k = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(kind_matches(&k(&[]), "decision"));
+        assert!(!kind_matches(&k(&[]), "webhook.attempts"));
+        assert!(!kind_matches(&k(&["webhook.*"]), "webhook.created"));
+        assert!(kind_matches(&k(&["policy.*"]), "policy.activated"));
+        assert!(!kind_matches(&k(&["policy.*"]), "policyx.activated"));
+        assert!(!kind_matches(&k(&["policy.*"]), "decision"));
+        assert!(kind_matches(&k(&["decision", "finding.*"]), "decision"));
+        assert!(validate_kinds(&k(&["decision", "policy.*", "*"])).is_ok());
+        for bad in ["", "Policy", "po*licy", ".x", "x.", "a b"] {
+            assert!(validate_kinds(&k(&[bad])).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn urls_and_private_addresses() {
+        for ok in
+            ["https://hooks.example.com/x", "http://203.0.113.9:8080/h?a=b", "https://[2001:db8::1]:443/"]
+        {
+            assert!(validate_url(ok, false).is_ok(), "{ok}");
+        }
+        for bad in [
+            "ftp://example.com",
+            "example.com",
+            "https://",
+            "https://u:p@example.com",
+            "http://127.0.0.1:9/",
+            "http://10.1.2.3/",
+            "http://192.168.0.1",
+            "http://169.254.169.254/latest",
+            "http://[::1]:80/",
+            "http://[fe80::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://localhost:8080",
+            "http://100.64.0.1",
+            "http://0.0.0.0",
+            "http://example.com:http/",
+        ] {
+            assert!(validate_url(bad, false).is_err(), "{bad}");
+        }
+        assert!(validate_url("http://127.0.0.1:9/", true).is_ok());
+        assert!(validate_url("ftp://127.0.0.1", true).is_err());
+    }
+
+    #[test]
+    fn retry_schedule_with_jitter_and_retry_after() {
+        let s = spec_schedule();
+        assert_eq!(s.len(), 9);
+        assert_eq!(retry_delay(&s, 1, None, 0.0), Some(Duration::from_secs(5)));
+        assert_eq!(retry_delay(&s, 2, None, 1.0), Some(Duration::from_secs(330)));
+        assert_eq!(retry_delay(&s, 2, None, -1.0), Some(Duration::from_secs(270)));
+        assert_eq!(retry_delay(&s, 9, None, 0.0), Some(Duration::from_secs(86_400)));
+        assert_eq!(retry_delay(&s, 10, None, 0.0), None);
+        assert_eq!(retry_delay(&s, 1, Some(Duration::from_secs(60)), 0.0), Some(Duration::from_secs(60)));
+        assert_eq!(retry_delay(&s, 2, Some(Duration::from_secs(1)), 0.0), Some(Duration::from_secs(300)));
+        for _ in 0..100 {
+            let j = random_jitter();
+            assert!((-1.0..=1.0).contains(&j));
+        }
+    }
+
+    #[test]
+    fn ocsf_mapping() {
+        let event = |kind: &str, data: Value| Event {
+            seq: 7,
+            time: "2026-11-02T09:00:00.000000Z".into(),
+            kind: kind.into(),
+            actor: Actor::agent("agt_1"),
+            data,
+            prev: "00".repeat(32),
+        };
+        let d = payload(
+            7,
+            "ab",
+            Some(&event(
+                "decision",
+                json!({
+            "decision": "deny", "tool": "wipe_disk", "agent_id": "agt_1", "agent_name": "bot",
+            "policies": [{"set_id": "team", "policy_id": "no_wipe", "version": 2}], "reasons": ["forbidden"]}),
+            )),
+        );
+        assert_eq!(
+            (d["class_uid"].clone(), d["category_uid"].clone(), d["activity_id"].clone()),
+            (json!(6003), json!(6), json!(99))
+        );
+        assert_eq!(d["type_uid"], 600_399);
+        assert_eq!((d["action_id"].clone(), d["disposition_id"].clone()), (json!(2), json!(2)));
+        assert_eq!(d["policy"], json!({"uid": "team/no_wipe", "name": "no_wipe", "version": "2"}));
+        assert_eq!(d["api"]["operation"], "wipe_disk");
+        assert_eq!(d["time"], 1_793_610_000_000i64);
+        assert_eq!(d["metadata"]["version"], "1.8.0");
+        assert_eq!(d["gavel"]["seq"], 7);
+        assert_eq!(d["gavel"]["event"]["kind"], "decision");
+        let a = payload(7, "ab", Some(&event("decision", json!({"decision": "allow"}))));
+        assert_eq!((a["action_id"].clone(), a["disposition_id"].clone()), (json!(1), json!(1)));
+        let p = payload(8, "cd", Some(&event("policy.activated", json!({"set_id": "team", "version": 3}))));
+        assert_eq!(
+            (p["class_uid"].clone(), p["activity_id"].clone(), p["type_uid"].clone()),
+            (json!(3004), json!(10), json!(300_410))
+        );
+        assert_eq!(p["entity"]["type"], "policy_set");
+        let f =
+            payload(9, "ef", Some(&event("finding.bypass", json!({"decision_id": "dec_1", "detail": "x"}))));
+        assert_eq!((f["class_uid"].clone(), f["type_uid"].clone()), (json!(2004), json!(200_401)));
+        let b = payload(
+            9,
+            "ef",
+            Some(&event("outcome.recorded", json!({"decision_id": "dec_1", "bypass": true}))),
+        );
+        assert_eq!(b["class_uid"], 2004);
+        let o = payload(10, "01", Some(&event("user.created", json!({"id": "usr_1"}))));
+        assert_eq!((o["class_uid"].clone(), o["activity_id"].clone()), (json!(3004), json!(1)));
+        assert_eq!(o["unmapped"]["kind"], "user.created");
+        for v in [d, a, p, f, b, o] {
+            for k in [
+                "activity_id",
+                "category_uid",
+                "class_uid",
+                "metadata",
+                "severity_id",
+                "time",
+                "type_uid",
+                "gavel",
+            ] {
+                assert!(v.get(k).is_some(), "{k} missing in {v}");
+            }
+        }
+    }
+}

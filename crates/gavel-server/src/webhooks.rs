@@ -1,0 +1,249 @@
+//! The webhook dispatcher: one tokio task that, every `interval`, runs a round for each enabled
+//! endpoint on the blocking pool (see `gavel_core::webhooks` for the outbox, signing and payload).
+//!
+//! Invariants:
+//! * a slow or dead endpoint never blocks `decide` (separate task, blocking pool) and never
+//!   blocks other endpoints: each endpoint has at most one round in flight, rounds of different
+//!   endpoints run side by side, and a round stops at the first timeout or connection error
+//!   (so it lasts at most about one request timeout);
+//! * a round commits what it attempted as ONE `webhook.attempts` event; a crash before that
+//!   commit re-sends the same messages (same `webhook-id`) on the next start;
+//! * at shutdown the loop stops, every round in flight finishes its current request and
+//!   commits, and only then does `serve` sign its final checkpoint;
+//! * every resolved address is checked against the SSRF guard at connection time unless
+//!   private targets are allowed; redirects are never followed.
+
+use gavel_core::webhooks::{is_private, spec_schedule, Plan, Sent};
+use gavel_core::Gavel;
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Tunables of the dispatcher (production uses [`DispatchConfig::default`], the spec's values).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DispatchConfig {
+    /// How often endpoints are looked at.
+    pub interval: Duration,
+    /// Delays before attempts 2, 3, … (the first attempt is immediate).
+    pub schedule: Vec<Duration>,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// At most this many messages per endpoint per round.
+    pub max_per_round: usize,
+    /// At most this many log events scanned per endpoint per round.
+    pub max_scan: u64,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig {
+            interval: Duration::from_millis(250),
+            schedule: spec_schedule(),
+            timeout: Duration::from_secs(15),
+            max_per_round: 100,
+            max_scan: 5_000,
+        }
+    }
+}
+
+/// A running dispatcher; [`Dispatcher::stop`] ends it cleanly.
+pub struct Dispatcher {
+    stop: Arc<AtomicBool>,
+    wake: Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Dispatcher {
+    /// Starts the loop on the current runtime.
+    pub fn start(gavel: Arc<Gavel>, config: DispatchConfig) -> Dispatcher {
+        let stop = Arc::new(AtomicBool::new(false));
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let task = tokio::spawn(run(gavel, Arc::new(config), stop.clone(), wake.clone()));
+        Dispatcher { stop, wake, task }
+    }
+
+    /// Stops the loop and waits until every round in flight has committed what it sent.
+    pub async fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+        let _ = self.task.await;
+    }
+}
+
+async fn run(
+    gavel: Arc<Gavel>,
+    config: Arc<DispatchConfig>,
+    stop: Arc<AtomicBool>,
+    wake: Arc<tokio::sync::Notify>,
+) {
+    // Scan positions past events that needed no attempt (not committed: that would need an event).
+    let positions: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
+    let mut running: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut tick = tokio::time::interval(config.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = wake.notified() => {}
+        }
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        running.retain(|_, h| !h.is_finished());
+        let g = gavel.clone();
+        let ids = match tokio::task::spawn_blocking(move || g.enabled_webhook_ids()).await {
+            Ok(Ok(ids)) => ids,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "webhooks: cannot list endpoints");
+                continue;
+            }
+            Err(_) => continue,
+        };
+        for id in ids {
+            if running.contains_key(&id) {
+                continue;
+            }
+            let (g, c, s, p) = (gavel.clone(), config.clone(), stop.clone(), positions.clone());
+            let key = id.clone();
+            running.insert(key, tokio::task::spawn_blocking(move || round(&g, &id, &c, &s, &p)));
+        }
+    }
+    for (_, h) in running {
+        let _ = h.await;
+    }
+}
+
+/// One round for one endpoint: plan, send, commit.
+fn round(
+    gavel: &Gavel,
+    endpoint_id: &str,
+    config: &DispatchConfig,
+    stop: &AtomicBool,
+    positions: &Mutex<HashMap<String, u64>>,
+) {
+    let from = positions.lock().map(|p| p.get(endpoint_id).copied().unwrap_or(0)).unwrap_or(0);
+    let plan = match gavel.webhook_plan(endpoint_id, from, config.max_per_round, config.max_scan) {
+        Ok(Some(plan)) => plan,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(endpoint = endpoint_id, error = %e, "webhooks: cannot plan a round");
+            return;
+        }
+    };
+    let agent = agent(config, gavel.webhooks_allow_private());
+    let mut sent = Vec::new();
+    for m in &plan.messages {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let s = send(&agent, &plan, &m.webhook_id, m.seq, &m.body);
+        let stop_round = s.status_code.is_none() || s.status_code == Some(410);
+        sent.push(s);
+        if stop_round {
+            break;
+        }
+    }
+    // The cursor passes every new event attempted; the first new one not attempted waits.
+    let attempted: std::collections::HashSet<u64> = sent.iter().map(|s| s.seq).collect();
+    let cursor_to = plan
+        .messages
+        .iter()
+        .filter(|m| m.prior.is_none() && !attempted.contains(&m.seq))
+        .map(|m| m.seq)
+        .min()
+        .unwrap_or(plan.scanned_to);
+    if sent.is_empty() {
+        if let Ok(mut p) = positions.lock() {
+            p.insert(endpoint_id.to_string(), cursor_to);
+        }
+        return;
+    }
+    match gavel.record_webhook_attempts(&plan, &sent, cursor_to, &config.schedule) {
+        Ok(_) => {
+            if let Ok(mut p) = positions.lock() {
+                p.insert(endpoint_id.to_string(), cursor_to);
+            }
+        }
+        // A conflict means someone else (an admin change, another replica) moved first: the
+        // next round re-plans from the stored state and re-sends with the same webhook ids.
+        Err(e) => tracing::warn!(endpoint = endpoint_id, error = %e, "webhooks: cannot record attempts"),
+    }
+}
+
+/// Resolves like the system, refusing private targets unless allowed (checked per connection).
+struct GuardedResolver {
+    allow_private: bool,
+}
+
+impl ureq::Resolver for GuardedResolver {
+    fn resolve(&self, netloc: &str) -> std::io::Result<Vec<SocketAddr>> {
+        let addrs: Vec<SocketAddr> = netloc.to_socket_addrs()?.collect();
+        if self.allow_private {
+            return Ok(addrs);
+        }
+        let public: Vec<SocketAddr> = addrs.into_iter().filter(|a| !is_private(a.ip())).collect();
+        if public.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!("{netloc} resolves only to private addresses (webhooks_allow_private is off)"),
+            ));
+        }
+        Ok(public)
+    }
+}
+
+fn agent(config: &DispatchConfig, allow_private: bool) -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout(config.timeout)
+        .redirects(0)
+        .user_agent(concat!("gavel-webhooks/", env!("CARGO_PKG_VERSION")))
+        .resolver(GuardedResolver { allow_private })
+        .build()
+}
+
+fn retry_after(resp: &ureq::Response) -> Option<Duration> {
+    resp.header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs)
+}
+
+fn send(agent: &ureq::Agent, plan: &Plan, webhook_id: &str, seq: u64, body: &[u8]) -> Sent {
+    let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let started = Instant::now();
+    let signature = match gavel_core::webhooks::sign(&plan.endpoint.secret, webhook_id, timestamp, body) {
+        Ok(s) => s,
+        Err(e) => {
+            return Sent {
+                seq,
+                status_code: None,
+                latency_ms: 0,
+                error: Some(e.to_string()),
+                retry_after: None,
+            }
+        }
+    };
+    let result = agent
+        .post(&plan.endpoint.url)
+        .set("content-type", "application/json")
+        .set("webhook-id", webhook_id)
+        .set("webhook-timestamp", &timestamp.to_string())
+        .set("webhook-signature", &signature)
+        .send_bytes(body);
+    let latency_ms = started.elapsed().as_millis() as u64;
+    match result {
+        Ok(resp) => {
+            let code = resp.status();
+            let ok = (200..300).contains(&code);
+            let error = (!ok).then(|| format!("HTTP {code} (redirects are not followed)"));
+            Sent { seq, status_code: Some(code), latency_ms, error, retry_after: retry_after(&resp) }
+        }
+        Err(ureq::Error::Status(code, resp)) => Sent {
+            seq,
+            status_code: Some(code),
+            latency_ms,
+            error: Some(format!("HTTP {code} {}", resp.status_text())),
+            retry_after: retry_after(&resp),
+        },
+        Err(e) => Sent { seq, status_code: None, latency_ms, error: Some(e.to_string()), retry_after: None },
+    }
+}

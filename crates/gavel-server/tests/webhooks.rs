@@ -1,0 +1,420 @@
+//! Signed webhooks end to end: the real server, its dispatcher, and a Python receiver that
+//! verifies every delivery with the Standard Webhooks reference library
+//! (`bench/webhooks/receiver.py`; needs `pip install standardwebhooks`, which CI installs).
+
+mod common;
+
+use common::{assert_error, Server};
+use gavel_server::webhooks::DispatchConfig;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The Python receiver as a child process.
+struct Receiver {
+    child: Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Receiver {
+    fn start(args: &[&str]) -> Receiver {
+        let check = Command::new("python3").args(["-c", "import standardwebhooks"]).output();
+        assert!(
+            check.as_ref().is_ok_and(|o| o.status.success()),
+            "the webhook tests need Python 3 with the Standard Webhooks reference library: \
+             run `python3 -m pip install standardwebhooks==1.1.0` ({check:?})"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bench/webhooks/receiver.py");
+        let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+        let child = Command::new("python3")
+            .arg(script)
+            .args(["--port-file", &p("port"), "--secret-file", &p("secret"), "--record", &p("record")])
+            .args(args)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut r = Receiver { child, dir, port: 0 };
+        wait_for("the receiver to listen", Duration::from_secs(20), || {
+            std::fs::read_to_string(r.dir.path().join("port")).ok().and_then(|s| s.trim().parse().ok())
+        })
+        .map(|port| r.port = port)
+        .unwrap();
+        r
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook", self.port)
+    }
+
+    fn set_secret(&self, secret: &str) {
+        let tmp = self.dir.path().join("secret.tmp");
+        std::fs::write(&tmp, secret).unwrap();
+        std::fs::rename(tmp, self.dir.path().join("secret")).unwrap();
+    }
+
+    fn records(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.path().join("record"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// webhook-id → how many requests with it were answered 2xx.
+    fn successes(&self) -> BTreeMap<String, usize> {
+        let mut m = BTreeMap::new();
+        for r in self.records() {
+            if (200..300).contains(&r["responded"].as_u64().unwrap()) {
+                *m.entry(r["webhook_id"].as_str().unwrap().to_string()).or_default() += 1;
+            }
+        }
+        m
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `f` every 50 ms until it returns `Some`, or fails after `timeout`.
+fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Result<T, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Ok(v);
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("timed out waiting for {what}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn fast_dispatch(retry: Duration) -> DispatchConfig {
+    DispatchConfig {
+        interval: Duration::from_millis(50),
+        schedule: vec![retry; 9],
+        timeout: Duration::from_secs(10),
+        ..DispatchConfig::default()
+    }
+}
+
+struct World {
+    server: Server,
+    admin: String,
+    agent: String,
+}
+
+fn world(dispatch: DispatchConfig) -> World {
+    let settings = gavel_core::Settings { webhooks_allow_private: true, ..Default::default() };
+    let server = Server::start_with_webhooks(Arc::new(gavel_ledger::clock::SystemClock), settings, dispatch);
+    let admin = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
+    let agent = server.ok("POST", "/v1/agents", &admin, Some(json!({"name": "bot", "owner": "admin"})))
+        ["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    World { server, admin, agent }
+}
+
+impl World {
+    /// A decision; returns its log seq.
+    fn decide(&self) -> u64 {
+        let d = self.server.ok(
+            "POST",
+            "/v1/decide",
+            &self.agent,
+            Some(json!({"tool": "search_docs", "arguments": {}})),
+        );
+        d["seq"].as_u64().unwrap()
+    }
+
+    fn hook(&self, receiver: &Receiver, kinds: Value) -> String {
+        let created = self.server.call(
+            "POST",
+            "/v1/webhooks",
+            Some(&self.admin),
+            Some(json!({"url": receiver.url(), "kinds": kinds})),
+        );
+        assert_eq!(created.0, 201, "{}", created.1);
+        let secret = created.1["secret"].as_str().unwrap();
+        assert!(secret.starts_with("whsec_"));
+        receiver.set_secret(secret);
+        created.1["id"].as_str().unwrap().to_string()
+    }
+
+    fn deliveries(&self, id: &str) -> Vec<Value> {
+        self.server.ok("GET", &format!("/v1/webhooks/{id}/deliveries?limit=1000"), &self.admin, None)["items"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    fn log_kinds(&self) -> Vec<(String, Value)> {
+        let store = self.server.state.log.store().clone();
+        let size = gavel_store::Store::head(store.as_ref()).unwrap().size;
+        let mut out = Vec::new();
+        gavel_store::Store::scan(store.as_ref(), 0, size, &mut |e| {
+            let ev = gavel_ledger::event::Event::from_bytes(e.bytes.as_deref().unwrap()).unwrap();
+            out.push((ev.kind, ev.data));
+            true
+        })
+        .unwrap();
+        out
+    }
+}
+
+fn ids(endpoint: &str, seqs: &[u64]) -> BTreeSet<String> {
+    seqs.iter().map(|s| format!("msg_{endpoint}_{s}")).collect()
+}
+
+/// Waits until every expected id was answered 2xx at least once.
+fn wait_delivered(receiver: &Receiver, expected: &BTreeSet<String>, timeout: Duration) {
+    wait_for("every delivery", timeout, || {
+        let got = receiver.successes();
+        expected.iter().all(|id| got.contains_key(id)).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}: records {:#?}", receiver.records()));
+}
+
+#[test]
+fn failing_endpoint_recovers_and_every_event_arrives_once_and_verifies() {
+    let receiver = Receiver::start(&["--fail-first", "3"]);
+    let w = world(fast_dispatch(Duration::from_millis(200)));
+    let id = w.hook(&receiver, json!(["decision"]));
+    let seqs: Vec<u64> = (0..4).map(|_| w.decide()).collect();
+    // Not matching the filter: never delivered.
+    w.server.ok("POST", "/v1/users", &w.admin, Some(json!({"name": "zoe", "role": "viewer"})));
+    let expected = ids(&id, &seqs);
+    wait_delivered(&receiver, &expected, Duration::from_secs(30));
+    // Every attempt is recorded once the round commits.
+    let items = wait_for("7 recorded attempts", Duration::from_secs(10), || {
+        let items = w.deliveries(&id);
+        (items.len() >= 7).then_some(items)
+    })
+    .unwrap();
+
+    let records = receiver.records();
+    assert!(records.iter().all(|r| r["verified"] == json!(true)), "{records:#?}");
+    assert!(records.iter().all(|r| r["kind"] == json!("decision")), "{records:#?}");
+    assert_eq!(records.iter().filter(|r| r["responded"] == json!(500)).count(), 3);
+    let got = receiver.successes();
+    assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), expected, "exactly the matching events");
+    assert!(got.values().all(|n| *n == 1), "each delivered once: {got:?}");
+
+    assert_eq!(items.len(), 7, "{items:#?}");
+    let failed: Vec<&Value> = items.iter().filter(|a| a["outcome"] == "retrying").collect();
+    assert_eq!(failed.len(), 3);
+    assert!(failed
+        .iter()
+        .all(|a| a["status_code"] == 500 && a["error"].is_string() && a["latency_ms"].is_u64()));
+    let delivered: BTreeSet<String> = items
+        .iter()
+        .filter(|a| a["outcome"] == "delivered")
+        .map(|a| a["webhook_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(delivered, expected);
+    assert!(items.iter().filter(|a| a["outcome"] == "delivered").all(|a| a["status_code"] == 204));
+    // Newest first.
+    let times: Vec<&str> = items.iter().map(|a| a["at"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|p| p[0] >= p[1]), "{times:?}");
+    let only_delivered =
+        w.server.ok("GET", &format!("/v1/webhooks/{id}/deliveries?status=delivered"), &w.admin, None);
+    assert!(!only_delivered["items"].as_array().unwrap().is_empty());
+
+    let ep = w.server.ok("GET", &format!("/v1/webhooks/{id}"), &w.admin, None);
+    assert_eq!(ep["deliveries"], json!({"delivered": 4, "failed": 0, "pending": 0}), "{ep}");
+    assert!((ep["success_rate"].as_f64().unwrap() - 4.0 / 7.0).abs() < 1e-9, "{ep}");
+    assert!(ep.get("secret").is_none());
+
+    // The attempts are evidence in the log, and the payload is OCSF API Activity.
+    let kinds = w.log_kinds();
+    let attempts: usize = kinds
+        .iter()
+        .filter(|(k, _)| k == "webhook.attempts")
+        .map(|(_, d)| d["attempts"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(attempts, 7);
+}
+
+#[test]
+fn restarting_mid_retry_loses_no_delivery() {
+    let receiver = Receiver::start(&["--fail-first", "3"]);
+    // Retries 1 s apart, so the stop lands while deliveries are pending.
+    let mut w = world(fast_dispatch(Duration::from_secs(1)));
+    let id = w.hook(&receiver, json!([]));
+    let seqs: Vec<u64> = (0..3).map(|_| w.decide()).collect();
+    wait_for("a failed attempt", Duration::from_secs(20), || (!receiver.records().is_empty()).then_some(()))
+        .unwrap();
+    w.server.reopen();
+    // After the restart: more events, and the pending ones must still arrive.
+    let mut all = seqs.clone();
+    all.push(w.decide());
+    let expected = ids(&id, &all);
+    wait_delivered(&receiver, &expected, Duration::from_secs(30));
+    let records = receiver.records();
+    assert!(records.iter().all(|r| r["verified"] == json!(true)), "{records:#?}");
+    // The agent registration and other events after the endpoint was created also count; at
+    // least every decision arrived, each webhook-id answered 2xx exactly once.
+    let got = receiver.successes();
+    assert!(expected.iter().all(|i| got.get(i) == Some(&1)), "{got:?}");
+    let pending = wait_for("no pending delivery", Duration::from_secs(20), || {
+        let ep = w.server.ok("GET", &format!("/v1/webhooks/{id}"), &w.admin, None);
+        (ep["deliveries"]["pending"] == 0).then_some(ep)
+    })
+    .unwrap();
+    assert_eq!(pending["deliveries"]["failed"], 0, "{pending}");
+}
+
+#[test]
+fn gone_disables_the_endpoint_and_it_is_recorded() {
+    let receiver = Receiver::start(&["--status", "410"]);
+    let w = world(fast_dispatch(Duration::from_millis(200)));
+    let id = w.hook(&receiver, json!(["decision"]));
+    let seq = w.decide();
+    let ep = wait_for("the endpoint to be disabled", Duration::from_secs(20), || {
+        let ep = w.server.ok("GET", &format!("/v1/webhooks/{id}"), &w.admin, None);
+        (ep["enabled"] == false).then_some(ep)
+    })
+    .unwrap();
+    assert!(ep["disabled_reason"].as_str().unwrap().contains("410"), "{ep}");
+    assert_eq!(ep["deliveries"]["failed"], 1, "{ep}");
+    let items = w.deliveries(&id);
+    assert_eq!(items.len(), 1);
+    assert_eq!((items[0]["status_code"].clone(), items[0]["outcome"].clone()), (json!(410), json!("failed")));
+    assert_eq!(items[0]["webhook_id"], format!("msg_{id}_{seq}"));
+    assert!(w.log_kinds().iter().any(|(k, d)| k == "webhook.disabled" && d["id"] == json!(id)));
+    // Disabled: later events are not sent.
+    w.decide();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(receiver.records().len(), 1);
+}
+
+#[test]
+fn admin_api_validates_input_and_guards_private_targets() {
+    // Without the flag, private and loopback targets are refused.
+    let strict = Server::start();
+    let admin = strict.state.gavel.bootstrap_admin().unwrap().unwrap().token;
+    for url in
+        ["http://127.0.0.1:9/x", "http://localhost/x", "http://169.254.169.254/latest", "http://[::1]/"]
+    {
+        assert_error(
+            strict.call("POST", "/v1/webhooks", Some(&admin), Some(json!({"url": url}))),
+            400,
+            "invalid_request",
+            "private",
+        );
+    }
+
+    let receiver = Receiver::start(&[]);
+    let w = world(fast_dispatch(Duration::from_millis(200)));
+    let post = |body: Value| w.server.call("POST", "/v1/webhooks", Some(&w.admin), Some(body));
+    assert_error(post(json!({"url": "ftp://example.com/x"})), 400, "invalid_request", "http");
+    assert_error(post(json!({"url": "not a url"})), 400, "invalid_request", "http");
+    assert_error(
+        post(json!({"url": receiver.url(), "secret": "mine"})),
+        400,
+        "invalid_request",
+        "unknown field",
+    );
+    assert_error(post(json!({"url": receiver.url(), "kinds": ["Bad Kind"]})), 400, "invalid_request", "kind");
+    assert_error(
+        w.server.call("POST", "/v1/webhooks", Some(&w.agent), Some(json!({"url": receiver.url()}))),
+        403,
+        "forbidden",
+        "",
+    );
+    assert_error(
+        w.server.call("GET", "/v1/webhooks/whk_nope", Some(&w.admin), None),
+        404,
+        "not_found",
+        "whk_nope",
+    );
+
+    let id = w.hook(&receiver, json!(["decision", "policy.*"]));
+    assert_error(
+        w.server.call("GET", &format!("/v1/webhooks/{id}/deliveries?status=bogus"), Some(&w.admin), None),
+        400,
+        "invalid_request",
+        "status",
+    );
+    assert_error(
+        w.server.call(
+            "POST",
+            &format!("/v1/webhooks/{id}/update"),
+            Some(&w.admin),
+            Some(json!({"enabled": "yes"})),
+        ),
+        400,
+        "invalid_request",
+        "",
+    );
+    let list = w.server.ok("GET", "/v1/webhooks", &w.admin, None);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert!(list["items"][0].get("secret").is_none(), "{list}");
+    let updated = w.server.ok(
+        "POST",
+        &format!("/v1/webhooks/{id}/update"),
+        &w.admin,
+        Some(json!({"kinds": ["decision"]})),
+    );
+    assert_eq!(updated["kinds"], json!(["decision"]));
+
+    // A rotated secret signs the next deliveries.
+    let rotated = w.server.ok("POST", &format!("/v1/webhooks/{id}/rotate-secret"), &w.admin, None);
+    receiver.set_secret(rotated["secret"].as_str().unwrap());
+    let seq = w.decide();
+    wait_delivered(&receiver, &ids(&id, &[seq]), Duration::from_secs(20));
+    assert!(receiver.records().iter().all(|r| r["verified"] == json!(true)));
+
+    let disabled = w.server.ok("DELETE", &format!("/v1/webhooks/{id}"), &w.admin, None);
+    assert_eq!(disabled["enabled"], false);
+    assert_error(
+        w.server.call("DELETE", &format!("/v1/webhooks/{id}"), Some(&w.admin), None),
+        409,
+        "conflict",
+        "",
+    );
+    // Never deleted: still listed.
+    assert_eq!(w.server.ok("GET", &format!("/v1/webhooks/{id}"), &w.admin, None)["enabled"], false);
+    let kinds: Vec<String> = w.log_kinds().into_iter().map(|(k, _)| k).collect();
+    for k in [
+        "webhook.created",
+        "webhook.updated",
+        "webhook.secret_rotated",
+        "webhook.disabled",
+        "webhook.attempts",
+    ] {
+        assert!(kinds.iter().any(|x| x == k), "{k} not in the log");
+    }
+    let openapi = w.server.ok("GET", "/v1/openapi.json", &w.admin, None);
+    assert!(openapi["paths"]["/v1/webhooks/{id}/deliveries"].is_object());
+}
+
+#[test]
+fn a_slow_endpoint_does_not_slow_decide() {
+    let receiver = Receiver::start(&["--sleep", "3"]);
+    let w = world(fast_dispatch(Duration::from_millis(200)));
+    let id = w.hook(&receiver, json!([]));
+    let first = w.decide();
+    // Decide while the receiver hangs on the first delivery.
+    let mut worst = Duration::ZERO;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(2500) {
+        let t = Instant::now();
+        w.decide();
+        worst = worst.max(t.elapsed());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(receiver.records().is_empty(), "the receiver should still be hanging");
+    assert!(worst < Duration::from_secs(1), "decide took {worst:?} while a webhook endpoint hung");
+    wait_delivered(&receiver, &ids(&id, &[first]), Duration::from_secs(30));
+}
