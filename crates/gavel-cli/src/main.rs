@@ -20,6 +20,7 @@ mod policy;
 mod remote;
 mod serve;
 mod users;
+mod webhooks;
 
 use clap::{Parser, Subcommand};
 use gavel_ledger::clock::SystemClock;
@@ -97,6 +98,9 @@ enum Command {
     /// (server).
     #[command(subcommand)]
     Killswitch(killswitch::KillSwitchCommand),
+    /// Signed event streams to SIEMs: endpoints, secrets, delivery history (server).
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
 }
 
 fn main() -> ExitCode {
@@ -130,6 +134,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Outcome(args) => outcome::run(&remote()?, args),
         Command::Findings(cmd) => outcome::findings(&remote()?, cmd),
         Command::Killswitch(cmd) => killswitch::run(&remote()?, cmd),
+        Command::Webhooks(cmd) => webhooks::run(&remote()?, cmd),
     }
 }
 

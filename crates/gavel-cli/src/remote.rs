@@ -86,6 +86,12 @@ impl Remote {
         json_body(self.send(req, body.as_ref())?)
     }
 
+    /// DELETE with the caller's token and an optional JSON body.
+    pub fn delete(&self, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let req = self.agent.delete(&self.url(path)).set("Authorization", &bearer(self.token()?));
+        json_body(self.send(req, body.as_ref())?)
+    }
+
     fn send(&self, req: ureq::Request, body: Option<&Value>) -> anyhow::Result<ureq::Response> {
         let result = match body {
             Some(body) => req.send_json(body),

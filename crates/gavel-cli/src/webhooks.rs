@@ -1,0 +1,189 @@
+//! `gavel webhooks`: signed event streams to SIEMs (SOC 2 CC7.2) over `/v1/webhooks`.
+//!
+//! Deliveries follow the Standard Webhooks spec (HMAC-SHA256 with the endpoint's `whsec_`
+//! secret); every attempt is recorded in the log. The secret is printed once, at creation or
+//! rotation. Endpoints are disabled, never deleted: their history is evidence.
+
+use crate::remote::{items, print_table, s, seg, Remote};
+use clap::Subcommand;
+use serde_json::{json, Value};
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum WebhooksCommand {
+    /// Add an endpoint; prints its id and its secret (shown once). Needs an admin token.
+    Create {
+        /// http(s) URL receiving signed POSTs.
+        #[arg(long)]
+        url: String,
+        /// Event kinds to send: exact (`decision`) or prefix (`policy.*`); repeat; default all.
+        #[arg(long = "kind")]
+        kinds: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every endpoint (without secrets).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One endpoint with its delivery counts and success rate.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change the kinds an endpoint receives, or enable/disable it.
+    Update {
+        id: String,
+        /// Replaces the kind filter; repeat.
+        #[arg(long = "kind")]
+        kinds: Vec<String>,
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        #[arg(long)]
+        disable: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Issue a new secret (printed once); the old one stops signing at once.
+    RotateSecret {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable an endpoint (never deleted: its delivery history is evidence).
+    Disable {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every delivery attempt, newest first: status code, latency, error.
+    Deliveries {
+        id: String,
+        /// retrying | delivered | failed
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn print_secret(v: &Value) {
+    println!("webhook {}", s(&v["id"]));
+    println!("secret: {} (shown once: store it now)", s(&v["secret"]));
+}
+
+pub fn run(remote: &Remote, cmd: WebhooksCommand) -> anyhow::Result<ExitCode> {
+    let (value, json, human): (Value, bool, fn(&Value)) = match cmd {
+        WebhooksCommand::Create { url, kinds, json } => {
+            let body = json!({"url": url, "kinds": kinds});
+            (remote.post("/v1/webhooks", Some(body))?, json, print_secret)
+        }
+        WebhooksCommand::List { json } => (remote.get("/v1/webhooks", &[])?, json, |list: &Value| {
+            let rows: Vec<Vec<String>> = items(list)
+                .iter()
+                .map(|w| vec![s(&w["id"]), s(&w["url"]), kinds(w), enabled(w), s(&w["created_at"])])
+                .collect();
+            if rows.is_empty() {
+                println!("no webhook endpoint is configured");
+            } else {
+                print_table(&["ID", "URL", "KINDS", "STATE", "CREATED"], &rows);
+            }
+        }),
+        WebhooksCommand::Show { id, json } => {
+            (remote.get(&format!("/v1/webhooks/{}", seg(&id)?), &[])?, json, |w| {
+                println!("webhook       {}", s(&w["id"]));
+                println!("url           {}", s(&w["url"]));
+                println!("kinds         {}", kinds(w));
+                println!("state         {}", enabled(w));
+                println!("deliveries    {}", w["deliveries"]);
+                println!("attempts      {}", w["attempts"]);
+                println!("success rate  {}", s(&w["success_rate"]));
+            })
+        }
+        WebhooksCommand::Update { id, kinds: new_kinds, enable, disable, json } => {
+            let mut body = json!({});
+            if !new_kinds.is_empty() {
+                body["kinds"] = json!(new_kinds);
+            }
+            if enable || disable {
+                body["enabled"] = json!(enable);
+            }
+            if body.as_object().is_some_and(|o| o.is_empty()) {
+                anyhow::bail!("nothing to change: pass --kind, --enable or --disable");
+            }
+            (remote.post(&format!("/v1/webhooks/{}/update", seg(&id)?), Some(body))?, json, |w| {
+                println!("webhook {} updated: kinds {}, {}", s(&w["id"]), kinds(w), enabled(w))
+            })
+        }
+        WebhooksCommand::RotateSecret { id, json } => {
+            (remote.post(&format!("/v1/webhooks/{}/rotate-secret", seg(&id)?), None)?, json, print_secret)
+        }
+        WebhooksCommand::Disable { id, reason, json } => {
+            let body = reason.map(|r| json!({"reason": r}));
+            (remote.delete(&format!("/v1/webhooks/{}", seg(&id)?), body)?, json, |w| {
+                println!("webhook {} disabled", s(&w["id"]))
+            })
+        }
+        WebhooksCommand::Deliveries { id, status, limit, json } => {
+            let mut query = Vec::new();
+            if let Some(st) = status {
+                query.push(("status", st));
+            }
+            if let Some(l) = limit {
+                query.push(("limit", l.to_string()));
+            }
+            (remote.get(&format!("/v1/webhooks/{}/deliveries", seg(&id)?), &query)?, json, |list| {
+                let rows: Vec<Vec<String>> = items(list)
+                    .iter()
+                    .map(|a| {
+                        vec![
+                            s(&a["at"]),
+                            s(&a["seq"]),
+                            s(&a["webhook_id"]),
+                            s(&a["attempt"]),
+                            s(&a["status_code"]),
+                            s(&a["latency_ms"]),
+                            s(&a["outcome"]),
+                            s(&a["error"]),
+                        ]
+                    })
+                    .collect();
+                if rows.is_empty() {
+                    println!("no delivery attempt yet");
+                } else {
+                    print_table(
+                        &["AT", "SEQ", "WEBHOOK-ID", "ATTEMPT", "STATUS", "LATENCY_MS", "OUTCOME", "ERROR"],
+                        &rows,
+                    );
+                }
+            })
+        }
+    };
+    if json {
+        crate::print_json(&value);
+    } else {
+        human(&value);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn kinds(w: &Value) -> String {
+    match w["kinds"].as_array() {
+        Some(k) if !k.is_empty() => k.iter().map(s).collect::<Vec<_>>().join(","),
+        _ => "all".into(),
+    }
+}
+
+fn enabled(w: &Value) -> String {
+    if w["enabled"] == json!(true) {
+        "enabled".into()
+    } else {
+        format!("disabled ({})", s(&w["disabled_reason"]))
+    }
+}
