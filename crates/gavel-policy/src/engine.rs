@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use cedar_policy::{Authorizer, Decision, PolicyId, PolicySet, Response};
+use cedar_policy::{Authorizer, Decision, Policy, PolicyId, PolicySet, ResourceConstraint, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::request::ToolCall;
@@ -112,19 +112,63 @@ struct Meta {
 /// [`Engine::evaluate`] from any number of threads.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    enforcing: PolicySet,
-    combined: PolicySet,
+    enforcing: Indexed,
+    combined: Indexed,
     has_enforcing: bool,
     has_observing: bool,
     meta: HashMap<PolicyId, Meta>,
     authorizer: Authorizer,
 }
 
+/// A policy set indexed by tool. A policy whose scope says `resource == Tool::"x"` can only be
+/// satisfied — or even evaluated past its scope, so it can neither permit, forbid nor error — for
+/// tool `x`; leaving it out of every other tool's set changes no decision, and spares Cedar
+/// evaluating it (Cedar evaluates every policy of the set it is given).
+#[derive(Debug, Clone)]
+struct Indexed {
+    /// Policies that may apply to any tool.
+    generic: PolicySet,
+    /// Per tool named in a scope: that tool's policies plus the generic ones.
+    by_tool: HashMap<String, PolicySet>,
+}
+
+impl Indexed {
+    fn new(policies: Vec<Policy>) -> Result<Self, cedar_policy::PolicySetError> {
+        let tool_of = |p: &Policy| match p.resource_constraint() {
+            ResourceConstraint::Eq(uid) if uid.type_name().to_string() == "Tool" => {
+                Some(uid.id().unescaped().to_string())
+            }
+            _ => None,
+        };
+        let mut generic = PolicySet::new();
+        let mut scoped: HashMap<String, Vec<Policy>> = HashMap::new();
+        for policy in policies {
+            match tool_of(&policy) {
+                Some(tool) => scoped.entry(tool).or_default().push(policy),
+                None => generic.add(policy)?,
+            }
+        }
+        let mut by_tool = HashMap::new();
+        for (tool, own) in scoped {
+            let mut set = generic.clone();
+            for policy in own {
+                set.add(policy)?;
+            }
+            by_tool.insert(tool, set);
+        }
+        Ok(Indexed { generic, by_tool })
+    }
+
+    fn for_tool(&self, tool: &str) -> &PolicySet {
+        self.by_tool.get(tool).unwrap_or(&self.generic)
+    }
+}
+
 impl Engine {
     /// Builds an engine, re-validating every set (and checking its stored hash against its text).
     pub fn new(sets: Vec<LoadedSet>) -> Result<Engine, PolicyError> {
-        let mut enforcing = PolicySet::new();
-        let mut combined = PolicySet::new();
+        let mut enforcing = Vec::new();
+        let mut combined = Vec::new();
         let mut meta = HashMap::new();
         let mut seen = HashSet::new();
         let (mut has_enforcing, mut has_observing) = (false, false);
@@ -160,14 +204,9 @@ impl Engine {
             {
                 let id = PolicyId::new(format!("{}/{}", set.set_id, info.id));
                 let policy = policy.new_id(id.clone());
-                // Ids are unique per set and set ids are unique and slash-free, so adding cannot clash;
-                // map the error anyway rather than panic.
-                let add = |ps: &mut PolicySet| {
-                    ps.add(policy.clone()).map_err(|e| in_set(PolicyError::invalid(e.to_string())))
-                };
-                add(&mut combined)?;
+                combined.push(policy.clone());
                 if set.mode == Mode::Enforce {
-                    add(&mut enforcing)?;
+                    enforcing.push(policy);
                 }
                 meta.insert(
                     id,
@@ -184,7 +223,18 @@ impl Engine {
                 );
             }
         }
-        Ok(Engine { enforcing, combined, has_enforcing, has_observing, meta, authorizer: Authorizer::new() })
+        // Ids are unique per set and set ids are unique and slash-free, so adding cannot clash;
+        // map the error anyway rather than panic.
+        let index =
+            |policies: Vec<Policy>| Indexed::new(policies).map_err(|e| PolicyError::invalid(e.to_string()));
+        Ok(Engine {
+            enforcing: index(enforcing)?,
+            combined: index(combined)?,
+            has_enforcing,
+            has_observing,
+            meta,
+            authorizer: Authorizer::new(),
+        })
     }
 
     /// True when at least one set is in enforce mode.
@@ -204,9 +254,12 @@ impl Engine {
         }
         // Prepared once: both verdicts judge the same request and entities.
         let prepared = req.prepare();
-        let judge = |set: &PolicySet| -> Verdict {
+        let judge = |set: &Indexed| -> Verdict {
             match &prepared {
-                Ok(p) => self.verdict(&self.authorizer.is_authorized(&p.request, set, &p.entities)),
+                Ok(p) => {
+                    let policies = set.for_tool(&req.tool);
+                    self.verdict(&self.authorizer.is_authorized(&p.request, policies, &p.entities))
+                }
                 Err(e) => Verdict {
                     outcome: Outcome::Deny,
                     policies: Vec::new(),

@@ -321,3 +321,55 @@ fn parse_errors_name_line_and_column() {
     assert_eq!(line, 3, "{err}");
     assert!(column.is_some(), "{err}");
 }
+
+/// Indexing policies by the tool in their scope changes no decision: tool-scoped policies apply
+/// to their tool only, and scope-free policies to every tool, including ones no policy names.
+#[test]
+fn tool_index_changes_no_decision() {
+    let text = r#"
+@id("allow_x") permit(principal, action == Action::"call_tool", resource == Tool::"x");
+@id("forbid_x_in_prod") forbid(principal, action == Action::"call_tool", resource == Tool::"x")
+  when { context.environment == "production" };
+@id("hold_y") @gavel("require_approval") permit(principal, action == Action::"call_tool", resource == Tool::"y");
+@id("allow_any_read") permit(principal, action == Action::"call_tool", resource)
+  when { resource.category == "read_only" };
+@id("no_drop") forbid(principal, action == Action::"call_tool", resource)
+  when { context.argument_text like "*DROP*" };
+"#;
+    let engine = gavel_policy::Engine::new(vec![gavel_policy::LoadedSet {
+        set_id: "t".into(),
+        version: 1,
+        mode: gavel_policy::Mode::Enforce,
+        source: gavel_policy::parse_and_validate("t", text).unwrap(),
+    }])
+    .unwrap();
+    let call =
+        |tool: &str, env: &str, category: Option<&str>, args: serde_json::Value| gavel_policy::ToolCall {
+            agent_id: "a".into(),
+            owner: "o".into(),
+            environment: env.into(),
+            tier: "standard".into(),
+            groups: vec![],
+            tool: tool.into(),
+            tool_category: category.map(str::to_string),
+            arguments: args,
+            on_behalf_of: None,
+            cost_usd: None,
+            hour_utc: 12,
+        };
+    use gavel_policy::Outcome::*;
+    let cases = [
+        (call("x", "staging", None, serde_json::json!({})), Allow),
+        (call("x", "production", None, serde_json::json!({})), Deny),
+        (call("x", "staging", None, serde_json::json!({"q": "DROP users"})), Deny),
+        (call("y", "production", None, serde_json::json!({})), RequireApproval),
+        (call("y", "staging", None, serde_json::json!({"q": "DROP"})), Deny),
+        (call("z", "production", Some("read_only"), serde_json::json!({})), Allow),
+        (call("z", "production", None, serde_json::json!({})), Deny),
+        (call("z", "staging", Some("read_only"), serde_json::json!({"q": "DROP"})), Deny),
+    ];
+    for (c, want) in cases {
+        let got = engine.evaluate(&c).enforced.unwrap();
+        assert_eq!(got.outcome, want, "{} {:?}: {:?}", c.tool, c.arguments, got.reasons);
+    }
+}
