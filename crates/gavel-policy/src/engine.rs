@@ -133,7 +133,10 @@ struct Indexed {
 }
 
 impl Indexed {
-    fn new(policies: Vec<Policy>) -> Result<Self, cedar_policy::PolicySetError> {
+    fn new(policies: Vec<Policy>) -> Result<Self, PolicyError> {
+        let add = |set: &mut PolicySet, policy: Policy| {
+            set.add(policy).map_err(|e| PolicyError::invalid(e.to_string()))
+        };
         let tool_of = |p: &Policy| match p.resource_constraint() {
             ResourceConstraint::Eq(uid) if uid.type_name().to_string() == "Tool" => {
                 Some(uid.id().unescaped().to_string())
@@ -145,14 +148,14 @@ impl Indexed {
         for policy in policies {
             match tool_of(&policy) {
                 Some(tool) => scoped.entry(tool).or_default().push(policy),
-                None => generic.add(policy)?,
+                None => add(&mut generic, policy)?,
             }
         }
         let mut by_tool = HashMap::new();
         for (tool, own) in scoped {
             let mut set = generic.clone();
             for policy in own {
-                set.add(policy)?;
+                add(&mut set, policy)?;
             }
             by_tool.insert(tool, set);
         }
