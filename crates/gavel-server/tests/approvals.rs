@@ -172,6 +172,26 @@ fn approve_path_to_outcome_with_a_single_use_receipt() {
     assert_eq!(trace["outcome"]["status"], "succeeded");
     assert_eq!(trace["policies"][0]["policy_id"], "hold_email");
     assert_eq!(w.server.ok("GET", "/v1/audit/verify", &w.alice, None)["valid"], true);
+
+    // Every step is a log event linked to the decision event's seq.
+    let store = w.server.state.log.store().clone();
+    let size = gavel_store::Store::head(store.as_ref()).unwrap().size;
+    let mut linked = Vec::new();
+    gavel_store::Store::scan(store.as_ref(), 0, size, &mut |e| {
+        let event = gavel_ledger::event::Event::from_bytes(e.bytes.as_deref().unwrap()).unwrap();
+        if event.data.get("decision_id") == Some(&held["decision_id"]) && event.kind != "decision" {
+            linked.push((event.kind.clone(), event.data["decision_seq"].clone()));
+        }
+        true
+    })
+    .unwrap();
+    assert_eq!(
+        linked,
+        [
+            ("approval.decided".to_string(), held["seq"].clone()),
+            ("outcome.recorded".to_string(), held["seq"].clone())
+        ]
+    );
 }
 
 #[test]
