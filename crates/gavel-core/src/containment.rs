@@ -106,6 +106,11 @@ pub struct Breach {
     pub containment: Value,
 }
 
+/// The kill switches that can stop a call of `agent` to `tool`, most general first.
+pub(crate) fn switch_scopes(agent: &Agent, tool: &str) -> [Scope; 3] {
+    [Scope::Global, Scope::Agent(agent.id.clone()), Scope::Tool(tool.into())]
+}
+
 fn day_start(t: OffsetDateTime) -> OffsetDateTime {
     t.replace_time(Time::MIDNIGHT)
 }
@@ -203,15 +208,17 @@ impl Gavel {
     }
 
     /// The first containment control that stops this call, if any.
+    /// `switches` are the kill-switch documents of [`switch_scopes`], read by the caller.
     pub(crate) fn containment_breach(
         &self,
         agent: &Agent,
         tool: &str,
         cost_usd: Option<f64>,
         now: OffsetDateTime,
+        switches: &[Option<gavel_store::docs::Doc>],
     ) -> Result<Option<Breach>> {
-        for scope in [Scope::Global, Scope::Agent(agent.id.clone()), Scope::Tool(tool.into())] {
-            if let Some(doc) = self.store.get_doc("killswitches", &scope.key())? {
+        for (scope, doc) in switch_scopes(agent, tool).into_iter().zip(switches) {
+            if let Some(doc) = doc {
                 if doc.body["engaged"] == json!(true) {
                     let by = doc.body["engaged_by"].as_str().unwrap_or("?");
                     let why = doc.body["reason"].as_str().unwrap_or("");

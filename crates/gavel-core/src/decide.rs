@@ -99,7 +99,15 @@ impl Gavel {
         let arguments = check_request(&req)?;
         let digest = arguments_digest(&arguments)?;
         let now = self.clock.now();
-        let category = self.tool_category(&req.tool)?;
+        // Everything the decision reads besides the agent, in one read transaction.
+        let scopes = crate::containment::switch_scopes(agent, &req.tool);
+        let switch_keys: Vec<String> = scopes.iter().map(|s| s.key()).collect();
+        let mut keys = vec![("tools", req.tool.as_str()), ("meta", "policy_epoch")];
+        keys.extend(switch_keys.iter().map(|k| ("killswitches", k.as_str())));
+        let mut docs = self.store.get_docs(&keys)?;
+        let switches = docs.split_off(2);
+        let category = docs[0].as_ref().and_then(|d| d.body["category"].as_str().map(str::to_string));
+        let epoch = docs[1].as_ref().map_or(0, |d| d.version);
 
         let deny = |reason: String| Verdict {
             outcome: Outcome::Deny,
@@ -108,7 +116,7 @@ impl Gavel {
             errors: vec![],
         };
         let breach = if agent.status == Status::Active {
-            self.containment_breach(agent, &req.tool, req.context.cost_usd, now)?
+            self.containment_breach(agent, &req.tool, req.context.cost_usd, now, &switches)?
         } else {
             None
         };
@@ -117,7 +125,7 @@ impl Gavel {
         } else if let Some(breach) = &breach {
             (deny(breach.reason.clone()), true, None)
         } else {
-            let engine = self.engine()?;
+            let engine = self.engine_at(epoch)?;
             let call = ToolCall {
                 agent_id: agent.id.clone(),
                 owner: agent.owner.clone(),

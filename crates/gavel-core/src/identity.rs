@@ -211,7 +211,7 @@ impl Gavel {
         let id = doc.body["principal_id"].as_str().ok_or_else(unauthenticated)?;
         match doc.body["principal_type"].as_str() {
             Some("user") => {
-                let user = self.user(id)?;
+                let user: User = self.doc_by_id("users", "user", id)?;
                 if user.status != Status::Active {
                     return Err(CoreError::Unauthenticated(format!(
                         "user {} is {}",
@@ -221,7 +221,7 @@ impl Gavel {
                 }
                 Ok(Principal::User(user))
             }
-            Some("agent") => Ok(Principal::Agent(self.agent(id)?)),
+            Some("agent") => Ok(Principal::Agent(self.doc_by_id("agents", "agent", id)?)),
             _ => Err(unauthenticated()),
         }
     }

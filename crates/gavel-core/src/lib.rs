@@ -100,6 +100,20 @@ impl Gavel {
             .collect()
     }
 
+    /// A document by id (no name lookup: one read).
+    pub(crate) fn doc_by_id<T: serde::de::DeserializeOwned>(
+        &self,
+        collection: &str,
+        what: &str,
+        id: &str,
+    ) -> Result<T> {
+        let doc = self
+            .store
+            .get_doc(collection, id)?
+            .ok_or_else(|| CoreError::NotFound(format!("no {what} {id:?}")))?;
+        from_doc(doc)
+    }
+
     /// A document found by id, or by a name claimed in `names` (e.g. `agent_names`), with its version.
     pub(crate) fn named_doc<T: serde::de::DeserializeOwned>(
         &self,

@@ -511,6 +511,11 @@ impl Gavel {
     /// replica).
     pub fn engine(&self) -> Result<Arc<Engine>> {
         let epoch = self.store.get_doc("meta", "policy_epoch")?.map_or(0, |d| d.version);
+        self.engine_at(epoch)
+    }
+
+    /// The engine for policy epoch `epoch` (the version of `meta/policy_epoch` the caller read).
+    pub(crate) fn engine_at(&self, epoch: u64) -> Result<Arc<Engine>> {
         let mut cached = self.engine.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((e, engine)) = cached.as_ref() {
             if *e == epoch {

@@ -105,6 +105,10 @@ pub trait Store: Send + Sync {
     /// One document, if it exists.
     fn get_doc(&self, collection: &str, id: &str) -> Result<Option<Doc>, StoreError>;
 
+    /// Several documents read in one read transaction (one consistent snapshot, one round of
+    /// connection setup), in the order asked.
+    fn get_docs(&self, keys: &[(&str, &str)]) -> Result<Vec<Option<Doc>>, StoreError>;
+
     /// Documents matching `query`, newest first.
     fn query_docs(&self, query: &DocQuery) -> Result<Vec<Doc>, StoreError>;
 

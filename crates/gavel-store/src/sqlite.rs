@@ -498,6 +498,23 @@ impl Store for SqliteStore {
         })
     }
 
+    fn get_docs(&self, keys: &[(&str, &str)]) -> Result<Vec<Option<Doc>>, StoreError> {
+        self.with_reader(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            let mut out = Vec::with_capacity(keys.len());
+            {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT collection, id, version, seq, time, k1, k2, k3, body FROM docs WHERE collection = ?1 AND id = ?2",
+                )?;
+                for (collection, id) in keys {
+                    out.push(stmt.query_row(params![collection, id], doc_from_row).optional()?);
+                }
+            }
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
     fn query_docs(&self, query: &DocQuery) -> Result<Vec<Doc>, StoreError> {
         let (filter, mut args) = doc_filter(query, true);
         let order = if query.ascending { "ASC" } else { "DESC" };
@@ -869,6 +886,17 @@ mod tests {
         assert_eq!((doc.version, doc.seq, doc.time), (2, b.seq, b.time));
         assert!(store.get_doc("things", "y").unwrap().is_none());
         assert!(store.get_doc("other", "x").unwrap().is_none());
+    }
+
+    #[test]
+    fn several_documents_are_read_at_once_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        store.append_with(draft(0), vec![op("a", 1, Expect::Absent), op("b", 2, Expect::Absent)]).unwrap();
+        let got = store.get_docs(&[("things", "b"), ("things", "missing"), ("things", "a")]).unwrap();
+        let bodies: Vec<_> = got.iter().map(|d| d.as_ref().map(|d| d.body.clone())).collect();
+        assert_eq!(bodies, [Some(json!({"n": 2})), None, Some(json!({"n": 1}))]);
+        assert!(store.get_docs(&[]).unwrap().is_empty());
     }
 
     #[test]
