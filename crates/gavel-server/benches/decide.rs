@@ -17,6 +17,9 @@
 //! GAVEL_BENCH_KEEP_SPEC=1 (keep the AGT spec file and print its path), GAVEL_BENCH_CALLERS
 //! (in-process decide callers, default `1,64`).
 
+#[path = "../../gavel-store/benches/common/bare_sqlite.rs"]
+mod bare_sqlite;
+
 use gavel_core::decide::{DecideContext, DecideRequest};
 use gavel_core::{Gavel, NewAgent, Principal, Role};
 use gavel_ledger::clock::SystemClock;
@@ -24,7 +27,6 @@ use gavel_policy::{builtin_pack, parse_and_validate, Engine, LoadedSet, Mode, Ou
 use gavel_server::AppState;
 use gavel_store::layout::DataDir;
 use gavel_store::{Log, Store};
-use rusqlite::params;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -462,42 +464,9 @@ fn median_by<T: Copy>(mut runs: Vec<T>, key: impl Fn(&T) -> f64) -> T {
     runs[runs.len() / 2]
 }
 
-/// The storage ceiling: rows of the same size, 1,000 per transaction, same WAL + synchronous=FULL
-/// (as `bench_bare_sqlite` in crates/gavel-store/benches/log.rs).
+/// The shared bare-SQLite baseline (see `bare_sqlite.rs`), run for this bench's run length.
 fn bench_bare_sqlite(row_size: usize) -> f64 {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let conn = rusqlite::Connection::open(dir.path().join("bare.db")).expect("open");
-    conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
-         CREATE TABLE t (seq INTEGER PRIMARY KEY, time TEXT, kind TEXT, actor_type TEXT, actor_id TEXT,
-                         leaf_hash BLOB, body BLOB);",
-    )
-    .expect("schema");
-    let body = vec![b'x'; row_size];
-    let start = Instant::now();
-    let mut seq = 0u64;
-    while start.elapsed() < secs() {
-        let tx = conn.unchecked_transaction().expect("tx");
-        {
-            let mut stmt =
-                tx.prepare_cached("INSERT INTO t VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)").expect("stmt");
-            for _ in 0..1000 {
-                stmt.execute(params![
-                    seq,
-                    "2026-11-29T00:00:00.000000Z",
-                    "decision",
-                    "agent",
-                    "agt_5f1d0c2e9a7b3c4d5e6f7a8b",
-                    &[7u8; 32][..],
-                    &body
-                ])
-                .expect("insert");
-                seq += 1;
-            }
-        }
-        tx.commit().expect("commit");
-    }
-    seq as f64 / start.elapsed().as_secs_f64()
+    bare_sqlite::rows_per_sec(row_size, secs())
 }
 
 /// Mean size of the `decision` events among the last 1,000 events of a log.

@@ -9,13 +9,15 @@
 //! Environment: GAVEL_BENCH_SECS (seconds per append run, default 4), GAVEL_BENCH_PROOF_SIZE
 //! (default 1_000_000).
 
+#[path = "common/bare_sqlite.rs"]
+mod bare_sqlite;
+
 use gavel_ledger::clock::SystemClock;
 use gavel_ledger::event::{Actor, EventDraft, SealableDraft};
 use gavel_ledger::hash::{leaf_hash, ZERO_HASH};
 use gavel_ledger::merkle::verify_inclusion;
 use gavel_ledger::verify::{RangeVerifier, StoredEntry};
 use gavel_store::{SqliteStore, Store};
-use rusqlite::params;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -84,41 +86,9 @@ fn bench_append(writers: usize) -> f64 {
     count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
 }
 
-/// The storage ceiling: rows of the same size, 1,000 per transaction, same WAL + synchronous=FULL.
+/// The shared bare-SQLite baseline (see `bare_sqlite.rs`), run for this bench's run length.
 fn bench_bare_sqlite(row_size: usize) -> f64 {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let conn = rusqlite::Connection::open(dir.path().join("bare.db")).expect("open");
-    conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
-         CREATE TABLE t (seq INTEGER PRIMARY KEY, time TEXT, kind TEXT, actor_type TEXT, actor_id TEXT,
-                         leaf_hash BLOB, body BLOB);",
-    )
-    .expect("schema");
-    let body = vec![b'x'; row_size];
-    let start = Instant::now();
-    let mut seq = 0u64;
-    while start.elapsed() < secs() {
-        let tx = conn.unchecked_transaction().expect("tx");
-        {
-            let mut stmt =
-                tx.prepare_cached("INSERT INTO t VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)").expect("stmt");
-            for _ in 0..1000 {
-                stmt.execute(params![
-                    seq,
-                    "2026-11-29T00:00:00.000000Z",
-                    "decision",
-                    "agent",
-                    "agent-7f3a9c",
-                    &[7u8; 32][..],
-                    &body
-                ])
-                .expect("insert");
-                seq += 1;
-            }
-        }
-        tx.commit().expect("commit");
-    }
-    seq as f64 / start.elapsed().as_secs_f64()
+    bare_sqlite::rows_per_sec(row_size, secs())
 }
 
 struct VerifyRates {
