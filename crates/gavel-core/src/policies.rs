@@ -486,11 +486,6 @@ impl Gavel {
         Ok(set)
     }
 
-    /// The category of a tool, as packs and admins recorded it.
-    pub fn tool_category(&self, tool: &str) -> Result<Option<String>> {
-        Ok(self.store.get_doc("tools", tool)?.and_then(|d| d.body["category"].as_str().map(str::to_string)))
-    }
-
     fn loaded_sets(&self) -> Result<Vec<LoadedSet>> {
         let mut out = Vec::new();
         for set in self.policy_sets()? {
@@ -507,14 +502,8 @@ impl Gavel {
         Ok(out)
     }
 
-    /// The engine for the policies in force, rebuilt whenever the policy epoch moved (on any
-    /// replica).
-    pub fn engine(&self) -> Result<Arc<Engine>> {
-        let epoch = self.store.get_doc("meta", "policy_epoch")?.map_or(0, |d| d.version);
-        self.engine_at(epoch)
-    }
-
-    /// The engine for policy epoch `epoch` (the version of `meta/policy_epoch` the caller read).
+    /// The engine for the policies in force at policy epoch `epoch` (the version of
+    /// `meta/policy_epoch` the caller read), rebuilt whenever the epoch moved (on any replica).
     pub(crate) fn engine_at(&self, epoch: u64) -> Result<Arc<Engine>> {
         let mut cached = self.engine.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((e, engine)) = cached.as_ref() {
