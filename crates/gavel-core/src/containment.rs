@@ -148,12 +148,20 @@ impl Gavel {
             incident_id: incident_id.map(str::to_string),
         };
         let expect = existing.map_or(Expect::Absent, |d| Expect::Version(d.version));
-        self.record(
-            "killswitch.engaged",
-            &by.actor(),
-            json!({"scope": scope.key(), "engaged_by": user.name, "reason": reason, "incident_id": incident_id}),
-            vec![StateOp::put("killswitches", &scope.key(), json!(switch), DocKeys { k1: Some("engaged".into()), ..Default::default() }, expect)],
-        )?;
+        let data = json!({"scope": scope.key(), "engaged_by": user.name, "reason": reason, "incident_id": incident_id});
+        let mut ops = vec![StateOp::put(
+            "killswitches",
+            &scope.key(),
+            json!(switch),
+            DocKeys { k1: Some("engaged".into()), ..Default::default() },
+            expect,
+        )];
+        // Taken under an incident: the same event is an entry of its timeline.
+        if let Some(id) = incident_id {
+            let action = json!({"type": "kill_switch", "scope": scope.key(), "by": user.name});
+            ops.extend(self.incident_link_ops(id, "killswitch.engaged", by, action, &data)?);
+        }
+        self.record("killswitch.engaged", &by.actor(), data, ops)?;
         Ok(switch)
     }
 

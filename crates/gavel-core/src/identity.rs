@@ -514,6 +514,19 @@ impl Gavel {
         status: Status,
         reason: &str,
     ) -> Result<Agent> {
+        self.set_agent_status_for(by, agent, status, reason, None)
+    }
+
+    /// Like [`Gavel::set_agent_status`]; with `incident_id`, the change is a containment action
+    /// of that incident (it must exist and be unresolved) and an entry of its timeline.
+    pub fn set_agent_status_for(
+        &self,
+        by: &Principal,
+        agent: &str,
+        status: Status,
+        reason: &str,
+        incident_id: Option<&str>,
+    ) -> Result<Agent> {
         by.require_admin()?;
         let (mut a, version) = self.agent_versioned(agent)?;
         let kind = match (a.status, status) {
@@ -531,12 +544,16 @@ impl Gavel {
             (_, Status::Deactivated) => return self.deactivate_agent(by, agent, reason),
         };
         a.status = status;
-        self.record(
-            kind,
-            &by.actor(),
-            json!({"agent_id": a.id, "name": a.name, "reason": reason}),
-            vec![self.agent_op(&a, Expect::Version(version))],
-        )?;
+        let mut data = json!({"agent_id": a.id, "name": a.name, "reason": reason});
+        if let Some(id) = incident_id {
+            data["incident_id"] = json!(id);
+        }
+        let mut ops = vec![self.agent_op(&a, Expect::Version(version))];
+        if let Some(id) = incident_id {
+            let action = json!({"type": kind, "agent_id": a.id, "agent": a.name});
+            ops.extend(self.incident_link_ops(id, kind, by, action, &data)?);
+        }
+        self.record(kind, &by.actor(), data, ops)?;
         Ok(a)
     }
 

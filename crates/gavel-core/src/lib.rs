@@ -9,9 +9,11 @@ pub mod approvals;
 pub mod audit;
 pub mod containment;
 pub mod decide;
+pub mod detectors;
 pub mod error;
 pub mod identity;
 pub mod ids;
+pub mod incidents;
 pub mod policies;
 pub mod redact;
 pub mod webhooks;
@@ -39,11 +41,17 @@ pub struct Settings {
     pub approval_expiry: time::Duration,
     /// Whether webhook endpoints may target private, loopback or link-local addresses.
     pub webhooks_allow_private: bool,
+    /// Detector thresholds and which detections open incidents.
+    pub detectors: detectors::DetectorSettings,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { approval_expiry: time::Duration::hours(1), webhooks_allow_private: false }
+        Settings {
+            approval_expiry: time::Duration::hours(1),
+            webhooks_allow_private: false,
+            detectors: detectors::DetectorSettings::default(),
+        }
     }
 }
 
@@ -72,6 +80,10 @@ impl Gavel {
     pub fn observe_appends(mut self, observer: impl Fn(std::time::Duration) + Send + Sync + 'static) -> Self {
         self.append_observer = Some(Box::new(observer));
         self
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -1,0 +1,678 @@
+//! Incidents (SOC 2 CC7.3/CC7.4): what happened, who owns it, what was done, and how it ended.
+//!
+//! Invariants:
+//! * an incident (`incidents/<id>`, k1 status, k2 severity) changes only together with ONE
+//!   timeline entry (`incident_entries/<id>:<n>`, k1 incident id, k2 kind) written with the log
+//!   event that records the change (`incident.opened`, `incident.assigned`, `incident.triaged`,
+//!   `incident.noted`, `incident.contained`, `incident.resolved`, `incident.linked`, and the
+//!   containment events taken under it: `killswitch.engaged`, `agent.suspended`). The entry
+//!   document carries the seq and time of its event, so the timeline is the log, in seq order,
+//!   with its author (the event's actor);
+//! * every change is a compare-and-set on the incident's version: concurrent changes get 409;
+//! * status moves forward only: open → triaged → contained → resolved, where containment may
+//!   come before triage (open → contained) and an incident with nothing to contain may be
+//!   resolved after triage (triaged → resolved); everything else (backwards, from resolved,
+//!   open → resolved without triage, the same status again) is a 409;
+//! * resolving needs a non-empty writeup; time to contain / resolve are computed from the
+//!   times of the `incident.opened`, `incident.contained` and `incident.resolved` events;
+//! * at most one unresolved incident per (agent, detector) (`incident_open/<agent>:<detector>`):
+//!   later detections attach to it (`incident.linked`) instead of opening another; resolving
+//!   frees the slot;
+//! * roles: any user reads; admins and approvers act on incidents; only admins open one by hand.
+
+use crate::error::{CoreError, Result};
+use crate::identity::{Principal, Role};
+use crate::ids::new_id;
+use crate::Gavel;
+use gavel_ledger::clock::parse_time;
+use gavel_ledger::event::Actor;
+use gavel_store::docs::{Doc, DocKeys, DocQuery, Expect, StateOp};
+use gavel_store::Appended;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+pub const INCIDENTS: &str = "incidents";
+pub const ENTRIES: &str = "incident_entries";
+pub const OPEN_SLOTS: &str = "incident_open";
+
+const MAX_TEXT: usize = 20_000;
+const ACTORS: &[Role] = &[Role::Admin, Role::Approver];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn parse(s: &str) -> Result<Severity> {
+        match s {
+            "low" => Ok(Severity::Low),
+            "medium" => Ok(Severity::Medium),
+            "high" => Ok(Severity::High),
+            "critical" => Ok(Severity::Critical),
+            _ => Err(CoreError::Invalid(format!("severity {s:?} must be low, medium, high or critical"))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    /// OCSF `severity_id` (2 Low, 3 Medium, 4 High, 5 Critical).
+    pub fn ocsf_id(self) -> u32 {
+        match self {
+            Severity::Low => 2,
+            Severity::Medium => 3,
+            Severity::High => 4,
+            Severity::Critical => 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IncidentStatus {
+    Open,
+    Triaged,
+    Contained,
+    Resolved,
+}
+
+impl IncidentStatus {
+    pub fn parse(s: &str) -> Result<IncidentStatus> {
+        match s {
+            "open" => Ok(IncidentStatus::Open),
+            "triaged" => Ok(IncidentStatus::Triaged),
+            "contained" => Ok(IncidentStatus::Contained),
+            "resolved" => Ok(IncidentStatus::Resolved),
+            _ => {
+                Err(CoreError::Invalid(format!("status {s:?} must be open, triaged, contained or resolved")))
+            }
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentStatus::Open => "open",
+            IncidentStatus::Triaged => "triaged",
+            IncidentStatus::Contained => "contained",
+            IncidentStatus::Resolved => "resolved",
+        }
+    }
+
+    /// Whether the status machine allows moving from `self` to `to` (see the module doc).
+    pub fn can_move_to(self, to: IncidentStatus) -> bool {
+        use IncidentStatus::*;
+        matches!(
+            (self, to),
+            (Open, Triaged)
+                | (Open, Contained)
+                | (Triaged, Contained)
+                | (Triaged, Resolved)
+                | (Contained, Resolved)
+        )
+    }
+}
+
+/// An incident as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: String,
+    pub title: String,
+    pub status: IncidentStatus,
+    pub severity: Severity,
+    /// The owner's user name.
+    pub owner: Option<String>,
+    pub owner_id: Option<String>,
+    /// The agent concerned, if any (agent id).
+    pub agent: Option<String>,
+    /// The detector that opened it (absent when opened by hand).
+    pub detector: Option<String>,
+    /// Log seqs of the events that make up the evidence: detections and the events they came from.
+    pub linked_seqs: Vec<u64>,
+    /// Containment actions taken under this incident (kill switches, suspensions).
+    pub containment: Vec<Value>,
+    pub writeup: Option<String>,
+    /// Who opened it (`user:<name>` or `system:detectors`).
+    pub opened_by: String,
+    /// How many timeline entries exist (the next entry's number).
+    pub entries: u32,
+}
+
+/// What opens an incident by hand.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewIncident {
+    pub title: String,
+    pub severity: String,
+    #[serde(default)]
+    pub agent: Option<String>,
+    #[serde(default)]
+    pub summary: Option<String>,
+    #[serde(default)]
+    pub linked_seqs: Vec<u64>,
+}
+
+/// Filters of the incident list.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentFilter {
+    pub status: Option<IncidentStatus>,
+    pub severity: Option<Severity>,
+    /// Opened at or after (log time form or RFC 3339).
+    pub since: Option<String>,
+    /// Opened before.
+    pub until: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// A containment action `contain` takes itself.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainKillSwitch {
+    /// global | agent | tool
+    pub scope: String,
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainRequest {
+    /// Pull this kill switch under the incident first.
+    #[serde(default)]
+    pub killswitch: Option<ContainKillSwitch>,
+    /// Suspend this agent (id or name) under the incident first.
+    #[serde(default)]
+    pub suspend_agent: Option<String>,
+    /// What was done (required when no action is given, e.g. "kill switch agent:x pulled").
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+fn check_text(what: &str, text: &str) -> Result<String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(CoreError::Invalid(format!("{what} must not be empty")));
+    }
+    if t.len() > MAX_TEXT {
+        return Err(CoreError::Invalid(format!("{what} must be at most {MAX_TEXT} bytes")));
+    }
+    Ok(t.to_string())
+}
+
+fn normalize_time(what: &str, s: &str) -> Result<String> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .or_else(|| {
+            time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+                .ok()
+                .map(|d| d.midnight().assume_utc())
+        })
+        .ok_or_else(|| {
+            CoreError::Invalid(format!("{what} {s:?} must be RFC 3339 (2026-11-02T09:00:00Z) or a date"))
+        })?;
+    Ok(gavel_ledger::clock::format_time(t.to_offset(time::UtcOffset::UTC)))
+}
+
+fn seconds_between(a: Option<&str>, b: Option<&str>) -> Option<f64> {
+    let (a, b) = (parse_time(a?)?, parse_time(b?)?);
+    Some((b - a).as_seconds_f64())
+}
+
+/// The author of an event as shown in the timeline.
+fn author(actor: &Actor, name: Option<&str>) -> Value {
+    json!({"type": actor.kind.as_str(), "id": actor.id, "name": name})
+}
+
+/// How an incident change is written: the event and the ops besides the incident and its entry.
+pub(crate) struct Change<'a> {
+    pub kind: &'a str,
+    pub actor: Actor,
+    pub author_name: Option<String>,
+    pub data: Value,
+    pub ops: Vec<StateOp>,
+}
+
+impl Incident {
+    fn op(&self, expect: Expect) -> StateOp {
+        StateOp::put(
+            INCIDENTS,
+            &self.id,
+            json!(self),
+            DocKeys {
+                k1: Some(self.status.as_str().into()),
+                k2: Some(self.severity.as_str().into()),
+                k3: self.agent.clone(),
+            },
+            expect,
+        )
+    }
+
+    fn slot(&self) -> Option<String> {
+        Some(format!("{}:{}", self.agent.as_deref()?, self.detector.as_deref()?))
+    }
+}
+
+impl Gavel {
+    /// The incident and its version; 404 when absent.
+    pub(crate) fn incident_versioned(&self, id: &str) -> Result<(Incident, u64)> {
+        let doc = self
+            .store
+            .get_doc(INCIDENTS, id)?
+            .ok_or_else(|| CoreError::NotFound(format!("no incident {id:?}")))?;
+        let v = doc.version;
+        Ok((crate::from_doc(doc)?, v))
+    }
+
+    /// The state ops that record `change` on `incident` (at `version`, `None` = new): the
+    /// incident itself and one timeline entry.
+    pub(crate) fn incident_ops(
+        &self,
+        incident: &mut Incident,
+        version: Option<u64>,
+        kind: &str,
+        actor: &Actor,
+        author_name: Option<&str>,
+        data: &Value,
+    ) -> Vec<StateOp> {
+        let n = incident.entries;
+        incident.entries += 1;
+        let entry = json!({"incident_id": incident.id, "n": n, "kind": kind,
+                           "author": author(actor, author_name), "data": data});
+        vec![
+            incident.op(version.map_or(Expect::Absent, Expect::Version)),
+            StateOp::put(
+                ENTRIES,
+                &format!("{}:{n:06}", incident.id),
+                entry,
+                DocKeys { k1: Some(incident.id.clone()), k2: Some(kind.into()), k3: None },
+                Expect::Absent,
+            ),
+        ]
+    }
+
+    /// Appends one incident change (see [`Change`]).
+    pub(crate) fn record_incident_change(
+        &self,
+        incident: &mut Incident,
+        version: Option<u64>,
+        change: Change<'_>,
+    ) -> Result<Appended> {
+        let mut ops = self.incident_ops(
+            incident,
+            version,
+            change.kind,
+            &change.actor,
+            change.author_name.as_deref(),
+            &change.data,
+        );
+        ops.extend(change.ops);
+        self.record(change.kind, &change.actor, change.data, ops)
+    }
+
+    /// The ops that link a containment event to incident `id` (the incident must not be resolved):
+    /// the caller appends them with its own event, whose data must carry `incident_id`.
+    pub(crate) fn incident_link_ops(
+        &self,
+        id: &str,
+        kind: &str,
+        by: &Principal,
+        action: Value,
+        data: &Value,
+    ) -> Result<Vec<StateOp>> {
+        let (mut incident, version) = self.incident_versioned(id)?;
+        if incident.status == IncidentStatus::Resolved {
+            return Err(CoreError::Conflict(format!("incident {id} is resolved; open a new one")));
+        }
+        incident.containment.push(action);
+        let name = match by {
+            Principal::User(u) => Some(u.name.as_str()),
+            Principal::Agent(a) => Some(a.name.as_str()),
+        };
+        Ok(self.incident_ops(&mut incident, Some(version), kind, &by.actor(), name, data))
+    }
+
+    /// Opens an incident by hand (admins).
+    pub fn create_incident(&self, by: &Principal, new: NewIncident) -> Result<Value> {
+        let user = by.require_admin()?;
+        let title = check_text("title", &new.title)?;
+        let severity = Severity::parse(&new.severity)?;
+        let agent = new.agent.as_deref().map(|a| self.agent(a)).transpose()?.map(|a| a.id);
+        if new.linked_seqs.len() > 1000 {
+            return Err(CoreError::Invalid("at most 1000 linked seqs".into()));
+        }
+        let head = self.store.head()?.size;
+        if let Some(bad) = new.linked_seqs.iter().find(|s| **s >= head) {
+            return Err(CoreError::Invalid(format!("linked seq {bad} is not in the log (size {head})")));
+        }
+        let summary = new.summary.as_deref().map(|s| check_text("summary", s)).transpose()?;
+        let mut incident = Incident {
+            id: new_id("inc"),
+            title: title.clone(),
+            status: IncidentStatus::Open,
+            severity,
+            owner: None,
+            owner_id: None,
+            agent: agent.clone(),
+            detector: None,
+            linked_seqs: new.linked_seqs.clone(),
+            containment: Vec::new(),
+            writeup: None,
+            opened_by: format!("user:{}", user.name),
+            entries: 0,
+        };
+        let data = json!({"incident_id": incident.id, "title": title, "severity": severity, "agent": agent,
+                          "summary": summary, "linked_seqs": new.linked_seqs, "source": "manual"});
+        let change = Change {
+            kind: "incident.opened",
+            actor: by.actor(),
+            author_name: Some(user.name.clone()),
+            data,
+            ops: vec![],
+        };
+        self.record_incident_change(&mut incident, None, change)?;
+        self.incident_view(&incident.id)
+    }
+
+    /// Incidents, newest first, with their timelines.
+    pub fn incidents(&self, by: &Principal, filter: &IncidentFilter) -> Result<Vec<Value>> {
+        by.require_reader()?;
+        let since = filter.since.as_deref().map(|s| normalize_time("since", s)).transpose()?;
+        let until = filter.until.as_deref().map(|s| normalize_time("until", s)).transpose()?;
+        let limit = filter.limit.unwrap_or(100).clamp(1, 1000) as usize;
+        let mut q = DocQuery::new(INCIDENTS, 10_000);
+        q.k1 = filter.status.map(|s| s.as_str().to_string());
+        q.k2 = filter.severity.map(|s| s.as_str().to_string());
+        let mut out = Vec::new();
+        for doc in self.store.query_docs(&q)? {
+            let view = self.view_of(doc)?;
+            let opened = view["opened_at"].as_str().unwrap_or_default();
+            if since.as_deref().is_some_and(|s| opened < s) || until.as_deref().is_some_and(|u| opened >= u) {
+                continue;
+            }
+            out.push(view);
+        }
+        out.sort_by(|a, b| b["opened_seq"].as_u64().cmp(&a["opened_seq"].as_u64()));
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    pub fn incident(&self, by: &Principal, id: &str) -> Result<Value> {
+        by.require_reader()?;
+        self.incident_view(id)
+    }
+
+    fn incident_view(&self, id: &str) -> Result<Value> {
+        let doc = self
+            .store
+            .get_doc(INCIDENTS, id)?
+            .ok_or_else(|| CoreError::NotFound(format!("no incident {id:?}")))?;
+        self.view_of(doc)
+    }
+
+    /// The incident with its timeline (each entry with the seq and time of its event) and the
+    /// times derived from it.
+    fn view_of(&self, doc: Doc) -> Result<Value> {
+        let incident: Incident = crate::from_doc(doc)?;
+        let mut q = DocQuery::new(ENTRIES, 10_000);
+        q.k1 = Some(incident.id.clone());
+        q.ascending = true;
+        let mut timeline: Vec<Value> = self
+            .store
+            .query_docs(&q)?
+            .into_iter()
+            .map(|d| {
+                let mut e = d.body;
+                e["seq"] = json!(d.seq);
+                e["time"] = json!(d.time);
+                e
+            })
+            .collect();
+        timeline.sort_by_key(|e| e["seq"].as_u64());
+        let first = |kind: &str| {
+            timeline.iter().find(|e| e["kind"] == kind).and_then(|e| e["time"].as_str()).map(str::to_string)
+        };
+        let opened_at = first("incident.opened");
+        let triaged_at = first("incident.triaged");
+        let contained_at = first("incident.contained");
+        let resolved_at = first("incident.resolved");
+        let opened_seq = timeline.first().and_then(|e| e["seq"].as_u64());
+        let mut v = json!(incident);
+        v["opened_at"] = json!(opened_at);
+        v["opened_seq"] = json!(opened_seq);
+        v["triaged_at"] = json!(triaged_at);
+        v["contained_at"] = json!(contained_at);
+        v["resolved_at"] = json!(resolved_at);
+        v["time_to_contain_secs"] = json!(seconds_between(opened_at.as_deref(), contained_at.as_deref()));
+        v["time_to_resolve_secs"] = json!(seconds_between(opened_at.as_deref(), resolved_at.as_deref()));
+        v["timeline"] = json!(timeline);
+        Ok(v)
+    }
+
+    fn acting_user<'a>(&self, by: &'a Principal) -> Result<&'a crate::User> {
+        by.require_user(ACTORS)
+    }
+
+    /// Sets the owner (an active user, by id or name).
+    pub fn assign_incident(&self, by: &Principal, id: &str, owner: &str) -> Result<Value> {
+        let user = self.acting_user(by)?;
+        let owner = self.user(owner)?;
+        if owner.status != crate::Status::Active {
+            return Err(CoreError::Invalid(format!("user {} is {}", owner.name, owner.status.as_str())));
+        }
+        let (mut incident, version) = self.incident_versioned(id)?;
+        if incident.status == IncidentStatus::Resolved {
+            return Err(CoreError::Conflict(format!("incident {id} is resolved")));
+        }
+        if incident.owner_id.as_deref() == Some(owner.id.as_str()) {
+            return Err(CoreError::Conflict(format!("incident {id} is already assigned to {}", owner.name)));
+        }
+        incident.owner = Some(owner.name.clone());
+        incident.owner_id = Some(owner.id.clone());
+        let data = json!({"incident_id": id, "owner": owner.name, "owner_id": owner.id,
+                          "severity": incident.severity, "status": incident.status});
+        let change = Change {
+            kind: "incident.assigned",
+            actor: by.actor(),
+            author_name: Some(user.name.clone()),
+            data,
+            ops: vec![],
+        };
+        self.record_incident_change(&mut incident, Some(version), change)?;
+        self.incident_view(id)
+    }
+
+    fn transition(&self, incident: &Incident, to: IncidentStatus) -> Result<()> {
+        if incident.status.can_move_to(to) {
+            Ok(())
+        } else {
+            Err(CoreError::Conflict(format!(
+                "incident {} is {}; it cannot become {} (open → triaged → contained → resolved)",
+                incident.id,
+                incident.status.as_str(),
+                to.as_str()
+            )))
+        }
+    }
+
+    /// Triage: someone looked at it, possibly re-rating its severity.
+    pub fn triage_incident(
+        &self,
+        by: &Principal,
+        id: &str,
+        severity: Option<&str>,
+        note: Option<&str>,
+    ) -> Result<Value> {
+        let user = self.acting_user(by)?;
+        let severity = severity.map(Severity::parse).transpose()?;
+        let note = note.map(|n| check_text("note", n)).transpose()?;
+        let (mut incident, version) = self.incident_versioned(id)?;
+        self.transition(&incident, IncidentStatus::Triaged)?;
+        let previous = incident.severity;
+        incident.status = IncidentStatus::Triaged;
+        if let Some(s) = severity {
+            incident.severity = s;
+        }
+        let data = json!({"incident_id": id, "status": "triaged", "severity": incident.severity,
+                          "previous_severity": previous, "note": note, "owner": incident.owner});
+        let change = Change {
+            kind: "incident.triaged",
+            actor: by.actor(),
+            author_name: Some(user.name.clone()),
+            data,
+            ops: vec![],
+        };
+        self.record_incident_change(&mut incident, Some(version), change)?;
+        self.incident_view(id)
+    }
+
+    pub fn note_incident(&self, by: &Principal, id: &str, text: &str) -> Result<Value> {
+        let user = self.acting_user(by)?;
+        let text = check_text("note", text)?;
+        let (mut incident, version) = self.incident_versioned(id)?;
+        let data = json!({"incident_id": id, "text": text, "status": incident.status, "severity": incident.severity,
+                          "owner": incident.owner});
+        let change = Change {
+            kind: "incident.noted",
+            actor: by.actor(),
+            author_name: Some(user.name.clone()),
+            data,
+            ops: vec![],
+        };
+        self.record_incident_change(&mut incident, Some(version), change)?;
+        self.incident_view(id)
+    }
+
+    /// Containment: optionally takes the action itself (a kill switch, an agent suspension, each
+    /// its own event linked to the incident), then records `incident.contained` referencing every
+    /// containment action taken under the incident.
+    pub fn contain_incident(&self, by: &Principal, id: &str, req: ContainRequest) -> Result<Value> {
+        let user = self.acting_user(by)?;
+        let note = req.note.as_deref().map(|n| check_text("note", n)).transpose()?;
+        let (incident, _) = self.incident_versioned(id)?;
+        self.transition(&incident, IncidentStatus::Contained)?;
+        if req.killswitch.is_none() && req.suspend_agent.is_none() && note.is_none() {
+            return Err(CoreError::Invalid(
+                "say how it was contained: a killswitch, suspend_agent, or a note naming the action taken"
+                    .into(),
+            ));
+        }
+        let scope = req
+            .killswitch
+            .as_ref()
+            .map(|k| crate::containment::Scope::parse(&k.scope, k.target.as_deref()))
+            .transpose()?;
+        if let (Some(ks), Some(scope)) = (&req.killswitch, scope) {
+            let reason = ks.reason.clone().unwrap_or_else(|| format!("containment of incident {id}"));
+            self.engage_kill_switch(by, scope, &reason, Some(id))?;
+        }
+        if let Some(agent) = &req.suspend_agent {
+            let reason = format!("containment of incident {id}");
+            self.set_agent_status_for(by, agent, crate::Status::Suspended, &reason, Some(id))?;
+        }
+        let (mut incident, version) = self.incident_versioned(id)?;
+        self.transition(&incident, IncidentStatus::Contained)?;
+        incident.status = IncidentStatus::Contained;
+        let data = json!({"incident_id": id, "status": "contained", "note": note,
+                          "containment": incident.containment, "severity": incident.severity,
+                          "owner": incident.owner});
+        let change = Change {
+            kind: "incident.contained",
+            actor: by.actor(),
+            author_name: Some(user.name.clone()),
+            data,
+            ops: vec![],
+        };
+        self.record_incident_change(&mut incident, Some(version), change)?;
+        self.incident_view(id)
+    }
+
+    /// Resolves with a writeup (required); frees the (agent, detector) slot.
+    pub fn resolve_incident(&self, by: &Principal, id: &str, writeup: &str) -> Result<Value> {
+        let user = self.acting_user(by)?;
+        let writeup = check_text("writeup", writeup).map_err(|_| {
+            CoreError::Invalid("a non-empty writeup is required to resolve an incident".into())
+        })?;
+        let (mut incident, version) = self.incident_versioned(id)?;
+        self.transition(&incident, IncidentStatus::Resolved)?;
+        incident.status = IncidentStatus::Resolved;
+        incident.writeup = Some(writeup.clone());
+        let mut ops = Vec::new();
+        if let Some(slot) = incident.slot() {
+            if let Some(doc) = self.store.get_doc(OPEN_SLOTS, &slot)? {
+                if doc.body["incident_id"] == json!(id) {
+                    ops.push(StateOp::put(
+                        OPEN_SLOTS,
+                        &slot,
+                        json!({"incident_id": null}),
+                        DocKeys::default(),
+                        Expect::Version(doc.version),
+                    ));
+                }
+            }
+        }
+        let data = json!({"incident_id": id, "status": "resolved", "writeup": writeup, "severity": incident.severity,
+                          "owner": incident.owner});
+        let change = Change {
+            kind: "incident.resolved",
+            actor: by.actor(),
+            author_name: Some(user.name.clone()),
+            data,
+            ops,
+        };
+        self.record_incident_change(&mut incident, Some(version), change)?;
+        self.incident_view(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use IncidentStatus::*;
+
+    #[test]
+    fn the_status_machine_moves_forward_only() {
+        let all = [Open, Triaged, Contained, Resolved];
+        let legal = [
+            (Open, Triaged),
+            (Open, Contained),
+            (Triaged, Contained),
+            (Triaged, Resolved),
+            (Contained, Resolved),
+        ];
+        for from in all {
+            for to in all {
+                assert_eq!(from.can_move_to(to), legal.contains(&(from, to)), "{from:?} -> {to:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn severities_parse_and_order() {
+        assert!(Severity::Critical > Severity::High && Severity::Medium > Severity::Low);
+        assert_eq!(Severity::parse("high").unwrap().ocsf_id(), 4);
+        assert!(Severity::parse("urgent").is_err());
+        assert!(IncidentStatus::parse("closed").is_err());
+    }
+
+    #[test]
+    fn filter_times_accept_dates_and_rfc3339() {
+        assert_eq!(normalize_time("since", "2026-11-02").unwrap(), "2026-11-02T00:00:00.000000Z");
+        assert_eq!(
+            normalize_time("since", "2026-11-02T10:00:00+01:00").unwrap(),
+            "2026-11-02T09:00:00.000000Z"
+        );
+        assert!(normalize_time("since", "yesterday").is_err());
+    }
+}
