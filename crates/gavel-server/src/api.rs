@@ -1,6 +1,7 @@
 //! Routes and handlers of the `/v1` API, with the OpenAPI document generated from them.
 
 use crate::error::ApiError;
+use crate::incidents_api as inc;
 use crate::metrics::DecisionLabels;
 use crate::AppState;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
@@ -63,7 +64,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 }
 
 /// The bearer token of the request (authenticated later, on the blocking pool).
-pub struct Bearer(String);
+pub struct Bearer(pub(crate) String);
 
 impl<S: Send + Sync> FromRequestParts<S> for Bearer {
     type Rejection = ApiError;
@@ -84,7 +85,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
 }
 
 /// Runs a domain call for the authenticated caller on the blocking pool.
-async fn as_caller<T: Send + 'static>(
+pub(crate) async fn as_caller<T: Send + 'static>(
     state: &AppState,
     bearer: Bearer,
     f: impl FnOnce(&Gavel, &Principal) -> Result<T, CoreError> + Send + 'static,
@@ -99,7 +100,7 @@ async fn as_caller<T: Send + 'static>(
     .map_err(ApiError::from)
 }
 
-fn created(v: impl serde::Serialize) -> Response {
+pub(crate) fn created(v: impl serde::Serialize) -> Response {
     (StatusCode::CREATED, Json(json!(v))).into_response()
 }
 
@@ -155,6 +156,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/webhooks/{id}/update", post(update_webhook))
         .route("/v1/webhooks/{id}/rotate-secret", post(rotate_webhook_secret))
         .route("/v1/webhooks/{id}/deliveries", get(webhook_deliveries))
+        .route("/v1/incidents", get(inc::list_incidents).post(inc::create_incident))
+        .route("/v1/incidents/{id}", get(inc::get_incident))
+        .route("/v1/incidents/{id}/assign", post(inc::assign_incident))
+        .route("/v1/incidents/{id}/triage", post(inc::triage_incident))
+        .route("/v1/incidents/{id}/notes", post(inc::note_incident))
+        .route("/v1/incidents/{id}/contain", post(inc::contain_incident))
+        .route("/v1/incidents/{id}/resolve", post(inc::resolve_incident))
+        .route("/v1/detections", get(inc::list_detections))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -934,16 +943,27 @@ async fn agent_inventory(State(s): State<AppState>, b: Bearer) -> Result<Json<Va
     as_caller(&s, b, |g, p| Ok(json!({"items": g.agent_inventory(p)?}))).await.map(Json)
 }
 
-#[utoipa::path(post, path = "/v1/agents/{id}/suspend", request_body = ReasonBody, params(("id" = String, Path)), responses((status = 200, description = "Suspended: its calls are denied until reactivated")), security(("bearer" = [])))]
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuspendBody {
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The incident this containment action belongs to (it must exist and be unresolved).
+    #[serde(default)]
+    pub incident_id: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/agents/{id}/suspend", request_body = SuspendBody, params(("id" = String, Path)), responses((status = 200, description = "Suspended: its calls are denied until reactivated")), security(("bearer" = [])))]
 async fn suspend_agent(
     State(s): State<AppState>,
     b: Bearer,
     Path(id): Path<String>,
-    MaybeJson(body): MaybeJson<ReasonBody>,
+    MaybeJson(body): MaybeJson<SuspendBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let reason = body.and_then(|b| b.reason).unwrap_or_default();
+    let (reason, incident) = body.map(|b| (b.reason.unwrap_or_default(), b.incident_id)).unwrap_or_default();
     as_caller(&s, b, move |g, p| {
-        Ok(json!(g.set_agent_status(p, &id, gavel_core::Status::Suspended, &reason)?))
+        let status = gavel_core::Status::Suspended;
+        Ok(json!(g.set_agent_status_for(p, &id, status, &reason, incident.as_deref())?))
     })
     .await
     .map(Json)
@@ -1070,7 +1090,9 @@ impl utoipa::Modify for BearerScheme {
           list_findings, agent_inventory, suspend_agent, reactivate_agent, set_limits, list_killswitches,
           engage_killswitch, release_killswitch,
           create_webhook, list_webhooks, get_webhook, update_webhook, rotate_webhook_secret, disable_webhook,
-          webhook_deliveries),
+          webhook_deliveries,
+          inc::list_incidents, inc::create_incident, inc::get_incident, inc::assign_incident, inc::triage_incident,
+          inc::note_incident, inc::contain_incident, inc::resolve_incident, inc::list_detections),
     modifiers(&BearerScheme)
 )]
 pub struct ApiDoc;

@@ -18,6 +18,13 @@ pub struct Config {
     pub approval_expiry_secs: u64,
     /// Let webhook endpoints target private, loopback or link-local addresses (off: SSRF guard).
     pub webhooks_allow_private: bool,
+    /// Deny-spike detector: this many policy denials of one agent within the window …
+    pub deny_spike_threshold: u32,
+    /// … of this many seconds (event times).
+    pub deny_spike_window_secs: u64,
+    /// Detections at or above this severity (low|medium|high|critical) open an incident; a deny
+    /// spike always does.
+    pub incident_min_severity: String,
 }
 
 impl Default for Config {
@@ -28,6 +35,9 @@ impl Default for Config {
             checkpoint_interval_secs: 10,
             approval_expiry_secs: 3600,
             webhooks_allow_private: false,
+            deny_spike_threshold: 10,
+            deny_spike_window_secs: 60,
+            incident_min_severity: "high".into(),
         }
     }
 }
@@ -48,6 +58,13 @@ impl Config {
         gavel_core::Settings {
             approval_expiry: time::Duration::seconds(self.approval_expiry_secs as i64),
             webhooks_allow_private: self.webhooks_allow_private,
+            detectors: gavel_core::detectors::DetectorSettings {
+                deny_spike_window: time::Duration::seconds(self.deny_spike_window_secs as i64),
+                deny_spike_threshold: self.deny_spike_threshold,
+                // Checked by `validate`.
+                incident_min_severity: gavel_core::incidents::Severity::parse(&self.incident_min_severity)
+                    .unwrap_or(gavel_core::incidents::Severity::High),
+            },
         }
     }
 
@@ -85,6 +102,18 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "approval_expiry_secs must be between 60 (1 minute) and 604800 (7 days)".into(),
             ));
+        }
+        if self.deny_spike_threshold == 0 || !(1..=86_400).contains(&self.deny_spike_window_secs) {
+            return Err(ConfigError::Invalid(
+                "deny_spike_threshold must be at least 1 and deny_spike_window_secs between 1 and 86400"
+                    .into(),
+            ));
+        }
+        if gavel_core::incidents::Severity::parse(&self.incident_min_severity).is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "incident_min_severity {:?} must be low, medium, high or critical",
+                self.incident_min_severity
+            )));
         }
         if self.addr.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::Invalid(format!(

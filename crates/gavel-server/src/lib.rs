@@ -9,7 +9,9 @@
 
 pub mod api;
 pub mod config;
+pub mod detectors;
 pub mod error;
+pub mod incidents_api;
 pub mod metrics;
 pub mod webhooks;
 
@@ -29,6 +31,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// How the webhook dispatcher started by [`serve`] behaves.
     pub webhooks: Arc<webhooks::DispatchConfig>,
+    /// How the detector task started by [`serve`] behaves.
+    pub detectors: Arc<detectors::DetectorConfig>,
 }
 
 impl AppState {
@@ -43,7 +47,7 @@ impl AppState {
         let gavel = Gavel::new(store, clock)
             .with_settings(settings)
             .observe_appends(move |d| observed.append_latency.observe(d.as_secs_f64()));
-        AppState { gavel: Arc::new(gavel), log, metrics, webhooks: Arc::default() }
+        AppState { gavel: Arc::new(gavel), log, metrics, webhooks: Arc::default(), detectors: Arc::default() }
     }
 
     /// Replaces the webhook dispatcher's tunables (tests use a short retry schedule).
@@ -55,8 +59,8 @@ impl AppState {
 
 /// Serves the API on `listener` until `shutdown` resolves, signing a checkpoint every
 /// `checkpoint_interval` while the log grows and once more after the last request finished.
-/// The webhook dispatcher runs alongside and is stopped (its rounds committed) before that
-/// final checkpoint.
+/// The webhook dispatcher and the detector task run alongside and are stopped (their rounds
+/// committed) before that final checkpoint.
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
@@ -78,9 +82,11 @@ pub async fn serve(
         }
     });
     let dispatcher = webhooks::Dispatcher::start(state.gavel.clone(), (*state.webhooks).clone());
+    let detector = detectors::DetectorTask::start(state.gavel.clone(), (*state.detectors).clone());
     let app = api::router(state.clone());
     let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     checkpointer.abort();
+    detector.stop().await;
     dispatcher.stop().await;
     let log = state.log.clone();
     let _ = tokio::task::spawn_blocking(move || log.checkpoint()).await;

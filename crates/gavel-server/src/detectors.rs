@@ -1,0 +1,90 @@
+//! The detector task: one tokio task that, every `interval`, runs `Gavel::detect` on the blocking
+//! pool until it has caught up with the log (see `gavel_core::detectors` for what is detected and
+//! how the cursor makes it exactly-once).
+//!
+//! Invariants:
+//! * it never runs on the decide path: `decide` only appends decisions, and a slow detector only
+//!   delays detections, never decisions;
+//! * one call of `detect` is in flight at a time; a failed call (e.g. a compare-and-set conflict
+//!   with another process) is retried on the next tick from the stored cursor;
+//! * at shutdown the loop stops after the call in flight has committed.
+
+use gavel_core::Gavel;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Tunables of the detector task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetectorConfig {
+    /// How often the log is looked at when idle.
+    pub interval: Duration,
+    /// At most this many events scanned per call.
+    pub max_scan: u64,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig { interval: Duration::from_millis(250), max_scan: 5_000 }
+    }
+}
+
+/// A running detector task; [`DetectorTask::stop`] ends it cleanly.
+pub struct DetectorTask {
+    stop: Arc<AtomicBool>,
+    wake: Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DetectorTask {
+    pub fn start(gavel: Arc<Gavel>, config: DetectorConfig) -> DetectorTask {
+        let stop = Arc::new(AtomicBool::new(false));
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let task = tokio::spawn(run(gavel, config, stop.clone(), wake.clone()));
+        DetectorTask { stop, wake, task }
+    }
+
+    pub async fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+        let _ = self.task.await;
+    }
+}
+
+async fn run(
+    gavel: Arc<Gavel>,
+    config: DetectorConfig,
+    stop: Arc<AtomicBool>,
+    wake: Arc<tokio::sync::Notify>,
+) {
+    // Position past events that raised nothing (not stored: the next start rescans them).
+    let mut position = 0u64;
+    let mut tick = tokio::time::interval(config.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = wake.notified() => {}
+        }
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            let g = gavel.clone();
+            let max_scan = config.max_scan;
+            match tokio::task::spawn_blocking(move || g.detect(position, max_scan)).await {
+                Ok(Ok(progress)) => {
+                    position = progress.position;
+                    if progress.caught_up {
+                        break;
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "detectors: round failed; retrying from the stored cursor");
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+    }
+}

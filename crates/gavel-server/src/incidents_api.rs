@@ -1,0 +1,258 @@
+//! `/v1/incidents` and `/v1/detections`: the incident workflow over HTTP (rules live in
+//! `gavel_core::incidents`; this module only shapes requests and answers).
+
+use crate::api::{as_caller, created, ApiJson, ApiQuery, Bearer};
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::Json;
+use gavel_core::incidents::{
+    ContainKillSwitch, ContainRequest, IncidentFilter, IncidentStatus, NewIncident, Severity,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentsQuery {
+    /// open | triaged | contained | resolved
+    pub status: Option<String>,
+    /// low | medium | high | critical
+    pub severity: Option<String>,
+    /// Opened at or after (RFC 3339 or YYYY-MM-DD).
+    pub since: Option<String>,
+    /// Opened before (RFC 3339 or YYYY-MM-DD).
+    pub until: Option<String>,
+    /// Default 100, at most 1000.
+    pub limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/v1/incidents", params(IncidentsQuery),
+    responses((status = 200, description = "{items}: incidents newest first, each with its timeline, time_to_contain_secs and time_to_resolve_secs"),
+              (status = 400, description = "Bad filter")),
+    security(("bearer" = [])))]
+pub async fn list_incidents(
+    State(s): State<AppState>,
+    b: Bearer,
+    ApiQuery(q): ApiQuery<IncidentsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| {
+        let filter = IncidentFilter {
+            status: q.status.as_deref().map(IncidentStatus::parse).transpose()?,
+            severity: q.severity.as_deref().map(Severity::parse).transpose()?,
+            since: q.since,
+            until: q.until,
+            limit: q.limit,
+        };
+        Ok(json!({"items": g.incidents(p, &filter)?}))
+    })
+    .await
+    .map(Json)
+}
+
+/// An incident opened by hand.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewIncidentBody {
+    pub title: String,
+    /// low | medium | high | critical
+    pub severity: String,
+    /// The agent concerned (id or name).
+    #[serde(default)]
+    pub agent: Option<String>,
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// Log seqs of the events that are evidence of it.
+    #[serde(default)]
+    pub linked_seqs: Option<Vec<u64>>,
+}
+
+#[utoipa::path(post, path = "/v1/incidents", request_body = NewIncidentBody,
+    responses((status = 201, description = "The incident, opened"), (status = 400, description = "Bad input"),
+              (status = 403, description = "Admins only")),
+    security(("bearer" = [])))]
+pub async fn create_incident(
+    State(s): State<AppState>,
+    b: Bearer,
+    ApiJson(body): ApiJson<NewIncidentBody>,
+) -> Result<Response, ApiError> {
+    let new = NewIncident {
+        title: body.title,
+        severity: body.severity,
+        agent: body.agent,
+        summary: body.summary,
+        linked_seqs: body.linked_seqs.unwrap_or_default(),
+    };
+    as_caller(&s, b, move |g, p| g.create_incident(p, new)).await.map(created)
+}
+
+#[utoipa::path(get, path = "/v1/incidents/{id}", params(("id" = String, Path)),
+    responses((status = 200, description = "The incident with its full timeline (each entry a log event: seq, time, kind, author, data)"),
+              (status = 404, description = "No such incident")),
+    security(("bearer" = [])))]
+pub async fn get_incident(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| g.incident(p, &id)).await.map(Json)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignBody {
+    /// The owner: a user id or name.
+    pub owner: String,
+}
+
+#[utoipa::path(post, path = "/v1/incidents/{id}/assign", request_body = AssignBody, params(("id" = String, Path)),
+    responses((status = 200, description = "Assigned (incident.assigned)"), (status = 403, description = "Admins and approvers only"),
+              (status = 409, description = "Resolved, already assigned to that user, or changed concurrently")),
+    security(("bearer" = [])))]
+pub async fn assign_incident(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AssignBody>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| g.assign_incident(p, &id, &body.owner)).await.map(Json)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TriageBody {
+    /// A new severity, if the triage re-rates it.
+    #[serde(default)]
+    pub severity: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/incidents/{id}/triage", request_body = TriageBody, params(("id" = String, Path)),
+    responses((status = 200, description = "Triaged (incident.triaged)"), (status = 409, description = "Not open")),
+    security(("bearer" = [])))]
+pub async fn triage_incident(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<TriageBody>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| g.triage_incident(p, &id, body.severity.as_deref(), body.note.as_deref()))
+        .await
+        .map(Json)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteBody {
+    pub text: String,
+}
+
+#[utoipa::path(post, path = "/v1/incidents/{id}/notes", request_body = NoteBody, params(("id" = String, Path)),
+    responses((status = 200, description = "Noted (incident.noted)"), (status = 400, description = "Empty note")),
+    security(("bearer" = [])))]
+pub async fn note_incident(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<NoteBody>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| g.note_incident(p, &id, &body.text)).await.map(Json)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContainKillSwitchBody {
+    /// global | agent | tool
+    pub scope: String,
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContainBody {
+    /// Pull this kill switch under the incident (its `killswitch.engaged` event is linked).
+    #[serde(default)]
+    pub killswitch: Option<ContainKillSwitchBody>,
+    /// Suspend this agent (id or name) under the incident (admins).
+    #[serde(default)]
+    pub suspend_agent: Option<String>,
+    /// What was done; required when no action is given.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/incidents/{id}/contain", request_body = ContainBody, params(("id" = String, Path)),
+    responses((status = 200, description = "Contained (incident.contained), with every containment action linked"),
+              (status = 400, description = "No action and no note"), (status = 409, description = "Not open or triaged")),
+    security(("bearer" = [])))]
+pub async fn contain_incident(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ContainBody>,
+) -> Result<Json<Value>, ApiError> {
+    let req = ContainRequest {
+        killswitch: body.killswitch.map(|k| ContainKillSwitch {
+            scope: k.scope,
+            target: k.target,
+            reason: k.reason,
+        }),
+        suspend_agent: body.suspend_agent,
+        note: body.note,
+    };
+    as_caller(&s, b, move |g, p| g.contain_incident(p, &id, req)).await.map(Json)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveBody {
+    /// What happened, why, and what changed (required, non-empty).
+    #[serde(default)]
+    pub writeup: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/incidents/{id}/resolve", request_body = ResolveBody, params(("id" = String, Path)),
+    responses((status = 200, description = "Resolved (incident.resolved)"), (status = 400, description = "No writeup"),
+              (status = 409, description = "Not triaged or contained")),
+    security(("bearer" = [])))]
+pub async fn resolve_incident(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ResolveBody>,
+) -> Result<Json<Value>, ApiError> {
+    let writeup = body.writeup.unwrap_or_default();
+    as_caller(&s, b, move |g, p| g.resolve_incident(p, &id, &writeup)).await.map(Json)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DetectionsQuery {
+    /// Agent id.
+    pub agent: Option<String>,
+    /// e.g. deny_spike, secret_in_arguments, prompt_injection, destructive_command,
+    /// rate_limit_breach, cost_cap_breach, new_tool
+    pub detector: Option<String>,
+    pub limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/v1/detections", params(DetectionsQuery),
+    responses((status = 200, description = "{items}: detections newest first, each with the seq of its detection.raised event")),
+    security(("bearer" = [])))]
+pub async fn list_detections(
+    State(s): State<AppState>,
+    b: Bearer,
+    ApiQuery(q): ApiQuery<DetectionsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| {
+        Ok(json!({"items": g.detections(p, q.agent.as_deref(), q.detector.as_deref(), q.limit.unwrap_or(100))?}))
+    })
+    .await
+    .map(Json)
+}
