@@ -13,7 +13,8 @@
 //!   come before triage (open → contained) and an incident with nothing to contain may be
 //!   resolved after triage (triaged → resolved); everything else (backwards, from resolved,
 //!   open → resolved without triage, the same status again) is a 409;
-//! * resolving needs a non-empty writeup; time to contain / resolve are computed from the
+//! * resolving needs a non-empty writeup (notes may still be added afterwards, e.g. a
+//!   postmortem link; nothing else changes); time to contain / resolve are computed from the
 //!   times of the `incident.opened`, `incident.contained` and `incident.resolved` events;
 //! * at most one unresolved incident per (agent, detector) (`incident_open/<agent>:<detector>`):
 //!   later detections attach to it (`incident.linked`) instead of opening another; resolving
