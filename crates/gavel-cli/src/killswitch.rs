@@ -22,7 +22,7 @@ pub enum ScopeArg {
 }
 
 impl ScopeArg {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ScopeArg::Global => "global",
             ScopeArg::Agent => "agent",
@@ -156,7 +156,7 @@ pub fn run(remote: &Remote, cmd: KillSwitchCommand) -> anyhow::Result<ExitCode> 
 }
 
 /// Says what is wrong before anything is sent.
-fn check_target(scope: ScopeArg, target: Option<&str>) -> anyhow::Result<()> {
+pub(crate) fn check_target(scope: ScopeArg, target: Option<&str>) -> anyhow::Result<()> {
     let target = target.filter(|t| !t.trim().is_empty());
     match (scope, target) {
         (ScopeArg::Global, Some(_)) => bail!("--scope global takes no --target"),

@@ -4,7 +4,7 @@
 //!
 //! Two kinds of command: local ones (`init`, `serve`, `keys`, `audit verify|record|...`) work on
 //! the data directory; remote ones (`users`, `agents`, `policy`, `pack`, `decide`, `approvals`,
-//! `outcome`, `findings`, `killswitch`, `audit list|trace`) call a running server over HTTP with
+//! `outcome`, `findings`, `killswitch`, `webhooks`, `incidents`, `audit list|trace`) call a running server over HTTP with
 //! `--server` and `--token`.
 
 mod agents;
@@ -12,6 +12,7 @@ mod approvals;
 mod audit;
 mod audit_query;
 mod decide;
+mod incidents;
 mod keys;
 mod killswitch;
 mod outcome;
@@ -101,6 +102,10 @@ enum Command {
     /// Signed event streams to SIEMs: endpoints, secrets, delivery history (server).
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
+    /// Incidents opened by detectors or by hand: assign, triage, note, contain, resolve, and the
+    /// timeline of each (server).
+    #[command(subcommand)]
+    Incidents(incidents::IncidentsCommand),
 }
 
 fn main() -> ExitCode {
@@ -135,6 +140,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Findings(cmd) => outcome::findings(&remote()?, cmd),
         Command::Killswitch(cmd) => killswitch::run(&remote()?, cmd),
         Command::Webhooks(cmd) => webhooks::run(&remote()?, cmd),
+        Command::Incidents(cmd) => incidents::run(&remote()?, cmd),
     }
 }
 

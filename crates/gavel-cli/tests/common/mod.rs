@@ -21,8 +21,38 @@ pub struct Server {
 
 impl Server {
     pub fn start() -> Server {
+        Self::start_with_config(None)
+    }
+
+    /// A server whose data directory holds `gavel.toml` with `config` before the first start.
+    pub fn start_with_config(config: Option<&str>) -> Server {
         let tmp = tempfile::tempdir().unwrap();
-        let stderr = std::fs::File::create(tmp.path().join("server.log")).unwrap();
+        if let Some(config) = config {
+            let data = tmp.path().join("data");
+            std::fs::create_dir(&data).unwrap();
+            std::fs::write(data.join("gavel.toml"), config).unwrap();
+        }
+        let (child, url, admin) = Self::spawn_serve(&tmp, true);
+        Server { child, url, admin: admin.unwrap(), tmp }
+    }
+
+    /// `kill -9` the server (no graceful shutdown: in-flight work is lost as in a crash), then
+    /// start a new one on the same data directory and address-independent URL.
+    pub fn kill_and_restart(&mut self) {
+        let status = Command::new("kill").args(["-KILL", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let _ = self.child.wait();
+        let (child, url, _) = Self::spawn_serve(&self.tmp, false);
+        self.child = child;
+        self.url = url;
+    }
+
+    fn spawn_serve(tmp: &tempfile::TempDir, first: bool) -> (Child, String, Option<String>) {
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(tmp.path().join("server.log"))
+            .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_gavel"))
             .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(tmp.path().join("data"))
@@ -43,7 +73,7 @@ impl Server {
             }
         });
         let (mut url, mut admin) = (None, None);
-        while url.is_none() || admin.is_none() {
+        while url.is_none() || (first && admin.is_none()) {
             let line = rx.recv_timeout(Duration::from_secs(60)).expect("gavel serve printed its address");
             if let Some(u) = line.strip_prefix("gavel listening on ") {
                 url = Some(u.trim().to_string());
@@ -52,7 +82,7 @@ impl Server {
                 admin = Some(t.trim().to_string());
             }
         }
-        Server { child, url: url.unwrap(), admin: admin.unwrap(), tmp }
+        (child, url.unwrap(), admin)
     }
 
     /// Runs `gavel --server <url> [--token <token>] args...` with no ambient configuration.
