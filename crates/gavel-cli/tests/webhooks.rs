@@ -1,8 +1,12 @@
-//! `gavel webhooks` against the real server: endpoint lifecycle, secrets shown once, refusals.
+//! `gavel webhooks` against the real server: endpoint lifecycle, secrets shown once, refusals,
+//! and no delivery lost when the server is killed (SIGKILL) in the middle of its retries.
 
 mod common;
 
 use common::{json, refused, stdout, str_of, Server};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 #[test]
 fn webhook_endpoints_from_the_cli() {
@@ -43,4 +47,131 @@ fn webhook_endpoints_from_the_cli() {
     assert!(err.contains("nothing to change"), "{err}");
     let err = refused(&server.gavel(None, &["webhooks", "list"]));
     assert!(err.contains("token"), "{err}");
+}
+
+/// The Standard Webhooks test receiver (`bench/webhooks/receiver.py`) as a child process.
+struct Receiver {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Receiver {
+    fn start(args: &[&str]) -> Receiver {
+        let check = std::process::Command::new("python3").args(["-c", "import standardwebhooks"]).output();
+        assert!(
+            check.as_ref().is_ok_and(|o| o.status.success()),
+            "needs Python 3 with `pip install standardwebhooks==1.1.0` ({check:?})"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let script =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bench/webhooks/receiver.py");
+        let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+        let child = std::process::Command::new("python3")
+            .arg(script)
+            .args(["--port-file", &p("port"), "--secret-file", &p("secret"), "--record", &p("record")])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let port = loop {
+            if let Some(port) =
+                std::fs::read_to_string(dir.path().join("port")).ok().and_then(|s| s.trim().parse().ok())
+            {
+                break port;
+            }
+            assert!(Instant::now() < deadline, "the receiver did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Receiver { child, dir, port }
+    }
+
+    fn set_secret(&self, secret: &str) {
+        let tmp = self.dir.path().join("secret.tmp");
+        std::fs::write(&tmp, secret).unwrap();
+        std::fs::rename(tmp, self.dir.path().join("secret")).unwrap();
+    }
+
+    fn records(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.path().join("record"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_until<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn killing_the_server_mid_retry_loses_no_delivery() {
+    // The receiver fails the first three requests; `gavel serve` retries on the spec's schedule
+    // (the first retry about 5 s later).
+    let receiver = Receiver::start(&["--fail-first", "3"]);
+    let mut server = Server::start_with_config(Some("webhooks_allow_private = true\n"));
+    let admin = server.admin.clone();
+    let a = Some(admin.as_str());
+    let agent = json(&server.gavel(a, &["agents", "create", "bot", "--owner", "admin", "--json"]));
+    let agent = str_of(&agent, "token").to_string();
+    let url = format!("http://127.0.0.1:{}/hook", receiver.port);
+    let hook = json(&server.gavel(a, &["webhooks", "create", "--url", &url, "--kind", "decision", "--json"]));
+    let id = str_of(&hook, "id").to_string();
+    receiver.set_secret(str_of(&hook, "secret"));
+    let seqs: Vec<u64> = (0..3)
+        .map(|_| {
+            let d = json(&server.gavel(Some(&agent), &["decide", "--tool", "search_docs", "--json"]));
+            d["seq"].as_u64().unwrap()
+        })
+        .collect();
+    // Every first attempt failed and is recorded as retrying: the server is now in the backoff.
+    wait_until("three recorded failed attempts", 30, || {
+        let d = json(&server.gavel(a, &["webhooks", "deliveries", &id, "--json"]));
+        let retrying = d["items"].as_array().unwrap().iter().filter(|x| x["outcome"] == "retrying").count();
+        (retrying == 3).then_some(())
+    });
+    assert_eq!(receiver.records().len(), 3);
+    server.kill_and_restart();
+    let expected: BTreeSet<String> = seqs.iter().map(|s| format!("msg_{id}_{s}")).collect();
+    let admin = server.admin.clone();
+    let got = wait_until("every delivery after the restart", 60, || {
+        let ok: BTreeSet<String> = receiver
+            .records()
+            .iter()
+            .filter(|r| r["responded"] == 204)
+            .map(|r| r["webhook_id"].as_str().unwrap().to_string())
+            .collect();
+        expected.is_subset(&ok).then_some(ok)
+    });
+    assert_eq!(got, expected);
+    let records = receiver.records();
+    assert!(records.iter().all(|r| r["verified"] == true), "{records:#?}");
+    // Same webhook-id on the retry as on the failed attempt, and each delivered once.
+    for id in &expected {
+        let tries: Vec<&Value> = records.iter().filter(|r| r["webhook_id"] == id.as_str()).collect();
+        assert_eq!(tries.iter().filter(|r| r["responded"] == 204).count(), 1, "{tries:?}");
+        assert!(tries.iter().any(|r| r["responded"] == 500), "{tries:?}");
+    }
+    let shown = wait_until("the attempts recorded", 20, || {
+        let ep = json(&server.gavel(Some(&admin), &["webhooks", "show", &id, "--json"]));
+        (ep["deliveries"]["delivered"] == 3).then_some(ep)
+    });
+    assert_eq!(shown["deliveries"]["pending"], 0, "{shown}");
+    server.stop();
 }
