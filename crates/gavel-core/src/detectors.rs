@@ -520,7 +520,8 @@ impl Gavel {
             }
             let data = json!({"incident_id": incident.id, "detection_id": det.detection_id,
                               "detection_seq": detection_seq, "detector": det.detector, "severity": det.severity,
-                              "summary": det.summary, "source_seqs": det.source_seqs, "linked_seqs": linked});
+                              "summary": det.summary, "source_seqs": det.source_seqs, "linked_seqs": linked,
+                              "status": incident.status, "owner": incident.owner, "owner_id": incident.owner_id});
             let change =
                 Change { kind: "incident.linked", actor, author_name: None, data, ops: vec![cursor_op] };
             self.record_incident_change(&mut incident, Some(v), change)?;

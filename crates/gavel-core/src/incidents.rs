@@ -526,7 +526,7 @@ impl Gavel {
             incident.severity = s;
         }
         let data = json!({"incident_id": id, "status": "triaged", "severity": incident.severity,
-                          "previous_severity": previous, "note": note, "owner": incident.owner});
+                          "previous_severity": previous, "note": note, "owner": incident.owner, "owner_id": incident.owner_id});
         let change = Change {
             kind: "incident.triaged",
             actor: by.actor(),
@@ -543,7 +543,7 @@ impl Gavel {
         let text = check_text("note", text)?;
         let (mut incident, version) = self.incident_versioned(id)?;
         let data = json!({"incident_id": id, "text": text, "status": incident.status, "severity": incident.severity,
-                          "owner": incident.owner});
+                          "owner": incident.owner, "owner_id": incident.owner_id});
         let change = Change {
             kind: "incident.noted",
             actor: by.actor(),
@@ -587,7 +587,7 @@ impl Gavel {
         incident.status = IncidentStatus::Contained;
         let data = json!({"incident_id": id, "status": "contained", "note": note,
                           "containment": incident.containment, "severity": incident.severity,
-                          "owner": incident.owner});
+                          "owner": incident.owner, "owner_id": incident.owner_id});
         let change = Change {
             kind: "incident.contained",
             actor: by.actor(),
@@ -624,7 +624,7 @@ impl Gavel {
             }
         }
         let data = json!({"incident_id": id, "status": "resolved", "writeup": writeup, "severity": incident.severity,
-                          "owner": incident.owner});
+                          "owner": incident.owner, "owner_id": incident.owner_id});
         let change = Change {
             kind: "incident.resolved",
             actor: by.actor(),

@@ -30,13 +30,17 @@
 //!
 //! OCSF 1.8.0 mapping of the payload (every payload has `activity_id, category_uid, class_uid,
 //! metadata{product{name,vendor_name}, version}, severity_id, time` (ms), `type_uid =
-//! class_uid*100 + activity_id`, and `gavel{seq, leaf_hash, kind, event}`):
+//! class_uid*100 + activity_id`, and `gavel{seq, leaf_hash, kind, event}`; without that `gavel`
+//! envelope each payload validates against its class's OCSF JSON Schema — gavel-server
+//! `tests/ocsf.rs`):
 //!
 //! | gavel event | OCSF class | activity | notes |
 //! |---|---|---|---|
 //! | `decision` | API Activity 6003 (category 6) | 99 Other | `action_id` 1 allowed / 2 denied or held; `disposition_id` 1 Allowed / 2 Blocked / 14 Delayed (held for approval); `policy{uid,name,version}` (first deciding policy); `actor.app_name/app_uid` = agent, `actor.user` = on-behalf-of; `api.operation` = tool; severity 1 allow / 2 held / 3 deny |
 //! | `policy.*` | Entity Management 3004 (category 3) | 1 Create (proposed), 10 Activate, 11 Deactivate, 3 Update (mode changed), 99 Other | `entity{uid,name,type:"policy_set",version}` |
 //! | `finding.*`, `outcome.recorded` with `bypass: true` | Detection Finding 2004 (category 2) | 1 Create | `finding_info{uid,title,desc,types}`, severity 4 High |
+//! | `detection.raised` | Detection Finding 2004 | 1 Create | `finding_info{uid: detection id, title: summary, types: ["gavel.<detector>"]}`, `severity_id` 2 low / 3 medium / 4 high / 5 critical, `status_id` 1 New; detector, agent, tool, source seqs in `unmapped` |
+//! | `incident.*` | Incident Finding 2005 (category 2) | 1 Create (`opened`), 3 Close (`resolved`), 2 Update (the rest) | `finding_info_list` (the detection or the incident), `status_id` 1 New / 2 In Progress / 4 Resolved, `assignee{name,uid}` = owner, or before assignment `assignee_group{name: "gavel incident responders"}` (OCSF requires one of them), `desc` = writeup or note |
 //! | anything else | Entity Management 3004 | 1 Create (`*.created`, `*.registered`, `*.installed`), 10 Activate (`*.reactivated`, `*.released`), 11 Deactivate, 12 Suspend, 3 Update, else 99 Other | the event in `unmapped` |
 
 use crate::error::{CoreError, Result};
@@ -297,6 +301,14 @@ pub fn payload(seq: u64, leaf_hash: &str, event: Option<&Event>) -> Value {
         if let Some(user) = d["on_behalf_of"].as_str() {
             actor["user"] = json!({"name": user});
         }
+        // OCSF wants `type` to be a string: left out for tools without a category.
+        let resources = d["resource"].as_str().map(|r| {
+            let mut res = json!({"name": r});
+            if let Some(category) = d["tool_category"].as_str() {
+                res["type"] = json!(category);
+            }
+            json!([res])
+        });
         json!({
             "class_uid": 6003, "class_name": "API Activity", "category_uid": 6, "category_name": "Application Activity",
             "activity_id": 99, "activity_name": "Other", "severity_id": severity_id,
@@ -305,12 +317,59 @@ pub fn payload(seq: u64, leaf_hash: &str, event: Option<&Event>) -> Value {
             "actor": actor,
             "api": {"operation": d["tool"], "service": {"name": "gavel"}},
             "src_endpoint": {"name": d["agent_name"], "uid": d["agent_id"]},
-            "resources": d["resource"].as_str().map(|r| json!([{"name": r, "type": d["tool_category"]}])),
+            "resources": resources,
             "policy": policy,
             "message": d["reasons"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; ")),
             "unmapped": {"decision_id": d["decision_id"], "decision": d["decision"], "enforced": d["enforced"],
                          "would_have": d["would_have"], "arguments_sha256": d["arguments_sha256"]},
         })
+    } else if e.kind == "detection.raised" {
+        let severity = d["severity"].as_str().and_then(|s| crate::incidents::Severity::parse(s).ok());
+        json!({
+            "class_uid": 2004, "class_name": "Detection Finding", "category_uid": 2, "category_name": "Findings",
+            "activity_id": 1, "activity_name": "Create",
+            "severity_id": severity.map_or(1, |s| s.ocsf_id()), "severity": d["severity"],
+            "status_id": 1, "status": "New",
+            "finding_info": {"uid": d["detection_id"], "title": d["summary"], "desc": d["summary"],
+                             "types": [format!("gavel.{}", d["detector"].as_str().unwrap_or("detection"))]},
+            "message": d["summary"],
+            "unmapped": {"detector": d["detector"], "agent": d["agent"], "agent_name": d["agent_name"],
+                         "tool": d["tool"], "source_seq": d["source_seq"], "source_seqs": d["source_seqs"],
+                         "decision_id": d["decision_id"], "details": d["details"], "opens_incident": d["incident"]},
+        })
+    } else if e.kind.starts_with("incident.") {
+        let severity = d["severity"].as_str().and_then(|s| crate::incidents::Severity::parse(s).ok());
+        let (activity_id, activity_name) = match e.kind.as_str() {
+            "incident.opened" => (1, "Create"),
+            "incident.resolved" => (3, "Close"),
+            _ => (2, "Update"),
+        };
+        let (status_id, status) = match (e.kind.as_str(), d["status"].as_str()) {
+            ("incident.opened", _) | (_, Some("open")) => (1, "New"),
+            ("incident.resolved", _) | (_, Some("resolved")) => (4, "Resolved"),
+            _ => (2, "In Progress"),
+        };
+        let mut finding = json!({"uid": d["detection_id"].as_str().or(d["incident_id"].as_str()), "title": d["title"]
+            .as_str().or(d["summary"].as_str()).unwrap_or(&e.kind)});
+        if let Some(detector) = d["detector"].as_str() {
+            finding["types"] = json!([format!("gavel.{detector}")]);
+        }
+        let mut p = json!({
+            "class_uid": 2005, "class_name": "Incident Finding", "category_uid": 2, "category_name": "Findings",
+            "activity_id": activity_id, "activity_name": activity_name,
+            "severity_id": severity.map_or(1, |s| s.ocsf_id()), "severity": d["severity"],
+            "status_id": status_id, "status": status,
+            "finding_info_list": [finding],
+            "desc": d["writeup"].as_str().or(d["text"].as_str()).or(d["note"].as_str()),
+            "message": e.kind,
+            "unmapped": {"incident_id": d["incident_id"], "kind": e.kind, "data": d},
+        });
+        // OCSF needs an assignee: the owner once assigned, until then the responders' queue.
+        match d["owner"].as_str() {
+            Some(owner) => p["assignee"] = json!({"name": owner, "uid": d["owner_id"]}),
+            None => p["assignee_group"] = json!({"name": "gavel incident responders", "uid": "unassigned"}),
+        }
+        p
     } else if e.kind.starts_with("finding.") || bypass {
         let uid = d["finding_id"].as_str().or(d["decision_id"].as_str()).unwrap_or_default().to_string();
         let desc = d["detail"].clone();
@@ -349,7 +408,8 @@ pub fn payload(seq: u64, leaf_hash: &str, event: Option<&Event>) -> Value {
     o.insert("type_uid".into(), json!(class_uid * 100 + activity_id));
     o.insert("time".into(), json!(time));
     o.insert("metadata".into(), metadata());
-    if !o.contains_key("actor") {
+    // Finding classes have no actor attribute in OCSF.
+    if !o.contains_key("actor") && !(2000..3000).contains(&class_uid) {
         o.insert("actor".into(), json!({"user": {"uid": e.actor.id, "type": e.actor.kind.as_str()}}));
     }
     o.retain(|_, v| !v.is_null());
@@ -986,7 +1046,44 @@ mod tests {
         let o = payload(10, "01", Some(&event("user.created", json!({"id": "usr_1"}))));
         assert_eq!((o["class_uid"].clone(), o["activity_id"].clone()), (json!(3004), json!(1)));
         assert_eq!(o["unmapped"]["kind"], "user.created");
-        for v in [d, a, p, f, b, o] {
+        let det = payload(
+            11,
+            "02",
+            Some(&event(
+                "detection.raised",
+                json!({"detection_id": "det_1", "detector": "deny_spike", "severity": "high", "summary": "spike"}),
+            )),
+        );
+        assert_eq!((det["class_uid"].clone(), det["type_uid"].clone()), (json!(2004), json!(200_401)));
+        assert_eq!(
+            (det["severity_id"].clone(), det["finding_info"]["uid"].clone()),
+            (json!(4), json!("det_1"))
+        );
+        assert!(det.get("actor").is_none(), "finding classes have no actor");
+        let opened = payload(
+            12,
+            "03",
+            Some(&event(
+                "incident.opened",
+                json!({"incident_id": "inc_1", "title": "t", "severity": "critical"}),
+            )),
+        );
+        assert_eq!((opened["class_uid"].clone(), opened["type_uid"].clone()), (json!(2005), json!(200_501)));
+        assert_eq!((opened["severity_id"].clone(), opened["status_id"].clone()), (json!(5), json!(1)));
+        assert!(opened.get("assignee").is_none() && opened["assignee_group"].is_object());
+        let resolved = payload(
+            13,
+            "04",
+            Some(&event(
+                "incident.resolved",
+                json!({"incident_id": "inc_1", "status": "resolved", "owner": "carol", "owner_id": "usr_1",
+                       "writeup": "w", "severity": "high"}),
+            )),
+        );
+        assert_eq!((resolved["activity_id"].clone(), resolved["status_id"].clone()), (json!(3), json!(4)));
+        assert_eq!(resolved["assignee"], json!({"name": "carol", "uid": "usr_1"}));
+        assert_eq!(resolved["desc"], "w");
+        for v in [d, a, p, f, b, o, det, opened, resolved] {
             for k in [
                 "activity_id",
                 "category_uid",
