@@ -23,7 +23,8 @@
 //!   `pending` detection whose incident step is not done) is updated by compare-and-set in the
 //!   same transaction as each `detection.raised` / `incident.opened` / `incident.linked` event,
 //!   so a crash never raises a detection twice, never skips one, and never loses an incident;
-//! * events that raise nothing move no cursor (no event to carry it): after a restart they are
+//! * events that raise nothing move the cursor only every `progress_every` events (default
+//!   10 000), with a `detectors.progress` event; after a restart the events since then are
 //!   scanned again and, being deterministic, raise nothing again;
 //! * the detector runs in its own task off the decide path (gavel-server `detectors`).
 
@@ -49,6 +50,9 @@ pub struct DetectorSettings {
     pub deny_spike_threshold: u32,
     /// Detections at or above this severity open an incident (a deny spike always does).
     pub incident_min_severity: Severity,
+    /// After this many events that raised nothing, the cursor is saved with a
+    /// `detectors.progress` event, so a restart does not rescan them.
+    pub progress_every: u64,
 }
 
 impl Default for DetectorSettings {
@@ -57,6 +61,7 @@ impl Default for DetectorSettings {
             deny_spike_window: time::Duration::seconds(60),
             deny_spike_threshold: 10,
             incident_min_severity: Severity::High,
+            progress_every: 10_000,
         }
     }
 }
@@ -456,6 +461,17 @@ impl Gavel {
                 break;
             }
             if !recorded {
+                // Everything in [cursor, end) raised nothing (or is recorded): saving the cursor
+                // there now and then spares a restart from scanning it again.
+                if end >= cursor.next_seq.saturating_add(self.settings.detectors.progress_every.max(1)) {
+                    let next = Cursor { next_seq: end, emitted: 0, pending: None };
+                    self.record(
+                        "detectors.progress",
+                        &Actor::system("detectors"),
+                        json!({"next_seq": end, "from_seq": cursor.next_seq}),
+                        vec![Self::cursor_op(&next, version)],
+                    )?;
+                }
                 progress.position = end;
                 progress.caught_up = end == head;
                 return Ok(progress);

@@ -563,6 +563,11 @@ impl Gavel {
         let note = req.note.as_deref().map(|n| check_text("note", n)).transpose()?;
         let (incident, _) = self.incident_versioned(id)?;
         self.transition(&incident, IncidentStatus::Contained)?;
+        if req.suspend_agent.is_some() {
+            // Checked before any action, so a refused suspension does not leave a kill switch
+            // pulled by a request that failed.
+            by.require_admin()?;
+        }
         if req.killswitch.is_none() && req.suspend_agent.is_none() && note.is_none() {
             return Err(CoreError::Invalid(
                 "say how it was contained: a killswitch, suspend_agent, or a note naming the action taken"

@@ -277,3 +277,27 @@ fn restarts_and_crashes_neither_redetect_nor_skip() {
     let p = open(&w.path, w.clock.clone(), settings).detect(0, 10_000).unwrap();
     assert_eq!((p.raised, p.incident_events), (2, 1), "prompt_injection (opens an incident) and new_tool");
 }
+
+#[test]
+fn quiet_stretches_save_the_cursor_now_and_then() {
+    let settings = Settings {
+        detectors: DetectorSettings { progress_every: 5, ..Default::default() },
+        ..Default::default()
+    };
+    let w = world(settings);
+    w.call("search_docs", json!({}));
+    w.detect();
+    let cursor =
+        |w: &World| w.gavel.store().get_doc("detectors", "cursor").unwrap().unwrap().body["next_seq"].clone();
+    let before = cursor(&w);
+    for _ in 0..6 {
+        w.call("search_docs", json!({}));
+    }
+    assert!(w.detect().is_empty());
+    let after = cursor(&w);
+    let progress: Vec<Value> =
+        w.kinds().into_iter().filter(|(k, _)| k == "detectors.progress").map(|(_, d)| d).collect();
+    assert_eq!(progress.len(), 1, "{progress:?}");
+    assert_eq!(progress[0]["next_seq"], after);
+    assert!(after.as_u64().unwrap() >= before.as_u64().unwrap() + 6);
+}

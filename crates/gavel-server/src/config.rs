@@ -64,6 +64,7 @@ impl Config {
                 // Checked by `validate`.
                 incident_min_severity: gavel_core::incidents::Severity::parse(&self.incident_min_severity)
                     .unwrap_or(gavel_core::incidents::Severity::High),
+                ..Default::default()
             },
         }
     }
@@ -145,5 +146,21 @@ mod tests {
         assert!(Config::load(Some(&path), Path::new("/nonexistent")).is_err());
         assert!(Config::load(Some(Path::new("/nonexistent/x.toml")), Path::new("/x")).is_err());
         assert_eq!(Config::load(None, Path::new("/nonexistent")).unwrap(), Config::default());
+        std::fs::write(
+            &path,
+            "deny_spike_threshold = 3\ndeny_spike_window_secs = 30\nincident_min_severity = \"medium\"\n",
+        )
+        .unwrap();
+        let d = Config::load(Some(&path), Path::new("/nonexistent")).unwrap().settings().detectors;
+        assert_eq!((d.deny_spike_threshold, d.deny_spike_window.whole_seconds()), (3, 30));
+        assert_eq!(d.incident_min_severity, gavel_core::incidents::Severity::Medium);
+        for bad in [
+            "deny_spike_threshold = 0\n",
+            "incident_min_severity = \"urgent\"\n",
+            "deny_spike_window_secs = 0\n",
+        ] {
+            std::fs::write(&path, bad).unwrap();
+            assert!(Config::load(Some(&path), Path::new("/nonexistent")).is_err(), "{bad}");
+        }
     }
 }

@@ -315,6 +315,18 @@ fn bad_input_is_refused_with_json_errors_and_changes_nothing() {
     ] {
         assert_error((resp.0, resp.1.clone()), status, code, needle);
     }
+    // An approver may pull kill switches but not suspend agents: the whole request is refused
+    // before any action, so no switch is left pulled.
+    assert_error(
+        w.post(
+            &w.carol,
+            &path("contain"),
+            json!({"killswitch": {"scope": "global", "reason": "x"}, "suspend_agent": "bot"}),
+        ),
+        403,
+        "forbidden",
+        "admin",
+    );
     assert_eq!(w.log_size(), size, "nothing was recorded");
     assert_eq!(w.decide("search_docs")["decision"], "allow", "no kill switch was pulled");
 
