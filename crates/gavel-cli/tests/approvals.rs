@@ -279,7 +279,18 @@ fn kill_switches_limits_lifecycle_and_inventory() {
     let search = || w.decide(&["--tool", "search_docs"]);
     assert_eq!(search()["decision"], "allow");
 
-    // A tool kill switch: who, why and the incident are recorded and quoted.
+    // A tool kill switch: who, why and the incident are recorded and quoted. The incident must
+    // exist: an unknown one is refused.
+    let err = refused(&w.run(
+        &w.carol,
+        &["killswitch", "engage", "--scope", "global", "--reason", "x", "--incident", "inc_7"],
+    ));
+    assert!(err.contains("HTTP 404"), "{err}");
+    let incident = json(&w.run(
+        &w.alice,
+        &["incidents", "create", "--title", "suspicious burst", "--severity", "high", "--json"],
+    ));
+    let inc = str_of(&incident, "id");
     let engaged = stdout(&w.run(
         &w.carol,
         &[
@@ -292,11 +303,11 @@ fn kill_switches_limits_lifecycle_and_inventory() {
             "--reason",
             "suspicious burst",
             "--incident",
-            "inc_7",
+            inc,
         ],
     ));
     assert!(
-        engaged.contains("engaged kill switch tool:search_docs (by carol)") && engaged.contains("inc_7"),
+        engaged.contains("engaged kill switch tool:search_docs (by carol)") && engaged.contains(inc),
         "{engaged}"
     );
     let d = search();
@@ -319,7 +330,7 @@ fn kill_switches_limits_lifecycle_and_inventory() {
             item["engaged"].as_bool(),
             item["incident_id"].as_str()
         ),
-        (Some("tool"), Some("search_docs"), Some(true), Some("inc_7"))
+        (Some("tool"), Some("search_docs"), Some(true), Some(inc))
     );
     let table = stdout(&w.run(&w.alice, &["killswitch", "list"]));
     assert!(

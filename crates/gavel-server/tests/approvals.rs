@@ -179,7 +179,10 @@ fn approve_path_to_outcome_with_a_single_use_receipt() {
     let mut linked = Vec::new();
     gavel_store::Store::scan(store.as_ref(), 0, size, &mut |e| {
         let event = gavel_ledger::event::Event::from_bytes(e.bytes.as_deref().unwrap()).unwrap();
-        if event.data.get("decision_id") == Some(&held["decision_id"]) && event.kind != "decision" {
+        // Detections about the decision (written by the detector task, in its own time) carry
+        // `source_seq` instead; the steps of the action itself carry `decision_seq`.
+        let step = event.kind != "decision" && !event.kind.starts_with("detection.");
+        if event.data.get("decision_id") == Some(&held["decision_id"]) && step {
             linked.push((event.kind.clone(), event.data["decision_seq"].clone()));
         }
         true
