@@ -82,6 +82,9 @@ pub enum AgentsCommand {
         /// Why, for the record.
         #[arg(long)]
         reason: Option<String>,
+        /// The incident this containment action belongs to (linked to its timeline).
+        #[arg(long = "incident", value_name = "INCIDENT_ID")]
+        incident: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -203,9 +206,13 @@ pub fn run(remote: &Remote, cmd: AgentsCommand) -> anyhow::Result<ExitCode> {
                 print_token(&agent);
             }
         }
-        AgentsCommand::Suspend { id, reason, json } => {
+        AgentsCommand::Suspend { id, reason, incident, json } => {
             let path = format!("/v1/agents/{}/suspend", seg(&id)?);
-            let agent = remote.post(&path, Some(json!({"reason": reason})))?;
+            let mut body = json!({"reason": reason});
+            if let Some(incident) = incident {
+                body["incident_id"] = json!(incident);
+            }
+            let agent = remote.post(&path, Some(body))?;
             if json {
                 crate::print_json(&agent);
             } else {

@@ -102,6 +102,16 @@ fn a_deny_spike_becomes_an_incident_worked_from_the_cli() {
     assert!(full["time_to_contain_secs"].as_f64().unwrap() >= 0.0);
     assert!(full["time_to_resolve_secs"].as_f64().unwrap() >= full["time_to_contain_secs"].as_f64().unwrap());
 
+    // An agent suspension taken under an incident (by hand) joins its timeline.
+    let other = json(
+        &server.gavel(a, &["incidents", "create", "--title", "odd exports", "--severity", "low", "--json"]),
+    );
+    let other = str_of(&other, "id").to_string();
+    stdout(&server.gavel(a, &["agents", "suspend", "bot", "--reason", "exports", "--incident", &other]));
+    let shown = json(&server.gavel(Some(&vic), &["incidents", "show", &other, "--json"]));
+    assert_eq!(shown["timeline"][1]["kind"], "agent.suspended", "{shown}");
+    assert_eq!(shown["containment"][0]["type"], "agent.suspended");
+
     // The log still verifies, from the data directory, while the server runs.
     let data = server.tmp.path().join("data");
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gavel"));

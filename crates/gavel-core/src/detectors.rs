@@ -117,11 +117,17 @@ fn injection_patterns() -> &'static RegexSet {
 const INJECTION: &[(&str, &str)] = &[
     (
         "ignore_instructions",
-        r"(?i)\b(ignore|disregard|forget|override)\s+(all\s+|any\s+|the\s+|your\s+)*(previous|prior|above|earlier|system|original)\s+(instructions|prompts?|rules|directions)",
+        concat!(
+            r"(?i)\b(ignore|disregard|forget|override)\s+(all\s+|any\s+|the\s+|your\s+)*",
+            r"(previous|prior|above|earlier|system|original)\s+(instructions|prompts?|rules|directions)"
+        ),
     ),
     (
         "reveal_prompt",
-        r"(?i)\b(reveal|print|show|repeat|leak)\s+(me\s+)?(your|the)\s+(system\s+prompt|hidden\s+instructions|initial\s+prompt)",
+        concat!(
+            r"(?i)\b(reveal|print|show|repeat|leak)\s+(me\s+)?(your|the)\s+",
+            r"(system\s+prompt|hidden\s+instructions|initial\s+prompt)"
+        ),
     ),
     (
         "role_override",
@@ -139,7 +145,10 @@ fn destructive_patterns() -> &'static RegexSet {
 const DESTRUCTIVE: &[(&str, &str)] = &[
     (
         "rm_rf",
-        r"\brm\s+(-[a-zA-Z]*[rR][a-zA-Z]*[fF][a-zA-Z]*|-[a-zA-Z]*[fF][a-zA-Z]*[rR][a-zA-Z]*|(-[rR]\s+-[fF]|-[fF]\s+-[rR])|--recursive\s+--force|--force\s+--recursive)\b",
+        concat!(
+            r"\brm\s+(-[a-zA-Z]*[rR][a-zA-Z]*[fF][a-zA-Z]*|-[a-zA-Z]*[fF][a-zA-Z]*[rR][a-zA-Z]*",
+            r"|(-[rR]\s+-[fF]|-[fF]\s+-[rR])|--recursive\s+--force|--force\s+--recursive)\b"
+        ),
     ),
     ("sql_drop", r"(?i)\bdrop\s+(table|database|schema)\b"),
     ("sql_truncate", r"(?i)\btruncate\s+(table\s+)?[A-Za-z_]"),
@@ -266,7 +275,8 @@ impl Gavel {
                     Severity::High,
                     seqs,
                     format!("deny spike: agent {name} was denied {count} times in {window} s"),
-                    json!({"count": count, "window_secs": window, "threshold": settings.deny_spike_threshold}),
+                    json!({"count": count, "window_secs": window,
+                           "threshold": settings.deny_spike_threshold}),
                 );
             }
         }
@@ -535,9 +545,11 @@ impl Gavel {
                 }
             }
             let data = json!({"incident_id": incident.id, "detection_id": det.detection_id,
-                              "detection_seq": detection_seq, "detector": det.detector, "severity": det.severity,
-                              "summary": det.summary, "source_seqs": det.source_seqs, "linked_seqs": linked,
-                              "status": incident.status, "owner": incident.owner, "owner_id": incident.owner_id});
+                              "detection_seq": detection_seq, "detector": det.detector,
+                              "severity": det.severity, "summary": det.summary,
+                              "source_seqs": det.source_seqs, "linked_seqs": linked,
+                              "status": incident.status, "owner": incident.owner,
+                              "owner_id": incident.owner_id});
             let change =
                 Change { kind: "incident.linked", actor, author_name: None, data, ops: vec![cursor_op] };
             self.record_incident_change(&mut incident, Some(v), change)?;

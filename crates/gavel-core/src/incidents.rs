@@ -526,7 +526,8 @@ impl Gavel {
             incident.severity = s;
         }
         let data = json!({"incident_id": id, "status": "triaged", "severity": incident.severity,
-                          "previous_severity": previous, "note": note, "owner": incident.owner, "owner_id": incident.owner_id});
+                          "previous_severity": previous, "note": note, "owner": incident.owner,
+                          "owner_id": incident.owner_id});
         let change = Change {
             kind: "incident.triaged",
             actor: by.actor(),
@@ -542,8 +543,9 @@ impl Gavel {
         let user = self.acting_user(by)?;
         let text = check_text("note", text)?;
         let (mut incident, version) = self.incident_versioned(id)?;
-        let data = json!({"incident_id": id, "text": text, "status": incident.status, "severity": incident.severity,
-                          "owner": incident.owner, "owner_id": incident.owner_id});
+        let data = json!({"incident_id": id, "text": text, "status": incident.status,
+                          "severity": incident.severity, "owner": incident.owner,
+                          "owner_id": incident.owner_id});
         let change = Change {
             kind: "incident.noted",
             actor: by.actor(),
@@ -628,8 +630,9 @@ impl Gavel {
                 }
             }
         }
-        let data = json!({"incident_id": id, "status": "resolved", "writeup": writeup, "severity": incident.severity,
-                          "owner": incident.owner, "owner_id": incident.owner_id});
+        let data = json!({"incident_id": id, "status": "resolved", "writeup": writeup,
+                          "severity": incident.severity, "owner": incident.owner,
+                          "owner_id": incident.owner_id});
         let change = Change {
             kind: "incident.resolved",
             actor: by.actor(),
