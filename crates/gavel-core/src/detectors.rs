@@ -473,7 +473,8 @@ impl Gavel {
             if !recorded {
                 // Everything in [cursor, end) raised nothing (or is recorded): saving the cursor
                 // there now and then spares a restart from scanning it again.
-                if end >= cursor.next_seq.saturating_add(self.settings.detectors.progress_every.max(1)) {
+                // (At least 2: the progress event itself must never be enough for another one.)
+                if end >= cursor.next_seq.saturating_add(self.settings.detectors.progress_every.max(2)) {
                     let next = Cursor { next_seq: end, emitted: 0, pending: None };
                     self.record(
                         "detectors.progress",
