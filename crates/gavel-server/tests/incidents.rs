@@ -399,3 +399,41 @@ fn a_restart_neither_redetects_nor_skips() {
     }
     assert_eq!(count(&w, "detection.raised"), raised + 1);
 }
+
+#[test]
+fn concurrent_changes_have_one_winner_and_auditors_only_read() {
+    let w = world();
+    let auditor = w.server.ok("POST", "/v1/users", &w.alice, Some(json!({"name": "aud", "role": "auditor"})))
+        ["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let created = w.post(&w.alice, "/v1/incidents", json!({"title": "race", "severity": "high"}));
+    let id = created.1["id"].as_str().unwrap().to_string();
+    assert_error(
+        w.post(&auditor, &format!("/v1/incidents/{id}/triage"), json!({})),
+        403,
+        "forbidden",
+        "auditor",
+    );
+    assert_eq!(w.server.ok("GET", &format!("/v1/incidents/{id}"), &auditor, None)["status"], "open");
+    // Eight triages at once: the compare-and-set on the incident lets exactly one through.
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let (w, id) = (&w, &id);
+                s.spawn(move || {
+                    w.post(&w.carol, &format!("/v1/incidents/{id}/triage"), json!({"note": format!("t{i}")}))
+                        .0
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 409), "{statuses:?}");
+    let shown = w.server.ok("GET", &format!("/v1/incidents/{id}"), &w.vic, None);
+    let triaged =
+        shown["timeline"].as_array().unwrap().iter().filter(|e| e["kind"] == "incident.triaged").count();
+    assert_eq!(triaged, 1);
+}
