@@ -4,7 +4,7 @@
 //!
 //! Two kinds of command: local ones (`init`, `serve`, `keys`, `audit verify|record|...`) work on
 //! the data directory; remote ones (`users`, `agents`, `policy`, `pack`, `decide`, `approvals`,
-//! `outcome`, `findings`, `killswitch`, `audit list|trace`) call a running server over HTTP with
+//! `outcome`, `findings`, `killswitch`, `webhooks`, `retention`, `holds`, `audit list|trace`) call a running server over HTTP with
 //! `--server` and `--token`.
 
 mod agents;
@@ -18,6 +18,7 @@ mod outcome;
 mod pack;
 mod policy;
 mod remote;
+mod retention;
 mod serve;
 mod users;
 mod webhooks;
@@ -101,6 +102,12 @@ enum Command {
     /// Signed event streams to SIEMs: endpoints, secrets, delivery history (server).
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
+    /// The retention period in force (at least 365 days) and purges of payloads past it (server).
+    #[command(subcommand)]
+    Retention(retention::RetentionCommand),
+    /// Legal holds: time ranges never purged until two admins release them (server).
+    #[command(subcommand)]
+    Holds(retention::HoldsCommand),
 }
 
 fn main() -> ExitCode {
@@ -135,6 +142,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Findings(cmd) => outcome::findings(&remote()?, cmd),
         Command::Killswitch(cmd) => killswitch::run(&remote()?, cmd),
         Command::Webhooks(cmd) => webhooks::run(&remote()?, cmd),
+        Command::Retention(cmd) => retention::run(&remote()?, cmd),
+        Command::Holds(cmd) => retention::holds(&remote()?, cmd),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod identity;
 pub mod ids;
 pub mod policies;
 pub mod redact;
+pub mod retention;
 pub mod webhooks;
 
 pub use error::{CoreError, Result};
@@ -39,11 +40,18 @@ pub struct Settings {
     pub approval_expiry: time::Duration,
     /// Whether webhook endpoints may target private, loopback or link-local addresses.
     pub webhooks_allow_private: bool,
+    /// At most this many seqs are cleared per purge transaction, so a first purge of a large
+    /// log never stalls the log writer.
+    pub purge_batch: u64,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { approval_expiry: time::Duration::hours(1), webhooks_allow_private: false }
+        Settings {
+            approval_expiry: time::Duration::hours(1),
+            webhooks_allow_private: false,
+            purge_batch: 50_000,
+        }
     }
 }
 

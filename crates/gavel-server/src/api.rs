@@ -84,7 +84,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
 }
 
 /// Runs a domain call for the authenticated caller on the blocking pool.
-async fn as_caller<T: Send + 'static>(
+pub(crate) async fn as_caller<T: Send + 'static>(
     state: &AppState,
     bearer: Bearer,
     f: impl FnOnce(&Gavel, &Principal) -> Result<T, CoreError> + Send + 'static,
@@ -99,7 +99,7 @@ async fn as_caller<T: Send + 'static>(
     .map_err(ApiError::from)
 }
 
-fn created(v: impl serde::Serialize) -> Response {
+pub(crate) fn created(v: impl serde::Serialize) -> Response {
     (StatusCode::CREATED, Json(json!(v))).into_response()
 }
 
@@ -155,6 +155,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/webhooks/{id}/update", post(update_webhook))
         .route("/v1/webhooks/{id}/rotate-secret", post(rotate_webhook_secret))
         .route("/v1/webhooks/{id}/deliveries", get(webhook_deliveries))
+        .merge(crate::retention_api::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -189,7 +190,14 @@ async fn metrics(State(state): State<AppState>) -> Response {
 
 #[utoipa::path(get, path = "/v1/openapi.json", responses((status = 200, description = "This document")))]
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+    Json(api_doc())
+}
+
+/// The whole OpenAPI document: the routes here and the ones of the other API modules.
+pub fn api_doc() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::retention_api::RetentionDoc::openapi());
+    doc
 }
 
 /// A tool call an agent is about to make.

@@ -18,6 +18,8 @@ pub struct Config {
     pub approval_expiry_secs: u64,
     /// Let webhook endpoints target private, loopback or link-local addresses (off: SSRF guard).
     pub webhooks_allow_private: bool,
+    /// Seconds between runs of the retention purge (0: never run it automatically).
+    pub retention_purge_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -28,6 +30,7 @@ impl Default for Config {
             checkpoint_interval_secs: 10,
             approval_expiry_secs: 3600,
             webhooks_allow_private: false,
+            retention_purge_interval_secs: 86_400,
         }
     }
 }
@@ -44,10 +47,17 @@ pub enum ConfigError {
 
 impl Config {
     /// The domain settings this configuration asks for.
+    /// How often the retention purge runs, if at all.
+    pub fn retention_purge_every(&self) -> Option<std::time::Duration> {
+        (self.retention_purge_interval_secs > 0)
+            .then(|| std::time::Duration::from_secs(self.retention_purge_interval_secs))
+    }
+
     pub fn settings(&self) -> gavel_core::Settings {
         gavel_core::Settings {
             approval_expiry: time::Duration::seconds(self.approval_expiry_secs as i64),
             webhooks_allow_private: self.webhooks_allow_private,
+            ..Default::default()
         }
     }
 
