@@ -7,6 +7,7 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod compliance;
 pub mod containment;
 pub mod decide;
 pub mod error;

@@ -678,7 +678,8 @@ impl Store for SqliteStore {
             let mut stmt = conn.prepare_cached(
                 "SELECT seq, body, leaf_hash FROM events WHERE seq >= ?1 AND seq < ?2 ORDER BY seq",
             )?;
-            let mut rows = stmt.query(params![from, to])?;
+            // SQLite integers are i64: clamp so "to the end" (u64::MAX) works.
+            let mut rows = stmt.query(params![from.min(i64::MAX as u64), to.min(i64::MAX as u64)])?;
             while let Some(row) = rows.next()? {
                 if !f(to_entry(entry_from_row(row)?)?) {
                     break;
