@@ -16,6 +16,7 @@ pub mod ids;
 pub mod policies;
 pub mod redact;
 pub mod retention;
+pub mod shares;
 pub mod webhooks;
 
 pub use error::{CoreError, Result};
