@@ -12,6 +12,7 @@ mod approvals;
 mod audit;
 mod audit_query;
 mod decide;
+mod demo;
 mod keys;
 mod killswitch;
 mod outcome;
@@ -60,6 +61,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Fill an empty data directory with simulated activity ending today (marked simulated).
+    Demo(demo::DemoArgs),
     /// Run the gavel server: the HTTP API, signed checkpoints, graceful shutdown on SIGTERM/SIGINT.
     Serve(serve::ServeArgs),
     /// Query and verify the tamper-evident log.
@@ -128,6 +131,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Init { org, json } => init(&dir, org.as_deref(), json),
         Command::Serve(args) => serve::run(&dir, args),
+        Command::Demo(args) => demo::run(&dir, args),
         Command::Audit(audit::AuditCommand::List(args)) => audit_query::list(&remote()?, args),
         Command::Audit(audit::AuditCommand::Trace(args)) => audit_query::trace(&remote()?, args),
         Command::Audit(cmd) => audit::run(&open(&dir)?, cmd),
