@@ -353,18 +353,31 @@ fn write_batch(
         }
         for (draft, sealable, ops, purge) in items {
             let seq = state.frontier.size();
-            if !ops.is_empty() || purge.is_some() {
-                tx.execute_batch("SAVEPOINT request")?;
-                let applied = apply_ops(&tx, ops, seq, &time)
-                    .and_then(|()| purge.as_ref().map_or(Ok(()), |p| apply_purge(&tx, p, seq)));
+            if let Some(purge) = purge {
+                // A purge learns its count only by clearing: it needs a savepoint to undo.
+                tx.execute("SAVEPOINT request", [])?;
+                let applied = apply_ops(&tx, ops, seq, &time).and_then(|()| apply_purge(&tx, purge, seq));
                 match applied {
-                    Ok(()) => tx.execute_batch("RELEASE request")?,
+                    Ok(()) => tx.execute("RELEASE request", [])?,
                     Err(e @ (StoreError::Conflict(_) | StoreError::Invalid(_))) => {
-                        tx.execute_batch("ROLLBACK TO request; RELEASE request")?;
+                        tx.execute("ROLLBACK TO request", [])?;
+                        tx.execute("RELEASE request", [])?;
                         results.push(Err(e));
                         continue;
                     }
                     Err(e) => return Err(e),
+                };
+            } else if !ops.is_empty() {
+                // Every expectation is checked before anything is written, so a conflict leaves
+                // nothing to undo and no savepoint (with its sub-journal) is needed.
+                if let Err(e) = apply_ops(&tx, ops, seq, &time) {
+                    match e {
+                        StoreError::Conflict(_) | StoreError::Invalid(_) => {
+                            results.push(Err(e));
+                            continue;
+                        }
+                        e => return Err(e),
+                    }
                 }
             }
             let bytes = sealable.seal(seq, &time, &state.prev);
@@ -390,33 +403,46 @@ fn write_batch(
     Ok(results)
 }
 
+/// Applies a request's document changes: first checks every expectation (against the versions
+/// the earlier ops of the same request will have written), then writes. A failed expectation is
+/// a [`StoreError::Conflict`] with nothing written.
 fn apply_ops(
     tx: &rusqlite::Transaction<'_>,
     ops: &[StateOp],
     seq: u64,
     time: &str,
 ) -> Result<(), StoreError> {
-    for op in ops {
-        let current: Option<u64> = tx
-            .prepare_cached("SELECT version FROM docs WHERE collection = ?1 AND id = ?2")?
-            .query_row(params![op.collection, op.id], |r| r.get(0))
-            .optional()?;
-        let ok = match op.expect {
-            Expect::Any => true,
-            Expect::Absent => current.is_none(),
-            Expect::Version(v) => current == Some(v),
-        };
-        if !ok {
-            return Err(docs::conflict(op, current));
+    let mut versions: Vec<Option<u64>> = Vec::with_capacity(ops.len());
+    let mut bodies = Vec::with_capacity(ops.len());
+    {
+        let mut current_version =
+            tx.prepare_cached("SELECT version FROM docs WHERE collection = ?1 AND id = ?2")?;
+        for (i, op) in ops.iter().enumerate() {
+            let earlier = ops[..i].iter().rposition(|o| o.collection == op.collection && o.id == op.id);
+            let current = match earlier {
+                Some(j) => Some(versions[j].map_or(1, |v| v + 1)),
+                None => current_version.query_row(params![op.collection, op.id], |r| r.get(0)).optional()?,
+            };
+            let ok = match op.expect {
+                Expect::Any => true,
+                Expect::Absent => current.is_none(),
+                Expect::Version(v) => current == Some(v),
+            };
+            if !ok {
+                return Err(docs::conflict(op, current));
+            }
+            versions.push(current);
+            bodies.push(serde_json::to_string(&op.body).map_err(|e| StoreError::Invalid(e.to_string()))?);
         }
-        let body = serde_json::to_string(&op.body).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        tx.prepare_cached(
-            "INSERT INTO docs (collection, id, version, seq, time, k1, k2, k3, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT (collection, id) DO UPDATE SET version = excluded.version, seq = excluded.seq,
-                 time = excluded.time, k1 = excluded.k1, k2 = excluded.k2, k3 = excluded.k3, body = excluded.body",
-        )?
-        .execute(params![
+    }
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO docs (collection, id, version, seq, time, k1, k2, k3, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (collection, id) DO UPDATE SET version = excluded.version, seq = excluded.seq,
+             time = excluded.time, k1 = excluded.k1, k2 = excluded.k2, k3 = excluded.k3, body = excluded.body",
+    )?;
+    for ((op, current), body) in ops.iter().zip(versions).zip(bodies) {
+        upsert.execute(params![
             op.collection,
             op.id,
             current.map_or(1, |v| v + 1),
@@ -1014,16 +1040,25 @@ mod tests {
             (vec![op("x", 9, Expect::Absent)], "already exists"),
             (vec![op("x", 9, Expect::Version(5))], "expected version 5"),
             (vec![op("z", 9, Expect::Version(1))], "does not exist"),
-            // All ops of a request apply or none: the first op's write is rolled back too.
+            // All ops of a request apply or none: the first op is not written either.
             (vec![op("w", 9, Expect::Absent), op("x", 9, Expect::Absent)], "already exists"),
+            // A later op on the same document is checked against the version the earlier one writes.
+            (vec![op("v", 9, Expect::Absent), op("v", 9, Expect::Absent)], "already exists"),
         ] {
             let err = store.append_with(draft(1), ops).unwrap_err();
             assert!(matches!(&err, StoreError::Conflict(m) if m.contains(needle)), "{err}");
         }
         assert_eq!(store.head().unwrap(), head);
         assert!(store.get_doc("things", "w").unwrap().is_none());
+        assert!(store.get_doc("things", "v").unwrap().is_none());
         assert_eq!(store.get_doc("things", "x").unwrap().unwrap().body, json!({"n": 0}));
         assert!(store.verify(0, None, vec![]).unwrap().valid);
+
+        // Two changes of one document in one request: versions 1 then 2.
+        let ops = vec![op("u", 1, Expect::Absent), op("u", 2, Expect::Version(1))];
+        store.append_with(draft(2), ops).unwrap();
+        let u = store.get_doc("things", "u").unwrap().unwrap();
+        assert_eq!((u.version, u.body.clone()), (2, json!({"n": 2})));
     }
 
     #[test]
