@@ -249,7 +249,12 @@ async fn decide(
         context: DecideContext { environment: context.environment, cost_usd: context.cost_usd },
     };
     let metrics = state.metrics.clone();
-    let result = as_caller(&state, bearer, move |g, p| g.decide(p, req)).await;
+    // Not `as_caller`: decide authenticates through its epoch-checked cache.
+    let gavel = state.gavel.clone();
+    let result = tokio::task::spawn_blocking(move || gavel.decide_with_token(&bearer.0, req))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))
+        .and_then(|r| r.map_err(ApiError::from));
     match result {
         Ok(decision) => {
             metrics.decide_latency.observe(started.elapsed().as_secs_f64());
