@@ -69,7 +69,7 @@ pub fn arguments_digest(arguments: &Value) -> Result<String> {
     Ok(hex::encode(Sha256::digest(bytes)))
 }
 
-fn check_request(req: &DecideRequest) -> Result<Value> {
+pub(crate) fn check_request(req: &DecideRequest) -> Result<Value> {
     let tool_ok =
         !req.tool.is_empty() && req.tool.len() <= 256 && req.tool.chars().all(|c| c.is_ascii_graphic());
     if !tool_ok {
@@ -86,6 +86,30 @@ fn check_request(req: &DecideRequest) -> Result<Value> {
         None | Some(Value::Null) => Ok(json!({})),
         Some(v @ Value::Object(_)) => Ok(v.clone()),
         Some(_) => Err(CoreError::Invalid("arguments must be a JSON object".into())),
+    }
+}
+
+/// What the policy engine sees of a call by `agent`: the registered environment, never the
+/// claimed one.
+pub(crate) fn tool_call(
+    agent: &crate::Agent,
+    req: &DecideRequest,
+    arguments: &Value,
+    category: Option<String>,
+    now: time::OffsetDateTime,
+) -> ToolCall {
+    ToolCall {
+        agent_id: agent.id.clone(),
+        owner: agent.owner.clone(),
+        environment: agent.environment.clone(),
+        tier: agent.tier.clone(),
+        groups: agent.groups.clone(),
+        tool: req.tool.clone(),
+        tool_category: category,
+        arguments: arguments.clone(),
+        on_behalf_of: req.on_behalf_of.clone(),
+        cost_usd: req.context.cost_usd,
+        hour_utc: now.hour(),
     }
 }
 
@@ -158,19 +182,7 @@ impl Gavel {
             (deny(breach.reason.clone()), true, None)
         } else {
             let engine = self.engine_at(epoch)?;
-            let call = ToolCall {
-                agent_id: agent.id.clone(),
-                owner: agent.owner.clone(),
-                environment: agent.environment.clone(),
-                tier: agent.tier.clone(),
-                groups: agent.groups.clone(),
-                tool: req.tool.clone(),
-                tool_category: category.clone(),
-                arguments: arguments.clone(),
-                on_behalf_of: req.on_behalf_of.clone(),
-                cost_usd: req.context.cost_usd,
-                hour_utc: now.hour(),
-            };
+            let call = tool_call(agent, &req, &arguments, category.clone(), now);
             let evaluation = engine.evaluate(&call);
             match evaluation.enforced {
                 Some(v) => (v, true, evaluation.would_have),

@@ -11,6 +11,7 @@ pub mod compliance;
 pub mod containment;
 pub mod decide;
 pub mod error;
+pub mod explain;
 pub mod identity;
 pub mod ids;
 pub mod policies;

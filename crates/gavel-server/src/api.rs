@@ -156,6 +156,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/webhooks/{id}/rotate-secret", post(rotate_webhook_secret))
         .route("/v1/webhooks/{id}/deliveries", get(webhook_deliveries))
         .merge(crate::retention_api::routes())
+        .merge(crate::explain_api::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -197,6 +198,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 pub fn api_doc() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::retention_api::RetentionDoc::openapi());
+    doc.merge(crate::explain_api::ExplainDoc::openapi());
     doc
 }
 

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod explain_api;
 pub mod metrics;
 pub mod retention_api;
 pub mod webhooks;
