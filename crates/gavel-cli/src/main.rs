@@ -4,7 +4,8 @@
 //!
 //! Two kinds of command: local ones (`init`, `serve`, `keys`, `audit verify|record|...`) work on
 //! the data directory; remote ones (`users`, `agents`, `policy`, `pack`, `decide`, `approvals`,
-//! `outcome`, `findings`, `killswitch`, `webhooks`, `incidents`, `audit list|trace`) call a running server over HTTP with
+//! `outcome`, `findings`, `killswitch`, `webhooks`, `incidents`, `retention`, `holds`,
+//! `audit list|trace`) call a running server over HTTP with
 //! `--server` and `--token`.
 
 mod agents;
@@ -12,6 +13,7 @@ mod approvals;
 mod audit;
 mod audit_query;
 mod decide;
+mod demo;
 mod incidents;
 mod keys;
 mod killswitch;
@@ -19,6 +21,7 @@ mod outcome;
 mod pack;
 mod policy;
 mod remote;
+mod retention;
 mod serve;
 mod users;
 mod webhooks;
@@ -60,6 +63,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Fill an empty data directory with simulated activity ending today (marked simulated).
+    Demo(demo::DemoArgs),
     /// Run the gavel server: the HTTP API, signed checkpoints, graceful shutdown on SIGTERM/SIGINT.
     Serve(serve::ServeArgs),
     /// Query and verify the tamper-evident log.
@@ -106,6 +111,12 @@ enum Command {
     /// timeline of each (server).
     #[command(subcommand)]
     Incidents(incidents::IncidentsCommand),
+    /// The retention period in force (at least 365 days) and purges of payloads past it (server).
+    #[command(subcommand)]
+    Retention(retention::RetentionCommand),
+    /// Legal holds: time ranges never purged until two admins release them (server).
+    #[command(subcommand)]
+    Holds(retention::HoldsCommand),
 }
 
 fn main() -> ExitCode {
@@ -126,6 +137,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Init { org, json } => init(&dir, org.as_deref(), json),
         Command::Serve(args) => serve::run(&dir, args),
+        Command::Demo(args) => demo::run(&dir, args),
         Command::Audit(audit::AuditCommand::List(args)) => audit_query::list(&remote()?, args),
         Command::Audit(audit::AuditCommand::Trace(args)) => audit_query::trace(&remote()?, args),
         Command::Audit(cmd) => audit::run(&open(&dir)?, cmd),
@@ -141,6 +153,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Killswitch(cmd) => killswitch::run(&remote()?, cmd),
         Command::Webhooks(cmd) => webhooks::run(&remote()?, cmd),
         Command::Incidents(cmd) => incidents::run(&remote()?, cmd),
+        Command::Retention(cmd) => retention::run(&remote()?, cmd),
+        Command::Holds(cmd) => retention::holds(&remote()?, cmd),
     }
 }
 

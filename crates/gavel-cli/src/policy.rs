@@ -40,6 +40,22 @@ impl StatusArg {
 
 #[derive(Subcommand)]
 pub enum PolicyCommand {
+    /// Dry run: what a call by an agent would get now, and the text of each policy that decides
+    /// it (and whether a kill switch or limit would refuse it first). Nothing is recorded.
+    Explain {
+        /// The agent, by id or name.
+        #[arg(long)]
+        agent: String,
+        #[arg(long)]
+        tool: String,
+        /// The call's arguments as a JSON object.
+        #[arg(long = "args", value_name = "JSON")]
+        arguments: Option<String>,
+        #[arg(long)]
+        cost_usd: Option<f64>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Propose new Cedar text for a policy set (created if new). Opens a pending change that a
     /// different admin must approve. Needs an admin token.
     Propose {
@@ -246,6 +262,21 @@ pub fn run(remote: &Remote, cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                 print_history(&history);
             }
         }
+        PolicyCommand::Explain { agent, tool, arguments, cost_usd, json } => {
+            let arguments: Option<serde_json::Value> = match arguments {
+                Some(text) => Some(
+                    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("--args is not JSON: {e}"))?,
+                ),
+                None => None,
+            };
+            let body = serde_json::json!({"agent": agent, "tool": tool, "arguments": arguments, "cost_usd": cost_usd});
+            let v = remote.post("/v1/policies/explain", Some(body))?;
+            if json {
+                crate::print_json(&v);
+            } else {
+                print_explanation(&v);
+            }
+        }
         PolicyCommand::Show { set_id, version, json } => {
             let version = match version {
                 Some(v) => v,
@@ -430,4 +461,37 @@ fn print_history(history: &Value) {
     println!("(* = active)");
     println!("\nchanges (newest first):");
     print_changes(changes);
+}
+
+/// An explanation for people: the verdict, why, and the policy text behind it.
+fn print_explanation(v: &serde_json::Value) {
+    use crate::remote::s;
+    let enforced = if v["enforced"] == true { "" } else { " (not enforced: no enforcing policy)" };
+    println!(
+        "{} calling {} ({}): {}{enforced}",
+        s(&v["agent_name"]),
+        s(&v["tool"]),
+        v["tool_category"].as_str().unwrap_or("uncategorised"),
+        s(&v["decision"])
+    );
+    for reason in v["reasons"].as_array().into_iter().flatten() {
+        println!("  because: {}", s(reason));
+    }
+    if !v["containment"].is_null() {
+        println!("  refused by containment before any policy: {}", v["containment"]);
+    }
+    let print_policies = |title: &str, list: &serde_json::Value| {
+        for p in list.as_array().into_iter().flatten() {
+            println!("\n{title} {}/{} (version {}):", s(&p["set_id"]), s(&p["policy_id"]), s(&p["version"]));
+            for line in p["text"].as_str().unwrap_or_default().lines() {
+                println!("    {line}");
+            }
+        }
+    };
+    print_policies("decided by", &v["policies"]);
+    if !v["would_have"].is_null() {
+        println!("\nobserve mode would have: {}", s(&v["would_have"]));
+        print_policies("would have been decided by", &v["would_have_policies"]);
+    }
+    println!("\n(dry run: nothing was recorded)");
 }

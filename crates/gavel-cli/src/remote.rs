@@ -86,6 +86,12 @@ impl Remote {
         json_body(self.send(req, body.as_ref())?)
     }
 
+    /// PUT a JSON body with the caller's token.
+    pub fn put(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let req = self.agent.put(&self.url(path)).set("Authorization", &bearer(self.token()?));
+        json_body(self.send(req, Some(&body))?)
+    }
+
     /// DELETE with the caller's token and an optional JSON body.
     pub fn delete(&self, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
         let req = self.agent.delete(&self.url(path)).set("Authorization", &bearer(self.token()?));

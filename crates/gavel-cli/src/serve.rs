@@ -50,7 +50,8 @@ pub fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::info!(path = %dir.log_key().display(), "created the log signing key");
     }
     let log = Arc::new(log);
-    let state = AppState::with_settings(log.clone(), clock, config.settings());
+    let state = AppState::with_settings(log.clone(), clock, config.settings())
+        .with_retention_purge_every(config.retention_purge_every());
     if let Some(admin) = state.gavel.bootstrap_admin()? {
         println!("bootstrap admin token (shown once, store it now): {}", admin.token);
         tracing::warn!(user = %admin.principal.id, "created the first admin; its token was printed on stdout once");

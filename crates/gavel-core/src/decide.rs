@@ -69,7 +69,7 @@ pub fn arguments_digest(arguments: &Value) -> Result<String> {
     Ok(hex::encode(Sha256::digest(bytes)))
 }
 
-fn check_request(req: &DecideRequest) -> Result<Value> {
+pub(crate) fn check_request(req: &DecideRequest) -> Result<Value> {
     let tool_ok =
         !req.tool.is_empty() && req.tool.len() <= 256 && req.tool.chars().all(|c| c.is_ascii_graphic());
     if !tool_ok {
@@ -89,9 +89,54 @@ fn check_request(req: &DecideRequest) -> Result<Value> {
     }
 }
 
+/// What the policy engine sees of a call by `agent`: the registered environment, never the
+/// claimed one.
+pub(crate) fn tool_call(
+    agent: &crate::Agent,
+    req: &DecideRequest,
+    arguments: &Value,
+    category: Option<String>,
+    now: time::OffsetDateTime,
+) -> ToolCall {
+    ToolCall {
+        agent_id: agent.id.clone(),
+        owner: agent.owner.clone(),
+        environment: agent.environment.clone(),
+        tier: agent.tier.clone(),
+        groups: agent.groups.clone(),
+        tool: req.tool.clone(),
+        tool_category: category,
+        arguments: arguments.clone(),
+        on_behalf_of: req.on_behalf_of.clone(),
+        cost_usd: req.context.cost_usd,
+        hour_utc: now.hour(),
+    }
+}
+
 impl Gavel {
+    /// Authenticates `token` and decides its tool call: the path agents take. Authentication
+    /// is served from a cache whose entries are confirmed against the identity epoch in the
+    /// same read transaction as the rest of the decision's reads, so a deactivation, rotation
+    /// or limit change on any replica applies from the next call, without re-reading the token
+    /// and the agent on every call.
+    pub fn decide_with_token(&self, token: &str, req: DecideRequest) -> Result<DecideResponse> {
+        let (principal, epoch) = self.authenticate_cached(token)?;
+        self.decide_as(&principal, req, Some((token, epoch)))
+    }
+
     /// Decides one tool call for the calling agent and records the decision.
     pub fn decide(&self, by: &Principal, req: DecideRequest) -> Result<DecideResponse> {
+        self.decide_as(by, req, None)
+    }
+
+    /// `cached`: the token and the identity epoch `by` was authenticated at, when it came from
+    /// the cache; a stale epoch re-authenticates before anything is decided.
+    fn decide_as(
+        &self,
+        by: &Principal,
+        req: DecideRequest,
+        cached: Option<(&str, u64)>,
+    ) -> Result<DecideResponse> {
         let started = Instant::now();
         let Principal::Agent(agent) = by else {
             return Err(CoreError::Forbidden("only agents call decide; use an agent token".into()));
@@ -102,12 +147,23 @@ impl Gavel {
         // Everything the decision reads besides the agent, in one read transaction.
         let scopes = crate::containment::switch_scopes(agent, &req.tool);
         let switch_keys: Vec<String> = scopes.iter().map(|s| s.key()).collect();
-        let mut keys = vec![("tools", req.tool.as_str()), ("meta", "policy_epoch")];
+        let mut keys =
+            vec![("tools", req.tool.as_str()), ("meta", "policy_epoch"), ("meta", crate::IDENTITY_EPOCH)];
         keys.extend(switch_keys.iter().map(|k| ("killswitches", k.as_str())));
         let mut docs = self.store.get_docs(&keys)?;
-        let switches = docs.split_off(2);
+        let switches = docs.split_off(3);
         let category = docs[0].as_ref().and_then(|d| d.body["category"].as_str().map(str::to_string));
         let epoch = docs[1].as_ref().map_or(0, |d| d.version);
+        let identity_epoch = docs[2].as_ref().map_or(0, |d| d.version);
+        if let Some((token, cached_epoch)) = cached {
+            if cached_epoch != identity_epoch {
+                // Someone changed identities since this entry was cached: read the credential
+                // again. Whatever changes after the snapshot above has a newer epoch still.
+                let fresh = self.authenticate(token)?;
+                self.cache_authentication(crate::ids::token_hash(token), identity_epoch, &fresh);
+                return self.decide_as(&fresh, req, None);
+            }
+        }
 
         let deny = |reason: String| Verdict {
             outcome: Outcome::Deny,
@@ -126,19 +182,7 @@ impl Gavel {
             (deny(breach.reason.clone()), true, None)
         } else {
             let engine = self.engine_at(epoch)?;
-            let call = ToolCall {
-                agent_id: agent.id.clone(),
-                owner: agent.owner.clone(),
-                environment: agent.environment.clone(),
-                tier: agent.tier.clone(),
-                groups: agent.groups.clone(),
-                tool: req.tool.clone(),
-                tool_category: category.clone(),
-                arguments: arguments.clone(),
-                on_behalf_of: req.on_behalf_of.clone(),
-                cost_usd: req.context.cost_usd,
-                hour_utc: now.hour(),
-            };
+            let call = tool_call(agent, &req, &arguments, category.clone(), now);
             let evaluation = engine.evaluate(&call);
             match evaluation.enforced {
                 Some(v) => (v, true, evaluation.would_have),

@@ -202,6 +202,36 @@ fn credential_ops(principal_type: &str, principal_id: &str, token: &str, time: &
 impl Gavel {
     /// Resolves a bearer token to its principal. Revoked tokens and deactivated users are refused;
     /// a deactivated agent is returned as such so its calls can be denied *and recorded*.
+    /// Authenticates through the in-process cache; returns the principal and the identity epoch
+    /// it is known valid at. The caller must confirm that epoch is still current in the read
+    /// transaction that uses the principal (see `decide_with_token`).
+    pub(crate) fn authenticate_cached(&self, token: &str) -> Result<(Principal, u64)> {
+        let key = token_hash(token);
+        let cache = || self.auth_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(hit) = cache().get(&key) {
+            return Ok((hit.1.clone(), hit.0));
+        }
+        // The epoch is read *before* the credential: a change racing this read leaves a newer
+        // epoch behind, so the entry is found stale at its first use rather than trusted forever.
+        let epoch = self.identity_epoch()?;
+        let principal = self.authenticate(token)?;
+        self.cache_authentication(key, epoch, &principal);
+        Ok((principal, epoch))
+    }
+
+    pub(crate) fn cache_authentication(&self, token_hash: String, epoch: u64, principal: &Principal) {
+        let mut cache = self.auth_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= crate::AUTH_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(token_hash, (epoch, principal.clone()));
+    }
+
+    /// The current identity epoch (0 before any identity change).
+    pub(crate) fn identity_epoch(&self) -> Result<u64> {
+        Ok(self.store.get_doc("meta", crate::IDENTITY_EPOCH)?.map_or(0, |d| d.version))
+    }
+
     pub fn authenticate(&self, token: &str) -> Result<Principal> {
         let unauthenticated = || CoreError::Unauthenticated("invalid or revoked credential".into());
         let doc = self.store.get_doc("tokens", &token_hash(token))?.ok_or_else(unauthenticated)?;

@@ -7,15 +7,19 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod compliance;
 pub mod containment;
 pub mod decide;
 pub mod detectors;
 pub mod error;
+pub mod explain;
 pub mod identity;
 pub mod ids;
 pub mod incidents;
 pub mod policies;
 pub mod redact;
+pub mod retention;
+pub mod shares;
 pub mod webhooks;
 
 pub use error::{CoreError, Result};
@@ -34,6 +38,14 @@ pub(crate) fn from_doc<T: serde::de::DeserializeOwned>(doc: gavel_store::docs::D
         .map_err(|e| CoreError::Internal(format!("stored {}/{}: {e}", doc.collection, doc.id)))
 }
 
+/// Collections whose change can change whom a token authenticates as, or that principal's
+/// status, groups or limits. Every change to one bumps `meta/identity_epoch` (see [`Gavel::record`]),
+/// which is how cached authentications know they are stale — on every replica.
+const IDENTITY_COLLECTIONS: [&str; 4] = ["users", "agents", "tokens", "credentials"];
+pub(crate) const IDENTITY_EPOCH: &str = "identity_epoch";
+/// Cached authentications kept at most (the cache is cleared when full: a miss is two reads).
+const AUTH_CACHE_MAX: usize = 10_000;
+
 /// Tunables of the domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -43,6 +55,9 @@ pub struct Settings {
     pub webhooks_allow_private: bool,
     /// Detector thresholds and which detections open incidents.
     pub detectors: detectors::DetectorSettings,
+    /// At most this many seqs are cleared per purge transaction, so a first purge of a large
+    /// log never stalls the log writer.
+    pub purge_batch: u64,
 }
 
 impl Default for Settings {
@@ -51,6 +66,7 @@ impl Default for Settings {
             approval_expiry: time::Duration::hours(1),
             webhooks_allow_private: false,
             detectors: detectors::DetectorSettings::default(),
+            purge_batch: 50_000,
         }
     }
 }
@@ -64,11 +80,20 @@ pub struct Gavel {
     settings: Settings,
     /// Told how long each durable append took (metrics).
     append_observer: Option<Box<dyn Fn(std::time::Duration) + Send + Sync>>,
+    /// Authentications by token hash, with the identity epoch they were read at.
+    auth_cache: Mutex<std::collections::HashMap<String, (u64, Principal)>>,
 }
 
 impl Gavel {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
-        Gavel { store, clock, engine: Mutex::new(None), settings: Settings::default(), append_observer: None }
+        Gavel {
+            store,
+            clock,
+            engine: Mutex::new(None),
+            settings: Settings::default(),
+            append_observer: None,
+            auth_cache: Mutex::new(std::collections::HashMap::new()),
+        }
     }
 
     pub fn with_settings(mut self, settings: Settings) -> Self {
@@ -146,14 +171,24 @@ impl Gavel {
         Ok((from_doc(doc)?, version))
     }
 
-    /// Appends one event with the state changes it records; waits for the commit.
+    /// Appends one event with the state changes it records; waits for the commit. A change to
+    /// an identity collection also bumps the identity epoch, in the same transaction.
     pub(crate) fn record(
         &self,
         kind: &str,
         actor: &Actor,
         data: serde_json::Value,
-        ops: Vec<StateOp>,
+        mut ops: Vec<StateOp>,
     ) -> Result<Appended> {
+        if ops.iter().any(|op| IDENTITY_COLLECTIONS.contains(&op.collection.as_str())) {
+            ops.push(StateOp::put(
+                "meta",
+                IDENTITY_EPOCH,
+                serde_json::json!({}),
+                gavel_store::docs::DocKeys::default(),
+                gavel_store::docs::Expect::Any,
+            ));
+        }
         let draft =
             EventDraft::new(kind, actor.clone(), data).map_err(|e| CoreError::Invalid(e.to_string()))?;
         let started = std::time::Instant::now();

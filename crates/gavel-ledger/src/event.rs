@@ -133,6 +133,33 @@ impl SealableDraft {
 pub struct EventHeader {
     pub seq: u64,
     pub prev: Hash,
+    /// Whether the event is a purge record ([`PURGE_RECORD_KIND`]).
+    pub is_purge_record: bool,
+}
+
+/// The kind of the event that records a retention purge. Its `data.ranges` lists the half-open
+/// seq ranges `[[from, to], …]` whose payloads it cleared, all below its own seq. Verification
+/// of a log up to its end accepts a missing payload only inside such a range, so deleting an
+/// event's content outside retention is caught even though its leaf hash is kept.
+pub const PURGE_RECORD_KIND: &str = "retention.purged";
+
+/// The ranges a purge record declares, clamped below the record's own seq (a purge can only
+/// clear what came before it).
+pub fn purge_record_ranges(bytes: &[u8]) -> Result<Vec<(u64, u64)>, LedgerError> {
+    let event = Event::from_bytes(bytes)?;
+    let malformed =
+        || LedgerError::InvalidEvent("a purge record's data.ranges must be [[from, to], …]".into());
+    let ranges = event.data.get("ranges").and_then(Value::as_array).ok_or_else(malformed)?;
+    ranges
+        .iter()
+        .map(|r| match r.as_array().map(Vec::as_slice) {
+            Some([from, to]) => match (from.as_u64(), to.as_u64()) {
+                (Some(from), Some(to)) if from < to => Ok((from, to.min(event.seq))),
+                _ => Err(malformed()),
+            },
+            _ => Err(malformed()),
+        })
+        .collect()
 }
 
 /// A log event, as stored.
@@ -223,7 +250,10 @@ impl Event {
         if !is_log_time(time) {
             return Err(invalid(format!("time {time:?} is not RFC 3339 UTC with microseconds")));
         }
-        Ok(EventHeader { seq, prev })
+        let kind = span(2);
+        let is_purge_record = kind.len() == PURGE_RECORD_KIND.len() + 2
+            && &kind[1..kind.len() - 1] == PURGE_RECORD_KIND.as_bytes();
+        Ok(EventHeader { seq, prev, is_purge_record })
     }
 
     /// The `prev` field as a hash.
@@ -381,7 +411,10 @@ mod tests {
     #[test]
     fn the_fast_check_agrees_with_full_parsing() {
         let good = sample(5).canonical_bytes().unwrap();
-        assert_eq!(Event::check_bytes(&good).unwrap(), EventHeader { seq: 5, prev: [7u8; 32] });
+        assert_eq!(
+            Event::check_bytes(&good).unwrap(),
+            EventHeader { seq: 5, prev: [7u8; 32], is_purge_record: false }
+        );
         let mut cases: Vec<Vec<u8>> = vec![good.clone(), b"{}".to_vec(), b"[]".to_vec()];
         // Every single-byte edit, and a few structural ones.
         for i in 0..good.len() {

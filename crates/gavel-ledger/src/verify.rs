@@ -9,8 +9,11 @@
 //!
 //! Purged entries (payload deleted past retention, leaf hash kept) cannot have their content
 //! checked, but their leaf hash still chains to the next event and still feeds the Merkle root.
+//! When the range reaches the end of the log, every purged entry must also lie inside a range
+//! declared by a later purge record ([`PURGE_RECORD_KIND`]): a payload deleted without one is a
+//! break at its seq, so "what was deleted, and that nothing else was" is provable.
 
-use crate::event::Event;
+use crate::event::{purge_record_ranges, Event, PURGE_RECORD_KIND};
 use crate::hash::{leaf_hash, Hash};
 use crate::merkle::{aligned_blocks, complete_root, Frontier};
 use serde::Serialize;
@@ -61,6 +64,10 @@ pub struct RangeVerifier {
     checkpoints_checked: u64,
     last_anchored: u64,
     broken: Option<(u64, String)>,
+    /// Runs of consecutive purged seqs, `[from, to)`, in order.
+    purged_runs: Vec<(u64, u64)>,
+    /// Ranges declared cleared by the purge records seen.
+    declared_purges: Vec<(u64, u64)>,
 }
 
 impl RangeVerifier {
@@ -81,6 +88,8 @@ impl RangeVerifier {
             checkpoints_checked: 0,
             last_anchored: 0,
             broken: None,
+            purged_runs: Vec::new(),
+            declared_purges: Vec::new(),
         }
     }
 
@@ -90,7 +99,10 @@ impl RangeVerifier {
             return false;
         }
         match check_entry(entry, self.next_seq, &self.prev) {
-            Ok(()) => self.accept(entry),
+            Ok(declared) => {
+                self.declared_purges.extend(declared);
+                self.accept(entry)
+            }
             Err(reason) => {
                 self.broken = Some((self.next_seq, reason));
                 false
@@ -106,7 +118,8 @@ impl RangeVerifier {
         if self.broken.is_some() {
             return false;
         }
-        let failure = first_failure(entries, self.next_seq, &self.prev);
+        let (failure, declared) = first_failure(entries, self.next_seq, &self.prev);
+        self.declared_purges.extend(declared);
         let good = failure.as_ref().map_or(entries.len(), |(i, _)| *i);
         let intact = if self.frontier.is_some() && good >= PARALLEL_MIN {
             self.accept_run(&entries[..good])
@@ -172,7 +185,13 @@ impl RangeVerifier {
 
     fn count(&mut self, entries: &[StoredEntry]) {
         if let Some(last) = entries.last() {
-            self.purged += entries.iter().filter(|e| e.bytes.is_none()).count() as u64;
+            for e in entries.iter().filter(|e| e.bytes.is_none()) {
+                self.purged += 1;
+                match self.purged_runs.last_mut() {
+                    Some(run) if run.1 == e.seq => run.1 += 1,
+                    _ => self.purged_runs.push((e.seq, e.seq + 1)),
+                }
+            }
             self.prev = last.leaf_hash;
             self.next_seq += entries.len() as u64;
             self.verified += entries.len() as u64;
@@ -210,6 +229,19 @@ impl RangeVerifier {
         if self.broken.is_none() && self.verified < total {
             self.broken = Some((self.next_seq, format!("expected {total} events, found {}", self.verified)));
         }
+        if self.broken.is_none() && self.next_seq == log_size {
+            // Purge records always follow what they cleared, so a range that reaches the end of
+            // the log holds the record of every purge inside it.
+            if let Some(seq) = first_unaccounted(&self.purged_runs, &mut self.declared_purges) {
+                self.broken = Some((
+                    seq,
+                    format!(
+                        "seq {seq}: the payload is missing and no {PURGE_RECORD_KIND} record covers it: \
+                         it was deleted outside retention"
+                    ),
+                ));
+            }
+        }
         if self.broken.is_none() {
             if let Some(anchor) = self.anchors.iter().find(|a| a.size > log_size) {
                 self.broken = Some((
@@ -239,15 +271,39 @@ impl RangeVerifier {
     }
 }
 
+/// The first purged seq not inside any declared range (`declared` is sorted in place).
+fn first_unaccounted(purged_runs: &[(u64, u64)], declared: &mut [(u64, u64)]) -> Option<u64> {
+    declared.sort_unstable();
+    let mut covered_to = 0u64; // everything below this is covered by the ranges passed so far
+    let mut next = declared.iter().peekable();
+    for &(from, to) in purged_runs {
+        let mut seq = from;
+        while seq < to {
+            if seq < covered_to {
+                seq = covered_to;
+                continue;
+            }
+            match next.peek() {
+                Some(&&(d_from, d_to)) if d_from <= seq => {
+                    covered_to = covered_to.max(d_to);
+                    next.next();
+                }
+                _ => return Some(seq),
+            }
+        }
+    }
+    None
+}
+
 /// The checks of one entry that need nothing but the entry, its expected seq and the leaf hash
-/// of the entry before it.
-fn check_entry(entry: &StoredEntry, seq: u64, prev: &Hash) -> Result<(), String> {
+/// of the entry before it. Returns the ranges the entry declares purged, if it is a purge record.
+fn check_entry(entry: &StoredEntry, seq: u64, prev: &Hash) -> Result<Vec<(u64, u64)>, String> {
     if entry.seq != seq {
         return Err(format!("expected seq {seq}, found seq {}: events missing or out of order", entry.seq));
     }
     let Some(bytes) = &entry.bytes else {
         // Purged past retention: only the leaf hash is left, and it still links the chain.
-        return Ok(());
+        return Ok(Vec::new());
     };
     let event = Event::check_bytes(bytes).map_err(|e| format!("seq {seq}: {e}"))?;
     if event.seq != seq {
@@ -259,19 +315,30 @@ fn check_entry(entry: &StoredEntry, seq: u64, prev: &Hash) -> Result<(), String>
     if leaf_hash(bytes) != entry.leaf_hash {
         return Err(format!("seq {seq}: stored leaf hash does not match the event bytes"));
     }
-    Ok(())
+    if event.is_purge_record {
+        return purge_record_ranges(bytes).map_err(|e| format!("seq {seq}: {e}"));
+    }
+    Ok(Vec::new())
 }
 
 /// Below this many entries a batch is checked on the calling thread.
 const PARALLEL_MIN: usize = 4096;
 
-/// The index and reason of the first entry of `entries` that fails [`check_entry`].
-fn first_failure(entries: &[StoredEntry], first_seq: u64, prev: &Hash) -> Option<(usize, String)> {
+type Failure = Option<(usize, String)>;
+
+/// The index and reason of the first entry of `entries` that fails [`check_entry`], and the
+/// purge ranges declared by the entries checked.
+fn first_failure(entries: &[StoredEntry], first_seq: u64, prev: &Hash) -> (Failure, Vec<(u64, u64)>) {
     let check_run = |from: usize, to: usize| {
-        (from..to).find_map(|i| {
+        let mut declared = Vec::new();
+        for i in from..to {
             let prev = if i == 0 { prev } else { &entries[i - 1].leaf_hash };
-            check_entry(&entries[i], first_seq + i as u64, prev).err().map(|reason| (i, reason))
-        })
+            match check_entry(&entries[i], first_seq + i as u64, prev) {
+                Ok(ranges) => declared.extend(ranges),
+                Err(reason) => return (Some((i, reason)), declared),
+            }
+        }
+        (None, declared)
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     if threads == 1 || entries.len() < PARALLEL_MIN {
@@ -285,8 +352,22 @@ fn first_failure(entries: &[StoredEntry], first_seq: u64, prev: &Hash) -> Option
                 scope.spawn(move || check_run(from, to))
             })
             .collect();
-        // The earliest failing chunk holds the earliest failure.
-        runs.into_iter().filter_map(|r| r.join().ok().flatten()).min_by_key(|(i, _)| *i)
+        let mut failure: Failure = None;
+        let mut declared = Vec::new();
+        for (t, run) in runs.into_iter().enumerate() {
+            // A panicked check is a failure too, never a silent pass.
+            let (f, d) = run
+                .join()
+                .unwrap_or_else(|_| (Some((t * chunk, "internal error: a check panicked".into())), vec![]));
+            declared.extend(d);
+            // The earliest failing chunk holds the earliest failure.
+            if let Some(f) = f {
+                if failure.as_ref().is_none_or(|(i, _)| f.0 < *i) {
+                    failure = Some(f);
+                }
+            }
+        }
+        (failure, declared)
     })
 }
 

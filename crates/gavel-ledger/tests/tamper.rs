@@ -76,13 +76,109 @@ fn a_partial_range_verifies_from_the_previous_leaf() {
     assert!(r.valid && r.verified == 10, "{r:?}");
 }
 
+/// `n` test events followed by a purge record declaring `ranges` (payloads not yet cleared).
+fn build_with_purge_record(n: u64, ranges: &[(u64, u64)]) -> Vec<StoredEntry> {
+    let mut log = build(n);
+    let record = EventDraft::new(
+        gavel_ledger::event::PURGE_RECORD_KIND,
+        Actor::system("retention"),
+        json!({"ranges": ranges.iter().map(|(a, b)| json!([a, b])).collect::<Vec<_>>()}),
+    )
+    .unwrap();
+    let bytes = SealableDraft::new(&record).unwrap().seal(n, TIME, &log[n as usize - 1].leaf_hash);
+    log.push(StoredEntry { seq: n, leaf_hash: leaf_hash(&bytes), bytes: Some(bytes) });
+    log
+}
+
+fn clear(log: &mut [StoredEntry], seqs: impl IntoIterator<Item = u64>) {
+    for seq in seqs {
+        log[seq as usize].bytes = None;
+    }
+}
+
 #[test]
-fn a_purged_payload_still_chains() {
-    let mut log = build(10);
-    log[4].bytes = None;
-    let r = verify(&log, anchors(&log, &[10]));
+fn a_purged_payload_declared_by_a_purge_record_still_chains() {
+    let mut log = build_with_purge_record(10, &[(2, 5), (7, 8)]);
+    clear(&mut log, [2, 3, 4, 7]);
+    let r = verify(&log, anchors(&log, &[11]));
     assert!(r.valid, "{r:?}");
-    assert_eq!(r.purged, 1);
+    assert_eq!(r.purged, 4);
+}
+
+#[test]
+fn a_payload_deleted_without_a_purge_record_breaks_at_its_seq() {
+    let mut log = build(10);
+    clear(&mut log, [4]);
+    let r = verify(&log, anchors(&log, &[10]));
+    assert_eq!(r.first_break, Some(4), "{r:?}");
+    assert!(r.reason.unwrap().contains("no retention.purged record covers it"));
+
+    // Outside the declared ranges, too.
+    let mut log = build_with_purge_record(10, &[(2, 5)]);
+    clear(&mut log, [2, 3, 4, 6]);
+    assert_eq!(verify(&log, vec![]).first_break, Some(6));
+}
+
+/// Appends `count` valid test events to `log`.
+fn extend(log: &mut Vec<StoredEntry>, count: u64) {
+    for _ in 0..count {
+        let (seq, prev) = log.last().map_or((0, ZERO_HASH), |e| (e.seq + 1, e.leaf_hash));
+        let bytes = draft(seq).seal(seq, TIME, &prev);
+        log.push(StoredEntry { seq, leaf_hash: leaf_hash(&bytes), bytes: Some(bytes) });
+    }
+}
+
+#[test]
+fn a_purge_record_cannot_cover_what_comes_after_it() {
+    let mut log = build_with_purge_record(5, &[(0, 100)]);
+    extend(&mut log, 3);
+    clear(&mut log, [1, 7]);
+    let r = verify(&log, vec![]);
+    assert_eq!(r.first_break, Some(7), "{r:?}");
+}
+
+#[test]
+fn a_range_short_of_the_log_end_does_not_judge_purges() {
+    // The record of a purge comes after what it cleared, so a prefix cannot hold it yet.
+    let mut log = build_with_purge_record(10, &[(2, 3)]);
+    clear(&mut log, [2]);
+    let mut v = RangeVerifier::new(0, ZERO_HASH, vec![]);
+    for e in &log[..5] {
+        assert!(v.push(e));
+    }
+    assert!(v.finish(5, 11).valid);
+}
+
+#[test]
+fn a_malformed_purge_record_is_a_break() {
+    let log = build_with_purge_record(3, &[]);
+    let mut bad = build(3);
+    let record = EventDraft::new(
+        gavel_ledger::event::PURGE_RECORD_KIND,
+        Actor::system("retention"),
+        json!({"ranges": [[5, 2]]}),
+    )
+    .unwrap();
+    let bytes = SealableDraft::new(&record).unwrap().seal(3, TIME, &bad[2].leaf_hash);
+    bad.push(StoredEntry { seq: 3, leaf_hash: leaf_hash(&bytes), bytes: Some(bytes) });
+    assert!(verify(&log, vec![]).valid);
+    let r = verify(&bad, vec![]);
+    assert_eq!(r.first_break, Some(3), "{r:?}");
+}
+
+#[test]
+fn purge_accounting_holds_in_the_parallel_batch_path() {
+    let mut log = build_with_purge_record(10_000, &[(100, 9_000)]);
+    clear(&mut log, 100..9_000);
+    let mut v = RangeVerifier::new(0, ZERO_HASH, anchors(&log, &[10_001]));
+    assert!(v.push_batch(&log));
+    let r = v.finish(10_001, 10_001);
+    assert!(r.valid && r.purged == 8_900, "{r:?}");
+
+    clear(&mut log, [9_500]);
+    let mut v = RangeVerifier::new(0, ZERO_HASH, vec![]);
+    assert!(v.push_batch(&log));
+    assert_eq!(v.finish(10_001, 10_001).first_break, Some(9_500));
 }
 
 proptest! {

@@ -1,7 +1,6 @@
 //! Routes and handlers of the `/v1` API, with the OpenAPI document generated from them.
 
 use crate::error::ApiError;
-use crate::incidents_api as inc;
 use crate::metrics::DecisionLabels;
 use crate::AppState;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
@@ -156,14 +155,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/webhooks/{id}/update", post(update_webhook))
         .route("/v1/webhooks/{id}/rotate-secret", post(rotate_webhook_secret))
         .route("/v1/webhooks/{id}/deliveries", get(webhook_deliveries))
-        .route("/v1/incidents", get(inc::list_incidents).post(inc::create_incident))
-        .route("/v1/incidents/{id}", get(inc::get_incident))
-        .route("/v1/incidents/{id}/assign", post(inc::assign_incident))
-        .route("/v1/incidents/{id}/triage", post(inc::triage_incident))
-        .route("/v1/incidents/{id}/notes", post(inc::note_incident))
-        .route("/v1/incidents/{id}/contain", post(inc::contain_incident))
-        .route("/v1/incidents/{id}/resolve", post(inc::resolve_incident))
-        .route("/v1/detections", get(inc::list_detections))
+        .merge(crate::retention_api::routes())
+        .merge(crate::incidents_api::routes())
+        .merge(crate::explain_api::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -198,7 +192,16 @@ async fn metrics(State(state): State<AppState>) -> Response {
 
 #[utoipa::path(get, path = "/v1/openapi.json", responses((status = 200, description = "This document")))]
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+    Json(api_doc())
+}
+
+/// The whole OpenAPI document: the routes here and the ones of the other API modules.
+pub fn api_doc() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::retention_api::RetentionDoc::openapi());
+    doc.merge(crate::explain_api::ExplainDoc::openapi());
+    doc.merge(crate::incidents_api::IncidentsDoc::openapi());
+    doc
 }
 
 /// A tool call an agent is about to make.
@@ -250,7 +253,12 @@ async fn decide(
         context: DecideContext { environment: context.environment, cost_usd: context.cost_usd },
     };
     let metrics = state.metrics.clone();
-    let result = as_caller(&state, bearer, move |g, p| g.decide(p, req)).await;
+    // Not `as_caller`: decide authenticates through its epoch-checked cache.
+    let gavel = state.gavel.clone();
+    let result = tokio::task::spawn_blocking(move || gavel.decide_with_token(&bearer.0, req))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))
+        .and_then(|r| r.map_err(ApiError::from));
     match result {
         Ok(decision) => {
             metrics.decide_latency.observe(started.elapsed().as_secs_f64());
@@ -1090,9 +1098,7 @@ impl utoipa::Modify for BearerScheme {
           list_findings, agent_inventory, suspend_agent, reactivate_agent, set_limits, list_killswitches,
           engage_killswitch, release_killswitch,
           create_webhook, list_webhooks, get_webhook, update_webhook, rotate_webhook_secret, disable_webhook,
-          webhook_deliveries,
-          inc::list_incidents, inc::create_incident, inc::get_incident, inc::assign_incident, inc::triage_incident,
-          inc::note_incident, inc::contain_incident, inc::resolve_incident, inc::list_detections),
+          webhook_deliveries),
     modifiers(&BearerScheme)
 )]
 pub struct ApiDoc;

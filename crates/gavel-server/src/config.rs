@@ -25,6 +25,8 @@ pub struct Config {
     /// Detections at or above this severity (low|medium|high|critical) open an incident; a deny
     /// spike always does.
     pub incident_min_severity: String,
+    /// Seconds between runs of the retention purge (0: never run it automatically).
+    pub retention_purge_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -38,6 +40,7 @@ impl Default for Config {
             deny_spike_threshold: 10,
             deny_spike_window_secs: 60,
             incident_min_severity: "high".into(),
+            retention_purge_interval_secs: 86_400,
         }
     }
 }
@@ -54,6 +57,12 @@ pub enum ConfigError {
 
 impl Config {
     /// The domain settings this configuration asks for.
+    /// How often the retention purge runs, if at all.
+    pub fn retention_purge_every(&self) -> Option<std::time::Duration> {
+        (self.retention_purge_interval_secs > 0)
+            .then(|| std::time::Duration::from_secs(self.retention_purge_interval_secs))
+    }
+
     pub fn settings(&self) -> gavel_core::Settings {
         gavel_core::Settings {
             approval_expiry: time::Duration::seconds(self.approval_expiry_secs as i64),
@@ -66,6 +75,7 @@ impl Config {
                     .unwrap_or(gavel_core::incidents::Severity::High),
                 ..Default::default()
             },
+            ..Default::default()
         }
     }
 

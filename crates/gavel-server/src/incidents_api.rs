@@ -6,13 +6,40 @@ use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::Json;
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use gavel_core::incidents::{
     ContainKillSwitch, ContainRequest, IncidentFilter, IncidentStatus, NewIncident, Severity,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
-use utoipa::ToSchema;
+use utoipa::{OpenApi, ToSchema};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/incidents", get(list_incidents).post(create_incident))
+        .route("/v1/incidents/{id}", get(get_incident))
+        .route("/v1/incidents/{id}/assign", post(assign_incident))
+        .route("/v1/incidents/{id}/triage", post(triage_incident))
+        .route("/v1/incidents/{id}/notes", post(note_incident))
+        .route("/v1/incidents/{id}/contain", post(contain_incident))
+        .route("/v1/incidents/{id}/resolve", post(resolve_incident))
+        .route("/v1/detections", get(list_detections))
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    list_incidents,
+    create_incident,
+    get_incident,
+    assign_incident,
+    triage_incident,
+    note_incident,
+    contain_incident,
+    resolve_incident,
+    list_detections
+))]
+pub struct IncidentsDoc;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -11,8 +11,10 @@ pub mod api;
 pub mod config;
 pub mod detectors;
 pub mod error;
+pub mod explain_api;
 pub mod incidents_api;
 pub mod metrics;
+pub mod retention_api;
 pub mod webhooks;
 
 use gavel_core::Gavel;
@@ -33,6 +35,8 @@ pub struct AppState {
     pub webhooks: Arc<webhooks::DispatchConfig>,
     /// How the detector task started by [`serve`] behaves.
     pub detectors: Arc<detectors::DetectorConfig>,
+    /// How often [`serve`] runs the retention purge (`None`: only on request).
+    pub retention_purge_every: Option<Duration>,
 }
 
 impl AppState {
@@ -47,7 +51,20 @@ impl AppState {
         let gavel = Gavel::new(store, clock)
             .with_settings(settings)
             .observe_appends(move |d| observed.append_latency.observe(d.as_secs_f64()));
-        AppState { gavel: Arc::new(gavel), log, metrics, webhooks: Arc::default(), detectors: Arc::default() }
+        AppState {
+            gavel: Arc::new(gavel),
+            log,
+            metrics,
+            webhooks: Arc::default(),
+            detectors: Arc::default(),
+            retention_purge_every: Some(Duration::from_secs(86_400)),
+        }
+    }
+
+    /// Sets how often the retention purge runs (`None`: only on request).
+    pub fn with_retention_purge_every(mut self, every: Option<Duration>) -> Self {
+        self.retention_purge_every = every;
+        self
     }
 
     /// Replaces the webhook dispatcher's tunables (tests use a short retry schedule).
@@ -83,12 +100,36 @@ pub async fn serve(
     });
     let dispatcher = webhooks::Dispatcher::start(state.gavel.clone(), (*state.webhooks).clone());
     let detector = detectors::DetectorTask::start(state.gavel.clone(), (*state.detectors).clone());
+    let purger =
+        state.retention_purge_every.map(|every| tokio::spawn(run_purges(state.gavel.clone(), every)));
     let app = api::router(state.clone());
     let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     checkpointer.abort();
     detector.stop().await;
+    if let Some(purger) = purger {
+        // A purge batch is one transaction: aborting between batches loses nothing.
+        purger.abort();
+    }
     dispatcher.stop().await;
     let log = state.log.clone();
     let _ = tokio::task::spawn_blocking(move || log.checkpoint()).await;
     result
+}
+
+/// Runs the retention purge shortly after start, then every `every`.
+async fn run_purges(gavel: Arc<Gavel>, every: Duration) {
+    let first = tokio::time::Instant::now() + every.min(Duration::from_secs(60));
+    let mut tick = tokio::time::interval_at(first, every);
+    loop {
+        tick.tick().await;
+        let gavel = gavel.clone();
+        match tokio::task::spawn_blocking(move || gavel.purge_expired(None)).await {
+            Ok(Ok(report)) if report.payloads_cleared > 0 => tracing::info!(
+                cleared = report.payloads_cleared, cutoff = %report.cutoff, "purged payloads past retention"
+            ),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "retention purge failed; will retry at the next run"),
+            Err(e) => tracing::error!(error = %e, "retention purge task failed"),
+        }
+    }
 }

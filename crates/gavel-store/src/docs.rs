@@ -47,6 +47,24 @@ impl StateOp {
     }
 }
 
+/// Clears event payloads past retention, applied in the same transaction as the event that
+/// records it (so a purge and its record are never apart). Leaf hashes, Merkle nodes and
+/// checkpoints are never touched: the chain and every proof keep verifying.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Purge {
+    /// Half-open seq ranges `[from, to)` whose payloads are cleared; all below the recording event.
+    pub ranges: Vec<(u64, u64)>,
+    /// Payloads of events whose kind starts with one of these prefixes are kept (e.g. `retention.`:
+    /// the purge records themselves are the proof of what was deleted).
+    pub keep_kind_prefixes: Vec<String>,
+    /// Documents of these collections last changed by an event inside the ranges are deleted too
+    /// (per-call records that repeat the payload, like decisions).
+    pub collections: Vec<String>,
+    /// How many payloads the caller computed it will clear; any other count fails the request
+    /// with [`StoreError::Conflict`], so the record states exactly what was cleared.
+    pub expected_payloads: u64,
+}
+
 /// A stored document.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Doc {

@@ -15,7 +15,7 @@ pub mod layout;
 pub mod log;
 pub mod sqlite;
 
-use docs::{Doc, DocQuery, StateOp};
+use docs::{Doc, DocQuery, Purge, StateOp};
 use gavel_ledger::event::EventDraft;
 use gavel_ledger::verify::{StoredEntry, VerifyReport};
 use gavel_ledger::{Hash, LedgerError};
@@ -91,6 +91,24 @@ pub trait Store: Send + Sync {
     /// If a precondition of `ops` fails, the receiver gets [`StoreError::Conflict`] and neither the
     /// event nor any op is written.
     fn submit_with(&self, draft: EventDraft, ops: Vec<StateOp>) -> Result<AppendReceiver, StoreError>;
+
+    /// Like [`Store::submit_with`], and clears the payloads `purge` names in the same transaction.
+    /// Fails with [`StoreError::Invalid`] if a range reaches the recording event, and with
+    /// [`StoreError::Conflict`] if the number of payloads cleared differs from the expected one.
+    fn submit_purge(
+        &self,
+        draft: EventDraft,
+        ops: Vec<StateOp>,
+        purge: Purge,
+    ) -> Result<AppendReceiver, StoreError>;
+
+    /// How many payloads in `[from, to)` are still present, not counting kinds starting with one
+    /// of `keep_kind_prefixes` (what a [`Purge`] of that range would clear).
+    fn count_payloads(&self, from: u64, to: u64, keep_kind_prefixes: &[String]) -> Result<u64, StoreError>;
+
+    /// The first seq whose event time is at or after `time` (log time form), or the log size if
+    /// none is. Event times never decrease along the log, so this splits it by time.
+    fn first_seq_at(&self, time: &str) -> Result<u64, StoreError>;
 
     /// Appends and waits for the commit (for synchronous callers; never call from an async task).
     fn append(&self, draft: EventDraft) -> Result<Appended, StoreError> {

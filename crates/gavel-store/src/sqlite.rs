@@ -6,7 +6,7 @@
 //! subtrees they complete in one transaction, and only after the commit answers each caller.
 //! Readers use their own connections (WAL readers never block the writer).
 
-use crate::docs::{self, Doc, DocKeys, DocQuery, Expect, StateOp};
+use crate::docs::{self, Doc, DocKeys, DocQuery, Expect, Purge, StateOp};
 use crate::{AppendReceiver, Appended, Head, Store, StoreError, StoredCheckpoint};
 use gavel_ledger::clock::{format_time, Clock};
 use gavel_ledger::event::{EventDraft, SealableDraft};
@@ -70,6 +70,7 @@ struct Request {
     draft: EventDraft,
     sealable: SealableDraft,
     ops: Vec<StateOp>,
+    purge: Option<Purge>,
     reply: tokio::sync::oneshot::Sender<Result<Appended, StoreError>>,
 }
 
@@ -273,7 +274,7 @@ impl Writer {
     fn commit(&mut self, batch: Vec<Request>) {
         let before = self.state.clone();
         let (replies, items): (Vec<_>, Vec<_>) =
-            batch.into_iter().map(|r| (r.reply, (r.draft, r.sealable, r.ops))).unzip();
+            batch.into_iter().map(|r| (r.reply, (r.draft, r.sealable, r.ops, r.purge))).unzip();
         match write_batch(&mut self.conn, &mut self.state, self.clock.as_ref(), &items) {
             Ok(results) => {
                 let head = Head { size: self.state.frontier.size(), root: self.state.frontier.root() };
@@ -320,7 +321,7 @@ fn gather(receiver: &mpsc::Receiver<Request>, first: Request, last_batch: usize)
     batch
 }
 
-type BatchItem = (EventDraft, SealableDraft, Vec<StateOp>);
+type BatchItem = (EventDraft, SealableDraft, Vec<StateOp>, Option<Purge>);
 
 /// Writes one batch in one transaction. The outer error fails the whole batch; an inner error
 /// (a compare-and-set conflict) fails only its own request, which then wrote nothing.
@@ -350,18 +351,33 @@ fn write_batch(
         if time < state.last_time {
             time = state.last_time.clone();
         }
-        for (draft, sealable, ops) in items {
+        for (draft, sealable, ops, purge) in items {
             let seq = state.frontier.size();
-            if !ops.is_empty() {
-                tx.execute_batch("SAVEPOINT request")?;
-                match apply_ops(&tx, ops, seq, &time) {
-                    Ok(()) => tx.execute_batch("RELEASE request")?,
-                    Err(StoreError::Conflict(why)) => {
-                        tx.execute_batch("ROLLBACK TO request; RELEASE request")?;
-                        results.push(Err(StoreError::Conflict(why)));
+            if let Some(purge) = purge {
+                // A purge learns its count only by clearing: it needs a savepoint to undo.
+                tx.execute("SAVEPOINT request", [])?;
+                let applied = apply_ops(&tx, ops, seq, &time).and_then(|()| apply_purge(&tx, purge, seq));
+                match applied {
+                    Ok(()) => tx.execute("RELEASE request", [])?,
+                    Err(e @ (StoreError::Conflict(_) | StoreError::Invalid(_))) => {
+                        tx.execute("ROLLBACK TO request", [])?;
+                        tx.execute("RELEASE request", [])?;
+                        results.push(Err(e));
                         continue;
                     }
                     Err(e) => return Err(e),
+                };
+            } else if !ops.is_empty() {
+                // Every expectation is checked before anything is written, so a conflict leaves
+                // nothing to undo and no savepoint (with its sub-journal) is needed.
+                if let Err(e) = apply_ops(&tx, ops, seq, &time) {
+                    match e {
+                        StoreError::Conflict(_) | StoreError::Invalid(_) => {
+                            results.push(Err(e));
+                            continue;
+                        }
+                        e => return Err(e),
+                    }
                 }
             }
             let bytes = sealable.seal(seq, &time, &state.prev);
@@ -387,33 +403,46 @@ fn write_batch(
     Ok(results)
 }
 
+/// Applies a request's document changes: first checks every expectation (against the versions
+/// the earlier ops of the same request will have written), then writes. A failed expectation is
+/// a [`StoreError::Conflict`] with nothing written.
 fn apply_ops(
     tx: &rusqlite::Transaction<'_>,
     ops: &[StateOp],
     seq: u64,
     time: &str,
 ) -> Result<(), StoreError> {
-    for op in ops {
-        let current: Option<u64> = tx
-            .prepare_cached("SELECT version FROM docs WHERE collection = ?1 AND id = ?2")?
-            .query_row(params![op.collection, op.id], |r| r.get(0))
-            .optional()?;
-        let ok = match op.expect {
-            Expect::Any => true,
-            Expect::Absent => current.is_none(),
-            Expect::Version(v) => current == Some(v),
-        };
-        if !ok {
-            return Err(docs::conflict(op, current));
+    let mut versions: Vec<Option<u64>> = Vec::with_capacity(ops.len());
+    let mut bodies = Vec::with_capacity(ops.len());
+    {
+        let mut current_version =
+            tx.prepare_cached("SELECT version FROM docs WHERE collection = ?1 AND id = ?2")?;
+        for (i, op) in ops.iter().enumerate() {
+            let earlier = ops[..i].iter().rposition(|o| o.collection == op.collection && o.id == op.id);
+            let current = match earlier {
+                Some(j) => Some(versions[j].map_or(1, |v| v + 1)),
+                None => current_version.query_row(params![op.collection, op.id], |r| r.get(0)).optional()?,
+            };
+            let ok = match op.expect {
+                Expect::Any => true,
+                Expect::Absent => current.is_none(),
+                Expect::Version(v) => current == Some(v),
+            };
+            if !ok {
+                return Err(docs::conflict(op, current));
+            }
+            versions.push(current);
+            bodies.push(serde_json::to_string(&op.body).map_err(|e| StoreError::Invalid(e.to_string()))?);
         }
-        let body = serde_json::to_string(&op.body).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        tx.prepare_cached(
-            "INSERT INTO docs (collection, id, version, seq, time, k1, k2, k3, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT (collection, id) DO UPDATE SET version = excluded.version, seq = excluded.seq,
-                 time = excluded.time, k1 = excluded.k1, k2 = excluded.k2, k3 = excluded.k3, body = excluded.body",
-        )?
-        .execute(params![
+    }
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO docs (collection, id, version, seq, time, k1, k2, k3, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (collection, id) DO UPDATE SET version = excluded.version, seq = excluded.seq,
+             time = excluded.time, k1 = excluded.k1, k2 = excluded.k2, k3 = excluded.k3, body = excluded.body",
+    )?;
+    for ((op, current), body) in ops.iter().zip(versions).zip(bodies) {
+        upsert.execute(params![
             op.collection,
             op.id,
             current.map_or(1, |v| v + 1),
@@ -424,6 +453,54 @@ fn apply_ops(
             op.keys.k3,
             body
         ])?;
+    }
+    Ok(())
+}
+
+/// SQL that is true for kinds starting with none of `prefixes` (bound as `?{first}`, `?{first+1}`…).
+fn kind_kept_filter(prefixes: &[String], first: usize) -> String {
+    prefixes
+        .iter()
+        .enumerate()
+        .map(|(i, _)| format!(" AND substr(kind, 1, length(?{n})) <> ?{n}", n = first + i))
+        .collect()
+}
+
+/// Clears the payloads of one [`Purge`] and deletes its documents; checks the count it promised.
+fn apply_purge(tx: &rusqlite::Transaction<'_>, purge: &Purge, seq: u64) -> Result<(), StoreError> {
+    let mut cleared = 0u64;
+    let keep = kind_kept_filter(&purge.keep_kind_prefixes, 3);
+    let clear_sql =
+        format!("UPDATE events SET body = NULL WHERE seq >= ?1 AND seq < ?2 AND body IS NOT NULL{keep}");
+    for &(from, to) in &purge.ranges {
+        if from >= to || to > seq {
+            return Err(StoreError::Invalid(format!(
+                "purge range [{from}, {to}) must be non-empty and end at or before seq {seq}"
+            )));
+        }
+        let mut args: Vec<rusqlite::types::Value> = vec![(from as i64).into(), (to as i64).into()];
+        args.extend(purge.keep_kind_prefixes.iter().map(|p| p.clone().into()));
+        cleared += tx.prepare_cached(&clear_sql)?.execute(rusqlite::params_from_iter(args))? as u64;
+        for collection in &purge.collections {
+            // Bounded by the range's times so the (collection, time, seq) index serves it.
+            let bounds: (Option<String>, Option<String>) = tx.query_row(
+                "SELECT (SELECT time FROM events WHERE seq = ?1), (SELECT time FROM events WHERE seq = ?2)",
+                params![from, to - 1],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            if let (Some(first), Some(last)) = bounds {
+                tx.prepare_cached(
+                    "DELETE FROM docs WHERE collection = ?1 AND time >= ?2 AND time <= ?3 AND seq >= ?4 AND seq < ?5",
+                )?
+                .execute(params![collection, first, last, from, to])?;
+            }
+        }
+    }
+    if cleared != purge.expected_payloads {
+        return Err(StoreError::Conflict(format!(
+            "the purge would clear {cleared} payloads, not the {} its record states",
+            purge.expected_payloads
+        )));
     }
     Ok(())
 }
@@ -483,8 +560,61 @@ impl Store for SqliteStore {
         let sealable = SealableDraft::new(&draft)?;
         let (reply, receiver) = tokio::sync::oneshot::channel();
         let sender = self.sender.as_ref().ok_or(StoreError::WriterGone)?;
-        sender.send(Request { draft, sealable, ops, reply }).map_err(|_| StoreError::WriterGone)?;
+        sender
+            .send(Request { draft, sealable, ops, purge: None, reply })
+            .map_err(|_| StoreError::WriterGone)?;
         Ok(receiver)
+    }
+
+    fn submit_purge(
+        &self,
+        draft: EventDraft,
+        ops: Vec<StateOp>,
+        purge: Purge,
+    ) -> Result<AppendReceiver, StoreError> {
+        let sealable = SealableDraft::new(&draft)?;
+        let (reply, receiver) = tokio::sync::oneshot::channel();
+        let sender = self.sender.as_ref().ok_or(StoreError::WriterGone)?;
+        sender
+            .send(Request { draft, sealable, ops, purge: Some(purge), reply })
+            .map_err(|_| StoreError::WriterGone)?;
+        Ok(receiver)
+    }
+
+    fn count_payloads(&self, from: u64, to: u64, keep_kind_prefixes: &[String]) -> Result<u64, StoreError> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM events WHERE seq >= ?1 AND seq < ?2 AND body IS NOT NULL{}",
+            kind_kept_filter(keep_kind_prefixes, 3)
+        );
+        let mut args: Vec<rusqlite::types::Value> =
+            vec![(from.min(i64::MAX as u64) as i64).into(), (to.min(i64::MAX as u64) as i64).into()];
+        args.extend(keep_kind_prefixes.iter().map(|p| p.clone().into()));
+        self.with_reader(|conn| {
+            Ok(conn.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(args), |r| r.get(0))?)
+        })
+    }
+
+    fn first_seq_at(&self, time: &str) -> Result<u64, StoreError> {
+        self.with_reader(|conn| {
+            // One snapshot for the whole search; event times are non-decreasing in seq order.
+            let tx = conn.unchecked_transaction()?;
+            let size: u64 = tx.query_row("SELECT COALESCE(MAX(seq) + 1, 0) FROM events", [], |r| r.get(0))?;
+            let (mut lo, mut hi) = (0u64, size);
+            {
+                let mut stmt = tx.prepare_cached("SELECT time FROM events WHERE seq = ?1")?;
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    let t: String = stmt.query_row(params![mid], |r| r.get(0))?;
+                    if t.as_str() < time {
+                        lo = mid + 1;
+                    } else {
+                        hi = mid;
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(lo)
+        })
     }
 
     fn get_doc(&self, collection: &str, id: &str) -> Result<Option<Doc>, StoreError> {
@@ -574,7 +704,8 @@ impl Store for SqliteStore {
             let mut stmt = conn.prepare_cached(
                 "SELECT seq, body, leaf_hash FROM events WHERE seq >= ?1 AND seq < ?2 ORDER BY seq",
             )?;
-            let mut rows = stmt.query(params![from, to])?;
+            // SQLite integers are i64: clamp so "to the end" (u64::MAX) works.
+            let mut rows = stmt.query(params![from.min(i64::MAX as u64), to.min(i64::MAX as u64)])?;
             while let Some(row) = rows.next()? {
                 if !f(to_entry(entry_from_row(row)?)?) {
                     break;
@@ -909,16 +1040,25 @@ mod tests {
             (vec![op("x", 9, Expect::Absent)], "already exists"),
             (vec![op("x", 9, Expect::Version(5))], "expected version 5"),
             (vec![op("z", 9, Expect::Version(1))], "does not exist"),
-            // All ops of a request apply or none: the first op's write is rolled back too.
+            // All ops of a request apply or none: the first op is not written either.
             (vec![op("w", 9, Expect::Absent), op("x", 9, Expect::Absent)], "already exists"),
+            // A later op on the same document is checked against the version the earlier one writes.
+            (vec![op("v", 9, Expect::Absent), op("v", 9, Expect::Absent)], "already exists"),
         ] {
             let err = store.append_with(draft(1), ops).unwrap_err();
             assert!(matches!(&err, StoreError::Conflict(m) if m.contains(needle)), "{err}");
         }
         assert_eq!(store.head().unwrap(), head);
         assert!(store.get_doc("things", "w").unwrap().is_none());
+        assert!(store.get_doc("things", "v").unwrap().is_none());
         assert_eq!(store.get_doc("things", "x").unwrap().unwrap().body, json!({"n": 0}));
         assert!(store.verify(0, None, vec![]).unwrap().valid);
+
+        // Two changes of one document in one request: versions 1 then 2.
+        let ops = vec![op("u", 1, Expect::Absent), op("u", 2, Expect::Version(1))];
+        store.append_with(draft(2), ops).unwrap();
+        let u = store.get_doc("things", "u").unwrap().unwrap();
+        assert_eq!((u.version, u.body.clone()), (2, json!({"n": 2})));
     }
 
     #[test]
@@ -998,5 +1138,99 @@ mod tests {
         let other = StoredCheckpoint { root: [2; 32], ..c.clone() };
         assert!(store.save_checkpoint(&other).is_err());
         assert_eq!(store.checkpoints().unwrap(), vec![c]);
+    }
+
+    fn purge(ranges: Vec<(u64, u64)>, expected: u64) -> Purge {
+        Purge {
+            ranges,
+            keep_kind_prefixes: vec!["keep.".into()],
+            collections: vec!["decisions".into()],
+            expected_payloads: expected,
+        }
+    }
+
+    fn record(ranges: &[(u64, u64)]) -> EventDraft {
+        let ranges: Vec<_> = ranges.iter().map(|(a, b)| json!([a, b])).collect();
+        EventDraft::new("retention.purged", Actor::system("test"), json!({ "ranges": ranges })).unwrap()
+    }
+
+    #[test]
+    fn a_purge_clears_payloads_and_docs_with_its_record_and_the_log_still_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        for i in 0..10 {
+            let d = if i == 3 {
+                EventDraft::new("keep.me", Actor::system("t"), json!({})).unwrap()
+            } else {
+                draft(i)
+            };
+            let doc =
+                StateOp::put("decisions", &format!("d{i}"), json!({"i": i}), DocKeys::default(), Expect::Any);
+            store.append_with(d, vec![doc]).unwrap();
+        }
+        let keep = vec!["keep.".to_string()];
+        assert_eq!(store.count_payloads(0, 6, &keep).unwrap(), 5);
+        let head = store.head().unwrap();
+        let rec = store
+            .submit_purge(record(&[(0, 6)]), vec![], purge(vec![(0, 6)], 5))
+            .unwrap()
+            .blocking_recv()
+            .unwrap();
+        assert_eq!(rec.unwrap().seq, 10);
+        for seq in 0..10 {
+            let entry = store.entry(seq).unwrap().unwrap();
+            assert_eq!(entry.bytes.is_none(), seq < 6 && seq != 3, "seq {seq}");
+            let doc = store.get_doc("decisions", &format!("d{seq}")).unwrap();
+            assert_eq!(doc.is_none(), seq < 6, "doc of seq {seq}");
+        }
+        assert_eq!(store.root_at(10).unwrap(), head.root, "leaf hashes and nodes are untouched");
+        let r = store.verify(0, None, vec![Anchor { size: head.size, root: head.root }]).unwrap();
+        assert!(r.valid && r.purged == 5 && r.checkpoints_checked == 1, "{r:?}");
+        assert_eq!(store.count_payloads(0, 6, &keep).unwrap(), 0);
+
+        // A payload cleared behind the log's back is not covered by any purge record.
+        let conn = Connection::open(dir.path().join("gavel.db")).unwrap();
+        conn.execute("UPDATE events SET body = NULL WHERE seq = 8", []).unwrap();
+        let r = store.verify(0, None, vec![]).unwrap();
+        assert_eq!(r.first_break, Some(8), "{r:?}");
+    }
+
+    #[test]
+    fn a_purge_with_a_wrong_count_or_range_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        for i in 0..5 {
+            store.append(draft(i)).unwrap();
+        }
+        let send =
+            |p: Purge| store.submit_purge(record(&p.ranges), vec![], p).unwrap().blocking_recv().unwrap();
+        assert!(matches!(send(purge(vec![(0, 3)], 2)), Err(StoreError::Conflict(_))));
+        assert!(
+            matches!(send(purge(vec![(0, 6)], 6)), Err(StoreError::Invalid(_))),
+            "reaches its own record"
+        );
+        assert!(matches!(send(purge(vec![(3, 3)], 0)), Err(StoreError::Invalid(_))), "empty range");
+        assert_eq!(store.head().unwrap().size, 5);
+        assert_eq!(store.count_payloads(0, 5, &[]).unwrap(), 5);
+    }
+
+    #[test]
+    fn first_seq_at_splits_the_log_by_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock =
+            Arc::new(gavel_ledger::clock::ManualClock::new(time::macros::datetime!(2026-01-01 0:00 UTC)));
+        let store = SqliteStore::open(&dir.path().join("gavel.db"), clock.clone()).unwrap();
+        assert_eq!(store.first_seq_at("2026-01-01T00:00:00.000000Z").unwrap(), 0);
+        for i in 0..6 {
+            store.append(draft(i)).unwrap();
+            if i % 2 == 1 {
+                clock.advance(time::Duration::days(1));
+            }
+        }
+        assert_eq!(store.first_seq_at("2025-12-31T00:00:00.000000Z").unwrap(), 0);
+        assert_eq!(store.first_seq_at("2026-01-01T00:00:00.000000Z").unwrap(), 0);
+        assert_eq!(store.first_seq_at("2026-01-01T00:00:00.000001Z").unwrap(), 2);
+        assert_eq!(store.first_seq_at("2026-01-02T00:00:00.000000Z").unwrap(), 2);
+        assert_eq!(store.first_seq_at("2026-01-03T12:00:00.000000Z").unwrap(), 6);
     }
 }

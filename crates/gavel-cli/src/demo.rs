@@ -1,0 +1,360 @@
+//! `gavel demo --days N`: fills an empty data directory with N days of simulated activity ending
+//! today, through the real domain code (`gavel_core::Gavel`) with a simulated clock.
+//!
+//! Invariants:
+//! * it refuses a data directory that already holds events: simulated activity is never mixed
+//!   with real records;
+//! * the store is marked `simulated = true` (meta), and exports say so in their manifest;
+//! * every day of the window has events (a Type II window has no coverage gaps), and a signed
+//!   checkpoint closes each day;
+//! * it is deterministic for a given `--seed` and end date.
+
+use anyhow::{bail, Context};
+use clap::Args;
+use gavel_core::decide::DecideRequest;
+use gavel_core::identity::Role;
+use gavel_core::{Gavel, NewAgent, Principal};
+use gavel_ledger::clock::{format_time, Clock, ManualClock};
+use gavel_policy::Mode;
+use gavel_store::layout::DataDir;
+use gavel_store::{Log, Store};
+use serde_json::{json, Value};
+use std::process::ExitCode;
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime, Time};
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// How many days of activity, ending today.
+    #[arg(long, default_value_t = 120)]
+    days: u32,
+    /// Tool calls per day across the fleet.
+    #[arg(long, default_value_t = 40)]
+    calls_per_day: u32,
+    /// Seed of the simulation (same seed, same activity).
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Organisation name in the log origin.
+    #[arg(long, default_value = "demo")]
+    org: String,
+    #[arg(long)]
+    json: bool,
+}
+
+/// A small deterministic generator (xorshift64*): a simulation needs repeatability, not secrecy.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// The team policy the demo proposes and a second admin approves (on top of the soc2 pack).
+const TEAM_POLICY: &str = r#"// Team allowlist: research agents may use the web.
+@id("allow_research_web")
+permit (principal in AgentGroup::"research", action == Action::"call_tool", resource == Tool::"web_search");
+"#;
+
+struct Fleet {
+    name: &'static str,
+    groups: &'static [&'static str],
+    environment: &'static str,
+    owner: &'static str,
+    /// (tool, arguments) this agent typically calls.
+    calls: &'static [(&'static str, &'static str)],
+}
+
+const FLEET: [Fleet; 5] = [
+    Fleet {
+        name: "support-bot",
+        groups: &["support"],
+        environment: "production",
+        owner: "carol",
+        calls: &[
+            ("crm.lookup_customer", r#"{"customer":"C-1042"}"#),
+            ("send_email", r#"{"to":"customer@example.com","subject":"Your ticket"}"#),
+            ("zendesk.reply_ticket", r#"{"ticket":"Z-88","body":"We are on it"}"#),
+            ("search_docs", r#"{"q":"refund policy"}"#),
+            ("stripe.create_refund", r#"{"charge":"ch_1","amount":20}"#),
+        ],
+    },
+    Fleet {
+        name: "finance-bot",
+        groups: &["finance"],
+        environment: "production",
+        owner: "dana",
+        calls: &[
+            ("erp.pay_invoice", r#"{"invoice":"INV-301","amount":1200}"#),
+            ("sql.query_readonly", r#"{"sql":"select total from invoices"}"#),
+            ("transfer_funds", r#"{"to":"ACME","amount":5000}"#),
+        ],
+    },
+    Fleet {
+        name: "ops-bot",
+        groups: &["ops"],
+        environment: "production",
+        owner: "erin",
+        calls: &[
+            ("kubectl", r#"{"args":"get pods -n web"}"#),
+            ("read_file", r#"{"path":"/etc/app.yaml"}"#),
+            ("s3.delete_object", r#"{"bucket":"logs","key":"2025/old.gz"}"#),
+            ("shell.exec", r#"{"cmd":"rm -rf /var/lib/app"}"#),
+        ],
+    },
+    Fleet {
+        name: "research-bot",
+        groups: &["research"],
+        environment: "staging",
+        owner: "frank",
+        calls: &[
+            ("web_search", r#"{"q":"agent governance"}"#),
+            ("github.get_issue", r#"{"repo":"acme/app","number":12}"#),
+            ("slack.post_message", r#"{"channel":"general","text":"hi"}"#),
+        ],
+    },
+    Fleet {
+        name: "intern-bot",
+        groups: &[],
+        environment: "development",
+        owner: "gina",
+        calls: &[("list_files", r#"{"dir":"/tmp"}"#), ("sql.execute", r#"{"sql":"update users set x=1"}"#)],
+    },
+];
+
+struct Demo {
+    clock: Arc<ManualClock>,
+    log: Arc<Log>,
+    gavel: Gavel,
+    rng: Rng,
+    /// The approver who decides held calls.
+    carol: Principal,
+    decisions: u64,
+    approvals: u64,
+}
+
+/// One simulated agent: its credential and what it calls.
+struct Member {
+    token: String,
+    spec: &'static Fleet,
+}
+
+impl Demo {
+    /// Advances the simulated clock to `day` (0-based) at `hour`:00 UTC.
+    fn set_time(&self, start: OffsetDateTime, day: u32, hour: u8) {
+        let midnight = start + Duration::days(i64::from(day));
+        self.clock.set(midnight.replace_time(Time::from_hms(hour, 0, 0).unwrap_or(Time::MIDNIGHT)));
+    }
+
+    /// One tool call through `decide`, then what a real deployment does next: the agent reports
+    /// the outcome, and held calls are approved, denied or left to expire.
+    fn call(&mut self, agent: &Principal, tool: &str, args: &str) -> anyhow::Result<()> {
+        let arguments: Value = serde_json::from_str(args).context("demo arguments")?;
+        let req: DecideRequest = serde_json::from_value(json!({"tool": tool, "arguments": arguments}))?;
+        let resp = self.gavel.decide(agent, req)?;
+        self.decisions += 1;
+        let outcome = |status: &str, receipt: Option<String>| {
+            serde_json::from_value::<gavel_core::approvals::OutcomeRequest>(
+                json!({"status": status, "receipt": receipt, "arguments": arguments}),
+            )
+        };
+        match resp.decision {
+            gavel_policy::Outcome::Allow => {
+                self.gavel.record_outcome(agent, &resp.decision_id, outcome("succeeded", None)?)?;
+            }
+            gavel_policy::Outcome::RequireApproval => {
+                let Some(approval_id) = resp.approval_id else { return Ok(()) };
+                self.approvals += 1;
+                match self.rng.below(10) {
+                    0 => {
+                        // Nobody answers: it expires (applied, and recorded, when someone looks).
+                        self.clock.advance(Duration::hours(2));
+                        let late = self.gavel.decide_approval(&self.carol, &approval_id, true, None);
+                        debug_assert!(late.is_err());
+                    }
+                    1 | 2 => {
+                        self.clock.advance(Duration::minutes(4));
+                        self.gavel.decide_approval(
+                            &self.carol,
+                            &approval_id,
+                            false,
+                            Some("not needed now"),
+                        )?;
+                    }
+                    _ => {
+                        self.clock.advance(Duration::minutes(3));
+                        self.gavel.decide_approval(
+                            &self.carol,
+                            &approval_id,
+                            true,
+                            Some("checked the request"),
+                        )?;
+                        let receipt = self.gavel.approval(agent, &approval_id)?.receipt;
+                        self.gavel.record_outcome(
+                            agent,
+                            &resp.decision_id,
+                            outcome("succeeded", receipt)?,
+                        )?;
+                    }
+                }
+            }
+            gavel_policy::Outcome::Deny => {}
+        }
+        Ok(())
+    }
+}
+
+pub fn run(dir: &DataDir, args: DemoArgs) -> anyhow::Result<ExitCode> {
+    if !(1..=730).contains(&args.days) {
+        bail!("--days must be between 1 and 730");
+    }
+    if !(1..=10_000).contains(&args.calls_per_day) {
+        bail!("--calls-per-day must be between 1 and 10000");
+    }
+    let today = OffsetDateTime::now_utc().replace_time(Time::MIDNIGHT);
+    let start = today - Duration::days(i64::from(args.days) - 1);
+    let clock = Arc::new(ManualClock::new(start.replace_time(Time::from_hms(8, 0, 0)?)));
+    if dir.exists() {
+        let log = Log::open_existing(dir, clock.clone())?;
+        if log.store().head()?.size > 0 {
+            bail!(
+                "{} already holds events; the demo only fills an empty data directory \
+                 (simulated activity is never mixed with real records)",
+                dir.root().display()
+            );
+        }
+    }
+    let (log, _) = Log::open(dir, clock.clone(), Some(&args.org))?;
+    let log = Arc::new(log);
+    log.store().init_meta("simulated", "true")?;
+    let store: Arc<dyn Store> = log.store().clone();
+    let gavel = Gavel::new(store, clock.clone());
+
+    // Day 0: people, agents, policies, a SIEM webhook.
+    let admin_token = gavel.bootstrap_admin()?.context("a fresh data directory has no admin yet")?.token;
+    let alice = gavel.authenticate(&admin_token)?;
+    let user = |name: &str, role: Role| -> anyhow::Result<Principal> {
+        Ok(gavel.authenticate(&gavel.create_user(&alice, name, role)?.token)?)
+    };
+    let bob = user("bob", Role::Admin)?;
+    let carol = user("carol", Role::Approver)?;
+    user("audrey", Role::Auditor)?;
+    let mut fleet = Vec::new();
+    for spec in &FLEET {
+        let issued = gavel.create_agent(
+            &alice,
+            NewAgent {
+                name: spec.name.into(),
+                owner: Some(spec.owner.into()),
+                environment: Some(spec.environment.into()),
+                tier: Some("standard".into()),
+                groups: spec.groups.iter().map(|g| g.to_string()).collect(),
+                limits: None,
+            },
+        )?;
+        fleet.push(Member { token: issued.token, spec });
+    }
+    gavel.install_pack(&alice, "soc2")?;
+    let team = gavel.propose_policy(&alice, "team", TEAM_POLICY, Some(Mode::Enforce))?;
+    gavel.approve_change(&bob, &team.id, Some("reviewed"))?;
+    gavel.create_webhook(&alice, "https://siem.example.com/gavel", vec![])?;
+
+    let mut demo = Demo {
+        clock,
+        log: log.clone(),
+        gavel,
+        rng: Rng(args.seed.max(1)),
+        carol,
+        decisions: 0,
+        approvals: 0,
+    };
+    let golive_day = args.days / 4;
+    let deactivate_day = args.days / 2;
+    let containment_day = args.days * 5 / 8;
+    let rotation_day = args.days * 3 / 4;
+    for day in 0..args.days {
+        demo.set_time(start, day, 8);
+        if day == golive_day && day > 0 {
+            let change = demo.gavel.propose_mode(&alice, "soc2", Mode::Enforce)?;
+            demo.clock.advance(Duration::hours(1));
+            demo.gavel.approve_change(&bob, &change.id, Some("observe mode showed no false positives"))?;
+        }
+        if day == deactivate_day && day > 0 {
+            demo.gavel.deactivate_agent(&alice, "intern-bot", "internship ended")?;
+        }
+        if day == rotation_day && day > 0 {
+            let rotated = demo.gavel.rotate_agent_credential(&alice, "support-bot")?;
+            if let Some(m) = fleet.iter_mut().find(|m| m.spec.name == "support-bot") {
+                m.token = rotated.token;
+            }
+        }
+        if day == containment_day && day > 0 {
+            demo.gavel.engage_kill_switch(
+                &alice,
+                gavel_core::containment::Scope::Agent("ops-bot".into()),
+                "ops-bot tried destructive commands in production",
+                None,
+            )?;
+        }
+        if day == containment_day + 2 && day > 2 {
+            demo.gavel.release_kill_switch(
+                &alice,
+                gavel_core::containment::Scope::Agent("ops-bot".into()),
+                "prompt fixed and redeployed",
+            )?;
+        }
+        let step = (10 * 60 / args.calls_per_day.max(1)).max(1);
+        for _ in 0..args.calls_per_day {
+            let member = &fleet[demo.rng.below(fleet.len() as u64) as usize];
+            let (tool, call_args) = *demo.rng.pick(member.spec.calls);
+            // Authenticated per call, as the server does: a deactivation shows from the next call.
+            let principal = demo.gavel.authenticate(&member.token)?;
+            demo.call(&principal, tool, call_args)
+                .with_context(|| format!("day {day}: {tool} by {}", member.spec.name))?;
+            demo.clock.advance(Duration::minutes(i64::from(step)));
+        }
+        demo.log.checkpoint()?;
+    }
+    let head = demo.log.store().head()?;
+    let summary = json!({
+        "data_dir": dir.root(),
+        "simulated": true,
+        "days": args.days,
+        "from": format_time(start),
+        "to": format_time(Clock::now(demo.clock.as_ref())),
+        "events": head.size,
+        "decisions": demo.decisions,
+        "approvals": demo.approvals,
+        "admin_token": admin_token,
+    });
+    if args.json {
+        crate::print_json(&summary);
+    } else {
+        println!(
+            "simulated {} days of activity in {} ({} events, {} decisions, {} held for approval)",
+            args.days,
+            dir.root().display(),
+            head.size,
+            demo.decisions,
+            demo.approvals
+        );
+        println!("admin token (simulated data; shown once): {admin_token}");
+        println!(
+            "try: gavel evidence export --framework soc2 --from {} --to {} --out ./evidence",
+            &format_time(start)[..10],
+            &format_time(today + Duration::days(1))[..10]
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

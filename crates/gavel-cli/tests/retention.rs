@@ -1,0 +1,48 @@
+//! `gavel retention` and `gavel holds` against the real server: the 365-day minimum, the
+//! two-person release of a hold, and a purge that finds nothing to clear on a young log.
+
+mod common;
+
+use common::{json, refused, stdout, str_of, Server};
+
+#[test]
+fn retention_and_holds_from_the_cli() {
+    let server = Server::start();
+    let admin = Some(server.admin.as_str());
+    let shown = stdout(&server.gavel(admin, &["retention", "show"]));
+    assert!(shown.contains("retention: 365 days (the built-in default; minimum 365 days)"), "{shown}");
+
+    let err = refused(&server.gavel(admin, &["retention", "set", "--days", "30"]));
+    assert!(err.contains("HTTP 400") && err.contains("minimum of 365 days"), "{err}");
+    let set = json(&server.gavel(admin, &["retention", "set", "--days", "400", "--json"]));
+    assert_eq!(set["days"], 400);
+    assert!(stdout(&server.gavel(admin, &["retention", "show"])).contains("retention: 400 days (set by"));
+
+    let second = json(&server.gavel(admin, &["users", "create", "bob", "--role", "admin", "--json"]));
+    let bob = Some(str_of(&second, "token"));
+    let hold = json(&server.gavel(
+        admin,
+        &["holds", "place", "--from", "2026-01-01", "--to", "2026-04-01", "--reason", "matter 42", "--json"],
+    ));
+    let id = str_of(&hold, "id").to_string();
+    let err = refused(
+        &server
+            .gavel(admin, &["holds", "place", "--from", "2026-05-01", "--to", "2026-04-01", "--reason", "x"]),
+    );
+    assert!(err.contains("HTTP 400"), "{err}");
+    let listed = stdout(&server.gavel(admin, &["holds", "list"]));
+    assert!(listed.contains(&id) && listed.contains("matter 42") && listed.contains("active"), "{listed}");
+
+    stdout(&server.gavel(admin, &["holds", "release", &id, "--reason", "settled"]));
+    let err = refused(&server.gavel(admin, &["holds", "approve-release", &id]));
+    assert!(err.contains("HTTP 403") && err.contains("two-person"), "{err}");
+    let released = stdout(&server.gavel(bob, &["holds", "approve-release", &id]));
+    assert!(released.contains("released hold") && released.contains("[released]"), "{released}");
+
+    let purged = stdout(&server.gavel(admin, &["retention", "purge"]));
+    assert!(purged.contains("purged 0 payload(s)"), "{purged}");
+    let data = server.tmp.path().join("data");
+    let verify =
+        json(&server.gavel(None, &["audit", "verify", "--json", "--data-dir", data.to_str().unwrap()]));
+    assert_eq!(verify["valid"], true, "{verify}");
+}

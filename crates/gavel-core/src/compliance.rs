@@ -1,0 +1,697 @@
+//! Readiness scans: gavel's built-in checks of its own state, rolled up per criterion of a
+//! framework (SOC 2 and any other framework given as data, which names the checks per criterion).
+//!
+//! Invariants:
+//! * a check reads state only; the one write of a scan is its `compliance.scan_completed` event
+//!   (with the stored scan document), which carries the full result so the scan is itself evidence;
+//! * every finding has a stable `key`, so a scan says which findings are new and which were
+//!   remediated since the previous scan of the same framework;
+//! * a criterion's state is the worst state of its checks (gap < observe < enforcing), and a
+//!   criterion that names no known check is a gap — never silently "enforcing".
+
+use crate::{from_doc, CoreError, Gavel, Principal, Result};
+use gavel_ledger::event::Actor;
+use gavel_policy::Mode;
+use gavel_store::docs::{DocKeys, DocQuery, Expect, StateOp};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+
+const SCANS: &str = "compliance_scans";
+/// Findings listed per check at most (the count is always exact).
+const MAX_FINDINGS_PER_CHECK: usize = 50;
+
+/// How far a control is from evidencing its criterion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Nothing (or something broken) evidences it.
+    Gap,
+    /// Watched and recorded, not enforced yet.
+    Observe,
+    Enforcing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable across scans for the same underlying problem (check id + subject).
+    pub key: String,
+    pub check: String,
+    pub severity: Severity,
+    pub message: String,
+}
+
+/// The result of one built-in check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub id: String,
+    pub state: State,
+    /// One sentence on what was found.
+    pub summary: String,
+    pub findings: Vec<Finding>,
+    /// How many findings there were (the list may be cut at 50).
+    pub finding_count: usize,
+}
+
+/// The built-in checks: id and what each looks at.
+pub const CHECKS: [(&str, &str); 11] = [
+    ("agent_inventory", "every agent is registered with an accountable owner"),
+    ("policy_enforcement", "policy sets are active and enforcing, with enough policies"),
+    ("approval_holds", "an enforcing policy holds sensitive tool calls for human approval"),
+    ("change_control", "policy changes went through two-person approval"),
+    ("credential_rotation", "agent credentials were issued or rotated in the last 90 days"),
+    ("deactivation_enforced", "no call of a suspended or deactivated agent was allowed after the change"),
+    ("bypass_findings", "no agent executed a denied or unapproved call"),
+    ("monitoring_webhooks", "events stream to a SIEM through an enabled, healthy webhook"),
+    ("containment", "kill switches are linked to incidents and agents have rate or cost limits"),
+    ("retention", "records are kept at least 365 days"),
+    ("log_integrity", "the whole log verifies: canonical events, hash chain, purge records"),
+];
+
+/// Which checks evidence one criterion (from the framework's data file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CriterionPlan {
+    pub id: String,
+    pub title: String,
+    pub checks: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CriterionResult {
+    pub id: String,
+    pub title: String,
+    pub state: State,
+    pub checks: Vec<String>,
+    pub findings: Vec<Finding>,
+}
+
+/// A stored scan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scan {
+    pub id: String,
+    pub framework: String,
+    pub started_at: String,
+    pub completed_at: String,
+    /// Who ran it (`system` for the scheduled scan).
+    pub run_by: String,
+    pub criteria: Vec<CriterionResult>,
+    pub checks: Vec<CheckResult>,
+    /// `{enforcing, observe, gap}` criterion counts.
+    pub summary: BTreeMap<String, usize>,
+    /// The scan this one is compared with (the previous one of the same framework).
+    pub previous_scan: Option<String>,
+    /// Keys of findings not in the previous scan.
+    pub new_findings: Vec<String>,
+    /// Findings of the previous scan that are gone.
+    pub remediated_findings: Vec<Finding>,
+}
+
+/// Tunables of the checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanSettings {
+    /// Fewer active enforcing policies than this is a finding.
+    pub min_active_policies: usize,
+    /// Credentials older than this many days are a finding.
+    pub credential_max_age_days: i64,
+}
+
+impl Default for ScanSettings {
+    fn default() -> Self {
+        ScanSettings { min_active_policies: 3, credential_max_age_days: 90 }
+    }
+}
+
+fn finding(check: &str, subject: &str, severity: Severity, message: String) -> Finding {
+    Finding { key: format!("{check}:{subject}"), check: check.into(), severity, message }
+}
+
+fn result(id: &str, state: State, summary: String, mut findings: Vec<Finding>) -> CheckResult {
+    let finding_count = findings.len();
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.key.cmp(&b.key)));
+    findings.truncate(MAX_FINDINGS_PER_CHECK);
+    CheckResult { id: id.into(), state, summary, findings, finding_count }
+}
+
+impl Gavel {
+    /// Runs every built-in check.
+    pub fn run_checks(&self, settings: &ScanSettings) -> Result<Vec<CheckResult>> {
+        Ok(vec![
+            self.check_agent_inventory()?,
+            self.check_policy_enforcement(settings)?,
+            self.check_approval_holds()?,
+            self.check_change_control()?,
+            self.check_credential_rotation(settings)?,
+            self.check_deactivation_enforced()?,
+            self.check_bypass_findings()?,
+            self.check_monitoring_webhooks()?,
+            self.check_containment()?,
+            self.check_retention()?,
+            self.check_log_integrity()?,
+        ])
+    }
+
+    /// Runs a readiness scan of `framework` (its criteria and their checks in `plan`), compares
+    /// it with the previous scan of that framework, and records it. `by` is `None` for the
+    /// scheduled scan; otherwise an admin or auditor.
+    pub fn compliance_scan(
+        &self,
+        by: Option<&Principal>,
+        framework: &str,
+        plan: &[CriterionPlan],
+        settings: &ScanSettings,
+    ) -> Result<Scan> {
+        let (actor, run_by) = match by {
+            Some(p) => {
+                let user = p.require_user(&[crate::Role::Admin, crate::Role::Auditor])?;
+                (p.actor(), user.name.clone())
+            }
+            None => (Actor::system("compliance"), "system".to_string()),
+        };
+        if plan.is_empty() {
+            return Err(CoreError::Invalid(format!("framework {framework:?} has no criteria to scan")));
+        }
+        let started_at = self.now();
+        let checks = self.run_checks(settings)?;
+        let by_id: BTreeMap<&str, &CheckResult> = checks.iter().map(|c| (c.id.as_str(), c)).collect();
+        let criteria: Vec<CriterionResult> = plan
+            .iter()
+            .map(|c| {
+                let known: Vec<&CheckResult> =
+                    c.checks.iter().filter_map(|id| by_id.get(id.as_str()).copied()).collect();
+                let mut findings: Vec<Finding> = known.iter().flat_map(|r| r.findings.clone()).collect();
+                let unknown: Vec<&String> =
+                    c.checks.iter().filter(|id| !by_id.contains_key(id.as_str())).collect();
+                for id in &unknown {
+                    findings.push(finding(
+                        "framework",
+                        &format!("{}:{id}", c.id),
+                        Severity::High,
+                        format!("criterion {} names check {id:?}, which gavel does not have", c.id),
+                    ));
+                }
+                let state = if known.is_empty() || !unknown.is_empty() {
+                    State::Gap
+                } else {
+                    known.iter().map(|r| r.state).min().unwrap_or(State::Gap)
+                };
+                CriterionResult {
+                    id: c.id.clone(),
+                    title: c.title.clone(),
+                    state,
+                    checks: c.checks.clone(),
+                    findings,
+                }
+            })
+            .collect();
+        let mut summary =
+            BTreeMap::from([("enforcing".to_string(), 0), ("observe".into(), 0), ("gap".into(), 0)]);
+        for c in &criteria {
+            let key = match c.state {
+                State::Enforcing => "enforcing",
+                State::Observe => "observe",
+                State::Gap => "gap",
+            };
+            *summary.entry(key.into()).or_default() += 1;
+        }
+
+        let previous = self.latest_scan(framework)?;
+        let current: BTreeMap<&str, &Finding> =
+            criteria.iter().flat_map(|c| &c.findings).map(|f| (f.key.as_str(), f)).collect();
+        let (new_findings, remediated_findings) = match &previous {
+            Some(prev) => {
+                let before: BTreeMap<&str, &Finding> =
+                    prev.criteria.iter().flat_map(|c| &c.findings).map(|f| (f.key.as_str(), f)).collect();
+                (
+                    current.keys().filter(|k| !before.contains_key(*k)).map(|k| k.to_string()).collect(),
+                    before
+                        .iter()
+                        .filter(|(k, _)| !current.contains_key(*k))
+                        .map(|(_, f)| (*f).clone())
+                        .collect(),
+                )
+            }
+            None => (current.keys().map(|k| k.to_string()).collect(), Vec::new()),
+        };
+        let scan = Scan {
+            id: crate::ids::new_id("scan"),
+            framework: framework.into(),
+            started_at,
+            completed_at: self.now(),
+            run_by,
+            criteria,
+            checks,
+            summary,
+            previous_scan: previous.map(|p| p.id),
+            new_findings,
+            remediated_findings,
+        };
+        self.record(
+            "compliance.scan_completed",
+            &actor,
+            json!({
+                "scan_id": scan.id, "framework": framework, "summary": scan.summary,
+                "criteria": scan.criteria.iter().map(|c| json!({"id": c.id, "state": c.state,
+                    "findings": c.findings.iter().map(|f| &f.key).collect::<Vec<_>>()})).collect::<Vec<_>>(),
+                "new_findings": scan.new_findings,
+                "remediated_findings": scan.remediated_findings.iter().map(|f| &f.key).collect::<Vec<_>>(),
+                "previous_scan": scan.previous_scan,
+            }),
+            vec![StateOp::put(
+                SCANS,
+                &scan.id,
+                json!(scan),
+                DocKeys { k1: Some(framework.into()), ..Default::default() },
+                Expect::Absent,
+            )],
+        )?;
+        Ok(scan)
+    }
+
+    /// Stored scans, newest first, optionally of one framework (readers).
+    pub fn compliance_scans(&self, by: &Principal, framework: Option<&str>, limit: u32) -> Result<Vec<Scan>> {
+        by.require_reader()?;
+        let mut q = DocQuery::new(SCANS, limit.clamp(1, 500));
+        q.k1 = framework.map(str::to_string);
+        self.store.query_docs(&q)?.into_iter().map(from_doc).collect()
+    }
+
+    pub fn compliance_scan_by_id(&self, by: &Principal, id: &str) -> Result<Scan> {
+        by.require_reader()?;
+        self.doc_by_id(SCANS, "scan", id)
+    }
+
+    fn latest_scan(&self, framework: &str) -> Result<Option<Scan>> {
+        let mut q = DocQuery::new(SCANS, 1);
+        q.k1 = Some(framework.into());
+        self.store.query_docs(&q)?.into_iter().next().map(from_doc).transpose()
+    }
+
+    fn check_agent_inventory(&self) -> Result<CheckResult> {
+        let id = "agent_inventory";
+        let agents = self.agents()?;
+        let active: Vec<_> = agents.iter().filter(|a| a.status == crate::Status::Active).collect();
+        if agents.is_empty() {
+            let f = finding(
+                id,
+                "none",
+                Severity::High,
+                "no agent is registered: no tool call is governed".into(),
+            );
+            return Ok(result(id, State::Gap, "no agents registered".into(), vec![f]));
+        }
+        let findings: Vec<Finding> = active
+            .iter()
+            .filter(|a| a.owner.trim().is_empty())
+            .map(|a| {
+                finding(
+                    id,
+                    &a.id,
+                    Severity::Medium,
+                    format!("agent {} ({}) has no accountable owner", a.name, a.id),
+                )
+            })
+            .collect();
+        let summary = format!(
+            "{} agents registered, {} active, {} without an owner",
+            agents.len(),
+            active.len(),
+            findings.len()
+        );
+        Ok(result(id, State::Enforcing, summary, findings))
+    }
+
+    /// Active policy sets by mode, with their active version's policies.
+    fn active_sets(&self) -> Result<Vec<(crate::policies::PolicySet, gavel_policy::PolicySetSource)>> {
+        let mut out = Vec::new();
+        for set in self.policy_sets()? {
+            let Some(version) = set.active_version else { continue };
+            let v = self.policy_version(&set.set_id, version)?;
+            let source = gavel_policy::parse_and_validate(&set.set_id, &v.text)
+                .map_err(|e| CoreError::Internal(format!("stored policy {}@{version}: {e}", set.set_id)))?;
+            out.push((set, source));
+        }
+        Ok(out)
+    }
+
+    fn check_policy_enforcement(&self, settings: &ScanSettings) -> Result<CheckResult> {
+        let id = "policy_enforcement";
+        let sets = self.active_sets()?;
+        let enforcing: Vec<_> = sets.iter().filter(|(s, _)| s.mode == Mode::Enforce).collect();
+        let observing: Vec<_> = sets.iter().filter(|(s, _)| s.mode == Mode::Observe).collect();
+        let mut findings: Vec<Finding> = observing
+            .iter()
+            .map(|(s, _)| {
+                finding(id, &s.set_id, Severity::Medium, format!(
+                    "policy set {} is still in observe mode: it records what it would have blocked and enforces nothing",
+                    s.set_id
+                ))
+            })
+            .collect();
+        let policies: usize = enforcing.iter().map(|(_, src)| src.policies.len()).sum();
+        let state = if !enforcing.is_empty() {
+            State::Enforcing
+        } else if !observing.is_empty() {
+            State::Observe
+        } else {
+            findings.push(finding(
+                id,
+                "none",
+                Severity::High,
+                "no policy set is active: every tool call is allowed (recorded, not governed)".into(),
+            ));
+            State::Gap
+        };
+        if !enforcing.is_empty() && policies < settings.min_active_policies {
+            findings.push(finding(
+                id,
+                "few_policies",
+                Severity::Medium,
+                format!(
+                    "only {policies} enforcing policies are active (fewer than {})",
+                    settings.min_active_policies
+                ),
+            ));
+        }
+        let summary = format!(
+            "{} enforcing set(s) with {policies} policies, {} in observe mode",
+            enforcing.len(),
+            observing.len()
+        );
+        Ok(result(id, state, summary, findings))
+    }
+
+    fn check_approval_holds(&self) -> Result<CheckResult> {
+        let id = "approval_holds";
+        let sets = self.active_sets()?;
+        let holds = |mode: Mode| {
+            sets.iter()
+                .filter(|(s, _)| s.mode == mode)
+                .flat_map(|(_, src)| &src.policies)
+                .filter(|p| p.require_approval)
+                .count()
+        };
+        let (enforced, observed) = (holds(Mode::Enforce), holds(Mode::Observe));
+        let (state, findings) = if enforced > 0 {
+            (State::Enforcing, vec![])
+        } else if observed > 0 {
+            (
+                State::Observe,
+                vec![finding(
+                    id,
+                    "observe",
+                    Severity::Medium,
+                    "approval holds exist only in observe mode: sensitive calls run without a human".into(),
+                )],
+            )
+        } else {
+            (State::Gap, vec![finding(id, "none", Severity::High,
+                "no policy holds sensitive tool calls (payments, external communication, data deletion, privileged) for approval".into())])
+        };
+        Ok(result(
+            id,
+            state,
+            format!("{enforced} enforcing and {observed} observing approval-hold policies"),
+            findings,
+        ))
+    }
+
+    fn check_change_control(&self) -> Result<CheckResult> {
+        let id = "change_control";
+        let changes: Vec<crate::policies::PolicyChange> = self.all_docs("policy_changes", 10_000)?;
+        let applied: Vec<_> =
+            changes.iter().filter(|c| c.status == crate::policies::ChangeStatus::Applied).collect();
+        let mut findings: Vec<Finding> = applied
+            .iter()
+            .filter(|c| c.decided_by.is_none() || c.decided_by.as_deref() == Some(c.proposed_by.as_str()))
+            .map(|c| {
+                finding(
+                    id,
+                    &c.id,
+                    Severity::High,
+                    format!("policy change {} was applied without a second person", c.id),
+                )
+            })
+            .collect();
+        let stale_before = gavel_ledger::clock::format_time(self.clock.now() - time::Duration::days(14));
+        for c in changes.iter().filter(|c| c.status == crate::policies::ChangeStatus::Pending) {
+            if c.proposed_at < stale_before {
+                findings.push(finding(
+                    id,
+                    &c.id,
+                    Severity::Low,
+                    format!(
+                        "policy change {} for {} has waited for approval since {}",
+                        c.id, c.set_id, c.proposed_at
+                    ),
+                ));
+            }
+        }
+        let state = if findings.iter().any(|f| f.severity == Severity::High) {
+            State::Gap
+        } else if applied.is_empty() {
+            findings.push(finding(
+                id,
+                "none",
+                Severity::High,
+                "no policy change has gone through two-person approval yet".into(),
+            ));
+            State::Gap
+        } else {
+            State::Enforcing
+        };
+        Ok(result(id, state, format!("{} changes applied with two-person approval", applied.len()), findings))
+    }
+
+    fn check_credential_rotation(&self, settings: &ScanSettings) -> Result<CheckResult> {
+        let id = "credential_rotation";
+        let limit = gavel_ledger::clock::format_time(
+            self.clock.now() - time::Duration::days(settings.credential_max_age_days),
+        );
+        let mut findings = Vec::new();
+        let active: Vec<_> =
+            self.agents()?.into_iter().filter(|a| a.status == crate::Status::Active).collect();
+        for agent in &active {
+            if let Some(doc) = self.store.get_doc("credentials", &agent.id)? {
+                if doc.time < limit {
+                    findings.push(finding(
+                        id,
+                        &agent.id,
+                        Severity::Low,
+                        format!(
+                            "agent {}'s credential was issued {} and not rotated in {} days",
+                            agent.name, doc.time, settings.credential_max_age_days
+                        ),
+                    ));
+                }
+            }
+        }
+        let summary = format!(
+            "{} of {} active agents hold a credential older than {} days",
+            findings.len(),
+            active.len(),
+            settings.credential_max_age_days
+        );
+        Ok(result(id, State::Enforcing, summary, findings))
+    }
+
+    fn check_deactivation_enforced(&self) -> Result<CheckResult> {
+        let id = "deactivation_enforced";
+        let mut findings = Vec::new();
+        let mut withdrawn = 0;
+        for agent in self.agents()?.into_iter().filter(|a| a.status != crate::Status::Active) {
+            withdrawn += 1;
+            let Some(doc) = self.store.get_doc("agents", &agent.id)? else { continue };
+            let mut q = DocQuery::new("decisions", 1);
+            q.k1 = Some(agent.id.clone());
+            q.k3 = Some("allow".into());
+            q.since = Some(doc.time.clone());
+            if self.store.count_docs(&q)? > 0 {
+                findings.push(finding(
+                    id,
+                    &agent.id,
+                    Severity::High,
+                    format!(
+                        "agent {} was allowed a call after it was {} at {}",
+                        agent.name,
+                        agent.status.as_str(),
+                        doc.time
+                    ),
+                ));
+            }
+        }
+        let state = if findings.is_empty() { State::Enforcing } else { State::Gap };
+        Ok(result(
+            id,
+            state,
+            format!("{withdrawn} suspended or deactivated agents, {} allowed afterwards", findings.len()),
+            findings,
+        ))
+    }
+
+    fn check_bypass_findings(&self) -> Result<CheckResult> {
+        let id = "bypass_findings";
+        let docs = self.store.query_docs(&DocQuery::new("findings", 1000))?;
+        let findings: Vec<Finding> = docs
+            .iter()
+            .map(|d| {
+                let detail = d.body["detail"].as_str().unwrap_or("executed a call it was not allowed to");
+                finding(
+                    id,
+                    &d.id,
+                    Severity::High,
+                    format!(
+                        "bypass: agent {} {detail} (decision {}, {})",
+                        d.body["agent_name"].as_str().unwrap_or("?"),
+                        d.body["decision_id"].as_str().unwrap_or("?"),
+                        d.time
+                    ),
+                )
+            })
+            .collect();
+        Ok(result(id, State::Enforcing, format!("{} bypass findings recorded", findings.len()), findings))
+    }
+
+    fn check_monitoring_webhooks(&self) -> Result<CheckResult> {
+        let id = "monitoring_webhooks";
+        let endpoints: Vec<crate::webhooks::Endpoint> = self.all_docs("webhooks", 10_000)?;
+        let enabled: Vec<_> = endpoints.iter().filter(|e| e.enabled).collect();
+        let mut findings = Vec::new();
+        for e in &endpoints {
+            if !e.enabled {
+                findings.push(finding(
+                    id,
+                    &e.id,
+                    Severity::Low,
+                    format!(
+                        "webhook {} ({}) is disabled: {}",
+                        e.id,
+                        e.url,
+                        e.disabled_reason.as_deref().unwrap_or("no reason given")
+                    ),
+                ));
+                continue;
+            }
+            let cursor: crate::webhooks::Cursor = match self.store.get_doc("webhook_cursors", &e.id)? {
+                Some(d) => from_doc(d)?,
+                None => crate::webhooks::Cursor::default(),
+            };
+            let total = cursor.delivered + cursor.failed + cursor.retrying;
+            if total >= 10 && (cursor.delivered as f64) < 0.95 * total as f64 {
+                findings.push(finding(
+                    id,
+                    &e.id,
+                    Severity::Medium,
+                    format!(
+                        "webhook {} ({}) delivered {} of {} attempts (below 95%)",
+                        e.id, e.url, cursor.delivered, total
+                    ),
+                ));
+            }
+        }
+        let state = if enabled.is_empty() {
+            findings.push(finding(
+                id,
+                "none",
+                Severity::High,
+                "no webhook endpoint streams events to a SIEM".into(),
+            ));
+            State::Gap
+        } else {
+            State::Enforcing
+        };
+        Ok(result(
+            id,
+            state,
+            format!("{} of {} webhook endpoints enabled", enabled.len(), endpoints.len()),
+            findings,
+        ))
+    }
+
+    fn check_containment(&self) -> Result<CheckResult> {
+        let id = "containment";
+        let mut findings = Vec::new();
+        for switch in self.kill_switches()?.into_iter().filter(|k| k.engaged && k.incident_id.is_none()) {
+            findings.push(finding(
+                id,
+                &switch.scope.key(),
+                Severity::Low,
+                format!("kill switch {} is engaged with no incident linked", switch.scope.key()),
+            ));
+        }
+        let active: Vec<_> =
+            self.agents()?.into_iter().filter(|a| a.status == crate::Status::Active).collect();
+        let unlimited = active.iter().filter(|a| a.limits == crate::containment::Limits::default()).count();
+        if unlimited > 0 {
+            findings.push(finding(
+                id,
+                "unlimited_agents",
+                Severity::Low,
+                format!(
+                    "{unlimited} of {} active agents have neither a rate limit nor a cost cap",
+                    active.len()
+                ),
+            ));
+        }
+        Ok(result(
+            id,
+            State::Enforcing,
+            format!("{} findings on kill switches and agent limits", findings.len()),
+            findings,
+        ))
+    }
+
+    fn check_retention(&self) -> Result<CheckResult> {
+        let id = "retention";
+        let policy = self.retention_policy()?;
+        let ok = policy.days >= crate::retention::MIN_RETENTION_DAYS;
+        let findings = if ok {
+            vec![]
+        } else {
+            vec![finding(
+                id,
+                "period",
+                Severity::High,
+                format!("retention is {} days, below 365", policy.days),
+            )]
+        };
+        let state = if ok { State::Enforcing } else { State::Gap };
+        Ok(result(id, state, format!("records are kept {} days", policy.days), findings))
+    }
+
+    fn check_log_integrity(&self) -> Result<CheckResult> {
+        let id = "log_integrity";
+        let report = self.store.verify(0, None, vec![])?;
+        if report.valid {
+            let summary = format!(
+                "{} events verified ({} payloads purged under retention)",
+                report.verified, report.purged
+            );
+            return Ok(result(id, State::Enforcing, summary, vec![]));
+        }
+        let f = finding(
+            id,
+            "chain",
+            Severity::High,
+            format!(
+                "the log does not verify at seq {}: {}",
+                report.first_break.map_or("?".into(), |s| s.to_string()),
+                report.reason.as_deref().unwrap_or("unknown")
+            ),
+        );
+        Ok(result(id, State::Gap, "the log does not verify".into(), vec![f]))
+    }
+}
+
+/// The check ids a plan names that gavel does not have (a framework file should be fixed).
+pub fn unknown_checks(plan: &[CriterionPlan]) -> BTreeSet<String> {
+    let known: BTreeSet<&str> = CHECKS.iter().map(|(id, _)| *id).collect();
+    plan.iter().flat_map(|c| &c.checks).filter(|c| !known.contains(c.as_str())).cloned().collect()
+}

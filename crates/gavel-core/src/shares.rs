@@ -1,0 +1,227 @@
+//! Evidence exports on record, and read-only share links for auditors.
+//!
+//! Invariants:
+//! * an export is on record (`exports/<id>`, `evidence.exported` event with the SHA-256 of its
+//!   signed `SHA256SUMS`) before any share can point at it;
+//! * a share link's token is shown once and stored only as its SHA-256; a link is scoped to one
+//!   export, expires (1–365 days), and can be revoked; revocation and expiry take effect on the
+//!   next request;
+//! * every access through a link — the listing or a file — is a `share.accessed` event, written
+//!   before anything is served (fail closed: if it cannot be recorded, nothing is served).
+
+use crate::{from_doc, CoreError, Gavel, Principal, Result, Role};
+use gavel_ledger::clock::{format_time, parse_time};
+use gavel_ledger::event::Actor;
+use gavel_store::docs::{DocKeys, DocQuery, Expect, StateOp};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+const EXPORTS: &str = "exports";
+const SHARES: &str = "shares";
+const SHARE_ACCESSES: &str = "share_accesses";
+pub const MAX_SHARE_DAYS: u32 = 365;
+
+/// An evidence bundle written to the data directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportRecord {
+    pub id: String,
+    pub framework: String,
+    /// The period, `[from, to)` dates.
+    pub from: String,
+    pub to: String,
+    pub created_by: String,
+    pub created_at: String,
+    /// SHA-256 (hex) of the bundle's signed `SHA256SUMS`: names the exact bundle.
+    pub sha256sums_sha256: String,
+    /// How many files the bundle holds (SHA256SUMS lines plus SHA256SUMS and its signature).
+    pub files: u64,
+    pub events: u64,
+    pub type_ii: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Share {
+    pub id: String,
+    pub export_id: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub revoked: bool,
+    pub revoked_by: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+/// A new share link: the token is in `url_token` and is never shown again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IssuedShare {
+    #[serde(flatten)]
+    pub share: Share,
+    pub token: String,
+}
+
+impl Gavel {
+    /// Puts an export on record (admin or auditor): the caller has written and signed the bundle.
+    pub fn record_export(&self, by: &Principal, mut export: ExportRecord) -> Result<ExportRecord> {
+        let user = by.require_user(&[Role::Admin, Role::Auditor])?;
+        export.created_by = user.name.clone();
+        export.created_at = self.now();
+        self.record(
+            "evidence.exported",
+            &by.actor(),
+            json!({"export_id": export.id, "framework": export.framework, "from": export.from, "to": export.to,
+                   "sha256sums_sha256": export.sha256sums_sha256, "files": export.files, "events": export.events,
+                   "type_ii": export.type_ii}),
+            vec![StateOp::put(
+                EXPORTS,
+                &export.id,
+                json!(export),
+                DocKeys { k1: Some(export.framework.clone()), ..Default::default() },
+                Expect::Absent,
+            )],
+        )?;
+        Ok(export)
+    }
+
+    /// Exports on record, newest first (readers).
+    pub fn exports(&self, by: &Principal) -> Result<Vec<ExportRecord>> {
+        by.require_reader()?;
+        self.all_docs(EXPORTS, 1000)
+    }
+
+    pub fn export(&self, by: &Principal, id: &str) -> Result<ExportRecord> {
+        by.require_reader()?;
+        self.doc_by_id(EXPORTS, "export", id)
+    }
+
+    /// Creates a read-only link to one export (admin), valid for `days` days.
+    pub fn create_share(&self, by: &Principal, export_id: &str, days: u32) -> Result<IssuedShare> {
+        let user = by.require_admin()?;
+        if !(1..=MAX_SHARE_DAYS).contains(&days) {
+            return Err(CoreError::Invalid(format!(
+                "a share link expires after 1 to {MAX_SHARE_DAYS} days, not {days}"
+            )));
+        }
+        let export: ExportRecord = self.doc_by_id(EXPORTS, "export", export_id)?;
+        let token = crate::ids::new_token().replacen("gvl_", "gsh_", 1);
+        let share = Share {
+            id: crate::ids::new_id("shr"),
+            export_id: export.id.clone(),
+            created_by: user.name.clone(),
+            created_at: self.now(),
+            expires_at: format_time(self.clock.now() + time::Duration::days(i64::from(days))),
+            revoked: false,
+            revoked_by: None,
+            revoked_at: None,
+        };
+        self.record(
+            "share.created",
+            &by.actor(),
+            json!({"share_id": share.id, "export_id": export.id, "expires_at": share.expires_at,
+                   "created_by": user.name}),
+            vec![StateOp::put(
+                SHARES,
+                &share.id,
+                json!(share),
+                DocKeys {
+                    k1: Some(crate::ids::token_hash(&token)),
+                    k2: Some(export.id),
+                    ..Default::default()
+                },
+                Expect::Absent,
+            )],
+        )?;
+        Ok(IssuedShare { share, token })
+    }
+
+    /// Share links, newest first (readers; never their tokens).
+    pub fn shares(&self, by: &Principal) -> Result<Vec<Share>> {
+        by.require_reader()?;
+        self.all_docs(SHARES, 1000)
+    }
+
+    /// Revokes a link (admin): the next request through it is refused.
+    pub fn revoke_share(&self, by: &Principal, id: &str) -> Result<Share> {
+        let user = by.require_admin()?;
+        let doc =
+            self.store.get_doc(SHARES, id)?.ok_or_else(|| CoreError::NotFound(format!("no share {id:?}")))?;
+        let (version, keys) = (doc.version, doc.keys.clone());
+        let mut share: Share = from_doc(doc)?;
+        if share.revoked {
+            return Err(CoreError::Conflict(format!("share {id} is already revoked")));
+        }
+        share.revoked = true;
+        share.revoked_by = Some(user.name.clone());
+        share.revoked_at = Some(self.now());
+        self.record(
+            "share.revoked",
+            &by.actor(),
+            json!({"share_id": id, "export_id": share.export_id, "revoked_by": user.name}),
+            vec![StateOp::put(SHARES, id, json!(share), keys, Expect::Version(version))],
+        )?;
+        Ok(share)
+    }
+
+    /// Admits one access through a share link and records it; returns the export it may read.
+    /// `what` is the listing (`None`) or a file path; `client` says who asked (address, agent).
+    pub fn access_share(&self, token: &str, what: Option<&str>, client: &str) -> Result<ExportRecord> {
+        let mut q = DocQuery::new(SHARES, 1);
+        q.k1 = Some(crate::ids::token_hash(token));
+        // One answer for unknown, revoked and expired links, so a link cannot be probed.
+        let gone = || CoreError::NotFound("no such share link (unknown, revoked or expired)".into());
+        let doc = self.store.query_docs(&q)?.into_iter().next().ok_or_else(gone)?;
+        let share: Share = from_doc(doc)?;
+        let expired = parse_time(&share.expires_at).is_none_or(|t| t <= self.clock.now());
+        if share.revoked || expired {
+            return Err(gone());
+        }
+        let export: ExportRecord = self.doc_by_id(EXPORTS, "export", &share.export_id)?;
+        // One document per access (never a shared counter), so parallel downloads never conflict.
+        let access =
+            json!({"share_id": share.id, "export_id": share.export_id, "path": what, "client": client});
+        self.record(
+            "share.accessed",
+            &Actor::system("share"),
+            access.clone(),
+            vec![StateOp::put(
+                SHARE_ACCESSES,
+                &crate::ids::new_id("acc"),
+                access,
+                DocKeys { k1: Some(share.id.clone()), ..Default::default() },
+                Expect::Absent,
+            )],
+        )?;
+        Ok(export)
+    }
+
+    /// Accesses recorded through a share link, newest first (readers).
+    pub fn share_accesses(
+        &self,
+        by: &Principal,
+        share_id: &str,
+        limit: u32,
+    ) -> Result<Vec<serde_json::Value>> {
+        by.require_reader()?;
+        let mut q = DocQuery::new(SHARE_ACCESSES, limit.clamp(1, 1000));
+        q.k1 = Some(share_id.into());
+        Ok(self
+            .store
+            .query_docs(&q)?
+            .into_iter()
+            .map(|d| {
+                let mut v = d.body;
+                v["time"] = json!(d.time);
+                v["seq"] = json!(d.seq);
+                v
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn share_tokens_are_distinct_from_credentials() {
+        let t = crate::ids::new_token().replacen("gvl_", "gsh_", 1);
+        assert!(t.starts_with("gsh_") && t.len() > 40);
+    }
+}

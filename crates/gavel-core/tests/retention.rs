@@ -1,0 +1,168 @@
+//! Retention and legal hold over a simulated 500 days: purges clear exactly what is past
+//! retention and not held, leave a record of it, and the whole log still verifies.
+
+use gavel_core::identity::Role;
+use gavel_core::retention::{HoldStatus, MIN_RETENTION_DAYS};
+use gavel_core::{CoreError, Gavel, NewAgent, Principal};
+use gavel_ledger::clock::{Clock, ManualClock};
+use gavel_store::{SqliteStore, Store};
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+
+struct World {
+    _dir: tempfile::TempDir,
+    clock: Arc<ManualClock>,
+    gavel: Gavel,
+    admin: Principal,
+    second_admin: Principal,
+    agent: Principal,
+}
+
+fn world() -> World {
+    world_with(gavel_core::Settings::default())
+}
+
+fn world_with(settings: gavel_core::Settings) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(OffsetDateTime::from_unix_timestamp(1_735_689_600).unwrap())); // 2025-01-01
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&dir.path().join("gavel.db"), clock.clone()).unwrap());
+    let gavel = Gavel::new(store, clock.clone()).with_settings(settings);
+    let boot = gavel.bootstrap_admin().unwrap().unwrap();
+    let admin = gavel.authenticate(&boot.token).unwrap();
+    let second = gavel.create_user(&admin, "second-admin", Role::Admin).unwrap();
+    let second_admin = gavel.authenticate(&second.token).unwrap();
+    let agent = gavel.create_agent(&admin, NewAgent { name: "bot".into(), ..Default::default() }).unwrap();
+    let agent = gavel.authenticate(&agent.token).unwrap();
+    World { _dir: dir, clock, gavel, admin, second_admin, agent }
+}
+
+impl World {
+    /// One decision per day for `days` days.
+    fn activity(&self, days: i64) {
+        for _ in 0..days {
+            let req = serde_json::from_value(serde_json::json!({"tool": "search", "arguments": {"q": "x"}}))
+                .unwrap();
+            self.gavel.decide(&self.agent, req).unwrap();
+            self.clock.advance(Duration::days(1));
+        }
+    }
+
+    fn payload_present(&self, seq: u64) -> bool {
+        self.gavel.store().entry(seq).unwrap().unwrap().bytes.is_some()
+    }
+
+    fn verify(&self) -> gavel_ledger::verify::VerifyReport {
+        self.gavel.store().verify(0, None, vec![]).unwrap()
+    }
+}
+
+#[test]
+fn retention_below_a_year_is_refused_and_changes_are_logged() {
+    let w = world();
+    assert_eq!(w.gavel.retention_policy().unwrap().days, MIN_RETENTION_DAYS);
+    let size = w.gavel.store().head().unwrap().size;
+    let err = w.gavel.set_retention(&w.admin, 364).unwrap_err();
+    assert!(matches!(err, CoreError::Invalid(ref m) if m.contains("minimum of 365 days")), "{err}");
+    assert!(matches!(w.gavel.set_retention(&w.agent, 400), Err(CoreError::Forbidden(_))));
+    assert_eq!(w.gavel.store().head().unwrap().size, size, "a refused change records nothing");
+    let p = w.gavel.set_retention(&w.admin, 400).unwrap();
+    assert_eq!((p.days, p.set_by.as_deref()), (400, Some("admin")));
+    assert_eq!(w.gavel.retention_policy().unwrap().days, 400);
+}
+
+#[test]
+fn a_purge_clears_only_what_is_past_retention_and_not_held() {
+    let w = world();
+    let first_decision = w.gavel.store().head().unwrap().size;
+    w.activity(500); // 2025-01-01 .. 2026-05-15, one decision a day
+    let end = w.gavel.store().head().unwrap().size;
+
+    // Hold ten days in the second month (the decisions of 2025-02-01 .. 2025-02-10).
+    let hold = w.gavel.place_hold(&w.admin, "2025-02-01", "2025-02-11", "litigation LH-7").unwrap();
+    let report = w.gavel.purge_expired(Some(&w.admin)).unwrap();
+    // now = 2026-05-16; cutoff = 2025-05-16: decisions of days 0..135 are past retention.
+    assert_eq!(report.retention_days, 365);
+    assert!(report.cutoff.starts_with("2025-05-16"), "{}", report.cutoff);
+    let held = (first_decision + 31, first_decision + 41);
+    assert_eq!(report.held, vec![held]);
+    assert_eq!(report.payloads_cleared, first_decision + 135 - 10, "{report:?}");
+    for seq in first_decision..end {
+        let day = seq - first_decision;
+        let expected_present = day >= 135 || (held.0..held.1).contains(&seq);
+        assert_eq!(w.payload_present(seq), expected_present, "seq {seq} (day {day})");
+    }
+    let r = w.verify();
+    assert!(r.valid, "{r:?}");
+    assert_eq!(r.purged, report.payloads_cleared);
+
+    // Idempotent: nothing more to clear the same day.
+    let again = w.gavel.purge_expired(None).unwrap();
+    assert_eq!(again.payloads_cleared, 0);
+    assert!(again.records.is_empty(), "{again:?}");
+
+    // Release needs a second admin; then the held days go at the next purge.
+    w.gavel.request_hold_release(&w.admin, &hold.id, "case closed").unwrap();
+    let err = w.gavel.approve_hold_release(&w.admin, &hold.id).unwrap_err();
+    assert!(matches!(err, CoreError::Forbidden(_)), "{err}");
+    assert_eq!(w.gavel.purge_expired(None).unwrap().payloads_cleared, 0, "still held until approved");
+    let released = w.gavel.approve_hold_release(&w.second_admin, &hold.id).unwrap();
+    assert_eq!(released.status, HoldStatus::Released);
+    let after = w.gavel.purge_expired(None).unwrap();
+    assert_eq!((after.payloads_cleared, after.cleared.clone()), (10, vec![held]));
+
+    // A month later the next month's worth goes.
+    w.clock.advance(Duration::days(30));
+    let later = w.gavel.purge_expired(None).unwrap();
+    assert_eq!(later.payloads_cleared, 30);
+    let r = w.verify();
+    assert!(r.valid && r.purged == report.payloads_cleared + 40, "{r:?}");
+    // Records of purges and holds are kept.
+    for seq in report.records.iter().chain(&after.records).chain(&later.records) {
+        assert!(w.payload_present(*seq));
+    }
+}
+
+#[test]
+fn decisions_past_retention_leave_the_audit_query() {
+    let w = world();
+    w.activity(400);
+    let count = |g: &Gavel| g.store().count_docs(&gavel_store::docs::DocQuery::new("decisions", 1)).unwrap();
+    assert_eq!(count(&w.gavel), 400);
+    w.gavel.purge_expired(None).unwrap();
+    assert_eq!(count(&w.gavel), 365);
+}
+
+#[test]
+fn hold_input_is_checked() {
+    let w = world();
+    for (from, to, reason) in
+        [("2025-02-10", "2025-02-01", "r"), ("nope", "2025-02-01", "r"), ("2025-01-01", "2025-02-01", " ")]
+    {
+        assert!(matches!(w.gavel.place_hold(&w.admin, from, to, reason), Err(CoreError::Invalid(_))));
+    }
+    assert!(matches!(
+        w.gavel.place_hold(&w.agent, "2025-01-01", "2025-02-01", "r"),
+        Err(CoreError::Forbidden(_))
+    ));
+    assert!(matches!(w.gavel.approve_hold_release(&w.admin, "hold_nope"), Err(CoreError::NotFound(_))));
+    let h = w.gavel.place_hold(&w.admin, "2025-01-01", "2025-02-01", "audit").unwrap();
+    assert!(matches!(w.gavel.approve_hold_release(&w.second_admin, &h.id), Err(CoreError::Conflict(_))));
+    let _ = w.clock.now();
+}
+
+#[test]
+fn a_large_purge_goes_in_bounded_batches_each_with_its_record() {
+    let w = world_with(gavel_core::Settings { purge_batch: 7, ..Default::default() });
+    w.activity(400);
+    w.gavel.place_hold(&w.admin, "2025-01-10", "2025-01-12", "hold").unwrap();
+    let report = w.gavel.purge_expired(None).unwrap();
+    // 3 setup events + 35 decisions past retention, minus 2 held = 36 payloads, 7 seqs a batch.
+    assert_eq!(report.payloads_cleared, 36, "{report:?}");
+    assert_eq!(report.records.len(), 6, "{report:?}");
+    let state = w.gavel.retention_state().unwrap();
+    assert_eq!(state.purged_upto, 38);
+    assert_eq!(state.deferred, vec![(12, 14)]);
+    assert!(w.verify().valid);
+    assert_eq!(w.gavel.purge_expired(None).unwrap().payloads_cleared, 0);
+}

@@ -1,0 +1,72 @@
+//! Share links: scoped to one export on record, shown once, expiring, revocable, and every
+//! access recorded before anything is served.
+
+use gavel_core::identity::Role;
+use gavel_core::shares::ExportRecord;
+use gavel_core::{CoreError, Gavel};
+use gavel_ledger::clock::ManualClock;
+use gavel_store::{SqliteStore, Store};
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+
+fn export(id: &str) -> ExportRecord {
+    ExportRecord {
+        id: id.into(),
+        framework: "soc2".into(),
+        from: "2026-01-01".into(),
+        to: "2026-04-01".into(),
+        created_by: String::new(),
+        created_at: String::new(),
+        sha256sums_sha256: "ab".repeat(32),
+        files: 24,
+        events: 1000,
+        type_ii: true,
+    }
+}
+
+#[test]
+fn share_links_expire_are_revocable_and_log_every_access() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap()));
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&dir.path().join("gavel.db"), clock.clone()).unwrap());
+    let gavel = Gavel::new(store, clock.clone());
+    let admin = gavel.authenticate(&gavel.bootstrap_admin().unwrap().unwrap().token).unwrap();
+    let auditor =
+        gavel.authenticate(&gavel.create_user(&admin, "aud", Role::Auditor).unwrap().token).unwrap();
+
+    assert!(matches!(gavel.create_share(&admin, "exp_missing", 30), Err(CoreError::NotFound(_))));
+    let recorded = gavel.record_export(&auditor, export("exp_1")).unwrap();
+    assert_eq!(recorded.created_by, "aud");
+    assert!(matches!(gavel.record_export(&auditor, export("exp_1")), Err(CoreError::Conflict(_))));
+    assert!(matches!(gavel.create_share(&auditor, "exp_1", 30), Err(CoreError::Forbidden(_))));
+    for days in [0, 366] {
+        assert!(matches!(gavel.create_share(&admin, "exp_1", days), Err(CoreError::Invalid(_))));
+    }
+
+    let issued = gavel.create_share(&admin, "exp_1", 30).unwrap();
+    assert!(issued.token.starts_with("gsh_"));
+    let listed = serde_json::to_string(&gavel.shares(&auditor).unwrap()).unwrap();
+    assert!(!listed.contains(&issued.token), "tokens are never listed");
+    assert!(gavel.authenticate(&issued.token).is_err(), "a share token is no credential");
+
+    assert_eq!(gavel.access_share(&issued.token, None, "203.0.113.9").unwrap().id, "exp_1");
+    gavel.access_share(&issued.token, Some("manifest.json"), "203.0.113.9").unwrap();
+    let accesses = gavel.share_accesses(&auditor, &issued.share.id, 10).unwrap();
+    assert_eq!(accesses.len(), 2);
+    assert_eq!(accesses[0]["path"], "manifest.json");
+    assert!(matches!(gavel.access_share("gsh_wrong", None, "x"), Err(CoreError::NotFound(_))));
+
+    // Expiry.
+    clock.advance(Duration::days(30));
+    assert!(matches!(gavel.access_share(&issued.token, None, "x"), Err(CoreError::NotFound(_))));
+
+    // Revocation.
+    let second = gavel.create_share(&admin, "exp_1", 7).unwrap();
+    gavel.access_share(&second.token, None, "x").unwrap();
+    let revoked = gavel.revoke_share(&admin, &second.share.id).unwrap();
+    assert_eq!(revoked.revoked_by.as_deref(), Some("admin"));
+    assert!(matches!(gavel.access_share(&second.token, None, "x"), Err(CoreError::NotFound(_))));
+    assert!(matches!(gavel.revoke_share(&admin, &second.share.id), Err(CoreError::Conflict(_))));
+    assert!(gavel.store().verify(0, None, vec![]).unwrap().valid);
+}

@@ -1,0 +1,55 @@
+//! `POST /v1/policies/explain`: a dry run of the decision path for people — which policies
+//! (with their text) decide a call an agent might make, and whether containment would refuse it
+//! first. Nothing is recorded.
+
+use crate::api::{as_caller, ApiJson, Bearer};
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use gavel_core::decide::{DecideContext, DecideRequest};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::{OpenApi, ToSchema};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/v1/policies/explain", post(explain))
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(explain))]
+pub struct ExplainDoc;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainBody {
+    /// The agent, by id or name.
+    pub agent: String,
+    pub tool: String,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub arguments: Option<Value>,
+    #[serde(default)]
+    pub on_behalf_of: Option<String>,
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
+}
+
+#[utoipa::path(post, path = "/v1/policies/explain", request_body = ExplainBody,
+    responses((status = 200, description = "What the call would get now, the determining policies with their text; nothing recorded")),
+    security(("bearer" = [])))]
+async fn explain(
+    State(s): State<AppState>,
+    b: Bearer,
+    ApiJson(body): ApiJson<ExplainBody>,
+) -> Result<Json<Value>, ApiError> {
+    let req = DecideRequest {
+        tool: body.tool,
+        resource: None,
+        arguments: body.arguments,
+        on_behalf_of: body.on_behalf_of,
+        context: DecideContext { environment: None, cost_usd: body.cost_usd },
+    };
+    as_caller(&s, b, move |g, p| Ok(json!(g.explain(p, &body.agent, req)?))).await.map(Json)
+}

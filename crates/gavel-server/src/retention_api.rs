@@ -1,0 +1,137 @@
+//! `/v1/retention` and `/v1/holds`: the retention period, purges, and legal holds.
+//!
+//! Thin handlers over `gavel_core::retention`; every rule (365-day minimum, admin only, two-person
+//! release of a hold) lives there. Kept in its own router so the OpenAPI document lists these
+//! routes beside the rest (merged into `ApiDoc` in [`crate::api`]).
+
+use crate::api::{as_caller, created, ApiJson, Bearer, MaybeJson};
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use gavel_core::retention::MIN_RETENTION_DAYS;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::{OpenApi, ToSchema};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/retention", get(show_retention).put(set_retention))
+        .route("/v1/retention/purge", post(purge))
+        .route("/v1/holds", get(list_holds).post(place_hold))
+        .route("/v1/holds/{id}", get(get_hold))
+        .route("/v1/holds/{id}/release", post(request_release))
+        .route("/v1/holds/{id}/release/approve", post(approve_release))
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    show_retention,
+    set_retention,
+    purge,
+    list_holds,
+    place_hold,
+    get_hold,
+    request_release,
+    approve_release
+))]
+pub struct RetentionDoc;
+
+#[utoipa::path(get, path = "/v1/retention", responses((status = 200, description = "The retention period in force, the minimum, purge progress and holds in force")), security(("bearer" = [])))]
+async fn show_retention(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, |g, p| {
+        let holds = g.holds(p)?;
+        let in_force = holds.iter().filter(|h| h.status != gavel_core::retention::HoldStatus::Released).count();
+        Ok(json!({
+            "policy": g.retention_policy()?,
+            "minimum_days": MIN_RETENTION_DAYS,
+            "kept_kinds": gavel_core::retention::KEPT_KIND_PREFIXES.iter().map(|k| format!("{k}*")).collect::<Vec<_>>(),
+            "state": g.retention_state()?,
+            "holds_in_force": in_force,
+        }))
+    })
+    .await
+    .map(Json)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionBody {
+    /// Days event payloads are kept; at least 365.
+    pub days: u32,
+}
+
+#[utoipa::path(put, path = "/v1/retention", request_body = RetentionBody, responses((status = 200, description = "Set (and logged)"), (status = 400, description = "Below the 365-day minimum")), security(("bearer" = [])))]
+async fn set_retention(
+    State(s): State<AppState>,
+    b: Bearer,
+    ApiJson(body): ApiJson<RetentionBody>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| Ok(json!(g.set_retention(p, body.days)?))).await.map(Json)
+}
+
+#[utoipa::path(post, path = "/v1/retention/purge", responses((status = 200, description = "Payloads past retention and not held were cleared; each batch is a retention.purged event")), security(("bearer" = [])))]
+async fn purge(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, |g, p| Ok(json!(g.purge_expired(Some(p))?))).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/holds", responses((status = 200, description = "Legal holds, newest first")), security(("bearer" = [])))]
+async fn list_holds(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, |g, p| Ok(json!({"items": g.holds(p)?}))).await.map(Json)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HoldBody {
+    /// Start of the held range: a date (2026-01-01) or an RFC 3339 time, inclusive.
+    pub from: String,
+    /// End of the held range, exclusive.
+    pub to: String,
+    pub reason: String,
+}
+
+#[utoipa::path(post, path = "/v1/holds", request_body = HoldBody, responses((status = 201, description = "Placed: nothing in the range is purged until a two-person release")), security(("bearer" = [])))]
+async fn place_hold(
+    State(s): State<AppState>,
+    b: Bearer,
+    ApiJson(body): ApiJson<HoldBody>,
+) -> Result<Response, ApiError> {
+    as_caller(&s, b, move |g, p| g.place_hold(p, &body.from, &body.to, &body.reason)).await.map(created)
+}
+
+#[utoipa::path(get, path = "/v1/holds/{id}", responses((status = 200, description = "One hold")), security(("bearer" = [])))]
+async fn get_hold(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| Ok(json!(g.hold(p, &id)?))).await.map(Json)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseBody {
+    pub reason: String,
+}
+
+#[utoipa::path(post, path = "/v1/holds/{id}/release", request_body = ReleaseBody, responses((status = 200, description = "Release requested; the hold stays until a second admin approves")), security(("bearer" = [])))]
+async fn request_release(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReleaseBody>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| Ok(json!(g.request_hold_release(p, &id, &body.reason)?))).await.map(Json)
+}
+
+#[utoipa::path(post, path = "/v1/holds/{id}/release/approve", responses((status = 200, description = "Released"), (status = 403, description = "The requester cannot approve")), security(("bearer" = [])))]
+async fn approve_release(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+    _body: MaybeJson<Value>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| Ok(json!(g.approve_hold_release(p, &id)?))).await.map(Json)
+}
