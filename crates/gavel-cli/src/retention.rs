@@ -46,14 +46,17 @@ pub enum HoldsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Hold a time range (admin): its events are never purged until the hold is released.
+    /// Hold a time range or an incident's events (admin): never purged until released.
     Place {
         /// Start, inclusive: a date (2026-01-01) or an RFC 3339 time.
-        #[arg(long)]
-        from: String,
+        #[arg(long, requires = "to", conflicts_with = "incident")]
+        from: Option<String>,
         /// End, exclusive.
-        #[arg(long)]
-        to: String,
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+        /// Hold this incident's events (linked evidence and timeline) instead of a time range.
+        #[arg(long, value_name = "INCIDENT_ID", required_unless_present = "from")]
+        incident: Option<String>,
         /// Why (e.g. the matter or request number).
         #[arg(long)]
         reason: String,
@@ -147,23 +150,23 @@ pub fn holds(remote: &Remote, cmd: HoldsCommand) -> anyhow::Result<ExitCode> {
                         vec![
                             s(&h["id"]),
                             s(&h["status"]),
-                            s(&h["scope"]["from"]),
-                            s(&h["scope"]["to"]),
+                            covers(h),
                             s(&h["placed_by"]),
                             s(&h["released_by"]),
                             s(&h["reason"]),
                         ]
                     })
                     .collect();
-                print_table(&["ID", "STATUS", "FROM", "TO", "PLACED BY", "RELEASED BY", "REASON"], &rows);
+                print_table(&["ID", "STATUS", "COVERS", "PLACED BY", "RELEASED BY", "REASON"], &rows);
             }
         }
         HoldsCommand::Show { id, json } => print(&remote.get(&format!("/v1/holds/{id}"), &[])?, json, "hold"),
-        HoldsCommand::Place { from, to, reason, json } => {
+        HoldsCommand::Place { from, to, incident, reason, json } => {
             if reason.trim().is_empty() {
                 bail!("--reason must say why the records are held");
             }
-            let v = remote.post("/v1/holds", Some(json!({"from": from, "to": to, "reason": reason})))?;
+            let body = json!({"from": from, "to": to, "incident_id": incident, "reason": reason});
+            let v = remote.post("/v1/holds", Some(body))?;
             print(&v, json, "placed hold");
         }
         HoldsCommand::Release { id, reason, json } => {
@@ -180,14 +183,21 @@ pub fn holds(remote: &Remote, cmd: HoldsCommand) -> anyhow::Result<ExitCode> {
 
 fn describe(h: &Value) -> String {
     format!(
-        "{} [{}]: {} .. {} — {} (placed by {})",
+        "{} [{}]: {} — {} (placed by {})",
         s(&h["id"]),
         s(&h["status"]),
-        s(&h["scope"]["from"]),
-        s(&h["scope"]["to"]),
+        covers(h),
         s(&h["reason"]),
         s(&h["placed_by"])
     )
+}
+
+/// What a hold covers, in words.
+fn covers(h: &Value) -> String {
+    match h["scope"]["incident_id"].as_str() {
+        Some(incident) => format!("the events of incident {incident}"),
+        None => format!("{} .. {}", s(&h["scope"]["from"]), s(&h["scope"]["to"])),
+    }
 }
 
 fn kinds(v: &Value) -> String {

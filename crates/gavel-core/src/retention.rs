@@ -67,6 +67,9 @@ pub struct RetentionState {
 pub enum HoldScope {
     /// Events with `from <= time < to` (log time form).
     TimeRange { from: String, to: String },
+    /// An incident's events: its linked events and every entry of its timeline, including
+    /// those added after the hold was placed.
+    Incident { incident_id: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -233,17 +236,31 @@ impl Gavel {
 
     /// Places a legal hold on a time range (admin): nothing in it is purged until released.
     pub fn place_hold(&self, by: &Principal, from: &str, to: &str, reason: &str) -> Result<Hold> {
-        let user = by.require_admin()?;
+        by.require_admin()?;
         let (from, to) = (parse_bound("from", from)?, parse_bound("to", to)?);
         if from >= to {
             return Err(CoreError::Invalid(format!("the hold's from ({from}) must be before its to ({to})")));
         }
+        self.place(by, HoldScope::TimeRange { from, to }, reason)
+    }
+
+    /// Places a legal hold on an incident's events (admin).
+    pub fn place_incident_hold(&self, by: &Principal, incident_id: &str, reason: &str) -> Result<Hold> {
+        by.require_admin()?;
+        if self.store.get_doc(crate::incidents::INCIDENTS, incident_id)?.is_none() {
+            return Err(CoreError::NotFound(format!("no incident {incident_id:?}")));
+        }
+        self.place(by, HoldScope::Incident { incident_id: incident_id.into() }, reason)
+    }
+
+    fn place(&self, by: &Principal, scope: HoldScope, reason: &str) -> Result<Hold> {
+        let user = by.require_admin()?;
         if reason.trim().is_empty() {
             return Err(CoreError::Invalid("say why the records are held (reason)".into()));
         }
         let hold = Hold {
             id: crate::ids::new_id("hold"),
-            scope: HoldScope::TimeRange { from, to },
+            scope,
             reason: reason.into(),
             status: HoldStatus::Active,
             placed_by: user.name.clone(),
@@ -343,10 +360,26 @@ impl Gavel {
                     HoldScope::TimeRange { from, to } => {
                         ranges.push((self.store.first_seq_at(&from)?, self.store.first_seq_at(&to)?));
                     }
+                    HoldScope::Incident { incident_id } => {
+                        ranges.extend(self.incident_seqs(&incident_id)?.into_iter().map(|s| (s, s + 1)));
+                    }
                 }
             }
         }
         Ok(normalize(ranges))
+    }
+
+    /// The seqs of an incident's events: linked evidence and every timeline entry.
+    fn incident_seqs(&self, incident_id: &str) -> Result<Vec<u64>> {
+        let mut seqs = Vec::new();
+        if let Some(doc) = self.store.get_doc(crate::incidents::INCIDENTS, incident_id)? {
+            let incident: crate::incidents::Incident = from_doc(doc)?;
+            seqs.extend(incident.linked_seqs);
+        }
+        let mut q = DocQuery::new(crate::incidents::ENTRIES, 100_000);
+        q.k1 = Some(incident_id.into());
+        seqs.extend(self.store.query_docs(&q)?.into_iter().map(|d| d.seq));
+        Ok(seqs)
     }
 
     /// Purges event payloads past retention, except held ones (admin, or the scheduled job when

@@ -166,3 +166,36 @@ fn a_large_purge_goes_in_bounded_batches_each_with_its_record() {
     assert!(w.verify().valid);
     assert_eq!(w.gavel.purge_expired(None).unwrap().payloads_cleared, 0);
 }
+
+#[test]
+fn an_incident_hold_keeps_its_linked_events_and_timeline() {
+    let w = world();
+    let first_decision = w.gavel.store().head().unwrap().size;
+    w.activity(3);
+    let incident = w
+        .gavel
+        .create_incident(
+            &w.admin,
+            serde_json::from_value(serde_json::json!({
+                "title": "odd calls", "severity": "high", "linked_seqs": [first_decision + 1]
+            }))
+            .unwrap(),
+        )
+        .unwrap();
+    let id = incident["id"].as_str().unwrap().to_string();
+    let opened_seq = w.gavel.store().head().unwrap().size - 1;
+    assert!(matches!(w.gavel.place_incident_hold(&w.admin, "inc_nope", "x"), Err(CoreError::NotFound(_))));
+    let hold = w.gavel.place_incident_hold(&w.admin, &id, "regulator inquiry").unwrap();
+    w.clock.advance(Duration::days(400));
+    let report = w.gavel.purge_expired(None).unwrap();
+    assert!(w.payload_present(first_decision + 1), "the linked decision is held: {report:?}");
+    assert!(w.payload_present(opened_seq), "the incident's timeline is held");
+    assert!(!w.payload_present(first_decision) && !w.payload_present(first_decision + 2));
+    assert!(w.verify().valid);
+
+    w.gavel.request_hold_release(&w.admin, &hold.id, "inquiry closed").unwrap();
+    w.gavel.approve_hold_release(&w.second_admin, &hold.id).unwrap();
+    w.gavel.purge_expired(None).unwrap();
+    assert!(!w.payload_present(first_decision + 1) && !w.payload_present(opened_seq));
+    assert!(w.verify().valid);
+}

@@ -86,9 +86,14 @@ async fn list_holds(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>,
 #[serde(deny_unknown_fields)]
 pub struct HoldBody {
     /// Start of the held range: a date (2026-01-01) or an RFC 3339 time, inclusive.
-    pub from: String,
+    #[serde(default)]
+    pub from: Option<String>,
     /// End of the held range, exclusive.
-    pub to: String,
+    #[serde(default)]
+    pub to: Option<String>,
+    /// Hold an incident's events instead of a time range.
+    #[serde(default)]
+    pub incident_id: Option<String>,
     pub reason: String,
 }
 
@@ -98,7 +103,15 @@ async fn place_hold(
     b: Bearer,
     ApiJson(body): ApiJson<HoldBody>,
 ) -> Result<Response, ApiError> {
-    as_caller(&s, b, move |g, p| g.place_hold(p, &body.from, &body.to, &body.reason)).await.map(created)
+    as_caller(&s, b, move |g, p| match (body.from, body.to, body.incident_id) {
+        (Some(from), Some(to), None) => g.place_hold(p, &from, &to, &body.reason),
+        (None, None, Some(incident)) => g.place_incident_hold(p, &incident, &body.reason),
+        _ => Err(gavel_core::CoreError::Invalid(
+            "a hold covers either a time range (from and to) or an incident (incident_id)".into(),
+        )),
+    })
+    .await
+    .map(created)
 }
 
 #[utoipa::path(get, path = "/v1/holds/{id}", responses((status = 200, description = "One hold")), security(("bearer" = [])))]
