@@ -2,8 +2,8 @@
 //! every command that reports something prints words for people by default and one JSON object
 //! with `--json`. Errors go to stderr with a non-zero exit.
 //!
-//! Two kinds of command: local ones (`init`, `serve`, `keys`, `audit verify|record|...`) work on
-//! the data directory; remote ones (`users`, `agents`, `policy`, `pack`, `decide`, `approvals`,
+//! Two kinds of command: local ones (`init`, `serve`, `keys`, `audit verify|record|...`,
+//! `evidence export`) work on the data directory (`evidence verify` needs only the bundle); remote ones (`users`, `agents`, `policy`, `pack`, `decide`, `approvals`,
 //! `outcome`, `findings`, `killswitch`, `audit list|trace`) call a running server over HTTP with
 //! `--server` and `--token`.
 
@@ -12,6 +12,7 @@ mod approvals;
 mod audit;
 mod audit_query;
 mod decide;
+mod evidence;
 mod keys;
 mod killswitch;
 mod outcome;
@@ -64,6 +65,9 @@ enum Command {
     /// Query and verify the tamper-evident log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Export signed evidence bundles (SOC 2 ...) and verify them offline.
+    #[command(subcommand)]
+    Evidence(evidence::EvidenceCommand),
     /// Show key material.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -124,6 +128,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(audit::AuditCommand::List(args)) => audit_query::list(&remote()?, args),
         Command::Audit(audit::AuditCommand::Trace(args)) => audit_query::trace(&remote()?, args),
         Command::Audit(cmd) => audit::run(&open(&dir)?, cmd),
+        Command::Evidence(evidence::EvidenceCommand::Export(args)) => {
+            evidence::run_export(&dir, &open(&dir)?, args)
+        }
+        Command::Evidence(evidence::EvidenceCommand::Verify(args)) => evidence::run_verify(args),
         Command::Keys(cmd) => keys::run(&open(&dir)?, cmd),
         Command::Users(cmd) => users::run(&remote()?, cmd),
         Command::Agents(cmd) => agents::run(&remote()?, cmd),

@@ -41,5 +41,14 @@ pub enum EvidenceError {
     Io(#[from] std::io::Error),
 }
 
+/// Loads the export signing key of a data directory (`keys/export.key`), creating it on first
+/// use with the same rules as the log key (PKCS#8 PEM, mode 0600, never overwritten, refused when
+/// group or other can read it). Returns (key, created).
+pub fn load_or_create_export_key(
+    dir: &gavel_store::layout::DataDir,
+) -> Result<(ed25519_dalek::SigningKey, bool), EvidenceError> {
+    Ok(gavel_ledger::keys::load_or_create_signing_key(&dir.export_key())?)
+}
+
 /// The generator string written into manifests.
 pub const GENERATOR: &str = concat!("gavel ", env!("CARGO_PKG_VERSION"));
