@@ -106,3 +106,103 @@ fn export_verify_tamper() {
     let out = gavel(&data, &["evidence", "verify", tmp.path().join("missing").to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The real domain code paths (gavel-core) produce the events; the evidence the CLI exports from
+/// them says what happened: inventory with outcomes, the deactivation followed by a denial, the
+/// policy change with author and approver, the kill switch.
+#[test]
+fn evidence_from_real_domain_events() {
+    use gavel_core::containment::Scope;
+    use gavel_core::decide::DecideRequest;
+    use gavel_core::{Gavel, NewAgent, Role};
+    use gavel_ledger::clock::ManualClock;
+    use gavel_store::layout::DataDir;
+    use gavel_store::Log;
+    use std::sync::Arc;
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    {
+        let clock = Arc::new(ManualClock::new(time::macros::datetime!(2026-03-01 09:00 UTC)));
+        let (log, _) = Log::open(&DataDir::new(&data), clock.clone(), Some("acme")).expect("open");
+        let g = Gavel::new(log.store().clone(), clock.clone());
+        let admin = g.bootstrap_admin().expect("bootstrap").expect("first admin");
+        let admin = g.authenticate(&admin.token).expect("admin");
+        let sec = g.create_user(&admin, "sec", Role::Admin).expect("second admin");
+        let sec = g.authenticate(&sec.token).expect("sec");
+        let text = r#"permit(principal, action == Action::"call_tool", resource == Tool::"refund");"#;
+        let change = g.propose_policy(&admin, "base", text, None).expect("propose");
+        g.approve_change(&sec, &change.id, Some("looks right")).expect("approve");
+        let agent = g
+            .create_agent(
+                &admin,
+                NewAgent { name: "billing-bot".into(), owner: Some("alice".into()), ..Default::default() },
+            )
+            .expect("agent");
+        let token = agent.token.clone();
+        let call = |tool: &str| {
+            let p = g.authenticate(&token).expect("agent token");
+            let req: DecideRequest =
+                serde_json::from_value(serde_json::json!({"tool": tool})).expect("request");
+            g.decide(&p, req).expect("decide")
+        };
+        clock.advance(time::Duration::minutes(5));
+        call("refund");
+        call("wire");
+        g.engage_kill_switch(&admin, Scope::Global, "drill", None).expect("engage");
+        call("refund");
+        g.release_kill_switch(&admin, Scope::Global, "drill over").expect("release");
+        g.deactivate_agent(&admin, "billing-bot", "retired").expect("deactivate");
+        clock.advance(time::Duration::minutes(5));
+        call("refund");
+    }
+    let out = tmp.path().join("b");
+    let outs = out.to_str().expect("utf-8");
+    let s = json(&gavel(
+        &data,
+        &["evidence", "export", "--from", "2026-03-01", "--to", "2026-03-02", "--out", outs, "--json"],
+    ));
+    assert!(s["hash_chain_verified"].as_bool().unwrap_or(false), "{s:#}");
+    let control = |id: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join(format!("controls/{id}.json"))).expect("read"))
+            .expect("json")
+    };
+    let cc61 = control("CC6.1");
+    assert_eq!(
+        cc61["analysis"]["decisions_by_outcome"],
+        serde_json::json!({"allow": 1, "deny": 3}),
+        "{cc61:#}"
+    );
+    assert_eq!(cc61["analysis"]["agents"][0]["name"], "billing-bot");
+    assert_eq!(cc61["analysis"]["agents"][0]["owner"], "alice");
+    assert_eq!(cc61["analysis"]["agents"][0]["status"], "deactivated");
+    let cc63 = control("CC6.3");
+    assert_eq!(cc63["status"], "satisfied", "{cc63:#}");
+    assert_eq!(cc63["analysis"]["agents"][0]["calls_afterwards"], serde_json::json!({"deny": 1}), "{cc63:#}");
+    assert_eq!(cc63["analysis"]["agents"][0]["reason"], "retired");
+    let cc81 = control("CC8.1");
+    let history = cc81["analysis"]["history"].as_array().expect("history");
+    let activated = history.iter().find(|h| h["kind"] == "policy.activated").expect("activation");
+    assert_eq!(activated["approver"], "sec", "{cc81:#}");
+    assert_eq!(activated["version"], 1);
+    assert_eq!(cc81["status"], "satisfied");
+    let cc74 = control("CC7.4");
+    let kinds: Vec<&str> = cc74["analysis"]["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter_map(|a| a["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"killswitch.engaged") && kinds.contains(&"agent.deactivated"), "{cc74:#}");
+    assert_eq!(
+        cc74["analysis"]["contained_decisions"]
+            .as_object()
+            .map(|m| m.values().filter_map(Value::as_u64).sum::<u64>()),
+        Some(1),
+        "{cc74:#}"
+    );
+    let cc62 = control("CC6.2");
+    assert!(cc62["evidence_count"].as_u64().unwrap_or(0) >= 4, "{cc62:#}");
+    let r = json(&gavel(&data, &["evidence", "verify", outs, "--json"]));
+    assert_eq!(r["valid"], true, "{r:#}");
+}
