@@ -39,6 +39,9 @@ pub struct ExportArgs {
     /// The bundle directory to create (must not exist, or be empty).
     #[arg(long)]
     out: PathBuf,
+    /// Also write <OUT>.tar.gz (reproducible: sorted entries, normalized metadata).
+    #[arg(long)]
+    archive: bool,
     /// Retention in force, in days, stated in the manifest.
     #[arg(long, default_value_t = DEFAULT_RETENTION_DAYS)]
     retention_days: u32,
@@ -95,9 +98,16 @@ pub fn run_export(dir: &DataDir, log: &Log, args: ExportArgs) -> anyhow::Result<
         progress: if show_progress { Some(&progress) } else { None },
     };
     let s = export(&req)?;
+    let archive = if args.archive {
+        let mtime = u64::try_from(req.generated_at.unix_timestamp()).unwrap_or(0);
+        Some(gavel_evidence::archive::write_tar_gz(&s.out, mtime)?)
+    } else {
+        None
+    };
     if args.json {
         let mut v = serde_json::to_value(&s)?;
         v["export_key_created"] = serde_json::json!(created);
+        v["archive"] = serde_json::json!(archive);
         crate::print_json(&v);
     } else {
         if created {
@@ -125,6 +135,9 @@ pub fn run_export(dir: &DataDir, log: &Log, args: ExportArgs) -> anyhow::Result<
         }
         for w in &s.warnings {
             eprintln!("warning: {w}");
+        }
+        if let Some(a) = &archive {
+            println!("archive: {}", a.display());
         }
         println!("verify with: gavel evidence verify {}", s.out.display());
     }

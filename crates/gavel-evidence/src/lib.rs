@@ -7,6 +7,7 @@
 //! * [`export`]: writes the bundle (events.jsonl, controls/, integrity.json, OSCAL, manifest,
 //!   SHA256SUMS signed with the export key) from a [`gavel_store::Store`] in one pass.
 //! * [`verify`]: checks a bundle offline and says exactly what broke.
+//! * [`archive`]: the bundle as a reproducible `.tar.gz` (`--archive`).
 //!
 //! Invariants: everything in a bundle is derived from the log's events (nothing from domain
 //! state), so an auditor can recompute it from `events.jsonl`; the export never holds the
@@ -14,6 +15,7 @@
 //! place only once complete and signed.
 
 pub mod analysis;
+pub mod archive;
 pub mod export;
 pub mod framework;
 pub mod oscal;

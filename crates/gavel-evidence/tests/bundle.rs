@@ -747,3 +747,69 @@ fn oscal_passes_trestle_validate() {
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && text.contains("VALID"), "trestle validate failed: {text}");
 }
+
+#[test]
+fn archives_are_reproducible_and_extract_to_a_valid_bundle() {
+    let f = fixture(1);
+    let fw = Framework::soc2().expect("soc2");
+    do_export(&f, &fw, "2026-01-01", "2026-01-02", "arch");
+    let dir = f.root.join("arch");
+    let a = gavel_evidence::archive::write_tar_gz(&dir, 1_780_000_000).expect("archive");
+    assert_eq!(a, f.root.join("arch.tar.gz"));
+    let first = fs::read(&a).expect("read");
+    gavel_evidence::archive::write_tar_gz(&dir, 1_780_000_000).expect("again");
+    assert_eq!(fs::read(&a).expect("read"), first, "same bundle, same bytes");
+    let x = f.root.join("extracted");
+    fs::create_dir(&x).expect("mkdir");
+    let out = Command::new("tar").arg("-xzf").arg(&a).arg("-C").arg(&x).output().expect("tar");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(verify(&x.join("arch")).valid);
+    assert!(!f.root.read_dir().expect("ls").any(|e| e
+        .expect("e")
+        .file_name()
+        .to_string_lossy()
+        .contains("partial")));
+}
+
+/// Any single-byte change anywhere in the bundle fails verification; a change to events.jsonl
+/// fails even when the forger rehashes and re-signs SHA256SUMS with their own key.
+#[test]
+fn any_byte_change_is_caught() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let f = fixture(2);
+    let fw = Framework::soc2().expect("soc2");
+    do_export(&f, &fw, "2026-01-01", "2026-01-03", "p");
+    let good = f.root.join("p");
+    let mut files = Vec::new();
+    gavel_evidence::export::list_files(&good, &good, &mut files).expect("list");
+    files.sort();
+    let forger = generate_signing_key();
+    let counter = std::cell::Cell::new(0u32);
+    let mut runner = TestRunner::new(Config { cases: 48, ..Config::default() });
+    let strategy = (0..files.len(), any::<prop::sample::Index>(), 1u8..=255, any::<bool>());
+    runner
+        .run(&strategy, |(file, at, xor, reseal_it)| {
+            counter.set(counter.get() + 1);
+            let dir = f.root.join(format!("p{}", counter.get()));
+            copy_dir(&good, &dir);
+            let name = if reseal_it { "events.jsonl" } else { files[file].as_str() };
+            let path = dir.join(name);
+            let mut bytes = fs::read(&path).expect("read");
+            let i = at.index(bytes.len());
+            bytes[i] ^= xor;
+            fs::write(&path, &bytes).expect("write");
+            if reseal_it {
+                reseal(&dir, &forger);
+            }
+            let r = verify(&dir);
+            prop_assert!(!r.valid, "{name} byte {i} ^ {xor:#x} (resealed: {reseal_it}) verified");
+            if !reseal_it {
+                prop_assert_eq!(r.first_failure().map(|c| c.name), Some("files"));
+                prop_assert!(r.first_failure().is_some_and(|c| c.detail.contains(name)));
+            }
+            fs::remove_dir_all(&dir).expect("rm");
+            Ok(())
+        })
+        .expect("property");
+}
