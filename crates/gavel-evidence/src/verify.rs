@@ -20,8 +20,8 @@
 //!    the same log key, and its checkpoint is a prefix of this one: a consistency proof from its
 //!    tree size is in this bundle's integrity.json and verifies.
 //!
-//! Memory: events are streamed; per criterion only a running hash of its evidence rows is kept.
-//! `controls/<ID>.json` files are parsed whole (their rows are small).
+//! Memory: events.jsonl, the controls JSON rows and CSV rows are streamed; per criterion only a
+//! running hash of its evidence rows is kept.
 
 use crate::analysis::CSV_HEADER;
 use crate::export::list_files;
@@ -296,12 +296,43 @@ struct ControlRow {
     leaf_hash: String,
 }
 
+/// A controls/<ID>.json file as verification needs it: its evidence rows are folded into a
+/// running hash while they are parsed (never held), so a criterion with millions of rows costs
+/// no memory.
 #[derive(Deserialize)]
 struct ControlFile {
     criterion: String,
     evidence_count: u64,
     queries: Vec<Query>,
-    events: Vec<ControlRow>,
+    events: RowsDigest,
+}
+
+/// The number of rows and the hash of their (seq, time, kind, leaf_hash).
+struct RowsDigest {
+    count: u64,
+    digest: [u8; 32],
+}
+
+impl<'de> Deserialize<'de> for RowsDigest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RowsDigest;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of evidence rows")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<RowsDigest, A::Error> {
+                let mut h = Sha256::new();
+                let mut count = 0u64;
+                while let Some(r) = seq.next_element::<ControlRow>()? {
+                    row_digest(&mut h, r.seq, &r.time, &r.kind, &r.leaf_hash);
+                    count += 1;
+                }
+                Ok(RowsDigest { count, digest: h.finalize().into() })
+            }
+        }
+        d.deserialize_seq(V)
+    }
 }
 
 struct Scanned {
@@ -336,9 +367,9 @@ fn scan_events(dir: &Path, i: &Value, m: &Value) -> Result<Scanned, Fail> {
     let mut criteria = Vec::new();
     for id in control_ids(m)? {
         let name = format!("controls/{id}.json");
-        let bytes = read(dir, &name)?;
-        let file: ControlFile =
-            serde_json::from_slice(&bytes).map_err(|e| format!("{name}: not a controls file: {e}"))?;
+        let reader = std::fs::File::open(dir.join(&name)).map_err(|e| format!("{name}: cannot read: {e}"))?;
+        let file: ControlFile = serde_json::from_reader(BufReader::new(reader))
+            .map_err(|e| format!("{name}: not a controls file: {e}"))?;
         criteria
             .push((CriterionScan { id, queries: file.queries.clone(), count: 0, rows: Sha256::new() }, file));
     }
@@ -367,7 +398,11 @@ fn scan_events(dir: &Path, i: &Value, m: &Value) -> Result<Scanned, Fail> {
         let Some(bytes) = line.strip_suffix(b"\n") else {
             return Err(format!("events.jsonl line {n}: does not end with a newline"));
         };
-        let event = Event::from_bytes(bytes).map_err(|e| format!("events.jsonl line {n}: {e}"))?;
+        // check_bytes accepts exactly the canonical bytes of a well-formed event (what
+        // Event::from_bytes accepts) without re-serializing; then a plain parse for the fields.
+        Event::check_bytes(bytes).map_err(|e| format!("events.jsonl line {n}: {e}"))?;
+        let event: Event = serde_json::from_slice(bytes)
+            .map_err(|e| format!("events.jsonl line {n}: invalid event: {e}"))?;
         let at = format!("events.jsonl line {n} (seq {})", event.seq);
         let want =
             expected_seq.ok_or_else(|| format!("{at}: integrity.json says the period has no events"))?;
@@ -503,19 +538,13 @@ fn check_consistency(dir: &Path, s: &Scanned, i: &Value, m: &Value) -> Result<St
         if summary_counts.get(&c.id) != Some(&c.count) {
             return Err(format!("summary.json: evidence_count of {} is not {}", c.id, c.count));
         }
-        if file.evidence_count != c.count || file.events.len() as u64 != c.count {
+        if file.evidence_count != c.count || file.events.count != c.count {
             return Err(format!(
                 "{fj}: evidence_count {} / {} row(s), but its queries select {} event(s) of events.jsonl",
-                file.evidence_count,
-                file.events.len(),
-                c.count
+                file.evidence_count, file.events.count, c.count
             ));
         }
-        let mut h = Sha256::new();
-        for r in &file.events {
-            row_digest(&mut h, r.seq, &r.time, &r.kind, &r.leaf_hash);
-        }
-        if h.finalize() != expected {
+        if file.events.digest[..] != expected[..] {
             return Err(format!(
                 "{fj}: its evidence rows differ from the events its queries select in events.jsonl"
             ));

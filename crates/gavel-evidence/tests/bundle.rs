@@ -499,6 +499,18 @@ fn tampering_fails_precisely() {
         &["controls/CC6.1.csv", "differ from the"],
     );
     case(
+        "change an evidence row in a control's JSON",
+        &|d| {
+            let p = d.join("controls/CC6.1.json");
+            let mut c: Value = serde_json::from_str(&fs::read_to_string(&p).expect("r")).expect("j");
+            c["events"][0]["leaf_hash"] = json!("0".repeat(64));
+            fs::write(&p, serde_json::to_string(&c).expect("j")).expect("w");
+            reseal(d, &forger);
+        },
+        "consistency",
+        &["controls/CC6.1.json", "evidence rows differ"],
+    );
+    case(
         "mangle SHA256SUMS",
         &|d| {
             let p = d.join("SHA256SUMS");
