@@ -82,7 +82,7 @@ pub fn row(event: &Event, leaf_hash: &str) -> Row {
     );
     let outcome = match event.kind.as_str() {
         "decision" | "approval.decided" => scalar(d.get("decision")),
-        _ => first_str(d, &["status", "action", "mode", "severity", "outcome"]),
+        _ => first_str(d, &["status", "action", "mode", "role", "severity", "outcome"]),
     };
     let detail = match event.kind.as_str() {
         "decision" => {

@@ -1,6 +1,9 @@
 //! Export in bounded memory: an ignored test that fills a log with many decisions and reports
 //! the export's time and peak RSS (run: `GAVEL_EVIDENCE_EVENTS=1000000 cargo test --release -p
 //! gavel-evidence --test scale -- --ignored --nocapture`).
+//!
+//! Measured on the 2-core development machine (2026-11-29, release build, 1 M decisions over 100
+//! days): export 12.6 s with peak RSS 19 MiB (the process's baseline), verify 10.0 s, 19 MiB.
 
 use gavel_evidence::export::parse_date;
 use gavel_evidence::{export, verify_bundle, ExportRequest, Framework, VerifyOptions};
