@@ -564,3 +564,110 @@ impl Aggregate {
         (summary, findings, details)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gavel_ledger::event::Actor;
+
+    fn event(seq: u64, kind: &str, data: Value) -> Event {
+        Event {
+            seq,
+            time: format!("2026-01-01T00:00:{:02}.000000Z", seq % 60),
+            kind: kind.into(),
+            actor: Actor::user("usr_1"),
+            data,
+            prev: "0".repeat(64),
+        }
+    }
+
+    fn facts() -> PeriodFacts {
+        PeriodFacts { chain_verified: true, events_verified: 1, chain_reason: None }
+    }
+
+    #[test]
+    fn a_call_allowed_after_deactivation_is_a_failing_finding() {
+        let mut a = Aggregate::new(Analysis::DeactivationEnforcement);
+        a.observe(&event(1, "agent.deactivated", json!({"agent_id": "agt_1", "name": "bot", "reason": "r"})));
+        a.observe(&event(
+            2,
+            "decision",
+            json!({"agent_id": "agt_1", "agent_status": "deactivated", "decision": "deny"}),
+        ));
+        let (_, findings, _) = a.finish(&facts());
+        assert!(findings.is_empty(), "{findings:?}");
+        a.observe(&event(
+            3,
+            "decision",
+            json!({"agent_id": "agt_1", "agent_status": "deactivated", "decision": "allow"}),
+        ));
+        let (summary, findings, details) = a.finish(&facts());
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].level, "fail");
+        assert!(findings[0].message.contains("seq 3"), "{findings:?}");
+        assert!(summary.contains("1 later call attempt(s) denied, 1 not denied"), "{summary}");
+        assert_eq!(details["agents"][0]["calls_afterwards"], json!({"allow": 1, "deny": 1}));
+    }
+
+    #[test]
+    fn self_approved_policy_changes_fail_the_two_person_rule() {
+        let mut a = Aggregate::new(Analysis::PolicyHistory);
+        a.observe(&event(1, "policy.proposed", json!({"set_id": "s", "author": "usr_1", "version": 1})));
+        a.observe(&event(
+            2,
+            "policy.activated",
+            json!({"set_id": "s", "proposed_by": "usr_1", "approved_by": "usr_2"}),
+        ));
+        assert!(a.finish(&facts()).1.is_empty());
+        a.observe(&event(
+            3,
+            "policy.activated",
+            json!({"set_id": "s", "proposed_by": "usr_1", "approved_by": "usr_1"}),
+        ));
+        let (_, findings, _) = a.finish(&facts());
+        assert_eq!(findings.len(), 1);
+        assert!(findings[0].message.contains("two-person rule") && findings[0].message.contains("seq 3"));
+    }
+
+    #[test]
+    fn monitoring_reports_a_broken_chain_and_missing_siem() {
+        let a = Aggregate::new(Analysis::Monitoring);
+        let broken =
+            PeriodFacts { chain_verified: false, events_verified: 3, chain_reason: Some("prev".into()) };
+        let (summary, findings, _) = a.finish(&broken);
+        assert!(summary.contains("NOT verified"), "{summary}");
+        assert!(findings.iter().any(|f| f.level == "fail" && f.message.contains("hash chain")));
+        assert!(findings.iter().any(|f| f.level == "warn" && f.message.contains("SIEM")));
+    }
+
+    #[test]
+    fn incidents_keep_their_timeline_and_open_ones_are_flagged() {
+        let mut a = Aggregate::new(Analysis::Incidents);
+        a.observe(&event(1, "detection.raised", json!({"detector": "burst"})));
+        a.observe(&event(2, "incident.opened", json!({"incident_id": "inc_1", "title": "t"})));
+        a.observe(&event(3, "incident.assigned", json!({"incident_id": "inc_1", "assignee": "alice"})));
+        a.observe(&event(4, "incident.opened", json!({"incident_id": "inc_2", "title": "u"})));
+        a.observe(&event(5, "incident.resolved", json!({"incident_id": "inc_1", "resolution": "fixed"})));
+        let (summary, findings, details) = a.finish(&facts());
+        assert!(summary.starts_with("2 incident(s) (1 resolved, 1 open"), "{summary}");
+        assert_eq!(findings.len(), 1);
+        assert!(findings[0].message.contains("inc_2"));
+        assert_eq!(details["incidents"][0]["timeline"].as_array().map(Vec::len), Some(3));
+        assert_eq!(details["detections"], 1);
+    }
+
+    #[test]
+    fn rows_name_the_subject_outcome_and_detail() {
+        let r = row(
+            &event(
+                7,
+                "decision",
+                json!({"agent_name": "bot", "decision": "deny", "tool": "wire", "tool_category": "payments"}),
+            ),
+            "ab",
+        );
+        assert_eq!((r.subject.as_str(), r.outcome.as_str()), ("bot", "deny"));
+        assert_eq!(r.detail, "tool=wire category=payments");
+        assert_eq!(r.actor, "user:usr_1");
+    }
+}
