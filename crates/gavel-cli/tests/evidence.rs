@@ -206,3 +206,39 @@ fn evidence_from_real_domain_events() {
     let r = json(&gavel(&data, &["evidence", "verify", outs, "--json"]));
     assert_eq!(r["valid"], true, "{r:#}");
 }
+
+/// A log edited in the database exports a bundle that says so, and that bundle does not verify.
+#[test]
+fn an_edited_log_exports_a_bundle_that_discloses_the_break() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    json(&gavel(&data, &["init", "--json"]));
+    for i in 0..4 {
+        let d = format!(r#"{{"review": {i}, "reviewer": "alice"}}"#);
+        json(&gavel(&data, &["audit", "record", "--kind", "external.access_review", "--data", &d, "--json"]));
+    }
+    let db = rusqlite::Connection::open(data.join("gavel.db")).expect("db");
+    db.execute(
+        "UPDATE events SET body = CAST(replace(CAST(body AS TEXT), 'alice', 'alicf') AS BLOB) WHERE seq = 2",
+        [],
+    )
+    .expect("tamper");
+    let out = tmp.path().join("b");
+    let outs = out.to_str().expect("utf-8");
+    let res = gavel(&data, &["evidence", "export", "--from", &day(-1), "--to", &day(2), "--out", outs]);
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    assert!(String::from_utf8_lossy(&res.stderr).contains("warning: the hash chain does not verify"));
+    let integrity: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("integrity.json")).expect("read"))
+            .expect("json");
+    assert_eq!(integrity["hash_chain_verified"], false);
+    assert_eq!(integrity["gaps_detected"][0]["first_break"], 2);
+    let cc72: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("controls/CC7.2.json")).expect("read"))
+            .expect("json");
+    assert_eq!(cc72["status"], "not-satisfied");
+    let res = gavel(&data, &["evidence", "verify", outs]);
+    assert_eq!(res.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&res.stdout);
+    assert!(text.contains("FAIL events") && text.contains("line 4 (seq 3)"), "{text}");
+}
