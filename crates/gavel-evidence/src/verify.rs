@@ -13,7 +13,8 @@
 //!    line before, times are non-decreasing and inside the period.
 //! 5. `inclusion` — the last event's leaf is in the checkpoint's tree (RFC 9162 inclusion proof);
 //!    with the chain, this authenticates every event of the period.
-//! 6. `consistency` — manifest, integrity, summary and every controls/<ID>.json and .csv agree
+//! 6. `consistency` — manifest, integrity, summary, the OSCAL findings' states and every
+//!    controls/<ID>.json and .csv agree
 //!    with what events.jsonl recomputes (counts, seqs, times, evidence rows per criterion,
 //!    recomputed from each criterion's queries).
 //! 7. `previous` (with an earlier bundle) — the earlier bundle verifies on its own, is signed by
@@ -303,6 +304,7 @@ struct ControlRow {
 struct ControlFile {
     criterion: String,
     evidence_count: u64,
+    status: String,
     queries: Vec<Query>,
     events: RowsDigest,
 }
@@ -579,8 +581,44 @@ fn check_consistency(dir: &Path, s: &Scanned, i: &Value, m: &Value) -> Result<St
             ));
         }
     }
+    let oscal = read_json(dir, "oscal/assessment-results.json")?;
+    let states: BTreeMap<String, String> = oscal
+        .pointer("/assessment-results/results/0/findings")
+        .and_then(Value::as_array)
+        .ok_or("oscal/assessment-results.json: results[0].findings is missing")?
+        .iter()
+        .filter_map(|f| {
+            let t = f.get("target")?;
+            Some((
+                t.get("target-id")?.as_str()?.to_string(),
+                t.pointer("/status/state")?.as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    for (c, file) in &s.criteria {
+        let target = format!("{}_obj", c.id.to_ascii_lowercase());
+        if states.get(&target) != Some(&file.status) {
+            return Err(format!(
+                "oscal/assessment-results.json: the finding for {} is {:?}, controls/{}.json says {:?}",
+                c.id,
+                states.get(&target),
+                c.id,
+                file.status
+            ));
+        }
+    }
+    for gap in m.get("disclosed_gaps").and_then(Value::as_array).into_iter().flatten() {
+        let id = gap.get("id").and_then(Value::as_str).unwrap_or_default();
+        let target = format!("{}_obj", id.to_ascii_lowercase());
+        if states.get(&target).map(String::as_str) != Some("not-satisfied") {
+            return Err(format!(
+                "oscal/assessment-results.json: the finding for {id} is {:?}, but {id} is a disclosed gap (not-satisfied)",
+                states.get(&target)
+            ));
+        }
+    }
     Ok(format!(
-        "manifest, integrity, summary and {} criteria (JSON and CSV rows) agree with events.jsonl",
+        "manifest, integrity, summary, OSCAL findings and {} criteria (JSON and CSV rows) agree with events.jsonl",
         s.criteria.len()
     ))
 }

@@ -511,6 +511,17 @@ fn tampering_fails_precisely() {
         &["controls/CC6.1.json", "evidence rows differ"],
     );
     case(
+        "flip an OSCAL finding to satisfied",
+        &|d| {
+            let p = d.join("oscal/assessment-results.json");
+            let t = fs::read_to_string(&p).expect("r").replacen("\"not-satisfied\"", "\"satisfied\"", 1);
+            fs::write(&p, t).expect("w");
+            reseal(d, &forger);
+        },
+        "consistency",
+        &["oscal/assessment-results.json: the finding for"],
+    );
+    case(
         "mangle SHA256SUMS",
         &|d| {
             let p = d.join("SHA256SUMS");
