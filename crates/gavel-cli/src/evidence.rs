@@ -23,6 +23,12 @@ pub enum EvidenceCommand {
     /// Verify a bundle offline: file hashes, signature, checkpoint, chain, inclusion proof,
     /// consistency (and with --previous, that an earlier bundle's log is a prefix). Exit 1 if invalid.
     Verify(VerifyArgs),
+    /// Print the export signing public key (SPKI PEM), creating the key if it does not exist yet:
+    /// publish it so auditors can pin it (`gavel evidence verify --signing-key`).
+    Key {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -140,6 +146,22 @@ pub fn run_export(dir: &DataDir, log: &Log, args: ExportArgs) -> anyhow::Result<
             println!("archive: {}", a.display());
         }
         println!("verify with: gavel evidence verify {}", s.out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run_key(dir: &DataDir, json: bool) -> anyhow::Result<ExitCode> {
+    if !dir.exists() {
+        anyhow::bail!("no gavel data in {} (run `gavel init` or pass --data-dir)", dir.root().display());
+    }
+    let (key, created) = gavel_evidence::load_or_create_export_key(dir)?;
+    let pem = gavel_ledger::keys::public_key_pem(&key.verifying_key());
+    if json {
+        crate::print_json(&serde_json::json!({
+            "export": {"public_key_pem": pem, "algorithm": "Ed25519", "path": dir.export_key(), "created": created}
+        }));
+    } else {
+        print!("{pem}");
     }
     Ok(ExitCode::SUCCESS)
 }

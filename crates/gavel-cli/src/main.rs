@@ -132,6 +132,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             evidence::run_export(&dir, &open(&dir)?, args)
         }
         Command::Evidence(evidence::EvidenceCommand::Verify(args)) => evidence::run_verify(args),
+        Command::Evidence(evidence::EvidenceCommand::Key { json }) => evidence::run_key(&dir, json),
         Command::Keys(cmd) => keys::run(&open(&dir)?, cmd),
         Command::Users(cmd) => users::run(&remote()?, cmd),
         Command::Agents(cmd) => agents::run(&remote()?, cmd),

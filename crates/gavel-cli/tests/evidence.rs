@@ -65,6 +65,25 @@ fn export_verify_tamper() {
     let pinned = json(&gavel(&nowhere, &["evidence", "verify", b1s, "--log-key", &log_key, "--json"]));
     assert_eq!(pinned["valid"], true, "{pinned:#}");
     assert!(!nowhere.exists());
+    let key = gavel(&data, &["evidence", "key"]);
+    assert!(key.status.success());
+    assert_eq!(key.stdout, std::fs::read(b1.join("signing-key.pem")).expect("pem"));
+    let published = tmp.path().join("published.pem");
+    std::fs::write(&published, &key.stdout).expect("write");
+    let pinned = json(&gavel(
+        &nowhere,
+        &["evidence", "verify", b1s, "--signing-key", published.to_str().expect("utf-8"), "--json"],
+    ));
+    assert_eq!(pinned["valid"], true, "{pinned:#}");
+    std::fs::write(
+        &published,
+        gavel_ledger::keys::public_key_pem(&gavel_ledger::keys::generate_signing_key().verifying_key()),
+    )
+    .expect("write");
+    let out =
+        gavel(&nowhere, &["evidence", "verify", b1s, "--signing-key", published.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not the trusted export signing key"));
 
     // A second export proves the first bundle's log is a prefix of its own.
     json(&gavel(&data, &["audit", "record", "--kind", "external.training", "--data", "{}", "--json"]));

@@ -149,7 +149,7 @@ pub fn verify_bundle(dir: &Path, opts: &VerifyOptions) -> VerifyReport {
     push("consistency", consistency);
     if let Some(prev) = &opts.previous {
         let r = match (&checkpoint, &integrity) {
-            (Ok((cp, _)), Ok(i)) => check_previous(prev, cp, i, opts),
+            (Ok((cp, _)), Ok(i)) => check_previous(prev, cp, i),
             _ => Err("not checked: this bundle's checkpoint is not valid".into()),
         };
         push("previous", r);
@@ -623,7 +623,7 @@ fn check_consistency(dir: &Path, s: &Scanned, i: &Value, m: &Value) -> Result<St
     ))
 }
 
-fn check_previous(prev_dir: &Path, cp: &Checkpoint, i: &Value, opts: &VerifyOptions) -> Result<String, Fail> {
+fn check_previous(prev_dir: &Path, cp: &Checkpoint, i: &Value) -> Result<String, Fail> {
     let log_key = str_field(i, "integrity.json", "log_key")?;
     let prev_opts =
         VerifyOptions { previous: None, log_key: Some(log_key.to_string()), signing_key_pem: None };
@@ -631,7 +631,6 @@ fn check_previous(prev_dir: &Path, cp: &Checkpoint, i: &Value, opts: &VerifyOpti
     if let Some(f) = report.first_failure() {
         return Err(format!("previous bundle {}: {} check failed: {}", prev_dir.display(), f.name, f.detail));
     }
-    let _ = opts;
     let pi = read_json(prev_dir, "integrity.json").map_err(|e| format!("previous bundle: {e}"))?;
     let verifier = NoteVerifier::from_verifier_key(log_key).map_err(|e| e.to_string())?;
     let old = verifier
