@@ -3,9 +3,9 @@
 //! with `--json`. Errors go to stderr with a non-zero exit.
 //!
 //! Two kinds of command: local ones (`init`, `serve`, `keys`, `audit verify|record|...`,
-//! `evidence export`) work on the data directory (`evidence verify` needs only the bundle); remote ones (`users`, `agents`, `policy`, `pack`, `decide`, `approvals`,
-//! `outcome`, `findings`, `killswitch`, `audit list|trace`) call a running server over HTTP with
-//! `--server` and `--token`.
+//! `evidence export|key`) work on the data directory (`evidence verify` needs only the bundle);
+//! remote ones (`users`, `agents`, `policy`, `pack`, `decide`, `approvals`, `outcome`, `findings`,
+//! `killswitch`, `audit list|trace`) call a running server over HTTP with `--server` and `--token`.
 
 mod agents;
 mod approvals;

@@ -430,7 +430,8 @@ impl Aggregate {
                 let decided: u64 = totals.values().sum();
                 (
                     format!(
-                        "{} agent(s) in the inventory; {decided} tool call(s) decided ({} allowed, {} denied, {} held for approval); {bypass} bypass finding(s).",
+                        "{} agent(s) in the inventory; {decided} tool call(s) decided ({} allowed, {} denied, \
+                         {} held for approval); {bypass} bypass finding(s).",
                         agents.len(),
                         get("allow"),
                         get("deny"),
@@ -443,7 +444,8 @@ impl Aggregate {
                 let get = |k: &str| self.by_kind.get(k).copied().unwrap_or(0);
                 (
                     format!(
-                        "{} principal(s) with lifecycle events: {} user(s) created, {} agent(s) registered, {} credential rotation(s), {} deactivation(s).",
+                        "{} principal(s) with lifecycle events: {} user(s) created, {} agent(s) registered, \
+                         {} credential rotation(s), {} deactivation(s).",
                         principals.len(),
                         get("user.created"),
                         get("agent.registered"),
@@ -495,7 +497,8 @@ impl Aggregate {
                 let total: u64 = attempts.values().sum();
                 (
                     format!(
-                        "{} webhook endpoint(s) active; {total} delivery attempt(s) ({} delivered); {detections} detection(s); hash chain {} over {} event(s).",
+                        "{} webhook endpoint(s) active; {total} delivery attempt(s) ({} delivered); \
+                         {detections} detection(s); hash chain {} over {} event(s).",
                         endpoints.len(),
                         attempts.get("delivered").copied().unwrap_or(0),
                         if facts.chain_verified { "verified" } else { "NOT verified" },
@@ -535,7 +538,8 @@ impl Aggregate {
                 let contained: u64 = contained_decisions.values().sum();
                 (
                     format!(
-                        "{} containment action(s) (kill switches, suspensions, limits, incident containment); {contained} call(s) denied by containment.",
+                        "{} containment action(s) (kill switches, suspensions, limits, incident containment); \
+                         {contained} call(s) denied by containment.",
                         actions.len()
                     ),
                     json!({"actions": actions, "contained_decisions": contained_decisions}),

@@ -507,6 +507,11 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
         }),
     )?;
 
+    let gaps_detected = if report.valid {
+        json!([])
+    } else {
+        json!([{"first_break": report.first_break, "reason": report.reason}])
+    };
     let inclusion = match last_leaf {
         Some((seq, leaf)) => {
             let proof = store.inclusion_proof(seq, size)?;
@@ -524,7 +529,7 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
             "last_seq": last_seq,
             "first_event_time": first_time,
             "last_event_time": last_time,
-            "gaps_detected": if report.valid { json!([]) } else { json!([{"first_break": report.first_break, "reason": report.reason}]) },
+            "gaps_detected": gaps_detected,
             "chain_verification": report,
             "prev_of_first": to_hex(&prev),
             "checkpoint": checkpoint.note,
@@ -536,6 +541,8 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
         }),
     )?;
 
+    let retention_policy =
+        format!("event payloads are kept at least {} days; purges keep leaf hashes", req.retention_days);
     write_json(
         &dir.join("manifest.json"),
         &json!({
@@ -553,7 +560,7 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
             },
             "type_ii": tii,
             "retention": {"days": req.retention_days,
-                          "policy": format!("event payloads are kept at least {} days; purges keep leaf hashes", req.retention_days)},
+                          "policy": retention_policy},
             "simulated": req.simulated,
             "disclosed_gaps": gaps_disclosed,
             "warnings": warnings,

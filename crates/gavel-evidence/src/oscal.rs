@@ -67,7 +67,8 @@ pub fn assessment_results(i: &Input<'_>) -> Value {
             "methods": ["EXAMINE"],
             "types": ["control-objective"],
             "relevant-evidence": [
-                {"href": format!("controls/{}.json", r.id), "description": format!("{} evidence rows, findings and analysis (JSON)", r.id)},
+                {"href": format!("controls/{}.json", r.id),
+                 "description": format!("{} evidence rows, findings and analysis (JSON)", r.id)},
                 {"href": format!("controls/{}.csv", r.id), "description": format!("{} evidence rows (CSV)", r.id)},
                 {"href": "events.jsonl", "description": "Every log event of the period, canonical JSON"},
             ],
@@ -130,7 +131,11 @@ pub fn assessment_results(i: &Input<'_>) -> Value {
                 "resources": [{
                     "uuid": plan,
                     "title": format!("Assessment plan: gavel framework {} ({})", fw.id, fw.version),
-                    "description": format!("The evidence queries of the framework file with SHA-256 {}, listed per criterion in controls/<ID>.json.", i.framework.sha256),
+                    "description": format!(
+                        "The evidence queries of the framework file with SHA-256 {}, listed per criterion \
+                         in controls/<ID>.json.",
+                        i.framework.sha256
+                    ),
                     "rlinks": [{"href": "manifest.json", "media-type": "application/json"}],
                 }],
             },

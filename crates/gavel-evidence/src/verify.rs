@@ -655,7 +655,8 @@ fn check_previous(prev_dir: &Path, cp: &Checkpoint, i: &Value) -> Result<String,
         .find(|p| p.get("old_size").and_then(Value::as_u64) == Some(old.size))
         .ok_or_else(|| {
             format!(
-                "integrity.json carries no consistency proof from the previous bundle's tree size {} (was the previous export recorded in this log?)",
+                "integrity.json carries no consistency proof from the previous bundle's tree size {} \
+                 (was the previous export recorded in this log?)",
                 old.size
             )
         })?;
