@@ -2,11 +2,11 @@
 //! every command that reports something prints words for people by default and one JSON object
 //! with `--json`. Errors go to stderr with a non-zero exit.
 //!
-//! Two kinds of command: local ones (`init`, `serve`, `keys`, `audit verify|record|...`) work on
-//! the data directory; remote ones (`users`, `agents`, `policy`, `pack`, `decide`, `approvals`,
-//! `outcome`, `findings`, `killswitch`, `webhooks`, `incidents`, `retention`, `holds`,
-//! `audit list|trace`) call a running server over HTTP with
-//! `--server` and `--token`.
+//! Two kinds of command: local ones (`init`, `serve`, `demo`, `keys`, `audit verify|record|...`,
+//! `evidence export|key`) work on the data directory (`evidence verify` needs only the bundle);
+//! remote ones (`users`, `agents`, `policy`, `pack`, `decide`, `approvals`, `outcome`, `findings`,
+//! `killswitch`, `webhooks`, `incidents`, `retention`, `holds`, `audit list|trace`) call a running
+//! server over HTTP with `--server` and `--token`.
 
 mod agents;
 mod approvals;
@@ -14,6 +14,7 @@ mod audit;
 mod audit_query;
 mod decide;
 mod demo;
+mod evidence;
 mod incidents;
 mod keys;
 mod killswitch;
@@ -70,6 +71,9 @@ enum Command {
     /// Query and verify the tamper-evident log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Export signed evidence bundles (SOC 2 ...) and verify them offline.
+    #[command(subcommand)]
+    Evidence(evidence::EvidenceCommand),
     /// Show key material.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -141,6 +145,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(audit::AuditCommand::List(args)) => audit_query::list(&remote()?, args),
         Command::Audit(audit::AuditCommand::Trace(args)) => audit_query::trace(&remote()?, args),
         Command::Audit(cmd) => audit::run(&open(&dir)?, cmd),
+        Command::Evidence(evidence::EvidenceCommand::Export(args)) => {
+            evidence::run_export(&dir, &open(&dir)?, args)
+        }
+        Command::Evidence(evidence::EvidenceCommand::Verify(args)) => evidence::run_verify(args),
+        Command::Evidence(evidence::EvidenceCommand::Key { json }) => evidence::run_key(&dir, json),
         Command::Keys(cmd) => keys::run(&open(&dir)?, cmd),
         Command::Users(cmd) => users::run(&remote()?, cmd),
         Command::Agents(cmd) => agents::run(&remote()?, cmd),

@@ -4,6 +4,7 @@
 //! <data-dir>/            0700
 //!   gavel.db             SQLite database (+ -wal, -shm)
 //!   keys/log.key         Ed25519 log signing key, PKCS#8 PEM, 0600
+//!   keys/export.key      Ed25519 export signing key (evidence bundles' SHA256SUMS), 0600
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,13 @@ impl DataDir {
 
     pub fn log_key(&self) -> PathBuf {
         self.root.join("keys").join("log.key")
+    }
+
+    /// The key that signs evidence bundles. Separate from the log key: it is used on demand by
+    /// whoever exports (and may be rotated or held by the compliance team), while the log key
+    /// signs checkpoints continuously and must never change.
+    pub fn export_key(&self) -> PathBuf {
+        self.root.join("keys").join("export.key")
     }
 
     /// Creates the directory (0700) if it does not exist yet.

@@ -1,0 +1,677 @@
+//! Per-criterion aggregates, computed while the export streams the period's events.
+//!
+//! Each criterion sees only its evidence events, in seq order, one at a time; it keeps
+//! aggregates bounded by the number of *things* (agents, incidents, policy versions, webhook
+//! endpoints), never by the number of events, so a 10 M-event period exports in bounded memory.
+//! Events are read from their `data` as the log holds them: fields this module does not know
+//! are ignored, missing fields read as absent, never as an error (the log is the source of truth,
+//! this is a summary of it).
+
+use crate::framework::Analysis;
+use gavel_ledger::event::Event;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// One evidence row: the same fields in controls/<ID>.json and controls/<ID>.csv.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub seq: u64,
+    pub time: String,
+    pub kind: String,
+    pub actor: String,
+    pub subject: String,
+    pub outcome: String,
+    pub detail: String,
+    pub leaf_hash: String,
+}
+
+/// CSV header of controls/<ID>.csv (the order of [`Row`]'s fields).
+pub const CSV_HEADER: [&str; 8] =
+    ["seq", "time", "kind", "actor", "subject", "outcome", "detail", "leaf_hash"];
+
+/// How bad a finding is: `fail` makes the criterion not satisfied, `warn` is for the reader.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub level: &'static str,
+    pub message: String,
+}
+
+impl Finding {
+    fn fail(message: String) -> Self {
+        Finding { level: "fail", message }
+    }
+    fn warn(message: String) -> Self {
+        Finding { level: "warn", message }
+    }
+}
+
+fn s<'a>(data: &'a Value, key: &str) -> Option<&'a str> {
+    data.get(key).and_then(Value::as_str)
+}
+
+fn first_str(data: &Value, keys: &[&str]) -> String {
+    keys.iter().find_map(|k| s(data, k)).unwrap_or_default().to_string()
+}
+
+fn scalar(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(t)) => t.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// The row of one event.
+pub fn row(event: &Event, leaf_hash: &str) -> Row {
+    let d = &event.data;
+    let subject = first_str(
+        d,
+        &[
+            "agent_name",
+            "agent_id",
+            "incident_id",
+            "set_id",
+            "scope",
+            "endpoint_id",
+            "name",
+            "user_id",
+            "id",
+            "pack",
+        ],
+    );
+    let outcome = match event.kind.as_str() {
+        "decision" | "approval.decided" => scalar(d.get("decision")),
+        _ => first_str(d, &["status", "action", "mode", "role", "severity", "outcome"]),
+    };
+    let detail = match event.kind.as_str() {
+        "decision" => {
+            let mut t = format!("tool={}", scalar(d.get("tool")));
+            if let Some(c) = s(d, "tool_category") {
+                t.push_str(&format!(" category={c}"));
+            }
+            if let Some(st) = s(d, "agent_status").filter(|st| *st != "active") {
+                t.push_str(&format!(" agent_status={st}"));
+            }
+            if d.get("containment").is_some_and(|c| !c.is_null()) {
+                t.push_str(" contained");
+            }
+            t
+        }
+        k if k.starts_with("policy.") => format!(
+            "version={} author={} approver={}",
+            scalar(d.get("version")),
+            first_str(d, &["author_name", "author", "proposed_by", "text_author"]),
+            first_str(d, &["approved_by_name", "approved_by"]),
+        ),
+        "webhook.attempts" => {
+            let n = d.get("attempts").and_then(Value::as_array).map_or(0, Vec::len);
+            format!("{n} attempt(s)")
+        }
+        _ => first_str(d, &["reason", "detail", "title", "comment", "tool"]),
+    };
+    Row {
+        seq: event.seq,
+        time: event.time.clone(),
+        kind: event.kind.clone(),
+        actor: format!("{}:{}", event.actor.kind.as_str(), event.actor.id),
+        subject,
+        outcome,
+        detail,
+        leaf_hash: leaf_hash.to_string(),
+    }
+}
+
+/// What the export knows about the period as a whole, for the criteria that report it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeriodFacts {
+    pub chain_verified: bool,
+    pub events_verified: u64,
+    pub chain_reason: Option<String>,
+}
+
+/// The running aggregate of one criterion.
+#[derive(Debug)]
+pub struct Aggregate {
+    analysis: Analysis,
+    count: u64,
+    by_kind: BTreeMap<String, u64>,
+    state: State,
+}
+
+#[derive(Debug, Default)]
+struct AgentStats {
+    name: String,
+    owner: String,
+    status: String,
+    decisions: BTreeMap<String, u64>,
+    bypass_findings: u64,
+    first_seen: Option<String>,
+    last_seen: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Deactivation {
+    name: String,
+    status: String,
+    at: String,
+    by: String,
+    reason: String,
+    later_calls: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Default)]
+struct Incident {
+    title: String,
+    status: String,
+    timeline: Vec<Value>,
+}
+
+#[derive(Debug, Default)]
+enum State {
+    #[default]
+    Generic,
+    Agents(BTreeMap<String, AgentStats>),
+    Credentials(BTreeMap<String, BTreeMap<String, u64>>),
+    Deactivations {
+        agents: BTreeMap<String, Deactivation>,
+        violations: Vec<String>,
+    },
+    Monitoring {
+        endpoints: BTreeMap<String, String>,
+        attempts: BTreeMap<String, u64>,
+        detections: u64,
+        findings: u64,
+    },
+    Incidents {
+        incidents: BTreeMap<String, Incident>,
+        detections: u64,
+    },
+    Containment {
+        actions: Vec<Value>,
+        contained_decisions: BTreeMap<String, u64>,
+    },
+    Policies {
+        versions: Vec<Value>,
+        violations: Vec<String>,
+    },
+}
+
+/// Most items a per-thing list keeps (timelines, actions): beyond this only counts grow, so an
+/// adversarial log cannot make an export's memory unbounded.
+const MAX_LISTED: usize = 10_000;
+
+impl Aggregate {
+    pub fn new(analysis: Analysis) -> Self {
+        let state = match analysis {
+            Analysis::Generic => State::Generic,
+            Analysis::AgentInventory => State::Agents(BTreeMap::new()),
+            Analysis::CredentialLifecycle => State::Credentials(BTreeMap::new()),
+            Analysis::DeactivationEnforcement => {
+                State::Deactivations { agents: BTreeMap::new(), violations: Vec::new() }
+            }
+            Analysis::Monitoring => State::Monitoring {
+                endpoints: BTreeMap::new(),
+                attempts: BTreeMap::new(),
+                detections: 0,
+                findings: 0,
+            },
+            Analysis::Incidents => State::Incidents { incidents: BTreeMap::new(), detections: 0 },
+            Analysis::Containment => {
+                State::Containment { actions: Vec::new(), contained_decisions: BTreeMap::new() }
+            }
+            Analysis::PolicyHistory => State::Policies { versions: Vec::new(), violations: Vec::new() },
+        };
+        Aggregate { analysis, count: 0, by_kind: BTreeMap::new(), state }
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Takes one evidence event into account.
+    pub fn observe(&mut self, e: &Event) {
+        self.count += 1;
+        *self.by_kind.entry(e.kind.clone()).or_default() += 1;
+        let d = &e.data;
+        let actor = format!("{}:{}", e.actor.kind.as_str(), e.actor.id);
+        match &mut self.state {
+            State::Generic => {}
+            State::Agents(agents) => {
+                let id = first_str(d, &["agent_id"]);
+                if id.is_empty() {
+                    return;
+                }
+                let a = agents.entry(id).or_default();
+                if let Some(n) = s(d, "agent_name").or_else(|| s(d, "name")) {
+                    a.name = n.to_string();
+                }
+                match e.kind.as_str() {
+                    "agent.registered" => {
+                        a.owner = first_str(d, &["owner"]);
+                        a.status = "active".into();
+                    }
+                    "agent.suspended" => a.status = "suspended".into(),
+                    "agent.reactivated" => a.status = "active".into(),
+                    "agent.deactivated" => a.status = "deactivated".into(),
+                    "finding.bypass" => a.bypass_findings += 1,
+                    "decision" => {
+                        *a.decisions.entry(scalar(d.get("decision"))).or_default() += 1;
+                        if let Some(st) = s(d, "agent_status") {
+                            a.status = st.to_string();
+                        }
+                        a.first_seen.get_or_insert_with(|| e.time.clone());
+                        a.last_seen = Some(e.time.clone());
+                    }
+                    _ => {}
+                }
+            }
+            State::Credentials(principals) => {
+                let id = first_str(d, &["user_id", "agent_id", "id"]);
+                let who = format!("{} ({})", first_str(d, &["name", "agent_name"]), id);
+                *principals.entry(who).or_default().entry(e.kind.clone()).or_default() += 1;
+            }
+            State::Deactivations { agents, violations } => match e.kind.as_str() {
+                "agent.suspended" | "agent.deactivated" => {
+                    let id = first_str(d, &["agent_id"]);
+                    let entry = agents.entry(id).or_default();
+                    entry.name = first_str(d, &["name", "agent_name"]);
+                    entry.status = e.kind.trim_start_matches("agent.").to_string();
+                    entry.at = e.time.clone();
+                    entry.by = actor;
+                    entry.reason = first_str(d, &["reason"]);
+                }
+                "agent.reactivated" => {
+                    if let Some(entry) = agents.get_mut(&first_str(d, &["agent_id"])) {
+                        entry.status = "reactivated".into();
+                    }
+                }
+                "decision" => {
+                    let id = first_str(d, &["agent_id"]);
+                    let outcome = scalar(d.get("decision"));
+                    let entry = agents.entry(id.clone()).or_insert_with(|| Deactivation {
+                        name: first_str(d, &["agent_name"]),
+                        status: first_str(d, &["agent_status"]),
+                        at: "before the period".into(),
+                        ..Default::default()
+                    });
+                    *entry.later_calls.entry(outcome.clone()).or_default() += 1;
+                    if outcome != "deny" && violations.len() < MAX_LISTED {
+                        violations.push(format!(
+                            "seq {}: {} agent {} got {outcome:?}",
+                            e.seq,
+                            first_str(d, &["agent_status"]),
+                            first_str(d, &["agent_name", "agent_id"])
+                        ));
+                    }
+                }
+                _ => {}
+            },
+            State::Monitoring { endpoints, attempts, detections, findings } => {
+                if e.kind == "webhook.attempts" {
+                    let ep = first_str(d, &["endpoint_id"]);
+                    endpoints.entry(ep).or_insert_with(|| "active".into());
+                    for a in d.get("attempts").and_then(Value::as_array).into_iter().flatten() {
+                        *attempts.entry(scalar(a.get("outcome"))).or_default() += 1;
+                    }
+                } else if e.kind.starts_with("webhook.") {
+                    let ep = first_str(d, &["id", "endpoint_id"]);
+                    let status = e.kind.trim_start_matches("webhook.").to_string();
+                    endpoints.insert(ep, status);
+                } else if e.kind.starts_with("detection.") {
+                    *detections += 1;
+                } else if e.kind.starts_with("finding.") {
+                    *findings += 1;
+                }
+            }
+            State::Incidents { incidents, detections } => {
+                if e.kind.starts_with("detection.") {
+                    *detections += 1;
+                    return;
+                }
+                let id = first_str(d, &["incident_id", "id"]);
+                let inc = incidents.entry(id).or_default();
+                if let Some(t) = s(d, "title") {
+                    inc.title = t.to_string();
+                }
+                inc.status = e.kind.trim_start_matches("incident.").to_string();
+                if inc.timeline.len() < MAX_LISTED {
+                    inc.timeline.push(json!({
+                        "seq": e.seq, "time": e.time, "kind": e.kind, "actor": actor,
+                        "detail": first_str(d, &["note", "reason", "resolution", "assignee", "severity", "title"]),
+                    }));
+                }
+            }
+            State::Containment { actions, contained_decisions } => {
+                if e.kind == "decision" {
+                    let why = d
+                        .get("containment")
+                        .map(|c| first_str(c, &["kind", "type", "reason"]))
+                        .filter(|w| !w.is_empty())
+                        .unwrap_or_else(|| "containment".into());
+                    *contained_decisions.entry(why).or_default() += 1;
+                } else if actions.len() < MAX_LISTED {
+                    actions.push(json!({
+                        "seq": e.seq, "time": e.time, "kind": e.kind, "actor": actor,
+                        "subject": first_str(d, &["scope", "name", "agent_id", "incident_id"]),
+                        "reason": first_str(d, &["reason", "resolution"]),
+                        "incident_id": d.get("incident_id").cloned().unwrap_or(Value::Null),
+                    }));
+                }
+            }
+            State::Policies { versions, violations } => {
+                let proposer = first_str(d, &["proposed_by", "author"]);
+                let approver = first_str(d, &["approved_by"]);
+                if !proposer.is_empty()
+                    && proposer == approver
+                    && e.kind != "policy.proposed"
+                    && violations.len() < MAX_LISTED
+                {
+                    violations.push(format!(
+                        "seq {}: {} of {} was proposed and approved by the same person ({proposer})",
+                        e.seq,
+                        e.kind,
+                        first_str(d, &["set_id"])
+                    ));
+                }
+                if versions.len() < MAX_LISTED {
+                    versions.push(json!({
+                        "seq": e.seq, "time": e.time, "kind": e.kind, "actor": actor,
+                        "set_id": d.get("set_id").cloned().unwrap_or(Value::Null),
+                        "version": d.get("version").cloned().unwrap_or(Value::Null),
+                        "previous_version": d.get("previous_version").cloned().unwrap_or(Value::Null),
+                        "mode": d.get("mode").cloned().unwrap_or(Value::Null),
+                        "sha256": d.get("sha256").cloned().unwrap_or(Value::Null),
+                        "author": first_str(d, &["author_name", "author", "text_author", "proposed_by"]),
+                        "approver": first_str(d, &["approved_by_name", "approved_by"]),
+                        "change_id": d.get("change_id").cloned().unwrap_or(Value::Null),
+                    }));
+                }
+            }
+        }
+    }
+
+    /// The criterion's one-sentence summary, its findings and its analysis details.
+    pub fn finish(&self, facts: &PeriodFacts) -> (String, Vec<Finding>, Value) {
+        let n = self.count;
+        let mut findings = Vec::new();
+        if n == 0 {
+            findings.push(Finding::warn("no evidence events in the period".into()));
+        }
+        let (summary, details) = match &self.state {
+            State::Generic => {
+                (format!("{n} evidence event(s) of {} kind(s) in the period.", self.by_kind.len()), json!({}))
+            }
+            State::Agents(agents) => {
+                let mut totals: BTreeMap<&str, u64> = BTreeMap::new();
+                let mut bypass = 0;
+                let list: Vec<Value> = agents
+                    .iter()
+                    .map(|(id, a)| {
+                        for (k, v) in &a.decisions {
+                            *totals.entry(k.as_str()).or_default() += v;
+                        }
+                        bypass += a.bypass_findings;
+                        json!({
+                            "agent_id": id, "name": a.name, "owner": a.owner, "status": a.status,
+                            "decisions": a.decisions,
+                            "denied_attempts": a.decisions.get("deny").copied().unwrap_or(0),
+                            "bypass_findings": a.bypass_findings,
+                            "first_seen": a.first_seen, "last_seen": a.last_seen,
+                        })
+                    })
+                    .collect();
+                let get = |k: &str| totals.get(k).copied().unwrap_or(0);
+                if bypass > 0 {
+                    findings.push(Finding::fail(format!(
+                        "{bypass} bypass finding(s): agents ran calls that were denied or not approved"
+                    )));
+                }
+                let decided: u64 = totals.values().sum();
+                (
+                    format!(
+                        "{} agent(s) in the inventory; {decided} tool call(s) decided ({} allowed, {} denied, \
+                         {} held for approval); {bypass} bypass finding(s).",
+                        agents.len(),
+                        get("allow"),
+                        get("deny"),
+                        get("require_approval")
+                    ),
+                    json!({"agents": list, "decisions_by_outcome": totals, "denied_attempts": get("deny")}),
+                )
+            }
+            State::Credentials(principals) => {
+                let get = |k: &str| self.by_kind.get(k).copied().unwrap_or(0);
+                (
+                    format!(
+                        "{} principal(s) with lifecycle events: {} user(s) created, {} agent(s) registered, \
+                         {} credential rotation(s), {} deactivation(s).",
+                        principals.len(),
+                        get("user.created"),
+                        get("agent.registered"),
+                        get("user.credential_rotated") + get("agent.credential_rotated"),
+                        get("user.deactivated") + get("agent.deactivated"),
+                    ),
+                    json!({"principals": principals}),
+                )
+            }
+            State::Deactivations { agents, violations } => {
+                for v in violations {
+                    findings
+                        .push(Finding::fail(format!("call not denied after deactivation/suspension: {v}")));
+                }
+                let denied: u64 = agents.values().filter_map(|a| a.later_calls.get("deny")).sum();
+                let list: Vec<Value> = agents
+                    .iter()
+                    .map(|(id, a)| {
+                        json!({"agent_id": id, "name": a.name, "status": a.status, "at": a.at, "by": a.by,
+                               "reason": a.reason, "calls_afterwards": a.later_calls})
+                    })
+                    .collect();
+                (
+                    format!(
+                        "{} agent(s) suspended or deactivated; {denied} later call attempt(s) denied, {} not denied.",
+                        agents.len(),
+                        violations.len()
+                    ),
+                    json!({"agents": list}),
+                )
+            }
+            State::Monitoring { endpoints, attempts, detections, findings: bypass } => {
+                if endpoints.is_empty() {
+                    findings.push(Finding::warn(
+                        "no webhook endpoint activity in the period: events may not reach a SIEM".into(),
+                    ));
+                }
+                let failed = attempts.get("failed").copied().unwrap_or(0);
+                if failed > 0 {
+                    findings
+                        .push(Finding::warn(format!("{failed} webhook delivery attempt(s) failed for good")));
+                }
+                if !facts.chain_verified {
+                    findings.push(Finding::fail(format!(
+                        "the log's hash chain did not verify over the period: {}",
+                        facts.chain_reason.clone().unwrap_or_default()
+                    )));
+                }
+                let total: u64 = attempts.values().sum();
+                (
+                    format!(
+                        "{} webhook endpoint(s) active; {total} delivery attempt(s) ({} delivered); \
+                         {detections} detection(s); hash chain {} over {} event(s).",
+                        endpoints.len(),
+                        attempts.get("delivered").copied().unwrap_or(0),
+                        if facts.chain_verified { "verified" } else { "NOT verified" },
+                        facts.events_verified
+                    ),
+                    json!({
+                        "webhook_endpoints": endpoints, "delivery_attempts": attempts,
+                        "detections": detections, "findings_raised": bypass,
+                        "chain_verification": {"verified": facts.chain_verified, "events": facts.events_verified,
+                                               "reason": facts.chain_reason},
+                    }),
+                )
+            }
+            State::Incidents { incidents, detections } => {
+                let open: Vec<&String> =
+                    incidents.iter().filter(|(_, i)| i.status != "resolved").map(|(id, _)| id).collect();
+                for id in &open {
+                    findings.push(Finding::warn(format!(
+                        "incident {id} was not resolved by the end of the period"
+                    )));
+                }
+                let list: Vec<Value> = incidents
+                    .iter()
+                    .map(|(id, i)| json!({"incident_id": id, "title": i.title, "status": i.status, "timeline": i.timeline}))
+                    .collect();
+                (
+                    format!(
+                        "{} incident(s) ({} resolved, {} open at period end); {detections} detection(s) raised.",
+                        incidents.len(),
+                        incidents.len() - open.len(),
+                        open.len()
+                    ),
+                    json!({"incidents": list, "detections": detections}),
+                )
+            }
+            State::Containment { actions, contained_decisions } => {
+                let contained: u64 = contained_decisions.values().sum();
+                (
+                    format!(
+                        "{} containment action(s) (kill switches, suspensions, limits, incident containment); \
+                         {contained} call(s) denied by containment.",
+                        actions.len()
+                    ),
+                    json!({"actions": actions, "contained_decisions": contained_decisions}),
+                )
+            }
+            State::Policies { versions, violations } => {
+                for v in violations {
+                    findings.push(Finding::fail(format!("two-person rule not met: {v}")));
+                }
+                let activated = self.by_kind.get("policy.activated").copied().unwrap_or(0);
+                (
+                    format!(
+                        "{} policy change event(s): {} proposed, {activated} activated, each with its author and approver.",
+                        n,
+                        self.by_kind.get("policy.proposed").copied().unwrap_or(0)
+                    ),
+                    json!({"history": versions}),
+                )
+            }
+        };
+        let mut details = details;
+        if let Value::Object(m) = &mut details {
+            m.insert("analysis".into(), json!(self.analysis));
+            m.insert("events_by_kind".into(), json!(self.by_kind));
+        }
+        (summary, findings, details)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gavel_ledger::event::Actor;
+
+    fn event(seq: u64, kind: &str, data: Value) -> Event {
+        Event {
+            seq,
+            time: format!("2026-01-01T00:00:{:02}.000000Z", seq % 60),
+            kind: kind.into(),
+            actor: Actor::user("usr_1"),
+            data,
+            prev: "0".repeat(64),
+        }
+    }
+
+    fn facts() -> PeriodFacts {
+        PeriodFacts { chain_verified: true, events_verified: 1, chain_reason: None }
+    }
+
+    #[test]
+    fn a_call_allowed_after_deactivation_is_a_failing_finding() {
+        let mut a = Aggregate::new(Analysis::DeactivationEnforcement);
+        a.observe(&event(1, "agent.deactivated", json!({"agent_id": "agt_1", "name": "bot", "reason": "r"})));
+        a.observe(&event(
+            2,
+            "decision",
+            json!({"agent_id": "agt_1", "agent_status": "deactivated", "decision": "deny"}),
+        ));
+        let (_, findings, _) = a.finish(&facts());
+        assert!(findings.is_empty(), "{findings:?}");
+        a.observe(&event(
+            3,
+            "decision",
+            json!({"agent_id": "agt_1", "agent_status": "deactivated", "decision": "allow"}),
+        ));
+        let (summary, findings, details) = a.finish(&facts());
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].level, "fail");
+        assert!(findings[0].message.contains("seq 3"), "{findings:?}");
+        assert!(summary.contains("1 later call attempt(s) denied, 1 not denied"), "{summary}");
+        assert_eq!(details["agents"][0]["calls_afterwards"], json!({"allow": 1, "deny": 1}));
+    }
+
+    #[test]
+    fn self_approved_policy_changes_fail_the_two_person_rule() {
+        let mut a = Aggregate::new(Analysis::PolicyHistory);
+        a.observe(&event(1, "policy.proposed", json!({"set_id": "s", "author": "usr_1", "version": 1})));
+        a.observe(&event(
+            2,
+            "policy.activated",
+            json!({"set_id": "s", "proposed_by": "usr_1", "approved_by": "usr_2"}),
+        ));
+        assert!(a.finish(&facts()).1.is_empty());
+        a.observe(&event(
+            3,
+            "policy.activated",
+            json!({"set_id": "s", "proposed_by": "usr_1", "approved_by": "usr_1"}),
+        ));
+        let (_, findings, _) = a.finish(&facts());
+        assert_eq!(findings.len(), 1);
+        assert!(findings[0].message.contains("two-person rule") && findings[0].message.contains("seq 3"));
+    }
+
+    #[test]
+    fn monitoring_reports_a_broken_chain_and_missing_siem() {
+        let a = Aggregate::new(Analysis::Monitoring);
+        let broken =
+            PeriodFacts { chain_verified: false, events_verified: 3, chain_reason: Some("prev".into()) };
+        let (summary, findings, _) = a.finish(&broken);
+        assert!(summary.contains("NOT verified"), "{summary}");
+        assert!(findings.iter().any(|f| f.level == "fail" && f.message.contains("hash chain")));
+        assert!(findings.iter().any(|f| f.level == "warn" && f.message.contains("SIEM")));
+    }
+
+    #[test]
+    fn incidents_keep_their_timeline_and_open_ones_are_flagged() {
+        let mut a = Aggregate::new(Analysis::Incidents);
+        a.observe(&event(1, "detection.raised", json!({"detector": "burst"})));
+        a.observe(&event(2, "incident.opened", json!({"incident_id": "inc_1", "title": "t"})));
+        a.observe(&event(3, "incident.assigned", json!({"incident_id": "inc_1", "assignee": "alice"})));
+        a.observe(&event(4, "incident.opened", json!({"incident_id": "inc_2", "title": "u"})));
+        a.observe(&event(5, "incident.resolved", json!({"incident_id": "inc_1", "resolution": "fixed"})));
+        let (summary, findings, details) = a.finish(&facts());
+        assert!(summary.starts_with("2 incident(s) (1 resolved, 1 open"), "{summary}");
+        assert_eq!(findings.len(), 1);
+        assert!(findings[0].message.contains("inc_2"));
+        assert_eq!(details["incidents"][0]["timeline"].as_array().map(Vec::len), Some(3));
+        assert_eq!(details["detections"], 1);
+    }
+
+    #[test]
+    fn rows_name_the_subject_outcome_and_detail() {
+        let r = row(
+            &event(
+                7,
+                "decision",
+                json!({"agent_name": "bot", "decision": "deny", "tool": "wire", "tool_category": "payments"}),
+            ),
+            "ab",
+        );
+        assert_eq!((r.subject.as_str(), r.outcome.as_str()), ("bot", "deny"));
+        assert_eq!(r.detail, "tool=wire category=payments");
+        assert_eq!(r.actor, "user:usr_1");
+    }
+}

@@ -1,0 +1,693 @@
+//! Evidence export: one pass over the period's events writes the whole DESIGN.md 3.3 bundle.
+//!
+//! ```text
+//! README.txt  SHA256SUMS  SHA256SUMS.sig  signing-key.pem  manifest.json  summary.json
+//! controls/<ID>.json  controls/<ID>.csv  events.jsonl  integrity.json  oscal/assessment-results.json
+//! ```
+//!
+//! Invariants:
+//! * **Streaming.** Events are read with [`Store::scan`] and written straight to `events.jsonl`
+//!   and to each matching criterion's CSV and row file; only per-criterion aggregates
+//!   ([`crate::analysis`]) stay in memory. `controls/<ID>.json` is assembled at the end by
+//!   copying its row file behind the header.
+//! * **The period** is `[from 00:00Z, to 00:00Z)`. Seq order is time order (the writer's clock
+//!   never goes back), so its seq range is found by binary search with [`Store::entry`].
+//! * **Integrity.** The chain over the period is verified while streaming
+//!   ([`RangeVerifier`]); `integrity.json` carries a checkpoint signed by the log key whose tree
+//!   covers the period, and the inclusion proof of the last period event against it. Because
+//!   events chain through `prev`, that proof authenticates every event of the period.
+//! * **Previous bundles.** Each export records itself (`evidence.exported` event plus an
+//!   `evidence_exports/<id>` document holding its checkpoint size and root). The next export puts
+//!   a consistency proof from each earlier export's checkpoint into `integrity.json`, so
+//!   `verify --previous` can prove the earlier bundle's tree is a prefix of the later one.
+//! * **Atomic.** Everything is written under `.<name>.partial-<pid>` next to the output and
+//!   renamed into place after `SHA256SUMS` is signed: a bundle directory is complete or absent.
+
+use crate::analysis::{row, Aggregate, Finding, PeriodFacts, CSV_HEADER};
+use crate::framework::Framework;
+use crate::sums::{self, SIG_FILE, SUMS_FILE};
+use crate::{oscal, EvidenceError, GENERATOR};
+use ed25519_dalek::{Signer as _, SigningKey};
+use gavel_ledger::checkpoint::{Checkpoint, NoteSigner, NoteVerifier};
+use gavel_ledger::clock::format_time;
+use gavel_ledger::event::{Actor, Event, EventDraft};
+use gavel_ledger::hash::{to_hex, ZERO_HASH};
+use gavel_ledger::keys::public_key_pem;
+use gavel_ledger::verify::RangeVerifier;
+use gavel_store::docs::{DocKeys, DocQuery, Expect, StateOp};
+use gavel_store::{Store, StoredCheckpoint};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use time::{Date, Duration, OffsetDateTime};
+
+/// Minimum observation window of a SOC 2 Type II report, in days.
+pub const TYPE_II_MIN_DAYS: i64 = 90;
+
+/// Retention in force when the caller does not say (DESIGN: minimum 365 days).
+pub const DEFAULT_RETENTION_DAYS: u32 = 365;
+
+/// Collection and event kind with which exports record themselves.
+pub const EXPORTS_COLLECTION: &str = "evidence_exports";
+pub const EXPORTED_KIND: &str = "evidence.exported";
+
+/// What to export, from where, signed with what.
+pub struct ExportRequest<'a> {
+    pub store: &'a dyn Store,
+    /// The log signing key (its name is the log origin): signs the checkpoint if none covers the head.
+    pub log_signer: &'a NoteSigner,
+    /// The export signing key: signs SHA256SUMS.
+    pub export_key: &'a SigningKey,
+    pub framework: &'a Framework,
+    /// First day of the period (inclusive).
+    pub from: Date,
+    /// Day after the period (exclusive).
+    pub to: Date,
+    pub org: String,
+    /// The bundle directory; must not exist yet (or be an empty directory).
+    pub out: PathBuf,
+    pub retention_days: u32,
+    /// The data was produced with a simulated clock (`gavel demo`).
+    pub simulated: bool,
+    pub generated_at: OffsetDateTime,
+    /// Record the export in the log (`evidence.exported`), so later bundles can prove consistency.
+    pub record: bool,
+    /// Called with (events done, events in the period) every few thousand events.
+    pub progress: Option<&'a dyn Fn(u64, u64)>,
+}
+
+/// What an export produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportSummary {
+    pub export_id: String,
+    pub out: PathBuf,
+    pub total_events: u64,
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    pub checkpoint_size: u64,
+    /// Hex root of the checkpoint's tree.
+    pub checkpoint_root: String,
+    pub hash_chain_verified: bool,
+    pub type_ii: TypeII,
+    pub criteria: Vec<CriterionResult>,
+    pub sha256sums_sha256: String,
+    pub warnings: Vec<String>,
+}
+
+/// The per-criterion result, as summary.json lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CriterionResult {
+    pub id: String,
+    pub title: String,
+    pub evidence_count: u64,
+    pub summary: String,
+    pub status: &'static str,
+    pub findings: Vec<Finding>,
+}
+
+/// Type II validation of the period (manifest `type_ii`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TypeII {
+    pub type_ii: bool,
+    pub observation_days: i64,
+    pub start_date: String,
+    /// Last day of the period (inclusive).
+    pub end_date: String,
+    /// Days of the period without a single event.
+    pub coverage_gaps: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// `YYYY-MM-DD`.
+pub fn date_str(d: Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// Parses `YYYY-MM-DD`.
+pub fn parse_date(s: &str) -> Result<Date, EvidenceError> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(s, &fmt).map_err(|_| EvidenceError::Invalid(format!("{s:?} is not a date like 2026-01-31")))
+}
+
+fn day_start(d: Date) -> String {
+    format!("{}T00:00:00.000000Z", date_str(d))
+}
+
+/// Type II validation from the period and the days that had no events.
+pub fn type_ii(from: Date, to: Date, coverage_gaps: Vec<String>) -> TypeII {
+    let days = (to - from).whole_days();
+    let mut warnings = Vec::new();
+    if days < TYPE_II_MIN_DAYS {
+        warnings.push(format!(
+            "observation window is {days} day(s); a Type II report needs at least {TYPE_II_MIN_DAYS}"
+        ));
+    }
+    if !coverage_gaps.is_empty() {
+        let shown: Vec<&str> = coverage_gaps.iter().take(5).map(String::as_str).collect();
+        warnings.push(format!(
+            "{} day(s) without any event (coverage gaps), e.g. {}",
+            coverage_gaps.len(),
+            shown.join(", ")
+        ));
+    }
+    TypeII {
+        type_ii: warnings.is_empty(),
+        observation_days: days,
+        start_date: date_str(from),
+        end_date: date_str(to - Duration::days(1)),
+        coverage_gaps,
+        warnings,
+    }
+}
+
+fn export_err(msg: impl Into<String>) -> EvidenceError {
+    EvidenceError::Export(msg.into())
+}
+
+fn time_of(entry_bytes: &[u8]) -> Option<String> {
+    // Only the time is needed: parse loosely, the full check happens while streaming.
+    #[derive(serde::Deserialize)]
+    struct T {
+        time: String,
+    }
+    serde_json::from_slice::<T>(entry_bytes).ok().map(|t| t.time)
+}
+
+/// First seq in `[0, size)` whose event time is `>= bound` (`size` if none).
+fn lower_bound(store: &dyn Store, size: u64, bound: &str) -> Result<u64, EvidenceError> {
+    let (mut lo, mut hi) = (0u64, size);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let entry =
+            store.entry(mid)?.ok_or_else(|| export_err(format!("event {mid} is missing from the log")))?;
+        let bytes = entry.bytes.ok_or_else(|| {
+            export_err(format!("event {mid} was purged; cannot locate the period boundary through it"))
+        })?;
+        let t = time_of(&bytes).ok_or_else(|| export_err(format!("event {mid} has no readable time")))?;
+        if t.as_str() < bound {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(lo)
+}
+
+/// A checkpoint signed by the log key covering the whole head (reusing the newest stored one
+/// when it does).
+fn covering_checkpoint(
+    store: &dyn Store,
+    signer: &NoteSigner,
+    now: OffsetDateTime,
+) -> Result<StoredCheckpoint, EvidenceError> {
+    let head = store.head()?;
+    if let Some(latest) = store.checkpoints()?.pop() {
+        let verifier = NoteVerifier::new(signer.name(), signer.verifying_key())?;
+        let ours = verifier.verify(&latest.note).ok();
+        if latest.size == head.size && ours.is_some_and(|c| c.size == head.size && c.root == head.root) {
+            return Ok(latest);
+        }
+    }
+    let note = signer.sign(&Checkpoint {
+        origin: signer.name().to_string(),
+        size: head.size,
+        root: head.root,
+        extensions: Vec::new(),
+    });
+    let stored = StoredCheckpoint { size: head.size, root: head.root, note, created_at: format_time(now) };
+    store.save_checkpoint(&stored)?;
+    Ok(stored)
+}
+
+struct CriterionOut {
+    agg: Aggregate,
+    csv: csv::Writer<BufWriter<File>>,
+    rows: BufWriter<File>,
+    rows_path: PathBuf,
+    first_row: bool,
+}
+
+/// Writes the bundle. See the module documentation for what it contains and guarantees.
+pub fn export(req: &ExportRequest<'_>) -> Result<ExportSummary, EvidenceError> {
+    if req.from >= req.to {
+        return Err(EvidenceError::Invalid(format!(
+            "--from {} must be before --to {} (the period is [from, to))",
+            date_str(req.from),
+            date_str(req.to)
+        )));
+    }
+    let out = &req.out;
+    if out.exists() && fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        return Err(EvidenceError::Invalid(format!(
+            "{} exists and is not an empty directory",
+            out.display()
+        )));
+    }
+    let name = out
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| EvidenceError::Invalid(format!("{} has no usable directory name", out.display())))?;
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp)?;
+    }
+    fs::create_dir_all(tmp.join("controls"))?;
+    fs::create_dir_all(tmp.join("oscal"))?;
+    let result = write_bundle(req, &tmp);
+    match result {
+        Ok(mut summary) => {
+            if out.exists() {
+                fs::remove_dir(out)?;
+            }
+            fs::rename(&tmp, out)?;
+            summary.out = out.clone();
+            if req.record {
+                record(req, &summary)?;
+            }
+            Ok(summary)
+        }
+        Err(e) => {
+            let _ = fs::remove_dir_all(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn record(req: &ExportRequest<'_>, s: &ExportSummary) -> Result<(), EvidenceError> {
+    let body = json!({
+        "export_id": s.export_id, "framework": req.framework.framework.id,
+        "from": date_str(req.from), "to": date_str(req.to),
+        "checkpoint_size": s.checkpoint_size, "checkpoint_root": s.checkpoint_root,
+        "sha256sums_sha256": s.sha256sums_sha256, "total_events": s.total_events,
+        "type_ii": s.type_ii.type_ii, "simulated": req.simulated,
+    });
+    let draft = EventDraft::new(EXPORTED_KIND, Actor::system("evidence"), body.clone())?;
+    let op = StateOp::put(EXPORTS_COLLECTION, &s.export_id, body, DocKeys::default(), Expect::Absent);
+    req.store.append_with(draft, vec![op])?;
+    Ok(())
+}
+
+fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, EvidenceError> {
+    let store = req.store;
+    let fw = req.framework;
+    let checkpoint = covering_checkpoint(store, req.log_signer, req.generated_at)?;
+    let size = checkpoint.size;
+    let from_time = day_start(req.from);
+    let to_time = day_start(req.to);
+    let first = lower_bound(store, size, &from_time)?;
+    let end = lower_bound(store, size, &to_time)?.max(first);
+    let total = end - first;
+
+    // Consistency proofs from every earlier export's checkpoint that this tree extends.
+    let mut consistency = Vec::new();
+    let mut q = DocQuery::new(EXPORTS_COLLECTION, 1000);
+    q.ascending = true;
+    for doc in store.query_docs(&q)? {
+        let (Some(old_size), Some(old_root)) =
+            (doc.body["checkpoint_size"].as_u64(), doc.body["checkpoint_root"].as_str())
+        else {
+            continue;
+        };
+        if old_size > size {
+            continue;
+        }
+        let proof = store.consistency_proof(old_size, size)?;
+        consistency.push(json!({
+            "export_id": doc.id, "old_size": old_size, "old_root": old_root,
+            "hashes": proof.iter().map(to_hex).collect::<Vec<_>>(),
+        }));
+    }
+
+    let mut events = BufWriter::new(File::create(dir.join("events.jsonl"))?);
+    let mut outs = Vec::with_capacity(fw.criteria.len());
+    for c in &fw.criteria {
+        // The header is written explicitly so that a criterion without evidence still has one.
+        let mut csv = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(BufWriter::new(File::create(dir.join("controls").join(format!("{}.csv", c.id)))?));
+        csv.write_record(CSV_HEADER).map_err(|e| export_err(format!("csv: {e}")))?;
+        let rows_path = dir.join("controls").join(format!(".{}.rows", c.id));
+        outs.push(CriterionOut {
+            agg: Aggregate::new(c.analysis),
+            csv,
+            rows: BufWriter::new(File::create(&rows_path)?),
+            rows_path,
+            first_row: true,
+        });
+    }
+    let prev = if first == 0 {
+        ZERO_HASH
+    } else {
+        store
+            .entry(first - 1)?
+            .ok_or_else(|| export_err(format!("event {} is missing", first - 1)))?
+            .leaf_hash
+    };
+    let mut verifier = RangeVerifier::new(first, prev, Vec::new());
+    let mut by_kind = std::collections::BTreeMap::<String, u64>::new();
+    let mut first_time: Option<String> = None;
+    let mut last_time: Option<String> = None;
+    let mut last_leaf = None;
+    let mut gaps = Vec::new();
+    let mut next_day = req.from;
+    let mut done = 0u64;
+    let mut failure: Option<EvidenceError> = None;
+
+    let mut step = |entry: gavel_ledger::verify::StoredEntry| -> Result<(), EvidenceError> {
+        verifier.push(&entry);
+        let bytes = entry.bytes.as_deref().ok_or_else(|| {
+            export_err(format!(
+                "event {} was purged past retention; its payload cannot be exported",
+                entry.seq
+            ))
+        })?;
+        events.write_all(bytes)?;
+        events.write_all(b"\n")?;
+        last_leaf = Some((entry.seq, entry.leaf_hash));
+        done += 1;
+        if done % 8192 == 0 {
+            if let Some(p) = req.progress {
+                p(done, total);
+            }
+        }
+        // The verifier above already checked the bytes are canonical (and reports them if not),
+        // so a plain parse suffices here; a malformed event cannot be analysed.
+        let Ok(event) = serde_json::from_slice::<Event>(bytes) else { return Ok(()) };
+        *by_kind.entry(event.kind.clone()).or_default() += 1;
+        if first_time.is_none() {
+            first_time = Some(event.time.clone());
+        }
+        if let Ok(day) = parse_date(event.time.get(..10).unwrap_or_default()) {
+            while next_day < day && next_day < req.to {
+                gaps.push(date_str(next_day));
+                next_day += Duration::days(1);
+            }
+            if day >= next_day {
+                next_day = day + Duration::days(1);
+            }
+        }
+        let leaf_hex = to_hex(&entry.leaf_hash);
+        for (c, o) in fw.criteria.iter().zip(outs.iter_mut()) {
+            if !c.matches(&event.kind, &event.data) {
+                continue;
+            }
+            o.agg.observe(&event);
+            let r = row(&event, &leaf_hex);
+            o.csv.serialize(&r).map_err(|e| export_err(format!("csv: {e}")))?;
+            if !o.first_row {
+                o.rows.write_all(b",\n")?;
+            }
+            o.first_row = false;
+            serde_json::to_writer(&mut o.rows, &r).map_err(|e| export_err(e.to_string()))?;
+        }
+        last_time = Some(event.time);
+        Ok(())
+    };
+    store.scan(first, end, &mut |entry| match step(entry) {
+        Ok(()) => true,
+        Err(e) => {
+            failure = Some(e);
+            false
+        }
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if let Some(p) = req.progress {
+        p(done, total);
+    }
+    while next_day < req.to {
+        gaps.push(date_str(next_day));
+        next_day += Duration::days(1);
+    }
+    events.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    if done != total {
+        return Err(export_err(format!("the log returned {done} events for seqs {first}..{end}")));
+    }
+    let report = verifier.finish(total, size);
+    let facts = PeriodFacts {
+        chain_verified: report.valid,
+        events_verified: report.verified,
+        chain_reason: report.reason.clone(),
+    };
+    let mut warnings = Vec::new();
+    if !report.valid {
+        warnings.push(format!(
+            "the hash chain does not verify over the period (first break at seq {:?}): {}",
+            report.first_break,
+            report.reason.clone().unwrap_or_default()
+        ));
+    }
+
+    // Per-criterion files.
+    let period = json!({"from": date_str(req.from), "to": date_str(req.to), "from_time": from_time, "to_time": to_time});
+    let mut results = Vec::new();
+    for (c, o) in fw.criteria.iter().zip(outs) {
+        let CriterionOut { agg, csv, rows, rows_path, .. } = o;
+        csv.into_inner().map_err(|e| export_err(format!("csv: {e}")))?.flush()?;
+        rows.into_inner().map_err(|e| e.into_error())?.flush()?;
+        let (summary, findings, details) = agg.finish(&facts);
+        let status = if agg.count() > 0 && findings.iter().all(|f| f.level != "fail") {
+            "satisfied"
+        } else {
+            "not-satisfied"
+        };
+        let header = json!({
+            "framework": fw.framework.id, "criterion": c.id, "title": c.title, "description": c.description,
+            "controls": c.controls, "queries": c.evidence, "period": period,
+            "evidence_count": agg.count(), "summary": summary, "status": status,
+            "findings": findings, "analysis": details,
+        });
+        let path = dir.join("controls").join(format!("{}.json", c.id));
+        let mut w = BufWriter::new(File::create(&path)?);
+        let head = serde_json::to_string(&header).map_err(|e| export_err(e.to_string()))?;
+        w.write_all(head.strip_suffix('}').unwrap_or(&head).as_bytes())?;
+        w.write_all(b",\"events\":[\n")?;
+        std::io::copy(&mut File::open(&rows_path)?, &mut w)?;
+        w.write_all(b"\n]}\n")?;
+        w.flush()?;
+        fs::remove_file(&rows_path)?;
+        results.push(CriterionResult {
+            id: c.id.clone(),
+            title: c.title.clone(),
+            evidence_count: agg.count(),
+            summary,
+            status,
+            findings,
+        });
+    }
+
+    let tii = type_ii(req.from, req.to, gaps);
+    warnings.extend(tii.warnings.iter().cloned());
+    let gaps_disclosed: Vec<Value> =
+        fw.gaps.iter().map(|g| json!({"id": g.id, "title": g.title, "reason": g.reason})).collect();
+    let fw_info = json!({
+        "id": fw.framework.id, "name": fw.framework.name, "version": fw.framework.version,
+        "source": fw.framework.source, "sha256": fw.sha256,
+    });
+    let last_seq = last_leaf.map(|(s, _)| s);
+    let first_seq = (total > 0).then_some(first);
+    let generated_at = format_time(req.generated_at);
+
+    write_json(
+        &dir.join("summary.json"),
+        &json!({
+            "framework": fw.framework.id, "period": period,
+            "criteria": results.iter().map(|r| json!({
+                "id": r.id, "title": r.title, "evidence_count": r.evidence_count,
+                "summary": r.summary, "status": r.status,
+            })).collect::<Vec<_>>(),
+            "disclosed_gaps": gaps_disclosed,
+        }),
+    )?;
+
+    let gaps_detected = if report.valid {
+        json!([])
+    } else {
+        json!([{"first_break": report.first_break, "reason": report.reason}])
+    };
+    let inclusion = match last_leaf {
+        Some((seq, leaf)) => {
+            let proof = store.inclusion_proof(seq, size)?;
+            json!({"seq": seq, "leaf_hash": to_hex(&leaf), "tree_size": size,
+                   "hashes": proof.iter().map(to_hex).collect::<Vec<_>>()})
+        }
+        None => Value::Null,
+    };
+    write_json(
+        &dir.join("integrity.json"),
+        &json!({
+            "hash_chain_verified": report.valid,
+            "total_events": total,
+            "first_seq": first_seq,
+            "last_seq": last_seq,
+            "first_event_time": first_time,
+            "last_event_time": last_time,
+            "gaps_detected": gaps_detected,
+            "chain_verification": report,
+            "prev_of_first": to_hex(&prev),
+            "checkpoint": checkpoint.note,
+            "checkpoint_size": size,
+            "checkpoint_root": to_hex(&checkpoint.root),
+            "log_key": req.log_signer.verifier_key(),
+            "inclusion_proof": inclusion,
+            "consistency_proofs": consistency,
+        }),
+    )?;
+
+    let retention_policy =
+        format!("event payloads are kept at least {} days; purges keep leaf hashes", req.retention_days);
+    write_json(
+        &dir.join("manifest.json"),
+        &json!({
+            "bundle_format": "gavel-evidence/1",
+            "framework": fw_info,
+            "period": period,
+            "generated_at": generated_at,
+            "generator": GENERATOR,
+            "org": req.org,
+            "log_origin": req.log_signer.name(),
+            "counts": {
+                "events": total,
+                "events_by_kind": by_kind,
+                "criteria": results.iter().map(|r| (r.id.clone(), json!(r.evidence_count))).collect::<serde_json::Map<_, _>>(),
+            },
+            "type_ii": tii,
+            "retention": {"days": req.retention_days,
+                          "policy": retention_policy},
+            "simulated": req.simulated,
+            "disclosed_gaps": gaps_disclosed,
+            "warnings": warnings,
+        }),
+    )?;
+
+    let doc = oscal::assessment_results(&oscal::Input {
+        framework: fw,
+        results: &results,
+        from_time: &from_time,
+        to_time: &to_time,
+        generated_at: &generated_at,
+        org: &req.org,
+        seed: &format!("{}|{}|{}|{}", fw.sha256, from_time, to_time, to_hex(&checkpoint.root)),
+        simulated: req.simulated,
+    });
+    write_json(&dir.join("oscal").join("assessment-results.json"), &doc)?;
+
+    let pubkey = req.export_key.verifying_key();
+    fs::write(dir.join("signing-key.pem"), public_key_pem(&pubkey))?;
+    fs::write(dir.join("README.txt"), readme(fw, req, total, &tii))?;
+
+    // SHA256SUMS over every file, sorted by path, then its signature.
+    let mut entries = Vec::new();
+    list_files(dir, dir, &mut entries)?;
+    entries.sort();
+    let mut listed = Vec::with_capacity(entries.len());
+    for rel in entries {
+        let hash = sums::hash_file(&dir.join(&rel))?;
+        listed.push((rel, hash));
+    }
+    let text = sums::format(&listed);
+    fs::write(dir.join(SUMS_FILE), &text)?;
+    let sig = req.export_key.sign(text.as_bytes());
+    fs::write(dir.join(SIG_FILE), sig.to_bytes())?;
+    let sums_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+
+    Ok(ExportSummary {
+        export_id: format!("exp_{}", &sums_hash[..16]),
+        out: dir.to_path_buf(),
+        total_events: total,
+        first_seq,
+        last_seq,
+        checkpoint_size: size,
+        checkpoint_root: to_hex(&checkpoint.root),
+        hash_chain_verified: report.valid,
+        type_ii: tii,
+        criteria: results,
+        sha256sums_sha256: sums_hash,
+        warnings,
+    })
+}
+
+/// Every regular file under `dir`, as `/`-separated paths relative to `root`.
+pub fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let ft = entry.file_type()?;
+        if ft.is_dir() {
+            list_files(root, &path, out)?;
+        } else {
+            let rel = path.strip_prefix(root).map_err(|e| std::io::Error::other(e.to_string()))?;
+            let parts: Vec<String> =
+                rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+            let rel = parts.join("/");
+            if rel != SUMS_FILE && rel != SIG_FILE {
+                out.push(rel);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_json(path: &Path, value: &Value) -> Result<(), EvidenceError> {
+    let mut text = serde_json::to_string_pretty(value).map_err(|e| export_err(e.to_string()))?;
+    text.push('\n');
+    fs::write(path, text)?;
+    Ok(())
+}
+
+fn readme(fw: &Framework, req: &ExportRequest<'_>, total: u64, tii: &TypeII) -> String {
+    format!(
+        "gavel evidence bundle\n\
+         =====================\n\n\
+         Framework: {name} ({version})\n\
+         Period:    {from} to {to} (the day {to} is excluded), {total} log event(s)\n\
+         Org:       {org}    Log origin: {origin}\n\
+         Type II:   {tii}{sim}\n\n\
+         Criteria titles paraphrase {source}.\n\n\
+         Verify with standard tools (coreutils + OpenSSL 3)\n\
+         --------------------------------------------------\n\
+         From inside this directory:\n\n\
+         \x20   sha256sum -c SHA256SUMS\n\
+         \x20   openssl pkeyutl -verify -pubin -inkey signing-key.pem -rawin -in SHA256SUMS -sigfile SHA256SUMS.sig\n\n\
+         The first checks every file against SHA256SUMS; the second checks the Ed25519 signature over\n\
+         SHA256SUMS with the export public key in signing-key.pem. Compare that key with the one the\n\
+         organisation publishes (GET /v1/public/signing-key) before trusting the bundle.\n\n\
+         Verify everything with gavel\n\
+         ----------------------------\n\
+         \x20   gavel evidence verify <this directory> [--previous <earlier bundle>] [--log-key <verifier key>]\n\n\
+         This also checks that events.jsonl is in RFC 8785 canonical form, that the events chain\n\
+         through `prev` with contiguous seqs, that the last event is included (RFC 9162 inclusion proof)\n\
+         in the checkpoint signed by the log key (integrity.json; C2SP signed note), that manifest,\n\
+         summary and controls agree with events.jsonl, and, with --previous, that the earlier\n\
+         bundle's checkpoint is a prefix of this one (RFC 9162 consistency proof).\n\n\
+         Files\n\
+         -----\n\
+         manifest.json        framework, period, counts, Type II validation, retention, simulated flag\n\
+         summary.json         per criterion: evidence count and one-sentence summary\n\
+         controls/<ID>.json   per criterion: description, controls, findings, analysis, evidence rows\n\
+         controls/<ID>.csv    the same evidence rows as CSV\n\
+         events.jsonl         every log event of the period, canonical JSON, one per line, seq order\n\
+         integrity.json       chain verification, signed checkpoint, log key, inclusion proof\n\
+         oscal/assessment-results.json   OSCAL 1.1 assessment results\n",
+        name = fw.framework.name,
+        version = fw.framework.version,
+        from = date_str(req.from),
+        to = date_str(req.to),
+        org = req.org,
+        origin = req.log_signer.name(),
+        tii = if tii.type_ii {
+            format!("yes ({} days, no coverage gaps)", tii.observation_days)
+        } else {
+            format!("no - {}", tii.warnings.join("; "))
+        },
+        sim = if req.simulated { "\nSIMULATED DATA: produced with a simulated clock, not real activity." } else { "" },
+        source = fw.framework.source,
+    )
+}

@@ -1,0 +1,56 @@
+//! gavel-evidence: compliance frameworks as data, signed evidence bundles, and their offline
+//! verification (DESIGN.md 3.3 and 6).
+//!
+//! * [`framework`]: `frameworks/*.toml` — criteria, evidence queries over the log, controls, and
+//!   disclosed gaps. SOC 2 is built in; another framework is another file.
+//! * [`analysis`]: the per-criterion aggregates computed while the export streams events.
+//! * [`export`]: writes the bundle (events.jsonl, controls/, integrity.json, OSCAL, manifest,
+//!   SHA256SUMS signed with the export key) from a [`gavel_store::Store`] in one pass.
+//! * [`verify`]: checks a bundle offline and says exactly what broke.
+//! * [`archive`]: the bundle as a reproducible `.tar.gz` (`--archive`).
+//!
+//! Invariants: everything in a bundle is derived from the log's events (nothing from domain
+//! state), so an auditor can recompute it from `events.jsonl`; the export never holds the
+//! period's events in memory; a bundle is written to a temporary directory and renamed into
+//! place only once complete and signed.
+
+pub mod analysis;
+pub mod archive;
+pub mod export;
+pub mod framework;
+pub mod oscal;
+pub mod sums;
+pub mod verify;
+
+pub use export::{export, ExportRequest, ExportSummary};
+pub use framework::Framework;
+pub use verify::{verify_bundle, VerifyOptions, VerifyReport};
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum EvidenceError {
+    #[error("framework: {0}")]
+    Framework(String),
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error("export: {0}")]
+    Export(String),
+    #[error(transparent)]
+    Store(#[from] gavel_store::StoreError),
+    #[error(transparent)]
+    Ledger(#[from] gavel_ledger::LedgerError),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Loads the export signing key of a data directory (`keys/export.key`), creating it on first
+/// use with the same rules as the log key (PKCS#8 PEM, mode 0600, never overwritten, refused when
+/// group or other can read it). Returns (key, created).
+pub fn load_or_create_export_key(
+    dir: &gavel_store::layout::DataDir,
+) -> Result<(ed25519_dalek::SigningKey, bool), EvidenceError> {
+    Ok(gavel_ledger::keys::load_or_create_signing_key(&dir.export_key())?)
+}
+
+/// The generator string written into manifests.
+pub const GENERATOR: &str = concat!("gavel ", env!("CARGO_PKG_VERSION"));

@@ -1,0 +1,681 @@
+//! Offline verification of an evidence bundle: everything an auditor needs is in the directory
+//! (plus, optionally, the log key and export key they trust, and an earlier bundle).
+//!
+//! Checks, in order (each reports pass/fail and, on failure, the file and line or seq that broke):
+//! 1. `files` — SHA256SUMS is well-formed, every listed file exists with that hash, no file is
+//!    missing from or unlisted in it, and the bundle's required files are all listed.
+//! 2. `signature` — SHA256SUMS.sig is the Ed25519 signature of SHA256SUMS by signing-key.pem
+//!    (and signing-key.pem is the trusted export key, when one is given).
+//! 3. `checkpoint` — integrity.json's checkpoint is a C2SP signed note verifying under its
+//!    `log_key` (which must equal the trusted log key when one is given), for the manifest's origin.
+//! 4. `events` — events.jsonl: each line is the RFC 8785 canonical form of a well-formed event,
+//!    seqs are contiguous from integrity.json's `first_seq`, each `prev` is the leaf hash of the
+//!    line before, times are non-decreasing and inside the period.
+//! 5. `inclusion` — the last event's leaf is in the checkpoint's tree (RFC 9162 inclusion proof);
+//!    with the chain, this authenticates every event of the period.
+//! 6. `consistency` — manifest, integrity, summary, the OSCAL findings' states and every
+//!    controls/<ID>.json and .csv agree
+//!    with what events.jsonl recomputes (counts, seqs, times, evidence rows per criterion,
+//!    recomputed from each criterion's queries).
+//! 7. `previous` (with an earlier bundle) — the earlier bundle verifies on its own, is signed by
+//!    the same log key, and its checkpoint is a prefix of this one: a consistency proof from its
+//!    tree size is in this bundle's integrity.json and verifies.
+//!
+//! Memory: events.jsonl, the controls JSON rows and CSV rows are streamed; per criterion only a
+//! running hash of its evidence rows is kept.
+
+use crate::analysis::CSV_HEADER;
+use crate::export::list_files;
+use crate::framework::Query;
+use crate::sums::{self, SIG_FILE, SUMS_FILE};
+use ed25519_dalek::pkcs8::DecodePublicKey;
+use ed25519_dalek::{Signature, VerifyingKey};
+use gavel_ledger::checkpoint::{Checkpoint, NoteVerifier};
+use gavel_ledger::event::Event;
+use gavel_ledger::hash::{from_hex, leaf_hash, to_hex, Hash};
+use gavel_ledger::merkle::{verify_consistency, verify_inclusion};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+/// Files every bundle has (besides SHA256SUMS and its signature).
+pub const REQUIRED_FILES: [&str; 7] = [
+    "README.txt",
+    "events.jsonl",
+    "integrity.json",
+    "manifest.json",
+    "oscal/assessment-results.json",
+    "signing-key.pem",
+    "summary.json",
+];
+
+/// What the auditor brings besides the bundle.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// An earlier bundle whose checkpoint this one must extend.
+    pub previous: Option<PathBuf>,
+    /// The log's verifier key (`<name>+<key id>+<base64>`), if the auditor has it from elsewhere.
+    pub log_key: Option<String>,
+    /// The export public key (SPKI PEM) the organisation publishes, if the auditor has it.
+    pub signing_key_pem: Option<String>,
+}
+
+/// One check and its outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    /// What was checked (on success) or exactly what broke (on failure).
+    pub detail: String,
+}
+
+/// The outcome of [`verify_bundle`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    pub valid: bool,
+    pub checks: Vec<Check>,
+}
+
+impl VerifyReport {
+    /// The first failed check.
+    pub fn first_failure(&self) -> Option<&Check> {
+        self.checks.iter().find(|c| !c.ok)
+    }
+
+    /// The check with this name.
+    pub fn check(&self, name: &str) -> Option<&Check> {
+        self.checks.iter().find(|c| c.name == name)
+    }
+}
+
+type Fail = String;
+
+fn read(dir: &Path, name: &str) -> Result<Vec<u8>, Fail> {
+    std::fs::read(dir.join(name)).map_err(|e| format!("{name}: cannot read: {e}"))
+}
+
+fn read_json(dir: &Path, name: &str) -> Result<Value, Fail> {
+    let bytes = read(dir, name)?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("{name}: not valid JSON: {e}"))
+}
+
+/// Verifies the bundle in `dir`. Never panics on bad input; every failure is a failed check.
+pub fn verify_bundle(dir: &Path, opts: &VerifyOptions) -> VerifyReport {
+    let mut checks = Vec::new();
+    let mut push = |name: &'static str, r: Result<String, Fail>| {
+        let (ok, detail) = match r {
+            Ok(d) => (true, d),
+            Err(d) => (false, d),
+        };
+        checks.push(Check { name, ok, detail });
+    };
+    push("files", check_files(dir));
+    push("signature", check_signature(dir, opts));
+    let integrity = read_json(dir, "integrity.json");
+    let manifest = read_json(dir, "manifest.json");
+    let checkpoint = match (&integrity, &manifest) {
+        (Ok(i), Ok(m)) => check_checkpoint(i, m, opts),
+        (Err(e), _) | (_, Err(e)) => Err(e.clone()),
+    };
+    push("checkpoint", checkpoint.as_ref().map(|(_, d)| d.clone()).map_err(Clone::clone));
+    let scanned = match (&integrity, &manifest) {
+        (Ok(i), Ok(m)) => scan_events(dir, i, m),
+        (Err(e), _) | (_, Err(e)) => Err(e.clone()),
+    };
+    push(
+        "events",
+        scanned.as_ref().map(|s| {
+            format!(
+                "{} event(s), seq {}..={}: canonical bytes, contiguous seqs, prev chain, times inside the period",
+                s.count,
+                s.first_seq.map_or("-".into(), |v| v.to_string()),
+                s.last.map_or("-".into(), |(v, _)| v.to_string())
+            )
+        })
+        .map_err(Clone::clone),
+    );
+    let inclusion = match (&scanned, &checkpoint, &integrity) {
+        (Ok(s), Ok((cp, _)), Ok(i)) => check_inclusion(s, cp, i),
+        _ => Err("not checked: needs valid events and a valid checkpoint".into()),
+    };
+    push("inclusion", inclusion);
+    let consistency = match (&scanned, &integrity, &manifest) {
+        (Ok(s), Ok(i), Ok(m)) => check_consistency(dir, s, i, m),
+        _ => Err("not checked: needs readable events, integrity.json and manifest.json".into()),
+    };
+    push("consistency", consistency);
+    if let Some(prev) = &opts.previous {
+        let r = match (&checkpoint, &integrity) {
+            (Ok((cp, _)), Ok(i)) => check_previous(prev, cp, i),
+            _ => Err("not checked: this bundle's checkpoint is not valid".into()),
+        };
+        push("previous", r);
+    }
+    let valid = checks.iter().all(|c| c.ok);
+    VerifyReport { valid, checks }
+}
+
+fn check_files(dir: &Path) -> Result<String, Fail> {
+    let text = String::from_utf8(read(dir, SUMS_FILE)?).map_err(|_| "SHA256SUMS is not UTF-8".to_string())?;
+    let listed = sums::parse(&text)?;
+    let mut on_disk = Vec::new();
+    list_files(dir, dir, &mut on_disk).map_err(|e| format!("cannot list the bundle directory: {e}"))?;
+    let on_disk: BTreeSet<String> = on_disk.into_iter().collect();
+    let listed_names: BTreeSet<&str> = listed.iter().map(|(p, _)| p.as_str()).collect();
+    if let Some(extra) = on_disk.iter().find(|p| !listed_names.contains(p.as_str())) {
+        return Err(format!("{extra}: file is not listed in SHA256SUMS (added to the bundle?)"));
+    }
+    for (line, (path, want)) in listed.iter().enumerate() {
+        if !on_disk.contains(path) {
+            return Err(format!(
+                "{path}: listed in SHA256SUMS line {} but missing from the bundle",
+                line + 1
+            ));
+        }
+        let got = sums::hash_file(&dir.join(path)).map_err(|e| format!("{path}: cannot read: {e}"))?;
+        if &got != want {
+            return Err(format!(
+                "{path}: SHA-256 {got} does not match SHA256SUMS line {} ({want}): the file was changed",
+                line + 1
+            ));
+        }
+    }
+    if let Some(req) = REQUIRED_FILES.iter().find(|r| !listed_names.contains(**r)) {
+        return Err(format!("{req}: required bundle file is not listed in SHA256SUMS"));
+    }
+    Ok(format!("{} file(s) match SHA256SUMS; no file missing or unlisted", listed.len()))
+}
+
+fn check_signature(dir: &Path, opts: &VerifyOptions) -> Result<String, Fail> {
+    let pem = String::from_utf8(read(dir, "signing-key.pem")?)
+        .map_err(|_| "signing-key.pem is not UTF-8".to_string())?;
+    let key = VerifyingKey::from_public_key_pem(&pem)
+        .map_err(|_| "signing-key.pem is not an Ed25519 SPKI public key".to_string())?;
+    if let Some(trusted) = &opts.signing_key_pem {
+        let trusted = VerifyingKey::from_public_key_pem(trusted)
+            .map_err(|_| "the trusted export key is not an Ed25519 SPKI PEM public key".to_string())?;
+        if trusted != key {
+            return Err("signing-key.pem is not the trusted export signing key".into());
+        }
+    }
+    let sig = read(dir, SIG_FILE)?;
+    let sig: [u8; 64] = sig
+        .as_slice()
+        .try_into()
+        .map_err(|_| format!("SHA256SUMS.sig has {} bytes; a raw Ed25519 signature has 64", sig.len()))?;
+    let sums = read(dir, SUMS_FILE)?;
+    key.verify_strict(&sums, &Signature::from_bytes(&sig)).map_err(|_| {
+        "SHA256SUMS.sig is not a valid Ed25519 signature of SHA256SUMS by signing-key.pem".to_string()
+    })?;
+    Ok(format!(
+        "SHA256SUMS signed by the export key in signing-key.pem{}",
+        if opts.signing_key_pem.is_some() {
+            " (the trusted key)"
+        } else {
+            " (key not pinned: compare it with the published one)"
+        }
+    ))
+}
+
+fn str_field<'a>(v: &'a Value, file: &str, key: &str) -> Result<&'a str, Fail> {
+    v.get(key).and_then(Value::as_str).ok_or_else(|| format!("{file}: `{key}` is missing or not a string"))
+}
+
+fn opt_u64(v: &Value, file: &str, key: &str) -> Result<Option<u64>, Fail> {
+    match v.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(x) => x.as_u64().map(Some).ok_or_else(|| format!("{file}: `{key}` is not an unsigned integer")),
+    }
+}
+
+fn hash_field(v: &Value, file: &str, key: &str) -> Result<Hash, Fail> {
+    from_hex(str_field(v, file, key)?).ok_or_else(|| format!("{file}: `{key}` is not a 64-hex-digit hash"))
+}
+
+fn check_checkpoint(i: &Value, m: &Value, opts: &VerifyOptions) -> Result<(Checkpoint, String), Fail> {
+    let log_key = str_field(i, "integrity.json", "log_key")?;
+    let verifier = NoteVerifier::from_verifier_key(log_key)
+        .map_err(|e| format!("integrity.json: log_key is not a verifier key: {e}"))?;
+    if let Some(trusted) = &opts.log_key {
+        let t = NoteVerifier::from_verifier_key(trusted)
+            .map_err(|e| format!("the trusted log key is invalid: {e}"))?;
+        if t.verifier_key() != verifier.verifier_key() {
+            return Err(format!("integrity.json: log_key {log_key} is not the trusted log key {trusted}"));
+        }
+    }
+    let note = str_field(i, "integrity.json", "checkpoint")?;
+    let cp = verifier
+        .verify(note)
+        .map_err(|e| format!("integrity.json: the checkpoint does not verify under log_key: {e}"))?;
+    let origin = str_field(m, "manifest.json", "log_origin")?;
+    if cp.origin != origin {
+        return Err(format!(
+            "integrity.json: checkpoint origin {:?} is not the manifest's log_origin {origin:?}",
+            cp.origin
+        ));
+    }
+    if opt_u64(i, "integrity.json", "checkpoint_size")? != Some(cp.size)
+        || hash_field(i, "integrity.json", "checkpoint_root")? != cp.root
+    {
+        return Err(
+            "integrity.json: checkpoint_size/checkpoint_root differ from the signed checkpoint".into()
+        );
+    }
+    let detail = format!(
+        "checkpoint of tree size {} signed by log key {}{}",
+        cp.size,
+        verifier.verifier_key(),
+        if opts.log_key.is_some() {
+            " (the trusted key)"
+        } else {
+            " (key not pinned: pass the log key to pin it)"
+        }
+    );
+    Ok((cp, detail))
+}
+
+/// One criterion's recomputation state: its queries and a running hash of its rows.
+struct CriterionScan {
+    id: String,
+    queries: Vec<Query>,
+    count: u64,
+    rows: Sha256,
+}
+
+fn row_digest(h: &mut Sha256, seq: u64, time: &str, kind: &str, leaf: &str) {
+    h.update(format!("{seq}\n{time}\n{kind}\n{leaf}\n").as_bytes());
+}
+
+#[derive(Deserialize)]
+struct ControlRow {
+    seq: u64,
+    time: String,
+    kind: String,
+    leaf_hash: String,
+}
+
+/// A controls/<ID>.json file as verification needs it: its evidence rows are folded into a
+/// running hash while they are parsed (never held), so a criterion with millions of rows costs
+/// no memory.
+#[derive(Deserialize)]
+struct ControlFile {
+    criterion: String,
+    evidence_count: u64,
+    status: String,
+    queries: Vec<Query>,
+    events: RowsDigest,
+}
+
+/// The number of rows and the hash of their (seq, time, kind, leaf_hash).
+struct RowsDigest {
+    count: u64,
+    digest: [u8; 32],
+}
+
+impl<'de> Deserialize<'de> for RowsDigest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RowsDigest;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of evidence rows")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<RowsDigest, A::Error> {
+                let mut h = Sha256::new();
+                let mut count = 0u64;
+                while let Some(r) = seq.next_element::<ControlRow>()? {
+                    row_digest(&mut h, r.seq, &r.time, &r.kind, &r.leaf_hash);
+                    count += 1;
+                }
+                Ok(RowsDigest { count, digest: h.finalize().into() })
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+struct Scanned {
+    count: u64,
+    first_seq: Option<u64>,
+    first_time: Option<String>,
+    last_time: Option<String>,
+    last: Option<(u64, Hash)>,
+    by_kind: BTreeMap<String, u64>,
+    criteria: Vec<(CriterionScan, ControlFile)>,
+}
+
+fn control_ids(m: &Value) -> Result<Vec<String>, Fail> {
+    let crit = m
+        .pointer("/counts/criteria")
+        .and_then(Value::as_object)
+        .ok_or_else(|| "manifest.json: counts.criteria is missing".to_string())?;
+    Ok(crit.keys().cloned().collect())
+}
+
+fn scan_events(dir: &Path, i: &Value, m: &Value) -> Result<Scanned, Fail> {
+    let from_time = m
+        .pointer("/period/from_time")
+        .and_then(Value::as_str)
+        .ok_or("manifest.json: period.from_time is missing")?;
+    let to_time = m
+        .pointer("/period/to_time")
+        .and_then(Value::as_str)
+        .ok_or("manifest.json: period.to_time is missing")?;
+    let mut expected_seq = opt_u64(i, "integrity.json", "first_seq")?;
+    let mut prev = hash_field(i, "integrity.json", "prev_of_first")?;
+    let mut criteria = Vec::new();
+    for id in control_ids(m)? {
+        let name = format!("controls/{id}.json");
+        let reader = std::fs::File::open(dir.join(&name)).map_err(|e| format!("{name}: cannot read: {e}"))?;
+        let file: ControlFile = serde_json::from_reader(BufReader::new(reader))
+            .map_err(|e| format!("{name}: not a controls file: {e}"))?;
+        criteria
+            .push((CriterionScan { id, queries: file.queries.clone(), count: 0, rows: Sha256::new() }, file));
+    }
+    let f = std::fs::File::open(dir.join("events.jsonl"))
+        .map_err(|e| format!("events.jsonl: cannot read: {e}"))?;
+    let mut reader = BufReader::new(f);
+    let mut s = Scanned {
+        count: 0,
+        first_seq: None,
+        first_time: None,
+        last_time: None,
+        last: None,
+        by_kind: BTreeMap::new(),
+        criteria: Vec::new(),
+    };
+    let mut line = Vec::new();
+    let mut n = 0u64;
+    loop {
+        line.clear();
+        let read =
+            reader.read_until(b'\n', &mut line).map_err(|e| format!("events.jsonl: cannot read: {e}"))?;
+        if read == 0 {
+            break;
+        }
+        n += 1;
+        let Some(bytes) = line.strip_suffix(b"\n") else {
+            return Err(format!("events.jsonl line {n}: does not end with a newline"));
+        };
+        // check_bytes accepts exactly the canonical bytes of a well-formed event (what
+        // Event::from_bytes accepts) without re-serializing; then a plain parse for the fields.
+        Event::check_bytes(bytes).map_err(|e| format!("events.jsonl line {n}: {e}"))?;
+        let event: Event = serde_json::from_slice(bytes)
+            .map_err(|e| format!("events.jsonl line {n}: invalid event: {e}"))?;
+        let at = format!("events.jsonl line {n} (seq {})", event.seq);
+        let want =
+            expected_seq.ok_or_else(|| format!("{at}: integrity.json says the period has no events"))?;
+        if event.seq != want {
+            return Err(format!("{at}: expected seq {want} (events missing, reordered or duplicated)"));
+        }
+        if event.prev_hash().map_err(|e| format!("{at}: {e}"))? != prev {
+            return Err(format!(
+                "{at}: prev does not match the leaf hash of {} (the chain is broken)",
+                if s.count == 0 {
+                    "the event before the period (integrity.json prev_of_first)".to_string()
+                } else {
+                    format!("seq {}", want - 1)
+                }
+            ));
+        }
+        if event.time.as_str() < from_time || event.time.as_str() >= to_time {
+            return Err(format!("{at}: time {} is outside the period [{from_time}, {to_time})", event.time));
+        }
+        if s.last_time.as_ref().is_some_and(|t| t.as_str() > event.time.as_str()) {
+            return Err(format!("{at}: time {} is earlier than the event before it", event.time));
+        }
+        let leaf = leaf_hash(bytes);
+        let leaf_hex = to_hex(&leaf);
+        for (c, _) in criteria.iter_mut() {
+            if c.queries.iter().any(|q| q.matches(&event.kind, &event.data)) {
+                c.count += 1;
+                row_digest(&mut c.rows, event.seq, &event.time, &event.kind, &leaf_hex);
+            }
+        }
+        *s.by_kind.entry(event.kind.clone()).or_default() += 1;
+        if s.first_time.is_none() {
+            s.first_time = Some(event.time.clone());
+            s.first_seq = Some(event.seq);
+        }
+        s.count += 1;
+        s.last = Some((event.seq, leaf));
+        s.last_time = Some(event.time);
+        prev = leaf;
+        expected_seq = Some(want + 1);
+    }
+    s.criteria = criteria;
+    Ok(s)
+}
+
+fn check_inclusion(s: &Scanned, cp: &Checkpoint, i: &Value) -> Result<String, Fail> {
+    let Some((seq, leaf)) = s.last else {
+        return match i.get("inclusion_proof") {
+            Some(Value::Null) | None => Ok("the period has no events: nothing to include".into()),
+            _ => Err("integrity.json: an inclusion proof for a period without events".into()),
+        };
+    };
+    let p = i
+        .get("inclusion_proof")
+        .filter(|p| !p.is_null())
+        .ok_or("integrity.json: inclusion_proof is missing")?;
+    let f = "integrity.json inclusion_proof";
+    if opt_u64(p, f, "seq")? != Some(seq) {
+        return Err(format!("{f}: is for seq {:?}, but the last event is seq {seq}", p.get("seq")));
+    }
+    if hash_field(p, f, "leaf_hash")? != leaf {
+        return Err(format!("{f}: leaf_hash is not the leaf hash of the last event (seq {seq})"));
+    }
+    if opt_u64(p, f, "tree_size")? != Some(cp.size) {
+        return Err(format!("{f}: tree_size is not the checkpoint's size {}", cp.size));
+    }
+    let hashes =
+        p.get("hashes").and_then(Value::as_array).ok_or_else(|| format!("{f}: hashes is missing"))?;
+    let proof: Vec<Hash> = hashes
+        .iter()
+        .map(|h| h.as_str().and_then(from_hex))
+        .collect::<Option<_>>()
+        .ok_or_else(|| format!("{f}: hashes must be 64-hex-digit strings"))?;
+    verify_inclusion(&leaf, seq, cp.size, &proof, &cp.root)
+        .map_err(|e| format!("{f}: seq {seq} is not in the signed checkpoint's tree: {e}"))?;
+    Ok(format!(
+        "seq {seq} is leaf {seq} of the signed tree of size {}, so the whole chained period is",
+        cp.size
+    ))
+}
+
+fn check_consistency(dir: &Path, s: &Scanned, i: &Value, m: &Value) -> Result<String, Fail> {
+    let fi = "integrity.json";
+    if i.get("hash_chain_verified") != Some(&Value::Bool(true)) {
+        return Err(format!("{fi}: hash_chain_verified is not true: the log did not verify when exported"));
+    }
+    if opt_u64(i, fi, "total_events")? != Some(s.count) {
+        return Err(format!(
+            "{fi}: total_events is {:?}, events.jsonl has {}",
+            i.get("total_events"),
+            s.count
+        ));
+    }
+    if opt_u64(i, fi, "first_seq")? != s.first_seq || opt_u64(i, fi, "last_seq")? != s.last.map(|l| l.0) {
+        return Err(format!("{fi}: first_seq/last_seq do not match events.jsonl"));
+    }
+    let time = |k: &str| i.get(k).and_then(Value::as_str).map(str::to_string);
+    if time("first_event_time") != s.first_time || time("last_event_time") != s.last_time {
+        return Err(format!("{fi}: first_event_time/last_event_time do not match events.jsonl"));
+    }
+    let fm = "manifest.json";
+    if m.pointer("/counts/events").and_then(Value::as_u64) != Some(s.count) {
+        return Err(format!("{fm}: counts.events does not match the {} line(s) of events.jsonl", s.count));
+    }
+    let kinds: Option<BTreeMap<String, u64>> =
+        m.pointer("/counts/events_by_kind").and_then(|v| serde_json::from_value(v.clone()).ok());
+    if kinds.as_ref() != Some(&s.by_kind) {
+        return Err(format!("{fm}: counts.events_by_kind does not match events.jsonl"));
+    }
+    let summary = read_json(dir, "summary.json")?;
+    let summary_counts: BTreeMap<String, u64> = summary
+        .get("criteria")
+        .and_then(Value::as_array)
+        .ok_or("summary.json: criteria is missing")?
+        .iter()
+        .filter_map(|c| Some((c.get("id")?.as_str()?.to_string(), c.get("evidence_count")?.as_u64()?)))
+        .collect();
+    for (c, file) in &s.criteria {
+        let fj = format!("controls/{}.json", c.id);
+        let expected = c.rows.clone().finalize();
+        if file.criterion != c.id {
+            return Err(format!("{fj}: is for criterion {:?}", file.criterion));
+        }
+        if m.pointer(&format!("/counts/criteria/{}", c.id.replace('~', "~0").replace('/', "~1")))
+            .and_then(Value::as_u64)
+            != Some(c.count)
+        {
+            return Err(format!(
+                "{fm}: counts.criteria.{} is not the {} evidence event(s) events.jsonl gives",
+                c.id, c.count
+            ));
+        }
+        if summary_counts.get(&c.id) != Some(&c.count) {
+            return Err(format!("summary.json: evidence_count of {} is not {}", c.id, c.count));
+        }
+        if file.evidence_count != c.count || file.events.count != c.count {
+            return Err(format!(
+                "{fj}: evidence_count {} / {} row(s), but its queries select {} event(s) of events.jsonl",
+                file.evidence_count, file.events.count, c.count
+            ));
+        }
+        if file.events.digest[..] != expected[..] {
+            return Err(format!(
+                "{fj}: its evidence rows differ from the events its queries select in events.jsonl"
+            ));
+        }
+        let fc = format!("controls/{}.csv", c.id);
+        let mut rdr = csv::Reader::from_path(dir.join(&fc)).map_err(|e| format!("{fc}: cannot read: {e}"))?;
+        let header = rdr.headers().map_err(|e| format!("{fc}: {e}"))?.clone();
+        if header.iter().ne(CSV_HEADER.iter().copied()) {
+            return Err(format!("{fc}: header is not {}", CSV_HEADER.join(",")));
+        }
+        let mut h = Sha256::new();
+        let mut rows = 0u64;
+        for (k, rec) in rdr.records().enumerate() {
+            let rec = rec.map_err(|e| format!("{fc}: {e}"))?;
+            let seq = rec
+                .get(0)
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| format!("{fc} row {}: bad seq", k + 1))?;
+            row_digest(
+                &mut h,
+                seq,
+                rec.get(1).unwrap_or(""),
+                rec.get(2).unwrap_or(""),
+                rec.get(7).unwrap_or(""),
+            );
+            rows += 1;
+        }
+        if rows != c.count || h.finalize() != expected {
+            return Err(format!(
+                "{fc}: its {rows} row(s) differ from the {} event(s) its criterion selects in events.jsonl",
+                c.count
+            ));
+        }
+    }
+    let oscal = read_json(dir, "oscal/assessment-results.json")?;
+    let states: BTreeMap<String, String> = oscal
+        .pointer("/assessment-results/results/0/findings")
+        .and_then(Value::as_array)
+        .ok_or("oscal/assessment-results.json: results[0].findings is missing")?
+        .iter()
+        .filter_map(|f| {
+            let t = f.get("target")?;
+            Some((
+                t.get("target-id")?.as_str()?.to_string(),
+                t.pointer("/status/state")?.as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    for (c, file) in &s.criteria {
+        let target = format!("{}_obj", c.id.to_ascii_lowercase());
+        if states.get(&target) != Some(&file.status) {
+            return Err(format!(
+                "oscal/assessment-results.json: the finding for {} is {:?}, controls/{}.json says {:?}",
+                c.id,
+                states.get(&target),
+                c.id,
+                file.status
+            ));
+        }
+    }
+    for gap in m.get("disclosed_gaps").and_then(Value::as_array).into_iter().flatten() {
+        let id = gap.get("id").and_then(Value::as_str).unwrap_or_default();
+        let target = format!("{}_obj", id.to_ascii_lowercase());
+        if states.get(&target).map(String::as_str) != Some("not-satisfied") {
+            return Err(format!(
+                "oscal/assessment-results.json: the finding for {id} is {:?}, but {id} is a disclosed gap (not-satisfied)",
+                states.get(&target)
+            ));
+        }
+    }
+    Ok(format!(
+        "manifest, integrity, summary, OSCAL findings and {} criteria (JSON and CSV rows) agree with events.jsonl",
+        s.criteria.len()
+    ))
+}
+
+fn check_previous(prev_dir: &Path, cp: &Checkpoint, i: &Value) -> Result<String, Fail> {
+    let log_key = str_field(i, "integrity.json", "log_key")?;
+    let prev_opts =
+        VerifyOptions { previous: None, log_key: Some(log_key.to_string()), signing_key_pem: None };
+    let report = verify_bundle(prev_dir, &prev_opts);
+    if let Some(f) = report.first_failure() {
+        return Err(format!("previous bundle {}: {} check failed: {}", prev_dir.display(), f.name, f.detail));
+    }
+    let pi = read_json(prev_dir, "integrity.json").map_err(|e| format!("previous bundle: {e}"))?;
+    let verifier = NoteVerifier::from_verifier_key(log_key).map_err(|e| e.to_string())?;
+    let old = verifier
+        .verify(str_field(&pi, "previous integrity.json", "checkpoint")?)
+        .map_err(|e| format!("previous bundle: its checkpoint does not verify under this log key: {e}"))?;
+    if old.size > cp.size {
+        return Err(format!(
+            "previous bundle's checkpoint (tree size {}) is newer than this one ({}): swap the bundles",
+            old.size, cp.size
+        ));
+    }
+    if old.size == cp.size {
+        return if old.root == cp.root {
+            Ok(format!("both bundles are signed at the same tree size {} with the same root", cp.size))
+        } else {
+            Err(format!("two different signed roots for tree size {}: the log was rewritten", cp.size))
+        };
+    }
+    let proofs = i.get("consistency_proofs").and_then(Value::as_array).cloned().unwrap_or_default();
+    let proof = proofs
+        .iter()
+        .find(|p| p.get("old_size").and_then(Value::as_u64) == Some(old.size))
+        .ok_or_else(|| {
+            format!(
+                "integrity.json carries no consistency proof from the previous bundle's tree size {} \
+                 (was the previous export recorded in this log?)",
+                old.size
+            )
+        })?;
+    let hashes: Vec<Hash> = proof
+        .get("hashes")
+        .and_then(Value::as_array)
+        .ok_or("integrity.json consistency proof: hashes is missing")?
+        .iter()
+        .map(|h| h.as_str().and_then(from_hex))
+        .collect::<Option<_>>()
+        .ok_or("integrity.json consistency proof: hashes must be 64-hex-digit strings")?;
+    verify_consistency(old.size, cp.size, &old.root, &cp.root, &hashes).map_err(|e| {
+        format!(
+            "the previous bundle's tree (size {}) is not a prefix of this one (size {}): {e}",
+            old.size, cp.size
+        )
+    })?;
+    Ok(format!(
+        "previous bundle verifies, and its signed tree (size {}) is a prefix of this one (size {})",
+        old.size, cp.size
+    ))
+}

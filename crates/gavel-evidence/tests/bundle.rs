@@ -1,0 +1,837 @@
+//! End-to-end tests of evidence bundles: export from a real SQLite log, verify, tamper with
+//! every file class and expect a precise failure, verify with sha256sum + openssl alone, and
+//! validate the OSCAL document with compliance-trestle.
+
+use ed25519_dalek::{Signer as _, SigningKey};
+use gavel_evidence::export::parse_date;
+use gavel_evidence::{
+    export, verify_bundle, ExportRequest, ExportSummary, Framework, VerifyOptions, VerifyReport,
+};
+use gavel_ledger::clock::ManualClock;
+use gavel_ledger::event::{Actor, EventDraft};
+use gavel_ledger::keys::{generate_signing_key, public_key_pem};
+use gavel_store::layout::DataDir;
+use gavel_store::{Log, Store};
+use serde_json::{json, Value};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use time::macros::datetime;
+use time::Duration;
+
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    log: Log,
+    clock: Arc<ManualClock>,
+    key: SigningKey,
+}
+
+fn ev(log: &Log, kind: &str, actor: Actor, data: Value) {
+    log.append(EventDraft::new(kind, actor, data).expect("draft")).expect("append");
+}
+
+/// A log with `days` days of activity from 2026-01-01: agents, decisions, a policy change, a
+/// deactivation followed by a denial, webhooks, a detection, an incident and a kill switch.
+fn fixture(days: i64) -> Fixture {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().to_path_buf();
+    let clock = Arc::new(ManualClock::new(datetime!(2025-12-31 12:00 UTC)));
+    let (log, _) = Log::open(&DataDir::new(root.join("data")), clock.clone(), Some("acme")).expect("open");
+    let admin = || Actor::user("usr_admin");
+    ev(
+        &log,
+        "user.created",
+        Actor::system("bootstrap"),
+        json!({"user_id": "usr_admin", "name": "admin", "role": "admin"}),
+    );
+    clock.set(datetime!(2026-01-01 08:00 UTC));
+    ev(
+        &log,
+        "agent.registered",
+        admin(),
+        json!({"agent_id": "agt_1", "name": "billing-bot", "owner": "alice"}),
+    );
+    ev(&log, "agent.registered", admin(), json!({"agent_id": "agt_2", "name": "mailer", "owner": "bob"}));
+    ev(
+        &log,
+        "policy.proposed",
+        admin(),
+        json!({"change_id": "chg_1", "set_id": "base", "version": 1, "author": "usr_admin", "author_name": "admin"}),
+    );
+    ev(
+        &log,
+        "policy.activated",
+        Actor::user("usr_sec"),
+        json!({"change_id": "chg_1", "set_id": "base", "version": 1, "proposed_by": "usr_admin", "approved_by": "usr_sec", "approved_by_name": "sec", "mode": "enforce"}),
+    );
+    ev(&log, "webhook.created", admin(), json!({"id": "whk_1", "url": "https://siem.example.com/x"}));
+    for day in 0..days {
+        clock.set(datetime!(2026-01-01 10:00 UTC) + Duration::days(day));
+        for (agent, name, outcome, tool, cat) in [
+            ("agt_1", "billing-bot", "allow", "refund", "payments"),
+            ("agt_1", "billing-bot", "deny", "wire", "payments"),
+            ("agt_2", "mailer", "require_approval", "send_email", "external_comm"),
+        ] {
+            ev(
+                &log,
+                "decision",
+                Actor::agent(agent),
+                json!({"decision_id": format!("dec_{day}_{tool}"), "agent_id": agent, "agent_name": name,
+                "agent_status": "active", "tool": tool, "tool_category": cat, "decision": outcome}),
+            );
+        }
+        ev(
+            &log,
+            "webhook.attempts",
+            Actor::system("webhooks"),
+            json!({"endpoint_id": "whk_1", "attempts": [{"seq": 1, "outcome": "delivered", "status_code": 200}]}),
+        );
+    }
+    clock.set(datetime!(2026-01-01 12:00 UTC) + Duration::days(days - 1));
+    ev(
+        &log,
+        "detection.raised",
+        Actor::system("detectors"),
+        json!({"detection_id": "det_1", "detector": "deny_burst", "agent_id": "agt_1"}),
+    );
+    ev(
+        &log,
+        "incident.opened",
+        admin(),
+        json!({"incident_id": "inc_1", "title": "deny burst", "severity": "high"}),
+    );
+    ev(
+        &log,
+        "killswitch.engaged",
+        admin(),
+        json!({"scope": "agent:agt_1", "reason": "deny burst", "incident_id": "inc_1"}),
+    );
+    ev(
+        &log,
+        "agent.deactivated",
+        admin(),
+        json!({"agent_id": "agt_1", "name": "billing-bot", "reason": "compromised"}),
+    );
+    ev(
+        &log,
+        "decision",
+        Actor::agent("agt_1"),
+        json!({"decision_id": "dec_late", "agent_id": "agt_1", "agent_name": "billing-bot",
+        "agent_status": "deactivated", "tool": "refund", "tool_category": "payments", "decision": "deny"}),
+    );
+    ev(&log, "incident.resolved", admin(), json!({"incident_id": "inc_1", "resolution": "agent retired"}));
+    // After the period: must not be exported.
+    clock.set(datetime!(2026-01-01 09:00 UTC) + Duration::days(days + 3));
+    ev(
+        &log,
+        "decision",
+        Actor::agent("agt_2"),
+        json!({"agent_id": "agt_2", "decision": "allow", "tool": "x"}),
+    );
+    Fixture { _tmp: tmp, root, log, clock, key: generate_signing_key() }
+}
+
+fn do_export(f: &Fixture, fw: &Framework, from: &str, to: &str, out: &str) -> ExportSummary {
+    let req = ExportRequest {
+        store: f.log.store().as_ref(),
+        log_signer: f.log.signer(),
+        export_key: &f.key,
+        framework: fw,
+        from: parse_date(from).expect("date"),
+        to: parse_date(to).expect("date"),
+        org: "acme".into(),
+        out: f.root.join(out),
+        retention_days: 365,
+        simulated: true,
+        generated_at: datetime!(2026-06-01 00:00 UTC),
+        record: true,
+        progress: None,
+    };
+    export(&req).expect("export")
+}
+
+fn verify(dir: &Path) -> VerifyReport {
+    verify_bundle(dir, &VerifyOptions::default())
+}
+
+/// Asserts the report fails at `check` with a detail containing every `needles`.
+fn assert_fails(report: &VerifyReport, check: &str, needles: &[&str]) {
+    assert!(!report.valid, "tampered bundle verified: {report:#?}");
+    let failed = report.first_failure().expect("a failed check");
+    assert_eq!(failed.name, check, "{report:#?}");
+    for n in needles {
+        assert!(failed.detail.contains(n), "detail {:?} lacks {n:?}", failed.detail);
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("mkdir");
+    for e in fs::read_dir(from).expect("read_dir") {
+        let e = e.expect("entry");
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            fs::copy(&p, to.join(e.file_name())).expect("copy");
+        }
+    }
+}
+
+/// Rewrites SHA256SUMS over the current files and signs it with `key` (a forger's key), also
+/// replacing signing-key.pem.
+fn reseal(dir: &Path, key: &SigningKey) {
+    fs::write(dir.join("signing-key.pem"), public_key_pem(&key.verifying_key())).expect("pem");
+    let mut files = Vec::new();
+    gavel_evidence::export::list_files(dir, dir, &mut files).expect("list");
+    files.sort();
+    let listed: Vec<(String, String)> = files
+        .into_iter()
+        .map(|p| {
+            let h = gavel_evidence::sums::hash_file(&dir.join(&p)).expect("hash");
+            (p, h)
+        })
+        .collect();
+    let text = gavel_evidence::sums::format(&listed);
+    fs::write(dir.join("SHA256SUMS"), &text).expect("sums");
+    fs::write(dir.join("SHA256SUMS.sig"), key.sign(text.as_bytes()).to_bytes()).expect("sig");
+}
+
+#[test]
+fn export_writes_the_whole_bundle_and_it_verifies() {
+    let f = fixture(5);
+    let fw = Framework::soc2().expect("soc2");
+    let s = do_export(&f, &fw, "2026-01-01", "2026-01-06", "bundle");
+    let dir = f.root.join("bundle");
+    let report = verify(&dir);
+    assert!(report.valid, "{report:#?}");
+    let names: Vec<&str> = report.checks.iter().map(|c| c.name).collect();
+    assert_eq!(names, ["files", "signature", "checkpoint", "events", "inclusion", "consistency"]);
+
+    // 6 setup events on day 1 after the bootstrap user (which is on 2025-12-31, outside), 4 per
+    // day, 6 at the end; the event after the period is left out.
+    assert_eq!(s.total_events, 5 + 5 * 4 + 6);
+    assert_eq!(s.first_seq, Some(1));
+    assert!(s.hash_chain_verified);
+    for name in [
+        "README.txt",
+        "SHA256SUMS",
+        "SHA256SUMS.sig",
+        "signing-key.pem",
+        "manifest.json",
+        "summary.json",
+        "events.jsonl",
+        "integrity.json",
+        "oscal/assessment-results.json",
+    ] {
+        assert!(dir.join(name).is_file(), "{name}");
+    }
+    for c in ["CC6.1", "CC6.2", "CC6.3", "CC6.6", "CC6.7", "CC7.2", "CC7.3", "CC7.4", "CC8.1"] {
+        assert!(dir.join(format!("controls/{c}.json")).is_file(), "{c}");
+        assert!(dir.join(format!("controls/{c}.csv")).is_file(), "{c}");
+    }
+    let entries: Vec<String> = fs::read_dir(dir.join("controls"))
+        .expect("ls")
+        .map(|e| e.expect("e").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(entries.len(), 18, "no temporary row files left: {entries:?}");
+
+    let sums = fs::read_to_string(dir.join("SHA256SUMS")).expect("sums");
+    let paths: Vec<&str> = sums.lines().map(|l| l.split_once("  ").expect("two spaces").1).collect();
+    let mut sorted = paths.clone();
+    sorted.sort();
+    assert_eq!(paths, sorted);
+    assert!(!paths.contains(&"SHA256SUMS") && !paths.contains(&"SHA256SUMS.sig"));
+    assert_eq!(fs::read(dir.join("SHA256SUMS.sig")).expect("sig").len(), 64);
+
+    let manifest: Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("manifest.json")).expect("m")).expect("json");
+    assert_eq!(manifest["framework"]["id"], "soc2");
+    assert_eq!(manifest["org"], "acme");
+    assert_eq!(manifest["log_origin"], "gavel.local/acme");
+    assert_eq!(manifest["simulated"], true);
+    assert_eq!(manifest["retention"]["days"], 365);
+    assert_eq!(manifest["type_ii"]["type_ii"], false);
+    assert_eq!(manifest["type_ii"]["observation_days"], 5);
+    assert_eq!(manifest["type_ii"]["coverage_gaps"], json!([]));
+    assert!(manifest["disclosed_gaps"].as_array().expect("gaps").iter().any(|g| g["id"] == "CC6.4"));
+
+    let cc61: Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("controls/CC6.1.json")).expect("c")).expect("json");
+    assert_eq!(
+        cc61["analysis"]["decisions_by_outcome"],
+        json!({"allow": 5, "deny": 6, "require_approval": 5})
+    );
+    assert_eq!(cc61["analysis"]["denied_attempts"], 6);
+    assert_eq!(cc61["evidence_count"].as_u64(), Some(cc61["events"].as_array().expect("rows").len() as u64));
+    let cc63: Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("controls/CC6.3.json")).expect("c")).expect("json");
+    assert_eq!(cc63["status"], "satisfied", "{cc63:#}");
+    assert_eq!(cc63["analysis"]["agents"][0]["calls_afterwards"], json!({"deny": 1}));
+    let cc73: Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("controls/CC7.3.json")).expect("c")).expect("json");
+    assert_eq!(cc73["analysis"]["incidents"][0]["timeline"].as_array().map(Vec::len), Some(2));
+    let cc81: Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("controls/CC8.1.json")).expect("c")).expect("json");
+    assert_eq!(cc81["analysis"]["history"][1]["approver"], "sec");
+    assert_eq!(cc81["analysis"]["history"][1]["author"], "usr_admin");
+    let cc72: Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("controls/CC7.2.json")).expect("c")).expect("json");
+    assert_eq!(cc72["analysis"]["chain_verification"]["verified"], true);
+    assert_eq!(cc72["analysis"]["delivery_attempts"]["delivered"], 5);
+    let csv = fs::read_to_string(dir.join("controls/CC6.1.csv")).expect("csv");
+    assert!(csv.starts_with("seq,time,kind,actor,subject,outcome,detail,leaf_hash\n"), "{csv}");
+
+    // events.jsonl: exactly the log's bytes for the period.
+    let lines = fs::read_to_string(dir.join("events.jsonl")).expect("events");
+    assert_eq!(lines.lines().count() as u64, s.total_events);
+
+    // The export recorded itself in the log.
+    let head = f.log.store().head().expect("head");
+    let last = f.log.store().entry(head.size - 1).expect("entry").expect("some");
+    assert!(String::from_utf8_lossy(last.bytes.as_deref().unwrap_or_default()).contains("evidence.exported"));
+
+    // An existing non-empty output directory is refused.
+    let req_again = ExportRequest {
+        store: f.log.store().as_ref(),
+        log_signer: f.log.signer(),
+        export_key: &f.key,
+        framework: &fw,
+        from: parse_date("2026-01-01").expect("d"),
+        to: parse_date("2026-01-06").expect("d"),
+        org: "acme".into(),
+        out: dir.clone(),
+        retention_days: 365,
+        simulated: false,
+        generated_at: datetime!(2026-06-01 00:00 UTC),
+        record: false,
+        progress: None,
+    };
+    assert!(export(&req_again).is_err());
+}
+
+#[test]
+fn tampering_fails_precisely() {
+    let f = fixture(3);
+    let fw = Framework::soc2().expect("soc2");
+    do_export(&f, &fw, "2026-01-01", "2026-01-04", "good");
+    let good = f.root.join("good");
+    assert!(verify(&good).valid);
+    let forger = generate_signing_key();
+
+    let mut n = 0;
+    let mut case = |what: &str, tamper: &dyn Fn(&Path), check: &str, needles: &[&str]| {
+        n += 1;
+        let dir = f.root.join(format!("tampered-{n}"));
+        copy_dir(&good, &dir);
+        tamper(&dir);
+        let report = verify(&dir);
+        eprintln!("{what}: {:?}", report.first_failure());
+        assert_fails(&report, check, needles);
+    };
+
+    case(
+        "edit a control file",
+        &|d| {
+            let p = d.join("controls/CC6.1.csv");
+            let t = fs::read_to_string(&p).expect("r").replace("deny", "allow");
+            fs::write(p, t).expect("w");
+        },
+        "files",
+        &["controls/CC6.1.csv", "does not match SHA256SUMS line"],
+    );
+    case(
+        "delete a file",
+        &|d| fs::remove_file(d.join("summary.json")).expect("rm"),
+        "files",
+        &["summary.json", "missing"],
+    );
+    case(
+        "add a file",
+        &|d| fs::write(d.join("controls/extra.csv"), "x").expect("w"),
+        "files",
+        &["controls/extra.csv", "not listed"],
+    );
+    case(
+        "reorder events (sums rehashed, resigned by a forger)",
+        &|d| {
+            let p = d.join("events.jsonl");
+            let t = fs::read_to_string(&p).expect("r");
+            let mut lines: Vec<&str> = t.lines().collect();
+            lines.swap(2, 3);
+            fs::write(&p, format!("{}\n", lines.join("\n"))).expect("w");
+            reseal(d, &forger);
+        },
+        "events",
+        &["events.jsonl line 3", "expected seq 3"],
+    );
+    case(
+        "reorder events (sums untouched)",
+        &|d| {
+            let p = d.join("events.jsonl");
+            let t = fs::read_to_string(&p).expect("r");
+            let mut lines: Vec<&str> = t.lines().collect();
+            lines.swap(2, 3);
+            fs::write(&p, format!("{}\n", lines.join("\n"))).expect("w");
+        },
+        "files",
+        &["events.jsonl", "does not match SHA256SUMS"],
+    );
+    case(
+        "swap the signature",
+        &|d| fs::write(d.join("SHA256SUMS.sig"), forger.sign(b"something else").to_bytes()).expect("w"),
+        "signature",
+        &["SHA256SUMS.sig is not a valid Ed25519 signature of SHA256SUMS by signing-key.pem"],
+    );
+    case(
+        "truncate the signature",
+        &|d| fs::write(d.join("SHA256SUMS.sig"), [0u8; 10]).expect("w"),
+        "signature",
+        &["SHA256SUMS.sig has 10 bytes"],
+    );
+    case(
+        "swap the key (signing-key.pem listed, so rehash the sums but keep the old signature)",
+        &|d| {
+            fs::write(d.join("signing-key.pem"), public_key_pem(&forger.verifying_key())).expect("w");
+            let sig = fs::read(d.join("SHA256SUMS.sig")).expect("sig");
+            reseal(d, &forger);
+            fs::write(d.join("SHA256SUMS.sig"), sig).expect("w");
+        },
+        "signature",
+        &["not a valid Ed25519 signature"],
+    );
+    case(
+        "edit an event, rehash SHA256SUMS and resign with another key",
+        &|d| {
+            let p = d.join("events.jsonl");
+            let t = fs::read_to_string(&p).expect("r");
+            let mut lines: Vec<String> = t.lines().map(str::to_string).collect();
+            // Line 6 is seq 6, the first allowed decision.
+            lines[5] = lines[5].replace("\"allow\"", "\"deny\"");
+            assert!(lines[5].contains("deny"));
+            fs::write(&p, format!("{}\n", lines.join("\n"))).expect("w");
+            reseal(d, &forger);
+        },
+        "events",
+        &["events.jsonl line 7 (seq 7)", "prev does not match the leaf hash of seq 6"],
+    );
+    case(
+        "edit the last event (no successor to break the chain)",
+        &|d| {
+            let p = d.join("events.jsonl");
+            let t = fs::read_to_string(&p).expect("r");
+            let mut lines: Vec<String> = t.lines().map(str::to_string).collect();
+            let last = lines.len() - 1;
+            lines[last] = lines[last].replace("agent retired", "agent retrained");
+            fs::write(&p, format!("{}\n", lines.join("\n"))).expect("w");
+            reseal(d, &forger);
+        },
+        "inclusion",
+        &["leaf_hash is not the leaf hash of the last event"],
+    );
+    case(
+        "non-canonical event bytes",
+        &|d| {
+            let p = d.join("events.jsonl");
+            let t = fs::read_to_string(&p).expect("r");
+            let mut lines: Vec<String> = t.lines().map(str::to_string).collect();
+            lines[0] = lines[0].replacen("{", "{ ", 1);
+            fs::write(&p, format!("{}\n", lines.join("\n"))).expect("w");
+            reseal(d, &forger);
+        },
+        "events",
+        &["events.jsonl line 1", "canonical"],
+    );
+    case(
+        "delete an event",
+        &|d| {
+            let p = d.join("events.jsonl");
+            let t = fs::read_to_string(&p).expect("r");
+            let mut lines: Vec<&str> = t.lines().collect();
+            lines.remove(5);
+            fs::write(&p, format!("{}\n", lines.join("\n"))).expect("w");
+            reseal(d, &forger);
+        },
+        "events",
+        &["events.jsonl line 6 (seq 7)", "expected seq 6"],
+    );
+    case(
+        "forge the checkpoint",
+        &|d| {
+            let p = d.join("integrity.json");
+            let mut i: Value = serde_json::from_str(&fs::read_to_string(&p).expect("r")).expect("j");
+            let note = i["checkpoint"].as_str().expect("note").to_string();
+            let mut lines: Vec<&str> = note.lines().collect();
+            let size_plus = format!("{}", lines[1].parse::<u64>().expect("size") + 1);
+            lines[1] = &size_plus;
+            i["checkpoint"] = json!(format!("{}\n", lines.join("\n")));
+            fs::write(&p, serde_json::to_string_pretty(&i).expect("j")).expect("w");
+            reseal(d, &forger);
+        },
+        "checkpoint",
+        &["integrity.json: the checkpoint does not verify under log_key"],
+    );
+    case(
+        "change a count in the manifest",
+        &|d| {
+            let p = d.join("manifest.json");
+            let mut m: Value = serde_json::from_str(&fs::read_to_string(&p).expect("r")).expect("j");
+            m["counts"]["criteria"]["CC6.1"] = json!(1);
+            fs::write(&p, serde_json::to_string_pretty(&m).expect("j")).expect("w");
+            reseal(d, &forger);
+        },
+        "consistency",
+        &["manifest.json: counts.criteria.CC6.1"],
+    );
+    case(
+        "drop an evidence row from a control's CSV",
+        &|d| {
+            let p = d.join("controls/CC6.1.csv");
+            let t = fs::read_to_string(&p).expect("r");
+            let mut lines: Vec<&str> = t.lines().collect();
+            lines.remove(2);
+            fs::write(&p, format!("{}\n", lines.join("\n"))).expect("w");
+            reseal(d, &forger);
+        },
+        "consistency",
+        &["controls/CC6.1.csv", "differ from the"],
+    );
+    case(
+        "change an evidence row in a control's JSON",
+        &|d| {
+            let p = d.join("controls/CC6.1.json");
+            let mut c: Value = serde_json::from_str(&fs::read_to_string(&p).expect("r")).expect("j");
+            c["events"][0]["leaf_hash"] = json!("0".repeat(64));
+            fs::write(&p, serde_json::to_string(&c).expect("j")).expect("w");
+            reseal(d, &forger);
+        },
+        "consistency",
+        &["controls/CC6.1.json", "evidence rows differ"],
+    );
+    case(
+        "flip an OSCAL finding to satisfied",
+        &|d| {
+            let p = d.join("oscal/assessment-results.json");
+            let t = fs::read_to_string(&p).expect("r").replacen("\"not-satisfied\"", "\"satisfied\"", 1);
+            fs::write(&p, t).expect("w");
+            reseal(d, &forger);
+        },
+        "consistency",
+        &["oscal/assessment-results.json: the finding for"],
+    );
+    case(
+        "mangle SHA256SUMS",
+        &|d| {
+            let p = d.join("SHA256SUMS");
+            let t = fs::read_to_string(&p).expect("r").replacen("  ", " ", 1);
+            fs::write(p, t).expect("w");
+        },
+        "files",
+        &["SHA256SUMS line 1"],
+    );
+}
+
+#[test]
+fn pinned_keys_catch_a_rewritten_log() {
+    // A forger who rewrites events, recomputes the chain, signs a checkpoint with their own "log
+    // key" and reseals passes the self-contained checks; pinning the real keys catches it.
+    let f = fixture(2);
+    let fw = Framework::soc2().expect("soc2");
+    do_export(&f, &fw, "2026-01-01", "2026-01-03", "b");
+    let dir = f.root.join("b");
+    let pinned = VerifyOptions {
+        log_key: Some(f.log.signer().verifier_key()),
+        signing_key_pem: Some(public_key_pem(&f.key.verifying_key())),
+        previous: None,
+    };
+    assert!(verify_bundle(&dir, &pinned).valid);
+    let forger = generate_signing_key();
+    let fake_log = gavel_ledger::checkpoint::NoteSigner::new("gavel.local/acme", generate_signing_key())
+        .expect("signer");
+    let p = dir.join("integrity.json");
+    let mut i: Value = serde_json::from_str(&fs::read_to_string(&p).expect("r")).expect("j");
+    i["log_key"] = json!(fake_log.verifier_key());
+    let root = gavel_ledger::hash::from_hex(i["checkpoint_root"].as_str().expect("root")).expect("hex");
+    let size = i["checkpoint_size"].as_u64().expect("size");
+    i["checkpoint"] = json!(fake_log.sign(&gavel_ledger::checkpoint::Checkpoint {
+        origin: "gavel.local/acme".into(),
+        size,
+        root,
+        extensions: vec![]
+    }));
+    fs::write(&p, serde_json::to_string_pretty(&i).expect("j")).expect("w");
+    reseal(&dir, &forger);
+    assert!(verify(&dir).valid, "self-consistent forgery passes without pinned keys");
+    let r = verify_bundle(&dir, &pinned);
+    assert_fails(&r, "signature", &["signing-key.pem is not the trusted export signing key"]);
+    let r = verify_bundle(&dir, &VerifyOptions { signing_key_pem: None, ..pinned });
+    assert_fails(&r, "checkpoint", &["is not the trusted log key"]);
+}
+
+#[test]
+fn previous_bundle_consistency() {
+    let f = fixture(4);
+    let fw = Framework::soc2().expect("soc2");
+    do_export(&f, &fw, "2026-01-01", "2026-01-03", "first");
+    f.clock.set(datetime!(2026-02-01 00:00 UTC));
+    ev(
+        &f.log,
+        "decision",
+        Actor::agent("agt_2"),
+        json!({"agent_id": "agt_2", "decision": "deny", "tool": "y"}),
+    );
+    do_export(&f, &fw, "2026-01-03", "2026-01-05", "second");
+    let (first, second) = (f.root.join("first"), f.root.join("second"));
+    let with_prev = |cur: &Path, prev: &Path| {
+        verify_bundle(cur, &VerifyOptions { previous: Some(prev.to_path_buf()), ..Default::default() })
+    };
+    let r = with_prev(&second, &first);
+    assert!(r.valid, "{r:#?}");
+    assert!(r.check("previous").expect("previous check").detail.contains("is a prefix of this one"));
+
+    let r = with_prev(&first, &second);
+    assert_fails(&r, "previous", &["newer than this one"]);
+
+    // A broken previous bundle fails the check, naming what broke in it.
+    let broken = f.root.join("broken");
+    copy_dir(&first, &broken);
+    fs::remove_file(broken.join("manifest.json")).expect("rm");
+    let r = with_prev(&second, &broken);
+    assert_fails(&r, "previous", &["previous bundle", "files check failed", "manifest.json"]);
+
+    // A third export, not recorded, has no proof from bundles exported after it... and a bundle
+    // from another log cannot be a prefix.
+    let other = fixture(1);
+    do_export(&other, &fw, "2026-01-01", "2026-01-02", "elsewhere");
+    let r = with_prev(&second, &other.root.join("elsewhere"));
+    assert_fails(&r, "previous", &["previous bundle"]);
+}
+
+#[test]
+fn type_ii_needs_90_days_without_gaps() {
+    let f = fixture(95);
+    let fw = Framework::soc2().expect("soc2");
+    let s = do_export(&f, &fw, "2026-01-01", "2026-04-01", "q1");
+    assert!(s.type_ii.type_ii, "{:?}", s.type_ii);
+    assert_eq!(s.type_ii.observation_days, 90);
+    assert_eq!(s.type_ii.start_date, "2026-01-01");
+    assert_eq!(s.type_ii.end_date, "2026-03-31");
+    assert!(s.type_ii.warnings.is_empty());
+    assert!(verify(&f.root.join("q1")).valid);
+
+    // A period running past the activity has coverage gaps.
+    let s = do_export(&f, &fw, "2026-03-01", "2026-06-10", "late");
+    assert!(!s.type_ii.type_ii);
+    assert_eq!(s.type_ii.coverage_gaps.first().map(String::as_str), Some("2026-04-06"));
+    assert!(s.type_ii.warnings.iter().any(|w| w.contains("coverage gaps")), "{:?}", s.type_ii.warnings);
+    let manifest: Value =
+        serde_json::from_str(&fs::read_to_string(f.root.join("late/manifest.json")).expect("m")).expect("j");
+    assert_eq!(manifest["type_ii"]["type_ii"], false);
+    assert!(manifest["warnings"]
+        .as_array()
+        .expect("w")
+        .iter()
+        .any(|w| w.as_str().is_some_and(|w| w.contains("coverage"))));
+
+    // Too short.
+    let s = do_export(&f, &fw, "2026-01-01", "2026-02-01", "jan");
+    assert!(!s.type_ii.type_ii);
+    assert!(s.type_ii.warnings[0].contains("31 day(s)"), "{:?}", s.type_ii.warnings);
+}
+
+#[test]
+fn a_second_framework_is_just_a_data_file() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../frameworks/hipaa-164.312-sample.toml");
+    let fw = Framework::load(path.to_str().expect("utf-8")).expect("hipaa sample");
+    assert_eq!(fw.framework.id, "hipaa-164.312-sample");
+    let f = fixture(2);
+    let s = do_export(&f, &fw, "2026-01-01", "2026-01-03", "hipaa");
+    let dir = f.root.join("hipaa");
+    let ids: Vec<&str> = s.criteria.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, fw.criteria.iter().map(|c| c.id.as_str()).collect::<Vec<_>>());
+    for id in ids {
+        assert!(dir.join(format!("controls/{id}.json")).is_file());
+    }
+    assert!(verify(&dir).valid);
+    let manifest: Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("manifest.json")).expect("m")).expect("j");
+    assert_eq!(manifest["framework"]["id"], "hipaa-164.312-sample");
+    assert!(!manifest["disclosed_gaps"].as_array().expect("gaps").is_empty());
+}
+
+#[test]
+fn an_empty_period_exports_and_verifies() {
+    let f = fixture(1);
+    let fw = Framework::soc2().expect("soc2");
+    let s = do_export(&f, &fw, "2027-01-01", "2027-01-02", "empty");
+    assert_eq!(s.total_events, 0);
+    let r = verify(&f.root.join("empty"));
+    assert!(r.valid, "{r:#?}");
+}
+
+fn have(cmd: &str, arg: &str) -> bool {
+    Command::new(cmd).arg(arg).output().is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn verifies_with_sha256sum_and_openssl_alone() {
+    let f = fixture(2);
+    let fw = Framework::soc2().expect("soc2");
+    do_export(&f, &fw, "2026-01-01", "2026-01-03", "ext");
+    let dir = f.root.join("ext");
+    assert!(
+        have("sha256sum", "--version") && have("openssl", "version"),
+        "sha256sum and openssl are required (CI installs them)"
+    );
+    let sha = Command::new("sha256sum")
+        .args(["-c", "--strict", "SHA256SUMS"])
+        .current_dir(&dir)
+        .output()
+        .expect("sha256sum");
+    assert!(sha.status.success(), "{}", String::from_utf8_lossy(&sha.stdout));
+    let ossl = |d: &Path| {
+        Command::new("openssl")
+            .args([
+                "pkeyutl",
+                "-verify",
+                "-pubin",
+                "-inkey",
+                "signing-key.pem",
+                "-rawin",
+                "-in",
+                "SHA256SUMS",
+                "-sigfile",
+                "SHA256SUMS.sig",
+            ])
+            .current_dir(d)
+            .output()
+            .expect("openssl")
+    };
+    let o = ossl(&dir);
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Signature Verified Successfully"));
+
+    // And both catch tampering.
+    let p = dir.join("summary.json");
+    let t = fs::read_to_string(&p).expect("r");
+    fs::write(&p, t.replacen("CC6.1", "CC6.9", 1)).expect("w");
+    let sha = Command::new("sha256sum")
+        .args(["-c", "--strict", "SHA256SUMS"])
+        .current_dir(&dir)
+        .output()
+        .expect("sha256sum");
+    assert!(!sha.status.success());
+    assert!(String::from_utf8_lossy(&sha.stdout).contains("summary.json: FAILED"));
+    fs::write(dir.join("SHA256SUMS.sig"), generate_signing_key().sign(b"x").to_bytes()).expect("w");
+    assert!(!ossl(&dir).status.success());
+}
+
+#[test]
+fn oscal_passes_trestle_validate() {
+    if std::env::var("GAVEL_SKIP_TRESTLE").as_deref() == Ok("1") {
+        eprintln!("GAVEL_SKIP_TRESTLE=1: skipping trestle validation");
+        return;
+    }
+    let f = fixture(2);
+    let fw = Framework::soc2().expect("soc2");
+    do_export(&f, &fw, "2026-01-01", "2026-01-03", "oscal");
+    let ws = tempfile::tempdir().expect("tempdir");
+    let trestle = |args: &[&str]| -> std::process::Output {
+        let direct = Command::new("trestle").args(args).current_dir(ws.path()).output();
+        match direct {
+            Ok(o) => o,
+            Err(_) => Command::new("python3")
+                .arg("-m")
+                .arg("trestle")
+                .args(args)
+                .current_dir(ws.path())
+                .output()
+                .expect("python3 -m trestle"),
+        }
+    };
+    let init = trestle(&["init"]);
+    assert!(
+        init.status.success(),
+        "trestle is required (pip install compliance-trestle; or set GAVEL_SKIP_TRESTLE=1): {}{}",
+        String::from_utf8_lossy(&init.stdout),
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let target = ws.path().join("assessment-results/gavel/assessment-results.json");
+    fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+    fs::copy(f.root.join("oscal/oscal/assessment-results.json"), &target).expect("copy");
+    let out = trestle(&["validate", "-f", target.to_str().expect("utf-8")]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("VALID"), "trestle validate failed: {text}");
+}
+
+#[test]
+fn archives_are_reproducible_and_extract_to_a_valid_bundle() {
+    let f = fixture(1);
+    let fw = Framework::soc2().expect("soc2");
+    do_export(&f, &fw, "2026-01-01", "2026-01-02", "arch");
+    let dir = f.root.join("arch");
+    let a = gavel_evidence::archive::write_tar_gz(&dir, 1_780_000_000).expect("archive");
+    assert_eq!(a, f.root.join("arch.tar.gz"));
+    let first = fs::read(&a).expect("read");
+    gavel_evidence::archive::write_tar_gz(&dir, 1_780_000_000).expect("again");
+    assert_eq!(fs::read(&a).expect("read"), first, "same bundle, same bytes");
+    let x = f.root.join("extracted");
+    fs::create_dir(&x).expect("mkdir");
+    let out = Command::new("tar").arg("-xzf").arg(&a).arg("-C").arg(&x).output().expect("tar");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(verify(&x.join("arch")).valid);
+    assert!(!f.root.read_dir().expect("ls").any(|e| e
+        .expect("e")
+        .file_name()
+        .to_string_lossy()
+        .contains("partial")));
+}
+
+/// Any single-byte change anywhere in the bundle fails verification; a change to events.jsonl
+/// fails even when the forger rehashes and re-signs SHA256SUMS with their own key.
+#[test]
+fn any_byte_change_is_caught() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let f = fixture(2);
+    let fw = Framework::soc2().expect("soc2");
+    do_export(&f, &fw, "2026-01-01", "2026-01-03", "p");
+    let good = f.root.join("p");
+    let mut files = Vec::new();
+    gavel_evidence::export::list_files(&good, &good, &mut files).expect("list");
+    files.sort();
+    let forger = generate_signing_key();
+    let counter = std::cell::Cell::new(0u32);
+    let mut runner = TestRunner::new(Config { cases: 48, ..Config::default() });
+    let strategy = (0..files.len(), any::<prop::sample::Index>(), 1u8..=255, any::<bool>());
+    runner
+        .run(&strategy, |(file, at, xor, reseal_it)| {
+            counter.set(counter.get() + 1);
+            let dir = f.root.join(format!("p{}", counter.get()));
+            copy_dir(&good, &dir);
+            let name = if reseal_it { "events.jsonl" } else { files[file].as_str() };
+            let path = dir.join(name);
+            let mut bytes = fs::read(&path).expect("read");
+            let i = at.index(bytes.len());
+            bytes[i] ^= xor;
+            fs::write(&path, &bytes).expect("write");
+            if reseal_it {
+                reseal(&dir, &forger);
+            }
+            let r = verify(&dir);
+            prop_assert!(!r.valid, "{name} byte {i} ^ {xor:#x} (resealed: {reseal_it}) verified");
+            if !reseal_it {
+                prop_assert_eq!(r.first_failure().map(|c| c.name), Some("files"));
+                prop_assert!(r.first_failure().is_some_and(|c| c.detail.contains(name)));
+            }
+            fs::remove_dir_all(&dir).expect("rm");
+            Ok(())
+        })
+        .expect("property");
+}

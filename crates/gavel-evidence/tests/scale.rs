@@ -1,0 +1,105 @@
+//! Export in bounded memory: an ignored test that fills a log with many decisions and reports
+//! the export's time and peak RSS (run: `GAVEL_EVIDENCE_EVENTS=1000000 cargo test --release -p
+//! gavel-evidence --test scale -- --ignored --nocapture`).
+//!
+//! Measured on the 2-core development machine (2026-11-29, release build, 1 M decisions over 100
+//! days): export 12.6 s with peak RSS 19 MiB (the process's baseline), verify 10.0 s, 19 MiB.
+
+use gavel_evidence::export::parse_date;
+use gavel_evidence::{export, verify_bundle, ExportRequest, Framework, VerifyOptions};
+use gavel_ledger::clock::ManualClock;
+use gavel_ledger::event::{Actor, EventDraft};
+use gavel_ledger::keys::generate_signing_key;
+use gavel_store::layout::DataDir;
+use gavel_store::{Log, Store};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Instant;
+use time::macros::datetime;
+use time::Duration;
+
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn reset_peak_rss() {
+    // Linux: writing 5 to clear_refs resets VmHWM to the current RSS.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+#[test]
+#[ignore = "slow: a scale measurement, not a unit test"]
+fn export_memory_is_bounded() {
+    let n: u64 = std::env::var("GAVEL_EVIDENCE_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(datetime!(2026-01-01 00:00 UTC)));
+    let (log, _) =
+        Log::open(&DataDir::new(tmp.path().join("data")), clock.clone(), Some("acme")).expect("open");
+    let started = Instant::now();
+    let per_day = (n / 100).max(1);
+    let mut i = 0u64;
+    while i < n {
+        let mut pending = Vec::new();
+        for _ in 0..4096.min(n - i) {
+            let outcome = ["allow", "deny", "require_approval"][(i % 3) as usize];
+            let agent = format!("agt_{}", i % 50);
+            let draft = EventDraft::new(
+                "decision",
+                Actor::agent(&agent),
+                json!({"agent_id": agent, "agent_name": agent, "agent_status": "active", "tool": "refund",
+                       "tool_category": "payments", "decision": outcome, "decision_id": format!("dec_{i}")}),
+            )
+            .expect("draft");
+            pending.push(log.store().submit(draft).expect("submit"));
+            i += 1;
+            if i % per_day == 0 {
+                clock.advance(Duration::days(1));
+            }
+        }
+        for p in pending {
+            p.blocking_recv().expect("writer").expect("commit");
+        }
+    }
+    eprintln!("filled {n} events in {:?}", started.elapsed());
+    assert_eq!(log.store().head().expect("head").size, n);
+    let fw = Framework::soc2().expect("soc2");
+    let key = generate_signing_key();
+    reset_peak_rss();
+    let before = peak_rss_kib();
+    let started = Instant::now();
+    let s = export(&ExportRequest {
+        store: log.store().as_ref(),
+        log_signer: log.signer(),
+        export_key: &key,
+        framework: &fw,
+        from: parse_date("2026-01-01").expect("d"),
+        to: parse_date("2026-06-01").expect("d"),
+        org: "acme".into(),
+        out: tmp.path().join("bundle"),
+        retention_days: 365,
+        simulated: true,
+        generated_at: datetime!(2026-06-01 00:00 UTC),
+        record: false,
+        progress: None,
+    })
+    .expect("export");
+    let export_time = started.elapsed();
+    let peak = peak_rss_kib();
+    assert_eq!(s.total_events, n);
+    eprintln!(
+        "export of {n} events: {export_time:?}, peak RSS {} MiB (baseline {} MiB)",
+        peak / 1024,
+        before / 1024
+    );
+    reset_peak_rss();
+    let started = Instant::now();
+    let r = verify_bundle(&tmp.path().join("bundle"), &VerifyOptions::default());
+    assert!(r.valid, "{r:#?}");
+    eprintln!("verify: {:?}, peak RSS {} MiB", started.elapsed(), peak_rss_kib() / 1024);
+    assert!(peak < 256 * 1024, "export peak RSS {} MiB exceeds 256 MiB", peak / 1024);
+}
