@@ -8,7 +8,7 @@
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use gavel_evidence::export::{date_str, parse_date, DEFAULT_RETENTION_DAYS};
+use gavel_evidence::export::{date_str, parse_date};
 use gavel_evidence::{export, verify_bundle, ExportRequest, Framework, VerifyOptions};
 use gavel_store::layout::DataDir;
 use gavel_store::Log;
@@ -48,12 +48,6 @@ pub struct ExportArgs {
     /// Also write <OUT>.tar.gz (reproducible: sorted entries, normalized metadata).
     #[arg(long)]
     archive: bool,
-    /// Retention in force, in days, stated in the manifest.
-    #[arg(long, default_value_t = DEFAULT_RETENTION_DAYS)]
-    retention_days: u32,
-    /// Mark the bundle as simulated data (`gavel demo`).
-    #[arg(long)]
-    simulated: bool,
     #[arg(long)]
     json: bool,
 }
@@ -88,6 +82,12 @@ pub fn run_export(dir: &DataDir, log: &Log, args: ExportArgs) -> anyhow::Result<
             eprintln!();
         }
     };
+    // The manifest states what is true of this data directory, never what a flag says: the
+    // retention period in force (`gavel retention`) and whether the data is simulated (`gavel demo`).
+    let gavel =
+        gavel_core::Gavel::new(log.store().clone(), std::sync::Arc::new(gavel_ledger::clock::SystemClock));
+    let retention_days = gavel.retention_policy()?.days;
+    let simulated = gavel_store::Store::meta(log.store().as_ref(), "simulated")?.as_deref() == Some("true");
     let req = ExportRequest {
         store: log.store().as_ref(),
         log_signer: log.signer(),
@@ -97,10 +97,11 @@ pub fn run_export(dir: &DataDir, log: &Log, args: ExportArgs) -> anyhow::Result<
         to,
         org,
         out: args.out.clone(),
-        retention_days: args.retention_days,
-        simulated: args.simulated,
+        retention_days,
+        simulated,
         generated_at: time::OffsetDateTime::now_utc(),
         record: true,
+        actor: gavel_ledger::event::Actor::system("gavel-cli"),
         progress: if show_progress { Some(&progress) } else { None },
     };
     let s = export(&req)?;

@@ -62,7 +62,7 @@ pub struct CheckResult {
 }
 
 /// The built-in checks: id and what each looks at.
-pub const CHECKS: [(&str, &str); 11] = [
+pub const CHECKS: [(&str, &str); 13] = [
     ("agent_inventory", "every agent is registered with an accountable owner"),
     ("policy_enforcement", "policy sets are active and enforcing, with enough policies"),
     ("approval_holds", "an enforcing policy holds sensitive tool calls for human approval"),
@@ -71,6 +71,8 @@ pub const CHECKS: [(&str, &str); 11] = [
     ("deactivation_enforced", "no call of a suspended or deactivated agent was allowed after the change"),
     ("bypass_findings", "no agent executed a denied or unapproved call"),
     ("monitoring_webhooks", "events stream to a SIEM through an enabled, healthy webhook"),
+    ("detectors", "detectors have read the log up to (nearly) its head"),
+    ("incident_response", "incidents have an owner and are resolved within 7 days"),
     ("containment", "kill switches are linked to incidents and agents have rate or cost limits"),
     ("retention", "records are kept at least 365 days"),
     ("log_integrity", "the whole log verifies: canonical events, hash chain, purge records"),
@@ -152,6 +154,8 @@ impl Gavel {
             self.check_deactivation_enforced()?,
             self.check_bypass_findings()?,
             self.check_monitoring_webhooks()?,
+            self.check_detectors()?,
+            self.check_incident_response()?,
             self.check_containment()?,
             self.check_retention()?,
             self.check_log_integrity()?,
@@ -288,7 +292,8 @@ impl Gavel {
         self.doc_by_id(SCANS, "scan", id)
     }
 
-    fn latest_scan(&self, framework: &str) -> Result<Option<Scan>> {
+    /// The latest stored scan of a framework (no caller check: for the server's own schedule).
+    pub fn latest_scan(&self, framework: &str) -> Result<Option<Scan>> {
         let mut q = DocQuery::new(SCANS, 1);
         q.k1 = Some(framework.into());
         self.store.query_docs(&q)?.into_iter().next().map(from_doc).transpose()
@@ -615,6 +620,80 @@ impl Gavel {
         ))
     }
 
+    fn check_detectors(&self) -> Result<CheckResult> {
+        let id = "detectors";
+        let head = self.store.head()?.size;
+        let position = self.detectors_position()?;
+        let behind = head.saturating_sub(position);
+        // The scan's own event and a few in flight are always ahead of the detectors.
+        let (state, findings) = if head > 0 && position == 0 {
+            (
+                State::Gap,
+                vec![finding(
+                    id,
+                    "never_ran",
+                    Severity::High,
+                    "the detectors have never read the log (is `gavel serve` running?)".into(),
+                )],
+            )
+        } else if behind > 10_000 {
+            (
+                State::Observe,
+                vec![finding(
+                    id,
+                    "lagging",
+                    Severity::Medium,
+                    format!("the detectors are {behind} events behind the head of the log"),
+                )],
+            )
+        } else {
+            (State::Enforcing, vec![])
+        };
+        Ok(result(id, state, format!("detectors have read {position} of {head} events"), findings))
+    }
+
+    fn check_incident_response(&self) -> Result<CheckResult> {
+        let id = "incident_response";
+        let incidents: Vec<crate::incidents::Incident> =
+            self.all_docs(crate::incidents::INCIDENTS, 10_000)?;
+        let week_ago = gavel_ledger::clock::format_time(self.clock.now() - time::Duration::days(7));
+        let mut findings = Vec::new();
+        let mut open = 0;
+        for incident in &incidents {
+            if incident.status == crate::incidents::IncidentStatus::Resolved {
+                continue;
+            }
+            open += 1;
+            if incident.owner.is_none() {
+                findings.push(finding(
+                    id,
+                    &format!("{}:owner", incident.id),
+                    Severity::Medium,
+                    format!("incident {} ({}) has no owner", incident.id, incident.title),
+                ));
+            }
+            let mut q = DocQuery::new(crate::incidents::ENTRIES, 1);
+            q.k1 = Some(incident.id.clone());
+            q.ascending = true;
+            let opened_at = self.store.query_docs(&q)?.into_iter().next().map(|d| d.time);
+            if opened_at.as_deref().is_some_and(|t| t < week_ago.as_str()) {
+                findings.push(finding(
+                    id,
+                    &format!("{}:age", incident.id),
+                    Severity::Medium,
+                    format!(
+                        "incident {} ({}) has been open since {}",
+                        incident.id,
+                        incident.title,
+                        opened_at.as_deref().unwrap_or("?")
+                    ),
+                ));
+            }
+        }
+        let summary = format!("{} incidents, {open} not resolved", incidents.len());
+        Ok(result(id, State::Enforcing, summary, findings))
+    }
+
     fn check_containment(&self) -> Result<CheckResult> {
         let id = "containment";
         let mut findings = Vec::new();
@@ -690,8 +769,42 @@ impl Gavel {
     }
 }
 
+/// The scan plan of a framework data file: each criterion with the checks it names. Disclosed
+/// gaps are not scanned (they are organizational; bundles disclose them).
+pub fn plan_of(framework: &gavel_evidence::framework::Framework) -> Vec<CriterionPlan> {
+    framework
+        .criteria
+        .iter()
+        .map(|c| CriterionPlan { id: c.id.clone(), title: c.title.clone(), checks: c.checks.clone() })
+        .collect()
+}
+
 /// The check ids a plan names that gavel does not have (a framework file should be fixed).
 pub fn unknown_checks(plan: &[CriterionPlan]) -> BTreeSet<String> {
     let known: BTreeSet<&str> = CHECKS.iter().map(|(id, _)| *id).collect();
     plan.iter().flat_map(|c| &c.checks).filter(|c| !known.contains(c.as_str())).cloned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_check_the_built_in_frameworks_name_exists() {
+        let soc2 = gavel_evidence::framework::Framework::soc2().expect("soc2 parses");
+        let plan = plan_of(&soc2);
+        assert_eq!(plan.len(), 9);
+        assert!(plan.iter().all(|c| !c.checks.is_empty()), "every SOC 2 criterion names its checks");
+        assert!(unknown_checks(&plan).is_empty(), "{:?}", unknown_checks(&plan));
+        let hipaa = gavel_evidence::framework::Framework::load(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../frameworks/hipaa-164.312-sample.toml"
+        ))
+        .expect("hipaa sample parses");
+        assert!(unknown_checks(&plan_of(&hipaa)).is_empty());
+        let used: BTreeSet<&str> = plan.iter().flat_map(|c| c.checks.iter().map(String::as_str)).collect();
+        for (id, _) in CHECKS {
+            assert!(used.contains(id), "check {id} is not used by any SOC 2 criterion");
+        }
+    }
 }

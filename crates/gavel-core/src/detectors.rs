@@ -401,6 +401,12 @@ impl Gavel {
             .collect())
     }
 
+    /// How far the detectors have read: every event below this seq was looked at (0 when they
+    /// never ran). For the readiness scan.
+    pub fn detectors_position(&self) -> Result<u64> {
+        Ok(self.detector_cursor()?.0.next_seq)
+    }
+
     fn detector_cursor(&self) -> Result<(Cursor, Option<u64>)> {
         match self.store.get_doc(CURSOR.0, CURSOR.1)? {
             Some(doc) => {

@@ -1,42 +1,45 @@
 //! Evidence exports on record, and read-only share links for auditors.
 //!
 //! Invariants:
-//! * an export is on record (`exports/<id>`, `evidence.exported` event with the SHA-256 of its
-//!   signed `SHA256SUMS`) before any share can point at it;
+//! * exports are recorded by gavel-evidence (`evidence.exported`, `evidence_exports/<id>` with the
+//!   SHA-256 of the signed `SHA256SUMS`); a share can only point at an export on record;
 //! * a share link's token is shown once and stored only as its SHA-256; a link is scoped to one
 //!   export, expires (1–365 days), and can be revoked; revocation and expiry take effect on the
 //!   next request;
 //! * every access through a link — the listing or a file — is a `share.accessed` event, written
 //!   before anything is served (fail closed: if it cannot be recorded, nothing is served).
 
-use crate::{from_doc, CoreError, Gavel, Principal, Result, Role};
+use crate::{from_doc, CoreError, Gavel, Principal, Result};
+use gavel_evidence::export::EXPORTS_COLLECTION;
 use gavel_ledger::clock::{format_time, parse_time};
 use gavel_ledger::event::Actor;
 use gavel_store::docs::{DocKeys, DocQuery, Expect, StateOp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-const EXPORTS: &str = "exports";
 const SHARES: &str = "shares";
 const SHARE_ACCESSES: &str = "share_accesses";
 pub const MAX_SHARE_DAYS: u32 = 365;
 
-/// An evidence bundle written to the data directory.
+/// An evidence bundle on record (written by `gavel evidence export` or `POST /v1/compliance/exports`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportRecord {
-    pub id: String,
+    pub export_id: String,
     pub framework: String,
     /// The period, `[from, to)` dates.
     pub from: String,
     pub to: String,
-    pub created_by: String,
-    pub created_at: String,
+    pub checkpoint_size: u64,
+    pub checkpoint_root: String,
     /// SHA-256 (hex) of the bundle's signed `SHA256SUMS`: names the exact bundle.
     pub sha256sums_sha256: String,
-    /// How many files the bundle holds (SHA256SUMS lines plus SHA256SUMS and its signature).
-    pub files: u64,
-    pub events: u64,
+    pub total_events: u64,
     pub type_ii: bool,
+    #[serde(default)]
+    pub simulated: bool,
+    /// When it was recorded (the time of its `evidence.exported` event).
+    #[serde(default)]
+    pub recorded_at: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,37 +63,28 @@ pub struct IssuedShare {
 }
 
 impl Gavel {
-    /// Puts an export on record (admin or auditor): the caller has written and signed the bundle.
-    pub fn record_export(&self, by: &Principal, mut export: ExportRecord) -> Result<ExportRecord> {
-        let user = by.require_user(&[Role::Admin, Role::Auditor])?;
-        export.created_by = user.name.clone();
-        export.created_at = self.now();
-        self.record(
-            "evidence.exported",
-            &by.actor(),
-            json!({"export_id": export.id, "framework": export.framework, "from": export.from, "to": export.to,
-                   "sha256sums_sha256": export.sha256sums_sha256, "files": export.files, "events": export.events,
-                   "type_ii": export.type_ii}),
-            vec![StateOp::put(
-                EXPORTS,
-                &export.id,
-                json!(export),
-                DocKeys { k1: Some(export.framework.clone()), ..Default::default() },
-                Expect::Absent,
-            )],
-        )?;
-        Ok(export)
-    }
-
     /// Exports on record, newest first (readers).
     pub fn exports(&self, by: &Principal) -> Result<Vec<ExportRecord>> {
         by.require_reader()?;
-        self.all_docs(EXPORTS, 1000)
+        self.export_records()
+    }
+
+    /// Exports on record, newest first (no caller check: for the server's own schedule).
+    pub fn export_records(&self) -> Result<Vec<ExportRecord>> {
+        self.store.query_docs(&DocQuery::new(EXPORTS_COLLECTION, 1000))?.into_iter().map(export_of).collect()
     }
 
     pub fn export(&self, by: &Principal, id: &str) -> Result<ExportRecord> {
         by.require_reader()?;
-        self.doc_by_id(EXPORTS, "export", id)
+        self.export_record(id)
+    }
+
+    fn export_record(&self, id: &str) -> Result<ExportRecord> {
+        let doc = self
+            .store
+            .get_doc(EXPORTS_COLLECTION, id)?
+            .ok_or_else(|| CoreError::NotFound(format!("no export {id:?}")))?;
+        export_of(doc)
     }
 
     /// Creates a read-only link to one export (admin), valid for `days` days.
@@ -101,11 +95,11 @@ impl Gavel {
                 "a share link expires after 1 to {MAX_SHARE_DAYS} days, not {days}"
             )));
         }
-        let export: ExportRecord = self.doc_by_id(EXPORTS, "export", export_id)?;
+        let export = self.export_record(export_id)?;
         let token = crate::ids::new_token().replacen("gvl_", "gsh_", 1);
         let share = Share {
             id: crate::ids::new_id("shr"),
-            export_id: export.id.clone(),
+            export_id: export.export_id.clone(),
             created_by: user.name.clone(),
             created_at: self.now(),
             expires_at: format_time(self.clock.now() + time::Duration::days(i64::from(days))),
@@ -116,7 +110,7 @@ impl Gavel {
         self.record(
             "share.created",
             &by.actor(),
-            json!({"share_id": share.id, "export_id": export.id, "expires_at": share.expires_at,
+            json!({"share_id": share.id, "export_id": export.export_id, "expires_at": share.expires_at,
                    "created_by": user.name}),
             vec![StateOp::put(
                 SHARES,
@@ -124,7 +118,7 @@ impl Gavel {
                 json!(share),
                 DocKeys {
                     k1: Some(crate::ids::token_hash(&token)),
-                    k2: Some(export.id),
+                    k2: Some(export.export_id),
                     ..Default::default()
                 },
                 Expect::Absent,
@@ -174,7 +168,7 @@ impl Gavel {
         if share.revoked || expired {
             return Err(gone());
         }
-        let export: ExportRecord = self.doc_by_id(EXPORTS, "export", &share.export_id)?;
+        let export = self.export_record(&share.export_id)?;
         // One document per access (never a shared counter), so parallel downloads never conflict.
         let access =
             json!({"share_id": share.id, "export_id": share.export_id, "path": what, "client": client});
@@ -215,6 +209,13 @@ impl Gavel {
             })
             .collect())
     }
+}
+
+fn export_of(doc: gavel_store::docs::Doc) -> Result<ExportRecord> {
+    let time = doc.time.clone();
+    let mut export: ExportRecord = from_doc(doc)?;
+    export.recorded_at = time;
+    Ok(export)
 }
 
 #[cfg(test)]

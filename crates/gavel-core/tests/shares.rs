@@ -2,26 +2,28 @@
 //! access recorded before anything is served.
 
 use gavel_core::identity::Role;
-use gavel_core::shares::ExportRecord;
 use gavel_core::{CoreError, Gavel};
 use gavel_ledger::clock::ManualClock;
+use gavel_ledger::event::{Actor, EventDraft};
+use gavel_store::docs::{DocKeys, Expect, StateOp};
 use gavel_store::{SqliteStore, Store};
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
-fn export(id: &str) -> ExportRecord {
-    ExportRecord {
-        id: id.into(),
-        framework: "soc2".into(),
-        from: "2026-01-01".into(),
-        to: "2026-04-01".into(),
-        created_by: String::new(),
-        created_at: String::new(),
-        sha256sums_sha256: "ab".repeat(32),
-        files: 24,
-        events: 1000,
-        type_ii: true,
-    }
+/// An export on record, as gavel-evidence records one.
+fn record_export(store: &dyn Store, id: &str) {
+    let body = serde_json::json!({
+        "export_id": id, "framework": "soc2", "from": "2026-01-01", "to": "2026-04-01",
+        "checkpoint_size": 10, "checkpoint_root": "00".repeat(32), "sha256sums_sha256": "ab".repeat(32),
+        "total_events": 9, "type_ii": true, "simulated": false,
+    });
+    let draft = EventDraft::new("evidence.exported", Actor::system("test"), body.clone()).unwrap();
+    store
+        .append_with(
+            draft,
+            vec![StateOp::put("evidence_exports", id, body, DocKeys::default(), Expect::Absent)],
+        )
+        .unwrap();
 }
 
 #[test]
@@ -36,9 +38,10 @@ fn share_links_expire_are_revocable_and_log_every_access() {
         gavel.authenticate(&gavel.create_user(&admin, "aud", Role::Auditor).unwrap().token).unwrap();
 
     assert!(matches!(gavel.create_share(&admin, "exp_missing", 30), Err(CoreError::NotFound(_))));
-    let recorded = gavel.record_export(&auditor, export("exp_1")).unwrap();
-    assert_eq!(recorded.created_by, "aud");
-    assert!(matches!(gavel.record_export(&auditor, export("exp_1")), Err(CoreError::Conflict(_))));
+    record_export(gavel.store().as_ref(), "exp_1");
+    let listed = gavel.exports(&auditor).unwrap();
+    assert_eq!((listed.len(), listed[0].export_id.as_str(), listed[0].type_ii), (1, "exp_1", true));
+    assert!(!listed[0].recorded_at.is_empty());
     assert!(matches!(gavel.create_share(&auditor, "exp_1", 30), Err(CoreError::Forbidden(_))));
     for days in [0, 366] {
         assert!(matches!(gavel.create_share(&admin, "exp_1", days), Err(CoreError::Invalid(_))));
@@ -50,7 +53,7 @@ fn share_links_expire_are_revocable_and_log_every_access() {
     assert!(!listed.contains(&issued.token), "tokens are never listed");
     assert!(gavel.authenticate(&issued.token).is_err(), "a share token is no credential");
 
-    assert_eq!(gavel.access_share(&issued.token, None, "203.0.113.9").unwrap().id, "exp_1");
+    assert_eq!(gavel.access_share(&issued.token, None, "203.0.113.9").unwrap().export_id, "exp_1");
     gavel.access_share(&issued.token, Some("manifest.json"), "203.0.113.9").unwrap();
     let accesses = gavel.share_accesses(&auditor, &issued.share.id, 10).unwrap();
     assert_eq!(accesses.len(), 2);

@@ -74,6 +74,8 @@ pub struct ExportRequest<'a> {
     pub generated_at: OffsetDateTime,
     /// Record the export in the log (`evidence.exported`), so later bundles can prove consistency.
     pub record: bool,
+    /// Who asked for the export (the actor of the `evidence.exported` event).
+    pub actor: Actor,
     /// Called with (events done, events in the period) every few thousand events.
     pub progress: Option<&'a dyn Fn(u64, u64)>,
 }
@@ -287,7 +289,7 @@ fn record(req: &ExportRequest<'_>, s: &ExportSummary) -> Result<(), EvidenceErro
         "sha256sums_sha256": s.sha256sums_sha256, "total_events": s.total_events,
         "type_ii": s.type_ii.type_ii, "simulated": req.simulated,
     });
-    let draft = EventDraft::new(EXPORTED_KIND, Actor::system("evidence"), body.clone())?;
+    let draft = EventDraft::new(EXPORTED_KIND, req.actor.clone(), body.clone())?;
     let op = StateOp::put(EXPORTS_COLLECTION, &s.export_id, body, DocKeys::default(), Expect::Absent);
     req.store.append_with(draft, vec![op])?;
     Ok(())

@@ -65,6 +65,10 @@ pub struct Criterion {
     pub controls: Vec<String>,
     /// An event is evidence when any query matches it.
     pub evidence: Vec<Query>,
+    /// gavel's built-in readiness checks (`gavel compliance scan`) that show the criterion's
+    /// controls in force; a criterion with none is a gap in a scan.
+    #[serde(default)]
+    pub checks: Vec<String>,
 }
 
 /// A criterion gavel cannot evidence from the log (organizational controls).

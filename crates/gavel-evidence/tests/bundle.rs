@@ -147,6 +147,7 @@ fn do_export(f: &Fixture, fw: &Framework, from: &str, to: &str, out: &str) -> Ex
         simulated: true,
         generated_at: datetime!(2026-06-01 00:00 UTC),
         record: true,
+        actor: gavel_ledger::event::Actor::system("test"),
         progress: None,
     };
     export(&req).expect("export")
@@ -306,6 +307,7 @@ fn export_writes_the_whole_bundle_and_it_verifies() {
         simulated: false,
         generated_at: datetime!(2026-06-01 00:00 UTC),
         record: false,
+        actor: gavel_ledger::event::Actor::system("test"),
         progress: None,
     };
     assert!(export(&req_again).is_err());

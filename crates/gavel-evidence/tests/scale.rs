@@ -85,6 +85,7 @@ fn export_memory_is_bounded() {
         simulated: true,
         generated_at: datetime!(2026-06-01 00:00 UTC),
         record: false,
+        actor: gavel_ledger::event::Actor::system("test"),
         progress: None,
     })
     .expect("export");

@@ -158,6 +158,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::retention_api::routes())
         .merge(crate::incidents_api::routes())
         .merge(crate::explain_api::routes())
+        .merge(crate::compliance_api::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -200,6 +201,7 @@ pub fn api_doc() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::retention_api::RetentionDoc::openapi());
     doc.merge(crate::explain_api::ExplainDoc::openapi());
+    doc.merge(crate::compliance_api::ComplianceDoc::openapi());
     doc.merge(crate::incidents_api::IncidentsDoc::openapi());
     doc
 }

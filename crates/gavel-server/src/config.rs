@@ -27,6 +27,10 @@ pub struct Config {
     pub incident_min_severity: String,
     /// Seconds between runs of the retention purge (0: never run it automatically).
     pub retention_purge_interval_secs: u64,
+    /// Seconds between scheduled soc2 readiness scans (0: only on request). Default weekly.
+    pub compliance_scan_interval_secs: u64,
+    /// Export the previous month's soc2 bundle on the 1st of each month into `<data-dir>/exports/`.
+    pub monthly_export: bool,
 }
 
 impl Default for Config {
@@ -41,6 +45,8 @@ impl Default for Config {
             deny_spike_window_secs: 60,
             incident_min_severity: "high".into(),
             retention_purge_interval_secs: 86_400,
+            compliance_scan_interval_secs: 7 * 86_400,
+            monthly_export: false,
         }
     }
 }
@@ -61,6 +67,16 @@ impl Config {
     pub fn retention_purge_every(&self) -> Option<std::time::Duration> {
         (self.retention_purge_interval_secs > 0)
             .then(|| std::time::Duration::from_secs(self.retention_purge_interval_secs))
+    }
+
+    /// The compliance schedule this configuration asks for.
+    pub fn compliance_schedule(&self) -> crate::compliance_api::Schedule {
+        crate::compliance_api::Schedule {
+            scan_every: (self.compliance_scan_interval_secs > 0).then(|| {
+                time::Duration::seconds(self.compliance_scan_interval_secs.min(i64::MAX as u64) as i64)
+            }),
+            monthly_export: self.monthly_export,
+        }
     }
 
     pub fn settings(&self) -> gavel_core::Settings {

@@ -8,6 +8,7 @@
 //! finish (their appends commit), a final checkpoint is signed, and the log writer drains.
 
 pub mod api;
+pub mod compliance_api;
 pub mod config;
 pub mod detectors;
 pub mod error;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub detectors: Arc<detectors::DetectorConfig>,
     /// How often [`serve`] runs the retention purge (`None`: only on request).
     pub retention_purge_every: Option<Duration>,
+    /// Scheduled readiness scans and monthly exports.
+    pub compliance: compliance_api::Schedule,
 }
 
 impl AppState {
@@ -58,7 +61,14 @@ impl AppState {
             webhooks: Arc::default(),
             detectors: Arc::default(),
             retention_purge_every: Some(Duration::from_secs(86_400)),
+            compliance: compliance_api::Schedule::default(),
         }
+    }
+
+    /// Sets the compliance schedule (scans, monthly exports).
+    pub fn with_compliance_schedule(mut self, schedule: compliance_api::Schedule) -> Self {
+        self.compliance = schedule;
+        self
     }
 
     /// Sets how often the retention purge runs (`None`: only on request).
@@ -102,10 +112,14 @@ pub async fn serve(
     let detector = detectors::DetectorTask::start(state.gavel.clone(), (*state.detectors).clone());
     let purger =
         state.retention_purge_every.map(|every| tokio::spawn(run_purges(state.gavel.clone(), every)));
+    let scheduler = tokio::spawn(run_compliance_schedule(state.clone()));
     let app = api::router(state.clone());
+    // Connection info: share-link accesses record the peer address.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     checkpointer.abort();
     detector.stop().await;
+    scheduler.abort();
     if let Some(purger) = purger {
         // A purge batch is one transaction: aborting between batches loses nothing.
         purger.abort();
@@ -130,6 +144,28 @@ async fn run_purges(gavel: Arc<Gavel>, every: Duration) {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "retention purge failed; will retry at the next run"),
             Err(e) => tracing::error!(error = %e, "retention purge task failed"),
+        }
+    }
+}
+
+/// Checks hourly (first a minute after start) for scheduled scans and exports that are due.
+async fn run_compliance_schedule(state: AppState) {
+    if state.compliance.scan_every.is_none() && !state.compliance.monthly_export {
+        return;
+    }
+    let every = Duration::from_secs(3600);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(60), every);
+    loop {
+        tick.tick().await;
+        let (gavel, log, schedule) = (state.gavel.clone(), state.log.clone(), state.compliance.clone());
+        match tokio::task::spawn_blocking(move || compliance_api::run_due(&gavel, &log, &schedule)).await {
+            Ok(Ok(done)) => {
+                for what in done {
+                    tracing::info!(%what, "scheduled compliance work done");
+                }
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "scheduled compliance work failed; will retry"),
+            Err(e) => tracing::error!(error = %e, "scheduled compliance task failed"),
         }
     }
 }

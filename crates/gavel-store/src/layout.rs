@@ -5,6 +5,7 @@
 //!   gavel.db             SQLite database (+ -wal, -shm)
 //!   keys/log.key         Ed25519 log signing key, PKCS#8 PEM, 0600
 //!   keys/export.key      Ed25519 export signing key (evidence bundles' SHA256SUMS), 0600
+//!   exports/<export id>/ evidence bundles the server serves to share links
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -36,6 +37,11 @@ impl DataDir {
     /// signs checkpoints continuously and must never change.
     pub fn export_key(&self) -> PathBuf {
         self.root.join("keys").join("export.key")
+    }
+
+    /// Where evidence bundles live that share links can serve (`exports/<export id>`).
+    pub fn exports(&self) -> PathBuf {
+        self.root.join("exports")
     }
 
     /// Creates the directory (0700) if it does not exist yet.

@@ -24,6 +24,7 @@ pub struct Log {
     verifier: NoteVerifier,
     origin: String,
     clock: Arc<dyn Clock>,
+    dir: DataDir,
 }
 
 /// What opening a data directory did.
@@ -51,7 +52,7 @@ impl Log {
         let origin = store.init_meta("origin", &format!("gavel.local/{org}"))?;
         let signer = NoteSigner::new(&origin, key)?;
         let verifier = NoteVerifier::new(&origin, signer.verifying_key())?;
-        Ok((Log { store, signer, verifier, origin, clock }, Opened { key_created }))
+        Ok((Log { store, signer, verifier, origin, clock, dir: dir.clone() }, Opened { key_created }))
     }
 
     /// Opens an existing data directory; refuses to create one.
@@ -63,6 +64,11 @@ impl Log {
             )));
         }
         Ok(Self::open(dir, clock, None)?.0)
+    }
+
+    /// The data directory the log lives in.
+    pub fn data_dir(&self) -> &DataDir {
+        &self.dir
     }
 
     pub fn store(&self) -> &Arc<SqliteStore> {

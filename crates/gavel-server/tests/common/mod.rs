@@ -54,8 +54,14 @@ impl Server {
         dispatch: gavel_server::webhooks::DispatchConfig,
     ) -> Server {
         let (log, _) = Log::open(&DataDir::new(dir.path()), clock.clone(), Some("e2e")).unwrap();
+        // Nothing runs on a schedule in tests unless a test asks: their logs hold only what they did.
         let state = AppState::with_settings(Arc::new(log), clock.clone(), settings.clone())
-            .with_webhooks(dispatch.clone());
+            .with_webhooks(dispatch.clone())
+            .with_retention_purge_every(None)
+            .with_compliance_schedule(gavel_server::compliance_api::Schedule {
+                scan_every: None,
+                monthly_export: false,
+            });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let serve_state = state.clone();
@@ -92,6 +98,23 @@ impl Server {
         if let Some(t) = self.thread.take() {
             t.join().unwrap();
         }
+    }
+
+    /// GET raw bytes (for bundle files); returns status and body.
+    pub fn get_bytes(&self, path: &str, token: Option<&str>) -> (u16, Vec<u8>) {
+        let mut req = ureq::get(&format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        let resp = match req.call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("GET {path}: {e}"),
+        };
+        let status = resp.status();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut resp.into_reader(), &mut bytes).unwrap();
+        (status, bytes)
     }
 
     pub fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {

@@ -1,0 +1,519 @@
+//! `/v1/compliance/*`, `/v1/shares` and `/v1/public/*`: readiness scans, evidence exports, and
+//! read-only share links for auditors.
+//!
+//! * Frameworks are named, never given as paths over HTTP: `soc2` is built in, any other name is
+//!   `<data-dir>/frameworks/<name>.toml` (a name is `[a-z0-9._-]`, so it cannot leave that directory).
+//! * Exports are written under `<data-dir>/exports/<export id>/` (atomically, by gavel-evidence)
+//!   and recorded in the log; share links serve exactly the files `SHA256SUMS` lists, plus
+//!   `SHA256SUMS` and its signature — nothing else can be named.
+//! * Public routes need no token. A share access is recorded before any byte is served.
+
+use crate::api::{as_caller, created, ApiJson, ApiQuery, Bearer};
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use gavel_core::compliance::{plan_of, ScanSettings};
+use gavel_core::{CoreError, Gavel, Principal, Role};
+use gavel_evidence::export::{parse_date, ExportRequest, ExportSummary};
+use gavel_evidence::{EvidenceError, Framework};
+use gavel_store::layout::DataDir;
+use gavel_store::{Log, Store};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use utoipa::{OpenApi, ToSchema};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/compliance/scans", get(list_scans).post(run_scan))
+        .route("/v1/compliance/scans/{id}", get(get_scan))
+        .route("/v1/compliance/readiness", get(readiness))
+        .route("/v1/compliance/exports", get(list_exports).post(create_export))
+        .route("/v1/compliance/exports/{id}", get(get_export))
+        .route("/v1/compliance/exports/{id}/files/{*path}", get(export_file))
+        .route("/v1/shares", get(list_shares).post(create_share))
+        .route("/v1/shares/{id}/revoke", post(revoke_share))
+        .route("/v1/shares/{id}/accesses", get(share_accesses))
+        .route("/v1/public/signing-key", get(signing_key))
+        .route("/v1/public/share/{token}", get(share_listing))
+        .route("/v1/public/share/{token}/files/{*path}", get(share_file))
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    list_scans,
+    run_scan,
+    get_scan,
+    readiness,
+    list_exports,
+    create_export,
+    get_export,
+    export_file,
+    list_shares,
+    create_share,
+    revoke_share,
+    share_accesses,
+    signing_key,
+    share_listing,
+    share_file
+))]
+pub struct ComplianceDoc;
+
+fn evidence_error(e: EvidenceError) -> CoreError {
+    match e {
+        EvidenceError::Framework(m) | EvidenceError::Invalid(m) => CoreError::Invalid(m),
+        EvidenceError::Store(e) => e.into(),
+        other => CoreError::Internal(other.to_string()),
+    }
+}
+
+/// A framework by name: `soc2` (built in) or `<data-dir>/frameworks/<name>.toml`.
+pub fn resolve_framework(dir: &DataDir, name: &str) -> Result<Framework, CoreError> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if !valid {
+        return Err(CoreError::Invalid(format!("framework {name:?} must be a name like soc2 ([a-z0-9._-])")));
+    }
+    if name == "soc2" {
+        return Framework::soc2().map_err(evidence_error);
+    }
+    let path = dir.root().join("frameworks").join(format!("{name}.toml"));
+    if !path.is_file() {
+        return Err(CoreError::NotFound(format!(
+            "no framework {name:?} (built in: soc2; others go in {})",
+            dir.root().join("frameworks").display()
+        )));
+    }
+    Framework::load(&path.to_string_lossy()).map_err(evidence_error)
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScanBody {
+    /// Framework name (default soc2).
+    #[serde(default)]
+    pub framework: Option<String>,
+}
+
+/// Runs and records a scan (`by` None: the scheduled scan).
+pub fn scan(gavel: &Gavel, log: &Log, by: Option<&Principal>, framework: &str) -> Result<Value, CoreError> {
+    let fw = resolve_framework(log.data_dir(), framework)?;
+    let scan = gavel.compliance_scan(by, &fw.framework.id, &plan_of(&fw), &ScanSettings::default())?;
+    Ok(json!(scan))
+}
+
+#[utoipa::path(post, path = "/v1/compliance/scans", request_body = ScanBody,
+    responses((status = 201, description = "A readiness scan: per criterion enforcing / observe / gap, findings, new and remediated since the previous scan; recorded")),
+    security(("bearer" = [])))]
+async fn run_scan(
+    State(s): State<AppState>,
+    b: Bearer,
+    body: crate::api::MaybeJson<ScanBody>,
+) -> Result<Response, ApiError> {
+    let framework = body.0.and_then(|b| b.framework).unwrap_or_else(|| "soc2".into());
+    let log = s.log.clone();
+    as_caller(&s, b, move |g, p| scan(g, &log, Some(p), &framework)).await.map(created)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanQuery {
+    #[serde(default)]
+    pub framework: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/v1/compliance/scans", responses((status = 200, description = "Stored scans, newest first")), security(("bearer" = [])))]
+async fn list_scans(
+    State(s): State<AppState>,
+    b: Bearer,
+    ApiQuery(q): ApiQuery<ScanQuery>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| {
+        Ok(json!({"items": g.compliance_scans(p, q.framework.as_deref(), q.limit.unwrap_or(50))?}))
+    })
+    .await
+    .map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/compliance/scans/{id}", responses((status = 200, description = "One stored scan")), security(("bearer" = [])))]
+async fn get_scan(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| Ok(json!(g.compliance_scan_by_id(p, &id)?))).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/compliance/readiness", responses((status = 200, description = "The latest scan of the framework (default soc2)"), (status = 404, description = "No scan yet")), security(("bearer" = [])))]
+async fn readiness(
+    State(s): State<AppState>,
+    b: Bearer,
+    ApiQuery(q): ApiQuery<ScanQuery>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| {
+        let framework = q.framework.unwrap_or_else(|| "soc2".into());
+        let latest = g.compliance_scans(p, Some(&framework), 1)?.into_iter().next().ok_or_else(|| {
+            CoreError::NotFound(format!(
+                "no {framework} scan yet: run `gavel compliance scan` (POST /v1/compliance/scans)"
+            ))
+        })?;
+        Ok(json!(latest))
+    })
+    .await
+    .map(Json)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportBody {
+    /// Framework name (default soc2).
+    #[serde(default)]
+    pub framework: Option<String>,
+    /// First day, YYYY-MM-DD (inclusive).
+    pub from: String,
+    /// Day after the period, YYYY-MM-DD (exclusive).
+    pub to: String,
+}
+
+/// Writes a bundle of `framework` for `[from, to)` into `<data-dir>/exports/<export id>` and records
+/// it. `by` None: the scheduled export.
+pub fn export_bundle(
+    gavel: &Gavel,
+    log: &Log,
+    by: Option<&Principal>,
+    framework: &str,
+    from: &str,
+    to: &str,
+) -> Result<ExportSummary, CoreError> {
+    let actor = match by {
+        Some(p) => {
+            p.require_user(&[Role::Admin, Role::Auditor])?;
+            p.actor()
+        }
+        None => gavel_ledger::event::Actor::system("scheduled-export"),
+    };
+    let fw = resolve_framework(log.data_dir(), framework)?;
+    let (from, to) = (parse_date(from).map_err(evidence_error)?, parse_date(to).map_err(evidence_error)?);
+    let (key, _) = gavel_evidence::load_or_create_export_key(log.data_dir()).map_err(evidence_error)?;
+    let exports = log.data_dir().exports();
+    std::fs::create_dir_all(&exports)
+        .map_err(|e| CoreError::Internal(format!("{}: {e}", exports.display())))?;
+    let staging = exports.join(format!(".new-{}", gavel_core::ids::new_id("x")));
+    let org = log.origin().strip_prefix("gavel.local/").unwrap_or(log.origin()).to_string();
+    let req = ExportRequest {
+        store: log.store().as_ref(),
+        log_signer: log.signer(),
+        export_key: &key,
+        framework: &fw,
+        from,
+        to,
+        org,
+        out: staging.clone(),
+        retention_days: gavel.retention_policy()?.days,
+        simulated: log.store().meta("simulated")?.as_deref() == Some("true"),
+        generated_at: gavel.clock().now(),
+        record: true,
+        actor,
+        progress: None,
+    };
+    let mut summary = gavel_evidence::export(&req).map_err(evidence_error)?;
+    let target = exports.join(&summary.export_id);
+    std::fs::rename(&staging, &target)
+        .map_err(|e| CoreError::Internal(format!("{}: {e}", target.display())))?;
+    summary.out = target;
+    Ok(summary)
+}
+
+#[utoipa::path(post, path = "/v1/compliance/exports", request_body = ExportBody,
+    responses((status = 201, description = "The signed bundle was written and recorded; share it with POST /v1/shares")),
+    security(("bearer" = [])))]
+async fn create_export(
+    State(s): State<AppState>,
+    b: Bearer,
+    ApiJson(body): ApiJson<ExportBody>,
+) -> Result<Response, ApiError> {
+    let log = s.log.clone();
+    as_caller(&s, b, move |g, p| {
+        let framework = body.framework.unwrap_or_else(|| "soc2".into());
+        export_bundle(g, &log, Some(p), &framework, &body.from, &body.to)
+    })
+    .await
+    .map(created)
+}
+
+#[utoipa::path(get, path = "/v1/compliance/exports", responses((status = 200, description = "Exports on record, newest first")), security(("bearer" = [])))]
+async fn list_exports(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, |g, p| Ok(json!({"items": g.exports(p)?}))).await.map(Json)
+}
+
+/// The files of a bundle: what `SHA256SUMS` lists, plus `SHA256SUMS` and its signature.
+fn bundle_files(dir: &std::path::Path) -> Result<Vec<Value>, CoreError> {
+    let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).map_err(|_| {
+        CoreError::Gone(format!(
+            "the bundle's files are not in {} (exported elsewhere, or removed)",
+            dir.display()
+        ))
+    })?;
+    let mut files = Vec::new();
+    for line in sums.lines() {
+        if let Some((hash, path)) = line.split_once("  ") {
+            let size = std::fs::metadata(dir.join(path)).map(|m| m.len()).ok();
+            files.push(json!({"path": path, "sha256": hash, "size": size}));
+        }
+    }
+    for extra in ["SHA256SUMS", "SHA256SUMS.sig"] {
+        let size = std::fs::metadata(dir.join(extra)).map(|m| m.len()).ok();
+        files.push(json!({"path": extra, "sha256": null, "size": size}));
+    }
+    Ok(files)
+}
+
+fn bundle_dir(log: &Log, export_id: &str) -> PathBuf {
+    log.data_dir().exports().join(export_id)
+}
+
+#[utoipa::path(get, path = "/v1/compliance/exports/{id}", responses((status = 200, description = "The export on record and its files")), security(("bearer" = [])))]
+async fn get_export(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let log = s.log.clone();
+    as_caller(&s, b, move |g, p| {
+        let export = g.export(p, &id)?;
+        let files = bundle_files(&bundle_dir(&log, &export.export_id)).unwrap_or_default();
+        Ok(json!({"export": export, "files": files, "stored": !files.is_empty()}))
+    })
+    .await
+    .map(Json)
+}
+
+/// Reads one file of a bundle, if `path` names one of its files.
+fn read_bundle_file(dir: &std::path::Path, path: &str) -> Result<(Vec<u8>, &'static str), CoreError> {
+    let listed = bundle_files(dir)?;
+    if !listed.iter().any(|f| f["path"] == path) {
+        return Err(CoreError::NotFound(format!("the bundle has no file {path:?}")));
+    }
+    let bytes = std::fs::read(dir.join(path)).map_err(|e| CoreError::Gone(format!("{path}: {e}")))?;
+    let kind = match path.rsplit('.').next() {
+        Some("json") => "application/json",
+        Some("jsonl") => "application/x-ndjson",
+        Some("csv") => "text/csv; charset=utf-8",
+        Some("sig") => "application/octet-stream",
+        Some("pdf") => "application/pdf",
+        _ => "text/plain; charset=utf-8",
+    };
+    Ok((bytes, kind))
+}
+
+fn file_response((bytes, kind): (Vec<u8>, &'static str)) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, kind)], bytes).into_response()
+}
+
+#[utoipa::path(get, path = "/v1/compliance/exports/{id}/files/{path}", responses((status = 200, description = "One file of the bundle")), security(("bearer" = [])))]
+async fn export_file(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path((id, path)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let log = s.log.clone();
+    as_caller(&s, b, move |g, p| {
+        let export = g.export(p, &id)?;
+        read_bundle_file(&bundle_dir(&log, &export.export_id), &path)
+    })
+    .await
+    .map(file_response)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShareBody {
+    pub export_id: String,
+    /// Days until the link expires (1–365).
+    pub expires_days: u32,
+}
+
+#[utoipa::path(post, path = "/v1/shares", request_body = ShareBody,
+    responses((status = 201, description = "The link: {token, url_path, …}; the token is shown once")),
+    security(("bearer" = [])))]
+async fn create_share(
+    State(s): State<AppState>,
+    b: Bearer,
+    ApiJson(body): ApiJson<ShareBody>,
+) -> Result<Response, ApiError> {
+    let log = s.log.clone();
+    as_caller(&s, b, move |g, p| {
+        // Only a bundle the server holds can be shared.
+        bundle_files(&bundle_dir(&log, &body.export_id)).map_err(|_| {
+            CoreError::Conflict(format!(
+                "export {} is on record but its bundle is not in the server's exports directory; \
+                 export it with POST /v1/compliance/exports (or `gavel evidence export` without --out)",
+                body.export_id
+            ))
+        })?;
+        let issued = g.create_share(p, &body.export_id, body.expires_days)?;
+        let mut v = json!(issued);
+        v["url_path"] = json!(format!("/v1/public/share/{}", issued.token));
+        Ok(v)
+    })
+    .await
+    .map(created)
+}
+
+#[utoipa::path(get, path = "/v1/shares", responses((status = 200, description = "Share links (never their tokens)")), security(("bearer" = [])))]
+async fn list_shares(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, |g, p| Ok(json!({"items": g.shares(p)?}))).await.map(Json)
+}
+
+#[utoipa::path(post, path = "/v1/shares/{id}/revoke", responses((status = 200, description = "Revoked: the next request through the link is refused")), security(("bearer" = [])))]
+async fn revoke_share(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| Ok(json!(g.revoke_share(p, &id)?))).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/shares/{id}/accesses", responses((status = 200, description = "Every access through the link, newest first")), security(("bearer" = [])))]
+async fn share_accesses(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| Ok(json!({"items": g.share_accesses(p, &id, 1000)?}))).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/public/signing-key", responses((status = 200, description = "The export signing public key, SPKI PEM (no token)")))]
+async fn signing_key(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let log = s.log.clone();
+    let pem = tokio::task::spawn_blocking(move || {
+        gavel_evidence::load_or_create_export_key(log.data_dir())
+            .map(|(key, _)| gavel_ledger::keys::public_key_pem(&key.verifying_key()))
+            .map_err(evidence_error)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response())
+}
+
+/// Who asked, for the access record: the peer address and the user agent.
+fn client(addr: &SocketAddr, headers: &HeaderMap) -> String {
+    let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("-");
+    format!("{} ({})", addr.ip(), agent.chars().take(200).collect::<String>())
+}
+
+/// Admits one public access (recorded first) and returns the bundle directory.
+async fn admit(
+    s: &AppState,
+    token: String,
+    what: Option<String>,
+    who: String,
+) -> Result<(Arc<Log>, String), ApiError> {
+    let gavel = s.gavel.clone();
+    let log = s.log.clone();
+    let export = tokio::task::spawn_blocking(move || gavel.access_share(&token, what.as_deref(), &who))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    Ok((log, export.export_id))
+}
+
+#[utoipa::path(get, path = "/v1/public/share/{token}", responses((status = 200, description = "The shared export and its files (no token; the access is recorded)"), (status = 404, description = "Unknown, revoked or expired link")))]
+async fn share_listing(
+    State(s): State<AppState>,
+    Path(token): Path<String>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let (log, export_id) = admit(&s, token, None, client(&addr, &headers)).await?;
+    let gavel = s.gavel.clone();
+    tokio::task::spawn_blocking(move || {
+        let export = gavel
+            .store()
+            .get_doc(gavel_evidence::export::EXPORTS_COLLECTION, &export_id)?
+            .map(|d| d.body)
+            .unwrap_or(Value::Null);
+        let files = bundle_files(&bundle_dir(&log, &export_id))?;
+        Ok::<_, CoreError>(json!({
+            "export": export,
+            "files": files,
+            "verify": "sha256sum -c SHA256SUMS && openssl pkeyutl -verify -pubin -inkey signing-key.pem -rawin -in SHA256SUMS -sigfile SHA256SUMS.sig",
+        }))
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map(Json)
+    .map_err(ApiError::from)
+}
+
+#[utoipa::path(get, path = "/v1/public/share/{token}/files/{path}", responses((status = 200, description = "One file of the shared bundle (no token; the access is recorded)")))]
+async fn share_file(
+    State(s): State<AppState>,
+    Path((token, path)): Path<(String, String)>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (log, export_id) = admit(&s, token, Some(path.clone()), client(&addr, &headers)).await?;
+    tokio::task::spawn_blocking(move || read_bundle_file(&bundle_dir(&log, &export_id), &path))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map(file_response)
+        .map_err(ApiError::from)
+}
+
+/// What the compliance schedule runs (from `gavel.toml`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    /// Run a soc2 scan when the latest one is older than this (None: never on schedule).
+    pub scan_every: Option<time::Duration>,
+    /// Export the previous calendar month on the 1st (into `<data-dir>/exports/`).
+    pub monthly_export: bool,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule { scan_every: Some(time::Duration::days(7)), monthly_export: false }
+    }
+}
+
+/// Runs whatever the schedule says is due now: returns what it did, in words. Idempotent: the
+/// stored scans and exports say what was already done, so restarts neither repeat nor skip work.
+pub fn run_due(gavel: &Gavel, log: &Log, schedule: &Schedule) -> Result<Vec<String>, CoreError> {
+    let now = gavel.clock().now();
+    let mut done = Vec::new();
+    if let Some(every) = schedule.scan_every {
+        let latest = gavel.latest_scan("soc2")?;
+        let due = latest
+            .as_ref()
+            .and_then(|s| gavel_ledger::clock::parse_time(&s.completed_at))
+            .is_none_or(|t| now - t >= every);
+        if due {
+            let scan = scan(gavel, log, None, "soc2")?;
+            done.push(format!("scan {}", scan["id"].as_str().unwrap_or("?")));
+        }
+    }
+    if schedule.monthly_export {
+        let this_month = now.date().replace_day(1).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let previous = this_month.previous_day().and_then(|d| d.replace_day(1).ok());
+        if let Some(previous) = previous {
+            let (from, to) =
+                (gavel_evidence::export::date_str(previous), gavel_evidence::export::date_str(this_month));
+            let exists =
+                gavel.export_records()?.iter().any(|e| e.framework == "soc2" && e.from == from && e.to == to);
+            if !exists {
+                let summary = export_bundle(gavel, log, None, "soc2", &from, &to)?;
+                done.push(format!("export {} of {from}..{to}", summary.export_id));
+            }
+        }
+    }
+    Ok(done)
+}
