@@ -21,7 +21,7 @@ use gavel_store::{Log, Store};
 use serde_json::{json, Value};
 use std::process::ExitCode;
 use std::sync::Arc;
-use time::{Duration, OffsetDateTime, Time};
+use time::{Duration, OffsetDateTime};
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -142,6 +142,12 @@ struct Demo {
     carol: Principal,
     decisions: u64,
     approvals: u64,
+    /// Every event below this was read by the detectors.
+    detected_to: u64,
+    /// Held calls nobody answers today.
+    unanswered: Vec<String>,
+    incidents: u64,
+    scans: u64,
 }
 
 /// One simulated agent: its credential and what it calls.
@@ -151,10 +157,78 @@ struct Member {
 }
 
 impl Demo {
-    /// Advances the simulated clock to `day` (0-based) at `hour`:00 UTC.
-    fn set_time(&self, start: OffsetDateTime, day: u32, hour: u8) {
-        let midnight = start + Duration::days(i64::from(day));
-        self.clock.set(midnight.replace_time(Time::from_hms(hour, 0, 0).unwrap_or(Time::MIDNIGHT)));
+    /// Runs the detectors over everything new, as `gavel serve`'s detector task does.
+    fn detect(&mut self) -> anyhow::Result<()> {
+        loop {
+            let progress = self.gavel.detect(self.detected_to, 100_000)?;
+            self.detected_to = progress.position;
+            if progress.caught_up {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The on-call routine: new incidents are assigned and triaged; ones open since yesterday are
+    /// resolved with a writeup. `contain`: pull a kill switch on the incident's agent first.
+    fn respond(&mut self, admin: &Principal, responder: &Principal, contain: bool) -> anyhow::Result<()> {
+        use gavel_core::incidents::{IncidentFilter, IncidentStatus};
+        let open = IncidentFilter { status: None, ..Default::default() };
+        let yesterday = format_time(Clock::now(self.clock.as_ref()) - Duration::hours(20));
+        for incident in self.gavel.incidents(admin, &open)? {
+            let id = incident["id"].as_str().unwrap_or_default().to_string();
+            let status = IncidentStatus::parse(incident["status"].as_str().unwrap_or_default())?;
+            if status == IncidentStatus::Resolved {
+                continue;
+            }
+            if incident["owner"].is_null() {
+                self.incidents += 1;
+                self.gavel.assign_incident(admin, &id, "erin")?;
+                self.clock.advance(Duration::minutes(5));
+                self.gavel.triage_incident(responder, &id, None, Some("looked at the linked decisions"))?;
+            }
+            if contain && incident["detector"] == "deny_spike" {
+                let req: gavel_core::incidents::ContainRequest = serde_json::from_value(json!({
+                    "killswitch": {"scope": "agent", "target": "ops-bot",
+                                   "reason": "ops-bot is trying destructive commands in production"},
+                }))?;
+                self.clock.advance(Duration::minutes(7));
+                self.gavel.contain_incident(responder, &id, req)?;
+                self.gavel.note_incident(
+                    responder,
+                    &id,
+                    "prompt injection through a ticket body suspected",
+                )?;
+                continue;
+            }
+            let opened_at = incident["opened_at"].as_str().unwrap_or_default();
+            if opened_at < yesterday.as_str() {
+                self.clock.advance(Duration::minutes(10));
+                self.gavel.resolve_incident(
+                    responder,
+                    &id,
+                    "Reviewed the linked decisions: every call was denied or held by policy, nothing \
+                     ran. Root cause and fix recorded in the timeline.",
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the simulated clock to `hours` into the working window of `day` (0-based). Day `d`'s
+    /// window starts `d` days after `start`; a day's work ends within 19 hours, so every calendar
+    /// day of the range has events and the last one ends hours before the real now.
+    fn at(&self, start: OffsetDateTime, day: u32, hours: f64) {
+        let offset = Duration::days(i64::from(day)) + Duration::seconds_f64(hours * 3600.0);
+        self.clock.set(start + offset);
+    }
+
+    /// Held calls nobody answered expire; the expiry is recorded when someone tries to decide
+    /// them late, which the approver does at the end of the day.
+    fn expire_unanswered(&mut self) {
+        for approval_id in std::mem::take(&mut self.unanswered) {
+            let late = self.gavel.decide_approval(&self.carol, &approval_id, true, None);
+            debug_assert!(late.is_err(), "an unanswered hold must have expired by the end of the day");
+        }
     }
 
     /// One tool call through `decide`, then what a real deployment does next: the agent reports
@@ -177,12 +251,7 @@ impl Demo {
                 let Some(approval_id) = resp.approval_id else { return Ok(()) };
                 self.approvals += 1;
                 match self.rng.below(10) {
-                    0 => {
-                        // Nobody answers: it expires (applied, and recorded, when someone looks).
-                        self.clock.advance(Duration::hours(2));
-                        let late = self.gavel.decide_approval(&self.carol, &approval_id, true, None);
-                        debug_assert!(late.is_err());
-                    }
+                    0 => self.unanswered.push(approval_id),
                     1 | 2 => {
                         self.clock.advance(Duration::minutes(4));
                         self.gavel.decide_approval(
@@ -219,12 +288,14 @@ pub fn run(dir: &DataDir, args: DemoArgs) -> anyhow::Result<ExitCode> {
     if !(1..=730).contains(&args.days) {
         bail!("--days must be between 1 and 730");
     }
-    if !(1..=10_000).contains(&args.calls_per_day) {
-        bail!("--calls-per-day must be between 1 and 10000");
+    if !(1..=200).contains(&args.calls_per_day) {
+        bail!("--calls-per-day must be between 1 and 200");
     }
-    let today = OffsetDateTime::now_utc().replace_time(Time::MIDNIGHT);
-    let start = today - Duration::days(i64::from(args.days) - 1);
-    let clock = Arc::new(ManualClock::new(start.replace_time(Time::from_hms(8, 0, 0)?)));
+    // Day d's work happens in [start + d days, start + d days + 19 h), and the last day's
+    // window ends now: every calendar day from the first to today has events, none in the future.
+    let now = OffsetDateTime::now_utc();
+    let start = now - Duration::days(i64::from(args.days)) + Duration::hours(5);
+    let clock = Arc::new(ManualClock::new(start));
     if dir.exists() {
         let log = Log::open_existing(dir, clock.clone())?;
         if log.store().head()?.size > 0 {
@@ -249,6 +320,7 @@ pub fn run(dir: &DataDir, args: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     let bob = user("bob", Role::Admin)?;
     let carol = user("carol", Role::Approver)?;
+    let erin = user("erin", Role::Approver)?;
     user("audrey", Role::Auditor)?;
     let mut fleet = Vec::new();
     for spec in &FLEET {
@@ -278,13 +350,19 @@ pub fn run(dir: &DataDir, args: DemoArgs) -> anyhow::Result<ExitCode> {
         carol,
         decisions: 0,
         approvals: 0,
+        detected_to: 0,
+        unanswered: Vec::new(),
+        incidents: 0,
+        scans: 0,
     };
+    let framework = gavel_evidence::Framework::soc2()?;
+    let plan = gavel_core::compliance::plan_of(&framework);
     let golive_day = args.days / 4;
     let deactivate_day = args.days / 2;
     let containment_day = args.days * 5 / 8;
     let rotation_day = args.days * 3 / 4;
     for day in 0..args.days {
-        demo.set_time(start, day, 8);
+        demo.at(start, day, 0.0);
         if day == golive_day && day > 0 {
             let change = demo.gavel.propose_mode(&alice, "soc2", Mode::Enforce)?;
             demo.clock.advance(Duration::hours(1));
@@ -299,14 +377,6 @@ pub fn run(dir: &DataDir, args: DemoArgs) -> anyhow::Result<ExitCode> {
                 m.token = rotated.token;
             }
         }
-        if day == containment_day && day > 0 {
-            demo.gavel.engage_kill_switch(
-                &alice,
-                gavel_core::containment::Scope::Agent("ops-bot".into()),
-                "ops-bot tried destructive commands in production",
-                None,
-            )?;
-        }
         if day == containment_day + 2 && day > 2 {
             demo.gavel.release_kill_switch(
                 &alice,
@@ -314,7 +384,8 @@ pub fn run(dir: &DataDir, args: DemoArgs) -> anyhow::Result<ExitCode> {
                 "prompt fixed and redeployed",
             )?;
         }
-        let step = (10 * 60 / args.calls_per_day.max(1)).max(1);
+        // Calls spread over the first 15 hours of the window (approvals add minutes each).
+        let step = 15 * 3600 / args.calls_per_day.max(1);
         for _ in 0..args.calls_per_day {
             let member = &fleet[demo.rng.below(fleet.len() as u64) as usize];
             let (tool, call_args) = *demo.rng.pick(member.spec.calls);
@@ -322,7 +393,33 @@ pub fn run(dir: &DataDir, args: DemoArgs) -> anyhow::Result<ExitCode> {
             let principal = demo.gavel.authenticate(&member.token)?;
             demo.call(&principal, tool, call_args)
                 .with_context(|| format!("day {day}: {tool} by {}", member.spec.name))?;
-            demo.clock.advance(Duration::minutes(i64::from(step)));
+            demo.clock.advance(Duration::seconds(i64::from(step)));
+        }
+        if day == containment_day && day > 0 {
+            // A compromised prompt: ops-bot hammers destructive commands; the deny spike opens an
+            // incident, which is assigned, triaged and contained with a kill switch.
+            demo.at(start, day, 16.5);
+            let ops = fleet.iter().find(|m| m.spec.name == "ops-bot").context("ops-bot")?;
+            let principal = demo.gavel.authenticate(&ops.token)?;
+            for _ in 0..12 {
+                demo.call(&principal, "shell.exec", r#"{"cmd":"rm -rf /srv/data"}"#)?;
+                demo.clock.advance(Duration::seconds(2));
+            }
+            demo.detect()?;
+            demo.respond(&alice, &erin, true)?;
+        }
+        demo.detect()?;
+        demo.at(start, day, 18.0);
+        demo.expire_unanswered();
+        demo.respond(&alice, &erin, false)?;
+        if day % 7 == 6 || day + 1 == args.days {
+            demo.gavel.compliance_scan(
+                None,
+                "soc2",
+                &plan,
+                &gavel_core::compliance::ScanSettings::default(),
+            )?;
+            demo.scans += 1;
         }
         demo.log.checkpoint()?;
     }
@@ -336,6 +433,8 @@ pub fn run(dir: &DataDir, args: DemoArgs) -> anyhow::Result<ExitCode> {
         "events": head.size,
         "decisions": demo.decisions,
         "approvals": demo.approvals,
+        "incidents": demo.incidents,
+        "scans": demo.scans,
         "admin_token": admin_token,
     });
     if args.json {
@@ -351,9 +450,14 @@ pub fn run(dir: &DataDir, args: DemoArgs) -> anyhow::Result<ExitCode> {
         );
         println!("admin token (simulated data; shown once): {admin_token}");
         println!(
-            "try: gavel evidence export --framework soc2 --from {} --to {} --out ./evidence",
+            "try: gavel evidence export --framework soc2 --from {} --to {} --data-dir {}",
             &format_time(start)[..10],
-            &format_time(today + Duration::days(1))[..10]
+            &format_time(now + Duration::days(1))[..10],
+            dir.root().display()
+        );
+        println!(
+            "note: the simulated SIEM webhook points at https://siem.example.com/gavel; before `gavel serve` \
+             on this directory, point it at your SIEM or disable it (gavel webhooks disable)"
         );
     }
     Ok(ExitCode::SUCCESS)

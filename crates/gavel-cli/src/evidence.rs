@@ -42,9 +42,10 @@ pub struct ExportArgs {
     /// Day after the period, YYYY-MM-DD (UTC, exclusive).
     #[arg(long)]
     to: String,
-    /// The bundle directory to create (must not exist, or be empty).
+    /// The bundle directory to create (must not exist, or be empty). Default:
+    /// <data-dir>/exports/<export id>, where the server can serve it to share links.
     #[arg(long)]
-    out: PathBuf,
+    out: Option<PathBuf>,
     /// Also write <OUT>.tar.gz (reproducible: sorted entries, normalized metadata).
     #[arg(long)]
     archive: bool,
@@ -96,7 +97,14 @@ pub fn run_export(dir: &DataDir, log: &Log, args: ExportArgs) -> anyhow::Result<
         from,
         to,
         org,
-        out: args.out.clone(),
+        // Without --out: a staging name in the data dir's exports/, renamed to the export id below.
+        out: match &args.out {
+            Some(out) => out.clone(),
+            None => {
+                std::fs::create_dir_all(dir.exports())?;
+                dir.exports().join(format!(".new-{}", std::process::id()))
+            }
+        },
         retention_days,
         simulated,
         generated_at: time::OffsetDateTime::now_utc(),
@@ -104,7 +112,13 @@ pub fn run_export(dir: &DataDir, log: &Log, args: ExportArgs) -> anyhow::Result<
         actor: gavel_ledger::event::Actor::system("gavel-cli"),
         progress: if show_progress { Some(&progress) } else { None },
     };
-    let s = export(&req)?;
+    let mut s = export(&req)?;
+    if args.out.is_none() {
+        let target = dir.exports().join(&s.export_id);
+        std::fs::rename(&s.out, &target)
+            .with_context(|| format!("moving the bundle to {}", target.display()))?;
+        s.out = target;
+    }
     let archive = if args.archive {
         let mtime = u64::try_from(req.generated_at.unix_timestamp()).unwrap_or(0);
         Some(gavel_evidence::archive::write_tar_gz(&s.out, mtime)?)

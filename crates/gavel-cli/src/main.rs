@@ -5,13 +5,14 @@
 //! Two kinds of command: local ones (`init`, `serve`, `demo`, `keys`, `audit verify|record|...`,
 //! `evidence export|key`) work on the data directory (`evidence verify` needs only the bundle);
 //! remote ones (`users`, `agents`, `policy`, `pack`, `decide`, `approvals`, `outcome`, `findings`,
-//! `killswitch`, `webhooks`, `incidents`, `retention`, `holds`, `audit list|trace`) call a running
-//! server over HTTP with `--server` and `--token`.
+//! `killswitch`, `webhooks`, `incidents`, `retention`, `holds`, `compliance`, `share`,
+//! `audit list|trace`) call a running server over HTTP with `--server` and `--token`.
 
 mod agents;
 mod approvals;
 mod audit;
 mod audit_query;
+mod compliance;
 mod decide;
 mod demo;
 mod evidence;
@@ -121,6 +122,12 @@ enum Command {
     /// Legal holds: time ranges never purged until two admins release them (server).
     #[command(subcommand)]
     Holds(retention::HoldsCommand),
+    /// Readiness scans per framework criterion, and evidence exports on the server (server).
+    #[command(subcommand)]
+    Compliance(compliance::ComplianceCommand),
+    /// Read-only, expiring, revocable links that give an auditor one export (server).
+    #[command(subcommand)]
+    Share(compliance::ShareCommand),
 }
 
 fn main() -> ExitCode {
@@ -164,6 +171,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Incidents(cmd) => incidents::run(&remote()?, cmd),
         Command::Retention(cmd) => retention::run(&remote()?, cmd),
         Command::Holds(cmd) => retention::holds(&remote()?, cmd),
+        Command::Compliance(cmd) => compliance::run(&remote()?, cmd),
+        Command::Share(cmd) => compliance::share(&remote()?, cmd),
     }
 }
 

@@ -60,6 +60,11 @@ impl Remote {
         })
     }
 
+    /// The server's base URL (no trailing slash).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -481,7 +481,7 @@ fn check_inclusion(s: &Scanned, cp: &Checkpoint, i: &Value) -> Result<String, Fa
     verify_inclusion(&leaf, seq, cp.size, &proof, &cp.root)
         .map_err(|e| format!("{f}: seq {seq} is not in the signed checkpoint's tree: {e}"))?;
     Ok(format!(
-        "seq {seq} is leaf {seq} of the signed tree of size {}, so the whole chained period is",
+        "seq {seq} is leaf {seq} of the signed tree of size {}, so the whole chained period is in it",
         cp.size
     ))
 }

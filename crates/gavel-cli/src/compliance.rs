@@ -1,0 +1,309 @@
+//! `gavel compliance` (readiness scans, exports on record) and `gavel share` (read-only links
+//! for auditors) over the server's `/v1/compliance/*` and `/v1/shares`.
+//!
+//! A scan says, per criterion of a framework, whether gavel's controls are enforcing, only
+//! observing, or missing (a gap), with findings and what changed since the previous scan. A share
+//! link lets an auditor list and download one export with no account; every access is recorded.
+
+use crate::remote::{items, print_table, s, Remote};
+use anyhow::bail;
+use clap::Subcommand;
+use serde_json::{json, Value};
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum ComplianceCommand {
+    /// Run a readiness scan now (admin or auditor); it is recorded and compared with the last one.
+    Scan {
+        /// `soc2`, or the name of a framework file in <data-dir>/frameworks/ on the server.
+        #[arg(long, default_value = "soc2")]
+        framework: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stored scans, newest first.
+    Scans {
+        #[arg(long)]
+        framework: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One stored scan, with every finding.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evidence exports on record (gavel evidence export, POST /v1/compliance/exports).
+    Exports {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a signed evidence bundle on the server (admin or auditor), ready to share.
+    Export {
+        #[arg(long, default_value = "soc2")]
+        framework: String,
+        /// First day, YYYY-MM-DD (inclusive).
+        #[arg(long)]
+        from: String,
+        /// Day after the period, YYYY-MM-DD (exclusive).
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ShareCommand {
+    /// Create a read-only link to one export (admin). The URL is shown once.
+    Create {
+        /// The export id (gavel compliance exports).
+        #[arg(long = "export", value_name = "EXPORT_ID")]
+        export: String,
+        /// How long the link works: 30d, 2w or a number of days (1–365).
+        #[arg(long, default_value = "30d")]
+        expires: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Links (never their tokens), with expiry and revocation.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a link (admin): the next request through it is refused.
+    Revoke {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every access through a link: when, which file, from where.
+    Accesses {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `30d`, `2w` or `30` → days.
+pub fn parse_days(text: &str) -> anyhow::Result<u32> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().last() {
+        Some((i, 'd')) => (&text[..i], 1),
+        Some((i, 'w')) => (&text[..i], 7),
+        _ => (text, 1),
+    };
+    match number.parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n.saturating_mul(unit)),
+        _ => bail!("--expires {text:?} must be a number of days like 30d or 2w"),
+    }
+}
+
+fn print_scan(scan: &Value) {
+    println!(
+        "scan {} of {} at {} by {}: {} enforcing, {} observe, {} gap",
+        s(&scan["id"]),
+        s(&scan["framework"]),
+        s(&scan["completed_at"]),
+        s(&scan["run_by"]),
+        s(&scan["summary"]["enforcing"]),
+        s(&scan["summary"]["observe"]),
+        s(&scan["summary"]["gap"])
+    );
+    let rows: Vec<Vec<String>> = items_of(&scan["criteria"])
+        .iter()
+        .map(|c| {
+            vec![s(&c["id"]), s(&c["state"]), items_of(&c["findings"]).len().to_string(), s(&c["title"])]
+        })
+        .collect();
+    print_table(&["CRITERION", "STATE", "FINDINGS", "TITLE"], &rows);
+    let mut listed = std::collections::BTreeSet::new();
+    for c in items_of(&scan["criteria"]) {
+        for f in items_of(&c["findings"]) {
+            if listed.insert(s(&f["key"])) {
+                println!("  [{}] {} ({})", s(&f["severity"]), s(&f["message"]), s(&f["key"]));
+            }
+        }
+    }
+    let new = items_of(&scan["new_findings"]).len();
+    let remediated = items_of(&scan["remediated_findings"]);
+    match scan["previous_scan"].as_str() {
+        Some(prev) => println!("since scan {prev}: {new} new finding(s), {} remediated", remediated.len()),
+        None => println!("first scan of this framework: {new} finding(s)"),
+    }
+    for f in remediated {
+        println!("  remediated: {} ({})", s(&f["message"]), s(&f["key"]));
+    }
+}
+
+fn items_of(v: &Value) -> &[Value] {
+    v.as_array().map(Vec::as_slice).unwrap_or_default()
+}
+
+pub fn run(remote: &Remote, cmd: ComplianceCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ComplianceCommand::Scan { framework, json } => {
+            let scan = remote.post("/v1/compliance/scans", Some(json!({"framework": framework})))?;
+            if json {
+                crate::print_json(&scan);
+            } else {
+                print_scan(&scan);
+            }
+        }
+        ComplianceCommand::Scans { framework, json } => {
+            let query: Vec<(&str, String)> = framework.map(|f| ("framework", f)).into_iter().collect();
+            let list = remote.get("/v1/compliance/scans", &query)?;
+            if json {
+                crate::print_json(&list);
+            } else if items(&list).is_empty() {
+                println!("no scan yet: run gavel compliance scan");
+            } else {
+                let rows: Vec<Vec<String>> = items(&list)
+                    .iter()
+                    .map(|s_| {
+                        vec![
+                            s(&s_["id"]),
+                            s(&s_["framework"]),
+                            s(&s_["completed_at"]),
+                            s(&s_["run_by"]),
+                            s(&s_["summary"]["enforcing"]),
+                            s(&s_["summary"]["observe"]),
+                            s(&s_["summary"]["gap"]),
+                        ]
+                    })
+                    .collect();
+                print_table(&["ID", "FRAMEWORK", "COMPLETED", "BY", "ENFORCING", "OBSERVE", "GAP"], &rows);
+            }
+        }
+        ComplianceCommand::Show { id, json } => {
+            let scan = remote.get(&format!("/v1/compliance/scans/{id}"), &[])?;
+            if json {
+                crate::print_json(&scan);
+            } else {
+                print_scan(&scan);
+            }
+        }
+        ComplianceCommand::Exports { json } => {
+            let list = remote.get("/v1/compliance/exports", &[])?;
+            if json {
+                crate::print_json(&list);
+            } else if items(&list).is_empty() {
+                println!("no export on record");
+            } else {
+                let rows: Vec<Vec<String>> = items(&list)
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            s(&e["export_id"]),
+                            s(&e["framework"]),
+                            format!("{}..{}", s(&e["from"]), s(&e["to"])),
+                            s(&e["total_events"]),
+                            s(&e["type_ii"]),
+                            s(&e["recorded_at"]),
+                        ]
+                    })
+                    .collect();
+                print_table(&["EXPORT", "FRAMEWORK", "PERIOD", "EVENTS", "TYPE II", "RECORDED"], &rows);
+            }
+        }
+        ComplianceCommand::Export { framework, from, to, json } => {
+            let v = remote.post(
+                "/v1/compliance/exports",
+                Some(json!({"framework": framework, "from": from, "to": to})),
+            )?;
+            if json {
+                crate::print_json(&v);
+            } else {
+                println!(
+                    "exported {} ({} events, Type II: {}) on the server; share it with: gavel share create --export {}",
+                    s(&v["export_id"]),
+                    s(&v["total_events"]),
+                    s(&v["type_ii"]["type_ii"]),
+                    s(&v["export_id"])
+                );
+                for w in items_of(&v["warnings"]) {
+                    println!("  warning: {}", s(w));
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn share(remote: &Remote, cmd: ShareCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ShareCommand::Create { export, expires, json } => {
+            let days = parse_days(&expires)?;
+            let v = remote.post("/v1/shares", Some(json!({"export_id": export, "expires_days": days})))?;
+            let url = format!("{}{}", remote.base(), s(&v["url_path"]));
+            if json {
+                let mut v = v;
+                v["url"] = json!(url);
+                crate::print_json(&v);
+            } else {
+                println!("share link (shown once; read-only, expires {}):", s(&v["expires_at"]));
+                println!("  {url}");
+                println!("  id: {} (revoke with: gavel share revoke {})", s(&v["id"]), s(&v["id"]));
+            }
+        }
+        ShareCommand::List { json } => {
+            let list = remote.get("/v1/shares", &[])?;
+            if json {
+                crate::print_json(&list);
+            } else if items(&list).is_empty() {
+                println!("no share link has been created");
+            } else {
+                let rows: Vec<Vec<String>> = items(&list)
+                    .iter()
+                    .map(|l| {
+                        let state = if l["revoked"] == true { "revoked" } else { "active" };
+                        vec![
+                            s(&l["id"]),
+                            s(&l["export_id"]),
+                            state.to_string(),
+                            s(&l["expires_at"]),
+                            s(&l["created_by"]),
+                            s(&l["revoked_by"]),
+                        ]
+                    })
+                    .collect();
+                print_table(&["ID", "EXPORT", "STATE", "EXPIRES", "CREATED BY", "REVOKED BY"], &rows);
+            }
+        }
+        ShareCommand::Revoke { id, json } => {
+            let v = remote.post(&format!("/v1/shares/{id}/revoke"), None)?;
+            if json {
+                crate::print_json(&v);
+            } else {
+                println!("revoked share link {} (by {})", s(&v["id"]), s(&v["revoked_by"]));
+            }
+        }
+        ShareCommand::Accesses { id, json } => {
+            let v = remote.get(&format!("/v1/shares/{id}/accesses"), &[])?;
+            if json {
+                crate::print_json(&v);
+            } else if items(&v).is_empty() {
+                println!("no access through share link {id}");
+            } else {
+                let rows: Vec<Vec<String>> =
+                    items(&v).iter().map(|a| vec![s(&a["time"]), s(&a["path"]), s(&a["client"])]).collect();
+                print_table(&["TIME", "FILE", "CLIENT"], &rows);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn expiry_takes_days_and_weeks() {
+        assert_eq!(super::parse_days("30d").unwrap(), 30);
+        assert_eq!(super::parse_days("2w").unwrap(), 14);
+        assert_eq!(super::parse_days("7").unwrap(), 7);
+        for bad in ["", "0d", "d", "-3d", "1y"] {
+            assert!(super::parse_days(bad).is_err(), "{bad}");
+        }
+    }
+}
