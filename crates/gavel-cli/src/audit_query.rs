@@ -39,10 +39,10 @@ pub struct ListArgs {
     tool: Option<String>,
     #[arg(long, value_enum)]
     outcome: Option<OutcomeArg>,
-    /// From this time, inclusive (RFC 3339, e.g. 2026-11-01T00:00:00Z).
+    /// From this date or time, inclusive (2026-11-01 or RFC 3339, e.g. 2026-11-01T09:00:00Z).
     #[arg(long)]
     since: Option<String>,
-    /// Up to this time, exclusive (RFC 3339).
+    /// Up to this date or time, exclusive.
     #[arg(long)]
     until: Option<String>,
     /// Page size, 1..=1000 (server default 50).

@@ -5,7 +5,6 @@ use crate::error::{CoreError, Result};
 use crate::identity::Principal;
 use crate::policies::{ChangeAction, ChangeStatus, PolicyChange};
 use crate::Gavel;
-use gavel_ledger::clock::{format_time, parse_time};
 use gavel_store::docs::{Doc, DocQuery};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -42,17 +41,9 @@ fn decision_view(doc: Doc) -> Value {
     v
 }
 
+/// A query bound: a date (midnight UTC) or an RFC 3339 time, in the log's time form.
 fn bound(name: &str, value: &Option<String>) -> Result<Option<String>> {
-    value
-        .as_deref()
-        .map(|s| {
-            parse_time(s).map(format_time).ok_or_else(|| {
-                CoreError::Invalid(format!(
-                    "{name} {s:?} is not an RFC 3339 time (e.g. 2026-11-01T00:00:00Z)"
-                ))
-            })
-        })
-        .transpose()
+    value.as_deref().map(|s| crate::retention::parse_bound(name, s)).transpose()
 }
 
 impl Gavel {
