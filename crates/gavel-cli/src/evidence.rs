@@ -77,10 +77,22 @@ pub fn run_export(dir: &DataDir, log: &Log, args: ExportArgs) -> anyhow::Result<
     let (key, created) = gavel_evidence::load_or_create_export_key(dir)?;
     let org = log.origin().strip_prefix("gavel.local/").unwrap_or(log.origin()).to_string();
     let show_progress = !args.json && std::io::stderr().is_terminal();
+    // A bar on a terminal only (drawn on stderr, so --json and pipes stay clean).
+    let bar = indicatif::ProgressBar::hidden();
+    if show_progress {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "exporting {bar:40} {pos}/{len} events ({per_sec}, {eta} left)",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+    }
     let progress = |done: u64, total: u64| {
-        eprint!("\rexporting: {done}/{total} events");
+        bar.set_length(total);
+        bar.set_position(done);
         if done == total {
-            eprintln!();
+            bar.finish();
         }
     };
     // The manifest states what is true of this data directory, never what a flag says: the
