@@ -477,12 +477,39 @@ pub struct Schedule {
     pub scan_every: Option<time::Duration>,
     /// Export the previous calendar month on the 1st (into `<data-dir>/exports/`).
     pub monthly_export: bool,
+    /// Also copy each scheduled bundle into this directory (e.g. a mounted archive volume).
+    pub copy_to: Option<PathBuf>,
 }
 
 impl Default for Schedule {
     fn default() -> Self {
-        Schedule { scan_every: Some(time::Duration::days(7)), monthly_export: false }
+        Schedule { scan_every: Some(time::Duration::days(7)), monthly_export: false, copy_to: None }
     }
+}
+
+/// Copies a bundle directory to `<target>/<name>`, via a staging name so a reader never sees a
+/// half-copied bundle.
+fn copy_bundle(bundle: &std::path::Path, target: &std::path::Path, name: &str) -> std::io::Result<PathBuf> {
+    fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(to)?;
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            let dest = to.join(entry.file_name());
+            if entry.file_type()?.is_dir() {
+                copy_dir(&entry.path(), &dest)?;
+            } else {
+                std::fs::copy(entry.path(), dest)?;
+            }
+        }
+        Ok(())
+    }
+    std::fs::create_dir_all(target)?;
+    let staging = target.join(format!(".{name}.partial"));
+    let _ = std::fs::remove_dir_all(&staging);
+    copy_dir(bundle, &staging)?;
+    let dest = target.join(name);
+    std::fs::rename(&staging, &dest)?;
+    Ok(dest)
 }
 
 /// Runs whatever the schedule says is due now: returns what it did, in words. Idempotent: the
@@ -512,6 +539,12 @@ pub fn run_due(gavel: &Gavel, log: &Log, schedule: &Schedule) -> Result<Vec<Stri
             if !exists {
                 let summary = export_bundle(gavel, log, None, "soc2", &from, &to)?;
                 done.push(format!("export {} of {from}..{to}", summary.export_id));
+                if let Some(target) = &schedule.copy_to {
+                    let copied = copy_bundle(&summary.out, target, &summary.export_id).map_err(|e| {
+                        CoreError::Internal(format!("copying the bundle to {}: {e}", target.display()))
+                    })?;
+                    done.push(format!("copied to {}", copied.display()));
+                }
             }
         }
     }

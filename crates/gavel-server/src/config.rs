@@ -31,6 +31,8 @@ pub struct Config {
     pub compliance_scan_interval_secs: u64,
     /// Export the previous month's soc2 bundle on the 1st of each month into `<data-dir>/exports/`.
     pub monthly_export: bool,
+    /// Also copy each monthly bundle into this directory.
+    pub monthly_export_dir: Option<String>,
 }
 
 impl Default for Config {
@@ -47,6 +49,7 @@ impl Default for Config {
             retention_purge_interval_secs: 86_400,
             compliance_scan_interval_secs: 7 * 86_400,
             monthly_export: false,
+            monthly_export_dir: None,
         }
     }
 }
@@ -76,6 +79,7 @@ impl Config {
                 time::Duration::seconds(self.compliance_scan_interval_secs.min(i64::MAX as u64) as i64)
             }),
             monthly_export: self.monthly_export,
+            copy_to: self.monthly_export_dir.as_ref().map(std::path::PathBuf::from),
         }
     }
 

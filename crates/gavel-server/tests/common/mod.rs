@@ -61,6 +61,7 @@ impl Server {
             .with_compliance_schedule(gavel_server::compliance_api::Schedule {
                 scan_every: None,
                 monthly_export: false,
+                copy_to: None,
             });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
