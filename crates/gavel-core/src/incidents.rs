@@ -245,6 +245,13 @@ pub(crate) struct Change<'a> {
     pub ops: Vec<StateOp>,
 }
 
+impl<'a> Change<'a> {
+    /// A timeline entry written by a person, with no other state change.
+    fn by_user(kind: &'a str, by: &Principal, user: &crate::User, data: Value) -> Self {
+        Change { kind, actor: by.actor(), author_name: Some(user.name.clone()), data, ops: vec![] }
+    }
+}
+
 impl Incident {
     fn op(&self, expect: Expect) -> StateOp {
         StateOp::put(
@@ -375,13 +382,7 @@ impl Gavel {
         };
         let data = json!({"incident_id": incident.id, "title": title, "severity": severity, "agent": agent,
                           "summary": summary, "linked_seqs": new.linked_seqs, "source": "manual"});
-        let change = Change {
-            kind: "incident.opened",
-            actor: by.actor(),
-            author_name: Some(user.name.clone()),
-            data,
-            ops: vec![],
-        };
+        let change = Change::by_user("incident.opened", by, user, data);
         self.record_incident_change(&mut incident, None, change)?;
         self.incident_view(&incident.id)
     }
@@ -483,13 +484,7 @@ impl Gavel {
         incident.owner_id = Some(owner.id.clone());
         let data = json!({"incident_id": id, "owner": owner.name, "owner_id": owner.id,
                           "severity": incident.severity, "status": incident.status});
-        let change = Change {
-            kind: "incident.assigned",
-            actor: by.actor(),
-            author_name: Some(user.name.clone()),
-            data,
-            ops: vec![],
-        };
+        let change = Change::by_user("incident.assigned", by, user, data);
         self.record_incident_change(&mut incident, Some(version), change)?;
         self.incident_view(id)
     }
@@ -528,13 +523,7 @@ impl Gavel {
         let data = json!({"incident_id": id, "status": "triaged", "severity": incident.severity,
                           "previous_severity": previous, "note": note, "owner": incident.owner,
                           "owner_id": incident.owner_id});
-        let change = Change {
-            kind: "incident.triaged",
-            actor: by.actor(),
-            author_name: Some(user.name.clone()),
-            data,
-            ops: vec![],
-        };
+        let change = Change::by_user("incident.triaged", by, user, data);
         self.record_incident_change(&mut incident, Some(version), change)?;
         self.incident_view(id)
     }
@@ -546,13 +535,7 @@ impl Gavel {
         let data = json!({"incident_id": id, "text": text, "status": incident.status,
                           "severity": incident.severity, "owner": incident.owner,
                           "owner_id": incident.owner_id});
-        let change = Change {
-            kind: "incident.noted",
-            actor: by.actor(),
-            author_name: Some(user.name.clone()),
-            data,
-            ops: vec![],
-        };
+        let change = Change::by_user("incident.noted", by, user, data);
         self.record_incident_change(&mut incident, Some(version), change)?;
         self.incident_view(id)
     }
@@ -595,13 +578,7 @@ impl Gavel {
         let data = json!({"incident_id": id, "status": "contained", "note": note,
                           "containment": incident.containment, "severity": incident.severity,
                           "owner": incident.owner, "owner_id": incident.owner_id});
-        let change = Change {
-            kind: "incident.contained",
-            actor: by.actor(),
-            author_name: Some(user.name.clone()),
-            data,
-            ops: vec![],
-        };
+        let change = Change::by_user("incident.contained", by, user, data);
         self.record_incident_change(&mut incident, Some(version), change)?;
         self.incident_view(id)
     }
