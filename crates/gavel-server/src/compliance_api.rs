@@ -104,9 +104,15 @@ pub struct ScanBody {
 }
 
 /// Runs and records a scan (`by` None: the scheduled scan).
-pub fn scan(gavel: &Gavel, log: &Log, by: Option<&Principal>, framework: &str) -> Result<Value, CoreError> {
+pub fn scan(
+    gavel: &Gavel,
+    log: &Log,
+    by: Option<&Principal>,
+    framework: &str,
+    settings: &ScanSettings,
+) -> Result<Value, CoreError> {
     let fw = resolve_framework(log.data_dir(), framework)?;
-    let scan = gavel.compliance_scan(by, &fw.framework.id, &plan_of(&fw), &ScanSettings::default())?;
+    let scan = gavel.compliance_scan(by, &fw.framework.id, &plan_of(&fw), settings)?;
     Ok(json!(scan))
 }
 
@@ -119,8 +125,8 @@ async fn run_scan(
     body: crate::api::MaybeJson<ScanBody>,
 ) -> Result<Response, ApiError> {
     let framework = body.0.and_then(|b| b.framework).unwrap_or_else(|| "soc2".into());
-    let log = s.log.clone();
-    as_caller(&s, b, move |g, p| scan(g, &log, Some(p), &framework)).await.map(created)
+    let (log, settings) = (s.log.clone(), s.compliance.checks.clone());
+    as_caller(&s, b, move |g, p| scan(g, &log, Some(p), &framework, &settings)).await.map(created)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -479,11 +485,18 @@ pub struct Schedule {
     pub monthly_export: bool,
     /// Also copy each scheduled bundle into this directory (e.g. a mounted archive volume).
     pub copy_to: Option<PathBuf>,
+    /// Tunables of the readiness checks (every scan, scheduled or not).
+    pub checks: ScanSettings,
 }
 
 impl Default for Schedule {
     fn default() -> Self {
-        Schedule { scan_every: Some(time::Duration::days(7)), monthly_export: false, copy_to: None }
+        Schedule {
+            scan_every: Some(time::Duration::days(7)),
+            monthly_export: false,
+            copy_to: None,
+            checks: ScanSettings::default(),
+        }
     }
 }
 
@@ -524,7 +537,7 @@ pub fn run_due(gavel: &Gavel, log: &Log, schedule: &Schedule) -> Result<Vec<Stri
             .and_then(|s| gavel_ledger::clock::parse_time(&s.completed_at))
             .is_none_or(|t| now - t >= every);
         if due {
-            let scan = scan(gavel, log, None, "soc2")?;
+            let scan = scan(gavel, log, None, "soc2", &schedule.checks)?;
             done.push(format!("scan {}", scan["id"].as_str().unwrap_or("?")));
         }
     }

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use std::path::Path;
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Listen address.
@@ -33,6 +33,10 @@ pub struct Config {
     pub monthly_export: bool,
     /// Also copy each monthly bundle into this directory.
     pub monthly_export_dir: Option<String>,
+    /// Readiness scans report fewer enforcing policies than this as a finding.
+    pub scan_min_active_policies: usize,
+    /// Readiness scans report agent credentials older than this many days.
+    pub scan_credential_max_age_days: u32,
 }
 
 impl Default for Config {
@@ -50,6 +54,8 @@ impl Default for Config {
             compliance_scan_interval_secs: 7 * 86_400,
             monthly_export: false,
             monthly_export_dir: None,
+            scan_min_active_policies: 3,
+            scan_credential_max_age_days: 90,
         }
     }
 }
@@ -80,6 +86,10 @@ impl Config {
             }),
             monthly_export: self.monthly_export,
             copy_to: self.monthly_export_dir.as_ref().map(std::path::PathBuf::from),
+            checks: gavel_core::compliance::ScanSettings {
+                min_active_policies: self.scan_min_active_policies,
+                credential_max_age_days: i64::from(self.scan_credential_max_age_days),
+            },
         }
     }
 
@@ -158,6 +168,23 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_readme_lists_every_key_with_its_default() {
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("The keys, with their defaults:").expect("README section");
+        let block = &readme[start..];
+        let body = block.split("```toml\n").nth(1).and_then(|b| b.split("```").next()).expect("toml block");
+        let documented: Config = toml::from_str(body).expect("the README's gavel.toml parses");
+        assert_eq!(documented, Config::default(), "README defaults differ from Config::default()");
+        let mut commented = body.to_string();
+        commented = commented.replace("# monthly_export_dir", "monthly_export_dir").replace("# org", "org");
+        let table: toml::Table = toml::from_str(&commented).expect("parses");
+        let all = serde_json::to_value(Config::default()).expect("serializes");
+        for key in all.as_object().expect("an object").keys() {
+            assert!(table.contains_key(key), "the README does not document {key}");
+        }
+    }
+
     use super::*;
 
     #[test]

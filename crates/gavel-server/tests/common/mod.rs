@@ -62,6 +62,7 @@ impl Server {
                 scan_every: None,
                 monthly_export: false,
                 copy_to: None,
+                checks: Default::default(),
             });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
