@@ -103,8 +103,9 @@ impl DocQuery {
     }
 }
 
-pub(crate) fn conflict(op: &StateOp, found: Option<u64>) -> StoreError {
-    let what = match (op.expect, found) {
+/// The error of a change whose expectation `expect` met version `found`.
+pub(crate) fn conflict_of(collection: &str, id: &str, expect: Expect, found: Option<u64>) -> StoreError {
+    let what = match (expect, found) {
         (Expect::Absent, Some(v)) => format!("already exists (version {v})"),
         (Expect::Version(want), Some(v)) => {
             format!("changed concurrently (expected version {want}, found {v})")
@@ -112,5 +113,5 @@ pub(crate) fn conflict(op: &StateOp, found: Option<u64>) -> StoreError {
         (Expect::Version(want), None) => format!("does not exist (expected version {want})"),
         _ => "conflict".to_string(),
     };
-    StoreError::Conflict(format!("{} {:?} {what}", op.collection, op.id))
+    StoreError::Conflict(format!("{collection} {id:?} {what}"))
 }

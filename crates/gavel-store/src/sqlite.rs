@@ -66,12 +66,60 @@ CREATE INDEX IF NOT EXISTS docs_k3 ON docs(collection, k3, time, seq);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 ";
 
+/// One append as the writer sees it. Everything that can be done without the chain head — the
+/// event's canonical bytes, the documents' JSON text — is done on the caller's thread before the
+/// request is queued, and the caller's JSON values are dropped there too: the single writer is
+/// the serial part of every commit, so it only splices, checks versions and writes.
 struct Request {
-    draft: EventDraft,
+    kind: String,
+    actor_type: &'static str,
+    actor_id: String,
     sealable: SealableDraft,
-    ops: Vec<StateOp>,
+    ops: Vec<PreparedOp>,
     purge: Option<Purge>,
     reply: tokio::sync::oneshot::Sender<Result<Appended, StoreError>>,
+}
+
+/// A [`StateOp`] with its body already serialized.
+struct PreparedOp {
+    collection: String,
+    id: String,
+    body: String,
+    keys: DocKeys,
+    expect: Expect,
+}
+
+impl Request {
+    fn new(
+        draft: EventDraft,
+        ops: Vec<StateOp>,
+        purge: Option<Purge>,
+        reply: tokio::sync::oneshot::Sender<Result<Appended, StoreError>>,
+    ) -> Result<Self, StoreError> {
+        let sealable = SealableDraft::new(&draft)?;
+        let ops = ops
+            .into_iter()
+            .map(|op| {
+                let body = serde_json::to_string(&op.body).map_err(|e| StoreError::Invalid(e.to_string()))?;
+                Ok(PreparedOp {
+                    collection: op.collection,
+                    id: op.id,
+                    body,
+                    keys: op.keys,
+                    expect: op.expect,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Request {
+            kind: draft.kind,
+            actor_type: draft.actor.kind.as_str(),
+            actor_id: draft.actor.id,
+            sealable,
+            ops,
+            purge,
+            reply,
+        })
+    }
 }
 
 /// SQLite-backed [`Store`].
@@ -273,8 +321,10 @@ impl Writer {
 
     fn commit(&mut self, batch: Vec<Request>) {
         let before = self.state.clone();
-        let (replies, items): (Vec<_>, Vec<_>) =
-            batch.into_iter().map(|r| (r.reply, (r.draft, r.sealable, r.ops, r.purge))).unzip();
+        let (replies, items): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|r| (r.reply, (r.kind, r.actor_type, r.actor_id, r.sealable, r.ops, r.purge)))
+            .unzip();
         match write_batch(&mut self.conn, &mut self.state, self.clock.as_ref(), &items) {
             Ok(results) => {
                 let head = Head { size: self.state.frontier.size(), root: self.state.frontier.root() };
@@ -321,7 +371,7 @@ fn gather(receiver: &mpsc::Receiver<Request>, first: Request, last_batch: usize)
     batch
 }
 
-type BatchItem = (EventDraft, SealableDraft, Vec<StateOp>, Option<Purge>);
+type BatchItem = (String, &'static str, String, SealableDraft, Vec<PreparedOp>, Option<Purge>);
 
 /// Writes one batch in one transaction. The outer error fails the whole batch; an inner error
 /// (a compare-and-set conflict) fails only its own request, which then wrote nothing.
@@ -351,7 +401,7 @@ fn write_batch(
         if time < state.last_time {
             time = state.last_time.clone();
         }
-        for (draft, sealable, ops, purge) in items {
+        for (kind, actor_type, actor_id, sealable, ops, purge) in items {
             let seq = state.frontier.size();
             if let Some(purge) = purge {
                 // A purge learns its count only by clearing: it needs a savepoint to undo.
@@ -382,15 +432,7 @@ fn write_batch(
             }
             let bytes = sealable.seal(seq, &time, &state.prev);
             let leaf = leaf_hash(&bytes);
-            insert_event.execute(params![
-                seq,
-                time,
-                draft.kind,
-                draft.actor.kind.as_str(),
-                draft.actor.id,
-                &leaf[..],
-                bytes
-            ])?;
+            insert_event.execute(params![seq, time, kind, actor_type, actor_id, &leaf[..], bytes])?;
             for StoredNode { level, index, hash } in state.frontier.push(leaf) {
                 insert_node.execute(params![level, index, &hash[..]])?;
             }
@@ -408,12 +450,11 @@ fn write_batch(
 /// a [`StoreError::Conflict`] with nothing written.
 fn apply_ops(
     tx: &rusqlite::Transaction<'_>,
-    ops: &[StateOp],
+    ops: &[PreparedOp],
     seq: u64,
     time: &str,
 ) -> Result<(), StoreError> {
     let mut versions: Vec<Option<u64>> = Vec::with_capacity(ops.len());
-    let mut bodies = Vec::with_capacity(ops.len());
     {
         let mut current_version =
             tx.prepare_cached("SELECT version FROM docs WHERE collection = ?1 AND id = ?2")?;
@@ -429,10 +470,9 @@ fn apply_ops(
                 Expect::Version(v) => current == Some(v),
             };
             if !ok {
-                return Err(docs::conflict(op, current));
+                return Err(docs::conflict_of(&op.collection, &op.id, op.expect, current));
             }
             versions.push(current);
-            bodies.push(serde_json::to_string(&op.body).map_err(|e| StoreError::Invalid(e.to_string()))?);
         }
     }
     let mut upsert = tx.prepare_cached(
@@ -441,7 +481,7 @@ fn apply_ops(
          ON CONFLICT (collection, id) DO UPDATE SET version = excluded.version, seq = excluded.seq,
              time = excluded.time, k1 = excluded.k1, k2 = excluded.k2, k3 = excluded.k3, body = excluded.body",
     )?;
-    for ((op, current), body) in ops.iter().zip(versions).zip(bodies) {
+    for (op, current) in ops.iter().zip(versions) {
         upsert.execute(params![
             op.collection,
             op.id,
@@ -451,7 +491,7 @@ fn apply_ops(
             op.keys.k1,
             op.keys.k2,
             op.keys.k3,
-            body
+            op.body
         ])?;
     }
     Ok(())
@@ -557,12 +597,10 @@ fn to_entry((seq, bytes, leaf): (u64, Option<Vec<u8>>, Vec<u8>)) -> Result<Store
 impl Store for SqliteStore {
     fn submit_with(&self, draft: EventDraft, ops: Vec<StateOp>) -> Result<AppendReceiver, StoreError> {
         // Canonicalize on the caller's thread: the single writer only splices seq/time/prev in.
-        let sealable = SealableDraft::new(&draft)?;
         let (reply, receiver) = tokio::sync::oneshot::channel();
+        let request = Request::new(draft, ops, None, reply)?;
         let sender = self.sender.as_ref().ok_or(StoreError::WriterGone)?;
-        sender
-            .send(Request { draft, sealable, ops, purge: None, reply })
-            .map_err(|_| StoreError::WriterGone)?;
+        sender.send(request).map_err(|_| StoreError::WriterGone)?;
         Ok(receiver)
     }
 
@@ -572,12 +610,10 @@ impl Store for SqliteStore {
         ops: Vec<StateOp>,
         purge: Purge,
     ) -> Result<AppendReceiver, StoreError> {
-        let sealable = SealableDraft::new(&draft)?;
         let (reply, receiver) = tokio::sync::oneshot::channel();
+        let request = Request::new(draft, ops, Some(purge), reply)?;
         let sender = self.sender.as_ref().ok_or(StoreError::WriterGone)?;
-        sender
-            .send(Request { draft, sealable, ops, purge: Some(purge), reply })
-            .map_err(|_| StoreError::WriterGone)?;
+        sender.send(request).map_err(|_| StoreError::WriterGone)?;
         Ok(receiver)
     }
 
