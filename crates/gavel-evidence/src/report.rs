@@ -110,9 +110,7 @@ pub struct ReportError(String);
 /// Renders the report; the bytes start with `%PDF-`.
 pub fn render(input: &ReportInput<'_>) -> Result<Vec<u8>, ReportError> {
     let metrics = FontMetrics::new()?;
-    let mut l = Layout::new(&metrics);
-    content(&mut l, input);
-    let pages = l.finish();
+    let pages = layout(&metrics, input);
 
     let font = Font::new(FONT.to_vec().into(), 0)
         .ok_or_else(|| ReportError("the embedded font cannot be read".into()))?;
@@ -172,6 +170,13 @@ pub fn render(input: &ReportInput<'_>) -> Result<Vec<u8>, ReportError> {
             ),
     );
     doc.finish().map_err(|e| ReportError(format!("krilla: {e:?}")))
+}
+
+/// The pages' drawing operations (without the footers).
+fn layout(metrics: &FontMetrics, input: &ReportInput<'_>) -> Vec<Vec<Op>> {
+    let mut l = Layout::new(metrics);
+    content(&mut l, input);
+    l.finish()
 }
 
 fn last_day(input: &ReportInput<'_>) -> Date {
@@ -721,7 +726,8 @@ impl<'f> Layout<'f> {
         self.y += pad;
     }
 
-    /// A table with a shaded header row (repeated on each page); a row is never split.
+    /// A table with a shaded header row (repeated on each page); a row is split only when it is
+    /// taller than a page.
     fn table(&mut self, cols: &[(&str, f32)], rows: &[Vec<Vec<Span>>]) {
         let pad = 4.0;
         let header = |l: &mut Self| {
@@ -755,18 +761,47 @@ impl<'f> Layout<'f> {
                 x += w;
             }
             let h = height + 2.0 * pad;
-            if self.y + h > BODY_BOTTOM {
+            let header_h = BODY * LEADING + 2.0 * pad;
+            if self.y + h > BODY_BOTTOM && MARGIN + header_h + h <= BODY_BOTTOM {
+                // Not here, but on a fresh page.
                 self.new_page();
                 header(self);
             }
-            for (x, lines) in cells {
-                let mut y = self.y + pad;
-                for (line, span) in lines {
-                    self.push(Op::text(x + pad, y + span.size, span.size, line, span.color, span.bold));
-                    y += span.size * LEADING;
-                }
+            if self.y + 2.0 * pad + BODY * LEADING > BODY_BOTTOM {
+                self.new_page();
+                header(self);
             }
-            self.y += h;
+            // Draw the cells' lines; a row taller than a whole page continues on the next one.
+            let mut next = vec![0usize; cells.len()];
+            loop {
+                let mut bottom = self.y + pad;
+                for ((x, lines), from) in cells.iter().zip(next.iter_mut()) {
+                    let mut y = self.y + pad;
+                    while let Some((line, span)) = lines.get(*from) {
+                        let lh = span.size * LEADING;
+                        if y + lh > BODY_BOTTOM - pad && y > self.y + pad {
+                            break;
+                        }
+                        self.push(Op::text(
+                            x + pad,
+                            y + span.size,
+                            span.size,
+                            line.clone(),
+                            span.color,
+                            span.bold,
+                        ));
+                        y += lh;
+                        *from += 1;
+                    }
+                    bottom = bottom.max(y);
+                }
+                self.y = bottom + pad;
+                if cells.iter().zip(&next).all(|((_, lines), from)| *from >= lines.len()) {
+                    break;
+                }
+                self.new_page();
+                header(self);
+            }
             self.push(Op::Rect { x: self.x, y: self.y - 0.3, w: self.width, h: 0.6, color: RULE });
         }
     }
@@ -803,7 +838,7 @@ mod tests {
                 id: format!("CC{i}.1"),
                 title: format!("Criterion {i} with a title\tand a tab and \u{1F600} an emoji"),
                 evidence_count: i,
-                summary: if i == 3 { long.clone() } else { "A summary.".into() },
+                summary: if i == 3 { "y".repeat(9000) } else { "A summary.".into() },
                 status: if i % 2 == 0 { "satisfied" } else { "not-satisfied" },
                 findings: Vec::new(),
             })
@@ -835,6 +870,22 @@ mod tests {
                 log_key: &long,
             },
         };
+        let m = FontMetrics::new().expect("font");
+        let pages = layout(&m, &input);
+        assert!(pages.len() > 5, "{} pages", pages.len());
+        for (i, op) in pages.iter().enumerate().flat_map(|(i, p)| p.iter().map(move |op| (i, op))) {
+            if let Op::Text { x, y, size, text, .. } = op {
+                let right = x + m.width(text, *size);
+                assert!(
+                    *x >= MARGIN - 0.01 && right <= PAGE_W - MARGIN + 0.01,
+                    "page {i}: {text:?} at {x}..{right}"
+                );
+                assert!(
+                    *y - size >= MARGIN - 0.01 && *y <= BODY_BOTTOM + 0.01,
+                    "page {i}: {text:?} at y {y}"
+                );
+            }
+        }
         let a = render(&input).expect("render");
         assert!(a.starts_with(b"%PDF-"));
         assert_eq!(render(&input).expect("render"), a, "same input, same bytes");
