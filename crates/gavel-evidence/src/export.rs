@@ -3,6 +3,7 @@
 //! ```text
 //! README.txt  SHA256SUMS  SHA256SUMS.sig  signing-key.pem  manifest.json  summary.json
 //! controls/<ID>.json  controls/<ID>.csv  events.jsonl  integrity.json  oscal/assessment-results.json
+//! report.pdf
 //! ```
 //!
 //! Invariants:
@@ -20,11 +21,14 @@
 //!   `evidence_exports/<id>` document holding its checkpoint size and root). The next export puts
 //!   a consistency proof from each earlier export's checkpoint into `integrity.json`, so
 //!   `verify --previous` can prove the earlier bundle's tree is a prefix of the later one.
+//! * **report.pdf** ([`crate::report`]) is rendered from the values computed here (never from the
+//!   events) before SHA256SUMS, so it is listed and signed like every other file.
 //! * **Atomic.** Everything is written under `.<name>.partial-<pid>` next to the output and
 //!   renamed into place after `SHA256SUMS` is signed: a bundle directory is complete or absent.
 
 use crate::analysis::{row, Aggregate, Finding, PeriodFacts, CSV_HEADER};
 use crate::framework::Framework;
+use crate::report::{self, ReportInput, REPORT_FILE};
 use crate::sums::{self, SIG_FILE, SUMS_FILE};
 use crate::{oscal, EvidenceError, GENERATOR};
 use ed25519_dalek::{Signer as _, SigningKey};
@@ -42,6 +46,9 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use time::{Date, Duration, OffsetDateTime};
+
+/// manifest.json `bundle_format`: 2 added report.pdf (verify still accepts 1 without it).
+pub const BUNDLE_FORMAT: &str = "gavel-evidence/2";
 
 /// Minimum observation window of a SOC 2 Type II report, in days.
 pub const TYPE_II_MIN_DAYS: i64 = 90;
@@ -548,7 +555,7 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
     write_json(
         &dir.join("manifest.json"),
         &json!({
-            "bundle_format": "gavel-evidence/1",
+            "bundle_format": BUNDLE_FORMAT,
             "framework": fw_info,
             "period": period,
             "generated_at": generated_at,
@@ -584,6 +591,35 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
     let pubkey = req.export_key.verifying_key();
     fs::write(dir.join("signing-key.pem"), public_key_pem(&pubkey))?;
     fs::write(dir.join("README.txt"), readme(fw, req, total, &tii))?;
+    let log_key = req.log_signer.verifier_key();
+    let checkpoint_root = to_hex(&checkpoint.root);
+    let pdf = report::render(&ReportInput {
+        framework: fw,
+        org: &req.org,
+        from: req.from,
+        to: req.to,
+        generated_at: req.generated_at,
+        generator: GENERATOR,
+        simulated: req.simulated,
+        log_origin: req.log_signer.name(),
+        retention_days: req.retention_days,
+        type_ii: &tii,
+        criteria: &results,
+        warnings: &warnings,
+        integrity: report::Integrity {
+            hash_chain_verified: report.valid,
+            chain_reason: report.reason.as_deref(),
+            total_events: total,
+            first_seq,
+            last_seq,
+            first_event_time: first_time.as_deref(),
+            last_event_time: last_time.as_deref(),
+            checkpoint_size: size,
+            checkpoint_root: &checkpoint_root,
+            log_key: &log_key,
+        },
+    })?;
+    fs::write(dir.join(REPORT_FILE), pdf)?;
 
     // SHA256SUMS over every file, sorted by path, then its signature.
     let mut entries = Vec::new();
@@ -677,7 +713,8 @@ fn readme(fw: &Framework, req: &ExportRequest<'_>, total: u64, tii: &TypeII) -> 
          controls/<ID>.csv    the same evidence rows as CSV\n\
          events.jsonl         every log event of the period, canonical JSON, one per line, seq order\n\
          integrity.json       chain verification, signed checkpoint, log key, inclusion proof\n\
-         oscal/assessment-results.json   OSCAL 1.1 assessment results\n",
+         oscal/assessment-results.json   OSCAL 1.1 assessment results\n\
+         report.pdf           human-readable report of the above (listed in SHA256SUMS too)\n",
         name = fw.framework.name,
         version = fw.framework.version,
         from = date_str(req.from),

@@ -7,6 +7,7 @@
 //! * [`export`]: writes the bundle (events.jsonl, controls/, integrity.json, OSCAL, manifest,
 //!   SHA256SUMS signed with the export key) from a [`gavel_store::Store`] in one pass.
 //! * [`verify`]: checks a bundle offline and says exactly what broke.
+//! * [`report`]: `report.pdf`, the human-readable report, from what the export computed.
 //! * [`archive`]: the bundle as a reproducible `.tar.gz` (`--archive`).
 //!
 //! Invariants: everything in a bundle is derived from the log's events (nothing from domain
@@ -19,6 +20,7 @@ pub mod archive;
 pub mod export;
 pub mod framework;
 pub mod oscal;
+pub mod report;
 pub mod sums;
 pub mod verify;
 
@@ -39,6 +41,8 @@ pub enum EvidenceError {
     Store(#[from] gavel_store::StoreError),
     #[error(transparent)]
     Ledger(#[from] gavel_ledger::LedgerError),
+    #[error(transparent)]
+    Report(#[from] report::ReportError),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
 }

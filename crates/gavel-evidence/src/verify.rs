@@ -3,7 +3,9 @@
 //!
 //! Checks, in order (each reports pass/fail and, on failure, the file and line or seq that broke):
 //! 1. `files` — SHA256SUMS is well-formed, every listed file exists with that hash, no file is
-//!    missing from or unlisted in it, and the bundle's required files are all listed.
+//!    missing from or unlisted in it, and the bundle's required files are all listed: report.pdf
+//!    too, except in bundles of format `gavel-evidence/1` (made before it existed); when present
+//!    it must be a PDF (starts with `%PDF-`).
 //! 2. `signature` — SHA256SUMS.sig is the Ed25519 signature of SHA256SUMS by signing-key.pem
 //!    (and signing-key.pem is the trusted export key, when one is given).
 //! 3. `checkpoint` — integrity.json's checkpoint is a C2SP signed note verifying under its
@@ -27,6 +29,7 @@
 use crate::analysis::CSV_HEADER;
 use crate::export::list_files;
 use crate::framework::Query;
+use crate::report::REPORT_FILE;
 use crate::sums::{self, SIG_FILE, SUMS_FILE};
 use ed25519_dalek::pkcs8::DecodePublicKey;
 use ed25519_dalek::{Signature, VerifyingKey};
@@ -51,6 +54,9 @@ pub const REQUIRED_FILES: [&str; 7] = [
     "signing-key.pem",
     "summary.json",
 ];
+
+/// The bundle format whose bundles have no report.pdf; later formats must have one.
+pub const FORMAT_WITHOUT_REPORT: &str = "gavel-evidence/1";
 
 /// What the auditor brings besides the bundle.
 #[derive(Debug, Clone, Default)]
@@ -185,6 +191,25 @@ fn check_files(dir: &Path) -> Result<String, Fail> {
     }
     if let Some(req) = REQUIRED_FILES.iter().find(|r| !listed_names.contains(**r)) {
         return Err(format!("{req}: required bundle file is not listed in SHA256SUMS"));
+    }
+    if listed_names.contains(REPORT_FILE) {
+        let mut head = Vec::with_capacity(5);
+        std::fs::File::open(dir.join(REPORT_FILE))
+            .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 5), &mut head))
+            .map_err(|e| format!("{REPORT_FILE}: cannot read: {e}"))?;
+        if head != b"%PDF-" {
+            return Err(format!("{REPORT_FILE}: not a PDF (does not start with %PDF-)"));
+        }
+    } else {
+        // manifest.json matched SHA256SUMS above; an unreadable one fails `consistency` later.
+        let format =
+            read_json(dir, "manifest.json").ok().and_then(|m| m["bundle_format"].as_str().map(String::from));
+        if format.as_deref() != Some(FORMAT_WITHOUT_REPORT) {
+            return Err(format!(
+                "{REPORT_FILE}: required bundle file is not listed in SHA256SUMS (bundle format {})",
+                format.as_deref().unwrap_or("unknown")
+            ));
+        }
     }
     Ok(format!("{} file(s) match SHA256SUMS; no file missing or unlisted", listed.len()))
 }

@@ -1,6 +1,6 @@
 //! End-to-end tests of evidence bundles: export from a real SQLite log, verify, tamper with
-//! every file class and expect a precise failure, verify with sha256sum + openssl alone, and
-//! validate the OSCAL document with compliance-trestle.
+//! every file class and expect a precise failure, verify with sha256sum + openssl alone,
+//! validate the OSCAL document with compliance-trestle, and read report.pdf's text with pypdf.
 
 use ed25519_dalek::{Signer as _, SigningKey};
 use gavel_evidence::export::parse_date;
@@ -225,6 +225,7 @@ fn export_writes_the_whole_bundle_and_it_verifies() {
         "events.jsonl",
         "integrity.json",
         "oscal/assessment-results.json",
+        "report.pdf",
     ] {
         assert!(dir.join(name).is_file(), "{name}");
     }
@@ -348,6 +349,42 @@ fn tampering_fails_precisely() {
         &|d| fs::remove_file(d.join("summary.json")).expect("rm"),
         "files",
         &["summary.json", "missing"],
+    );
+    case(
+        "edit report.pdf",
+        &|d| {
+            let p = d.join("report.pdf");
+            let mut b = fs::read(&p).expect("r");
+            let at = b.len() / 2;
+            b[at] ^= 0x20;
+            fs::write(p, b).expect("w");
+        },
+        "files",
+        &["report.pdf", "does not match SHA256SUMS line"],
+    );
+    case(
+        "delete report.pdf",
+        &|d| fs::remove_file(d.join("report.pdf")).expect("rm"),
+        "files",
+        &["report.pdf", "listed in SHA256SUMS line", "missing"],
+    );
+    case(
+        "drop report.pdf and its line (resealed by a forger)",
+        &|d| {
+            fs::remove_file(d.join("report.pdf")).expect("rm");
+            reseal(d, &forger);
+        },
+        "files",
+        &["report.pdf", "required bundle file", "gavel-evidence/2"],
+    );
+    case(
+        "replace report.pdf with text (resealed by a forger)",
+        &|d| {
+            fs::write(d.join("report.pdf"), "all controls passed").expect("w");
+            reseal(d, &forger);
+        },
+        "files",
+        &["report.pdf", "not a PDF"],
     );
     case(
         "add a file",
@@ -836,4 +873,84 @@ fn any_byte_change_is_caught() {
             Ok(())
         })
         .expect("property");
+}
+
+/// report.pdf is in every bundle, listed in SHA256SUMS, a PDF, and its text (extracted with
+/// pypdf, installed by `.ci/run`) has the criteria, the period and the SIMULATED banner.
+#[test]
+fn report_pdf_is_listed_and_readable() {
+    let f = fixture(3);
+    let fw = Framework::soc2().expect("soc2");
+    let s = do_export(&f, &fw, "2026-01-01", "2026-01-04", "pdf");
+    let dir = f.root.join("pdf");
+    let pdf = fs::read(dir.join("report.pdf")).expect("report.pdf");
+    assert!(pdf.starts_with(b"%PDF-"), "not a PDF");
+    let sums = fs::read_to_string(dir.join("SHA256SUMS")).expect("sums");
+    assert!(sums.lines().any(|l| l.ends_with("  report.pdf")), "{sums}");
+    if let Ok(keep) = std::env::var("GAVEL_KEEP_REPORT") {
+        fs::copy(dir.join("report.pdf"), keep).expect("copy");
+    }
+
+    if std::env::var("GAVEL_SKIP_PYPDF").as_deref() == Ok("1") {
+        eprintln!("GAVEL_SKIP_PYPDF=1: skipping the text extraction");
+        return;
+    }
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, pypdf\n\
+             r = pypdf.PdfReader(sys.argv[1])\n\
+             print(len(r.pages))\n\
+             print(r.metadata.title)\n\
+             print('\\n'.join(p.extract_text() for p in r.pages))",
+        ])
+        .arg(dir.join("report.pdf"))
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "pypdf is required (pip install pypdf; or set GAVEL_SKIP_PYPDF=1): {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pages: usize = text.lines().next().and_then(|l| l.parse().ok()).expect("page count");
+    assert!(pages >= 2, "{text}");
+    for needle in [
+        "SOC 2",
+        "acme",
+        "SIMULATED DATA",
+        "2026-01-01 to 2026-01-03",
+        "Type II validation",
+        "does not qualify",
+        "Disclosed gaps",
+        "CC6.4",
+        "hash chain verifies",
+        "sha256sum -c SHA256SUMS",
+        "openssl pkeyutl -verify",
+        "gavel evidence verify",
+        &format!("Total events {}", s.total_events),
+    ] {
+        assert!(text.contains(needle), "report lacks {needle:?}:\n{text}");
+    }
+    for c in &s.criteria {
+        assert!(text.contains(&c.id), "report lacks criterion {}:\n{text}", c.id);
+        assert!(text.contains(c.status), "report lacks status {}:\n{text}", c.status);
+    }
+}
+
+/// Bundles of format gavel-evidence/1 predate report.pdf: they verify without one.
+#[test]
+fn a_format_1_bundle_needs_no_report() {
+    let f = fixture(1);
+    let fw = Framework::soc2().expect("soc2");
+    do_export(&f, &fw, "2026-01-01", "2026-01-02", "v1");
+    let dir = f.root.join("v1");
+    let p = dir.join("manifest.json");
+    let m = fs::read_to_string(&p).expect("r");
+    assert!(m.contains("\"gavel-evidence/2\""), "{m}");
+    fs::write(&p, m.replace("\"gavel-evidence/2\"", "\"gavel-evidence/1\"")).expect("w");
+    fs::remove_file(dir.join("report.pdf")).expect("rm");
+    reseal(&dir, &generate_signing_key());
+    let report = verify(&dir);
+    assert!(report.valid, "{report:#?}");
 }

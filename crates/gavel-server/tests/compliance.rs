@@ -194,6 +194,7 @@ fn an_auditor_verifies_a_shared_bundle_with_coreutils_and_openssl() {
         "events.jsonl",
         "controls/CC6.1.json",
         "oscal/assessment-results.json",
+        "report.pdf",
     ] {
         assert!(files.iter().any(|f| f == needed), "{needed} not listed: {files:?}");
     }
