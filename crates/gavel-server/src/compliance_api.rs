@@ -10,6 +10,7 @@
 
 use crate::api::{as_caller, created, ApiJson, ApiQuery, Bearer};
 use crate::error::ApiError;
+use crate::s3_export::S3Target;
 use crate::AppState;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -485,6 +486,8 @@ pub struct Schedule {
     pub monthly_export: bool,
     /// Also copy each scheduled bundle into this directory (e.g. a mounted archive volume).
     pub copy_to: Option<PathBuf>,
+    /// Also upload monthly bundles to this S3-compatible bucket (see `s3_export`).
+    pub upload_to: Option<S3Target>,
     /// Tunables of the readiness checks (every scan, scheduled or not).
     pub checks: ScanSettings,
 }
@@ -495,6 +498,7 @@ impl Default for Schedule {
             scan_every: Some(time::Duration::days(7)),
             monthly_export: false,
             copy_to: None,
+            upload_to: None,
             checks: ScanSettings::default(),
         }
     }
@@ -525,8 +529,63 @@ fn copy_bundle(bundle: &std::path::Path, target: &std::path::Path, name: &str) -
     Ok(dest)
 }
 
+/// Whether an export is a whole calendar month (what the schedule exports and uploads).
+fn is_monthly(e: &gavel_core::shares::ExportRecord) -> bool {
+    let (Ok(from), Ok(to)) = (parse_date(&e.from), parse_date(&e.to)) else {
+        return false;
+    };
+    from.day() == 1
+        && from
+            .replace_day(28)
+            .ok()
+            .and_then(|d| d.checked_add(time::Duration::days(4)))
+            .and_then(|d| d.replace_day(1).ok())
+            == Some(to)
+}
+
+/// Uploads every soc2 monthly bundle held in `<data-dir>/exports/` that has no upload record for
+/// `target` yet, oldest first, recording each success; stops at the first failure (retried at the
+/// next check). A bundle already recorded as uploaded to this target is never uploaded again.
+fn upload_pending(
+    gavel: &Gavel,
+    log: &Log,
+    target: &S3Target,
+    done: &mut Vec<String>,
+) -> Result<(), CoreError> {
+    let store = gavel.store().as_ref();
+    let mut pending = Vec::new();
+    for e in gavel.export_records()?.into_iter().rev() {
+        let dir = bundle_dir(log, &e.export_id);
+        if e.framework == "soc2"
+            && is_monthly(&e)
+            && dir.join("SHA256SUMS").is_file()
+            && !crate::s3_export::is_uploaded(store, target, &e.export_id)?
+        {
+            pending.push((e, dir));
+        }
+    }
+    for (e, dir) in pending {
+        let uploaded = crate::s3_export::upload_bundle(target, &dir, &e.export_id, &e.sha256sums_sha256)
+            .map_err(|err| {
+                CoreError::Internal(format!(
+                    "export {} ({}..{}) stays in {} but is not uploaded yet (retried at the next check): {err}",
+                    e.export_id,
+                    e.from,
+                    e.to,
+                    dir.display()
+                ))
+            })?;
+        let at = gavel_ledger::clock::format_time(gavel.clock().now());
+        let actor = gavel_ledger::event::Actor::system("scheduled-export");
+        crate::s3_export::record_upload(store, target, &e.export_id, &uploaded, actor, &at)?;
+        done.push(format!("uploaded {} to {} ({} objects)", e.export_id, uploaded.url, uploaded.objects));
+    }
+    Ok(())
+}
+
 /// Runs whatever the schedule says is due now: returns what it did, in words. Idempotent: the
-/// stored scans and exports say what was already done, so restarts neither repeat nor skip work.
+/// stored scans and exports say what was already done, so restarts neither repeat nor skip work;
+/// uploads have their own records (`evidence_uploads`), so a failed one is retried at the next run.
 pub fn run_due(gavel: &Gavel, log: &Log, schedule: &Schedule) -> Result<Vec<String>, CoreError> {
     let now = gavel.clock().now();
     let mut done = Vec::new();
@@ -558,6 +617,15 @@ pub fn run_due(gavel: &Gavel, log: &Log, schedule: &Schedule) -> Result<Vec<Stri
                     })?;
                     done.push(format!("copied to {}", copied.display()));
                 }
+            }
+        }
+        if let Some(target) = &schedule.upload_to {
+            if let Err(e) = upload_pending(gavel, log, target, &mut done) {
+                // What was done before the failure is in the log; say it here too.
+                for what in &done {
+                    tracing::info!(%what, "scheduled compliance work done");
+                }
+                return Err(e);
             }
         }
     }

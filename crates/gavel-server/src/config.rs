@@ -33,6 +33,13 @@ pub struct Config {
     pub monthly_export: bool,
     /// Also copy each monthly bundle into this directory.
     pub monthly_export_dir: Option<String>,
+    /// Also upload each monthly bundle to this S3-compatible location, `s3://bucket/prefix`
+    /// (credentials from the environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, …).
+    pub monthly_export_s3_url: Option<String>,
+    /// The S3 endpoint for non-AWS storage (MinIO, …), e.g. `http://127.0.0.1:9000`.
+    pub monthly_export_s3_endpoint: Option<String>,
+    /// The bucket's region (default: AWS_REGION from the environment, else us-east-1).
+    pub monthly_export_s3_region: Option<String>,
     /// Readiness scans report fewer enforcing policies than this as a finding.
     pub scan_min_active_policies: usize,
     /// Readiness scans report agent credentials older than this many days.
@@ -54,6 +61,9 @@ impl Default for Config {
             compliance_scan_interval_secs: 7 * 86_400,
             monthly_export: false,
             monthly_export_dir: None,
+            monthly_export_s3_url: None,
+            monthly_export_s3_endpoint: None,
+            monthly_export_s3_region: None,
             scan_min_active_policies: 3,
             scan_credential_max_age_days: 90,
         }
@@ -86,11 +96,38 @@ impl Config {
             }),
             monthly_export: self.monthly_export,
             copy_to: self.monthly_export_dir.as_ref().map(std::path::PathBuf::from),
+            // Checked by `validate`.
+            upload_to: self.s3_target().ok().flatten(),
             checks: gavel_core::compliance::ScanSettings {
                 min_active_policies: self.scan_min_active_policies,
                 credential_max_age_days: i64::from(self.scan_credential_max_age_days),
             },
         }
+    }
+
+    /// The S3 upload target, if `monthly_export_s3_url` is set.
+    pub fn s3_target(&self) -> Result<Option<crate::s3_export::S3Target>, ConfigError> {
+        let Some(url) = &self.monthly_export_s3_url else {
+            if self.monthly_export_s3_endpoint.is_some() || self.monthly_export_s3_region.is_some() {
+                return Err(ConfigError::Invalid(
+                    "monthly_export_s3_endpoint and monthly_export_s3_region need monthly_export_s3_url"
+                        .into(),
+                ));
+            }
+            return Ok(None);
+        };
+        if !self.monthly_export {
+            return Err(ConfigError::Invalid(
+                "monthly_export_s3_url uploads the monthly export: it needs monthly_export = true".into(),
+            ));
+        }
+        crate::s3_export::S3Target::parse(
+            url,
+            self.monthly_export_s3_endpoint.as_deref(),
+            self.monthly_export_s3_region.as_deref(),
+        )
+        .map(Some)
+        .map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 
     pub fn settings(&self) -> gavel_core::Settings {
@@ -156,6 +193,7 @@ impl Config {
                 self.incident_min_severity
             )));
         }
+        self.s3_target()?;
         if self.addr.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::Invalid(format!(
                 "addr {:?} is not HOST:PORT (e.g. 127.0.0.1:7311)",
@@ -177,7 +215,9 @@ mod tests {
         let documented: Config = toml::from_str(body).expect("the README's gavel.toml parses");
         assert_eq!(documented, Config::default(), "README defaults differ from Config::default()");
         let mut commented = body.to_string();
-        commented = commented.replace("# monthly_export_dir", "monthly_export_dir").replace("# org", "org");
+        for key in ["monthly_export_dir", "monthly_export_s3", "org"] {
+            commented = commented.replace(&format!("# {key}"), key);
+        }
         let table: toml::Table = toml::from_str(&commented).expect("parses");
         let all = serde_json::to_value(Config::default()).expect("serializes");
         for key in all.as_object().expect("an object").keys() {
@@ -211,7 +251,19 @@ mod tests {
         let d = Config::load(Some(&path), Path::new("/nonexistent")).unwrap().settings().detectors;
         assert_eq!((d.deny_spike_threshold, d.deny_spike_window.whole_seconds()), (3, 30));
         assert_eq!(d.incident_min_severity, gavel_core::incidents::Severity::Medium);
+        std::fs::write(
+            &path,
+            "monthly_export = true\nmonthly_export_s3_url = \"s3://evidence/gavel\"\n\
+             monthly_export_s3_endpoint = \"http://127.0.0.1:9000\"\n",
+        )
+        .unwrap();
+        let target =
+            Config::load(Some(&path), Path::new("/nonexistent")).unwrap().compliance_schedule().upload_to;
+        assert_eq!(target.map(|t| t.url()).as_deref(), Some("s3://evidence/gavel"));
         for bad in [
+            "monthly_export_s3_url = \"s3://evidence\"\n",
+            "monthly_export = true\nmonthly_export_s3_url = \"evidence/x\"\n",
+            "monthly_export = true\nmonthly_export_s3_region = \"eu-west-1\"\n",
             "deny_spike_threshold = 0\n",
             "incident_min_severity = \"urgent\"\n",
             "deny_spike_window_secs = 0\n",

@@ -16,6 +16,7 @@ pub mod explain_api;
 pub mod incidents_api;
 pub mod metrics;
 pub mod retention_api;
+pub mod s3_export;
 pub mod webhooks;
 
 use gavel_core::Gavel;

@@ -78,6 +78,7 @@ fn scans_are_recorded_compared_and_readable() {
         scan_every: Some(time::Duration::days(7)),
         monthly_export: true,
         copy_to: Some(archive.path().to_path_buf()),
+        upload_to: None,
         checks: Default::default(),
     };
     let done = gavel_server::compliance_api::run_due(&gavel, &log, &schedule).unwrap();

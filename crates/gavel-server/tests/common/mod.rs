@@ -62,6 +62,7 @@ impl Server {
                 scan_every: None,
                 monthly_export: false,
                 copy_to: None,
+                upload_to: None,
                 checks: Default::default(),
             });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
