@@ -92,6 +92,8 @@ pub struct DocQuery {
     pub until: Option<String>,
     /// Paging cursor: only documents whose seq is below this (above it when `ascending`).
     pub before_seq: Option<u64>,
+    /// Only documents last changed at or before this seq (applies to counts and sums too).
+    pub max_seq: Option<u64>,
     /// Oldest first instead of newest first.
     pub ascending: bool,
     pub limit: u32,
