@@ -199,6 +199,24 @@ impl Event {
         Ok(event)
     }
 
+    /// Parses an event read back from the log without re-checking its canonical form: for readers
+    /// that act on the content (detectors, webhooks) while verification — which does check every
+    /// byte — runs separately. The members must still be well-formed.
+    pub fn from_stored_bytes(bytes: &[u8]) -> Result<Self, LedgerError> {
+        let event: Event = serde_json::from_slice(bytes)
+            .map_err(|e| LedgerError::InvalidEvent(format!("not an event: {e}")))?;
+        event.check_well_formed()?;
+        Ok(event)
+    }
+
+    /// Whether stored event bytes may be a `decision` (never false for one): a cheap filter
+    /// before parsing. In canonical form the kind member sits between `data` and `prev`, and a
+    /// quote inside a string is always escaped, so every decision's bytes contain this run.
+    pub fn may_be_decision(bytes: &[u8]) -> bool {
+        const RUN: &[u8] = b"\"kind\":\"decision\",\"prev\":";
+        bytes.windows(RUN.len()).any(|w| w == RUN)
+    }
+
     /// Checks stored bytes without building the event: they must be canonical JCS of an object
     /// with exactly the event's six members, each well-formed. Returns the event's `seq` and
     /// `prev`. Accepts exactly what [`Event::from_bytes`] accepts (a test checks both agree), at
@@ -366,6 +384,18 @@ mod tests {
         )
         .unwrap();
         Event::from_draft(draft, seq, "2026-11-29T01:02:03.000004Z".into(), &[7u8; 32])
+    }
+
+    #[test]
+    fn the_decision_prefilter_never_misses_a_decision() {
+        let decision = sample(3).canonical_bytes().unwrap();
+        assert!(Event::may_be_decision(&decision));
+        assert_eq!(Event::from_stored_bytes(&decision).unwrap(), sample(3));
+        let mut other = sample(4);
+        other.kind = "decision.note".into();
+        other.data = json!({"text": "\"kind\":\"decision\",\"prev\":"});
+        assert!(!Event::may_be_decision(&other.canonical_bytes().unwrap()), "quotes in strings are escaped");
+        assert!(Event::from_stored_bytes(b"{}").is_err());
     }
 
     #[test]
