@@ -257,7 +257,7 @@ impl Gavel {
             q.k1 = Some(agent.into());
             q.k3 = Some("deny".into());
             q.since = Some(format_time(t - settings.deny_spike_window));
-            let count = self.sum_up_to(&q, &event.time, seq, crate::containment::RATE_UNITS)? as u64;
+            let count = self.sum_up_to(&q, seq, crate::containment::RATE_UNITS)? as u64;
             q.before_seq = Some(seq + 1);
             if count == u64::from(settings.deny_spike_threshold) {
                 q.limit = settings.deny_spike_threshold.saturating_mul(4).min(10_000);
@@ -342,12 +342,9 @@ impl Gavel {
             }
         }
 
-        // A tool this agent never called before.
-        let mut q = DocQuery::new("decisions", 1);
-        q.k1 = Some(agent.into());
-        q.k2 = Some(tool.clone());
-        q.before_seq = Some(seq);
-        if !tool.is_empty() && self.store.query_docs(&q)?.is_empty() {
+        // A tool this agent never called before. Pairs already seen are remembered, so the
+        // database is asked once per (agent, tool) per process.
+        if !tool.is_empty() && self.first_use(agent, &tool, seq)? {
             raise(
                 "new_tool",
                 Severity::Low,
@@ -359,21 +356,34 @@ impl Gavel {
         Ok(out)
     }
 
-    /// The sum of `field` over the documents matching `q` whose event is at or before `seq`
-    /// (time `time`). Event times never decrease along seqs, so that is every match with a time
-    /// before `time` (summed in the database) plus those at exactly `time` up to `seq`.
-    fn sum_up_to(&self, q: &DocQuery, time: &str, seq: u64, field: &str) -> Result<f64> {
-        let mut before = q.clone();
-        before.until = Some(time.to_string());
-        let mut sum = self.store.sum_docs(&before, field)?;
-        let mut same = q.clone();
-        same.since = Some(time.to_string());
-        same.before_seq = Some(seq + 1);
-        same.limit = 100_000;
-        for doc in self.store.query_docs(&same)? {
-            sum += doc.body[field].as_f64().unwrap_or(0.0);
+    /// The sum of `field` over the documents matching `q` whose event is at or before `seq`: one
+    /// indexed SUM in the database (event times never decrease along seqs, so the seq bound is
+    /// exactly "up to this event", even among events of the same time).
+    fn sum_up_to(&self, q: &DocQuery, seq: u64, field: &str) -> Result<f64> {
+        let mut upto = q.clone();
+        upto.max_seq = Some(seq);
+        Ok(self.store.sum_docs(&upto, field)?)
+    }
+
+    /// Whether decision `seq` is the first call of `tool` by `agent`. The answer for a given seq
+    /// never changes (an event may be looked at again after a crash or between its detections):
+    /// the first seq of each pair is remembered, and the database is asked once per pair.
+    fn first_use(&self, agent: &str, tool: &str, seq: u64) -> Result<bool> {
+        let key = (agent.to_string(), tool.to_string());
+        let mut first_seen = self.first_tool_use.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(first) = first_seen.get(&key) {
+            return Ok(*first == seq);
         }
-        Ok(sum)
+        let mut q = DocQuery::new("decisions", 1);
+        q.k1 = Some(agent.into());
+        q.k2 = Some(tool.into());
+        q.before_seq = Some(seq);
+        let earlier = self.store.query_docs(&q)?.into_iter().next().map(|d| d.seq);
+        if first_seen.len() >= 1_000_000 {
+            first_seen.clear();
+        }
+        first_seen.insert(key, earlier.unwrap_or(seq));
+        Ok(earlier.is_none())
     }
 
     /// Recorded detections, newest first (any user).
@@ -452,10 +462,15 @@ impl Gavel {
             let end = head.min(start.saturating_add(max_scan));
             let mut events = Vec::new();
             self.store.scan(start, end, &mut |entry| {
-                if let Some(event) = entry.bytes.as_deref().and_then(|b| Event::from_bytes(b).ok()) {
-                    if event.kind == "decision" {
-                        events.push((entry.seq, event));
-                    }
+                // Only decisions are looked at: skip the rest before parsing. The log's integrity is
+                // verification's job, so the canonical form is not re-checked here.
+                let event = entry
+                    .bytes
+                    .as_deref()
+                    .filter(|b| Event::may_be_decision(b))
+                    .and_then(|b| Event::from_stored_bytes(b).ok());
+                if let Some(event) = event.filter(|e| e.kind == "decision") {
+                    events.push((entry.seq, event));
                 }
                 true
             })?;

@@ -82,6 +82,8 @@ pub struct Gavel {
     append_observer: Option<Box<dyn Fn(std::time::Duration) + Send + Sync>>,
     /// Authentications by token hash, with the identity epoch they were read at.
     auth_cache: Mutex<std::collections::HashMap<String, (u64, Principal)>>,
+    /// The first decision seq of each (agent, tool) pair the detectors have seen (first-use detector).
+    first_tool_use: Mutex<std::collections::HashMap<(String, String), u64>>,
 }
 
 impl Gavel {
@@ -93,6 +95,7 @@ impl Gavel {
             settings: Settings::default(),
             append_observer: None,
             auth_cache: Mutex::new(std::collections::HashMap::new()),
+            first_tool_use: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
