@@ -28,6 +28,11 @@ mod serve;
 mod users;
 mod webhooks;
 
+/// mimalloc instead of glibc malloc: under concurrent decisions glibc's arena locks and chunk
+/// consolidation took ~20% of the server's CPU (perf, BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use gavel_ledger::clock::SystemClock;
 use gavel_store::layout::DataDir;

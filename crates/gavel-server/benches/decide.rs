@@ -20,6 +20,10 @@
 #[path = "../../gavel-store/benches/common/bare_sqlite.rs"]
 mod bare_sqlite;
 
+/// The allocator the gavel binary uses (see gavel-cli's main.rs), so the figures stand for it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use gavel_core::decide::{DecideContext, DecideRequest};
 use gavel_core::{Gavel, NewAgent, Principal, Role};
 use gavel_ledger::clock::SystemClock;
