@@ -42,6 +42,17 @@ use std::sync::OnceLock;
 
 const CURSOR: (&str, &str) = ("detectors", "cursor");
 pub const DETECTIONS: &str = "detections";
+/// Events read per detection step.
+const SCAN_CHUNK: u64 = 128;
+
+/// An agent's policy denials in the current deny-spike window, as the detectors read them.
+#[derive(Debug, Default)]
+pub(crate) struct DenyWindow {
+    /// The last decision seq counted.
+    last_seq: u64,
+    /// The times of the denials counted, oldest first.
+    times: std::collections::VecDeque<time::OffsetDateTime>,
+}
 
 /// Tunables of the detectors.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -257,7 +268,7 @@ impl Gavel {
             q.k1 = Some(agent.into());
             q.k3 = Some("deny".into());
             q.since = Some(format_time(t - settings.deny_spike_window));
-            let count = self.sum_up_to(&q, seq, crate::containment::RATE_UNITS)? as u64;
+            let count = self.policy_denies_up_to(agent, &q, seq, t)?;
             q.before_seq = Some(seq + 1);
             if count == u64::from(settings.deny_spike_threshold) {
                 q.limit = settings.deny_spike_threshold.saturating_mul(4).min(10_000);
@@ -356,13 +367,49 @@ impl Gavel {
         Ok(out)
     }
 
-    /// The sum of `field` over the documents matching `q` whose event is at or before `seq`: one
-    /// indexed SUM in the database (event times never decrease along seqs, so the seq bound is
-    /// exactly "up to this event", even among events of the same time).
-    fn sum_up_to(&self, q: &DocQuery, seq: u64, field: &str) -> Result<f64> {
-        let mut upto = q.clone();
-        upto.max_seq = Some(seq);
-        Ok(self.store.sum_docs(&upto, field)?)
+    /// How many policy denials `agent` had in the window `q` describes, up to and including
+    /// decision `seq` at time `t`. The detectors read decisions in seq order, so each agent's
+    /// recent denials are kept in memory and the database is summed only for an agent's first
+    /// denial since start or when an earlier decision is looked at again.
+    fn policy_denies_up_to(
+        &self,
+        agent: &str,
+        q: &DocQuery,
+        seq: u64,
+        t: time::OffsetDateTime,
+    ) -> Result<u64> {
+        let since = t - self.settings.detectors.deny_spike_window;
+        let mut windows = self.deny_windows.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(w) = windows.get_mut(agent) {
+            if seq > w.last_seq {
+                w.last_seq = seq;
+                w.times.push_back(t);
+            }
+            if seq == w.last_seq {
+                while w.times.front().is_some_and(|old| *old < since) {
+                    w.times.pop_front();
+                }
+                return Ok(w.times.len() as u64);
+            }
+        }
+        // Exact, from the database: every policy denial in the window up to this decision.
+        let mut window = q.clone();
+        window.max_seq = Some(seq);
+        let docs = self.store.query_docs(&window)?;
+        let mut times: Vec<time::OffsetDateTime> = docs
+            .iter()
+            .filter(|d| d.body[crate::containment::RATE_UNITS].as_u64() == Some(1))
+            .filter_map(|d| parse_time(&d.time))
+            .collect();
+        times.sort();
+        let count = times.len() as u64;
+        if windows.get(agent).is_none_or(|w| w.last_seq < seq) {
+            if windows.len() >= 100_000 {
+                windows.clear();
+            }
+            windows.insert(agent.to_string(), DenyWindow { last_seq: seq, times: times.into() });
+        }
+        Ok(count)
     }
 
     /// Whether decision `seq` is the first call of `tool` by `agent`. The answer for a given seq
@@ -460,8 +507,11 @@ impl Gavel {
             let skip = if start == cursor.next_seq { cursor.emitted } else { 0 };
             let head = self.store.head()?.size;
             let end = head.min(start.saturating_add(max_scan));
+            // A chunk at a time: a detection ends the step and the next one rereads from there,
+            // so with frequent detections a long stretch is not parsed over and over.
+            let chunk_end = end.min(start.saturating_add(SCAN_CHUNK));
             let mut events = Vec::new();
-            self.store.scan(start, end, &mut |entry| {
+            self.store.scan(start, chunk_end, &mut |entry| {
                 // Only decisions are looked at: skip the rest before parsing. The log's integrity is
                 // verification's job, so the canonical form is not re-checked here.
                 let event = entry
@@ -490,6 +540,10 @@ impl Gavel {
                 hint = next.next_seq;
                 recorded = true;
                 break;
+            }
+            if !recorded && chunk_end < end {
+                hint = chunk_end;
+                continue;
             }
             if !recorded {
                 // Everything in [cursor, end) raised nothing (or is recorded): saving the cursor

@@ -84,6 +84,8 @@ pub struct Gavel {
     auth_cache: Mutex<std::collections::HashMap<String, (u64, Principal)>>,
     /// The first decision seq of each (agent, tool) pair the detectors have seen (first-use detector).
     first_tool_use: Mutex<std::collections::HashMap<(String, String), u64>>,
+    /// Each agent's recent policy denials (deny-spike detector).
+    deny_windows: Mutex<std::collections::HashMap<String, detectors::DenyWindow>>,
 }
 
 impl Gavel {
@@ -96,6 +98,7 @@ impl Gavel {
             append_observer: None,
             auth_cache: Mutex::new(std::collections::HashMap::new()),
             first_tool_use: Mutex::new(std::collections::HashMap::new()),
+            deny_windows: Mutex::new(std::collections::HashMap::new()),
         }
     }
 

@@ -301,3 +301,21 @@ fn quiet_stretches_save_the_cursor_now_and_then() {
     assert_eq!(progress[0]["next_seq"], after);
     assert!(after.as_u64().unwrap() >= before.as_u64().unwrap() + 6);
 }
+
+#[test]
+fn a_steady_trickle_of_denials_never_makes_a_spike() {
+    // One denial every 7 s keeps at most 9 in any 60 s window, however many there are in all;
+    // the detectors read them all in one pass (the window slides in memory).
+    let w = world(Settings::default());
+    for _ in 0..40 {
+        w.call("wipe_disk", json!({}));
+        w.clock.advance(time::Duration::seconds(7));
+    }
+    assert!(!detectors(&w.detect()).contains(&"deny_spike"));
+    // Three more in quick succession bring the last 60 s to 10 (9 + 3, minus the ones that left).
+    for _ in 0..3 {
+        w.call("wipe_disk", json!({}));
+        w.clock.advance(time::Duration::seconds(1));
+    }
+    assert_eq!(detectors(&w.detect()), ["deny_spike"]);
+}
