@@ -113,7 +113,35 @@ pub(crate) fn tool_call(
     }
 }
 
+/// What a decision reads besides the agent.
+pub(crate) struct DecisionInputs {
+    /// The tool's category (`None`: uncategorised).
+    pub category: Option<String>,
+    /// The version of `meta/policy_epoch` (which engine to use).
+    pub policy_epoch: u64,
+    /// The version of `meta/identity_epoch` (whether a cached authentication still holds).
+    pub identity_epoch: u64,
+    /// The kill switches that could apply: global, this agent, this tool.
+    pub switches: Vec<Option<gavel_store::docs::Doc>>,
+}
+
 impl Gavel {
+    /// Reads a decision's inputs in one read transaction (one snapshot, one connection round).
+    pub(crate) fn decision_inputs(&self, agent: &crate::Agent, tool: &str) -> Result<DecisionInputs> {
+        let scopes = crate::containment::switch_scopes(agent, tool);
+        let switch_keys: Vec<String> = scopes.iter().map(|s| s.key()).collect();
+        let mut keys = vec![("tools", tool), ("meta", "policy_epoch"), ("meta", crate::IDENTITY_EPOCH)];
+        keys.extend(switch_keys.iter().map(|k| ("killswitches", k.as_str())));
+        let mut docs = self.store.get_docs(&keys)?;
+        let switches = docs.split_off(3);
+        Ok(DecisionInputs {
+            category: docs[0].as_ref().and_then(|d| d.body["category"].as_str().map(str::to_string)),
+            policy_epoch: docs[1].as_ref().map_or(0, |d| d.version),
+            identity_epoch: docs[2].as_ref().map_or(0, |d| d.version),
+            switches,
+        })
+    }
+
     /// Authenticates `token` and decides its tool call: the path agents take. Authentication
     /// is served from a cache whose entries are confirmed against the identity epoch in the
     /// same read transaction as the rest of the decision's reads, so a deactivation, rotation
@@ -144,17 +172,8 @@ impl Gavel {
         let arguments = check_request(&req)?;
         let digest = arguments_digest(&arguments)?;
         let now = self.clock.now();
-        // Everything the decision reads besides the agent, in one read transaction.
-        let scopes = crate::containment::switch_scopes(agent, &req.tool);
-        let switch_keys: Vec<String> = scopes.iter().map(|s| s.key()).collect();
-        let mut keys =
-            vec![("tools", req.tool.as_str()), ("meta", "policy_epoch"), ("meta", crate::IDENTITY_EPOCH)];
-        keys.extend(switch_keys.iter().map(|k| ("killswitches", k.as_str())));
-        let mut docs = self.store.get_docs(&keys)?;
-        let switches = docs.split_off(3);
-        let category = docs[0].as_ref().and_then(|d| d.body["category"].as_str().map(str::to_string));
-        let epoch = docs[1].as_ref().map_or(0, |d| d.version);
-        let identity_epoch = docs[2].as_ref().map_or(0, |d| d.version);
+        let DecisionInputs { category, policy_epoch: epoch, identity_epoch, switches } =
+            self.decision_inputs(agent, &req.tool)?;
         if let Some((token, cached_epoch)) = cached {
             if cached_epoch != identity_epoch {
                 // Someone changed identities since this entry was cached: read the credential

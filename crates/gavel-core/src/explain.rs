@@ -64,14 +64,8 @@ impl Gavel {
         let agent = self.agent(agent)?;
         let arguments = check_request(&req)?;
         let now = self.clock.now();
-        let scopes = crate::containment::switch_scopes(&agent, &req.tool);
-        let switch_keys: Vec<String> = scopes.iter().map(|s| s.key()).collect();
-        let mut keys = vec![("tools", req.tool.as_str()), ("meta", "policy_epoch")];
-        keys.extend(switch_keys.iter().map(|k| ("killswitches", k.as_str())));
-        let mut docs = self.store.get_docs(&keys)?;
-        let switches = docs.split_off(2);
-        let category = docs[0].as_ref().and_then(|d| d.body["category"].as_str().map(str::to_string));
-        let epoch = docs[1].as_ref().map_or(0, |d| d.version);
+        let inputs = self.decision_inputs(&agent, &req.tool)?;
+        let (category, epoch, switches) = (inputs.category, inputs.policy_epoch, inputs.switches);
         let mut out = Explanation {
             agent_id: agent.id.clone(),
             agent_name: agent.name.clone(),
