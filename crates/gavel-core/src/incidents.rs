@@ -212,20 +212,6 @@ fn check_text(what: &str, text: &str) -> Result<String> {
     Ok(t.to_string())
 }
 
-fn normalize_time(what: &str, s: &str) -> Result<String> {
-    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .or_else(|| {
-            time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
-                .ok()
-                .map(|d| d.midnight().assume_utc())
-        })
-        .ok_or_else(|| {
-            CoreError::Invalid(format!("{what} {s:?} must be RFC 3339 (2026-11-02T09:00:00Z) or a date"))
-        })?;
-    Ok(gavel_ledger::clock::format_time(t.to_offset(time::UtcOffset::UTC)))
-}
-
 fn seconds_between(a: Option<&str>, b: Option<&str>) -> Option<f64> {
     let (a, b) = (parse_time(a?)?, parse_time(b?)?);
     Some((b - a).as_seconds_f64())
@@ -390,8 +376,8 @@ impl Gavel {
     /// Incidents, newest first, with their timelines.
     pub fn incidents(&self, by: &Principal, filter: &IncidentFilter) -> Result<Vec<Value>> {
         by.require_reader()?;
-        let since = filter.since.as_deref().map(|s| normalize_time("since", s)).transpose()?;
-        let until = filter.until.as_deref().map(|s| normalize_time("until", s)).transpose()?;
+        let since = filter.since.as_deref().map(|s| crate::retention::parse_bound("since", s)).transpose()?;
+        let until = filter.until.as_deref().map(|s| crate::retention::parse_bound("until", s)).transpose()?;
         let limit = filter.limit.unwrap_or(100).clamp(1, 1000) as usize;
         let mut q = DocQuery::new(INCIDENTS, 10_000);
         q.k1 = filter.status.map(|s| s.as_str().to_string());
@@ -654,11 +640,14 @@ mod tests {
 
     #[test]
     fn filter_times_accept_dates_and_rfc3339() {
-        assert_eq!(normalize_time("since", "2026-11-02").unwrap(), "2026-11-02T00:00:00.000000Z");
         assert_eq!(
-            normalize_time("since", "2026-11-02T10:00:00+01:00").unwrap(),
+            crate::retention::parse_bound("since", "2026-11-02").unwrap(),
+            "2026-11-02T00:00:00.000000Z"
+        );
+        assert_eq!(
+            crate::retention::parse_bound("since", "2026-11-02T10:00:00+01:00").unwrap(),
             "2026-11-02T09:00:00.000000Z"
         );
-        assert!(normalize_time("since", "yesterday").is_err());
+        assert!(crate::retention::parse_bound("since", "yesterday").is_err());
     }
 }
