@@ -271,12 +271,12 @@ fn bundle_files(dir: &std::path::Path) -> Result<Vec<Value>, CoreError> {
             dir.display()
         ))
     })?;
+    let listed = gavel_evidence::sums::parse(&sums)
+        .map_err(|e| CoreError::Internal(format!("the bundle in {} is damaged: {e}", dir.display())))?;
     let mut files = Vec::new();
-    for line in sums.lines() {
-        if let Some((hash, path)) = line.split_once("  ") {
-            let size = std::fs::metadata(dir.join(path)).map(|m| m.len()).ok();
-            files.push(json!({"path": path, "sha256": hash, "size": size}));
-        }
+    for (path, hash) in listed {
+        let size = std::fs::metadata(dir.join(&path)).map(|m| m.len()).ok();
+        files.push(json!({"path": path, "sha256": hash, "size": size}));
     }
     for extra in ["SHA256SUMS", "SHA256SUMS.sig"] {
         let size = std::fs::metadata(dir.join(extra)).map(|m| m.len()).ok();

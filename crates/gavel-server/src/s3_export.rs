@@ -165,17 +165,13 @@ fn upload_plan(dir: &Path, expected_sums: &str) -> Result<(Vec<(String, u64)>, S
         )));
     }
     let text = String::from_utf8(sums).map_err(|_| bundle_err("SHA256SUMS is not UTF-8".into()))?;
+    // The bundle format's own parser: hex hashes, sorted safe relative paths, or the line that is not.
     let mut paths = Vec::new();
-    for line in text.lines().filter(|l| !l.is_empty()) {
-        let (_, path) =
-            line.split_once("  ").ok_or_else(|| bundle_err(format!("SHA256SUMS line {line:?}")))?;
-        let plain = !path.is_empty()
-            && !path.starts_with('/')
-            && path.split('/').all(|s| !s.is_empty() && s != "." && s != "..");
-        if !plain || path == "SHA256SUMS" || path == "SHA256SUMS.sig" {
+    for (path, _) in gavel_evidence::sums::parse(&text).map_err(bundle_err)? {
+        if path == "SHA256SUMS" || path == "SHA256SUMS.sig" {
             return Err(bundle_err(format!("SHA256SUMS lists {path:?}, not a plain bundle file")));
         }
-        paths.push(path.to_string());
+        paths.push(path);
     }
     paths.push("SHA256SUMS.sig".into());
     paths.push("SHA256SUMS".into());
@@ -336,16 +332,20 @@ mod tests {
             std::fs::write(dir.path().join("SHA256SUMS"), text).unwrap();
             hex::encode(Sha256::digest(text.as_bytes()))
         };
-        let sums = write_sums("aa  events.jsonl\nbb  oscal/a.json\n");
+        // Hashes are not checked here (verification does); they only need the format's shape.
+        let (a, b) = ("a".repeat(64), "b".repeat(64));
+        let sums = write_sums(&format!("{a}  events.jsonl\n{b}  oscal/a.json\n"));
         let (plan, sha) = upload_plan(dir.path(), &sums).unwrap();
         let order: Vec<&str> = plan.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(order, ["events.jsonl", "oscal/a.json", "SHA256SUMS.sig", "SHA256SUMS"]);
         assert_eq!((sha, plan[0].1), (sums.clone(), 3));
         let err = upload_plan(dir.path(), &"0".repeat(64)).unwrap_err().to_string();
         assert!(err.contains("changed since it was exported"), "{err}");
-        for bad in
-            ["aa  ../x\n", "aa  /etc/passwd\n", "aa  SHA256SUMS\n", "no-separator\n", "aa  missing.csv\n"]
-        {
+        for bad in ["../x", "/etc/passwd", "SHA256SUMS", "missing.csv"] {
+            let sums = write_sums(&format!("{a}  {bad}\n"));
+            assert!(upload_plan(dir.path(), &sums).is_err(), "{bad}");
+        }
+        for bad in ["no-separator\n", "aa  events.jsonl\n"] {
             let sums = write_sums(bad);
             assert!(upload_plan(dir.path(), &sums).is_err(), "{bad}");
         }
