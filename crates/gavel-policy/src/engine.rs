@@ -11,11 +11,13 @@
 //! * evaluation never fails: a call that cannot be evaluated is denied, with the reason recorded.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use cedar_policy::{Authorizer, Decision, Policy, PolicyId, PolicySet, ResourceConstraint, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::request::ToolCall;
+use crate::native::{CallView, NativePolicy, NeedsCedar};
+use crate::request::{RequestError, ToolCall};
 use crate::validate::{compile, Effect, PolicySetSource};
 use crate::{text_sha256, PolicyError};
 
@@ -130,36 +132,69 @@ struct Indexed {
     generic: PolicySet,
     /// Per tool named in a scope: that tool's policies plus the generic ones.
     by_tool: HashMap<String, PolicySet>,
+    /// The same policies compiled for [`native`] evaluation, indexed the same way; `None` when any
+    /// of them is outside the native subset (then Cedar judges every call).
+    native: Option<ByTool<Arc<(Meta, NativePolicy)>>>,
+}
+
+/// Policies that may apply to any tool, and per tool named in a scope, its own plus those.
+#[derive(Debug, Clone)]
+struct ByTool<P> {
+    generic: Vec<P>,
+    by_tool: HashMap<String, Vec<P>>,
+}
+
+impl<P: Clone> ByTool<P> {
+    fn new(items: impl IntoIterator<Item = (Option<String>, P)>) -> Self {
+        let mut generic = Vec::new();
+        let mut scoped: HashMap<String, Vec<P>> = HashMap::new();
+        for (tool, item) in items {
+            match tool {
+                Some(tool) => scoped.entry(tool).or_default().push(item),
+                None => generic.push(item),
+            }
+        }
+        let by_tool = scoped
+            .into_iter()
+            .map(|(tool, own)| {
+                let mut all = generic.clone();
+                all.extend(own);
+                (tool, all)
+            })
+            .collect();
+        ByTool { generic, by_tool }
+    }
+
+    fn for_tool(&self, tool: &str) -> &[P] {
+        self.by_tool.get(tool).unwrap_or(&self.generic)
+    }
 }
 
 impl Indexed {
-    fn new(policies: Vec<Policy>) -> Result<Self, PolicyError> {
-        let add = |set: &mut PolicySet, policy: Policy| {
-            set.add(policy).map_err(|e| PolicyError::invalid(e.to_string()))
-        };
+    fn new(policies: Vec<(Policy, Meta)>) -> Result<Self, PolicyError> {
         let tool_of = |p: &Policy| match p.resource_constraint() {
             ResourceConstraint::Eq(uid) if uid.type_name().to_string() == "Tool" => {
                 Some(uid.id().unescaped().to_string())
             }
             _ => None,
         };
-        let mut generic = PolicySet::new();
-        let mut scoped: HashMap<String, Vec<Policy>> = HashMap::new();
-        for policy in policies {
-            match tool_of(&policy) {
-                Some(tool) => scoped.entry(tool).or_default().push(policy),
-                None => add(&mut generic, policy)?,
-            }
-        }
-        let mut by_tool = HashMap::new();
-        for (tool, own) in scoped {
-            let mut set = generic.clone();
-            for policy in own {
-                add(&mut set, policy)?;
-            }
-            by_tool.insert(tool, set);
-        }
-        Ok(Indexed { generic, by_tool })
+        let native = policies
+            .iter()
+            .map(|(policy, meta)| {
+                let compiled = policy.to_json().ok().as_ref().and_then(NativePolicy::compile)?;
+                Some((compiled.scoped_tool().map(str::to_string), Arc::new((meta.clone(), compiled))))
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(ByTool::new);
+        let cedar = ByTool::new(policies.into_iter().map(|(p, _)| (tool_of(&p), p)));
+        let set = |policies: Vec<Policy>| {
+            PolicySet::from_policies(policies).map_err(|e| PolicyError::invalid(e.to_string()))
+        };
+        Ok(Indexed {
+            generic: set(cedar.generic)?,
+            by_tool: cedar.by_tool.into_iter().map(|(t, ps)| Ok((t, set(ps)?))).collect::<Result<_, _>>()?,
+            native,
+        })
     }
 
     fn for_tool(&self, tool: &str) -> &PolicySet {
@@ -207,29 +242,28 @@ impl Engine {
             {
                 let id = PolicyId::new(format!("{}/{}", set.set_id, info.id));
                 let policy = policy.new_id(id.clone());
-                combined.push(policy.clone());
-                if set.mode == Mode::Enforce {
-                    enforcing.push(policy);
-                }
-                meta.insert(
-                    id,
-                    Meta {
-                        order: (set_pos, pol_pos),
-                        reference: PolicyRef {
-                            set_id: set.set_id.clone(),
-                            version: set.version,
-                            policy_id: info.id.clone(),
-                        },
-                        effect: info.effect,
-                        require_approval: info.require_approval,
+                let m = Meta {
+                    order: (set_pos, pol_pos),
+                    reference: PolicyRef {
+                        set_id: set.set_id.clone(),
+                        version: set.version,
+                        policy_id: info.id.clone(),
                     },
-                );
+                    effect: info.effect,
+                    require_approval: info.require_approval,
+                };
+                combined.push((policy.clone(), m.clone()));
+                if set.mode == Mode::Enforce {
+                    enforcing.push((policy, m.clone()));
+                }
+                meta.insert(id, m);
             }
         }
         // Ids are unique per set and set ids are unique and slash-free, so adding cannot clash;
         // map the error anyway rather than panic.
-        let index =
-            |policies: Vec<Policy>| Indexed::new(policies).map_err(|e| PolicyError::invalid(e.to_string()));
+        let index = |policies: Vec<(Policy, Meta)>| {
+            Indexed::new(policies).map_err(|e| PolicyError::invalid(e.to_string()))
+        };
         Ok(Engine {
             enforcing: index(enforcing)?,
             combined: index(combined)?,
@@ -250,30 +284,79 @@ impl Engine {
         self.has_observing
     }
 
+    /// True when every call is judged by gavel's [`native`] evaluator (every policy of the sets judged
+    /// compiled to it); false when Cedar judges them. Either way the verdicts are the same.
+    pub fn is_native(&self) -> bool {
+        let native = |set: &Indexed| set.native.is_some();
+        (!self.has_enforcing || native(&self.enforcing)) && (!self.has_observing || native(&self.combined))
+    }
+
     /// Evaluates one call. Never fails: a call that cannot be evaluated is denied (fail closed).
+    ///
+    /// Natively when the policies allow it (see [`Engine::is_native`]), otherwise — and for a call on
+    /// which native evaluation meets a run-time error, so that Cedar reports it — with Cedar.
     pub fn evaluate(&self, req: &ToolCall) -> Evaluation {
         if !self.has_enforcing && !self.has_observing {
             return Evaluation { enforced: None, would_have: None };
         }
-        // Prepared once: both verdicts judge the same request and entities.
-        let prepared = req.prepare();
-        let judge = |set: &Indexed| -> Verdict {
-            match &prepared {
-                Ok(p) => {
-                    let policies = set.for_tool(&req.tool);
-                    self.verdict(&self.authorizer.is_authorized(&p.request, policies, &p.entities))
+        let cost = match req.check() {
+            Ok(cost) => cost,
+            Err(e) => return self.refused(&e),
+        };
+        if self.is_native() {
+            if let Ok(view) = CallView::new(req, cost.as_deref()) {
+                let judge = |set: &Indexed| -> Result<Verdict, NeedsCedar> {
+                    let Some(native) = &set.native else { return Err(NeedsCedar) };
+                    let mut satisfied = Vec::new();
+                    for entry in native.for_tool(&req.tool) {
+                        if entry.1.is_satisfied(&view)? {
+                            satisfied.push(&entry.0);
+                        }
+                    }
+                    Ok(precedence(satisfied, Vec::new(), Vec::new()))
+                };
+                let enforced = self.has_enforcing.then(|| judge(&self.enforcing)).transpose();
+                let would_have = self.has_observing.then(|| judge(&self.combined)).transpose();
+                if let (Ok(enforced), Ok(would_have)) = (enforced, would_have) {
+                    return Evaluation { enforced, would_have };
                 }
-                Err(e) => Verdict {
-                    outcome: Outcome::Deny,
-                    policies: Vec::new(),
-                    reasons: vec![format!("the tool call could not be evaluated, so it is denied: {e}")],
-                    errors: vec![format!("invalid tool call: {e}")],
-                },
             }
+        }
+        self.evaluate_with_cedar(req)
+    }
+
+    /// Evaluates one call with Cedar alone: the reference [`Engine::evaluate`] agrees with (tests and
+    /// the benchmark compare the two).
+    pub fn evaluate_with_cedar(&self, req: &ToolCall) -> Evaluation {
+        if !self.has_enforcing && !self.has_observing {
+            return Evaluation { enforced: None, would_have: None };
+        }
+        // Prepared once: both verdicts judge the same request and entities.
+        let prepared = match req.prepare() {
+            Ok(p) => p,
+            Err(e) => return self.refused(&e),
+        };
+        let judge = |set: &Indexed| -> Verdict {
+            let policies = set.for_tool(&req.tool);
+            self.verdict(&self.authorizer.is_authorized(&prepared.request, policies, &prepared.entities))
         };
         Evaluation {
             enforced: self.has_enforcing.then(|| judge(&self.enforcing)),
             would_have: self.has_observing.then(|| judge(&self.combined)),
+        }
+    }
+
+    /// Both verdicts for a call that cannot be evaluated at all: deny.
+    fn refused(&self, e: &RequestError) -> Evaluation {
+        let verdict = || Verdict {
+            outcome: Outcome::Deny,
+            policies: Vec::new(),
+            reasons: vec![format!("the tool call could not be evaluated, so it is denied: {e}")],
+            errors: vec![format!("invalid tool call: {e}")],
+        };
+        Evaluation {
+            enforced: self.has_enforcing.then(verdict),
+            would_have: self.has_observing.then(verdict),
         }
     }
 
@@ -296,42 +379,52 @@ impl Engine {
                 None => errors.push(e.to_string()),
             }
         }
-        errored_forbids.sort_by_key(|m| m.order);
-
-        let mut satisfied: Vec<&Meta> =
+        let satisfied: Vec<&Meta> =
             response.diagnostics().reason().filter_map(|id| self.meta.get(id)).collect();
-        satisfied.sort_by_key(|m| m.order);
-        let forbids: Vec<&Meta> = satisfied.iter().copied().filter(|m| m.effect == Effect::Forbid).collect();
-        // Only meaningful when no forbid was satisfied, because then `reason` lists the permits.
-        let holds: Vec<&Meta> = satisfied.iter().copied().filter(|m| m.require_approval).collect();
-        let permits: Vec<&Meta> = satisfied.iter().copied().filter(|m| m.effect == Effect::Permit).collect();
-
-        let refs = |ms: &[&Meta]| ms.iter().map(|m| m.reference.clone()).collect::<Vec<_>>();
-        let (outcome, policies, reasons) = if !forbids.is_empty() || !errored_forbids.is_empty() {
-            let mut reasons: Vec<String> =
-                forbids.iter().map(|m| format!("forbidden by {}", m.reference)).collect();
-            reasons.extend(errored_forbids.iter().map(|m| {
-                format!(
-                    "forbid policy {} could not be evaluated, so the call is denied (fail closed)",
-                    m.reference
-                )
-            }));
-            let mut all = forbids.clone();
-            all.extend(errored_forbids.iter().copied());
-            (Outcome::Deny, refs(&all), reasons)
-        } else if !holds.is_empty() {
-            let reasons = holds.iter().map(|m| format!("approval required by {}", m.reference)).collect();
-            (Outcome::RequireApproval, refs(&holds), reasons)
-        } else if !permits.is_empty() {
-            let reasons = permits.iter().map(|m| format!("permitted by {}", m.reference)).collect();
-            (Outcome::Allow, refs(&permits), reasons)
-        } else {
-            // Belt and braces: Cedar must agree that nothing permitted the call.
-            debug_assert_eq!(response.decision(), Decision::Deny);
-            (Outcome::Deny, Vec::new(), vec!["no policy permits this call (default deny)".to_string()])
-        };
-        Verdict { outcome, policies, reasons, errors }
+        let verdict = precedence(satisfied, errored_forbids, errors);
+        // Belt and braces: Cedar must agree when nothing permitted the call.
+        debug_assert!(
+            !(verdict.outcome == Outcome::Deny && verdict.policies.is_empty())
+                || response.decision() == Decision::Deny
+        );
+        verdict
     }
+}
+
+/// gavel's rule over the satisfied policies (in any order) and the forbids that errored.
+///
+/// `satisfied` may hold every satisfied policy, or — as Cedar's `reason` does — only the forbids when a
+/// forbid was satisfied: permits are only looked at when no forbid was.
+fn precedence(mut satisfied: Vec<&Meta>, mut errored_forbids: Vec<&Meta>, errors: Vec<String>) -> Verdict {
+    errored_forbids.sort_by_key(|m| m.order);
+    satisfied.sort_by_key(|m| m.order);
+    let forbids: Vec<&Meta> = satisfied.iter().copied().filter(|m| m.effect == Effect::Forbid).collect();
+    let holds: Vec<&Meta> = satisfied.iter().copied().filter(|m| m.require_approval).collect();
+    let permits: Vec<&Meta> = satisfied.iter().copied().filter(|m| m.effect == Effect::Permit).collect();
+
+    let refs = |ms: &[&Meta]| ms.iter().map(|m| m.reference.clone()).collect::<Vec<_>>();
+    let (outcome, policies, reasons) = if !forbids.is_empty() || !errored_forbids.is_empty() {
+        let mut reasons: Vec<String> =
+            forbids.iter().map(|m| format!("forbidden by {}", m.reference)).collect();
+        reasons.extend(errored_forbids.iter().map(|m| {
+            format!(
+                "forbid policy {} could not be evaluated, so the call is denied (fail closed)",
+                m.reference
+            )
+        }));
+        let mut all = forbids.clone();
+        all.extend(errored_forbids.iter().copied());
+        (Outcome::Deny, refs(&all), reasons)
+    } else if !holds.is_empty() {
+        let reasons = holds.iter().map(|m| format!("approval required by {}", m.reference)).collect();
+        (Outcome::RequireApproval, refs(&holds), reasons)
+    } else if !permits.is_empty() {
+        let reasons = permits.iter().map(|m| format!("permitted by {}", m.reference)).collect();
+        (Outcome::Allow, refs(&permits), reasons)
+    } else {
+        (Outcome::Deny, Vec::new(), vec!["no policy permits this call (default deny)".to_string()])
+    };
+    Verdict { outcome, policies, reasons, errors }
 }
 
 #[cfg(test)]

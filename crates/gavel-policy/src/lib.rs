@@ -6,6 +6,8 @@
 //! * [`validate`]: [`parse_and_validate`] — strict validation, policy ids, `@gavel` annotations, errors
 //!   with line and column.
 //! * [`engine`]: [`Engine`], [`ToolCall`] → [`Evaluation`] (`enforced` and `would_have` verdicts).
+//! * `native`: evaluation of the Cedar subset gavel policies are written in without Cedar's general
+//!   interpreter (an order of magnitude faster), checked against Cedar, which stays the reference.
 //! * [`text`]: [`text_sha256`] and [`diff`] for policy versions.
 //! * [`pack`]: packs as data ([`load_pack`], [`builtin_pack`]); the SOC 2 pack lives in `packs/soc2/`.
 //!
@@ -43,6 +45,7 @@
 
 pub mod engine;
 pub mod error;
+mod native;
 pub mod pack;
 pub mod request;
 pub mod schema;

@@ -140,7 +140,10 @@ impl ToolCall {
         self.prepare_with(None)
     }
 
-    fn prepare_with(&self, schema: Option<&cedar_policy::Schema>) -> Result<Prepared, RequestError> {
+    /// Refuses a call that cannot be a Cedar request; on success, the cost as a Cedar decimal
+    /// literal. Both evaluation paths (Cedar and [`crate::native`]) start here, so they refuse the same
+    /// calls with the same reasons.
+    pub(crate) fn check(&self) -> Result<Option<String>, RequestError> {
         if self.agent_id.is_empty() {
             return Err(RequestError("agent id is empty".into()));
         }
@@ -153,13 +156,23 @@ impl ToolCall {
                 self.hour_utc
             )));
         }
+        self.cost_usd.map(decimal_literal).transpose()
+    }
+
+    /// The tool's category as the policies see it.
+    pub(crate) fn category(&self) -> &str {
+        self.tool_category.as_deref().filter(|c| !c.is_empty()).unwrap_or(UNCATEGORISED)
+    }
+
+    fn prepare_with(&self, schema: Option<&cedar_policy::Schema>) -> Result<Prepared, RequestError> {
+        let cost = self.check()?;
 
         let groups: BTreeSet<&str> = self.groups.iter().map(String::as_str).collect();
         let group_uids = groups.iter().map(|g| uid("AgentGroup", g)).collect::<Result<Vec<_>, _>>()?;
         let agent_uid = uid("Agent", &self.agent_id)?;
         let tool_uid = uid("Tool", &self.tool)?;
         let args_uid = uid("Arguments", "call")?;
-        let category = self.tool_category.as_deref().filter(|c| !c.is_empty()).unwrap_or(UNCATEGORISED);
+        let category = self.category();
 
         let bad = |e: &dyn std::fmt::Display| RequestError(e.to_string());
         let mut entities: Vec<Entity> =
@@ -201,8 +214,8 @@ impl ToolCall {
             ("environment".to_string(), s(&self.environment)),
             ("hour_utc".to_string(), RestrictedExpression::new_long(i64::from(self.hour_utc))),
         ];
-        if let Some(cost) = self.cost_usd {
-            context.push(("cost_usd".to_string(), RestrictedExpression::new_decimal(decimal_literal(cost)?)));
+        if let Some(cost) = cost {
+            context.push(("cost_usd".to_string(), RestrictedExpression::new_decimal(cost)));
         }
         let context = Context::from_pairs(context).map_err(|e| bad(&e))?;
         let action = uid("Action", "call_tool")?;
@@ -212,7 +225,7 @@ impl ToolCall {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
