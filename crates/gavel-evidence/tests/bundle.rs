@@ -314,6 +314,28 @@ fn export_writes_the_whole_bundle_and_it_verifies() {
     assert!(export(&req_again).is_err());
 }
 
+/// Rewrites a text file line by line (the file keeps its trailing newline).
+fn edit_lines(path: &Path, edit: impl FnOnce(&mut Vec<String>)) {
+    let mut lines: Vec<String> =
+        fs::read_to_string(path).expect("read").lines().map(str::to_string).collect();
+    edit(&mut lines);
+    fs::write(path, format!("{}\n", lines.join("\n"))).expect("write");
+}
+
+/// Rewrites a JSON file through a `Value`.
+fn edit_json(path: &Path, edit: impl FnOnce(&mut Value)) {
+    let mut v: Value = serde_json::from_str(&fs::read_to_string(path).expect("read")).expect("json");
+    edit(&mut v);
+    fs::write(path, serde_json::to_string_pretty(&v).expect("json")).expect("write");
+}
+
+/// Replaces the first `n` occurrences of `from` in a text file (all when `n` is 0).
+fn replace_in(path: &Path, from: &str, to: &str, n: usize) {
+    let t = fs::read_to_string(path).expect("read");
+    let t = if n == 0 { t.replace(from, to) } else { t.replacen(from, to, n) };
+    fs::write(path, t).expect("write");
+}
+
 #[test]
 fn tampering_fails_precisely() {
     let f = fixture(3);
@@ -336,11 +358,7 @@ fn tampering_fails_precisely() {
 
     case(
         "edit a control file",
-        &|d| {
-            let p = d.join("controls/CC6.1.csv");
-            let t = fs::read_to_string(&p).expect("r").replace("deny", "allow");
-            fs::write(p, t).expect("w");
-        },
+        &|d| replace_in(&d.join("controls/CC6.1.csv"), "deny", "allow", 0),
         "files",
         &["controls/CC6.1.csv", "does not match SHA256SUMS line"],
     );
@@ -395,11 +413,7 @@ fn tampering_fails_precisely() {
     case(
         "reorder events (sums rehashed, resigned by a forger)",
         &|d| {
-            let p = d.join("events.jsonl");
-            let t = fs::read_to_string(&p).expect("r");
-            let mut lines: Vec<&str> = t.lines().collect();
-            lines.swap(2, 3);
-            fs::write(&p, format!("{}\n", lines.join("\n"))).expect("w");
+            edit_lines(&d.join("events.jsonl"), |lines| lines.swap(2, 3));
             reseal(d, &forger);
         },
         "events",
@@ -407,13 +421,7 @@ fn tampering_fails_precisely() {
     );
     case(
         "reorder events (sums untouched)",
-        &|d| {
-            let p = d.join("events.jsonl");
-            let t = fs::read_to_string(&p).expect("r");
-            let mut lines: Vec<&str> = t.lines().collect();
-            lines.swap(2, 3);
-            fs::write(&p, format!("{}\n", lines.join("\n"))).expect("w");
-        },
+        &|d| edit_lines(&d.join("events.jsonl"), |lines| lines.swap(2, 3)),
         "files",
         &["events.jsonl", "does not match SHA256SUMS"],
     );
@@ -443,13 +451,11 @@ fn tampering_fails_precisely() {
     case(
         "edit an event, rehash SHA256SUMS and resign with another key",
         &|d| {
-            let p = d.join("events.jsonl");
-            let t = fs::read_to_string(&p).expect("r");
-            let mut lines: Vec<String> = t.lines().map(str::to_string).collect();
-            // Line 6 is seq 6, the first allowed decision.
-            lines[5] = lines[5].replace("\"allow\"", "\"deny\"");
-            assert!(lines[5].contains("deny"));
-            fs::write(&p, format!("{}\n", lines.join("\n"))).expect("w");
+            edit_lines(&d.join("events.jsonl"), |lines| {
+                // Line 6 is seq 6, the first allowed decision.
+                lines[5] = lines[5].replace("\"allow\"", "\"deny\"");
+                assert!(lines[5].contains("deny"));
+            });
             reseal(d, &forger);
         },
         "events",
@@ -458,12 +464,10 @@ fn tampering_fails_precisely() {
     case(
         "edit the last event (no successor to break the chain)",
         &|d| {
-            let p = d.join("events.jsonl");
-            let t = fs::read_to_string(&p).expect("r");
-            let mut lines: Vec<String> = t.lines().map(str::to_string).collect();
-            let last = lines.len() - 1;
-            lines[last] = lines[last].replace("agent retired", "agent retrained");
-            fs::write(&p, format!("{}\n", lines.join("\n"))).expect("w");
+            edit_lines(&d.join("events.jsonl"), |lines| {
+                let last = lines.len() - 1;
+                lines[last] = lines[last].replace("agent retired", "agent retrained");
+            });
             reseal(d, &forger);
         },
         "inclusion",
@@ -472,11 +476,7 @@ fn tampering_fails_precisely() {
     case(
         "non-canonical event bytes",
         &|d| {
-            let p = d.join("events.jsonl");
-            let t = fs::read_to_string(&p).expect("r");
-            let mut lines: Vec<String> = t.lines().map(str::to_string).collect();
-            lines[0] = lines[0].replacen("{", "{ ", 1);
-            fs::write(&p, format!("{}\n", lines.join("\n"))).expect("w");
+            edit_lines(&d.join("events.jsonl"), |lines| lines[0] = lines[0].replacen("{", "{ ", 1));
             reseal(d, &forger);
         },
         "events",
@@ -485,11 +485,9 @@ fn tampering_fails_precisely() {
     case(
         "delete an event",
         &|d| {
-            let p = d.join("events.jsonl");
-            let t = fs::read_to_string(&p).expect("r");
-            let mut lines: Vec<&str> = t.lines().collect();
-            lines.remove(5);
-            fs::write(&p, format!("{}\n", lines.join("\n"))).expect("w");
+            edit_lines(&d.join("events.jsonl"), |lines| {
+                lines.remove(5);
+            });
             reseal(d, &forger);
         },
         "events",
@@ -498,14 +496,13 @@ fn tampering_fails_precisely() {
     case(
         "forge the checkpoint",
         &|d| {
-            let p = d.join("integrity.json");
-            let mut i: Value = serde_json::from_str(&fs::read_to_string(&p).expect("r")).expect("j");
-            let note = i["checkpoint"].as_str().expect("note").to_string();
-            let mut lines: Vec<&str> = note.lines().collect();
-            let size_plus = format!("{}", lines[1].parse::<u64>().expect("size") + 1);
-            lines[1] = &size_plus;
-            i["checkpoint"] = json!(format!("{}\n", lines.join("\n")));
-            fs::write(&p, serde_json::to_string_pretty(&i).expect("j")).expect("w");
+            edit_json(&d.join("integrity.json"), |i| {
+                let note = i["checkpoint"].as_str().expect("note").to_string();
+                let mut lines: Vec<&str> = note.lines().collect();
+                let size_plus = format!("{}", lines[1].parse::<u64>().expect("size") + 1);
+                lines[1] = &size_plus;
+                i["checkpoint"] = json!(format!("{}\n", lines.join("\n")));
+            });
             reseal(d, &forger);
         },
         "checkpoint",
@@ -514,10 +511,7 @@ fn tampering_fails_precisely() {
     case(
         "change a count in the manifest",
         &|d| {
-            let p = d.join("manifest.json");
-            let mut m: Value = serde_json::from_str(&fs::read_to_string(&p).expect("r")).expect("j");
-            m["counts"]["criteria"]["CC6.1"] = json!(1);
-            fs::write(&p, serde_json::to_string_pretty(&m).expect("j")).expect("w");
+            edit_json(&d.join("manifest.json"), |m| m["counts"]["criteria"]["CC6.1"] = json!(1));
             reseal(d, &forger);
         },
         "consistency",
@@ -526,11 +520,9 @@ fn tampering_fails_precisely() {
     case(
         "drop an evidence row from a control's CSV",
         &|d| {
-            let p = d.join("controls/CC6.1.csv");
-            let t = fs::read_to_string(&p).expect("r");
-            let mut lines: Vec<&str> = t.lines().collect();
-            lines.remove(2);
-            fs::write(&p, format!("{}\n", lines.join("\n"))).expect("w");
+            edit_lines(&d.join("controls/CC6.1.csv"), |lines| {
+                lines.remove(2);
+            });
             reseal(d, &forger);
         },
         "consistency",
@@ -539,10 +531,9 @@ fn tampering_fails_precisely() {
     case(
         "change an evidence row in a control's JSON",
         &|d| {
-            let p = d.join("controls/CC6.1.json");
-            let mut c: Value = serde_json::from_str(&fs::read_to_string(&p).expect("r")).expect("j");
-            c["events"][0]["leaf_hash"] = json!("0".repeat(64));
-            fs::write(&p, serde_json::to_string(&c).expect("j")).expect("w");
+            edit_json(&d.join("controls/CC6.1.json"), |c| {
+                c["events"][0]["leaf_hash"] = json!("0".repeat(64))
+            });
             reseal(d, &forger);
         },
         "consistency",
@@ -551,9 +542,7 @@ fn tampering_fails_precisely() {
     case(
         "flip an OSCAL finding to satisfied",
         &|d| {
-            let p = d.join("oscal/assessment-results.json");
-            let t = fs::read_to_string(&p).expect("r").replacen("\"not-satisfied\"", "\"satisfied\"", 1);
-            fs::write(&p, t).expect("w");
+            replace_in(&d.join("oscal/assessment-results.json"), "\"not-satisfied\"", "\"satisfied\"", 1);
             reseal(d, &forger);
         },
         "consistency",
@@ -561,11 +550,7 @@ fn tampering_fails_precisely() {
     );
     case(
         "mangle SHA256SUMS",
-        &|d| {
-            let p = d.join("SHA256SUMS");
-            let t = fs::read_to_string(&p).expect("r").replacen("  ", " ", 1);
-            fs::write(p, t).expect("w");
-        },
+        &|d| replace_in(&d.join("SHA256SUMS"), "  ", " ", 1),
         "files",
         &["SHA256SUMS line 1"],
     );
@@ -709,104 +694,35 @@ fn an_empty_period_exports_and_verifies() {
     assert!(r.valid, "{r:#?}");
 }
 
-fn have(cmd: &str, arg: &str) -> bool {
-    Command::new(cmd).arg(arg).output().is_ok_and(|o| o.status.success())
-}
-
 #[test]
 fn verifies_with_sha256sum_and_openssl_alone() {
     let f = fixture(2);
     let fw = Framework::soc2().expect("soc2");
     do_export(&f, &fw, "2026-01-01", "2026-01-03", "ext");
     let dir = f.root.join("ext");
-    assert!(
-        have("sha256sum", "--version") && have("openssl", "version"),
-        "sha256sum and openssl are required (CI installs them)"
-    );
-    let sha = Command::new("sha256sum")
-        .args(["-c", "--strict", "SHA256SUMS"])
-        .current_dir(&dir)
-        .output()
-        .expect("sha256sum");
-    assert!(sha.status.success(), "{}", String::from_utf8_lossy(&sha.stdout));
-    let ossl = |d: &Path| {
-        Command::new("openssl")
-            .args([
-                "pkeyutl",
-                "-verify",
-                "-pubin",
-                "-inkey",
-                "signing-key.pem",
-                "-rawin",
-                "-in",
-                "SHA256SUMS",
-                "-sigfile",
-                "SHA256SUMS.sig",
-            ])
-            .current_dir(d)
-            .output()
-            .expect("openssl")
-    };
-    let o = ossl(&dir);
-    assert!(
-        o.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(String::from_utf8_lossy(&o.stdout).contains("Signature Verified Successfully"));
+    let sums = gavel_testkit::sha256sum_check(&dir);
+    assert!(sums.ok, "{}", sums.output);
+    let signature = gavel_testkit::openssl_verify(&dir);
+    assert!(signature.ok, "{}", signature.output);
 
     // And both catch tampering.
     let p = dir.join("summary.json");
     let t = fs::read_to_string(&p).expect("r");
     fs::write(&p, t.replacen("CC6.1", "CC6.9", 1)).expect("w");
-    let sha = Command::new("sha256sum")
-        .args(["-c", "--strict", "SHA256SUMS"])
-        .current_dir(&dir)
-        .output()
-        .expect("sha256sum");
-    assert!(!sha.status.success());
-    assert!(String::from_utf8_lossy(&sha.stdout).contains("summary.json: FAILED"));
+    let sums = gavel_testkit::sha256sum_check(&dir);
+    assert!(!sums.ok && sums.output.contains("summary.json: FAILED"), "{}", sums.output);
     fs::write(dir.join("SHA256SUMS.sig"), generate_signing_key().sign(b"x").to_bytes()).expect("w");
-    assert!(!ossl(&dir).status.success());
+    assert!(!gavel_testkit::openssl_verify(&dir).ok);
 }
 
 #[test]
 fn oscal_passes_trestle_validate() {
-    if std::env::var("GAVEL_SKIP_TRESTLE").as_deref() == Ok("1") {
-        eprintln!("GAVEL_SKIP_TRESTLE=1: skipping trestle validation");
-        return;
-    }
     let f = fixture(2);
     let fw = Framework::soc2().expect("soc2");
     do_export(&f, &fw, "2026-01-01", "2026-01-03", "oscal");
-    let ws = tempfile::tempdir().expect("tempdir");
-    let trestle = |args: &[&str]| -> std::process::Output {
-        let direct = Command::new("trestle").args(args).current_dir(ws.path()).output();
-        match direct {
-            Ok(o) => o,
-            Err(_) => Command::new("python3")
-                .arg("-m")
-                .arg("trestle")
-                .args(args)
-                .current_dir(ws.path())
-                .output()
-                .expect("python3 -m trestle"),
-        }
-    };
-    let init = trestle(&["init"]);
-    assert!(
-        init.status.success(),
-        "trestle is required (pip install compliance-trestle; or set GAVEL_SKIP_TRESTLE=1): {}{}",
-        String::from_utf8_lossy(&init.stdout),
-        String::from_utf8_lossy(&init.stderr)
-    );
-    let target = ws.path().join("assessment-results/gavel/assessment-results.json");
-    fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
-    fs::copy(f.root.join("oscal/oscal/assessment-results.json"), &target).expect("copy");
-    let out = trestle(&["validate", "-f", target.to_str().expect("utf-8")]);
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && text.contains("VALID"), "trestle validate failed: {text}");
+    if let Some(r) = gavel_testkit::trestle_validate(&f.root.join("oscal/oscal/assessment-results.json")) {
+        assert!(r.ok, "trestle validate failed: {}", r.output);
+    }
 }
 
 #[test]

@@ -6,7 +6,6 @@ mod common;
 use common::{assert_error, Server};
 use gavel_ledger::clock::ManualClock;
 use serde_json::json;
-use std::process::Command;
 use std::sync::Arc;
 use time::macros::datetime;
 
@@ -89,14 +88,6 @@ fn scans_are_recorded_compared_and_readable() {
     let report = gavel_evidence::verify_bundle(&copies[0], &gavel_evidence::VerifyOptions::default());
     assert!(report.valid, "the copied bundle verifies: {report:?}");
     assert!(gavel_server::compliance_api::run_due(&gavel, &log, &schedule).unwrap().is_empty(), "idempotent");
-}
-
-fn sh(dir: &std::path::Path, cmd: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(cmd).args(args).current_dir(dir).output().unwrap();
-    (
-        out.status.success(),
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
-    )
 }
 
 #[test]
@@ -209,25 +200,10 @@ fn an_auditor_verifies_a_shared_bundle_with_coreutils_and_openssl() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, bytes).unwrap();
     }
-    let (ok, out) = sh(dir.path(), "sha256sum", &["-c", "--strict", "SHA256SUMS"]);
-    assert!(ok, "{out}");
-    let (ok, out) = sh(
-        dir.path(),
-        "openssl",
-        &[
-            "pkeyutl",
-            "-verify",
-            "-pubin",
-            "-inkey",
-            "signing-key.pem",
-            "-rawin",
-            "-in",
-            "SHA256SUMS",
-            "-sigfile",
-            "SHA256SUMS.sig",
-        ],
-    );
-    assert!(ok && out.contains("Signature Verified Successfully"), "{out}");
+    let sums = gavel_testkit::sha256sum_check(dir.path());
+    assert!(sums.ok, "{}", sums.output);
+    let signature = gavel_testkit::openssl_verify(dir.path());
+    assert!(signature.ok, "{}", signature.output);
     let (_, published) = server.get_bytes("/v1/public/signing-key", None);
     assert_eq!(
         published,

@@ -1,0 +1,111 @@
+//! gavel-testkit: the tools we did not write that gavel's tests check its evidence with — coreutils
+//! `sha256sum`, the `openssl` CLI, compliance-trestle — run the way an auditor would, from the
+//! bundle's directory. Test-only: a dev-dependency of the crates whose tests use it.
+//!
+//! Each check returns a [`Run`] (success and the combined output) so tests assert on it with the
+//! output in the failure message; a missing tool is a panic naming what to install, never a pass.
+//! `GAVEL_SKIP_TRESTLE=1` skips only trestle (a Python package), which [`trestle_validate`] reports.
+
+use std::path::Path;
+use std::process::Command;
+
+/// What a tool said: whether it exited with success, and its stdout followed by its stderr.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub ok: bool,
+    pub output: String,
+}
+
+/// Runs `cmd args` in `dir`. Panics if the tool cannot be started at all.
+pub fn run(dir: &Path, cmd: &str, args: &[&str]) -> Run {
+    let out = Command::new(cmd)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd} is required by this test (.ci/run installs it): {e}"));
+    Run {
+        ok: out.status.success(),
+        output: format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    }
+}
+
+/// `sha256sum -c --strict SHA256SUMS` in a bundle directory.
+pub fn sha256sum_check(bundle: &Path) -> Run {
+    run(bundle, "sha256sum", &["-c", "--strict", "SHA256SUMS"])
+}
+
+/// `openssl pkeyutl -verify` of `SHA256SUMS.sig` over `SHA256SUMS` with the bundle's
+/// `signing-key.pem`; `ok` only if openssl also printed "Signature Verified Successfully".
+pub fn openssl_verify(bundle: &Path) -> Run {
+    let mut r = run(
+        bundle,
+        "openssl",
+        &[
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            "signing-key.pem",
+            "-rawin",
+            "-in",
+            "SHA256SUMS",
+            "-sigfile",
+            "SHA256SUMS.sig",
+        ],
+    );
+    r.ok = r.ok && r.output.contains("Signature Verified Successfully");
+    r
+}
+
+/// `trestle validate` of an OSCAL assessment-results document, in a fresh trestle workspace
+/// (`trestle`, or `python3 -m trestle`). `None` when `GAVEL_SKIP_TRESTLE=1`; `ok` only if trestle
+/// also said VALID.
+pub fn trestle_validate(assessment_results: &Path) -> Option<Run> {
+    if std::env::var("GAVEL_SKIP_TRESTLE").as_deref() == Ok("1") {
+        eprintln!("GAVEL_SKIP_TRESTLE=1: skipping trestle validation");
+        return None;
+    }
+    let ws = std::env::temp_dir().join(format!("gavel-trestle-{}-{}", std::process::id(), unique()));
+    std::fs::create_dir_all(&ws).expect("trestle workspace");
+    let trestle = |args: &[&str]| -> Run {
+        let direct = Command::new("trestle").args(args).current_dir(&ws).output();
+        let out = match direct {
+            Ok(o) => o,
+            Err(_) => Command::new("python3")
+                .arg("-m")
+                .arg("trestle")
+                .args(args)
+                .current_dir(&ws)
+                .output()
+                .expect("python3 is required for trestle"),
+        };
+        Run {
+            ok: out.status.success(),
+            output: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+    };
+    let init = trestle(&["init"]);
+    assert!(
+        init.ok,
+        "trestle is required (pip install compliance-trestle; or set GAVEL_SKIP_TRESTLE=1): {}",
+        init.output
+    );
+    let target = ws.join("assessment-results/gavel/assessment-results.json");
+    std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+    std::fs::copy(assessment_results, &target).expect("copy the OSCAL document");
+    let mut r = trestle(&["validate", "-f", target.to_str().expect("utf-8 path")]);
+    r.ok = r.ok && r.output.contains("VALID");
+    let _ = std::fs::remove_dir_all(&ws);
+    Some(r)
+}
+
+/// A number no other call in this process has had (trestle workspaces of parallel tests).
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
