@@ -373,27 +373,69 @@ impl Gavel {
         self.incident_view(&incident.id)
     }
 
-    /// Incidents, newest first, with their timelines.
+    /// Incidents, newest opened first, with their timelines.
+    ///
+    /// Every incident matching the status and severity keys is read (in pages), but only its opening
+    /// entry is looked at to filter and order; timelines are built for the page returned only.
     pub fn incidents(&self, by: &Principal, filter: &IncidentFilter) -> Result<Vec<Value>> {
+        self.incidents_in_pages(by, filter, 1000)
+    }
+
+    fn incidents_in_pages(&self, by: &Principal, filter: &IncidentFilter, page: u32) -> Result<Vec<Value>> {
         by.require_reader()?;
         let since = filter.since.as_deref().map(|s| crate::retention::parse_bound("since", s)).transpose()?;
         let until = filter.until.as_deref().map(|s| crate::retention::parse_bound("until", s)).transpose()?;
         let limit = filter.limit.unwrap_or(100).clamp(1, 1000) as usize;
-        let mut q = DocQuery::new(INCIDENTS, 10_000);
+
+        let page = page.max(2);
+        let mut q = DocQuery::new(INCIDENTS, page);
         q.k1 = filter.status.map(|s| s.as_str().to_string());
         q.k2 = filter.severity.map(|s| s.as_str().to_string());
-        let mut out = Vec::new();
-        for doc in self.store.query_docs(&q)? {
-            let view = self.view_of(doc)?;
-            let opened = view["opened_at"].as_str().unwrap_or_default();
-            if since.as_deref().is_some_and(|s| opened < s) || until.as_deref().is_some_and(|u| opened >= u) {
-                continue;
+        let mut ids: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let docs = self.store.query_docs(&q)?;
+            let full = docs.len() == page as usize;
+            let oldest = docs.last().map(|d| d.seq);
+            let mut new = 0;
+            for doc in docs {
+                if seen.insert(doc.id.clone()) {
+                    ids.push(doc.id);
+                    new += 1;
+                }
             }
-            out.push(view);
+            // Several documents can share a seq (one event changing several incidents), so the next
+            // page starts at the oldest seq again rather than below it, and repeats are dropped; a
+            // full page with nothing new would mean one event changed a whole page of incidents.
+            match oldest {
+                Some(seq) if full && new > 0 => q.before_seq = Some(seq + 1),
+                Some(seq) if full => {
+                    return Err(CoreError::Internal(format!(
+                        "more than {page} incidents changed at seq {seq}: cannot page through them"
+                    )))
+                }
+                _ => break,
+            }
         }
-        out.sort_by(|a, b| b["opened_seq"].as_u64().cmp(&a["opened_seq"].as_u64()));
-        out.truncate(limit);
-        Ok(out)
+
+        // (opened seq, opened time, id) from each incident's first timeline entry.
+        let mut opened: Vec<(u64, String, String)> = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(page as usize) {
+            let keys: Vec<String> = chunk.iter().map(|id| format!("{id}:{:06}", 0)).collect();
+            let reads: Vec<(&str, &str)> = keys.iter().map(|k| (ENTRIES, k.as_str())).collect();
+            for (id, entry) in chunk.iter().zip(self.store.get_docs(&reads)?) {
+                let entry = entry
+                    .ok_or_else(|| CoreError::Internal(format!("incident {id} has no opening entry")))?;
+                opened.push((entry.seq, entry.time, id.clone()));
+            }
+        }
+        opened.retain(|(_, at, _)| {
+            !(since.as_deref().is_some_and(|s| at.as_str() < s)
+                || until.as_deref().is_some_and(|u| at.as_str() >= u))
+        });
+        opened.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.2.cmp(&b.2)));
+        opened.truncate(limit);
+        opened.into_iter().map(|(_, _, id)| self.incident_view(&id)).collect()
     }
 
     pub fn incident(&self, by: &Principal, id: &str) -> Result<Value> {
@@ -636,6 +678,46 @@ mod tests {
         assert_eq!(Severity::parse("high").unwrap().ocsf_id(), 4);
         assert!(Severity::parse("urgent").is_err());
         assert!(IncidentStatus::parse("closed").is_err());
+    }
+
+    #[test]
+    fn listing_pages_through_every_incident_and_orders_by_opening() {
+        use gavel_ledger::clock::ManualClock;
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(time::macros::datetime!(2026-11-02 09:00 UTC)));
+        let store: Arc<dyn gavel_store::Store> =
+            Arc::new(gavel_store::SqliteStore::open(&dir.path().join("g.db"), clock.clone()).unwrap());
+        let gavel = crate::Gavel::new(store, clock.clone());
+        let admin = gavel.authenticate(&gavel.bootstrap_admin().unwrap().unwrap().token).unwrap();
+        let mut ids = Vec::new();
+        for (n, severity) in ["low", "high", "low", "high", "low"].into_iter().enumerate() {
+            clock.advance(time::Duration::days(1));
+            let new = NewIncident { title: format!("i{n}"), severity: severity.into(), ..Default::default() };
+            ids.push(gavel.create_incident(&admin, new).unwrap()["id"].as_str().unwrap().to_string());
+        }
+        // A later change to the oldest incident moves its document to the front of the store's
+        // order; the list still orders by opening.
+        gavel.note_incident(&admin, &ids[0], "still looking").unwrap();
+        let listed = |filter: IncidentFilter, page: u32| -> Vec<String> {
+            let views = gavel.incidents_in_pages(&admin, &filter, page).unwrap();
+            views.iter().map(|v| v["id"].as_str().unwrap().to_string()).collect()
+        };
+        let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+        for page in [2, 3, 1000] {
+            assert_eq!(listed(IncidentFilter::default(), page), newest_first, "page {page}");
+        }
+        let high = IncidentFilter { severity: Some(Severity::High), ..Default::default() };
+        assert_eq!(listed(high, 2), vec![ids[3].clone(), ids[1].clone()]);
+        let window = IncidentFilter {
+            since: Some("2026-11-04".into()),
+            until: Some("2026-11-06".into()),
+            limit: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(listed(window, 2), vec![ids[2].clone()], "opened on the 5th, then the 4th; limit 1");
+        let views = gavel.incidents_in_pages(&admin, &IncidentFilter::default(), 2).unwrap();
+        assert!(views[4]["timeline"].as_array().unwrap().len() == 2, "views carry their timelines");
     }
 
     #[test]
