@@ -255,12 +255,19 @@ async fn decide(
         context: DecideContext { environment: context.environment, cost_usd: context.cost_usd },
     };
     let metrics = state.metrics.clone();
-    // Not `as_caller`: decide authenticates through its epoch-checked cache.
+    // Not `as_caller`: decide authenticates through its epoch-checked cache. The reads and the
+    // evaluation run on the blocking pool; the wait for the log writer's commit does not hold a
+    // thread (64 requests in flight would otherwise pin 64 blocking threads). The answer is
+    // built only from the committed decision.
     let gavel = state.gavel.clone();
-    let result = tokio::task::spawn_blocking(move || gavel.decide_with_token(&bearer.0, req))
+    let submitted = tokio::task::spawn_blocking(move || gavel.submit_decision_with_token(&bearer.0, req))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))
         .and_then(|r| r.map_err(ApiError::from));
+    let result = match submitted {
+        Ok(pending) => pending.committed().await.map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
     match result {
         Ok(decision) => {
             metrics.decide_latency.observe(started.elapsed().as_secs_f64());
