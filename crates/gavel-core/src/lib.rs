@@ -85,8 +85,8 @@ pub struct Gavel {
     append_observer: Option<AppendObserver>,
     /// Authentications by token hash, with the identity epoch they were read at.
     auth_cache: Mutex<std::collections::HashMap<String, (u64, Principal)>>,
-    /// The first decision seq of each (agent, tool) pair the detectors have seen (first-use detector).
-    first_tool_use: Mutex<std::collections::HashMap<(String, String), u64>>,
+    /// First calls of tools by agents, as the first-use detector knows them.
+    first_tool_use: Mutex<detectors::FirstUses>,
     /// Each agent's recent policy denials (deny-spike detector).
     deny_windows: Mutex<std::collections::HashMap<String, detectors::DenyWindow>>,
 }
@@ -100,7 +100,7 @@ impl Gavel {
             settings: Settings::default(),
             append_observer: None,
             auth_cache: Mutex::new(std::collections::HashMap::new()),
-            first_tool_use: Mutex::new(std::collections::HashMap::new()),
+            first_tool_use: Mutex::new(detectors::FirstUses::default()),
             deny_windows: Mutex::new(std::collections::HashMap::new()),
         }
     }
