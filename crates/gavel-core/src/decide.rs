@@ -11,7 +11,7 @@
 
 use crate::error::{CoreError, Result};
 use crate::identity::{Principal, Status};
-use crate::ids::new_id;
+use crate::ids::new_ordered_id;
 use crate::redact::redact;
 use crate::Gavel;
 use gavel_policy::{Outcome, PolicyRef, ToolCall, Verdict};
@@ -226,7 +226,7 @@ impl Gavel {
         };
 
         let (redacted, redactions) = redact(&arguments);
-        let decision_id = new_id("dec");
+        let decision_id = new_ordered_id("dec");
         let latency_us = started.elapsed().as_micros() as u64;
         let data = json!({
             "decision_id": decision_id,
