@@ -431,6 +431,11 @@ impl Gavel {
     fn first_use(&self, agent: &str, tool: &str, seq: u64) -> Result<bool> {
         let key = (agent.to_string(), tool.to_string());
         let mut uses = self.first_tool_use.lock().unwrap_or_else(|p| p.into_inner());
+        if uses.first.len() >= 1_000_000 {
+            // Bounded memory: forget everything, agents included (they are read again).
+            uses.first.clear();
+            uses.agents.clear();
+        }
         let known = uses.first.get(&key).copied();
         let in_order = match uses.agents.get_mut(agent) {
             Some(last) => {
@@ -456,10 +461,6 @@ impl Gavel {
                 self.store.query_docs(&q)?.first().map_or(seq, |d| d.seq)
             }
             None => {
-                if uses.first.len() >= 1_000_000 {
-                    uses.first.clear();
-                    uses.agents.clear();
-                }
                 if let Some(below) = seq.checked_sub(1) {
                     let mut q = DocQuery::new("decisions", 1);
                     q.k1 = Some(agent.into());
