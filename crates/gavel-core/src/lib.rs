@@ -1,8 +1,9 @@
 //! gavel-core: the domain — identities, policy change control, decisions — over the store.
 //!
 //! [`Gavel`] is the one entry point. Every state change is a log event written together with the
-//! documents it changes (`Store::append_with`), so the state can always be explained by the log
-//! and nothing is acknowledged before it is committed. Authorization (roles, two-person rules)
+//! documents it changes, in one transaction (`Store::submit_with`), so the state can always be
+//! explained by the log; nothing is acknowledged before it is committed (synchronous callers
+//! block for the commit, the HTTP decide path awaits it through a `PendingDecision`). Authorization (roles, two-person rules)
 //! is checked here, not in the HTTP layer, so every front end enforces the same rules.
 
 pub mod approvals;
