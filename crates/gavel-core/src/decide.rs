@@ -11,7 +11,7 @@
 
 use crate::error::{CoreError, Result};
 use crate::identity::{Principal, Status};
-use crate::ids::new_id;
+use crate::ids::new_ordered_id;
 use crate::redact::redact;
 use crate::Gavel;
 use gavel_policy::{Outcome, PolicyRef, ToolCall, Verdict};
@@ -148,13 +148,21 @@ impl Gavel {
     /// or limit change on any replica applies from the next call, without re-reading the token
     /// and the agent on every call.
     pub fn decide_with_token(&self, token: &str, req: DecideRequest) -> Result<DecideResponse> {
+        self.submit_decision_with_token(token, req)?.blocking_committed()
+    }
+
+    /// [`Gavel::decide_with_token`] up to the append: authenticates, reads, evaluates and queues
+    /// the decision for the log writer. The caller gets the answer from
+    /// [`PendingDecision::committed`] once the decision is committed, without holding a thread
+    /// while the writer works (the HTTP server's path).
+    pub fn submit_decision_with_token(&self, token: &str, req: DecideRequest) -> Result<PendingDecision> {
         let (principal, epoch) = self.authenticate_cached(token)?;
         self.decide_as(&principal, req, Some((token, epoch)))
     }
 
     /// Decides one tool call for the calling agent and records the decision.
     pub fn decide(&self, by: &Principal, req: DecideRequest) -> Result<DecideResponse> {
-        self.decide_as(by, req, None)
+        self.decide_as(by, req, None)?.blocking_committed()
     }
 
     /// `cached`: the token and the identity epoch `by` was authenticated at, when it came from
@@ -164,7 +172,7 @@ impl Gavel {
         by: &Principal,
         req: DecideRequest,
         cached: Option<(&str, u64)>,
-    ) -> Result<DecideResponse> {
+    ) -> Result<PendingDecision> {
         let started = Instant::now();
         let Principal::Agent(agent) = by else {
             return Err(CoreError::Forbidden("only agents call decide; use an agent token".into()));
@@ -218,7 +226,7 @@ impl Gavel {
         };
 
         let (redacted, redactions) = redact(&arguments);
-        let decision_id = new_id("dec");
+        let decision_id = new_ordered_id("dec");
         let latency_us = started.elapsed().as_micros() as u64;
         let data = json!({
             "decision_id": decision_id,
@@ -282,16 +290,43 @@ impl Gavel {
             Expect::Absent,
         );
         ops.push(doc);
-        let appended = self.record("decision", &by.actor(), data, ops)?;
-        Ok(DecideResponse {
-            decision_id,
-            decision: verdict.outcome,
-            enforced,
-            would_have: would_have.map(|v| v.outcome),
-            policies: verdict.policies,
-            reasons: verdict.reasons,
-            approval_id,
-            seq: appended.seq,
+        let append = self.submit_record("decision", &by.actor(), data, ops)?;
+        Ok(PendingDecision {
+            response: DecideResponse {
+                decision_id,
+                decision: verdict.outcome,
+                enforced,
+                would_have: would_have.map(|v| v.outcome),
+                policies: verdict.policies,
+                reasons: verdict.reasons,
+                approval_id,
+                seq: 0,
+            },
+            append,
         })
+    }
+}
+
+/// A decision queued for the log writer but not yet committed. Its answer is only available
+/// through [`PendingDecision::committed`] or [`PendingDecision::blocking_committed`], which
+/// return it once the `decision` event is committed and fail with [`CoreError::Unavailable`]
+/// (or the store's error) otherwise: nothing is answered before its event is durable.
+pub struct PendingDecision {
+    /// The answer, `seq` still unset.
+    response: DecideResponse,
+    append: crate::PendingAppend,
+}
+
+impl PendingDecision {
+    /// Waits for the commit without holding a thread (async callers).
+    pub async fn committed(self) -> Result<DecideResponse> {
+        let appended = self.append.wait().await?;
+        Ok(DecideResponse { seq: appended.seq, ..self.response })
+    }
+
+    /// Waits for the commit on this thread (synchronous callers only; never from an async task).
+    pub fn blocking_committed(self) -> Result<DecideResponse> {
+        let appended = self.append.blocking_wait()?;
+        Ok(DecideResponse { seq: appended.seq, ..self.response })
     }
 }

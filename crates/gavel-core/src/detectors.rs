@@ -50,8 +50,19 @@ const SCAN_CHUNK: u64 = 128;
 pub(crate) struct DenyWindow {
     /// The last decision seq counted.
     last_seq: u64,
-    /// The times of the denials counted, oldest first.
-    times: std::collections::VecDeque<time::OffsetDateTime>,
+    /// The event times and seqs of the denials counted, oldest first.
+    denials: std::collections::VecDeque<(time::OffsetDateTime, u64)>,
+}
+
+/// What the first-use detector knows of the first calls of tools by agents.
+#[derive(Debug, Default)]
+pub(crate) struct FirstUses {
+    /// The first decision seq of each (agent, tool) pair known.
+    first: std::collections::HashMap<(String, String), u64>,
+    /// Per agent whose earlier calls were read from the database (every pair's first call
+    /// below the decision they were read at is in `first`): the last of its decisions looked at
+    /// since, in seq order.
+    agents: std::collections::HashMap<String, u64>,
 }
 
 /// Tunables of the detectors.
@@ -268,18 +279,9 @@ impl Gavel {
             q.k1 = Some(agent.into());
             q.k3 = Some("deny".into());
             q.since = Some(format_time(t - settings.deny_spike_window));
-            let count = self.policy_denies_up_to(agent, &q, seq, t)?;
-            q.before_seq = Some(seq + 1);
-            if count == u64::from(settings.deny_spike_threshold) {
-                q.limit = settings.deny_spike_threshold.saturating_mul(4).min(10_000);
-                let mut seqs: Vec<u64> = self
-                    .store
-                    .query_docs(&q)?
-                    .into_iter()
-                    .filter(|doc| doc.body[crate::containment::RATE_UNITS].as_u64() == Some(1))
-                    .map(|doc| doc.seq)
-                    .collect();
-                seqs.sort_unstable();
+            let threshold = u64::from(settings.deny_spike_threshold);
+            let (count, seqs) = self.policy_denies_up_to(agent, &q, seq, t, threshold)?;
+            if let Some(seqs) = seqs {
                 let window = settings.deny_spike_window.whole_seconds();
                 raise(
                     "deny_spike",
@@ -368,69 +370,111 @@ impl Gavel {
     }
 
     /// How many policy denials `agent` had in the window `q` describes, up to and including
-    /// decision `seq` at time `t`. The detectors read decisions in seq order, so each agent's
-    /// recent denials are kept in memory and the database is summed only for an agent's first
-    /// denial since start or when an earlier decision is looked at again.
+    /// decision `seq` at time `t`, and, when that count is `seqs_at`, their seqs (ascending). The
+    /// detectors read decisions in seq order, so each agent's recent denials are kept in memory
+    /// and the database is read only for an agent's first denial since start or when an earlier
+    /// decision is looked at again.
     fn policy_denies_up_to(
         &self,
         agent: &str,
         q: &DocQuery,
         seq: u64,
         t: time::OffsetDateTime,
-    ) -> Result<u64> {
+        seqs_at: u64,
+    ) -> Result<(u64, Option<Vec<u64>>)> {
         let since = t - self.settings.detectors.deny_spike_window;
+        let answer = |denials: &std::collections::VecDeque<(time::OffsetDateTime, u64)>| {
+            let count = denials.len() as u64;
+            (count, (count == seqs_at).then(|| denials.iter().map(|(_, s)| *s).collect()))
+        };
         let mut windows = self.deny_windows.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(w) = windows.get_mut(agent) {
             if seq > w.last_seq {
                 w.last_seq = seq;
-                w.times.push_back(t);
+                w.denials.push_back((t, seq));
             }
             if seq == w.last_seq {
-                while w.times.front().is_some_and(|old| *old < since) {
-                    w.times.pop_front();
+                while w.denials.front().is_some_and(|(old, _)| *old < since) {
+                    w.denials.pop_front();
                 }
-                return Ok(w.times.len() as u64);
+                return Ok(answer(&w.denials));
             }
         }
         // Exact, from the database: every policy denial in the window up to this decision.
         let mut window = q.clone();
         window.max_seq = Some(seq);
         let docs = self.store.query_docs(&window)?;
-        let mut times: Vec<time::OffsetDateTime> = docs
+        let mut denials: Vec<(time::OffsetDateTime, u64)> = docs
             .iter()
             .filter(|d| d.body[crate::containment::RATE_UNITS].as_u64() == Some(1))
-            .filter_map(|d| parse_time(&d.time))
+            .filter_map(|d| parse_time(&d.time).map(|t| (t, d.seq)))
             .collect();
-        times.sort();
-        let count = times.len() as u64;
+        // Event times never decrease along the log: seq order is time order.
+        denials.sort_unstable_by_key(|(_, s)| *s);
+        let denials: std::collections::VecDeque<_> = denials.into();
+        let result = answer(&denials);
         if windows.get(agent).is_none_or(|w| w.last_seq < seq) {
             if windows.len() >= 100_000 {
                 windows.clear();
             }
-            windows.insert(agent.to_string(), DenyWindow { last_seq: seq, times: times.into() });
+            windows.insert(agent.to_string(), DenyWindow { last_seq: seq, denials });
         }
-        Ok(count)
+        Ok(result)
     }
 
     /// Whether decision `seq` is the first call of `tool` by `agent`. The answer for a given seq
-    /// never changes (an event may be looked at again after a crash or between its detections):
-    /// the first seq of each pair is remembered, and the database is asked once per pair.
+    /// never changes (an event may be looked at again after a crash or between its detections).
+    /// The first time an agent is seen, the first call of every tool it used before that
+    /// decision is read in one pass over its decisions; after that the detectors look at the
+    /// agent's decisions in seq order, so a pair not known by then is a first call. A pair not
+    /// known when an earlier decision is looked at again is asked of the database on its own.
     fn first_use(&self, agent: &str, tool: &str, seq: u64) -> Result<bool> {
         let key = (agent.to_string(), tool.to_string());
-        let mut first_seen = self.first_tool_use.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(first) = first_seen.get(&key) {
-            return Ok(*first == seq);
+        let mut uses = self.first_tool_use.lock().unwrap_or_else(|p| p.into_inner());
+        if uses.first.len() >= 1_000_000 {
+            // Bounded memory: forget everything, agents included (they are read again).
+            uses.first.clear();
+            uses.agents.clear();
         }
-        let mut q = DocQuery::new("decisions", 1);
-        q.k1 = Some(agent.into());
-        q.k2 = Some(tool.into());
-        q.before_seq = Some(seq);
-        let earlier = self.store.query_docs(&q)?.into_iter().next().map(|d| d.seq);
-        if first_seen.len() >= 1_000_000 {
-            first_seen.clear();
+        let known = uses.first.get(&key).copied();
+        let in_order = match uses.agents.get_mut(agent) {
+            Some(last) => {
+                let in_order = seq > *last;
+                *last = (*last).max(seq);
+                Some(in_order)
+            }
+            None => None,
+        };
+        if let Some(first) = known {
+            return Ok(first == seq);
         }
-        first_seen.insert(key, earlier.unwrap_or(seq));
-        Ok(earlier.is_none())
+        let first = match in_order {
+            // Every decision of this agent since its calls were read went through here, in
+            // order, and none was of this tool.
+            Some(true) => seq,
+            Some(false) => {
+                let mut q = DocQuery::new("decisions", 1);
+                q.k1 = Some(agent.into());
+                q.k2 = Some(tool.into());
+                q.ascending = true;
+                q.max_seq = Some(seq);
+                self.store.query_docs(&q)?.first().map_or(seq, |d| d.seq)
+            }
+            None => {
+                if let Some(below) = seq.checked_sub(1) {
+                    let mut q = DocQuery::new("decisions", 1);
+                    q.k1 = Some(agent.into());
+                    q.max_seq = Some(below);
+                    for (t, first) in self.store.first_seqs_by_k2(&q)? {
+                        uses.first.entry((agent.to_string(), t)).or_insert(first);
+                    }
+                }
+                uses.agents.insert(agent.to_string(), seq);
+                uses.first.get(&key).copied().unwrap_or(seq)
+            }
+        };
+        uses.first.insert(key, first);
+        Ok(first == seq)
     }
 
     /// Recorded detections, newest first (any user).

@@ -1,8 +1,9 @@
 //! gavel-core: the domain — identities, policy change control, decisions — over the store.
 //!
 //! [`Gavel`] is the one entry point. Every state change is a log event written together with the
-//! documents it changes (`Store::append_with`), so the state can always be explained by the log
-//! and nothing is acknowledged before it is committed. Authorization (roles, two-person rules)
+//! documents it changes, in one transaction (`Store::submit_with`), so the state can always be
+//! explained by the log; nothing is acknowledged before it is committed (synchronous callers
+//! block for the commit, the HTTP decide path awaits it through a `PendingDecision`). Authorization (roles, two-person rules)
 //! is checked here, not in the HTTP layer, so every front end enforces the same rules.
 
 pub mod approvals;
@@ -46,6 +47,9 @@ pub(crate) const IDENTITY_EPOCH: &str = "identity_epoch";
 /// Cached authentications kept at most (the cache is cleared when full: a miss is two reads).
 const AUTH_CACHE_MAX: usize = 10_000;
 
+/// Told how long each durable append took.
+type AppendObserver = Arc<dyn Fn(std::time::Duration) + Send + Sync>;
+
 /// Tunables of the domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -79,11 +83,11 @@ pub struct Gavel {
     engine: Mutex<Option<(u64, Arc<gavel_policy::Engine>)>>,
     settings: Settings,
     /// Told how long each durable append took (metrics).
-    append_observer: Option<Box<dyn Fn(std::time::Duration) + Send + Sync>>,
+    append_observer: Option<AppendObserver>,
     /// Authentications by token hash, with the identity epoch they were read at.
     auth_cache: Mutex<std::collections::HashMap<String, (u64, Principal)>>,
-    /// The first decision seq of each (agent, tool) pair the detectors have seen (first-use detector).
-    first_tool_use: Mutex<std::collections::HashMap<(String, String), u64>>,
+    /// First calls of tools by agents, as the first-use detector knows them.
+    first_tool_use: Mutex<detectors::FirstUses>,
     /// Each agent's recent policy denials (deny-spike detector).
     deny_windows: Mutex<std::collections::HashMap<String, detectors::DenyWindow>>,
 }
@@ -97,7 +101,7 @@ impl Gavel {
             settings: Settings::default(),
             append_observer: None,
             auth_cache: Mutex::new(std::collections::HashMap::new()),
-            first_tool_use: Mutex::new(std::collections::HashMap::new()),
+            first_tool_use: Mutex::new(detectors::FirstUses::default()),
             deny_windows: Mutex::new(std::collections::HashMap::new()),
         }
     }
@@ -109,7 +113,7 @@ impl Gavel {
 
     /// Registers a callback told the duration of every durable append.
     pub fn observe_appends(mut self, observer: impl Fn(std::time::Duration) + Send + Sync + 'static) -> Self {
-        self.append_observer = Some(Box::new(observer));
+        self.append_observer = Some(Arc::new(observer));
         self
     }
 
@@ -184,8 +188,21 @@ impl Gavel {
         kind: &str,
         actor: &Actor,
         data: serde_json::Value,
-        mut ops: Vec<StateOp>,
+        ops: Vec<StateOp>,
     ) -> Result<Appended> {
+        self.submit_record(kind, actor, data, ops)?.blocking_wait()
+    }
+
+    /// [`Gavel::record`] without the wait: the event and its state changes are queued for the
+    /// log writer, and the returned [`PendingAppend`] resolves once they are committed (or the
+    /// commit failed). For async callers, which must not hold a thread while the writer works.
+    pub(crate) fn submit_record(
+        &self,
+        kind: &str,
+        actor: &Actor,
+        data: serde_json::Value,
+        mut ops: Vec<StateOp>,
+    ) -> Result<PendingAppend> {
         if ops.iter().any(|op| IDENTITY_COLLECTIONS.contains(&op.collection.as_str())) {
             ops.push(StateOp::put(
                 "meta",
@@ -198,10 +215,45 @@ impl Gavel {
         let draft =
             EventDraft::new(kind, actor.clone(), data).map_err(|e| CoreError::Invalid(e.to_string()))?;
         let started = std::time::Instant::now();
-        let appended = self.store.append_with(draft, ops);
-        if let Some(observe) = &self.append_observer {
+        let receiver = self.store.submit_with(draft, ops)?;
+        Ok(PendingAppend { receiver, started, observer: self.append_observer.clone() })
+    }
+}
+
+/// An append queued for the log writer: nothing it records may be acted on or answered before
+/// [`PendingAppend::wait`] (or [`PendingAppend::blocking_wait`]) returned `Ok`.
+pub(crate) struct PendingAppend {
+    receiver: gavel_store::AppendReceiver,
+    started: std::time::Instant,
+    observer: Option<AppendObserver>,
+}
+
+impl PendingAppend {
+    /// Waits for the commit without holding a thread (async callers).
+    pub(crate) async fn wait(self) -> Result<Appended> {
+        let PendingAppend { receiver, started, observer } = self;
+        let result = receiver.await;
+        Self::finish(started, observer, result.map_err(|_| gavel_store::StoreError::WriterGone))
+    }
+
+    /// Waits for the commit on this thread (synchronous callers only; never from an async task).
+    pub(crate) fn blocking_wait(self) -> Result<Appended> {
+        let PendingAppend { receiver, started, observer } = self;
+        let result = receiver.blocking_recv();
+        Self::finish(started, observer, result.map_err(|_| gavel_store::StoreError::WriterGone))
+    }
+
+    fn finish(
+        started: std::time::Instant,
+        observer: Option<AppendObserver>,
+        received: std::result::Result<
+            std::result::Result<Appended, gavel_store::StoreError>,
+            gavel_store::StoreError,
+        >,
+    ) -> Result<Appended> {
+        if let Some(observe) = observer {
             observe(started.elapsed());
         }
-        Ok(appended?)
+        Ok(received??)
     }
 }

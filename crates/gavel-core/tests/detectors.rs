@@ -319,3 +319,22 @@ fn a_steady_trickle_of_denials_never_makes_a_spike() {
     }
     assert_eq!(detectors(&w.detect()), ["deny_spike"]);
 }
+
+#[test]
+fn a_restarted_detector_knows_the_tools_an_agent_called_before() {
+    let w = world(Settings::default());
+    w.call("search_docs", json!({}));
+    w.call("shell", json!({"cmd": "ls"}));
+    assert_eq!(detectors(&w.detect()), ["new_tool", "new_tool"]);
+    // A fresh process reads the agent's earlier first calls when it meets the agent (here at a
+    // repeated tool), then goes on in seq order: only the tool never called before is new, once.
+    w.call("shell", json!({"cmd": "pwd"}));
+    let wipe = w.call("wipe_disk", json!({}));
+    w.call("search_docs", json!({}));
+    w.call("wipe_disk", json!({}));
+    let p = open(&w.path, w.clock.clone(), Settings::default()).detect(0, 10_000).unwrap();
+    assert_eq!(p.raised, 1);
+    let newest = &w.detections()[0];
+    assert_eq!((s(&newest["detector"]), newest["source_seq"].as_u64()), ("new_tool".into(), Some(wipe)));
+    assert_eq!(newest["tool"], "wipe_disk");
+}

@@ -8,8 +8,8 @@
 //!    (`bench/agt/bench_agt.py`, run with `python3` between gavel's runs): its `PolicyEvaluator` and
 //!    its kernel enforcement path (`StatelessKernel.execute`); reported as gavel/AGT ratios.
 //! 3. **Decide in process** (`Gavel::decide`, durable append included) with 1 and 64 callers.
-//! 4. **Decide over HTTP**: the real server on 127.0.0.1:0, 64 keep-alive clients, durable
-//!    decisions/s and latency, alternated with a bare SQLite loop inserting rows of the decision
+//! 4. **Decide over HTTP**: the real server on 127.0.0.1:0, 64 keep-alive connections driven by
+//!    an event-driven load generator (one thread; see `bench_http`), durable decisions/s and latency, alternated with a bare SQLite loop inserting rows of the decision
 //!    event's size, 1,000 per transaction, WAL + synchronous=FULL (as `gavel-store`'s log bench).
 //!
 //! Environment: GAVEL_BENCH_SECS (seconds per timed run, default 3), GAVEL_BENCH_ONLY=eval|agt|
@@ -827,6 +827,7 @@ fn bench_decide_for(gavel: &Gavel, principals: &[Principal], mix: &Mix, callers:
 // ---------------------------------------------------------------------------------------------
 
 struct Server {
+    addr: std::net::SocketAddr,
     base: String,
     state: AppState,
     _dir: tempfile::TempDir,
@@ -857,7 +858,14 @@ impl Server {
             });
         });
         let addr = addr_rx.recv().expect("server address");
-        Server { base: format!("http://{addr}"), state, _dir: dir, shutdown: Some(tx), thread: Some(thread) }
+        Server {
+            addr,
+            base: format!("http://{addr}"),
+            state,
+            _dir: dir,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
     }
 
     fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Value {
@@ -910,69 +918,117 @@ fn deploy_over_http(server: &Server, agents: &[AgentSpec]) -> Vec<String> {
         .collect()
 }
 
-/// `clients` threads, each with its own keep-alive connection, posting the mix for `d`.
-fn bench_http(
-    server: &Server,
-    auth: &[String],
-    mix: &Mix,
-    bodies: &[String],
-    clients: usize,
-    d: Duration,
-) -> Lat {
-    let url = format!("{}/v1/decide", server.base);
-    let stop = AtomicBool::new(false);
-    let start = Instant::now();
-    let nanos: Vec<u64> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..clients)
-            .map(|t| {
-                let (stop, url) = (&stop, &url);
-                s.spawn(move || {
-                    let agent = ureq::AgentBuilder::new().max_idle_connections_per_host(1).build();
-                    let mut out = Vec::new();
+/// What the load generator sends: per call of the mix, its body and its agent's
+/// `Authorization` header value.
+struct Load {
+    host: hyper::header::HeaderValue,
+    auth: Vec<hyper::header::HeaderValue>,
+    agent_of: Vec<usize>,
+    bodies: Vec<hyper::body::Bytes>,
+}
+
+impl Load {
+    fn new(server: &Server, tokens: &[String], mix: &Mix) -> Load {
+        let header = |s: String| hyper::header::HeaderValue::try_from(s).expect("header value");
+        Load {
+            host: header(server.addr.to_string()),
+            auth: tokens.iter().map(|t| header(format!("Bearer {t}"))).collect(),
+            agent_of: mix.calls.iter().map(|c| c.agent).collect(),
+            bodies: (0..mix.calls.len()).map(|k| mix.body(k).into()).collect(),
+        }
+    }
+}
+
+/// The load generator, event-driven as wrk and oha are: `clients` keep-alive HTTP/1.1
+/// connections (hyper's client connection API, TCP_NODELAY) driven by one current-thread tokio
+/// runtime on one thread of this process. Each connection sends one `POST /v1/decide` with its
+/// call's agent token, reads the whole response, checks that it is a 200 carrying the `seq` of
+/// the recorded decision, then sends the next: at most `clients` requests are outstanding. Runs
+/// for `d`; requests in flight at the deadline are completed and counted.
+fn bench_http(server: &Server, load: &Arc<Load>, clients: usize, d: Duration) -> Lat {
+    let (addr, load) = (server.addr, load.clone());
+    // Its own named thread, so that profiles tell the load generator from the bench's main thread.
+    std::thread::Builder::new()
+        .name("gavel-loadgen".into())
+        .spawn(move || load_generator(addr, &load, clients, d))
+        .expect("load generator thread")
+        .join()
+        .expect("load generator")
+}
+
+fn load_generator(addr: std::net::SocketAddr, load: &Arc<Load>, clients: usize, d: Duration) -> Lat {
+    use http_body_util::{BodyExt, Full};
+    use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("client runtime");
+    runtime.block_on(async {
+        let mut senders = Vec::with_capacity(clients);
+        for _ in 0..clients {
+            let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            stream.set_nodelay(true).expect("TCP_NODELAY");
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let (sender, connection) = hyper::client::conn::http1::handshake(io).await.expect("handshake");
+            tokio::spawn(connection);
+            senders.push(sender);
+        }
+        let start = Instant::now();
+        let deadline = start + d;
+        let tasks: Vec<_> = senders
+            .into_iter()
+            .enumerate()
+            .map(|(t, mut sender)| {
+                let load = load.clone();
+                tokio::spawn(async move {
+                    let mut out = Vec::with_capacity(1 << 14);
                     let mut k = t * 61;
-                    while !stop.load(Ordering::Relaxed) {
-                        let i = k % mix.calls.len();
+                    while Instant::now() < deadline {
+                        let i = k % load.bodies.len();
+                        let request = hyper::Request::post("/v1/decide")
+                            .header(HOST, load.host.clone())
+                            .header(AUTHORIZATION, load.auth[load.agent_of[i]].clone())
+                            .header(CONTENT_TYPE, "application/json")
+                            .body(Full::new(load.bodies[i].clone()))
+                            .expect("request");
                         let t0 = Instant::now();
-                        let resp = agent
-                            .post(url)
-                            .set("Authorization", &auth[mix.calls[i].agent])
-                            .set("Content-Type", "application/json")
-                            .send_string(&bodies[i]);
-                        let text = match resp {
-                            Ok(r) => r.into_string().expect("body"),
-                            Err(e) => panic!("POST /v1/decide: {e}"),
-                        };
+                        sender.ready().await.expect("connection ready");
+                        let response = sender.send_request(request).await.expect("POST /v1/decide");
+                        let status = response.status();
+                        let body = response.into_body().collect().await.expect("response body").to_bytes();
                         out.push(t0.elapsed().as_nanos() as u64);
-                        assert!(text.contains("\"decision_id\""), "{text}");
+                        let recorded = body.windows(6).any(|w| w == b"\"seq\":");
+                        assert!(
+                            status == hyper::StatusCode::OK && recorded,
+                            "POST /v1/decide: {status} {}",
+                            String::from_utf8_lossy(&body)
+                        );
                         k += 1;
                     }
                     out
                 })
             })
             .collect();
-        std::thread::sleep(d);
-        stop.store(true, Ordering::Relaxed);
-        handles.into_iter().flat_map(|h| h.join().expect("client")).collect()
-    });
-    summarize(nanos, start.elapsed())
+        let mut nanos = Vec::new();
+        for task in tasks {
+            nanos.extend(task.await.expect("client task"));
+        }
+        summarize(nanos, start.elapsed())
+    })
 }
 
 fn part_http() {
     let mix = soc2_mix();
     let server = Server::start();
     let tokens = deploy_over_http(&server, &mix.agents);
-    let auth: Vec<String> = tokens.iter().map(|t| format!("Bearer {t}")).collect();
-    let bodies: Vec<String> = (0..mix.calls.len()).map(|k| mix.body(k)).collect();
+    let load = Arc::new(Load::new(&server, &tokens, &mix));
     // Warm-up, which also gives the size of a real decision event for the baseline's rows.
-    bench_http(&server, &auth, &mix, &bodies, CLIENTS, Duration::from_secs(1));
+    bench_http(&server, &load, CLIENTS, Duration::from_secs(1));
     let row = decision_event_size(server.state.log.store().as_ref());
     println!(
-        "POST /v1/decide over loopback HTTP, {CLIENTS} keep-alive clients (ureq, threads in this process), soc2 enforce:"
+        "POST /v1/decide over loopback HTTP, {CLIENTS} keep-alive connections (hyper client, one current-thread runtime on one thread of this process), soc2 enforce:"
     );
     let mut runs: Vec<(f64, Lat)> = Vec::new();
     for _ in 0..RUNS {
         let bare = bench_bare_sqlite(row);
-        let http = bench_http(&server, &auth, &mix, &bodies, CLIENTS, secs());
+        let http = bench_http(&server, &load, CLIENTS, secs());
         runs.push((bare, http));
     }
     let (bare, http) = median_by(runs, |(b, h)| h.rate / b);
@@ -988,7 +1044,7 @@ fn part_http() {
         "  target >= 10,000 durable decisions/s: {}",
         if http.rate >= 10_000.0 { "MET".to_string() } else { format!("MISSED ({:.0}/s)", http.rate) }
     );
-    let single = bench_http(&server, &auth, &mix, &bodies, 1, secs());
+    let single = bench_http(&server, &load, 1, secs());
     println!(
         "  1 client: {:>8.0} decisions/s  p50 {:>7.1} µs  p99 {:>7.1} µs",
         single.rate, single.p50, single.p99

@@ -255,12 +255,17 @@ async fn decide(
         context: DecideContext { environment: context.environment, cost_usd: context.cost_usd },
     };
     let metrics = state.metrics.clone();
-    // Not `as_caller`: decide authenticates through its epoch-checked cache.
-    let gavel = state.gavel.clone();
-    let result = tokio::task::spawn_blocking(move || gavel.decide_with_token(&bearer.0, req))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))
-        .and_then(|r| r.map_err(ApiError::from));
+    // Not `as_caller`: decide authenticates through its epoch-checked cache. Unlike the other
+    // handlers, its synchronous part (cached authentication, one read transaction, evaluation,
+    // the event) runs inline on the async worker: it is short (~75 µs of CPU under load), never
+    // waits for the log writer, and the hand-off to the blocking pool and back cost more than
+    // it (BENCHMARKS.md, decide path, stop 10). The wait for the writer's commit is awaited
+    // without holding any thread, and the answer is built only from the committed decision.
+    let submitted = state.gavel.submit_decision_with_token(&bearer.0, req).map_err(ApiError::from);
+    let result = match submitted {
+        Ok(pending) => pending.committed().await.map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
     match result {
         Ok(decision) => {
             metrics.decide_latency.observe(started.elapsed().as_secs_f64());

@@ -4,6 +4,11 @@
 //! blocking pool (the store is synchronous SQLite) with the caller's principal. Authorization and
 //! every rule live in gavel-core. Every error is `{"error": {"code", "message"}}`.
 //!
+//! The exception is `POST /v1/decide`, the hot path: its short synchronous part (cached
+//! authentication, one read transaction, evaluation, building the event) runs on the async
+//! worker, and the log writer's commit is awaited without holding a thread; nothing is answered
+//! before that commit.
+//!
 //! Shutdown is graceful: on SIGTERM/SIGINT the listener stops accepting, in-flight requests
 //! finish (their appends commit), a final checkpoint is signed, and the log writer drains.
 

@@ -133,6 +133,11 @@ pub trait Store: Send + Sync {
     /// How many documents match `query` (its paging fields are ignored).
     fn count_docs(&self, query: &DocQuery) -> Result<u64, StoreError>;
 
+    /// For the documents matching `query` (its paging fields are ignored), the smallest seq of
+    /// each distinct `k2` (documents without a `k2` are left out), in no particular order. One
+    /// pass over the matching documents, e.g. "the first call of each tool by this agent".
+    fn first_seqs_by_k2(&self, query: &DocQuery) -> Result<Vec<(String, u64)>, StoreError>;
+
     /// The sum of the top-level numeric field `field` over the documents matching `query`
     /// (missing or non-numeric values count as 0).
     fn sum_docs(&self, query: &DocQuery, field: &str) -> Result<f64, StoreError>;

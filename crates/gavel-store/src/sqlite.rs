@@ -723,6 +723,16 @@ impl Store for SqliteStore {
         })
     }
 
+    fn first_seqs_by_k2(&self, query: &DocQuery) -> Result<Vec<(String, u64)>, StoreError> {
+        let (filter, args) = doc_filter(query, false);
+        let sql = format!("SELECT k2, MIN(seq) FROM docs WHERE {filter} AND k2 IS NOT NULL GROUP BY k2");
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
     fn count_docs(&self, query: &DocQuery) -> Result<u64, StoreError> {
         let (filter, args) = doc_filter(query, false);
         let sql = format!("SELECT COUNT(*) FROM docs WHERE {filter}");
@@ -1120,6 +1130,36 @@ mod tests {
         assert!(results.iter().filter(|r| r.is_err()).all(|r| matches!(r, Err(StoreError::Conflict(_)))));
         assert_eq!(store.head().unwrap().size, 2);
         assert!(store.verify(0, None, vec![]).unwrap().valid);
+    }
+
+    #[test]
+    fn first_seqs_by_k2_gives_each_k2_its_smallest_seq_under_the_filter() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        // (k1, k2): agent-0 calls a, b, a, c; agent-1 calls a; one document without a k2.
+        let calls =
+            [("agent-0", Some("a")), ("agent-1", Some("a")), ("agent-0", Some("b")), ("agent-0", None)];
+        let calls = calls.iter().chain([("agent-0", Some("a")), ("agent-0", Some("c"))].iter());
+        let mut seqs = Vec::new();
+        for (i, (k1, k2)) in calls.enumerate() {
+            let keys = DocKeys { k1: Some(k1.to_string()), k2: k2.map(str::to_string), k3: None };
+            let put = StateOp::put("calls", &format!("c{i}"), json!({}), keys, Expect::Absent);
+            seqs.push(store.append_with(draft(i as u64), vec![put]).unwrap().seq);
+        }
+        let mut q = DocQuery::new("calls", 1);
+        q.k1 = Some("agent-0".into());
+        let mut firsts = store.first_seqs_by_k2(&q).unwrap();
+        firsts.sort();
+        assert_eq!(
+            firsts,
+            [("a".to_string(), seqs[0]), ("b".to_string(), seqs[2]), ("c".to_string(), seqs[5])]
+        );
+        q.max_seq = Some(seqs[4]);
+        let mut firsts = store.first_seqs_by_k2(&q).unwrap();
+        firsts.sort();
+        assert_eq!(firsts, [("a".to_string(), seqs[0]), ("b".to_string(), seqs[2])]);
+        q.k1 = Some("agent-2".into());
+        assert!(store.first_seqs_by_k2(&q).unwrap().is_empty());
     }
 
     #[test]
