@@ -261,7 +261,13 @@ async fn decide(
     // waits for the log writer, and the hand-off to the blocking pool and back cost more than
     // it (BENCHMARKS.md, decide path, stop 10). The wait for the writer's commit is awaited
     // without holding any thread, and the answer is built only from the committed decision.
-    let submitted = state.gavel.submit_decision_with_token(&bearer.0, req).map_err(ApiError::from);
+    // A panic there still answers, with a 500 the agent treats as deny, instead of dropping the
+    // connection (on the blocking pool it was a JoinError, answered the same way).
+    let submitted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        state.gavel.submit_decision_with_token(&bearer.0, req)
+    }))
+    .map_err(|_| ApiError::internal("the decision failed unexpectedly; treat the call as denied"))
+    .and_then(|r| r.map_err(ApiError::from));
     let result = match submitted {
         Ok(pending) => pending.committed().await.map_err(ApiError::from),
         Err(e) => Err(e),
