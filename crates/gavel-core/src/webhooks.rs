@@ -1,5 +1,5 @@
 //! Signed webhooks (Standard Webhooks, SOC 2 CC7.2): endpoints, the durable outbox, signing and
-//! the OCSF payload. The HTTP sending loop lives in gavel-server (`webhooks::Dispatcher`); this
+//! the OCSF payload. The HTTP sending loop lives in gavel-server (`webhooks::start`); this
 //! module decides what to send and records what happened.
 //!
 //! Invariants:

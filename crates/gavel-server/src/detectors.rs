@@ -9,8 +9,8 @@
 //!   with another process) is retried on the next tick from the stored cursor;
 //! * at shutdown the loop stops after the call in flight has committed.
 
+use crate::background::Background;
 use gavel_core::Gavel;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,62 +29,32 @@ impl Default for DetectorConfig {
     }
 }
 
-/// A running detector task; [`DetectorTask::stop`] ends it cleanly.
-pub struct DetectorTask {
-    stop: Arc<AtomicBool>,
-    wake: Arc<tokio::sync::Notify>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl DetectorTask {
-    pub fn start(gavel: Arc<Gavel>, config: DetectorConfig) -> DetectorTask {
-        let stop = Arc::new(AtomicBool::new(false));
-        let wake = Arc::new(tokio::sync::Notify::new());
-        let task = tokio::spawn(run(gavel, config, stop.clone(), wake.clone()));
-        DetectorTask { stop, wake, task }
-    }
-
-    pub async fn stop(self) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.wake.notify_one();
-        let _ = self.task.await;
-    }
-}
-
-async fn run(
-    gavel: Arc<Gavel>,
-    config: DetectorConfig,
-    stop: Arc<AtomicBool>,
-    wake: Arc<tokio::sync::Notify>,
-) {
-    // Position past events that raised nothing (not stored: the next start rescans them).
-    let mut position = 0u64;
-    let mut tick = tokio::time::interval(config.interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = wake.notified() => {}
-        }
-        loop {
-            if stop.load(Ordering::SeqCst) {
-                return;
-            }
-            let g = gavel.clone();
-            let max_scan = config.max_scan;
-            match tokio::task::spawn_blocking(move || g.detect(position, max_scan)).await {
-                Ok(Ok(progress)) => {
-                    position = progress.position;
-                    if progress.caught_up {
+/// Starts the detector task on the current runtime; [`Background::stop`] ends it cleanly.
+pub fn start(gavel: Arc<Gavel>, config: DetectorConfig) -> Background {
+    Background::start(config.interval, move |mut ticks| async move {
+        // Position past events that raised nothing (not stored: the next start rescans them).
+        let mut position = 0u64;
+        while ticks.next().await {
+            loop {
+                if ticks.stopping() {
+                    return;
+                }
+                let g = gavel.clone();
+                let max_scan = config.max_scan;
+                match tokio::task::spawn_blocking(move || g.detect(position, max_scan)).await {
+                    Ok(Ok(progress)) => {
+                        position = progress.position;
+                        if progress.caught_up {
+                            break;
+                        }
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "detectors: round failed; retrying from the stored cursor");
                         break;
                     }
+                    Err(_) => break,
                 }
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "detectors: round failed; retrying from the stored cursor");
-                    break;
-                }
-                Err(_) => break,
             }
         }
-    }
+    })
 }

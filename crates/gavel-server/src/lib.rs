@@ -13,6 +13,7 @@
 //! finish (their appends commit), a final checkpoint is signed, and the log writer drains.
 
 pub mod api;
+pub mod background;
 pub mod compliance_api;
 pub mod config;
 pub mod detectors;
@@ -114,8 +115,8 @@ pub async fn serve(
             .await;
         }
     });
-    let dispatcher = webhooks::Dispatcher::start(state.gavel.clone(), (*state.webhooks).clone());
-    let detector = detectors::DetectorTask::start(state.gavel.clone(), (*state.detectors).clone());
+    let dispatcher = webhooks::start(state.gavel.clone(), (*state.webhooks).clone());
+    let detector = detectors::start(state.gavel.clone(), (*state.detectors).clone());
     let purger =
         state.retention_purge_every.map(|every| tokio::spawn(run_purges(state.gavel.clone(), every)));
     let scheduler = tokio::spawn(run_compliance_schedule(state.clone()));

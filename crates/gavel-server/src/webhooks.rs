@@ -13,6 +13,7 @@
 //! * every resolved address is checked against the SSRF guard at connection time unless
 //!   private targets are allowed; redirects are never followed.
 
+use crate::background::Background;
 use gavel_core::webhooks::{is_private, spec_schedule, Plan, Sent};
 use gavel_core::Gavel;
 use std::collections::HashMap;
@@ -48,71 +49,39 @@ impl Default for DispatchConfig {
     }
 }
 
-/// A running dispatcher; [`Dispatcher::stop`] ends it cleanly.
-pub struct Dispatcher {
-    stop: Arc<AtomicBool>,
-    wake: Arc<tokio::sync::Notify>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Dispatcher {
-    /// Starts the loop on the current runtime.
-    pub fn start(gavel: Arc<Gavel>, config: DispatchConfig) -> Dispatcher {
-        let stop = Arc::new(AtomicBool::new(false));
-        let wake = Arc::new(tokio::sync::Notify::new());
-        let task = tokio::spawn(run(gavel, Arc::new(config), stop.clone(), wake.clone()));
-        Dispatcher { stop, wake, task }
-    }
-
-    /// Stops the loop and waits until every round in flight has committed what it sent.
-    pub async fn stop(self) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.wake.notify_one();
-        let _ = self.task.await;
-    }
-}
-
-async fn run(
-    gavel: Arc<Gavel>,
-    config: Arc<DispatchConfig>,
-    stop: Arc<AtomicBool>,
-    wake: Arc<tokio::sync::Notify>,
-) {
-    // Scan positions past events that needed no attempt (not committed: that would need an event).
-    let positions: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
-    let mut running: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
-    let mut tick = tokio::time::interval(config.interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = wake.notified() => {}
-        }
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
-        running.retain(|_, h| !h.is_finished());
-        let g = gavel.clone();
-        let ids = match tokio::task::spawn_blocking(move || g.enabled_webhook_ids()).await {
-            Ok(Ok(ids)) => ids,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "webhooks: cannot list endpoints");
-                continue;
+/// Starts the dispatcher on the current runtime; [`Background::stop`] stops it and waits until
+/// every round in flight has committed what it sent.
+pub fn start(gavel: Arc<Gavel>, config: DispatchConfig) -> Background {
+    let config = Arc::new(config);
+    Background::start(config.interval, move |mut ticks| async move {
+        let stop = ticks.stop_flag();
+        // Scan positions past events that needed no attempt (not committed: that would need an event).
+        let positions: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
+        let mut running: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+        while ticks.next().await {
+            running.retain(|_, h| !h.is_finished());
+            let g = gavel.clone();
+            let ids = match tokio::task::spawn_blocking(move || g.enabled_webhook_ids()).await {
+                Ok(Ok(ids)) => ids,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "webhooks: cannot list endpoints");
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            for id in ids {
+                if running.contains_key(&id) {
+                    continue;
+                }
+                let (g, c, s, p) = (gavel.clone(), config.clone(), stop.clone(), positions.clone());
+                let key = id.clone();
+                running.insert(key, tokio::task::spawn_blocking(move || round(&g, &id, &c, &s, &p)));
             }
-            Err(_) => continue,
-        };
-        for id in ids {
-            if running.contains_key(&id) {
-                continue;
-            }
-            let (g, c, s, p) = (gavel.clone(), config.clone(), stop.clone(), positions.clone());
-            let key = id.clone();
-            running.insert(key, tokio::task::spawn_blocking(move || round(&g, &id, &c, &s, &p)));
         }
-    }
-    for (_, h) in running {
-        let _ = h.await;
-    }
+        for (_, h) in running {
+            let _ = h.await;
+        }
+    })
 }
 
 /// One round for one endpoint: plan, send, commit.
