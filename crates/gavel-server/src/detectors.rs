@@ -10,6 +10,7 @@
 //! * at shutdown the loop stops after the call in flight has committed.
 
 use crate::background::Background;
+use crate::metrics::Metrics;
 use gavel_core::Gavel;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,8 +30,9 @@ impl Default for DetectorConfig {
     }
 }
 
-/// Starts the detector task on the current runtime; [`Background::stop`] ends it cleanly.
-pub fn start(gavel: Arc<Gavel>, config: DetectorConfig) -> Background {
+/// Starts the detector task on the current runtime, counting its work in `metrics`;
+/// [`Background::stop`] ends it cleanly.
+pub fn start(gavel: Arc<Gavel>, config: DetectorConfig, metrics: Arc<Metrics>) -> Background {
     Background::start(config.interval, move |mut ticks| async move {
         // Position past events that raised nothing (not stored: the next start rescans them).
         let mut position = 0u64;
@@ -44,6 +46,9 @@ pub fn start(gavel: Arc<Gavel>, config: DetectorConfig) -> Background {
                 match tokio::task::spawn_blocking(move || g.detect(position, max_scan)).await {
                     Ok(Ok(progress)) => {
                         position = progress.position;
+                        metrics.detections.inc_by(progress.raised as u64);
+                        metrics.detector_incident_events.inc_by(progress.incident_events as u64);
+                        metrics.detector_position.set(position);
                         if progress.caught_up {
                             break;
                         }

@@ -116,7 +116,7 @@ pub async fn serve(
         }
     });
     let dispatcher = webhooks::start(state.gavel.clone(), (*state.webhooks).clone());
-    let detector = detectors::start(state.gavel.clone(), (*state.detectors).clone());
+    let detector = detectors::start(state.gavel.clone(), (*state.detectors).clone(), state.metrics.clone());
     let purger =
         state.retention_purge_every.map(|every| tokio::spawn(run_purges(state.gavel.clone(), every)));
     let scheduler = tokio::spawn(run_compliance_schedule(state.clone()));

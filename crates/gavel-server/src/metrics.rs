@@ -21,6 +21,12 @@ pub struct Metrics {
     pub append_latency: Histogram,
     pub log_size: Gauge<u64, AtomicU64>,
     pub decide_unavailable: Counter,
+    /// `detection.raised` events the detector task of this process recorded.
+    pub detections: Counter,
+    /// `incident.opened` / `incident.linked` events the detector task recorded.
+    pub detector_incident_events: Counter,
+    /// Every event below this seq has been examined by the detectors (compare with `log_size`).
+    pub detector_position: Gauge<u64, AtomicU64>,
 }
 
 impl Metrics {
@@ -32,6 +38,9 @@ impl Metrics {
         let append_latency = Histogram::new(exponential_buckets(0.00005, 2.0, 16));
         let log_size = Gauge::<u64, AtomicU64>::default();
         let decide_unavailable = Counter::default();
+        let detections = Counter::default();
+        let detector_incident_events = Counter::default();
+        let detector_position = Gauge::<u64, AtomicU64>::default();
         registry.register("decisions", "Tool-call decisions recorded, by outcome", decisions.clone());
         registry.register(
             "decide_latency_seconds",
@@ -49,7 +58,32 @@ impl Metrics {
             "Decide calls answered 503 because the log could not commit (agents must deny)",
             decide_unavailable.clone(),
         );
-        Metrics { registry, decisions, decide_latency, append_latency, log_size, decide_unavailable }
+        registry.register(
+            "detections",
+            "Detections (deny spikes, secrets, injection, destructive commands, breaches, first tool use) recorded",
+            detections.clone(),
+        );
+        registry.register(
+            "detector_incident_events",
+            "Incidents opened or linked by the detectors",
+            detector_incident_events.clone(),
+        );
+        registry.register(
+            "detector_position",
+            "Log events examined by the detectors (log_size minus this is their lag)",
+            detector_position.clone(),
+        );
+        Metrics {
+            registry,
+            decisions,
+            decide_latency,
+            append_latency,
+            log_size,
+            decide_unavailable,
+            detections,
+            detector_incident_events,
+            detector_position,
+        }
     }
 
     pub fn encode(&self) -> String {

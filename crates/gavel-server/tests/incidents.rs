@@ -121,6 +121,24 @@ fn a_deny_spike_opens_an_incident_that_is_assigned_contained_and_resolved() {
     assert!(denials[..10].iter().all(|s| linked.contains(s)), "{linked:?} {denials:?}");
     let detections = w.server.ok("GET", "/v1/detections?detector=deny_spike", &w.vic, None);
     let spike = &detections["items"].as_array().unwrap()[0];
+    // An SRE sees the detectors' work and lag on /metrics (updated when a detector round returns,
+    // just after its commit, so poll briefly).
+    let value = |text: &str, name: &str| -> u64 {
+        let line = text.lines().find(|l| l.starts_with(&format!("{name} ")));
+        line.and_then(|l| l[name.len() + 1..].trim().parse().ok()).unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = w.server.call("GET", "/metrics", None, None).1.as_str().unwrap().to_string();
+        let seen = value(&text, "gavel_detections_total") >= 1
+            && value(&text, "gavel_detector_incident_events_total") >= 1
+            && value(&text, "gavel_detector_position") > spike["seq"].as_u64().unwrap();
+        if seen {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "detector metrics never showed the spike: {text}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert!(linked.contains(&spike["seq"].as_u64().unwrap()));
     assert_eq!(spike["source_seq"], denials[9]);
     let path = |action: &str| format!("/v1/incidents/{id}/{action}");
