@@ -9,7 +9,8 @@
 //! Invariants (what keeps the two evaluators in agreement):
 //! * a policy compiles only if **every** construct in it is one this module understands — scopes on
 //!   `Agent`, `AgentGroup`, `Tool` and the `call_tool` action; `&&`, `||`, `!`, `if`; `==` / `!=` on
-//!   strings, longs and entities; `<`, `<=`, `>`, `>=` on longs; `like`; `in` on groups; `has` and the
+//!   strings, longs and entities; `<`, `<=`, `>`, `>=` on longs; `like`; `in` on groups; a set
+//!   literal of strings or longs `.contains(...)`; `has` and the
 //!   decimal comparisons on the optional `cost_usd`; `hasTag` / `getTag` on the arguments. Anything else
 //!   leaves the policy to Cedar, and an engine evaluates a set natively only when all of its policies
 //!   compiled (`Engine` falls back to Cedar for the whole set otherwise);
@@ -128,6 +129,10 @@ enum BoolExpr {
     Or(Box<BoolExpr>, Box<BoolExpr>),
     If(Box<BoolExpr>, Box<BoolExpr>, Box<BoolExpr>),
     StrEq(StrExpr, StrExpr),
+    /// `["a", "b"].contains(s)`: a set literal of strings.
+    StrIn(Vec<String>, StrExpr),
+    /// `[1, 2].contains(n)`: a set literal of longs.
+    LongIn(Vec<i64>, LongExpr),
     Like(StrExpr, Pattern),
     LongCmp(LongExpr, Cmp, LongExpr),
     DecimalCmp(DecimalExpr, Cmp, DecimalExpr),
@@ -204,6 +209,11 @@ impl BoolExpr {
                 }
             }
             BoolExpr::StrEq(a, b) => a.eval(c)? == b.eval(c)?,
+            BoolExpr::StrIn(set, s) => {
+                let s = s.eval(c)?;
+                set.iter().any(|x| x == s)
+            }
+            BoolExpr::LongIn(set, n) => set.contains(&n.eval(c)),
             BoolExpr::Like(s, p) => p.matches(s.eval(c)?),
             BoolExpr::LongCmp(a, op, b) => op.holds(a.eval(c), b.eval(c)),
             BoolExpr::DecimalCmp(a, op, b) => op.holds(a.eval(c)?, b.eval(c)?),
@@ -460,6 +470,26 @@ fn bool_expr(v: &Value) -> Option<BoolExpr> {
                     .reduce(|a, b| BoolExpr::Or(Box::new(a), Box::new(b))),
                 _ => None,
             }
+        }
+        "contains" => {
+            let (l, r) = binary(body)?;
+            let (lk, set) = node(l)?;
+            (lk == "Set").then_some(())?;
+            let literals: Vec<&Value> = set
+                .as_array()?
+                .iter()
+                .map(|e| node(e).filter(|(k, _)| *k == "Value").map(|(_, v)| v))
+                .collect::<Option<_>>()?;
+            if literals.is_empty() {
+                return None;
+            }
+            if let Some(strings) =
+                literals.iter().map(|v| v.as_str().map(str::to_string)).collect::<Option<Vec<_>>>()
+            {
+                return Some(BoolExpr::StrIn(strings, str_expr(r)?));
+            }
+            let longs = literals.iter().map(|v| v.as_i64()).collect::<Option<Vec<_>>>()?;
+            Some(BoolExpr::LongIn(longs, long_expr(r)?))
         }
         "has" => {
             let (vk, var) = node(body.get("left")?)?;

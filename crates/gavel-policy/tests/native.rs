@@ -59,7 +59,7 @@ fn constructs_outside_the_subset_fall_back_to_cedar_with_the_same_verdicts() {
     let outside = [
         // arithmetic (can overflow), sets, decimal equality, `is` in a condition
         "permit (principal, action, resource) when { context.hour_utc + 1 > 12 };",
-        "permit (principal, action, resource) when { [1, 12].contains(context.hour_utc) };",
+        "permit (principal, action, resource) when { [1, 12].containsAny([context.hour_utc]) };",
         "permit (principal, action, resource) when { context has cost_usd && context.cost_usd == decimal(\"1.5\") };",
         "permit (principal, action, resource) when { principal is Agent };",
     ];
@@ -141,6 +141,8 @@ fn leaf() -> impl Strategy<Value = String> {
         (n.clone(), n.clone())
             .prop_map(|(i, j)| format!("principal in [AgentGroup::\"g{i}\", AgentGroup::\"g{j}\"]")),
         n.clone().prop_map(|i| format!("principal == Agent::\"a{i}\"")),
+        (n.clone(), n.clone()).prop_map(|(i, j)| format!("[\"c{i}\", \"c{j}\"].contains(resource.category)")),
+        (-2i64..26, -2i64..26).prop_map(|(a, b)| format!("[{a}, {b}].contains(context.hour_utc)")),
         n.prop_map(|i| format!("resource == Tool::\"t{i}\"")),
     ]
 }
