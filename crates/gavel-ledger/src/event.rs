@@ -252,12 +252,8 @@ impl Event {
         }
         validate_kind(plain_string(2, "kind")?)?;
         let prev_text = plain_string(3, "prev")?;
-        if prev_text.len() != 64
-            || !prev_text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return Err(invalid("prev is not 64 lowercase hex characters".into()));
-        }
-        let prev = hash::from_hex(prev_text).ok_or_else(|| invalid("prev is not hex".into()))?;
+        let prev = hash::from_lower_hex(prev_text.as_bytes())
+            .ok_or_else(|| invalid("prev is not 64 lowercase hex characters".into()))?;
         let seq = std::str::from_utf8(span(4))
             .ok()
             .filter(|t| t.bytes().all(|b| b.is_ascii_digit()))

@@ -36,6 +36,39 @@ pub fn to_hex(h: &Hash) -> String {
     hex::encode(h)
 }
 
+/// Parses exactly 64 **lowercase** hex characters (the form events carry) into a hash, in one
+/// table-driven pass: verification decodes one `prev` per event, and validating then decoding
+/// with branches per nibble was ~8% of verification time.
+pub fn from_lower_hex(text: &[u8]) -> Option<Hash> {
+    const INVALID: u8 = 0xff;
+    static NIBBLE: [u8; 256] = {
+        let mut t = [INVALID; 256];
+        let mut c = 0;
+        while c < 10 {
+            t[b'0' as usize + c] = c as u8;
+            c += 1;
+        }
+        let mut c = 0;
+        while c < 6 {
+            t[b'a' as usize + c] = 10 + c as u8;
+            c += 1;
+        }
+        t
+    };
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    let mut bad = 0u8;
+    for (o, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        let (hi, lo) = (NIBBLE[pair[0] as usize], NIBBLE[pair[1] as usize]);
+        // INVALID has the high bit set; any nibble does not.
+        bad |= hi | lo;
+        *o = (hi << 4) | (lo & 0x0f);
+    }
+    (bad & 0x80 == 0).then_some(out)
+}
+
 /// Parses 64 lowercase-or-uppercase hex characters into a hash.
 ///
 /// Hand-rolled because verification decodes one `prev` per event and the generic decoder was
@@ -63,6 +96,23 @@ pub fn from_hex(s: &str) -> Option<Hash> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lower_hex_decodes_only_64_lowercase_digits() {
+        let h: Hash = core::array::from_fn(|i| (i as u8).wrapping_mul(37));
+        let text = to_hex(&h);
+        assert_eq!(from_lower_hex(text.as_bytes()), Some(h));
+        assert_eq!(from_hex(&text), Some(h));
+        assert_eq!(from_lower_hex(text.to_uppercase().as_bytes()), None, "events carry lowercase");
+        assert_eq!(from_lower_hex(&text.as_bytes()[..63]), None);
+        for bad in [b'g', b'G', b'/', b':', b'`', b' ', 0x80, 0xff] {
+            for at in [0, 1, 62, 63] {
+                let mut t = text.clone().into_bytes();
+                t[at] = bad;
+                assert_eq!(from_lower_hex(&t), None, "{bad:#x} at {at}");
+            }
+        }
+    }
 
     #[test]
     fn empty_root_is_sha256_of_nothing() {
