@@ -16,6 +16,7 @@ use crate::jcs;
 use crate::LedgerError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::ops::Range;
 
 /// Largest integer a JCS (IEEE-754 double) number represents exactly.
 const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
@@ -223,16 +224,24 @@ impl Event {
     /// close to memory speed, which is what full-log verification needs.
     pub fn check_bytes(bytes: &[u8]) -> Result<EventHeader, LedgerError> {
         let invalid = |m: String| LedgerError::InvalidEvent(m);
-        let mut members = Vec::with_capacity(6);
-        crate::canonical::check_canonical_object_raw(bytes, &mut members)
-            .map_err(|e| invalid(format!("bytes are not in JCS canonical form: {e}")))?;
         const KEYS: [&str; 6] = ["actor", "data", "kind", "prev", "seq", "time"];
-        if members.len() != KEYS.len()
-            || members.iter().zip(KEYS).any(|((k, _), want)| &bytes[k.clone()] != want.as_bytes())
-        {
+        // The value ranges of the six members, in KEYS order; any other member count or name is
+        // refused below (`count` keeps counting past six).
+        let mut values: [Range<usize>; 6] = Default::default();
+        let mut count = 0usize;
+        let mut names_match = true;
+        crate::canonical::check_canonical_object_raw(bytes, &mut |key, value| {
+            match KEYS.get(count) {
+                Some(want) if &bytes[key] == want.as_bytes() => values[count] = value,
+                _ => names_match = false,
+            }
+            count += 1;
+        })
+        .map_err(|e| invalid(format!("bytes are not in JCS canonical form: {e}")))?;
+        if count != KEYS.len() || !names_match {
             return Err(invalid(format!("an event has exactly the members {KEYS:?}")));
         }
-        let span = |i: usize| &bytes[members[i].1.clone()];
+        let span = |i: usize| &bytes[values[i].clone()];
         // Canonical strings of the shapes below never contain escapes, so the raw bytes between
         // the quotes are the value.
         let plain_string = |i: usize, what: &str| -> Result<&str, LedgerError> {
