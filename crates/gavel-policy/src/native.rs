@@ -10,9 +10,9 @@
 //! * a policy compiles only if **every** construct in it is one this module understands — scopes on
 //!   `Agent`, `AgentGroup`, `Tool` and the `call_tool` action; `&&`, `||`, `!`, `if`; `==` / `!=` on
 //!   strings, longs and entities; `<`, `<=`, `>`, `>=` on longs; `like`; `in` on groups; a set
-//!   literal of strings or longs `.contains(...)`; `has` and the
-//!   decimal comparisons on the optional `cost_usd`; `hasTag` / `getTag` on the arguments. Anything else
-//!   leaves the policy to Cedar, and an engine evaluates a set natively only when all of its policies
+//!   literal of strings or longs `.contains(...)`; `has` and the decimal comparisons on the
+//!   optional `cost_usd`; `hasTag` / `getTag` on the arguments. Anything else leaves the policy to
+//!   Cedar, and an engine evaluates a set natively only when all of its policies
 //!   compiled (`Engine` falls back to Cedar for the whole set otherwise);
 //! * compilation is typed: an expression of the wrong type for its place is not compiled, so native
 //!   evaluation never meets a type error where Cedar would report one;
@@ -22,8 +22,8 @@
 //!   re-evaluates that call with Cedar, so error reports always come from Cedar;
 //! * values are the ones Cedar would see: the same category default, argument text, tags and the cost's
 //!   decimal literal (both paths take them from `ToolCall`), and `like` patterns and decimals follow
-//!   Cedar's definitions. `tests::native_agrees_with_cedar` checks agreement on generated policies
-//!   and calls.
+//!   Cedar's definitions. The property tests in `tests/native.rs` check agreement on generated
+//!   policies and calls.
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
