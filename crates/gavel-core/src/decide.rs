@@ -226,7 +226,7 @@ impl Gavel {
         };
 
         let (redacted, redactions) = redact(&arguments);
-        let decision_id = new_ordered_id("dec");
+        let decision_id = new_ordered_id("dec", self.clock().now());
         let latency_us = started.elapsed().as_micros() as u64;
         let data = json!({
             "decision_id": decision_id,

@@ -16,15 +16,13 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", hex::encode(bytes))
 }
 
-/// An id whose hex starts with the wall-clock time in milliseconds (48 bits) and ends with 48
-/// random bits: ids made later sort later (within a clock's precision), so documents keyed by
-/// them are inserted at the end of their key range. For the high-volume `decisions` documents,
-/// where random keys made every insert read a random leaf of an ever-growing B-tree.
-pub fn new_ordered_id(prefix: &str) -> String {
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-        & 0xffff_ffff_ffff;
+/// An id whose hex starts with `at` in milliseconds since 1970 (48 bits) and ends with 48 random
+/// bits: ids made later sort later (within a millisecond), so documents keyed by them are
+/// inserted at the end of their key range. For the high-volume `decisions` documents, where
+/// random keys made every insert read a random leaf of an ever-growing B-tree. `at` is the log's
+/// clock (the event's time), so the id tells nothing the event does not.
+pub fn new_ordered_id(prefix: &str, at: time::OffsetDateTime) -> String {
+    let millis = (at.unix_timestamp_nanos() / 1_000_000).clamp(0, 0xffff_ffff_ffff) as u64;
     let mut bytes = [0u8; 6];
     OsRng.fill_bytes(&mut bytes);
     format!("{prefix}_{millis:012x}{}", hex::encode(bytes))
@@ -58,13 +56,19 @@ mod tests {
 
     #[test]
     fn ordered_ids_have_the_same_form_and_sort_by_creation_time() {
-        let a = new_ordered_id("dec");
-        std::thread::sleep(std::time::Duration::from_millis(2));
-        let b = new_ordered_id("dec");
+        let t = time::macros::datetime!(2026-11-29 09:00 UTC);
+        let a = new_ordered_id("dec", t);
+        let b = new_ordered_id("dec", t + time::Duration::milliseconds(1));
         assert!(a.starts_with("dec_") && a.len() == 28 && a[4..].bytes().all(|c| c.is_ascii_hexdigit()));
         assert!(a < b, "{a} then {b}");
+        assert_eq!(&a[4..16], format!("{:012x}", 1_795_942_800_000u64), "milliseconds since 1970");
         // Same millisecond: the random half still tells them apart.
-        let ids: std::collections::HashSet<String> = (0..1000).map(|_| new_ordered_id("dec")).collect();
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| new_ordered_id("dec", t)).collect();
         assert_eq!(ids.len(), 1000);
+        // Outside 1970..2^48 ms the time is clamped, never wrapped.
+        assert_eq!(
+            &new_ordered_id("dec", time::macros::datetime!(1969-01-01 0:00 UTC))[4..16],
+            "000000000000"
+        );
     }
 }
