@@ -288,7 +288,7 @@ impl Gavel {
             incident.op(version.map_or(Expect::Absent, Expect::Version)),
             StateOp::put(
                 ENTRIES,
-                &format!("{}:{n:06}", incident.id),
+                &entry_key(&incident.id, n),
                 entry,
                 DocKeys { k1: Some(incident.id.clone()), k2: Some(kind.into()), k3: None },
                 Expect::Absent,
@@ -421,7 +421,7 @@ impl Gavel {
         // (opened seq, opened time, id) from each incident's first timeline entry.
         let mut opened: Vec<(u64, String, String)> = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(page as usize) {
-            let keys: Vec<String> = chunk.iter().map(|id| format!("{id}:{:06}", 0)).collect();
+            let keys: Vec<String> = chunk.iter().map(|id| entry_key(id, 0)).collect();
             let reads: Vec<(&str, &str)> = keys.iter().map(|k| (ENTRIES, k.as_str())).collect();
             for (id, entry) in chunk.iter().zip(self.store.get_docs(&reads)?) {
                 let entry = entry
@@ -648,6 +648,12 @@ impl Gavel {
         self.record_incident_change(&mut incident, Some(version), change)?;
         self.incident_view(id)
     }
+}
+
+/// The id of an incident's `n`th timeline entry (`incident_entries/<incident id>:<n, 6 digits>`);
+/// entry 0 is the opening.
+fn entry_key(incident_id: &str, n: u32) -> String {
+    format!("{incident_id}:{n:06}")
 }
 
 #[cfg(test)]

@@ -299,28 +299,30 @@ impl Engine {
         if !self.has_enforcing && !self.has_observing {
             return Evaluation { enforced: None, would_have: None };
         }
+        if !self.is_native() {
+            return self.evaluate_with_cedar(req);
+        }
         let cost = match req.check() {
             Ok(cost) => cost,
             Err(e) => return self.refused(&e),
         };
-        if self.is_native() {
-            if let Ok(view) = CallView::new(req, cost.as_deref()) {
-                let judge = |set: &Indexed| -> Result<Verdict, NeedsCedar> {
-                    let Some(native) = &set.native else { return Err(NeedsCedar) };
-                    let mut satisfied = Vec::new();
-                    for entry in native.for_tool(&req.tool) {
-                        if entry.1.is_satisfied(&view)? {
-                            satisfied.push(&entry.0);
-                        }
-                    }
-                    Ok(precedence(satisfied, Vec::new(), Vec::new()))
-                };
-                let enforced = self.has_enforcing.then(|| judge(&self.enforcing)).transpose();
-                let would_have = self.has_observing.then(|| judge(&self.combined)).transpose();
-                if let (Ok(enforced), Ok(would_have)) = (enforced, would_have) {
-                    return Evaluation { enforced, would_have };
+        // A cost the native view cannot hold, or a run-time error in a policy: Cedar judges (and
+        // reports) the call.
+        let Ok(view) = CallView::new(req, cost.as_deref()) else { return self.evaluate_with_cedar(req) };
+        let judge = |set: &Indexed| -> Result<Verdict, NeedsCedar> {
+            let Some(native) = &set.native else { return Err(NeedsCedar) };
+            let mut satisfied = Vec::new();
+            for entry in native.for_tool(&req.tool) {
+                if entry.1.is_satisfied(&view)? {
+                    satisfied.push(&entry.0);
                 }
             }
+            Ok(precedence(satisfied, Vec::new(), Vec::new()))
+        };
+        let enforced = self.has_enforcing.then(|| judge(&self.enforcing)).transpose();
+        let would_have = self.has_observing.then(|| judge(&self.combined)).transpose();
+        if let (Ok(enforced), Ok(would_have)) = (enforced, would_have) {
+            return Evaluation { enforced, would_have };
         }
         self.evaluate_with_cedar(req)
     }
