@@ -49,65 +49,7 @@ fn webhook_endpoints_from_the_cli() {
     assert!(err.contains("token"), "{err}");
 }
 
-/// The Standard Webhooks test receiver (`bench/webhooks/receiver.py`) as a child process.
-struct Receiver {
-    child: std::process::Child,
-    dir: tempfile::TempDir,
-    port: u16,
-}
-
-impl Receiver {
-    fn start(args: &[&str]) -> Receiver {
-        let check = std::process::Command::new("python3").args(["-c", "import standardwebhooks"]).output();
-        assert!(
-            check.as_ref().is_ok_and(|o| o.status.success()),
-            "needs Python 3 with `pip install standardwebhooks==1.1.0` ({check:?})"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let script =
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bench/webhooks/receiver.py");
-        let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
-        let child = std::process::Command::new("python3")
-            .arg(script)
-            .args(["--port-file", &p("port"), "--secret-file", &p("secret"), "--record", &p("record")])
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let port = loop {
-            if let Some(port) =
-                std::fs::read_to_string(dir.path().join("port")).ok().and_then(|s| s.trim().parse().ok())
-            {
-                break port;
-            }
-            assert!(Instant::now() < deadline, "the receiver did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        Receiver { child, dir, port }
-    }
-
-    fn set_secret(&self, secret: &str) {
-        let tmp = self.dir.path().join("secret.tmp");
-        std::fs::write(&tmp, secret).unwrap();
-        std::fs::rename(tmp, self.dir.path().join("secret")).unwrap();
-    }
-
-    fn records(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.dir.path().join("record"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+type Receiver = gavel_testkit::WebhookReceiver;
 
 fn wait_until<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -130,7 +72,7 @@ fn killing_the_server_mid_retry_loses_no_delivery() {
     let a = Some(admin.as_str());
     let agent = json(&server.gavel(a, &["agents", "create", "bot", "--owner", "admin", "--json"]));
     let agent = str_of(&agent, "token").to_string();
-    let url = format!("http://127.0.0.1:{}/hook", receiver.port);
+    let url = format!("http://127.0.0.1:{}/hook", receiver.port());
     let hook = json(&server.gavel(a, &["webhooks", "create", "--url", &url, "--kind", "decision", "--json"]));
     let id = str_of(&hook, "id").to_string();
     receiver.set_secret(str_of(&hook, "secret"));

@@ -1,9 +1,8 @@
 //! Scheduled monthly bundles uploaded to S3-compatible storage, tested against a server we did not
-//! write: moto (`python3 -m moto.server`, PyPI `moto[server]`, pinned in `.ci/run`). The uploaded
+//! write: moto (`python -m moto.server`, PyPI `moto[server]`, from gavel-testkit's pinned oracles). The uploaded
 //! bundle is listed and downloaded from moto with boto3 and must verify offline; a failed upload
 //! (missing bucket) is reported, leaves the local bundle intact, and succeeds at the next run.
 //!
-//! Without moto this test fails; `GAVEL_SKIP_S3=1` skips it explicitly.
 //! One test in this binary only: it sets the AWS_* environment variables the S3 client reads.
 
 mod common;
@@ -14,7 +13,7 @@ use gavel_server::compliance_api::{run_due, Schedule};
 use gavel_server::s3_export::{S3Target, UPLOADS_COLLECTION};
 use gavel_store::docs::DocQuery;
 use serde_json::json;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use time::macros::datetime;
@@ -28,32 +27,21 @@ struct Moto {
 }
 
 impl Moto {
-    fn start() -> Option<Moto> {
-        let probe = Command::new("python3").args(["-c", "import moto.server, flask, boto3"]).output();
-        if !probe.is_ok_and(|o| o.status.success()) {
-            if std::env::var("GAVEL_SKIP_S3").as_deref() == Ok("1") {
-                eprintln!("skipping: moto[server] is not installed and GAVEL_SKIP_S3=1");
-                return None;
-            }
-            panic!(
-                "this test needs moto's S3 server: python3 -m pip install 'moto[server]==5.2.1' \
-                 (or set GAVEL_SKIP_S3=1 to skip it)"
-            );
-        }
+    fn start() -> Moto {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("python3")
+        let child = gavel_testkit::python_command()
             .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("python3 -m moto.server");
+            .expect("the oracles' python -m moto.server");
         let moto = Moto { child, base: format!("http://127.0.0.1:{port}") };
         let deadline = Instant::now() + Duration::from_secs(60);
         while ureq::get(&format!("{}/moto-api/", moto.base)).call().is_err() {
             assert!(Instant::now() < deadline, "moto did not start on port {port}");
             std::thread::sleep(Duration::from_millis(200));
         }
-        Some(moto)
+        moto
     }
 
     /// Downloads every object under `prefix` into `out` with boto3 (AWS's own Python client, a
@@ -72,11 +60,11 @@ for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=p
         s3.download_file(bucket, key, path)
         print(key)
 "#;
-        let out = Command::new("python3")
+        let out = gavel_testkit::python_command()
             .args(["-c", SCRIPT, &self.base, BUCKET, prefix])
             .arg(out)
             .output()
-            .expect("python3");
+            .expect("the oracles' python");
         assert!(out.status.success(), "boto3 download: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect()
     }
@@ -91,7 +79,7 @@ impl Drop for Moto {
 
 #[test]
 fn monthly_bundles_are_uploaded_read_back_and_retried_until_they_are() {
-    let Some(moto) = Moto::start() else { return };
+    let moto = Moto::start();
     // Only this test runs in this binary, so setting the environment here races with nothing.
     std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
     std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");

@@ -1,6 +1,6 @@
 //! Signed webhooks end to end: the real server, its dispatcher, and a Python receiver that
 //! verifies every delivery with the Standard Webhooks reference library
-//! (`bench/webhooks/receiver.py`; needs `pip install standardwebhooks`, which CI installs).
+//! (`bench/webhooks/receiver.py`, run by gavel-testkit's pinned Python oracles).
 
 mod common;
 
@@ -8,80 +8,21 @@ use common::{assert_error, Server};
 use gavel_server::webhooks::DispatchConfig;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The Python receiver as a child process.
-struct Receiver {
-    child: Child,
-    dir: tempfile::TempDir,
-    port: u16,
-}
+type Receiver = gavel_testkit::WebhookReceiver;
 
-impl Receiver {
-    fn start(args: &[&str]) -> Receiver {
-        let check = Command::new("python3").args(["-c", "import standardwebhooks"]).output();
-        assert!(
-            check.as_ref().is_ok_and(|o| o.status.success()),
-            "the webhook tests need Python 3 with the Standard Webhooks reference library: \
-             run `python3 -m pip install standardwebhooks==1.1.0` ({check:?})"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bench/webhooks/receiver.py");
-        let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
-        let child = Command::new("python3")
-            .arg(script)
-            .args(["--port-file", &p("port"), "--secret-file", &p("secret"), "--record", &p("record")])
-            .args(args)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut r = Receiver { child, dir, port: 0 };
-        wait_for("the receiver to listen", Duration::from_secs(20), || {
-            std::fs::read_to_string(r.dir.path().join("port")).ok().and_then(|s| s.trim().parse().ok())
-        })
-        .map(|port| r.port = port)
-        .unwrap();
-        r
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/hook", self.port)
-    }
-
-    fn set_secret(&self, secret: &str) {
-        let tmp = self.dir.path().join("secret.tmp");
-        std::fs::write(&tmp, secret).unwrap();
-        std::fs::rename(tmp, self.dir.path().join("secret")).unwrap();
-    }
-
-    fn records(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.dir.path().join("record"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    /// webhook-id → how many requests with it were answered 2xx.
-    fn successes(&self) -> BTreeMap<String, usize> {
-        let mut m = BTreeMap::new();
-        for r in self.records() {
-            if (200..300).contains(&r["responded"].as_u64().unwrap()) {
-                *m.entry(r["webhook_id"].as_str().unwrap().to_string()).or_default() += 1;
-            }
+/// webhook-id → how many requests with it were answered 2xx.
+fn successes(receiver: &Receiver) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for r in receiver.records() {
+        if (200..300).contains(&r["responded"].as_u64().unwrap()) {
+            *m.entry(r["webhook_id"].as_str().unwrap().to_string()).or_default() += 1;
         }
-        m
     }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    m
 }
 
 /// Polls `f` every 50 ms until it returns `Some`, or fails after `timeout`.
@@ -179,7 +120,7 @@ fn ids(endpoint: &str, seqs: &[u64]) -> BTreeSet<String> {
 /// Waits until every expected id was answered 2xx at least once.
 fn wait_delivered(receiver: &Receiver, expected: &BTreeSet<String>, timeout: Duration) {
     wait_for("every delivery", timeout, || {
-        let got = receiver.successes();
+        let got = successes(receiver);
         expected.iter().all(|id| got.contains_key(id)).then_some(())
     })
     .unwrap_or_else(|e| panic!("{e}: records {:#?}", receiver.records()));
@@ -206,7 +147,7 @@ fn failing_endpoint_recovers_and_every_event_arrives_once_and_verifies() {
     assert!(records.iter().all(|r| r["verified"] == json!(true)), "{records:#?}");
     assert!(records.iter().all(|r| r["kind"] == json!("decision")), "{records:#?}");
     assert_eq!(records.iter().filter(|r| r["responded"] == json!(500)).count(), 3);
-    let got = receiver.successes();
+    let got = successes(&receiver);
     assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), expected, "exactly the matching events");
     assert!(got.values().all(|n| *n == 1), "each delivered once: {got:?}");
 
@@ -264,7 +205,7 @@ fn restarting_mid_retry_loses_no_delivery() {
     assert!(records.iter().all(|r| r["verified"] == json!(true)), "{records:#?}");
     // The agent registration and other events after the endpoint was created also count; at
     // least every decision arrived, each webhook-id answered 2xx exactly once.
-    let got = receiver.successes();
+    let got = successes(&receiver);
     assert!(expected.iter().all(|i| got.get(i) == Some(&1)), "{got:?}");
     let pending = wait_for("no pending delivery", Duration::from_secs(20), || {
         let ep = w.server.ok("GET", &format!("/v1/webhooks/{id}"), &w.admin, None);

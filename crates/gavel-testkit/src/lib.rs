@@ -1,10 +1,16 @@
 //! gavel-testkit: the tools we did not write that gavel's tests check its evidence with — coreutils
-//! `sha256sum`, the `openssl` CLI, compliance-trestle — run the way an auditor would, from the
+//! `sha256sum`, the `openssl` CLI, and the pinned Python oracles of [`oracles`] (compliance-trestle,
+//! pypdf, the Standard Webhooks and OCSF references, moto) — run the way an auditor would, from the
 //! bundle's directory. Test-only: a dev-dependency of the crates whose tests use it.
 //!
 //! Each check returns a [`Run`] (success and the combined output) so tests assert on it with the
 //! output in the failure message; a missing tool is a panic naming what to install, never a pass.
-//! `GAVEL_SKIP_TRESTLE=1` skips only trestle (a Python package), which [`trestle_validate`] reports.
+
+pub mod oracles;
+pub mod webhook_receiver;
+
+pub use oracles::{python, python_command};
+pub use webhook_receiver::WebhookReceiver;
 
 use std::path::Path;
 use std::process::Command;
@@ -57,28 +63,19 @@ pub fn openssl_verify(bundle: &Path) -> Run {
     r
 }
 
-/// `trestle validate` of an OSCAL assessment-results document, in a fresh trestle workspace
-/// (`trestle`, or `python3 -m trestle`). `None` when `GAVEL_SKIP_TRESTLE=1`; `ok` only if trestle
-/// also said VALID.
-pub fn trestle_validate(assessment_results: &Path) -> Option<Run> {
-    if std::env::var("GAVEL_SKIP_TRESTLE").as_deref() == Ok("1") {
-        eprintln!("GAVEL_SKIP_TRESTLE=1: skipping trestle validation");
-        return None;
-    }
+/// `trestle validate` of an OSCAL assessment-results document, in a fresh trestle workspace, with
+/// the oracles' pinned compliance-trestle; `ok` only if trestle also said VALID.
+pub fn trestle_validate(assessment_results: &Path) -> Run {
     let ws = std::env::temp_dir().join(format!("gavel-trestle-{}-{}", std::process::id(), unique()));
     std::fs::create_dir_all(&ws).expect("trestle workspace");
     let trestle = |args: &[&str]| -> Run {
-        let direct = Command::new("trestle").args(args).current_dir(&ws).output();
-        let out = match direct {
-            Ok(o) => o,
-            Err(_) => Command::new("python3")
-                .arg("-m")
-                .arg("trestle")
-                .args(args)
-                .current_dir(&ws)
-                .output()
-                .expect("python3 is required for trestle"),
-        };
+        let out = python_command()
+            .arg("-m")
+            .arg("trestle")
+            .args(args)
+            .current_dir(&ws)
+            .output()
+            .expect("the oracles' python runs trestle");
         Run {
             ok: out.status.success(),
             output: format!(
@@ -89,18 +86,14 @@ pub fn trestle_validate(assessment_results: &Path) -> Option<Run> {
         }
     };
     let init = trestle(&["init"]);
-    assert!(
-        init.ok,
-        "trestle is required (pip install compliance-trestle; or set GAVEL_SKIP_TRESTLE=1): {}",
-        init.output
-    );
+    assert!(init.ok, "trestle init: {}", init.output);
     let target = ws.join("assessment-results/gavel/assessment-results.json");
     std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
     std::fs::copy(assessment_results, &target).expect("copy the OSCAL document");
     let mut r = trestle(&["validate", "-f", target.to_str().expect("utf-8 path")]);
     r.ok = r.ok && r.output.contains("VALID");
     let _ = std::fs::remove_dir_all(&ws);
-    Some(r)
+    r
 }
 
 /// A number no other call in this process has had (trestle workspaces of parallel tests).
