@@ -65,6 +65,8 @@ pub struct DecideResponse {
 
 /// SHA-256 of the RFC 8785 form of the arguments: the identity of "this exact call".
 pub fn arguments_digest(arguments: &Value) -> Result<String> {
+    gavel_ledger::jcs::check_exact_numbers(arguments, "arguments")
+        .map_err(|e| CoreError::Invalid(e.to_string()))?;
     let bytes = gavel_ledger::jcs::to_vec(arguments).map_err(|e| CoreError::Invalid(e.to_string()))?;
     Ok(hex::encode(Sha256::digest(bytes)))
 }

@@ -6,8 +6,8 @@
 //!
 //! Invariants enforced here, before anything reaches the log:
 //! * `kind` is a dotted lowercase name; `actor.id` is non-empty; `data` is a JSON object;
-//! * every number in `data` survives the JCS round trip unchanged (JCS numbers are IEEE-754 doubles,
-//!   so integers beyond ±2^53 are refused rather than silently rounded);
+//! * every number in `data` stands for itself alone as a JCS (IEEE-754 double) number: magnitudes
+//!   beyond 2^53 - 1 are refused rather than silently rounded (`jcs::check_exact_numbers`);
 //! * `from_bytes` accepts only bytes that are exactly the canonical form of a well-formed event.
 
 use crate::clock::is_log_time;
@@ -18,8 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::ops::Range;
 
-/// Largest integer a JCS (IEEE-754 double) number represents exactly.
-const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+use crate::jcs::MAX_SAFE_INTEGER;
 
 /// Who caused an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -78,7 +77,7 @@ impl EventDraft {
         if !data.is_object() {
             return Err(LedgerError::InvalidEvent("data must be a JSON object".into()));
         }
-        check_numbers(&data, "data")?;
+        jcs::check_exact_numbers(&data, "data")?;
         Ok(EventDraft { kind: kind.to_string(), actor, data })
     }
 }
@@ -347,32 +346,6 @@ pub fn validate_kind(kind: &str) -> Result<(), LedgerError> {
         Err(LedgerError::InvalidEvent(format!(
             "kind {kind:?} must be dotted lowercase segments like \"approval.decided\""
         )))
-    }
-}
-
-fn check_numbers(v: &Value, path: &str) -> Result<(), LedgerError> {
-    match v {
-        Value::Number(n) => {
-            let exact = if let Some(u) = n.as_u64() {
-                u <= MAX_SAFE_INTEGER
-            } else if let Some(i) = n.as_i64() {
-                i.unsigned_abs() <= MAX_SAFE_INTEGER
-            } else {
-                n.as_f64().is_some_and(f64::is_finite)
-            };
-            if exact {
-                Ok(())
-            } else {
-                Err(LedgerError::InvalidEvent(format!(
-                    "number at {path} cannot be represented exactly in canonical JSON (|n| > 2^53 - 1); send it as a string"
-                )))
-            }
-        }
-        Value::Array(items) => {
-            items.iter().enumerate().try_for_each(|(i, x)| check_numbers(x, &format!("{path}[{i}]")))
-        }
-        Value::Object(map) => map.iter().try_for_each(|(k, x)| check_numbers(x, &format!("{path}.{k}"))),
-        _ => Ok(()),
     }
 }
 

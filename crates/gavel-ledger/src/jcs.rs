@@ -8,7 +8,15 @@
 //! * numbers: the ECMAScript Number-to-String of the IEEE-754 double (`ryu-js`); integers whose
 //!   magnitude is at most 2^53 print as plain decimals, which is what ECMAScript prints for them.
 //!
-//! `serde_json_canonicalizer` is the independent oracle in the tests.
+//! What the log accepts (`check_exact_numbers`): a number is accepted only if the double it parses
+//! to stands for that number alone, i.e. its magnitude is at most 2^53 - 1 (RFC 7493's I-JSON
+//! range). Beyond it doubles are two or more apart, so distinct integers a caller sends (an amount
+//! of 18446744073709551616 and of ...617) would share one canonical form and one digest; they are
+//! refused, whatever their spelling (`1e23` too), and must be sent as strings. Within it, decimals
+//! parse correctly rounded (serde_json's `float_roundtrip`), so the canonical form is what every
+//! RFC 8785 implementation prints for the same text.
+//!
+//! `serde_json_canonicalizer` and Python's `rfc8785` are the independent oracles in the tests.
 
 use crate::LedgerError;
 use serde_json::{Map, Number, Value};
@@ -107,6 +115,40 @@ fn write_string(out: &mut Vec<u8>, s: &str) {
 }
 
 const MAX_EXACT: u64 = 1 << 53;
+
+/// The largest magnitude a JSON number may have in the log: 2^53 - 1, the last integer no other
+/// integer shares a double with.
+pub const MAX_SAFE_INTEGER: u64 = MAX_EXACT - 1;
+
+/// Whether `n` stands for one number only once it is a double (see the module doc).
+pub fn is_exact_number(n: &Number) -> bool {
+    if let Some(u) = n.as_u64() {
+        u <= MAX_SAFE_INTEGER
+    } else if let Some(i) = n.as_i64() {
+        i.unsigned_abs() <= MAX_SAFE_INTEGER
+    } else {
+        // The bound converts to f64 exactly (it is below 2^53).
+        n.as_f64().is_some_and(|f| f.is_finite() && f.abs() <= MAX_SAFE_INTEGER as f64)
+    }
+}
+
+/// Refuses the first number in `value` that [`is_exact_number`] rejects, naming its JSON path
+/// (`path` is the name of `value` itself, e.g. `arguments`).
+pub fn check_exact_numbers(value: &Value, path: &str) -> Result<(), LedgerError> {
+    match value {
+        Value::Number(n) if !is_exact_number(n) => Err(LedgerError::InvalidEvent(format!(
+            "number {n} at {path} is outside the range JSON carries exactly (|n| <= 2^53 - 1 = \
+             {MAX_SAFE_INTEGER}); send it as a string"
+        ))),
+        Value::Array(items) => {
+            items.iter().enumerate().try_for_each(|(i, x)| check_exact_numbers(x, &format!("{path}[{i}]")))
+        }
+        Value::Object(map) => {
+            map.iter().try_for_each(|(k, x)| check_exact_numbers(x, &format!("{path}.{k}")))
+        }
+        _ => Ok(()),
+    }
+}
 
 fn write_number(out: &mut Vec<u8>, n: &Number) -> Result<(), LedgerError> {
     if let Some(u) = n.as_u64().filter(|u| *u <= MAX_EXACT) {

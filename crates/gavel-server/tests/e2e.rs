@@ -317,6 +317,46 @@ fn bad_requests_get_json_errors_and_change_nothing() {
     assert_eq!(body["error"]["code"], "invalid_request");
 }
 
+/// Numbers in tool arguments as sent on the wire (raw text: a JSON library in the test would round
+/// them first). An integer JSON cannot carry exactly is refused, so two amounts can never share a
+/// digest; a decimal is digested in the RFC 8785 form every implementation prints.
+#[test]
+fn argument_numbers_are_exact_or_refused() {
+    use sha2::{Digest, Sha256};
+    let server = Server::start();
+    let alice = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
+    let agent = server.ok("POST", "/v1/agents", &alice, Some(json!({"name": "payer"})));
+    let token = agent["token"].as_str().unwrap().to_string();
+    let size = || gavel_store::Store::head(server.state.log.store().as_ref()).unwrap().size;
+    let decide = |raw: &str| {
+        let sent = ureq::post(&format!("{}/v1/decide", server.base))
+            .set("Authorization", &format!("Bearer {token}"))
+            .set("Content-Type", "application/json")
+            .send_string(raw);
+        match sent {
+            Ok(resp) => (resp.status(), resp.into_json::<Value>().unwrap()),
+            Err(ureq::Error::Status(code, resp)) => (code, resp.into_json::<Value>().unwrap()),
+            Err(e) => panic!("{e}"),
+        }
+    };
+
+    let before = size();
+    for amount in
+        ["18446744073709551616", "18446744073709551617", "9007199254740993", "-9007199254740992", "1e23"]
+    {
+        let body = format!(r#"{{"tool": "pay", "arguments": {{"amount": {amount}}}}}"#);
+        assert_error(decide(&body), 400, "invalid_request", "arguments.amount");
+    }
+    assert_eq!(size(), before, "refused calls recorded nothing");
+
+    let d = decide(r#"{"tool": "pay", "arguments": {"amount": 333333333.33333329, "n": 9007199254740991}}"#);
+    assert_eq!(d.0, 200, "{}", d.1);
+    let trace =
+        server.ok("GET", &format!("/v1/decisions/{}", d.1["decision_id"].as_str().unwrap()), &alice, None);
+    let expected = hex::encode(Sha256::digest(br#"{"amount":333333333.3333333,"n":9007199254740991}"#));
+    assert_eq!(trace["arguments_sha256"], expected.as_str(), "{trace}");
+}
+
 #[test]
 fn decide_fails_closed_with_503_when_the_log_cannot_commit() {
     let server = Server::start();
