@@ -51,6 +51,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for MaybeJson<T> {
     }
 }
 
+/// The body of a route that takes none: empty or `{}`. Anything else (malformed JSON, a field)
+/// is a 400 before the handler runs, so a request the client got wrong never acts.
+pub struct NoBody;
+
+impl<S: Send + Sync> FromRequest<S> for NoBody {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match MaybeJson::<serde_json::Map<String, Value>>::from_request(req, state).await? {
+            MaybeJson(None) => Ok(NoBody),
+            MaybeJson(Some(m)) if m.is_empty() => Ok(NoBody),
+            MaybeJson(Some(m)) => Err(ApiError::bad_request(format!(
+                "this route takes no body (empty or {{}}), not the fields {:?}",
+                m.keys().take(5).collect::<Vec<_>>()
+            ))),
+        }
+    }
+}
+
 /// Query extractor whose rejections use gavel's error shape.
 pub struct ApiQuery<T>(pub T);
 
@@ -161,6 +179,9 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::compliance_api::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Outermost: an oversized body is refused before routing, authentication or any handler.
+        .layer(axum::extract::DefaultBodyLimit::max(crate::body_limit::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(crate::body_limit::limit_body))
         .with_state(state)
 }
 
@@ -514,6 +535,7 @@ async fn rotate_user(
     State(s): State<AppState>,
     b: Bearer,
     Path(id): Path<String>,
+    _: NoBody,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| Ok(json!(g.rotate_user_credential(p, &id)?))).await.map(Json)
 }
@@ -594,6 +616,7 @@ async fn rotate_agent(
     State(s): State<AppState>,
     b: Bearer,
     Path(id): Path<String>,
+    _: NoBody,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| Ok(json!(g.rotate_agent_credential(p, &id)?))).await.map(Json)
 }
@@ -790,6 +813,7 @@ async fn deactivate_policy(
     State(s): State<AppState>,
     b: Bearer,
     Path(set): Path<String>,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     as_caller(&s, b, move |g, p| g.propose_deactivation(p, &set)).await.map(created)
 }
@@ -819,6 +843,7 @@ async fn install_pack(
     State(s): State<AppState>,
     b: Bearer,
     Path(name): Path<String>,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     as_caller(&s, b, move |g, p| g.install_pack(p, &name)).await.map(created)
 }
@@ -828,6 +853,7 @@ async fn golive_pack(
     State(s): State<AppState>,
     b: Bearer,
     Path(name): Path<String>,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     as_caller(&s, b, move |g, p| g.propose_mode(p, &name, Mode::Enforce)).await.map(created)
 }
@@ -1186,6 +1212,7 @@ async fn rotate_webhook_secret(
     State(s): State<AppState>,
     b: Bearer,
     Path(id): Path<String>,
+    _: NoBody,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| g.rotate_webhook_secret(p, &id)).await.map(Json)
 }

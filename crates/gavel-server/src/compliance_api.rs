@@ -8,7 +8,7 @@
 //!   `SHA256SUMS` and its signature — nothing else can be named.
 //! * Public routes need no token. A share access is recorded before any byte is served.
 
-use crate::api::{as_caller, created, ApiJson, ApiQuery, Bearer};
+use crate::api::{as_caller, created, ApiJson, ApiQuery, Bearer, NoBody};
 use crate::error::ApiError;
 use crate::s3_export::S3Target;
 use crate::AppState;
@@ -387,6 +387,7 @@ async fn revoke_share(
     State(s): State<AppState>,
     b: Bearer,
     Path(id): Path<String>,
+    _: NoBody,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| Ok(json!(g.revoke_share(p, &id)?))).await.map(Json)
 }

@@ -14,6 +14,7 @@
 
 pub mod api;
 pub mod background;
+pub mod body_limit;
 pub mod compliance_api;
 pub mod config;
 pub mod detectors;
