@@ -205,3 +205,29 @@ fn bodiless_routes_refuse_malformed_bodies_and_accept_empty_ones() {
     let rotated = send_bytes(&w.server, &format!("/v1/users/{}/rotate", w.user_id), &w.admin, b"");
     assert_eq!(rotated.0, 200, "{}", rotated.1);
 }
+
+#[test]
+fn roles_are_checked_before_state() {
+    let w = setup();
+    let before = w.log_size();
+    // States that used to answer 404 or 409 to anyone: an unknown set or pack, a set not active.
+    for (path, body) in [
+        ("/v1/policies/nope/activate", Some(json!({"version": 1}))),
+        ("/v1/policies/soc2/activate", Some(json!({"version": 1}))),
+        ("/v1/policies/nope/deactivate", None),
+        ("/v1/packs/nope/golive", None),
+    ] {
+        for token in [&w.viewer, &w.user_token, &w.agent_token] {
+            assert_error(w.server.call("POST", path, Some(token), body.clone()), 403, "forbidden", "");
+        }
+    }
+    w.server.ok("POST", "/v1/policies/soc2/deactivate", &w.admin, None);
+    assert_error(
+        w.server.call("POST", "/v1/policies/soc2/deactivate", Some(&w.viewer), None),
+        403,
+        "forbidden",
+        "",
+    );
+    assert_error(w.server.call("POST", "/v1/packs/soc2/golive", Some(&w.viewer), None), 403, "forbidden", "");
+    assert_eq!(w.log_size(), before + 1, "only the admin's change was recorded");
+}
