@@ -122,10 +122,16 @@ pub(crate) fn created(v: impl serde::Serialize) -> Response {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    // The routes that need no token: each request spends its source's budget first.
+    let public = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/v1/openapi.json", get(openapi))
+        .route("/v1/policies/schema", get(policy_schema))
+        .merge(crate::compliance_api::public_routes())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::public::source_budget));
+    Router::new()
+        .merge(public)
         .route("/v1/decide", post(decide))
         .route("/v1/decisions/{id}", get(get_decision))
         .route("/v1/audit", get(audit))
@@ -144,7 +150,6 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/agents/{id}/deactivate", post(deactivate_agent))
         .route("/v1/agents/{id}/rotate", post(rotate_agent))
         .route("/v1/policies", get(list_policies).post(propose_policy))
-        .route("/v1/policies/schema", get(policy_schema))
         .route("/v1/policies/changes", get(list_changes))
         .route("/v1/policies/changes/{id}", get(get_change))
         .route("/v1/policies/changes/{id}/approve", post(approve_change))

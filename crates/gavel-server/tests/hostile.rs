@@ -70,6 +70,13 @@ fn setup() -> World {
     );
     let hold_id = hold["id"].as_str().unwrap().to_string();
     server.ok("POST", &format!("/v1/holds/{hold_id}/release"), &admin, Some(json!({"reason": "settled"})));
+    // The detectors record the agent's first call of a tool in the background: wait for it, so
+    // the tests' log sizes only move with what they do.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while server.ok("GET", "/v1/detections", &admin, None)["items"].as_array().is_none_or(|d| d.is_empty()) {
+        assert!(std::time::Instant::now() < deadline, "the detectors did not catch up");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     World {
         admin,
         bob,
@@ -101,8 +108,27 @@ impl World {
         ]
     }
 
+    /// Read from the store, not over HTTP: /healthz spends the budget the flood tests exhaust.
     fn log_size(&self) -> u64 {
-        self.server.call("GET", "/healthz", None, None).1["log_size"].as_u64().unwrap()
+        gavel_store::Store::head(self.server.state.log.store().as_ref()).unwrap().size
+    }
+
+    /// The kinds of the events from `from` on.
+    fn kinds_since(&self, from: u64) -> Vec<(String, Value)> {
+        let store = self.server.state.log.store().clone();
+        let mut kinds = Vec::new();
+        gavel_store::Store::scan(store.as_ref(), from, u64::MAX, &mut |e| {
+            let event: Value = serde_json::from_slice(e.bytes.as_deref().unwrap()).unwrap();
+            kinds.push((event["kind"].as_str().unwrap().to_string(), event["data"].clone()));
+            true
+        })
+        .unwrap();
+        kinds
+    }
+
+    /// Records what the public routes counted (the server does it every minute and at shutdown).
+    fn flush_counts(&self) {
+        self.server.state.public.flush(&self.server.state.gavel).unwrap();
     }
 
     /// Every credential and link the refused requests would have changed still works.
@@ -230,4 +256,106 @@ fn roles_are_checked_before_state() {
     );
     assert_error(w.server.call("POST", "/v1/packs/soc2/golive", Some(&w.viewer), None), 403, "forbidden", "");
     assert_eq!(w.log_size(), before + 1, "only the admin's change was recorded");
+}
+
+/// GET without a token; returns status, Retry-After and the JSON answer.
+fn public_get(server: &Server, path: &str) -> (u16, Option<u64>, Value) {
+    let resp = match ureq::get(&format!("{}{path}", server.base)).call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("GET {path}: {e}"),
+    };
+    let status = resp.status();
+    let retry = resp.header("Retry-After").and_then(|v| v.parse().ok());
+    let text = resp.into_string().unwrap();
+    (status, retry, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[test]
+fn a_share_link_flood_is_rate_limited_and_recorded_in_a_bounded_number_of_events() {
+    let w = setup();
+    let limits = gavel_server::public::PublicLimits::default();
+    let before = w.log_size();
+    let missing = format!("{}/files/no-such-file.json", w.share_url);
+    let file = format!("{}/files/SHA256SUMS", w.share_url);
+    let unknown = "/v1/public/share/gsh_unknown";
+    let (mut ok, mut not_found, mut limited) = (0u64, 0u64, 0u64);
+    for i in 0..(limits.per_source + 150) {
+        let path = match i % 10 {
+            0 => missing.as_str(),
+            1 => unknown,
+            _ => file.as_str(),
+        };
+        let (status, retry, body) = public_get(&w.server, path);
+        match status {
+            200 => ok += 1,
+            404 => not_found += 1,
+            429 => {
+                limited += 1;
+                assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+                let retry = retry.expect("a 429 says when to retry");
+                assert!((1..=60).contains(&retry), "Retry-After {retry}");
+            }
+            other => panic!("{path}: {other} {body}"),
+        }
+    }
+    assert_eq!(ok + not_found, u64::from(limits.per_source), "the source's budget is spent exactly");
+    assert_eq!(limited, 150);
+    // The budget covers every route that needs no token.
+    for path in ["/healthz", "/metrics", "/v1/openapi.json", "/v1/policies/schema", "/v1/public/signing-key"]
+    {
+        assert_eq!(public_get(&w.server, path).0, 429, "{path}");
+    }
+    // Authenticated routes are not on that budget.
+    w.server.ok("GET", "/v1/me", &w.admin, None);
+
+    // One record for the first access to the file; everything else waits for the summary.
+    let kinds: Vec<String> = w.kinds_since(before).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(kinds, ["share.accessed"], "{kinds:?}");
+    w.flush_counts();
+    let events = w.kinds_since(before);
+    assert_eq!(events.len(), 2, "{events:?}");
+    let (kind, summary) = &events[1];
+    assert_eq!(kind, "share.access_summary");
+    let rows = summary["rows"].as_array().unwrap();
+    let total = |field: &str| rows.iter().map(|r| r[field].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(total("repeated"), ok - 1, "{summary}");
+    assert_eq!(total("not_found"), not_found, "{summary}");
+    assert_eq!(total("rate_limited"), limited + 5, "{summary}");
+    let link_row = rows.iter().find(|r| r["share_id"] == w.share_id.as_str()).expect("a row for the link");
+    assert_eq!(link_row["source"], "127.0.0.1");
+    // The link's own access list shows the counts too.
+    let accesses = w.server.ok("GET", &format!("/v1/shares/{}/accesses", w.share_id), &w.admin, None);
+    assert!(
+        accesses["items"].as_array().unwrap().iter().any(|a| a["repeated"].as_u64() == Some(ok - 1)),
+        "{accesses}"
+    );
+    // Nothing more to say: the next flush records nothing.
+    w.flush_counts();
+    assert_eq!(w.log_size(), before + 2);
+}
+
+#[test]
+fn absurdly_long_share_paths_are_refused_and_never_recorded_in_full() {
+    let w = setup();
+    let before = w.log_size();
+    for len in [600, 60_000] {
+        let path = format!("{}/files/{}", w.share_url, "a".repeat(len));
+        let (status, _, body) = public_get(&w.server, &path);
+        assert_eq!(status, 414, "{body}");
+        assert_eq!(body["error"]["code"], "uri_too_long", "{body}");
+    }
+    let (status, _, body) = public_get(&w.server, &format!("/v1/public/share/gsh_{}", "b".repeat(5000)));
+    assert_eq!((status, &body["error"]["code"]), (414, &json!("uri_too_long")), "{body}");
+    // A path of ordinary length that is not in the bundle: 404, counted, not recorded.
+    let (status, _, _) = public_get(&w.server, &format!("{}/files/{}", w.share_url, "c".repeat(300)));
+    assert_eq!(status, 404);
+    assert_eq!(w.log_size(), before, "refusals are counted, not recorded one by one");
+    w.flush_counts();
+    let events = w.kinds_since(before);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let rows = events[0].1["rows"].as_array().unwrap();
+    assert_eq!(rows.iter().map(|r| r["too_long"].as_u64().unwrap()).sum::<u64>(), 3);
+    assert_eq!(rows.iter().map(|r| r["not_found"].as_u64().unwrap()).sum::<u64>(), 1);
+    assert!(events[0].1.to_string().len() < 2_000, "the summary stays small: {}", events[0].1);
 }
