@@ -5,7 +5,9 @@
 //!   with the decision; it expires (default 1 h) and can be decided at most once — the decision
 //!   is a compare-and-set on the request, so of two concurrent approvers exactly one wins;
 //! * the requester — the agent's owner or the user the agent acts for — never approves their own
-//!   request, and only users with the approver or admin role decide at all;
+//!   request, and only users with the approver or admin role decide at all; owner and
+//!   on-behalf-of names match a user's name or id ignoring ASCII case (decide accepts only
+//!   printable ASCII on-behalf-of names, so no look-alike spelling gets past the check);
 //! * an approval issues a single-use receipt bound to (agent, tool, SHA-256 of the canonical
 //!   arguments). The agent presents it with the outcome; a reused receipt, or one that does not
 //!   match the executed call, is refused and recorded as a bypass finding;
@@ -233,7 +235,10 @@ impl Gavel {
         if a.status != ApprovalStatus::Pending {
             return Err(CoreError::Conflict(format!("approval {id} was already {}", a.status.as_str())));
         }
-        let requester = |who: &str| who == user.name || who == user.id;
+        // Names are compared ignoring ASCII case: `APPR` and `appr` are one person here, so a
+        // change of case cannot get someone past the two-person rule.
+        let requester =
+            |who: &str| who.eq_ignore_ascii_case(&user.name) || who.eq_ignore_ascii_case(&user.id);
         if requester(&a.owner) || a.on_behalf_of.as_deref().is_some_and(requester) {
             return Err(CoreError::Forbidden(format!(
                 "{} requested this call (agent owner or on-behalf-of user) and cannot approve it; another approver must",

@@ -79,6 +79,21 @@ pub(crate) fn check_request(req: &DecideRequest) -> Result<Value> {
             "tool must be 1-256 printable ASCII characters without spaces".into(),
         ));
     }
+    if let Some(who) = &req.on_behalf_of {
+        // The self-approval rule compares this with user names (ASCII, compared ignoring case):
+        // anything that could look like a user's name without being it — other scripts' look-alike
+        // letters, invisible or control characters, padding — is refused rather than recorded.
+        let ok = !who.is_empty()
+            && who.len() <= 128
+            && who.trim() == who
+            && who.chars().all(|c| c == ' ' || c.is_ascii_graphic());
+        if !ok {
+            return Err(CoreError::Invalid(
+                "on_behalf_of must be 1-128 printable ASCII characters, without leading or trailing spaces"
+                    .into(),
+            ));
+        }
+    }
     if let Some(cost) = req.context.cost_usd {
         if !cost.is_finite() || cost < 0.0 {
             return Err(CoreError::Invalid("context.cost_usd must be a non-negative number".into()));

@@ -256,6 +256,8 @@ impl Gavel {
 
     /// Opens a change to activate an existing version (a rollback when it is an earlier one).
     pub fn propose_activation(&self, by: &Principal, set_id: &str, version: u32) -> Result<PolicyChange> {
+        // Authorization first: a caller without the role learns nothing about the set's state.
+        by.require_admin()?;
         let set = self.policy_set(set_id)?;
         let v = self.policy_version(set_id, version)?;
         if set.active_version == Some(version) {
@@ -265,6 +267,7 @@ impl Gavel {
     }
 
     pub fn propose_deactivation(&self, by: &Principal, set_id: &str) -> Result<PolicyChange> {
+        by.require_admin()?;
         let set = self.policy_set(set_id)?;
         if set.active_version.is_none() {
             return Err(CoreError::Conflict(format!("policy set {set_id} is not active")));
@@ -273,6 +276,7 @@ impl Gavel {
     }
 
     pub fn propose_mode(&self, by: &Principal, set_id: &str, mode: Mode) -> Result<PolicyChange> {
+        by.require_admin()?;
         let set = self.policy_set(set_id)?;
         if set.mode == mode {
             return Err(CoreError::Conflict(format!(

@@ -6,8 +6,13 @@
 //! * a share link's token is shown once and stored only as its SHA-256; a link is scoped to one
 //!   export, expires (1–365 days), and can be revoked; revocation and expiry take effect on the
 //!   next request;
-//! * every access through a link — the listing or a file — is a `share.accessed` event, written
-//!   before anything is served (fail closed: if it cannot be recorded, nothing is served).
+//! * the first access through a link to each file (or the listing) from one source in a window is
+//!   a `share.accessed` event, written before anything is served (fail closed: if it cannot be
+//!   recorded, nothing is served); its path is at most [`MAX_RECORDED_PATH`] characters;
+//! * repeated and refused requests are not one event each (anyone holding a link could fill the
+//!   disk with records that retention keeps for a year): the server counts them per link and
+//!   source and records the counts once a window as one `share.access_summary` event
+//!   ([`Gavel::record_share_summary`]), with one `share_accesses` document per link named.
 
 use crate::{from_doc, CoreError, Gavel, Principal, Result};
 use gavel_evidence::export::EXPORTS_COLLECTION;
@@ -20,6 +25,27 @@ use serde_json::json;
 const SHARES: &str = "shares";
 const SHARE_ACCESSES: &str = "share_accesses";
 pub const MAX_SHARE_DAYS: u32 = 365;
+/// The longest path a `share.accessed` event carries (longer ones are cut, marked with `…`).
+pub const MAX_RECORDED_PATH: usize = 200;
+/// At most this many (link, source) rows in one `share.access_summary` event.
+pub const MAX_SUMMARY_ROWS: usize = 100;
+
+/// Requests through share links counted instead of recorded one by one, for one (link, source).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessTally {
+    /// The link, when the request named a known one.
+    pub share_id: Option<String>,
+    /// The peer address (`None` in the row that sums everything beyond [`MAX_SUMMARY_ROWS`]).
+    pub source: Option<String>,
+    /// Served again within the window after a recorded first access.
+    pub repeated: u64,
+    /// Unknown, revoked or expired link, or a path the bundle does not have.
+    pub not_found: u64,
+    /// Refused by the rate limit (429).
+    pub rate_limited: u64,
+    /// Refused as too long (414).
+    pub too_long: u64,
+}
 
 /// An evidence bundle on record (written by `gavel evidence export` or `POST /v1/compliance/exports`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,6 +184,13 @@ impl Gavel {
     /// Admits one access through a share link and records it; returns the export it may read.
     /// `what` is the listing (`None`) or a file path; `client` says who asked (address, agent).
     pub fn access_share(&self, token: &str, what: Option<&str>, client: &str) -> Result<ExportRecord> {
+        let (share, export) = self.open_share(token)?;
+        self.record_share_access(&share, what, client)?;
+        Ok(export)
+    }
+
+    /// The link a token names and its export, if the link is in force. Records nothing.
+    pub fn open_share(&self, token: &str) -> Result<(Share, ExportRecord)> {
         let mut q = DocQuery::new(SHARES, 1);
         q.k1 = Some(crate::ids::token_hash(token));
         // One answer for unknown, revoked and expired links, so a link cannot be probed.
@@ -169,9 +202,21 @@ impl Gavel {
             return Err(gone());
         }
         let export = self.export_record(&share.export_id)?;
+        Ok((share, export))
+    }
+
+    /// Records one access through `share` (a `share.accessed` event and its document).
+    pub fn record_share_access(&self, share: &Share, what: Option<&str>, client: &str) -> Result<()> {
+        let path = what.map(|p| {
+            if p.chars().count() <= MAX_RECORDED_PATH {
+                p.to_string()
+            } else {
+                format!("{}…", p.chars().take(MAX_RECORDED_PATH).collect::<String>())
+            }
+        });
         // One document per access (never a shared counter), so parallel downloads never conflict.
         let access =
-            json!({"share_id": share.id, "export_id": share.export_id, "path": what, "client": client});
+            json!({"share_id": share.id, "export_id": share.export_id, "path": path, "client": client});
         self.record(
             "share.accessed",
             &Actor::system("share"),
@@ -184,7 +229,41 @@ impl Gavel {
                 Expect::Absent,
             )],
         )?;
-        Ok(export)
+        Ok(())
+    }
+
+    /// Records the requests through share links counted over `[from, to)` (wire times) as one
+    /// `share.access_summary` event; each row naming a link is also a `share_accesses` document
+    /// of that link, so its accesses list shows them. At most [`MAX_SUMMARY_ROWS`] rows.
+    pub fn record_share_summary(&self, from: &str, to: &str, rows: &[AccessTally]) -> Result<()> {
+        if rows.len() > MAX_SUMMARY_ROWS {
+            return Err(CoreError::Invalid(format!(
+                "a share access summary has at most {MAX_SUMMARY_ROWS} rows, not {}",
+                rows.len()
+            )));
+        }
+        let ops = rows
+            .iter()
+            .filter_map(|row| {
+                let share_id = row.share_id.as_ref()?;
+                let mut doc = json!(row);
+                doc["summary"] = json!({"from": from, "to": to});
+                Some(StateOp::put(
+                    SHARE_ACCESSES,
+                    &crate::ids::new_id("acc"),
+                    doc,
+                    DocKeys { k1: Some(share_id.clone()), ..Default::default() },
+                    Expect::Absent,
+                ))
+            })
+            .collect();
+        self.record(
+            "share.access_summary",
+            &Actor::system("share"),
+            json!({"from": from, "to": to, "rows": rows}),
+            ops,
+        )?;
+        Ok(())
     }
 
     /// Accesses recorded through a share link, newest first (readers).

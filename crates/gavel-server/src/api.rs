@@ -51,6 +51,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for MaybeJson<T> {
     }
 }
 
+/// The body of a route that takes none: empty or `{}`. Anything else (malformed JSON, a field)
+/// is a 400 before the handler runs, so a request the client got wrong never acts.
+pub struct NoBody;
+
+impl<S: Send + Sync> FromRequest<S> for NoBody {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match MaybeJson::<serde_json::Map<String, Value>>::from_request(req, state).await? {
+            MaybeJson(None) => Ok(NoBody),
+            MaybeJson(Some(m)) if m.is_empty() => Ok(NoBody),
+            MaybeJson(Some(m)) => Err(ApiError::bad_request(format!(
+                "this route takes no body (empty or {{}}), not the fields {:?}",
+                m.keys().take(5).collect::<Vec<_>>()
+            ))),
+        }
+    }
+}
+
 /// Query extractor whose rejections use gavel's error shape.
 pub struct ApiQuery<T>(pub T);
 
@@ -104,10 +122,16 @@ pub(crate) fn created(v: impl serde::Serialize) -> Response {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    // The routes that need no token: each request spends its source's budget first.
+    let public = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/v1/openapi.json", get(openapi))
+        .route("/v1/policies/schema", get(policy_schema))
+        .merge(crate::compliance_api::public_routes())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::public::source_budget));
+    Router::new()
+        .merge(public)
         .route("/v1/decide", post(decide))
         .route("/v1/decisions/{id}", get(get_decision))
         .route("/v1/audit", get(audit))
@@ -126,7 +150,6 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/agents/{id}/deactivate", post(deactivate_agent))
         .route("/v1/agents/{id}/rotate", post(rotate_agent))
         .route("/v1/policies", get(list_policies).post(propose_policy))
-        .route("/v1/policies/schema", get(policy_schema))
         .route("/v1/policies/changes", get(list_changes))
         .route("/v1/policies/changes/{id}", get(get_change))
         .route("/v1/policies/changes/{id}/approve", post(approve_change))
@@ -161,6 +184,9 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::compliance_api::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Outermost: an oversized body is refused before routing, authentication or any handler.
+        .layer(axum::extract::DefaultBodyLimit::max(crate::body_limit::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(crate::body_limit::limit_body))
         .with_state(state)
 }
 
@@ -514,6 +540,7 @@ async fn rotate_user(
     State(s): State<AppState>,
     b: Bearer,
     Path(id): Path<String>,
+    _: NoBody,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| Ok(json!(g.rotate_user_credential(p, &id)?))).await.map(Json)
 }
@@ -594,6 +621,7 @@ async fn rotate_agent(
     State(s): State<AppState>,
     b: Bearer,
     Path(id): Path<String>,
+    _: NoBody,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| Ok(json!(g.rotate_agent_credential(p, &id)?))).await.map(Json)
 }
@@ -790,6 +818,7 @@ async fn deactivate_policy(
     State(s): State<AppState>,
     b: Bearer,
     Path(set): Path<String>,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     as_caller(&s, b, move |g, p| g.propose_deactivation(p, &set)).await.map(created)
 }
@@ -819,6 +848,7 @@ async fn install_pack(
     State(s): State<AppState>,
     b: Bearer,
     Path(name): Path<String>,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     as_caller(&s, b, move |g, p| g.install_pack(p, &name)).await.map(created)
 }
@@ -828,6 +858,7 @@ async fn golive_pack(
     State(s): State<AppState>,
     b: Bearer,
     Path(name): Path<String>,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     as_caller(&s, b, move |g, p| g.propose_mode(p, &name, Mode::Enforce)).await.map(created)
 }
@@ -1186,6 +1217,7 @@ async fn rotate_webhook_secret(
     State(s): State<AppState>,
     b: Bearer,
     Path(id): Path<String>,
+    _: NoBody,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| g.rotate_webhook_secret(p, &id)).await.map(Json)
 }

@@ -6,10 +6,13 @@
 //! * Exports are written under `<data-dir>/exports/<export id>/` (atomically, by gavel-evidence)
 //!   and recorded in the log; share links serve exactly the files `SHA256SUMS` lists, plus
 //!   `SHA256SUMS` and its signature — nothing else can be named.
-//! * Public routes need no token. A share access is recorded before any byte is served.
+//! * Public routes need no token and spend the budget of `crate::public` (per source, per link).
+//!   The first access to each file per link and source in a window is recorded before any byte
+//!   is served; repeats and refusals are counted and recorded once a window.
 
-use crate::api::{as_caller, created, ApiJson, ApiQuery, Bearer};
+use crate::api::{as_caller, created, ApiJson, ApiQuery, Bearer, NoBody};
 use crate::error::ApiError;
+use crate::public::Counted;
 use crate::s3_export::S3Target;
 use crate::AppState;
 use axum::extract::{ConnectInfo, Path, State};
@@ -41,6 +44,11 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/shares", get(list_shares).post(create_share))
         .route("/v1/shares/{id}/revoke", post(revoke_share))
         .route("/v1/shares/{id}/accesses", get(share_accesses))
+}
+
+/// The routes that need no token (the caller puts them behind the public budget).
+pub fn public_routes() -> Router<AppState> {
+    Router::new()
         .route("/v1/public/signing-key", get(signing_key))
         .route("/v1/public/share/{token}", get(share_listing))
         .route("/v1/public/share/{token}/files/{*path}", get(share_file))
@@ -387,6 +395,7 @@ async fn revoke_share(
     State(s): State<AppState>,
     b: Bearer,
     Path(id): Path<String>,
+    _: NoBody,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| Ok(json!(g.revoke_share(p, &id)?))).await.map(Json)
 }
@@ -419,29 +428,72 @@ fn client(addr: &SocketAddr, headers: &HeaderMap) -> String {
     format!("{} ({})", addr.ip(), agent.chars().take(200).collect::<String>())
 }
 
-/// Admits one public access (recorded first) and returns the bundle directory.
+/// Admits one public access through a link and returns the log and the export it may read.
+///
+/// In order: the length of what is named (414), the link's budget (429), the link (404), the
+/// file (404) — each refusal counted, never recorded on its own — then the record of the first
+/// access to this file from this source in the window, before anything is served.
 async fn admit(
     s: &AppState,
     token: String,
     what: Option<String>,
-    who: String,
-) -> Result<(Arc<Log>, String), ApiError> {
-    let gavel = s.gavel.clone();
-    let log = s.log.clone();
-    let export = tokio::task::spawn_blocking(move || gavel.access_share(&token, what.as_deref(), &who))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
-    Ok((log, export.export_id))
+    addr: SocketAddr,
+    headers: &HeaderMap,
+) -> Result<(Arc<Log>, String), Response> {
+    let guard = s.public.clone();
+    let source = addr.ip();
+    let now = || gavel_ledger::clock::format_time(s.gavel.clock().now());
+    let named = token.len() + what.as_ref().map_or(0, String::len);
+    if named > guard.limits().max_path_bytes {
+        guard.count(None, source, Counted::TooLong, &now());
+        return Err(ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("a share link names at most {} bytes of token and path", guard.limits().max_path_bytes),
+        )
+        .into_response());
+    }
+    guard
+        .admit_link(&gavel_core::ids::token_hash(&token), source, &now())
+        .map_err(IntoResponse::into_response)?;
+    let (gavel, log, who) = (s.gavel.clone(), s.log.clone(), client(&addr, headers));
+    let now = now();
+    tokio::task::spawn_blocking(move || {
+        let (share, export) = gavel.open_share(&token).inspect_err(|_| {
+            guard.count(None, source, Counted::NotFound, &now);
+        })?;
+        if let Some(path) = &what {
+            let listed = bundle_files(&bundle_dir(&log, &export.export_id))?;
+            if !listed.iter().any(|f| f["path"] == path.as_str()) {
+                guard.count(Some(&share.id), source, Counted::NotFound, &now);
+                return Err(CoreError::NotFound(format!(
+                    "the bundle has no file {:?}",
+                    path.chars().take(gavel_core::shares::MAX_RECORDED_PATH).collect::<String>()
+                )));
+            }
+        }
+        let key = what.as_deref().unwrap_or("");
+        if guard.needs_record(&share.id, source, key) {
+            gavel.record_share_access(&share, what.as_deref(), &who)?;
+            guard.mark_recorded(&share.id, source, key);
+        } else {
+            guard.count(Some(&share.id), source, Counted::Repeated, &now);
+        }
+        Ok((log, export.export_id))
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()).into_response())?
+    .map_err(|e| ApiError::from(e).into_response())
 }
 
-#[utoipa::path(get, path = "/v1/public/share/{token}", responses((status = 200, description = "The shared export and its files (no token; the access is recorded)"), (status = 404, description = "Unknown, revoked or expired link")))]
+#[utoipa::path(get, path = "/v1/public/share/{token}", responses((status = 200, description = "The shared export and its files (no token; the access is recorded)"), (status = 404, description = "Unknown, revoked or expired link"), (status = 414, description = "Token too long"), (status = 429, description = "Over the source's or the link's budget (Retry-After)")))]
 async fn share_listing(
     State(s): State<AppState>,
     Path(token): Path<String>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let (log, export_id) = admit(&s, token, None, client(&addr, &headers)).await?;
+) -> Result<Json<Value>, Response> {
+    let (log, export_id) = admit(&s, token, None, addr, &headers).await?;
     let gavel = s.gavel.clone();
     tokio::task::spawn_blocking(move || {
         let export = gavel
@@ -457,24 +509,24 @@ async fn share_listing(
         }))
     })
     .await
-    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(|e| ApiError::internal(e.to_string()).into_response())?
     .map(Json)
-    .map_err(ApiError::from)
+    .map_err(|e| ApiError::from(e).into_response())
 }
 
-#[utoipa::path(get, path = "/v1/public/share/{token}/files/{path}", responses((status = 200, description = "One file of the shared bundle (no token; the access is recorded)")))]
+#[utoipa::path(get, path = "/v1/public/share/{token}/files/{path}", responses((status = 200, description = "One file of the shared bundle (no token; the access is recorded)"), (status = 404, description = "Unknown link or no such file"), (status = 414, description = "Path too long"), (status = 429, description = "Over the source's or the link's budget (Retry-After)")))]
 async fn share_file(
     State(s): State<AppState>,
     Path((token, path)): Path<(String, String)>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let (log, export_id) = admit(&s, token, Some(path.clone()), client(&addr, &headers)).await?;
+) -> Result<Response, Response> {
+    let (log, export_id) = admit(&s, token, Some(path.clone()), addr, &headers).await?;
     tokio::task::spawn_blocking(move || read_bundle_file(&bundle_dir(&log, &export_id), &path))
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(e.to_string()).into_response())?
         .map(file_response)
-        .map_err(ApiError::from)
+        .map_err(|e| ApiError::from(e).into_response())
 }
 
 /// What the compliance schedule runs (from `gavel.toml`).

@@ -14,6 +14,7 @@
 
 pub mod api;
 pub mod background;
+pub mod body_limit;
 pub mod compliance_api;
 pub mod config;
 pub mod detectors;
@@ -21,6 +22,7 @@ pub mod error;
 pub mod explain_api;
 pub mod incidents_api;
 pub mod metrics;
+pub mod public;
 pub mod retention_api;
 pub mod s3_export;
 pub mod webhooks;
@@ -47,6 +49,8 @@ pub struct AppState {
     pub retention_purge_every: Option<Duration>,
     /// Scheduled readiness scans and monthly exports.
     pub compliance: compliance_api::Schedule,
+    /// The rate limits and access counts of the routes that need no token.
+    pub public: Arc<public::PublicGuard>,
 }
 
 impl AppState {
@@ -69,7 +73,14 @@ impl AppState {
             detectors: Arc::default(),
             retention_purge_every: Some(Duration::from_secs(86_400)),
             compliance: compliance_api::Schedule::default(),
+            public: Arc::default(),
         }
+    }
+
+    /// Replaces the budget of the unauthenticated routes.
+    pub fn with_public_limits(mut self, limits: public::PublicLimits) -> Self {
+        self.public = Arc::new(public::PublicGuard::new(limits));
+        self
     }
 
     /// Sets the compliance schedule (scans, monthly exports).
@@ -120,6 +131,7 @@ pub async fn serve(
     let purger =
         state.retention_purge_every.map(|every| tokio::spawn(run_purges(state.gavel.clone(), every)));
     let scheduler = tokio::spawn(run_compliance_schedule(state.clone()));
+    let summaries = tokio::spawn(public::run_flushes(state.clone()));
     let app = api::router(state.clone());
     // Connection info: share-link accesses record the peer address.
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -132,6 +144,9 @@ pub async fn serve(
         purger.abort();
     }
     dispatcher.stop().await;
+    summaries.abort();
+    // What the public routes counted since the last summary is recorded before the last checkpoint.
+    public::flush_now(&state).await;
     let log = state.log.clone();
     let _ = tokio::task::spawn_blocking(move || log.checkpoint()).await;
     result

@@ -4,7 +4,7 @@
 //! release of a hold) lives there. Kept in its own router so the OpenAPI document lists these
 //! routes beside the rest (merged into `ApiDoc` in [`crate::api`]).
 
-use crate::api::{as_caller, created, ApiJson, Bearer, MaybeJson};
+use crate::api::{as_caller, created, ApiJson, Bearer, NoBody};
 use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::{Path, State};
@@ -73,7 +73,7 @@ async fn set_retention(
 }
 
 #[utoipa::path(post, path = "/v1/retention/purge", responses((status = 200, description = "Payloads past retention and not held were cleared; each batch is a retention.purged event")), security(("bearer" = [])))]
-async fn purge(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
+async fn purge(State(s): State<AppState>, b: Bearer, _: NoBody) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, |g, p| Ok(json!(g.purge_expired(Some(p))?))).await.map(Json)
 }
 
@@ -144,7 +144,7 @@ async fn approve_release(
     State(s): State<AppState>,
     b: Bearer,
     Path(id): Path<String>,
-    _body: MaybeJson<Value>,
+    _: NoBody,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| Ok(json!(g.approve_hold_release(p, &id)?))).await.map(Json)
 }

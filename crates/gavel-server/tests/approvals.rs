@@ -237,6 +237,31 @@ fn on_behalf_of_users_cannot_approve_their_own_request_and_deny_path_works() {
 }
 
 #[test]
+fn on_behalf_of_names_differing_only_in_case_are_the_same_person() {
+    let w = world();
+    for spelling in ["ERIN", "Erin", "eRiN"] {
+        let held = w.decide(json!({"tool": "send_email", "on_behalf_of": spelling, "arguments": {}}));
+        let id = held["approval_id"].as_str().unwrap();
+        assert_error(w.approve(&w.erin, id, "approve"), 403, "forbidden", "erin requested");
+    }
+    // Spellings that only look like a user's name (a Cyrillic letter, an invisible character,
+    // padding) are refused before anything is decided.
+    for who in ["\u{435}rin", "erin\u{200b}", " erin", "erin\n", ""] {
+        assert_error(
+            w.server.call(
+                "POST",
+                "/v1/decide",
+                Some(&w.agent),
+                Some(json!({"tool": "send_email", "on_behalf_of": who, "arguments": {}})),
+            ),
+            400,
+            "invalid_request",
+            "on_behalf_of",
+        );
+    }
+}
+
+#[test]
 fn expired_requests_cannot_be_approved() {
     let w = world();
     let held = w.decide(json!({"tool": "send_email", "arguments": {}}));
