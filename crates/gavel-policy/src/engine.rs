@@ -210,7 +210,7 @@ impl Engine {
     /// Builds an engine, re-validating every set (and checking its stored hash against its text).
     ///
     /// Every text is checked against the [`limits`] first, and the build runs on
-    /// [`limits::on_compile_stack`], so no stored text can abort the process here.
+    /// `limits::on_compile_stack`, so no stored text can abort the process here.
     pub fn new(sets: Vec<LoadedSet>) -> Result<Engine, PolicyError> {
         for set in &sets {
             limits::prescan(&set.source.text).map_err(|e| PolicyError::InSet {

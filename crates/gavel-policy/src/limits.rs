@@ -1,6 +1,6 @@
 //! Bounds on policy text, checked before Cedar sees it, and the stack the Cedar work runs on.
 //!
-//! Cedar's parser, validator, JSON conversion and evaluator, and gavel's [`crate::native`] compiler
+//! Cedar's parser, validator, JSON conversion and evaluator, and gavel's `native` compiler
 //! and evaluator, all recurse over a policy's syntax tree. Unbounded input (140 nested parentheses,
 //! a 3,000-term `&&` chain) overflowed the stack and aborted the whole server, which no error
 //! handling can catch. So:
@@ -10,22 +10,25 @@
 //!   most [`MAX_NESTING`] deep, and every policy has at most [`MAX_OPERATORS`] operators. It knows
 //!   Cedar's string literals (with `\` escapes) and `//` comments, so brackets and operators inside
 //!   them do not count;
-//! * every syntax tree that passes is at most `MAX_OPERATORS + MAX_NESTING + 1` deep (each tree
-//!   node above a leaf is an operator token or a bracket of its policy), which is what bounds every
-//!   recursion below;
+//! * every syntax tree that passes is at most [`MAX_TREE_DEPTH`] deep (each tree node above a leaf
+//!   is an operator token or a bracket of its policy, plus the few Cedar joins the scope and
+//!   conditions with), which is what bounds every recursion below;
 //! * the cold paths (parsing, validation, building an engine) run on a stack of
-//!   [`COMPILE_STACK`] bytes ([`on_compile_stack`]), enough for that depth in debug builds with a
+//!   [`COMPILE_STACK`] bytes (`on_compile_stack`), enough for that depth in debug builds with a
 //!   wide margin, whatever thread calls them; evaluation keeps the caller's stack when it has room
 //!   for the engine's deepest policy and only otherwise moves to a fresh segment (see
-//!   `Engine::evaluate`), so ordinary policies cost decide nothing.
+//!   `Engine::evaluate`), so ordinary policies cost decide one thread-local read.
 //!
 //! Measured with Cedar 4.7.1 on a 2 MiB thread (the default of spawned and tokio threads), before
-//! these bounds: a debug build parses 36 nested parentheses (35 set literals, 33 records) and
-//! converts a 131-term `&&` chain to JSON before overflowing; its evaluator reports "recursion
-//! limit reached" from a 40-term chain on. Release builds go several times deeper but still abort
-//! well below what the server accepted. On [`COMPILE_STACK`] a debug build handles
-//! [`MAX_NESTING`] brackets around a [`MAX_OPERATORS`]-operator chain (the deepest tree the bounds
-//! admit) with room to spare (the unit tests run exactly that).
+//! these bounds, parse + validate + engine build + both evaluations: a release build survives 139
+//! nested parentheses (sets and records alike) and a ~2,300-term `&&` / `||` chain (1,182 nested
+//! `if`s), and Cedar's evaluator reports "recursion limit reached" past 482 terms; a debug build
+//! parses only 36 nested parentheses (35 set literals, 33 records), converts a 131-term chain to
+//! JSON before overflowing and evaluates 35 terms. So the bounds are chosen for real policies and
+//! the stack is made to fit them, not the other way round: on [`COMPILE_STACK`] and with
+//! `eval_stack`, a debug build handles [`MAX_NESTING`] brackets around a
+//! [`MAX_OPERATORS`]-operator chain (the deepest tree the bounds admit), natively and with Cedar,
+//! from a 2 MiB thread (`tests/limits.rs` runs exactly that).
 
 use crate::validate::line_col;
 use crate::PolicyError;
@@ -46,12 +49,13 @@ pub const MAX_NESTING: usize = 64;
 pub const MAX_OPERATORS: usize = 512;
 
 /// The deepest syntax tree a policy within the bounds can have: each node above a leaf is an
-/// operator or a bracket of its policy.
-pub const MAX_TREE_DEPTH: usize = MAX_OPERATORS + MAX_NESTING + 1;
+/// operator or a bracket of its policy, or one of the few nodes Cedar joins the scope and the
+/// conditions with.
+pub const MAX_TREE_DEPTH: usize = MAX_OPERATORS + MAX_NESTING + 8;
 
 /// The stack the cold paths run on. Cedar's debug-build evaluator needs ~50 KB per tree level,
 /// its validator and JSON conversion less; 64 MiB covers the deepest admitted tree
-/// (`MAX_OPERATORS + MAX_NESTING + 1` levels ≈ 30 MiB in debug) twice. It is reserved address
+/// ([`MAX_TREE_DEPTH`] levels ≈ 32 MiB in debug) twice. It is reserved address
 /// space, touched only as deep as the work goes.
 pub const COMPILE_STACK: usize = 64 << 20;
 
