@@ -79,8 +79,9 @@ impl Default for Settings {
 pub struct Gavel {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    /// The compiled policy engine and the policy epoch (doc version) it was built from.
-    engine: Mutex<Option<(u64, Arc<gavel_policy::Engine>)>>,
+    /// The policies in force (an engine, or why none could be built) and the policy epoch (doc
+    /// version) they were loaded at.
+    engine: Mutex<Option<(u64, policies::InForce)>>,
     settings: Settings,
     /// Told how long each durable append took (metrics).
     append_observer: Option<AppendObserver>,

@@ -15,7 +15,9 @@ use crate::error::{CoreError, Result};
 use crate::identity::Principal;
 use crate::ids::new_id;
 use crate::{from_doc, Gavel};
-use gavel_policy::{parse_and_validate, Engine, LoadedSet, Mode};
+use gavel_policy::{
+    parse_and_validate, Engine, Evaluation, LoadedSet, Mode, Outcome, PolicyError, ToolCall, Verdict,
+};
 use gavel_store::docs::{DocKeys, DocQuery, Expect, StateOp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -371,8 +373,7 @@ impl Gavel {
             }
         };
         if let Some(v) = &version_text {
-            let mut sets = self.loaded_sets()?;
-            sets.retain(|s| s.set_id != set.set_id);
+            let mut sets = self.loaded_sets(Some(&set.set_id))?;
             sets.push(LoadedSet {
                 set_id: set.set_id.clone(),
                 version: v.version,
@@ -490,33 +491,83 @@ impl Gavel {
         Ok(set)
     }
 
-    fn loaded_sets(&self) -> Result<Vec<LoadedSet>> {
+    /// The sets in force, validated; `except` leaves one out (a change replacing it must not
+    /// depend on the text it replaces being loadable).
+    fn loaded_sets(&self, except: Option<&str>) -> Result<Vec<LoadedSet>> {
         let mut out = Vec::new();
         for set in self.policy_sets()? {
+            if except == Some(set.set_id.as_str()) {
+                continue;
+            }
             if let Some(version) = set.active_version {
                 let v = self.policy_version(&set.set_id, version)?;
-                out.push(LoadedSet {
+                let source = parse_and_validate(&set.set_id, &v.text).map_err(|e| PolicyError::InSet {
                     set_id: set.set_id.clone(),
                     version,
-                    mode: set.mode,
-                    source: parse_and_validate(&set.set_id, &v.text)?,
-                });
+                    source: Box::new(e),
+                })?;
+                out.push(LoadedSet { set_id: set.set_id.clone(), version, mode: set.mode, source });
             }
         }
         Ok(out)
     }
 
-    /// The engine for the policies in force at policy epoch `epoch` (the version of
-    /// `meta/policy_epoch` the caller read), rebuilt whenever the epoch moved (on any replica).
-    pub(crate) fn engine_at(&self, epoch: u64) -> Result<Arc<Engine>> {
+    /// The policies in force at policy epoch `epoch` (the version of `meta/policy_epoch` the
+    /// caller read), rebuilt whenever the epoch moved (on any replica).
+    ///
+    /// Policies that cannot be built into an engine (an old database may hold text that today's
+    /// checks refuse) do not fail the caller: the failure is logged once per epoch and every call
+    /// is denied, naming it, until a change moves the epoch. Only a store that cannot be read is
+    /// an error (it is not cached: the next call tries again).
+    pub(crate) fn engine_at(&self, epoch: u64) -> Result<InForce> {
         let mut cached = self.engine.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((e, engine)) = cached.as_ref() {
+        if let Some((e, in_force)) = cached.as_ref() {
             if *e == epoch {
-                return Ok(engine.clone());
+                return Ok(in_force.clone());
             }
         }
-        let engine = Arc::new(Engine::new(self.loaded_sets()?)?);
-        *cached = Some((epoch, engine.clone()));
-        Ok(engine)
+        let in_force = match self.loaded_sets(None).and_then(|sets| Ok(Engine::new(sets)?)) {
+            Ok(engine) => InForce::Engine(Arc::new(engine)),
+            Err(e @ CoreError::Unavailable(_)) => return Err(e),
+            Err(e) => {
+                tracing::error!(
+                    policy_epoch = epoch,
+                    error = %e,
+                    "the policies in force cannot be loaded: every tool call is denied until a policy \
+                     change replaces or deactivates the failing set"
+                );
+                InForce::Broken(e.to_string().into())
+            }
+        };
+        *cached = Some((epoch, in_force.clone()));
+        Ok(in_force)
+    }
+}
+
+/// The policies in force at one epoch: an engine, or why none could be built.
+#[derive(Debug, Clone)]
+pub(crate) enum InForce {
+    Engine(Arc<Engine>),
+    Broken(Arc<str>),
+}
+
+impl InForce {
+    /// Evaluates a call. Without an engine every call is denied and enforced (fail closed), with
+    /// the failure as the reason, so the decision is recorded like any other.
+    pub(crate) fn evaluate(&self, call: &ToolCall) -> Evaluation {
+        match self {
+            InForce::Engine(engine) => engine.evaluate(call),
+            InForce::Broken(why) => Evaluation {
+                enforced: Some(Verdict {
+                    outcome: Outcome::Deny,
+                    policies: vec![],
+                    reasons: vec![format!(
+                        "the policies in force could not be loaded, so every call is denied (fail closed): {why}"
+                    )],
+                    errors: vec![format!("policies in force could not be loaded: {why}")],
+                }),
+                would_have: None,
+            },
+        }
     }
 }

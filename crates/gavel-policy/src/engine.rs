@@ -8,6 +8,8 @@
 //! * policy ids are namespaced by set id inside Cedar (`<set_id>/<policy_id>`); set ids are unique in an
 //!   engine and cannot contain `/`, so two sets may both have `policy0`;
 //! * every set is re-validated when the engine is built: an engine never holds unvalidated text;
+//! * every set is within the [`limits`], and building and evaluating run on stacks those limits
+//!   cannot exhaust;
 //! * evaluation never fails: a call that cannot be evaluated is denied, with the reason recorded.
 
 use std::collections::{HashMap, HashSet};
@@ -18,8 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::native::{CallView, NativePolicy, NeedsCedar};
 use crate::request::{RequestError, ToolCall};
-use crate::validate::{compile, Effect, PolicySetSource};
-use crate::{text_sha256, PolicyError};
+use crate::validate::{compile_here, Effect, PolicySetSource};
+use crate::{limits, text_sha256, PolicyError};
 
 /// Whether a set's verdict is enforced or only recorded as `would_have`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -120,6 +122,8 @@ pub struct Engine {
     has_observing: bool,
     meta: HashMap<PolicyId, Meta>,
     authorizer: Authorizer,
+    /// The stack evaluating a call may take, from the deepest policy (see [`limits::eval_stack`]).
+    eval_stack: usize,
 }
 
 /// A policy set indexed by tool. A policy whose scope says `resource == Tool::"x"` can only be
@@ -204,12 +208,27 @@ impl Indexed {
 
 impl Engine {
     /// Builds an engine, re-validating every set (and checking its stored hash against its text).
+    ///
+    /// Every text is checked against the [`limits`] first, and the build runs on
+    /// `limits::on_compile_stack`, so no stored text can abort the process here.
     pub fn new(sets: Vec<LoadedSet>) -> Result<Engine, PolicyError> {
+        for set in &sets {
+            limits::prescan(&set.source.text).map_err(|e| PolicyError::InSet {
+                set_id: set.set_id.clone(),
+                version: set.version,
+                source: Box::new(e),
+            })?;
+        }
+        limits::on_compile_stack(|| Self::build(sets))
+    }
+
+    fn build(sets: Vec<LoadedSet>) -> Result<Engine, PolicyError> {
         let mut enforcing = Vec::new();
         let mut combined = Vec::new();
         let mut meta = HashMap::new();
         let mut seen = HashSet::new();
         let (mut has_enforcing, mut has_observing) = (false, false);
+        let mut deepest = 0;
 
         for (set_pos, set) in sets.iter().enumerate() {
             if !seen.insert(set.set_id.as_str()) {
@@ -232,7 +251,7 @@ impl Engine {
                     actual,
                 });
             }
-            let compiled = compile(&set.set_id, &set.source.text).map_err(in_set)?;
+            let compiled = compile_here(&set.set_id, &set.source.text).map_err(in_set)?;
             match set.mode {
                 Mode::Enforce => has_enforcing = true,
                 Mode::Observe => has_observing = true,
@@ -242,6 +261,8 @@ impl Engine {
             {
                 let id = PolicyId::new(format!("{}/{}", set.set_id, info.id));
                 let policy = policy.new_id(id.clone());
+                let depth = policy.to_json().map_or(limits::MAX_TREE_DEPTH, |j| limits::json_tree_depth(&j));
+                deepest = deepest.max(depth);
                 let m = Meta {
                     order: (set_pos, pol_pos),
                     reference: PolicyRef {
@@ -271,6 +292,7 @@ impl Engine {
             has_observing,
             meta,
             authorizer: Authorizer::new(),
+            eval_stack: limits::eval_stack(deepest),
         })
     }
 
@@ -295,12 +317,20 @@ impl Engine {
     ///
     /// Natively when the policies allow it (see [`Engine::is_native`]), otherwise — and for a call on
     /// which native evaluation meets a run-time error, so that Cedar reports it — with Cedar.
+    ///
+    /// Runs on the caller's stack when it has room for the deepest policy (always, for ordinary
+    /// policies), else on a fresh stack segment of this thread: deep policies cost time, never a
+    /// crash or a "recursion limit" error.
     pub fn evaluate(&self, req: &ToolCall) -> Evaluation {
+        limits::with_stack(self.eval_stack, || self.evaluate_here(req))
+    }
+
+    fn evaluate_here(&self, req: &ToolCall) -> Evaluation {
         if !self.has_enforcing && !self.has_observing {
             return Evaluation { enforced: None, would_have: None };
         }
         if !self.is_native() {
-            return self.evaluate_with_cedar(req);
+            return self.evaluate_with_cedar_here(req);
         }
         let cost = match req.check() {
             Ok(cost) => cost,
@@ -308,7 +338,7 @@ impl Engine {
         };
         // A cost the native view cannot hold, or a run-time error in a policy: Cedar judges (and
         // reports) the call.
-        let Ok(view) = CallView::new(req, cost.as_deref()) else { return self.evaluate_with_cedar(req) };
+        let Ok(view) = CallView::new(req, cost.as_deref()) else { return self.evaluate_with_cedar_here(req) };
         let judge = |set: &Indexed| -> Result<Verdict, NeedsCedar> {
             let Some(native) = &set.native else { return Err(NeedsCedar) };
             let mut satisfied = Vec::new();
@@ -324,12 +354,16 @@ impl Engine {
         if let (Ok(enforced), Ok(would_have)) = (enforced, would_have) {
             return Evaluation { enforced, would_have };
         }
-        self.evaluate_with_cedar(req)
+        self.evaluate_with_cedar_here(req)
     }
 
     /// Evaluates one call with Cedar alone: the reference [`Engine::evaluate`] agrees with (tests and
     /// the benchmark compare the two).
     pub fn evaluate_with_cedar(&self, req: &ToolCall) -> Evaluation {
+        limits::with_stack(self.eval_stack, || self.evaluate_with_cedar_here(req))
+    }
+
+    fn evaluate_with_cedar_here(&self, req: &ToolCall) -> Evaluation {
         if !self.has_enforcing && !self.has_observing {
             return Evaluation { enforced: None, would_have: None };
         }

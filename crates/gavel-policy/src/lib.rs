@@ -5,6 +5,8 @@
 //! * [`schema`]: the Cedar schema of a tool call ([`SCHEMA_TEXT`]); how arguments, cost and time appear.
 //! * [`validate`]: [`parse_and_validate`] — strict validation, policy ids, `@gavel` annotations, errors
 //!   with line and column.
+//! * [`limits`]: bounds on policy text (size, bracket nesting, operators per policy) checked before
+//!   Cedar parses it, so no policy can exhaust a stack in parsing, validation or evaluation.
 //! * [`engine`]: [`Engine`], [`ToolCall`] → [`Evaluation`] (`enforced` and `would_have` verdicts).
 //! * `native`: evaluation of the Cedar subset gavel policies are written in without Cedar's general
 //!   interpreter (an order of magnitude faster), checked against Cedar, which stays the reference.
@@ -45,6 +47,7 @@
 
 pub mod engine;
 pub mod error;
+pub mod limits;
 mod native;
 pub mod pack;
 pub mod request;

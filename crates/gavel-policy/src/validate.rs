@@ -5,7 +5,9 @@
 //! * each policy's id is its `@id("...")` annotation, else `policy<N>` by position (0-based, in source
 //!   order, as Cedar numbers them); ids are unique within the set and made of `[A-Za-z0-9_.-]`;
 //! * the only `@gavel(...)` value is `"require_approval"`, and only on `permit` (a hold is a kind of permit);
-//! * every error names the 1-based line (and column) it comes from when Cedar or the policy gives one.
+//! * every error names the 1-based line (and column) it comes from when Cedar or the policy gives one;
+//! * the text is within the [`crate::limits`] (size, nesting, operators per policy) before Cedar
+//!   parses it, and Cedar's recursive work runs on a stack those limits cannot exhaust.
 //!
 //! Invariant: a [`PolicySetSource`] exists only for text that passed all of the above; its `sha256` is the
 //! hash of exactly that text.
@@ -17,7 +19,7 @@ use cedar_policy::{Effect as CedarEffect, Policy, PolicyId, PolicySet, Validatio
 use miette::Diagnostic;
 use serde::{Deserialize, Serialize};
 
-use crate::{schema, text_sha256, PolicyError};
+use crate::{limits, schema, text_sha256, PolicyError};
 
 /// The annotation gavel reads to turn a permit into a hold.
 pub const GAVEL_ANNOTATION: &str = "gavel";
@@ -94,7 +96,17 @@ fn is_id_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
 }
 
+/// [`compile_here`] within the [`limits`]: the text is prescanned, then Cedar's recursive work runs
+/// on a stack big enough for anything the prescan lets through.
 pub(crate) fn compile(set_id: &str, text: &str) -> Result<Compiled, PolicyError> {
+    check_set_id(set_id)?;
+    limits::prescan(text)?;
+    limits::on_compile_stack(|| compile_here(set_id, text))
+}
+
+/// Compiles on the current stack: only for callers already on [`limits::on_compile_stack`] that
+/// prescanned `text`.
+pub(crate) fn compile_here(set_id: &str, text: &str) -> Result<Compiled, PolicyError> {
     check_set_id(set_id)?;
     let parsed = PolicySet::from_str(text).map_err(|errs| parse_error(text, &errs))?;
     if let Some(t) = parsed.templates().next() {
@@ -184,6 +196,13 @@ pub(crate) fn compile(set_id: &str, text: &str) -> Result<Compiled, PolicyError>
     let result = validator.validate(&renamed, ValidationMode::Strict);
     if let Some(err) = result.validation_errors().next() {
         return Err(diagnostic_error(text, err, result.validation_errors().count()));
+    }
+    // Cedar's typechecker gives up without an error when its stack runs low; a policy it could not
+    // check must not pass as checked. The limits make this unreachable; it stays as the last word.
+    if !result.validation_passed() {
+        return Err(PolicyError::invalid(
+            "Cedar could not finish validating this policy text (it is too deeply nested)",
+        ));
     }
     let warnings = result
         .validation_warnings()
