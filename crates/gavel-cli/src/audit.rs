@@ -20,6 +20,12 @@ pub enum AuditCommand {
         /// Last seq to verify, inclusive (default: the end of the log).
         #[arg(long)]
         to_seq: Option<u64>,
+        /// A checkpoint held outside the database (a C2SP signed note, e.g. from `GET /checkpoint`,
+        /// a webhook delivery or an earlier `gavel audit checkpoint`): it must be signed by the log
+        /// key and the log must extend it (same root at its size). Repeatable; whole log only.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Vec<std::path::PathBuf>,
+        /// Print the report as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -71,7 +77,9 @@ pub enum AuditCommand {
 
 pub fn run(log: &Log, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        AuditCommand::Verify { from_seq, to_seq, json } => verify(log, from_seq, to_seq, json),
+        AuditCommand::Verify { from_seq, to_seq, checkpoint, json } => {
+            verify(log, from_seq, to_seq, &checkpoint, json)
+        }
         AuditCommand::Record { kind, data, actor, json } => record(log, &kind, &data, &actor, json),
         AuditCommand::Checkpoint { json } => {
             let c = log.checkpoint()?;
@@ -92,7 +100,17 @@ pub fn run(log: &Log, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn verify(log: &Log, from: Option<u64>, to: Option<u64>, json: bool) -> anyhow::Result<ExitCode> {
+fn verify(
+    log: &Log,
+    from: Option<u64>,
+    to: Option<u64>,
+    checkpoints: &[std::path::PathBuf],
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let external = checkpoints
+        .iter()
+        .map(|p| std::fs::read_to_string(p).with_context(|| format!("reading checkpoint {}", p.display())))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let from = from.unwrap_or(0);
     if let Some(to) = to {
         if to < from {
@@ -100,7 +118,7 @@ fn verify(log: &Log, from: Option<u64>, to: Option<u64>, json: bool) -> anyhow::
         }
     }
     let end = to.map(|t| t.saturating_add(1));
-    let report = log.verify(from, end)?;
+    let report = log.verify_with(from, end, &external)?;
     if json {
         crate::print_json(&serde_json::to_value(&report)?);
     } else if report.valid {
@@ -114,12 +132,20 @@ fn verify(log: &Log, from: Option<u64>, to: Option<u64>, json: bool) -> anyhow::
                 report.purged
             );
         }
+        if !external.is_empty() {
+            println!("the log extends the {} checkpoint(s) given with --checkpoint", external.len());
+        }
     } else {
         println!("INVALID: first break at seq {}", report.first_break.map_or("-".into(), |s| s.to_string()));
         if let Some(reason) = &report.reason {
             println!("  {reason}");
         }
         println!("  {} of {} events verified before the break", report.verified, report.total);
+    }
+    if !json {
+        for w in &report.warnings {
+            println!("warning: {w}");
+        }
     }
     Ok(if report.valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -52,6 +52,7 @@ impl From<StoreError> for CoreError {
             StoreError::NotFound(m) => CoreError::NotFound(m),
             StoreError::Invalid(m) => CoreError::Invalid(m),
             StoreError::Ledger(e) => CoreError::Invalid(e.to_string()),
+            e @ StoreError::Integrity(_) => CoreError::Internal(e.to_string()),
             e @ (StoreError::Database(_) | StoreError::WriterGone | StoreError::Io(_)) => {
                 CoreError::Unavailable(e.to_string())
             }

@@ -49,6 +49,10 @@ pub struct VerifyReport {
     pub checkpoints_checked: u64,
     /// Entries whose payload was purged (only their leaf hash could be checked).
     pub purged: u64,
+    /// What verification could not vouch for although nothing broke (e.g. events after the last
+    /// signed checkpoint), in words an operator can act on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Streaming verifier: feed entries in seq order with [`RangeVerifier::push`], then [`RangeVerifier::finish`].
@@ -267,6 +271,7 @@ impl RangeVerifier {
             reason,
             checkpoints_checked: self.checkpoints_checked,
             purged: self.purged,
+            warnings: Vec::new(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Routes and handlers of the `/v1` API, with the OpenAPI document generated from them.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::metrics::DecisionLabels;
 use crate::AppState;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
@@ -128,6 +128,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/policies/schema", get(policy_schema))
+        .route("/checkpoint", get(public_checkpoint))
+        .route("/v1/audit/consistency", get(consistency_proof))
         .merge(crate::compliance_api::public_routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::public::source_budget));
     Router::new()
@@ -407,6 +409,74 @@ async fn checkpoint(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>,
                   "log_key": log.signer().verifier_key()}))
     })
     .await
+    .map(Json)
+}
+
+/// The latest signed checkpoint as a plain C2SP signed note, for monitors and witnesses that
+/// follow the log. Public, like a transparency log's checkpoint (it reveals the log's size and
+/// root, nothing of its content); it never signs on demand (the server signs every 10 s).
+#[utoipa::path(get, path = "/checkpoint", responses(
+    (status = 200, description = "The latest signed checkpoint (C2SP signed note)", content_type = "text/plain; charset=utf-8", body = String),
+    (status = 404, description = "No checkpoint has been signed yet", body = ErrorBody),
+    (status = 429, description = "The source's request budget is spent", body = ErrorBody)))]
+async fn public_checkpoint(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let log = s.log.clone();
+    let latest = tokio::task::spawn_blocking(move || log.latest_authentic_checkpoint())
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::from(CoreError::from(e)))?;
+    let c = latest.ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", "no checkpoint has been signed yet")
+    })?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], c.note).into_response())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ConsistencyQuery {
+    /// The older tree size (the size of a checkpoint the caller holds).
+    pub old: u64,
+    /// The newer tree size (default: the latest signed checkpoint).
+    pub new: Option<u64>,
+}
+
+/// An RFC 9162 consistency proof from an older tree size to a newer one (default: the latest
+/// signed checkpoint, returned with it), so a holder of an old checkpoint can check that the log
+/// only grew. Public for the same reason as `/checkpoint`.
+#[utoipa::path(get, path = "/v1/audit/consistency", params(ConsistencyQuery), responses(
+    (status = 200, description = "RFC 9162 consistency proof"),
+    (status = 400, description = "Sizes out of range", body = ErrorBody),
+    (status = 404, description = "No checkpoint has been signed yet", body = ErrorBody),
+    (status = 429, description = "The source's request budget is spent", body = ErrorBody)))]
+async fn consistency_proof(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<ConsistencyQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let log = s.log.clone();
+    tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
+        let store = log.store();
+        let (new, note) = match q.new {
+            Some(n) => (n, None),
+            None => {
+                let c = log.latest_authentic_checkpoint().map_err(|e| ApiError::from(CoreError::from(e)))?;
+                let c = c.ok_or_else(|| {
+                    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no checkpoint has been signed yet")
+                })?;
+                (c.size, Some(c.note))
+            }
+        };
+        if q.old > new {
+            return Err(ApiError::bad_request(format!("old size {} is beyond the new size {new}", q.old)));
+        }
+        let store_err = |e| ApiError::from(CoreError::from(e));
+        let proof = gavel_store::Store::consistency_proof(store.as_ref(), q.old, new).map_err(store_err)?;
+        let new_root = gavel_store::Store::root_at(store.as_ref(), new).map_err(store_err)?;
+        Ok(json!({"old_size": q.old, "new_size": new, "new_root": to_hex(&new_root),
+                  "proof": proof.iter().map(to_hex).collect::<Vec<_>>(), "checkpoint": note}))
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
     .map(Json)
 }
 
@@ -1133,7 +1203,8 @@ impl utoipa::Modify for BearerScheme {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "gavel", description = "Governance and tamper-evident audit for AI agent tool calls"),
-    paths(healthz, metrics, openapi, decide, get_decision, audit, trace, verify, checkpoint, inclusion_proof, me,
+    paths(healthz, metrics, openapi, decide, get_decision, audit, trace, verify, checkpoint, public_checkpoint,
+          consistency_proof, inclusion_proof, me,
           create_user, list_users, get_user, set_role, deactivate_user, rotate_user,
           create_agent, list_agents, get_agent, deactivate_agent, rotate_agent,
           list_policies, propose_policy, policy_schema, list_changes, get_change, approve_change, reject_change,
@@ -1143,6 +1214,7 @@ impl utoipa::Modify for BearerScheme {
           engage_killswitch, release_killswitch,
           create_webhook, list_webhooks, get_webhook, update_webhook, rotate_webhook_secret, disable_webhook,
           webhook_deliveries),
+    components(schemas(ErrorBody)),
     modifiers(&BearerScheme)
 )]
 pub struct ApiDoc;

@@ -404,6 +404,56 @@ fn health_openapi_and_checkpoints() {
     assert_eq!(proof["tree_size"], checkpoint.size);
 }
 
+/// A monitor that holds an old checkpoint follows the log with no token: `GET /checkpoint` (a plain
+/// C2SP note) and `GET /v1/audit/consistency?old=N` (an RFC 9162 proof it checks itself).
+#[test]
+fn a_monitor_follows_the_log_with_public_checkpoints_and_consistency_proofs() {
+    use gavel_ledger::checkpoint::NoteVerifier;
+    let server = Server::start();
+    let (status, none) = server.call("GET", "/checkpoint", None, None);
+    assert_eq!((status, none["error"]["code"].as_str()), (404, Some("not_found")), "{none}");
+    let alice = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
+    let log_key =
+        server.ok("GET", "/v1/audit/checkpoint", &alice, None)["log_key"].as_str().unwrap().to_string();
+    let verifier = NoteVerifier::from_verifier_key(&log_key).unwrap();
+    let fetch = || {
+        let resp = ureq::get(&format!("{}/checkpoint", server.base)).call().unwrap();
+        assert_eq!(resp.content_type(), "text/plain");
+        verifier.verify(&resp.into_string().unwrap()).unwrap()
+    };
+    let old = fetch();
+    for i in 0..5 {
+        server.ok("POST", "/v1/agents", &alice, Some(json!({"name": format!("bot{i}")})));
+    }
+    server.state.log.checkpoint().unwrap();
+    let new = fetch();
+    assert!(new.size > old.size);
+    let p = server.call("GET", &format!("/v1/audit/consistency?old={}", old.size), None, None).1;
+    assert_eq!(p["new_size"], new.size);
+    assert_eq!(verifier.verify(p["checkpoint"].as_str().unwrap()).unwrap(), new);
+    let proof: Vec<gavel_ledger::hash::Hash> = p["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| hex::decode(h.as_str().unwrap()).unwrap().try_into().unwrap())
+        .collect();
+    gavel_ledger::merkle::verify_consistency(old.size, new.size, &old.root, &new.root, &proof).unwrap();
+    assert_error(
+        server.call("GET", "/v1/audit/consistency?old=999999", None, None),
+        400,
+        "invalid_request",
+        "beyond",
+    );
+    assert_error(server.call("GET", "/v1/audit/consistency", None, None), 400, "invalid_request", "old");
+    let (status, doc) = server.call("GET", "/v1/openapi.json", None, None);
+    assert_eq!(status, 200);
+    assert!(
+        doc["paths"]["/checkpoint"]["get"].is_object()
+            && doc["paths"]["/v1/audit/consistency"]["get"].is_object()
+    );
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object(), "{}", doc["components"]);
+}
+
 /// Fault injection through SQLite itself (a trigger), not a mock: the real commit fails.
 mod fault {
     pub struct Db(rusqlite::Connection);

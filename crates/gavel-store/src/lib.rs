@@ -41,6 +41,10 @@ pub enum StoreError {
     Invalid(String),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// The stored log fails verification: an edit outside gavel, or corruption. Never the
+    /// caller's fault (a 500, not a 400).
+    #[error("log integrity fault: {0}")]
+    Integrity(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -153,6 +157,9 @@ pub trait Store: Send + Sync {
 
     /// Merkle root of the first `size` events.
     fn root_at(&self, size: u64) -> Result<Hash, StoreError>;
+
+    /// The Merkle frontier of the first `size` leaves, from the stored nodes (O(log n) reads).
+    fn frontier_at(&self, size: u64) -> Result<gavel_ledger::merkle::Frontier, StoreError>;
 
     /// RFC 9162 inclusion proof of leaf `seq` in the tree of `size` leaves.
     fn inclusion_proof(&self, seq: u64, size: u64) -> Result<Vec<Hash>, StoreError>;

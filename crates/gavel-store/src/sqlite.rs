@@ -784,6 +784,17 @@ impl Store for SqliteStore {
         })
     }
 
+    fn frontier_at(&self, size: u64) -> Result<Frontier, StoreError> {
+        let head = self.head()?;
+        if size > head.size {
+            return Err(StoreError::Invalid(format!(
+                "tree size {size} is beyond the log size {}",
+                head.size
+            )));
+        }
+        self.with_reader(|conn| Ok(Frontier::from_source(&ConnNodes(conn), size)?))
+    }
+
     fn root_at(&self, size: u64) -> Result<Hash, StoreError> {
         let head = self.head()?;
         if size > head.size {
@@ -882,10 +893,13 @@ impl Store for SqliteStore {
             Ok(conn.query_row("SELECT COALESCE(MAX(seq) + 1, 0) FROM events", [], |r| r.get(0))?)
         })?;
         let end = to.map_or(size, |t| t.min(size));
-        if from > end {
+        if from > size {
             return Err(StoreError::Invalid(format!(
-                "range {from}..{end} is empty or reversed (log size {size})"
+                "seq {from} is beyond the end of the log, which holds {size} event(s) (seqs 0..{size})"
             )));
+        }
+        if from > end {
+            return Err(StoreError::Invalid(format!("range {from}..{end} is reversed")));
         }
         let prev = if from == 0 {
             ZERO_HASH
@@ -916,8 +930,115 @@ impl Store for SqliteStore {
         if intact {
             verifier.push_batch(&batch);
         }
-        Ok(verifier.finish(end - from, size))
+        let mut report = verifier.finish(end - from, size);
+        // The stored Merkle nodes are what proofs and the writer's root (after a restart) are built
+        // from: a node that disagrees with the events would be signed into the next checkpoint.
+        if let Some((first_seq, why)) = self.with_reader(|conn| audit_stored_nodes(conn, end, end == size))? {
+            report.valid = false;
+            report.verified = report.verified.min(first_seq.saturating_sub(from));
+            report.first_break = Some(report.first_break.map_or(first_seq, |b| b.min(first_seq)));
+            report.reason = Some(match report.reason {
+                Some(r) => format!("{r}; {why}"),
+                None => why,
+            });
+        }
+        Ok(report)
     }
+}
+
+/// Recomputes every stored Merkle node over the first `size` leaves from the level below it (the
+/// leaves, or the stored level `STORED_LEVEL_STRIDE` lower, already checked) and compares, one
+/// level at a time with two ordered cursors (memory stays constant). `whole`: `size` is the whole
+/// log, so no stored node may lie beyond it. Returns the first seq the first bad node covers and
+/// why, or `None` when every stored node matches.
+fn audit_stored_nodes(
+    conn: &Connection,
+    size: u64,
+    whole: bool,
+) -> Result<Option<(u64, String)>, StoreError> {
+    let stride = merkle::STORED_LEVEL_STRIDE;
+    let fan = 1usize << stride;
+    let mut level = stride;
+    while level < u64::BITS {
+        let complete = size >> level;
+        let mut stored =
+            conn.prepare_cached("SELECT idx, hash FROM merkle_nodes WHERE level = ?1 ORDER BY idx")?;
+        let mut stored = stored.query(params![level])?;
+        let mut children = if level == stride {
+            conn.prepare_cached("SELECT seq, leaf_hash FROM events WHERE seq < ?1 ORDER BY seq")?
+        } else {
+            conn.prepare_cached(
+                "SELECT idx, hash FROM merkle_nodes WHERE level = ?2 AND idx < ?1 ORDER BY idx",
+            )?
+        };
+        let child_count = complete << stride;
+        let mut children = if level == stride {
+            children.query(params![child_count])?
+        } else {
+            children.query(params![child_count, level - stride])?
+        };
+        let mut block = Vec::with_capacity(fan);
+        for idx in 0..complete {
+            let first_seq = idx << level;
+            block.clear();
+            while block.len() < fan {
+                // Children are numbered like the nodes they feed: a gap is missing data.
+                let child = (idx << stride) + block.len() as u64;
+                match children.next()? {
+                    Some(row) if row.get::<_, u64>(0)? == child => {
+                        block.push(blob_hash(&row.get::<_, Vec<u8>>(1)?)?)
+                    }
+                    _ => {
+                        let below = child << (level - stride);
+                        let what = if level == stride {
+                            "event".to_string()
+                        } else {
+                            format!("level {} node", level - stride)
+                        };
+                        return Ok(Some((
+                            below,
+                            format!("{what} {child} is missing from the stored Merkle data"),
+                        )));
+                    }
+                }
+            }
+            let expected = merkle::complete_root(&block)
+                .ok_or_else(|| StoreError::Invalid("internal error: block is not a power of two".into()))?;
+            let found = match stored.next()? {
+                Some(row) => Some((row.get::<_, u64>(0)?, blob_hash(&row.get::<_, Vec<u8>>(1)?)?)),
+                None => None,
+            };
+            match found {
+                Some((i, hash)) if i == idx && hash == expected => {}
+                Some((i, _)) if i == idx => {
+                    return Ok(Some((
+                        first_seq,
+                        format!(
+                            "stored Merkle node level {level} index {idx} (events {first_seq}..{}) does not match                              the events it covers: the stored tree was edited",
+                            first_seq + (1u64 << level)
+                        ),
+                    )))
+                }
+                _ => {
+                    return Ok(Some((first_seq, format!("stored Merkle node level {level} index {idx} is missing"))))
+                }
+            }
+        }
+        if let Some(row) = stored.next()?.filter(|_| whole) {
+            let idx: u64 = row.get(0)?;
+            return Ok(Some((
+                size,
+                format!(
+                    "stored Merkle node level {level} index {idx} lies beyond the {size} events verified"
+                ),
+            )));
+        }
+        if complete == 0 {
+            break;
+        }
+        level += stride;
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -1054,6 +1175,52 @@ mod tests {
         conn.execute("DELETE FROM events WHERE seq = 3", []).unwrap();
         assert_eq!(store.verify(0, None, vec![]).unwrap().first_break, Some(3));
         assert!(store.verify(30, None, vec![]).is_err());
+    }
+
+    #[test]
+    fn a_corrupted_stored_merkle_node_is_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        for i in 0..300 {
+            store.append(draft(i)).unwrap();
+        }
+        assert!(store.verify(0, None, vec![]).unwrap().valid);
+        let conn = Connection::open(dir.path().join("gavel.db")).unwrap();
+        // Level 4 index 5 covers events 80..96; level 8 index 0 covers 0..256.
+        for (level, idx, first) in [(4u32, 5u64, 80u64), (8, 0, 0)] {
+            let good: Vec<u8> = conn
+                .query_row(
+                    "SELECT hash FROM merkle_nodes WHERE level = ?1 AND idx = ?2",
+                    params![level, idx],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            conn.execute(
+                "UPDATE merkle_nodes SET hash = ?3 WHERE level = ?1 AND idx = ?2",
+                params![level, idx, [7u8; 32]],
+            )
+            .unwrap();
+            let r = store.verify(0, None, vec![]).unwrap();
+            assert_eq!((r.valid, r.first_break), (false, Some(first)), "{r:?}");
+            assert!(r.reason.as_deref().unwrap().contains(&format!("level {level} index {idx}")), "{r:?}");
+            conn.execute(
+                "UPDATE merkle_nodes SET hash = ?3 WHERE level = ?1 AND idx = ?2",
+                params![level, idx, good],
+            )
+            .unwrap();
+        }
+        assert!(store.verify(0, None, vec![]).unwrap().valid);
+        conn.execute("DELETE FROM merkle_nodes WHERE level = 4 AND idx = 17", []).unwrap();
+        let r = store.verify(0, None, vec![]).unwrap();
+        assert_eq!((r.valid, r.first_break), (false, Some(272)), "{r:?}");
+        conn.execute(
+            "INSERT INTO merkle_nodes (level, idx, hash) VALUES (4, 17, ?1), (4, 40, ?1)",
+            params![[1u8; 32]],
+        )
+        .unwrap();
+        assert!(!store.verify(0, None, vec![]).unwrap().valid);
+        // A range that ends before the stored node verifies.
+        assert!(store.verify(0, Some(272), vec![]).unwrap().valid);
     }
 
     fn op(id: &str, n: u64, expect: Expect) -> StateOp {
