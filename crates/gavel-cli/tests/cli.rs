@@ -189,3 +189,51 @@ fn serve_signs_checkpoints_and_stops_cleanly_on_sigterm() {
     assert_eq!(verify["valid"], true);
     assert!(verify["checkpoints_checked"].as_u64().unwrap() >= 1, "{verify}");
 }
+
+/// `audit verify --checkpoint FILE`: a checkpoint kept outside the data directory catches what the
+/// database alone cannot (its events and checkpoints rewritten together), and one from another log
+/// is refused.
+#[test]
+fn verify_against_a_checkpoint_held_elsewhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    json(&gavel(&dir, &["init", "--org", "acme", "--json"]));
+    for i in 0..20 {
+        record(&dir, i);
+    }
+    let checkpoint = gavel(&dir, &["audit", "checkpoint"]);
+    assert!(checkpoint.status.success());
+    let held = tmp.path().join("held.note");
+    std::fs::write(&held, &checkpoint.stdout).unwrap();
+    let held = held.to_str().unwrap();
+    let ok = gavel(&dir, &["audit", "verify", "--checkpoint", held]);
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success() && text.contains("extends the 1 checkpoint"), "{text}");
+
+    record(&dir, 99);
+    let tail = json(&gavel(&dir, &["audit", "verify", "--json"]));
+    assert!(tail["warnings"][0].as_str().unwrap().contains("21..22"), "{tail}");
+
+    // Rewrite history in the database: drop the tail and every checkpoint that covered it.
+    let db = rusqlite::Connection::open(dir.join("gavel.db")).unwrap();
+    db.execute_batch(
+        "DELETE FROM events WHERE seq >= 10; DELETE FROM merkle_nodes; DELETE FROM checkpoints;",
+    )
+    .unwrap();
+    let alone = gavel(&dir, &["audit", "verify"]);
+    assert!(alone.status.success(), "the database alone cannot tell");
+    assert!(String::from_utf8_lossy(&alone.stdout).contains("warning: no signed checkpoint"));
+    let caught = gavel(&dir, &["audit", "verify", "--checkpoint", held]);
+    assert_eq!(caught.status.code(), Some(1), "{}", String::from_utf8_lossy(&caught.stderr));
+    assert!(String::from_utf8_lossy(&caught.stdout).contains("truncated"));
+
+    let other = tmp.path().join("other");
+    json(&gavel(&other, &["init", "--org", "acme", "--json"]));
+    let foreign = tmp.path().join("foreign.note");
+    std::fs::write(&foreign, gavel(&other, &["audit", "checkpoint"]).stdout).unwrap();
+    let refused = gavel(&dir, &["audit", "verify", "--checkpoint", foreign.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not a checkpoint signed by this log"));
+    let missing = gavel(&dir, &["audit", "verify", "--checkpoint", "/nonexistent.note"]);
+    assert_eq!(missing.status.code(), Some(2));
+}
