@@ -19,6 +19,8 @@ pub enum ApprovalStatusArg {
     Denied,
     /// Nobody decided in time.
     Expired,
+    /// Voided by a containment action (suspension, deactivation, kill switch).
+    Voided,
 }
 
 impl ApprovalStatusArg {
@@ -28,6 +30,7 @@ impl ApprovalStatusArg {
             ApprovalStatusArg::Approved => "approved",
             ApprovalStatusArg::Denied => "denied",
             ApprovalStatusArg::Expired => "expired",
+            ApprovalStatusArg::Voided => "voided",
         }
     }
 }

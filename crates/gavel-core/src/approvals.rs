@@ -13,7 +13,12 @@
 //!   match the executed call, is refused and recorded as a bypass finding;
 //! * an outcome that reports executing a denied call, or a held call without a valid receipt, is
 //!   recorded *and* flagged as a bypass finding (the auditor's "denials were enforced" check);
-//! * every step is a log event naming the decision it belongs to and that decision's seq.
+//! * every step is a log event naming the decision it belongs to and that decision's seq;
+//! * containment reaches approvals: deactivating or suspending an agent, or pulling a kill switch
+//!   that covers it, voids its pending requests and its approved requests whose receipt was not
+//!   redeemed, in the same event as the containment action (`voided_approvals` lists each); a
+//!   voided receipt, or any receipt presented while its agent is contained, is refused and
+//!   recorded as a bypass finding; a pending request of a contained agent cannot be approved.
 
 use crate::decide::arguments_digest;
 use crate::error::{CoreError, Result};
@@ -32,6 +37,8 @@ pub enum ApprovalStatus {
     Approved,
     Denied,
     Expired,
+    /// Voided by a containment action (suspension, deactivation, kill switch).
+    Voided,
 }
 
 impl ApprovalStatus {
@@ -41,6 +48,7 @@ impl ApprovalStatus {
             ApprovalStatus::Approved => "approved",
             ApprovalStatus::Denied => "denied",
             ApprovalStatus::Expired => "expired",
+            ApprovalStatus::Voided => "voided",
         }
     }
     pub fn parse(s: &str) -> Result<Self> {
@@ -49,9 +57,10 @@ impl ApprovalStatus {
             "approved" => Ok(Self::Approved),
             "denied" => Ok(Self::Denied),
             "expired" => Ok(Self::Expired),
-            _ => {
-                Err(CoreError::Invalid(format!("status {s:?} must be pending, approved, denied or expired")))
-            }
+            "voided" => Ok(Self::Voided),
+            _ => Err(CoreError::Invalid(format!(
+                "status {s:?} must be pending, approved, denied, expired or voided"
+            ))),
         }
     }
 }
@@ -76,6 +85,9 @@ pub struct Approval {
     pub decided_by_name: Option<String>,
     pub decided_at: Option<String>,
     pub comment: Option<String>,
+    /// Why a containment action voided the request (and its receipt), when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voided: Option<Value>,
     /// The single-use receipt, shown only to the requesting agent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receipt: Option<String>,
@@ -141,6 +153,7 @@ impl Gavel {
             decided_by_name: None,
             decided_at: None,
             comment: None,
+            voided: None,
             receipt: None,
         };
         let op = approval_op(&approval, Expect::Absent);
@@ -194,6 +207,7 @@ impl Gavel {
             Some(ApprovalStatus::Expired) => &[Some("pending"), Some("expired")],
             Some(ApprovalStatus::Approved) => &[Some("approved")],
             Some(ApprovalStatus::Denied) => &[Some("denied")],
+            Some(ApprovalStatus::Voided) => &[Some("voided")],
         };
         let mut out = Vec::new();
         for k1 in stored {
@@ -244,6 +258,13 @@ impl Gavel {
                 "{} requested this call (agent owner or on-behalf-of user) and cannot approve it; another approver must",
                 user.name
             )));
+        }
+        if approve {
+            if let Some(why) = self.contained(&a.agent_id, &a.tool)? {
+                return Err(CoreError::Conflict(format!(
+                    "approval {id} cannot be granted: {why}; release the containment and have the agent ask again"
+                )));
+            }
         }
         let decision_seq = self.store.get_doc("decisions", &a.decision_id)?.map(|d| d.seq);
         let now = self.now();
@@ -341,11 +362,21 @@ impl Gavel {
                 None => findings.push("executed a held call without an approval receipt".into()),
                 Some(receipt) => {
                     let hash = token_hash(receipt);
+                    let contained =
+                        self.contained(&agent.id, decision["tool"].as_str().unwrap_or_default())?;
                     let refusal = match self.store.get_doc("receipts", &hash)? {
                         None => Some("the receipt is unknown".to_string()),
                         Some(r) if r.body["used"] == json!(true) => {
                             Some("the receipt was already used".to_string())
                         }
+                        Some(r) if r.body.get("voided").is_some_and(|v| !v.is_null()) => Some(format!(
+                            "the receipt was voided ({})",
+                            r.body["voided"]["reason"].as_str().unwrap_or("containment")
+                        )),
+                        Some(_) if contained.is_some() => Some(format!(
+                            "the receipt cannot be redeemed: {}",
+                            contained.as_deref().unwrap_or("")
+                        )),
                         Some(r)
                             if r.body["decision_id"] != json!(decision_id)
                                 || r.body["agent_id"] != json!(agent.id)
@@ -408,6 +439,85 @@ impl Gavel {
         let mut out = record;
         out["seq"] = json!(appended.seq);
         Ok(out)
+    }
+
+    /// Why calls of `agent_id` to `tool` are contained right now (the agent is not active, or a
+    /// kill switch covering them is engaged), if they are.
+    pub(crate) fn contained(&self, agent_id: &str, tool: &str) -> Result<Option<String>> {
+        let agent: Agent = match self.store.get_doc("agents", agent_id)? {
+            Some(doc) => from_doc(doc)?,
+            None => return Ok(Some(format!("agent {agent_id} no longer exists"))),
+        };
+        if agent.status != crate::identity::Status::Active {
+            return Ok(Some(format!("agent {} is {}", agent.name, agent.status.as_str())));
+        }
+        for scope in crate::containment::switch_scopes(&agent, tool) {
+            if let Some(doc) = self.store.get_doc("killswitches", &scope.key())? {
+                if doc.body["engaged"] == json!(true) {
+                    return Ok(Some(format!("kill switch {} is engaged", scope.key())));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The state changes that void every outstanding approval a containment action covers:
+    /// pending requests, and approved requests whose receipt was not redeemed (the receipt is
+    /// voided with them). `agent_id` / `tool` narrow the scope (`None`: every agent / tool).
+    /// Returns the ops, to commit with the containment event, and what was voided, for its data.
+    pub(crate) fn void_approvals_ops(
+        &self,
+        agent_id: Option<&str>,
+        tool: Option<&str>,
+        reason: &str,
+    ) -> Result<(Vec<StateOp>, Vec<Value>)> {
+        let voided_by = json!({"reason": reason, "at": self.now()});
+        let (mut ops, mut voided) = (Vec::new(), Vec::new());
+        for status in ["pending", "approved"] {
+            let mut q = DocQuery::new("approvals", 500);
+            q.k1 = Some(status.into());
+            q.k2 = agent_id.map(str::to_string);
+            loop {
+                let page = self.store.query_docs(&q)?;
+                let Some(last) = page.last() else { break };
+                q.before_seq = Some(last.seq);
+                for doc in page {
+                    let version = doc.version;
+                    let mut a: Approval = from_doc(doc)?;
+                    let lapsed = a.status == ApprovalStatus::Pending && self.now() > a.expires_at;
+                    if lapsed || tool.is_some_and(|t| t != a.tool) {
+                        continue;
+                    }
+                    if a.status == ApprovalStatus::Approved {
+                        let mut rq = DocQuery::new("receipts", 1);
+                        rq.k1 = Some(a.decision_id.clone());
+                        let Some(receipt) = self.store.query_docs(&rq)?.pop() else { continue };
+                        if receipt.body["used"] == json!(true) {
+                            continue;
+                        }
+                        let mut body = receipt.body.clone();
+                        body["voided"] = voided_by.clone();
+                        ops.push(StateOp::put(
+                            "receipts",
+                            &receipt.id,
+                            body,
+                            receipt.keys.clone(),
+                            Expect::Version(receipt.version),
+                        ));
+                    }
+                    let was = a.status;
+                    a.status = ApprovalStatus::Voided;
+                    a.voided = Some(voided_by.clone());
+                    a.receipt = None;
+                    ops.push(approval_op(&a, Expect::Version(version)));
+                    voided.push(
+                        json!({"approval_id": a.id, "decision_id": a.decision_id, "agent_id": a.agent_id,
+                                        "tool": a.tool, "was": was}),
+                    );
+                }
+            }
+        }
+        Ok((ops, voided))
     }
 
     fn finding_op(&self, agent: &Agent, decision_id: &str, detail: &str) -> StateOp {

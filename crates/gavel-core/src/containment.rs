@@ -148,14 +148,23 @@ impl Gavel {
             incident_id: incident_id.map(str::to_string),
         };
         let expect = existing.map_or(Expect::Absent, |d| Expect::Version(d.version));
-        let data = json!({"scope": scope.key(), "engaged_by": user.name, "reason": reason, "incident_id": incident_id});
-        let mut ops = vec![StateOp::put(
+        let (agent_id, tool) = match &scope {
+            Scope::Global => (None, None),
+            Scope::Agent(id) => (Some(id.as_str()), None),
+            Scope::Tool(t) => (None, Some(t.as_str())),
+        };
+        let (voids, voided) =
+            self.void_approvals_ops(agent_id, tool, &format!("kill switch {} engaged", scope.key()))?;
+        let data = json!({"scope": scope.key(), "engaged_by": user.name, "reason": reason, "incident_id": incident_id,
+                          "voided_approvals": voided});
+        let mut ops = voids;
+        ops.push(StateOp::put(
             "killswitches",
             &scope.key(),
             json!(switch),
             DocKeys { k1: Some("engaged".into()), ..Default::default() },
             expect,
-        )];
+        ));
         // Taken under an incident: the same event is an entry of its timeline.
         if let Some(id) = incident_id {
             let action = json!({"type": "kill_switch", "scope": scope.key(), "by": user.name});

@@ -500,11 +500,14 @@ impl Gavel {
             return Err(CoreError::Conflict(format!("agent {} is already deactivated", a.name)));
         }
         a.status = Status::Deactivated;
+        let (mut ops, voided) =
+            self.void_approvals_ops(Some(&a.id), None, &format!("agent {} deactivated", a.name))?;
+        ops.push(self.agent_op(&a, Expect::Version(version)));
         self.record(
             "agent.deactivated",
             &by.actor(),
-            json!({"agent_id": a.id, "name": a.name, "reason": reason}),
-            vec![self.agent_op(&a, Expect::Version(version))],
+            json!({"agent_id": a.id, "name": a.name, "reason": reason, "voided_approvals": voided}),
+            ops,
         )?;
         Ok(a)
     }
@@ -579,6 +582,12 @@ impl Gavel {
             data["incident_id"] = json!(id);
         }
         let mut ops = vec![self.agent_op(&a, Expect::Version(version))];
+        if status == Status::Suspended {
+            let (voids, voided) =
+                self.void_approvals_ops(Some(&a.id), None, &format!("agent {} suspended", a.name))?;
+            ops.extend(voids);
+            data["voided_approvals"] = json!(voided);
+        }
         if let Some(id) = incident_id {
             let action = json!({"type": kind, "agent_id": a.id, "agent": a.name});
             ops.extend(self.incident_link_ops(id, kind, by, action, &data)?);

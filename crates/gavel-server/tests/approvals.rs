@@ -530,3 +530,121 @@ fn lifecycle_suspend_reactivate_rotate_and_inventory() {
     );
     assert!(row["first_seen"].as_str().unwrap() <= row["last_seen"].as_str().unwrap());
 }
+
+/// Containment reaches approvals: suspension, a kill switch and deactivation void the agent's
+/// pending requests and unredeemed receipts in the containment event itself; a voided receipt is
+/// refused and recorded as a bypass finding, and a contained agent's request cannot be approved.
+#[test]
+fn containment_voids_outstanding_approvals_and_receipts() {
+    let w = world();
+    let args = json!({"to": "x@example.com"});
+    let hold = |w: &World| {
+        let held = w.decide(json!({"tool": "send_email", "arguments": args}));
+        assert_eq!(held["decision"], "require_approval", "{held}");
+        held
+    };
+    let approved = |w: &World, held: &Value| -> String {
+        let id = held["approval_id"].as_str().unwrap();
+        assert_eq!(w.approve(&w.carol, id, "approve").0, 200);
+        w.server.ok("GET", &format!("/v1/approvals/{id}"), &w.agent, None)["receipt"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let outcome = |w: &World, held: &Value, receipt: &str| {
+        w.server.call(
+            "POST",
+            &format!("/v1/decisions/{}/outcome", held["decision_id"].as_str().unwrap()),
+            Some(&w.agent),
+            Some(json!({"status": "succeeded", "receipt": receipt, "arguments": args})),
+        )
+    };
+    let agent_path = format!("/v1/agents/{}", w.agent_id);
+
+    // Suspension: one approved (receipt not yet redeemed) and one pending request are voided.
+    let first = hold(&w);
+    let receipt = approved(&w, &first);
+    let pending = hold(&w);
+    let suspended = gavel_store::Store::head(w.server.state.log.store().as_ref()).unwrap().size;
+    w.server.ok("POST", &format!("{agent_path}/suspend"), &w.alice, Some(json!({"reason": "odd"})));
+    let event = gavel_store::Store::entry(w.server.state.log.store().as_ref(), suspended).unwrap().unwrap();
+    let event = gavel_ledger::event::Event::from_bytes(event.bytes.as_deref().unwrap()).unwrap();
+    assert_eq!(event.kind, "agent.suspended");
+    let voided: Vec<&str> = event.data["voided_approvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["approval_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(voided.len(), 2, "{}", event.data);
+    for held in [&first, &pending] {
+        let id = held["approval_id"].as_str().unwrap();
+        assert!(voided.contains(&id));
+        let a = w.server.ok("GET", &format!("/v1/approvals/{id}"), &w.agent, None);
+        assert_eq!(a["status"], "voided", "{a}");
+        assert!(a.get("receipt").is_none(), "a voided request shows no receipt");
+    }
+    assert_error(
+        w.approve(&w.erin, pending["approval_id"].as_str().unwrap(), "approve"),
+        409,
+        "conflict",
+        "voided",
+    );
+    w.server.ok("POST", &format!("{agent_path}/reactivate"), &w.alice, Some(json!({"reason": "fine"})));
+    // Reactivation does not revive the receipt: redeeming it is refused and recorded.
+    assert_error(outcome(&w, &first, &receipt), 403, "forbidden", "voided");
+    let findings = w.server.ok("GET", "/v1/findings", &w.alice, None);
+    assert_eq!(findings["items"][0]["decision_id"], first["decision_id"]);
+    assert!(findings["items"][0]["detail"].as_str().unwrap().contains("voided"));
+
+    // A tool kill switch voids the receipt; a request pending under an engaged switch cannot be approved.
+    let second = hold(&w);
+    let receipt = approved(&w, &second);
+    let third = hold(&w);
+    w.server.ok(
+        "POST",
+        "/v1/killswitch",
+        &w.alice,
+        Some(json!({"scope": "tool", "target": "send_email", "reason": "leak"})),
+    );
+    assert_error(outcome(&w, &second, &receipt), 403, "forbidden", "voided");
+    let third_id = third["approval_id"].as_str().unwrap();
+    assert_eq!(w.server.ok("GET", &format!("/v1/approvals/{third_id}"), &w.carol, None)["status"], "voided");
+    w.server.ok(
+        "POST",
+        "/v1/killswitch/release",
+        &w.alice,
+        Some(json!({"scope": "tool", "target": "send_email"})),
+    );
+
+    // An agent kill switch voids the agent's receipts too.
+    let fourth = hold(&w);
+    let receipt = approved(&w, &fourth);
+    w.server.ok(
+        "POST",
+        "/v1/killswitch",
+        &w.alice,
+        Some(json!({"scope": "agent", "target": "mailer", "reason": "x"})),
+    );
+    assert_error(outcome(&w, &fourth, &receipt), 403, "forbidden", "voided");
+    w.server.ok(
+        "POST",
+        "/v1/killswitch/release",
+        &w.alice,
+        Some(json!({"scope": "agent", "target": "mailer"})),
+    );
+
+    // Deactivation voids what is still outstanding.
+    let fifth = hold(&w);
+    let receipt = approved(&w, &fifth);
+    w.server.ok("POST", &format!("{agent_path}/deactivate"), &w.alice, Some(json!({"reason": "retired"})));
+    let id = fifth["approval_id"].as_str().unwrap();
+    assert_eq!(w.server.ok("GET", &format!("/v1/approvals/{id}"), &w.carol, None)["status"], "voided");
+    let (status, _) = outcome(&w, &fifth, &receipt);
+    assert!(status == 403 || status == 401, "a deactivated agent's receipt is refused ({status})");
+    assert_eq!(
+        w.server.ok("GET", "/v1/approvals?status=voided", &w.carol, None)["items"].as_array().unwrap().len(),
+        6
+    );
+    assert_eq!(w.server.ok("GET", "/v1/audit/verify", &w.alice, None)["valid"], true);
+}
