@@ -137,12 +137,25 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        exit_quietly_on_closed_pipe();
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// `gavel keys show --json | head -c 10`: Rust ignores SIGPIPE, so writing to a closed pipe makes
+/// `println!` panic (exit 101 and a backtrace). A command-line tool should end quietly, as `cat`
+/// does: restore the default action. Not for `serve`, whose log output must never end the server.
+fn exit_quietly_on_closed_pipe() {
+    // SAFETY: called once at start, before any thread is spawned; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

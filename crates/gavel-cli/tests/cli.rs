@@ -237,3 +237,41 @@ fn verify_against_a_checkpoint_held_elsewhere() {
     let missing = gavel(&dir, &["audit", "verify", "--checkpoint", "/nonexistent.note"]);
     assert_eq!(missing.status.code(), Some(2));
 }
+
+/// An unreadable config file is reported once, with the OS error once.
+#[test]
+fn a_missing_config_file_is_reported_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = gavel(&tmp.path().join("data"), &["serve", "--config", "/nonexistent/gavel.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot read /nonexistent/gavel.toml"), "{stderr}");
+    assert_eq!(stderr.matches("No such file or directory").count(), 1, "{stderr}");
+}
+
+/// `gavel keys show --json | head -c 10`: a closed pipe ends the command quietly (SIGPIPE, as
+/// `cat` does), never a panic with exit 101 and a backtrace.
+#[test]
+fn writing_into_a_closed_pipe_ends_quietly() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::ExitStatusExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    json(&gavel(&dir, &["init", "--json"]));
+    let mut fds = [0; 2];
+    // SAFETY: a fresh pipe; each end is owned exactly once below.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read_end); // the reader is gone before gavel writes a byte
+    let out = Command::new(env!("CARGO_BIN_EXE_gavel"))
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["keys", "show", "--json"])
+        .stdout(std::process::Stdio::from(write_end))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?} {stderr}", out.status);
+}
