@@ -19,10 +19,16 @@ pub enum RetentionCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Set the retention period in days (admin; at least 365). Logged.
+    /// Set the retention period in days (admin; at least 365). Lengthening applies at once;
+    /// shortening is pending until a different admin runs `gavel retention approve`. Logged.
     Set {
         #[arg(long)]
         days: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a pending shortening of the retention period (an admin other than the requester).
+    Approve {
         #[arg(long)]
         json: bool,
     },
@@ -97,6 +103,14 @@ pub fn run(remote: &Remote, cmd: RetentionCommand) -> anyhow::Result<ExitCode> {
                 "  applies to: every event payload (decisions, approvals, incidents, policy changes, …)"
             );
             println!("  never purged: {} (the records of purges and holds)", kinds(&v["kept_kinds"]));
+            if let Some(p) = v["pending"].as_object() {
+                println!(
+                    "  pending: {} days, asked by {} at {} (a second admin approves)",
+                    s(&p["days"]),
+                    s(&p["requested_by"]),
+                    s(&p["requested_at"])
+                );
+            }
             println!("  purged up to seq: {}", s(&v["state"]["purged_upto"]));
             println!("  legal holds in force: {}", s(&v["holds_in_force"]));
         }
@@ -104,8 +118,28 @@ pub fn run(remote: &Remote, cmd: RetentionCommand) -> anyhow::Result<ExitCode> {
             let v = remote.put("/v1/retention", json!({"days": days}))?;
             if json {
                 crate::print_json(&v);
+            } else if v["status"] == "pending" {
+                println!(
+                    "pending: shortening retention from {} to {} days needs a second admin \
+                     (`gavel retention approve`); {} days stay in force until then",
+                    s(&v["pending"]["previous_days"]),
+                    s(&v["pending"]["days"]),
+                    s(&v["policy"]["days"])
+                );
             } else {
-                println!("retention set to {} days by {}", s(&v["days"]), s(&v["set_by"]));
+                println!(
+                    "retention set to {} days by {}",
+                    s(&v["policy"]["days"]),
+                    s(&v["policy"]["set_by"])
+                );
+            }
+        }
+        RetentionCommand::Approve { json } => {
+            let v = remote.post("/v1/retention/approve", None)?;
+            if json {
+                crate::print_json(&v);
+            } else {
+                println!("retention set to {} days, approved by {}", s(&v["days"]), s(&v["set_by"]));
             }
         }
         RetentionCommand::Purge { json } => {

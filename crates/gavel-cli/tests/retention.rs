@@ -15,11 +15,19 @@ fn retention_and_holds_from_the_cli() {
     let err = refused(&server.gavel(admin, &["retention", "set", "--days", "30"]));
     assert!(err.contains("HTTP 400") && err.contains("minimum of 365 days"), "{err}");
     let set = json(&server.gavel(admin, &["retention", "set", "--days", "400", "--json"]));
-    assert_eq!(set["days"], 400);
+    assert_eq!((set["status"].as_str(), set["policy"]["days"].as_u64()), (Some("applied"), Some(400)));
     assert!(stdout(&server.gavel(admin, &["retention", "show"])).contains("retention: 400 days (set by"));
 
     let second = json(&server.gavel(admin, &["users", "create", "bob", "--role", "admin", "--json"]));
     let bob = Some(str_of(&second, "token"));
+    // Shortening needs a second admin.
+    let asked = stdout(&server.gavel(admin, &["retention", "set", "--days", "370"]));
+    assert!(asked.contains("pending: shortening retention from 400 to 370 days"), "{asked}");
+    assert!(stdout(&server.gavel(admin, &["retention", "show"])).contains("pending: 370 days"));
+    let err = refused(&server.gavel(admin, &["retention", "approve"]));
+    assert!(err.contains("HTTP 403") && err.contains("two-person"), "{err}");
+    let approved = stdout(&server.gavel(bob, &["retention", "approve"]));
+    assert!(approved.contains("retention set to 370 days, approved by bob"), "{approved}");
     let hold = json(&server.gavel(
         admin,
         &["holds", "place", "--from", "2026-01-01", "--to", "2026-04-01", "--reason", "matter 42", "--json"],

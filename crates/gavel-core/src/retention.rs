@@ -46,6 +46,30 @@ pub struct RetentionPolicy {
     pub set_at: Option<String>,
 }
 
+/// A request to shorten the retention period, waiting for a second admin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRetention {
+    pub days: u32,
+    pub previous_days: u32,
+    pub requested_by: String,
+    pub requested_at: String,
+    /// `pending`, then `approved` (by `approved_by`) or `superseded` (by a later change).
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+}
+
+/// What asking for a retention period did: lengthening (or keeping) applies at once; shortening
+/// waits for a different admin ([`Gavel::approve_retention`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RetentionChange {
+    /// `applied` or `pending`.
+    pub status: &'static str,
+    pub policy: RetentionPolicy,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingRetention>,
+}
+
 impl Default for RetentionPolicy {
     fn default() -> Self {
         RetentionPolicy { days: MIN_RETENTION_DAYS, set_by: None, set_at: None }
@@ -207,8 +231,30 @@ impl Gavel {
         }
     }
 
-    /// Sets the retention period (admin). Below [`MIN_RETENTION_DAYS`] is refused.
-    pub fn set_retention(&self, by: &Principal, days: u32) -> Result<RetentionPolicy> {
+    /// A shortening of the retention period waiting for a second admin, if any.
+    pub fn pending_retention(&self) -> Result<Option<PendingRetention>> {
+        Ok(self.pending_retention_versioned()?.map(|(p, _)| p))
+    }
+
+    fn pending_retention_versioned(&self) -> Result<Option<(PendingRetention, u64)>> {
+        let Some(doc) = self.store.get_doc(RETENTION, "pending")? else { return Ok(None) };
+        let version = doc.version;
+        let pending: PendingRetention = from_doc(doc)?;
+        Ok((pending.status == "pending").then_some((pending, version)))
+    }
+
+    fn pending_expect(&self) -> Result<Expect> {
+        Ok(match self.store.get_doc(RETENTION, "pending")? {
+            Some(doc) => Expect::Version(doc.version),
+            None => Expect::Absent,
+        })
+    }
+
+    /// Asks for a retention period (admin). Below [`MIN_RETENTION_DAYS`] is refused. Keeping or
+    /// lengthening it applies at once; shortening it (which lets purges delete sooner) is a
+    /// pending request that a *different* admin approves, as releasing a legal hold is. A new
+    /// request replaces a pending one.
+    pub fn set_retention(&self, by: &Principal, days: u32) -> Result<RetentionChange> {
         let user = by.require_admin()?;
         if days < MIN_RETENTION_DAYS {
             return Err(CoreError::Invalid(format!(
@@ -220,18 +266,90 @@ impl Gavel {
             return Err(CoreError::Invalid(format!("retention of {days} days exceeds {MAX_RETENTION_DAYS}")));
         }
         let previous = self.retention_policy()?;
-        let expect = match self.store.get_doc(RETENTION, "policy")? {
-            Some(doc) => Expect::Version(doc.version),
-            None => Expect::Absent,
-        };
+        let outstanding = self.pending_retention_versioned()?;
+        let pending_expect = self.pending_expect()?;
+        if days < previous.days {
+            let pending = PendingRetention {
+                days,
+                previous_days: previous.days,
+                requested_by: user.name.clone(),
+                requested_at: self.now(),
+                status: "pending".into(),
+                approved_by: None,
+            };
+            self.record(
+                "retention.change_requested",
+                &by.actor(),
+                json!({"days": days, "previous_days": previous.days, "requested_by": user.name}),
+                vec![StateOp::put(RETENTION, "pending", json!(pending), DocKeys::default(), pending_expect)],
+            )?;
+            return Ok(RetentionChange { status: "pending", policy: previous, pending: Some(pending) });
+        }
         let policy = RetentionPolicy { days, set_by: Some(user.name.clone()), set_at: Some(self.now()) };
+        let mut ops =
+            vec![StateOp::put(RETENTION, "policy", json!(policy), DocKeys::default(), self.policy_expect()?)];
+        let superseded = outstanding.map(|(mut p, version)| {
+            // Keeping or lengthening supersedes a pending shortening.
+            p.status = "superseded".into();
+            ops.push(StateOp::put(
+                RETENTION,
+                "pending",
+                json!(p),
+                DocKeys::default(),
+                Expect::Version(version),
+            ));
+            p
+        });
         self.record(
             "retention.policy_set",
             &by.actor(),
-            json!({"days": days, "previous_days": previous.days, "set_by": user.name}),
-            vec![StateOp::put(RETENTION, "policy", json!(policy), DocKeys::default(), expect)],
+            json!({"days": days, "previous_days": previous.days, "set_by": user.name,
+                   "superseded_request": superseded}),
+            ops,
+        )?;
+        Ok(RetentionChange { status: "applied", policy, pending: None })
+    }
+
+    /// Approves a pending shortening (a second admin): it applies from now on.
+    pub fn approve_retention(&self, by: &Principal) -> Result<RetentionPolicy> {
+        let user = by.require_admin()?;
+        let (mut pending, version) = self
+            .pending_retention_versioned()?
+            .ok_or_else(|| CoreError::Conflict("no retention change is pending".into()))?;
+        if pending.requested_by == user.name {
+            return Err(CoreError::Forbidden(
+                "two-person rule: the admin who asked to shorten retention cannot approve it".into(),
+            ));
+        }
+        let previous = self.retention_policy()?;
+        let policy =
+            RetentionPolicy { days: pending.days, set_by: Some(user.name.clone()), set_at: Some(self.now()) };
+        pending.status = "approved".into();
+        pending.approved_by = Some(user.name.clone());
+        self.record(
+            "retention.policy_set",
+            &by.actor(),
+            json!({"days": pending.days, "previous_days": previous.days, "set_by": user.name,
+                   "requested_by": pending.requested_by, "approved_by": user.name}),
+            vec![
+                StateOp::put(RETENTION, "policy", json!(policy), DocKeys::default(), self.policy_expect()?),
+                StateOp::put(
+                    RETENTION,
+                    "pending",
+                    json!(pending),
+                    DocKeys::default(),
+                    Expect::Version(version),
+                ),
+            ],
         )?;
         Ok(policy)
+    }
+
+    fn policy_expect(&self) -> Result<Expect> {
+        Ok(match self.store.get_doc(RETENTION, "policy")? {
+            Some(doc) => Expect::Version(doc.version),
+            None => Expect::Absent,
+        })
     }
 
     /// Places a legal hold on a time range (admin): nothing in it is purged until released.

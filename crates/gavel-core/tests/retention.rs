@@ -67,7 +67,7 @@ fn retention_below_a_year_is_refused_and_changes_are_logged() {
     assert!(matches!(w.gavel.set_retention(&w.agent, 400), Err(CoreError::Forbidden(_))));
     assert_eq!(w.gavel.store().head().unwrap().size, size, "a refused change records nothing");
     let p = w.gavel.set_retention(&w.admin, 400).unwrap();
-    assert_eq!((p.days, p.set_by.as_deref()), (400, Some("admin")));
+    assert_eq!((p.status, p.policy.days, p.policy.set_by.as_deref()), ("applied", 400, Some("admin")));
     assert_eq!(w.gavel.retention_policy().unwrap().days, 400);
 }
 
@@ -197,5 +197,27 @@ fn an_incident_hold_keeps_its_linked_events_and_timeline() {
     w.gavel.approve_hold_release(&w.second_admin, &hold.id).unwrap();
     w.gavel.purge_expired(None).unwrap();
     assert!(!w.payload_present(first_decision + 1) && !w.payload_present(opened_seq));
+    assert!(w.verify().valid);
+}
+
+#[test]
+fn shortening_retention_needs_a_second_admin() {
+    let w = world();
+    w.gavel.set_retention(&w.admin, 730).unwrap();
+    let asked = w.gavel.set_retention(&w.admin, 400).unwrap();
+    assert_eq!((asked.status, asked.policy.days), ("pending", 730));
+    assert_eq!(w.gavel.retention_policy().unwrap().days, 730, "nothing shortens until approved");
+    assert!(matches!(w.gavel.approve_retention(&w.admin), Err(CoreError::Forbidden(_))));
+    assert!(matches!(w.gavel.approve_retention(&w.agent), Err(CoreError::Forbidden(_))));
+    let p = w.gavel.approve_retention(&w.second_admin).unwrap();
+    assert_eq!((p.days, p.set_by.as_deref()), (400, Some("second-admin")));
+    assert_eq!(w.gavel.pending_retention().unwrap(), None);
+    assert!(matches!(w.gavel.approve_retention(&w.second_admin), Err(CoreError::Conflict(_))));
+    // A pending shortening is superseded by keeping or lengthening the period.
+    w.gavel.set_retention(&w.second_admin, 365).unwrap();
+    w.gavel.set_retention(&w.admin, 400).unwrap();
+    assert_eq!(w.gavel.pending_retention().unwrap(), None);
+    assert!(matches!(w.gavel.approve_retention(&w.admin), Err(CoreError::Conflict(_))));
+    assert_eq!(w.gavel.retention_policy().unwrap().days, 400);
     assert!(w.verify().valid);
 }

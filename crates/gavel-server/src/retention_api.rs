@@ -19,6 +19,7 @@ use utoipa::{OpenApi, ToSchema};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/retention", get(show_retention).put(set_retention))
+        .route("/v1/retention/approve", post(approve_retention))
         .route("/v1/retention/purge", post(purge))
         .route("/v1/holds", get(list_holds).post(place_hold))
         .route("/v1/holds/{id}", get(get_hold))
@@ -30,6 +31,7 @@ pub fn routes() -> Router<AppState> {
 #[openapi(paths(
     show_retention,
     set_retention,
+    approve_retention,
     purge,
     list_holds,
     place_hold,
@@ -46,6 +48,7 @@ async fn show_retention(State(s): State<AppState>, b: Bearer) -> Result<Json<Val
         let in_force = holds.iter().filter(|h| h.status != gavel_core::retention::HoldStatus::Released).count();
         Ok(json!({
             "policy": g.retention_policy()?,
+            "pending": g.pending_retention()?,
             "minimum_days": MIN_RETENTION_DAYS,
             "kept_kinds": gavel_core::retention::KEPT_KIND_PREFIXES.iter().map(|k| format!("{k}*")).collect::<Vec<_>>(),
             "state": g.retention_state()?,
@@ -63,13 +66,18 @@ pub struct RetentionBody {
     pub days: u32,
 }
 
-#[utoipa::path(put, path = "/v1/retention", request_body = RetentionBody, responses((status = 200, description = "Set (and logged)"), (status = 400, description = "Below the 365-day minimum")), security(("bearer" = [])))]
+#[utoipa::path(put, path = "/v1/retention", request_body = RetentionBody, responses((status = 200, description = "`status: applied` (kept or lengthened, logged) or `status: pending` (a shortening: a different admin approves it with POST /v1/retention/approve)"), (status = 400, description = "Below the 365-day minimum")), security(("bearer" = [])))]
 async fn set_retention(
     State(s): State<AppState>,
     b: Bearer,
     ApiJson(body): ApiJson<RetentionBody>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| Ok(json!(g.set_retention(p, body.days)?))).await.map(Json)
+}
+
+#[utoipa::path(post, path = "/v1/retention/approve", responses((status = 200, description = "The pending shortening applies from now on (logged with requester and approver)"), (status = 403, description = "The requester cannot approve their own change"), (status = 409, description = "No change is pending")), security(("bearer" = [])))]
+async fn approve_retention(State(s): State<AppState>, b: Bearer, _: NoBody) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, |g, p| Ok(json!(g.approve_retention(p)?))).await.map(Json)
 }
 
 #[utoipa::path(post, path = "/v1/retention/purge", responses((status = 200, description = "Payloads past retention and not held were cleared; each batch is a retention.purged event")), security(("bearer" = [])))]

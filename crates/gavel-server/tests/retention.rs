@@ -65,6 +65,30 @@ fn retention_holds_and_purges_over_http() {
     assert_error(server.call("POST", "/v1/retention/purge", Some(&agent), None), 403, "forbidden", "");
     assert_eq!(size(&server), before, "refused requests record nothing");
 
+    // Lengthening applies at once; shortening waits for a different admin.
+    let set = server.ok("PUT", "/v1/retention", &alice, Some(json!({"days": 500})));
+    assert_eq!((set["status"].as_str(), set["policy"]["days"].as_u64()), (Some("applied"), Some(500)));
+    let asked = server.ok("PUT", "/v1/retention", &alice, Some(json!({"days": 365})));
+    assert_eq!((asked["status"].as_str(), asked["policy"]["days"].as_u64()), (Some("pending"), Some(500)));
+    assert_eq!(server.ok("GET", "/v1/retention", &vera, None)["policy"]["days"], 500, "not yet in force");
+    assert_error(
+        server.call("POST", "/v1/retention/approve", Some(&alice), None),
+        403,
+        "forbidden",
+        "two-person",
+    );
+    assert_error(server.call("POST", "/v1/retention/approve", Some(&vera), None), 403, "forbidden", "admin");
+    let applied = server.ok("POST", "/v1/retention/approve", &bob, None);
+    assert_eq!((applied["days"].as_u64(), applied["set_by"].as_str()), (Some(365), Some("bob")));
+    let shown = server.ok("GET", "/v1/retention", &vera, None);
+    assert_eq!((shown["policy"]["days"].clone(), shown["pending"].clone()), (json!(365), Value::Null));
+    assert_error(
+        server.call("POST", "/v1/retention/approve", Some(&bob), None),
+        409,
+        "conflict",
+        "no retention change",
+    );
+
     // Three days of decisions, a day apart.
     let decide = |s: &Server| {
         s.ok("POST", "/v1/decide", &agent, Some(json!({"tool": "search_docs", "arguments": {"q": "x"}})))
