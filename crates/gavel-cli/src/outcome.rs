@@ -66,6 +66,27 @@ pub enum FindingsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Acknowledge a finding: someone is looking into it (approver or admin, not the agent's owner).
+    Acknowledge {
+        id: String,
+        /// What was found so far (required).
+        #[arg(long)]
+        note: String,
+        /// Print the finding as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resolve a finding with what was done (approver or admin, not the agent's owner). Final; the
+    /// finding stays in the record with its resolution.
+    Resolve {
+        id: String,
+        /// What was done (required).
+        #[arg(long)]
+        note: String,
+        /// Print the finding as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(remote: &Remote, args: OutcomeArgs) -> anyhow::Result<ExitCode> {
@@ -110,7 +131,7 @@ pub fn findings(remote: &Remote, cmd: FindingsCommand) -> anyhow::Result<ExitCod
             let rows: Vec<Vec<String>> = items(&list)
                 .iter()
                 .map(|f| {
-                    ["time", "id", "kind", "agent_name", "decision_id", "seq", "detail"]
+                    ["time", "id", "status", "agent_name", "decision_id", "seq", "detail"]
                         .iter()
                         .map(|k| s(&f[*k]))
                         .collect()
@@ -119,11 +140,24 @@ pub fn findings(remote: &Remote, cmd: FindingsCommand) -> anyhow::Result<ExitCod
             if rows.is_empty() {
                 println!("no findings");
             } else {
-                print_table(&["TIME", "ID", "KIND", "AGENT", "DECISION ID", "SEQ", "DETAIL"], &rows);
+                print_table(&["TIME", "ID", "STATUS", "AGENT", "DECISION ID", "SEQ", "DETAIL"], &rows);
             }
         }
+        FindingsCommand::Acknowledge { id, note, json } => update(remote, &id, "acknowledge", &note, json)?,
+        FindingsCommand::Resolve { id, note, json } => update(remote, &id, "resolve", &note, json)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Acknowledges or resolves one finding and says what it is now.
+fn update(remote: &Remote, id: &str, step: &str, note: &str, json: bool) -> anyhow::Result<()> {
+    let f = remote.post(&format!("/v1/findings/{}/{step}", seg(id)?), Some(json!({"note": note})))?;
+    if json {
+        crate::print_json(&f);
+    } else {
+        println!("finding {id} is {} (log seq {})", s(&f["status"]), s(&f["seq"]));
+    }
+    Ok(())
 }
 
 /// The fields of a recorded outcome, one per line under `indent` (shared with `audit trace`).

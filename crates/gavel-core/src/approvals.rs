@@ -550,7 +550,9 @@ impl Gavel {
         Ok(appended.seq)
     }
 
-    /// Bypass findings, newest first (for the compliance scan and incidents).
+    /// Bypass findings, newest first (for the compliance scan and incidents). Each has a
+    /// `status`: `open` (also every finding recorded before statuses existed), `acknowledged`
+    /// or `resolved`, with who, when and the note of each step.
     pub fn findings(&self, by: &Principal, limit: u32) -> Result<Vec<Value>> {
         by.require_reader()?;
         Ok(self
@@ -559,10 +561,59 @@ impl Gavel {
             .into_iter()
             .map(|d| {
                 let mut v = d.body;
+                if v.get("status").is_none_or(Value::is_null) {
+                    v["status"] = json!("open");
+                }
                 v["id"] = json!(d.id);
                 v["seq"] = json!(d.seq);
                 v
             })
             .collect())
+    }
+
+    /// Moves a bypass finding on: `acknowledged` (someone is looking into it) or `resolved`, with
+    /// a note. Approvers and admins only, never the agent's owner (whose agent the finding is
+    /// about); a resolved finding is final. The step is a `finding.acknowledged` or
+    /// `finding.resolved` event, so evidence shows each finding with its resolution.
+    pub fn update_finding(&self, by: &Principal, id: &str, resolve: bool, note: &str) -> Result<Value> {
+        let user = by.require_user(&[Role::Approver, Role::Admin])?;
+        if note.trim().is_empty() {
+            return Err(CoreError::Invalid("say what was found or done (note)".into()));
+        }
+        let doc = self
+            .store
+            .get_doc("findings", id)?
+            .ok_or_else(|| CoreError::NotFound(format!("no finding {id:?}")))?;
+        let mut body = doc.body.clone();
+        let status = body["status"].as_str().unwrap_or("open").to_string();
+        let next = if resolve { "resolved" } else { "acknowledged" };
+        if status == "resolved" || status == next {
+            return Err(CoreError::Conflict(format!("finding {id} is already {status}")));
+        }
+        let agent_id = body["agent_id"].as_str().unwrap_or_default().to_string();
+        if let Some(agent) = self.store.get_doc("agents", &agent_id)? {
+            let owner = agent.body["owner"].as_str().unwrap_or_default();
+            if owner.eq_ignore_ascii_case(&user.name) || owner.eq_ignore_ascii_case(&user.id) {
+                return Err(CoreError::Forbidden(format!(
+                    "{} owns the agent this finding is about and cannot {} it; someone else must",
+                    user.name,
+                    if resolve { "resolve" } else { "acknowledge" }
+                )));
+            }
+        }
+        body["status"] = json!(next);
+        body[format!("{next}_by")] = json!(user.name);
+        body[format!("{next}_at")] = json!(self.now());
+        body[format!("{next}_note")] = json!(note);
+        let appended = self.record(
+            &format!("finding.{next}"),
+            &by.actor(),
+            json!({"finding_id": id, "decision_id": body["decision_id"], "agent_id": agent_id,
+                   "previous_status": status, "by": user.name, "note": note}),
+            vec![StateOp::put("findings", id, body.clone(), doc.keys.clone(), Expect::Version(doc.version))],
+        )?;
+        body["id"] = json!(id);
+        body["seq"] = json!(appended.seq);
+        Ok(body)
     }
 }

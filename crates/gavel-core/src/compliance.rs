@@ -544,8 +544,11 @@ impl Gavel {
     fn check_bypass_findings(&self) -> Result<CheckResult> {
         let id = "bypass_findings";
         let docs = self.store.query_docs(&DocQuery::new("findings", 1000))?;
+        let is_resolved = |d: &&gavel_store::docs::Doc| d.body["status"] == "resolved";
+        let resolved = docs.iter().filter(is_resolved).count();
         let findings: Vec<Finding> = docs
             .iter()
+            .filter(|d| !is_resolved(d))
             .map(|d| {
                 let detail = d.body["detail"].as_str().unwrap_or("executed a call it was not allowed to");
                 finding(
@@ -553,15 +556,17 @@ impl Gavel {
                     &d.id,
                     Severity::High,
                     format!(
-                        "bypass: agent {} {detail} (decision {}, {})",
+                        "bypass: agent {} {detail} (decision {}, {}; {})",
                         d.body["agent_name"].as_str().unwrap_or("?"),
                         d.body["decision_id"].as_str().unwrap_or("?"),
-                        d.time
+                        d.time,
+                        d.body["status"].as_str().unwrap_or("open")
                     ),
                 )
             })
             .collect();
-        Ok(result(id, State::Enforcing, format!("{} bypass findings recorded", findings.len()), findings))
+        let summary = format!("{} open bypass finding(s), {resolved} resolved", findings.len());
+        Ok(result(id, State::Enforcing, summary, findings))
     }
 
     fn check_monitoring_webhooks(&self) -> Result<CheckResult> {

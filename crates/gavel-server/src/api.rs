@@ -166,6 +166,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/approvals/{id}", get(get_approval))
         .route("/v1/approvals/{id}/decide", post(decide_approval))
         .route("/v1/findings", get(list_findings))
+        .route("/v1/findings/{id}/acknowledge", post(acknowledge_finding))
+        .route("/v1/findings/{id}/resolve", post(resolve_finding))
         .route("/v1/agents/inventory", get(agent_inventory))
         .route("/v1/agents/{id}/suspend", post(suspend_agent))
         .route("/v1/agents/{id}/reactivate", post(reactivate_agent))
@@ -1060,6 +1062,33 @@ async fn list_findings(State(s): State<AppState>, b: Bearer) -> Result<Json<Valu
     as_caller(&s, b, |g, p| Ok(json!({"items": g.findings(p, 1000)?}))).await.map(Json)
 }
 
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FindingNoteBody {
+    /// What was found or done (required).
+    pub note: String,
+}
+
+#[utoipa::path(post, path = "/v1/findings/{id}/acknowledge", params(("id" = String, Path, description = "Finding id")), request_body = FindingNoteBody, responses((status = 200, description = "Acknowledged (logged)"), (status = 403, description = "Not an approver or admin, or the agent's owner", body = ErrorBody), (status = 404, description = "No such finding", body = ErrorBody), (status = 409, description = "Already acknowledged or resolved", body = ErrorBody)), security(("bearer" = [])))]
+async fn acknowledge_finding(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<FindingNoteBody>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| g.update_finding(p, &id, false, &body.note)).await.map(Json)
+}
+
+#[utoipa::path(post, path = "/v1/findings/{id}/resolve", params(("id" = String, Path, description = "Finding id")), request_body = FindingNoteBody, responses((status = 200, description = "Resolved (logged; the finding stays in the record with its resolution)"), (status = 403, description = "Not an approver or admin, or the agent's owner", body = ErrorBody), (status = 404, description = "No such finding", body = ErrorBody), (status = 409, description = "Already resolved", body = ErrorBody)), security(("bearer" = [])))]
+async fn resolve_finding(
+    State(s): State<AppState>,
+    b: Bearer,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<FindingNoteBody>,
+) -> Result<Json<Value>, ApiError> {
+    as_caller(&s, b, move |g, p| g.update_finding(p, &id, true, &body.note)).await.map(Json)
+}
+
 #[utoipa::path(get, path = "/v1/agents/inventory", responses((status = 200, description = "Every agent with first/last seen and decision counts by outcome (CC6.1)")), security(("bearer" = [])))]
 async fn agent_inventory(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, |g, p| Ok(json!({"items": g.agent_inventory(p)?}))).await.map(Json)
@@ -1210,7 +1239,7 @@ impl utoipa::Modify for BearerScheme {
           list_policies, propose_policy, policy_schema, list_changes, get_change, approve_change, reject_change,
           get_policy, policy_versions, policy_version, activate_policy, deactivate_policy,
           list_packs, install_pack, golive_pack, record_outcome, list_approvals, get_approval, decide_approval,
-          list_findings, agent_inventory, suspend_agent, reactivate_agent, set_limits, list_killswitches,
+          list_findings, acknowledge_finding, resolve_finding, agent_inventory, suspend_agent, reactivate_agent, set_limits, list_killswitches,
           engage_killswitch, release_killswitch,
           create_webhook, list_webhooks, get_webhook, update_webhook, rotate_webhook_secret, disable_webhook,
           webhook_deliveries),

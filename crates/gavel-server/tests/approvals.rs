@@ -348,6 +348,60 @@ fn executing_a_denied_call_or_a_held_call_without_receipt_is_a_bypass() {
     );
 }
 
+/// A bypass finding is acknowledged, then resolved, each with a note, by someone other than the
+/// agent's owner; a readiness scan counts only open findings; the record keeps the resolution.
+#[test]
+fn bypass_findings_are_acknowledged_and_resolved_by_someone_else() {
+    let w = world();
+    let denied = w.decide(json!({"tool": "wipe_disk", "arguments": {}}));
+    let path = format!("/v1/decisions/{}/outcome", denied["decision_id"].as_str().unwrap());
+    assert_eq!(w.server.ok("POST", &path, &w.agent, Some(json!({"status": "succeeded"})))["bypass"], true);
+    let list = w.server.ok("GET", "/v1/findings", &w.alice, None);
+    let finding = &list["items"][0];
+    assert_eq!(finding["status"], "open");
+    let id = finding["id"].as_str().unwrap().to_string();
+    let step = |token: &str, what: &str, note: &str| {
+        w.server.call("POST", &format!("/v1/findings/{id}/{what}"), Some(token), Some(json!({"note": note})))
+    };
+    let scan = |w: &World| {
+        let scan = w.server.ok("POST", "/v1/compliance/scans", &w.alice, None);
+        scan["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "bypass_findings")
+            .map(|c| c["summary"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no bypass check in {scan}"))
+    };
+    assert!(scan(&w).starts_with("1 open bypass finding(s), 0 resolved"), "{}", scan(&w));
+
+    // dave owns the agent: he may not close a finding about it; viewers and agents may not either.
+    assert_error(step(&w.dave, "acknowledge", "mine"), 403, "forbidden", "owns the agent");
+    assert_error(step(&w.agent, "acknowledge", "x"), 403, "forbidden", "");
+    assert_error(step(&w.carol, "acknowledge", "  "), 400, "invalid_request", "note");
+    let acked = step(&w.carol, "acknowledge", "looking at the wipe");
+    assert_eq!((acked.0, acked.1["status"].as_str()), (200, Some("acknowledged")), "{}", acked.1);
+    assert_error(step(&w.erin, "acknowledge", "again"), 409, "conflict", "already acknowledged");
+    let resolved = step(&w.erin, "resolve", "disk restored from backup; agent's tool access removed");
+    assert_eq!(resolved.0, 200, "{}", resolved.1);
+    assert_error(step(&w.carol, "resolve", "again"), 409, "conflict", "already resolved");
+    assert_error(
+        w.server.call("POST", "/v1/findings/fnd_nope/resolve", Some(&w.carol), Some(json!({"note": "x"}))),
+        404,
+        "not_found",
+        "finding",
+    );
+
+    let after = &w.server.ok("GET", "/v1/findings", &w.alice, None)["items"][0];
+    assert_eq!(after["status"], "resolved");
+    assert_eq!(
+        (after["acknowledged_by"].as_str(), after["resolved_by"].as_str()),
+        (Some("carol"), Some("erin"))
+    );
+    assert!(after["resolved_note"].as_str().unwrap().contains("backup"));
+    assert!(scan(&w).starts_with("0 open bypass finding(s), 1 resolved"), "{}", scan(&w));
+}
+
 #[test]
 fn kill_switches_engage_and_release_with_who_and_why() {
     let w = world();
