@@ -244,9 +244,20 @@ fn admin_api_validates_input_and_guards_private_targets() {
     // Without the flag, private and loopback targets are refused.
     let strict = Server::start();
     let admin = strict.state.gavel.bootstrap_admin().unwrap().unwrap().token;
-    for url in
-        ["http://127.0.0.1:9/x", "http://localhost/x", "http://169.254.169.254/latest", "http://[::1]/"]
-    {
+    for url in [
+        "http://127.0.0.1:9/x",
+        "http://localhost/x",
+        "http://169.254.169.254/latest",
+        "http://[::1]/",
+        // Spellings the HTTP client reads as loopback (issue 14).
+        "http://2130706433/",
+        "http://0x7f000001/",
+        "http://127.1/",
+        "http://localhost./",
+        "http://\u{ff11}\u{ff12}\u{ff17}.0.0.1/",
+        "http://[64:ff9b::7f00:1]/",
+        "http://198.18.0.1/",
+    ] {
         assert_error(
             strict.call("POST", "/v1/webhooks", Some(&admin), Some(json!({"url": url}))),
             400,
