@@ -8,7 +8,8 @@
 //!   delivered; `webhook.*` events are never delivered (no feedback loop);
 //! * every round of attempts is ONE `webhook.attempts` event committed together with the cursor
 //!   move (compare-and-set on the cursor version) and the delivery documents
-//!   (`webhook_deliveries/<endpoint>:<seq>`, k1 endpoint, k2 `retrying|delivered|failed`);
+//!   (`webhook_deliveries/<endpoint>:<seq>`, k1 endpoint, k2 `retrying|delivered|failed`); it
+//!   lists every attempt of the round and the endpoint's `held_until` (below);
 //! * the webhook id of a delivery is `msg_<endpoint>_<seq>`, the same on every attempt: a crash
 //!   between sending and committing re-sends with the same id (at least once; receivers dedupe
 //!   by `webhook-id`, as the spec asks);
@@ -19,6 +20,24 @@
 //!   actor `system:webhooks`); other failures retry on the schedule (spec: 5 s, 5 min, 30 min,
 //!   2 h, 5 h, 10 h, 14 h, 20 h, 24 h after the immediate first attempt, ±10% jitter,
 //!   `Retry-After` honoured as a lower bound), then the delivery is `failed`.
+//!
+//! Failing endpoints (issue 14: 20 unreachable endpoints wrote ~22 `webhook.attempts`/s while
+//! idle, because a round stops at the first failure to connect and the next round, ~250 ms later,
+//! tried the next message). A round that got no 2xx sets `Cursor::held_until`, committed with its
+//! event, and no round runs for that endpoint before then:
+//! * the round ended without an HTTP answer (connection refused, DNS, TLS, timeout, SSRF guard):
+//!   the endpoint is down, so it waits for the next attempt of the delivery that found it down
+//!   (the schedule: 5 s, 5 min, 30 min, ... ±10%); other deliveries wait with it rather than
+//!   each probing the dead endpoint on its own;
+//! * the endpoint answered, with errors only: it may be refusing some messages, not all, so it
+//!   waits for the earliest retry the round scheduled, at most the schedule's first step.
+//!
+//! Bound: every round is one `webhook.attempts` event, so while an endpoint fails the log gains
+//! at most ONE event for it per hold, that is per backoff step of the delivery at the head of its
+//! queue, and never more than one per smallest step (0.9 × 5 s with the spec's schedule and jitter). The event still lists
+//! every attempt of its round, so the delivery documents (the deliveries view), the cursor's
+//! counters and the evidence (CC7.2 counts attempts by outcome from these events) stay exact:
+//! no attempt is made that is not recorded, and none is aggregated away.
 //!
 //! Signing: `webhook-signature: v1,<base64 HMAC-SHA256(key, id "." timestamp "." body)>` with
 //! key = base64-decode of the secret after `whsec_` (32 random bytes).
@@ -512,6 +531,10 @@ pub struct Cursor {
     pub failed: u64,
     #[serde(default)]
     pub retrying: u64,
+    /// No round runs before this time: the last round got no 2xx (see "Failing endpoints" in the
+    /// module doc). Written with the round's `webhook.attempts` event, so it survives restarts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_until: Option<String>,
 }
 
 /// One delivery (an event to an endpoint) with all its attempts.
@@ -665,6 +688,7 @@ impl Gavel {
             json!({"delivered": cursor.delivered, "failed": cursor.failed, "retrying": cursor.retrying});
         v["success_rate"] =
             if total == 0 { Value::Null } else { json!(cursor.delivered as f64 / total as f64) };
+        v["held_until"] = json!(cursor.held_until);
         Ok(v)
     }
 
@@ -806,7 +830,7 @@ impl Gavel {
 
     /// What to send to `endpoint_id` now: due retries, then up to `max_new` new matching events
     /// scanned from `max(cursor, from)` (at most `max_scan` events looked at). `None` if the
-    /// endpoint is gone or disabled.
+    /// endpoint is gone or disabled, or held after a round without any 2xx (`Cursor::held_until`).
     pub fn webhook_plan(
         &self,
         endpoint_id: &str,
@@ -826,6 +850,9 @@ impl Gavel {
         let cursor_version = cdoc.version;
         let cursor: Cursor = crate::from_doc(cdoc)?;
         let now = self.clock.now();
+        if cursor.held_until.as_deref().and_then(parse_time).is_some_and(|t| t > now) {
+            return Ok(None);
+        }
         let mut messages = Vec::new();
         let mut q = DocQuery::new(DELIVERIES, 1000);
         q.k1 = Some(endpoint_id.into());
@@ -895,6 +922,12 @@ impl Gavel {
         let mut attempts = Vec::new();
         let mut ops = Vec::new();
         let mut gone = None;
+        // The hold after this round (module doc, "Failing endpoints"): `unreachable` when the
+        // round ended without an HTTP answer, `soonest` = the earliest next attempt it scheduled.
+        let mut any_delivered = false;
+        let unreachable = sent.last().is_some_and(|s| s.status_code.is_none());
+        let mut soonest: Option<time::OffsetDateTime> = None;
+        let mut last_next = None;
         for s in sent {
             let Some(m) = plan.messages.iter().find(|m| m.seq == s.seq) else {
                 return Err(CoreError::Internal(format!("seq {} was not planned", s.seq)));
@@ -904,10 +937,15 @@ impl Gavel {
                 Some(c) if (200..300).contains(&c) => ("delivered", None),
                 Some(410) => ("failed", None),
                 _ => match retry_delay(schedule, m.attempt, s.retry_after, random_jitter()) {
-                    Some(delay) => ("retrying", Some(format_time(now + delay))),
+                    Some(delay) => {
+                        soonest = Some(soonest.map_or(now + delay, |t| t.min(now + delay)));
+                        ("retrying", Some(format_time(now + delay)))
+                    }
                     None => ("failed", None),
                 },
             };
+            any_delivered |= outcome == "delivered";
+            last_next = Some(next.clone());
             if code == Some(410) {
                 gone = Some(s.seq);
             }
@@ -957,6 +995,23 @@ impl Gavel {
             ));
             attempts.push(attempt);
         }
+        cursor.held_until = if any_delivered || sent.is_empty() {
+            None
+        } else {
+            // A failing endpoint is not tried again before the next step of the backoff. With no
+            // HTTP answer the endpoint itself is down, so the whole endpoint follows the schedule
+            // of the delivery that found it down; an endpoint that answers (with errors) may be
+            // refusing only some messages, so it waits at most the schedule's first step.
+            let first_step = schedule.first().map(|d| now + *d);
+            let hold = match (unreachable, last_next.flatten()) {
+                (true, Some(next)) => parse_time(&next),
+                _ => match (soonest, first_step) {
+                    (Some(s), Some(f)) => Some(s.min(f)),
+                    (s, f) => s.or(f),
+                },
+            };
+            hold.map(format_time)
+        };
         ops.push(StateOp::put(
             CURSORS,
             &plan.endpoint.id,
@@ -967,7 +1022,8 @@ impl Gavel {
         let appended = self.record(
             "webhook.attempts",
             &Actor::system("webhooks"),
-            json!({"endpoint_id": plan.endpoint.id, "next_seq": cursor.next_seq, "attempts": attempts}),
+            json!({"endpoint_id": plan.endpoint.id, "next_seq": cursor.next_seq, "attempts": attempts,
+                   "held_until": cursor.held_until}),
             ops,
         )?;
         if let Some(seq) = gone {

@@ -8,6 +8,9 @@
 //!   (so it lasts at most about one request timeout);
 //! * a round commits what it attempted as ONE `webhook.attempts` event; a crash before that
 //!   commit re-sends the same messages (same `webhook-id`) on the next start;
+//! * an endpoint whose last round got no 2xx has no round before its `held_until` (the planner
+//!   returns nothing), so a dead endpoint adds at most one event per backoff step to the log
+//!   (`gavel_core::webhooks`, "Failing endpoints");
 //! * at shutdown the loop stops, every round in flight finishes its current request and
 //!   commits, and only then does `serve` sign its final checkpoint;
 //! * every resolved address is checked at connection time, unless private targets are allowed,
