@@ -104,6 +104,9 @@ pub fn run(remote: &Remote, cmd: WebhooksCommand) -> anyhow::Result<ExitCode> {
                 println!("deliveries    {}", w["deliveries"]);
                 println!("attempts      {}", w["attempts"]);
                 println!("success rate  {}", s(&w["success_rate"]));
+                if let Some(until) = w["held_until"].as_str() {
+                    println!("held until    {until} (the last round got no 2xx)");
+                }
             })
         }
         WebhooksCommand::Update { id, kinds: new_kinds, enable, disable, json } => {

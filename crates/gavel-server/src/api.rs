@@ -1283,7 +1283,7 @@ async fn list_webhooks(State(s): State<AppState>, b: Bearer) -> Result<Json<Valu
 }
 
 #[utoipa::path(get, path = "/v1/webhooks/{id}", params(("id" = String, Path)),
-    responses((status = 200, description = "The endpoint with delivery counts (delivered/failed/pending) and success_rate")), security(("bearer" = [])))]
+    responses((status = 200, description = "The endpoint with delivery counts (delivered/failed/pending), success_rate, and held_until (no attempt before then: its last round got no 2xx)")), security(("bearer" = [])))]
 async fn get_webhook(
     State(s): State<AppState>,
     b: Bearer,

@@ -8,13 +8,17 @@
 //!   (so it lasts at most about one request timeout);
 //! * a round commits what it attempted as ONE `webhook.attempts` event; a crash before that
 //!   commit re-sends the same messages (same `webhook-id`) on the next start;
+//! * an endpoint whose last round got no 2xx has no round before its `held_until` (the planner
+//!   returns nothing), so a dead endpoint adds at most one event per backoff step to the log
+//!   (`gavel_core::webhooks`, "Failing endpoints");
 //! * at shutdown the loop stops, every round in flight finishes its current request and
 //!   commits, and only then does `serve` sign its final checkpoint;
-//! * every resolved address is checked against the SSRF guard at connection time unless
-//!   private targets are allowed; redirects are never followed.
+//! * every resolved address is checked at connection time, unless private targets are allowed,
+//!   against the same range table as the check at creation (`gavel_core::webhooks::blocked_range`);
+//!   redirects are never followed.
 
 use crate::background::Background;
-use gavel_core::webhooks::{is_private, spec_schedule, Plan, Sent};
+use gavel_core::webhooks::{blocked_range, spec_schedule, Plan, Sent};
 use gavel_core::Gavel;
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -152,11 +156,24 @@ impl ureq::Resolver for GuardedResolver {
         if self.allow_private {
             return Ok(addrs);
         }
-        let public: Vec<SocketAddr> = addrs.into_iter().filter(|a| !is_private(a.ip())).collect();
+        let mut refused = None;
+        let public: Vec<SocketAddr> = addrs
+            .into_iter()
+            .filter(|a| match blocked_range(a.ip()) {
+                Some(what) => {
+                    refused.get_or_insert((a.ip(), what));
+                    false
+                }
+                None => true,
+            })
+            .collect();
         if public.is_empty() {
+            let why = refused.map_or(String::new(), |(ip, what)| format!(": {ip} is in {what}"));
             return Err(std::io::Error::new(
                 std::io::ErrorKind::PermissionDenied,
-                format!("{netloc} resolves only to private addresses (webhooks_allow_private is off)"),
+                format!(
+                    "{netloc} resolves only to private or reserved addresses{why} (webhooks_allow_private is off)"
+                ),
             ));
         }
         Ok(public)
@@ -214,5 +231,25 @@ fn send(agent: &ureq::Agent, plan: &Plan, webhook_id: &str, seq: u64, body: &[u8
             retry_after: retry_after(&resp),
         },
         Err(e) => Sent { seq, status_code: None, latency_ms, error: Some(e.to_string()), retry_after: None },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ureq::Resolver as _;
+
+    #[test]
+    fn the_connect_time_guard_refuses_blocked_ranges_after_resolution() {
+        let strict = GuardedResolver { allow_private: false };
+        for netloc in
+            ["127.0.0.1:9", "localhost:9", "[::ffff:127.0.0.1]:9", "[64:ff9b::7f00:1]:9", "198.18.0.1:80"]
+        {
+            let e = strict.resolve(netloc).expect_err(netloc);
+            assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied, "{netloc}: {e}");
+        }
+        assert_eq!(strict.resolve("93.184.216.34:443").unwrap().len(), 1);
+        let open = GuardedResolver { allow_private: true };
+        assert!(!open.resolve("127.0.0.1:9").unwrap().is_empty());
     }
 }

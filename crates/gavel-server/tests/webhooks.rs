@@ -244,9 +244,20 @@ fn admin_api_validates_input_and_guards_private_targets() {
     // Without the flag, private and loopback targets are refused.
     let strict = Server::start();
     let admin = strict.state.gavel.bootstrap_admin().unwrap().unwrap().token;
-    for url in
-        ["http://127.0.0.1:9/x", "http://localhost/x", "http://169.254.169.254/latest", "http://[::1]/"]
-    {
+    for url in [
+        "http://127.0.0.1:9/x",
+        "http://localhost/x",
+        "http://169.254.169.254/latest",
+        "http://[::1]/",
+        // Spellings the HTTP client reads as loopback (issue 14).
+        "http://2130706433/",
+        "http://0x7f000001/",
+        "http://127.1/",
+        "http://localhost./",
+        "http://\u{ff11}\u{ff12}\u{ff17}.0.0.1/",
+        "http://[64:ff9b::7f00:1]/",
+        "http://198.18.0.1/",
+    ] {
         assert_error(
             strict.call("POST", "/v1/webhooks", Some(&admin), Some(json!({"url": url}))),
             400,
@@ -358,4 +369,103 @@ fn a_slow_endpoint_does_not_slow_decide() {
     assert!(receiver.records().is_empty(), "the receiver should still be hanging");
     assert!(worst < Duration::from_secs(1), "decide took {worst:?} while a webhook endpoint hung");
     wait_delivered(&receiver, &ids(&id, &[first]), Duration::from_secs(30));
+}
+
+/// Issue 14: dead endpoints must not grow the log by one event per attempt. N endpoints point at
+/// a closed loopback port with a fast schedule; while they fail, the log gains at most one
+/// `webhook.attempts` event per endpoint per backoff step (the bound documented in
+/// `gavel_core::webhooks`, "Failing endpoints"), and the deliveries view still lists every
+/// attempt those events record.
+#[test]
+fn dead_endpoints_add_at_most_one_event_per_backoff_step() {
+    const ENDPOINTS: usize = 4;
+    const EVENTS: usize = 8;
+    let step = Duration::from_millis(300);
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let w = world(fast_dispatch(step));
+    let url = format!("http://127.0.0.1:{closed}/hook");
+    let hooks: Vec<String> = (0..ENDPOINTS)
+        .map(|_| {
+            let created = w.server.call(
+                "POST",
+                "/v1/webhooks",
+                Some(&w.admin),
+                Some(json!({"url": url, "kinds": ["decision"]})),
+            );
+            assert_eq!(created.0, 201, "{}", created.1);
+            created.1["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    // A backlog per endpoint: without the hold each one would be tried in its own round.
+    for _ in 0..EVENTS {
+        w.decide();
+    }
+    // The detectors note the agent's first call of the tool: let that land before measuring.
+    wait_for("the new-tool detection", Duration::from_secs(20), || {
+        w.log_kinds().iter().any(|(k, _)| k == "detection.raised").then_some(())
+    })
+    .unwrap();
+    let size = |w: &World| {
+        let store = w.server.state.log.store().clone();
+        gavel_store::Store::head(store.as_ref()).unwrap().size
+    };
+    let before = size(&w);
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    let grew = size(&w) - before;
+    let elapsed = started.elapsed();
+
+    // Holds are >= 0.9 x step (jitter), plus the round that may run at the start of the window
+    // and one whose commit may land after it.
+    let steps = (elapsed.as_secs_f64() / (0.9 * step.as_secs_f64())).floor() as u64 + 2;
+    let bound = steps * ENDPOINTS as u64;
+    assert!(grew <= bound, "the log grew by {grew} events in {elapsed:?}; bound {bound}");
+
+    // Stop the rounds (a disabled endpoint gets none; one in flight commits within a few ms) so
+    // the log and the views below are read at rest.
+    for id in &hooks {
+        w.server.ok("DELETE", &format!("/v1/webhooks/{id}"), &w.admin, None);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let kinds = w.log_kinds();
+    assert!(
+        kinds.iter().skip(before as usize).take(grew as usize).all(|(k, _)| k == "webhook.attempts"),
+        "only attempt records while idle: {:?}",
+        kinds.iter().skip(before as usize).take(grew as usize).map(|(k, _)| k).collect::<Vec<_>>()
+    );
+    let mut total_attempts = 0;
+    for id in &hooks {
+        let events: Vec<&Value> = kinds
+            .iter()
+            .filter(|(k, d)| k == "webhook.attempts" && d["endpoint_id"] == json!(id))
+            .map(|(_, d)| d)
+            .collect();
+        let logged: usize = events.iter().map(|d| d["attempts"].as_array().unwrap().len()).sum();
+        assert!(!events.is_empty(), "{id} was never tried");
+        // The endpoint's rounds were held after each failure.
+        assert!(events.iter().all(|d| d["held_until"].is_string()), "{events:#?}");
+        // Every attempt the log records is in the deliveries view, and nothing else.
+        let items = w.deliveries(id);
+        assert_eq!(items.len(), logged, "{id}: deliveries view vs log");
+        assert!(items.iter().all(|a| a["status_code"].is_null() && a["error"].is_string()), "{items:#?}");
+        let mut by_seq: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+        for a in &items {
+            by_seq.entry(a["seq"].as_u64().unwrap()).or_default().push(a["attempt"].as_u64().unwrap());
+        }
+        for (seq, mut n) in by_seq {
+            n.sort();
+            assert_eq!(n, (1..=n.len() as u64).collect::<Vec<_>>(), "{id} seq {seq}: attempt numbers");
+        }
+        // The endpoint's counters (what the compliance check reads) agree.
+        let ep = w.server.ok("GET", &format!("/v1/webhooks/{id}"), &w.admin, None);
+        let counted: u64 =
+            ["delivered", "failed", "retrying"].iter().map(|k| ep["attempts"][k].as_u64().unwrap()).sum();
+        assert_eq!(counted as usize, logged, "{ep}");
+        assert!(ep["held_until"].is_string(), "{ep}");
+        total_attempts += logged;
+    }
+    assert!(total_attempts >= ENDPOINTS, "every endpoint was tried");
 }
