@@ -131,7 +131,7 @@ pub fn findings(remote: &Remote, cmd: FindingsCommand) -> anyhow::Result<ExitCod
             let rows: Vec<Vec<String>> = items(&list)
                 .iter()
                 .map(|f| {
-                    ["time", "id", "status", "agent_name", "decision_id", "seq", "detail"]
+                    ["time", "id", "kind", "status", "agent_name", "decision_id", "seq", "detail"]
                         .iter()
                         .map(|k| s(&f[*k]))
                         .collect()
@@ -140,7 +140,7 @@ pub fn findings(remote: &Remote, cmd: FindingsCommand) -> anyhow::Result<ExitCod
             if rows.is_empty() {
                 println!("no findings");
             } else {
-                print_table(&["TIME", "ID", "STATUS", "AGENT", "DECISION ID", "SEQ", "DETAIL"], &rows);
+                print_table(&["TIME", "ID", "KIND", "STATUS", "AGENT", "DECISION ID", "SEQ", "DETAIL"], &rows);
             }
         }
         FindingsCommand::Acknowledge { id, note, json } => update(remote, &id, "acknowledge", &note, json)?,

@@ -1,7 +1,7 @@
 //! Detectors (SOC 2 CC7.2): misuse signals computed from the log, each recorded as one
 //! `detection.raised` event; severe ones open (or attach to) an incident.
 //!
-//! Detectors look at `decision` events only, in seq order:
+//! Detectors look at `decision` and `auth.failures` events, in seq order:
 //! * `deny_spike` — the agent's policy denials (calls refused by containment do not count) in the
 //!   window ending at this decision's event time reach the threshold (default 10 in 60 s);
 //!   raised once when the count reaches it, always opens an incident (severity high);
@@ -13,7 +13,11 @@
 //!   strings or the resource (high when the call was allowed, medium when it was refused);
 //! * `rate_limit_breach` / `cost_cap_breach` — containment refused the call (the decision's
 //!   `containment.type`); raised on the first breach of a run, not on every refused call (medium);
-//! * `new_tool` — the agent's first recorded call of this tool (low).
+//! * `new_tool` — the agent's first recorded call of this tool (low);
+//! * `auth_failures` — from `auth.failures` events (a minute of refused credentials, see
+//!   `auth_failures`): a revoked credential or an inactive user's token still in use (medium),
+//!   and [`AUTH_FAILURE_BURST`] or more refusals of one credential from one source in one
+//!   event (high: credential guessing or a leaked, revoked token being tried).
 //!
 //! Invariants:
 //! * detections are a pure function of the decision event and the (immutable) decision
@@ -41,6 +45,9 @@ use serde_json::{json, Value};
 use std::sync::OnceLock;
 
 const CURSOR: (&str, &str) = ("detectors", "cursor");
+/// Refusals of one credential from one source within one `auth.failures` event that raise a
+/// high `auth_failures` detection.
+pub const AUTH_FAILURE_BURST: u64 = 20;
 pub const DETECTIONS: &str = "detections";
 /// Events read per detection step.
 const SCAN_CHUNK: u64 = 128;
@@ -241,6 +248,9 @@ fn pattern_names(found: &[Value]) -> String {
 impl Gavel {
     /// The detections a decision event raises, in a fixed order (see the module doc).
     pub fn detections_for(&self, seq: u64, event: &Event) -> Result<Vec<Detection>> {
+        if event.kind == "auth.failures" {
+            return Ok(self.auth_failure_detections(seq, event));
+        }
         if event.kind != "decision" {
             return Ok(Vec::new());
         }
@@ -374,6 +384,46 @@ impl Gavel {
     /// detectors read decisions in seq order, so each agent's recent denials are kept in memory
     /// and the database is read only for an agent's first denial since start or when an earlier
     /// decision is looked at again.
+    /// The detections of one `auth.failures` event (pure: a function of the event alone).
+    fn auth_failure_detections(&self, seq: u64, event: &Event) -> Vec<Detection> {
+        let min = self.settings.detectors.incident_min_severity;
+        let rows = event.data["rows"].as_array().cloned().unwrap_or_default();
+        rows.iter()
+            .filter_map(|row| {
+                let count = row["count"].as_u64().unwrap_or(0);
+                let reason = row["reason"].as_str().unwrap_or("refused");
+                let credential = row["credential"].as_str().unwrap_or("?");
+                let source = row["source"].as_str().unwrap_or("unknown");
+                let known = !credential.starts_with("unknown:");
+                let severity = if count >= AUTH_FAILURE_BURST {
+                    Severity::High
+                } else if known {
+                    Severity::Medium
+                } else {
+                    return None;
+                };
+                let principal = &row["principal"];
+                let who = principal["name"].as_str().map_or(credential.to_string(), |n| {
+                    format!("{} {n}", principal["type"].as_str().unwrap_or("principal"))
+                });
+                Some(Detection {
+                    detection_id: new_id("det"),
+                    detector: "auth_failures".into(),
+                    severity,
+                    agent: principal["id"].as_str().unwrap_or(credential).to_string(),
+                    agent_name: principal["name"].as_str().map(str::to_string),
+                    tool: String::new(),
+                    source_seq: seq,
+                    source_seqs: vec![seq],
+                    decision_id: None,
+                    summary: format!("{count} refused authentication(s) of {who} from {source}: {reason}"),
+                    details: row.clone(),
+                    incident: severity >= min,
+                })
+            })
+            .collect()
+    }
+
     fn policy_denies_up_to(
         &self,
         agent: &str,
@@ -561,9 +611,9 @@ impl Gavel {
                 let event = entry
                     .bytes
                     .as_deref()
-                    .filter(|b| Event::may_be_decision(b))
+                    .filter(|b| Event::may_be_decision(b) || Event::may_be_kind(b, "auth.failures"))
                     .and_then(|b| Event::from_stored_bytes(b).ok());
-                if let Some(event) = event.filter(|e| e.kind == "decision") {
+                if let Some(event) = event.filter(|e| e.kind == "decision" || e.kind == "auth.failures") {
                     events.push((entry.seq, event));
                 }
                 true

@@ -8,6 +8,7 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod auth_failures;
 pub mod compliance;
 pub mod containment;
 pub mod decide;
@@ -91,6 +92,8 @@ pub struct Gavel {
     first_tool_use: Mutex<detectors::FirstUses>,
     /// Each agent's recent policy denials (deny-spike detector).
     deny_windows: Mutex<std::collections::HashMap<String, detectors::DenyWindow>>,
+    /// Failed authentications noted since the last `auth.failures` event.
+    auth_failures: Mutex<auth_failures::Noted>,
 }
 
 impl Gavel {
@@ -104,6 +107,7 @@ impl Gavel {
             auth_cache: Mutex::new(std::collections::HashMap::new()),
             first_tool_use: Mutex::new(detectors::FirstUses::default()),
             deny_windows: Mutex::new(std::collections::HashMap::new()),
+            auth_failures: Mutex::new(auth_failures::Noted::default()),
         }
     }
 

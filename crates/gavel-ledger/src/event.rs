@@ -217,6 +217,13 @@ impl Event {
         bytes.windows(RUN.len()).any(|w| w == RUN)
     }
 
+    /// Whether stored event bytes may be of `kind` (never false for one), like
+    /// [`Event::may_be_decision`] for any kind.
+    pub fn may_be_kind(bytes: &[u8], kind: &str) -> bool {
+        let run = format!("\"kind\":\"{kind}\",\"prev\":");
+        bytes.windows(run.len()).any(|w| w == run.as_bytes())
+    }
+
     /// Checks stored bytes without building the event: they must be canonical JCS of an object
     /// with exactly the event's six members, each well-formed. Returns the event's `seq` and
     /// `prev`. Accepts exactly what [`Event::from_bytes`] accepts (a test checks both agree), at

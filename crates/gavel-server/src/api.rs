@@ -80,8 +80,22 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// The bearer token of the request (authenticated later, on the blocking pool).
-pub struct Bearer(pub(crate) String);
+/// The bearer token of the request (authenticated later, on the blocking pool) and the peer
+/// address it came from (for the record of failed authentications).
+pub struct Bearer {
+    pub(crate) token: String,
+    pub(crate) source: Option<std::net::IpAddr>,
+}
+
+impl Bearer {
+    /// Notes a refused credential (aggregated into `auth.failures` events, see
+    /// `gavel_core::auth_failures`) when `error` is an authentication failure.
+    pub(crate) fn note_if_refused(&self, gavel: &Gavel, error: &CoreError) {
+        if matches!(error, CoreError::Unauthenticated(_)) {
+            gavel.note_failed_authentication(&self.token, self.source.map(|ip| ip.to_string()).as_deref());
+        }
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for Bearer {
     type Rejection = ApiError;
@@ -97,7 +111,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
             .ok_or_else(|| unauthenticated("Authorization must be a Bearer token"))?;
-        Ok(Bearer(token.trim().to_string()))
+        let source =
+            parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+        Ok(Bearer { token: token.trim().to_string(), source })
     }
 }
 
@@ -109,7 +125,8 @@ pub(crate) async fn as_caller<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     let gavel = state.gavel.clone();
     tokio::task::spawn_blocking(move || {
-        let principal = gavel.authenticate(&bearer.0)?;
+        let principal =
+            gavel.authenticate(&bearer.token).inspect_err(|e| bearer.note_if_refused(&gavel, e))?;
         f(&gavel, &principal)
     })
     .await
@@ -294,7 +311,10 @@ async fn decide(
     // A panic there still answers, with a 500 the agent treats as deny, instead of dropping the
     // connection (on the blocking pool it was a JoinError, answered the same way).
     let submitted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        state.gavel.submit_decision_with_token(&bearer.0, req)
+        state
+            .gavel
+            .submit_decision_with_token(&bearer.token, req)
+            .inspect_err(|e| bearer.note_if_refused(&state.gavel, e))
     }))
     .map_err(|_| ApiError::internal("the decision failed unexpectedly; treat the call as denied"))
     .and_then(|r| r.map_err(ApiError::from));
@@ -1017,10 +1037,10 @@ async fn get_approval(
         return Err(ApiError::bad_request(format!("wait must be at most {MAX_WAIT_SECS} seconds")));
     }
     let deadline = Instant::now() + std::time::Duration::from_secs(wait);
-    let token = b.0;
     loop {
         let id = id.clone();
-        let approval = as_caller(&s, Bearer(token.clone()), move |g, p| g.approval(p, &id)).await?;
+        let bearer = Bearer { token: b.token.clone(), source: b.source };
+        let approval = as_caller(&s, bearer, move |g, p| g.approval(p, &id)).await?;
         if approval.status != gavel_core::approvals::ApprovalStatus::Pending || Instant::now() >= deadline {
             return Ok(Json(json!(approval)));
         }

@@ -132,6 +132,7 @@ pub async fn serve(
         state.retention_purge_every.map(|every| tokio::spawn(run_purges(state.gavel.clone(), every)));
     let scheduler = tokio::spawn(run_compliance_schedule(state.clone()));
     let summaries = tokio::spawn(public::run_flushes(state.clone()));
+    let auth_failures = tokio::spawn(run_auth_failure_flushes(state.gavel.clone()));
     let app = api::router(state.clone());
     // Connection info: share-link accesses record the peer address.
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -145,11 +146,33 @@ pub async fn serve(
     }
     dispatcher.stop().await;
     summaries.abort();
+    auth_failures.abort();
+    flush_auth_failures(state.gavel.clone()).await;
     // What the public routes counted since the last summary is recorded before the last checkpoint.
     public::flush_now(&state).await;
     let log = state.log.clone();
     let _ = tokio::task::spawn_blocking(move || log.checkpoint()).await;
     result
+}
+
+/// Writes the failed authentications noted in the last minute (one `auth.failures` event).
+async fn run_auth_failure_flushes(gavel: Arc<Gavel>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        flush_auth_failures(gavel.clone()).await;
+    }
+}
+
+async fn flush_auth_failures(gavel: Arc<Gavel>) {
+    match tokio::task::spawn_blocking(move || gavel.flush_failed_authentications()).await {
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "could not record failed authentications (kept for the next try)")
+        }
+        Err(e) => tracing::error!(error = %e, "the failed-authentication flush stopped"),
+        Ok(Ok(_)) => {}
+    }
 }
 
 /// Runs the retention purge shortly after start, then every `every`.

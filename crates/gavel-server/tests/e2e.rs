@@ -474,3 +474,81 @@ mod fault {
         }
     }
 }
+
+/// Refused credentials leave a trace: aggregated per credential, source and reason into one
+/// `auth.failures` event per flush (never the token itself), and a burst raises a detection.
+#[test]
+fn failed_authentications_are_recorded_aggregated_and_detected() {
+    let server = Server::start();
+    let alice = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
+    let agent = server.ok("POST", "/v1/agents", &alice, Some(json!({"name": "bot"})));
+    let (old_agent_token, agent_id) = (agent["token"].as_str().unwrap(), agent["id"].as_str().unwrap());
+    server.ok("POST", &format!("/v1/agents/{agent_id}/rotate"), &alice, None);
+    let bob = server.ok("POST", "/v1/users", &alice, Some(json!({"name": "bob", "role": "viewer"})));
+    let bob_token = bob["token"].as_str().unwrap();
+    server.ok("POST", &format!("/v1/users/{}/deactivate", bob["id"].as_str().unwrap()), &alice, None);
+
+    let refused = |token: &str, method: &str, path: &str| {
+        let body = (method == "POST").then(|| json!({"tool": "search_docs"}));
+        assert_eq!(server.call(method, path, Some(token), body).0, 401, "{path}");
+    };
+    for _ in 0..3 {
+        refused("gvl_not_a_real_token", "GET", "/v1/me");
+    }
+    refused(old_agent_token, "POST", "/v1/decide");
+    refused(old_agent_token, "POST", "/v1/decide");
+    refused(bob_token, "GET", "/v1/audit");
+    let size = || gavel_store::Store::head(server.state.log.store().as_ref()).unwrap().size;
+    let before = size();
+    let seq = server.state.gavel.flush_failed_authentications().unwrap().expect("an event");
+    assert_eq!(size(), before + 1, "one event for six refusals");
+    assert_eq!(server.state.gavel.flush_failed_authentications().unwrap(), None, "nothing noted since");
+
+    let entry = gavel_store::Store::entry(server.state.log.store().as_ref(), seq).unwrap().unwrap();
+    let bytes = String::from_utf8(entry.bytes.unwrap()).unwrap();
+    for secret in ["gvl_not_a_real_token", old_agent_token, bob_token] {
+        assert!(!bytes.contains(secret), "a token reached the log");
+    }
+    let event = gavel_ledger::event::Event::from_bytes(bytes.as_bytes()).unwrap();
+    assert_eq!((event.kind.as_str(), event.data["attempts"].as_u64()), ("auth.failures", Some(6)));
+    let row = |credential_prefix: &str| {
+        event.data["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["credential"].as_str().unwrap().starts_with(credential_prefix))
+            .cloned()
+            .unwrap_or_else(|| panic!("no row for {credential_prefix}: {}", event.data))
+    };
+    let unknown = row("unknown:");
+    assert_eq!((unknown["count"].as_u64(), unknown["source"].as_str()), (Some(3), Some("127.0.0.1")));
+    let rotated = row(&format!("agent:{agent_id}"));
+    assert_eq!(rotated["count"], 2);
+    assert!(rotated["reason"].as_str().unwrap().contains("revoked"));
+    assert_eq!(rotated["principal"]["name"], "bot");
+    let inactive = row("user:");
+    assert_eq!(
+        (inactive["principal"]["name"].as_str(), inactive["reason"].as_str()),
+        (Some("bob"), Some("user not active"))
+    );
+
+    // A burst from one source raises a high detection (the detector task reads the event).
+    for _ in 0..25 {
+        refused("gvl_guessing", "GET", "/v1/me");
+    }
+    server.state.gavel.flush_failed_authentications().unwrap().expect("an event");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let list = server.ok("GET", "/v1/detections", &alice, None);
+        let found = list["items"].as_array().unwrap().iter().any(|d| {
+            d["detector"] == "auth_failures"
+                && d["severity"] == "high"
+                && d["summary"].as_str().unwrap().contains("25 refused")
+        });
+        if found {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no auth_failures detection: {list}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
