@@ -140,7 +140,10 @@ pub fn findings(remote: &Remote, cmd: FindingsCommand) -> anyhow::Result<ExitCod
             if rows.is_empty() {
                 println!("no findings");
             } else {
-                print_table(&["TIME", "ID", "KIND", "STATUS", "AGENT", "DECISION ID", "SEQ", "DETAIL"], &rows);
+                print_table(
+                    &["TIME", "ID", "KIND", "STATUS", "AGENT", "DECISION ID", "SEQ", "DETAIL"],
+                    &rows,
+                );
             }
         }
         FindingsCommand::Acknowledge { id, note, json } => update(remote, &id, "acknowledge", &note, json)?,

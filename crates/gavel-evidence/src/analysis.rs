@@ -172,7 +172,11 @@ enum State {
     #[default]
     Generic,
     Agents(BTreeMap<String, AgentStats>),
-    Credentials(BTreeMap<String, BTreeMap<String, u64>>),
+    Credentials {
+        principals: BTreeMap<String, BTreeMap<String, u64>>,
+        /// Refused authentications per credential (from `auth.failures` events).
+        refused: BTreeMap<String, u64>,
+    },
     Deactivations {
         agents: BTreeMap<String, Deactivation>,
         violations: Vec<String>,
@@ -206,7 +210,9 @@ impl Aggregate {
         let state = match analysis {
             Analysis::Generic => State::Generic,
             Analysis::AgentInventory => State::Agents(BTreeMap::new()),
-            Analysis::CredentialLifecycle => State::Credentials(BTreeMap::new()),
+            Analysis::CredentialLifecycle => {
+                State::Credentials { principals: BTreeMap::new(), refused: BTreeMap::new() }
+            }
             Analysis::DeactivationEnforcement => {
                 State::Deactivations { agents: BTreeMap::new(), violations: Vec::new() }
             }
@@ -266,7 +272,17 @@ impl Aggregate {
                     _ => {}
                 }
             }
-            State::Credentials(principals) => {
+            State::Credentials { refused, .. } if e.kind == "auth.failures" => {
+                for row in d["rows"].as_array().into_iter().flatten() {
+                    let credential = first_str(row, &["credential"]);
+                    *refused.entry(credential).or_default() += row["count"].as_u64().unwrap_or(0);
+                }
+                let omitted = d["attempts_omitted"].as_u64().unwrap_or(0);
+                if omitted > 0 {
+                    *refused.entry("(not itemized)".into()).or_default() += omitted;
+                }
+            }
+            State::Credentials { principals, .. } => {
                 let id = first_str(d, &["user_id", "agent_id", "id"]);
                 let who = format!("{} ({})", first_str(d, &["name", "agent_name"]), id);
                 *principals.entry(who).or_default().entry(e.kind.clone()).or_default() += 1;
@@ -440,20 +456,36 @@ impl Aggregate {
                     json!({"agents": list, "decisions_by_outcome": totals, "denied_attempts": get("deny")}),
                 )
             }
-            State::Credentials(principals) => {
+            State::Credentials { principals, refused } => {
                 let get = |k: &str| self.by_kind.get(k).copied().unwrap_or(0);
-                (
-                    format!(
-                        "{} principal(s) with lifecycle events: {} user(s) created, {} agent(s) registered, \
-                         {} credential rotation(s), {} deactivation(s).",
-                        principals.len(),
-                        get("user.created"),
-                        get("agent.registered"),
-                        get("user.credential_rotated") + get("agent.credential_rotated"),
-                        get("user.deactivated") + get("agent.deactivated"),
-                    ),
-                    json!({"principals": principals}),
-                )
+                let mut summary = format!(
+                    "{} principal(s) with lifecycle events: {} user(s) created, {} agent(s) registered, \
+                     {} credential rotation(s), {} deactivation(s).",
+                    principals.len(),
+                    get("user.created"),
+                    get("agent.registered"),
+                    get("user.credential_rotated") + get("agent.credential_rotated"),
+                    get("user.deactivated") + get("agent.deactivated"),
+                );
+                let attempts: u64 = refused.values().sum();
+                if attempts > 0 {
+                    summary.push_str(&format!(
+                        " {attempts} refused authentication(s) of {} credential(s) were recorded.",
+                        refused.len()
+                    ));
+                }
+                // A revoked or deactivated principal's credential still being presented is worth an
+                // auditor's look: someone kept it after access ended.
+                let revoked_in_use: Vec<&String> =
+                    refused.keys().filter(|c| c.starts_with("agent:") || c.starts_with("user:")).collect();
+                if !revoked_in_use.is_empty() {
+                    findings.push(Finding::warn(format!(
+                        "credentials of {} principal(s) whose access was revoked or ended were still presented: {}",
+                        revoked_in_use.len(),
+                        revoked_in_use.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+                    )));
+                }
+                (summary, json!({"principals": principals, "refused_authentications": refused}))
             }
             State::Deactivations { agents, violations } => {
                 for v in violations {
@@ -611,6 +643,27 @@ mod tests {
         assert!(findings[0].message.contains("seq 3"), "{findings:?}");
         assert!(summary.contains("1 later call attempt(s) denied, 1 not denied"), "{summary}");
         assert_eq!(details["agents"][0]["calls_afterwards"], json!({"allow": 1, "deny": 1}));
+    }
+
+    #[test]
+    fn refused_authentications_are_counted_and_revoked_credentials_in_use_flagged() {
+        let mut a = Aggregate::new(Analysis::CredentialLifecycle);
+        a.observe(&event(1, "agent.registered", json!({"agent_id": "agt_1", "name": "bot"})));
+        let (summary, findings, _) = a.finish(&facts());
+        assert!(!summary.contains("refused") && findings.is_empty(), "{summary} {findings:?}");
+        a.observe(&event(
+            2,
+            "auth.failures",
+            json!({"attempts": 9, "attempts_omitted": 2, "rows": [
+                {"credential": "unknown:0123456789ab", "source": "10.0.0.1", "count": 4},
+                {"credential": "agent:agt_1", "source": "10.0.0.2", "count": 3}]}),
+        ));
+        let (summary, findings, details) = a.finish(&facts());
+        assert!(summary.contains("9 refused authentication(s) of 3 credential(s)"), "{summary}");
+        assert_eq!(details["refused_authentications"]["agent:agt_1"], 3);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].level, "warn");
+        assert!(findings[0].message.contains("agent:agt_1"), "{findings:?}");
     }
 
     #[test]
