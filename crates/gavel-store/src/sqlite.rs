@@ -933,7 +933,15 @@ impl Store for SqliteStore {
         let mut report = verifier.finish(end - from, size);
         // The stored Merkle nodes are what proofs and the writer's root (after a restart) are built
         // from: a node that disagrees with the events would be signed into the next checkpoint.
-        if let Some((first_seq, why)) = self.with_reader(|conn| audit_stored_nodes(conn, end, end == size))? {
+        // The indexed columns (time, kind, actor) are what queries and evidence filter on: a
+        // column that disagrees with the signed bytes would hide or misfile an event.
+        let fault = self.with_reader(|conn| {
+            Ok(match audit_stored_nodes(conn, end, end == size)? {
+                Some(f) => Some(f),
+                None => audit_columns(conn, from, end)?,
+            })
+        })?;
+        if let Some((first_seq, why)) = fault {
             report.valid = false;
             report.verified = report.verified.min(first_seq.saturating_sub(from));
             report.first_break = Some(report.first_break.map_or(first_seq, |b| b.min(first_seq)));
@@ -944,6 +952,42 @@ impl Store for SqliteStore {
         }
         Ok(report)
     }
+}
+
+/// Checks that each stored event's indexed columns say what its canonical bytes say: the bytes
+/// open with `{"actor":<the actor's JCS>,"data":` and end with
+/// `,"kind":"<kind>","prev":"<64 hex>","seq":<seq>,"time":"<time>"}` (the canonical member order;
+/// the bytes themselves were verified by the first pass). Purged payloads have nothing to compare.
+fn audit_columns(conn: &Connection, from: u64, end: u64) -> Result<Option<(u64, String)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, time, kind, actor_type, actor_id, body FROM events WHERE seq >= ?1 AND seq < ?2 ORDER BY seq",
+    )?;
+    let mut rows = stmt.query(params![from, end])?;
+    while let Some(row) = rows.next()? {
+        let seq: u64 = row.get(0)?;
+        let Some(body) = row.get::<_, Option<Vec<u8>>>(5)? else { continue };
+        let (time, kind, actor_type, actor_id): (String, String, String, String) =
+            (row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?);
+        let actor = gavel_ledger::jcs::to_vec(&serde_json::json!({"id": actor_id, "type": actor_type}))?;
+        let mut head = b"{\"actor\":".to_vec();
+        head.extend_from_slice(&actor);
+        head.extend_from_slice(b",\"data\":");
+        let tail = format!("\",\"seq\":{seq},\"time\":{}}}", serde_json::Value::String(time.clone()));
+        let kind_part = format!(",\"kind\":{},\"prev\":\"", serde_json::Value::String(kind.clone()));
+        let kind_ok = body.len() >= tail.len() + 64 + kind_part.len() + head.len()
+            && body.ends_with(tail.as_bytes())
+            && body[..body.len() - tail.len() - 64].ends_with(kind_part.as_bytes());
+        if !body.starts_with(&head) || !kind_ok {
+            return Ok(Some((
+                seq,
+                format!(
+                    "seq {seq}: the stored columns (time {time}, kind {kind}, actor {actor_type}:{actor_id}) \
+                     disagree with the event's signed bytes: the columns were edited"
+                ),
+            )));
+        }
+    }
+    Ok(None)
 }
 
 /// Recomputes every stored Merkle node over the first `size` leaves from the level below it (the
@@ -1175,6 +1219,34 @@ mod tests {
         conn.execute("DELETE FROM events WHERE seq = 3", []).unwrap();
         assert_eq!(store.verify(0, None, vec![]).unwrap().first_break, Some(3));
         assert!(store.verify(30, None, vec![]).is_err());
+    }
+
+    #[test]
+    fn edited_columns_are_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        for i in 0..20 {
+            store.append(draft(i)).unwrap();
+        }
+        let conn = Connection::open(dir.path().join("gavel.db")).unwrap();
+        for (column, value, seq) in [
+            ("kind", "test.hidden", 4u64),
+            ("actor_id", "someone-else", 9),
+            ("actor_type", "user", 11),
+            ("time", "2020-01-01T00:00:00.000000Z", 13),
+        ] {
+            let good: String = conn
+                .query_row(&format!("SELECT {column} FROM events WHERE seq = ?1"), [seq], |r| r.get(0))
+                .unwrap();
+            conn.execute(&format!("UPDATE events SET {column} = ?1 WHERE seq = ?2"), params![value, seq])
+                .unwrap();
+            let r = store.verify(0, None, vec![]).unwrap();
+            assert_eq!((r.valid, r.first_break), (false, Some(seq)), "{column}: {r:?}");
+            assert!(r.reason.as_deref().unwrap().contains("columns"), "{r:?}");
+            conn.execute(&format!("UPDATE events SET {column} = ?1 WHERE seq = ?2"), params![good, seq])
+                .unwrap();
+        }
+        assert!(store.verify(0, None, vec![]).unwrap().valid);
     }
 
     #[test]
