@@ -155,6 +155,13 @@ pub fn trace(remote: &Remote, args: TraceArgs) -> anyhow::Result<ExitCode> {
         println!("    sha256:       {}", s(&pol["sha256"]));
         println!("    author:       {}", s(&pol["author"]));
         println!("    approved by:  {} (change {})", s(&pol["approved_by"]), s(&pol["change_id"]));
+        if !pol["mode_approved_by"].is_null() && pol["mode_change_id"] != pol["change_id"] {
+            println!(
+                "    went live:    approved by {} (change {})",
+                s(&pol["mode_approved_by"]),
+                s(&pol["mode_change_id"])
+            );
+        }
         println!("    activated at: {}", s(&pol["activated_at"]));
         if !pol["source"].is_null() {
             println!("    source:       {}", s(&pol["source"]));

@@ -132,15 +132,21 @@ impl Gavel {
                 .cloned();
             let go_live =
                 changes.iter().filter(in_force).find(|c| c.action == ChangeAction::SetMode).cloned();
+            // A pack's first version is installed active in observe mode (it enforces nothing, so
+            // one admin may install it); what let it enforce is the two-person go-live, so for an
+            // enforced policy with no activation of its own, that change is the authority.
+            let authority = activation.clone().or_else(|| go_live.clone().filter(|_| enforced));
             policies.push(json!({
                 "set_id": set_id, "version": version, "policy_id": p["policy_id"], "enforced": enforced,
                 "sha256": text.as_ref().map(|t| t.sha256.clone()),
                 "text": text.as_ref().map(|t| t.text.clone()),
                 "author": text.as_ref().map(|t| t.author_name.clone()),
                 "source": text.as_ref().and_then(|t| t.source.clone()),
-                "approved_by": activation.as_ref().and_then(|c| c.decided_by_name.clone()),
-                "activated_at": activation.as_ref().and_then(|c| c.decided_at.clone()),
-                "change_id": activation.as_ref().map(|c| c.id.clone()),
+                "approved_by": authority.as_ref().and_then(|c| c.decided_by_name.clone()),
+                "proposed_by": authority.as_ref().map(|c| c.proposed_by_name.clone()),
+                "activated_at": activation.as_ref().and_then(|c| c.decided_at.clone())
+                    .or_else(|| text.as_ref().map(|t| t.created_at.clone())),
+                "change_id": authority.as_ref().map(|c| c.id.clone()),
                 "mode_approved_by": go_live.as_ref().and_then(|c| c.decided_by_name.clone()),
                 "mode_change_id": go_live.as_ref().map(|c| c.id.clone()),
             }));

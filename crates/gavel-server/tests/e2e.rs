@@ -205,6 +205,21 @@ fn packs_observe_then_go_live_through_two_people() {
     );
     let enforced = server.ok("POST", "/v1/decide", &token, Some(rm));
     assert_eq!((enforced["decision"].as_str(), enforced["enforced"].as_bool()), (Some("deny"), Some(true)));
+
+    // The trace names who let the pack enforce: the second admin of the go-live, not "-".
+    let trace = |d: &Value| {
+        server.ok("GET", &format!("/v1/audit/trace/{}", d["decision_id"].as_str().unwrap()), &alice, None)
+    };
+    let t = trace(&enforced);
+    let p = &t["policies"][0];
+    assert_eq!((p["enforced"].as_bool(), p["approved_by"].as_str()), (Some(true), Some("bob")), "{t}");
+    assert_eq!((p["proposed_by"].as_str(), p["author"].as_str()), (Some("admin"), Some("admin")), "{t}");
+    assert_eq!(p["change_id"], change["id"]);
+    assert!(p["activated_at"].is_string(), "{t}");
+    // Before the go-live the pack only observed: nobody approved it enforcing anything.
+    let t = trace(&observed);
+    let p = &t["policies"][0];
+    assert_eq!((p["enforced"].as_bool(), p["approved_by"].clone()), (Some(false), Value::Null), "{t}");
 }
 
 #[test]
