@@ -147,7 +147,7 @@ fn verify(
             println!("warning: {w}");
         }
     }
-    Ok(if report.valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.valid { ExitCode::SUCCESS } else { ExitCode::from(crate::exit::INVALID) })
 }
 
 fn record(log: &Log, kind: &str, data: &str, actor: &str, json: bool) -> anyhow::Result<ExitCode> {

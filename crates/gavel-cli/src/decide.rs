@@ -1,8 +1,9 @@
 //! `gavel decide`: ask the server to decide one tool call, as an agent would (POST /v1/decide).
 //!
 //! The exit status says whether the command worked, not what was decided: 0 for allow, deny and
-//! require_approval alike, 2 when no decision could be had. A 503 means the log could not record
-//! the decision, so the caller must treat the call as denied; the error says so.
+//! require_approval alike, non-zero when no decision could be had (3 refused, 4 not authenticated,
+//! 5 unreachable or 5xx). A 503 means the log could not record the decision, so the caller must
+//! treat the call as denied; the error says so.
 
 use crate::remote::{s, ApiFailure, Remote};
 use anyhow::{bail, Context};

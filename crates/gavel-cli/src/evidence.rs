@@ -216,5 +216,5 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             println!("INVALID: {} does not verify", args.dir.display());
         }
     }
-    Ok(if report.valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.valid { ExitCode::SUCCESS } else { ExitCode::from(crate::exit::INVALID) })
 }

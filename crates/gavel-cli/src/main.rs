@@ -42,7 +42,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "gavel", version, about = "Governance and tamper-evident audit for AI agent tool calls")]
+#[command(
+    name = "gavel",
+    version,
+    about = "Governance and tamper-evident audit for AI agent tool calls",
+    after_help = "Exit status: 0 done; 1 verification found the log or a bundle invalid; 2 wrong command line \
+                  (nothing ran); 3 failed (refused by the server, or a local error); 4 no token, or not \
+                  authenticated or allowed (HTTP 401/403); 5 the server is unreachable or failing (HTTP 5xx). \
+                  For `gavel decide`, any non-zero status means no decision: treat the call as denied."
+)]
 struct Cli {
     /// Where gavel keeps its database and keys.
     #[arg(long, global = true, env = "GAVEL_DATA_DIR", default_value = "./gavel-data")]
@@ -144,9 +152,45 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            ExitCode::from(exit_status(&e))
         }
     }
+}
+
+/// The documented exit statuses (README "Exit status"; `gavel --help`).
+pub mod exit {
+    /// Verification ran and found the log or a bundle invalid.
+    pub const INVALID: u8 = 1;
+    /// The command line is wrong (clap's own status; nothing ran).
+    pub const USAGE: u8 = 2;
+    /// The command ran and failed: the server refused the request (a 4xx other than 401/403),
+    /// or a local operation failed (a file, the data directory, bad input).
+    pub const FAILED: u8 = 3;
+    /// No token, or the server did not accept it or the caller's role (HTTP 401/403).
+    pub const AUTH: u8 = 4;
+    /// The server could not be reached or could not serve (HTTP 5xx): for `gavel decide`, no
+    /// decision was recorded, so the call is denied.
+    pub const UNAVAILABLE: u8 = 5;
+}
+
+/// The exit status of a failed command, from the typed cause of its error.
+fn exit_status(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if let Some(f) = cause.downcast_ref::<remote::ApiFailure>() {
+            return match f.status {
+                401 | 403 => exit::AUTH,
+                500..=599 => exit::UNAVAILABLE,
+                _ => exit::FAILED,
+            };
+        }
+        if cause.is::<remote::Unreachable>() {
+            return exit::UNAVAILABLE;
+        }
+        if cause.is::<remote::NoToken>() {
+            return exit::AUTH;
+        }
+    }
+    exit::FAILED
 }
 
 /// `gavel keys show --json | head -c 10`: Rust ignores SIGPIPE, so writing to a closed pipe makes

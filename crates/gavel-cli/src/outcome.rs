@@ -4,7 +4,7 @@
 //! The agent reports with its own token. A held call is reported with the single-use receipt of
 //! its approval (`gavel approvals show`); the server binds it to the agent, the tool and the
 //! arguments. Executing a denied call, or a held one without a valid receipt, is recorded and
-//! flagged as a bypass finding; a reused or mismatched receipt is refused (exit 2) and recorded as
+//! flagged as a bypass finding; a reused or mismatched receipt is refused (HTTP 403, exit 4) and recorded as
 //! a finding too.
 
 use crate::remote::{items, print_table, s, seg, Remote};

@@ -3,9 +3,10 @@
 //!
 //! Every failure becomes an `anyhow` error whose text is what the operator needs: a refusal by the
 //! server reads `<message> (<code>, HTTP <status>)` (the server's `{"error": {"code", "message"}}`),
-//! an unreachable server names the URL that was tried. `main` prints it after `error: ` and exits 2.
+//! an unreachable server names the URL that was tried. `main` prints it after `error: ` and picks
+//! the exit status from the typed cause ([`ApiFailure`], [`Unreachable`], [`NoToken`]).
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{bail, Context};
 use serde_json::Value;
 use std::fmt;
 use std::time::Duration;
@@ -25,6 +26,34 @@ impl fmt::Display for ApiFailure {
 }
 
 impl std::error::Error for ApiFailure {}
+
+/// The server could not be reached at all (connection refused, DNS, timeout).
+#[derive(Debug)]
+pub struct Unreachable(pub String);
+
+impl fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unreachable {}
+
+/// A command that needs a token was given none.
+#[derive(Debug)]
+pub struct NoToken;
+
+impl fmt::Display for NoToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "this command needs a token: pass --token or set GAVEL_TOKEN \
+             (a user token for admin, approval and audit commands, an agent token for \
+             `gavel decide` and `gavel outcome`)",
+        )
+    }
+}
+
+impl std::error::Error for NoToken {}
 
 /// Where the server is and who we are to it.
 pub struct Remote {
@@ -51,13 +80,7 @@ impl Remote {
     }
 
     fn token(&self) -> anyhow::Result<&str> {
-        self.token.as_deref().ok_or_else(|| {
-            anyhow!(
-                "this command needs a token: pass --token or set GAVEL_TOKEN \
-                 (a user token for admin, approval and audit commands, an agent token for \
-                 `gavel decide` and `gavel outcome`)"
-            )
-        })
+        self.token.as_deref().ok_or_else(|| NoToken.into())
     }
 
     /// The server's base URL (no trailing slash).
@@ -111,10 +134,11 @@ impl Remote {
         match result {
             Ok(response) => Ok(response),
             Err(ureq::Error::Status(status, response)) => Err(failure(status, response).into()),
-            Err(ureq::Error::Transport(t)) => Err(anyhow!(
+            Err(ureq::Error::Transport(t)) => Err(Unreachable(format!(
                 "cannot reach the gavel server at {}: {t} (is `gavel serve` running there? set --server or GAVEL_SERVER)",
                 self.base
-            )),
+            ))
+            .into()),
         }
     }
 }

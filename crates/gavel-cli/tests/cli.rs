@@ -43,7 +43,7 @@ fn init_record_checkpoint_proof_and_verify() {
     assert_eq!(again["key_created"], false);
     assert_eq!(again["admin_token"], Value::Null, "the admin token is shown once, ever");
     let other = gavel(&dir, &["init", "--org", "other"]);
-    assert_eq!(other.status.code(), Some(2));
+    assert_eq!(other.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&other.stderr).contains("origin never changes"));
 
     use std::os::unix::fs::PermissionsExt;
@@ -91,7 +91,7 @@ fn bad_input_is_refused_and_changes_nothing() {
     let dir = tmp.path().join("data");
     // Commands other than init never create a data directory.
     let out = gavel(&dir, &["audit", "verify"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("gavel init"));
     assert!(!dir.exists());
 
@@ -107,7 +107,7 @@ fn bad_input_is_refused_and_changes_nothing() {
         (vec!["audit", "verify", "--from-seq", "5", "--to-seq", "1"], "before"),
     ] {
         let out = gavel(&dir, &args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(needle), "{args:?}: {err}");
     }
@@ -232,10 +232,10 @@ fn verify_against_a_checkpoint_held_elsewhere() {
     let foreign = tmp.path().join("foreign.note");
     std::fs::write(&foreign, gavel(&other, &["audit", "checkpoint"]).stdout).unwrap();
     let refused = gavel(&dir, &["audit", "verify", "--checkpoint", foreign.to_str().unwrap()]);
-    assert_eq!(refused.status.code(), Some(2));
+    assert_eq!(refused.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("not a checkpoint signed by this log"));
     let missing = gavel(&dir, &["audit", "verify", "--checkpoint", "/nonexistent.note"]);
-    assert_eq!(missing.status.code(), Some(2));
+    assert_eq!(missing.status.code(), Some(3));
 }
 
 /// An unreadable config file is reported once, with the OS error once.
@@ -243,7 +243,7 @@ fn verify_against_a_checkpoint_held_elsewhere() {
 fn a_missing_config_file_is_reported_once() {
     let tmp = tempfile::tempdir().unwrap();
     let out = gavel(&tmp.path().join("data"), &["serve", "--config", "/nonexistent/gavel.toml"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot read /nonexistent/gavel.toml"), "{stderr}");
     assert_eq!(stderr.matches("No such file or directory").count(), 1, "{stderr}");
@@ -274,4 +274,30 @@ fn writing_into_a_closed_pipe_ends_quietly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?} {stderr}", out.status);
+}
+
+/// The documented exit statuses: 2 for a wrong command line (nothing ran), 3 for a failure,
+/// 4 without a token, 5 when the server cannot be reached (for decide: no decision, denied).
+#[test]
+fn exit_statuses_say_what_went_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    assert_eq!(gavel(&dir, &["audit", "verify", "--no-such-flag"]).status.code(), Some(2));
+    assert_eq!(gavel(&dir, &["audit", "verify"]).status.code(), Some(3), "no data directory");
+    let no_token = gavel(&dir, &["users", "list"]);
+    assert_eq!(no_token.status.code(), Some(4), "{}", String::from_utf8_lossy(&no_token.stderr));
+    // A port nobody listens on: bind one, then free it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let server = format!("http://127.0.0.1:{port}");
+    let out = Command::new(env!("CARGO_BIN_EXE_gavel"))
+        .args(["--server", &server, "--token", "gvl_x", "decide", "--tool", "t"])
+        .env_remove("GAVEL_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    let help = String::from_utf8_lossy(&gavel(&dir, &["--help"]).stdout).to_string();
+    assert!(
+        help.contains("Exit status: 0 done; 1 verification") && help.contains("treat the call as denied"),
+        "{help}"
+    );
 }

@@ -100,12 +100,12 @@ fn export_verify_tamper() {
         .iter()
         .any(|c| c["name"] == "previous" && c["ok"] == true));
 
-    // Exporting into an existing bundle is refused (exit 2).
+    // Exporting into an existing bundle is refused (exit 3).
     let out = gavel(&data, &["evidence", "export", "--from", &from, "--to", &to, "--out", b1s]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an empty directory"));
     let out = gavel(&data, &["evidence", "export", "--from", &to, "--to", &from, "--out", "x"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("must be before"));
 
     // Tamper: exit 1, the failing check and file are named.
@@ -123,7 +123,7 @@ fn export_verify_tamper() {
 
     // Not a bundle at all.
     let out = gavel(&data, &["evidence", "verify", tmp.path().join("missing").to_str().expect("utf-8")]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
 }
 
 /// The real domain code paths (gavel-core) produce the events; the evidence the CLI exports from

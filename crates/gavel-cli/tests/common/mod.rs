@@ -150,13 +150,28 @@ pub fn json(out: &Output) -> Value {
     serde_json::from_str(&stdout(out)).expect("JSON output")
 }
 
-/// The command failed with exit 2; returns its stderr.
+/// The command failed with the exit status its failure calls for (2 for a command line clap
+/// refused, else 3, 4 or 5); returns its stderr.
 pub fn refused(out: &Output) -> String {
     let err = String::from_utf8_lossy(&out.stderr).to_string();
+    // The documented exit status follows from what failed: 2 for the command line, 4 for HTTP
+    // 401/403, 5 for 5xx or an unreachable server, 3 for any other refusal or a local failure.
+    let status =
+        err.split("HTTP ").nth(1).and_then(|rest| rest.get(..3)).and_then(|code| code.parse::<u16>().ok());
+    let expected = match status {
+        // clap refused the command line: nothing ran.
+        _ if err.contains("For more information, try '--help'") => 2,
+        Some(401 | 403) => 4,
+        Some(500..=599) => 5,
+        Some(_) => 3,
+        None if err.contains("cannot reach the gavel server") => 5,
+        None if err.contains("needs a token") => 4,
+        None => 3,
+    };
     assert_eq!(
         out.status.code(),
-        Some(2),
-        "expected exit 2, got {}; stdout: {} stderr: {err}",
+        Some(expected),
+        "expected exit {expected}, got {}; stdout: {} stderr: {err}",
         out.status,
         String::from_utf8_lossy(&out.stdout)
     );
