@@ -47,6 +47,7 @@ pub enum AgentsCommand {
     },
     /// List every agent.
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -54,6 +55,7 @@ pub enum AgentsCommand {
     Show {
         /// Agent id or name.
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -64,6 +66,7 @@ pub enum AgentsCommand {
         /// Why, for the record.
         #[arg(long)]
         reason: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -71,6 +74,7 @@ pub enum AgentsCommand {
     Rotate {
         /// Agent id or name.
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -85,6 +89,7 @@ pub enum AgentsCommand {
         /// The incident this containment action belongs to (linked to its timeline).
         #[arg(long = "incident", value_name = "INCIDENT_ID")]
         incident: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -95,6 +100,7 @@ pub enum AgentsCommand {
         /// Why, for the record.
         #[arg(long)]
         reason: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

@@ -39,6 +39,7 @@ impl ApprovalStatusArg {
 pub enum ApprovalsCommand {
     /// List approval requests, newest first (an agent token lists only that agent's own).
     List {
+        /// Only requests with this status.
         #[arg(long, value_enum)]
         status: Option<ApprovalStatusArg>,
         /// At most this many, 1..=1000 (server default 100).
@@ -70,6 +71,7 @@ pub enum ApprovalsCommand {
         /// Why, for the record.
         #[arg(long)]
         comment: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -81,6 +83,7 @@ pub enum ApprovalsCommand {
         /// Why, for the record.
         #[arg(long)]
         comment: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

@@ -40,31 +40,37 @@ pub enum AuditCommand {
         /// Who records it (default: $USER).
         #[arg(long, env = "USER", default_value = "operator")]
         actor: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Print the latest signed checkpoint (signing a new one if the log grew).
     Checkpoint {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Print the inclusion proof of one event against a signed checkpoint.
     Proof {
+        /// The seq of the event to prove.
         #[arg(long)]
         seq: u64,
         /// Tree size to prove against (default: the latest checkpoint).
         #[arg(long)]
         size: Option<u64>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Print the consistency proof between two tree sizes.
     Consistency {
+        /// Older tree size (e.g. the size of a checkpoint you hold).
         #[arg(long)]
         old: u64,
         /// Newer tree size (default: the latest checkpoint).
         #[arg(long)]
         new: Option<u64>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

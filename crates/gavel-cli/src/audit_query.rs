@@ -37,6 +37,7 @@ pub struct ListArgs {
     /// Only this tool.
     #[arg(long)]
     tool: Option<String>,
+    /// Only decisions with this outcome.
     #[arg(long, value_enum)]
     outcome: Option<OutcomeArg>,
     /// From this date or time, inclusive (2026-11-01 or RFC 3339, e.g. 2026-11-01T09:00:00Z).
@@ -60,6 +61,7 @@ pub struct ListArgs {
 pub struct TraceArgs {
     /// The decision id (`decision_id` of `gavel decide`, or of `gavel audit list`).
     decision_id: String,
+    /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
 }

@@ -18,29 +18,36 @@ pub enum ComplianceCommand {
         /// `soc2`, or the name of a framework file in <data-dir>/frameworks/ on the server.
         #[arg(long, default_value = "soc2")]
         framework: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Stored scans, newest first.
     Scans {
+        /// Only scans of this framework (e.g. soc2).
         #[arg(long)]
         framework: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// One stored scan, with every finding.
     Show {
+        /// The id (from the list command).
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Evidence exports on record (gavel evidence export, POST /v1/compliance/exports).
     Exports {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Write a signed evidence bundle on the server (admin or auditor), ready to share.
     Export {
+        /// The framework to map the record to.
         #[arg(long, default_value = "soc2")]
         framework: String,
         /// First day, YYYY-MM-DD (inclusive).
@@ -49,6 +56,7 @@ pub enum ComplianceCommand {
         /// Day after the period, YYYY-MM-DD (exclusive).
         #[arg(long)]
         to: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -64,23 +72,29 @@ pub enum ShareCommand {
         /// How long the link works: 30d, 2w or a number of days (1–365).
         #[arg(long, default_value = "30d")]
         expires: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Links (never their tokens), with expiry and revocation.
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Revoke a link (admin): the next request through it is refused.
     Revoke {
+        /// The id (from the list command).
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Every access through a link: when, which file, from where.
     Accesses {
+        /// The id (from the list command).
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

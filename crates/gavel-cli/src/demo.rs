@@ -37,6 +37,7 @@ pub struct DemoArgs {
     /// Organisation name in the log origin.
     #[arg(long, default_value = "demo")]
     org: String,
+    /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
 }

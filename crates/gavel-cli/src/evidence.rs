@@ -26,6 +26,7 @@ pub enum EvidenceCommand {
     /// Print the export signing public key (SPKI PEM), creating the key if it does not exist yet:
     /// publish it so auditors can pin it (`gavel evidence verify --signing-key`).
     Key {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -49,6 +50,7 @@ pub struct ExportArgs {
     /// Also write <OUT>.tar.gz (reproducible: sorted entries, normalized metadata).
     #[arg(long)]
     archive: bool,
+    /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
 }
@@ -66,6 +68,7 @@ pub struct VerifyArgs {
     /// The organisation's export public key (SPKI PEM file), to pin instead of trusting signing-key.pem.
     #[arg(long)]
     signing_key: Option<PathBuf>,
+    /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
 }

@@ -29,17 +29,21 @@ pub enum IncidentsCommand {
         /// Opened before this date (YYYY-MM-DD or RFC 3339).
         #[arg(long)]
         until: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// One incident with its full timeline (every entry a log event, in order, with its author).
     Show {
+        /// The incident id (from `gavel incidents list`).
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Open an incident by hand. Needs an admin token.
     Create {
+        /// One line saying what happened.
         #[arg(long)]
         title: String,
         /// low | medium | high | critical
@@ -48,40 +52,52 @@ pub enum IncidentsCommand {
         /// The agent concerned (id or name).
         #[arg(long)]
         agent: Option<String>,
+        /// A longer description.
         #[arg(long)]
         summary: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Make a user the owner.
     Assign {
+        /// The incident id (from `gavel incidents list`).
         id: String,
         /// User id or name.
         #[arg(long)]
         owner: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Mark it triaged, optionally re-rating its severity.
     Triage {
+        /// The incident id (from `gavel incidents list`).
         id: String,
+        /// Change the severity: low, medium, high or critical.
         #[arg(long)]
         severity: Option<String>,
+        /// What triage found.
         #[arg(long)]
         note: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Add a note to the timeline.
     Note {
+        /// The incident id (from `gavel incidents list`).
         id: String,
+        /// The note to add to the timeline.
         text: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Record containment, optionally pulling a kill switch or suspending the agent under it
     /// first (those actions are linked to the incident).
     Contain {
+        /// The incident id (from `gavel incidents list`).
         id: String,
         /// Pull a kill switch of this scope under the incident.
         #[arg(long, value_enum)]
@@ -98,14 +114,18 @@ pub enum IncidentsCommand {
         /// What was done (required when no action is given).
         #[arg(long)]
         note: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Resolve with a writeup (required).
     Resolve {
+        /// The incident id (from `gavel incidents list`).
         id: String,
+        /// What happened, its cause and what was done (required to resolve).
         #[arg(long)]
         writeup: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

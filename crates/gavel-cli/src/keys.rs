@@ -9,6 +9,7 @@ use std::process::ExitCode;
 pub enum KeysCommand {
     /// Print the log signing public key: verifier key string (signed-note), key id and SPKI PEM.
     Show {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

@@ -42,6 +42,7 @@ pub enum KillSwitchCommand {
     /// Pull a kill switch: matching calls are denied from the next decision on. Needs an admin or
     /// approver token.
     Engage {
+        /// What the switch covers: every call, one agent, or one tool.
         #[arg(long, value_enum)]
         scope: ScopeArg,
         /// The agent (id or name) or tool the switch covers; not for --scope global.
@@ -53,12 +54,14 @@ pub enum KillSwitchCommand {
         /// The incident this containment action belongs to.
         #[arg(long = "incident", value_name = "INCIDENT_ID")]
         incident: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Release an engaged kill switch: matching calls are decided by policy again. Needs an admin
     /// or approver token.
     Release {
+        /// What the switch covers: every call, one agent, or one tool.
         #[arg(long, value_enum)]
         scope: ScopeArg,
         /// The agent (id or name) or tool of the switch; not for --scope global.
@@ -67,6 +70,7 @@ pub enum KillSwitchCommand {
         /// Why, for the record.
         #[arg(long)]
         reason: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

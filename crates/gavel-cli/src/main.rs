@@ -33,6 +33,7 @@ mod webhooks;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use gavel_ledger::clock::SystemClock;
 use gavel_store::layout::DataDir;
@@ -75,11 +76,23 @@ enum Command {
         /// Organisation name; fixes the log origin `gavel.local/<org>` on first init.
         #[arg(long)]
         org: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Fill an empty data directory with simulated activity ending today (marked simulated).
     Demo(demo::DemoArgs),
+    /// Print a shell completion script, e.g. `gavel completions bash > /etc/bash_completion.d/gavel`.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (gavel.1 and one per subcommand, e.g. gavel-audit-verify.1) into a directory.
+    Manpages {
+        /// The directory to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Run the gavel server: the HTTP API, signed checkpoints, graceful shutdown on SIGTERM/SIGINT.
     Serve(serve::ServeArgs),
     /// Query and verify the tamper-evident log.
@@ -157,6 +170,28 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes `gavel.1` and a page per subcommand, recursively (`gavel-audit-verify.1`).
+fn manpages(out: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut cli = Cli::command();
+    cli.build();
+    let mut written = 0;
+    let mut stack = vec![(String::from("gavel"), cli)];
+    while let Some((name, cmd)) = stack.pop() {
+        let path = out.join(format!("{name}.1"));
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd.clone()).title(name.clone()).render(&mut page)?;
+        std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
+        written += 1;
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            stack.push((format!("{name}-{}", sub.get_name()), sub.clone()));
+        }
+    }
+    println!("wrote {written} man pages to {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The documented exit statuses (README "Exit status"; `gavel --help`).
 pub mod exit {
     /// Verification ran and found the log or a bundle invalid.
@@ -211,6 +246,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init { org, json } => init(&dir, org.as_deref(), json),
         Command::Serve(args) => serve::run(&dir, args),
         Command::Demo(args) => demo::run(&dir, args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "gavel", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Manpages { out } => manpages(&out),
         Command::Audit(audit::AuditCommand::List(args)) => audit_query::list(&remote()?, args),
         Command::Audit(audit::AuditCommand::Trace(args)) => audit_query::trace(&remote()?, args),
         Command::Audit(cmd) => audit::run(&open(&dir)?, cmd),
@@ -286,5 +327,45 @@ pub(crate) fn print_json(value: &serde_json::Value) {
     match serde_json::to_string_pretty(value) {
         Ok(s) => println!("{s}"),
         Err(e) => eprintln!("error: cannot print JSON: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod cli_definition_tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every option and argument of every command says what it is for in `--help`, so a new flag
+    /// cannot ship undocumented.
+    #[test]
+    fn every_argument_has_help() {
+        let mut cli = Cli::command();
+        cli.build();
+        let mut missing = Vec::new();
+        let mut stack = vec![(String::from("gavel"), cli)];
+        while let Some((path, cmd)) = stack.pop() {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help"
+                    && id != "version"
+                    && arg.get_help().is_none()
+                    && arg.get_long_help().is_none()
+                {
+                    missing.push(format!("{path} --{id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(format!("{path} {} (no about)", sub.get_name()));
+                }
+                stack.push((format!("{path} {}", sub.get_name()), sub.clone()));
+            }
+        }
+        assert!(missing.is_empty(), "without help text:\n{}", missing.join("\n"));
+    }
+
+    #[test]
+    fn the_definition_is_consistent() {
+        Cli::command().debug_assert();
     }
 }

@@ -40,6 +40,7 @@ impl OutcomeStatusArg {
 pub struct OutcomeArgs {
     /// The decision id (`decision_id` of `gavel decide`).
     decision_id: String,
+    /// What happened to the call.
     #[arg(long, value_enum)]
     status: OutcomeStatusArg,
     /// What happened, for the record (an error message, a message id).
@@ -68,6 +69,7 @@ pub enum FindingsCommand {
     },
     /// Acknowledge a finding: someone is looking into it (approver or admin, not the agent's owner).
     Acknowledge {
+        /// The finding id (from `gavel findings list`).
         id: String,
         /// What was found so far (required).
         #[arg(long)]
@@ -79,6 +81,7 @@ pub enum FindingsCommand {
     /// Resolve a finding with what was done (approver or admin, not the agent's owner). Final; the
     /// finding stays in the record with its resolution.
     Resolve {
+        /// The finding id (from `gavel findings list`).
         id: String,
         /// What was done (required).
         #[arg(long)]

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 pub enum PackCommand {
     /// List the built-in packs and whether they are installed.
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -18,13 +19,16 @@ pub enum PackCommand {
     Install {
         /// Pack name, e.g. soc2.
         name: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Propose switching an installed pack to enforce mode; a different admin approves it with
     /// `gavel policy approve`. Needs an admin token.
     Golive {
+        /// The pack name (see `gavel pack list`), e.g. soc2.
         name: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

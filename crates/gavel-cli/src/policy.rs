@@ -46,13 +46,16 @@ pub enum PolicyCommand {
         /// The agent, by id or name.
         #[arg(long)]
         agent: String,
+        /// Tool name of the call to explain.
         #[arg(long)]
         tool: String,
         /// The call's arguments as a JSON object.
         #[arg(long = "args", value_name = "JSON")]
         arguments: Option<String>,
+        /// The call's cost in USD (context.cost_usd).
         #[arg(long)]
         cost_usd: Option<f64>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -67,64 +70,83 @@ pub enum PolicyCommand {
         /// Mode of a new set (default enforce); ignored by the server for an existing set.
         #[arg(long, value_enum)]
         mode: Option<ModeArg>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Approve and apply a pending change. The approver must be an admin other than its proposer.
     Approve {
+        /// The change id (chg_…, from `gavel policy changes`).
         change_id: String,
+        /// Why (recorded with the decision on the change).
         #[arg(long)]
         comment: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Reject a pending change (any admin, including its proposer withdrawing it).
     Reject {
+        /// The change id (chg_…, from `gavel policy changes`).
         change_id: String,
+        /// Why (recorded with the decision on the change).
         #[arg(long)]
         comment: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Propose putting an existing version in force: a rollback when it is an earlier one.
     Activate {
+        /// The policy set id.
         set_id: String,
+        /// The stored version to make active (a pending change).
         #[arg(long)]
         version: u32,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Propose taking a policy set out of force.
     Deactivate {
+        /// The policy set id.
         set_id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// List the policy sets with their mode and active version.
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// List change requests, newest first.
     Changes {
+        /// Only changes with this status.
         #[arg(long, value_enum)]
         status: Option<StatusArg>,
         /// Only the changes of this policy set.
         #[arg(long = "set", value_name = "SET_ID")]
         set_id: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Every version of a set (sha256, author, time) and every change with who proposed and who
     /// approved it, and when.
     History {
+        /// The policy set id.
         set_id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Print the Cedar text of a version (default: the active one).
     Show {
+        /// The policy set id.
         set_id: String,
+        /// A stored version (default: the active one).
         #[arg(long)]
         version: Option<u32>,
         /// Print the version object (text, sha256, author, created_at, source).
@@ -133,11 +155,15 @@ pub enum PolicyCommand {
     },
     /// Unified diff between two versions of a set.
     Diff {
+        /// The policy set id.
         set_id: String,
+        /// The older version.
         #[arg(long)]
         from: u32,
+        /// The newer version.
         #[arg(long)]
         to: u32,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

@@ -16,24 +16,29 @@ use std::process::ExitCode;
 pub enum RetentionCommand {
     /// The retention period in force, who set it, purge progress and holds in force.
     Show {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Set the retention period in days (admin; at least 365). Lengthening applies at once;
     /// shortening is pending until a different admin runs `gavel retention approve`. Logged.
     Set {
+        /// Days event payloads are kept (at least 365).
         #[arg(long)]
         days: u32,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Approve a pending shortening of the retention period (an admin other than the requester).
     Approve {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Purge payloads past retention now (admin); the server also runs this on a schedule.
     Purge {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -43,12 +48,15 @@ pub enum RetentionCommand {
 pub enum HoldsCommand {
     /// Every legal hold, in force or released.
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// One hold.
     Show {
+        /// The hold id (from `gavel holds list`).
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -66,20 +74,26 @@ pub enum HoldsCommand {
         /// Why (e.g. the matter or request number).
         #[arg(long)]
         reason: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Ask for a hold's release (admin); a different admin must approve it.
     Release {
+        /// The hold id (from `gavel holds list`).
         id: String,
+        /// Why the hold can be released (recorded).
         #[arg(long)]
         reason: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Approve a requested release (an admin other than the requester).
     ApproveRelease {
+        /// The hold id (from `gavel holds list`).
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

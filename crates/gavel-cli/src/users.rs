@@ -36,6 +36,7 @@ pub enum UsersCommand {
     Create {
         /// Unique name: letters, digits, '-', '_', '.', '@'.
         name: String,
+        /// The user's role.
         #[arg(long, value_enum)]
         role: RoleArg,
         /// Print the server's object: id, name, role, status, ..., token.
@@ -44,6 +45,7 @@ pub enum UsersCommand {
     },
     /// List every user.
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -51,8 +53,10 @@ pub enum UsersCommand {
     Role {
         /// User id or name.
         user: String,
+        /// The user's role.
         #[arg(value_enum)]
         role: RoleArg,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -63,6 +67,7 @@ pub enum UsersCommand {
         /// Why, for the record.
         #[arg(long)]
         reason: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -70,6 +75,7 @@ pub enum UsersCommand {
     Rotate {
         /// User id or name.
         user: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

@@ -19,55 +19,71 @@ pub enum WebhooksCommand {
         /// Event kinds to send: exact (`decision`) or prefix (`policy.*`); repeat; default all.
         #[arg(long = "kind")]
         kinds: Vec<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Every endpoint (without secrets).
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// One endpoint with its delivery counts and success rate.
     Show {
+        /// The endpoint id (from `gavel webhooks list`).
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Change the kinds an endpoint receives, or enable/disable it.
     Update {
+        /// The endpoint id (from `gavel webhooks list`).
         id: String,
         /// Replaces the kind filter; repeat.
         #[arg(long = "kind")]
         kinds: Vec<String>,
+        /// Enable the endpoint again (deliveries resume where they stopped).
         #[arg(long, conflicts_with = "disable")]
         enable: bool,
+        /// Disable the endpoint (nothing is delivered until enabled).
         #[arg(long)]
         disable: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Issue a new secret (printed once); the old one stops signing at once.
     RotateSecret {
+        /// The endpoint id (from `gavel webhooks list`).
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Disable an endpoint (never deleted: its delivery history is evidence).
     Disable {
+        /// The endpoint id (from `gavel webhooks list`).
         id: String,
+        /// Why (recorded and shown on the endpoint).
         #[arg(long)]
         reason: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Every delivery attempt, newest first: status code, latency, error.
     Deliveries {
+        /// The endpoint id (from `gavel webhooks list`).
         id: String,
         /// retrying | delivered | failed
         #[arg(long)]
         status: Option<String>,
+        /// At most this many deliveries, newest first.
         #[arg(long)]
         limit: Option<u32>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

@@ -301,3 +301,32 @@ fn exit_statuses_say_what_went_wrong() {
         "{help}"
     );
 }
+
+/// Shell completions and man pages come from the same definitions as the CLI; bash itself checks
+/// the completion script's syntax.
+#[test]
+fn completions_and_man_pages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let bash = gavel(&dir, &["completions", "bash"]);
+    assert!(bash.status.success());
+    let script = tmp.path().join("gavel.bash");
+    std::fs::write(&script, &bash.stdout).unwrap();
+    let text = String::from_utf8_lossy(&bash.stdout);
+    assert!(text.contains("gavel") && text.contains("verify") && text.contains("--checkpoint"), "{text}");
+    let syntax = Command::new("bash").arg("-n").arg(&script).output().unwrap();
+    assert!(syntax.status.success(), "{}", String::from_utf8_lossy(&syntax.stderr));
+    for shell in ["zsh", "fish"] {
+        assert!(!gavel(&dir, &["completions", shell]).stdout.is_empty(), "{shell}");
+    }
+    assert_eq!(gavel(&dir, &["completions", "tcsh"]).status.code(), Some(2));
+
+    let man = tmp.path().join("man");
+    let out = gavel(&dir, &["manpages", "--out", man.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for page in ["gavel.1", "gavel-audit-verify.1", "gavel-findings-resolve.1"] {
+        let roff = std::fs::read_to_string(man.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(roff.contains(".TH"), "{page} is not a man page");
+    }
+    assert!(!dir.exists(), "neither command touches the data directory");
+}
