@@ -309,6 +309,7 @@ impl Gavel {
         ops.push(doc);
         let append = self.submit_record("decision", &by.actor(), data, ops)?;
         Ok(PendingDecision {
+            agent_id: agent.id.clone(),
             response: DecideResponse {
                 decision_id,
                 decision: verdict.outcome,
@@ -329,12 +330,18 @@ impl Gavel {
 /// return it once the `decision` event is committed and fail with [`CoreError::Unavailable`]
 /// (or the store's error) otherwise: nothing is answered before its event is durable.
 pub struct PendingDecision {
+    agent_id: String,
     /// The answer, `seq` still unset.
     response: DecideResponse,
     append: crate::PendingAppend,
 }
 
 impl PendingDecision {
+    /// The agent the decision is for (who the caller authenticated as).
+    pub fn agent_id(&self) -> &str {
+        &self.agent_id
+    }
+
     /// Waits for the commit without holding a thread (async callers).
     pub async fn committed(self) -> Result<DecideResponse> {
         let appended = self.append.wait().await?;

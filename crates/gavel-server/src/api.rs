@@ -124,14 +124,21 @@ pub(crate) async fn as_caller<T: Send + 'static>(
     f: impl FnOnce(&Gavel, &Principal) -> Result<T, CoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let gavel = state.gavel.clone();
-    tokio::task::spawn_blocking(move || {
-        let principal =
-            gavel.authenticate(&bearer.token).inspect_err(|e| bearer.note_if_refused(&gavel, e))?;
-        f(&gavel, &principal)
+    let (who, result) = tokio::task::spawn_blocking(move || {
+        match gavel.authenticate(&bearer.token).inspect_err(|e| bearer.note_if_refused(&gavel, e)) {
+            Ok(principal) => {
+                let actor = principal.actor();
+                (Some(format!("{}:{}", actor.kind.as_str(), actor.id)), f(&gavel, &principal))
+            }
+            Err(e) => (None, Err(e)),
+        }
     })
     .await
-    .map_err(|e| ApiError::internal(e.to_string()))?
-    .map_err(ApiError::from)
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    if let Some(who) = who {
+        crate::access_log::note_principal(who);
+    }
+    result.map_err(ApiError::from)
 }
 
 pub(crate) fn created(v: impl serde::Serialize) -> Response {
@@ -203,11 +210,14 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::incidents_api::routes())
         .merge(crate::explain_api::routes())
         .merge(crate::compliance_api::routes())
+        .route_layer(axum::middleware::from_fn(crate::access_log::note_route))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        // Outermost: an oversized body is refused before routing, authentication or any handler.
+        // An oversized body is refused before routing, authentication or any handler.
         .layer(axum::extract::DefaultBodyLimit::max(crate::body_limit::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(crate::body_limit::limit_body))
+        // Outermost: every request, refused ones included, gets its access log line.
+        .layer(axum::middleware::from_fn(crate::access_log::log_request))
         .with_state(state)
 }
 
@@ -319,7 +329,10 @@ async fn decide(
     .map_err(|_| ApiError::internal("the decision failed unexpectedly; treat the call as denied"))
     .and_then(|r| r.map_err(ApiError::from));
     let result = match submitted {
-        Ok(pending) => pending.committed().await.map_err(ApiError::from),
+        Ok(pending) => {
+            crate::access_log::note_principal(format!("agent:{}", pending.agent_id()));
+            pending.committed().await.map_err(ApiError::from)
+        }
         Err(e) => Err(e),
     };
     match result {

@@ -12,6 +12,7 @@
 //! Shutdown is graceful: on SIGTERM/SIGINT the listener stops accepting, in-flight requests
 //! finish (their appends commit), a final checkpoint is signed, and the log writer drains.
 
+mod access_log;
 pub mod api;
 pub mod background;
 pub mod body_limit;
