@@ -6,6 +6,9 @@
 //! subtrees they complete in one transaction, and only after the commit answers each caller.
 //! Readers use their own connections (WAL readers never block the writer).
 //!
+//! Every connection uses the `unix-excl` VFS ([`VFS`]): the process holds the database alone and
+//! the WAL index lives in its heap, never in a mapped `-shm` file (a fault there was SIGBUS).
+//!
 //! The writer also keeps [`CommitHealth`] (the outcome of its last commit, one atomic store per
 //! batch) and answers write probes ([`Store::probe_commit`]): a transaction that touches only the
 //! `meta` table, so readiness checks can find out whether anything can commit without appending
@@ -228,7 +231,12 @@ fn run_checkpointer(path: PathBuf, stop: mpsc::Receiver<()>) {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and starts the log writer.
+    ///
+    /// The database is this process's alone while it is open (see [`VFS`]): another process that
+    /// opens it meanwhile gets an error saying so. A data directory or database file this
+    /// process cannot write is refused here, with its path, rather than at the first commit.
     pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        check_writable(path)?;
         let conn = open_connection(path, false)?;
         conn.execute_batch(SCHEMA)?;
         // The background checkpointer does this job instead (see `run_checkpointer`).
@@ -288,13 +296,79 @@ impl Drop for SqliteStore {
     }
 }
 
+/// SQLite's unix VFS variant that holds one exclusive lock on the database for the whole process
+/// and keeps the WAL index (what the `-shm` file holds in shared mode) in heap memory shared by
+/// the process's connections. In shared mode every connection maps `gavel.db-shm`, and a page of
+/// that mapping that cannot be read back (the file truncated under the process, a page the
+/// filesystem cannot back) is SIGBUS: the process dies at its next commit, with no error and no
+/// log line. Here nothing is mapped, so such faults cannot exist; the price is that no other
+/// process can open the database while this one has it open (see [`SqliteStore::open`]).
+const VFS: &str = "unix-excl";
+
+/// How long opening waits for another process to release the database before saying so.
+const OPEN_WAIT: Duration = Duration::from_secs(2);
+
+/// Refuses, with the path and the reason, a data directory or database files this process cannot
+/// write: SQLite would otherwise open them and fail at the first commit (or open read-only).
+fn check_writable(path: &Path) -> Result<(), StoreError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let probe = dir.join(format!(".gavel-write-check-{}", std::process::id()));
+    let created = std::fs::OpenOptions::new().write(true).create_new(true).open(&probe);
+    match created {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+        }
+        Err(e) => {
+            return Err(StoreError::Database(format!(
+                "the data directory {} is not writable ({e}): gavel creates the database and its WAL there",
+                dir.display()
+            )))
+        }
+    }
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    for file in [path, wal.as_path()] {
+        match std::fs::OpenOptions::new().write(true).open(file) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(StoreError::Database(format!(
+                    "{} is not writable ({e}): the log cannot commit; fix its owner, mode or attributes",
+                    file.display()
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy)
+}
+
 fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
-    let conn = Connection::open_with_flags(path, flags)?;
+    let conn = Connection::open_with_flags_and_vfs(path, flags, VFS)?;
+    // The first read takes the process's lock. Another process holding it (a running server) keeps
+    // it until that process exits, so waiting the full busy timeout would only delay the answer.
+    conn.busy_timeout(OPEN_WAIT)?;
+    if let Err(e) = conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
+        if is_busy(&e) {
+            return Err(StoreError::Database(format!(
+                "{} is in use by another process (a running `gavel serve`?): gavel opens its database \
+                 for one process at a time. Stop that process, or ask the server over HTTP \
+                 (e.g. GET /v1/audit/verify).",
+                path.display()
+            )));
+        }
+        return Err(e.into());
+    }
     conn.busy_timeout(Duration::from_secs(10))?;
     if !read_only {
         // WAL lets readers run beside the writer; FULL syncs the WAL on every commit, so an
@@ -500,8 +574,9 @@ fn write_batch(
     clock: &dyn Clock,
     items: &[BatchItem],
 ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
-    // IMMEDIATE takes the write lock up front. Another process (a CLI command beside a running
-    // server) may have appended since our last batch: if so, reload the head before extending it.
+    // IMMEDIATE takes the write lock up front. Another store on the same file in this process (the
+    // database is one process's alone, see `VFS`) may have appended since our last batch: if so,
+    // reload the head before extending it.
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let db_size: u64 = tx.query_row("SELECT COALESCE(MAX(seq) + 1, 0) FROM events", [], |r| r.get(0))?;
     if db_size != state.frontier.size() {
@@ -868,8 +943,8 @@ impl Store for SqliteStore {
 
     fn head(&self) -> Result<Head, StoreError> {
         let cached = *self.head.read().unwrap_or_else(|p| p.into_inner());
-        // Another process may have appended to the same database (a CLI command beside a
-        // server): the database, not this process's memory, says how long the log is.
+        // Another store on the same file may have appended (several `Log`s in one process): the
+        // database, not this store's memory, says how long the log is.
         self.with_reader(|conn| {
             let size: u64 =
                 conn.query_row("SELECT COALESCE(MAX(seq) + 1, 0) FROM events", [], |r| r.get(0))?;
