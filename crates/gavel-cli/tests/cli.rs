@@ -22,6 +22,13 @@ fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).expect("JSON output")
 }
 
+/// Tampers with the database behind gavel's back, then closes it: gavel opens a database only
+/// when no other process has it open.
+fn tamper(dir: &Path, sql: &str) {
+    let db = rusqlite::Connection::open(dir.join("gavel.db")).unwrap();
+    db.execute_batch(sql).unwrap();
+}
+
 fn record(dir: &Path, i: u32) -> Value {
     let data = format!(r#"{{"review": {i}, "reviewer": "alice"}}"#);
     json(&gavel(dir, &["audit", "record", "--kind", "external.access_review", "--data", &data, "--json"]))
@@ -125,22 +132,18 @@ fn tampering_and_truncation_make_verify_fail_with_exit_1() {
         record(&dir, i);
     }
     json(&gavel(&dir, &["audit", "checkpoint", "--json"]));
-    let db = rusqlite::Connection::open(dir.join("gavel.db")).unwrap();
-
     // Truncate the tail below the signed checkpoint of size 9 (bootstrap admin + 8 records).
-    db.execute("DELETE FROM events WHERE seq >= 6", []).unwrap();
-    db.execute("DELETE FROM merkle_nodes", []).unwrap();
+    tamper(&dir, "DELETE FROM events WHERE seq >= 6; DELETE FROM merkle_nodes;");
     let out = gavel(&dir, &["audit", "verify", "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((report["valid"].as_bool(), report["first_break"].as_u64()), (Some(false), Some(6)));
 
     // Edit one byte of event 2.
-    db.execute(
+    tamper(
+        &dir,
         "UPDATE events SET body = CAST(replace(CAST(body AS TEXT), 'alice', 'alicf') AS BLOB) WHERE seq = 2",
-        [],
-    )
-    .unwrap();
+    );
     let out = gavel(&dir, &["audit", "verify"]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
@@ -154,9 +157,10 @@ fn a_forged_checkpoint_row_makes_verify_fail() {
     json(&gavel(&dir, &["init", "--json"]));
     record(&dir, 0);
     json(&gavel(&dir, &["audit", "checkpoint", "--json"]));
-    let db = rusqlite::Connection::open(dir.join("gavel.db")).unwrap();
-    db.execute("UPDATE checkpoints SET note = replace(note, char(10) || '2' || char(10), char(10) || '3' || char(10))", [])
-        .unwrap();
+    tamper(
+        &dir,
+        "UPDATE checkpoints SET note = replace(note, char(10) || '2' || char(10), char(10) || '3' || char(10))",
+    );
     let out = gavel(&dir, &["audit", "verify", "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -174,17 +178,21 @@ fn serve_signs_checkpoints_and_stops_cleanly_on_sigterm() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Wait for the first start to create the data directory, then record while serving.
+    // Wait for the first start to create the data directory. While serving, the database is the
+    // server's alone: a local append is refused, saying why.
     let start = std::time::Instant::now();
     while !dir.join("gavel.db").exists() && start.elapsed().as_secs() < 30 {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
-    record(&dir, 1);
+    let out = gavel(&dir, &["audit", "record", "--kind", "external.x", "--data", "{}", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another process"), "{out:?}");
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(kill.success());
     assert!(child.wait().unwrap().success());
+    record(&dir, 1);
     let verify = json(&gavel(&dir, &["audit", "verify", "--json"]));
     assert_eq!(verify["valid"], true);
     assert!(verify["checkpoints_checked"].as_u64().unwrap() >= 1, "{verify}");

@@ -79,6 +79,8 @@ fn the_demo_fills_an_empty_data_dir_with_verifiable_simulated_days() {
     let simulated: String =
         db.query_row("SELECT value FROM meta WHERE key = 'simulated'", [], |r| r.get(0)).unwrap();
     assert_eq!(simulated, "true");
+    // Closed before gavel runs again: it opens a database only when no other process has it open.
+    drop(db);
 
     // Never on top of real records; bad input is refused.
     let err = refused(&gavel(&["demo", "--days", "3", "--data-dir", data]));

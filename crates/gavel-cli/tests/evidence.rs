@@ -242,6 +242,8 @@ fn an_edited_log_exports_a_bundle_that_discloses_the_break() {
         [],
     )
     .expect("tamper");
+    // Closed before gavel runs: it opens a database only when no other process has it open.
+    drop(db);
     let out = tmp.path().join("b");
     let outs = out.to_str().expect("utf-8");
     let res = gavel(&data, &["evidence", "export", "--from", &day(-1), "--to", &day(2), "--out", outs]);

@@ -112,11 +112,11 @@ fn a_deny_spike_becomes_an_incident_worked_from_the_cli() {
     assert_eq!(shown["timeline"][1]["kind"], "agent.suspended", "{shown}");
     assert_eq!(shown["containment"][0]["type"], "agent.suspended");
 
-    // The log still verifies, from the data directory, while the server runs.
-    let data = server.tmp.path().join("data");
+    // The log still verifies, from the data directory, once the server has let go of it.
+    let tmp = server.stop();
+    let data = tmp.path().join("data");
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gavel"));
     common::clean(&mut cmd).args(["audit", "verify", "--json", "--data-dir"]).arg(&data);
     let verify = json(&cmd.output().unwrap());
     assert_eq!(verify["valid"], true, "{verify}");
-    server.stop();
 }

@@ -499,3 +499,92 @@ fn every_command_has_help_and_help_never_shows_the_token() {
     let help = stdout(&clean(&mut cmd).args(["decide", "--help"]).output().unwrap());
     assert!(help.contains("Exits 0 whatever the decision"), "{help}");
 }
+
+/// Issue 14: SQLite in shared WAL mode maps `gavel.db-shm`; when that file is cut short under the
+/// server (or a page of it cannot be backed), the next touch of the mapping is SIGBUS and the
+/// server died on the next decision without a line in its log. The server now keeps the WAL index
+/// in its own memory: the file is never mapped, and decisions go on.
+#[test]
+fn a_truncated_shm_file_does_not_take_the_server_down() {
+    let mut server = Server::start();
+    let admin = server.admin.clone();
+    let agent = json(&server.gavel(Some(&admin), &["agents", "create", "shm-agent", "--json"]));
+    let token = str_of(&agent, "token").to_string();
+    let decide = |server: &Server| server.gavel(Some(&token), &["decide", "--tool", "search_docs", "--json"]);
+    assert_eq!(json(&decide(&server))["decision"], "allow");
+    let shm = server.tmp.path().join("data").join("gavel.db-shm");
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", server.child.id())).unwrap();
+    assert!(!maps.contains("gavel.db-shm"), "the server maps the -shm file:\n{maps}");
+    // Whatever is at the -shm path — cut to nothing, or absent — is not the server's concern.
+    std::fs::write(&shm, b"").unwrap();
+    for _ in 0..3 {
+        let out = decide(&server);
+        assert!(
+            out.status.success() || out.status.code() == Some(2),
+            "decide: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if out.status.success() {
+            assert_eq!(json(&out)["decision"], "allow");
+        }
+    }
+    if let Ok(Some(status)) = server.child.try_wait() {
+        panic!("the server died ({status}): {}", server.log());
+    }
+    let ok = json(&decide(&server));
+    assert_eq!(ok["decision"], "allow");
+    assert_eq!(server.http_get("/readyz", None).1["checks"]["commit"]["ok"], true);
+
+    // The database is the server's alone while it runs: a local command says so, at once.
+    let data = server.tmp.path().join("data");
+    let local = |data: &std::path::Path| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gavel"));
+        clean(&mut cmd).args(["audit", "verify", "--json", "--data-dir"]).arg(data).output().unwrap()
+    };
+    let started = std::time::Instant::now();
+    let err = refused(&local(&data));
+    assert!(err.contains("in use by another process") && err.contains("/v1/audit/verify"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(8), "it took {:?}", started.elapsed());
+    let tmp = server.stop();
+    let data = tmp.path().join("data");
+    assert_eq!(json(&local(&data))["valid"], true);
+
+    // A database file the server could not write is refused at start, naming it.
+    let db = data.join("gavel.db");
+    let _guard = Unwritable::new(&db);
+    let out = Command::new(env!("CARGO_BIN_EXE_gavel"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env_remove("GAVEL_DATA_DIR")
+        .output()
+        .unwrap();
+    let err = refused(&out);
+    assert!(err.contains("gavel.db is not writable"), "{err}");
+}
+
+/// Makes a file unwritable for this process, even as root (then with the immutable attribute,
+/// which root's permission override does not pass), until dropped.
+struct Unwritable(std::path::PathBuf, bool);
+
+impl Unwritable {
+    fn new(path: &std::path::Path) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o444)).unwrap();
+        let writable = std::fs::OpenOptions::new().write(true).open(path).is_ok();
+        if writable {
+            let ok = Command::new("chattr").arg("+i").arg(path).status().is_ok_and(|s| s.success());
+            assert!(ok, "chattr +i {} (needed when the tests run as root)", path.display());
+        }
+        Unwritable(path.to_path_buf(), writable)
+    }
+}
+
+impl Drop for Unwritable {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        if self.1 {
+            let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+        }
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o644));
+    }
+}

@@ -149,6 +149,7 @@ pub fn router(state: AppState) -> Router {
     // The routes that need no token: each request spends its source's budget first.
     let public = Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/policies/schema", get(policy_schema))
@@ -239,11 +240,43 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError>
     Ok(Json(json!({"status": "ok", "log_size": head.size})))
 }
 
+/// Readiness for load balancers: 200 when the log commits, the detectors keep up and the disk
+/// has room; otherwise 503 naming each failing check (see `readiness`).
+#[utoipa::path(get, path = "/readyz", responses(
+    (status = 200, description = "Ready: {status: \"ready\", checks: {commit, detectors, disk}}, each {ok, detail}"),
+    (status = 503, description = "Not ready: the error body plus {status: \"unready\", failing: [names], checks}")))]
+async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let (readiness, log, metrics) = (state.readiness.clone(), state.log.clone(), state.metrics.clone());
+    let report = tokio::task::spawn_blocking(move || crate::readiness::evaluate(&readiness, &log, &metrics))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let checks: serde_json::Map<String, Value> =
+        report.checks().into_iter().map(|(name, c)| (name.to_string(), json!(c))).collect();
+    if report.ready {
+        return Ok(Json(json!({"status": "ready", "checks": checks})).into_response());
+    }
+    let failing = report.failing();
+    let message = report
+        .checks()
+        .into_iter()
+        .filter(|(_, c)| !c.ok)
+        .map(|(name, c)| format!("{name}: {}", c.detail))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let body = json!({
+        "error": {"code": "unavailable", "message": format!("not ready: {message}")},
+        "status": "unready",
+        "failing": failing,
+        "checks": checks,
+    });
+    Ok((StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response())
+}
+
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text exposition")))]
 async fn metrics(State(state): State<AppState>) -> Response {
-    if let Ok(head) = gavel_store::Store::head(state.log.store().as_ref()) {
-        state.metrics.log_size.set(head.size);
-    }
+    // Also sets the log size and the readiness gauges.
+    let (readiness, log, metrics) = (state.readiness.clone(), state.log.clone(), state.metrics.clone());
+    let _ = tokio::task::spawn_blocking(move || crate::readiness::evaluate(&readiness, &log, &metrics)).await;
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.encode())
         .into_response()
 }
@@ -1265,8 +1298,8 @@ impl utoipa::Modify for BearerScheme {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "gavel", description = "Governance and tamper-evident audit for AI agent tool calls"),
-    paths(healthz, metrics, openapi, decide, get_decision, audit, trace, verify, checkpoint, public_checkpoint,
-          consistency_proof, inclusion_proof, me,
+    paths(healthz, readyz, metrics, openapi, decide, get_decision, audit, trace, verify, checkpoint,
+          public_checkpoint, consistency_proof, inclusion_proof, me,
           create_user, list_users, get_user, set_role, deactivate_user, rotate_user,
           create_agent, list_agents, get_agent, deactivate_agent, rotate_agent,
           list_policies, propose_policy, policy_schema, list_changes, get_change, approve_change, reject_change,

@@ -44,6 +44,13 @@ pub struct Config {
     pub scan_min_active_policies: usize,
     /// Readiness scans report agent credentials older than this many days.
     pub scan_credential_max_age_days: u32,
+    /// `/readyz`: with no commit for this many seconds, probe the log writer with a commit that
+    /// appends nothing; a probe unanswered this long makes the server unready.
+    pub ready_probe_interval_secs: u64,
+    /// `/readyz`: unready when the detectors trail the log by more than this many events.
+    pub ready_max_detector_lag: u64,
+    /// `/readyz`: unready when the data directory's filesystem has less free space (MiB).
+    pub ready_min_free_disk_mb: u64,
 }
 
 impl Default for Config {
@@ -66,6 +73,9 @@ impl Default for Config {
             monthly_export_s3_region: None,
             scan_min_active_policies: 3,
             scan_credential_max_age_days: 90,
+            ready_probe_interval_secs: 5,
+            ready_max_detector_lag: 100_000,
+            ready_min_free_disk_mb: 256,
         }
     }
 }
@@ -131,6 +141,15 @@ impl Config {
         .map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 
+    /// The bounds of the readiness checks.
+    pub fn readiness(&self) -> crate::readiness::ReadinessConfig {
+        crate::readiness::ReadinessConfig {
+            probe_interval: std::time::Duration::from_secs(self.ready_probe_interval_secs),
+            max_detector_lag: self.ready_max_detector_lag,
+            min_free_disk_bytes: self.ready_min_free_disk_mb.saturating_mul(1024 * 1024),
+        }
+    }
+
     pub fn settings(&self) -> gavel_core::Settings {
         gavel_core::Settings {
             approval_expiry: time::Duration::seconds(self.approval_expiry_secs as i64),
@@ -194,6 +213,9 @@ impl Config {
                 self.incident_min_severity
             )));
         }
+        if !(1..=3600).contains(&self.ready_probe_interval_secs) {
+            return Err(ConfigError::Invalid("ready_probe_interval_secs must be between 1 and 3600".into()));
+        }
         self.s3_target()?;
         if self.addr.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::Invalid(format!(
@@ -254,6 +276,13 @@ mod tests {
         assert_eq!(d.incident_min_severity, gavel_core::incidents::Severity::Medium);
         std::fs::write(
             &path,
+            "ready_min_free_disk_mb = 3\nready_max_detector_lag = 7\nready_probe_interval_secs = 2\n",
+        )
+        .unwrap();
+        let r = Config::load(Some(&path), Path::new("/nonexistent")).unwrap().readiness();
+        assert_eq!((r.min_free_disk_bytes, r.max_detector_lag, r.probe_interval.as_secs()), (3 << 20, 7, 2));
+        std::fs::write(
+            &path,
             "monthly_export = true\nmonthly_export_s3_url = \"s3://evidence/gavel\"\n\
              monthly_export_s3_endpoint = \"http://127.0.0.1:9000\"\n",
         )
@@ -268,6 +297,7 @@ mod tests {
             "deny_spike_threshold = 0\n",
             "incident_min_severity = \"urgent\"\n",
             "deny_spike_window_secs = 0\n",
+            "ready_probe_interval_secs = 0\n",
         ] {
             std::fs::write(&path, bad).unwrap();
             assert!(Config::load(Some(&path), Path::new("/nonexistent")).is_err(), "{bad}");

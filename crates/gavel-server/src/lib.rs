@@ -24,6 +24,7 @@ pub mod explain_api;
 pub mod incidents_api;
 pub mod metrics;
 pub mod public;
+pub mod readiness;
 pub mod retention_api;
 pub mod s3_export;
 pub mod webhooks;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub compliance: compliance_api::Schedule,
     /// The rate limits and access counts of the routes that need no token.
     pub public: Arc<public::PublicGuard>,
+    /// The bounds of `/readyz` and its probe in flight.
+    pub readiness: Arc<readiness::Readiness>,
 }
 
 impl AppState {
@@ -75,7 +78,20 @@ impl AppState {
             retention_purge_every: Some(Duration::from_secs(86_400)),
             compliance: compliance_api::Schedule::default(),
             public: Arc::default(),
+            readiness: Arc::default(),
         }
+    }
+
+    /// Sets the bounds of the readiness checks (`/readyz`).
+    pub fn with_readiness(mut self, config: readiness::ReadinessConfig) -> Self {
+        self.readiness = Arc::new(readiness::Readiness::new(config));
+        self
+    }
+
+    /// Replaces the detector task's tunables.
+    pub fn with_detectors(mut self, config: detectors::DetectorConfig) -> Self {
+        self.detectors = Arc::new(config);
+        self
     }
 
     /// Replaces the budget of the unauthenticated routes.
@@ -105,8 +121,8 @@ impl AppState {
 
 /// Serves the API on `listener` until `shutdown` resolves, signing a checkpoint every
 /// `checkpoint_interval` while the log grows and once more after the last request finished.
-/// The webhook dispatcher and the detector task run alongside and are stopped (their rounds
-/// committed) before that final checkpoint.
+/// The webhook dispatcher, the detector task and the readiness probe run alongside and are
+/// stopped (their rounds committed) before that final checkpoint.
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
@@ -129,6 +145,7 @@ pub async fn serve(
     });
     let dispatcher = webhooks::start(state.gavel.clone(), (*state.webhooks).clone());
     let detector = detectors::start(state.gavel.clone(), (*state.detectors).clone(), state.metrics.clone());
+    let prober = readiness::start(state.readiness.clone(), state.log.clone(), state.metrics.clone());
     let purger =
         state.retention_purge_every.map(|every| tokio::spawn(run_purges(state.gavel.clone(), every)));
     let scheduler = tokio::spawn(run_compliance_schedule(state.clone()));
@@ -139,6 +156,7 @@ pub async fn serve(
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     checkpointer.abort();
+    prober.stop().await;
     detector.stop().await;
     scheduler.abort();
     if let Some(purger) = purger {

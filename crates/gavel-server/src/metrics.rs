@@ -1,4 +1,5 @@
-//! Prometheus metrics: decisions by outcome, decide latency, log size, append latency.
+//! Prometheus metrics: decisions by outcome, decide latency, log size, append latency, the
+//! detectors' progress, and readiness (`gavel_ready`, one `gavel_ready_check` per check).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -14,6 +15,12 @@ pub struct DecisionLabels {
     pub enforced: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReadyCheckLabels {
+    /// `commit`, `detectors` or `disk` (see `readiness`).
+    pub check: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub decisions: Family<DecisionLabels, Counter>,
@@ -27,6 +34,12 @@ pub struct Metrics {
     pub detector_incident_events: Counter,
     /// Every event below this seq has been examined by the detectors (compare with `log_size`).
     pub detector_position: Gauge<u64, AtomicU64>,
+    /// 1 when every readiness check passes (what `/readyz` answers 200 for), else 0.
+    pub ready: Gauge,
+    /// 1 per passing readiness check, 0 per failing one.
+    pub ready_check: Family<ReadyCheckLabels, Gauge>,
+    /// Free bytes (for unprivileged users) on the data directory's filesystem.
+    pub data_dir_free_bytes: Gauge<u64, AtomicU64>,
 }
 
 impl Metrics {
@@ -41,6 +54,9 @@ impl Metrics {
         let detections = Counter::default();
         let detector_incident_events = Counter::default();
         let detector_position = Gauge::<u64, AtomicU64>::default();
+        let ready = Gauge::default();
+        let ready_check = Family::<ReadyCheckLabels, Gauge>::default();
+        let data_dir_free_bytes = Gauge::<u64, AtomicU64>::default();
         registry.register("decisions", "Tool-call decisions recorded, by outcome", decisions.clone());
         registry.register(
             "decide_latency_seconds",
@@ -73,6 +89,21 @@ impl Metrics {
             "Log events examined by the detectors (log_size minus this is their lag)",
             detector_position.clone(),
         );
+        registry.register(
+            "ready",
+            "1 when the server is ready (/readyz answers 200): the log commits, the detectors keep up, the disk has room",
+            ready.clone(),
+        );
+        registry.register(
+            "ready_check",
+            "1 per passing readiness check, 0 per failing one (check = commit | detectors | disk)",
+            ready_check.clone(),
+        );
+        registry.register(
+            "data_dir_free_bytes",
+            "Free bytes for unprivileged users on the data directory's filesystem (readiness disk check)",
+            data_dir_free_bytes.clone(),
+        );
         Metrics {
             registry,
             decisions,
@@ -83,6 +114,9 @@ impl Metrics {
             detections,
             detector_incident_events,
             detector_position,
+            ready,
+            ready_check,
+            data_dir_free_bytes,
         }
     }
 

@@ -396,6 +396,139 @@ fn decide_fails_closed_with_503_when_the_log_cannot_commit() {
     assert_eq!(verify["valid"], true);
 }
 
+/// Polls `/readyz` until it answers `status` (or panics after `secs`); returns its body.
+fn wait_readyz(server: &Server, status: u16, secs: u64) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let (got, body) = server.call("GET", "/readyz", None, None);
+        if got == status {
+            return body;
+        }
+        assert!(std::time::Instant::now() < deadline, "/readyz stayed {got}: {body}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+fn readiness(max_detector_lag: u64, min_free_disk_bytes: u64) -> gavel_server::readiness::ReadinessConfig {
+    gavel_server::readiness::ReadinessConfig {
+        probe_interval: std::time::Duration::from_secs(1),
+        max_detector_lag,
+        min_free_disk_bytes,
+    }
+}
+
+#[test]
+fn readyz_names_commit_while_nothing_can_commit_and_recovers_without_a_restart() {
+    // No disk bound here: the machine running the tests may be short of space.
+    let server = Server::start_tweaked(|s| s.with_readiness(readiness(100_000, 0)));
+    let alice = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
+    let agent = server.ok("POST", "/v1/agents", &alice, Some(json!({"name": "a1"})));
+    let token = agent["token"].as_str().unwrap();
+    let ready = wait_readyz(&server, 200, 10);
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(ready["checks"]["commit"]["ok"], true, "{ready}");
+    let mut acknowledged = Vec::new();
+    let decide = |acknowledged: &mut Vec<Value>| {
+        let (status, body) =
+            server.call("POST", "/v1/decide", Some(token), Some(json!({"tool": "search_docs"})));
+        if status == 200 {
+            acknowledged.push(body.clone());
+        }
+        (status, body)
+    };
+    assert_eq!(decide(&mut acknowledged).0, 200);
+
+    // Every write fails (decisions and the probe alike), as on a full disk or a locked database.
+    let db = fault::open(server.dir.path());
+    db.fail_all_writes(true);
+    assert_error(decide(&mut acknowledged), 503, "unavailable", "log");
+    let (status, body) = server.call("GET", "/readyz", None, None);
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "unready", "{body}");
+    assert_eq!(body["failing"], json!(["commit"]), "{body}");
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    assert!(body["checks"]["commit"]["detail"].as_str().unwrap().contains("injected disk failure"), "{body}");
+    assert_eq!(body["checks"]["disk"]["ok"], true, "{body}");
+    let metrics = server.call("GET", "/metrics", None, None).1;
+    let text = metrics.as_str().unwrap();
+    assert!(text.contains("gavel_ready 0"), "{text}");
+    assert!(text.contains("gavel_ready_check{check=\"commit\"} 0"), "{text}");
+    assert!(text.contains("gavel_ready_check{check=\"disk\"} 1"), "{text}");
+    assert!(text.contains("# HELP gavel_ready_check"), "{text}");
+    // Idle, the probe keeps failing: still unready after several probe intervals.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(server.call("GET", "/readyz", None, None).0, 503);
+    assert!(server.call("GET", "/healthz", None, None).0 == 200, "liveness is not readiness");
+
+    // Repaired: with no decision at all, the probe finds the writer commits again.
+    db.fail_all_writes(false);
+    assert!(gavel_store::Store::commit_health(server.state.log.store().as_ref()).failing.is_some());
+    let ready = wait_readyz(&server, 200, 10);
+    assert_eq!(ready["checks"]["commit"]["ok"], true, "{ready}");
+    assert_eq!(decide(&mut acknowledged).0, 200);
+    let text = server.call("GET", "/metrics", None, None).1.as_str().unwrap().to_string();
+    assert!(text.contains("gavel_ready 1"), "{text}");
+    assert!(text.contains("gavel_ready_check{check=\"commit\"} 1"), "{text}");
+
+    // Nothing acknowledged was lost; the probes appended nothing to the log.
+    assert_eq!(acknowledged.len(), 2);
+    for ack in &acknowledged {
+        let id = ack["decision_id"].as_str().unwrap();
+        let recorded = server.ok("GET", &format!("/v1/decisions/{id}"), &alice, None);
+        assert_eq!(recorded["seq"], ack["seq"], "{recorded}");
+    }
+    let kinds: Vec<String> = {
+        let mut kinds = Vec::new();
+        gavel_store::Store::scan(server.state.log.store().as_ref(), 0, u64::MAX, &mut |e| {
+            let event: Value = serde_json::from_slice(e.bytes.as_deref().unwrap()).unwrap();
+            kinds.push(event["kind"].as_str().unwrap().to_string());
+            true
+        })
+        .unwrap();
+        kinds
+    };
+    assert_eq!(kinds.iter().filter(|k| *k == "decision").count(), 2, "{kinds:?}");
+    let verify = server.ok("GET", "/v1/audit/verify", &alice, None);
+    assert_eq!(verify["valid"], true);
+}
+
+#[test]
+fn readyz_names_disk_below_the_free_space_bound() {
+    let server = Server::start_tweaked(|s| s.with_readiness(readiness(100_000, u64::MAX)));
+    let (status, body) = server.call("GET", "/readyz", None, None);
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["failing"], json!(["disk"]), "{body}");
+    let detail = body["checks"]["disk"]["detail"].as_str().unwrap();
+    assert!(detail.contains("MiB free"), "{detail}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("disk:"), "{body}");
+    assert_eq!(server.call("GET", "/healthz", None, None).0, 200);
+    let text = server.call("GET", "/metrics", None, None).1.as_str().unwrap().to_string();
+    assert!(text.contains("gavel_ready_check{check=\"disk\"} 0"), "{text}");
+    assert!(text.contains("gavel_data_dir_free_bytes "), "{text}");
+}
+
+#[test]
+fn readyz_names_detectors_that_trail_the_log_past_the_bound() {
+    // The detectors run once at start and then not for an hour: the lag is what is appended after.
+    let server = Server::start_tweaked(|s| {
+        s.with_readiness(readiness(20, 0)).with_detectors(gavel_server::detectors::DetectorConfig {
+            interval: std::time::Duration::from_secs(3600),
+            max_scan: 5_000,
+        })
+    });
+    let alice = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
+    let agent = server.ok("POST", "/v1/agents", &alice, Some(json!({"name": "a1"})));
+    let token = agent["token"].as_str().unwrap();
+    wait_readyz(&server, 200, 10);
+    for _ in 0..25 {
+        server.ok("POST", "/v1/decide", token, Some(json!({"tool": "search_docs"})));
+    }
+    let (status, body) = server.call("GET", "/readyz", None, None);
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["failing"], json!(["detectors"]), "{body}");
+    assert!(body["checks"]["detectors"]["detail"].as_str().unwrap().contains("bound 20"), "{body}");
+}
+
 #[test]
 fn health_openapi_and_checkpoints() {
     let server = Server::start();
@@ -405,8 +538,14 @@ fn health_openapi_and_checkpoints() {
     let (status, doc) = server.call("GET", "/v1/openapi.json", None, None);
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/v1/decide", "/v1/audit", "/v1/policies", "/v1/policies/changes/{id}/approve", "/v1/agents"]
-    {
+    for path in [
+        "/v1/decide",
+        "/v1/audit",
+        "/v1/policies",
+        "/v1/policies/changes/{id}/approve",
+        "/v1/agents",
+        "/readyz",
+    ] {
         assert!(doc["paths"].get(path).is_some(), "openapi lacks {path}");
     }
     assert!(doc["components"]["schemas"].get("DecideBody").is_some());
@@ -484,6 +623,21 @@ mod fault {
                  BEGIN SELECT RAISE(ABORT, 'injected disk failure'); END;"
             } else {
                 "DROP TRIGGER fail_decisions;"
+            };
+            self.0.execute_batch(sql).unwrap();
+        }
+
+        /// Makes every commit fail: appends, and the readiness probe (which rewrites `meta`).
+        pub fn fail_all_writes(&self, on: bool) {
+            let sql = if on {
+                "CREATE TRIGGER fail_events BEFORE INSERT ON events \
+                 BEGIN SELECT RAISE(ABORT, 'injected disk failure'); END; \
+                 CREATE TRIGGER fail_meta BEFORE UPDATE ON meta \
+                 BEGIN SELECT RAISE(ABORT, 'injected disk failure'); END; \
+                 CREATE TRIGGER fail_meta_insert BEFORE INSERT ON meta \
+                 BEGIN SELECT RAISE(ABORT, 'injected disk failure'); END;"
+            } else {
+                "DROP TRIGGER fail_events; DROP TRIGGER fail_meta; DROP TRIGGER fail_meta_insert;"
             };
             self.0.execute_batch(sql).unwrap();
         }

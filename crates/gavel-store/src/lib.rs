@@ -70,6 +70,19 @@ pub struct Head {
     pub root: Hash,
 }
 
+/// How the log writer's commits have gone: what readiness checks read (`/readyz`).
+#[derive(Debug, Clone, Default)]
+pub struct CommitHealth {
+    /// The writer thread is alive (it stops only at shutdown, or if it panicked).
+    pub writer_running: bool,
+    /// When a commit (a batch of appends or a [`Store::probe_commit`]) last succeeded.
+    pub last_ok: Option<std::time::Instant>,
+    /// When a commit last failed.
+    pub last_failed: Option<std::time::Instant>,
+    /// The error of the last commit, if it failed: set until the next commit succeeds.
+    pub failing: Option<String>,
+}
+
 /// A signed checkpoint as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredCheckpoint {
@@ -123,6 +136,14 @@ pub trait Store: Send + Sync {
     fn append_with(&self, draft: EventDraft, ops: Vec<StateOp>) -> Result<Appended, StoreError> {
         self.submit_with(draft, ops)?.blocking_recv().map_err(|_| StoreError::WriterGone)?
     }
+
+    /// The outcome of the writer's commits so far (cheap: a few atomic loads).
+    fn commit_health(&self) -> CommitHealth;
+
+    /// Commits a write transaction through the log writer that appends nothing to the log (it
+    /// rewrites one metadata row), and waits for it: can anything commit right now? Its outcome
+    /// counts in [`Store::commit_health`] like a batch's. Synchronous callers only.
+    fn probe_commit(&self) -> Result<(), StoreError>;
 
     /// One document, if it exists.
     fn get_doc(&self, collection: &str, id: &str) -> Result<Option<Doc>, StoreError>;

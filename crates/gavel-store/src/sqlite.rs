@@ -5,9 +5,17 @@
 //! channel; it drains whatever is queued (group commit), writes those events and the Merkle
 //! subtrees they complete in one transaction, and only after the commit answers each caller.
 //! Readers use their own connections (WAL readers never block the writer).
+//!
+//! Every connection uses the `unix-excl` VFS ([`VFS`]): the process holds the database alone and
+//! the WAL index lives in its heap, never in a mapped `-shm` file (a fault there was SIGBUS).
+//!
+//! The writer also keeps [`CommitHealth`] (the outcome of its last commit, one atomic store per
+//! batch) and answers write probes ([`Store::probe_commit`]): a transaction that touches only the
+//! `meta` table, so readiness checks can find out whether anything can commit without appending
+//! to the log.
 
 use crate::docs::{self, Doc, DocKeys, DocQuery, Expect, Purge, StateOp};
-use crate::{AppendReceiver, Appended, Head, Store, StoreError, StoredCheckpoint};
+use crate::{AppendReceiver, Appended, CommitHealth, Head, Store, StoreError, StoredCheckpoint};
 use gavel_ledger::clock::{format_time, Clock};
 use gavel_ledger::event::{EventDraft, SealableDraft};
 use gavel_ledger::hash::{leaf_hash, Hash, ZERO_HASH};
@@ -16,6 +24,7 @@ use gavel_ledger::verify::{Anchor, RangeVerifier, StoredEntry, VerifyReport};
 use gavel_ledger::LedgerError;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -80,6 +89,64 @@ struct Request {
     reply: tokio::sync::oneshot::Sender<Result<Appended, StoreError>>,
 }
 
+/// What the writer thread is asked to do. Appends travel unboxed (boxing would cost an
+/// allocation per decision); probes are rare, so the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum Job {
+    Append(Request),
+    /// Commit a transaction that writes only `meta` (see [`Store::probe_commit`]).
+    Probe(mpsc::Sender<Result<(), StoreError>>),
+}
+
+/// The outcomes of the writer's commits, shared with readers of [`Store::commit_health`].
+/// Times are nanoseconds since `epoch` plus one (0: never), stored by the writer thread only and
+/// strictly increasing, so "the failure is newer than the last success" is a comparison.
+struct CommitTracker {
+    epoch: Instant,
+    last_ok: AtomicU64,
+    last_failed: AtomicU64,
+    /// Written only when a commit fails (never on the hot path).
+    last_error: Mutex<String>,
+}
+
+impl CommitTracker {
+    fn new() -> Self {
+        CommitTracker {
+            epoch: Instant::now(),
+            last_ok: AtomicU64::new(0),
+            last_failed: AtomicU64::new(0),
+            last_error: Mutex::new(String::new()),
+        }
+    }
+
+    /// A tick later than every tick handed out before (the writer is the only caller).
+    fn tick(&self) -> u64 {
+        let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX - 1) + 1;
+        let last = self.last_ok.load(Ordering::Relaxed).max(self.last_failed.load(Ordering::Relaxed));
+        now.max(last + 1)
+    }
+
+    fn succeeded(&self) {
+        self.last_ok.store(self.tick(), Ordering::Release);
+    }
+
+    fn failed(&self, error: &StoreError) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = error.to_string();
+        self.last_failed.store(self.tick(), Ordering::Release);
+    }
+
+    fn at(&self, tick: u64) -> Option<Instant> {
+        (tick > 0).then(|| self.epoch + Duration::from_nanos(tick - 1))
+    }
+
+    fn health(&self, writer_running: bool) -> CommitHealth {
+        let ok = self.last_ok.load(Ordering::Acquire);
+        let failed = self.last_failed.load(Ordering::Acquire);
+        let error = (failed > ok).then(|| self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone());
+        CommitHealth { writer_running, last_ok: self.at(ok), last_failed: self.at(failed), failing: error }
+    }
+}
+
 /// A [`StateOp`] with its body already serialized.
 struct PreparedOp {
     collection: String,
@@ -125,9 +192,10 @@ impl Request {
 /// SQLite-backed [`Store`].
 pub struct SqliteStore {
     path: PathBuf,
-    sender: Option<mpsc::Sender<Request>>,
+    sender: Option<mpsc::Sender<Job>>,
     writer: Option<JoinHandle<()>>,
     head: Arc<RwLock<Head>>,
+    commits: Arc<CommitTracker>,
     readers: Mutex<Vec<Connection>>,
     checkpointer: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
 }
@@ -163,7 +231,12 @@ fn run_checkpointer(path: PathBuf, stop: mpsc::Receiver<()>) {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and starts the log writer.
+    ///
+    /// The database is this process's alone while it is open (see [`VFS`]): another process that
+    /// opens it meanwhile gets an error saying so. A data directory or database file this
+    /// process cannot write is refused here, with its path, rather than at the first commit.
     pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        check_writable(path)?;
         let conn = open_connection(path, false)?;
         conn.execute_batch(SCHEMA)?;
         // The background checkpointer does this job instead (see `run_checkpointer`).
@@ -171,7 +244,8 @@ impl SqliteStore {
         let state = ChainState::load(&conn)?;
         let head = Arc::new(RwLock::new(Head { size: state.frontier.size(), root: state.frontier.root() }));
         let (sender, receiver) = mpsc::channel();
-        let writer = Writer { conn, state, clock, head: head.clone() };
+        let commits = Arc::new(CommitTracker::new());
+        let writer = Writer { conn, state, clock, head: head.clone(), commits: commits.clone() };
         let handle = std::thread::Builder::new()
             .name("gavel-log-writer".into())
             .spawn(move || writer.run(receiver))?;
@@ -185,6 +259,7 @@ impl SqliteStore {
             sender: Some(sender),
             writer: Some(handle),
             head,
+            commits,
             readers: Mutex::new(Vec::new()),
             checkpointer: Some((stop, checkpointer)),
         })
@@ -221,13 +296,79 @@ impl Drop for SqliteStore {
     }
 }
 
+/// SQLite's unix VFS variant that holds one exclusive lock on the database for the whole process
+/// and keeps the WAL index (what the `-shm` file holds in shared mode) in heap memory shared by
+/// the process's connections. In shared mode every connection maps `gavel.db-shm`, and a page of
+/// that mapping that cannot be read back (the file truncated under the process, a page the
+/// filesystem cannot back) is SIGBUS: the process dies at its next commit, with no error and no
+/// log line. Here nothing is mapped, so such faults cannot exist; the price is that no other
+/// process can open the database while this one has it open (see [`SqliteStore::open`]).
+const VFS: &str = "unix-excl";
+
+/// How long opening waits for another process to release the database before saying so.
+const OPEN_WAIT: Duration = Duration::from_secs(2);
+
+/// Refuses, with the path and the reason, a data directory or database files this process cannot
+/// write: SQLite would otherwise open them and fail at the first commit (or open read-only).
+fn check_writable(path: &Path) -> Result<(), StoreError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let probe = dir.join(format!(".gavel-write-check-{}", std::process::id()));
+    let created = std::fs::OpenOptions::new().write(true).create_new(true).open(&probe);
+    match created {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+        }
+        Err(e) => {
+            return Err(StoreError::Database(format!(
+                "the data directory {} is not writable ({e}): gavel creates the database and its WAL there",
+                dir.display()
+            )))
+        }
+    }
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    for file in [path, wal.as_path()] {
+        match std::fs::OpenOptions::new().write(true).open(file) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(StoreError::Database(format!(
+                    "{} is not writable ({e}): the log cannot commit; fix its owner, mode or attributes",
+                    file.display()
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy)
+}
+
 fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
-    let conn = Connection::open_with_flags(path, flags)?;
+    let conn = Connection::open_with_flags_and_vfs(path, flags, VFS)?;
+    // The first read takes the process's lock. Another process holding it (a running server) keeps
+    // it until that process exits, so waiting the full busy timeout would only delay the answer.
+    conn.busy_timeout(OPEN_WAIT)?;
+    if let Err(e) = conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
+        if is_busy(&e) {
+            return Err(StoreError::Database(format!(
+                "{} is in use by another process (a running `gavel serve`?): gavel opens its database \
+                 for one process at a time. Stop that process, or ask the server over HTTP \
+                 (e.g. GET /v1/audit/verify).",
+                path.display()
+            )));
+        }
+        return Err(e.into());
+    }
     conn.busy_timeout(Duration::from_secs(10))?;
     if !read_only {
         // WAL lets readers run beside the writer; FULL syncs the WAL on every commit, so an
@@ -312,17 +453,52 @@ struct Writer {
     state: ChainState,
     clock: Arc<dyn Clock>,
     head: Arc<RwLock<Head>>,
+    commits: Arc<CommitTracker>,
 }
 
 impl Writer {
-    fn run(mut self, receiver: mpsc::Receiver<Request>) {
+    fn run(mut self, receiver: mpsc::Receiver<Job>) {
         let mut last_batch = 0;
         // recv() keeps returning queued requests after the senders are gone, so shutdown drains.
-        while let Ok(first) = receiver.recv() {
-            let batch = gather(&receiver, first, last_batch);
+        while let Ok(job) = receiver.recv() {
+            let first = match job {
+                Job::Append(first) => first,
+                Job::Probe(reply) => {
+                    self.probe(reply);
+                    continue;
+                }
+            };
+            let (batch, probe) = gather(&receiver, first, last_batch);
             last_batch = batch.len();
             self.commit(batch);
+            if let Some(reply) = probe {
+                self.probe(reply);
+            }
         }
+    }
+
+    /// One write transaction on the writer's own connection that appends nothing to the log:
+    /// it rewrites one `meta` row, so it takes the write lock and syncs the WAL like a batch.
+    fn probe(&mut self, reply: mpsc::Sender<Result<(), StoreError>>) {
+        let time = format_time(self.clock.now());
+        let result = (|| {
+            let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('writer_probe', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![time],
+            )?;
+            tx.commit()?;
+            Ok::<(), StoreError>(())
+        })();
+        match &result {
+            Ok(()) => self.commits.succeeded(),
+            Err(e) => {
+                tracing::error!(error = %e, "log writer probe failed: nothing can commit");
+                self.commits.failed(e);
+            }
+        }
+        let _ = reply.send(result);
     }
 
     fn commit(&mut self, batch: Vec<Request>) {
@@ -335,6 +511,7 @@ impl Writer {
             Ok(results) => {
                 let head = Head { size: self.state.frontier.size(), root: self.state.frontier.root() };
                 *self.head.write().unwrap_or_else(|p| p.into_inner()) = head;
+                self.commits.succeeded();
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(result);
                 }
@@ -343,6 +520,7 @@ impl Writer {
                 // Nothing in this batch is acknowledged; the next batch starts from the old head.
                 self.state = before;
                 tracing::error!(error = %e, "log commit failed; batch not acknowledged");
+                self.commits.failed(&e);
                 for reply in replies {
                     let _ = reply.send(Err(StoreError::Database(format!("commit failed: {e}"))));
                 }
@@ -354,13 +532,18 @@ impl Writer {
 /// Collects a batch: everything already queued, and — when the previous batch showed concurrent
 /// writers — up to [`GATHER`] more waiting for as many requests as that batch had. Every commit
 /// costs an fsync, and writers resubmit right after their acknowledgement, so a short wait turns
-/// many small commits into one full one; a lone writer never waits.
-fn gather(receiver: &mpsc::Receiver<Request>, first: Request, last_batch: usize) -> Vec<Request> {
+/// many small commits into one full one; a lone writer never waits. A probe ends the batch and
+/// is run right after it.
+fn gather(
+    receiver: &mpsc::Receiver<Job>,
+    first: Request,
+    last_batch: usize,
+) -> (Vec<Request>, Option<mpsc::Sender<Result<(), StoreError>>>) {
     let mut batch = vec![first];
     let deadline = Instant::now() + GATHER;
     while batch.len() < MAX_BATCH {
-        match receiver.try_recv() {
-            Ok(req) => batch.push(req),
+        let job = match receiver.try_recv() {
+            Ok(job) => job,
             Err(mpsc::TryRecvError::Disconnected) => break,
             Err(mpsc::TryRecvError::Empty) => {
                 let now = Instant::now();
@@ -368,13 +551,17 @@ fn gather(receiver: &mpsc::Receiver<Request>, first: Request, last_batch: usize)
                     break;
                 }
                 match receiver.recv_timeout(deadline - now) {
-                    Ok(req) => batch.push(req),
+                    Ok(job) => job,
                     Err(_) => break,
                 }
             }
+        };
+        match job {
+            Job::Append(req) => batch.push(req),
+            Job::Probe(reply) => return (batch, Some(reply)),
         }
     }
-    batch
+    (batch, None)
 }
 
 type BatchItem = (String, &'static str, String, SealableDraft, Vec<PreparedOp>, Option<Purge>);
@@ -387,8 +574,9 @@ fn write_batch(
     clock: &dyn Clock,
     items: &[BatchItem],
 ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
-    // IMMEDIATE takes the write lock up front. Another process (a CLI command beside a running
-    // server) may have appended since our last batch: if so, reload the head before extending it.
+    // IMMEDIATE takes the write lock up front. Another store on the same file in this process (the
+    // database is one process's alone, see `VFS`) may have appended since our last batch: if so,
+    // reload the head before extending it.
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let db_size: u64 = tx.query_row("SELECT COALESCE(MAX(seq) + 1, 0) FROM events", [], |r| r.get(0))?;
     if db_size != state.frontier.size() {
@@ -610,8 +798,20 @@ impl Store for SqliteStore {
         let (reply, receiver) = tokio::sync::oneshot::channel();
         let request = Request::new(draft, ops, None, reply)?;
         let sender = self.sender.as_ref().ok_or(StoreError::WriterGone)?;
-        sender.send(request).map_err(|_| StoreError::WriterGone)?;
+        sender.send(Job::Append(request)).map_err(|_| StoreError::WriterGone)?;
         Ok(receiver)
+    }
+
+    fn commit_health(&self) -> CommitHealth {
+        let running = self.writer.as_ref().is_some_and(|h| !h.is_finished());
+        self.commits.health(running)
+    }
+
+    fn probe_commit(&self) -> Result<(), StoreError> {
+        let (reply, answer) = mpsc::channel();
+        let sender = self.sender.as_ref().ok_or(StoreError::WriterGone)?;
+        sender.send(Job::Probe(reply)).map_err(|_| StoreError::WriterGone)?;
+        answer.recv().map_err(|_| StoreError::WriterGone)?
     }
 
     fn submit_purge(
@@ -623,7 +823,7 @@ impl Store for SqliteStore {
         let (reply, receiver) = tokio::sync::oneshot::channel();
         let request = Request::new(draft, ops, Some(purge), reply)?;
         let sender = self.sender.as_ref().ok_or(StoreError::WriterGone)?;
-        sender.send(request).map_err(|_| StoreError::WriterGone)?;
+        sender.send(Job::Append(request)).map_err(|_| StoreError::WriterGone)?;
         Ok(receiver)
     }
 
@@ -743,8 +943,8 @@ impl Store for SqliteStore {
 
     fn head(&self) -> Result<Head, StoreError> {
         let cached = *self.head.read().unwrap_or_else(|p| p.into_inner());
-        // Another process may have appended to the same database (a CLI command beside a
-        // server): the database, not this process's memory, says how long the log is.
+        // Another store on the same file may have appended (several `Log`s in one process): the
+        // database, not this store's memory, says how long the log is.
         self.with_reader(|conn| {
             let size: u64 =
                 conn.query_row("SELECT COALESCE(MAX(seq) + 1, 0) FROM events", [], |r| r.get(0))?;
@@ -1185,6 +1385,38 @@ mod tests {
         assert!(err.to_string().contains("injected failure"), "{err}");
         assert_eq!(store.head().unwrap(), head);
         assert_eq!(store.append(draft(1)).unwrap().seq, 1);
+        assert!(store.verify(0, None, vec![]).unwrap().valid);
+    }
+
+    #[test]
+    fn commit_health_follows_the_last_commit_and_probes_append_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let fresh = store.commit_health();
+        assert!(fresh.writer_running && fresh.last_ok.is_none() && fresh.failing.is_none(), "{fresh:?}");
+        store.append(draft(0)).unwrap();
+        let head = store.head().unwrap();
+        store.probe_commit().unwrap();
+        assert_eq!(store.head().unwrap(), head, "a probe appends no event");
+        assert!(store.commit_health().failing.is_none());
+        // Every write fails, the probe's included.
+        let conn = Connection::open(dir.path().join("gavel.db")).unwrap();
+        conn.execute_batch(
+            "CREATE TRIGGER fail_events BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'injected failure'); END;
+             CREATE TRIGGER fail_meta BEFORE UPDATE ON meta BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+        )
+        .unwrap();
+        assert!(store.append(draft(1)).is_err());
+        let failing = store.commit_health();
+        assert!(failing.failing.as_deref().is_some_and(|e| e.contains("injected failure")), "{failing:?}");
+        assert!(failing.last_failed > failing.last_ok, "{failing:?}");
+        assert!(store.probe_commit().is_err());
+        assert!(store.commit_health().failing.is_some());
+        conn.execute_batch("DROP TRIGGER fail_events; DROP TRIGGER fail_meta;").unwrap();
+        store.probe_commit().unwrap();
+        let healed = store.commit_health();
+        assert!(healed.failing.is_none() && healed.last_ok > healed.last_failed, "{healed:?}");
+        assert_eq!(store.head().unwrap(), head);
         assert!(store.verify(0, None, vec![]).unwrap().valid);
     }
 

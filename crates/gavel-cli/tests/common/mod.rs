@@ -111,11 +111,27 @@ impl Server {
         path
     }
 
-    /// SIGTERM, and the server must exit 0 (graceful shutdown).
-    pub fn stop(mut self) {
+    /// SIGTERM, and the server must exit 0 (graceful shutdown). Returns the directory that held
+    /// the data, for local commands once the server no longer holds the database.
+    pub fn stop(mut self) -> tempfile::TempDir {
         terminate(&mut self.child);
         let status = self.child.wait().unwrap();
         assert!(status.success(), "gavel serve exited with {status}: {}", self.log());
+        std::mem::replace(&mut self.tmp, tempfile::tempdir().unwrap())
+    }
+
+    /// A plain HTTP/1.0 GET to the server (what a load balancer or monitor does); status and JSON.
+    pub fn http_get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{auth}\r\n").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        (status, serde_json::from_str(body).unwrap_or(Value::String(body.to_string())))
     }
 
     pub fn log(&self) -> String {

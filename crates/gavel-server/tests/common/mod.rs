@@ -19,7 +19,11 @@ pub struct Server {
     clock: Arc<dyn Clock>,
     settings: gavel_core::Settings,
     dispatch: gavel_server::webhooks::DispatchConfig,
+    tweak: Tweak,
 }
+
+/// Changes the state a test server starts with (readiness bounds, detector tunables, …).
+type Tweak = Arc<dyn Fn(AppState) -> AppState + Send + Sync>;
 
 impl Server {
     pub fn start() -> Server {
@@ -27,7 +31,18 @@ impl Server {
     }
 
     pub fn start_with(clock: Arc<dyn Clock>, settings: gavel_core::Settings) -> Server {
-        Self::launch(tempfile::tempdir().unwrap(), clock, settings, Default::default())
+        Self::launch(tempfile::tempdir().unwrap(), clock, settings, Default::default(), Arc::new(|s| s))
+    }
+
+    /// A server whose state `tweak` adjusts before it serves (and again after each reopen).
+    pub fn start_tweaked(tweak: impl Fn(AppState) -> AppState + Send + Sync + 'static) -> Server {
+        Self::launch(
+            tempfile::tempdir().unwrap(),
+            Arc::new(gavel_ledger::clock::SystemClock),
+            gavel_core::Settings::default(),
+            Default::default(),
+            Arc::new(tweak),
+        )
     }
 
     /// A server with the given webhook dispatcher tunables (e.g. a short retry schedule).
@@ -36,7 +51,7 @@ impl Server {
         settings: gavel_core::Settings,
         dispatch: gavel_server::webhooks::DispatchConfig,
     ) -> Server {
-        Self::launch(tempfile::tempdir().unwrap(), clock, settings, dispatch)
+        Self::launch(tempfile::tempdir().unwrap(), clock, settings, dispatch, Arc::new(|s| s))
     }
 
     /// Stops this server and starts a new one over the same data directory (same clock,
@@ -44,7 +59,13 @@ impl Server {
     pub fn reopen(&mut self) {
         self.stop();
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        *self = Self::launch(dir, self.clock.clone(), self.settings.clone(), self.dispatch.clone());
+        *self = Self::launch(
+            dir,
+            self.clock.clone(),
+            self.settings.clone(),
+            self.dispatch.clone(),
+            self.tweak.clone(),
+        );
     }
 
     fn launch(
@@ -52,6 +73,7 @@ impl Server {
         clock: Arc<dyn Clock>,
         settings: gavel_core::Settings,
         dispatch: gavel_server::webhooks::DispatchConfig,
+        tweak: Tweak,
     ) -> Server {
         let (log, _) = Log::open(&DataDir::new(dir.path()), clock.clone(), Some("e2e")).unwrap();
         // Nothing runs on a schedule in tests unless a test asks: their logs hold only what they did.
@@ -65,6 +87,7 @@ impl Server {
                 upload_to: None,
                 checks: Default::default(),
             });
+        let state = tweak(state);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let serve_state = state.clone();
@@ -91,6 +114,7 @@ impl Server {
             clock,
             settings,
             dispatch,
+            tweak,
         }
     }
 
