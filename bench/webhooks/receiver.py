@@ -45,7 +45,7 @@ def main():
                     secret = f.read().strip()
                 payload = Webhook(secret).verify(body, headers)
                 verified = True
-                kind = payload.get("gavel", {}).get("kind")
+                kind = payload.get("unmapped", {}).get("gavel", {}).get("kind")
             except Exception as e:  # noqa: BLE001 - recorded for the test to see
                 error = f"{type(e).__name__}: {e}"
             if args.sleep:
