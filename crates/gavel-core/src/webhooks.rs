@@ -40,7 +40,11 @@
 //! no attempt is made that is not recorded, and none is aggregated away.
 //!
 //! Signing: `webhook-signature: v1,<base64 HMAC-SHA256(key, id "." timestamp "." body)>` with
-//! key = base64-decode of the secret after `whsec_` (32 random bytes).
+//! key = base64-decode of the secret after `whsec_` (32 random bytes). Rotation overlap: after
+//! `rotate-secret` the replaced secret stays on the endpoint document
+//! (`previous_secret{secret, expires_at}`, default 24 h, the dispatcher's `rotation_overlap`) and
+//! until `expires_at` every message carries both signatures, space-separated, new one first
+//! ([`Endpoint::signing_secrets`], [`sign_all`]); the API shows only `previous_secret_expires_at`.
 //!
 //! SSRF guard: only `http`/`https` URLs without credentials. Unless
 //! `Settings::webhooks_allow_private`, the host is refused at creation (and at re-enabling) if it
@@ -184,14 +188,44 @@ pub struct Endpoint {
     pub created_by: String,
     pub created_at: String,
     pub disabled_reason: Option<String>,
+    /// The secret the last rotation replaced, still signing beside the new one until its expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_secret: Option<PreviousSecret>,
+}
+
+/// A replaced secret kept for the rotation overlap (never shown by the API, only its expiry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviousSecret {
+    pub secret: String,
+    /// RFC 3339; from then on only the current secret signs.
+    pub expires_at: String,
 }
 
 impl Endpoint {
-    /// The endpoint without its secret.
+    /// The endpoint without its secrets (the previous one shows only when it stops signing).
     pub fn view(&self) -> Value {
         let mut v = json!(self);
-        v.as_object_mut().map(|o| o.remove("secret"));
+        if let Some(o) = v.as_object_mut() {
+            o.remove("secret");
+            o.remove("previous_secret");
+            o.insert(
+                "previous_secret_expires_at".into(),
+                json!(self.previous_secret.as_ref().map(|p| &p.expires_at)),
+            );
+        }
         v
+    }
+
+    /// The secrets that sign a message sent at `now`: the current one, then the previous one
+    /// while its rotation overlap lasts.
+    pub fn signing_secrets(&self, now: time::OffsetDateTime) -> Vec<&str> {
+        let mut secrets = vec![self.secret.as_str()];
+        if let Some(p) = &self.previous_secret {
+            if parse_time(&p.expires_at).is_some_and(|t| t > now) {
+                secrets.push(p.secret.as_str());
+            }
+        }
+        secrets
     }
 
     /// Whether an event of `kind` goes to this endpoint.
@@ -255,6 +289,13 @@ pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> Result<S
     mac.update(b".");
     mac.update(body);
     Ok(format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())))
+}
+
+/// The `webhook-signature` header value signed by each of `secrets`, space-separated (the spec's
+/// form for a rotation: a receiver accepts the message if any signature verifies with its key).
+pub fn sign_all(secrets: &[&str], msg_id: &str, timestamp: i64, body: &[u8]) -> Result<String> {
+    let signatures = secrets.iter().map(|s| sign(s, msg_id, timestamp, body)).collect::<Result<Vec<_>>>()?;
+    Ok(signatures.join(" "))
 }
 
 /// The webhook id of the delivery of log event `seq` to `endpoint_id` (the same on every attempt).
@@ -760,6 +801,7 @@ impl Gavel {
             created_by: user.name.clone(),
             created_at: self.now(),
             disabled_reason: None,
+            previous_secret: None,
         };
         // Only events after registration are delivered.
         let cursor = Cursor {
@@ -870,18 +912,23 @@ impl Gavel {
         Ok(e.view())
     }
 
-    /// Replaces the secret (admin); the new one is returned once and signs from the next attempt on.
-    pub fn rotate_webhook_secret(&self, by: &Principal, id: &str) -> Result<Value> {
+    /// Replaces the secret (admin); the new one is returned once and signs from the next attempt
+    /// on. For `overlap` after the rotation the replaced secret signs too (a second signature in
+    /// `webhook-signature`), so receivers not yet switched keep verifying; zero: no overlap. A
+    /// rotation during an overlap ends it: only the secret being replaced is kept.
+    pub fn rotate_webhook_secret(&self, by: &Principal, id: &str, overlap: Duration) -> Result<Value> {
         let user = by.require_admin()?;
         let (mut e, version) = self.webhook_doc(id)?;
-        e.secret = new_secret();
+        let expires_at = (!overlap.is_zero()).then(|| format_time(self.clock.now() + overlap));
+        let old = std::mem::replace(&mut e.secret, new_secret());
+        e.previous_secret = expires_at.clone().map(|expires_at| PreviousSecret { secret: old, expires_at });
         self.record(
             "webhook.secret_rotated",
             &by.actor(),
-            json!({"id": id, "by": user.name}),
+            json!({"id": id, "by": user.name, "previous_secret_expires_at": expires_at}),
             vec![Self::endpoint_op(&e, Expect::Version(version))],
         )?;
-        Ok(json!({"id": id, "secret": e.secret}))
+        Ok(json!({"id": id, "secret": e.secret, "previous_secret_expires_at": expires_at}))
     }
 
     /// Every attempt to this endpoint, newest first; `status` filters on the delivery's state.
@@ -1185,6 +1232,37 @@ mod tests {
         )
         .unwrap();
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn a_rotation_overlap_signs_with_both_secrets_until_it_expires() {
+        let now = parse_time("2026-11-02T09:00:00.000000Z").unwrap();
+        let mut e = Endpoint {
+            id: "whk_1".into(),
+            url: "https://siem.example.com/h".into(),
+            kinds: vec![],
+            secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+            enabled: true,
+            created_by: "alice".into(),
+            created_at: format_time(now),
+            disabled_reason: None,
+            previous_secret: Some(PreviousSecret {
+                secret: new_secret(),
+                expires_at: format_time(now + Duration::from_secs(60)),
+            }),
+        };
+        let both = e.signing_secrets(now);
+        assert_eq!(both.len(), 2);
+        let header = sign_all(&both, "msg_1", 1, b"{}").unwrap();
+        let parts: Vec<&str> = header.split(' ').collect();
+        assert_eq!(parts[0], sign(&e.secret, "msg_1", 1, b"{}").unwrap(), "the new secret first");
+        assert_eq!(parts.len(), 2);
+        assert_eq!(e.signing_secrets(now + Duration::from_secs(60)), vec![e.secret.as_str()]);
+        let view = e.view();
+        assert!(view.get("previous_secret").is_none() && view.get("secret").is_none(), "{view}");
+        assert_eq!(view["previous_secret_expires_at"], "2026-11-02T09:01:00.000000Z");
+        e.previous_secret = None;
+        assert_eq!(e.signing_secrets(now).len(), 1);
     }
 
     #[test]
