@@ -2,7 +2,9 @@
 """A Standard Webhooks test receiver for gavel's end-to-end tests.
 
 Verifies every delivery with the reference library (`pip install standardwebhooks`) and appends
-one JSON line per request to --record: {"webhook_id", "verified", "responded", "error", "kind"}.
+one JSON line per request to --record: {"webhook_id", "verified", "responded", "error", "kind",
+"signatures"} (signatures: how many `v1,` entries the `webhook-signature` header carried; two
+during a secret rotation's overlap).
 
   receiver.py --port-file P --secret-file S --record R [--fail-first N] [--status CODE] [--sleep SECS]
 
@@ -45,7 +47,7 @@ def main():
                     secret = f.read().strip()
                 payload = Webhook(secret).verify(body, headers)
                 verified = True
-                kind = payload.get("gavel", {}).get("kind")
+                kind = payload.get("unmapped", {}).get("gavel", {}).get("kind")
             except Exception as e:  # noqa: BLE001 - recorded for the test to see
                 error = f"{type(e).__name__}: {e}"
             if args.sleep:
@@ -56,7 +58,9 @@ def main():
             status = 500 if n <= args.fail_first else args.status
             with lock, open(args.record, "a") as f:
                 f.write(json.dumps({"webhook_id": headers.get("webhook-id"), "verified": verified,
-                                    "responded": status, "error": error, "kind": kind}) + "\n")
+                                    "responded": status, "error": error, "kind": kind,
+                                    "signatures": len(headers.get("webhook-signature", "").split())})
+                        + "\n")
                 f.flush()
             self.send_response(status)
             self.send_header("content-length", "0")

@@ -53,7 +53,8 @@ pub fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let state = AppState::with_settings(log.clone(), clock, config.settings())
         .with_retention_purge_every(config.retention_purge_every())
         .with_compliance_schedule(config.compliance_schedule())
-        .with_readiness(config.readiness());
+        .with_readiness(config.readiness())
+        .with_webhooks(config.dispatch_config());
     if let Some(admin) = state.gavel.bootstrap_admin()? {
         println!("bootstrap admin token (shown once, store it now): {}", admin.token);
         tracing::warn!(user = %admin.principal.id, "created the first admin; its token was printed on stdout once");

@@ -217,6 +217,12 @@ impl Gavel {
                 gavel_store::docs::Expect::Any,
             ));
         }
+        // A kind missing from the registry would reach SIEMs without its OCSF payload having been
+        // validated (gavel-server tests/ocsf.rs validates every registered kind): caught in tests.
+        debug_assert!(
+            webhooks::is_registered_kind(kind),
+            "event kind {kind:?} is not in webhooks::EVENT_KINDS"
+        );
         let draft =
             EventDraft::new(kind, actor.clone(), data).map_err(|e| CoreError::Invalid(e.to_string()))?;
         let started = std::time::Instant::now();

@@ -40,7 +40,11 @@
 //! no attempt is made that is not recorded, and none is aggregated away.
 //!
 //! Signing: `webhook-signature: v1,<base64 HMAC-SHA256(key, id "." timestamp "." body)>` with
-//! key = base64-decode of the secret after `whsec_` (32 random bytes).
+//! key = base64-decode of the secret after `whsec_` (32 random bytes). Rotation overlap: after
+//! `rotate-secret` the replaced secret stays on the endpoint document
+//! (`previous_secret{secret, expires_at}`, default 24 h, the dispatcher's `rotation_overlap`) and
+//! until `expires_at` every message carries both signatures, space-separated, new one first
+//! ([`Endpoint::signing_secrets`], [`sign_all`]); the API shows only `previous_secret_expires_at`.
 //!
 //! SSRF guard: only `http`/`https` URLs without credentials. Unless
 //! `Settings::webhooks_allow_private`, the host is refused at creation (and at re-enabling) if it
@@ -53,20 +57,25 @@
 //! address they dial; IPv6 addresses that embed an IPv4 one (`::ffff:0:0/96`, `64:ff9b::/96`,
 //! `2002::/16`) are judged by that IPv4 address. Redirects are never followed.
 //!
-//! OCSF 1.8.0 mapping of the payload (every payload has `activity_id, category_uid, class_uid,
-//! metadata{product{name,vendor_name}, version}, severity_id, time` (ms), `type_uid =
-//! class_uid*100 + activity_id`, and `gavel{seq, leaf_hash, kind, event}`; without that `gavel`
-//! envelope each payload validates against its class's OCSF JSON Schema — gavel-server
-//! `tests/ocsf.rs`):
+//! OCSF 1.8.0 mapping of the payload. Every payload has `activity_id, category_uid, class_uid,
+//! metadata{product{name,vendor_name,version}, version, profiles?}, severity_id, time` (ms),
+//! `type_uid = class_uid*100 + activity_id`, and `unmapped` with the class's extra fields plus
+//! `unmapped.gavel{seq, leaf_hash, kind, event}` (the log event verbatim). Invariant: each payload
+//! validates, exactly as delivered, against its class's OCSF JSON Schema with the profiles it
+//! declares (API Activity declares `security_control`, whose attributes `action`, `disposition`
+//! and `policy` it uses): no attribute outside the class, its profiles and `unmapped`, and no null
+//! outside `unmapped`. gavel-server `tests/ocsf.rs` checks it for every kind in [`EVENT_KINDS`]
+//! that webhooks deliver, and for the payload of a purged event.
 //!
 //! | gavel event | OCSF class | activity | notes |
 //! |---|---|---|---|
-//! | `decision` | API Activity 6003 (category 6) | 99 Other | `action_id` 1 allowed / 2 denied or held; `disposition_id` 1 Allowed / 2 Blocked / 14 Delayed (held for approval); `policy{uid,name,version}` (first deciding policy); `actor.app_name/app_uid` = agent, `actor.user` = on-behalf-of; `api.operation` = tool; severity 1 allow / 2 held / 3 deny |
+//! | `decision` | API Activity 6003 (category 6), profile `security_control` | 99 Other | `unmapped{decision_id, decision, enforced, would_have, arguments_sha256}`; `action_id` 1 allowed / 2 denied or held; `disposition_id` 1 Allowed / 2 Blocked / 14 Delayed (held for approval); `policy{uid,name,version}` (first deciding policy); `actor.app_name/app_uid` = agent, `actor.user` = on-behalf-of; `api.operation` = tool; severity 1 allow / 2 held / 3 deny |
 //! | `policy.*` | Entity Management 3004 (category 3) | 1 Create (proposed), 10 Activate, 11 Deactivate, 3 Update (mode changed), 99 Other | `entity{uid,name,type:"policy_set",version}` |
 //! | `finding.*`, `outcome.recorded` with `bypass: true` | Detection Finding 2004 (category 2) | 1 Create | `finding_info{uid,title,desc,types}`, severity 4 High |
 //! | `detection.raised` | Detection Finding 2004 | 1 Create | `finding_info{uid: detection id, title: summary, types: ["gavel.<detector>"]}`, `severity_id` 2 low / 3 medium / 4 high / 5 critical, `status_id` 1 New; detector, agent, tool, source seqs in `unmapped` |
 //! | `incident.*` | Incident Finding 2005 (category 2) | 1 Create (`opened`), 3 Close (`resolved`), 2 Update (the rest) | `finding_info_list` (the detection or the incident), `status_id` 1 New / 2 In Progress / 4 Resolved, `assignee{name,uid}` = owner, or before assignment `assignee_group{name: "gavel incident responders"}` (OCSF requires one of them), `desc` = writeup or note |
-//! | anything else | Entity Management 3004 | 1 Create (`*.created`, `*.registered`, `*.installed`), 10 Activate (`*.reactivated`, `*.released`), 11 Deactivate, 12 Suspend, 3 Update, else 99 Other | the event in `unmapped` |
+//! | anything else | Entity Management 3004 | 1 Create (`*.created`, `*.registered`, `*.installed`), 10 Activate (`*.reactivated`, `*.released`), 11 Deactivate, 12 Suspend, 3 Update, else 99 Other | `unmapped{kind, data}` |
+//! | (payload purged past retention) | Entity Management 3004 | 99 Other | `entity{uid: seq, type: "log_event"}`, `unmapped{purged: true, gavel{seq, leaf_hash, kind: null, event: null}}` |
 
 use crate::error::{CoreError, Result};
 use crate::identity::Principal;
@@ -87,6 +96,81 @@ const ENDPOINTS: &str = "webhooks";
 const CURSORS: &str = "webhook_cursors";
 const DELIVERIES: &str = "webhook_deliveries";
 
+/// Every kind of event gavel writes to its log, by any crate (gavel-core's `record`, the evidence
+/// export, the S3 upload, the retention purge), besides the operators' `external.<name>` kinds
+/// ([`EXTERNAL_KIND_PREFIX`]). Webhooks deliver all of them but `webhook.*`
+/// ([`deliverable_kinds`]), and gavel-server `tests/ocsf.rs` produces each deliverable kind and
+/// validates its payload against the OCSF schema, asserting it covered exactly this list. In debug
+/// builds `Gavel::record` refuses a kind not listed here, so a new kind cannot ship unvalidated.
+pub const EVENT_KINDS: &[&str] = &[
+    "agent.credential_rotated",
+    "agent.deactivated",
+    "agent.limits_changed",
+    "agent.reactivated",
+    "agent.registered",
+    "agent.suspended",
+    "approval.decided",
+    "approval.expired",
+    "compliance.scan_completed",
+    "decision",
+    "detection.raised",
+    "detectors.progress",
+    "evidence.exported",
+    "evidence.uploaded",
+    "finding.acknowledged",
+    "finding.bypass",
+    "finding.resolved",
+    "hold.placed",
+    "hold.release_requested",
+    "hold.released",
+    "incident.assigned",
+    "incident.contained",
+    "incident.linked",
+    "incident.noted",
+    "incident.opened",
+    "incident.resolved",
+    "incident.triaged",
+    "killswitch.engaged",
+    "killswitch.released",
+    "outcome.recorded",
+    "pack.installed",
+    "policy.activated",
+    "policy.deactivated",
+    "policy.mode_changed",
+    "policy.proposed",
+    "policy.rejected",
+    "retention.change_requested",
+    "retention.policy_set",
+    "retention.purged",
+    "share.access_summary",
+    "share.accessed",
+    "share.created",
+    "share.revoked",
+    "user.created",
+    "user.credential_rotated",
+    "user.deactivated",
+    "user.role_changed",
+    "webhook.attempts",
+    "webhook.created",
+    "webhook.disabled",
+    "webhook.secret_rotated",
+    "webhook.updated",
+];
+
+/// Operators record their own evidence as `external.<name>` events (`gavel audit record`); they
+/// are delivered with the generic mapping.
+pub const EXTERNAL_KIND_PREFIX: &str = "external.";
+
+/// Whether `kind` is one gavel writes: listed in [`EVENT_KINDS`] or `external.<name>`.
+pub fn is_registered_kind(kind: &str) -> bool {
+    EVENT_KINDS.contains(&kind) || kind.strip_prefix(EXTERNAL_KIND_PREFIX).is_some_and(|n| !n.is_empty())
+}
+
+/// The registered kinds webhooks deliver (every one but `webhook.*`, see [`kind_matches`]).
+pub fn deliverable_kinds() -> impl Iterator<Item = &'static str> {
+    EVENT_KINDS.iter().copied().filter(|k| kind_matches(&[], k))
+}
+
 /// The spec's retry schedule: delays before attempts 2..=10 (the first attempt is immediate).
 pub fn spec_schedule() -> Vec<Duration> {
     [5, 300, 1_800, 7_200, 18_000, 36_000, 50_400, 72_000, 86_400].map(Duration::from_secs).to_vec()
@@ -104,14 +188,44 @@ pub struct Endpoint {
     pub created_by: String,
     pub created_at: String,
     pub disabled_reason: Option<String>,
+    /// The secret the last rotation replaced, still signing beside the new one until its expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_secret: Option<PreviousSecret>,
+}
+
+/// A replaced secret kept for the rotation overlap (never shown by the API, only its expiry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviousSecret {
+    pub secret: String,
+    /// RFC 3339; from then on only the current secret signs.
+    pub expires_at: String,
 }
 
 impl Endpoint {
-    /// The endpoint without its secret.
+    /// The endpoint without its secrets (the previous one shows only when it stops signing).
     pub fn view(&self) -> Value {
         let mut v = json!(self);
-        v.as_object_mut().map(|o| o.remove("secret"));
+        if let Some(o) = v.as_object_mut() {
+            o.remove("secret");
+            o.remove("previous_secret");
+            o.insert(
+                "previous_secret_expires_at".into(),
+                json!(self.previous_secret.as_ref().map(|p| &p.expires_at)),
+            );
+        }
         v
+    }
+
+    /// The secrets that sign a message sent at `now`: the current one, then the previous one
+    /// while its rotation overlap lasts.
+    pub fn signing_secrets(&self, now: time::OffsetDateTime) -> Vec<&str> {
+        let mut secrets = vec![self.secret.as_str()];
+        if let Some(p) = &self.previous_secret {
+            if parse_time(&p.expires_at).is_some_and(|t| t > now) {
+                secrets.push(p.secret.as_str());
+            }
+        }
+        secrets
     }
 
     /// Whether an event of `kind` goes to this endpoint.
@@ -175,6 +289,13 @@ pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> Result<S
     mac.update(b".");
     mac.update(body);
     Ok(format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())))
+}
+
+/// The `webhook-signature` header value signed by each of `secrets`, space-separated (the spec's
+/// form for a rotation: a receiver accepts the message if any signature verifies with its key).
+pub fn sign_all(secrets: &[&str], msg_id: &str, timestamp: i64, body: &[u8]) -> Result<String> {
+    let signatures = secrets.iter().map(|s| sign(s, msg_id, timestamp, body)).collect::<Result<Vec<_>>>()?;
+    Ok(signatures.join(" "))
 }
 
 /// The webhook id of the delivery of log event `seq` to `endpoint_id` (the same on every attempt).
@@ -378,8 +499,11 @@ pub fn payload(seq: u64, leaf_hash: &str, event: Option<&Event>) -> Value {
         // Payload purged past retention: the chain still vouches for the leaf hash.
         return json!({
             "activity_id": 99, "category_uid": 3, "class_uid": 3004, "type_uid": 300_499, "severity_id": 1,
-            "time": 0, "metadata": metadata(), "unmapped": {"purged": true},
-            "gavel": {"seq": seq, "leaf_hash": leaf_hash, "kind": null, "event": null},
+            "time": 0, "metadata": metadata(&[]),
+            // Entity Management requires an entity: the log event whose payload is gone.
+            "entity": {"uid": seq.to_string(), "type": "log_event"},
+            "unmapped": {"purged": true,
+                         "gavel": {"seq": seq, "leaf_hash": leaf_hash, "kind": null, "event": null}},
         });
     };
     let d = &e.data;
@@ -470,12 +594,19 @@ pub fn payload(seq: u64, leaf_hash: &str, event: Option<&Event>) -> Value {
         p
     } else if e.kind.starts_with("finding.") || bypass {
         let uid = d["finding_id"].as_str().or(d["decision_id"].as_str()).unwrap_or_default().to_string();
-        let desc = d["detail"].clone();
+        // OCSF's `desc` is a string; an outcome's findings are a list of sentences.
+        let desc = match d["detail"].as_str() {
+            Some(detail) => detail.to_string(),
+            None => d["findings"]
+                .as_array()
+                .map(|f| f.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; "))
+                .unwrap_or_default(),
+        };
         json!({
             "class_uid": 2004, "class_name": "Detection Finding", "category_uid": 2, "category_name": "Findings",
             "activity_id": 1, "activity_name": "Create", "severity_id": 4,
             "finding_info": {"uid": if uid.is_empty() { format!("seq-{seq}") } else { uid }, "title": e.kind,
-                             "desc": if desc.is_null() { d["findings"].clone() } else { desc },
+                             "desc": desc,
                              "types": ["gavel.bypass"]},
             "status_id": 1,
             "unmapped": d,
@@ -502,22 +633,53 @@ pub fn payload(seq: u64, leaf_hash: &str, event: Option<&Event>) -> Value {
     };
     let class_uid = p["class_uid"].as_u64().unwrap_or(0);
     let activity_id = p["activity_id"].as_u64().unwrap_or(0);
-    let o = p.as_object_mut().expect("an object");
+    let Some(o) = p.as_object_mut() else { return p };
     o.insert("type_uid".into(), json!(class_uid * 100 + activity_id));
     o.insert("time".into(), json!(time));
-    o.insert("metadata".into(), metadata());
+    // `action`, `disposition` and `policy` of API Activity are attributes of the Security
+    // Control profile: a payload using them must declare it, or validating receivers reject it.
+    let profiles: &[&str] = if class_uid == 6003 { &["security_control"] } else { &[] };
+    o.insert("metadata".into(), metadata(profiles));
     // Finding classes have no actor attribute in OCSF.
     if !o.contains_key("actor") && !(2000..3000).contains(&class_uid) {
         o.insert("actor".into(), json!({"user": {"uid": e.actor.id, "type": e.actor.kind.as_str()}}));
     }
+    // OCSF attributes are typed and never nullable: an absent value is left out, at any depth.
+    // `unmapped` is exempt: it carries the log event verbatim (its nulls are part of what the
+    // leaf hash covers).
+    let mut unmapped = o.remove("unmapped").unwrap_or_else(|| json!({}));
+    for v in o.values_mut() {
+        drop_nulls(v);
+    }
     o.retain(|_, v| !v.is_null());
-    o.insert("gavel".into(), json!({"seq": seq, "leaf_hash": leaf_hash, "kind": e.kind, "event": e}));
+    if !unmapped.is_object() {
+        unmapped = json!({ "value": unmapped });
+    }
+    unmapped["gavel"] = json!({"seq": seq, "leaf_hash": leaf_hash, "kind": e.kind, "event": e});
+    o.insert("unmapped".into(), unmapped);
     p
 }
 
-fn metadata() -> Value {
-    json!({"product": {"name": "gavel", "vendor_name": "gavel", "version": env!("CARGO_PKG_VERSION")},
-           "version": "1.8.0"})
+/// Removes null members of objects, recursively (array elements that are null stay: none of the
+/// mapped arrays can hold one).
+fn drop_nulls(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            o.retain(|_, x| !x.is_null());
+            o.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
+fn metadata(profiles: &[&str]) -> Value {
+    let mut m = json!({"product": {"name": "gavel", "vendor_name": "gavel", "version": env!("CARGO_PKG_VERSION")},
+                       "version": "1.8.0"});
+    if !profiles.is_empty() {
+        m["profiles"] = json!(profiles);
+    }
+    m
 }
 
 /// The per-endpoint cursor and lifetime attempt counters.
@@ -639,6 +801,7 @@ impl Gavel {
             created_by: user.name.clone(),
             created_at: self.now(),
             disabled_reason: None,
+            previous_secret: None,
         };
         // Only events after registration are delivered.
         let cursor = Cursor {
@@ -749,18 +912,23 @@ impl Gavel {
         Ok(e.view())
     }
 
-    /// Replaces the secret (admin); the new one is returned once and signs from the next attempt on.
-    pub fn rotate_webhook_secret(&self, by: &Principal, id: &str) -> Result<Value> {
+    /// Replaces the secret (admin); the new one is returned once and signs from the next attempt
+    /// on. For `overlap` after the rotation the replaced secret signs too (a second signature in
+    /// `webhook-signature`), so receivers not yet switched keep verifying; zero: no overlap. A
+    /// rotation during an overlap ends it: only the secret being replaced is kept.
+    pub fn rotate_webhook_secret(&self, by: &Principal, id: &str, overlap: Duration) -> Result<Value> {
         let user = by.require_admin()?;
         let (mut e, version) = self.webhook_doc(id)?;
-        e.secret = new_secret();
+        let expires_at = (!overlap.is_zero()).then(|| format_time(self.clock.now() + overlap));
+        let old = std::mem::replace(&mut e.secret, new_secret());
+        e.previous_secret = expires_at.clone().map(|expires_at| PreviousSecret { secret: old, expires_at });
         self.record(
             "webhook.secret_rotated",
             &by.actor(),
-            json!({"id": id, "by": user.name}),
+            json!({"id": id, "by": user.name, "previous_secret_expires_at": expires_at}),
             vec![Self::endpoint_op(&e, Expect::Version(version))],
         )?;
-        Ok(json!({"id": id, "secret": e.secret}))
+        Ok(json!({"id": id, "secret": e.secret, "previous_secret_expires_at": expires_at}))
     }
 
     /// Every attempt to this endpoint, newest first; `status` filters on the delivery's state.
@@ -1067,6 +1235,37 @@ mod tests {
     }
 
     #[test]
+    fn a_rotation_overlap_signs_with_both_secrets_until_it_expires() {
+        let now = parse_time("2026-11-02T09:00:00.000000Z").unwrap();
+        let mut e = Endpoint {
+            id: "whk_1".into(),
+            url: "https://siem.example.com/h".into(),
+            kinds: vec![],
+            secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+            enabled: true,
+            created_by: "alice".into(),
+            created_at: format_time(now),
+            disabled_reason: None,
+            previous_secret: Some(PreviousSecret {
+                secret: new_secret(),
+                expires_at: format_time(now + Duration::from_secs(60)),
+            }),
+        };
+        let both = e.signing_secrets(now);
+        assert_eq!(both.len(), 2);
+        let header = sign_all(&both, "msg_1", 1, b"{}").unwrap();
+        let parts: Vec<&str> = header.split(' ').collect();
+        assert_eq!(parts[0], sign(&e.secret, "msg_1", 1, b"{}").unwrap(), "the new secret first");
+        assert_eq!(parts.len(), 2);
+        assert_eq!(e.signing_secrets(now + Duration::from_secs(60)), vec![e.secret.as_str()]);
+        let view = e.view();
+        assert!(view.get("previous_secret").is_none() && view.get("secret").is_none(), "{view}");
+        assert_eq!(view["previous_secret_expires_at"], "2026-11-02T09:01:00.000000Z");
+        e.previous_secret = None;
+        assert_eq!(e.signing_secrets(now).len(), 1);
+    }
+
+    #[test]
     fn kind_patterns() {
         let k = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert!(kind_matches(&k(&[]), "decision"));
@@ -1299,8 +1498,11 @@ mod tests {
         assert_eq!(d["api"]["operation"], "wipe_disk");
         assert_eq!(d["time"], 1_793_610_000_000i64);
         assert_eq!(d["metadata"]["version"], "1.8.0");
-        assert_eq!(d["gavel"]["seq"], 7);
-        assert_eq!(d["gavel"]["event"]["kind"], "decision");
+        assert_eq!(d["unmapped"]["gavel"]["seq"], 7);
+        assert_eq!(d["unmapped"]["gavel"]["event"]["kind"], "decision");
+        assert_eq!(d["unmapped"]["decision"], "deny");
+        assert_eq!(d["metadata"]["profiles"], json!(["security_control"]));
+        assert!(d.get("gavel").is_none(), "OCSF admits no unknown top-level attribute");
         let a = payload(7, "ab", Some(&event("decision", json!({"decision": "allow"}))));
         assert_eq!((a["action_id"].clone(), a["disposition_id"].clone()), (json!(1), json!(1)));
         let p = payload(8, "cd", Some(&event("policy.activated", json!({"set_id": "team", "version": 3}))));
@@ -1309,15 +1511,34 @@ mod tests {
             (json!(3004), json!(10), json!(300_410))
         );
         assert_eq!(p["entity"]["type"], "policy_set");
+        // A mode change has no version: OCSF's `entity.version` is a string, never null, so it is
+        // left out of the mapping while the event in `unmapped` stays verbatim.
+        let m = payload(
+            8,
+            "cd",
+            Some(&event(
+                "policy.proposed",
+                json!({"set_id": "team", "action": "set_mode", "version": null, "mode": "enforce"}),
+            )),
+        );
+        assert!(m["entity"].get("version").is_none(), "{m}");
+        assert!(m["unmapped"]["gavel"]["event"]["data"].get("version").is_some_and(Value::is_null));
         let f =
             payload(9, "ef", Some(&event("finding.bypass", json!({"decision_id": "dec_1", "detail": "x"}))));
         assert_eq!((f["class_uid"].clone(), f["type_uid"].clone()), (json!(2004), json!(200_401)));
         let b = payload(
             9,
             "ef",
-            Some(&event("outcome.recorded", json!({"decision_id": "dec_1", "bypass": true}))),
+            Some(&event(
+                "outcome.recorded",
+                json!({"decision_id": "dec_1", "bypass": true, "findings": ["denied", "args differ"]}),
+            )),
         );
         assert_eq!(b["class_uid"], 2004);
+        assert_eq!(b["finding_info"]["desc"], "denied; args differ", "OCSF desc is a string");
+        let gone = payload(14, "05", None);
+        assert_eq!((gone["class_uid"].clone(), gone["entity"]["uid"].clone()), (json!(3004), json!("14")));
+        assert_eq!(gone["unmapped"]["gavel"]["seq"], 14);
         let o = payload(10, "01", Some(&event("user.created", json!({"id": "usr_1"}))));
         assert_eq!((o["class_uid"].clone(), o["activity_id"].clone()), (json!(3004), json!(1)));
         assert_eq!(o["unmapped"]["kind"], "user.created");
@@ -1367,7 +1588,7 @@ mod tests {
                 "severity_id",
                 "time",
                 "type_uid",
-                "gavel",
+                "unmapped",
             ] {
                 assert!(v.get(k).is_some(), "{k} missing in {v}");
             }

@@ -1379,14 +1379,15 @@ async fn update_webhook(
 }
 
 #[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", params(("id" = String, Path)),
-    responses((status = 200, description = "{id, secret}: the new secret, shown once")), security(("bearer" = [])))]
+    responses((status = 200, description = "{id, secret, previous_secret_expires_at}: the new secret, shown once; the replaced one also signs until previous_secret_expires_at")), security(("bearer" = [])))]
 async fn rotate_webhook_secret(
     State(s): State<AppState>,
     b: Bearer,
     Path(id): Path<String>,
     _: NoBody,
 ) -> Result<Json<Value>, ApiError> {
-    as_caller(&s, b, move |g, p| g.rotate_webhook_secret(p, &id)).await.map(Json)
+    let overlap = s.webhooks.rotation_overlap;
+    as_caller(&s, b, move |g, p| g.rotate_webhook_secret(p, &id, overlap)).await.map(Json)
 }
 
 #[utoipa::path(delete, path = "/v1/webhooks/{id}", request_body = ReasonBody, params(("id" = String, Path)),

@@ -18,6 +18,9 @@ pub struct Config {
     pub approval_expiry_secs: u64,
     /// Let webhook endpoints target private, loopback or link-local addresses (off: SSRF guard).
     pub webhooks_allow_private: bool,
+    /// Seconds the secret replaced by a webhook `rotate-secret` keeps signing beside the new one
+    /// (both signatures are sent), so receivers can switch without rejecting deliveries. 0: none.
+    pub webhook_secret_overlap_secs: u64,
     /// Deny-spike detector: this many policy denials of one agent within the window …
     pub deny_spike_threshold: u32,
     /// … of this many seconds (event times).
@@ -61,6 +64,7 @@ impl Default for Config {
             checkpoint_interval_secs: 10,
             approval_expiry_secs: 3600,
             webhooks_allow_private: false,
+            webhook_secret_overlap_secs: 86_400,
             deny_spike_threshold: 10,
             deny_spike_window_secs: 60,
             incident_min_severity: "high".into(),
@@ -147,6 +151,14 @@ impl Config {
             probe_interval: std::time::Duration::from_secs(self.ready_probe_interval_secs),
             max_detector_lag: self.ready_max_detector_lag,
             min_free_disk_bytes: self.ready_min_free_disk_mb.saturating_mul(1024 * 1024),
+        }
+    }
+
+    /// The webhook dispatcher's tunables: the spec's defaults, with the rotation overlap asked for.
+    pub fn dispatch_config(&self) -> crate::webhooks::DispatchConfig {
+        crate::webhooks::DispatchConfig {
+            rotation_overlap: std::time::Duration::from_secs(self.webhook_secret_overlap_secs),
+            ..Default::default()
         }
     }
 

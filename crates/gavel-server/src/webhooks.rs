@@ -13,6 +13,8 @@
 //!   (`gavel_core::webhooks`, "Failing endpoints");
 //! * at shutdown the loop stops, every round in flight finishes its current request and
 //!   commits, and only then does `serve` sign its final checkpoint;
+//! * each message is signed with the endpoint's current secret and, during the overlap after a
+//!   rotation, also with the replaced one (`Endpoint::signing_secrets`);
 //! * every resolved address is checked at connection time, unless private targets are allowed,
 //!   against the same range table as the check at creation (`gavel_core::webhooks::blocked_range`);
 //!   redirects are never followed.
@@ -39,6 +41,10 @@ pub struct DispatchConfig {
     pub max_per_round: usize,
     /// At most this many log events scanned per endpoint per round.
     pub max_scan: u64,
+    /// After `rotate-secret`, how long the replaced secret keeps signing beside the new one
+    /// (gavel.toml `webhook_secret_overlap_secs`; zero: none). Applied at rotation time: the
+    /// expiry is stored on the endpoint.
+    pub rotation_overlap: Duration,
 }
 
 impl Default for DispatchConfig {
@@ -49,6 +55,7 @@ impl Default for DispatchConfig {
             timeout: Duration::from_secs(15),
             max_per_round: 100,
             max_scan: 5_000,
+            rotation_overlap: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -111,7 +118,9 @@ fn round(
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        let s = send(&agent, &plan, &m.webhook_id, m.seq, &m.body);
+        // Per message: a rotation overlap may end during a long round.
+        let secrets = plan.endpoint.signing_secrets(gavel.clock().now());
+        let s = send(&agent, &plan, &secrets, &m.webhook_id, m.seq, &m.body);
         let stop_round = s.status_code.is_none() || s.status_code == Some(410);
         sent.push(s);
         if stop_round {
@@ -193,10 +202,10 @@ fn retry_after(resp: &ureq::Response) -> Option<Duration> {
     resp.header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs)
 }
 
-fn send(agent: &ureq::Agent, plan: &Plan, webhook_id: &str, seq: u64, body: &[u8]) -> Sent {
+fn send(agent: &ureq::Agent, plan: &Plan, secrets: &[&str], webhook_id: &str, seq: u64, body: &[u8]) -> Sent {
     let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     let started = Instant::now();
-    let signature = match gavel_core::webhooks::sign(&plan.endpoint.secret, webhook_id, timestamp, body) {
+    let signature = match gavel_core::webhooks::sign_all(secrets, webhook_id, timestamp, body) {
         Ok(s) => s,
         Err(e) => {
             return Sent {

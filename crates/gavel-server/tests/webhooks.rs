@@ -469,3 +469,54 @@ fn dead_endpoints_add_at_most_one_event_per_backoff_step() {
     }
     assert!(total_attempts >= ENDPOINTS, "every endpoint was tried");
 }
+
+/// Issue 12: after `rotate-secret` a receiver still holding the old secret keeps verifying
+/// deliveries for the configured overlap (both signatures are sent, as the Standard Webhooks spec
+/// describes for rotation), one holding the new secret verifies them too, and once the overlap
+/// ends only the new signature is sent. The old secret is never shown by the API.
+#[test]
+fn a_rotated_secret_keeps_signing_for_the_overlap() {
+    let overlap = Duration::from_secs(3);
+    let receiver = Receiver::start(&[]);
+    let w = world(DispatchConfig { rotation_overlap: overlap, ..fast_dispatch(Duration::from_millis(200)) });
+    let id = w.hook(&receiver, json!(["decision"]));
+    let old = std::fs::read_to_string(receiver.secret_path()).unwrap();
+    let rotated = w.server.ok("POST", &format!("/v1/webhooks/{id}/rotate-secret"), &w.admin, None);
+    let rotated_at = Instant::now();
+    let new = rotated["secret"].as_str().unwrap().to_string();
+    assert!(new.starts_with("whsec_") && new != old);
+    assert!(rotated["previous_secret_expires_at"].is_string(), "{rotated}");
+    for view in [
+        w.server.ok("GET", &format!("/v1/webhooks/{id}"), &w.admin, None),
+        w.server.ok("GET", "/v1/webhooks", &w.admin, None),
+    ] {
+        let text = view.to_string();
+        assert!(!text.contains(&old) && !text.contains(&new), "a secret is shown: {text}");
+    }
+    let ep = w.server.ok("GET", &format!("/v1/webhooks/{id}"), &w.admin, None);
+    assert_eq!(ep["previous_secret_expires_at"], rotated["previous_secret_expires_at"], "{ep}");
+
+    // During the overlap: the receiver that has not switched verifies, and so does one that has.
+    let record_of = |seq: u64| {
+        let want = format!("msg_{id}_{seq}");
+        wait_for("the delivery", Duration::from_secs(20), || {
+            receiver.records().into_iter().find(|r| r["webhook_id"] == json!(want))
+        })
+        .unwrap()
+    };
+    let with_old = record_of(w.decide());
+    receiver.set_secret(&new);
+    let with_new = record_of(w.decide());
+    assert!(rotated_at.elapsed() < overlap, "the overlap ended before the deliveries; slow machine?");
+    for r in [&with_old, &with_new] {
+        assert_eq!((r["verified"].clone(), r["signatures"].clone()), (json!(true), json!(2)), "{r}");
+    }
+
+    // After the overlap: one signature, the new one.
+    std::thread::sleep(overlap.saturating_sub(rotated_at.elapsed()) + Duration::from_millis(200));
+    let after = record_of(w.decide());
+    assert_eq!((after["verified"].clone(), after["signatures"].clone()), (json!(true), json!(1)), "{after}");
+    receiver.set_secret(&old);
+    let stale = record_of(w.decide());
+    assert_eq!((stale["verified"].clone(), stale["signatures"].clone()), (json!(false), json!(1)), "{stale}");
+}

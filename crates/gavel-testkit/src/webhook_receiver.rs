@@ -68,6 +68,11 @@ impl WebhookReceiver {
         std::fs::rename(tmp, self.path("secret")).expect("install secret");
     }
 
+    /// The file holding the secret the receiver verifies with.
+    pub fn secret_path(&self) -> PathBuf {
+        self.path("secret")
+    }
+
     /// Every request received so far, oldest first.
     pub fn records(&self) -> Vec<Value> {
         std::fs::read_to_string(self.path("record"))
