@@ -111,6 +111,7 @@ pub const EVENT_KINDS: &[&str] = &[
     "agent.suspended",
     "approval.decided",
     "approval.expired",
+    "auth.failures",
     "compliance.scan_completed",
     "decision",
     "detection.raised",

@@ -187,6 +187,9 @@ fn session() -> Server {
         assert_eq!(server.call("GET", &s(&share["url_path"]), None, None).0, 200);
     }
     assert!(server.state.public.flush(&server.state.gavel).unwrap(), "a summary was recorded");
+    // A refused credential, aggregated into an `auth.failures` event.
+    assert_eq!(server.call("GET", "/v1/me", Some("gvl_not_a_token"), None).0, 401);
+    assert!(server.state.gavel.flush_failed_authentications().unwrap().is_some(), "auth.failures recorded");
     post(&format!("/v1/shares/{}/revoke", s(&share["id"])), &alice, None);
 
     // Retention: lengthened at once, a shortening requested and approved; a hold placed and
