@@ -25,16 +25,39 @@ pub struct ServeArgs {
     /// Seconds between signed checkpoints (overrides the config file).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     checkpoint_interval: Option<u64>,
+    /// Log format on stderr: `text` for people, `json` (one object per line) for log shippers.
+    /// What is logged is chosen with RUST_LOG (default `info`; the per-request access lines are
+    /// `gavel::access`, e.g. `RUST_LOG=info,gavel::access=off` turns them off).
+    #[arg(long, env = "GAVEL_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Sets up logging on stderr. An invalid RUST_LOG is refused rather than silently replaced, and
+/// colour is used only on a terminal and never when NO_COLOR is set (https://no-color.org).
+fn init_logging(format: LogFormat) -> anyhow::Result<()> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.trim().is_empty() => tracing_subscriber::EnvFilter::try_new(&spec)
+            .map_err(|e| anyhow::anyhow!("RUST_LOG={spec:?} is not a valid log filter: {e}"))?,
+        _ => tracing_subscriber::EnvFilter::new("info"),
+    };
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let ansi = !no_color && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(ansi).init(),
+        LogFormat::Json => builder.json().with_ansi(false).with_current_span(false).init(),
+    }
+    Ok(())
 }
 
 pub fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    init_logging(args.log_format)?;
     let mut config = Config::load(args.config.as_deref(), &dir.root().join("gavel.toml"))?;
     if let Some(addr) = args.addr {
         config.addr = addr;

@@ -59,6 +59,9 @@ impl Server {
             .env_remove("GAVEL_DATA_DIR")
             .env_remove("GAVEL_CONFIG")
             .env_remove("GAVEL_ADDR")
+            .env_remove("RUST_LOG")
+            // JSON lines, one object each: tests read them back (see `logs.rs`).
+            .env("GAVEL_LOG_FORMAT", "json")
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -132,6 +135,12 @@ impl Server {
         let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
         let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
         (status, serde_json::from_str(body).unwrap_or(Value::String(body.to_string())))
+    }
+
+    /// Stops the server gracefully and returns everything it logged.
+    pub fn stop_and_log(self) -> String {
+        let dir = self.stop();
+        std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()
     }
 
     pub fn log(&self) -> String {
