@@ -77,6 +77,7 @@ pub fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_retention_purge_every(config.retention_purge_every())
         .with_compliance_schedule(config.compliance_schedule())
         .with_readiness(config.readiness())
+        .with_checkpoint_publish_dir(config.checkpoint_publish_dir.as_ref().map(PathBuf::from))
         .with_webhooks(config.dispatch_config());
     if let Some(admin) = state.gavel.bootstrap_admin()? {
         println!("bootstrap admin token (shown once, store it now): {}", admin.token);

@@ -58,3 +58,39 @@ fn an_invalid_rust_log_is_refused() {
     assert!(err.contains("RUST_LOG") && err.contains("not a valid log filter"), "{err}");
     assert!(!tmp.path().join("data").exists(), "nothing was created");
 }
+
+/// `checkpoint_publish_dir`: every newly signed checkpoint is also written outside the database,
+/// and `gavel audit verify --checkpoint` proves the log extends the copy.
+#[test]
+fn signed_checkpoints_are_published_to_a_directory() {
+    let anchors = tempfile::tempdir().unwrap();
+    let config = format!(
+        "checkpoint_interval_secs = 1\ncheckpoint_publish_dir = {:?}\n",
+        anchors.path().to_str().unwrap()
+    );
+    let server = Server::start_with_config(Some(&config));
+    let admin = server.admin.clone();
+    let out = server.gavel(Some(&admin), &["agents", "create", "bot", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let published = anchors.path().join("checkpoint");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let note = loop {
+        let text = std::fs::read_to_string(&published).unwrap_or_default();
+        // The body's second line is the tree size: wait for one that covers the agent.
+        if text.lines().nth(1).and_then(|l| l.parse::<u64>().ok()).is_some_and(|n| n >= 2) {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "no checkpoint published: {}", server.log());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(note.starts_with("gavel.local/"), "{note}");
+    let data = server.stop();
+    let verify = Command::new(env!("CARGO_BIN_EXE_gavel"))
+        .arg("--data-dir")
+        .arg(data.path().join("data"))
+        .args(["audit", "verify", "--checkpoint", published.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success() && text.contains("extends the 1 checkpoint"), "{text}");
+}

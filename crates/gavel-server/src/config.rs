@@ -14,6 +14,9 @@ pub struct Config {
     pub org: Option<String>,
     /// Seconds between signed checkpoints while the log grows.
     pub checkpoint_interval_secs: u64,
+    /// Also write each newly signed checkpoint to `<dir>/checkpoint` (a C2SP note), e.g. on a
+    /// mount the database's owner cannot rewrite; `gavel audit verify --checkpoint` checks a copy.
+    pub checkpoint_publish_dir: Option<String>,
     /// Seconds a held call waits for a human before its approval request expires.
     pub approval_expiry_secs: u64,
     /// Let webhook endpoints target private, loopback or link-local addresses (off: SSRF guard).
@@ -62,6 +65,7 @@ impl Default for Config {
             addr: "127.0.0.1:7311".into(),
             org: None,
             checkpoint_interval_secs: 10,
+            checkpoint_publish_dir: None,
             approval_expiry_secs: 3600,
             webhooks_allow_private: false,
             webhook_secret_overlap_secs: 86_400,

@@ -55,6 +55,8 @@ pub struct AppState {
     pub public: Arc<public::PublicGuard>,
     /// The bounds of `/readyz` and its probe in flight.
     pub readiness: Arc<readiness::Readiness>,
+    /// Where each newly signed checkpoint is also written (`checkpoint_publish_dir`).
+    pub checkpoint_publish_dir: Option<std::path::PathBuf>,
 }
 
 impl AppState {
@@ -79,7 +81,14 @@ impl AppState {
             compliance: compliance_api::Schedule::default(),
             public: Arc::default(),
             readiness: Arc::default(),
+            checkpoint_publish_dir: None,
         }
+    }
+
+    /// Also writes every newly signed checkpoint to `<dir>/checkpoint` (see [`publish_checkpoint`]).
+    pub fn with_checkpoint_publish_dir(mut self, dir: Option<std::path::PathBuf>) -> Self {
+        self.checkpoint_publish_dir = dir;
+        self
     }
 
     /// Sets the bounds of the readiness checks (`/readyz`).
@@ -130,17 +139,31 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let log = state.log.clone();
+    let publish_dir = state.checkpoint_publish_dir.clone();
     let checkpointer = tokio::spawn(async move {
         let mut tick = tokio::time::interval(checkpoint_interval);
+        let mut published = 0u64;
         loop {
             tick.tick().await;
-            let log = log.clone();
-            let _ = tokio::task::spawn_blocking(move || {
-                if let Err(e) = log.checkpoint() {
+            let (log, dir) = (log.clone(), publish_dir.clone());
+            published = tokio::task::spawn_blocking(move || match log.checkpoint() {
+                Ok(c) => match dir.filter(|_| c.size > published) {
+                    Some(dir) => match publish_checkpoint(&dir, &c.note) {
+                        Ok(()) => c.size,
+                        Err(e) => {
+                            tracing::error!(error = %e, dir = %dir.display(), "could not publish the checkpoint");
+                            published
+                        }
+                    },
+                    None => published.max(c.size),
+                },
+                Err(e) => {
                     tracing::error!(error = %e, "could not sign a checkpoint");
+                    published
                 }
             })
-            .await;
+            .await
+            .unwrap_or(published);
         }
     });
     let dispatcher = webhooks::start(state.gavel.clone(), (*state.webhooks).clone());
@@ -172,6 +195,21 @@ pub async fn serve(
     let log = state.log.clone();
     let _ = tokio::task::spawn_blocking(move || log.checkpoint()).await;
     result
+}
+
+/// Writes a signed checkpoint note to `<dir>/checkpoint`, atomically (a temporary file renamed
+/// over it, then the directory synced), so a reader never sees half a note. Point `dir` at
+/// storage the database's owner cannot rewrite (another host's mount, a synced bucket): a copy
+/// held there lets `gavel audit verify --checkpoint` catch a rewritten log.
+pub fn publish_checkpoint(dir: &std::path::Path, note: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(".checkpoint.tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(note.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, dir.join("checkpoint"))?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Writes the failed authentications noted in the last minute (one `auth.failures` event).
