@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 #[derive(Subcommand)]
 pub enum EvidenceCommand {
-    /// Write a signed evidence bundle (DESIGN.md 3.3) for the period [--from, --to).
+    /// Write a signed evidence bundle for the period [--from, --to).
     Export(ExportArgs),
     /// Verify a bundle offline: file hashes, signature, checkpoint, chain, inclusion proof,
     /// consistency (and with --previous, that an earlier bundle's log is a prefix). Exit 1 if invalid.

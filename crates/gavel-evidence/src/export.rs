@@ -1,4 +1,4 @@
-//! Evidence export: one pass over the period's events writes the whole DESIGN.md 3.3 bundle.
+//! Evidence export: one pass over the period's events writes the whole bundle (ARCHITECTURE.md, evidence bundles).
 //!
 //! ```text
 //! README.txt  SHA256SUMS  SHA256SUMS.sig  signing-key.pem  manifest.json  summary.json
@@ -48,12 +48,12 @@ use std::path::{Path, PathBuf};
 use time::{Date, Duration, OffsetDateTime};
 
 /// manifest.json `bundle_format`: 2 added report.pdf (verify still accepts 1 without it).
-pub const BUNDLE_FORMAT: &str = "gavel-evidence/2";
+pub const BUNDLE_FORMAT: &str = "gavel-evidence/3";
 
 /// Minimum observation window of a SOC 2 Type II report, in days.
 pub const TYPE_II_MIN_DAYS: i64 = 90;
 
-/// Retention in force when the caller does not say (DESIGN: minimum 365 days).
+/// Retention in force when the caller does not say (the minimum, 365 days).
 pub const DEFAULT_RETENTION_DAYS: u32 = 365;
 
 /// Collection and event kind with which exports record themselves.
@@ -367,6 +367,7 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
     let mut next_day = req.from;
     let mut done = 0u64;
     let mut failure: Option<EvidenceError> = None;
+    let mut cited = crate::policies::CitedVersions::new();
 
     let mut step = |entry: gavel_ledger::verify::StoredEntry| -> Result<(), EvidenceError> {
         verifier.push(&entry);
@@ -389,6 +390,7 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
         // so a plain parse suffices here; a malformed event cannot be analysed.
         let Ok(event) = serde_json::from_slice::<Event>(bytes) else { return Ok(()) };
         *by_kind.entry(event.kind.clone()).or_default() += 1;
+        crate::policies::collect(&event, &mut cited);
         if first_time.is_none() {
             first_time = Some(event.time.clone());
         }
@@ -453,6 +455,8 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
             report.reason.clone().unwrap_or_default()
         ));
     }
+
+    warnings.extend(write_policies(store, dir, &cited)?);
 
     // Per-criterion files.
     let period = json!({"from": date_str(req.from), "to": date_str(req.to), "from_time": from_time, "to_time": to_time});
@@ -671,6 +675,48 @@ pub fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Re
         }
     }
     Ok(())
+}
+
+/// Writes the text of every cited policy version and `policies/index.json` (see
+/// [`crate::policies`]); returns warnings for versions that cannot be included.
+fn write_policies(
+    store: &dyn Store,
+    dir: &Path,
+    cited: &crate::policies::CitedVersions,
+) -> Result<Vec<String>, EvidenceError> {
+    let mut index = Vec::new();
+    let mut warnings = Vec::new();
+    for ((set_id, version), how) in cited {
+        let claims: Vec<u64> = how.sha256_claims.iter().map(|(seq, _)| *seq).collect();
+        if !crate::policies::safe_set_id(set_id) {
+            warnings.push(format!(
+                "policy set {set_id:?} (cited) has a name that cannot be a file; its text is not included"
+            ));
+            continue;
+        }
+        let Some(doc) = store.get_doc("policy_versions", &format!("{set_id}@{version}"))? else {
+            warnings.push(format!(
+                "policy {set_id} version {version} is cited but not stored; its text is not included"
+            ));
+            continue;
+        };
+        let text = doc.body["text"].as_str().unwrap_or_default();
+        let file = crate::policies::file_of(set_id, *version);
+        let path = dir.join(&file);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        fs::write(&path, text)?;
+        index.push(json!({
+            "set_id": set_id, "version": version, "file": file,
+            "sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())),
+            "author": doc.body["author_name"], "created_at": doc.body["created_at"], "source": doc.body["source"],
+            "cited_by_decisions": how.decisions, "sha256_in_events": claims,
+        }));
+    }
+    fs::create_dir_all(dir.join("policies"))?;
+    write_json(&dir.join(crate::policies::INDEX), &json!({"versions": index}))?;
+    Ok(warnings)
 }
 
 fn write_json(path: &Path, value: &Value) -> Result<(), EvidenceError> {

@@ -1,5 +1,5 @@
 //! gavel-evidence: compliance frameworks as data, signed evidence bundles, and their offline
-//! verification (DESIGN.md 3.3 and 6).
+//! verification.
 //!
 //! * [`framework`]: `frameworks/*.toml` — criteria, evidence queries over the log, controls, and
 //!   disclosed gaps. SOC 2 is built in; another framework is another file.
@@ -20,6 +20,7 @@ pub mod archive;
 pub mod export;
 pub mod framework;
 pub mod oscal;
+pub mod policies;
 pub mod report;
 pub mod sums;
 pub mod verify;

@@ -1,4 +1,4 @@
-//! OSCAL 1.1.2 `assessment-results` for an export (DESIGN.md 6).
+//! OSCAL 1.1.2 `assessment-results` for an export.
 //!
 //! One `results[]` entry for the export period; one observation per criterion whose
 //! `relevant-evidence` points at the bundle files (`controls/<ID>.json`, `.csv`); one finding per

@@ -1,5 +1,5 @@
-//! `report.pdf`: the human-readable report of an evidence bundle (DESIGN.md 3.3), rendered with
-//! krilla (DESIGN.md 6).
+//! `report.pdf`: the human-readable report of an evidence bundle, rendered with
+//! krilla.
 //!
 //! Content: a title page (org, framework, period, generated at, generator, a SIMULATED banner for
 //! simulated data, the result at a glance), then the Type II validation with its coverage gaps,

@@ -19,7 +19,11 @@
 //!    controls/<ID>.json and .csv agree
 //!    with what events.jsonl recomputes (counts, seqs, times, evidence rows per criterion,
 //!    recomputed from each criterion's queries).
-//! 7. `previous` (with an earlier bundle) — the earlier bundle verifies on its own, is signed by
+//! 7. `policies` (bundle format `gavel-evidence/3` on) — policies/index.json lists exactly the
+//!    policy versions events.jsonl cites (recomputed with `policies::collect`), each text's
+//!    SHA-256 is its file's, and equals every SHA-256 the period's events state for it; texts no
+//!    event states a SHA-256 for are reported as the exporter's attestation.
+//! 8. `previous` (with an earlier bundle) — the earlier bundle verifies on its own, is signed by
 //!    the same log key, and its checkpoint is a prefix of this one: a consistency proof from its
 //!    tree size is in this bundle's integrity.json and verifies.
 //!
@@ -153,6 +157,13 @@ pub fn verify_bundle(dir: &Path, opts: &VerifyOptions) -> VerifyReport {
         _ => Err("not checked: needs readable events, integrity.json and manifest.json".into()),
     };
     push("consistency", consistency);
+    push(
+        "policies",
+        match &manifest {
+            Ok(m) => check_policies(dir, m),
+            Err(e) => Err(e.clone()),
+        },
+    );
     if let Some(prev) = &opts.previous {
         let r = match (&checkpoint, &integrity) {
             (Ok((cp, _)), Ok(i)) => check_previous(prev, cp, i),
@@ -162,6 +173,114 @@ pub fn verify_bundle(dir: &Path, opts: &VerifyOptions) -> VerifyReport {
     }
     let valid = checks.iter().all(|c| c.ok);
     VerifyReport { valid, checks }
+}
+
+/// Bundle formats made before policy texts were included.
+const FORMATS_WITHOUT_POLICIES: [&str; 2] = ["gavel-evidence/1", "gavel-evidence/2"];
+
+fn check_policies(dir: &Path, manifest: &Value) -> Result<String, Fail> {
+    let format = manifest["bundle_format"].as_str().unwrap_or("unknown");
+    if FORMATS_WITHOUT_POLICIES.contains(&format) {
+        return Ok(format!("not in bundle format {format} (policy texts were added in gavel-evidence/3)"));
+    }
+    // What the period's events cite, recomputed.
+    let file = std::fs::File::open(dir.join("events.jsonl")).map_err(|e| format!("events.jsonl: {e}"))?;
+    let mut cited = crate::policies::CitedVersions::new();
+    for (n, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| format!("events.jsonl: {e}"))?;
+        let event: Event =
+            serde_json::from_str(&line).map_err(|e| format!("events.jsonl line {}: {e}", n + 1))?;
+        crate::policies::collect(&event, &mut cited);
+    }
+    let index = read_json(dir, crate::policies::INDEX)?;
+    let listed = index["versions"]
+        .as_array()
+        .ok_or_else(|| format!("{}: no versions list", crate::policies::INDEX))?;
+    let mut seen = BTreeSet::new();
+    let mut exporter_only = Vec::new();
+    for entry in listed {
+        let (Some(set_id), Some(version)) =
+            (entry["set_id"].as_str(), entry["version"].as_u64().and_then(|v| u32::try_from(v).ok()))
+        else {
+            return Err(format!("{}: an entry without set_id and version: {entry}", crate::policies::INDEX));
+        };
+        let key = (set_id.to_string(), version);
+        let name = format!("{set_id} v{version}");
+        let Some(how) = cited.get(&key) else {
+            return Err(format!(
+                "{}: lists {name}, which no event of the period cites",
+                crate::policies::INDEX
+            ));
+        };
+        if !crate::policies::safe_set_id(set_id) || entry["file"] != crate::policies::file_of(set_id, version)
+        {
+            return Err(format!(
+                "{}: {name} names an unexpected file {}",
+                crate::policies::INDEX,
+                entry["file"]
+            ));
+        }
+        let text = read(dir, &crate::policies::file_of(set_id, version))?;
+        let sha = hex::encode(Sha256::digest(&text));
+        if entry["sha256"] != sha.as_str() {
+            return Err(format!(
+                "{}: {name}: the text's SHA-256 is {sha}, the index says {}",
+                crate::policies::INDEX,
+                entry["sha256"]
+            ));
+        }
+        if let Some((seq, claimed)) = how.sha256_claims.iter().find(|(_, c)| *c != sha) {
+            return Err(format!(
+                "{name}: the text's SHA-256 is {sha} but the event at seq {seq} states {claimed}"
+            ));
+        }
+        let claims: Vec<u64> = how.sha256_claims.iter().map(|(s, _)| *s).collect();
+        if entry["sha256_in_events"] != serde_json::json!(claims)
+            || entry["cited_by_decisions"] != how.decisions
+        {
+            return Err(format!(
+                "{}: {name}: citation counts differ from events.jsonl",
+                crate::policies::INDEX
+            ));
+        }
+        if claims.is_empty() {
+            exporter_only.push(name);
+        }
+        seen.insert(key);
+    }
+    let missing: Vec<String> =
+        cited.keys().filter(|k| !seen.contains(*k)).map(|(set, v)| format!("{set} v{v}")).collect();
+    // A version the manifest warns about (not stored, or an unusable name) is disclosed, not hidden.
+    let warned = manifest["warnings"].as_array().cloned().unwrap_or_default();
+    let undisclosed: Vec<&String> = missing
+        .iter()
+        .filter(|m| {
+            let (set, v) = m.rsplit_once(" v").unwrap_or((m, ""));
+            !warned.iter().any(|w| {
+                w.as_str().is_some_and(|w| {
+                    w.contains(&format!("{set} version {v}")) || w.contains(&format!("{set:?}"))
+                })
+            })
+        })
+        .collect();
+    if !undisclosed.is_empty() {
+        return Err(format!("cited by the period's events but not in the bundle: {undisclosed:?}"));
+    }
+    let mut detail = format!(
+        "{} policy version(s) cited by the period's events, each text matching its SHA-256",
+        listed.len()
+    );
+    if !exporter_only.is_empty() {
+        detail.push_str(&format!(
+            "; {} text(s) are the exporter's attestation (no event of the period states their SHA-256: {})",
+            exporter_only.len(),
+            exporter_only.join(", ")
+        ));
+    }
+    if !missing.is_empty() {
+        detail.push_str(&format!("; not included, as the manifest warns: {}", missing.join(", ")));
+    }
+    Ok(detail)
 }
 
 fn check_files(dir: &Path) -> Result<String, Fail> {

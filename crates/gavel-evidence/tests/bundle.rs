@@ -208,7 +208,7 @@ fn export_writes_the_whole_bundle_and_it_verifies() {
     let report = verify(&dir);
     assert!(report.valid, "{report:#?}");
     let names: Vec<&str> = report.checks.iter().map(|c| c.name).collect();
-    assert_eq!(names, ["files", "signature", "checkpoint", "events", "inclusion", "consistency"]);
+    assert_eq!(names, ["files", "signature", "checkpoint", "events", "inclusion", "consistency", "policies"]);
 
     // 6 setup events on day 1 after the bootstrap user (which is on 2025-12-31, outside), 4 per
     // day, 6 at the end; the event after the period is left out.
@@ -393,7 +393,7 @@ fn tampering_fails_precisely() {
             reseal(d, &forger);
         },
         "files",
-        &["report.pdf", "required bundle file", "gavel-evidence/2"],
+        &["report.pdf", "required bundle file", "gavel-evidence/3"],
     );
     case(
         "replace report.pdf with text (resealed by a forger)",
@@ -854,10 +854,79 @@ fn a_format_1_bundle_needs_no_report() {
     let dir = f.root.join("v1");
     let p = dir.join("manifest.json");
     let m = fs::read_to_string(&p).expect("r");
-    assert!(m.contains("\"gavel-evidence/2\""), "{m}");
-    fs::write(&p, m.replace("\"gavel-evidence/2\"", "\"gavel-evidence/1\"")).expect("w");
+    assert!(m.contains("\"gavel-evidence/3\""), "{m}");
+    fs::write(&p, m.replace("\"gavel-evidence/3\"", "\"gavel-evidence/1\"")).expect("w");
     fs::remove_file(dir.join("report.pdf")).expect("rm");
     reseal(&dir, &generate_signing_key());
     let report = verify(&dir);
     assert!(report.valid, "{report:#?}");
+}
+
+/// The text of every policy version the period cites is in the bundle, checkable with sha256sum,
+/// matched against the SHA-256 the period's events state; a re-signed bundle whose text or index
+/// was edited fails `policies`, naming what broke.
+#[test]
+fn policy_texts_are_in_the_bundle_and_checked_against_the_events() {
+    use gavel_store::docs::{DocKeys, Expect, StateOp};
+    let f = fixture(1);
+    let text = "@id(\"no_wipe\")\nforbid(principal, action, resource == Tool::\"wipe\");\n";
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+    // After the fixture's last event (log times never go back), inside the exported period.
+    f.clock.set(datetime!(2026-01-05 10:00 UTC));
+    let doc = StateOp::put(
+        "policy_versions",
+        "team@1",
+        json!({"set_id": "team", "version": 1, "text": text, "sha256": sha, "author_name": "admin",
+               "created_at": "2026-01-01T11:00:00.000000Z"}),
+        DocKeys { k1: Some("team".into()), ..Default::default() },
+        Expect::Absent,
+    );
+    let proposed = EventDraft::new(
+        "policy.proposed",
+        Actor::user("usr_admin"),
+        json!({"change_id": "chg_t", "set_id": "team", "version": 1, "sha256": sha}),
+    )
+    .expect("draft");
+    f.log.store().append_with(proposed, vec![doc]).expect("append");
+    ev(
+        &f.log,
+        "decision",
+        Actor::agent("agt_2"),
+        json!({"decision_id": "dec_t", "agent_id": "agt_2", "tool": "wipe", "decision": "deny",
+               "policies": [{"set_id": "team", "version": 1, "policy_id": "no_wipe"}]}),
+    );
+    let fw = Framework::soc2().expect("soc2");
+    do_export(&f, &fw, "2026-01-01", "2026-01-06", "pol");
+    let dir = f.root.join("pol");
+    let report = verify(&dir);
+    assert!(report.valid, "{report:#?}");
+    let check = report.checks.iter().find(|c| c.name == "policies").expect("policies check");
+    // team v1 is stated by its event; base v1 (the fixture's) is cited but was never stored.
+    assert!(check.detail.contains("1 policy version(s)") && check.detail.contains("base v1"), "{check:?}");
+    assert_eq!(fs::read_to_string(dir.join("policies/team/v1.cedar")).expect("text"), text);
+    let sums = fs::read_to_string(dir.join("SHA256SUMS")).expect("sums");
+    assert!(sums.contains(&format!("{sha}  policies/team/v1.cedar")), "{sums}");
+    let index: Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("policies/index.json")).unwrap()).unwrap();
+    assert_eq!(index["versions"][0]["cited_by_decisions"], 1);
+
+    // Another text, re-signed: the event's SHA-256 catches it.
+    let edited = f.root.join("edited");
+    copy_dir(&dir, &edited);
+    fs::write(edited.join("policies/team/v1.cedar"), "permit(principal, action, resource);\n").expect("w");
+    let index_path = edited.join("policies/index.json");
+    let new_sha =
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"permit(principal, action, resource);\n"));
+    let idx = fs::read_to_string(&index_path).expect("r").replace(&sha, &new_sha);
+    fs::write(&index_path, idx).expect("w");
+    reseal(&edited, &generate_signing_key());
+    assert_fails(&verify(&edited), "policies", &["team v1", "states", &sha]);
+
+    // A cited version dropped from the index, re-signed: caught.
+    let dropped = f.root.join("dropped");
+    copy_dir(&dir, &dropped);
+    fs::write(dropped.join("policies/index.json"), "{\"versions\": []}").expect("w");
+    fs::remove_file(dropped.join("policies/team/v1.cedar")).expect("rm");
+    reseal(&dropped, &generate_signing_key());
+    assert_fails(&verify(&dropped), "policies", &["not in the bundle", "team v1"]);
 }

@@ -1,4 +1,4 @@
-//! Log events and their canonical bytes (DESIGN.md 3.1).
+//! Log events and their canonical bytes.
 //!
 //! An event is a JSON object `{seq, time, kind, actor, data, prev}`. Its bytes in the log are its
 //! RFC 8785 (JCS) canonical form; its Merkle leaf is `SHA-256(0x00 || bytes)` and `prev` is the

@@ -1,4 +1,4 @@
-//! Verification of a stored range of the log (DESIGN.md 3.1).
+//! Verification of a stored range of the log.
 //!
 //! [`RangeVerifier`] consumes stored entries in seq order and reports
 //! `{verified, total, valid, first_break}`. `first_break` is the first seq whose stored bytes are

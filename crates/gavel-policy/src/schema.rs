@@ -1,4 +1,4 @@
-//! The Cedar schema of a gavel tool call (DESIGN.md section 4), embedded as text.
+//! The Cedar schema of a gavel tool call, embedded as text.
 //!
 //! Entities and request shape:
 //! * principal `Agent::"<agent id>"` with `owner`, `environment`, `tier` (all `String`), member of

@@ -20,7 +20,7 @@ use gavel_ledger::merkle::{verify_inclusion, Frontier};
 use gavel_ledger::verify::{Anchor, RangeVerifier, VerifyReport};
 use std::sync::{Arc, Mutex};
 
-/// Default origin prefix (DESIGN.md 3.2): `gavel.local/<org>`.
+/// Default origin prefix: `gavel.local/<org>`.
 pub const DEFAULT_ORG: &str = "default";
 
 pub struct Log {
