@@ -14,7 +14,6 @@
 use crate::export::CriterionResult;
 use crate::framework::Framework;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 pub const OSCAL_VERSION: &str = "1.1.2";
 const NS: &str = "https://gavel.dev/ns/oscal";
@@ -31,15 +30,16 @@ pub struct Input<'a> {
     pub simulated: bool,
 }
 
-/// A deterministic UUID (version-4 layout) for `name` within `seed`.
+/// The namespace of gavel's name-based OSCAL UUIDs: the version-5 UUID of this URL in the RFC
+/// 9562 URL namespace, so anyone can recompute it.
+fn namespace() -> uuid::Uuid {
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, b"https://gavel.local/oscal")
+}
+
+/// A deterministic, name-based (RFC 9562 version 5) UUID for `name` within `seed`: the same export
+/// inputs give the same document.
 pub fn uuid(seed: &str, name: &str) -> String {
-    let d = Sha256::digest(format!("{seed}\n{name}").as_bytes());
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&d[..16]);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    uuid::Uuid::new_v5(&namespace(), format!("{seed}\n{name}").as_bytes()).to_string()
 }
 
 fn control_id(id: &str) -> String {
@@ -141,4 +141,26 @@ pub fn assessment_results(i: &Input<'_>) -> Value {
             },
         }
     })
+}
+
+#[cfg(test)]
+mod uuid_tests {
+    /// Python's standard `uuid.uuid5` (an implementation we did not write) gives the same UUIDs,
+    /// and they say they are version 5.
+    #[test]
+    fn uuids_are_version_5_as_python_computes_them() {
+        let ours = super::uuid("seed|2026-01-01", "finding/CC6.1");
+        let parsed = uuid::Uuid::parse_str(&ours).expect("a UUID");
+        assert_eq!(parsed.get_version_num(), 5);
+        let out = gavel_testkit::python_command()
+            .args([
+                "-c",
+                "import uuid; ns = uuid.uuid5(uuid.NAMESPACE_URL, 'https://gavel.local/oscal'); \
+                 print(uuid.uuid5(ns, 'seed|2026-01-01\\nfinding/CC6.1'))",
+            ])
+            .output()
+            .expect("python");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), ours);
+    }
 }
