@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// One evidence row: the same fields in controls/<ID>.json and controls/<ID>.csv.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Row {
     pub seq: u64,
     pub time: String,
@@ -24,6 +24,22 @@ pub struct Row {
     pub outcome: String,
     pub detail: String,
     pub leaf_hash: String,
+}
+
+impl Row {
+    /// The fields in CSV order ([`CSV_HEADER`]), as the CSV writes them.
+    pub fn fields(&self) -> [String; 8] {
+        [
+            self.seq.to_string(),
+            self.time.clone(),
+            self.kind.clone(),
+            self.actor.clone(),
+            self.subject.clone(),
+            self.outcome.clone(),
+            self.detail.clone(),
+            self.leaf_hash.clone(),
+        ]
+    }
 }
 
 /// CSV header of controls/<ID>.csv (the order of [`Row`]'s fields).

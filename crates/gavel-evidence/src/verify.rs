@@ -429,16 +429,14 @@ struct CriterionScan {
     rows: Sha256,
 }
 
-fn row_digest(h: &mut Sha256, seq: u64, time: &str, kind: &str, leaf: &str) {
-    h.update(format!("{seq}\n{time}\n{kind}\n{leaf}\n").as_bytes());
-}
-
-#[derive(Deserialize)]
-struct ControlRow {
-    seq: u64,
-    time: String,
-    kind: String,
-    leaf_hash: String,
+/// Folds one evidence row, every field of it, into `h` (length-prefixed, so no field can bleed
+/// into the next).
+fn row_digest<S: AsRef<str>>(h: &mut Sha256, fields: &[S]) {
+    for f in fields {
+        let f = f.as_ref();
+        h.update((f.len() as u64).to_le_bytes());
+        h.update(f.as_bytes());
+    }
 }
 
 /// A controls/<ID>.json file as verification needs it: its evidence rows are folded into a
@@ -453,7 +451,7 @@ struct ControlFile {
     events: RowsDigest,
 }
 
-/// The number of rows and the hash of their (seq, time, kind, leaf_hash).
+/// The number of rows and the hash of all their fields.
 struct RowsDigest {
     count: u64,
     digest: [u8; 32],
@@ -470,8 +468,8 @@ impl<'de> Deserialize<'de> for RowsDigest {
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<RowsDigest, A::Error> {
                 let mut h = Sha256::new();
                 let mut count = 0u64;
-                while let Some(r) = seq.next_element::<ControlRow>()? {
-                    row_digest(&mut h, r.seq, &r.time, &r.kind, &r.leaf_hash);
+                while let Some(r) = seq.next_element::<crate::analysis::Row>()? {
+                    row_digest(&mut h, &r.fields());
                     count += 1;
                 }
                 Ok(RowsDigest { count, digest: h.finalize().into() })
@@ -576,7 +574,9 @@ fn scan_events(dir: &Path, i: &Value, m: &Value) -> Result<Scanned, Fail> {
         for (c, _) in criteria.iter_mut() {
             if c.queries.iter().any(|q| q.matches(&event.kind, &event.data)) {
                 c.count += 1;
-                row_digest(&mut c.rows, event.seq, &event.time, &event.kind, &leaf_hex);
+                // The exporter's own row function: every column (actor, subject, outcome,
+                // detail too) must be what the event says.
+                row_digest(&mut c.rows, &crate::analysis::row(&event, &leaf_hex).fields());
             }
         }
         *s.by_kind.entry(event.kind.clone()).or_default() += 1;
@@ -692,7 +692,8 @@ fn check_consistency(dir: &Path, s: &Scanned, i: &Value, m: &Value) -> Result<St
         }
         if file.events.digest[..] != expected[..] {
             return Err(format!(
-                "{fj}: its evidence rows differ from the events its queries select in events.jsonl"
+                "{fj}: its evidence rows differ from the events its queries select in events.jsonl \
+                 (every field is compared: seq, time, kind, actor, subject, outcome, detail, leaf_hash)"
             ));
         }
         let fc = format!("controls/{}.csv", c.id);
@@ -705,22 +706,19 @@ fn check_consistency(dir: &Path, s: &Scanned, i: &Value, m: &Value) -> Result<St
         let mut rows = 0u64;
         for (k, rec) in rdr.records().enumerate() {
             let rec = rec.map_err(|e| format!("{fc}: {e}"))?;
-            let seq = rec
-                .get(0)
+            rec.get(0)
                 .and_then(|v| v.parse::<u64>().ok())
                 .ok_or_else(|| format!("{fc} row {}: bad seq", k + 1))?;
-            row_digest(
-                &mut h,
-                seq,
-                rec.get(1).unwrap_or(""),
-                rec.get(2).unwrap_or(""),
-                rec.get(7).unwrap_or(""),
-            );
+            if rec.len() != CSV_HEADER.len() {
+                return Err(format!("{fc} row {}: {} fields, not {}", k + 1, rec.len(), CSV_HEADER.len()));
+            }
+            row_digest(&mut h, &rec.iter().collect::<Vec<_>>());
             rows += 1;
         }
         if rows != c.count || h.finalize() != expected {
             return Err(format!(
-                "{fc}: its {rows} row(s) differ from the {} event(s) its criterion selects in events.jsonl",
+                "{fc}: its {rows} row(s) differ from the {} event(s) its criterion selects in events.jsonl \
+                 (every field is compared: seq, time, kind, actor, subject, outcome, detail, leaf_hash)",
                 c.count
             ));
         }

@@ -930,3 +930,32 @@ fn policy_texts_are_in_the_bundle_and_checked_against_the_events() {
     reseal(&dropped, &generate_signing_key());
     assert_fails(&verify(&dropped), "policies", &["not in the bundle", "team v1"]);
 }
+
+/// Every column of every evidence row is recomputed from events.jsonl: a re-signed bundle whose
+/// CSV says `allow` for a denied call, or whose JSON row changes the actor, fails `consistency`.
+#[test]
+fn every_field_of_the_evidence_rows_is_checked() {
+    let f = fixture(1);
+    let fw = Framework::soc2().expect("soc2");
+    do_export(&f, &fw, "2026-01-01", "2026-01-06", "rows");
+    let dir = f.root.join("rows");
+    assert!(verify(&dir).valid);
+
+    let csv_case = f.root.join("csv");
+    copy_dir(&dir, &csv_case);
+    let path = csv_case.join("controls/CC6.1.csv");
+    let csv = fs::read_to_string(&path).expect("csv");
+    let line = csv.lines().find(|l| l.contains(",deny,")).expect("a denied call in CC6.1").to_string();
+    fs::write(&path, csv.replacen(&line, &line.replacen(",deny,", ",allow,", 1), 1)).expect("w");
+    reseal(&csv_case, &generate_signing_key());
+    assert_fails(&verify(&csv_case), "consistency", &["controls/CC6.1.csv", "outcome"]);
+
+    let json_case = f.root.join("json");
+    copy_dir(&dir, &json_case);
+    let path = json_case.join("controls/CC6.1.json");
+    let text = fs::read_to_string(&path).expect("json");
+    assert!(text.contains("\"actor\":\"agent:agt_1\""), "fixture rows name their actor");
+    fs::write(&path, text.replacen("\"actor\":\"agent:agt_1\"", "\"actor\":\"agent:agt_9\"", 1)).expect("w");
+    reseal(&json_case, &generate_signing_key());
+    assert_fails(&verify(&json_case), "consistency", &["controls/CC6.1.json", "actor"]);
+}
