@@ -68,6 +68,10 @@ pub struct VerifyArgs {
     /// The organisation's export public key (SPKI PEM file), to pin instead of trusting signing-key.pem.
     #[arg(long)]
     signing_key: Option<PathBuf>,
+    /// A framework definition (TOML) you trust, for bundles exported with one other than the
+    /// built-in soc2: with it the criteria's statuses and summaries are recomputed.
+    #[arg(long, value_name = "FILE")]
+    framework: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -204,8 +208,16 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?),
         None => None,
     };
-    let opts =
-        VerifyOptions { previous: args.previous.clone(), log_key: args.log_key.clone(), signing_key_pem };
+    let framework = match &args.framework {
+        Some(p) => Some(Framework::load(&p.to_string_lossy())?),
+        None => None,
+    };
+    let opts = VerifyOptions {
+        previous: args.previous.clone(),
+        log_key: args.log_key.clone(),
+        signing_key_pem,
+        framework,
+    };
     let report = verify_bundle(&args.dir, &opts);
     if args.json {
         crate::print_json(&serde_json::to_value(&report)?);

@@ -146,6 +146,16 @@ pub struct PeriodFacts {
     pub chain_reason: Option<String>,
 }
 
+/// A criterion's status from its evidence count and findings: satisfied when it has evidence
+/// and no finding of level `fail` (the one rule export and verify share).
+pub fn status(evidence_count: u64, findings: &[Finding]) -> &'static str {
+    if evidence_count > 0 && findings.iter().all(|f| f.level != "fail") {
+        "satisfied"
+    } else {
+        "not-satisfied"
+    }
+}
+
 /// The running aggregate of one criterion.
 #[derive(Debug)]
 pub struct Aggregate {

@@ -466,11 +466,7 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
         csv.into_inner().map_err(|e| export_err(format!("csv: {e}")))?.flush()?;
         rows.into_inner().map_err(|e| e.into_error())?.flush()?;
         let (summary, findings, details) = agg.finish(&facts);
-        let status = if agg.count() > 0 && findings.iter().all(|f| f.level != "fail") {
-            "satisfied"
-        } else {
-            "not-satisfied"
-        };
+        let status = crate::analysis::status(agg.count(), &findings);
         let header = json!({
             "framework": fw.framework.id, "criterion": c.id, "title": c.title, "description": c.description,
             "controls": c.controls, "queries": c.evidence, "period": period,

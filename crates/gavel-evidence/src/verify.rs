@@ -19,11 +19,14 @@
 //!    controls/<ID>.json and .csv agree
 //!    with what events.jsonl recomputes (counts, seqs, times, evidence rows per criterion,
 //!    recomputed from each criterion's queries).
-//! 7. `policies` (bundle format `gavel-evidence/3` on) — policies/index.json lists exactly the
+//! 7. `statements` — each criterion's status, summary, findings and analysis, recomputed from
+//!    events.jsonl under the framework the manifest names when the verifier trusts it (built-in
+//!    soc2, or `VerifyOptions::framework`, matched by SHA-256); otherwise reported as unverified.
+//! 8. `policies` (bundle format `gavel-evidence/3` on) — policies/index.json lists exactly the
 //!    policy versions events.jsonl cites (recomputed with `policies::collect`), each text's
 //!    SHA-256 is its file's, and equals every SHA-256 the period's events state for it; texts no
 //!    event states a SHA-256 for are reported as the exporter's attestation.
-//! 8. `previous` (with an earlier bundle) — the earlier bundle verifies on its own, is signed by
+//! 9. `previous` (with an earlier bundle) — the earlier bundle verifies on its own, is signed by
 //!    the same log key, and its checkpoint is a prefix of this one: a consistency proof from its
 //!    tree size is in this bundle's integrity.json and verifies.
 //!
@@ -71,6 +74,9 @@ pub struct VerifyOptions {
     pub log_key: Option<String>,
     /// The export public key (SPKI PEM) the organisation publishes, if the auditor has it.
     pub signing_key_pem: Option<String>,
+    /// A framework definition the auditor trusts besides the built-in soc2 (`--framework FILE`):
+    /// with it (or soc2) the criteria's statements are recomputed (`statements` check).
+    pub framework: Option<crate::Framework>,
 }
 
 /// One check and its outcome.
@@ -158,6 +164,13 @@ pub fn verify_bundle(dir: &Path, opts: &VerifyOptions) -> VerifyReport {
     };
     push("consistency", consistency);
     push(
+        "statements",
+        match (&scanned, &manifest) {
+            (Ok(_), Ok(m)) => check_statements(dir, m, opts),
+            _ => Err("not checked: needs readable events and manifest.json".into()),
+        },
+    );
+    push(
         "policies",
         match &manifest {
             Ok(m) => check_policies(dir, m),
@@ -166,13 +179,80 @@ pub fn verify_bundle(dir: &Path, opts: &VerifyOptions) -> VerifyReport {
     );
     if let Some(prev) = &opts.previous {
         let r = match (&checkpoint, &integrity) {
-            (Ok((cp, _)), Ok(i)) => check_previous(prev, cp, i),
+            (Ok((cp, _)), Ok(i)) => check_previous(prev, cp, i, opts),
             _ => Err("not checked: this bundle's checkpoint is not valid".into()),
         };
         push("previous", r);
     }
     let valid = checks.iter().all(|c| c.ok);
     VerifyReport { valid, checks }
+}
+
+/// Recomputes each criterion's status, summary, findings and analysis from events.jsonl under
+/// the framework the bundle names — when the verifier trusts it (the built-in soc2, or the one
+/// given in `opts`, matched by SHA-256) — and compares them with controls/<ID>.json and
+/// summary.json. With a framework it does not know, it says the statements are the exporter's.
+fn check_statements(dir: &Path, m: &Value, opts: &VerifyOptions) -> Result<String, Fail> {
+    let claimed = m.pointer("/framework/sha256").and_then(Value::as_str).unwrap_or_default();
+    let builtin = crate::Framework::soc2().map_err(|e| e.to_string())?;
+    let trusted = [Some(&builtin), opts.framework.as_ref()];
+    let Some(fw) = trusted.into_iter().flatten().find(|f| f.sha256 == claimed) else {
+        return Ok(format!(
+            "not recomputed: the bundle's framework (sha256 {claimed}) is neither the built-in soc2 nor one \
+             given with --framework; its criteria's statuses, summaries and findings are the exporter's word"
+        ));
+    };
+    let mut aggs: Vec<crate::analysis::Aggregate> =
+        fw.criteria.iter().map(|c| crate::analysis::Aggregate::new(c.analysis)).collect();
+    let file = std::fs::File::open(dir.join("events.jsonl")).map_err(|e| format!("events.jsonl: {e}"))?;
+    let mut count = 0u64;
+    for (n, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| format!("events.jsonl: {e}"))?;
+        let event: Event =
+            serde_json::from_str(&line).map_err(|e| format!("events.jsonl line {}: {e}", n + 1))?;
+        for (c, agg) in fw.criteria.iter().zip(aggs.iter_mut()) {
+            if c.matches(&event.kind, &event.data) {
+                agg.observe(&event);
+            }
+        }
+        count += 1;
+    }
+    // The events check (which must pass for the bundle to be valid) verified the whole chain.
+    let facts =
+        crate::analysis::PeriodFacts { chain_verified: true, events_verified: count, chain_reason: None };
+    let summary = read_json(dir, "summary.json")?;
+    for (c, agg) in fw.criteria.iter().zip(&aggs) {
+        let (text, findings, analysis) = agg.finish(&facts);
+        let status = crate::analysis::status(agg.count(), &findings);
+        let fj = format!("controls/{}.json", c.id);
+        let control = read_json(dir, &fj)?;
+        let expected = [
+            ("status", serde_json::json!(status)),
+            ("summary", serde_json::json!(text)),
+            ("findings", serde_json::json!(findings)),
+            ("analysis", analysis),
+        ];
+        for (field, want) in &expected {
+            if control.get(*field) != Some(want) {
+                return Err(format!("{fj}: {field} is not what events.jsonl gives: {want}"));
+            }
+        }
+        let row = summary["criteria"]
+            .as_array()
+            .and_then(|a| a.iter().find(|r| r["id"] == c.id.as_str()))
+            .ok_or_else(|| format!("summary.json: no entry for {}", c.id))?;
+        if row["status"] != status || row["summary"] != text.as_str() {
+            return Err(format!(
+                "summary.json: the status or summary of {} is not what events.jsonl gives",
+                c.id
+            ));
+        }
+    }
+    Ok(format!(
+        "the status, summary, findings and analysis of {} criteria of {} recomputed from events.jsonl",
+        fw.criteria.len(),
+        fw.framework.id
+    ))
 }
 
 /// Bundle formats made before policy texts were included.
@@ -765,10 +845,13 @@ fn check_consistency(dir: &Path, s: &Scanned, i: &Value, m: &Value) -> Result<St
     ))
 }
 
-fn check_previous(prev_dir: &Path, cp: &Checkpoint, i: &Value) -> Result<String, Fail> {
+fn check_previous(prev_dir: &Path, cp: &Checkpoint, i: &Value, opts: &VerifyOptions) -> Result<String, Fail> {
     let log_key = str_field(i, "integrity.json", "log_key")?;
-    let prev_opts =
-        VerifyOptions { previous: None, log_key: Some(log_key.to_string()), signing_key_pem: None };
+    let prev_opts = VerifyOptions {
+        log_key: Some(log_key.to_string()),
+        framework: opts.framework.clone(),
+        ..Default::default()
+    };
     let report = verify_bundle(prev_dir, &prev_opts);
     if let Some(f) = report.first_failure() {
         return Err(format!("previous bundle {}: {} check failed: {}", prev_dir.display(), f.name, f.detail));

@@ -208,7 +208,10 @@ fn export_writes_the_whole_bundle_and_it_verifies() {
     let report = verify(&dir);
     assert!(report.valid, "{report:#?}");
     let names: Vec<&str> = report.checks.iter().map(|c| c.name).collect();
-    assert_eq!(names, ["files", "signature", "checkpoint", "events", "inclusion", "consistency", "policies"]);
+    assert_eq!(
+        names,
+        ["files", "signature", "checkpoint", "events", "inclusion", "consistency", "statements", "policies"]
+    );
 
     // 6 setup events on day 1 after the bootstrap user (which is on 2025-12-31, outside), 4 per
     // day, 6 at the end; the event after the period is left out.
@@ -567,7 +570,7 @@ fn pinned_keys_catch_a_rewritten_log() {
     let pinned = VerifyOptions {
         log_key: Some(f.log.signer().verifier_key()),
         signing_key_pem: Some(public_key_pem(&f.key.verifying_key())),
-        previous: None,
+        ..Default::default()
     };
     assert!(verify_bundle(&dir, &pinned).valid);
     let forger = generate_signing_key();
@@ -958,4 +961,62 @@ fn every_field_of_the_evidence_rows_is_checked() {
     fs::write(&path, text.replacen("\"actor\":\"agent:agt_1\"", "\"actor\":\"agent:agt_9\"", 1)).expect("w");
     reseal(&json_case, &generate_signing_key());
     assert_fails(&verify(&json_case), "consistency", &["controls/CC6.1.json", "actor"]);
+}
+
+/// Each criterion's status, summary, findings and analysis are recomputed from events.jsonl under
+/// the built-in soc2: re-signed edits of any of them fail `statements`, naming the file and field;
+/// a framework the verifier does not know is reported as the exporter's word.
+#[test]
+fn criterion_statements_are_recomputed() {
+    let f = fixture(1);
+    let fw = Framework::soc2().expect("soc2");
+    do_export(&f, &fw, "2026-01-01", "2026-01-06", "st");
+    let dir = f.root.join("st");
+    let report = verify(&dir);
+    assert!(report.valid, "{report:#?}");
+    assert!(report.check("statements").unwrap().detail.contains("recomputed from events.jsonl"));
+
+    let edit = |name: &str, file: &str, from: &str, to: &str| {
+        let case = f.root.join(name);
+        copy_dir(&dir, &case);
+        let path = case.join(file);
+        let text = fs::read_to_string(&path).expect("read");
+        assert!(text.contains(from), "{file} lacks {from:?}");
+        fs::write(&path, text.replacen(from, to, 1)).expect("write");
+        reseal(&case, &generate_signing_key());
+        verify(&case)
+    };
+    // Whatever CC6.1's status is, flipping it must be caught.
+    let cc61: Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("controls/CC6.1.json")).unwrap()).unwrap();
+    let status = cc61["status"].as_str().unwrap().to_string();
+    let flipped = if status == "satisfied" { "not-satisfied" } else { "satisfied" };
+    let r = edit(
+        "status",
+        "controls/CC6.1.json",
+        &format!("\"status\":\"{status}\""),
+        &format!("\"status\":\"{flipped}\""),
+    );
+    let statements_fail = |r: &VerifyReport, needles: &[&str]| {
+        let c = r.check("statements").expect("statements check");
+        assert!(!r.valid && !c.ok, "{r:#?}");
+        for n in needles {
+            assert!(c.detail.contains(n), "{:?} lacks {n:?}", c.detail);
+        }
+    };
+    statements_fail(&r, &["controls/CC6.1.json", "status"]);
+    let summary = cc61["summary"].as_str().unwrap();
+    let r = edit("summary", "controls/CC6.1.json", summary, "All good.");
+    statements_fail(&r, &["controls/CC6.1.json", "summary"]);
+    let r = edit("analysis", "controls/CC6.1.json", "\"denied_attempts\":", "\"denied_attempts\":10");
+    assert!(!r.valid, "{r:#?}");
+
+    // An unknown framework: verified as far as the log goes, statements reported as unverified.
+    let other = f.root.join("other");
+    copy_dir(&dir, &other);
+    let m = fs::read_to_string(other.join("manifest.json")).unwrap().replace(&fw.sha256, &"0".repeat(64));
+    fs::write(other.join("manifest.json"), m).unwrap();
+    reseal(&other, &generate_signing_key());
+    let r = verify(&other);
+    assert!(r.check("statements").unwrap().detail.contains("exporter's word"), "{r:#?}");
 }
