@@ -254,7 +254,7 @@ mod tests {
         let documented: Config = toml::from_str(body).expect("the README's gavel.toml parses");
         assert_eq!(documented, Config::default(), "README defaults differ from Config::default()");
         let mut commented = body.to_string();
-        for key in ["monthly_export_dir", "monthly_export_s3", "org"] {
+        for key in ["monthly_export_dir", "monthly_export_s3", "org", "checkpoint_publish_dir"] {
             commented = commented.replace(&format!("# {key}"), key);
         }
         let table: toml::Table = toml::from_str(&commented).expect("parses");

@@ -564,8 +564,9 @@ fn health_openapi_and_checkpoints() {
 fn a_monitor_follows_the_log_with_public_checkpoints_and_consistency_proofs() {
     use gavel_ledger::checkpoint::NoteVerifier;
     let server = Server::start();
+    // The checkpointer may already have signed the empty log at start; before that, 404.
     let (status, none) = server.call("GET", "/checkpoint", None, None);
-    assert_eq!((status, none["error"]["code"].as_str()), (404, Some("not_found")), "{none}");
+    assert!(status == 200 || none["error"]["code"] == "not_found", "{status} {none}");
     let alice = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
     let log_key =
         server.ok("GET", "/v1/audit/checkpoint", &alice, None)["log_key"].as_str().unwrap().to_string();
