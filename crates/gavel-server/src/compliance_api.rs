@@ -10,16 +10,16 @@
 //!   The first access to each file per link and source in a window is recorded before any byte
 //!   is served; repeats and refusals are counted and recorded once a window.
 
-use crate::api::{as_caller, created, ApiJson, ApiQuery, Bearer, NoBody};
+use crate::api::{as_caller, created, route, ApiJson, ApiQuery, Bearer, NoBody, Route};
 use crate::error::ApiError;
 use crate::public::Counted;
 use crate::s3_export::S3Target;
 use crate::AppState;
 use axum::extract::{ConnectInfo, Path, State};
+use axum::http::Method;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use gavel_core::compliance::{plan_of, ScanSettings};
 use gavel_core::{CoreError, Gavel, Principal, Role};
 use gavel_evidence::export::{parse_date, ExportRequest, ExportSummary};
@@ -33,25 +33,30 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use utoipa::{OpenApi, ToSchema};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/compliance/scans", get(list_scans).post(run_scan))
-        .route("/v1/compliance/scans/{id}", get(get_scan))
-        .route("/v1/compliance/readiness", get(readiness))
-        .route("/v1/compliance/exports", get(list_exports).post(create_export))
-        .route("/v1/compliance/exports/{id}", get(get_export))
-        .route("/v1/compliance/exports/{id}/files/{*path}", get(export_file))
-        .route("/v1/shares", get(list_shares).post(create_share))
-        .route("/v1/shares/{id}/revoke", post(revoke_share))
-        .route("/v1/shares/{id}/accesses", get(share_accesses))
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(Method::GET, "/v1/compliance/scans", list_scans),
+        route(Method::POST, "/v1/compliance/scans", run_scan),
+        route(Method::GET, "/v1/compliance/scans/{id}", get_scan),
+        route(Method::GET, "/v1/compliance/readiness", readiness),
+        route(Method::GET, "/v1/compliance/exports", list_exports),
+        route(Method::POST, "/v1/compliance/exports", create_export),
+        route(Method::GET, "/v1/compliance/exports/{id}", get_export),
+        route(Method::GET, "/v1/compliance/exports/{id}/files/{*path}", export_file),
+        route(Method::GET, "/v1/shares", list_shares),
+        route(Method::POST, "/v1/shares", create_share),
+        route(Method::POST, "/v1/shares/{id}/revoke", revoke_share),
+        route(Method::GET, "/v1/shares/{id}/accesses", share_accesses),
+    ]
 }
 
 /// The routes that need no token (the caller puts them behind the public budget).
-pub fn public_routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/public/signing-key", get(signing_key))
-        .route("/v1/public/share/{token}", get(share_listing))
-        .route("/v1/public/share/{token}/files/{*path}", get(share_file))
+pub fn public_routes() -> Vec<Route> {
+    vec![
+        route(Method::GET, "/v1/public/signing-key", signing_key),
+        route(Method::GET, "/v1/public/share/{token}", share_listing),
+        route(Method::GET, "/v1/public/share/{token}/files/{*path}", share_file),
+    ]
 }
 
 #[derive(OpenApi)]
@@ -125,7 +130,7 @@ pub fn scan(
     Ok(json!(scan))
 }
 
-#[utoipa::path(post, path = "/v1/compliance/scans", request_body = ScanBody,
+#[utoipa::path(post, path = "/v1/compliance/scans", request_body(content = Option<ScanBody>, description = "Optional: an empty body is accepted"),
     responses((status = 201, description = "A readiness scan: per criterion enforcing / observe / gap, findings, new and remediated since the previous scan; recorded")),
     security(("bearer" = [])))]
 async fn run_scan(
@@ -138,16 +143,19 @@ async fn run_scan(
     as_caller(&s, b, move |g, p| scan(g, &log, Some(p), &framework, &settings)).await.map(created)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ScanQuery {
+    /// Framework name (default soc2).
     #[serde(default)]
     pub framework: Option<String>,
+    /// Default 50.
     #[serde(default)]
     pub limit: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/v1/compliance/scans", responses((status = 200, description = "Stored scans, newest first")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/compliance/scans", params(ScanQuery), responses((status = 200, description = "Stored scans, newest first", body = crate::openapi::Items)), security(("bearer" = [])))]
 async fn list_scans(
     State(s): State<AppState>,
     b: Bearer,
@@ -169,7 +177,7 @@ async fn get_scan(
     as_caller(&s, b, move |g, p| Ok(json!(g.compliance_scan_by_id(p, &id)?))).await.map(Json)
 }
 
-#[utoipa::path(get, path = "/v1/compliance/readiness", responses((status = 200, description = "The latest scan of the framework (default soc2)"), (status = 404, description = "No scan yet")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/compliance/readiness", params(ScanQuery), responses((status = 200, description = "The latest scan of the framework (default soc2)"), (status = 404, description = "No scan yet")), security(("bearer" = [])))]
 async fn readiness(
     State(s): State<AppState>,
     b: Bearer,
@@ -266,7 +274,7 @@ async fn create_export(
     .map(created)
 }
 
-#[utoipa::path(get, path = "/v1/compliance/exports", responses((status = 200, description = "Exports on record, newest first")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/compliance/exports", responses((status = 200, description = "Exports on record, newest first", body = crate::openapi::Items)), security(("bearer" = [])))]
 async fn list_exports(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, |g, p| Ok(json!({"items": g.exports(p)?}))).await.map(Json)
 }
@@ -385,7 +393,7 @@ async fn create_share(
     .map(created)
 }
 
-#[utoipa::path(get, path = "/v1/shares", responses((status = 200, description = "Share links (never their tokens)")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/shares", responses((status = 200, description = "Share links (never their tokens)", body = crate::openapi::Items)), security(("bearer" = [])))]
 async fn list_shares(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, |g, p| Ok(json!({"items": g.shares(p)?}))).await.map(Json)
 }
@@ -400,7 +408,7 @@ async fn revoke_share(
     as_caller(&s, b, move |g, p| Ok(json!(g.revoke_share(p, &id)?))).await.map(Json)
 }
 
-#[utoipa::path(get, path = "/v1/shares/{id}/accesses", responses((status = 200, description = "Every access through the link, newest first")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/shares/{id}/accesses", responses((status = 200, description = "Every access through the link, newest first", body = crate::openapi::Items)), security(("bearer" = [])))]
 async fn share_accesses(
     State(s): State<AppState>,
     b: Bearer,
