@@ -126,7 +126,7 @@ pub(crate) async fn as_caller<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     let gavel = state.gavel.clone();
     let (who, result) = tokio::task::spawn_blocking(move || {
-        match gavel.authenticate(&bearer.token).inspect_err(|e| bearer.note_if_refused(&gavel, e)) {
+        match gavel.authenticate_caller(&bearer.token).inspect_err(|e| bearer.note_if_refused(&gavel, e)) {
             Ok(principal) => {
                 let actor = principal.actor();
                 (Some(format!("{}:{}", actor.kind.as_str(), actor.id)), f(&gavel, &principal))

@@ -377,14 +377,16 @@ async fn create_share(
     let log = s.log.clone();
     as_caller(&s, b, move |g, p| {
         // Only a bundle the server holds can be shared.
-        bundle_files(&bundle_dir(&log, &body.export_id)).map_err(|_| {
-            CoreError::Conflict(format!(
-                "export {} is on record but its bundle is not in the server's exports directory; \
-                 export it with POST /v1/compliance/exports (or `gavel evidence export` without --out)",
-                body.export_id
-            ))
-        })?;
-        let issued = g.create_share(p, &body.export_id, body.expires_days)?;
+        let held = |export: &gavel_core::shares::ExportRecord| {
+            bundle_files(&bundle_dir(&log, &export.export_id)).map(drop).map_err(|_| {
+                CoreError::Conflict(format!(
+                    "export {} is on record but its bundle is not in the server's exports directory; \
+                     export it with POST /v1/compliance/exports (or `gavel evidence export` without --out)",
+                    export.export_id
+                ))
+            })
+        };
+        let issued = g.create_share_of_held(p, &body.export_id, body.expires_days, held)?;
         let mut v = json!(issued);
         v["url_path"] = json!(format!("/v1/public/share/{}", issued.token));
         Ok(v)
