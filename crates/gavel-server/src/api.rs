@@ -81,6 +81,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// Path extractor whose rejections (a segment that is not a number, not UTF-8) use gavel's error
+/// shape; axum's own answers them in plain text.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(v) = Path::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        Ok(ApiPath(v))
+    }
+}
+
 /// The bearer token of the request (authenticated later, on the blocking pool) and the peer
 /// address it came from (for the record of failed authentications).
 pub struct Bearer {
@@ -451,7 +465,7 @@ async fn decide(
 async fn get_decision(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| g.decision(p, &id)).await.map(Json)
 }
@@ -496,7 +510,7 @@ async fn audit(
 async fn trace(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| g.trace(p, &id)).await.map(Json)
 }
@@ -618,7 +632,7 @@ pub struct ProofQuery {
     pub size: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/v1/audit/proof/inclusion", params(ProofQuery), responses((status = 200, description = "RFC 9162 inclusion proof")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/audit/proof/inclusion", params(ProofQuery), responses((status = 200, description = "RFC 9162 inclusion proof"), (status = 404, description = "The seq is not in the log, or no checkpoint yet")), security(("bearer" = [])))]
 async fn inclusion_proof(
     State(s): State<AppState>,
     b: Bearer,
@@ -690,7 +704,7 @@ async fn list_users(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>,
 async fn get_user(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| {
         p.require_reader()?;
@@ -711,7 +725,7 @@ pub struct RoleBody {
 async fn set_role(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RoleBody>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| Ok(json!(g.set_user_role(p, &id, Role::parse(&body.role)?)?)))
@@ -730,7 +744,7 @@ pub struct ReasonBody {
 async fn deactivate_user(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     MaybeJson(body): MaybeJson<ReasonBody>,
 ) -> Result<Json<Value>, ApiError> {
     let reason = body.and_then(|b| b.reason).unwrap_or_default();
@@ -741,7 +755,7 @@ async fn deactivate_user(
 async fn rotate_user(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     _: NoBody,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| Ok(json!(g.rotate_user_credential(p, &id)?))).await.map(Json)
@@ -797,7 +811,7 @@ async fn list_agents(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>
 async fn get_agent(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| {
         p.require_reader()?;
@@ -811,7 +825,7 @@ async fn get_agent(
 async fn deactivate_agent(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     MaybeJson(body): MaybeJson<ReasonBody>,
 ) -> Result<Json<Value>, ApiError> {
     let reason = body.and_then(|b| b.reason).unwrap_or_default();
@@ -822,7 +836,7 @@ async fn deactivate_agent(
 async fn rotate_agent(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     _: NoBody,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| Ok(json!(g.rotate_agent_credential(p, &id)?))).await.map(Json)
@@ -918,7 +932,7 @@ async fn list_changes(
 async fn get_change(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| {
         p.require_reader()?;
@@ -941,7 +955,7 @@ pub struct CommentBody {
 async fn approve_change(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     MaybeJson(body): MaybeJson<CommentBody>,
 ) -> Result<Json<Value>, ApiError> {
     let comment = body.and_then(|b| b.comment);
@@ -952,7 +966,7 @@ async fn approve_change(
 async fn reject_change(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     MaybeJson(body): MaybeJson<CommentBody>,
 ) -> Result<Json<Value>, ApiError> {
     let comment = body.and_then(|b| b.comment);
@@ -963,7 +977,7 @@ async fn reject_change(
 async fn get_policy(
     State(s): State<AppState>,
     b: Bearer,
-    Path(set): Path<String>,
+    ApiPath(set): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| {
         p.require_reader()?;
@@ -977,7 +991,7 @@ async fn get_policy(
 async fn policy_versions(
     State(s): State<AppState>,
     b: Bearer,
-    Path(set): Path<String>,
+    ApiPath(set): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| {
         p.require_reader()?;
@@ -992,7 +1006,7 @@ async fn policy_versions(
 async fn policy_version(
     State(s): State<AppState>,
     b: Bearer,
-    Path((set, version)): Path<(String, u32)>,
+    ApiPath((set, version)): ApiPath<(String, u32)>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| {
         p.require_reader()?;
@@ -1012,7 +1026,7 @@ pub struct ActivateBody {
 async fn activate_policy(
     State(s): State<AppState>,
     b: Bearer,
-    Path(set): Path<String>,
+    ApiPath(set): ApiPath<String>,
     ApiJson(body): ApiJson<ActivateBody>,
 ) -> Result<Response, ApiError> {
     as_caller(&s, b, move |g, p| g.propose_activation(p, &set, body.version)).await.map(created)
@@ -1022,7 +1036,7 @@ async fn activate_policy(
 async fn deactivate_policy(
     State(s): State<AppState>,
     b: Bearer,
-    Path(set): Path<String>,
+    ApiPath(set): ApiPath<String>,
     _: NoBody,
 ) -> Result<Response, ApiError> {
     as_caller(&s, b, move |g, p| g.propose_deactivation(p, &set)).await.map(created)
@@ -1052,7 +1066,7 @@ async fn list_packs(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>,
 async fn install_pack(
     State(s): State<AppState>,
     b: Bearer,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     _: NoBody,
 ) -> Result<Response, ApiError> {
     as_caller(&s, b, move |g, p| g.install_pack(p, &name)).await.map(created)
@@ -1062,7 +1076,7 @@ async fn install_pack(
 async fn golive_pack(
     State(s): State<AppState>,
     b: Bearer,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     _: NoBody,
 ) -> Result<Response, ApiError> {
     as_caller(&s, b, move |g, p| g.propose_mode(p, &name, Mode::Enforce)).await.map(created)
@@ -1093,7 +1107,7 @@ pub struct OutcomeBody {
 async fn record_outcome(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<OutcomeBody>,
 ) -> Result<Json<Value>, ApiError> {
     let req = gavel_core::approvals::OutcomeRequest {
@@ -1146,7 +1160,7 @@ const MAX_WAIT_SECS: u64 = 60;
 async fn get_approval(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let wait = q.wait.unwrap_or(0);
@@ -1182,7 +1196,7 @@ pub struct ApprovalDecisionBody {
 async fn decide_approval(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ApprovalDecisionBody>,
 ) -> Result<Json<Value>, ApiError> {
     let approve = match body.decision.as_str() {
@@ -1211,7 +1225,7 @@ pub struct FindingNoteBody {
 async fn acknowledge_finding(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<FindingNoteBody>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| g.update_finding(p, &id, false, &body.note)).await.map(Json)
@@ -1221,7 +1235,7 @@ async fn acknowledge_finding(
 async fn resolve_finding(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<FindingNoteBody>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| g.update_finding(p, &id, true, &body.note)).await.map(Json)
@@ -1246,7 +1260,7 @@ pub struct SuspendBody {
 async fn suspend_agent(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     MaybeJson(body): MaybeJson<SuspendBody>,
 ) -> Result<Json<Value>, ApiError> {
     let (reason, incident) = body.map(|b| (b.reason.unwrap_or_default(), b.incident_id)).unwrap_or_default();
@@ -1262,7 +1276,7 @@ async fn suspend_agent(
 async fn reactivate_agent(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     MaybeJson(body): MaybeJson<ReasonBody>,
 ) -> Result<Json<Value>, ApiError> {
     let reason = body.and_then(|b| b.reason).unwrap_or_default();
@@ -1286,7 +1300,7 @@ pub struct LimitsBody {
 async fn set_limits(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<LimitsBody>,
 ) -> Result<Json<Value>, ApiError> {
     let limits = gavel_core::containment::Limits {
@@ -1426,7 +1440,7 @@ async fn list_webhooks(State(s): State<AppState>, b: Bearer) -> Result<Json<Valu
 async fn get_webhook(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| g.webhook(p, &id)).await.map(Json)
 }
@@ -1445,7 +1459,7 @@ pub struct UpdateWebhookBody {
 async fn update_webhook(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateWebhookBody>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| g.update_webhook(p, &id, body.kinds, body.enabled)).await.map(Json)
@@ -1456,7 +1470,7 @@ async fn update_webhook(
 async fn rotate_webhook_secret(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     _: NoBody,
 ) -> Result<Json<Value>, ApiError> {
     let overlap = s.webhooks.rotation_overlap;
@@ -1469,7 +1483,7 @@ async fn rotate_webhook_secret(
 async fn disable_webhook(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     MaybeJson(body): MaybeJson<ReasonBody>,
 ) -> Result<Json<Value>, ApiError> {
     let reason = body.and_then(|b| b.reason).unwrap_or_default();
@@ -1493,7 +1507,7 @@ pub struct DeliveriesQuery {
 async fn webhook_deliveries(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<DeliveriesQuery>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| {

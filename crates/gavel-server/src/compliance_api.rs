@@ -10,12 +10,12 @@
 //!   The first access to each file per link and source in a window is recorded before any byte
 //!   is served; repeats and refusals are counted and recorded once a window.
 
-use crate::api::{as_caller, created, route, ApiJson, ApiQuery, Bearer, NoBody, Route};
+use crate::api::{as_caller, created, route, ApiJson, ApiPath, ApiQuery, Bearer, NoBody, Route};
 use crate::error::ApiError;
 use crate::public::Counted;
 use crate::s3_export::S3Target;
 use crate::AppState;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::Method;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -125,6 +125,9 @@ pub fn scan(
     framework: &str,
     settings: &ScanSettings,
 ) -> Result<Value, CoreError> {
+    if let Some(p) = by {
+        Gavel::may_scan(p)?;
+    }
     let fw = resolve_framework(log.data_dir(), framework)?;
     let scan = gavel.compliance_scan(by, &fw.framework.id, &plan_of(&fw), settings)?;
     Ok(json!(scan))
@@ -172,7 +175,7 @@ async fn list_scans(
 async fn get_scan(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| Ok(json!(g.compliance_scan_by_id(p, &id)?))).await.map(Json)
 }
@@ -309,7 +312,7 @@ fn bundle_dir(log: &Log, export_id: &str) -> PathBuf {
 async fn get_export(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let log = s.log.clone();
     as_caller(&s, b, move |g, p| {
@@ -347,7 +350,7 @@ fn file_response((bytes, kind): (Vec<u8>, &'static str)) -> Response {
 async fn export_file(
     State(s): State<AppState>,
     b: Bearer,
-    Path((id, path)): Path<(String, String)>,
+    ApiPath((id, path)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let log = s.log.clone();
     as_caller(&s, b, move |g, p| {
@@ -404,7 +407,7 @@ async fn list_shares(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>
 async fn revoke_share(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     _: NoBody,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| Ok(json!(g.revoke_share(p, &id)?))).await.map(Json)
@@ -414,7 +417,7 @@ async fn revoke_share(
 async fn share_accesses(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| Ok(json!({"items": g.share_accesses(p, &id, 1000)?}))).await.map(Json)
 }
@@ -499,7 +502,7 @@ async fn admit(
 #[utoipa::path(get, path = "/v1/public/share/{token}", responses((status = 200, description = "The shared export and its files (no token; the access is recorded)"), (status = 404, description = "Unknown, revoked or expired link"), (status = 414, description = "Token too long"), (status = 429, description = "Over the source's or the link's budget (Retry-After)")))]
 async fn share_listing(
     State(s): State<AppState>,
-    Path(token): Path<String>,
+    ApiPath(token): ApiPath<String>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, Response> {
@@ -527,7 +530,7 @@ async fn share_listing(
 #[utoipa::path(get, path = "/v1/public/share/{token}/files/{path}", responses((status = 200, description = "One file of the shared bundle (no token; the access is recorded)"), (status = 404, description = "Unknown link or no such file"), (status = 414, description = "Path too long"), (status = 429, description = "Over the source's or the link's budget (Retry-After)")))]
 async fn share_file(
     State(s): State<AppState>,
-    Path((token, path)): Path<(String, String)>,
+    ApiPath((token, path)): ApiPath<(String, String)>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Response, Response> {

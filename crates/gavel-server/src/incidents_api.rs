@@ -1,10 +1,10 @@
 //! `/v1/incidents` and `/v1/detections`: the incident workflow over HTTP (rules live in
 //! `gavel_core::incidents`; this module only shapes requests and answers).
 
-use crate::api::{as_caller, created, route, ApiJson, ApiQuery, Bearer, Route};
+use crate::api::{as_caller, created, route, ApiJson, ApiPath, ApiQuery, Bearer, Route};
 use crate::error::ApiError;
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::Method;
 use axum::response::Response;
 use axum::Json;
@@ -128,7 +128,7 @@ pub async fn create_incident(
 pub async fn get_incident(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| g.incident(p, &id)).await.map(Json)
 }
@@ -147,7 +147,7 @@ pub struct AssignBody {
 pub async fn assign_incident(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<AssignBody>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| g.assign_incident(p, &id, &body.owner)).await.map(Json)
@@ -170,7 +170,7 @@ pub struct TriageBody {
 pub async fn triage_incident(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<TriageBody>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| g.triage_incident(p, &id, body.severity.as_deref(), body.note.as_deref()))
@@ -190,7 +190,7 @@ pub struct NoteBody {
 pub async fn note_incident(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<NoteBody>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| g.note_incident(p, &id, &body.text)).await.map(Json)
@@ -229,7 +229,7 @@ pub struct ContainBody {
 pub async fn contain_incident(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ContainBody>,
 ) -> Result<Json<Value>, ApiError> {
     let req = ContainRequest {
@@ -259,7 +259,7 @@ pub struct ResolveBody {
 pub async fn resolve_incident(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ResolveBody>,
 ) -> Result<Json<Value>, ApiError> {
     let writeup = body.writeup.unwrap_or_default();

@@ -6,7 +6,8 @@
 //! * every path parameter of a template is declared, query parameters are `in: query`;
 //! * every error response is the `ErrorBody` component (`{"error": {"code", "message"}}`), every
 //!   2xx response has a schema (a free-form body is an object with a description);
-//! * a secured operation documents 401 and 403, one with a path parameter 404, one that takes
+//! * a secured operation documents 401 and 403, a secured change 404 and 409, one with a path
+//!   parameter 404, one that takes
 //!   input 400, one with a JSON body 413 and 415, a public one 429, any that reads the store 503;
 //! * every operation has one tag, named in the document's tag list.
 //!
@@ -300,6 +301,13 @@ fn complete_operation(path: &str, method: &str, op: &mut Map<String, Value>) {
     }
     if path_params {
         add("404", "No such resource");
+    }
+    if secured && method != "get" {
+        // A change names things in its body too (an agent, an incident, an export, a framework),
+        // and the state may not allow it now (already done, not pending, a name taken, changed
+        // concurrently): every secured change can answer both.
+        add("404", "Something the request names does not exist");
+        add("409", "The current state does not allow it (already done, not pending, name taken, changed concurrently)");
     }
     if method != "get" {
         add("413", "The body is larger than 2 MiB");

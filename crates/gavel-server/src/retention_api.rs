@@ -4,10 +4,10 @@
 //! release of a hold) lives there. Kept in its own router so the OpenAPI document lists these
 //! routes beside the rest (merged into `ApiDoc` in [`crate::api`]).
 
-use crate::api::{as_caller, created, route, ApiJson, Bearer, NoBody, Route};
+use crate::api::{as_caller, created, route, ApiJson, ApiPath, Bearer, NoBody, Route};
 use crate::error::ApiError;
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::Method;
 use axum::response::Response;
 use axum::Json;
@@ -129,7 +129,7 @@ async fn place_hold(
 async fn get_hold(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| Ok(json!(g.hold(p, &id)?))).await.map(Json)
 }
@@ -144,7 +144,7 @@ pub struct ReleaseBody {
 async fn request_release(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ReleaseBody>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| Ok(json!(g.request_hold_release(p, &id, &body.reason)?))).await.map(Json)
@@ -154,7 +154,7 @@ async fn request_release(
 async fn approve_release(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     _: NoBody,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| Ok(json!(g.approve_hold_release(p, &id)?))).await.map(Json)

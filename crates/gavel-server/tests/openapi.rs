@@ -116,3 +116,37 @@ fn every_operation_is_tagged_and_documents_its_errors() {
         assert!(responses.keys().any(|s| s.starts_with('2')), "{what}: no 2xx");
     }
 }
+
+/// A property-based tester (`tests/openapi/fuzz.py`, on the oracles' Python with `jsonschema`)
+/// calls random operations with parameters and bodies generated from the document, for a fixed
+/// seed and time, and fails on any 5xx, undocumented status or body that breaks its schema.
+#[test]
+fn generated_requests_get_no_server_error_and_documented_answers() {
+    let seconds = std::env::var("GAVEL_API_FUZZ_SECS").unwrap_or_else(|_| "60".into());
+    let server = Server::start();
+    let admin = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
+    let agent = server.ok("POST", "/v1/agents", &admin, Some(serde_json::json!({"name": "bot"})));
+    server.ok("POST", "/v1/packs/soc2/install", &admin, None);
+    let tokens = serde_json::json!({"admin": admin, "agent": agent["token"]});
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/openapi/fuzz.py");
+    let mut child = gavel_testkit::python_command()
+        .args([script, &server.base, "20260305", &seconds])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the oracles' python");
+    child.stdin.take().unwrap().write_all(tokens.to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the tester: {}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("the tester's JSON report");
+    let failures = report["failures"].as_array().unwrap();
+    assert!(report["calls"].as_u64().unwrap() > 100, "{report}");
+    assert!(
+        failures.is_empty(),
+        "{} failures in {} calls:\n{}",
+        failures.len(),
+        report["calls"],
+        failures.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("\n")
+    );
+}
