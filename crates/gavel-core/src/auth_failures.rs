@@ -92,6 +92,8 @@ impl Gavel {
             "revoked credential (rotated or deactivated)"
         } else if kind == "user" && status.as_deref() != Some("active") {
             "user not active"
+        } else if kind == "agent" && status.as_deref() == Some("deactivated") {
+            "agent deactivated"
         } else {
             // The credential is valid now: it failed for another reason (e.g. a race with its
             // rotation); still worth recording.

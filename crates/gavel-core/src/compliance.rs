@@ -162,6 +162,13 @@ impl Gavel {
         ])
     }
 
+    /// Who may run a scan: an admin or an auditor. Callers that resolve the framework first
+    /// (the server reads it from the data directory) ask this before, so a caller without the
+    /// role gets 403, never a 404 that says which frameworks exist.
+    pub fn may_scan(by: &Principal) -> Result<&crate::User> {
+        by.require_user(&[crate::Role::Admin, crate::Role::Auditor])
+    }
+
     /// Runs a readiness scan of `framework` (its criteria and their checks in `plan`), compares
     /// it with the previous scan of that framework, and records it. `by` is `None` for the
     /// scheduled scan; otherwise an admin or auditor.
@@ -174,7 +181,7 @@ impl Gavel {
     ) -> Result<Scan> {
         let (actor, run_by) = match by {
             Some(p) => {
-                let user = p.require_user(&[crate::Role::Admin, crate::Role::Auditor])?;
+                let user = Self::may_scan(p)?;
                 (p.actor(), user.name.clone())
             }
             None => (Actor::system("compliance"), "system".to_string()),

@@ -232,6 +232,22 @@ impl Gavel {
         Ok(self.store.get_doc("meta", crate::IDENTITY_EPOCH)?.map_or(0, |d| d.version))
     }
 
+    /// The caller of every route but decide: as [`Gavel::authenticate`], and a deactivated
+    /// agent's credential is refused (401) like an inactive user's. Deactivation is final, so
+    /// nothing but decide — which still takes the credential so that each refused call is on
+    /// record as a denial — has anything to offer it (it used to read its approvals, decisions
+    /// and `/v1/me`, and record outcomes). A suspended agent still authenticates: it may be
+    /// reactivated and polls its approvals meanwhile.
+    pub fn authenticate_caller(&self, token: &str) -> Result<Principal> {
+        let principal = self.authenticate(token)?;
+        if let Principal::Agent(a) = &principal {
+            if a.status == Status::Deactivated {
+                return Err(CoreError::Unauthenticated(format!("agent {} is deactivated", a.name)));
+            }
+        }
+        Ok(principal)
+    }
+
     pub fn authenticate(&self, token: &str) -> Result<Principal> {
         let unauthenticated = || CoreError::Unauthenticated("invalid or revoked credential".into());
         let doc = self.store.get_doc("tokens", &token_hash(token))?.ok_or_else(unauthenticated)?;
@@ -389,6 +405,12 @@ impl Gavel {
 
     pub fn rotate_user_credential(&self, by: &Principal, user: &str) -> Result<Issued<User>> {
         let caller = by.require_reader()?;
+        // A non-admin may rotate only their own credential: refused before any read, so the
+        // answer never tells whether another user exists (authorization before state).
+        let names_self = user == caller.id || user.eq_ignore_ascii_case(&caller.name);
+        if caller.role != Role::Admin && !names_self {
+            return Err(CoreError::Forbidden("only an admin can rotate another user's credential".into()));
+        }
         let (u, _) = self.user_versioned(user)?;
         if caller.id != u.id && caller.role != Role::Admin {
             return Err(CoreError::Forbidden("only an admin can rotate another user's credential".into()));

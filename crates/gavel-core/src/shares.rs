@@ -115,6 +115,19 @@ impl Gavel {
 
     /// Creates a read-only link to one export (admin), valid for `days` days.
     pub fn create_share(&self, by: &Principal, export_id: &str, days: u32) -> Result<IssuedShare> {
+        self.create_share_of_held(by, export_id, days, |_| Ok(()))
+    }
+
+    /// [`Gavel::create_share`], refusing an export `held` says the caller cannot serve (the server:
+    /// its bundle is not in the exports directory). `held` runs after the role check, so a caller
+    /// without the role learns nothing about which exports exist or are held.
+    pub fn create_share_of_held(
+        &self,
+        by: &Principal,
+        export_id: &str,
+        days: u32,
+        held: impl FnOnce(&ExportRecord) -> Result<()>,
+    ) -> Result<IssuedShare> {
         let user = by.require_admin()?;
         if !(1..=MAX_SHARE_DAYS).contains(&days) {
             return Err(CoreError::Invalid(format!(
@@ -122,6 +135,7 @@ impl Gavel {
             )));
         }
         let export = self.export_record(export_id)?;
+        held(&export)?;
         let token = crate::ids::new_token().replacen("gvl_", "gsh_", 1);
         let share = Share {
             id: crate::ids::new_id("shr"),

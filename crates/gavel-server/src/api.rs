@@ -5,9 +5,10 @@ use crate::metrics::DecisionLabels;
 use crate::AppState;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
+use axum::http::Method;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, MethodRouter};
 use axum::{Json, Router};
 use gavel_core::audit::AuditFilter;
 use gavel_core::decide::{DecideContext, DecideRequest};
@@ -80,6 +81,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// Path extractor whose rejections (a segment that is not a number, not UTF-8) use gavel's error
+/// shape; axum's own answers them in plain text.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(v) = Path::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        Ok(ApiPath(v))
+    }
+}
+
 /// The bearer token of the request (authenticated later, on the blocking pool) and the peer
 /// address it came from (for the record of failed authentications).
 pub struct Bearer {
@@ -125,7 +140,7 @@ pub(crate) async fn as_caller<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     let gavel = state.gavel.clone();
     let (who, result) = tokio::task::spawn_blocking(move || {
-        match gavel.authenticate(&bearer.token).inspect_err(|e| bearer.note_if_refused(&gavel, e)) {
+        match gavel.authenticate_caller(&bearer.token).inspect_err(|e| bearer.note_if_refused(&gavel, e)) {
             Ok(principal) => {
                 let actor = principal.actor();
                 (Some(format!("{}:{}", actor.kind.as_str(), actor.id)), f(&gavel, &principal))
@@ -145,72 +160,121 @@ pub(crate) fn created(v: impl serde::Serialize) -> Response {
     (StatusCode::CREATED, Json(json!(v))).into_response()
 }
 
+/// One route of the API. The router is built from these tables, and `tests/openapi.rs` compares
+/// them with the OpenAPI document (both ways), so no route is served undocumented.
+pub struct Route {
+    pub method: Method,
+    /// The axum template (`{id}`, `{*path}` for a rest-of-path parameter).
+    pub path: &'static str,
+    handler: MethodRouter<AppState>,
+}
+
+/// A route answering `method` on `path` with `handler`.
+pub(crate) fn route<H, T>(method: Method, path: &'static str, handler: H) -> Route
+where
+    H: axum::handler::Handler<T, AppState>,
+    T: 'static,
+{
+    // The tables name only the methods axum routes (GET, POST, PUT, DELETE).
+    let filter = MethodFilter::try_from(method.clone()).expect("a method axum can route");
+    Route { method, path, handler: axum::routing::on(filter, handler) }
+}
+
+/// The routes that need no token: each request spends its source's budget first.
+pub fn public_routes() -> Vec<Route> {
+    let mut routes = vec![
+        route(Method::GET, "/healthz", healthz),
+        route(Method::GET, "/readyz", readyz),
+        route(Method::GET, "/metrics", metrics),
+        route(Method::GET, "/v1/openapi.json", openapi),
+        route(Method::GET, "/v1/policies/schema", policy_schema),
+        route(Method::GET, "/checkpoint", public_checkpoint),
+        route(Method::GET, "/v1/audit/consistency", consistency_proof),
+    ];
+    routes.extend(crate::compliance_api::public_routes());
+    routes
+}
+
+/// The routes that authenticate a bearer token.
+pub fn secured_routes() -> Vec<Route> {
+    let mut routes = vec![
+        route(Method::POST, "/v1/decide", decide),
+        route(Method::GET, "/v1/decisions/{id}", get_decision),
+        route(Method::GET, "/v1/audit", audit),
+        route(Method::GET, "/v1/audit/trace/{id}", trace),
+        route(Method::GET, "/v1/audit/verify", verify),
+        route(Method::GET, "/v1/audit/checkpoint", checkpoint),
+        route(Method::GET, "/v1/audit/proof/inclusion", inclusion_proof),
+        route(Method::GET, "/v1/me", me),
+        route(Method::GET, "/v1/users", list_users),
+        route(Method::POST, "/v1/users", create_user),
+        route(Method::GET, "/v1/users/{id}", get_user),
+        route(Method::POST, "/v1/users/{id}/role", set_role),
+        route(Method::POST, "/v1/users/{id}/deactivate", deactivate_user),
+        route(Method::POST, "/v1/users/{id}/rotate", rotate_user),
+        route(Method::GET, "/v1/agents", list_agents),
+        route(Method::POST, "/v1/agents", create_agent),
+        route(Method::GET, "/v1/agents/{id}", get_agent),
+        route(Method::POST, "/v1/agents/{id}/deactivate", deactivate_agent),
+        route(Method::POST, "/v1/agents/{id}/rotate", rotate_agent),
+        route(Method::GET, "/v1/policies", list_policies),
+        route(Method::POST, "/v1/policies", propose_policy),
+        route(Method::GET, "/v1/policies/changes", list_changes),
+        route(Method::GET, "/v1/policies/changes/{id}", get_change),
+        route(Method::POST, "/v1/policies/changes/{id}/approve", approve_change),
+        route(Method::POST, "/v1/policies/changes/{id}/reject", reject_change),
+        route(Method::GET, "/v1/policies/{set}", get_policy),
+        route(Method::GET, "/v1/policies/{set}/versions", policy_versions),
+        route(Method::GET, "/v1/policies/{set}/versions/{version}", policy_version),
+        route(Method::POST, "/v1/policies/{set}/activate", activate_policy),
+        route(Method::POST, "/v1/policies/{set}/deactivate", deactivate_policy),
+        route(Method::POST, "/v1/decisions/{id}/outcome", record_outcome),
+        route(Method::GET, "/v1/approvals", list_approvals),
+        route(Method::GET, "/v1/approvals/{id}", get_approval),
+        route(Method::POST, "/v1/approvals/{id}/decide", decide_approval),
+        route(Method::GET, "/v1/findings", list_findings),
+        route(Method::POST, "/v1/findings/{id}/acknowledge", acknowledge_finding),
+        route(Method::POST, "/v1/findings/{id}/resolve", resolve_finding),
+        route(Method::GET, "/v1/agents/inventory", agent_inventory),
+        route(Method::POST, "/v1/agents/{id}/suspend", suspend_agent),
+        route(Method::POST, "/v1/agents/{id}/reactivate", reactivate_agent),
+        route(Method::POST, "/v1/agents/{id}/limits", set_limits),
+        route(Method::GET, "/v1/killswitch", list_killswitches),
+        route(Method::POST, "/v1/killswitch", engage_killswitch),
+        route(Method::POST, "/v1/killswitch/release", release_killswitch),
+        route(Method::GET, "/v1/packs", list_packs),
+        route(Method::POST, "/v1/packs/{name}/install", install_pack),
+        route(Method::POST, "/v1/packs/{name}/golive", golive_pack),
+        route(Method::GET, "/v1/webhooks", list_webhooks),
+        route(Method::POST, "/v1/webhooks", create_webhook),
+        route(Method::GET, "/v1/webhooks/{id}", get_webhook),
+        route(Method::DELETE, "/v1/webhooks/{id}", disable_webhook),
+        route(Method::POST, "/v1/webhooks/{id}/update", update_webhook),
+        route(Method::POST, "/v1/webhooks/{id}/rotate-secret", rotate_webhook_secret),
+        route(Method::GET, "/v1/webhooks/{id}/deliveries", webhook_deliveries),
+    ];
+    routes.extend(crate::retention_api::routes());
+    routes.extend(crate::incidents_api::routes());
+    routes.extend(crate::explain_api::routes());
+    routes.extend(crate::compliance_api::routes());
+    routes
+}
+
+/// Every route as (method, axum path template, needs a token).
+pub fn route_list() -> Vec<(Method, &'static str, bool)> {
+    let public = public_routes().into_iter().map(|r| (r.method, r.path, false));
+    public.chain(secured_routes().into_iter().map(|r| (r.method, r.path, true))).collect()
+}
+
+fn build(routes: Vec<Route>) -> Router<AppState> {
+    routes.into_iter().fold(Router::new(), |router, r| router.route(r.path, r.handler))
+}
+
 pub fn router(state: AppState) -> Router {
-    // The routes that need no token: each request spends its source's budget first.
-    let public = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/v1/openapi.json", get(openapi))
-        .route("/v1/policies/schema", get(policy_schema))
-        .route("/checkpoint", get(public_checkpoint))
-        .route("/v1/audit/consistency", get(consistency_proof))
-        .merge(crate::compliance_api::public_routes())
+    let public = build(public_routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::public::source_budget));
-    Router::new()
+    build(secured_routes())
         .merge(public)
-        .route("/v1/decide", post(decide))
-        .route("/v1/decisions/{id}", get(get_decision))
-        .route("/v1/audit", get(audit))
-        .route("/v1/audit/trace/{id}", get(trace))
-        .route("/v1/audit/verify", get(verify))
-        .route("/v1/audit/checkpoint", get(checkpoint))
-        .route("/v1/audit/proof/inclusion", get(inclusion_proof))
-        .route("/v1/me", get(me))
-        .route("/v1/users", get(list_users).post(create_user))
-        .route("/v1/users/{id}", get(get_user))
-        .route("/v1/users/{id}/role", post(set_role))
-        .route("/v1/users/{id}/deactivate", post(deactivate_user))
-        .route("/v1/users/{id}/rotate", post(rotate_user))
-        .route("/v1/agents", get(list_agents).post(create_agent))
-        .route("/v1/agents/{id}", get(get_agent))
-        .route("/v1/agents/{id}/deactivate", post(deactivate_agent))
-        .route("/v1/agents/{id}/rotate", post(rotate_agent))
-        .route("/v1/policies", get(list_policies).post(propose_policy))
-        .route("/v1/policies/changes", get(list_changes))
-        .route("/v1/policies/changes/{id}", get(get_change))
-        .route("/v1/policies/changes/{id}/approve", post(approve_change))
-        .route("/v1/policies/changes/{id}/reject", post(reject_change))
-        .route("/v1/policies/{set}", get(get_policy))
-        .route("/v1/policies/{set}/versions", get(policy_versions))
-        .route("/v1/policies/{set}/versions/{version}", get(policy_version))
-        .route("/v1/policies/{set}/activate", post(activate_policy))
-        .route("/v1/policies/{set}/deactivate", post(deactivate_policy))
-        .route("/v1/decisions/{id}/outcome", post(record_outcome))
-        .route("/v1/approvals", get(list_approvals))
-        .route("/v1/approvals/{id}", get(get_approval))
-        .route("/v1/approvals/{id}/decide", post(decide_approval))
-        .route("/v1/findings", get(list_findings))
-        .route("/v1/findings/{id}/acknowledge", post(acknowledge_finding))
-        .route("/v1/findings/{id}/resolve", post(resolve_finding))
-        .route("/v1/agents/inventory", get(agent_inventory))
-        .route("/v1/agents/{id}/suspend", post(suspend_agent))
-        .route("/v1/agents/{id}/reactivate", post(reactivate_agent))
-        .route("/v1/agents/{id}/limits", post(set_limits))
-        .route("/v1/killswitch", get(list_killswitches).post(engage_killswitch))
-        .route("/v1/killswitch/release", post(release_killswitch))
-        .route("/v1/packs", get(list_packs))
-        .route("/v1/packs/{name}/install", post(install_pack))
-        .route("/v1/packs/{name}/golive", post(golive_pack))
-        .route("/v1/webhooks", get(list_webhooks).post(create_webhook))
-        .route("/v1/webhooks/{id}", get(get_webhook).delete(disable_webhook))
-        .route("/v1/webhooks/{id}/update", post(update_webhook))
-        .route("/v1/webhooks/{id}/rotate-secret", post(rotate_webhook_secret))
-        .route("/v1/webhooks/{id}/deliveries", get(webhook_deliveries))
-        .merge(crate::retention_api::routes())
-        .merge(crate::incidents_api::routes())
-        .merge(crate::explain_api::routes())
-        .merge(crate::compliance_api::routes())
         .route_layer(axum::middleware::from_fn(crate::access_log::note_route))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -230,7 +294,7 @@ async fn method_not_allowed() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
 }
 
-#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "The server runs and the log is readable")))]
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "The server runs and the log is readable", body = crate::openapi::Health)))]
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let log = state.log.clone();
     let head = tokio::task::spawn_blocking(move || gavel_store::Store::head(log.store().as_ref()))
@@ -281,19 +345,27 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-#[utoipa::path(get, path = "/v1/openapi.json", responses((status = 200, description = "This document")))]
-async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(api_doc())
+#[utoipa::path(get, path = "/v1/openapi.json", responses((status = 200, description = "This document (OpenAPI 3.1)")))]
+async fn openapi() -> Json<Value> {
+    Json(api_doc().clone())
 }
 
-/// The whole OpenAPI document: the routes here and the ones of the other API modules.
-pub fn api_doc() -> utoipa::openapi::OpenApi {
-    let mut doc = ApiDoc::openapi();
-    doc.merge(crate::retention_api::RetentionDoc::openapi());
-    doc.merge(crate::explain_api::ExplainDoc::openapi());
-    doc.merge(crate::compliance_api::ComplianceDoc::openapi());
-    doc.merge(crate::incidents_api::IncidentsDoc::openapi());
-    doc
+/// The whole OpenAPI document: the routes here and the ones of the other API modules, completed
+/// by [`crate::openapi::complete`]. Built once: it depends on nothing but the code.
+pub fn api_doc() -> &'static Value {
+    static DOC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc = ApiDoc::openapi();
+        doc.merge(crate::retention_api::RetentionDoc::openapi());
+        doc.merge(crate::explain_api::ExplainDoc::openapi());
+        doc.merge(crate::compliance_api::ComplianceDoc::openapi());
+        doc.merge(crate::incidents_api::IncidentsDoc::openapi());
+        doc.merge(crate::openapi::SchemasDoc::openapi());
+        // Serializing utoipa's own model cannot fail (string keys, no non-finite numbers).
+        let mut doc = serde_json::to_value(&doc).unwrap_or(Value::Null);
+        crate::openapi::complete(&mut doc);
+        doc
+    })
 }
 
 /// A tool call an agent is about to make.
@@ -393,18 +465,20 @@ async fn decide(
 async fn get_decision(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| g.decision(p, &id)).await.map(Json)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Agent id or name.
     pub agent: Option<String>,
     pub tool: Option<String>,
     /// allow | deny | require_approval
+    #[param(value_type = Option<crate::openapi::OutcomeName>)]
     pub outcome: Option<String>,
     /// RFC 3339, inclusive.
     pub since: Option<String>,
@@ -436,13 +510,14 @@ async fn audit(
 async fn trace(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| g.trace(p, &id)).await.map(Json)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct VerifyQuery {
     /// First seq (default 0).
     pub offset: Option<u64>,
@@ -550,13 +625,14 @@ async fn consistency_proof(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ProofQuery {
     pub seq: u64,
     /// Tree size (default: the latest checkpoint).
     pub size: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/v1/audit/proof/inclusion", params(ProofQuery), responses((status = 200, description = "RFC 9162 inclusion proof")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/audit/proof/inclusion", params(ProofQuery), responses((status = 200, description = "RFC 9162 inclusion proof"), (status = 404, description = "The seq is not in the log, or no checkpoint yet")), security(("bearer" = [])))]
 async fn inclusion_proof(
     State(s): State<AppState>,
     b: Bearer,
@@ -601,6 +677,7 @@ async fn me(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiErro
 pub struct NewUserBody {
     pub name: String,
     /// admin | approver | auditor | viewer
+    #[schema(value_type = crate::openapi::RoleName)]
     pub role: String,
 }
 
@@ -613,7 +690,7 @@ async fn create_user(
     as_caller(&s, b, move |g, p| g.create_user(p, &body.name, Role::parse(&body.role)?)).await.map(created)
 }
 
-#[utoipa::path(get, path = "/v1/users", responses((status = 200, description = "All users")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/users", responses((status = 200, description = "All users", body = crate::openapi::Items)), security(("bearer" = [])))]
 async fn list_users(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, |g, p| {
         p.require_reader()?;
@@ -627,7 +704,7 @@ async fn list_users(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>,
 async fn get_user(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| {
         p.require_reader()?;
@@ -640,6 +717,7 @@ async fn get_user(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleBody {
+    #[schema(value_type = crate::openapi::RoleName)]
     pub role: String,
 }
 
@@ -647,7 +725,7 @@ pub struct RoleBody {
 async fn set_role(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RoleBody>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| Ok(json!(g.set_user_role(p, &id, Role::parse(&body.role)?)?)))
@@ -662,11 +740,11 @@ pub struct ReasonBody {
     pub reason: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/users/{id}/deactivate", request_body = ReasonBody, params(("id" = String, Path)), responses((status = 200, description = "The deactivated user")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/users/{id}/deactivate", request_body(content = Option<ReasonBody>, description = "Optional: an empty body is accepted"), params(("id" = String, Path)), responses((status = 200, description = "The deactivated user")), security(("bearer" = [])))]
 async fn deactivate_user(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     MaybeJson(body): MaybeJson<ReasonBody>,
 ) -> Result<Json<Value>, ApiError> {
     let reason = body.and_then(|b| b.reason).unwrap_or_default();
@@ -677,7 +755,7 @@ async fn deactivate_user(
 async fn rotate_user(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     _: NoBody,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| Ok(json!(g.rotate_user_credential(p, &id)?))).await.map(Json)
@@ -719,7 +797,7 @@ async fn create_agent(
     as_caller(&s, b, move |g, p| g.create_agent(p, new)).await.map(created)
 }
 
-#[utoipa::path(get, path = "/v1/agents", responses((status = 200, description = "All agents")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/agents", responses((status = 200, description = "All agents", body = crate::openapi::Items)), security(("bearer" = [])))]
 async fn list_agents(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, |g, p| {
         p.require_reader()?;
@@ -733,7 +811,7 @@ async fn list_agents(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>
 async fn get_agent(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| {
         p.require_reader()?;
@@ -743,11 +821,11 @@ async fn get_agent(
     .map(Json)
 }
 
-#[utoipa::path(post, path = "/v1/agents/{id}/deactivate", request_body = ReasonBody, params(("id" = String, Path)), responses((status = 200, description = "The deactivated agent; its calls are denied from now on")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/agents/{id}/deactivate", request_body(content = Option<ReasonBody>, description = "Optional: an empty body is accepted"), params(("id" = String, Path)), responses((status = 200, description = "The deactivated agent; its calls are denied from now on")), security(("bearer" = [])))]
 async fn deactivate_agent(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     MaybeJson(body): MaybeJson<ReasonBody>,
 ) -> Result<Json<Value>, ApiError> {
     let reason = body.and_then(|b| b.reason).unwrap_or_default();
@@ -758,13 +836,13 @@ async fn deactivate_agent(
 async fn rotate_agent(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     _: NoBody,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| Ok(json!(g.rotate_agent_credential(p, &id)?))).await.map(Json)
 }
 
-#[utoipa::path(get, path = "/v1/policies", responses((status = 200, description = "Policy sets with their active version and mode")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/policies", responses((status = 200, description = "Policy sets with their active version and mode", body = crate::openapi::Items)), security(("bearer" = [])))]
 async fn list_policies(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, |g, p| {
         p.require_reader()?;
@@ -782,6 +860,7 @@ pub struct ProposeBody {
     pub text: String,
     /// enforce (default) | observe — only for a new set.
     #[serde(default)]
+    #[schema(value_type = Option<crate::openapi::ModeName>)]
     pub mode: Option<String>,
 }
 
@@ -816,13 +895,15 @@ async fn policy_schema() -> Response {
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ChangesQuery {
     pub set_id: Option<String>,
     /// pending | applied | rejected
+    #[param(value_type = Option<crate::openapi::ChangeStatusName>)]
     pub status: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/policies/changes", params(ChangesQuery), responses((status = 200, description = "Change requests, newest first")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/policies/changes", params(ChangesQuery), responses((status = 200, description = "Change requests, newest first", body = crate::openapi::Items)), security(("bearer" = [])))]
 async fn list_changes(
     State(s): State<AppState>,
     b: Bearer,
@@ -851,7 +932,7 @@ async fn list_changes(
 async fn get_change(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| {
         p.require_reader()?;
@@ -868,24 +949,24 @@ pub struct CommentBody {
     pub comment: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/policies/changes/{id}/approve", request_body = CommentBody, params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/policies/changes/{id}/approve", request_body(content = Option<CommentBody>, description = "Optional: an empty body is accepted"), params(("id" = String, Path)),
     responses((status = 200, description = "Applied"), (status = 403, description = "The approver proposed it (two-person rule)"), (status = 409, description = "Already decided")),
     security(("bearer" = [])))]
 async fn approve_change(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     MaybeJson(body): MaybeJson<CommentBody>,
 ) -> Result<Json<Value>, ApiError> {
     let comment = body.and_then(|b| b.comment);
     as_caller(&s, b, move |g, p| Ok(json!(g.approve_change(p, &id, comment.as_deref())?))).await.map(Json)
 }
 
-#[utoipa::path(post, path = "/v1/policies/changes/{id}/reject", request_body = CommentBody, params(("id" = String, Path)), responses((status = 200, description = "Rejected")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/policies/changes/{id}/reject", request_body(content = Option<CommentBody>, description = "Optional: an empty body is accepted"), params(("id" = String, Path)), responses((status = 200, description = "Rejected")), security(("bearer" = [])))]
 async fn reject_change(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     MaybeJson(body): MaybeJson<CommentBody>,
 ) -> Result<Json<Value>, ApiError> {
     let comment = body.and_then(|b| b.comment);
@@ -896,7 +977,7 @@ async fn reject_change(
 async fn get_policy(
     State(s): State<AppState>,
     b: Bearer,
-    Path(set): Path<String>,
+    ApiPath(set): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| {
         p.require_reader()?;
@@ -910,7 +991,7 @@ async fn get_policy(
 async fn policy_versions(
     State(s): State<AppState>,
     b: Bearer,
-    Path(set): Path<String>,
+    ApiPath(set): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| {
         p.require_reader()?;
@@ -925,7 +1006,7 @@ async fn policy_versions(
 async fn policy_version(
     State(s): State<AppState>,
     b: Bearer,
-    Path((set, version)): Path<(String, u32)>,
+    ApiPath((set, version)): ApiPath<(String, u32)>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| {
         p.require_reader()?;
@@ -945,7 +1026,7 @@ pub struct ActivateBody {
 async fn activate_policy(
     State(s): State<AppState>,
     b: Bearer,
-    Path(set): Path<String>,
+    ApiPath(set): ApiPath<String>,
     ApiJson(body): ApiJson<ActivateBody>,
 ) -> Result<Response, ApiError> {
     as_caller(&s, b, move |g, p| g.propose_activation(p, &set, body.version)).await.map(created)
@@ -955,13 +1036,13 @@ async fn activate_policy(
 async fn deactivate_policy(
     State(s): State<AppState>,
     b: Bearer,
-    Path(set): Path<String>,
+    ApiPath(set): ApiPath<String>,
     _: NoBody,
 ) -> Result<Response, ApiError> {
     as_caller(&s, b, move |g, p| g.propose_deactivation(p, &set)).await.map(created)
 }
 
-#[utoipa::path(get, path = "/v1/packs", responses((status = 200, description = "Built-in packs and their install state")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/packs", responses((status = 200, description = "Built-in packs and their install state", body = crate::openapi::Items)), security(("bearer" = [])))]
 async fn list_packs(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, |g, p| {
         p.require_reader()?;
@@ -985,7 +1066,7 @@ async fn list_packs(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>,
 async fn install_pack(
     State(s): State<AppState>,
     b: Bearer,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     _: NoBody,
 ) -> Result<Response, ApiError> {
     as_caller(&s, b, move |g, p| g.install_pack(p, &name)).await.map(created)
@@ -995,7 +1076,7 @@ async fn install_pack(
 async fn golive_pack(
     State(s): State<AppState>,
     b: Bearer,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     _: NoBody,
 ) -> Result<Response, ApiError> {
     as_caller(&s, b, move |g, p| g.propose_mode(p, &name, Mode::Enforce)).await.map(created)
@@ -1005,6 +1086,7 @@ async fn golive_pack(
 #[serde(deny_unknown_fields)]
 pub struct OutcomeBody {
     /// succeeded | failed | not_executed
+    #[schema(value_type = crate::openapi::ExecutionStatus)]
     pub status: String,
     #[serde(default)]
     pub detail: Option<String>,
@@ -1025,7 +1107,7 @@ pub struct OutcomeBody {
 async fn record_outcome(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<OutcomeBody>,
 ) -> Result<Json<Value>, ApiError> {
     let req = gavel_core::approvals::OutcomeRequest {
@@ -1039,13 +1121,15 @@ async fn record_outcome(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ApprovalsQuery {
-    /// pending | approved | denied | expired
+    /// pending | approved | denied | expired | voided
+    #[param(value_type = Option<crate::openapi::ApprovalStatusName>)]
     pub status: Option<String>,
     pub limit: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/v1/approvals", params(ApprovalsQuery), responses((status = 200, description = "Approval requests, newest first")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/approvals", params(ApprovalsQuery), responses((status = 200, description = "Approval requests, newest first", body = crate::openapi::Items)), security(("bearer" = [])))]
 async fn list_approvals(
     State(s): State<AppState>,
     b: Bearer,
@@ -1061,6 +1145,7 @@ async fn list_approvals(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct WaitQuery {
     /// Long-poll: wait up to this many seconds (max 60) while the request is pending.
     pub wait: Option<u64>,
@@ -1075,7 +1160,7 @@ const MAX_WAIT_SECS: u64 = 60;
 async fn get_approval(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let wait = q.wait.unwrap_or(0);
@@ -1098,6 +1183,7 @@ async fn get_approval(
 #[serde(deny_unknown_fields)]
 pub struct ApprovalDecisionBody {
     /// approve | deny
+    #[schema(value_type = crate::openapi::ApprovalVerdict)]
     pub decision: String,
     #[serde(default)]
     pub comment: Option<String>,
@@ -1110,7 +1196,7 @@ pub struct ApprovalDecisionBody {
 async fn decide_approval(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ApprovalDecisionBody>,
 ) -> Result<Json<Value>, ApiError> {
     let approve = match body.decision.as_str() {
@@ -1123,7 +1209,7 @@ async fn decide_approval(
         .map(Json)
 }
 
-#[utoipa::path(get, path = "/v1/findings", responses((status = 200, description = "Bypass findings, newest first")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/findings", responses((status = 200, description = "Bypass findings, newest first", body = crate::openapi::Items)), security(("bearer" = [])))]
 async fn list_findings(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, |g, p| Ok(json!({"items": g.findings(p, 1000)?}))).await.map(Json)
 }
@@ -1139,7 +1225,7 @@ pub struct FindingNoteBody {
 async fn acknowledge_finding(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<FindingNoteBody>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| g.update_finding(p, &id, false, &body.note)).await.map(Json)
@@ -1149,13 +1235,13 @@ async fn acknowledge_finding(
 async fn resolve_finding(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<FindingNoteBody>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| g.update_finding(p, &id, true, &body.note)).await.map(Json)
 }
 
-#[utoipa::path(get, path = "/v1/agents/inventory", responses((status = 200, description = "Every agent with first/last seen and decision counts by outcome (CC6.1)")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/agents/inventory", responses((status = 200, description = "Every agent with first/last seen and decision counts by outcome (CC6.1)", body = crate::openapi::Items)), security(("bearer" = [])))]
 async fn agent_inventory(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, |g, p| Ok(json!({"items": g.agent_inventory(p)?}))).await.map(Json)
 }
@@ -1170,11 +1256,11 @@ pub struct SuspendBody {
     pub incident_id: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/agents/{id}/suspend", request_body = SuspendBody, params(("id" = String, Path)), responses((status = 200, description = "Suspended: its calls are denied until reactivated")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/agents/{id}/suspend", request_body(content = Option<SuspendBody>, description = "Optional: an empty body is accepted"), params(("id" = String, Path)), responses((status = 200, description = "Suspended: its calls are denied until reactivated")), security(("bearer" = [])))]
 async fn suspend_agent(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     MaybeJson(body): MaybeJson<SuspendBody>,
 ) -> Result<Json<Value>, ApiError> {
     let (reason, incident) = body.map(|b| (b.reason.unwrap_or_default(), b.incident_id)).unwrap_or_default();
@@ -1186,11 +1272,11 @@ async fn suspend_agent(
     .map(Json)
 }
 
-#[utoipa::path(post, path = "/v1/agents/{id}/reactivate", request_body = ReasonBody, params(("id" = String, Path)), responses((status = 200, description = "Active again")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/agents/{id}/reactivate", request_body(content = Option<ReasonBody>, description = "Optional: an empty body is accepted"), params(("id" = String, Path)), responses((status = 200, description = "Active again")), security(("bearer" = [])))]
 async fn reactivate_agent(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     MaybeJson(body): MaybeJson<ReasonBody>,
 ) -> Result<Json<Value>, ApiError> {
     let reason = body.and_then(|b| b.reason).unwrap_or_default();
@@ -1214,7 +1300,7 @@ pub struct LimitsBody {
 async fn set_limits(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<LimitsBody>,
 ) -> Result<Json<Value>, ApiError> {
     let limits = gavel_core::containment::Limits {
@@ -1228,6 +1314,7 @@ async fn set_limits(
 #[serde(deny_unknown_fields)]
 pub struct KillSwitchBody {
     /// global | agent | tool
+    #[schema(value_type = crate::openapi::KillSwitchScopeName)]
     pub scope: String,
     /// Agent id/name or tool name (not for global).
     #[serde(default)]
@@ -1239,7 +1326,7 @@ pub struct KillSwitchBody {
     pub incident_id: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/killswitch", responses((status = 200, description = "Every kill switch ever pulled, with who and why")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/killswitch", responses((status = 200, description = "Every kill switch ever pulled, with who and why", body = crate::openapi::Items)), security(("bearer" = [])))]
 async fn list_killswitches(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, |g, p| {
         p.require_reader()?;
@@ -1343,7 +1430,7 @@ async fn create_webhook(
         .map(created)
 }
 
-#[utoipa::path(get, path = "/v1/webhooks", responses((status = 200, description = "Every endpoint (no secrets)")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/webhooks", responses((status = 200, description = "Every endpoint (no secrets)", body = crate::openapi::Items)), security(("bearer" = [])))]
 async fn list_webhooks(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, |g, p| Ok(json!({"items": g.webhooks(p)?}))).await.map(Json)
 }
@@ -1353,7 +1440,7 @@ async fn list_webhooks(State(s): State<AppState>, b: Bearer) -> Result<Json<Valu
 async fn get_webhook(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| g.webhook(p, &id)).await.map(Json)
 }
@@ -1372,7 +1459,7 @@ pub struct UpdateWebhookBody {
 async fn update_webhook(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateWebhookBody>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| g.update_webhook(p, &id, body.kinds, body.enabled)).await.map(Json)
@@ -1383,20 +1470,20 @@ async fn update_webhook(
 async fn rotate_webhook_secret(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     _: NoBody,
 ) -> Result<Json<Value>, ApiError> {
     let overlap = s.webhooks.rotation_overlap;
     as_caller(&s, b, move |g, p| g.rotate_webhook_secret(p, &id, overlap)).await.map(Json)
 }
 
-#[utoipa::path(delete, path = "/v1/webhooks/{id}", request_body = ReasonBody, params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/v1/webhooks/{id}", request_body(content = Option<ReasonBody>, description = "Optional: an empty body is accepted"), params(("id" = String, Path)),
     responses((status = 200, description = "Disabled (endpoints are never deleted: they are evidence)"),
               (status = 409, description = "Already disabled")), security(("bearer" = [])))]
 async fn disable_webhook(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     MaybeJson(body): MaybeJson<ReasonBody>,
 ) -> Result<Json<Value>, ApiError> {
     let reason = body.and_then(|b| b.reason).unwrap_or_default();
@@ -1405,20 +1492,22 @@ async fn disable_webhook(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveriesQuery {
     /// retrying | delivered | failed (the delivery's current state)
+    #[param(value_type = Option<crate::openapi::DeliveryStatusName>)]
     pub status: Option<String>,
     /// Default 100, at most 1000.
     pub limit: Option<u32>,
 }
 
 #[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", params(("id" = String, Path), DeliveriesQuery),
-    responses((status = 200, description = "{items}: every attempt (status_code, latency_ms, error, outcome), newest first")),
+    responses((status = 200, description = "{items}: every attempt (status_code, latency_ms, error, outcome), newest first", body = crate::openapi::Items)),
     security(("bearer" = [])))]
 async fn webhook_deliveries(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<DeliveriesQuery>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| {

@@ -10,16 +10,16 @@
 //!   The first access to each file per link and source in a window is recorded before any byte
 //!   is served; repeats and refusals are counted and recorded once a window.
 
-use crate::api::{as_caller, created, ApiJson, ApiQuery, Bearer, NoBody};
+use crate::api::{as_caller, created, route, ApiJson, ApiPath, ApiQuery, Bearer, NoBody, Route};
 use crate::error::ApiError;
 use crate::public::Counted;
 use crate::s3_export::S3Target;
 use crate::AppState;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, State};
+use axum::http::Method;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use gavel_core::compliance::{plan_of, ScanSettings};
 use gavel_core::{CoreError, Gavel, Principal, Role};
 use gavel_evidence::export::{parse_date, ExportRequest, ExportSummary};
@@ -33,25 +33,30 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use utoipa::{OpenApi, ToSchema};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/compliance/scans", get(list_scans).post(run_scan))
-        .route("/v1/compliance/scans/{id}", get(get_scan))
-        .route("/v1/compliance/readiness", get(readiness))
-        .route("/v1/compliance/exports", get(list_exports).post(create_export))
-        .route("/v1/compliance/exports/{id}", get(get_export))
-        .route("/v1/compliance/exports/{id}/files/{*path}", get(export_file))
-        .route("/v1/shares", get(list_shares).post(create_share))
-        .route("/v1/shares/{id}/revoke", post(revoke_share))
-        .route("/v1/shares/{id}/accesses", get(share_accesses))
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(Method::GET, "/v1/compliance/scans", list_scans),
+        route(Method::POST, "/v1/compliance/scans", run_scan),
+        route(Method::GET, "/v1/compliance/scans/{id}", get_scan),
+        route(Method::GET, "/v1/compliance/readiness", readiness),
+        route(Method::GET, "/v1/compliance/exports", list_exports),
+        route(Method::POST, "/v1/compliance/exports", create_export),
+        route(Method::GET, "/v1/compliance/exports/{id}", get_export),
+        route(Method::GET, "/v1/compliance/exports/{id}/files/{*path}", export_file),
+        route(Method::GET, "/v1/shares", list_shares),
+        route(Method::POST, "/v1/shares", create_share),
+        route(Method::POST, "/v1/shares/{id}/revoke", revoke_share),
+        route(Method::GET, "/v1/shares/{id}/accesses", share_accesses),
+    ]
 }
 
 /// The routes that need no token (the caller puts them behind the public budget).
-pub fn public_routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/public/signing-key", get(signing_key))
-        .route("/v1/public/share/{token}", get(share_listing))
-        .route("/v1/public/share/{token}/files/{*path}", get(share_file))
+pub fn public_routes() -> Vec<Route> {
+    vec![
+        route(Method::GET, "/v1/public/signing-key", signing_key),
+        route(Method::GET, "/v1/public/share/{token}", share_listing),
+        route(Method::GET, "/v1/public/share/{token}/files/{*path}", share_file),
+    ]
 }
 
 #[derive(OpenApi)]
@@ -120,12 +125,15 @@ pub fn scan(
     framework: &str,
     settings: &ScanSettings,
 ) -> Result<Value, CoreError> {
+    if let Some(p) = by {
+        Gavel::may_scan(p)?;
+    }
     let fw = resolve_framework(log.data_dir(), framework)?;
     let scan = gavel.compliance_scan(by, &fw.framework.id, &plan_of(&fw), settings)?;
     Ok(json!(scan))
 }
 
-#[utoipa::path(post, path = "/v1/compliance/scans", request_body = ScanBody,
+#[utoipa::path(post, path = "/v1/compliance/scans", request_body(content = Option<ScanBody>, description = "Optional: an empty body is accepted"),
     responses((status = 201, description = "A readiness scan: per criterion enforcing / observe / gap, findings, new and remediated since the previous scan; recorded")),
     security(("bearer" = [])))]
 async fn run_scan(
@@ -138,16 +146,19 @@ async fn run_scan(
     as_caller(&s, b, move |g, p| scan(g, &log, Some(p), &framework, &settings)).await.map(created)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ScanQuery {
+    /// Framework name (default soc2).
     #[serde(default)]
     pub framework: Option<String>,
+    /// Default 50.
     #[serde(default)]
     pub limit: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/v1/compliance/scans", responses((status = 200, description = "Stored scans, newest first")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/compliance/scans", params(ScanQuery), responses((status = 200, description = "Stored scans, newest first", body = crate::openapi::Items)), security(("bearer" = [])))]
 async fn list_scans(
     State(s): State<AppState>,
     b: Bearer,
@@ -164,12 +175,12 @@ async fn list_scans(
 async fn get_scan(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| Ok(json!(g.compliance_scan_by_id(p, &id)?))).await.map(Json)
 }
 
-#[utoipa::path(get, path = "/v1/compliance/readiness", responses((status = 200, description = "The latest scan of the framework (default soc2)"), (status = 404, description = "No scan yet")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/compliance/readiness", params(ScanQuery), responses((status = 200, description = "The latest scan of the framework (default soc2)"), (status = 404, description = "No scan yet")), security(("bearer" = [])))]
 async fn readiness(
     State(s): State<AppState>,
     b: Bearer,
@@ -266,7 +277,7 @@ async fn create_export(
     .map(created)
 }
 
-#[utoipa::path(get, path = "/v1/compliance/exports", responses((status = 200, description = "Exports on record, newest first")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/compliance/exports", responses((status = 200, description = "Exports on record, newest first", body = crate::openapi::Items)), security(("bearer" = [])))]
 async fn list_exports(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, |g, p| Ok(json!({"items": g.exports(p)?}))).await.map(Json)
 }
@@ -301,7 +312,7 @@ fn bundle_dir(log: &Log, export_id: &str) -> PathBuf {
 async fn get_export(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let log = s.log.clone();
     as_caller(&s, b, move |g, p| {
@@ -339,7 +350,7 @@ fn file_response((bytes, kind): (Vec<u8>, &'static str)) -> Response {
 async fn export_file(
     State(s): State<AppState>,
     b: Bearer,
-    Path((id, path)): Path<(String, String)>,
+    ApiPath((id, path)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let log = s.log.clone();
     as_caller(&s, b, move |g, p| {
@@ -369,14 +380,16 @@ async fn create_share(
     let log = s.log.clone();
     as_caller(&s, b, move |g, p| {
         // Only a bundle the server holds can be shared.
-        bundle_files(&bundle_dir(&log, &body.export_id)).map_err(|_| {
-            CoreError::Conflict(format!(
-                "export {} is on record but its bundle is not in the server's exports directory; \
-                 export it with POST /v1/compliance/exports (or `gavel evidence export` without --out)",
-                body.export_id
-            ))
-        })?;
-        let issued = g.create_share(p, &body.export_id, body.expires_days)?;
+        let held = |export: &gavel_core::shares::ExportRecord| {
+            bundle_files(&bundle_dir(&log, &export.export_id)).map(drop).map_err(|_| {
+                CoreError::Conflict(format!(
+                    "export {} is on record but its bundle is not in the server's exports directory; \
+                     export it with POST /v1/compliance/exports (or `gavel evidence export` without --out)",
+                    export.export_id
+                ))
+            })
+        };
+        let issued = g.create_share_of_held(p, &body.export_id, body.expires_days, held)?;
         let mut v = json!(issued);
         v["url_path"] = json!(format!("/v1/public/share/{}", issued.token));
         Ok(v)
@@ -385,7 +398,7 @@ async fn create_share(
     .map(created)
 }
 
-#[utoipa::path(get, path = "/v1/shares", responses((status = 200, description = "Share links (never their tokens)")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/shares", responses((status = 200, description = "Share links (never their tokens)", body = crate::openapi::Items)), security(("bearer" = [])))]
 async fn list_shares(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, |g, p| Ok(json!({"items": g.shares(p)?}))).await.map(Json)
 }
@@ -394,17 +407,17 @@ async fn list_shares(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>
 async fn revoke_share(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     _: NoBody,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| Ok(json!(g.revoke_share(p, &id)?))).await.map(Json)
 }
 
-#[utoipa::path(get, path = "/v1/shares/{id}/accesses", responses((status = 200, description = "Every access through the link, newest first")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/shares/{id}/accesses", responses((status = 200, description = "Every access through the link, newest first", body = crate::openapi::Items)), security(("bearer" = [])))]
 async fn share_accesses(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| Ok(json!({"items": g.share_accesses(p, &id, 1000)?}))).await.map(Json)
 }
@@ -489,7 +502,7 @@ async fn admit(
 #[utoipa::path(get, path = "/v1/public/share/{token}", responses((status = 200, description = "The shared export and its files (no token; the access is recorded)"), (status = 404, description = "Unknown, revoked or expired link"), (status = 414, description = "Token too long"), (status = 429, description = "Over the source's or the link's budget (Retry-After)")))]
 async fn share_listing(
     State(s): State<AppState>,
-    Path(token): Path<String>,
+    ApiPath(token): ApiPath<String>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, Response> {
@@ -517,7 +530,7 @@ async fn share_listing(
 #[utoipa::path(get, path = "/v1/public/share/{token}/files/{path}", responses((status = 200, description = "One file of the shared bundle (no token; the access is recorded)"), (status = 404, description = "Unknown link or no such file"), (status = 414, description = "Path too long"), (status = 429, description = "Over the source's or the link's budget (Retry-After)")))]
 async fn share_file(
     State(s): State<AppState>,
-    Path((token, path)): Path<(String, String)>,
+    ApiPath((token, path)): ApiPath<(String, String)>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Response, Response> {

@@ -2,19 +2,19 @@
 //! (with their text) decide a call an agent might make, and whether containment would refuse it
 //! first. Nothing is recorded.
 
-use crate::api::{as_caller, ApiJson, Bearer};
+use crate::api::{as_caller, route, ApiJson, Bearer, Route};
 use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::http::Method;
+use axum::Json;
 use gavel_core::decide::{DecideContext, DecideRequest};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::{OpenApi, ToSchema};
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/v1/policies/explain", post(explain))
+pub fn routes() -> Vec<Route> {
+    vec![route(Method::POST, "/v1/policies/explain", explain)]
 }
 
 #[derive(OpenApi)]

@@ -1,13 +1,13 @@
 //! `/v1/incidents` and `/v1/detections`: the incident workflow over HTTP (rules live in
 //! `gavel_core::incidents`; this module only shapes requests and answers).
 
-use crate::api::{as_caller, created, ApiJson, ApiQuery, Bearer};
+use crate::api::{as_caller, created, route, ApiJson, ApiPath, ApiQuery, Bearer, Route};
 use crate::error::ApiError;
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
+use axum::http::Method;
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use gavel_core::incidents::{
     ContainKillSwitch, ContainRequest, IncidentFilter, IncidentStatus, NewIncident, Severity,
 };
@@ -15,16 +15,18 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::{OpenApi, ToSchema};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/incidents", get(list_incidents).post(create_incident))
-        .route("/v1/incidents/{id}", get(get_incident))
-        .route("/v1/incidents/{id}/assign", post(assign_incident))
-        .route("/v1/incidents/{id}/triage", post(triage_incident))
-        .route("/v1/incidents/{id}/notes", post(note_incident))
-        .route("/v1/incidents/{id}/contain", post(contain_incident))
-        .route("/v1/incidents/{id}/resolve", post(resolve_incident))
-        .route("/v1/detections", get(list_detections))
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(Method::GET, "/v1/incidents", list_incidents),
+        route(Method::POST, "/v1/incidents", create_incident),
+        route(Method::GET, "/v1/incidents/{id}", get_incident),
+        route(Method::POST, "/v1/incidents/{id}/assign", assign_incident),
+        route(Method::POST, "/v1/incidents/{id}/triage", triage_incident),
+        route(Method::POST, "/v1/incidents/{id}/notes", note_incident),
+        route(Method::POST, "/v1/incidents/{id}/contain", contain_incident),
+        route(Method::POST, "/v1/incidents/{id}/resolve", resolve_incident),
+        route(Method::GET, "/v1/detections", list_detections),
+    ]
 }
 
 #[derive(OpenApi)]
@@ -43,10 +45,13 @@ pub struct IncidentsDoc;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct IncidentsQuery {
     /// open | triaged | contained | resolved
+    #[param(value_type = Option<crate::openapi::IncidentStatusName>)]
     pub status: Option<String>,
     /// low | medium | high | critical
+    #[param(value_type = Option<crate::openapi::SeverityName>)]
     pub severity: Option<String>,
     /// Opened at or after (RFC 3339 or YYYY-MM-DD).
     pub since: Option<String>,
@@ -57,7 +62,7 @@ pub struct IncidentsQuery {
 }
 
 #[utoipa::path(get, path = "/v1/incidents", params(IncidentsQuery),
-    responses((status = 200, description = "{items}: incidents newest first, each with its timeline, time_to_contain_secs and time_to_resolve_secs"),
+    responses((status = 200, description = "{items}: incidents newest first, each with its timeline, time_to_contain_secs and time_to_resolve_secs", body = crate::openapi::Items),
               (status = 400, description = "Bad filter")),
     security(("bearer" = [])))]
 pub async fn list_incidents(
@@ -85,6 +90,7 @@ pub async fn list_incidents(
 pub struct NewIncidentBody {
     pub title: String,
     /// low | medium | high | critical
+    #[schema(value_type = crate::openapi::SeverityName)]
     pub severity: String,
     /// The agent concerned (id or name).
     #[serde(default)]
@@ -122,7 +128,7 @@ pub async fn create_incident(
 pub async fn get_incident(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| g.incident(p, &id)).await.map(Json)
 }
@@ -141,7 +147,7 @@ pub struct AssignBody {
 pub async fn assign_incident(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<AssignBody>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| g.assign_incident(p, &id, &body.owner)).await.map(Json)
@@ -152,6 +158,7 @@ pub async fn assign_incident(
 pub struct TriageBody {
     /// A new severity, if the triage re-rates it.
     #[serde(default)]
+    #[schema(value_type = Option<crate::openapi::SeverityName>)]
     pub severity: Option<String>,
     #[serde(default)]
     pub note: Option<String>,
@@ -163,7 +170,7 @@ pub struct TriageBody {
 pub async fn triage_incident(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<TriageBody>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| g.triage_incident(p, &id, body.severity.as_deref(), body.note.as_deref()))
@@ -183,7 +190,7 @@ pub struct NoteBody {
 pub async fn note_incident(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<NoteBody>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| g.note_incident(p, &id, &body.text)).await.map(Json)
@@ -193,6 +200,7 @@ pub async fn note_incident(
 #[serde(deny_unknown_fields)]
 pub struct ContainKillSwitchBody {
     /// global | agent | tool
+    #[schema(value_type = crate::openapi::KillSwitchScopeName)]
     pub scope: String,
     #[serde(default)]
     pub target: Option<String>,
@@ -221,7 +229,7 @@ pub struct ContainBody {
 pub async fn contain_incident(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ContainBody>,
 ) -> Result<Json<Value>, ApiError> {
     let req = ContainRequest {
@@ -251,7 +259,7 @@ pub struct ResolveBody {
 pub async fn resolve_incident(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ResolveBody>,
 ) -> Result<Json<Value>, ApiError> {
     let writeup = body.writeup.unwrap_or_default();
@@ -260,6 +268,7 @@ pub async fn resolve_incident(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DetectionsQuery {
     /// Agent id.
     pub agent: Option<String>,
@@ -270,7 +279,7 @@ pub struct DetectionsQuery {
 }
 
 #[utoipa::path(get, path = "/v1/detections", params(DetectionsQuery),
-    responses((status = 200, description = "{items}: detections newest first, each with the seq of its detection.raised event")),
+    responses((status = 200, description = "{items}: detections newest first, each with the seq of its detection.raised event", body = crate::openapi::Items)),
     security(("bearer" = [])))]
 pub async fn list_detections(
     State(s): State<AppState>,

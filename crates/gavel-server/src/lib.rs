@@ -23,6 +23,7 @@ pub mod error;
 pub mod explain_api;
 pub mod incidents_api;
 pub mod metrics;
+pub mod openapi;
 pub mod public;
 pub mod readiness;
 pub mod retention_api;

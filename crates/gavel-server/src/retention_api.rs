@@ -4,27 +4,30 @@
 //! release of a hold) lives there. Kept in its own router so the OpenAPI document lists these
 //! routes beside the rest (merged into `ApiDoc` in [`crate::api`]).
 
-use crate::api::{as_caller, created, ApiJson, Bearer, NoBody};
+use crate::api::{as_caller, created, route, ApiJson, ApiPath, Bearer, NoBody, Route};
 use crate::error::ApiError;
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
+use axum::http::Method;
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use gavel_core::retention::MIN_RETENTION_DAYS;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::{OpenApi, ToSchema};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/retention", get(show_retention).put(set_retention))
-        .route("/v1/retention/approve", post(approve_retention))
-        .route("/v1/retention/purge", post(purge))
-        .route("/v1/holds", get(list_holds).post(place_hold))
-        .route("/v1/holds/{id}", get(get_hold))
-        .route("/v1/holds/{id}/release", post(request_release))
-        .route("/v1/holds/{id}/release/approve", post(approve_release))
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(Method::GET, "/v1/retention", show_retention),
+        route(Method::PUT, "/v1/retention", set_retention),
+        route(Method::POST, "/v1/retention/approve", approve_retention),
+        route(Method::POST, "/v1/retention/purge", purge),
+        route(Method::GET, "/v1/holds", list_holds),
+        route(Method::POST, "/v1/holds", place_hold),
+        route(Method::GET, "/v1/holds/{id}", get_hold),
+        route(Method::POST, "/v1/holds/{id}/release", request_release),
+        route(Method::POST, "/v1/holds/{id}/release/approve", approve_release),
+    ]
 }
 
 #[derive(OpenApi)]
@@ -85,7 +88,7 @@ async fn purge(State(s): State<AppState>, b: Bearer, _: NoBody) -> Result<Json<V
     as_caller(&s, b, |g, p| Ok(json!(g.purge_expired(Some(p))?))).await.map(Json)
 }
 
-#[utoipa::path(get, path = "/v1/holds", responses((status = 200, description = "Legal holds, newest first")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/holds", responses((status = 200, description = "Legal holds, newest first", body = crate::openapi::Items)), security(("bearer" = [])))]
 async fn list_holds(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, |g, p| Ok(json!({"items": g.holds(p)?}))).await.map(Json)
 }
@@ -126,7 +129,7 @@ async fn place_hold(
 async fn get_hold(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| Ok(json!(g.hold(p, &id)?))).await.map(Json)
 }
@@ -141,7 +144,7 @@ pub struct ReleaseBody {
 async fn request_release(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ReleaseBody>,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| Ok(json!(g.request_hold_release(p, &id, &body.reason)?))).await.map(Json)
@@ -151,7 +154,7 @@ async fn request_release(
 async fn approve_release(
     State(s): State<AppState>,
     b: Bearer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     _: NoBody,
 ) -> Result<Json<Value>, ApiError> {
     as_caller(&s, b, move |g, p| Ok(json!(g.approve_hold_release(p, &id)?))).await.map(Json)

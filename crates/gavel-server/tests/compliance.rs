@@ -137,9 +137,10 @@ fn an_auditor_verifies_a_shared_bundle_with_coreutils_and_openssl() {
             Some(&admin),
             Some(json!({"export_id": "exp_nope", "expires_days": 30})),
         ),
-        409,
-        "conflict",
-        "not in the server's exports",
+        // Not on record at all (it used to be a 409 saying the bundle was not held).
+        404,
+        "not_found",
+        "no export",
     );
     assert_error(
         server.call(
