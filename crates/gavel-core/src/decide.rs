@@ -71,7 +71,9 @@ pub fn arguments_digest(arguments: &Value) -> Result<String> {
     Ok(hex::encode(Sha256::digest(bytes)))
 }
 
-pub(crate) fn check_request(req: &DecideRequest) -> Result<Value> {
+/// Checks a decide request before anything is read or recorded, and returns its arguments as a
+/// JSON object (`{}` when absent or null). Public so the fuzz targets can drive it alone.
+pub fn check_request(req: &DecideRequest) -> Result<Value> {
     let tool_ok =
         !req.tool.is_empty() && req.tool.len() <= 256 && req.tool.chars().all(|c| c.is_ascii_graphic());
     if !tool_ok {
