@@ -71,7 +71,9 @@ pub fn arguments_digest(arguments: &Value) -> Result<String> {
     Ok(hex::encode(Sha256::digest(bytes)))
 }
 
-pub(crate) fn check_request(req: &DecideRequest) -> Result<Value> {
+/// Checks a decide request before anything is read or recorded, and returns its arguments as a
+/// JSON object (`{}` when absent or null). Public so the fuzz targets can drive it alone.
+pub fn check_request(req: &DecideRequest) -> Result<Value> {
     let tool_ok =
         !req.tool.is_empty() && req.tool.len() <= 256 && req.tool.chars().all(|c| c.is_ascii_graphic());
     if !tool_ok {
@@ -95,8 +97,14 @@ pub(crate) fn check_request(req: &DecideRequest) -> Result<Value> {
         }
     }
     if let Some(cost) = req.context.cost_usd {
-        if !cost.is_finite() || cost < 0.0 {
-            return Err(CoreError::Invalid("context.cost_usd must be a non-negative number".into()));
+        // The cost is recorded in the decision event, whose numbers must be exact (at most
+        // 2^53 - 1, see `gavel_ledger::jcs`): a larger one would be accepted here and then fail
+        // to be logged, an internal error instead of a refused request (found by fuzzing).
+        if !cost.is_finite() || cost < 0.0 || cost > gavel_ledger::jcs::MAX_SAFE_INTEGER as f64 {
+            return Err(CoreError::Invalid(format!(
+                "context.cost_usd must be a non-negative number of at most {}",
+                gavel_ledger::jcs::MAX_SAFE_INTEGER
+            )));
         }
     }
     match &req.arguments {
@@ -352,5 +360,28 @@ impl PendingDecision {
     pub fn blocking_committed(self) -> Result<DecideResponse> {
         let appended = self.append.blocking_wait()?;
         Ok(DecideResponse { seq: appended.seq, ..self.response })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(body: &str) -> DecideRequest {
+        serde_json::from_str(body).expect("parses")
+    }
+
+    /// Found by the `decide` fuzz target: a huge finite cost passed the checks, then the decision
+    /// event carrying it could not be logged (its numbers must be exact).
+    #[test]
+    fn a_cost_beyond_the_exact_range_is_refused_up_front() {
+        let huge = request(r#"{"tool": "t", "context": {"cost_usd": 4444444444444444444444442.05}}"#);
+        assert!(matches!(check_request(&huge), Err(CoreError::Invalid(m)) if m.contains("cost_usd")));
+        let largest =
+            format!(r#"{{"tool": "t", "context": {{"cost_usd": {}}}}}"#, gavel_ledger::jcs::MAX_SAFE_INTEGER);
+        assert!(check_request(&request(&largest)).is_ok());
+        let data = json!({ "cost_usd": request(&largest).context.cost_usd });
+        gavel_ledger::event::EventDraft::new("decision", gavel_ledger::event::Actor::agent("a"), data)
+            .expect("the largest accepted cost is storable");
     }
 }
