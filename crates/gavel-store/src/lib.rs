@@ -22,6 +22,34 @@ use gavel_ledger::{Hash, LedgerError};
 use serde::Serialize;
 
 pub use log::Log;
+
+/// Feeds the entries `from..to` of `store` to `verifier` in batches (so it can spread the
+/// per-entry work over the cores), handing each entry to `each` first; stops reading at the first
+/// break. The one read-and-verify loop of full verification and of checkpoint signing.
+pub(crate) fn scan_verified(
+    store: &dyn Store,
+    from: u64,
+    to: u64,
+    verifier: &mut gavel_ledger::verify::RangeVerifier,
+    each: &mut dyn FnMut(&StoredEntry),
+) -> Result<(), StoreError> {
+    const BATCH: usize = 16_384;
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut intact = true;
+    store.scan(from, to, &mut |entry| {
+        each(&entry);
+        batch.push(entry);
+        if batch.len() == BATCH {
+            intact = verifier.push_batch(&batch);
+            batch.clear();
+        }
+        intact
+    })?;
+    if intact {
+        verifier.push_batch(&batch);
+    }
+    Ok(())
+}
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]

@@ -194,34 +194,17 @@ impl Log {
     /// Verifies the entries from `tip.size` to `to` and extends the tip over them.
     fn verify_tail(&self, mut tip: VerifiedTip, to: u64) -> Result<VerifiedTip, StoreError> {
         let mut verifier = RangeVerifier::new(tip.size, tip.last_leaf, Vec::new());
-        let mut batch = Vec::with_capacity(4096);
-        let mut intact = true;
-        let frontier = &mut tip.frontier;
-        self.store.scan(tip.size, to, &mut |entry| {
+        let (frontier, last_leaf) = (&mut tip.frontier, &mut tip.last_leaf);
+        crate::scan_verified(self.store.as_ref(), tip.size, to, &mut verifier, &mut |entry| {
             frontier.push(entry.leaf_hash);
-            batch.push(entry);
-            if batch.len() == batch.capacity() {
-                intact = verifier.push_batch(&batch);
-                batch.clear();
-            }
-            intact
+            *last_leaf = entry.leaf_hash;
         })?;
-        if intact {
-            verifier.push_batch(&batch);
-        }
         let report = verifier.finish(to - tip.size, to);
         if !report.valid || tip.frontier.size() != to {
             return Err(StoreError::Integrity(format!(
                 "entries after the last checkpoint fail verification ({}); refusing to sign",
                 report.reason.unwrap_or_else(|| "entries are missing".into())
             )));
-        }
-        if let Some(last) = to.checked_sub(1).filter(|_| to > tip.size) {
-            tip.last_leaf = self
-                .store
-                .entry(last)?
-                .ok_or_else(|| StoreError::Integrity(format!("seq {last} is missing")))?
-                .leaf_hash;
         }
         tip.size = to;
         Ok(tip)
