@@ -172,9 +172,9 @@ pub fn verify_bundle(dir: &Path, opts: &VerifyOptions) -> VerifyReport {
     );
     push(
         "policies",
-        match &manifest {
-            Ok(m) => check_policies(dir, m),
-            Err(e) => Err(e.clone()),
+        match (&scanned, &manifest) {
+            (Ok(scanned), Ok(m)) => check_policies(dir, m, &scanned.cited),
+            _ => Err("not checked: needs readable events and manifest.json".into()),
         },
     );
     if let Some(prev) = &opts.previous {
@@ -258,20 +258,16 @@ fn check_statements(dir: &Path, m: &Value, opts: &VerifyOptions) -> Result<Strin
 /// Bundle formats made before policy texts were included.
 const FORMATS_WITHOUT_POLICIES: [&str; 2] = ["gavel-evidence/1", "gavel-evidence/2"];
 
-fn check_policies(dir: &Path, manifest: &Value) -> Result<String, Fail> {
+fn check_policies(
+    dir: &Path,
+    manifest: &Value,
+    cited: &crate::policies::CitedVersions,
+) -> Result<String, Fail> {
     let format = manifest["bundle_format"].as_str().unwrap_or("unknown");
     if FORMATS_WITHOUT_POLICIES.contains(&format) {
         return Ok(format!("not in bundle format {format} (policy texts were added in gavel-evidence/3)"));
     }
-    // What the period's events cite, recomputed.
-    let file = std::fs::File::open(dir.join("events.jsonl")).map_err(|e| format!("events.jsonl: {e}"))?;
-    let mut cited = crate::policies::CitedVersions::new();
-    for (n, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| format!("events.jsonl: {e}"))?;
-        let event: Event =
-            serde_json::from_str(&line).map_err(|e| format!("events.jsonl line {}: {e}", n + 1))?;
-        crate::policies::collect(&event, &mut cited);
-    }
+    // `cited` is what the period's events cite, recomputed while they were scanned.
     let index = read_json(dir, crate::policies::INDEX)?;
     let listed = index["versions"]
         .as_array()
@@ -567,6 +563,8 @@ struct Scanned {
     last: Option<(u64, Hash)>,
     by_kind: BTreeMap<String, u64>,
     criteria: Vec<(CriterionScan, ControlFile)>,
+    /// The policy versions the events cite (for the `policies` check).
+    cited: crate::policies::CitedVersions,
 }
 
 fn control_ids(m: &Value) -> Result<Vec<String>, Fail> {
@@ -608,6 +606,7 @@ fn scan_events(dir: &Path, i: &Value, m: &Value) -> Result<Scanned, Fail> {
         last: None,
         by_kind: BTreeMap::new(),
         criteria: Vec::new(),
+        cited: crate::policies::CitedVersions::new(),
     };
     let mut line = Vec::new();
     let mut n = 0u64;
@@ -660,6 +659,7 @@ fn scan_events(dir: &Path, i: &Value, m: &Value) -> Result<Scanned, Fail> {
             }
         }
         *s.by_kind.entry(event.kind.clone()).or_default() += 1;
+        crate::policies::collect(&event, &mut s.cited);
         if s.first_time.is_none() {
             s.first_time = Some(event.time.clone());
             s.first_seq = Some(event.seq);
