@@ -357,7 +357,6 @@ pub fn run(dir: &DataDir, args: DemoArgs) -> anyhow::Result<ExitCode> {
         scans: 0,
     };
     let framework = gavel_evidence::Framework::soc2()?;
-    let plan = gavel_core::compliance::plan_of(&framework);
     let golive_day = args.days / 4;
     let deactivate_day = args.days / 2;
     let containment_day = args.days * 5 / 8;
@@ -414,12 +413,7 @@ pub fn run(dir: &DataDir, args: DemoArgs) -> anyhow::Result<ExitCode> {
         demo.expire_unanswered();
         demo.respond(&alice, &erin, false)?;
         if day % 7 == 6 || day + 1 == args.days {
-            demo.gavel.compliance_scan(
-                None,
-                "soc2",
-                &plan,
-                &gavel_core::compliance::ScanSettings::default(),
-            )?;
+            demo.gavel.compliance_scan(None, &framework, &gavel_core::compliance::ScanSettings::default())?;
             demo.scans += 1;
         }
         demo.log.checkpoint()?;

@@ -414,13 +414,17 @@ impl Gavel {
             }
         }
         let bypass = !findings.is_empty();
-        let record = json!({
+        let finding = bypass.then(|| self.finding_op(agent, decision_id, &findings.join("; ")));
+        let mut record = json!({
             "decision_id": decision_id, "decision_seq": decision_doc.seq, "agent_id": agent.id,
             "tool": decision["tool"], "decision": outcome, "enforced": enforced,
             "status": req.status, "detail": req.detail, "executed_arguments_sha256": executed_digest,
             "receipt_used": req.receipt.is_some() && ops.len() == 1, "bypass": bypass, "findings": findings,
             "reported_at": self.now(),
         });
+        if let Some((finding_id, _)) = &finding {
+            record["finding_id"] = json!(finding_id);
+        }
         ops.push(StateOp::put(
             "outcomes",
             decision_id,
@@ -432,8 +436,8 @@ impl Gavel {
             },
             Expect::Absent,
         ));
-        if bypass {
-            ops.push(self.finding_op(agent, decision_id, &findings.join("; ")));
+        if let Some((_, op)) = finding {
+            ops.push(op);
         }
         let appended = self.record("outcome.recorded", &by.actor(), record.clone(), ops)?;
         let mut out = record;
@@ -520,15 +524,19 @@ impl Gavel {
         Ok((ops, voided))
     }
 
-    fn finding_op(&self, agent: &Agent, decision_id: &str, detail: &str) -> StateOp {
-        StateOp::put(
+    /// A new bypass finding's id and the write that stores it; the event that raises the
+    /// finding carries the id, so evidence can follow it to its resolution.
+    fn finding_op(&self, agent: &Agent, decision_id: &str, detail: &str) -> (String, StateOp) {
+        let id = new_id("fnd");
+        let op = StateOp::put(
             "findings",
-            &new_id("fnd"),
+            &id,
             json!({"kind": "bypass", "agent_id": agent.id, "agent_name": agent.name, "decision_id": decision_id,
                    "detail": detail, "time": self.now()}),
             DocKeys { k1: Some("bypass".into()), k2: Some(agent.id.clone()), k3: Some(decision_id.into()) },
             Expect::Absent,
-        )
+        );
+        (id, op)
     }
 
     fn bypass_finding(
@@ -540,12 +548,13 @@ impl Gavel {
         why: &str,
         req: &OutcomeRequest,
     ) -> Result<u64> {
+        let (finding_id, op) = self.finding_op(agent, decision_id, why);
         let appended = self.record(
             "finding.bypass",
             &by.actor(),
             json!({"decision_id": decision_id, "decision_seq": decision_seq, "agent_id": agent.id,
-                   "detail": why, "reported_status": req.status}),
-            vec![self.finding_op(agent, decision_id, why)],
+                   "detail": why, "reported_status": req.status, "finding_id": finding_id}),
+            vec![op],
         )?;
         Ok(appended.seq)
     }

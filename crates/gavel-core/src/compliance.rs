@@ -7,15 +7,23 @@
 //! * every finding has a stable `key`, so a scan says which findings are new and which were
 //!   remediated since the previous scan of the same framework;
 //! * a criterion's state is the worst state of its checks (gap < observe < enforcing), and a
-//!   criterion that names no known check is a gap — never silently "enforcing".
+//!   criterion that names no known check is a gap — never silently "enforcing";
+//! * the scan also judges the framework's operating rules over the facts of its period (by
+//!   default the last 90 days, not before the log's first event) with the very code an evidence
+//!   bundle uses (`gavel_evidence::export::analyse_period`): a failed rule is a high finding and
+//!   makes the criterion a gap, so a scan and a bundle of the same period cannot disagree.
 
 use crate::{from_doc, CoreError, Gavel, Principal, Result};
+use gavel_evidence::facts::{Facts, RuleResult};
+use gavel_evidence::framework::Framework;
+use gavel_ledger::clock::format_time;
 use gavel_ledger::event::Actor;
 use gavel_policy::Mode;
 use gavel_store::docs::{DocKeys, DocQuery, Expect, StateOp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
+use time::{Duration, OffsetDateTime};
 
 const SCANS: &str = "compliance_scans";
 /// Findings listed per check at most (the count is always exact).
@@ -86,17 +94,28 @@ pub struct CriterionPlan {
     pub checks: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CriterionResult {
     pub id: String,
     pub title: String,
     pub state: State,
     pub checks: Vec<String>,
     pub findings: Vec<Finding>,
+    /// The framework's operating rules over the scan period's facts (what a bundle of the
+    /// period states); absent from scans made before rules existed.
+    #[serde(default)]
+    pub operating: Vec<RuleResult>,
+}
+
+/// The period whose events a scan's operating rules are judged on: `[from, to)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanPeriod {
+    pub from: String,
+    pub to: String,
 }
 
 /// A stored scan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scan {
     pub id: String,
     pub framework: String,
@@ -106,6 +125,12 @@ pub struct Scan {
     pub run_by: String,
     pub criteria: Vec<CriterionResult>,
     pub checks: Vec<CheckResult>,
+    /// The period of the operating rules (absent from scans made before rules existed).
+    #[serde(default)]
+    pub period: Option<ScanPeriod>,
+    /// The period's facts, as an evidence bundle of the period computes them.
+    #[serde(default)]
+    pub facts: Facts,
     /// `{enforcing, observe, gap}` criterion counts.
     pub summary: BTreeMap<String, usize>,
     /// The scan this one is compared with (the previous one of the same framework).
@@ -123,11 +148,16 @@ pub struct ScanSettings {
     pub min_active_policies: usize,
     /// Credentials older than this many days are a finding.
     pub credential_max_age_days: i64,
+    /// The operating rules are judged over this many days up to the scan (never before the
+    /// log's first event).
+    pub period_days: i64,
+    /// An explicit period instead (`[from, to)`), e.g. the period of a bundle to compare with.
+    pub period: Option<(OffsetDateTime, OffsetDateTime)>,
 }
 
 impl Default for ScanSettings {
     fn default() -> Self {
-        ScanSettings { min_active_policies: 3, credential_max_age_days: 90 }
+        ScanSettings { min_active_policies: 3, credential_max_age_days: 90, period_days: 90, period: None }
     }
 }
 
@@ -169,16 +199,17 @@ impl Gavel {
         by.require_user(&[crate::Role::Admin, crate::Role::Auditor])
     }
 
-    /// Runs a readiness scan of `framework` (its criteria and their checks in `plan`), compares
+    /// Runs a readiness scan of `fw` (its criteria, their checks and operating rules), compares
     /// it with the previous scan of that framework, and records it. `by` is `None` for the
     /// scheduled scan; otherwise an admin or auditor.
     pub fn compliance_scan(
         &self,
         by: Option<&Principal>,
-        framework: &str,
-        plan: &[CriterionPlan],
+        fw: &Framework,
         settings: &ScanSettings,
     ) -> Result<Scan> {
+        let framework = fw.framework.id.as_str();
+        let plan = plan_of(fw);
         let (actor, run_by) = match by {
             Some(p) => {
                 let user = Self::may_scan(p)?;
@@ -191,6 +222,15 @@ impl Gavel {
         }
         let started_at = self.now();
         let checks = self.run_checks(settings)?;
+        let (from, to) = match settings.period {
+            Some(period) => period,
+            None => self.default_scan_period(settings.period_days)?,
+        };
+        let (facts, statements) = gavel_evidence::export::analyse_period(self.store.as_ref(), fw, from, to)
+            .map_err(|e| match e {
+            gavel_evidence::EvidenceError::Store(e) => CoreError::from(e),
+            e => CoreError::Internal(format!("the scan period could not be analysed: {e}")),
+        })?;
         let by_id: BTreeMap<&str, &CheckResult> = checks.iter().map(|c| (c.id.as_str(), c)).collect();
         let criteria: Vec<CriterionResult> = plan
             .iter()
@@ -208,7 +248,17 @@ impl Gavel {
                         format!("criterion {} names check {id:?}, which gavel does not have", c.id),
                     ));
                 }
-                let state = if known.is_empty() || !unknown.is_empty() {
+                let operating =
+                    statements.iter().find(|s| s.id == c.id).map(|s| s.operating.clone()).unwrap_or_default();
+                for rule in operating.iter().filter(|r| !r.holds) {
+                    findings.push(finding(
+                        "operating",
+                        &format!("{}:{}", c.id, rule.fact),
+                        Severity::High,
+                        rule.failure(),
+                    ));
+                }
+                let state = if known.is_empty() || !unknown.is_empty() || operating.iter().any(|r| !r.holds) {
                     State::Gap
                 } else {
                     known.iter().map(|r| r.state).min().unwrap_or(State::Gap)
@@ -219,6 +269,7 @@ impl Gavel {
                     state,
                     checks: c.checks.clone(),
                     findings,
+                    operating,
                 }
             })
             .collect();
@@ -259,6 +310,8 @@ impl Gavel {
             run_by,
             criteria,
             checks,
+            period: Some(ScanPeriod { from: format_time(from), to: format_time(to) }),
+            facts,
             summary,
             previous_scan: previous.map(|p| p.id),
             new_findings,
@@ -268,7 +321,7 @@ impl Gavel {
             "compliance.scan_completed",
             &actor,
             json!({
-                "scan_id": scan.id, "framework": framework, "summary": scan.summary,
+                "scan_id": scan.id, "framework": framework, "summary": scan.summary, "period": scan.period,
                 "criteria": scan.criteria.iter().map(|c| json!({"id": c.id, "state": c.state,
                     "findings": c.findings.iter().map(|f| &f.key).collect::<Vec<_>>()})).collect::<Vec<_>>(),
                 "new_findings": scan.new_findings,
@@ -284,6 +337,21 @@ impl Gavel {
             )],
         )?;
         Ok(scan)
+    }
+
+    /// `[max(now - days, the log's first event), now)`.
+    fn default_scan_period(&self, days: i64) -> Result<(OffsetDateTime, OffsetDateTime)> {
+        let now = self.clock.now();
+        let first_event = self
+            .store
+            .entry(0)?
+            .and_then(|e| e.bytes)
+            .and_then(|b| serde_json::from_slice::<gavel_ledger::event::Event>(&b).ok())
+            .and_then(|e| gavel_evidence::facts::parse_time(&e.time));
+        let from = now - Duration::days(days.max(1));
+        // The period is half-open: an event recorded at this very instant is in it.
+        let to = now + Duration::microseconds(1);
+        Ok((first_event.map_or(from, |first| first.max(from)).min(now), to))
     }
 
     /// Stored scans, newest first, optionally of one framework (readers).

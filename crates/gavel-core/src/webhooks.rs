@@ -869,6 +869,7 @@ impl Gavel {
             return Err(CoreError::Invalid("nothing to change: give kinds and/or enabled".into()));
         }
         let (mut e, version) = self.webhook_doc(id)?;
+        let was_enabled = e.enabled;
         if let Some(k) = &kinds {
             validate_kinds(k)?;
             e.kinds = k.clone();
@@ -883,11 +884,13 @@ impl Gavel {
             }
             e.enabled = on;
         }
-        let kind = if enabled == Some(false) { "webhook.disabled" } else { "webhook.updated" };
+        // Only a change from enabled to disabled is a `webhook.disabled`; `was_enabled` lets
+        // evidence know the endpoint's state before the change (streaming coverage).
+        let kind = if enabled == Some(false) && was_enabled { "webhook.disabled" } else { "webhook.updated" };
         self.record(
             kind,
             &by.actor(),
-            json!({"id": id, "kinds": kinds, "enabled": enabled, "by": user.name}),
+            json!({"id": id, "kinds": kinds, "enabled": enabled, "by": user.name, "was_enabled": was_enabled}),
             vec![Self::endpoint_op(&e, Expect::Version(version))],
         )?;
         Ok(e.view())
@@ -907,7 +910,7 @@ impl Gavel {
         self.record(
             "webhook.disabled",
             &by.actor(),
-            json!({"id": id, "reason": why, "by": user.name}),
+            json!({"id": id, "reason": why, "by": user.name, "was_enabled": true}),
             vec![Self::endpoint_op(&e, Expect::Version(version))],
         )?;
         Ok(e.view())
@@ -1204,7 +1207,7 @@ impl Gavel {
                 self.record(
                     "webhook.disabled",
                     &Actor::system("webhooks"),
-                    json!({"id": e.id, "reason": why, "attempts_seq": appended.seq}),
+                    json!({"id": e.id, "reason": why, "attempts_seq": appended.seq, "was_enabled": true}),
                     vec![Self::endpoint_op(&e, Expect::Version(version))],
                 )?;
             }

@@ -1,27 +1,38 @@
 //! Readiness scans: states per criterion move from gap to observe to enforcing as a deployment
 //! is set up, and each scan says which findings are new and which were remediated.
 
-use gavel_core::compliance::{CriterionPlan, ScanSettings, State};
+use gavel_core::compliance::{ScanSettings, State};
 use gavel_core::identity::Role;
 use gavel_core::{CoreError, Gavel, NewAgent, Principal};
-use gavel_ledger::clock::ManualClock;
+use gavel_evidence::Framework;
+use gavel_ledger::clock::{Clock as _, ManualClock};
 use gavel_policy::Mode;
 use gavel_store::{SqliteStore, Store};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-fn plan() -> Vec<CriterionPlan> {
-    let c = |id: &str, checks: &[&str]| CriterionPlan {
-        id: id.into(),
-        title: format!("title of {id}"),
-        checks: checks.iter().map(|c| c.to_string()).collect(),
-    };
-    vec![
-        c("CC6.1", &["agent_inventory", "policy_enforcement"]),
-        c("CC6.7", &["approval_holds"]),
-        c("CC7.2", &["monitoring_webhooks", "log_integrity", "retention"]),
-        c("CC8.1", &["change_control"]),
-    ]
+/// A framework file with these criteria and checks, and no operating rules (so the scan's
+/// states come from the checks alone).
+fn framework(criteria: &[(&str, &[&str])]) -> Framework {
+    let mut text =
+        String::from("[framework]\nid = \"soc2\"\nname = \"test\"\nversion = \"1\"\nsource = \"test\"\n");
+    for (id, checks) in criteria {
+        let checks: Vec<String> = checks.iter().map(|c| format!("{c:?}")).collect();
+        text.push_str(&format!(
+            "[[criteria]]\nid = {id:?}\ntitle = \"title of {id}\"\ndescription = \"d\"\nchecks = [{}]\nevidence = [{{ kinds = [\"*\"] }}]\n",
+            checks.join(", ")
+        ));
+    }
+    Framework::parse(&text).unwrap()
+}
+
+fn plan() -> Framework {
+    framework(&[
+        ("CC6.1", &["agent_inventory", "policy_enforcement"]),
+        ("CC6.7", &["approval_holds"]),
+        ("CC7.2", &["monitoring_webhooks", "log_integrity", "retention"]),
+        ("CC8.1", &["change_control"]),
+    ])
 }
 
 fn state(scan: &gavel_core::compliance::Scan, id: &str) -> State {
@@ -41,7 +52,7 @@ fn scans_follow_a_deployment_from_gap_to_enforcing() {
         gavel.authenticate(&gavel.create_user(&admin, "vic", Role::Viewer).unwrap().token).unwrap();
     let settings = ScanSettings::default();
 
-    let first = gavel.compliance_scan(Some(&admin), "soc2", &plan(), &settings).unwrap();
+    let first = gavel.compliance_scan(Some(&admin), &plan(), &settings).unwrap();
     for id in ["CC6.1", "CC6.7", "CC7.2", "CC8.1"] {
         assert_eq!(state(&first, id), State::Gap, "{id}: {first:#?}");
     }
@@ -57,7 +68,7 @@ fn scans_follow_a_deployment_from_gap_to_enforcing() {
         )
         .unwrap();
     gavel.install_pack(&admin, "soc2").unwrap();
-    let second = gavel.compliance_scan(Some(&admin), "soc2", &plan(), &settings).unwrap();
+    let second = gavel.compliance_scan(Some(&admin), &plan(), &settings).unwrap();
     assert_eq!(second.previous_scan.as_deref(), Some(first.id.as_str()));
     assert_eq!(state(&second, "CC6.1"), State::Observe, "{second:#?}");
     assert_eq!(state(&second, "CC6.7"), State::Observe);
@@ -76,7 +87,7 @@ fn scans_follow_a_deployment_from_gap_to_enforcing() {
     let change = gavel.propose_mode(&admin, "soc2", Mode::Enforce).unwrap();
     gavel.approve_change(&bob, &change.id, None).unwrap();
     gavel.create_webhook(&admin, "https://siem.example.com/gavel", vec![]).unwrap();
-    let third = gavel.compliance_scan(None, "soc2", &plan(), &settings).unwrap();
+    let third = gavel.compliance_scan(None, &plan(), &settings).unwrap();
     for id in ["CC6.1", "CC6.7", "CC7.2", "CC8.1"] {
         assert_eq!(state(&third, id), State::Enforcing, "{id}: {third:#?}");
     }
@@ -92,10 +103,7 @@ fn scans_follow_a_deployment_from_gap_to_enforcing() {
     let listed = gavel.compliance_scans(&viewer, Some("soc2"), 10).unwrap();
     assert_eq!(listed.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), [&third.id, &second.id, &first.id]);
     assert_eq!(gavel.compliance_scan_by_id(&viewer, &second.id).unwrap(), second);
-    assert!(matches!(
-        gavel.compliance_scan(Some(&viewer), "soc2", &plan(), &settings),
-        Err(CoreError::Forbidden(_))
-    ));
+    assert!(matches!(gavel.compliance_scan(Some(&viewer), &plan(), &settings), Err(CoreError::Forbidden(_))));
     let mut events = 0;
     gavel
         .store()
@@ -116,21 +124,92 @@ fn a_criterion_naming_an_unknown_check_is_a_gap() {
         Arc::new(SqliteStore::open(&dir.path().join("gavel.db"), clock.clone()).unwrap());
     let gavel = Gavel::new(store, clock);
     let admin = gavel.authenticate(&gavel.bootstrap_admin().unwrap().unwrap().token).unwrap();
-    let plan = vec![
-        CriterionPlan {
-            id: "X.1".into(),
-            title: "t".into(),
-            checks: vec!["retention".into(), "nope".into()],
-        },
-        CriterionPlan { id: "X.2".into(), title: "t".into(), checks: vec![] },
-    ];
+    let fw = framework(&[("X.1", &["retention", "nope"]), ("X.2", &[])]);
+    let plan = gavel_core::compliance::plan_of(&fw);
     assert_eq!(gavel_core::compliance::unknown_checks(&plan).into_iter().collect::<Vec<_>>(), ["nope"]);
-    let scan = gavel.compliance_scan(Some(&admin), "x", &plan, &ScanSettings::default()).unwrap();
+    let scan = gavel.compliance_scan(Some(&admin), &fw, &ScanSettings::default()).unwrap();
     assert_eq!(state(&scan, "X.1"), State::Gap);
     assert_eq!(state(&scan, "X.2"), State::Gap);
     assert!(scan.criteria[0].findings.iter().any(|f| f.message.contains("\"nope\"")));
     assert!(matches!(
-        gavel.compliance_scan(Some(&admin), "x", &[], &ScanSettings::default()),
+        gavel.compliance_scan(Some(&admin), &Framework { criteria: vec![], ..fw }, &ScanSettings::default()),
         Err(CoreError::Invalid(_))
     ));
+}
+
+/// A scan and an evidence bundle of the same period state the same operating verdicts: the
+/// scan's `operating` per criterion equals the bundle's, and a criterion the bundle calls
+/// not-satisfied by a rule is a gap in the scan with that rule's finding.
+#[test]
+fn a_scan_and_a_bundle_of_the_same_period_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap()));
+    let (log, _) = gavel_store::Log::open(
+        &gavel_store::layout::DataDir::new(dir.path().join("data")),
+        clock.clone(),
+        None,
+    )
+    .unwrap();
+    let gavel = Gavel::new(log.store().clone(), clock.clone());
+    let admin = gavel.authenticate(&gavel.bootstrap_admin().unwrap().unwrap().token).unwrap();
+    let bot = gavel
+        .create_agent(
+            &admin,
+            NewAgent { name: "bot".into(), owner: Some("dave".into()), ..Default::default() },
+        )
+        .unwrap();
+    // No policy: the calls are allowed in permissive mode, which CC6.6 does not accept.
+    let call = serde_json::from_value(serde_json::json!({"tool": "send_email"})).unwrap();
+    gavel.decide_with_token(&bot.token, call).unwrap();
+    // An endpoint that never delivered: the delivery rate is unknown, CC7.2 does not operate.
+    gavel.create_webhook(&admin, "https://siem.example.com/gavel", vec![]).unwrap();
+    clock.set(clock.now() + time::Duration::hours(30));
+
+    let from = time::macros::date!(2026 - 01 - 01);
+    let to = time::macros::date!(2026 - 01 - 02);
+    let soc2 = Framework::soc2().unwrap();
+    let settings = ScanSettings {
+        period: Some((from.midnight().assume_utc(), to.midnight().assume_utc())),
+        ..ScanSettings::default()
+    };
+    let scan = gavel.compliance_scan(Some(&admin), &soc2, &settings).unwrap();
+    assert_eq!(scan.period.as_ref().map(|p| p.from.as_str()), Some("2026-01-01T00:00:00.000000Z"));
+
+    let out = dir.path().join("bundle");
+    gavel_evidence::export(&gavel_evidence::ExportRequest {
+        store: log.store().as_ref(),
+        log_signer: log.signer(),
+        export_key: &gavel_ledger::keys::generate_signing_key(),
+        framework: &soc2,
+        from,
+        to,
+        org: "acme".into(),
+        out: out.clone(),
+        retention_days: 365,
+        simulated: false,
+        generated_at: clock.now(),
+        record: false,
+        actor: gavel_ledger::event::Actor::system("test"),
+        progress: None,
+    })
+    .unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["facts"], serde_json::json!(scan.facts), "the same facts");
+    let mut failing = Vec::new();
+    for c in &scan.criteria {
+        let control: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join("controls").join(format!("{}.json", c.id))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(control["operating"], serde_json::json!(c.operating), "{}", c.id);
+        if c.operating.iter().any(|r| !r.holds) {
+            failing.push(c.id.as_str());
+            assert_eq!(control["status"], "not-satisfied", "{}", c.id);
+            assert_eq!(c.state, State::Gap, "{}", c.id);
+            assert!(c.findings.iter().any(|f| f.check == "operating"), "{:?}", c.findings);
+        }
+    }
+    assert!(failing.contains(&"CC6.6") && failing.contains(&"CC7.2"), "{failing:?}");
+    assert!(!failing.contains(&"CC6.1"), "{failing:?}");
 }

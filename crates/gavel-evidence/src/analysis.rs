@@ -7,7 +7,8 @@
 //! are ignored, missing fields read as absent, never as an error (the log is the source of truth,
 //! this is a summary of it).
 
-use crate::framework::Analysis;
+use crate::facts::{Facts, FactsBuilder, RuleResult};
+use crate::framework::{Analysis, Framework};
 use gavel_ledger::event::Event;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -54,7 +55,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn fail(message: String) -> Self {
+    pub fn fail(message: String) -> Self {
         Finding { level: "fail", message }
     }
     fn warn(message: String) -> Self {
@@ -147,7 +148,8 @@ pub struct PeriodFacts {
 }
 
 /// A criterion's status from its evidence count and findings: satisfied when it has evidence
-/// and no finding of level `fail` (the one rule export and verify share).
+/// and no finding of level `fail` — the failed operating rules (the one rule export, verify and
+/// the readiness scan share).
 pub fn status(evidence_count: u64, findings: &[Finding]) -> &'static str {
     if evidence_count > 0 && findings.iter().all(|f| f.level != "fail") {
         "satisfied"
@@ -287,6 +289,9 @@ impl Aggregate {
                     "agent.reactivated" => a.status = "active".into(),
                     "agent.deactivated" => a.status = "deactivated".into(),
                     "finding.bypass" => a.bypass_findings += 1,
+                    "outcome.recorded" if d.get("bypass") == Some(&Value::Bool(true)) => {
+                        a.bypass_findings += 1
+                    }
                     "decision" => {
                         *a.decisions.entry(scalar(d.get("decision"))).or_default() += 1;
                         if let Some(st) = s(d, "agent_status") {
@@ -434,7 +439,7 @@ impl Aggregate {
     }
 
     /// The criterion's one-sentence summary, its findings and its analysis details.
-    pub fn finish(&self, facts: &PeriodFacts) -> (String, Vec<Finding>, Value) {
+    pub fn finish(&self, chain: &PeriodFacts, facts: &Facts) -> (String, Vec<Finding>, Value) {
         let n = self.count;
         let mut findings = Vec::new();
         if n == 0 {
@@ -446,14 +451,12 @@ impl Aggregate {
             }
             State::Agents(agents) => {
                 let mut totals: BTreeMap<&str, u64> = BTreeMap::new();
-                let mut bypass = 0;
                 let list: Vec<Value> = agents
                     .iter()
                     .map(|(id, a)| {
                         for (k, v) in &a.decisions {
                             *totals.entry(k.as_str()).or_default() += v;
                         }
-                        bypass += a.bypass_findings;
                         json!({
                             "agent_id": id, "name": a.name, "owner": a.owner, "status": a.status,
                             "decisions": a.decisions,
@@ -464,20 +467,19 @@ impl Aggregate {
                     })
                     .collect();
                 let get = |k: &str| totals.get(k).copied().unwrap_or(0);
-                if bypass > 0 {
-                    findings.push(Finding::fail(format!(
-                        "{bypass} bypass finding(s): agents ran calls that were denied or not approved"
-                    )));
-                }
                 let decided: u64 = totals.values().sum();
                 (
                     format!(
                         "{} agent(s) in the inventory; {decided} tool call(s) decided ({} allowed, {} denied, \
-                         {} held for approval); {bypass} bypass finding(s).",
+                         {} held for approval); {} bypass finding(s) raised, {} resolved, {} open at the end of \
+                         the period.",
                         agents.len(),
                         get("allow"),
                         get("deny"),
-                        get("require_approval")
+                        get("require_approval"),
+                        facts.count("bypass_findings_raised"),
+                        facts.count("bypass_findings_resolved"),
+                        facts.count("bypass_findings_open"),
                     ),
                     json!({"agents": list, "decisions_by_outcome": totals, "denied_attempts": get("deny")}),
                 )
@@ -516,7 +518,7 @@ impl Aggregate {
             State::Deactivations { agents, violations } => {
                 for v in violations {
                     findings
-                        .push(Finding::fail(format!("call not denied after deactivation/suspension: {v}")));
+                        .push(Finding::warn(format!("call not denied after deactivation/suspension: {v}")));
                 }
                 let denied: u64 = agents.values().filter_map(|a| a.later_calls.get("deny")).sum();
                 let list: Vec<Value> = agents
@@ -536,37 +538,31 @@ impl Aggregate {
                 )
             }
             State::Monitoring { endpoints, attempts, detections, findings: bypass } => {
-                if endpoints.is_empty() {
-                    findings.push(Finding::warn(
-                        "no webhook endpoint activity in the period: events may not reach a SIEM".into(),
-                    ));
-                }
-                let failed = attempts.get("failed").copied().unwrap_or(0);
-                if failed > 0 {
-                    findings
-                        .push(Finding::warn(format!("{failed} webhook delivery attempt(s) failed for good")));
-                }
-                if !facts.chain_verified {
-                    findings.push(Finding::fail(format!(
+                if !chain.chain_verified {
+                    findings.push(Finding::warn(format!(
                         "the log's hash chain did not verify over the period: {}",
-                        facts.chain_reason.clone().unwrap_or_default()
+                        chain.chain_reason.clone().unwrap_or_default()
                     )));
                 }
                 let total: u64 = attempts.values().sum();
                 (
                     format!(
-                        "{} webhook endpoint(s) active; {total} delivery attempt(s) ({} delivered); \
-                         {detections} detection(s); hash chain {} over {} event(s).",
-                        endpoints.len(),
-                        attempts.get("delivered").copied().unwrap_or(0),
-                        if facts.chain_verified { "verified" } else { "NOT verified" },
-                        facts.events_verified
+                        "{} webhook endpoint(s) seen; enabled streaming covered {} of the period; {total} delivery \
+                         attempt(s): {} delivered, {} given up (delivery rate {}); {detections} detection(s); hash \
+                         chain {} over {} event(s).",
+                        facts.count("webhook_endpoints"),
+                        facts.get("webhook_streaming_coverage"),
+                        facts.count("webhook_deliveries_delivered"),
+                        facts.count("webhook_deliveries_failed"),
+                        facts.get("webhook_delivery_rate"),
+                        if chain.chain_verified { "verified" } else { "NOT verified" },
+                        chain.events_verified
                     ),
                     json!({
                         "webhook_endpoints": endpoints, "delivery_attempts": attempts,
                         "detections": detections, "findings_raised": bypass,
-                        "chain_verification": {"verified": facts.chain_verified, "events": facts.events_verified,
-                                               "reason": facts.chain_reason},
+                        "chain_verification": {"verified": chain.chain_verified, "events": chain.events_verified,
+                                               "reason": chain.chain_reason},
                     }),
                 )
             }
@@ -605,7 +601,7 @@ impl Aggregate {
             }
             State::Policies { versions, violations } => {
                 for v in violations {
-                    findings.push(Finding::fail(format!("two-person rule not met: {v}")));
+                    findings.push(Finding::warn(format!("two-person rule not met: {v}")));
                 }
                 let activated = self.by_kind.get("policy.activated").copied().unwrap_or(0);
                 (
@@ -627,6 +623,96 @@ impl Aggregate {
     }
 }
 
+/// What a bundle (and a scan) states about one criterion over a period.
+#[derive(Debug, Clone, Serialize)]
+pub struct Statement {
+    pub id: String,
+    pub title: String,
+    /// The criterion's controls that were in place in the period.
+    pub controls: Vec<String>,
+    pub evidence_count: u64,
+    pub status: &'static str,
+    pub summary: String,
+    pub findings: Vec<Finding>,
+    /// Each of the framework's operating rules over the period's facts.
+    pub operating: Vec<RuleResult>,
+    pub analysis: Value,
+}
+
+/// One pass over a period's events that yields every criterion's [`Statement`] and the period's
+/// [`Facts`]: the export, `evidence verify` and the readiness scan all go through it.
+#[derive(Debug)]
+pub struct PeriodAnalysis<'f> {
+    framework: &'f Framework,
+    aggregates: Vec<Aggregate>,
+    facts: FactsBuilder,
+}
+
+impl<'f> PeriodAnalysis<'f> {
+    /// An analysis of `[from, to)` under `framework`.
+    pub fn new(framework: &'f Framework, from: time::OffsetDateTime, to: time::OffsetDateTime) -> Self {
+        PeriodAnalysis {
+            framework,
+            aggregates: framework.criteria.iter().map(|c| Aggregate::new(c.analysis)).collect(),
+            facts: FactsBuilder::new(from, to),
+        }
+    }
+
+    /// Takes the next event; `matched(i)` is called for each criterion (by index) it is
+    /// evidence of, so the caller can write the evidence row.
+    pub fn observe(&mut self, event: &Event, mut matched: impl FnMut(usize)) {
+        self.facts.observe(event);
+        for (i, (c, agg)) in self.framework.criteria.iter().zip(self.aggregates.iter_mut()).enumerate() {
+            if c.matches(&event.kind, &event.data) {
+                agg.observe(event);
+                matched(i);
+            }
+        }
+    }
+
+    /// The period's facts and each criterion's statement.
+    pub fn finish(&self, chain: &PeriodFacts) -> (Facts, Vec<Statement>) {
+        let facts = self.facts.finish(chain.chain_verified);
+        let statements = self
+            .framework
+            .criteria
+            .iter()
+            .zip(&self.aggregates)
+            .map(|(c, agg)| {
+                let (mut summary, mut findings, analysis) = agg.finish(chain, &facts);
+                let operating: Vec<RuleResult> = c.operating.iter().map(|r| r.evaluate(&facts)).collect();
+                findings.extend(operating.iter().filter(|r| !r.holds).map(|r| Finding::fail(r.failure())));
+                let failed: Vec<&str> =
+                    operating.iter().filter(|r| !r.holds).map(|r| r.says.as_str()).collect();
+                if !operating.is_empty() {
+                    if failed.is_empty() {
+                        summary.push_str(&format!(" Operating: all {} rule(s) hold.", operating.len()));
+                    } else {
+                        summary.push_str(&format!(" Not operating: {}.", failed.join("; ")));
+                    }
+                }
+                Statement {
+                    id: c.id.clone(),
+                    title: c.title.clone(),
+                    controls: c
+                        .controls
+                        .iter()
+                        .filter_map(|k| k.in_place(&facts))
+                        .map(str::to_string)
+                        .collect(),
+                    evidence_count: agg.count(),
+                    status: status(agg.count(), &findings),
+                    summary,
+                    findings,
+                    operating,
+                    analysis,
+                }
+            })
+            .collect();
+        (facts, statements)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -643,12 +729,12 @@ mod tests {
         }
     }
 
-    fn facts() -> PeriodFacts {
+    fn chain() -> PeriodFacts {
         PeriodFacts { chain_verified: true, events_verified: 1, chain_reason: None }
     }
 
     #[test]
-    fn a_call_allowed_after_deactivation_is_a_failing_finding() {
+    fn a_call_allowed_after_deactivation_is_named_with_its_seq() {
         let mut a = Aggregate::new(Analysis::DeactivationEnforcement);
         a.observe(&event(1, "agent.deactivated", json!({"agent_id": "agt_1", "name": "bot", "reason": "r"})));
         a.observe(&event(
@@ -656,16 +742,16 @@ mod tests {
             "decision",
             json!({"agent_id": "agt_1", "agent_status": "deactivated", "decision": "deny"}),
         ));
-        let (_, findings, _) = a.finish(&facts());
+        let (_, findings, _) = a.finish(&chain(), &Facts::default());
         assert!(findings.is_empty(), "{findings:?}");
         a.observe(&event(
             3,
             "decision",
             json!({"agent_id": "agt_1", "agent_status": "deactivated", "decision": "allow"}),
         ));
-        let (summary, findings, details) = a.finish(&facts());
+        let (summary, findings, details) = a.finish(&chain(), &Facts::default());
         assert_eq!(findings.len(), 1);
-        assert_eq!(findings[0].level, "fail");
+        assert_eq!(findings[0].level, "warn", "the failing verdict is the framework's rule's");
         assert!(findings[0].message.contains("seq 3"), "{findings:?}");
         assert!(summary.contains("1 later call attempt(s) denied, 1 not denied"), "{summary}");
         assert_eq!(details["agents"][0]["calls_afterwards"], json!({"allow": 1, "deny": 1}));
@@ -675,7 +761,7 @@ mod tests {
     fn refused_authentications_are_counted_and_revoked_credentials_in_use_flagged() {
         let mut a = Aggregate::new(Analysis::CredentialLifecycle);
         a.observe(&event(1, "agent.registered", json!({"agent_id": "agt_1", "name": "bot"})));
-        let (summary, findings, _) = a.finish(&facts());
+        let (summary, findings, _) = a.finish(&chain(), &Facts::default());
         assert!(!summary.contains("refused") && findings.is_empty(), "{summary} {findings:?}");
         a.observe(&event(
             2,
@@ -684,7 +770,7 @@ mod tests {
                 {"credential": "unknown:0123456789ab", "source": "10.0.0.1", "count": 4},
                 {"credential": "agent:agt_1", "source": "10.0.0.2", "count": 3}]}),
         ));
-        let (summary, findings, details) = a.finish(&facts());
+        let (summary, findings, details) = a.finish(&chain(), &Facts::default());
         assert!(summary.contains("9 refused authentication(s) of 3 credential(s)"), "{summary}");
         assert_eq!(details["refused_authentications"]["agent:agt_1"], 3);
         assert_eq!(findings.len(), 1, "{findings:?}");
@@ -693,7 +779,7 @@ mod tests {
     }
 
     #[test]
-    fn self_approved_policy_changes_fail_the_two_person_rule() {
+    fn self_approved_policy_changes_are_named() {
         let mut a = Aggregate::new(Analysis::PolicyHistory);
         a.observe(&event(1, "policy.proposed", json!({"set_id": "s", "author": "usr_1", "version": 1})));
         a.observe(&event(
@@ -701,26 +787,25 @@ mod tests {
             "policy.activated",
             json!({"set_id": "s", "proposed_by": "usr_1", "approved_by": "usr_2"}),
         ));
-        assert!(a.finish(&facts()).1.is_empty());
+        assert!(a.finish(&chain(), &Facts::default()).1.is_empty());
         a.observe(&event(
             3,
             "policy.activated",
             json!({"set_id": "s", "proposed_by": "usr_1", "approved_by": "usr_1"}),
         ));
-        let (_, findings, _) = a.finish(&facts());
+        let (_, findings, _) = a.finish(&chain(), &Facts::default());
         assert_eq!(findings.len(), 1);
         assert!(findings[0].message.contains("two-person rule") && findings[0].message.contains("seq 3"));
     }
 
     #[test]
-    fn monitoring_reports_a_broken_chain_and_missing_siem() {
+    fn monitoring_reports_a_broken_chain() {
         let a = Aggregate::new(Analysis::Monitoring);
         let broken =
             PeriodFacts { chain_verified: false, events_verified: 3, chain_reason: Some("prev".into()) };
-        let (summary, findings, _) = a.finish(&broken);
+        let (summary, findings, _) = a.finish(&broken, &Facts::default());
         assert!(summary.contains("NOT verified"), "{summary}");
-        assert!(findings.iter().any(|f| f.level == "fail" && f.message.contains("hash chain")));
-        assert!(findings.iter().any(|f| f.level == "warn" && f.message.contains("SIEM")));
+        assert!(findings.iter().any(|f| f.message.contains("hash chain")), "{findings:?}");
     }
 
     #[test]
@@ -731,7 +816,7 @@ mod tests {
         a.observe(&event(3, "incident.assigned", json!({"incident_id": "inc_1", "assignee": "alice"})));
         a.observe(&event(4, "incident.opened", json!({"incident_id": "inc_2", "title": "u"})));
         a.observe(&event(5, "incident.resolved", json!({"incident_id": "inc_1", "resolution": "fixed"})));
-        let (summary, findings, details) = a.finish(&facts());
+        let (summary, findings, details) = a.finish(&chain(), &Facts::default());
         assert!(summary.starts_with("2 incident(s) (1 resolved, 1 open"), "{summary}");
         assert_eq!(findings.len(), 1);
         assert!(findings[0].message.contains("inc_2"));
@@ -752,5 +837,52 @@ mod tests {
         assert_eq!((r.subject.as_str(), r.outcome.as_str()), ("bot", "deny"));
         assert_eq!(r.detail, "tool=wire category=payments");
         assert_eq!(r.actor, "user:usr_1");
+    }
+
+    fn soc2_statements(events: &[Event]) -> Vec<Statement> {
+        let fw = Framework::soc2().expect("soc2");
+        let from = crate::facts::parse_time("2026-01-01T00:00:00Z").expect("time");
+        let to = crate::facts::parse_time("2026-01-02T00:00:00Z").expect("time");
+        let mut pass = PeriodAnalysis::new(&fw, from, to);
+        for e in events {
+            pass.observe(e, |_| {});
+        }
+        pass.finish(&chain()).1
+    }
+
+    #[test]
+    fn operating_rules_decide_the_status_and_say_why() {
+        let opened =
+            event(1, "outcome.recorded", json!({"agent_id": "agt_1", "decision_id": "d1", "bypass": true}));
+        let decided =
+            event(2, "decision", json!({"agent_id": "agt_1", "decision": "allow", "enforced": true}));
+        let statements = soc2_statements(&[decided.clone(), opened.clone()]);
+        let cc61 = statements.iter().find(|s| s.id == "CC6.1").expect("CC6.1");
+        assert_eq!(cc61.status, "not-satisfied");
+        assert!(cc61.summary.contains("1 bypass finding(s) raised, 0 resolved, 1 open"), "{}", cc61.summary);
+        assert!(
+            cc61.findings
+                .iter()
+                .any(|f| f.level == "fail" && f.message.contains("bypass_findings_open is 1")),
+            "{:?}",
+            cc61.findings
+        );
+        assert_eq!(cc61.analysis["agents"][0]["bypass_findings"], 1);
+
+        let resolved = event(3, "finding.resolved", json!({"decision_id": "d1", "finding_id": "fnd_1"}));
+        let statements = soc2_statements(&[decided, opened, resolved]);
+        let cc61 = statements.iter().find(|s| s.id == "CC6.1").expect("CC6.1");
+        assert_eq!(cc61.status, "satisfied", "{:?}", cc61.findings);
+        assert!(cc61.operating.iter().all(|r| r.holds));
+    }
+
+    #[test]
+    fn controls_that_need_configuration_are_named_only_when_configured() {
+        let statements = soc2_statements(&[event(1, "decision", json!({"decision": "allow"}))]);
+        let cc72 = statements.iter().find(|s| s.id == "CC7.2").expect("CC7.2");
+        assert!(cc72.controls.iter().all(|c| !c.contains("webhook")), "{:?}", cc72.controls);
+        let statements = soc2_statements(&[event(1, "webhook.created", json!({"id": "wh_1"}))]);
+        let cc72 = statements.iter().find(|s| s.id == "CC7.2").expect("CC7.2");
+        assert!(cc72.controls.iter().any(|c| c.contains("webhook")), "{:?}", cc72.controls);
     }
 }

@@ -60,15 +60,39 @@ pub struct Criterion {
     pub description: String,
     #[serde(default)]
     pub analysis: Analysis,
-    /// The gavel controls that satisfy the criterion, in words.
+    /// The gavel controls that satisfy the criterion, in words; a control that depends on
+    /// configuration names the fact that shows it was configured in the period (`when`).
     #[serde(default)]
-    pub controls: Vec<String>,
+    pub controls: Vec<Control>,
+    /// What "operating" means for the criterion: bounds on the period's facts
+    /// ([`crate::facts::FACTS`]), all of which must hold for it to be satisfied.
+    #[serde(default)]
+    pub operating: Vec<crate::facts::Rule>,
     /// An event is evidence when any query matches it.
     pub evidence: Vec<Query>,
     /// gavel's built-in readiness checks (`gavel compliance scan`) that show the criterion's
     /// controls in force; a criterion with none is a gap in a scan.
     #[serde(default)]
     pub checks: Vec<String>,
+}
+
+/// A control, in words: always present in the build, or present only when the period's fact
+/// `when` is non-zero (e.g. webhook streaming exists only once an endpoint is configured).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Control {
+    Always(String),
+    When { text: String, when: String },
+}
+
+impl Control {
+    /// The control's text when the period's facts show it was in place.
+    pub fn in_place(&self, facts: &crate::facts::Facts) -> Option<&str> {
+        match self {
+            Control::Always(text) => Some(text),
+            Control::When { text, when } => (facts.count(when) > 0).then_some(text.as_str()),
+        }
+    }
 }
 
 /// A criterion gavel cannot evidence from the log (organizational controls).
@@ -169,7 +193,32 @@ impl Framework {
                 return Err(invalid(format!("criterion id {id:?} appears twice")));
             }
         }
+        let known = |fact: &str| crate::facts::FACTS.iter().any(|(name, _)| *name == fact);
         for c in &self.criteria {
+            for rule in &c.operating {
+                if !known(&rule.fact) {
+                    return Err(invalid(format!(
+                        "criterion {}: unknown fact {:?} in operating",
+                        c.id, rule.fact
+                    )));
+                }
+                if rule.at_least.is_none() && rule.at_most.is_none() {
+                    return Err(invalid(format!(
+                        "criterion {}: the rule on {} needs at_least or at_most",
+                        c.id, rule.fact
+                    )));
+                }
+            }
+            for control in &c.controls {
+                if let Control::When { when, .. } = control {
+                    if !known(when) {
+                        return Err(invalid(format!(
+                            "criterion {}: unknown fact {when:?} in a control",
+                            c.id
+                        )));
+                    }
+                }
+            }
             if c.evidence.is_empty() {
                 return Err(invalid(format!("criterion {} has no evidence query", c.id)));
             }

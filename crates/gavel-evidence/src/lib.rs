@@ -18,6 +18,7 @@
 pub mod analysis;
 pub mod archive;
 pub mod export;
+pub mod facts;
 pub mod framework;
 pub mod oscal;
 pub mod policies;

@@ -294,8 +294,10 @@ fn content(l: &mut Layout<'_>, input: &ReportInput<'_>) {
     l.space(10.0);
     l.heading("2. Criteria");
     l.para(
-        "Status is satisfied when the period has evidence for the criterion and no finding of \
-         level fail. Evidence rows are in controls/<ID>.json and controls/<ID>.csv.",
+        "Status is satisfied when the period has evidence for the criterion and every rule of \
+         what operating means for it holds over the period's facts (each failed rule is a finding \
+         of level fail). Rules and facts are in controls/<ID>.json and summary.json; evidence rows \
+         in controls/<ID>.json and controls/<ID>.csv.",
         SMALL + 1.0,
         GREY,
         false,

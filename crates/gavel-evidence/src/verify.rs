@@ -163,11 +163,19 @@ pub fn verify_bundle(dir: &Path, opts: &VerifyOptions) -> VerifyReport {
         _ => Err("not checked: needs readable events, integrity.json and manifest.json".into()),
     };
     push("consistency", consistency);
+    let statements = match (&scanned, &manifest) {
+        (Ok(_), Ok(m)) => check_statements(dir, m, opts),
+        _ => Err("not checked: needs readable events and manifest.json".into()),
+    };
+    push("statements", statements.as_ref().map(|(d, _)| d.clone()).map_err(Clone::clone));
     push(
-        "statements",
-        match (&scanned, &manifest) {
-            (Ok(_), Ok(m)) => check_statements(dir, m, opts),
-            _ => Err("not checked: needs readable events and manifest.json".into()),
+        "claims",
+        match (&scanned, &integrity, &manifest, &statements) {
+            (Ok(s), Ok(i), Ok(m), Ok((_, recomputed))) => check_claims(dir, s, i, m, recomputed.as_ref()),
+            _ => {
+                Err("not checked: needs readable events, integrity.json, manifest.json and the statements"
+                    .into())
+            }
         },
     );
     push(
@@ -192,45 +200,62 @@ pub fn verify_bundle(dir: &Path, opts: &VerifyOptions) -> VerifyReport {
 /// the framework the bundle names — when the verifier trusts it (the built-in soc2, or the one
 /// given in `opts`, matched by SHA-256) — and compares them with controls/<ID>.json and
 /// summary.json. With a framework it does not know, it says the statements are the exporter's.
-fn check_statements(dir: &Path, m: &Value, opts: &VerifyOptions) -> Result<String, Fail> {
+fn check_statements(
+    dir: &Path,
+    m: &Value,
+    opts: &VerifyOptions,
+) -> Result<(String, Option<Recomputed>), Fail> {
     let claimed = m.pointer("/framework/sha256").and_then(Value::as_str).unwrap_or_default();
     let builtin = crate::Framework::soc2().map_err(|e| e.to_string())?;
     let trusted = [Some(&builtin), opts.framework.as_ref()];
     let Some(fw) = trusted.into_iter().flatten().find(|f| f.sha256 == claimed) else {
-        return Ok(format!(
-            "not recomputed: the bundle's framework (sha256 {claimed}) is neither the built-in soc2 nor one \
-             given with --framework; its criteria's statuses, summaries and findings are the exporter's word"
+        return Ok((
+            format!(
+                "not recomputed: the bundle's framework (sha256 {claimed}) is neither the built-in soc2 nor one \
+                 given with --framework; its criteria's statuses, summaries and findings are the exporter's word"
+            ),
+            None,
         ));
     };
-    let mut aggs: Vec<crate::analysis::Aggregate> =
-        fw.criteria.iter().map(|c| crate::analysis::Aggregate::new(c.analysis)).collect();
+    let period_bound = |key: &str| {
+        m.pointer(&format!("/period/{key}"))
+            .and_then(Value::as_str)
+            .and_then(crate::facts::parse_time)
+            .ok_or_else(|| format!("manifest.json: period.{key} is missing or not a time"))
+    };
+    let mut analysis =
+        crate::analysis::PeriodAnalysis::new(fw, period_bound("from_time")?, period_bound("to_time")?);
     let file = std::fs::File::open(dir.join("events.jsonl")).map_err(|e| format!("events.jsonl: {e}"))?;
     let mut count = 0u64;
     for (n, line) in BufReader::new(file).lines().enumerate() {
         let line = line.map_err(|e| format!("events.jsonl: {e}"))?;
         let event: Event =
             serde_json::from_str(&line).map_err(|e| format!("events.jsonl line {}: {e}", n + 1))?;
-        for (c, agg) in fw.criteria.iter().zip(aggs.iter_mut()) {
-            if c.matches(&event.kind, &event.data) {
-                agg.observe(&event);
-            }
-        }
+        analysis.observe(&event, |_| {});
         count += 1;
     }
     // The events check (which must pass for the bundle to be valid) verified the whole chain.
-    let facts =
+    let chain =
         crate::analysis::PeriodFacts { chain_verified: true, events_verified: count, chain_reason: None };
+    let (facts, statements) = analysis.finish(&chain);
     let summary = read_json(dir, "summary.json")?;
-    for (c, agg) in fw.criteria.iter().zip(&aggs) {
-        let (text, findings, analysis) = agg.finish(&facts);
-        let status = crate::analysis::status(agg.count(), &findings);
-        let fj = format!("controls/{}.json", c.id);
+    if summary.get("facts") != Some(&serde_json::json!(facts)) {
+        return Err(format!(
+            "summary.json: facts are not what events.jsonl gives: {}",
+            serde_json::json!(facts)
+        ));
+    }
+    for st in &statements {
+        let fj = format!("controls/{}.json", st.id);
         let control = read_json(dir, &fj)?;
         let expected = [
-            ("status", serde_json::json!(status)),
-            ("summary", serde_json::json!(text)),
-            ("findings", serde_json::json!(findings)),
-            ("analysis", analysis),
+            ("status", serde_json::json!(st.status)),
+            ("summary", serde_json::json!(st.summary)),
+            ("findings", serde_json::json!(st.findings)),
+            ("operating", serde_json::json!(st.operating)),
+            ("controls", serde_json::json!(st.controls)),
+            ("evidence_count", serde_json::json!(st.evidence_count)),
+            ("analysis", st.analysis.clone()),
         ];
         for (field, want) in &expected {
             if control.get(*field) != Some(want) {
@@ -239,20 +264,207 @@ fn check_statements(dir: &Path, m: &Value, opts: &VerifyOptions) -> Result<Strin
         }
         let row = summary["criteria"]
             .as_array()
-            .and_then(|a| a.iter().find(|r| r["id"] == c.id.as_str()))
-            .ok_or_else(|| format!("summary.json: no entry for {}", c.id))?;
-        if row["status"] != status || row["summary"] != text.as_str() {
+            .and_then(|a| a.iter().find(|r| r["id"] == st.id.as_str()))
+            .ok_or_else(|| format!("summary.json: no entry for {}", st.id))?;
+        if row["status"] != st.status
+            || row["summary"] != st.summary.as_str()
+            || row["evidence_count"] != st.evidence_count
+        {
             return Err(format!(
-                "summary.json: the status or summary of {} is not what events.jsonl gives",
-                c.id
+                "summary.json: the status, summary or evidence count of {} is not what events.jsonl gives",
+                st.id
             ));
         }
     }
-    Ok(format!(
-        "the status, summary, findings and analysis of {} criteria of {} recomputed from events.jsonl",
+    let detail = format!(
+        "the facts, and the status, operating rules, controls, summary, findings and analysis of {} criteria of {}, \
+         recomputed from events.jsonl",
         fw.criteria.len(),
         fw.framework.id
+    );
+    Ok((detail, Some(Recomputed { framework: fw.clone(), statements })))
+}
+
+/// What the `statements` check recomputed, for the `claims` check.
+struct Recomputed {
+    framework: crate::Framework,
+    statements: Vec<crate::analysis::Statement>,
+}
+
+/// The manifest's claims and report.pdf: the period bounds, the Type II window and its coverage
+/// gaps, the disclosed gaps and every figure of report.pdf (re-rendered from the verified files
+/// and compared byte for byte) are recomputed; what the log cannot show (org, simulated,
+/// retention, generation time) is named as the exporter's attestation.
+fn check_claims(
+    dir: &Path,
+    s: &Scanned,
+    i: &Value,
+    m: &Value,
+    recomputed: Option<&Recomputed>,
+) -> Result<String, Fail> {
+    use crate::export::{date_str, parse_date, to_datetime, type_ii};
+    let fm = "manifest.json";
+    let date = |key: &str| {
+        m.pointer(&format!("/period/{key}"))
+            .and_then(Value::as_str)
+            .and_then(|d| parse_date(d).ok())
+            .ok_or_else(|| format!("{fm}: period.{key} is missing or not a date"))
+    };
+    let (from, to) = (date("from")?, date("to")?);
+    if from >= to {
+        return Err(format!(
+            "{fm}: the period's from {} is not before its to {}",
+            date_str(from),
+            date_str(to)
+        ));
+    }
+    for (key, day) in [("from_time", from), ("to_time", to)] {
+        let want = gavel_ledger::clock::format_time(to_datetime(day));
+        if m.pointer(&format!("/period/{key}")).and_then(Value::as_str) != Some(want.as_str()) {
+            return Err(format!("{fm}: period.{key} is not the start of the period's day ({want})"));
+        }
+    }
+    let mut gaps = Vec::new();
+    let mut day = from;
+    while day < to {
+        if !s.days.contains(&date_str(day)) {
+            gaps.push(date_str(day));
+        }
+        day = day.next_day().ok_or("the period runs past the calendar")?;
+    }
+    let tii = type_ii(from, to, gaps);
+    if m.get("type_ii") != Some(&serde_json::json!(tii)) {
+        return Err(format!(
+            "{fm}: type_ii is not what the period and events.jsonl give: {}",
+            serde_json::json!(tii)
+        ));
+    }
+    let warnings: Vec<String> = m
+        .get("warnings")
+        .and_then(|w| serde_json::from_value(w.clone()).ok())
+        .ok_or_else(|| format!("{fm}: warnings is not a list of strings"))?;
+    if let Some(missing) = tii.warnings.iter().find(|w| !warnings.contains(w)) {
+        return Err(format!("{fm}: warnings lack the Type II warning {missing:?}"));
+    }
+    let mut derived = vec![format!(
+        "the period and its Type II window ({} day(s), {} coverage gap(s): {})",
+        tii.observation_days,
+        tii.coverage_gaps.len(),
+        if tii.type_ii { "qualifies" } else { "does not qualify" }
+    )];
+    let retention_days = m.pointer("/retention/days").and_then(Value::as_u64);
+    let mut attested = vec![
+        format!("org {}", m["org"]),
+        format!("simulated {}", m["simulated"]),
+        format!("retention {} day(s)", retention_days.map_or("?".into(), |d| d.to_string())),
+        format!("generated at {}", m["generated_at"]),
+    ];
+    match recomputed {
+        Some(r) => {
+            let want: Vec<Value> = r
+                .framework
+                .gaps
+                .iter()
+                .map(|g| serde_json::json!({"id": g.id, "title": g.title, "reason": g.reason}))
+                .collect();
+            if m.get("disclosed_gaps") != Some(&Value::Array(want.clone())) {
+                return Err(format!("{fm}: disclosed_gaps are not the framework's gaps"));
+            }
+            if read_json(dir, "summary.json")?.get("disclosed_gaps") != Some(&Value::Array(want)) {
+                return Err("summary.json: disclosed_gaps are not the framework's gaps".into());
+            }
+            derived.push("the disclosed gaps".into());
+            let generator = m["generator"].as_str().unwrap_or_default();
+            if !dir.join(REPORT_FILE).exists() {
+                // Required by the files check for formats that have it.
+            } else if generator == crate::GENERATOR {
+                let rendered = render_report(i, m, r, &tii, &warnings, from, to, retention_days)?;
+                let stored = read(dir, REPORT_FILE)?;
+                if rendered != stored {
+                    return Err(format!(
+                        "{}: its text or figures are not what the verified files give (re-rendered and compared)",
+                        REPORT_FILE
+                    ));
+                }
+                derived.push(format!("every figure of {} (re-rendered byte for byte)", REPORT_FILE));
+            } else {
+                attested.push(format!(
+                    "{} (made by {generator}; only the same version can re-render it)",
+                    REPORT_FILE
+                ));
+            }
+        }
+        None => attested.push("the disclosed gaps and report.pdf (the framework is not trusted)".into()),
+    }
+    Ok(format!(
+        "recomputed: {}; the exporter's attestation, which the log cannot show: {}",
+        derived.join(", "),
+        attested.join(", ")
     ))
+}
+
+/// report.pdf as the exporter renders it, from the verified files and the recomputed statements.
+#[allow(clippy::too_many_arguments)]
+fn render_report(
+    i: &Value,
+    m: &Value,
+    r: &Recomputed,
+    tii: &crate::export::TypeII,
+    warnings: &[String],
+    from: time::Date,
+    to: time::Date,
+    retention_days: Option<u64>,
+) -> Result<Vec<u8>, Fail> {
+    let fm = "manifest.json";
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
+    let generated_at = text(m, "generated_at")
+        .and_then(|t| crate::facts::parse_time(&t))
+        .ok_or_else(|| format!("{fm}: generated_at is missing or not a time"))?;
+    let criteria: Vec<crate::export::CriterionResult> = r
+        .statements
+        .iter()
+        .map(|st| crate::export::CriterionResult {
+            id: st.id.clone(),
+            title: st.title.clone(),
+            evidence_count: st.evidence_count,
+            summary: st.summary.clone(),
+            status: st.status,
+            findings: st.findings.clone(),
+        })
+        .collect();
+    let (org, origin, generator) =
+        (text(m, "org").unwrap_or_default(), text(m, "log_origin").unwrap_or_default(), text(m, "generator"));
+    let (first_time, last_time) = (text(i, "first_event_time"), text(i, "last_event_time"));
+    let chain_reason = i.pointer("/chain_verification/reason").and_then(Value::as_str);
+    let (root, log_key) =
+        (text(i, "checkpoint_root").unwrap_or_default(), text(i, "log_key").unwrap_or_default());
+    crate::report::render(&crate::report::ReportInput {
+        framework: &r.framework,
+        org: &org,
+        from,
+        to,
+        generated_at,
+        generator: generator.as_deref().unwrap_or_default(),
+        simulated: m["simulated"].as_bool().unwrap_or(false),
+        log_origin: &origin,
+        retention_days: retention_days.and_then(|d| u32::try_from(d).ok()).unwrap_or(0),
+        type_ii: tii,
+        criteria: &criteria,
+        warnings,
+        integrity: crate::report::Integrity {
+            hash_chain_verified: i["hash_chain_verified"].as_bool().unwrap_or(false),
+            chain_reason,
+            total_events: i["total_events"].as_u64().unwrap_or(0),
+            first_seq: i["first_seq"].as_u64(),
+            last_seq: i["last_seq"].as_u64(),
+            first_event_time: first_time.as_deref(),
+            last_event_time: last_time.as_deref(),
+            checkpoint_size: i["checkpoint_size"].as_u64().unwrap_or(0),
+            checkpoint_root: &root,
+            log_key: &log_key,
+        },
+    })
+    .map_err(|e| e.to_string())
 }
 
 /// Bundle formats made before policy texts were included.
@@ -565,6 +777,8 @@ struct Scanned {
     criteria: Vec<(CriterionScan, ControlFile)>,
     /// The policy versions the events cite (for the `policies` check).
     cited: crate::policies::CitedVersions,
+    /// The UTC days (`YYYY-MM-DD`) that have at least one event (for Type II coverage).
+    days: BTreeSet<String>,
 }
 
 fn control_ids(m: &Value) -> Result<Vec<String>, Fail> {
@@ -607,6 +821,7 @@ fn scan_events(dir: &Path, i: &Value, m: &Value) -> Result<Scanned, Fail> {
         by_kind: BTreeMap::new(),
         criteria: Vec::new(),
         cited: crate::policies::CitedVersions::new(),
+        days: BTreeSet::new(),
     };
     let mut line = Vec::new();
     let mut n = 0u64;
@@ -660,6 +875,11 @@ fn scan_events(dir: &Path, i: &Value, m: &Value) -> Result<Scanned, Fail> {
         }
         *s.by_kind.entry(event.kind.clone()).or_default() += 1;
         crate::policies::collect(&event, &mut s.cited);
+        if let Some(day) = event.time.get(..10) {
+            if !s.days.contains(day) {
+                s.days.insert(day.to_string());
+            }
+        }
         if s.first_time.is_none() {
             s.first_time = Some(event.time.clone());
             s.first_seq = Some(event.seq);

@@ -210,7 +210,17 @@ fn export_writes_the_whole_bundle_and_it_verifies() {
     let names: Vec<&str> = report.checks.iter().map(|c| c.name).collect();
     assert_eq!(
         names,
-        ["files", "signature", "checkpoint", "events", "inclusion", "consistency", "statements", "policies"]
+        [
+            "files",
+            "signature",
+            "checkpoint",
+            "events",
+            "inclusion",
+            "consistency",
+            "statements",
+            "claims",
+            "policies"
+        ]
     );
 
     // 6 setup events on day 1 after the bootstrap user (which is on 2025-12-31, outside), 4 per
@@ -589,7 +599,9 @@ fn pinned_keys_catch_a_rewritten_log() {
     }));
     fs::write(&p, serde_json::to_string_pretty(&i).expect("j")).expect("w");
     reseal(&dir, &forger);
-    assert!(verify(&dir).valid, "self-consistent forgery passes without pinned keys");
+    // report.pdf prints the log key, so a forger who does not re-render it is caught by the
+    // claims check; one who does (the renderer is public) passes the self-contained checks.
+    assert_fails(&verify(&dir), "claims", &["report.pdf", "re-rendered"]);
     let r = verify_bundle(&dir, &pinned);
     assert_fails(&r, "signature", &["signing-key.pem is not the trusted export signing key"]);
     let r = verify_bundle(&dir, &VerifyOptions { signing_key_pem: None, ..pinned });
@@ -1019,4 +1031,67 @@ fn criterion_statements_are_recomputed() {
     reseal(&other, &generate_signing_key());
     let r = verify(&other);
     assert!(r.check("statements").unwrap().detail.contains("exporter's word"), "{r:#?}");
+}
+
+/// The manifest's claims and report.pdf are recomputed; what the log cannot show is named as
+/// the exporter's attestation. Each tampered bundle is re-signed, so only recomputation catches it.
+#[test]
+fn manifest_claims_and_the_report_are_recomputed() {
+    let f = fixture(3);
+    let fw = Framework::soc2().expect("soc2");
+    do_export(&f, &fw, "2026-01-01", "2026-01-06", "claims");
+    let dir = f.root.join("claims");
+    let report = verify(&dir);
+    assert!(report.valid, "{report:#?}");
+    let claims = report.check("claims").expect("claims check");
+    for needle in [
+        "Type II window (5 day(s), 2 coverage gap(s): does not qualify)",
+        "disclosed gaps",
+        "every figure of report.pdf (re-rendered byte for byte)",
+        "the exporter's attestation",
+        "org \"acme\"",
+        "simulated true",
+        "retention 365 day(s)",
+    ] {
+        assert!(claims.detail.contains(needle), "{:?} lacks {needle:?}", claims.detail);
+    }
+
+    let tampered = |name: &str, edit: &dyn Fn(&Path)| {
+        let case = f.root.join(name);
+        copy_dir(&dir, &case);
+        edit(&case);
+        reseal(&case, &generate_signing_key());
+        verify(&case)
+    };
+    let r = tampered("window", &|d| {
+        edit_json(&d.join("manifest.json"), |m| {
+            m["type_ii"]["observation_days"] = json!(120);
+            m["type_ii"]["type_ii"] = json!(true);
+        })
+    });
+    assert_fails(&r, "claims", &["manifest.json", "type_ii"]);
+    let r = tampered("gaps", &|d| edit_json(&d.join("manifest.json"), |m| m["disclosed_gaps"] = json!([])));
+    assert_fails(&r, "claims", &["disclosed_gaps"]);
+    let r = tampered("period", &|d| {
+        edit_json(&d.join("manifest.json"), |m| m["period"]["to"] = json!("2026-04-01"))
+    });
+    assert!(!r.valid, "{r:#?}");
+    // A real report of another period, in place of this one's.
+    do_export(&f, &fw, "2026-01-01", "2026-01-03", "short");
+    let r = tampered("pdf", &|d| {
+        fs::copy(f.root.join("short").join("report.pdf"), d.join("report.pdf")).expect("copy");
+    });
+    assert_fails(&r, "claims", &["report.pdf", "re-rendered"]);
+    // Facts and operating rules are statements too.
+    let r =
+        tampered("facts", &|d| edit_json(&d.join("summary.json"), |s| s["facts"]["decisions"] = json!(0)));
+    assert_fails(&r, "statements", &["summary.json", "facts"]);
+    let r =
+        tampered("operating", &|d| edit_json(&d.join("controls/CC7.2.json"), |c| c["operating"] = json!([])));
+    assert!(!r.valid, "{r:#?}");
+    // What the log cannot show (here `simulated`) is the exporter's attestation; flipping it
+    // without re-rendering the report still shows, since report.pdf prints it.
+    let r =
+        tampered("simulated", &|d| edit_json(&d.join("manifest.json"), |m| m["simulated"] = json!(false)));
+    assert_fails(&r, "claims", &["report.pdf"]);
 }

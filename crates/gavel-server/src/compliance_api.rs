@@ -20,7 +20,7 @@ use axum::http::Method;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use gavel_core::compliance::{plan_of, ScanSettings};
+use gavel_core::compliance::ScanSettings;
 use gavel_core::{CoreError, Gavel, Principal, Role};
 use gavel_evidence::export::{parse_date, ExportRequest, ExportSummary};
 use gavel_evidence::{EvidenceError, Framework};
@@ -129,7 +129,7 @@ pub fn scan(
         Gavel::may_scan(p)?;
     }
     let fw = resolve_framework(log.data_dir(), framework)?;
-    let scan = gavel.compliance_scan(by, &fw.framework.id, &plan_of(&fw), settings)?;
+    let scan = gavel.compliance_scan(by, &fw, settings)?;
     Ok(json!(scan))
 }
 

@@ -120,6 +120,7 @@ impl Config {
             checks: gavel_core::compliance::ScanSettings {
                 min_active_policies: self.scan_min_active_policies,
                 credential_max_age_days: i64::from(self.scan_credential_max_age_days),
+                ..Default::default()
             },
         }
     }
