@@ -17,7 +17,8 @@ pub enum AuditCommand {
         /// First seq to verify (default 0: the whole log, including every signed checkpoint).
         #[arg(long)]
         from_seq: Option<u64>,
-        /// Last seq to verify, inclusive (default: the end of the log).
+        /// Last seq to verify, inclusive (default: the end of the log). Seqs past the end of the
+        /// log are refused.
         #[arg(long)]
         to_seq: Option<u64>,
         /// A checkpoint held outside the database (a C2SP signed note, e.g. from `GET /checkpoint`,
@@ -117,12 +118,25 @@ fn verify(
         .iter()
         .map(|p| std::fs::read_to_string(p).with_context(|| format!("reading checkpoint {}", p.display())))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let from = from.unwrap_or(0);
-    if let Some(to) = to {
+    if let (Some(from), Some(to)) = (from, to) {
         if to < from {
             bail!("--to-seq {to} is before --from-seq {from}");
         }
     }
+    // A range that names seqs the log does not hold is refused, saying how long the log is,
+    // rather than verified as an empty or shortened range that looks like a pass.
+    if from.is_some() || to.is_some() {
+        let size = log.store().head()?.size;
+        for (flag, seq) in [("--from-seq", from), ("--to-seq", to)] {
+            if let Some(seq) = seq.filter(|&s| s >= size) {
+                bail!(
+                    "{flag} {seq} is past the end of the log: it holds {size} event(s), the last is seq {}",
+                    size.saturating_sub(1)
+                );
+            }
+        }
+    }
+    let from = from.unwrap_or(0);
     let end = to.map(|t| t.saturating_add(1));
     let report = log.verify_with(from, end, &external)?;
     if json {

@@ -62,6 +62,9 @@ impl Rng {
     }
 }
 
+/// Where the simulated SIEM webhook points (disabled at the end of the simulation).
+const SIMULATED_SIEM: &str = "https://siem.example.com/gavel";
+
 /// The team policy the demo proposes and a second admin approves (on top of the soc2 pack).
 const TEAM_POLICY: &str = r#"// Team allowlist: research agents may use the web.
 @id("allow_research_web")
@@ -341,7 +344,8 @@ pub fn run(dir: &DataDir, args: DemoArgs) -> anyhow::Result<ExitCode> {
     gavel.install_pack(&alice, "soc2")?;
     let team = gavel.propose_policy(&alice, "team", TEAM_POLICY, Some(Mode::Enforce))?;
     gavel.approve_change(&bob, &team.id, Some("reviewed"))?;
-    gavel.create_webhook(&alice, "https://siem.example.com/gavel", vec![])?;
+    let webhook = gavel.create_webhook(&alice, SIMULATED_SIEM, vec![])?;
+    let webhook_id = webhook["id"].as_str().context("the created webhook has an id")?.to_string();
 
     let mut demo = Demo {
         clock,
@@ -416,6 +420,15 @@ pub fn run(dir: &DataDir, args: DemoArgs) -> anyhow::Result<ExitCode> {
             demo.gavel.compliance_scan(None, &framework, &gavel_core::compliance::ScanSettings::default())?;
             demo.scans += 1;
         }
+        if day + 1 == args.days {
+            // The simulated SIEM does not exist: a server started on this directory must not
+            // spend its time retrying deliveries of every simulated event to it.
+            demo.gavel.disable_webhook(
+                &alice,
+                &webhook_id,
+                "simulated data: there is no SIEM to deliver to",
+            )?;
+        }
         demo.log.checkpoint()?;
     }
     let head = demo.log.store().head()?;
@@ -451,8 +464,8 @@ pub fn run(dir: &DataDir, args: DemoArgs) -> anyhow::Result<ExitCode> {
             dir.root().display()
         );
         println!(
-            "note: the simulated SIEM webhook points at https://siem.example.com/gavel; before `gavel serve` \
-             on this directory, point it at your SIEM or disable it (gavel webhooks disable)"
+            "note: the simulated SIEM webhook ({SIMULATED_SIEM}) is disabled; with `gavel serve` on this \
+             directory, `gavel webhooks create --url <your SIEM>` streams events to a real one"
         );
     }
     Ok(ExitCode::SUCCESS)

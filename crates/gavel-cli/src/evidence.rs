@@ -4,7 +4,7 @@
 //! `export` reads the log directly (like `gavel audit verify`), signs with the data directory's
 //! export key (`keys/export.key`, created on first use) and records the export in the log.
 //! `verify` needs no data directory at all: it is what an auditor runs on a bundle they were
-//! given. It prints every check and exits 1 when the bundle does not verify, 2 on bad input.
+//! given. It prints every check and exits 1 when the bundle does not verify, 3 on bad input.
 
 use anyhow::Context;
 use clap::{Args, Subcommand};

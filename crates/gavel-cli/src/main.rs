@@ -118,7 +118,7 @@ enum Command {
     Pack(pack::PackCommand),
     /// Ask the server to decide one tool call, with an agent token. Exits 0 whatever the decision
     /// (allow, deny, require_approval): the exit status says the command worked; read the decision
-    /// from the output. Exits 2 when no decision was had (treat the call as denied).
+    /// from the output. Exits 3, 4 or 5 when no decision was had (treat the call as denied).
     Decide(decide::DecideArgs),
     /// List, inspect, approve and deny held tool calls (server). The requesting agent reads its
     /// own requests, and the receipt of an approved one, with its agent token.
@@ -192,7 +192,7 @@ fn manpages(out: &std::path::Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The documented exit statuses (README "Exit status"; `gavel --help`).
+/// The documented exit statuses (docs/operations.md "Exit statuses"; `gavel --help`).
 pub mod exit {
     /// Verification ran and found the log or a bundle invalid.
     pub const INVALID: u8 = 1;

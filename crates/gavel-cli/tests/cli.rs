@@ -112,6 +112,17 @@ fn bad_input_is_refused_and_changes_nothing() {
         (vec!["audit", "record", "--kind", "external.x", "--data", r#"{"n": 18446744073709551615}"#], "2^53"),
         (vec!["audit", "proof", "--seq", "5"], "holds 1 events"),
         (vec!["audit", "verify", "--from-seq", "5", "--to-seq", "1"], "before"),
+        // A range past the end of a short log says how long the log is, whichever end is out.
+        (
+            vec!["audit", "verify", "--from-seq", "10", "--to-seq", "20"],
+            "--from-seq 10 is past the end of the log: it holds 1 event(s), the last is seq 0",
+        ),
+        (
+            vec!["audit", "verify", "--from-seq", "0", "--to-seq", "3"],
+            "--to-seq 3 is past the end of the log: it holds 1 event(s), the last is seq 0",
+        ),
+        (vec!["audit", "verify", "--from-seq", "1"], "--from-seq 1 is past the end of the log"),
+        (vec!["audit", "verify", "--from-seq", "0", "--to-seq", "1"], "--to-seq 1 is past the end"),
     ] {
         let out = gavel(&dir, &args);
         assert_eq!(out.status.code(), Some(3), "{args:?}");

@@ -247,13 +247,13 @@ impl Config {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_readme_lists_every_key_with_its_default() {
-        let readme = include_str!("../../../README.md");
-        let start = readme.find("The keys, with their defaults:").expect("README section");
-        let block = &readme[start..];
+    fn the_operations_guide_lists_every_key_with_its_default() {
+        let guide = include_str!("../../../docs/operations.md");
+        let start = guide.find("The keys, with their defaults:").expect("docs/operations.md section");
+        let block = &guide[start..];
         let body = block.split("```toml\n").nth(1).and_then(|b| b.split("```").next()).expect("toml block");
-        let documented: Config = toml::from_str(body).expect("the README's gavel.toml parses");
-        assert_eq!(documented, Config::default(), "README defaults differ from Config::default()");
+        let documented: Config = toml::from_str(body).expect("the documented gavel.toml parses");
+        assert_eq!(documented, Config::default(), "documented defaults differ from Config::default()");
         let mut commented = body.to_string();
         for key in ["monthly_export_dir", "monthly_export_s3", "org", "checkpoint_publish_dir"] {
             commented = commented.replace(&format!("# {key}"), key);
@@ -261,7 +261,7 @@ mod tests {
         let table: toml::Table = toml::from_str(&commented).expect("parses");
         let all = serde_json::to_value(Config::default()).expect("serializes");
         for key in all.as_object().expect("an object").keys() {
-            assert!(table.contains_key(key), "the README does not document {key}");
+            assert!(table.contains_key(key), "docs/operations.md does not document {key}");
         }
     }
 
