@@ -71,6 +71,7 @@ impl AppState {
         let store: Arc<dyn Store> = log.store().clone();
         let gavel = Gavel::new(store, clock)
             .with_settings(settings)
+            .with_checkpoint_verifier(log.verifier().clone())
             .observe_appends(move |d| observed.append_latency.observe(d.as_secs_f64()));
         AppState {
             gavel: Arc::new(gavel),
