@@ -54,6 +54,10 @@ pub struct Metrics {
     pub ready_check: Family<ReadyCheckLabels, Gauge>,
     /// Free bytes (for unprivileged users) on the data directory's filesystem.
     pub data_dir_free_bytes: Gauge<u64, AtomicU64>,
+    /// The tree size of the last signed checkpoint uploaded to S3 (`checkpoint_upload`).
+    pub checkpoint_upload_tree_size: Gauge<u64, AtomicU64>,
+    /// Passes of the checkpoint uploader that failed (each is retried).
+    pub checkpoint_upload_failures: Counter,
 }
 
 impl Metrics {
@@ -71,6 +75,8 @@ impl Metrics {
         let ready = Gauge::default();
         let ready_check = Family::<ReadyCheckLabels, Gauge>::default();
         let data_dir_free_bytes = Gauge::<u64, AtomicU64>::default();
+        let checkpoint_upload_tree_size = Gauge::<u64, AtomicU64>::default();
+        let checkpoint_upload_failures = Counter::default();
         registry.register("decisions", "Tool-call decisions recorded, by outcome", decisions.clone());
         registry.register_with_unit(
             "decide_latency",
@@ -121,6 +127,16 @@ impl Metrics {
             Unit::Bytes,
             data_dir_free_bytes.clone(),
         );
+        registry.register(
+            "checkpoint_upload_tree_size",
+            "Tree size of the last signed checkpoint uploaded to S3 (0 until one is; compare with gavel_log_entries)",
+            checkpoint_upload_tree_size.clone(),
+        );
+        registry.register(
+            "checkpoint_upload_failures",
+            "Failed passes of the signed-checkpoint upload to S3 (each is retried after a backoff)",
+            checkpoint_upload_failures.clone(),
+        );
         Metrics {
             registry,
             decisions,
@@ -134,6 +150,8 @@ impl Metrics {
             ready,
             ready_check,
             data_dir_free_bytes,
+            checkpoint_upload_tree_size,
+            checkpoint_upload_failures,
         }
     }
 

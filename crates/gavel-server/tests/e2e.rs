@@ -470,6 +470,8 @@ print(json.dumps(out))
         ("gavel_ready", "gauge", ""),
         ("gavel_ready_check", "gauge", ""),
         ("gavel_data_dir_free_bytes", "gauge", "bytes"),
+        ("gavel_checkpoint_upload_tree_size", "gauge", ""),
+        ("gavel_checkpoint_upload_failures", "counter", ""),
     ];
     for fmt in ["openmetrics", "text"] {
         let families = parsed[fmt].as_object().unwrap();
