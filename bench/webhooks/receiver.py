@@ -4,9 +4,10 @@
 Verifies every delivery with the reference library (`pip install standardwebhooks`) and appends
 one JSON line per request to --record: {"webhook_id", "verified", "responded", "error", "kind",
 "signatures"} (signatures: how many `v1,` entries the `webhook-signature` header carried; two
-during a secret rotation's overlap).
+during a secret rotation's overlap), plus "payload" (the verified JSON body) with --bodies.
 
   receiver.py --port-file P --secret-file S --record R [--fail-first N] [--status CODE] [--sleep SECS]
+              [--bodies]
 
 Listens on 127.0.0.1 on a free port and writes it to --port-file. The secret is read from
 --secret-file on every request (the test writes it once the endpoint exists; until then requests
@@ -30,6 +31,7 @@ def main():
     ap.add_argument("--fail-first", type=int, default=0)
     ap.add_argument("--status", type=int, default=204)
     ap.add_argument("--sleep", type=float, default=0.0)
+    ap.add_argument("--bodies", action="store_true")
     args = ap.parse_args()
     lock = threading.Lock()
     state = {"requests": 0}
@@ -41,7 +43,7 @@ def main():
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             headers = {k.lower(): v for k, v in self.headers.items()}
-            verified, error, kind = False, None, None
+            verified, error, kind, payload = False, None, None, None
             try:
                 with open(args.secret_file) as f:
                     secret = f.read().strip()
@@ -57,10 +59,12 @@ def main():
                 n = state["requests"]
             status = 500 if n <= args.fail_first else args.status
             with lock, open(args.record, "a") as f:
-                f.write(json.dumps({"webhook_id": headers.get("webhook-id"), "verified": verified,
-                                    "responded": status, "error": error, "kind": kind,
-                                    "signatures": len(headers.get("webhook-signature", "").split())})
-                        + "\n")
+                record = {"webhook_id": headers.get("webhook-id"), "verified": verified,
+                          "responded": status, "error": error, "kind": kind,
+                          "signatures": len(headers.get("webhook-signature", "").split())}
+                if args.bodies:
+                    record["payload"] = payload
+                f.write(json.dumps(record) + "\n")
                 f.flush()
             self.send_response(status)
             self.send_header("content-length", "0")

@@ -78,6 +78,7 @@ pub fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_compliance_schedule(config.compliance_schedule())
         .with_readiness(config.readiness())
         .with_checkpoint_publish_dir(config.checkpoint_publish_dir.as_ref().map(PathBuf::from))
+        .with_checkpoint_upload(config.s3_target()?, Default::default())
         .with_webhooks(config.dispatch_config());
     if let Some(admin) = state.gavel.bootstrap_admin()? {
         println!("bootstrap admin token (shown once, store it now): {}", admin.token);

@@ -117,3 +117,81 @@ fn killing_the_server_mid_retry_loses_no_delivery() {
     assert_eq!(shown["deliveries"]["pending"], 0, "{shown}");
     server.stop();
 }
+
+/// Issue 13: the SIEM holds the signed checkpoints. `gavel serve` signs every second; an endpoint
+/// subscribed to `checkpoint.signed` receives, signed as any delivery, a C2SP note covering the
+/// decisions; the log stops growing once idle (a checkpoint adding only delivery records is not
+/// delivered); and after the server stopped, `gavel audit verify --checkpoint` accepts the note
+/// the SIEM got and, once the database is rewritten with its checkpoints deleted, catches it.
+#[test]
+fn the_siem_holds_signed_checkpoints_that_catch_a_rewritten_log() {
+    let receiver = Receiver::start(&["--bodies"]);
+    let server =
+        Server::start_with_config(Some("webhooks_allow_private = true\ncheckpoint_interval_secs = 1\n"));
+    let a = Some(server.admin.as_str());
+    let agent = json(&server.gavel(a, &["agents", "create", "bot", "--owner", "admin", "--json"]));
+    let agent = str_of(&agent, "token").to_string();
+    let hook = json(&server.gavel(
+        a,
+        &["webhooks", "create", "--url", &receiver.url(), "--kind", "checkpoint.signed", "--json"],
+    ));
+    receiver.set_secret(str_of(&hook, "secret"));
+    let last = (0..3)
+        .map(|_| {
+            json(&server.gavel(Some(&agent), &["decide", "--tool", "search_docs", "--json"]))["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .max()
+        .unwrap();
+    let note = wait_until("a delivered checkpoint covering the decisions", 30, || {
+        receiver.records().into_iter().find_map(|r| {
+            let c = &r["payload"]["unmapped"]["gavel"]["checkpoint"];
+            let covers = r["verified"] == true && r["responded"] == 204 && c["tree_size"].as_u64()? > last;
+            covers.then(|| c["note"].as_str().map(str::to_string)).flatten()
+        })
+    });
+    let records = receiver.records();
+    assert!(
+        records.iter().all(|r| r["verified"] == true && r["kind"] == "checkpoint.signed"),
+        "{records:#?}"
+    );
+
+    // Idle, with a checkpoint signed every second: the log settles.
+    let size = || server.http_get("/healthz", None).1["log_size"].as_u64().unwrap();
+    wait_until("the idle log to stop growing", 30, || {
+        let before = size();
+        std::thread::sleep(Duration::from_millis(3500));
+        (size() == before).then_some(())
+    });
+
+    let tmp = server.stop();
+    let data = tmp.path().join("data");
+    let held = tmp.path().join("siem.note");
+    std::fs::write(&held, &note).unwrap();
+    let verify = |checkpoint: &std::path::Path| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gavel"));
+        common::clean(&mut cmd)
+            .args(["audit", "verify", "--data-dir"])
+            .arg(&data)
+            .arg("--checkpoint")
+            .arg(checkpoint)
+            .output()
+            .unwrap()
+    };
+    let ok = verify(&held);
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success() && text.contains("extends the 1 checkpoint"), "{text}");
+
+    // The database's owner rewrites history and deletes every checkpoint that covered it: the
+    // database alone cannot tell, the note the SIEM holds can.
+    let db = rusqlite::Connection::open(data.join("gavel.db")).unwrap();
+    db.execute_batch(&format!(
+        "DELETE FROM events WHERE seq >= {last}; DELETE FROM merkle_nodes; DELETE FROM checkpoints;"
+    ))
+    .unwrap();
+    drop(db);
+    let caught = verify(&held);
+    assert_eq!(caught.status.code(), Some(1), "{}", String::from_utf8_lossy(&caught.stderr));
+    assert!(String::from_utf8_lossy(&caught.stdout).contains("truncated"));
+}

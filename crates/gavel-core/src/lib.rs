@@ -94,6 +94,9 @@ pub struct Gavel {
     deny_windows: Mutex<std::collections::HashMap<String, detectors::DenyWindow>>,
     /// Failed authentications noted since the last `auth.failures` event.
     auth_failures: Mutex<auth_failures::Noted>,
+    /// The log key's verifier: stored checkpoints are delivered to webhooks (`checkpoint.signed`)
+    /// only once their signature verifies under it; without one, none is delivered.
+    checkpoint_verifier: Option<gavel_ledger::checkpoint::NoteVerifier>,
 }
 
 impl Gavel {
@@ -108,7 +111,15 @@ impl Gavel {
             first_tool_use: Mutex::new(detectors::FirstUses::default()),
             deny_windows: Mutex::new(std::collections::HashMap::new()),
             auth_failures: Mutex::new(auth_failures::Noted::default()),
+            checkpoint_verifier: None,
         }
+    }
+
+    /// Delivers the log's signed checkpoints to webhooks as `checkpoint.signed`, each once its
+    /// signature verifies under `verifier` (the log key's; see `webhooks`).
+    pub fn with_checkpoint_verifier(mut self, verifier: gavel_ledger::checkpoint::NoteVerifier) -> Self {
+        self.checkpoint_verifier = Some(verifier);
+        self
     }
 
     pub fn with_settings(mut self, settings: Settings) -> Self {
@@ -220,8 +231,8 @@ impl Gavel {
         // A kind missing from the registry would reach SIEMs without its OCSF payload having been
         // validated (gavel-server tests/ocsf.rs validates every registered kind): caught in tests.
         debug_assert!(
-            webhooks::is_registered_kind(kind),
-            "event kind {kind:?} is not in webhooks::EVENT_KINDS"
+            webhooks::is_registered_kind(kind) && kind != webhooks::CHECKPOINT_KIND,
+            "event kind {kind:?} is not in webhooks::EVENT_KINDS, or is not a log event"
         );
         let draft =
             EventDraft::new(kind, actor.clone(), data).map_err(|e| CoreError::Invalid(e.to_string()))?;

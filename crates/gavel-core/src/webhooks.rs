@@ -19,7 +19,41 @@
 //! * only 2xx is success; 410 fails the delivery and disables the endpoint (`webhook.disabled`,
 //!   actor `system:webhooks`); other failures retry on the schedule (spec: 5 s, 5 min, 30 min,
 //!   2 h, 5 h, 10 h, 14 h, 20 h, 24 h after the immediate first attempt, ±10% jitter,
-//!   `Retry-After` honoured as a lower bound), then the delivery is `failed`.
+//!   `Retry-After` honoured as a lower bound), then the delivery is `failed`;
+//! * signed checkpoints are delivered too, as `checkpoint.signed` (below): the same rounds,
+//!   signing, retries, holds, `webhook.attempts` records and delivery documents as log events.
+//!
+//! Signed checkpoints (`checkpoint.signed`, issue 13: checkpoints published where the database's
+//! owner cannot rewrite them — the SIEM holds them). Every checkpoint the log signs is delivered
+//! to each endpoint whose filter matches `checkpoint.signed` (it, `checkpoint.*`, `*`, or no
+//! filter), carrying the C2SP note, origin, tree size, root hash and key id ([`checkpoint_payload`]).
+//! *It is not a log event*, and that is deliberate: an event recording a checkpoint of size n
+//! would itself be entry n, outside the checkpoint it announces, and the next checkpoint (10 s
+//! later) would have to cover it and be announced by another event — the log would grow by one
+//! event every 10 s forever, idle or not, and every checkpoint's own record would be uncovered.
+//! Instead the outbox for checkpoints is the `checkpoints` table itself, as the log is for
+//! events: each endpoint's cursor has a second position, `checkpoints_after` (a tree size; the
+//! checkpoints above it are still to deliver), moved compare-and-set with the round's
+//! `webhook.attempts` event exactly like `next_seq`, so a checkpoint delivery is durable (the
+//! signed checkpoint is committed before anyone can deliver it), retried on the same schedule,
+//! at least once across crashes (webhook id `msg_<endpoint>_checkpoint_<size>`, the same on every
+//! attempt) and listed in the deliveries view (`webhook_deliveries/<endpoint>:checkpoint:<size>`,
+//! with `tree_size`; its `seq` is the last entry the checkpoint covers, `size - 1`). Only a
+//! checkpoint whose signature verifies under the log key (`Gavel::with_checkpoint_verifier`) is
+//! sent; another one in the table is logged and skipped.
+//!
+//! The delivery records are log events, though, and that would loop the same way (deliver
+//! checkpoint n, record the attempts as entry n, sign n+1 over them, deliver it, ...). So a
+//! checkpoint is delivered only if it covers something besides delivery records: one whose new
+//! entries since the previous checkpoint (the endpoint's `checkpoints_after` for the first one
+//! looked at) are all `webhook.attempts` events is passed without a delivery. Every other entry
+//! lies between two consecutive checkpoints and so is covered by a checkpoint that is delivered;
+//! what the SIEM's latest checkpoint can leave uncovered is at most the trailing
+//! `webhook.attempts` records, until the next event of any other kind (the stored checkpoints,
+//! `checkpoint_publish_dir` and S3 still get every checkpoint). An idle log therefore stops
+//! growing: one round after the last real event, nothing is left to deliver. A new endpoint starts
+//! at the log's size at its creation, so its first checkpoint is the one covering its own
+//! `webhook.created`; a cursor written before this field existed starts at its `next_seq`.
 //!
 //! Failing endpoints (issue 14: 20 unreachable endpoints wrote ~22 `webhook.attempts`/s while
 //! idle, because a round stops at the first failure to connect and the next round, ~250 ms later,
@@ -98,10 +132,12 @@ const DELIVERIES: &str = "webhook_deliveries";
 
 /// Every kind of event gavel writes to its log, by any crate (gavel-core's `record`, the evidence
 /// export, the S3 upload, the retention purge), besides the operators' `external.<name>` kinds
-/// ([`EXTERNAL_KIND_PREFIX`]). Webhooks deliver all of them but `webhook.*`
+/// ([`EXTERNAL_KIND_PREFIX`]), plus [`CHECKPOINT_KIND`], which webhooks deliver from the stored
+/// checkpoints and which is never a log event. Webhooks deliver all of them but `webhook.*`
 /// ([`deliverable_kinds`]), and gavel-server `tests/ocsf.rs` produces each deliverable kind and
 /// validates its payload against the OCSF schema, asserting it covered exactly this list. In debug
-/// builds `Gavel::record` refuses a kind not listed here, so a new kind cannot ship unvalidated.
+/// builds `Gavel::record` refuses a kind not listed here (and `checkpoint.signed`), so a new kind
+/// cannot ship unvalidated.
 pub const EVENT_KINDS: &[&str] = &[
     "agent.credential_rotated",
     "agent.deactivated",
@@ -112,6 +148,7 @@ pub const EVENT_KINDS: &[&str] = &[
     "approval.decided",
     "approval.expired",
     "auth.failures",
+    "checkpoint.signed",
     "compliance.scan_completed",
     "decision",
     "detection.raised",
@@ -157,6 +194,9 @@ pub const EVENT_KINDS: &[&str] = &[
     "webhook.secret_rotated",
     "webhook.updated",
 ];
+
+/// The kind of a signed checkpoint's delivery: not a log event (see the module doc).
+pub const CHECKPOINT_KIND: &str = "checkpoint.signed";
 
 /// Operators record their own evidence as `external.<name>` events (`gavel audit record`); they
 /// are delivered with the generic mapping.
@@ -302,6 +342,20 @@ pub fn sign_all(secrets: &[&str], msg_id: &str, timestamp: i64, body: &[u8]) -> 
 /// The webhook id of the delivery of log event `seq` to `endpoint_id` (the same on every attempt).
 pub fn message_id(endpoint_id: &str, seq: u64) -> String {
     format!("msg_{endpoint_id}_{seq}")
+}
+
+/// The webhook id of the delivery of the checkpoint of `tree_size` to `endpoint_id`.
+pub fn checkpoint_message_id(endpoint_id: &str, tree_size: u64) -> String {
+    format!("msg_{endpoint_id}_checkpoint_{tree_size}")
+}
+
+/// The delivery document's id: `<endpoint>:<seq>` for an event, `<endpoint>:checkpoint:<size>`
+/// for a checkpoint.
+fn delivery_id(endpoint_id: &str, seq: u64, tree_size: Option<u64>) -> String {
+    match tree_size {
+        Some(size) => format!("{endpoint_id}:checkpoint:{size}"),
+        None => format!("{endpoint_id}:{seq}"),
+    }
 }
 
 /// One blocked range: a prefix and why it is refused (the reason ends up in error messages).
@@ -661,6 +715,45 @@ pub fn payload(seq: u64, leaf_hash: &str, event: Option<&Event>) -> Value {
     p
 }
 
+/// A signed checkpoint as delivered: what [`checkpoint_payload`] maps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    /// The C2SP signed note, verbatim.
+    pub note: String,
+    pub origin: String,
+    pub tree_size: u64,
+    /// The RFC 6962 root at `tree_size`.
+    pub root: gavel_ledger::Hash,
+    /// The signer's key name (the origin) and its 4-byte C2SP key id.
+    pub key_name: String,
+    pub key_id: [u8; 4],
+    /// When it was signed (log time form).
+    pub signed_at: String,
+}
+
+/// The OCSF payload of a `checkpoint.signed` delivery: Entity Management 3004, activity 1 Create,
+/// the entity being the checkpoint (`uid` `<origin>/<tree size>`, `name` the origin, `type`
+/// `log_checkpoint`, `version` the tree size), the note verbatim in `raw_data` and, for machines,
+/// `unmapped.gavel{kind, checkpoint{origin, tree_size, root_hash (hex), key_name, key_id (hex),
+/// note, signed_at}}`. There is no seq or leaf hash: it is not a log event.
+pub fn checkpoint_payload(c: &SignedCheckpoint) -> Value {
+    let root_hash = hex::encode(c.root);
+    json!({
+        "class_uid": 3004, "class_name": "Entity Management", "category_uid": 3,
+        "category_name": "Identity & Access Management",
+        "activity_id": 1, "activity_name": "Create", "type_uid": 300_401, "severity_id": 1,
+        "time": ocsf_time_ms(&c.signed_at), "metadata": metadata(&[]),
+        "actor": {"user": {"uid": "checkpoints", "type": "system"}},
+        "entity": {"uid": format!("{}/{}", c.origin, c.tree_size), "name": c.origin, "type": "log_checkpoint",
+                   "version": c.tree_size.to_string()},
+        "message": format!("signed checkpoint of {} at tree size {} (root {root_hash})", c.origin, c.tree_size),
+        "raw_data": c.note,
+        "unmapped": {"gavel": {"kind": CHECKPOINT_KIND, "checkpoint": {
+            "origin": c.origin, "tree_size": c.tree_size, "root_hash": root_hash, "key_name": c.key_name,
+            "key_id": hex::encode(c.key_id), "note": c.note, "signed_at": c.signed_at}}},
+    })
+}
+
 /// Removes null members of objects, recursively (array elements that are null stay: none of the
 /// mapped arrays can hold one).
 fn drop_nulls(v: &mut Value) {
@@ -698,13 +791,21 @@ pub struct Cursor {
     /// module doc). Written with the round's `webhook.attempts` event, so it survives restarts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_until: Option<String>,
+    /// Signed checkpoints of a larger tree size are still to deliver (see "Signed checkpoints" in
+    /// the module doc). `None` in cursors written before checkpoints were delivered: `next_seq`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoints_after: Option<u64>,
 }
 
-/// One delivery (an event to an endpoint) with all its attempts.
+/// One delivery (an event or a signed checkpoint to an endpoint) with all its attempts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {
     pub endpoint_id: String,
+    /// The log event delivered; for a checkpoint, the last entry it covers (`tree_size - 1`).
     pub seq: u64,
+    /// Set for a `checkpoint.signed` delivery: the checkpoint's tree size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree_size: Option<u64>,
     pub webhook_id: String,
     pub kind: String,
     /// retrying | delivered | failed
@@ -717,6 +818,9 @@ pub struct Delivery {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Attempt {
     pub seq: u64,
+    /// Set for a `checkpoint.signed` delivery (see [`Delivery::tree_size`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree_size: Option<u64>,
     pub webhook_id: String,
     pub attempt: u32,
     pub at: String,
@@ -730,7 +834,10 @@ pub struct Attempt {
 /// One message the dispatcher should send now.
 #[derive(Debug, Clone)]
 pub struct Message {
+    /// See [`Delivery::seq`].
     pub seq: u64,
+    /// Set for a signed checkpoint: its tree size.
+    pub tree_size: Option<u64>,
     pub kind: String,
     pub webhook_id: String,
     /// 1 for the first attempt.
@@ -746,16 +853,47 @@ pub struct Plan {
     pub endpoint: Endpoint,
     pub cursor: Cursor,
     pub cursor_version: u64,
-    /// Due retries first, then new events in seq order.
+    /// Due retries first, then new signed checkpoints by size, then new events in seq order.
     pub messages: Vec<Message>,
     /// Where the cursor goes once every new message of the plan was attempted.
     pub scanned_to: u64,
+    /// Where this round started looking at checkpoints (a tree size).
+    pub checkpoints_from: u64,
+    /// The checkpoints looked at, by size, and whether each was offered (planned as a message)
+    /// or passed (not wanted, only delivery records since the previous one, or not authentic).
+    pub checkpoints_seen: Vec<(u64, bool)>,
+}
+
+impl Plan {
+    /// Where the checkpoint position goes after a round that attempted `sent`: past every
+    /// checkpoint looked at, up to the first offered one that was not attempted.
+    pub fn checkpoints_to(&self, sent: &[Sent]) -> u64 {
+        let mut to = self.checkpoints_from;
+        for &(size, offered) in &self.checkpoints_seen {
+            if offered && !sent.iter().any(|s| s.tree_size == Some(size)) {
+                break;
+            }
+            to = size;
+        }
+        to
+    }
+}
+
+/// Where a round starts looking, besides the stored cursor: the dispatcher's in-memory positions
+/// past events and checkpoints that needed no attempt (moving the stored cursor would take an
+/// event).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Position {
+    pub next_seq: u64,
+    pub checkpoints_after: u64,
 }
 
 /// What the dispatcher observed for one message.
 #[derive(Debug, Clone)]
 pub struct Sent {
     pub seq: u64,
+    /// The message's [`Message::tree_size`].
+    pub tree_size: Option<u64>,
     pub status_code: Option<u16>,
     pub latency_ms: u64,
     pub error: Option<String>,
@@ -804,10 +942,12 @@ impl Gavel {
             disabled_reason: None,
             previous_secret: None,
         };
-        // Only events after registration are delivered.
+        // Only events after registration are delivered, and the checkpoints that cover them.
+        let size = self.store.head()?.size;
         let cursor = Cursor {
             endpoint_id: endpoint.id.clone(),
-            next_seq: self.store.head()?.size,
+            next_seq: size,
+            checkpoints_after: Some(size),
             ..Default::default()
         };
         self.record(
@@ -847,6 +987,7 @@ impl Gavel {
         let total = cursor.delivered + cursor.failed + cursor.retrying;
         let mut v = e.view();
         v["next_seq"] = json!(cursor.next_seq);
+        v["checkpoints_after"] = json!(cursor.checkpoints_after.unwrap_or(cursor.next_seq));
         v["deliveries"] = json!({"delivered": count("delivered")?, "failed": count("failed")?, "pending": count("retrying")?});
         v["attempts"] =
             json!({"delivered": cursor.delivered, "failed": cursor.failed, "retrying": cursor.retrying});
@@ -1000,13 +1141,75 @@ impl Gavel {
         Ok((kind, serde_json::to_vec(&body).map_err(|e| CoreError::Internal(e.to_string()))?))
     }
 
-    /// What to send to `endpoint_id` now: due retries, then up to `max_new` new matching events
-    /// scanned from `max(cursor, from)` (at most `max_scan` events looked at). `None` if the
-    /// endpoint is gone or disabled, or held after a round without any 2xx (`Cursor::held_until`).
+    /// The signed checkpoint of exactly `tree_size`, as delivered, if it is stored and its
+    /// signature verifies under the log key; `Ok(None)` when there is no verifier, no such
+    /// checkpoint, or it is not authentic (logged: a row the log key did not sign is tampering).
+    pub fn signed_checkpoint(&self, tree_size: u64) -> Result<Option<SignedCheckpoint>> {
+        let stored = self.store.checkpoints_after(tree_size.wrapping_sub(1), 1)?;
+        match stored.into_iter().next() {
+            Some(c) if c.size == tree_size => Ok(self.authentic_checkpoint(&c)),
+            _ => Ok(None),
+        }
+    }
+
+    fn authentic_checkpoint(&self, c: &gavel_store::StoredCheckpoint) -> Option<SignedCheckpoint> {
+        let verifier = self.checkpoint_verifier.as_ref()?;
+        match verifier.verify(&c.note) {
+            Ok(v) if v.size == c.size && v.root == c.root && v.origin == verifier.name() => {
+                Some(SignedCheckpoint {
+                    note: c.note.clone(),
+                    origin: v.origin,
+                    tree_size: v.size,
+                    root: v.root,
+                    key_name: verifier.name().to_string(),
+                    key_id: verifier.key_id(),
+                    signed_at: c.created_at.clone(),
+                })
+            }
+            Ok(_) => {
+                tracing::error!(
+                    size = c.size,
+                    "a stored checkpoint's note does not match its row: not delivered"
+                );
+                None
+            }
+            Err(e) => {
+                tracing::error!(size = c.size, error = %e, "a stored checkpoint is not signed by the log key: not delivered");
+                None
+            }
+        }
+    }
+
+    fn checkpoint_body(&self, tree_size: u64) -> Result<Vec<u8>> {
+        let c = self.signed_checkpoint(tree_size)?.ok_or_else(|| {
+            CoreError::Internal(format!("no authentic signed checkpoint of size {tree_size} is stored"))
+        })?;
+        serde_json::to_vec(&checkpoint_payload(&c)).map_err(|e| CoreError::Internal(e.to_string()))
+    }
+
+    /// Whether the entries `from..to` are all `webhook.attempts` records (true when there are
+    /// none): a checkpoint adding only those is not delivered (module doc, "Signed checkpoints").
+    fn only_delivery_records(&self, from: u64, to: u64) -> Result<bool> {
+        let mut only = true;
+        self.store.scan(from, to, &mut |entry| {
+            only = entry
+                .bytes
+                .as_deref()
+                .and_then(|b| Event::from_bytes(b).ok())
+                .is_some_and(|e| e.kind == "webhook.attempts");
+            only
+        })?;
+        Ok(only)
+    }
+
+    /// What to send to `endpoint_id` now: due retries, then up to `max_new` new signed
+    /// checkpoints (after `max(cursor, from)`), then up to `max_new` new matching events scanned
+    /// from `max(cursor, from)` (at most `max_scan` events looked at). `None` if the endpoint is
+    /// gone or disabled, or held after a round without any 2xx (`Cursor::held_until`).
     pub fn webhook_plan(
         &self,
         endpoint_id: &str,
-        from: u64,
+        from: Position,
         max_new: usize,
         max_scan: u64,
     ) -> Result<Option<Plan>> {
@@ -1035,9 +1238,13 @@ impl Gavel {
             let d: Delivery = crate::from_doc::<Delivery>(doc)?;
             let due = d.next_attempt_at.as_deref().and_then(parse_time).is_none_or(|t| t <= now);
             if due && messages.len() < max_new {
-                let (_, body) = self.message_body(d.seq)?;
+                let body = match d.tree_size {
+                    Some(size) => self.checkpoint_body(size)?,
+                    None => self.message_body(d.seq)?.1,
+                };
                 messages.push(Message {
                     seq: d.seq,
+                    tree_size: d.tree_size,
                     kind: d.kind.clone(),
                     webhook_id: d.webhook_id.clone(),
                     attempt: d.attempts.len() as u32 + 1,
@@ -1046,7 +1253,33 @@ impl Gavel {
                 });
             }
         }
-        let start = cursor.next_seq.max(from);
+        // Signed checkpoints: offered unless not wanted, not authentic, or adding only delivery
+        // records over the previous one (module doc, "Signed checkpoints").
+        let checkpoints_from =
+            cursor.checkpoints_after.unwrap_or(cursor.next_seq).max(from.checkpoints_after);
+        let wanted = endpoint.wants(CHECKPOINT_KIND) && self.checkpoint_verifier.is_some();
+        let mut checkpoints_seen = Vec::new();
+        let mut previous = checkpoints_from;
+        for c in self.store.checkpoints_after(checkpoints_from, max_new)? {
+            let offer = wanted && !self.only_delivery_records(previous, c.size)?;
+            let signed = if offer { self.authentic_checkpoint(&c) } else { None };
+            if let Some(signed) = signed.as_ref() {
+                let body = serde_json::to_vec(&checkpoint_payload(signed))
+                    .map_err(|e| CoreError::Internal(e.to_string()))?;
+                messages.push(Message {
+                    seq: c.size.saturating_sub(1),
+                    tree_size: Some(c.size),
+                    kind: CHECKPOINT_KIND.into(),
+                    webhook_id: checkpoint_message_id(endpoint_id, c.size),
+                    attempt: 1,
+                    body,
+                    prior: None,
+                });
+            }
+            checkpoints_seen.push((c.size, signed.is_some()));
+            previous = c.size;
+        }
+        let start = cursor.next_seq.max(from.next_seq);
         let head = self.store.head()?.size;
         let end = head.min(start.saturating_add(max_scan));
         let mut fresh = Vec::new();
@@ -1067,6 +1300,7 @@ impl Gavel {
             let (kind, body) = self.message_body(seq)?;
             messages.push(Message {
                 seq,
+                tree_size: None,
                 kind,
                 webhook_id: message_id(endpoint_id, seq),
                 attempt: 1,
@@ -1074,12 +1308,21 @@ impl Gavel {
                 prior: None,
             });
         }
-        Ok(Some(Plan { endpoint, cursor, cursor_version, messages, scanned_to }))
+        Ok(Some(Plan {
+            endpoint,
+            cursor,
+            cursor_version,
+            messages,
+            scanned_to,
+            checkpoints_from,
+            checkpoints_seen,
+        }))
     }
 
     /// Records one round: ONE `webhook.attempts` event with the cursor move (compare-and-set) and
     /// the delivery documents. `sent` are the messages attempted (a prefix of the plan's retries
-    /// and new messages); `cursor_to` is where the cursor goes. A 410 then disables the endpoint.
+    /// and new messages); `cursor_to` is where the cursor's `next_seq` goes (its checkpoint
+    /// position follows [`Plan::checkpoints_to`]). A 410 then disables the endpoint.
     pub fn record_webhook_attempts(
         &self,
         plan: &Plan,
@@ -1091,6 +1334,7 @@ impl Gavel {
         let at = format_time(now);
         let mut cursor = plan.cursor.clone();
         cursor.next_seq = cursor_to.max(cursor.next_seq);
+        cursor.checkpoints_after = Some(plan.checkpoints_to(sent));
         let mut attempts = Vec::new();
         let mut ops = Vec::new();
         let mut gone = None;
@@ -1101,8 +1345,11 @@ impl Gavel {
         let mut soonest: Option<time::OffsetDateTime> = None;
         let mut last_next = None;
         for s in sent {
-            let Some(m) = plan.messages.iter().find(|m| m.seq == s.seq) else {
-                return Err(CoreError::Internal(format!("seq {} was not planned", s.seq)));
+            let Some(m) = plan.messages.iter().find(|m| m.seq == s.seq && m.tree_size == s.tree_size) else {
+                return Err(CoreError::Internal(format!(
+                    "seq {} ({:?}) was not planned",
+                    s.seq, s.tree_size
+                )));
             };
             let code = s.status_code;
             let (outcome, next) = match code {
@@ -1128,6 +1375,7 @@ impl Gavel {
             }
             let attempt = Attempt {
                 seq: m.seq,
+                tree_size: m.tree_size,
                 webhook_id: m.webhook_id.clone(),
                 attempt: m.attempt,
                 at: at.clone(),
@@ -1142,6 +1390,7 @@ impl Gavel {
                     Delivery {
                         endpoint_id: plan.endpoint.id.clone(),
                         seq: m.seq,
+                        tree_size: m.tree_size,
                         webhook_id: m.webhook_id.clone(),
                         kind: m.kind.clone(),
                         status: String::new(),
@@ -1156,7 +1405,7 @@ impl Gavel {
             delivery.attempts.push(attempt.clone());
             ops.push(StateOp::put(
                 DELIVERIES,
-                &format!("{}:{}", plan.endpoint.id, m.seq),
+                &delivery_id(&plan.endpoint.id, m.seq, m.tree_size),
                 json!(delivery),
                 DocKeys {
                     k1: Some(plan.endpoint.id.clone()),

@@ -3,7 +3,7 @@
 //! `held_until`, and the hold follows the schedule of the delivery that found the endpoint down.
 
 use gavel_core::identity::Role;
-use gavel_core::webhooks::{Plan, Sent};
+use gavel_core::webhooks::{Plan, Position, Sent};
 use gavel_core::Gavel;
 use gavel_ledger::clock::{parse_time, ManualClock};
 use gavel_store::{SqliteStore, Store};
@@ -17,6 +17,7 @@ fn sent(plan: &Plan, codes: &[Option<u16>]) -> Vec<Sent> {
         .zip(codes)
         .map(|(m, c)| Sent {
             seq: m.seq,
+            tree_size: m.tree_size,
             status_code: *c,
             latency_ms: 1,
             error: c.is_none().then(|| "connection refused".to_string()),
@@ -45,7 +46,7 @@ fn a_round_without_2xx_holds_the_endpoint_until_its_next_step() {
     };
 
     // Unreachable: the round stops at the first message; the endpoint waits for its next step.
-    let plan = gavel.webhook_plan(id, 0, 100, 5_000).unwrap().unwrap();
+    let plan = gavel.webhook_plan(id, Position::default(), 100, 5_000).unwrap().unwrap();
     assert_eq!(plan.messages.len(), 3);
     let first = plan.messages[0].seq;
     gavel.record_webhook_attempts(&plan, &sent(&plan, &[None]), plan.messages[1].seq, &schedule).unwrap();
@@ -55,13 +56,16 @@ fn a_round_without_2xx_holds_the_endpoint_until_its_next_step() {
         step >= time::Duration::milliseconds(4_500) && step <= time::Duration::milliseconds(5_500),
         "{step}"
     );
-    assert!(gavel.webhook_plan(id, 0, 100, 5_000).unwrap().is_none(), "nothing is offered while held");
+    assert!(
+        gavel.webhook_plan(id, Position::default(), 100, 5_000).unwrap().is_none(),
+        "nothing is offered while held"
+    );
     clock.advance(time::Duration::seconds(4));
-    assert!(gavel.webhook_plan(id, 0, 100, 5_000).unwrap().is_none());
+    assert!(gavel.webhook_plan(id, Position::default(), 100, 5_000).unwrap().is_none());
 
     // Due again: the retry comes first; still down, so the hold grows with that delivery's schedule.
     clock.set(until);
-    let plan = gavel.webhook_plan(id, 0, 100, 5_000).unwrap().unwrap();
+    let plan = gavel.webhook_plan(id, Position::default(), 100, 5_000).unwrap().unwrap();
     assert_eq!((plan.messages[0].seq, plan.messages[0].attempt), (first, 2));
     gavel.record_webhook_attempts(&plan, &sent(&plan, &[None]), plan.messages[1].seq, &schedule).unwrap();
     let step = held(&gavel).unwrap() - until;
@@ -69,7 +73,7 @@ fn a_round_without_2xx_holds_the_endpoint_until_its_next_step() {
 
     // Answering, but with errors only: held at most the first step, even for late retries.
     clock.set(held(&gavel).unwrap());
-    let plan = gavel.webhook_plan(id, 0, 100, 5_000).unwrap().unwrap();
+    let plan = gavel.webhook_plan(id, Position::default(), 100, 5_000).unwrap().unwrap();
     assert_eq!(plan.messages.len(), 3);
     assert_eq!(plan.messages[0].attempt, 3);
     let now = gavel_ledger::clock::Clock::now(clock.as_ref());
@@ -79,13 +83,13 @@ fn a_round_without_2xx_holds_the_endpoint_until_its_next_step() {
 
     // Any 2xx lifts the hold.
     clock.advance(time::Duration::seconds(6));
-    let plan = gavel.webhook_plan(id, 0, 100, 5_000).unwrap().unwrap();
+    let plan = gavel.webhook_plan(id, Position::default(), 100, 5_000).unwrap().unwrap();
     let n = plan.messages.len();
     gavel
         .record_webhook_attempts(&plan, &sent(&plan, &vec![Some(204); n]), plan.scanned_to, &schedule)
         .unwrap();
     assert_eq!(held(&gavel), None);
-    assert!(gavel.webhook_plan(id, 0, 100, 5_000).unwrap().is_some());
+    assert!(gavel.webhook_plan(id, Position::default(), 100, 5_000).unwrap().is_some());
 
     // Every attempt is in the deliveries view and in the log's attempt records.
     let items = gavel.webhook_deliveries(&admin, id, None, 1000).unwrap();

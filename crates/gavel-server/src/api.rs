@@ -336,12 +336,18 @@ async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok((StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response())
 }
 
-#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text exposition")))]
-async fn metrics(State(state): State<AppState>) -> Response {
-    // Also sets the log size and the readiness gauges.
+/// The metrics, in the format the `Accept` header asks for (`crate::metrics::Format::negotiate`):
+/// OpenMetrics 1.0.0 when the scraper accepts it, else the Prometheus text format 0.0.4.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text exposition 0.0.4, or OpenMetrics 1.0.0 when the Accept header asks for application/openmetrics-text")))]
+async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    // Also sets the log entries and the readiness gauges.
     let (readiness, log, metrics) = (state.readiness.clone(), state.log.clone(), state.metrics.clone());
     let _ = tokio::task::spawn_blocking(move || crate::readiness::evaluate(&readiness, &log, &metrics)).await;
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.encode())
+    // Several Accept headers are one list (RFC 9110 5.3); a value that is not text accepts nothing.
+    let accept: Vec<&str> = headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect();
+    let accept = accept.join(",");
+    let format = crate::metrics::Format::negotiate((!accept.is_empty()).then_some(accept.as_str()));
+    ([(header::CONTENT_TYPE, format.content_type()), (header::VARY, "accept")], state.metrics.encode(format))
         .into_response()
 }
 

@@ -40,7 +40,8 @@ pub struct Config {
     /// Also copy each monthly bundle into this directory.
     pub monthly_export_dir: Option<String>,
     /// Also upload each monthly bundle to this S3-compatible location, `s3://bucket/prefix`
-    /// (credentials from the environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, …).
+    /// (credentials from the environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, …), and every
+    /// signed checkpoint under `<prefix>/checkpoints/` (see `checkpoint_upload`).
     pub monthly_export_s3_url: Option<String>,
     /// The S3 endpoint for non-AWS storage (MinIO, …), e.g. `http://127.0.0.1:9000`.
     pub monthly_export_s3_endpoint: Option<String>,

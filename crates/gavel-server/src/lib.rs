@@ -16,6 +16,7 @@ mod access_log;
 pub mod api;
 pub mod background;
 pub mod body_limit;
+pub mod checkpoint_upload;
 pub mod compliance_api;
 pub mod config;
 pub mod detectors;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub readiness: Arc<readiness::Readiness>,
     /// Where each newly signed checkpoint is also written (`checkpoint_publish_dir`).
     pub checkpoint_publish_dir: Option<std::path::PathBuf>,
+    /// Where each signed checkpoint is also uploaded (the S3 target of the evidence export).
+    pub checkpoint_upload: Option<(s3_export::S3Target, checkpoint_upload::UploadConfig)>,
 }
 
 impl AppState {
@@ -71,6 +74,7 @@ impl AppState {
         let store: Arc<dyn Store> = log.store().clone();
         let gavel = Gavel::new(store, clock)
             .with_settings(settings)
+            .with_checkpoint_verifier(log.verifier().clone())
             .observe_appends(move |d| observed.append_latency.observe(d.as_secs_f64()));
         AppState {
             gavel: Arc::new(gavel),
@@ -83,7 +87,18 @@ impl AppState {
             public: Arc::default(),
             readiness: Arc::default(),
             checkpoint_publish_dir: None,
+            checkpoint_upload: None,
         }
+    }
+
+    /// Also uploads every signed checkpoint to `target` (see [`checkpoint_upload`]); `None`: not.
+    pub fn with_checkpoint_upload(
+        mut self,
+        target: Option<s3_export::S3Target>,
+        config: checkpoint_upload::UploadConfig,
+    ) -> Self {
+        self.checkpoint_upload = target.map(|t| (t, config));
+        self
     }
 
     /// Also writes every newly signed checkpoint to `<dir>/checkpoint` (see [`publish_checkpoint`]).
@@ -132,7 +147,9 @@ impl AppState {
 /// Serves the API on `listener` until `shutdown` resolves, signing a checkpoint every
 /// `checkpoint_interval` while the log grows and once more after the last request finished.
 /// The webhook dispatcher, the detector task and the readiness probe run alongside and are
-/// stopped (their rounds committed) before that final checkpoint.
+/// stopped (their rounds committed) before that final checkpoint; the final checkpoint is then
+/// written to `checkpoint_publish_dir` and uploaded to S3 as every other one is (the webhooks
+/// deliver it after the next start).
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
@@ -168,6 +185,9 @@ pub async fn serve(
         }
     });
     let dispatcher = webhooks::start(state.gavel.clone(), (*state.webhooks).clone());
+    let uploader = state.checkpoint_upload.clone().map(|(target, config)| {
+        checkpoint_upload::start(state.log.clone(), target, config, state.metrics.clone())
+    });
     let detector = detectors::start(state.gavel.clone(), (*state.detectors).clone(), state.metrics.clone());
     let prober = readiness::start(state.readiness.clone(), state.log.clone(), state.metrics.clone());
     let purger =
@@ -193,8 +213,22 @@ pub async fn serve(
     flush_auth_failures(state.gavel.clone()).await;
     // What the public routes counted since the last summary is recorded before the last checkpoint.
     public::flush_now(&state).await;
-    let log = state.log.clone();
-    let _ = tokio::task::spawn_blocking(move || log.checkpoint()).await;
+    let (log, dir) = (state.log.clone(), state.checkpoint_publish_dir.clone());
+    let _ = tokio::task::spawn_blocking(move || match log.checkpoint() {
+        Ok(c) => {
+            if let Some(dir) = dir {
+                if let Err(e) = publish_checkpoint(&dir, &c.note) {
+                    tracing::error!(error = %e, dir = %dir.display(), "could not publish the final checkpoint");
+                }
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "could not sign the final checkpoint"),
+    })
+    .await;
+    if let Some(uploader) = uploader {
+        // Its last pass uploads the final checkpoint.
+        uploader.stop().await;
+    }
     result
 }
 

@@ -200,14 +200,23 @@ fn tag_of(path: &str, secured: bool) -> &'static str {
     }
 }
 
-/// Operations whose 2xx body is not JSON: (path, media type, what it is).
-const NOT_JSON: &[(&str, &str, &str)] = &[
-    ("/metrics", "text/plain", "Prometheus text exposition"),
-    ("/v1/policies/schema", "text/plain", "The Cedar schema text"),
-    ("/checkpoint", "text/plain", "A C2SP signed note"),
-    ("/v1/public/signing-key", "application/x-pem-file", "SPKI PEM"),
-    ("/v1/compliance/exports/{id}/files/{path}", "*/*", "The file's bytes, typed by its extension"),
-    ("/v1/public/share/{token}/files/{path}", "*/*", "The file's bytes, typed by its extension"),
+/// Operations whose 2xx body is not JSON: (path, [(media type, what it is)]).
+const NOT_JSON: &[(&str, &[(&str, &str)])] = &[
+    (
+        "/metrics",
+        &[
+            ("text/plain", "Prometheus text exposition 0.0.4 (the default)"),
+            (
+                "application/openmetrics-text",
+                "OpenMetrics 1.0.0 text exposition (when the Accept header asks for it)",
+            ),
+        ],
+    ),
+    ("/v1/policies/schema", &[("text/plain", "The Cedar schema text")]),
+    ("/checkpoint", &[("text/plain", "A C2SP signed note")]),
+    ("/v1/public/signing-key", &[("application/x-pem-file", "SPKI PEM")]),
+    ("/v1/compliance/exports/{id}/files/{path}", &[("*/*", "The file's bytes, typed by its extension")]),
+    ("/v1/public/share/{token}/files/{path}", &[("*/*", "The file's bytes, typed by its extension")]),
 ];
 
 /// Routes that never touch the store, so never answer 503.
@@ -273,11 +282,14 @@ fn complete_operation(path: &str, method: &str, op: &mut Map<String, Value>) {
         let Some(response) = response.as_object_mut() else { continue };
         let description = response.get("description").and_then(Value::as_str).unwrap_or_default().to_string();
         if status.starts_with('2') {
-            if let Some((_, media, what)) = NOT_JSON.iter().find(|(p, _, _)| *p == path) {
-                response.insert(
-                    "content".into(),
-                    json!({(*media): {"schema": {"type": "string", "description": what}}}),
-                );
+            if let Some((_, media)) = NOT_JSON.iter().find(|(p, _)| *p == path) {
+                let content: serde_json::Map<String, Value> = media
+                    .iter()
+                    .map(|(m, what)| {
+                        (m.to_string(), json!({"schema": {"type": "string", "description": what}}))
+                    })
+                    .collect();
+                response.insert("content".into(), Value::Object(content));
             } else if !response.contains_key("content") {
                 response.insert(
                     "content".into(),

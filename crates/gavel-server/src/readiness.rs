@@ -143,7 +143,7 @@ fn detectors_check(readiness: &Readiness, log: &Log, metrics: &Metrics) -> Check
         Ok(head) => head.size,
         Err(e) => return Check { ok: false, detail: format!("cannot read the log size: {e}") },
     };
-    metrics.log_size.set(size);
+    metrics.log_entries.set(size);
     let position = metrics.detector_position.get();
     let lag = size.saturating_sub(position);
     let bound = readiness.config.max_detector_lag;

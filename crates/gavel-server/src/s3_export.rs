@@ -122,7 +122,7 @@ impl S3Target {
         ObjectPath::parse(&key).map_err(|e| UploadError::Config(format!("object key {key:?}: {e}")))
     }
 
-    fn client(&self) -> Result<AmazonS3, UploadError> {
+    pub(crate) fn client(&self) -> Result<AmazonS3, UploadError> {
         // Few, short retries: a failed upload is retried at the next hourly check anyway.
         let retry =
             RetryConfig { max_retries: 3, retry_timeout: Duration::from_secs(60), ..Default::default() };

@@ -17,10 +17,13 @@
 //!   rotation, also with the replaced one (`Endpoint::signing_secrets`);
 //! * every resolved address is checked at connection time, unless private targets are allowed,
 //!   against the same range table as the check at creation (`gavel_core::webhooks::blocked_range`);
-//!   redirects are never followed.
+//!   redirects are never followed;
+//! * signed checkpoints (`checkpoint.signed`) go through the same rounds as log events: the
+//!   planner offers them from the stored checkpoints (`gavel_core::webhooks`, "Signed
+//!   checkpoints"), and they are sent, signed, retried and recorded like any other message.
 
 use crate::background::Background;
-use gavel_core::webhooks::{blocked_range, spec_schedule, Plan, Sent};
+use gavel_core::webhooks::{blocked_range, spec_schedule, Message, Plan, Position, Sent};
 use gavel_core::Gavel;
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -66,8 +69,9 @@ pub fn start(gavel: Arc<Gavel>, config: DispatchConfig) -> Background {
     let config = Arc::new(config);
     Background::start(config.interval, move |mut ticks| async move {
         let stop = ticks.stop_flag();
-        // Scan positions past events that needed no attempt (not committed: that would need an event).
-        let positions: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
+        // Positions past events and checkpoints that needed no attempt (not committed: that
+        // would need an event).
+        let positions: Arc<Mutex<HashMap<String, Position>>> = Arc::default();
         let mut running: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
         while ticks.next().await {
             running.retain(|_, h| !h.is_finished());
@@ -101,9 +105,9 @@ fn round(
     endpoint_id: &str,
     config: &DispatchConfig,
     stop: &AtomicBool,
-    positions: &Mutex<HashMap<String, u64>>,
+    positions: &Mutex<HashMap<String, Position>>,
 ) {
-    let from = positions.lock().map(|p| p.get(endpoint_id).copied().unwrap_or(0)).unwrap_or(0);
+    let from = positions.lock().map(|p| p.get(endpoint_id).copied().unwrap_or_default()).unwrap_or_default();
     let plan = match gavel.webhook_plan(endpoint_id, from, config.max_per_round, config.max_scan) {
         Ok(Some(plan)) => plan,
         Ok(None) => return,
@@ -120,32 +124,35 @@ fn round(
         }
         // Per message: a rotation overlap may end during a long round.
         let secrets = plan.endpoint.signing_secrets(gavel.clock().now());
-        let s = send(&agent, &plan, &secrets, &m.webhook_id, m.seq, &m.body);
+        let s = send(&agent, &plan, &secrets, m);
         let stop_round = s.status_code.is_none() || s.status_code == Some(410);
         sent.push(s);
         if stop_round {
             break;
         }
     }
-    // The cursor passes every new event attempted; the first new one not attempted waits.
-    let attempted: std::collections::HashSet<u64> = sent.iter().map(|s| s.seq).collect();
+    // The cursor passes every new event attempted; the first new one not attempted waits (and
+    // likewise for checkpoints, `Plan::checkpoints_to`).
+    let attempted: std::collections::HashSet<(u64, Option<u64>)> =
+        sent.iter().map(|s| (s.seq, s.tree_size)).collect();
     let cursor_to = plan
         .messages
         .iter()
-        .filter(|m| m.prior.is_none() && !attempted.contains(&m.seq))
+        .filter(|m| m.prior.is_none() && m.tree_size.is_none() && !attempted.contains(&(m.seq, None)))
         .map(|m| m.seq)
         .min()
         .unwrap_or(plan.scanned_to);
+    let position = Position { next_seq: cursor_to, checkpoints_after: plan.checkpoints_to(&sent) };
     if sent.is_empty() {
         if let Ok(mut p) = positions.lock() {
-            p.insert(endpoint_id.to_string(), cursor_to);
+            p.insert(endpoint_id.to_string(), position);
         }
         return;
     }
     match gavel.record_webhook_attempts(&plan, &sent, cursor_to, &config.schedule) {
         Ok(_) => {
             if let Ok(mut p) = positions.lock() {
-                p.insert(endpoint_id.to_string(), cursor_to);
+                p.insert(endpoint_id.to_string(), position);
             }
         }
         // A conflict means someone else (an admin change, another replica) moved first: the
@@ -202,7 +209,8 @@ fn retry_after(resp: &ureq::Response) -> Option<Duration> {
     resp.header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs)
 }
 
-fn send(agent: &ureq::Agent, plan: &Plan, secrets: &[&str], webhook_id: &str, seq: u64, body: &[u8]) -> Sent {
+fn send(agent: &ureq::Agent, plan: &Plan, secrets: &[&str], m: &Message) -> Sent {
+    let (webhook_id, seq, tree_size, body) = (m.webhook_id.as_str(), m.seq, m.tree_size, m.body.as_slice());
     let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     let started = Instant::now();
     let signature = match gavel_core::webhooks::sign_all(secrets, webhook_id, timestamp, body) {
@@ -210,6 +218,7 @@ fn send(agent: &ureq::Agent, plan: &Plan, secrets: &[&str], webhook_id: &str, se
         Err(e) => {
             return Sent {
                 seq,
+                tree_size,
                 status_code: None,
                 latency_ms: 0,
                 error: Some(e.to_string()),
@@ -230,16 +239,31 @@ fn send(agent: &ureq::Agent, plan: &Plan, secrets: &[&str], webhook_id: &str, se
             let code = resp.status();
             let ok = (200..300).contains(&code);
             let error = (!ok).then(|| format!("HTTP {code} (redirects are not followed)"));
-            Sent { seq, status_code: Some(code), latency_ms, error, retry_after: retry_after(&resp) }
+            Sent {
+                seq,
+                tree_size,
+                status_code: Some(code),
+                latency_ms,
+                error,
+                retry_after: retry_after(&resp),
+            }
         }
         Err(ureq::Error::Status(code, resp)) => Sent {
             seq,
+            tree_size,
             status_code: Some(code),
             latency_ms,
             error: Some(format!("HTTP {code} {}", resp.status_text())),
             retry_after: retry_after(&resp),
         },
-        Err(e) => Sent { seq, status_code: None, latency_ms, error: Some(e.to_string()), retry_after: None },
+        Err(e) => Sent {
+            seq,
+            tree_size,
+            status_code: None,
+            latency_ms,
+            error: Some(e.to_string()),
+            retry_after: None,
+        },
     }
 }
 

@@ -391,9 +391,107 @@ fn decide_fails_closed_with_503_when_the_log_cannot_commit() {
     assert!(text.contains("gavel_decide_unavailable_total 1"), "{text}");
     assert!(text.contains("gavel_decisions_total{outcome=\"allow\",enforced=\"false\"} 1"), "{text}");
     assert!(text.contains("gavel_decide_latency_seconds_count 1"), "{text}");
-    assert!(text.contains("gavel_log_size"), "{text}");
+    assert!(text.contains("gavel_log_entries "), "{text}");
     let verify = server.ok("GET", "/v1/audit/verify", &alice, None);
     assert_eq!(verify["valid"], true);
+}
+
+/// `/metrics` with the given `Accept` header: (content type, body).
+fn scrape(server: &Server, accept: Option<&str>) -> (String, String) {
+    let mut req = ureq::get(&format!("{}/metrics", server.base));
+    if let Some(accept) = accept {
+        req = req.set("Accept", accept);
+    }
+    let resp = req.call().expect("GET /metrics");
+    assert_eq!(resp.header("vary"), Some("accept"));
+    let ctype = resp.header("content-type").unwrap_or_default().to_string();
+    (ctype, resp.into_string().unwrap())
+}
+
+/// Both expositions of `/metrics`, read by parsers we did not write: the Python
+/// `prometheus_client`'s strict OpenMetrics parser for what a scraper asking for OpenMetrics
+/// gets, and its Prometheus text format (0.0.4) parser for what everyone else gets. Every family
+/// must come with HELP (non-empty documentation) and its type, in both.
+#[test]
+fn metrics_parse_in_both_formats_with_help_and_type_on_every_family() {
+    let server = Server::start();
+    let alice = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
+    let agent = server.ok("POST", "/v1/agents", &alice, Some(json!({"name": "a1"})));
+    server.ok("POST", "/v1/decide", agent["token"].as_str().unwrap(), Some(json!({"tool": "search_docs"})));
+
+    // Prometheus 2.x's Accept header, then no header, curl's */* and an explicit 0.0.4.
+    let prometheus =
+        "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,\
+                      text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let (om_type, om) = scrape(&server, Some(prometheus));
+    assert_eq!(om_type, "application/openmetrics-text; version=1.0.0; charset=utf-8");
+    assert!(om.ends_with("# EOF\n"), "{om}");
+    let (text_type, text) = scrape(&server, None);
+    assert_eq!(text_type, "text/plain; version=0.0.4; charset=utf-8");
+    assert!(!text.contains("# EOF"), "{text}");
+    for accept in ["*/*", "text/plain;version=0.0.4"] {
+        assert_eq!(scrape(&server, Some(accept)).0, text_type, "{accept}");
+    }
+
+    const SCRIPT: &str = r#"
+import json, math, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics
+from prometheus_client.parser import text_string_to_metric_families as prometheus_text
+out = {}
+for fmt, parse, path in (("openmetrics", openmetrics, sys.argv[1]), ("text", prometheus_text, sys.argv[2])):
+    with open(path) as f:
+        body = f.read()
+    out[fmt] = {
+        fam.name: {"type": fam.type, "help": fam.documentation, "unit": fam.unit,
+                   "samples": {s.name + json.dumps(s.labels, sort_keys=True): s.value
+                               for s in fam.samples if math.isfinite(s.value)}}
+        for fam in parse(body)
+    }
+print(json.dumps(out))
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let (om_path, text_path) = (dir.path().join("om.txt"), dir.path().join("text.txt"));
+    std::fs::write(&om_path, &om).unwrap();
+    std::fs::write(&text_path, &text).unwrap();
+    let out =
+        gavel_testkit::python_command().arg("-c").arg(SCRIPT).arg(&om_path).arg(&text_path).output().unwrap();
+    assert!(out.status.success(), "{}\n{om}\n{text}", String::from_utf8_lossy(&out.stderr));
+    let parsed: Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    let expected = [
+        ("gavel_decisions", "counter", ""),
+        ("gavel_decide_latency_seconds", "histogram", "seconds"),
+        ("gavel_append_latency_seconds", "histogram", "seconds"),
+        ("gavel_log_entries", "gauge", ""),
+        ("gavel_decide_unavailable", "counter", ""),
+        ("gavel_detections", "counter", ""),
+        ("gavel_detector_incident_events", "counter", ""),
+        ("gavel_detector_position", "gauge", ""),
+        ("gavel_ready", "gauge", ""),
+        ("gavel_ready_check", "gauge", ""),
+        ("gavel_data_dir_free_bytes", "gauge", "bytes"),
+        ("gavel_checkpoint_upload_tree_size", "gauge", ""),
+        ("gavel_checkpoint_upload_failures", "counter", ""),
+    ];
+    for fmt in ["openmetrics", "text"] {
+        let families = parsed[fmt].as_object().unwrap();
+        let names: std::collections::BTreeSet<&str> = families.keys().map(String::as_str).collect();
+        let want: std::collections::BTreeSet<&str> = expected.iter().map(|(n, _, _)| *n).collect();
+        assert_eq!(names, want, "{fmt}: {parsed}");
+        for (name, kind, unit) in expected {
+            let family = &families[name];
+            assert_eq!(family["type"], kind, "{fmt} {name}: {family}");
+            assert!(!family["help"].as_str().unwrap().is_empty(), "{fmt} {name} has no HELP: {family}");
+            if fmt == "openmetrics" {
+                assert_eq!(family["unit"], unit, "{fmt} {name}: {family}");
+            }
+        }
+        let samples = &families["gavel_decisions"]["samples"];
+        let allowed = r#"gavel_decisions_total{"enforced": "false", "outcome": "allow"}"#;
+        assert_eq!(samples[allowed], 1.0, "{fmt}: {samples}");
+        let entries = families["gavel_log_entries"]["samples"]["gavel_log_entries{}"].as_f64().unwrap();
+        assert!(entries >= 3.0, "{fmt}: {entries}");
+    }
 }
 
 /// Polls `/readyz` until it answers `status` (or panics after `secs`); returns its body.

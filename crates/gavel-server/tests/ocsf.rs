@@ -4,8 +4,10 @@
 //! decided and expired; outcomes and bypass findings; policy changes, packs, users, agents,
 //! containment, detections, an incident from opening to resolution, compliance scans, evidence
 //! exports, uploads and shares, retention and holds, operators' `external.*` records), plus the
-//! payload of an event purged past retention. Each is mapped with `webhooks::payload`, serialized
-//! as the dispatcher sends it, and checked unchanged by `tests/ocsf/validate.py` (PyPI
+//! payload of an event purged past retention and that of a signed checkpoint (`checkpoint.signed`,
+//! not a log event: delivered from the stored checkpoints). Each is mapped with
+//! `webhooks::payload` (`webhooks::checkpoint_payload` for the checkpoint), serialized as the
+//! dispatcher sends it, and checked unchanged by `tests/ocsf/validate.py` (PyPI
 //! `ocsf-json-schema` for OCSF 1.8.0 with the profiles the payload declares, and `jsonschema`,
 //! pinned in gavel-testkit's oracles). The set of kinds validated must equal the set delivered,
 //! so a new kind cannot ship without its payload being validated.
@@ -13,7 +15,7 @@
 mod common;
 
 use common::Server;
-use gavel_core::webhooks::{deliverable_kinds, payload, EVENT_KINDS};
+use gavel_core::webhooks::{checkpoint_payload, deliverable_kinds, payload, CHECKPOINT_KIND, EVENT_KINDS};
 use gavel_ledger::clock::ManualClock;
 use gavel_ledger::event::{Actor, Event, EventDraft};
 use serde_json::{json, Value};
@@ -252,7 +254,8 @@ fn every_delivered_payload_validates_against_the_ocsf_schema_as_sent() {
         deliverable_kinds().map(str::to_string).chain(["external.access_review".to_string()]).collect();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let missing: Vec<String> = deliverable.difference(&log_kinds()).cloned().collect();
+        let mut missing: Vec<String> = deliverable.difference(&log_kinds()).cloned().collect();
+        missing.retain(|k| k != CHECKPOINT_KIND);
         if missing.is_empty() {
             break;
         }
@@ -281,6 +284,13 @@ fn every_delivered_payload_validates_against_the_ocsf_schema_as_sent() {
     // An event whose payload was purged past retention is still delivered (seq and leaf hash).
     lines.push_str(&serde_json::to_string(&payload(size, &"ab".repeat(32), None)).unwrap());
     lines.push('\n');
+    // A signed checkpoint of the whole session, as the planner builds its delivery.
+    let signed = server.state.log.checkpoint().unwrap();
+    let checkpoint = server.state.gavel.signed_checkpoint(signed.size).unwrap().expect("authentic");
+    assert_eq!((checkpoint.tree_size, checkpoint.note.as_str()), (signed.size, signed.note.as_str()));
+    lines.push_str(&serde_json::to_string(&checkpoint_payload(&checkpoint)).unwrap());
+    lines.push('\n');
+    delivered.insert(CHECKPOINT_KIND.to_string());
     assert_eq!(delivered, deliverable, "the session produced exactly the kinds webhooks deliver");
     assert_eq!(classes, BTreeSet::from([2004, 2005, 3004, 6003]), "every class we emit is exercised");
 

@@ -2,16 +2,21 @@
 //! write: moto (`python -m moto.server`, PyPI `moto[server]`, from gavel-testkit's pinned oracles). The uploaded
 //! bundle is listed and downloaded from moto with boto3 and must verify offline; a failed upload
 //! (missing bucket) is reported, leaves the local bundle intact, and succeeds at the next run.
+//! Every signed checkpoint is uploaded beside the bundles (`checkpoint_upload`), read back the
+//! same way, and must verify as a checkpoint held outside the database.
 //!
-//! One test in this binary only: it sets the AWS_* environment variables the S3 client reads.
+//! The tests set the AWS_* environment variables the S3 client reads, once, before any of them
+//! goes on ([`aws_env`]), to the same values.
 
 mod common;
 
 use common::Server;
 use gavel_ledger::clock::ManualClock;
+use gavel_server::checkpoint_upload::{origin_key, UploadConfig};
 use gavel_server::compliance_api::{run_due, Schedule};
 use gavel_server::s3_export::{S3Target, UPLOADS_COLLECTION};
 use gavel_store::docs::DocQuery;
+use gavel_store::Store as _;
 use serde_json::json;
 use std::process::{Child, Stdio};
 use std::sync::Arc;
@@ -77,13 +82,21 @@ impl Drop for Moto {
     }
 }
 
+/// Sets the AWS_* variables the S3 client reads, once per process: every test calls it first,
+/// and waits for it, so no test reads the environment while another writes it.
+fn aws_env() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+        std::env::set_var("AWS_REGION", "us-east-1");
+    });
+}
+
 #[test]
 fn monthly_bundles_are_uploaded_read_back_and_retried_until_they_are() {
+    aws_env();
     let moto = Moto::start();
-    // Only this test runs in this binary, so setting the environment here races with nothing.
-    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-    std::env::set_var("AWS_REGION", "us-east-1");
 
     // Some March activity, then the 1st of April: March is due.
     let clock = Arc::new(ManualClock::new(datetime!(2026-03-20 09:00 UTC)));
@@ -158,4 +171,105 @@ fn monthly_bundles_are_uploaded_read_back_and_retried_until_they_are() {
     assert!(err.contains("not uploaded yet") && err.contains("s3://other-bucket"), "{err}");
     assert!(gavel_evidence::verify_bundle(&local, &opts).valid);
     assert_eq!(uploads(&gavel).len(), 1);
+}
+
+/// A metric's value from `/metrics` (0 if absent).
+fn metric(server: &Server, name: &str) -> u64 {
+    let text = server.call("GET", "/metrics", None, None).1.as_str().unwrap_or_default().to_string();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn wait_metric(server: &Server, name: &str, at_least: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metric(server, name) < at_least {
+        assert!(Instant::now() < deadline, "{name} never reached {at_least} ({})", metric(server, name));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Issue 13: with the S3 export configured, every signed checkpoint is uploaded to
+/// `<prefix>/checkpoints/<origin>/<size>.c2sp` (plus the `checkpoint` pointer), read back, never
+/// overwritten with another note, retried after failures, resumed after a restart without a gap,
+/// and the notes boto3 downloads anchor the log.
+#[test]
+fn every_signed_checkpoint_is_uploaded_read_back_retried_and_never_overwritten() {
+    aws_env();
+    let moto = Moto::start();
+    let target = S3Target::parse(&format!("s3://{BUCKET}/gavel/prod"), Some(&moto.base), None).unwrap();
+    let fast = UploadConfig { interval: Duration::from_millis(100), max_backoff: Duration::from_millis(400) };
+    let mut server =
+        Server::start_tweaked(move |s| s.with_checkpoint_upload(Some(target.clone()), fast.clone()));
+    let admin = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
+    let agent = server.ok("POST", "/v1/agents", &admin, Some(json!({"name": "bot"})));
+    let agent = agent["token"].as_str().unwrap().to_string();
+    let decide = |server: &Server| {
+        server.ok("POST", "/v1/decide", &agent, Some(json!({"tool": "search_docs"})));
+    };
+    decide(&server);
+
+    // No bucket yet: the upload fails, is counted, and is retried.
+    let first = server.state.log.checkpoint().unwrap();
+    wait_metric(&server, "gavel_checkpoint_upload_failures_total", 2);
+    assert_eq!(metric(&server, "gavel_checkpoint_upload_tree_size"), 0);
+    ureq::put(&format!("{}/{BUCKET}", moto.base)).call().expect("create the bucket");
+    wait_metric(&server, "gavel_checkpoint_upload_tree_size", first.size);
+
+    // More checkpoints, a restart (its final checkpoint is uploaded at shutdown or at the next
+    // start), more again: every checkpoint from the first on is in the bucket, each once.
+    decide(&server);
+    server.state.log.checkpoint().unwrap();
+    // Covered only by the checkpoint signed at shutdown.
+    decide(&server);
+    let unsigned = gavel_store::Store::head(server.state.log.store().as_ref()).unwrap().size;
+    server.reopen();
+    assert!(server.state.log.latest_authentic_checkpoint().unwrap().unwrap().size >= unsigned);
+    decide(&server);
+    let last = server.state.log.checkpoint().unwrap();
+    wait_metric(&server, "gavel_checkpoint_upload_tree_size", last.size);
+    let origin = server.state.log.origin().to_string();
+    let dir = format!("gavel/prod/checkpoints/{}/", origin_key(&origin));
+    let downloaded = tempfile::tempdir().unwrap();
+    let keys: std::collections::BTreeSet<String> =
+        moto.download(&dir, downloaded.path()).into_iter().collect();
+    let stored: Vec<_> = server
+        .state
+        .log
+        .store()
+        .checkpoints()
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.size >= first.size)
+        .collect();
+    assert!(stored.len() >= 3, "{stored:?}");
+    let mut expected: std::collections::BTreeSet<String> =
+        stored.iter().map(|c| format!("{dir}{}.c2sp", c.size)).collect();
+    expected.insert(format!("{dir}checkpoint"));
+    assert_eq!(keys, expected, "every checkpoint since the first, and the pointer");
+    let mut notes = Vec::new();
+    for c in &stored {
+        let held = std::fs::read_to_string(downloaded.path().join(format!("{}.c2sp", c.size))).unwrap();
+        assert_eq!(held, c.note, "size {}", c.size);
+        notes.push(held);
+    }
+    let pointer = std::fs::read_to_string(downloaded.path().join("checkpoint")).unwrap();
+    assert_eq!(pointer, last.note);
+    let report = server.state.log.verify_with(0, None, &notes).unwrap();
+    assert!(report.valid, "the notes in the bucket anchor the log: {report:?}");
+
+    // Someone else's note already under the next size: never overwritten, reported, retried.
+    let failures = metric(&server, "gavel_checkpoint_upload_failures_total");
+    decide(&server);
+    let next = gavel_store::Store::head(server.state.log.store().as_ref()).unwrap().size;
+    let key = format!("{dir}{next}.c2sp");
+    ureq::put(&format!("{}/{BUCKET}/{key}", moto.base)).send_string("not ours\n").expect("plant a note");
+    assert_eq!(server.state.log.checkpoint().unwrap().size, next);
+    wait_metric(&server, "gavel_checkpoint_upload_failures_total", failures + 2);
+    assert_eq!(metric(&server, "gavel_checkpoint_upload_tree_size"), last.size);
+    let again = tempfile::tempdir().unwrap();
+    moto.download(&dir, again.path());
+    assert_eq!(std::fs::read_to_string(again.path().join(format!("{next}.c2sp"))).unwrap(), "not ours\n");
+    assert_eq!(std::fs::read_to_string(again.path().join("checkpoint")).unwrap(), last.note);
 }

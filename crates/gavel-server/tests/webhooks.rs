@@ -520,3 +520,135 @@ fn a_rotated_secret_keeps_signing_for_the_overlap() {
     let stale = record_of(w.decide());
     assert_eq!((stale["verified"].clone(), stale["signatures"].clone()), (json!(false), json!(1)), "{stale}");
 }
+
+/// The OCSF validator of `tests/ocsf.rs` (pinned `ocsf-json-schema` + `jsonschema`) over
+/// payloads as a receiver got them; returns its report.
+fn validate_ocsf(payloads: &[&Value]) -> String {
+    use std::io::Write;
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/ocsf/validate.py");
+    let mut child = gavel_testkit::python_command()
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines: String = payloads.iter().map(|p| format!("{p}\n")).collect();
+    child.stdin.take().unwrap().write_all(lines.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{report}\n{}", String::from_utf8_lossy(&out.stderr));
+    report
+}
+
+/// Issue 13: every signed checkpoint reaches the SIEM as `checkpoint.signed`, signed like any
+/// delivery (verified by the reference Standard Webhooks library), retried on failure, listed in
+/// the deliveries, carrying a C2SP note that verifies under the log key and anchors the log; the
+/// payload validates against OCSF as delivered. A checkpoint that adds only delivery records is
+/// not delivered, so an idle log stops growing.
+#[test]
+fn signed_checkpoints_are_delivered_verified_and_an_idle_log_stops_growing() {
+    // The first request fails: the checkpoint's first attempt, retried 200 ms later.
+    let receiver = Receiver::start(&["--bodies", "--fail-first", "1"]);
+    let w = world(fast_dispatch(Duration::from_millis(200)));
+    let id = w.hook(&receiver, json!(["checkpoint.signed"]));
+    let log = w.server.state.log.clone();
+    w.decide();
+    // The detectors record the agent's first use of the tool on their own time: awaited, so the
+    // log holds everything this test does before the checkpoints are signed.
+    wait_for("the new-tool detection", Duration::from_secs(20), || {
+        w.log_kinds().iter().any(|(k, _)| k == "detection.raised").then_some(())
+    })
+    .unwrap();
+    let first = log.checkpoint().unwrap();
+    let want = format!("msg_{id}_checkpoint_{}", first.size);
+    let delivered = |webhook_id: &str| {
+        receiver.records().into_iter().find(|r| r["webhook_id"] == json!(webhook_id) && r["responded"] == 204)
+    };
+    let record = wait_for("the checkpoint's delivery", Duration::from_secs(20), || delivered(&want))
+        .unwrap_or_else(|e| panic!("{e}: {:#?}", receiver.records()));
+    assert_eq!(
+        (record["verified"].clone(), record["kind"].clone()),
+        (json!(true), json!("checkpoint.signed"))
+    );
+    let tries: Vec<Value> =
+        receiver.records().into_iter().filter(|r| r["webhook_id"] == json!(want)).collect();
+    assert_eq!(tries.iter().map(|r| r["responded"].as_u64().unwrap()).collect::<Vec<_>>(), [500, 204]);
+
+    // What was delivered: the note, and the fields a SIEM indexes, all agreeing with the log.
+    let payload = &record["payload"];
+    let c = &payload["unmapped"]["gavel"]["checkpoint"];
+    let note = c["note"].as_str().unwrap();
+    assert_eq!(note, first.note);
+    assert_eq!(payload["raw_data"], note);
+    assert_eq!(c["origin"], log.origin());
+    assert_eq!(c["tree_size"], first.size);
+    assert_eq!(c["root_hash"], hex::encode(first.root));
+    assert_eq!(c["key_id"], hex::encode(log.verifier().key_id()));
+    assert_eq!(payload["entity"]["version"], first.size.to_string());
+    // Checked with what a SIEM would hold: the log key as the server publishes it.
+    let published = w.server.ok("GET", "/v1/audit/checkpoint", &w.admin, None);
+    let key = published["log_key"].as_str().unwrap();
+    let verifier = gavel_ledger::checkpoint::NoteVerifier::from_verifier_key(key).unwrap();
+    let held = verifier.verify(note).unwrap();
+    assert_eq!((held.size, held.root), (first.size, first.root));
+    let report = log.verify_with(0, None, &[note.to_string()]).unwrap();
+    assert!(report.valid, "the log extends the checkpoint the SIEM holds: {report:?}");
+    assert!(validate_ocsf(&[payload]).contains("ok 3004 checkpoint.signed"));
+
+    // Listed among the endpoint's deliveries, with the tree size.
+    let items = wait_for("the recorded attempts", Duration::from_secs(10), || {
+        let items = w.deliveries(&id);
+        (items.len() == 2).then_some(items)
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:#?}", w.deliveries(&id)));
+    assert!(
+        items.iter().all(|a| a["kind"] == "checkpoint.signed" && a["tree_size"] == first.size),
+        "{items:#?}"
+    );
+    assert_eq!(items.iter().filter(|a| a["outcome"] == "delivered").count(), 1, "{items:#?}");
+
+    // Idle: the checkpoint over the delivery records alone is signed but not delivered, so
+    // nothing more is recorded and the log stops growing.
+    let quiet = log.checkpoint().unwrap();
+    assert!(quiet.size > first.size, "the attempts were recorded after the first checkpoint");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        gavel_store::Store::head(log.store().as_ref()).unwrap().size,
+        quiet.size,
+        "an idle log does not grow"
+    );
+    assert_eq!(log.checkpoint().unwrap().size, quiet.size);
+    assert!(delivered(&format!("msg_{id}_checkpoint_{}", quiet.size)).is_none());
+    assert!(w.log_kinds().iter().all(|(k, _)| k != "checkpoint.signed"), "not a log event");
+
+    // The next real event: its checkpoint is delivered, and covers the records before it too.
+    let later = w.decide();
+    let next = log.checkpoint().unwrap();
+    assert_eq!(next.size, later + 1);
+    let record = wait_for("the next checkpoint's delivery", Duration::from_secs(20), || {
+        delivered(&format!("msg_{id}_checkpoint_{}", next.size))
+    })
+    .unwrap();
+    let note = record["payload"]["unmapped"]["gavel"]["checkpoint"]["note"].as_str().unwrap();
+    assert!(log.verify_with(0, None, &[note.to_string()]).unwrap().valid);
+    let ep = w.server.ok("GET", &format!("/v1/webhooks/{id}"), &w.admin, None);
+    assert_eq!(ep["deliveries"], json!({"delivered": 2, "failed": 0, "pending": 0}), "{ep}");
+}
+
+/// An endpoint whose filter does not name `checkpoint.signed` gets none; `*` does, beside events.
+#[test]
+fn checkpoints_follow_the_kind_filter() {
+    let decisions = Receiver::start(&[]);
+    let everything = Receiver::start(&[]);
+    let w = world(fast_dispatch(Duration::from_millis(200)));
+    let d = w.hook(&decisions, json!(["decision"]));
+    let all = w.hook(&everything, json!(["*"]));
+    let seq = w.decide();
+    let c = w.server.state.log.checkpoint().unwrap();
+    let want = BTreeSet::from([format!("msg_{all}_{seq}"), format!("msg_{all}_checkpoint_{}", c.size)]);
+    wait_delivered(&everything, &want, Duration::from_secs(20));
+    wait_delivered(&decisions, &ids(&d, &[seq]), Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(decisions.records().iter().all(|r| r["kind"] == "decision"), "{:#?}", decisions.records());
+}

@@ -228,6 +228,10 @@ pub trait Store: Send + Sync {
     /// All stored checkpoints, by size.
     fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError>;
 
+    /// The stored checkpoints of size greater than `after`, by size, at most `limit` of them (the
+    /// outbox webhooks deliver `checkpoint.signed` from; signatures are not checked here).
+    fn checkpoints_after(&self, after: u64, limit: usize) -> Result<Vec<StoredCheckpoint>, StoreError>;
+
     /// Verifies `from..to` (exclusive; clamped to the log) against the chain and, from seq 0,
     /// against the given authenticated checkpoint anchors.
     fn verify(

@@ -230,6 +230,35 @@ fn run_checkpointer(path: PathBuf, stop: mpsc::Receiver<()>) {
 }
 
 impl SqliteStore {
+    /// Checkpoints of size greater than `after` (all with `None`), by size, at most `limit`.
+    fn checkpoints_after_opt(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        // -1 is below every size: `None` reads them all.
+        let after = after.map_or(-1, |a| i64::try_from(a).unwrap_or(i64::MAX));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT size, root, note, created_at FROM checkpoints WHERE size > ?1 ORDER BY size LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after, limit], |r| {
+                Ok((
+                    r.get::<_, u64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (size, root, note, created_at) = row?;
+                Ok(StoredCheckpoint { size, root: blob_hash(&root)?, note, created_at })
+            })
+            .collect()
+        })
+    }
+
     /// Opens (creating if needed) the database at `path` and starts the log writer.
     ///
     /// The database is this process's alone while it is open (see [`VFS`]): another process that
@@ -1067,25 +1096,12 @@ impl Store for SqliteStore {
     }
 
     fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError> {
-        self.with_reader(|conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT size, root, note, created_at FROM checkpoints ORDER BY size")?;
-            let rows = stmt.query_map([], |r| {
-                Ok((
-                    r.get::<_, u64>(0)?,
-                    r.get::<_, Vec<u8>>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            })?;
-            rows.map(|row| {
-                let (size, root, note, created_at) = row?;
-                Ok(StoredCheckpoint { size, root: blob_hash(&root)?, note, created_at })
-            })
-            .collect()
-        })
+        self.checkpoints_after_opt(None, usize::MAX)
     }
 
+    fn checkpoints_after(&self, after: u64, limit: usize) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        self.checkpoints_after_opt(Some(after), limit)
+    }
     fn verify(&self, from: u64, to: Option<u64>, anchors: Vec<Anchor>) -> Result<VerifyReport, StoreError> {
         // The size comes from the database, not the in-memory head, so rows removed behind the
         // server's back are seen.
