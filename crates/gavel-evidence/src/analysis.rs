@@ -25,11 +25,27 @@ pub struct Row {
     pub outcome: String,
     pub detail: String,
     pub leaf_hash: String,
+    /// The actor's name, as the period's events name it (empty when they do not).
+    #[serde(default)]
+    pub actor_name: String,
+    #[serde(default)]
+    pub agent_id: String,
+    #[serde(default)]
+    pub agent_name: String,
+    #[serde(default)]
+    pub tool: String,
+    /// The decision the event is (`decision`) or refers to (approvals, outcomes, findings).
+    #[serde(default)]
+    pub decision_id: String,
+    /// The policies that decided (`<set>/<policy id>@v<version>`, `; `-separated), or the policy
+    /// set version a policy change is about (`<set>@v<version>`).
+    #[serde(default)]
+    pub policies: String,
 }
 
 impl Row {
     /// The fields in CSV order ([`CSV_HEADER`]), as the CSV writes them.
-    pub fn fields(&self) -> [String; 8] {
+    pub fn fields(&self) -> [String; 14] {
         [
             self.seq.to_string(),
             self.time.clone(),
@@ -39,13 +55,118 @@ impl Row {
             self.outcome.clone(),
             self.detail.clone(),
             self.leaf_hash.clone(),
+            self.actor_name.clone(),
+            self.agent_id.clone(),
+            self.agent_name.clone(),
+            self.tool.clone(),
+            self.decision_id.clone(),
+            self.policies.clone(),
         ]
     }
 }
 
 /// CSV header of controls/<ID>.csv (the order of [`Row`]'s fields).
-pub const CSV_HEADER: [&str; 8] =
-    ["seq", "time", "kind", "actor", "subject", "outcome", "detail", "leaf_hash"];
+pub const CSV_HEADER: [&str; 14] = [
+    "seq",
+    "time",
+    "kind",
+    "actor",
+    "subject",
+    "outcome",
+    "detail",
+    "leaf_hash",
+    "actor_name",
+    "agent_id",
+    "agent_name",
+    "tool",
+    "decision_id",
+    "policies",
+];
+
+/// Bundles before `gavel-evidence/4` have only the first eight columns.
+pub const LEGACY_COLUMNS: usize = 8;
+
+/// Most principals [`Names`] remembers (beyond it, later ones are simply not named).
+const MAX_NAMES: usize = 100_000;
+
+/// The names of users and agents, learnt from the period's events in seq order, so evidence rows
+/// can name who beside ids. Names come only from the events (a principal created before the
+/// period is named once an event of the period names it), so a verifier learns the same names
+/// from events.jsonl.
+#[derive(Debug, Default)]
+pub struct Names {
+    by_id: BTreeMap<String, String>,
+}
+
+impl Names {
+    fn remember(&mut self, id: Option<&str>, name: Option<&str>) {
+        if let (Some(id), Some(name)) = (id, name) {
+            if self.by_id.len() < MAX_NAMES || self.by_id.contains_key(id) {
+                self.by_id.insert(id.to_string(), name.to_string());
+            }
+        }
+    }
+
+    /// Learns the names an event states. Call it for every event, in seq order.
+    pub fn learn(&mut self, e: &Event) {
+        let d = &e.data;
+        match e.kind.as_str() {
+            "user.created" | "user.role_changed" | "user.deactivated" | "user.credential_rotated" => {
+                self.remember(s(d, "user_id"), s(d, "name"))
+            }
+            "agent.registered" | "agent.suspended" | "agent.deactivated" | "agent.reactivated" => {
+                self.remember(s(d, "agent_id"), s(d, "name").or_else(|| s(d, "agent_name")))
+            }
+            _ => {}
+        }
+        self.remember(s(d, "agent_id"), s(d, "agent_name"));
+        self.remember(s(d, "approver"), s(d, "approver_name"));
+        self.remember(s(d, "author"), s(d, "author_name"));
+        self.remember(s(d, "approved_by"), s(d, "approved_by_name"));
+    }
+
+    fn name(&self, id: &str) -> String {
+        self.by_id.get(id).cloned().unwrap_or_default()
+    }
+
+    /// The row of one event, with the names learnt so far (call [`Names::learn`] first).
+    pub fn row(&self, event: &Event, leaf_hash: &str) -> Row {
+        let d = &event.data;
+        let mut r = row(event, leaf_hash);
+        r.actor_name = match event.actor.kind.as_str() {
+            "user" | "agent" => self.name(&event.actor.id),
+            _ => event.actor.id.clone(),
+        };
+        r.agent_id = first_str(d, &["agent_id"]);
+        r.agent_name = match s(d, "agent_name") {
+            Some(n) => n.to_string(),
+            None => self.name(&r.agent_id),
+        };
+        r.tool = first_str(d, &["tool"]);
+        r.decision_id = first_str(d, &["decision_id"]);
+        r.policies = if event.kind == "decision" {
+            d.get("policies")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    format!(
+                        "{}/{}@v{}",
+                        scalar(p.get("set_id")),
+                        scalar(p.get("policy_id")),
+                        scalar(p.get("version"))
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        } else if let (Some(set), Some(v)) = (s(d, "set_id"), d.get("version").filter(|v| !v.is_null())) {
+            format!("{set}@v{}", scalar(Some(v)))
+        } else {
+            String::new()
+        };
+        r
+    }
+}
 
 /// How bad a finding is: `fail` makes the criterion not satisfied, `warn` is for the reader.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -79,8 +200,8 @@ fn scalar(v: Option<&Value>) -> String {
     }
 }
 
-/// The row of one event.
-pub fn row(event: &Event, leaf_hash: &str) -> Row {
+/// The row of one event, without names (see [`Names::row`]).
+fn row(event: &Event, leaf_hash: &str) -> Row {
     let d = &event.data;
     let subject = first_str(
         d,
@@ -136,6 +257,12 @@ pub fn row(event: &Event, leaf_hash: &str) -> Row {
         outcome,
         detail,
         leaf_hash: leaf_hash.to_string(),
+        actor_name: String::new(),
+        agent_id: String::new(),
+        agent_name: String::new(),
+        tool: String::new(),
+        decision_id: String::new(),
+        policies: String::new(),
     }
 }
 
@@ -646,6 +773,7 @@ pub struct PeriodAnalysis<'f> {
     framework: &'f Framework,
     aggregates: Vec<Aggregate>,
     facts: FactsBuilder,
+    names: Names,
 }
 
 impl<'f> PeriodAnalysis<'f> {
@@ -655,13 +783,20 @@ impl<'f> PeriodAnalysis<'f> {
             framework,
             aggregates: framework.criteria.iter().map(|c| Aggregate::new(c.analysis)).collect(),
             facts: FactsBuilder::new(from, to),
+            names: Names::default(),
         }
+    }
+
+    /// The evidence row of the event just observed, with the names learnt so far.
+    pub fn row(&self, event: &Event, leaf_hash: &str) -> Row {
+        self.names.row(event, leaf_hash)
     }
 
     /// Takes the next event; `matched(i)` is called for each criterion (by index) it is
     /// evidence of, so the caller can write the evidence row.
     pub fn observe(&mut self, event: &Event, mut matched: impl FnMut(usize)) {
         self.facts.observe(event);
+        self.names.learn(event);
         for (i, (c, agg)) in self.framework.criteria.iter().zip(self.aggregates.iter_mut()).enumerate() {
             if c.matches(&event.kind, &event.data) {
                 agg.observe(event);

@@ -26,7 +26,7 @@
 //! * **Atomic.** Everything is written under `.<name>.partial-<pid>` next to the output and
 //!   renamed into place after `SHA256SUMS` is signed: a bundle directory is complete or absent.
 
-use crate::analysis::{row, Finding, PeriodAnalysis, PeriodFacts, CSV_HEADER};
+use crate::analysis::{Finding, PeriodAnalysis, PeriodFacts, CSV_HEADER};
 use crate::framework::Framework;
 use crate::report::{self, ReportInput, REPORT_FILE};
 use crate::sums::{self, SIG_FILE, SUMS_FILE};
@@ -48,7 +48,7 @@ use std::path::{Path, PathBuf};
 use time::{Date, Duration, OffsetDateTime};
 
 /// manifest.json `bundle_format`: 2 added report.pdf (verify still accepts 1 without it).
-pub const BUNDLE_FORMAT: &str = "gavel-evidence/3";
+pub const BUNDLE_FORMAT: &str = "gavel-evidence/4";
 
 /// Minimum observation window of a SOC 2 Type II report, in days.
 pub const TYPE_II_MIN_DAYS: i64 = 90;
@@ -462,7 +462,7 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
         let mut matched = Vec::new();
         analysis.observe(&event, |i| matched.push(i));
         if !matched.is_empty() {
-            let r = row(&event, &leaf_hex);
+            let r = analysis.row(&event, &leaf_hex);
             for i in matched {
                 let Some(o) = outs.get_mut(i) else { continue };
                 o.csv.serialize(&r).map_err(|e| export_err(format!("csv: {e}")))?;

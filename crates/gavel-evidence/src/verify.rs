@@ -33,7 +33,10 @@
 //! Memory: events.jsonl, the controls JSON rows and CSV rows are streamed; per criterion only a
 //! running hash of its evidence rows is kept.
 
-use crate::analysis::CSV_HEADER;
+use crate::analysis::{CSV_HEADER, LEGACY_COLUMNS};
+
+/// Bundle formats whose evidence rows have only the first [`LEGACY_COLUMNS`] columns.
+const FORMATS_WITHOUT_NAMES: [&str; 3] = ["gavel-evidence/1", "gavel-evidence/2", "gavel-evidence/3"];
 use crate::export::list_files;
 use crate::framework::Query;
 use crate::report::REPORT_FILE;
@@ -739,10 +742,12 @@ struct ControlFile {
     events: RowsDigest,
 }
 
-/// The number of rows and the hash of all their fields.
+/// The number of rows and the hash of all their fields: of every field, and of the first
+/// [`LEGACY_COLUMNS`] (bundles made before names were added to rows).
 struct RowsDigest {
     count: u64,
     digest: [u8; 32],
+    legacy: [u8; 32],
 }
 
 impl<'de> Deserialize<'de> for RowsDigest {
@@ -754,13 +759,15 @@ impl<'de> Deserialize<'de> for RowsDigest {
                 f.write_str("an array of evidence rows")
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<RowsDigest, A::Error> {
-                let mut h = Sha256::new();
+                let (mut h, mut legacy) = (Sha256::new(), Sha256::new());
                 let mut count = 0u64;
                 while let Some(r) = seq.next_element::<crate::analysis::Row>()? {
-                    row_digest(&mut h, &r.fields());
+                    let fields = r.fields();
+                    row_digest(&mut h, &fields);
+                    row_digest(&mut legacy, &fields[..LEGACY_COLUMNS]);
                     count += 1;
                 }
-                Ok(RowsDigest { count, digest: h.finalize().into() })
+                Ok(RowsDigest { count, digest: h.finalize().into(), legacy: legacy.finalize().into() })
             }
         }
         d.deserialize_seq(V)
@@ -779,6 +786,8 @@ struct Scanned {
     cited: crate::policies::CitedVersions,
     /// The UTC days (`YYYY-MM-DD`) that have at least one event (for Type II coverage).
     days: BTreeSet<String>,
+    /// How many columns the bundle's evidence rows have (its format's).
+    columns: usize,
 }
 
 fn control_ids(m: &Value) -> Result<Vec<String>, Fail> {
@@ -822,7 +831,13 @@ fn scan_events(dir: &Path, i: &Value, m: &Value) -> Result<Scanned, Fail> {
         criteria: Vec::new(),
         cited: crate::policies::CitedVersions::new(),
         days: BTreeSet::new(),
+        columns: if FORMATS_WITHOUT_NAMES.contains(&m["bundle_format"].as_str().unwrap_or_default()) {
+            LEGACY_COLUMNS
+        } else {
+            CSV_HEADER.len()
+        },
     };
+    let mut names = crate::analysis::Names::default();
     let mut line = Vec::new();
     let mut n = 0u64;
     loop {
@@ -865,12 +880,15 @@ fn scan_events(dir: &Path, i: &Value, m: &Value) -> Result<Scanned, Fail> {
         }
         let leaf = leaf_hash(bytes);
         let leaf_hex = to_hex(&leaf);
+        names.learn(&event);
+        let mut row = None;
         for (c, _) in criteria.iter_mut() {
             if c.queries.iter().any(|q| q.matches(&event.kind, &event.data)) {
                 c.count += 1;
                 // The exporter's own row function: every column (actor, subject, outcome,
-                // detail too) must be what the event says.
-                row_digest(&mut c.rows, &crate::analysis::row(&event, &leaf_hex).fields());
+                // detail, the names too) must be what the events say.
+                let fields = row.get_or_insert_with(|| names.row(&event, &leaf_hex).fields());
+                row_digest(&mut c.rows, &fields[..s.columns]);
             }
         }
         *s.by_kind.entry(event.kind.clone()).or_default() += 1;
@@ -990,17 +1008,20 @@ fn check_consistency(dir: &Path, s: &Scanned, i: &Value, m: &Value) -> Result<St
                 file.evidence_count, file.events.count, c.count
             ));
         }
-        if file.events.digest[..] != expected[..] {
+        let stated = if s.columns == LEGACY_COLUMNS { file.events.legacy } else { file.events.digest };
+        if stated[..] != expected[..] {
             return Err(format!(
                 "{fj}: its evidence rows differ from the events its queries select in events.jsonl \
-                 (every field is compared: seq, time, kind, actor, subject, outcome, detail, leaf_hash)"
+                 (every field is compared: seq, time, kind, actor, subject, outcome, detail, leaf_hash, \
+                 actor_name, agent_id, agent_name, tool, decision_id, policies)"
             ));
         }
         let fc = format!("controls/{}.csv", c.id);
         let mut rdr = csv::Reader::from_path(dir.join(&fc)).map_err(|e| format!("{fc}: cannot read: {e}"))?;
         let header = rdr.headers().map_err(|e| format!("{fc}: {e}"))?.clone();
-        if header.iter().ne(CSV_HEADER.iter().copied()) {
-            return Err(format!("{fc}: header is not {}", CSV_HEADER.join(",")));
+        let columns = &CSV_HEADER[..s.columns];
+        if header.iter().ne(columns.iter().copied()) {
+            return Err(format!("{fc}: header is not {}", columns.join(",")));
         }
         let mut h = Sha256::new();
         let mut rows = 0u64;
@@ -1009,8 +1030,8 @@ fn check_consistency(dir: &Path, s: &Scanned, i: &Value, m: &Value) -> Result<St
             rec.get(0)
                 .and_then(|v| v.parse::<u64>().ok())
                 .ok_or_else(|| format!("{fc} row {}: bad seq", k + 1))?;
-            if rec.len() != CSV_HEADER.len() {
-                return Err(format!("{fc} row {}: {} fields, not {}", k + 1, rec.len(), CSV_HEADER.len()));
+            if rec.len() != columns.len() {
+                return Err(format!("{fc} row {}: {} fields, not {}", k + 1, rec.len(), columns.len()));
             }
             row_digest(&mut h, &rec.iter().collect::<Vec<_>>());
             rows += 1;
@@ -1018,7 +1039,8 @@ fn check_consistency(dir: &Path, s: &Scanned, i: &Value, m: &Value) -> Result<St
         if rows != c.count || h.finalize() != expected {
             return Err(format!(
                 "{fc}: its {rows} row(s) differ from the {} event(s) its criterion selects in events.jsonl \
-                 (every field is compared: seq, time, kind, actor, subject, outcome, detail, leaf_hash)",
+                 (every field is compared: seq, time, kind, actor, subject, outcome, detail, leaf_hash, \
+                 actor_name, agent_id, agent_name, tool, decision_id, policies)",
                 c.count
             ));
         }

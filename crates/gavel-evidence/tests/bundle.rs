@@ -296,7 +296,20 @@ fn export_writes_the_whole_bundle_and_it_verifies() {
     assert_eq!(cc72["analysis"]["chain_verification"]["verified"], true);
     assert_eq!(cc72["analysis"]["delivery_attempts"]["delivered"], 5);
     let csv = fs::read_to_string(dir.join("controls/CC6.1.csv")).expect("csv");
-    assert!(csv.starts_with("seq,time,kind,actor,subject,outcome,detail,leaf_hash\n"), "{csv}");
+    assert!(
+        csv.starts_with(
+            "seq,time,kind,actor,subject,outcome,detail,leaf_hash,actor_name,agent_id,agent_name,tool,decision_id,policies\n"
+        ),
+        "{csv}"
+    );
+    // Names beside ids, the tool and the decision id; the actor named by an event of the period.
+    assert!(csv.contains(",decision,agent:agt_1,billing-bot,allow,tool=refund category=payments,"), "{csv}");
+    assert!(csv.contains(",billing-bot,agt_1,billing-bot,refund,dec_0_refund,"), "{csv}");
+    let cc81_csv = fs::read_to_string(dir.join("controls/CC8.1.csv")).expect("csv");
+    assert!(
+        cc81_csv.contains(",policy.activated,user:usr_sec,base,") && cc81_csv.ends_with(",base@v1\n"),
+        "{cc81_csv}"
+    );
 
     // events.jsonl: exactly the log's bytes for the period.
     let lines = fs::read_to_string(dir.join("events.jsonl")).expect("events");
@@ -406,7 +419,7 @@ fn tampering_fails_precisely() {
             reseal(d, &forger);
         },
         "files",
-        &["report.pdf", "required bundle file", "gavel-evidence/3"],
+        &["report.pdf", "required bundle file", "gavel-evidence/4"],
     );
     case(
         "replace report.pdf with text (resealed by a forger)",
@@ -860,7 +873,35 @@ fn report_pdf_is_listed_and_readable() {
     }
 }
 
-/// Bundles of format gavel-evidence/1 predate report.pdf: they verify without one.
+/// Rewrites the evidence rows as bundles before gavel-evidence/4 had them: the first eight
+/// columns only.
+fn downgrade_rows(dir: &Path) {
+    for entry in fs::read_dir(dir.join("controls")).expect("controls") {
+        let path = entry.expect("entry").path();
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("csv") => {
+                let mut rdr = csv::ReaderBuilder::new().has_headers(false).from_path(&path).expect("csv");
+                let mut w = csv::Writer::from_writer(Vec::new());
+                for rec in rdr.records() {
+                    let rec = rec.expect("record");
+                    w.write_record(rec.iter().take(8)).expect("write");
+                }
+                fs::write(&path, w.into_inner().expect("csv")).expect("write");
+            }
+            Some("json") => edit_json(&path, |c| {
+                for row in c["events"].as_array_mut().expect("rows") {
+                    for k in ["actor_name", "agent_id", "agent_name", "tool", "decision_id", "policies"] {
+                        row.as_object_mut().expect("row").remove(k);
+                    }
+                }
+            }),
+            _ => {}
+        }
+    }
+}
+
+/// Bundles of format gavel-evidence/1 predate report.pdf and names in rows: they verify
+/// without them.
 #[test]
 fn a_format_1_bundle_needs_no_report() {
     let f = fixture(1);
@@ -869,9 +910,10 @@ fn a_format_1_bundle_needs_no_report() {
     let dir = f.root.join("v1");
     let p = dir.join("manifest.json");
     let m = fs::read_to_string(&p).expect("r");
-    assert!(m.contains("\"gavel-evidence/3\""), "{m}");
-    fs::write(&p, m.replace("\"gavel-evidence/3\"", "\"gavel-evidence/1\"")).expect("w");
+    assert!(m.contains("\"gavel-evidence/4\""), "{m}");
+    fs::write(&p, m.replace("\"gavel-evidence/4\"", "\"gavel-evidence/1\"")).expect("w");
     fs::remove_file(dir.join("report.pdf")).expect("rm");
+    downgrade_rows(&dir);
     reseal(&dir, &generate_signing_key());
     let report = verify(&dir);
     assert!(report.valid, "{report:#?}");
@@ -973,6 +1015,21 @@ fn every_field_of_the_evidence_rows_is_checked() {
     fs::write(&path, text.replacen("\"actor\":\"agent:agt_1\"", "\"actor\":\"agent:agt_9\"", 1)).expect("w");
     reseal(&json_case, &generate_signing_key());
     assert_fails(&verify(&json_case), "consistency", &["controls/CC6.1.json", "actor"]);
+
+    // The name columns too: another agent's name beside the id, another decision id.
+    for (name, from, to) in [
+        ("agent_name", "\"agent_name\":\"billing-bot\"", "\"agent_name\":\"mailer\""),
+        ("decision_id", "\"decision_id\":\"dec_0_wire\"", "\"decision_id\":\"dec_0_refund\""),
+    ] {
+        let case = f.root.join(name);
+        copy_dir(&dir, &case);
+        let path = case.join("controls/CC6.1.json");
+        let text = fs::read_to_string(&path).expect("json");
+        assert!(text.contains(from), "{name}: {from}");
+        fs::write(&path, text.replacen(from, to, 1)).expect("w");
+        reseal(&case, &generate_signing_key());
+        assert_fails(&verify(&case), "consistency", &["controls/CC6.1.json", name]);
+    }
 }
 
 /// Each criterion's status, summary, findings and analysis are recomputed from events.jsonl under
