@@ -35,8 +35,9 @@
 
 use crate::analysis::{CSV_HEADER, LEGACY_COLUMNS};
 
-/// Bundle formats whose evidence rows have only the first [`LEGACY_COLUMNS`] columns.
-const FORMATS_WITHOUT_NAMES: [&str; 3] = ["gavel-evidence/1", "gavel-evidence/2", "gavel-evidence/3"];
+/// Bundle formats made before `gavel-evidence/4`: their evidence rows have only the first
+/// [`LEGACY_COLUMNS`] columns, and their statements predate operating rules.
+const LEGACY_FORMATS: [&str; 3] = ["gavel-evidence/1", "gavel-evidence/2", "gavel-evidence/3"];
 use crate::export::list_files;
 use crate::framework::Query;
 use crate::report::REPORT_FILE;
@@ -208,6 +209,16 @@ fn check_statements(
     m: &Value,
     opts: &VerifyOptions,
 ) -> Result<(String, Option<Recomputed>), Fail> {
+    let format = m["bundle_format"].as_str().unwrap_or("unknown");
+    if LEGACY_FORMATS.contains(&format) {
+        return Ok((
+            format!(
+                "not recomputed: bundle format {format} predates operating rules (gavel-evidence/4); its \
+                 criteria's statuses, summaries and findings are the exporter's word"
+            ),
+            None,
+        ));
+    }
     let claimed = m.pointer("/framework/sha256").and_then(Value::as_str).unwrap_or_default();
     let builtin = crate::Framework::soc2().map_err(|e| e.to_string())?;
     let trusted = [Some(&builtin), opts.framework.as_ref()];
@@ -831,7 +842,7 @@ fn scan_events(dir: &Path, i: &Value, m: &Value) -> Result<Scanned, Fail> {
         criteria: Vec::new(),
         cited: crate::policies::CitedVersions::new(),
         days: BTreeSet::new(),
-        columns: if FORMATS_WITHOUT_NAMES.contains(&m["bundle_format"].as_str().unwrap_or_default()) {
+        columns: if LEGACY_FORMATS.contains(&m["bundle_format"].as_str().unwrap_or_default()) {
             LEGACY_COLUMNS
         } else {
             CSV_HEADER.len()

@@ -917,6 +917,8 @@ fn a_format_1_bundle_needs_no_report() {
     reseal(&dir, &generate_signing_key());
     let report = verify(&dir);
     assert!(report.valid, "{report:#?}");
+    let statements = report.check("statements").expect("statements");
+    assert!(statements.detail.contains("predates operating rules"), "{statements:?}");
 }
 
 /// The text of every policy version the period cites is in the bundle, checkable with sha256sum,
