@@ -774,6 +774,7 @@ pub struct PeriodAnalysis<'f> {
     aggregates: Vec<Aggregate>,
     facts: FactsBuilder,
     names: Names,
+    samples: crate::samples::SamplesBuilder,
 }
 
 impl<'f> PeriodAnalysis<'f> {
@@ -784,7 +785,13 @@ impl<'f> PeriodAnalysis<'f> {
             aggregates: framework.criteria.iter().map(|c| Aggregate::new(c.analysis)).collect(),
             facts: FactsBuilder::new(from, to),
             names: Names::default(),
+            samples: crate::samples::SamplesBuilder::default(),
         }
+    }
+
+    /// What auditors sample from the period (samples.json, report.pdf).
+    pub fn samples(&self) -> crate::samples::Samples {
+        self.samples.finish()
     }
 
     /// The evidence row of the event just observed, with the names learnt so far.
@@ -797,6 +804,7 @@ impl<'f> PeriodAnalysis<'f> {
     pub fn observe(&mut self, event: &Event, mut matched: impl FnMut(usize)) {
         self.facts.observe(event);
         self.names.learn(event);
+        self.samples.observe(event);
         for (i, (c, agg)) in self.framework.criteria.iter().zip(self.aggregates.iter_mut()).enumerate() {
             if c.matches(&event.kind, &event.data) {
                 agg.observe(event);

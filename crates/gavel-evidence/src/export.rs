@@ -49,6 +49,8 @@ use time::{Date, Duration, OffsetDateTime};
 
 /// manifest.json `bundle_format`: 2 added report.pdf (verify still accepts 1 without it).
 pub const BUNDLE_FORMAT: &str = "gavel-evidence/4";
+/// What auditors sample from the period (since `gavel-evidence/4`).
+pub const SAMPLES_FILE: &str = "samples.json";
 
 /// Minimum observation window of a SOC 2 Type II report, in days.
 pub const TYPE_II_MIN_DAYS: i64 = 90;
@@ -517,6 +519,8 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
     // Per-criterion files.
     let period = json!({"from": date_str(req.from), "to": date_str(req.to), "from_time": from_time, "to_time": to_time});
     let (period_facts, statements) = analysis.finish(&facts);
+    let samples = analysis.samples();
+    write_json(&dir.join(SAMPLES_FILE), &json!(samples))?;
     let mut results = Vec::new();
     for ((c, o), st) in fw.criteria.iter().zip(outs).zip(statements) {
         let CriterionOut { csv, rows, rows_path, .. } = o;
@@ -664,6 +668,7 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
         type_ii: &tii,
         criteria: &results,
         warnings: &warnings,
+        samples: &samples,
         integrity: report::Integrity {
             hash_chain_verified: report.valid,
             chain_reason: report.reason.as_deref(),

@@ -23,6 +23,7 @@ pub mod framework;
 pub mod oscal;
 pub mod policies;
 pub mod report;
+pub mod samples;
 pub mod sums;
 pub mod verify;
 

@@ -100,6 +100,8 @@ pub struct ReportInput<'a> {
     /// manifest.json `warnings`.
     pub warnings: &'a [String],
     pub integrity: Integrity<'a>,
+    /// What auditors sample (samples.json).
+    pub samples: &'a crate::samples::Samples,
 }
 
 /// Rendering failed (the embedded font did not load, or krilla refused the document).
@@ -342,9 +344,11 @@ fn content(l: &mut Layout<'_>, input: &ReportInput<'_>) {
         l.para("No criterion has a finding.", BODY, BLACK, false);
     }
 
+    samples(l, input.samples);
+
     // Disclosed gaps.
     l.space(10.0);
-    l.heading("4. Disclosed gaps");
+    l.heading("5. Disclosed gaps");
     if input.framework.gaps.is_empty() {
         l.para("The framework discloses no gap.", BODY, BLACK, false);
     } else {
@@ -367,14 +371,14 @@ fn content(l: &mut Layout<'_>, input: &ReportInput<'_>) {
     // Warnings.
     if !input.warnings.is_empty() {
         l.space(10.0);
-        l.heading("5. Warnings");
+        l.heading("6. Warnings");
         for w in input.warnings {
             l.para(&format!("- {w}"), BODY, AMBER, false);
         }
     }
 
     // Integrity.
-    let n = if input.warnings.is_empty() { 5 } else { 6 };
+    let n = if input.warnings.is_empty() { 6 } else { 7 };
     l.space(10.0);
     l.heading(&format!("{n}. Integrity"));
     let opt = |v: Option<u64>| v.map_or_else(|| "none".to_string(), |v| v.to_string());
@@ -581,6 +585,171 @@ fn clean(s: &str) -> String {
 }
 
 /// A run of text in a table cell.
+/// Rows of a samples table (at most this many printed; samples.json has up to 200 per list).
+const PRINTED_SAMPLES: usize = 25;
+
+/// Section 4: the samples auditors ask for, each as a table with how many there were.
+fn samples(l: &mut Layout<'_>, s: &crate::samples::Samples) {
+    l.space(10.0);
+    l.heading("4. Samples");
+    l.para(
+        "From the period's events; every list is complete in samples.json up to 200 items, with its \
+         total. Times are UTC.",
+        SMALL + 1.0,
+        GREY,
+        false,
+    );
+    let cell = |t: &str| vec![Span::new(t, SMALL + 1.0, BLACK, false)];
+    let hours = |from: &str, to: &str| match (crate::facts::parse_time(from), crate::facts::parse_time(to)) {
+        (Some(a), Some(b)) => format!("{:.1} h", (b - a).as_seconds_f64() / 3600.0),
+        _ => "-".to_string(),
+    };
+    let table = |l: &mut Layout<'_>, title: String, cols: &[(&str, f32)], rows: Vec<Vec<Vec<Span>>>| {
+        l.space(6.0);
+        l.keep(BODY * LEADING * 4.0);
+        l.para(&title, BODY, BLACK, true);
+        if rows.is_empty() {
+            l.para("None in the period.", SMALL + 1.0, GREY, false);
+        } else {
+            l.space(2.0);
+            let shown: Vec<Vec<Vec<Span>>> = rows.into_iter().take(PRINTED_SAMPLES).collect();
+            l.table(cols, &shown);
+        }
+    };
+    let w = CONTENT_W;
+    table(
+        l,
+        format!("Agent inventory ({} agent(s))", s.agents_total),
+        &[("Agent", w * 0.3), ("Owner", w * 0.25), ("Status", w * 0.2), ("Decisions", w * 0.25)],
+        s.agents
+            .iter()
+            .map(|a| {
+                let name = if a.name.is_empty() {
+                    a.agent_id.clone()
+                } else {
+                    format!("{} ({})", a.name, a.agent_id)
+                };
+                vec![cell(&name), cell(&a.owner), cell(&a.status), cell(&a.decisions.to_string())]
+            })
+            .collect(),
+    );
+    table(
+        l,
+        format!("Incidents ({})", s.incidents_total),
+        &[
+            ("Incident", w * 0.28),
+            ("Owner", w * 0.14),
+            ("Opened", w * 0.18),
+            ("Contain", w * 0.1),
+            ("Resolve", w * 0.1),
+            ("Writeup", w * 0.2),
+        ],
+        s.incidents
+            .iter()
+            .map(|i| {
+                vec![
+                    cell(&format!("{} {} [{}]", i.incident_id, i.title, i.severity)),
+                    cell(&i.owner),
+                    cell(&i.opened_at),
+                    cell(&hours(&i.opened_at, &i.contained_at)),
+                    cell(&hours(&i.opened_at, &i.resolved_at)),
+                    cell(&i.writeup),
+                ]
+            })
+            .collect(),
+    );
+    table(
+        l,
+        format!("Approvals ({})", s.approvals.total),
+        &[
+            ("Time", w * 0.2),
+            ("Approver", w * 0.14),
+            ("Decision", w * 0.12),
+            ("Call", w * 0.3),
+            ("Comment", w * 0.24),
+        ],
+        s.approvals
+            .items
+            .iter()
+            .map(|a| {
+                vec![
+                    cell(&a.time),
+                    cell(&a.approver),
+                    cell(&a.decision),
+                    cell(&format!("{} by {} ({})", a.tool, a.agent_id, a.decision_id)),
+                    cell(&a.comment),
+                ]
+            })
+            .collect(),
+    );
+    table(
+        l,
+        format!("Policy changes ({})", s.policy_changes.total),
+        &[
+            ("Time", w * 0.22),
+            ("Change", w * 0.2),
+            ("Set and version", w * 0.22),
+            ("Author", w * 0.18),
+            ("Approver", w * 0.18),
+        ],
+        s.policy_changes
+            .items
+            .iter()
+            .map(|c| {
+                vec![
+                    cell(&c.time),
+                    cell(&c.kind),
+                    cell(&format!("{} v{}", c.set_id, c.version)),
+                    cell(&c.author),
+                    cell(&c.approver),
+                ]
+            })
+            .collect(),
+    );
+    table(
+        l,
+        format!("Calls observe-mode policies would have blocked ({})", s.would_have_blocked.total),
+        &[
+            ("Time", w * 0.25),
+            ("Agent", w * 0.2),
+            ("Tool", w * 0.2),
+            ("Would have", w * 0.15),
+            ("Decision", w * 0.2),
+        ],
+        s.would_have_blocked
+            .items
+            .iter()
+            .map(|b| {
+                vec![cell(&b.time), cell(&b.agent), cell(&b.tool), cell(&b.would_have), cell(&b.decision_id)]
+            })
+            .collect(),
+    );
+    table(
+        l,
+        format!("Readiness scans ({}), criteria enforcing / observe / gap", s.scans.total),
+        &[
+            ("Time", w * 0.3),
+            ("Scan", w * 0.3),
+            ("Enforcing", w * 0.14),
+            ("Observe", w * 0.13),
+            ("Gap", w * 0.13),
+        ],
+        s.scans
+            .items
+            .iter()
+            .map(|c| {
+                vec![
+                    cell(&c.time),
+                    cell(&c.scan_id),
+                    cell(&c.enforcing.to_string()),
+                    cell(&c.observe.to_string()),
+                    cell(&c.gap.to_string()),
+                ]
+            })
+            .collect(),
+    );
+}
+
 struct Span {
     text: String,
     size: f32,
@@ -859,6 +1028,7 @@ mod tests {
             type_ii: &tii,
             criteria: &criteria,
             warnings: &tii.warnings,
+            samples: &crate::samples::Samples::default(),
             integrity: Integrity {
                 hash_chain_verified: false,
                 chain_reason: Some("seq 7: prev does not match"),

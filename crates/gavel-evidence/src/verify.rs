@@ -252,6 +252,10 @@ fn check_statements(
     let chain =
         crate::analysis::PeriodFacts { chain_verified: true, events_verified: count, chain_reason: None };
     let (facts, statements) = analysis.finish(&chain);
+    let samples = analysis.samples();
+    if read_json(dir, crate::export::SAMPLES_FILE)? != serde_json::json!(samples) {
+        return Err(format!("{}: not what events.jsonl gives", crate::export::SAMPLES_FILE));
+    }
     let summary = read_json(dir, "summary.json")?;
     if summary.get("facts") != Some(&serde_json::json!(facts)) {
         return Err(format!(
@@ -291,18 +295,19 @@ fn check_statements(
         }
     }
     let detail = format!(
-        "the facts, and the status, operating rules, controls, summary, findings and analysis of {} criteria of {}, \
-         recomputed from events.jsonl",
+        "the facts, the samples, and the status, operating rules, controls, summary, findings and analysis of {} \
+         criteria of {}, recomputed from events.jsonl",
         fw.criteria.len(),
         fw.framework.id
     );
-    Ok((detail, Some(Recomputed { framework: fw.clone(), statements })))
+    Ok((detail, Some(Recomputed { framework: fw.clone(), statements, samples })))
 }
 
 /// What the `statements` check recomputed, for the `claims` check.
 struct Recomputed {
     framework: crate::Framework,
     statements: Vec<crate::analysis::Statement>,
+    samples: crate::samples::Samples,
 }
 
 /// The manifest's claims and report.pdf: the period bounds, the Type II window and its coverage
@@ -465,6 +470,7 @@ fn render_report(
         type_ii: tii,
         criteria: &criteria,
         warnings,
+        samples: &r.samples,
         integrity: crate::report::Integrity {
             hash_chain_verified: i["hash_chain_verified"].as_bool().unwrap_or(false),
             chain_reason,

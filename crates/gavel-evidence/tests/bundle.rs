@@ -864,6 +864,14 @@ fn report_pdf_is_listed_and_readable() {
         "openssl pkeyutl -verify",
         "gavel evidence verify",
         &format!("Total events {}", s.total_events),
+        "4. Samples",
+        "Agent inventory (2 agent(s))",
+        "billing-bot (agt_1)",
+        "Incidents (1)",
+        "deny burst",
+        "agent retired",
+        "Policy changes (1)",
+        "Readiness scans (0)",
     ] {
         assert!(text.contains(needle), "report lacks {needle:?}:\n{text}");
     }
@@ -1141,6 +1149,11 @@ fn manifest_claims_and_the_report_are_recomputed() {
         fs::copy(f.root.join("short").join("report.pdf"), d.join("report.pdf")).expect("copy");
     });
     assert_fails(&r, "claims", &["report.pdf", "re-rendered"]);
+    // The samples are recomputed too.
+    let r = tampered("samples", &|d| {
+        edit_json(&d.join("samples.json"), |s| s["incidents"][0]["writeup"] = json!("all fine"))
+    });
+    assert_fails(&r, "statements", &["samples.json"]);
     // Facts and operating rules are statements too.
     let r =
         tampered("facts", &|d| edit_json(&d.join("summary.json"), |s| s["facts"]["decisions"] = json!(0)));
