@@ -255,11 +255,7 @@ impl SamplesBuilder {
                             inc.severity = text(d, &["severity"]);
                         }
                         "incident.assigned" => inc.owner = text(d, &["owner", "assignee"]),
-                        "incident.contained" => {
-                            if inc.contained_at.is_empty() {
-                                inc.contained_at = time;
-                            }
-                        }
+                        "incident.contained" if inc.contained_at.is_empty() => inc.contained_at = time,
                         "incident.resolved" => {
                             inc.resolved_at = time;
                             inc.writeup = text(d, &["writeup", "resolution"]);
