@@ -310,6 +310,23 @@ struct Recomputed {
     samples: crate::samples::Samples,
 }
 
+impl Recomputed {
+    /// The per-criterion results the exporter passes to the OSCAL writer and the report.
+    fn results(&self) -> Vec<crate::export::CriterionResult> {
+        self.statements
+            .iter()
+            .map(|st| crate::export::CriterionResult {
+                id: st.id.clone(),
+                title: st.title.clone(),
+                evidence_count: st.evidence_count,
+                summary: st.summary.clone(),
+                status: st.status,
+                findings: st.findings.clone(),
+            })
+            .collect()
+    }
+}
+
 /// The manifest's claims and report.pdf: the period bounds, the Type II window and its coverage
 /// gaps, the disclosed gaps and every figure of report.pdf (re-rendered from the verified files
 /// and compared byte for byte) are recomputed; what the log cannot show (org, simulated,
@@ -393,6 +410,32 @@ fn check_claims(
                 return Err("summary.json: disclosed_gaps are not the framework's gaps".into());
             }
             derived.push("the disclosed gaps".into());
+            let text =
+                |v: &Value, key: &str| v.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
+            let (from_time, to_time) = (
+                gavel_ledger::clock::format_time(to_datetime(from)),
+                gavel_ledger::clock::format_time(to_datetime(to)),
+            );
+            let oscal = crate::oscal::assessment_results(&crate::oscal::Input {
+                framework: &r.framework,
+                results: &r.results(),
+                from_time: &from_time,
+                to_time: &to_time,
+                generated_at: &text(m, "generated_at"),
+                org: &text(m, "org"),
+                seed: &format!(
+                    "{}|{}|{}|{}",
+                    r.framework.sha256,
+                    from_time,
+                    to_time,
+                    text(i, "checkpoint_root")
+                ),
+                simulated: m["simulated"].as_bool().unwrap_or(false),
+            });
+            if read_json(dir, "oscal/assessment-results.json")? != oscal {
+                return Err("oscal/assessment-results.json: not what the verified files give (regenerated and compared)".into());
+            }
+            derived.push("the OSCAL assessment results (regenerated)".into());
             let generator = m["generator"].as_str().unwrap_or_default();
             if !dir.join(REPORT_FILE).exists() {
                 // Required by the files check for formats that have it.
@@ -439,18 +482,7 @@ fn render_report(
     let generated_at = text(m, "generated_at")
         .and_then(|t| crate::facts::parse_time(&t))
         .ok_or_else(|| format!("{fm}: generated_at is missing or not a time"))?;
-    let criteria: Vec<crate::export::CriterionResult> = r
-        .statements
-        .iter()
-        .map(|st| crate::export::CriterionResult {
-            id: st.id.clone(),
-            title: st.title.clone(),
-            evidence_count: st.evidence_count,
-            summary: st.summary.clone(),
-            status: st.status,
-            findings: st.findings.clone(),
-        })
-        .collect();
+    let criteria = r.results();
     let (org, origin, generator) =
         (text(m, "org").unwrap_or_default(), text(m, "log_origin").unwrap_or_default(), text(m, "generator"));
     let (first_time, last_time) = (text(i, "first_event_time"), text(i, "last_event_time"));

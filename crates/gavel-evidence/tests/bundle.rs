@@ -1115,6 +1115,7 @@ fn manifest_claims_and_the_report_are_recomputed() {
         "Type II window (5 day(s), 2 coverage gap(s): does not qualify)",
         "disclosed gaps",
         "every figure of report.pdf (re-rendered byte for byte)",
+        "the OSCAL assessment results (regenerated)",
         "the exporter's attestation",
         "org \"acme\"",
         "simulated true",
@@ -1162,8 +1163,15 @@ fn manifest_claims_and_the_report_are_recomputed() {
         tampered("operating", &|d| edit_json(&d.join("controls/CC7.2.json"), |c| c["operating"] = json!([])));
     assert!(!r.valid, "{r:#?}");
     // What the log cannot show (here `simulated`) is the exporter's attestation; flipping it
-    // without re-rendering the report still shows, since report.pdf prints it.
+    // without regenerating OSCAL and the report still shows, since both state it.
     let r =
         tampered("simulated", &|d| edit_json(&d.join("manifest.json"), |m| m["simulated"] = json!(false)));
-    assert_fails(&r, "claims", &["report.pdf"]);
+    assert_fails(&r, "claims", &["the verified files give"]);
+    // OSCAL is regenerated and compared as a whole.
+    let r = tampered("oscal", &|d| {
+        edit_json(&d.join("oscal/assessment-results.json"), |o| {
+            o["assessment-results"]["metadata"]["title"] = json!("All controls effective")
+        })
+    });
+    assert_fails(&r, "claims", &["oscal/assessment-results.json", "regenerated"]);
 }
