@@ -1,6 +1,7 @@
 //! The one error type of the domain. Each variant maps to one HTTP status and one stable
 //! machine-readable code, so front ends never invent their own.
 
+use gavel_ledger::LedgerError;
 use gavel_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +52,13 @@ impl From<StoreError> for CoreError {
             StoreError::Conflict(m) => CoreError::Conflict(m),
             StoreError::NotFound(m) => CoreError::NotFound(m),
             StoreError::Invalid(m) => CoreError::Invalid(m),
-            StoreError::Ledger(e) => CoreError::Invalid(e.to_string()),
+            // What a caller sent (an event draft, a seq past the end) is their error; a proof,
+            // checkpoint, key or node that does not hold together is the server's, never a 400.
+            StoreError::Ledger(e @ (LedgerError::InvalidEvent(_) | LedgerError::OutOfRange(_))) => {
+                CoreError::Invalid(e.to_string())
+            }
+            StoreError::Ledger(e @ LedgerError::Io(_)) => CoreError::Unavailable(e.to_string()),
+            StoreError::Ledger(e) => CoreError::Internal(format!("log integrity: {e}")),
             e @ StoreError::Integrity(_) => CoreError::Internal(e.to_string()),
             e @ (StoreError::Database(_) | StoreError::WriterGone | StoreError::Io(_)) => {
                 CoreError::Unavailable(e.to_string())
@@ -67,3 +74,19 @@ impl From<gavel_policy::PolicyError> for CoreError {
 }
 
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_integrity_fault_is_the_servers_error_and_bad_input_the_callers() {
+        let map = |e: LedgerError| CoreError::from(StoreError::Ledger(e)).code();
+        assert_eq!(map(LedgerError::InvalidEvent("kind".into())), "invalid_request");
+        assert_eq!(map(LedgerError::OutOfRange("seq 9 of 3".into())), "invalid_request");
+        assert_eq!(map(LedgerError::InvalidProof("node".into())), "internal");
+        assert_eq!(map(LedgerError::Source("missing node".into())), "internal");
+        assert_eq!(map(LedgerError::InvalidCheckpoint("root".into())), "internal");
+        assert_eq!(map(LedgerError::Io(std::io::Error::other("disk"))), "unavailable");
+    }
+}
