@@ -185,9 +185,15 @@ impl Gavel {
         self.decide_as(&principal, req, Some((token, epoch)))
     }
 
-    /// Decides one tool call for the calling agent and records the decision.
+    /// Decides one tool call for the calling agent and records the decision. `by` may have been
+    /// authenticated long before (a session, a test): the agent is read again, so a suspension
+    /// or deactivation since then applies to this very call.
     pub fn decide(&self, by: &Principal, req: DecideRequest) -> Result<DecideResponse> {
-        self.decide_as(by, req, None)?.blocking_committed()
+        let current = match by {
+            Principal::Agent(agent) => Principal::Agent(self.agent(&agent.id)?),
+            other => other.clone(),
+        };
+        self.decide_as(&current, req, None)?.blocking_committed()
     }
 
     /// `cached`: the token and the identity epoch `by` was authenticated at, when it came from
