@@ -5,6 +5,8 @@
 //!   principal has exactly one live credential (`credentials/<principal id>`), and rotation revokes
 //!   the old one in the same transaction that issues the new one;
 //! * names are unique per kind (`user_names/<name>`, `agent_names/<name>`), claimed atomically;
+//!   user names also ignoring ASCII case (`user_names_folded/<lowercase>`), since people are
+//!   matched that way;
 //! * every create / role change / rotation / deactivation is one log event, written with its state
 //!   change; a deactivated principal's next request already sees the change.
 
@@ -300,6 +302,15 @@ impl Gavel {
         extra: Vec<StateOp>,
     ) -> Result<Issued<User>> {
         check_name("user", name)?;
+        // Names are compared ignoring ASCII case wherever people are matched (approvers,
+        // owners, on-behalf-of), so `Bob` and `bob` must never be two people.
+        let folded = name.to_ascii_lowercase();
+        if let Some(existing) = self.users()?.into_iter().find(|u| u.name.to_ascii_lowercase() == folded) {
+            return Err(CoreError::Conflict(format!(
+                "a user named {:?} already exists; names differing only in case are one person",
+                existing.name
+            )));
+        }
         let user = User {
             id: new_id("usr"),
             name: name.into(),
@@ -311,6 +322,14 @@ impl Gavel {
         let token = new_token();
         let mut ops = vec![
             StateOp::put("user_names", name, json!({"id": user.id}), DocKeys::default(), Expect::Absent),
+            // Claimed atomically, so two concurrent creations differing in case cannot both win.
+            StateOp::put(
+                "user_names_folded",
+                &folded,
+                json!({"id": user.id}),
+                DocKeys::default(),
+                Expect::Absent,
+            ),
             self.user_op(&user, Expect::Absent),
         ];
         ops.extend(credential_ops("user", &user.id, &token, &user.created_at));
@@ -322,9 +341,9 @@ impl Gavel {
             ops,
         )
         .map_err(|e| match e {
-            CoreError::Conflict(m) if m.contains("user_names") => {
-                CoreError::Conflict(format!("a user named {name:?} already exists"))
-            }
+            CoreError::Conflict(m) if m.contains("user_names") => CoreError::Conflict(format!(
+                "a user named {name:?} already exists (names differing only in case are one person)"
+            )),
             e => e,
         })?;
         Ok(Issued { principal: user, token })

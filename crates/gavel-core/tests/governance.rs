@@ -196,6 +196,11 @@ fn identity_changes_apply_at_once() {
         .authenticate(&w.gavel.create_user(&w.admin, "vic", Role::Viewer).expect("vic").token)
         .expect("auth");
     forbidden(w.gavel.create_user(&viewer, "eve", Role::Admin));
+    // `BOB` would be bob to every rule that matches people, so it is refused.
+    match w.gavel.create_user(&w.admin, "BOB", Role::Approver) {
+        Err(CoreError::Conflict(m)) => assert!(m.contains("differing only in case"), "{m}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
     forbidden(w.gavel.create_agent(&viewer, NewAgent { name: "x".into(), ..Default::default() }));
 
     // A rotated agent token stops working; the new one works.
