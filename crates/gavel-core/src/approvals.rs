@@ -302,18 +302,27 @@ impl Gavel {
             a.receipt = Some(receipt);
         }
         ops.push(approval_op(&a, Expect::Version(version)));
-        self.record(
-            "approval.decided",
-            &by.actor(),
-            json!({"approval_id": a.id, "decision_id": a.decision_id, "decision_seq": decision_seq,
-                   "agent_id": a.agent_id, "tool": a.tool, "arguments_sha256": a.arguments_sha256,
-                   "decision": a.status, "approver": user.id, "approver_name": user.name, "comment": comment}),
-            ops,
-        )
-        .map_err(|e| match e {
-            CoreError::Conflict(_) => CoreError::Conflict(format!("approval {id} was decided concurrently by someone else")),
-            e => e,
-        })?;
+        let decided = gavel_events::ApprovalDecided {
+            approval_id: a.id.clone(),
+            decision_id: a.decision_id.clone(),
+            decision_seq,
+            agent_id: a.agent_id.clone(),
+            tool: a.tool.clone(),
+            arguments_sha256: a.arguments_sha256.clone(),
+            decision: a.status.as_str().into(),
+            approver: user.id.clone(),
+            approver_name: user.name.clone(),
+            comment: comment.map(str::to_string),
+            ..Default::default()
+        };
+        self.record(gavel_events::kind::APPROVAL_DECIDED, &by.actor(), typed(&decided)?, ops).map_err(
+            |e| match e {
+                CoreError::Conflict(_) => {
+                    CoreError::Conflict(format!("approval {id} was decided concurrently by someone else"))
+                }
+                e => e,
+            },
+        )?;
         a.receipt = None;
         Ok(a)
     }
@@ -415,16 +424,23 @@ impl Gavel {
         }
         let bypass = !findings.is_empty();
         let finding = bypass.then(|| self.finding_op(agent, decision_id, &findings.join("; ")));
-        let mut record = json!({
-            "decision_id": decision_id, "decision_seq": decision_doc.seq, "agent_id": agent.id,
-            "tool": decision["tool"], "decision": outcome, "enforced": enforced,
-            "status": req.status, "detail": req.detail, "executed_arguments_sha256": executed_digest,
-            "receipt_used": req.receipt.is_some() && ops.len() == 1, "bypass": bypass, "findings": findings,
-            "reported_at": self.now(),
-        });
-        if let Some((finding_id, _)) = &finding {
-            record["finding_id"] = json!(finding_id);
-        }
+        let record = typed(&gavel_events::OutcomeRecorded {
+            decision_id: decision_id.into(),
+            decision_seq: decision_doc.seq,
+            agent_id: agent.id.clone(),
+            tool: decision["tool"].clone(),
+            decision: gavel_events::read(&json!(outcome)),
+            enforced,
+            status: req.status.clone(),
+            detail: req.detail.clone(),
+            executed_arguments_sha256: executed_digest,
+            receipt_used: req.receipt.is_some() && ops.len() == 1,
+            bypass,
+            findings,
+            reported_at: self.now(),
+            finding_id: finding.as_ref().map(|(id, _)| id.clone()),
+            ..Default::default()
+        })?;
         ops.push(StateOp::put(
             "outcomes",
             decision_id,
@@ -549,13 +565,17 @@ impl Gavel {
         req: &OutcomeRequest,
     ) -> Result<u64> {
         let (finding_id, op) = self.finding_op(agent, decision_id, why);
-        let appended = self.record(
-            "finding.bypass",
-            &by.actor(),
-            json!({"decision_id": decision_id, "decision_seq": decision_seq, "agent_id": agent.id,
-                   "detail": why, "reported_status": req.status, "finding_id": finding_id}),
-            vec![op],
-        )?;
+        let finding = gavel_events::FindingBypass {
+            decision_id: decision_id.into(),
+            decision_seq,
+            agent_id: agent.id.clone(),
+            detail: why.into(),
+            reported_status: req.status.clone(),
+            finding_id: Some(finding_id),
+            ..Default::default()
+        };
+        let appended =
+            self.record(gavel_events::kind::FINDING_BYPASS, &by.actor(), typed(&finding)?, vec![op])?;
         Ok(appended.seq)
     }
 
@@ -614,15 +634,32 @@ impl Gavel {
         body[format!("{next}_by")] = json!(user.name);
         body[format!("{next}_at")] = json!(self.now());
         body[format!("{next}_note")] = json!(note);
+        let step = gavel_events::FindingStep {
+            finding_id: id.into(),
+            decision_id: body["decision_id"].clone(),
+            agent_id,
+            previous_status: status,
+            by: user.name.clone(),
+            note: note.into(),
+            ..Default::default()
+        };
         let appended = self.record(
-            &format!("finding.{next}"),
+            if resolve {
+                gavel_events::kind::FINDING_RESOLVED
+            } else {
+                gavel_events::kind::FINDING_ACKNOWLEDGED
+            },
             &by.actor(),
-            json!({"finding_id": id, "decision_id": body["decision_id"], "agent_id": agent_id,
-                   "previous_status": status, "by": user.name, "note": note}),
+            typed(&step)?,
             vec![StateOp::put("findings", id, body.clone(), doc.keys.clone(), Expect::Version(doc.version))],
         )?;
         body["id"] = json!(id);
         body["seq"] = json!(appended.seq);
         Ok(body)
     }
+}
+
+/// A typed event payload as the log records it.
+fn typed<T: serde::Serialize>(payload: &T) -> Result<Value> {
+    serde_json::to_value(payload).map_err(|e| CoreError::Internal(format!("event payload: {e}")))
 }

@@ -259,37 +259,40 @@ impl Gavel {
         let (redacted, redactions) = redact(&arguments);
         let decision_id = new_ordered_id("dec", self.clock().now());
         let latency_us = started.elapsed().as_micros() as u64;
-        let data = json!({
-            "decision_id": decision_id,
-            "agent_id": agent.id,
-            "agent_name": agent.name,
-            "agent_status": agent.status,
-            "on_behalf_of": req.on_behalf_of,
-            "tool": req.tool,
-            "tool_category": category,
-            "resource": req.resource,
-            "arguments": redacted,
-            "arguments_sha256": digest,
-            "redactions": redactions,
-            "environment": agent.environment,
-            "claimed_environment": req.context.environment,
-            "cost_usd": req.context.cost_usd,
-            "decision": verdict.outcome,
-            "enforced": enforced,
-            "policies": verdict.policies,
-            "reasons": verdict.reasons,
-            "errors": verdict.errors,
-            "would_have": would_have.as_ref().map(|v| v.outcome),
-            "would_have_policies": would_have.as_ref().map(|v| &v.policies),
-            "would_have_reasons": would_have.as_ref().map(|v| &v.reasons),
-            "latency_us": latency_us,
-            crate::containment::RATE_UNITS: u8::from(breach.is_none()),
-            crate::containment::SPENT_USD: match verdict.outcome {
+        let mut record = gavel_events::Decision {
+            decision_id: decision_id.clone(),
+            agent_id: agent.id.clone(),
+            agent_name: agent.name.clone(),
+            agent_status: agent.status.as_str().into(),
+            on_behalf_of: req.on_behalf_of.clone(),
+            tool: req.tool.clone(),
+            tool_category: category.clone(),
+            resource: req.resource.clone(),
+            arguments: redacted,
+            arguments_sha256: digest.clone(),
+            redactions: redactions
+                .into_iter()
+                .map(|r| gavel_events::Redaction { path: r.path, kind: r.kind })
+                .collect(),
+            environment: agent.environment.clone(),
+            claimed_environment: req.context.environment.clone(),
+            cost_usd: req.context.cost_usd,
+            decision: verdict_of(verdict.outcome),
+            enforced,
+            policies: verdict.policies.iter().map(citation).collect(),
+            reasons: verdict.reasons.clone(),
+            errors: verdict.errors.clone(),
+            would_have: would_have.as_ref().map(|v| verdict_of(v.outcome)),
+            would_have_policies: would_have.as_ref().map(|v| v.policies.iter().map(citation).collect()),
+            would_have_reasons: would_have.as_ref().map(|v| v.reasons.clone()),
+            latency_us,
+            rate_units: u8::from(breach.is_none()),
+            spent_usd: match verdict.outcome {
                 Outcome::Allow | Outcome::RequireApproval => req.context.cost_usd.unwrap_or(0.0),
                 Outcome::Deny => 0.0,
             },
-        });
-        let mut data = data;
+            ..Default::default()
+        };
         let mut ops = Vec::new();
         let mut approval_id = None;
         if enforced && verdict.outcome == Outcome::RequireApproval {
@@ -297,18 +300,20 @@ impl Gavel {
                 &decision_id,
                 agent,
                 &req,
-                &data["arguments"],
+                &record.arguments,
                 &digest,
                 &verdict.reasons,
             );
-            data["approval_id"] = json!(approval.id);
-            data["approval_expires_at"] = json!(approval.expires_at);
+            record.approval_id = Some(approval.id.clone());
+            record.approval_expires_at = Some(approval.expires_at.clone());
             approval_id = Some(approval.id);
             ops.push(op);
         }
         if let Some(breach) = breach {
-            data["containment"] = breach.containment;
+            record.containment = Some(breach.containment);
         }
+        let data = serde_json::to_value(&record)
+            .map_err(|e| CoreError::Internal(format!("decision record: {e}")))?;
         let doc = StateOp::put(
             "decisions",
             &decision_id,
@@ -366,6 +371,23 @@ impl PendingDecision {
     pub fn blocking_committed(self) -> Result<DecideResponse> {
         let appended = self.append.blocking_wait()?;
         Ok(DecideResponse { seq: appended.seq, ..self.response })
+    }
+}
+
+/// The log's name for a policy verdict.
+fn verdict_of(outcome: Outcome) -> gavel_events::Verdict {
+    match outcome {
+        Outcome::Allow => gavel_events::Verdict::Allow,
+        Outcome::Deny => gavel_events::Verdict::Deny,
+        Outcome::RequireApproval => gavel_events::Verdict::RequireApproval,
+    }
+}
+
+fn citation(p: &gavel_policy::PolicyRef) -> gavel_events::PolicyCitation {
+    gavel_events::PolicyCitation {
+        set_id: p.set_id.clone(),
+        version: p.version,
+        policy_id: p.policy_id.clone(),
     }
 }
 

@@ -241,3 +241,56 @@ fn every_step_is_in_the_audit_trail_and_the_log_verifies() {
     let report = w.gavel.store().verify(0, None, vec![]).expect("verify");
     assert!(report.valid, "{report:?}");
 }
+
+/// Every event these worlds write whose kind has a typed payload (gavel-events) reads through
+/// it and writes back to the very bytes stored: findings, their steps and outcomes included.
+#[test]
+fn typed_payloads_reserialize_to_the_stored_bytes() {
+    let w = world();
+    let held =
+        w.gavel.decide(&w.agent, call("send_email", json!({"to": "eve@elsewhere.test"}))).expect("decide");
+    let approval_id = held.approval_id.clone().expect("held");
+    w.gavel.decide_approval(&w.bob, &approval_id, true, None).expect("approve");
+    let receipt = w.gavel.approval(&w.agent, &approval_id).expect("view").receipt.expect("receipt");
+    let report = |receipt: Option<String>, args: serde_json::Value| OutcomeRequest {
+        status: "succeeded".into(),
+        detail: Some("sent".into()),
+        receipt,
+        arguments: Some(args),
+    };
+    let _ =
+        w.gavel.record_outcome(&w.agent, &held.decision_id, report(Some(receipt), json!({"to": "x@y.test"})));
+    let denied = w.gavel.decide(&w.agent, call("run_sql", json!({}))).expect("decide");
+    w.gavel.record_outcome(&w.agent, &denied.decision_id, report(None, json!({}))).expect("bypass");
+    let findings = w.gavel.findings(&w.bob, 10).expect("findings");
+    let id = findings[0]["id"].as_str().expect("id").to_string();
+    w.gavel.update_finding(&w.bob, &id, false, "looking").expect("acknowledge");
+    w.gavel.update_finding(&w.bob, &id, true, "rolled back").expect("resolve");
+
+    let mut kinds = std::collections::BTreeSet::new();
+    w.gavel
+        .store()
+        .scan(0, u64::MAX, &mut |entry| {
+            let bytes = entry.bytes.expect("not purged");
+            let mut event: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+            let kind = event["kind"].as_str().expect("kind").to_string();
+            if let Some(retyped) = gavel_events::retype(&kind, &event["data"]) {
+                event["data"] = retyped.expect("reads");
+                let again = gavel_ledger::jcs::to_vec(&event).expect("canonical");
+                assert_eq!(String::from_utf8_lossy(&again), String::from_utf8_lossy(&bytes), "{kind}");
+                kinds.insert(kind);
+            }
+            true
+        })
+        .expect("scan");
+    for kind in [
+        "decision",
+        "approval.decided",
+        "outcome.recorded",
+        "finding.bypass",
+        "finding.acknowledged",
+        "finding.resolved",
+    ] {
+        assert!(kinds.contains(kind), "no {kind} in {kinds:?}");
+    }
+}

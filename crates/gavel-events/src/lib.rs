@@ -1,0 +1,267 @@
+//! gavel-events: the names of the log's event kinds and the typed payloads of the events gavel
+//! reads back, shared by the writers (gavel-core) and the readers (evidence analysis, detectors,
+//! the OCSF mapping), so a renamed field breaks the build instead of the evidence.
+//!
+//! Invariants:
+//! * **written byte for byte as before**: a payload serializes to exactly the JSON the writers
+//!   produced with `json!` (same fields, `null` where a value was `null`, absent where it was
+//!   absent), so no leaf hash changes; a golden test re-serializes every event of a `gavel demo`
+//!   log through these types and compares the canonical bytes;
+//! * **read tolerantly**: every field has a default and unknown fields are kept in `other`
+//!   (re-serialized as they were), so older or newer events still read; [`read`] never fails —
+//!   a payload that does not fit reads as the default (every field absent), as an untyped
+//!   reader would have seen it;
+//! * no dependency beyond serde: the ledger, evidence and core crates can all use it.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+/// Event kind names (the `kind` field of a log event).
+pub mod kind {
+    pub const DECISION: &str = "decision";
+    pub const APPROVAL_DECIDED: &str = "approval.decided";
+    pub const OUTCOME_RECORDED: &str = "outcome.recorded";
+    pub const FINDING_BYPASS: &str = "finding.bypass";
+    pub const FINDING_ACKNOWLEDGED: &str = "finding.acknowledged";
+    pub const FINDING_RESOLVED: &str = "finding.resolved";
+    pub const WEBHOOK_ATTEMPTS: &str = "webhook.attempts";
+}
+
+/// Reads a payload tolerantly: what does not fit reads as the default.
+pub fn read<T: DeserializeOwned + Default>(data: &Value) -> T {
+    T::deserialize(data).unwrap_or_default()
+}
+
+/// `Some(value)` for a present field, `null` included (serde's `Option` would read `null` as
+/// absent, and the payload would lose it on the way back).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// What policy evaluation decided.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Allow,
+    /// Also what an unreadable verdict reads as: fail closed.
+    #[default]
+    Deny,
+    RequireApproval,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::Deny => "deny",
+            Verdict::RequireApproval => "require_approval",
+        }
+    }
+}
+
+/// A policy that determined a verdict.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PolicyCitation {
+    pub set_id: String,
+    pub version: u32,
+    pub policy_id: String,
+}
+
+/// A secret taken out of the arguments before they were recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Redaction {
+    pub path: String,
+    pub kind: String,
+}
+
+/// `decision`: one tool call decided, recorded before the answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Decision {
+    pub decision_id: String,
+    pub agent_id: String,
+    pub agent_name: String,
+    /// active | suspended | deactivated, at the time of the call.
+    pub agent_status: String,
+    pub on_behalf_of: Option<String>,
+    pub tool: String,
+    pub tool_category: Option<String>,
+    pub resource: Option<String>,
+    /// The arguments, secrets redacted.
+    pub arguments: Value,
+    /// SHA-256 (hex) of the RFC 8785 form of the arguments as sent.
+    pub arguments_sha256: String,
+    pub redactions: Vec<Redaction>,
+    pub environment: String,
+    pub claimed_environment: Option<String>,
+    pub cost_usd: Option<f64>,
+    pub decision: Verdict,
+    /// False: no enforcing policy, allowed in permissive mode.
+    pub enforced: bool,
+    pub policies: Vec<PolicyCitation>,
+    pub reasons: Vec<String>,
+    pub errors: Vec<String>,
+    /// What observe-mode policies would have decided.
+    pub would_have: Option<Verdict>,
+    pub would_have_policies: Option<Vec<PolicyCitation>>,
+    pub would_have_reasons: Option<Vec<String>>,
+    pub latency_us: u64,
+    /// 1 when the call counts against the agent's rate limit.
+    pub rate_units: u8,
+    /// What the call counts against the agent's cost cap.
+    pub spent_usd: f64,
+    /// The approval request of a held call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_expires_at: Option<String>,
+    /// Why containment denied the call (kill switch, rate limit, cost cap), when it did.
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    pub containment: Option<Value>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `approval.decided`: a human approved or denied a held call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ApprovalDecided {
+    pub approval_id: String,
+    pub decision_id: String,
+    /// The decision's log seq (`null` when its document was not found).
+    pub decision_seq: Option<u64>,
+    pub agent_id: String,
+    pub tool: String,
+    pub arguments_sha256: String,
+    /// approved | denied
+    pub decision: String,
+    /// The approver's user id and name.
+    pub approver: String,
+    pub approver_name: String,
+    pub comment: Option<String>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `outcome.recorded`: what the agent reports it did with a decided call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OutcomeRecorded {
+    pub decision_id: String,
+    pub decision_seq: u64,
+    pub agent_id: String,
+    /// The decided tool, as the decision recorded it.
+    pub tool: Value,
+    pub decision: Verdict,
+    pub enforced: bool,
+    /// succeeded | failed | not_executed
+    pub status: String,
+    pub detail: Option<String>,
+    pub executed_arguments_sha256: String,
+    pub receipt_used: bool,
+    /// True: the agent ran a denied call or a held call without a valid receipt.
+    pub bypass: bool,
+    pub findings: Vec<String>,
+    pub reported_at: String,
+    /// The bypass finding this outcome raised, when it is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finding_id: Option<String>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `finding.bypass`: a refused receipt, recorded as a bypass finding.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FindingBypass {
+    pub decision_id: String,
+    pub decision_seq: u64,
+    pub agent_id: String,
+    pub detail: String,
+    pub reported_status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finding_id: Option<String>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `finding.acknowledged` / `finding.resolved`: a bypass finding moved on, with a note.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FindingStep {
+    pub finding_id: String,
+    pub decision_id: Value,
+    pub agent_id: String,
+    pub previous_status: String,
+    /// Who (user name).
+    pub by: String,
+    pub note: String,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// One delivery attempt inside `webhook.attempts`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Attempt {
+    /// delivered | retrying | failed
+    pub outcome: String,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `webhook.attempts`: one delivery round to one endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WebhookAttempts {
+    pub endpoint_id: String,
+    pub attempts: Vec<Attempt>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// Re-serializes `data` through the typed payload of `kind`, when gavel has one: `None` for
+/// kinds without a type. The golden test compares the result with the stored bytes.
+pub fn retype(kind: &str, data: &Value) -> Option<Result<Value, serde_json::Error>> {
+    fn through<T: DeserializeOwned + Serialize>(data: &Value) -> Result<Value, serde_json::Error> {
+        serde_json::to_value(T::deserialize(data)?)
+    }
+    Some(match kind {
+        kind::DECISION => through::<Decision>(data),
+        kind::APPROVAL_DECIDED => through::<ApprovalDecided>(data),
+        kind::OUTCOME_RECORDED => through::<OutcomeRecorded>(data),
+        kind::FINDING_BYPASS => through::<FindingBypass>(data),
+        kind::FINDING_ACKNOWLEDGED | kind::FINDING_RESOLVED => through::<FindingStep>(data),
+        kind::WEBHOOK_ATTEMPTS => through::<WebhookAttempts>(data),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn nulls_stay_null_absent_stays_absent_and_unknown_fields_are_kept() {
+        let data = json!({"decision_id": "d", "on_behalf_of": null, "containment": null, "future": [1]});
+        let back = retype(kind::DECISION, &data).expect("typed").expect("reads");
+        assert_eq!(back["containment"], Value::Null);
+        assert!(back.get("approval_id").is_none());
+        assert_eq!(back["future"], json!([1]));
+        assert_eq!(back["on_behalf_of"], Value::Null);
+    }
+
+    #[test]
+    fn unreadable_payloads_read_as_the_default() {
+        let d: Decision = read(&json!({"decision": 5}));
+        assert_eq!(d.decision, Verdict::Deny);
+        assert!(d.decision_id.is_empty());
+        let a: WebhookAttempts =
+            read(&json!({"endpoint_id": "w", "attempts": [{"outcome": "delivered", "seq": 3}]}));
+        assert_eq!(a.attempts[0].outcome, "delivered");
+    }
+}
