@@ -7,10 +7,9 @@
 //!   produced with `json!` (same fields, `null` where a value was `null`, absent where it was
 //!   absent), so no leaf hash changes; a golden test re-serializes every event of a `gavel demo`
 //!   log through these types and compares the canonical bytes;
-//! * **read tolerantly**: every field has a default and unknown fields are kept in `other`
-//!   (re-serialized as they were), so older or newer events still read; [`read`] never fails —
-//!   a payload that does not fit reads as the default (every field absent), as an untyped
-//!   reader would have seen it;
+//! * **read tolerantly**: every field has a default, a field that does not fit its type reads as
+//!   its default (the others still read), and unknown fields are kept in `other` (re-serialized as
+//!   they were), so older or newer events still read; [`read`] never fails;
 //! * no dependency beyond serde: the ledger, evidence and core crates can all use it.
 
 use serde::de::DeserializeOwned;
@@ -31,6 +30,12 @@ pub mod kind {
 /// Reads a payload tolerantly: what does not fit reads as the default.
 pub fn read<T: DeserializeOwned + Default>(data: &Value) -> T {
     T::deserialize(data).unwrap_or_default()
+}
+
+/// A field that does not fit its type reads as its default, so one odd field never costs the
+/// rest of the payload.
+fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned + Default>(d: D) -> Result<T, D::Error> {
+    Ok(T::deserialize(Value::deserialize(d)?).unwrap_or_default())
 }
 
 /// `Some(value)` for a present field, `null` included (serde's `Option` would read `null` as
@@ -64,8 +69,11 @@ impl Verdict {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PolicyCitation {
+    #[serde(deserialize_with = "lenient")]
     pub set_id: String,
+    #[serde(deserialize_with = "lenient")]
     pub version: u32,
+    #[serde(deserialize_with = "lenient")]
     pub policy_id: String,
 }
 
@@ -73,7 +81,9 @@ pub struct PolicyCitation {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Redaction {
+    #[serde(deserialize_with = "lenient")]
     pub path: String,
+    #[serde(deserialize_with = "lenient")]
     pub kind: String,
 }
 
@@ -81,42 +91,69 @@ pub struct Redaction {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Decision {
+    #[serde(deserialize_with = "lenient")]
     pub decision_id: String,
+    #[serde(deserialize_with = "lenient")]
     pub agent_id: String,
+    #[serde(deserialize_with = "lenient")]
     pub agent_name: String,
     /// active | suspended | deactivated, at the time of the call.
+    #[serde(deserialize_with = "lenient")]
     pub agent_status: String,
+    #[serde(deserialize_with = "lenient")]
     pub on_behalf_of: Option<String>,
+    #[serde(deserialize_with = "lenient")]
     pub tool: String,
+    #[serde(deserialize_with = "lenient")]
     pub tool_category: Option<String>,
+    #[serde(deserialize_with = "lenient")]
     pub resource: Option<String>,
     /// The arguments, secrets redacted.
+    #[serde(deserialize_with = "lenient")]
     pub arguments: Value,
     /// SHA-256 (hex) of the RFC 8785 form of the arguments as sent.
+    #[serde(deserialize_with = "lenient")]
     pub arguments_sha256: String,
+    #[serde(deserialize_with = "lenient")]
     pub redactions: Vec<Redaction>,
+    #[serde(deserialize_with = "lenient")]
     pub environment: String,
+    #[serde(deserialize_with = "lenient")]
     pub claimed_environment: Option<String>,
+    #[serde(deserialize_with = "lenient")]
     pub cost_usd: Option<f64>,
+    #[serde(deserialize_with = "lenient")]
     pub decision: Verdict,
     /// False: no enforcing policy, allowed in permissive mode.
+    #[serde(deserialize_with = "lenient")]
     pub enforced: bool,
+    #[serde(deserialize_with = "lenient")]
     pub policies: Vec<PolicyCitation>,
+    #[serde(deserialize_with = "lenient")]
     pub reasons: Vec<String>,
+    #[serde(deserialize_with = "lenient")]
     pub errors: Vec<String>,
     /// What observe-mode policies would have decided.
+    #[serde(deserialize_with = "lenient")]
     pub would_have: Option<Verdict>,
+    #[serde(deserialize_with = "lenient")]
     pub would_have_policies: Option<Vec<PolicyCitation>>,
+    #[serde(deserialize_with = "lenient")]
     pub would_have_reasons: Option<Vec<String>>,
+    #[serde(deserialize_with = "lenient")]
     pub latency_us: u64,
     /// 1 when the call counts against the agent's rate limit.
+    #[serde(deserialize_with = "lenient")]
     pub rate_units: u8,
     /// What the call counts against the agent's cost cap.
+    #[serde(deserialize_with = "lenient")]
     pub spent_usd: f64,
     /// The approval request of a held call.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "lenient")]
     pub approval_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "lenient")]
     pub approval_expires_at: Option<String>,
     /// Why containment denied the call (kill switch, rate limit, cost cap), when it did.
     #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "present")]
@@ -129,18 +166,28 @@ pub struct Decision {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ApprovalDecided {
+    #[serde(deserialize_with = "lenient")]
     pub approval_id: String,
+    #[serde(deserialize_with = "lenient")]
     pub decision_id: String,
     /// The decision's log seq (`null` when its document was not found).
+    #[serde(deserialize_with = "lenient")]
     pub decision_seq: Option<u64>,
+    #[serde(deserialize_with = "lenient")]
     pub agent_id: String,
+    #[serde(deserialize_with = "lenient")]
     pub tool: String,
+    #[serde(deserialize_with = "lenient")]
     pub arguments_sha256: String,
     /// approved | denied
+    #[serde(deserialize_with = "lenient")]
     pub decision: String,
     /// The approver's user id and name.
+    #[serde(deserialize_with = "lenient")]
     pub approver: String,
+    #[serde(deserialize_with = "lenient")]
     pub approver_name: String,
+    #[serde(deserialize_with = "lenient")]
     pub comment: Option<String>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
@@ -150,24 +197,38 @@ pub struct ApprovalDecided {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct OutcomeRecorded {
+    #[serde(deserialize_with = "lenient")]
     pub decision_id: String,
+    #[serde(deserialize_with = "lenient")]
     pub decision_seq: u64,
+    #[serde(deserialize_with = "lenient")]
     pub agent_id: String,
     /// The decided tool, as the decision recorded it.
+    #[serde(deserialize_with = "lenient")]
     pub tool: Value,
+    #[serde(deserialize_with = "lenient")]
     pub decision: Verdict,
+    #[serde(deserialize_with = "lenient")]
     pub enforced: bool,
     /// succeeded | failed | not_executed
+    #[serde(deserialize_with = "lenient")]
     pub status: String,
+    #[serde(deserialize_with = "lenient")]
     pub detail: Option<String>,
+    #[serde(deserialize_with = "lenient")]
     pub executed_arguments_sha256: String,
+    #[serde(deserialize_with = "lenient")]
     pub receipt_used: bool,
     /// True: the agent ran a denied call or a held call without a valid receipt.
+    #[serde(deserialize_with = "lenient")]
     pub bypass: bool,
+    #[serde(deserialize_with = "lenient")]
     pub findings: Vec<String>,
+    #[serde(deserialize_with = "lenient")]
     pub reported_at: String,
     /// The bypass finding this outcome raised, when it is one.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "lenient")]
     pub finding_id: Option<String>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
@@ -177,12 +238,18 @@ pub struct OutcomeRecorded {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FindingBypass {
+    #[serde(deserialize_with = "lenient")]
     pub decision_id: String,
+    #[serde(deserialize_with = "lenient")]
     pub decision_seq: u64,
+    #[serde(deserialize_with = "lenient")]
     pub agent_id: String,
+    #[serde(deserialize_with = "lenient")]
     pub detail: String,
+    #[serde(deserialize_with = "lenient")]
     pub reported_status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "lenient")]
     pub finding_id: Option<String>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
@@ -192,12 +259,18 @@ pub struct FindingBypass {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FindingStep {
+    #[serde(deserialize_with = "lenient")]
     pub finding_id: String,
+    #[serde(deserialize_with = "lenient")]
     pub decision_id: Value,
+    #[serde(deserialize_with = "lenient")]
     pub agent_id: String,
+    #[serde(deserialize_with = "lenient")]
     pub previous_status: String,
     /// Who (user name).
+    #[serde(deserialize_with = "lenient")]
     pub by: String,
+    #[serde(deserialize_with = "lenient")]
     pub note: String,
     #[serde(flatten)]
     pub other: Map<String, Value>,
@@ -208,6 +281,7 @@ pub struct FindingStep {
 #[serde(default)]
 pub struct Attempt {
     /// delivered | retrying | failed
+    #[serde(deserialize_with = "lenient")]
     pub outcome: String,
     #[serde(flatten)]
     pub other: Map<String, Value>,
@@ -217,7 +291,9 @@ pub struct Attempt {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct WebhookAttempts {
+    #[serde(deserialize_with = "lenient")]
     pub endpoint_id: String,
+    #[serde(deserialize_with = "lenient")]
     pub attempts: Vec<Attempt>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
@@ -256,9 +332,13 @@ mod tests {
     }
 
     #[test]
-    fn unreadable_payloads_read_as_the_default() {
-        let d: Decision = read(&json!({"decision": 5}));
+    fn an_odd_field_reads_as_its_default_and_the_rest_still_reads() {
+        let d: Decision =
+            read(&json!({"decision": 5, "decision_id": "d1", "environment": null, "enforced": true}));
         assert_eq!(d.decision, Verdict::Deny);
+        assert_eq!((d.decision_id.as_str(), d.enforced), ("d1", true));
+        assert!(d.environment.is_empty());
+        let d: Decision = read(&json!(["not", "an", "object"]));
         assert!(d.decision_id.is_empty());
         let a: WebhookAttempts =
             read(&json!({"endpoint_id": "w", "attempts": [{"outcome": "delivered", "seq": 3}]}));

@@ -235,7 +235,7 @@ impl FactsBuilder {
             self.add("actions_by_deactivated_users", 1);
         }
         match e.kind.as_str() {
-            "decision" => self.decision(d),
+            gavel_events::kind::DECISION => self.decision(&gavel_events::read(d)),
             "agent.registered" => {
                 self.add("agents_registered", 1);
                 if text(d, "owner").is_none_or(|o| o.trim().is_empty()) {
@@ -257,14 +257,22 @@ impl FactsBuilder {
                     self.deactivated_users.insert(id.to_string());
                 }
             }
-            "finding.bypass" => self.raise_finding(d),
-            "outcome.recorded" if d.get("bypass") == Some(&Value::Bool(true)) => self.raise_finding(d),
-            "finding.resolved" => {
+            gavel_events::kind::FINDING_BYPASS => {
+                let f: gavel_events::FindingBypass = gavel_events::read(d);
+                self.raise_finding(f.finding_id.as_deref(), &f.decision_id);
+            }
+            gavel_events::kind::OUTCOME_RECORDED => {
+                let o: gavel_events::OutcomeRecorded = gavel_events::read(d);
+                if o.bypass {
+                    self.raise_finding(o.finding_id.as_deref(), &o.decision_id);
+                }
+            }
+            gavel_events::kind::FINDING_RESOLVED => {
                 self.add("bypass_findings_resolved", 1);
-                let key = text(d, "finding_id")
-                    .filter(|id| self.findings.contains_key(*id))
-                    .map(str::to_string)
-                    .or_else(|| text(d, "decision_id").map(|id| format!("decision:{id}")));
+                let step: gavel_events::FindingStep = gavel_events::read(d);
+                let key = Some(step.finding_id)
+                    .filter(|id| self.findings.contains_key(id))
+                    .or_else(|| step.decision_id.as_str().map(|id| format!("decision:{id}")));
                 if let Some(resolved) = key.and_then(|k| self.findings.get_mut(&k)) {
                     *resolved = true;
                 }
@@ -292,7 +300,7 @@ impl FactsBuilder {
                     d["rows"].as_array().into_iter().flatten().filter_map(|r| r["count"].as_u64()).sum();
                 self.add("refused_authentications", itemized + d["attempts_omitted"].as_u64().unwrap_or(0));
             }
-            "webhook.attempts" => self.webhook_attempts(d, at),
+            gavel_events::kind::WEBHOOK_ATTEMPTS => self.webhook_attempts(&gavel_events::read(d), at),
             "webhook.created" => {
                 if let Some(id) = text(d, "id") {
                     let ep = self.endpoints.entry(id.to_string()).or_default();
@@ -324,50 +332,51 @@ impl FactsBuilder {
         }
     }
 
-    fn decision(&mut self, d: &Value) {
+    fn decision(&mut self, d: &gavel_events::Decision) {
         self.add("decisions", 1);
-        let outcome = text(d, "decision").unwrap_or_default();
-        if d.get("enforced") == Some(&Value::Bool(false)) {
+        let allowed_or_held = d.decision != gavel_events::Verdict::Deny;
+        // A decision that does not say it was enforced is counted as not enforced.
+        if !d.enforced {
             self.add("decisions_unenforced", 1);
-            if text(d, "tool_category").is_some_and(|c| SENSITIVE_CATEGORIES.contains(&c)) {
+            if d.tool_category.as_deref().is_some_and(|c| SENSITIVE_CATEGORIES.contains(&c)) {
                 self.add("sensitive_calls_unenforced", 1);
             }
         }
-        let contained_status =
-            text(d, "agent_status").is_some_and(|s| s == "suspended" || s == "deactivated");
-        let agent_deactivated = text(d, "agent_id").is_some_and(|id| self.deactivated_agents.contains(id));
-        if (contained_status || agent_deactivated) && outcome != "deny" {
+        let contained_status = d.agent_status == "suspended" || d.agent_status == "deactivated";
+        let agent_deactivated = self.deactivated_agents.contains(&d.agent_id);
+        if (contained_status || agent_deactivated) && allowed_or_held {
             self.add("calls_allowed_after_deactivation", 1);
         }
-        if d.get("containment").is_some_and(|c| !c.is_null()) && outcome != "deny" {
+        if d.containment.as_ref().is_some_and(|c| !c.is_null()) && allowed_or_held {
             self.add("contained_calls_allowed", 1);
         }
     }
 
-    fn raise_finding(&mut self, d: &Value) {
+    fn raise_finding(&mut self, finding_id: Option<&str>, decision_id: &str) {
         self.add("bypass_findings_raised", 1);
-        let key = text(d, "finding_id")
+        let key = finding_id
+            .filter(|id| !id.is_empty())
             .map(str::to_string)
-            .or_else(|| text(d, "decision_id").map(|id| format!("decision:{id}")))
+            .or_else(|| (!decision_id.is_empty()).then(|| format!("decision:{decision_id}")))
             .unwrap_or_else(|| format!("unnamed:{}", self.findings.len()));
         self.findings.insert(key, false);
     }
 
-    fn webhook_attempts(&mut self, d: &Value, at: OffsetDateTime) {
-        if let Some(id) = text(d, "endpoint_id") {
+    fn webhook_attempts(&mut self, d: &gavel_events::WebhookAttempts, at: OffsetDateTime) {
+        if !d.endpoint_id.is_empty() {
             // An endpoint attempts deliveries only while enabled: first heard of through its
             // attempts, it was enabled from the period's start.
             let from = self.from;
             let ep = self
                 .endpoints
-                .entry(id.to_string())
+                .entry(d.endpoint_id.clone())
                 .or_insert_with(|| Endpoint { enabled_since: Some(from), intervals: Vec::new() });
             ep.enabled_since.get_or_insert(at);
         }
-        for a in d.get("attempts").and_then(Value::as_array).into_iter().flatten() {
-            match a.get("outcome").and_then(Value::as_str) {
-                Some("delivered") => self.add("webhook_deliveries_delivered", 1),
-                Some("failed") => self.add("webhook_deliveries_failed", 1),
+        for a in &d.attempts {
+            match a.outcome.as_str() {
+                "delivered" => self.add("webhook_deliveries_delivered", 1),
+                "failed" => self.add("webhook_deliveries_failed", 1),
                 _ => {}
             }
         }
