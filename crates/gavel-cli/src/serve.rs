@@ -52,7 +52,14 @@ fn init_logging(format: LogFormat) -> anyhow::Result<()> {
     };
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let ansi = !no_color && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A log line that cannot be written (stderr a file on a full disk or past the file-size limit,
+    // a log shipper's pipe that closed) is dropped. tracing-subscriber's default reports the
+    // failure with `eprintln!`, which panics when stderr fails: every thread that logged died,
+    // the log writer with it (no commit until a restart) and requests lost their connection.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     match format {
         LogFormat::Text => builder.with_ansi(ansi).init(),
         LogFormat::Json => builder.json().with_ansi(false).with_current_span(false).init(),
