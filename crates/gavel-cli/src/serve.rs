@@ -2,6 +2,10 @@
 //!
 //! On an empty data directory the first start creates the log key and the first admin, and
 //! prints that admin's token once on stdout.
+//!
+//! A write beyond the file-size limit (RLIMIT_FSIZE, `ulimit -f`) fails with EFBIG and the
+//! server goes on: the commit fails, decide answers 503 and readiness says why, until the limit is
+//! raised (see [`survive_file_size_limit`]).
 
 use clap::Args;
 use gavel_ledger::clock::SystemClock;
@@ -48,7 +52,14 @@ fn init_logging(format: LogFormat) -> anyhow::Result<()> {
     };
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let ansi = !no_color && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A log line that cannot be written (stderr a file on a full disk or past the file-size limit,
+    // a log shipper's pipe that closed) is dropped. tracing-subscriber's default reports the
+    // failure with `eprintln!`, which panics when stderr fails: every thread that logged died,
+    // the log writer with it (no commit until a restart) and requests lost their connection.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     match format {
         LogFormat::Text => builder.with_ansi(ansi).init(),
         LogFormat::Json => builder.json().with_ansi(false).with_current_span(false).init(),
@@ -56,7 +67,24 @@ fn init_logging(format: LogFormat) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A write past RLIMIT_FSIZE sends SIGXFSZ, whose default action ends the process (with a core
+/// dump): the server died in the middle of a commit with no log line, and every caller waiting
+/// on the batch saw its connection drop. Ignored, the same write fails with EFBIG instead, SQLite
+/// reports an I/O error, the batch is not acknowledged (503) and the writer goes on, so raising
+/// the limit of the running process (`prlimit --pid`) heals it without a restart, like a disk
+/// that was full. Nothing `serve` runs execs another program, so no child inherits the
+/// disposition.
+fn survive_file_size_limit() {
+    // SAFETY: `signal` with SIG_IGN installs no handler code, only the kernel's "ignore"
+    // disposition for one signal, which is valid at any time in any thread. (No safe API in the
+    // tree sets SIG_IGN: tokio's and signal-hook's safe ones install a handler instead.)
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
 pub fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    survive_file_size_limit();
     init_logging(args.log_format)?;
     let mut config = Config::load(args.config.as_deref(), &dir.root().join("gavel.toml"))?;
     if let Some(addr) = args.addr {

@@ -9,6 +9,11 @@
 //! Every connection uses the `unix-excl` VFS ([`VFS`]): the process holds the database alone and
 //! the WAL index lives in its heap, never in a mapped `-shm` file (a fault there was SIGBUS).
 //!
+//! The database and its WAL must stay the files the store opened ([`OpenedFiles`]): a batch or
+//! probe is acknowledged only if, after its commit, their paths still name those files, so a
+//! database replaced, moved or deleted under a running server fails every commit (503, readiness
+//! unready) instead of acknowledging appends to a file no one will open again.
+//!
 //! The writer also keeps [`CommitHealth`] (the outcome of its last commit, one atomic store per
 //! batch) and answers write probes ([`Store::probe_commit`]): a transaction that touches only the
 //! `meta` table, so readiness checks can find out whether anything can commit without appending
@@ -23,6 +28,7 @@ use gavel_ledger::merkle::{self, Frontier, NodeSource, StoredNode};
 use gavel_ledger::verify::{Anchor, RangeVerifier, StoredEntry, VerifyReport};
 use gavel_ledger::LedgerError;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, RwLock};
@@ -192,6 +198,7 @@ impl Request {
 /// SQLite-backed [`Store`].
 pub struct SqliteStore {
     path: PathBuf,
+    files: Arc<OpenedFiles>,
     sender: Option<mpsc::Sender<Job>>,
     writer: Option<JoinHandle<()>>,
     head: Arc<RwLock<Head>>,
@@ -270,11 +277,14 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA)?;
         // The background checkpointer does this job instead (see `run_checkpointer`).
         conn.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
+        // The schema is written: the WAL exists, and both files are the ones this store writes.
+        let files = Arc::new(OpenedFiles::capture(path)?);
         let state = ChainState::load(&conn)?;
         let head = Arc::new(RwLock::new(Head { size: state.frontier.size(), root: state.frontier.root() }));
         let (sender, receiver) = mpsc::channel();
         let commits = Arc::new(CommitTracker::new());
-        let writer = Writer { conn, state, clock, head: head.clone(), commits: commits.clone() };
+        let writer =
+            Writer { conn, state, clock, head: head.clone(), commits: commits.clone(), files: files.clone() };
         let handle = std::thread::Builder::new()
             .name("gavel-log-writer".into())
             .spawn(move || writer.run(receiver))?;
@@ -285,6 +295,7 @@ impl SqliteStore {
             .spawn(move || run_checkpointer(checkpoint_path, stopped))?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
+            files,
             sender: Some(sender),
             writer: Some(handle),
             head,
@@ -299,7 +310,11 @@ impl SqliteStore {
         let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match pooled {
             Some(c) => c,
-            None => open_connection(&self.path, true)?,
+            // Opened by path: only while the path still names the database this store has open.
+            None => {
+                self.files.check()?;
+                open_connection(&self.path, true)?
+            }
         };
         let result = f(&conn);
         self.readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
@@ -371,6 +386,53 @@ fn check_writable(path: &Path) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// The database file and its WAL as the store opened them, by device and inode.
+///
+/// SQLite keeps writing through the descriptors it opened: a database replaced under a running
+/// server (a backup restored over it, a copy renamed onto it), moved away or deleted goes on
+/// taking commits into a file that no later process opens, and every append acknowledged
+/// meanwhile is lost at the next start (a restored copy then also lacks entries its own signed
+/// checkpoints cover). [`OpenedFiles::check`] is one `stat` per file: the writer runs it before
+/// and after each commit, and acknowledges nothing unless the paths still name these files.
+#[derive(Debug)]
+struct OpenedFiles {
+    db: PathBuf,
+    wal: PathBuf,
+    ids: [(u64, u64); 2],
+}
+
+impl OpenedFiles {
+    fn capture(db: &Path) -> Result<Self, StoreError> {
+        let wal = PathBuf::from(format!("{}-wal", db.display()));
+        let id = |path: &Path| {
+            std::fs::metadata(path).map(|m| (m.dev(), m.ino())).map_err(|e| {
+                StoreError::Database(format!("{} could not be read after opening it: {e}", path.display()))
+            })
+        };
+        Ok(OpenedFiles { ids: [id(db)?, id(&wal)?], db: db.to_path_buf(), wal })
+    }
+
+    /// Fails, naming the file, when the database or the WAL path names another file or none.
+    fn check(&self) -> Result<(), StoreError> {
+        for (path, id) in [(&self.db, self.ids[0]), (&self.wal, self.ids[1])] {
+            let now = std::fs::metadata(path).map(|m| (m.dev(), m.ino()));
+            if now.as_ref().ok() != Some(&id) {
+                let what = match now {
+                    Ok(_) => "is another file now".to_string(),
+                    Err(e) => format!("cannot be found ({e})"),
+                };
+                return Err(StoreError::Database(format!(
+                    "{} {what}: it was replaced, moved or deleted while the server had it open, and a \
+                     commit would go to a file no one will read. Put the file back, or restart the \
+                     server to open what is there now",
+                    path.display()
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
@@ -483,6 +545,7 @@ struct Writer {
     clock: Arc<dyn Clock>,
     head: Arc<RwLock<Head>>,
     commits: Arc<CommitTracker>,
+    files: Arc<OpenedFiles>,
 }
 
 impl Writer {
@@ -511,6 +574,7 @@ impl Writer {
     fn probe(&mut self, reply: mpsc::Sender<Result<(), StoreError>>) {
         let time = format_time(self.clock.now());
         let result = (|| {
+            self.files.check()?;
             let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('writer_probe', ?1)
@@ -518,7 +582,7 @@ impl Writer {
                 params![time],
             )?;
             tx.commit()?;
-            Ok::<(), StoreError>(())
+            self.files.check()
         })();
         match &result {
             Ok(()) => self.commits.succeeded(),
@@ -536,7 +600,14 @@ impl Writer {
             .into_iter()
             .map(|r| (r.reply, (r.kind, r.actor_type, r.actor_id, r.sealable, r.ops, r.purge)))
             .unzip();
-        match write_batch(&mut self.conn, &mut self.state, self.clock.as_ref(), &items) {
+        // The files are checked before (nothing is written into a file that is gone) and after the
+        // commit (it landed in the files the paths name, so acknowledging it is true).
+        let written = self
+            .files
+            .check()
+            .and_then(|()| write_batch(&mut self.conn, &mut self.state, self.clock.as_ref(), &items))
+            .and_then(|results| self.files.check().map(|()| results));
+        match written {
             Ok(results) => {
                 let head = Head { size: self.state.frontier.size(), root: self.state.frontier.root() };
                 *self.head.write().unwrap_or_else(|p| p.into_inner()) = head;
@@ -546,7 +617,8 @@ impl Writer {
                 }
             }
             Err(e) => {
-                // Nothing in this batch is acknowledged; the next batch starts from the old head.
+                // Nothing in this batch is acknowledged. The next batch starts from the old head,
+                // or reloads it (`write_batch`) if this one committed before the files moved.
                 self.state = before;
                 tracing::error!(error = %e, "log commit failed; batch not acknowledged");
                 self.commits.failed(&e);
@@ -1064,6 +1136,8 @@ impl Store for SqliteStore {
         // Checkpoints are written through a short-lived connection: they are rare, and the log
         // writer's connection stays dedicated to appends. Two signers racing for the same size
         // (the periodic checkpointer and a request) both succeed if they signed the same root.
+        // The path is opened anew: it must still name the database this store has open.
+        self.files.check()?;
         let conn = open_connection(&self.path, false)?;
         conn.execute(
             "INSERT INTO checkpoints (size, root, note, created_at) VALUES (?1, ?2, ?3, ?4)
@@ -1090,6 +1164,7 @@ impl Store for SqliteStore {
     }
 
     fn init_meta(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        self.files.check()?;
         let conn = open_connection(&self.path, false)?;
         conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])?;
         Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0))?)

@@ -36,6 +36,13 @@ impl Server {
         Server { child, url, admin: admin.unwrap(), tmp }
     }
 
+    /// Starts `gavel serve` on the data directory of an earlier server (returned by
+    /// [`Server::stop`]) whose first admin token was `admin`.
+    pub fn restart_in(tmp: tempfile::TempDir, admin: String) -> Server {
+        let (child, url, _) = Self::spawn_serve(&tmp, false);
+        Server { child, url, admin, tmp }
+    }
+
     /// `kill -9` the server (no graceful shutdown: in-flight work is lost as in a crash), then
     /// start a new one on the same data directory and address-independent URL.
     pub fn kill_and_restart(&mut self) {
