@@ -29,6 +29,8 @@ pub enum AuditCommand {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        local: crate::DataDirArgs,
     },
     /// Record out-of-band evidence (an access review, a completed training) as an `external.*` event.
     Record {
@@ -44,12 +46,16 @@ pub enum AuditCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        local: crate::DataDirArgs,
     },
     /// Print the latest signed checkpoint (signing a new one if the log grew).
     Checkpoint {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        local: crate::DataDirArgs,
     },
     /// Print the inclusion proof of one event against a signed checkpoint.
     Proof {
@@ -62,6 +68,8 @@ pub enum AuditCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        local: crate::DataDirArgs,
     },
     /// Print the consistency proof between two tree sizes.
     Consistency {
@@ -74,21 +82,37 @@ pub enum AuditCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        local: crate::DataDirArgs,
     },
-    /// List recorded decisions, newest first, from the server (--server, --token: a user token).
+    /// List recorded decisions, newest first, from the server (with a user token).
     List(crate::audit_query::ListArgs),
     /// One action end to end, from the server: the agent, the decision, each policy that fired
     /// with its text, author and approver, then the approval and the outcome.
     Trace(crate::audit_query::TraceArgs),
 }
 
+impl AuditCommand {
+    /// The data directory of a local command (None for `list` and `trace`, which ask the server).
+    pub fn data_dir(&self) -> Option<&crate::DataDirArgs> {
+        match self {
+            AuditCommand::Verify { local, .. }
+            | AuditCommand::Record { local, .. }
+            | AuditCommand::Checkpoint { local, .. }
+            | AuditCommand::Proof { local, .. }
+            | AuditCommand::Consistency { local, .. } => Some(local),
+            AuditCommand::List(_) | AuditCommand::Trace(_) => None,
+        }
+    }
+}
+
 pub fn run(log: &Log, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        AuditCommand::Verify { from_seq, to_seq, checkpoint, json } => {
+        AuditCommand::Verify { from_seq, to_seq, checkpoint, json, .. } => {
             verify(log, from_seq, to_seq, &checkpoint, json)
         }
-        AuditCommand::Record { kind, data, actor, json } => record(log, &kind, &data, &actor, json),
-        AuditCommand::Checkpoint { json } => {
+        AuditCommand::Record { kind, data, actor, json, .. } => record(log, &kind, &data, &actor, json),
+        AuditCommand::Checkpoint { json, .. } => {
             let c = log.checkpoint()?;
             if json {
                 crate::print_json(&serde_json::json!({
@@ -100,8 +124,8 @@ pub fn run(log: &Log, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        AuditCommand::Proof { seq, size, json } => proof(log, seq, size, json),
-        AuditCommand::Consistency { old, new, json } => consistency(log, old, new, json),
+        AuditCommand::Proof { seq, size, json, .. } => proof(log, seq, size, json),
+        AuditCommand::Consistency { old, new, json, .. } => consistency(log, old, new, json),
         // main sends these to the server before ever opening the data directory.
         AuditCommand::List(_) | AuditCommand::Trace(_) => bail!("`gavel audit list|trace` ask the server"),
     }

@@ -7,12 +7,12 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// Runs `gavel args...` on the data directory `dir` (given as GAVEL_DATA_DIR, which every local
+/// command reads and the others ignore).
 fn gavel(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gavel"))
-        .arg("--data-dir")
-        .arg(dir)
         .args(args)
-        .env_remove("GAVEL_DATA_DIR")
+        .env("GAVEL_DATA_DIR", dir)
         .output()
         .expect("run gavel")
 }
@@ -183,9 +183,8 @@ fn serve_signs_checkpoints_and_stops_cleanly_on_sigterm() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     let mut child = Command::new(env!("CARGO_BIN_EXE_gavel"))
-        .arg("--data-dir")
+        .args(["serve", "--checkpoint-interval", "1", "--addr", "127.0.0.1:0", "--data-dir"])
         .arg(&dir)
-        .args(["serve", "--checkpoint-interval", "1", "--addr", "127.0.0.1:0"])
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -288,9 +287,8 @@ fn writing_into_a_closed_pipe_ends_quietly() {
     let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     drop(read_end); // the reader is gone before gavel writes a byte
     let out = Command::new(env!("CARGO_BIN_EXE_gavel"))
-        .arg("--data-dir")
+        .args(["keys", "show", "--json", "--data-dir"])
         .arg(&dir)
-        .args(["keys", "show", "--json"])
         .stdout(std::process::Stdio::from(write_end))
         .stderr(std::process::Stdio::piped())
         .output()
@@ -314,7 +312,7 @@ fn exit_statuses_say_what_went_wrong() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let server = format!("http://127.0.0.1:{port}");
     let out = Command::new(env!("CARGO_BIN_EXE_gavel"))
-        .args(["--server", &server, "--token", "gvl_x", "decide", "--tool", "t"])
+        .args(["decide", "--tool", "t", "--server", &server, "--token", "gvl_x"])
         .env_remove("GAVEL_TOKEN")
         .output()
         .unwrap();
