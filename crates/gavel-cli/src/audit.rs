@@ -64,7 +64,7 @@ pub enum AuditCommand {
         seq: u64,
         /// Tree size to prove against (default: the latest checkpoint).
         #[arg(long)]
-        size: Option<u64>,
+        tree_size: Option<u64>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -116,7 +116,7 @@ pub fn run(log: &Log, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
             let c = log.checkpoint()?;
             if json {
                 crate::print_json(&serde_json::json!({
-                    "size": c.size, "root": to_hex(&c.root), "note": c.note,
+                    "tree_size": c.size, "root": to_hex(&c.root), "note": c.note,
                     "created_at": c.created_at, "log_key": log.signer().verifier_key(),
                 }));
             } else {
@@ -124,7 +124,7 @@ pub fn run(log: &Log, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        AuditCommand::Proof { seq, size, json, .. } => proof(log, seq, size, json),
+        AuditCommand::Proof { seq, tree_size, json, .. } => proof(log, seq, tree_size, json),
         AuditCommand::Consistency { old, new, json, .. } => consistency(log, old, new, json),
         // main sends these to the server before ever opening the data directory.
         AuditCommand::List(_) | AuditCommand::Trace(_) => bail!("`gavel audit list|trace` ask the server"),
@@ -240,7 +240,7 @@ fn proof(log: &Log, seq: u64, size: Option<u64>, json: bool) -> anyhow::Result<E
     if json {
         crate::print_json(&serde_json::json!({
             "seq": seq, "tree_size": size, "leaf_hash": to_hex(&entry.leaf_hash),
-            "root": to_hex(&root), "proof": hashes, "checkpoint": note,
+            "root": to_hex(&root), "hashes": hashes, "checkpoint": note,
         }));
     } else {
         println!("inclusion of seq {seq} in the tree of size {size}");
@@ -267,7 +267,7 @@ fn consistency(log: &Log, old: u64, new: Option<u64>, json: bool) -> anyhow::Res
     if json {
         crate::print_json(&serde_json::json!({
             "old_size": old, "new_size": new, "old_root": to_hex(&old_root),
-            "new_root": to_hex(&new_root), "proof": hashes, "checkpoint": note,
+            "new_root": to_hex(&new_root), "hashes": hashes, "checkpoint": note,
         }));
     } else {
         println!(

@@ -66,7 +66,7 @@ fn init_record_checkpoint_proof_and_verify() {
     assert!(keys["log"]["public_key_pem"].as_str().unwrap().starts_with("-----BEGIN PUBLIC KEY-----"));
 
     let ckpt = json(&gavel(&dir, &["audit", "checkpoint", "--json"]));
-    assert_eq!(ckpt["size"], base + 5);
+    assert_eq!(ckpt["tree_size"], base + 5);
     let verifier = NoteVerifier::from_verifier_key(&vkey).unwrap();
     let checkpoint = verifier.verify(ckpt["note"].as_str().unwrap()).unwrap();
     assert_eq!(checkpoint.size, base + 5);
@@ -76,9 +76,13 @@ fn init_record_checkpoint_proof_and_verify() {
 
     let proof = json(&gavel(&dir, &["audit", "proof", "--seq", "3", "--json"]));
     let hashes: Vec<_> =
-        proof["proof"].as_array().unwrap().iter().map(|h| from_hex(h.as_str().unwrap()).unwrap()).collect();
+        proof["hashes"].as_array().unwrap().iter().map(|h| from_hex(h.as_str().unwrap()).unwrap()).collect();
     let leaf = from_hex(proof["leaf_hash"].as_str().unwrap()).unwrap();
     verify_inclusion(&leaf, 3, base + 5, &hashes, &checkpoint.root).unwrap();
+    // One name per thing: the tree size is `tree_size` in the checkpoint, the proof and the flag.
+    let size = (base + 5).to_string();
+    let pinned = json(&gavel(&dir, &["audit", "proof", "--seq", "3", "--tree-size", &size, "--json"]));
+    assert_eq!((&pinned["tree_size"], &pinned["hashes"]), (&ckpt["tree_size"], &proof["hashes"]));
 
     let consistency = json(&gavel(&dir, &["audit", "consistency", "--old", "2", "--json"]));
     assert_eq!(consistency["new_size"], base + 5);

@@ -301,7 +301,7 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError>
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(|e| ApiError::from(CoreError::from(e)))?;
-    Ok(Json(json!({"status": "ok", "log_size": head.size})))
+    Ok(Json(json!({"status": "ok", "tree_size": head.size})))
 }
 
 /// Readiness for load balancers: 200 when the log commits, the detectors keep up and the disk
@@ -554,7 +554,7 @@ async fn checkpoint(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>,
     as_caller(&s, b, move |_, p| {
         p.require_reader()?;
         let c = log.checkpoint()?;
-        Ok(json!({"size": c.size, "root": to_hex(&c.root), "note": c.note, "created_at": c.created_at,
+        Ok(json!({"tree_size": c.size, "root": to_hex(&c.root), "note": c.note, "created_at": c.created_at,
                   "log_key": log.signer().verifier_key()}))
     })
     .await
@@ -622,7 +622,7 @@ async fn consistency_proof(
         let proof = gavel_store::Store::consistency_proof(store.as_ref(), q.old, new).map_err(store_err)?;
         let new_root = gavel_store::Store::root_at(store.as_ref(), new).map_err(store_err)?;
         Ok(json!({"old_size": q.old, "new_size": new, "new_root": to_hex(&new_root),
-                  "proof": proof.iter().map(to_hex).collect::<Vec<_>>(), "checkpoint": note}))
+                  "hashes": proof.iter().map(to_hex).collect::<Vec<_>>(), "checkpoint": note}))
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?
@@ -635,7 +635,7 @@ async fn consistency_proof(
 pub struct ProofQuery {
     pub seq: u64,
     /// Tree size (default: the latest checkpoint).
-    pub size: Option<u64>,
+    pub tree_size: Option<u64>,
 }
 
 #[utoipa::path(get, path = "/v1/audit/proof/inclusion", params(ProofQuery), responses((status = 200, description = "RFC 9162 inclusion proof"), (status = 404, description = "The seq is not in the log, or no checkpoint yet")), security(("bearer" = [])))]
@@ -648,7 +648,7 @@ async fn inclusion_proof(
     as_caller(&s, b, move |_, p| {
         p.require_reader()?;
         let store = log.store();
-        let (size, note) = match q.size {
+        let (size, note) = match q.tree_size {
             Some(size) => (size, None),
             None => {
                 let c = log.checkpoint()?;
@@ -660,7 +660,7 @@ async fn inclusion_proof(
         let proof = gavel_store::Store::inclusion_proof(store.as_ref(), q.seq, size)?;
         let root = gavel_store::Store::root_at(store.as_ref(), size)?;
         Ok(json!({"seq": q.seq, "tree_size": size, "leaf_hash": to_hex(&entry.leaf_hash), "root": to_hex(&root),
-                  "proof": proof.iter().map(to_hex).collect::<Vec<_>>(), "checkpoint": note}))
+                  "hashes": proof.iter().map(to_hex).collect::<Vec<_>>(), "checkpoint": note}))
     })
     .await
     .map(Json)

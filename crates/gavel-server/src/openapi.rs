@@ -133,8 +133,8 @@ pub struct Items {
 pub struct Health {
     /// Always `ok`.
     pub status: String,
-    /// Events in the log.
-    pub log_size: u64,
+    /// Events in the log (the size of its Merkle tree, signed or not yet).
+    pub tree_size: u64,
 }
 
 /// The schemas referenced only through `value_type` (utoipa does not collect those itself).
