@@ -26,11 +26,13 @@ use crate::identity::{Agent, Principal, Role};
 use crate::ids::{new_id, token_hash};
 use crate::{from_doc, Gavel};
 use gavel_ledger::clock::format_time;
+use gavel_policy::Outcome;
 use gavel_store::docs::{DocKeys, DocQuery, Expect, StateOp};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The state of an approval request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ApprovalStatus {
     Pending,
@@ -65,7 +67,8 @@ impl ApprovalStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A held call waiting for (or past) an approver's decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Approval {
     pub id: String,
     pub decision_id: String,
@@ -75,6 +78,8 @@ pub struct Approval {
     pub on_behalf_of: Option<String>,
     pub tool: String,
     pub resource: Option<String>,
+    /// The call's arguments, secrets redacted.
+    #[schema(value_type = Object)]
     pub arguments: Value,
     pub arguments_sha256: String,
     pub reasons: Vec<String>,
@@ -87,10 +92,50 @@ pub struct Approval {
     pub comment: Option<String>,
     /// Why a containment action voided the request (and its receipt), when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub voided: Option<Value>,
     /// The single-use receipt, shown only to the requesting agent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receipt: Option<String>,
+}
+
+/// What an agent reported it did with a decided call, checked against the decision: the data of
+/// the `outcome.recorded` event and of the `outcomes/<decision id>` document.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct OutcomeRecord {
+    pub decision_id: String,
+    /// The seq of the decision event.
+    pub decision_seq: u64,
+    pub agent_id: String,
+    pub tool: String,
+    /// What was decided.
+    pub decision: Outcome,
+    pub enforced: bool,
+    /// succeeded | failed | not_executed
+    pub status: String,
+    pub detail: Option<String>,
+    /// SHA-256 of the canonical arguments executed (the decided ones unless others were reported).
+    pub executed_arguments_sha256: String,
+    /// Whether an approval receipt was redeemed.
+    pub receipt_used: bool,
+    /// True when the call ran against the decision: a denial executed, a held call run without a
+    /// valid receipt, or other arguments than decided.
+    pub bypass: bool,
+    /// What made it a bypass, in words.
+    pub findings: Vec<String>,
+    pub reported_at: String,
+    /// The bypass finding opened, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finding_id: Option<String>,
+}
+
+/// The answer to reporting an outcome: the record and the seq of its event.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct RecordedOutcome {
+    #[serde(flatten)]
+    pub record: OutcomeRecord,
+    /// The seq of the `outcome.recorded` event.
+    pub seq: u64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -319,7 +364,12 @@ impl Gavel {
     }
 
     /// Records the execution outcome of a decision, checking it against what was decided.
-    pub fn record_outcome(&self, by: &Principal, decision_id: &str, req: OutcomeRequest) -> Result<Value> {
+    pub fn record_outcome(
+        &self,
+        by: &Principal,
+        decision_id: &str,
+        req: OutcomeRequest,
+    ) -> Result<RecordedOutcome> {
         let Principal::Agent(agent) = by else {
             return Err(CoreError::Forbidden("only the agent that made the call reports its outcome".into()));
         };
@@ -415,20 +465,32 @@ impl Gavel {
         }
         let bypass = !findings.is_empty();
         let finding = bypass.then(|| self.finding_op(agent, decision_id, &findings.join("; ")));
-        let mut record = json!({
-            "decision_id": decision_id, "decision_seq": decision_doc.seq, "agent_id": agent.id,
-            "tool": decision["tool"], "decision": outcome, "enforced": enforced,
-            "status": req.status, "detail": req.detail, "executed_arguments_sha256": executed_digest,
-            "receipt_used": req.receipt.is_some() && ops.len() == 1, "bypass": bypass, "findings": findings,
-            "reported_at": self.now(),
-        });
-        if let Some((finding_id, _)) = &finding {
-            record["finding_id"] = json!(finding_id);
-        }
+        let outcome = match outcome {
+            "allow" => Outcome::Allow,
+            "require_approval" => Outcome::RequireApproval,
+            _ => Outcome::Deny,
+        };
+        let record = OutcomeRecord {
+            decision_id: decision_id.to_string(),
+            decision_seq: decision_doc.seq,
+            agent_id: agent.id.clone(),
+            tool: decision["tool"].as_str().unwrap_or_default().to_string(),
+            decision: outcome,
+            enforced,
+            status: req.status.clone(),
+            detail: req.detail.clone(),
+            executed_arguments_sha256: executed_digest,
+            receipt_used: req.receipt.is_some() && ops.len() == 1,
+            bypass,
+            findings,
+            reported_at: self.now(),
+            finding_id: finding.as_ref().map(|(id, _)| id.clone()),
+        };
+        let data = json!(record);
         ops.push(StateOp::put(
             "outcomes",
             decision_id,
-            record.clone(),
+            data.clone(),
             DocKeys {
                 k1: Some(agent.id.clone()),
                 k2: Some(req.status.clone()),
@@ -439,10 +501,8 @@ impl Gavel {
         if let Some((_, op)) = finding {
             ops.push(op);
         }
-        let appended = self.record("outcome.recorded", &by.actor(), record.clone(), ops)?;
-        let mut out = record;
-        out["seq"] = json!(appended.seq);
-        Ok(out)
+        let appended = self.record("outcome.recorded", &by.actor(), data, ops)?;
+        Ok(RecordedOutcome { record, seq: appended.seq })
     }
 
     /// Why calls of `agent_id` to `tool` are contained right now (the agent is not active, or a
@@ -624,5 +684,46 @@ impl Gavel {
         body["id"] = json!(id);
         body["seq"] = json!(appended.seq);
         Ok(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The record is the `outcome.recorded` event's data, whose bytes are hashed: it serializes to
+    /// the same members it did when it was built with `json!` (`detail` null when absent,
+    /// `finding_id` only when a finding was opened).
+    #[test]
+    fn an_outcome_record_serializes_as_the_event_data_always_did() {
+        let record = OutcomeRecord {
+            decision_id: "dec_1".into(),
+            decision_seq: 4,
+            agent_id: "agt_1".into(),
+            tool: "send_email".into(),
+            decision: Outcome::RequireApproval,
+            enforced: true,
+            status: "succeeded".into(),
+            detail: None,
+            executed_arguments_sha256: "ab".into(),
+            receipt_used: true,
+            bypass: false,
+            findings: vec![],
+            reported_at: "2026-11-02T09:00:00.000000Z".into(),
+            finding_id: None,
+        };
+        let expected = json!({
+            "decision_id": "dec_1", "decision_seq": 4, "agent_id": "agt_1", "tool": "send_email",
+            "decision": "require_approval", "enforced": true, "status": "succeeded", "detail": null,
+            "executed_arguments_sha256": "ab", "receipt_used": true, "bypass": false, "findings": [],
+            "reported_at": "2026-11-02T09:00:00.000000Z",
+        });
+        assert_eq!(json!(record), expected);
+        let with_finding = OutcomeRecord { finding_id: Some("fnd_1".into()), bypass: true, ..record.clone() };
+        assert_eq!(json!(with_finding)["finding_id"], "fnd_1");
+        let answer = json!(RecordedOutcome { record, seq: 5 });
+        let mut flat = expected;
+        flat["seq"] = json!(5);
+        assert_eq!(answer, flat);
     }
 }

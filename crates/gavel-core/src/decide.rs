@@ -46,7 +46,8 @@ pub struct DecideRequest {
     pub context: DecideContext,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The decision on one tool call, answered after it is recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DecideResponse {
     pub decision_id: String,
     pub decision: Outcome,
