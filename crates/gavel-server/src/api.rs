@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter};
 use axum::{Json, Router};
 use gavel_core::approvals::{Approval, RecordedOutcome};
-use gavel_core::audit::AuditFilter;
+use gavel_core::audit::{AuditFilter, DecisionView, Page, Trace};
 use gavel_core::containment::KillSwitch;
 use gavel_core::decide::DecideResponse;
 use gavel_core::decide::{DecideContext, DecideRequest};
@@ -475,12 +475,12 @@ async fn decide(
     }
 }
 
-#[utoipa::path(get, path = "/v1/decisions/{id}", params(("id" = String, Path)), responses((status = 200, description = "One recorded decision")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/decisions/{id}", params(("id" = String, Path)), responses((status = 200, description = "One recorded decision", body = DecisionView)), security(("bearer" = [])))]
 async fn get_decision(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DecisionView>, ApiError> {
     as_caller(&s, b, move |g, p| g.decision(p, &id)).await.map(Json)
 }
 
@@ -502,12 +502,12 @@ pub struct AuditQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/audit", params(AuditQuery), responses((status = 200, description = "{items, next_cursor?}, newest first")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/audit", params(AuditQuery), responses((status = 200, description = "Recorded decisions, newest first, and the cursor of the next page", body = Page)), security(("bearer" = [])))]
 async fn audit(
     State(s): State<AppState>,
     b: Bearer,
     ApiQuery(q): ApiQuery<AuditQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Page>, ApiError> {
     let filter = AuditFilter {
         agent: q.agent,
         tool: q.tool,
@@ -517,15 +517,15 @@ async fn audit(
         limit: q.limit,
         cursor: q.cursor,
     };
-    as_caller(&s, b, move |g, p| g.audit_decisions(p, &filter).map(|page| json!(page))).await.map(Json)
+    as_caller(&s, b, move |g, p| g.audit_decisions(p, &filter)).await.map(Json)
 }
 
-#[utoipa::path(get, path = "/v1/audit/trace/{id}", params(("id" = String, Path, description = "decision id")), responses((status = 200, description = "One action end to end")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/audit/trace/{id}", params(("id" = String, Path, description = "decision id")), responses((status = 200, description = "One action end to end", body = Trace)), security(("bearer" = [])))]
 async fn trace(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Trace>, ApiError> {
     as_caller(&s, b, move |g, p| g.trace(p, &id)).await.map(Json)
 }
 

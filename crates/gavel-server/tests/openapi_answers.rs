@@ -146,6 +146,13 @@ fn every_declared_2xx_schema_matches_the_real_answer() {
     );
     assert_eq!(bypass["bypass"], true, "{bypass}");
     s.get("/v1/findings", &alice);
+    let page = s.get("/v1/audit?agent=mailer&limit=2", &alice);
+    assert!(page["next_cursor"].is_string(), "{page}");
+    s.get(&format!("/v1/audit?cursor={}", str_of(&page, "next_cursor")), &alice);
+    s.get(&format!("/v1/decisions/{}", str_of(&held, "decision_id")), &bot);
+    s.get(&format!("/v1/decisions/{}", str_of(&denied, "decision_id")), &alice);
+    s.get(&format!("/v1/audit/trace/{}", str_of(&held, "decision_id")), &alice);
+    s.get(&format!("/v1/audit/trace/{}", str_of(&denied, "decision_id")), &alice);
     s.get("/v1/agents/inventory", &alice);
 
     // The log: checkpoint, proofs, verification.
