@@ -622,29 +622,23 @@ impl Gavel {
     /// Bypass findings, newest first (for the compliance scan and incidents). Each has a
     /// `status`: `open` (also every finding recorded before statuses existed), `acknowledged`
     /// or `resolved`, with who, when and the note of each step.
-    pub fn findings(&self, by: &Principal, limit: u32) -> Result<Vec<Value>> {
+    pub fn findings(&self, by: &Principal, limit: u32) -> Result<Vec<FindingView>> {
         by.require_reader()?;
-        Ok(self
-            .store
+        self.store
             .query_docs(&DocQuery::new("findings", limit.clamp(1, 1000)))?
             .into_iter()
             .map(|d| {
-                let mut v = d.body;
-                if v.get("status").is_none_or(Value::is_null) {
-                    v["status"] = json!("open");
-                }
-                v["id"] = json!(d.id);
-                v["seq"] = json!(d.seq);
-                v
+                let (id, seq) = (d.id.clone(), d.seq);
+                Ok(FindingView { id, finding: from_doc(d)?, seq })
             })
-            .collect())
+            .collect()
     }
 
     /// Moves a bypass finding on: `acknowledged` (someone is looking into it) or `resolved`, with
     /// a note. Approvers and admins only, never the agent's owner (whose agent the finding is
     /// about); a resolved finding is final. The step is a `finding.acknowledged` or
     /// `finding.resolved` event, so evidence shows each finding with its resolution.
-    pub fn update_finding(&self, by: &Principal, id: &str, resolve: bool, note: &str) -> Result<Value> {
+    pub fn update_finding(&self, by: &Principal, id: &str, resolve: bool, note: &str) -> Result<FindingView> {
         let user = by.require_user(&[Role::Approver, Role::Admin])?;
         if note.trim().is_empty() {
             return Err(CoreError::Invalid("say what was found or done (note)".into()));
@@ -653,13 +647,14 @@ impl Gavel {
             .store
             .get_doc("findings", id)?
             .ok_or_else(|| CoreError::NotFound(format!("no finding {id:?}")))?;
-        let mut body = doc.body.clone();
-        let status = body["status"].as_str().unwrap_or("open").to_string();
-        let next = if resolve { "resolved" } else { "acknowledged" };
-        if status == "resolved" || status == next {
-            return Err(CoreError::Conflict(format!("finding {id} is already {status}")));
+        let (keys, version) = (doc.keys.clone(), doc.version);
+        let mut finding: BypassFinding = from_doc(doc)?;
+        let status = finding.status;
+        let next = if resolve { FindingStatus::Resolved } else { FindingStatus::Acknowledged };
+        if status == FindingStatus::Resolved || status == next {
+            return Err(CoreError::Conflict(format!("finding {id} is already {}", status.as_str())));
         }
-        let agent_id = body["agent_id"].as_str().unwrap_or_default().to_string();
+        let agent_id = finding.agent_id.clone();
         if let Some(agent) = self.store.get_doc("agents", &agent_id)? {
             let owner = agent.body["owner"].as_str().unwrap_or_default();
             if owner.eq_ignore_ascii_case(&user.name) || owner.eq_ignore_ascii_case(&user.id) {
@@ -670,26 +665,119 @@ impl Gavel {
                 )));
             }
         }
-        body["status"] = json!(next);
-        body[format!("{next}_by")] = json!(user.name);
-        body[format!("{next}_at")] = json!(self.now());
-        body[format!("{next}_note")] = json!(note);
+        let (who, at, said) = (Some(user.name.clone()), Some(self.now()), Some(note.to_string()));
+        finding.status = next;
+        if resolve {
+            (finding.resolved_by, finding.resolved_at, finding.resolved_note) = (who, at, said);
+        } else {
+            (finding.acknowledged_by, finding.acknowledged_at, finding.acknowledged_note) = (who, at, said);
+        }
         let appended = self.record(
-            &format!("finding.{next}"),
+            &format!("finding.{}", next.as_str()),
             &by.actor(),
-            json!({"finding_id": id, "decision_id": body["decision_id"], "agent_id": agent_id,
-                   "previous_status": status, "by": user.name, "note": note}),
-            vec![StateOp::put("findings", id, body.clone(), doc.keys.clone(), Expect::Version(doc.version))],
+            json!({"finding_id": id, "decision_id": finding.decision_id, "agent_id": agent_id,
+                   "previous_status": status.as_str(), "by": user.name, "note": note}),
+            vec![StateOp::put("findings", id, json!(finding), keys, Expect::Version(version))],
         )?;
-        body["id"] = json!(id);
-        body["seq"] = json!(appended.seq);
-        Ok(body)
+        Ok(FindingView { id: id.to_string(), finding, seq: appended.seq })
     }
+}
+
+/// Where a bypass finding is: `open` until someone acknowledges it, then `resolved` (final).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingStatus {
+    #[default]
+    Open,
+    Acknowledged,
+    Resolved,
+}
+
+impl FindingStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingStatus::Open => "open",
+            FindingStatus::Acknowledged => "acknowledged",
+            FindingStatus::Resolved => "resolved",
+        }
+    }
+}
+
+/// A bypass finding as stored in `findings/<id>`: a call run against its decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BypassFinding {
+    /// Always `bypass`.
+    pub kind: String,
+    pub agent_id: String,
+    pub agent_name: String,
+    pub decision_id: String,
+    /// What made the call a bypass.
+    pub detail: String,
+    /// When it was found.
+    pub time: String,
+    /// `open` also for every finding recorded before statuses existed (no status stored).
+    #[serde(default, deserialize_with = "open_when_null")]
+    pub status: FindingStatus,
+    /// Who acknowledged it (user name), when, and what they said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_note: Option<String>,
+    /// Who resolved it (user name), when, and what they said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_note: Option<String>,
+}
+
+/// A missing or null status is `open` (findings recorded before statuses existed).
+fn open_when_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<FindingStatus, D::Error> {
+    Ok(Option::<FindingStatus>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A bypass finding with its id and the seq of the event that last changed it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct FindingView {
+    pub id: String,
+    #[serde(flatten)]
+    pub finding: BypassFinding,
+    pub seq: u64,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A finding stored before statuses existed (no `status`, or null) reads as open, and a
+    /// step writes the members the JSON body always got (`<step>_by`, `_at`, `_note`).
+    #[test]
+    fn findings_read_back_from_every_stored_shape() {
+        let stored = json!({"kind": "bypass", "agent_id": "agt_1", "agent_name": "bot",
+                            "decision_id": "dec_1", "detail": "executed a call that was denied",
+                            "time": "2026-11-02T09:00:00.000000Z"});
+        let old: BypassFinding = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(old.status, FindingStatus::Open);
+        let mut null = stored.clone();
+        null["status"] = Value::Null;
+        assert_eq!(serde_json::from_value::<BypassFinding>(null).unwrap().status, FindingStatus::Open);
+        let acknowledged = BypassFinding {
+            status: FindingStatus::Acknowledged,
+            acknowledged_by: Some("carol".into()),
+            acknowledged_at: Some("2026-11-02T10:00:00.000000Z".into()),
+            acknowledged_note: Some("looking".into()),
+            ..old
+        };
+        let mut expected = stored;
+        expected["status"] = json!("acknowledged");
+        expected["acknowledged_by"] = json!("carol");
+        expected["acknowledged_at"] = json!("2026-11-02T10:00:00.000000Z");
+        expected["acknowledged_note"] = json!("looking");
+        assert_eq!(json!(acknowledged), expected);
+    }
 
     /// The record is the `outcome.recorded` event's data, whose bytes are hashed: it serializes to
     /// the same members it did when it was built with `json!` (`detail` null when absent,

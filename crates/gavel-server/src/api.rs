@@ -13,7 +13,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter};
 use axum::{Json, Router};
-use gavel_core::approvals::{Approval, RecordedOutcome};
+use gavel_core::approvals::{Approval, FindingView, RecordedOutcome};
 use gavel_core::audit::{AuditFilter, DecisionView, Page, Trace};
 use gavel_core::containment::KillSwitch;
 use gavel_core::decide::DecideResponse;
@@ -1249,9 +1249,9 @@ async fn decide_approval(
     as_caller(&s, b, move |g, p| g.decide_approval(p, &id, approve, body.comment.as_deref())).await.map(Json)
 }
 
-#[utoipa::path(get, path = "/v1/findings", responses((status = 200, description = "Bypass findings, newest first", body = crate::openapi::Items)), security(("bearer" = [])))]
-async fn list_findings(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
-    as_caller(&s, b, |g, p| Ok(json!({"items": g.findings(p, 1000)?}))).await.map(Json)
+#[utoipa::path(get, path = "/v1/findings", responses((status = 200, description = "Bypass findings, newest first", body = List<FindingView>)), security(("bearer" = [])))]
+async fn list_findings(State(s): State<AppState>, b: Bearer) -> Result<Json<List<FindingView>>, ApiError> {
+    as_caller(&s, b, |g, p| Ok(List::of(g.findings(p, 1000)?))).await.map(Json)
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -1261,23 +1261,23 @@ pub struct FindingNoteBody {
     pub note: String,
 }
 
-#[utoipa::path(post, path = "/v1/findings/{id}/acknowledge", params(("id" = String, Path, description = "Finding id")), request_body = FindingNoteBody, responses((status = 200, description = "Acknowledged (logged)"), (status = 403, description = "Not an approver or admin, or the agent's owner", body = ErrorBody), (status = 404, description = "No such finding", body = ErrorBody), (status = 409, description = "Already acknowledged or resolved", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/findings/{id}/acknowledge", params(("id" = String, Path, description = "Finding id")), request_body = FindingNoteBody, responses((status = 200, description = "Acknowledged (logged)", body = FindingView), (status = 403, description = "Not an approver or admin, or the agent's owner", body = ErrorBody), (status = 404, description = "No such finding", body = ErrorBody), (status = 409, description = "Already acknowledged or resolved", body = ErrorBody)), security(("bearer" = [])))]
 async fn acknowledge_finding(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<FindingNoteBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FindingView>, ApiError> {
     as_caller(&s, b, move |g, p| g.update_finding(p, &id, false, &body.note)).await.map(Json)
 }
 
-#[utoipa::path(post, path = "/v1/findings/{id}/resolve", params(("id" = String, Path, description = "Finding id")), request_body = FindingNoteBody, responses((status = 200, description = "Resolved (logged; the finding stays in the record with its resolution)"), (status = 403, description = "Not an approver or admin, or the agent's owner", body = ErrorBody), (status = 404, description = "No such finding", body = ErrorBody), (status = 409, description = "Already resolved", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/findings/{id}/resolve", params(("id" = String, Path, description = "Finding id")), request_body = FindingNoteBody, responses((status = 200, description = "Resolved (logged; the finding stays in the record with its resolution)", body = FindingView), (status = 403, description = "Not an approver or admin, or the agent's owner", body = ErrorBody), (status = 404, description = "No such finding", body = ErrorBody), (status = 409, description = "Already resolved", body = ErrorBody)), security(("bearer" = [])))]
 async fn resolve_finding(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<FindingNoteBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FindingView>, ApiError> {
     as_caller(&s, b, move |g, p| g.update_finding(p, &id, true, &body.note)).await.map(Json)
 }
 

@@ -145,7 +145,11 @@ fn every_declared_2xx_schema_matches_the_real_answer() {
         Some(json!({"status": "succeeded"})),
     );
     assert_eq!(bypass["bypass"], true, "{bypass}");
+    let finding = s.get("/v1/findings", &alice)["items"][0]["id"].as_str().unwrap().to_string();
+    s.post(&format!("/v1/findings/{finding}/acknowledge"), &carol, Some(json!({"note": "looking"})));
+    s.post(&format!("/v1/findings/{finding}/resolve"), &bob, Some(json!({"note": "a drill"})));
     s.get("/v1/findings", &alice);
+    s.post("/v1/policies/explain", &alice, Some(json!({"agent": "mailer", "tool": "send_email"})));
     let page = s.get("/v1/audit?agent=mailer&limit=2", &alice);
     assert!(page["next_cursor"].is_string(), "{page}");
     s.get(&format!("/v1/audit?cursor={}", str_of(&page, "next_cursor")), &alice);
@@ -218,12 +222,21 @@ fn every_declared_2xx_schema_matches_the_real_answer() {
     }
 
     // Retention, exports and share links.
-    s.post(
+    s.get("/v1/retention", &alice);
+    s.call("PUT", "/v1/retention", Some(&alice), Some(json!({"days": 400})));
+    s.call("PUT", "/v1/retention", Some(&alice), Some(json!({"days": 380})));
+    s.post("/v1/retention/approve", &bob, None);
+    s.post("/v1/retention/purge", &alice, None);
+    let hold = s.post(
         "/v1/holds",
         &alice,
         Some(json!({"reason": "litigation", "from": "2026-01-01", "to": "2026-02-01"})),
     );
+    let hold = str_of(&hold, "id");
     s.get("/v1/holds", &alice);
+    s.post(&format!("/v1/holds/{hold}/release"), &alice, Some(json!({"reason": "settled"})));
+    s.post(&format!("/v1/holds/{hold}/release/approve"), &bob, None);
+    s.get(&format!("/v1/holds/{hold}"), &alice);
     s.post("/v1/compliance/scans", &alice, None);
     s.get("/v1/compliance/scans", &alice);
     let today = time::OffsetDateTime::now_utc().date();
@@ -233,11 +246,13 @@ fn every_declared_2xx_schema_matches_the_real_answer() {
         Some(json!({"from": (today - time::Duration::days(1)).to_string(), "to": (today + time::Duration::days(1)).to_string()})),
     );
     s.get("/v1/compliance/exports", &alice);
+    s.get(&format!("/v1/compliance/exports/{}", str_of(&export, "export_id")), &alice);
     let share =
         s.post("/v1/shares", &alice, Some(json!({"export_id": export["export_id"], "expires_days": 7})));
     s.call("GET", &str_of(&share, "url_path"), None, None);
     s.get("/v1/shares", &alice);
     s.get(&format!("/v1/shares/{}/accesses", str_of(&share, "id")), &alice);
+    s.post(&format!("/v1/shares/{}/revoke", str_of(&share, "id")), &alice, None);
 
     // Every answer against the document the server serves.
     let (status, doc) = server.call("GET", "/v1/openapi.json", None, None);
