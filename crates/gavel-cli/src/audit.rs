@@ -29,6 +29,8 @@ pub enum AuditCommand {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        local: crate::DataDirArgs,
     },
     /// Record out-of-band evidence (an access review, a completed training) as an `external.*` event.
     Record {
@@ -44,12 +46,16 @@ pub enum AuditCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        local: crate::DataDirArgs,
     },
     /// Print the latest signed checkpoint (signing a new one if the log grew).
     Checkpoint {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        local: crate::DataDirArgs,
     },
     /// Print the inclusion proof of one event against a signed checkpoint.
     Proof {
@@ -58,10 +64,12 @@ pub enum AuditCommand {
         seq: u64,
         /// Tree size to prove against (default: the latest checkpoint).
         #[arg(long)]
-        size: Option<u64>,
+        tree_size: Option<u64>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        local: crate::DataDirArgs,
     },
     /// Print the consistency proof between two tree sizes.
     Consistency {
@@ -74,25 +82,41 @@ pub enum AuditCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        local: crate::DataDirArgs,
     },
-    /// List recorded decisions, newest first, from the server (--server, --token: a user token).
+    /// List recorded decisions, newest first, from the server (with a user token).
     List(crate::audit_query::ListArgs),
     /// One action end to end, from the server: the agent, the decision, each policy that fired
     /// with its text, author and approver, then the approval and the outcome.
     Trace(crate::audit_query::TraceArgs),
 }
 
+impl AuditCommand {
+    /// The data directory of a local command (None for `list` and `trace`, which ask the server).
+    pub fn data_dir(&self) -> Option<&crate::DataDirArgs> {
+        match self {
+            AuditCommand::Verify { local, .. }
+            | AuditCommand::Record { local, .. }
+            | AuditCommand::Checkpoint { local, .. }
+            | AuditCommand::Proof { local, .. }
+            | AuditCommand::Consistency { local, .. } => Some(local),
+            AuditCommand::List(_) | AuditCommand::Trace(_) => None,
+        }
+    }
+}
+
 pub fn run(log: &Log, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        AuditCommand::Verify { from_seq, to_seq, checkpoint, json } => {
+        AuditCommand::Verify { from_seq, to_seq, checkpoint, json, .. } => {
             verify(log, from_seq, to_seq, &checkpoint, json)
         }
-        AuditCommand::Record { kind, data, actor, json } => record(log, &kind, &data, &actor, json),
-        AuditCommand::Checkpoint { json } => {
+        AuditCommand::Record { kind, data, actor, json, .. } => record(log, &kind, &data, &actor, json),
+        AuditCommand::Checkpoint { json, .. } => {
             let c = log.checkpoint()?;
             if json {
                 crate::print_json(&serde_json::json!({
-                    "size": c.size, "root": to_hex(&c.root), "note": c.note,
+                    "tree_size": c.size, "root": to_hex(&c.root), "note": c.note,
                     "created_at": c.created_at, "log_key": log.signer().verifier_key(),
                 }));
             } else {
@@ -100,8 +124,8 @@ pub fn run(log: &Log, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        AuditCommand::Proof { seq, size, json } => proof(log, seq, size, json),
-        AuditCommand::Consistency { old, new, json } => consistency(log, old, new, json),
+        AuditCommand::Proof { seq, tree_size, json, .. } => proof(log, seq, tree_size, json),
+        AuditCommand::Consistency { old, new, json, .. } => consistency(log, old, new, json),
         // main sends these to the server before ever opening the data directory.
         AuditCommand::List(_) | AuditCommand::Trace(_) => bail!("`gavel audit list|trace` ask the server"),
     }
@@ -216,7 +240,7 @@ fn proof(log: &Log, seq: u64, size: Option<u64>, json: bool) -> anyhow::Result<E
     if json {
         crate::print_json(&serde_json::json!({
             "seq": seq, "tree_size": size, "leaf_hash": to_hex(&entry.leaf_hash),
-            "root": to_hex(&root), "proof": hashes, "checkpoint": note,
+            "root": to_hex(&root), "hashes": hashes, "checkpoint": note,
         }));
     } else {
         println!("inclusion of seq {seq} in the tree of size {size}");
@@ -243,7 +267,7 @@ fn consistency(log: &Log, old: u64, new: Option<u64>, json: bool) -> anyhow::Res
     if json {
         crate::print_json(&serde_json::json!({
             "old_size": old, "new_size": new, "old_root": to_hex(&old_root),
-            "new_root": to_hex(&new_root), "proof": hashes, "checkpoint": note,
+            "new_root": to_hex(&new_root), "hashes": hashes, "checkpoint": note,
         }));
     } else {
         println!(

@@ -55,6 +55,8 @@ pub struct ListArgs {
     /// Print the page: {"items": [...], "next_cursor"?}.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    pub remote: crate::remote::RemoteArgs,
 }
 
 #[derive(Args)]
@@ -64,6 +66,8 @@ pub struct TraceArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    pub remote: crate::remote::RemoteArgs,
 }
 
 pub fn list(remote: &Remote, args: ListArgs) -> anyhow::Result<ExitCode> {

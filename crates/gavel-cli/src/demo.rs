@@ -179,18 +179,17 @@ impl Demo {
         let open = IncidentFilter { status: None, ..Default::default() };
         let yesterday = format_time(Clock::now(self.clock.as_ref()) - Duration::hours(20));
         for incident in self.gavel.incidents(admin, &open)? {
-            let id = incident["id"].as_str().unwrap_or_default().to_string();
-            let status = IncidentStatus::parse(incident["status"].as_str().unwrap_or_default())?;
-            if status == IncidentStatus::Resolved {
+            let id = incident.incident.id.clone();
+            if incident.incident.status == IncidentStatus::Resolved {
                 continue;
             }
-            if incident["owner"].is_null() {
+            if incident.incident.owner.is_none() {
                 self.incidents += 1;
                 self.gavel.assign_incident(admin, &id, "erin")?;
                 self.clock.advance(Duration::minutes(5));
                 self.gavel.triage_incident(responder, &id, None, Some("looked at the linked decisions"))?;
             }
-            if contain && incident["detector"] == "deny_spike" {
+            if contain && incident.incident.detector.as_deref() == Some("deny_spike") {
                 let req: gavel_core::incidents::ContainRequest = serde_json::from_value(json!({
                     "killswitch": {"scope": "agent", "target": "ops-bot",
                                    "reason": "ops-bot is trying destructive commands in production"},
@@ -204,7 +203,7 @@ impl Demo {
                 )?;
                 continue;
             }
-            let opened_at = incident["opened_at"].as_str().unwrap_or_default();
+            let opened_at = incident.opened_at.as_deref().unwrap_or_default();
             if opened_at < yesterday.as_str() {
                 self.clock.advance(Duration::minutes(10));
                 self.gavel.resolve_incident(
@@ -345,7 +344,7 @@ pub fn run(dir: &DataDir, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let team = gavel.propose_policy(&alice, "team", TEAM_POLICY, Some(Mode::Enforce))?;
     gavel.approve_change(&bob, &team.id, Some("reviewed"))?;
     let webhook = gavel.create_webhook(&alice, SIMULATED_SIEM, vec![])?;
-    let webhook_id = webhook["id"].as_str().context("the created webhook has an id")?.to_string();
+    let webhook_id = webhook.endpoint.id;
 
     let mut demo = Demo {
         clock,

@@ -29,6 +29,8 @@ pub enum EvidenceCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        data: crate::DataDirArgs,
     },
 }
 
@@ -53,6 +55,8 @@ pub struct ExportArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    pub data: crate::DataDirArgs,
 }
 
 #[derive(Args)]

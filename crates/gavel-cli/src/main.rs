@@ -6,7 +6,9 @@
 //! `evidence export|key`) work on the data directory (`evidence verify` needs only the bundle);
 //! remote ones (`users`, `agents`, `policy`, `pack`, `decide`, `approvals`, `outcome`, `findings`,
 //! `killswitch`, `webhooks`, `incidents`, `retention`, `holds`, `compliance`, `share`,
-//! `audit list|trace`) call a running server over HTTP with `--server` and `--token`.
+//! `audit list|trace`) call a running server over HTTP with `--server` and `--token`. Each kind
+//! shows only its own options: `--data-dir` ([`DataDirArgs`]) on the local commands that use it,
+//! `--server` and `--token` ([`RemoteArgs`]) on the remote ones, given after the command's name.
 
 mod agents;
 mod approvals;
@@ -34,10 +36,11 @@ mod webhooks;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use gavel_ledger::clock::SystemClock;
 use gavel_store::layout::DataDir;
 use gavel_store::Log;
+use remote::RemoteArgs;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -47,26 +50,32 @@ use std::sync::Arc;
     name = "gavel",
     version,
     about = "Governance and tamper-evident audit for AI agent tool calls",
-    after_help = "Exit status: 0 done; 1 verification found the log or a bundle invalid; 2 wrong command line \
+    after_help = "Options follow the command's name: local commands take --data-dir (env GAVEL_DATA_DIR), the \
+                  commands that call the server --server and --token (env GAVEL_SERVER, GAVEL_TOKEN).\n\n\
+                  Exit status: 0 done; 1 verification found the log or a bundle invalid; 2 wrong command line \
                   (nothing ran); 3 failed (refused by the server, or a local error); 4 no token, or not \
                   authenticated or allowed (HTTP 401/403); 5 the server is unreachable or failing (HTTP 5xx). \
                   For `gavel decide`, any non-zero status means no decision: treat the call as denied."
 )]
 struct Cli {
-    /// Where gavel keeps its database and keys.
-    #[arg(long, global = true, env = "GAVEL_DATA_DIR", default_value = "./gavel-data")]
-    data_dir: PathBuf,
-    /// URL of the gavel server, for the commands that call it.
-    #[arg(long, global = true, env = "GAVEL_SERVER", default_value = "http://127.0.0.1:7311")]
-    server: String,
-    /// Bearer token for the commands that call the server: a user token for admin, approval and
-    /// audit commands, an agent token for `gavel decide`, `gavel outcome` and reading the agent's
-    /// own approvals (and their receipts).
-    // The value is a secret: never echo it in --help.
-    #[arg(long, global = true, env = "GAVEL_TOKEN", hide_env_values = true)]
-    token: Option<String>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The option of the commands that work on the data directory, and only of those (remote
+/// commands do not show it). `global` on the command that flattens it, so `gavel keys show
+/// --data-dir D` and `gavel keys --data-dir D show` alike.
+#[derive(Args)]
+pub(crate) struct DataDirArgs {
+    /// Where gavel keeps its database and keys.
+    #[arg(long, global = true, env = "GAVEL_DATA_DIR", default_value = "./gavel-data")]
+    pub data_dir: PathBuf,
+}
+
+impl DataDirArgs {
+    pub fn dir(&self) -> DataDir {
+        DataDir::new(&self.data_dir)
+    }
 }
 
 #[derive(Subcommand)]
@@ -79,9 +88,16 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        data: DataDirArgs,
     },
     /// Fill an empty data directory with simulated activity ending today (marked simulated).
-    Demo(demo::DemoArgs),
+    Demo {
+        #[command(flatten)]
+        args: demo::DemoArgs,
+        #[command(flatten)]
+        data: DataDirArgs,
+    },
     /// Print a shell completion script, e.g. `gavel completions bash > /etc/bash_completion.d/gavel`.
     Completions {
         /// The shell to complete for.
@@ -94,7 +110,12 @@ enum Command {
         out: PathBuf,
     },
     /// Run the gavel server: the HTTP API, signed checkpoints, graceful shutdown on SIGTERM/SIGINT.
-    Serve(serve::ServeArgs),
+    Serve {
+        #[command(flatten)]
+        args: serve::ServeArgs,
+        #[command(flatten)]
+        data: DataDirArgs,
+    },
     /// Query and verify the tamper-evident log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -102,63 +123,129 @@ enum Command {
     #[command(subcommand)]
     Evidence(evidence::EvidenceCommand),
     /// Show key material.
-    #[command(subcommand)]
-    Keys(keys::KeysCommand),
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+        #[command(flatten)]
+        data: DataDirArgs,
+    },
     /// Manage users and their roles (server).
-    #[command(subcommand)]
-    Users(users::UsersCommand),
+    Users {
+        #[command(subcommand)]
+        command: users::UsersCommand,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
     /// Manage the agents whose tool calls gavel decides (server).
-    #[command(subcommand)]
-    Agents(agents::AgentsCommand),
+    Agents {
+        #[command(subcommand)]
+        command: agents::AgentsCommand,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
     /// Propose, approve, roll back and inspect Cedar policy sets (server).
-    #[command(subcommand)]
-    Policy(policy::PolicyCommand),
+    Policy {
+        #[command(subcommand)]
+        command: policy::PolicyCommand,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
     /// Install built-in policy packs and take them live (server).
-    #[command(subcommand)]
-    Pack(pack::PackCommand),
+    Pack {
+        #[command(subcommand)]
+        command: pack::PackCommand,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
     /// Ask the server to decide one tool call, with an agent token. Exits 0 whatever the decision
     /// (allow, deny, require_approval): the exit status says the command worked; read the decision
     /// from the output. Exits 3, 4 or 5 when no decision was had (treat the call as denied).
-    Decide(decide::DecideArgs),
+    Decide {
+        #[command(flatten)]
+        args: decide::DecideArgs,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
     /// List, inspect, approve and deny held tool calls (server). The requesting agent reads its
     /// own requests, and the receipt of an approved one, with its agent token.
-    #[command(subcommand)]
-    Approvals(approvals::ApprovalsCommand),
+    Approvals {
+        #[command(subcommand)]
+        command: approvals::ApprovalsCommand,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
     /// Report what the agent did after a decision, with an agent token (server). A held call is
     /// reported with its approval receipt; executing a denied or unapproved call is recorded as a
     /// bypass finding.
-    Outcome(outcome::OutcomeArgs),
+    Outcome {
+        #[command(flatten)]
+        args: outcome::OutcomeArgs,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
     /// Bypass findings: executed denials, held calls run without a valid receipt (server).
-    #[command(subcommand)]
-    Findings(outcome::FindingsCommand),
+    Findings {
+        #[command(subcommand)]
+        command: outcome::FindingsCommand,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
     /// Pull and release kill switches that deny tool calls globally, per agent or per tool
     /// (server).
-    #[command(subcommand)]
-    Killswitch(killswitch::KillSwitchCommand),
+    Killswitch {
+        #[command(subcommand)]
+        command: killswitch::KillSwitchCommand,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
     /// Signed event streams to SIEMs: endpoints, secrets, delivery history (server).
-    #[command(subcommand)]
-    Webhooks(webhooks::WebhooksCommand),
+    Webhooks {
+        #[command(subcommand)]
+        command: webhooks::WebhooksCommand,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
     /// Incidents opened by detectors or by hand: assign, triage, note, contain, resolve, and the
     /// timeline of each (server).
-    #[command(subcommand)]
-    Incidents(incidents::IncidentsCommand),
+    Incidents {
+        #[command(subcommand)]
+        command: incidents::IncidentsCommand,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
     /// The retention period in force (at least 365 days) and purges of payloads past it (server).
-    #[command(subcommand)]
-    Retention(retention::RetentionCommand),
+    Retention {
+        #[command(subcommand)]
+        command: retention::RetentionCommand,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
     /// Legal holds: time ranges never purged until two admins release them (server).
-    #[command(subcommand)]
-    Holds(retention::HoldsCommand),
+    Holds {
+        #[command(subcommand)]
+        command: retention::HoldsCommand,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
     /// Readiness scans per framework criterion, and evidence exports on the server (server).
-    #[command(subcommand)]
-    Compliance(compliance::ComplianceCommand),
+    Compliance {
+        #[command(subcommand)]
+        command: compliance::ComplianceCommand,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
     /// Read-only, expiring, revocable links that give an auditor one export (server).
-    #[command(subcommand)]
-    Share(compliance::ShareCommand),
+    Share {
+        #[command(subcommand)]
+        command: compliance::ShareCommand,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Serve(_)) {
+    if !matches!(cli.command, Command::Serve { .. }) {
         exit_quietly_on_closed_pipe();
     }
     match run(cli) {
@@ -239,43 +326,46 @@ fn exit_quietly_on_closed_pipe() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let dir = DataDir::new(&cli.data_dir);
-    // Built only for remote commands, so a bad --server never gets in the way of local ones.
-    let remote = || remote::Remote::new(&cli.server, cli.token.clone());
     match cli.command {
-        Command::Init { org, json } => init(&dir, org.as_deref(), json),
-        Command::Serve(args) => serve::run(&dir, args),
-        Command::Demo(args) => demo::run(&dir, args),
+        Command::Init { org, json, data } => init(&data.dir(), org.as_deref(), json),
+        Command::Serve { args, data } => serve::run(&data.dir(), args),
+        Command::Demo { args, data } => demo::run(&data.dir(), args),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "gavel", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
         Command::Manpages { out } => manpages(&out),
-        Command::Audit(audit::AuditCommand::List(args)) => audit_query::list(&remote()?, args),
-        Command::Audit(audit::AuditCommand::Trace(args)) => audit_query::trace(&remote()?, args),
-        Command::Audit(cmd) => audit::run(&open(&dir)?, cmd),
+        Command::Audit(audit::AuditCommand::List(args)) => audit_query::list(&args.remote.connect()?, args),
+        Command::Audit(audit::AuditCommand::Trace(args)) => audit_query::trace(&args.remote.connect()?, args),
+        Command::Audit(cmd) => {
+            let dir = cmd.data_dir().map(DataDirArgs::dir).context("a local audit command has --data-dir")?;
+            audit::run(&open(&dir)?, cmd)
+        }
         Command::Evidence(evidence::EvidenceCommand::Export(args)) => {
+            let dir = args.data.dir();
             evidence::run_export(&dir, &open(&dir)?, args)
         }
         Command::Evidence(evidence::EvidenceCommand::Verify(args)) => evidence::run_verify(args),
-        Command::Evidence(evidence::EvidenceCommand::Key { json }) => evidence::run_key(&dir, json),
-        Command::Keys(cmd) => keys::run(&open(&dir)?, cmd),
-        Command::Users(cmd) => users::run(&remote()?, cmd),
-        Command::Agents(cmd) => agents::run(&remote()?, cmd),
-        Command::Policy(cmd) => policy::run(&remote()?, cmd),
-        Command::Pack(cmd) => pack::run(&remote()?, cmd),
-        Command::Decide(args) => decide::run(&remote()?, args),
-        Command::Approvals(cmd) => approvals::run(&remote()?, cmd),
-        Command::Outcome(args) => outcome::run(&remote()?, args),
-        Command::Findings(cmd) => outcome::findings(&remote()?, cmd),
-        Command::Killswitch(cmd) => killswitch::run(&remote()?, cmd),
-        Command::Webhooks(cmd) => webhooks::run(&remote()?, cmd),
-        Command::Incidents(cmd) => incidents::run(&remote()?, cmd),
-        Command::Retention(cmd) => retention::run(&remote()?, cmd),
-        Command::Holds(cmd) => retention::holds(&remote()?, cmd),
-        Command::Compliance(cmd) => compliance::run(&remote()?, cmd),
-        Command::Share(cmd) => compliance::share(&remote()?, cmd),
+        Command::Evidence(evidence::EvidenceCommand::Key { json, data }) => {
+            evidence::run_key(&data.dir(), json)
+        }
+        Command::Keys { command, data } => keys::run(&open(&data.dir())?, command),
+        Command::Users { command, remote } => users::run(&remote.connect()?, command),
+        Command::Agents { command, remote } => agents::run(&remote.connect()?, command),
+        Command::Policy { command, remote } => policy::run(&remote.connect()?, command),
+        Command::Pack { command, remote } => pack::run(&remote.connect()?, command),
+        Command::Decide { args, remote } => decide::run(&remote.connect()?, args),
+        Command::Approvals { command, remote } => approvals::run(&remote.connect()?, command),
+        Command::Outcome { args, remote } => outcome::run(&remote.connect()?, args),
+        Command::Findings { command, remote } => outcome::findings(&remote.connect()?, command),
+        Command::Killswitch { command, remote } => killswitch::run(&remote.connect()?, command),
+        Command::Webhooks { command, remote } => webhooks::run(&remote.connect()?, command),
+        Command::Incidents { command, remote } => incidents::run(&remote.connect()?, command),
+        Command::Retention { command, remote } => retention::run(&remote.connect()?, command),
+        Command::Holds { command, remote } => retention::holds(&remote.connect()?, command),
+        Command::Compliance { command, remote } => compliance::run(&remote.connect()?, command),
+        Command::Share { command, remote } => compliance::share(&remote.connect()?, command),
     }
 }
 
@@ -362,6 +452,123 @@ mod cli_definition_tests {
             }
         }
         assert!(missing.is_empty(), "without help text:\n{}", missing.join("\n"));
+    }
+
+    /// Each command shows only the options it uses (issue 12): `--server` and `--token` on the
+    /// commands that call the server and nowhere else, `--data-dir` on the ones that open the
+    /// data directory and nowhere else, each with its environment variable. A new command must be
+    /// placed in one of the lists below (a leaf in neither is local and must take `--data-dir`).
+    #[test]
+    fn each_command_shows_only_the_options_it_uses() {
+        const REMOTE: &[&str] = &[
+            "users",
+            "agents",
+            "policy",
+            "pack",
+            "decide",
+            "approvals",
+            "outcome",
+            "findings",
+            "killswitch",
+            "webhooks",
+            "incidents",
+            "retention",
+            "holds",
+            "compliance",
+            "share",
+            "audit list",
+            "audit trace",
+        ];
+        const NEITHER: &[&str] = &["completions", "manpages", "evidence verify"];
+        let under =
+            |path: &str, list: &[&str]| list.iter().any(|p| path == *p || path.starts_with(&format!("{p} ")));
+        let mut cli = Cli::command();
+        cli.build();
+        let mut leaves = Vec::new();
+        let mut stack = vec![(String::new(), cli)];
+        let mut wrong = Vec::new();
+        while let Some((path, cmd)) = stack.pop() {
+            let arg = |id: &str| cmd.get_arguments().find(|a| a.get_id() == id);
+            let subs: Vec<_> = cmd.get_subcommands().filter(|s| s.get_name() != "help").collect();
+            if subs.is_empty() {
+                leaves.push(path.clone());
+                let remote = under(&path, REMOTE);
+                let local = !remote && !under(&path, NEITHER);
+                for (id, env, wanted) in [
+                    ("server", "GAVEL_SERVER", remote),
+                    ("token", "GAVEL_TOKEN", remote),
+                    ("data_dir", "GAVEL_DATA_DIR", local),
+                ] {
+                    match (arg(id), wanted) {
+                        (Some(a), true) if a.get_env().and_then(|e| e.to_str()) != Some(env) => {
+                            wrong.push(format!("gavel {path}: --{id} without env {env}"))
+                        }
+                        (Some(_), false) => {
+                            wrong.push(format!("gavel {path}: shows --{id}, which it does not use"))
+                        }
+                        (None, true) => wrong.push(format!("gavel {path}: has no --{id}")),
+                        _ => {}
+                    }
+                }
+            } else {
+                // A group shows an option only when every command under it uses it.
+                for id in ["server", "token", "data_dir"] {
+                    let leaves_use = |s: &clap::Command| s.get_arguments().any(|a| a.get_id() == id);
+                    if arg(id).is_some() && !subs.iter().all(|s| leaves_use(s)) {
+                        wrong.push(format!("gavel {path}: shows --{id}, which not all its commands use"));
+                    }
+                }
+            }
+            for sub in subs {
+                let name = if path.is_empty() {
+                    sub.get_name().to_string()
+                } else {
+                    format!("{path} {}", sub.get_name())
+                };
+                stack.push((name, sub.clone()));
+            }
+        }
+        for listed in REMOTE.iter().chain(NEITHER) {
+            assert!(under_any(&leaves, listed), "{listed} is not a command");
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+
+        fn under_any(leaves: &[String], p: &str) -> bool {
+            leaves.iter().any(|l| l == p || l.starts_with(&format!("{p} ")))
+        }
+    }
+
+    /// Remote options go anywhere after the command's name, environment variables fill them in,
+    /// and the top level takes none of them.
+    #[test]
+    fn remote_and_local_options_parse_where_documented() {
+        use clap::Parser;
+        let remote = |args: &[&str]| match Cli::try_parse_from(args).map(|c| c.command) {
+            Ok(super::Command::Users { remote, .. }) => (remote.server, remote.token),
+            Ok(_) => panic!("{args:?}: not users"),
+            Err(e) => panic!("{args:?}: {e}"),
+        };
+        let url = "http://h:1".to_string();
+        let expected = (url.clone(), Some("t".to_string()));
+        assert_eq!(remote(&["gavel", "users", "list", "--server", &url, "--token", "t"]), expected);
+        assert_eq!(remote(&["gavel", "users", "--server", &url, "list", "--token", "t"]), expected);
+        for args in [
+            &["gavel", "--server", "http://h:1", "users", "list"][..],
+            &["gavel", "--data-dir", "d", "keys", "show"],
+            &["gavel", "init", "--token", "t"],
+            &["gavel", "keys", "show", "--server", "http://h:1"],
+            &["gavel", "users", "list", "--data-dir", "d"],
+            &["gavel", "evidence", "verify", "b", "--data-dir", "d"],
+        ] {
+            let e = Cli::try_parse_from(args).err().unwrap_or_else(|| panic!("{args:?} parsed"));
+            assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument, "{args:?}: {e}");
+        }
+        let data = |args: &[&str]| match Cli::try_parse_from(args).map(|c| c.command) {
+            Ok(super::Command::Keys { data, .. }) => data.data_dir,
+            _ => panic!("{args:?}"),
+        };
+        assert_eq!(data(&["gavel", "keys", "--data-dir", "d", "show"]), std::path::Path::new("d"));
+        assert_eq!(data(&["gavel", "keys", "show", "--data-dir", "d"]), std::path::Path::new("d"));
     }
 
     #[test]

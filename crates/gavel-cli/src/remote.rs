@@ -55,6 +55,29 @@ impl fmt::Display for NoToken {
 
 impl std::error::Error for NoToken {}
 
+/// The options of the commands that call the server, and only of those (local commands do not
+/// show them). Declared `global` on the command that flattens them, so they go anywhere after
+/// its name: `gavel users list --token T` and `gavel users --token T list` alike.
+#[derive(clap::Args, Clone, Debug)]
+pub struct RemoteArgs {
+    /// URL of the gavel server.
+    #[arg(long, global = true, env = "GAVEL_SERVER", default_value = "http://127.0.0.1:7311")]
+    pub server: String,
+    /// Bearer token: a user token for admin, approval and audit commands, an agent token for
+    /// `gavel decide`, `gavel outcome` and reading the agent's own approvals (and their receipts).
+    // The value is a secret: never echo it in --help.
+    #[arg(long, global = true, env = "GAVEL_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+impl RemoteArgs {
+    /// The client for these options (checked here, so a bad --server never gets in the way of
+    /// parsing).
+    pub fn connect(&self) -> anyhow::Result<Remote> {
+        Remote::new(&self.server, self.token.clone())
+    }
+}
+
 /// Where the server is and who we are to it.
 pub struct Remote {
     base: String,

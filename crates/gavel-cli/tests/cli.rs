@@ -7,12 +7,12 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// Runs `gavel args...` on the data directory `dir` (given as GAVEL_DATA_DIR, which every local
+/// command reads and the others ignore).
 fn gavel(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gavel"))
-        .arg("--data-dir")
-        .arg(dir)
         .args(args)
-        .env_remove("GAVEL_DATA_DIR")
+        .env("GAVEL_DATA_DIR", dir)
         .output()
         .expect("run gavel")
 }
@@ -66,7 +66,7 @@ fn init_record_checkpoint_proof_and_verify() {
     assert!(keys["log"]["public_key_pem"].as_str().unwrap().starts_with("-----BEGIN PUBLIC KEY-----"));
 
     let ckpt = json(&gavel(&dir, &["audit", "checkpoint", "--json"]));
-    assert_eq!(ckpt["size"], base + 5);
+    assert_eq!(ckpt["tree_size"], base + 5);
     let verifier = NoteVerifier::from_verifier_key(&vkey).unwrap();
     let checkpoint = verifier.verify(ckpt["note"].as_str().unwrap()).unwrap();
     assert_eq!(checkpoint.size, base + 5);
@@ -76,9 +76,13 @@ fn init_record_checkpoint_proof_and_verify() {
 
     let proof = json(&gavel(&dir, &["audit", "proof", "--seq", "3", "--json"]));
     let hashes: Vec<_> =
-        proof["proof"].as_array().unwrap().iter().map(|h| from_hex(h.as_str().unwrap()).unwrap()).collect();
+        proof["hashes"].as_array().unwrap().iter().map(|h| from_hex(h.as_str().unwrap()).unwrap()).collect();
     let leaf = from_hex(proof["leaf_hash"].as_str().unwrap()).unwrap();
     verify_inclusion(&leaf, 3, base + 5, &hashes, &checkpoint.root).unwrap();
+    // One name per thing: the tree size is `tree_size` in the checkpoint, the proof and the flag.
+    let size = (base + 5).to_string();
+    let pinned = json(&gavel(&dir, &["audit", "proof", "--seq", "3", "--tree-size", &size, "--json"]));
+    assert_eq!((&pinned["tree_size"], &pinned["hashes"]), (&ckpt["tree_size"], &proof["hashes"]));
 
     let consistency = json(&gavel(&dir, &["audit", "consistency", "--old", "2", "--json"]));
     assert_eq!(consistency["new_size"], base + 5);
@@ -183,9 +187,8 @@ fn serve_signs_checkpoints_and_stops_cleanly_on_sigterm() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     let mut child = Command::new(env!("CARGO_BIN_EXE_gavel"))
-        .arg("--data-dir")
+        .args(["serve", "--checkpoint-interval", "1", "--addr", "127.0.0.1:0", "--data-dir"])
         .arg(&dir)
-        .args(["serve", "--checkpoint-interval", "1", "--addr", "127.0.0.1:0"])
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -288,9 +291,8 @@ fn writing_into_a_closed_pipe_ends_quietly() {
     let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     drop(read_end); // the reader is gone before gavel writes a byte
     let out = Command::new(env!("CARGO_BIN_EXE_gavel"))
-        .arg("--data-dir")
+        .args(["keys", "show", "--json", "--data-dir"])
         .arg(&dir)
-        .args(["keys", "show", "--json"])
         .stdout(std::process::Stdio::from(write_end))
         .stderr(std::process::Stdio::piped())
         .output()
@@ -314,7 +316,7 @@ fn exit_statuses_say_what_went_wrong() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let server = format!("http://127.0.0.1:{port}");
     let out = Command::new(env!("CARGO_BIN_EXE_gavel"))
-        .args(["--server", &server, "--token", "gvl_x", "decide", "--tool", "t"])
+        .args(["decide", "--tool", "t", "--server", &server, "--token", "gvl_x"])
         .env_remove("GAVEL_TOKEN")
         .output()
         .unwrap();

@@ -6,12 +6,11 @@ use std::path::Path;
 use std::process::{Command, Output};
 use time::{Duration, OffsetDateTime};
 
+/// Runs `gavel args...` on the data directory `dir` (GAVEL_DATA_DIR; `evidence verify` needs none).
 fn gavel(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gavel"))
-        .arg("--data-dir")
-        .arg(dir)
         .args(args)
-        .env_remove("GAVEL_DATA_DIR")
+        .env("GAVEL_DATA_DIR", dir)
         .output()
         .expect("run gavel")
 }

@@ -24,7 +24,7 @@ fn explain_shows_the_deciding_policy_text_and_records_nothing() {
     let size = || {
         let (status, health) = server.http_get("/healthz", None);
         assert_eq!(status, 200, "{health}");
-        health["log_size"].clone()
+        health["tree_size"].clone()
     };
     let before = size();
 

@@ -86,9 +86,8 @@ fn signed_checkpoints_are_published_to_a_directory() {
     assert!(note.starts_with("gavel.local/"), "{note}");
     let data = server.stop();
     let verify = Command::new(env!("CARGO_BIN_EXE_gavel"))
-        .arg("--data-dir")
+        .args(["audit", "verify", "--checkpoint", published.to_str().unwrap(), "--data-dir"])
         .arg(data.path().join("data"))
-        .args(["audit", "verify", "--checkpoint", published.to_str().unwrap()])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&verify.stdout);

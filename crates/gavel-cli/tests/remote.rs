@@ -355,7 +355,7 @@ fn bad_input_is_refused_with_clear_errors() {
 
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gavel"));
     let out =
-        clean(&mut cmd).args(["--server", "localhost:7311", "--token", "gvl_x", "users", "list"]).output();
+        clean(&mut cmd).args(["users", "list", "--server", "localhost:7311", "--token", "gvl_x"]).output();
     let err = refused(&out.unwrap());
     assert!(err.contains("http://"), "{err}");
 
@@ -364,7 +364,7 @@ fn bad_input_is_refused_with_clear_errors() {
     server.stop();
     // Nobody listens there any more.
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gavel"));
-    let out = clean(&mut cmd).args(["--server", &url, "--token", &admin, "users", "list"]).output().unwrap();
+    let out = clean(&mut cmd).args(["users", "list", "--server", &url, "--token", &admin]).output().unwrap();
     let err = refused(&out);
     assert!(err.contains("cannot reach the gavel server at") && err.contains(&url), "{err}");
 }
@@ -409,7 +409,7 @@ fn canned(status: &str, content_type: &str, body: &str) -> String {
 
 fn run_against(url: &str, args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gavel"));
-    clean(&mut cmd).args(["--server", url, "--token", "gvl_x"]).args(args).output().unwrap()
+    clean(&mut cmd).args(args).args(["--server", url, "--token", "gvl_x"]).output().unwrap()
 }
 
 #[test]

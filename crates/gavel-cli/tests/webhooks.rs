@@ -158,7 +158,7 @@ fn the_siem_holds_signed_checkpoints_that_catch_a_rewritten_log() {
     );
 
     // Idle, with a checkpoint signed every second: the log settles.
-    let size = || server.http_get("/healthz", None).1["log_size"].as_u64().unwrap();
+    let size = || server.http_get("/healthz", None).1["tree_size"].as_u64().unwrap();
     wait_until("the idle log to stop growing", 30, || {
         let before = size();
         std::thread::sleep(Duration::from_millis(3500));

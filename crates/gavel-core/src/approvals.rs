@@ -26,11 +26,13 @@ use crate::identity::{Agent, Principal, Role};
 use crate::ids::{new_id, token_hash};
 use crate::{from_doc, Gavel};
 use gavel_ledger::clock::format_time;
+use gavel_policy::Outcome;
 use gavel_store::docs::{DocKeys, DocQuery, Expect, StateOp};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The state of an approval request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ApprovalStatus {
     Pending,
@@ -65,7 +67,8 @@ impl ApprovalStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A held call waiting for (or past) an approver's decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Approval {
     pub id: String,
     pub decision_id: String,
@@ -75,6 +78,8 @@ pub struct Approval {
     pub on_behalf_of: Option<String>,
     pub tool: String,
     pub resource: Option<String>,
+    /// The call's arguments, secrets redacted.
+    #[schema(value_type = Object)]
     pub arguments: Value,
     pub arguments_sha256: String,
     pub reasons: Vec<String>,
@@ -87,10 +92,50 @@ pub struct Approval {
     pub comment: Option<String>,
     /// Why a containment action voided the request (and its receipt), when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub voided: Option<Value>,
     /// The single-use receipt, shown only to the requesting agent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receipt: Option<String>,
+}
+
+/// What an agent reported it did with a decided call, checked against the decision: the data of
+/// the `outcome.recorded` event and of the `outcomes/<decision id>` document.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct OutcomeRecord {
+    pub decision_id: String,
+    /// The seq of the decision event.
+    pub decision_seq: u64,
+    pub agent_id: String,
+    pub tool: String,
+    /// What was decided.
+    pub decision: Outcome,
+    pub enforced: bool,
+    /// succeeded | failed | not_executed
+    pub status: String,
+    pub detail: Option<String>,
+    /// SHA-256 of the canonical arguments executed (the decided ones unless others were reported).
+    pub executed_arguments_sha256: String,
+    /// Whether an approval receipt was redeemed.
+    pub receipt_used: bool,
+    /// True when the call ran against the decision: a denial executed, a held call run without a
+    /// valid receipt, or other arguments than decided.
+    pub bypass: bool,
+    /// What made it a bypass, in words.
+    pub findings: Vec<String>,
+    pub reported_at: String,
+    /// The bypass finding opened, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finding_id: Option<String>,
+}
+
+/// The answer to reporting an outcome: the record and the seq of its event.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct RecordedOutcome {
+    #[serde(flatten)]
+    pub record: OutcomeRecord,
+    /// The seq of the `outcome.recorded` event.
+    pub seq: u64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -328,7 +373,12 @@ impl Gavel {
     }
 
     /// Records the execution outcome of a decision, checking it against what was decided.
-    pub fn record_outcome(&self, by: &Principal, decision_id: &str, req: OutcomeRequest) -> Result<Value> {
+    pub fn record_outcome(
+        &self,
+        by: &Principal,
+        decision_id: &str,
+        req: OutcomeRequest,
+    ) -> Result<RecordedOutcome> {
         let Principal::Agent(agent) = by else {
             return Err(CoreError::Forbidden("only the agent that made the call reports its outcome".into()));
         };
@@ -424,12 +474,17 @@ impl Gavel {
         }
         let bypass = !findings.is_empty();
         let finding = bypass.then(|| self.finding_op(agent, decision_id, &findings.join("; ")));
-        let record = typed(&gavel_events::OutcomeRecorded {
-            decision_id: decision_id.into(),
+        let outcome = match outcome {
+            "allow" => Outcome::Allow,
+            "require_approval" => Outcome::RequireApproval,
+            _ => Outcome::Deny,
+        };
+        let record = OutcomeRecord {
+            decision_id: decision_id.to_string(),
             decision_seq: decision_doc.seq,
             agent_id: agent.id.clone(),
-            tool: decision["tool"].clone(),
-            decision: gavel_events::read(&json!(outcome)),
+            tool: decision["tool"].as_str().unwrap_or_default().to_string(),
+            decision: outcome,
             enforced,
             status: req.status.clone(),
             detail: req.detail.clone(),
@@ -439,12 +494,12 @@ impl Gavel {
             findings,
             reported_at: self.now(),
             finding_id: finding.as_ref().map(|(id, _)| id.clone()),
-            ..Default::default()
-        })?;
+        };
+        let data = json!(record);
         ops.push(StateOp::put(
             "outcomes",
             decision_id,
-            record.clone(),
+            data.clone(),
             DocKeys {
                 k1: Some(agent.id.clone()),
                 k2: Some(req.status.clone()),
@@ -455,10 +510,8 @@ impl Gavel {
         if let Some((_, op)) = finding {
             ops.push(op);
         }
-        let appended = self.record("outcome.recorded", &by.actor(), record.clone(), ops)?;
-        let mut out = record;
-        out["seq"] = json!(appended.seq);
-        Ok(out)
+        let appended = self.record("outcome.recorded", &by.actor(), data, ops)?;
+        Ok(RecordedOutcome { record, seq: appended.seq })
     }
 
     /// Why calls of `agent_id` to `tool` are contained right now (the agent is not active, or a
@@ -582,29 +635,23 @@ impl Gavel {
     /// Bypass findings, newest first (for the compliance scan and incidents). Each has a
     /// `status`: `open` (also every finding recorded before statuses existed), `acknowledged`
     /// or `resolved`, with who, when and the note of each step.
-    pub fn findings(&self, by: &Principal, limit: u32) -> Result<Vec<Value>> {
+    pub fn findings(&self, by: &Principal, limit: u32) -> Result<Vec<FindingView>> {
         by.require_reader()?;
-        Ok(self
-            .store
+        self.store
             .query_docs(&DocQuery::new("findings", limit.clamp(1, 1000)))?
             .into_iter()
             .map(|d| {
-                let mut v = d.body;
-                if v.get("status").is_none_or(Value::is_null) {
-                    v["status"] = json!("open");
-                }
-                v["id"] = json!(d.id);
-                v["seq"] = json!(d.seq);
-                v
+                let (id, seq) = (d.id.clone(), d.seq);
+                Ok(FindingView { id, finding: from_doc(d)?, seq })
             })
-            .collect())
+            .collect()
     }
 
     /// Moves a bypass finding on: `acknowledged` (someone is looking into it) or `resolved`, with
     /// a note. Approvers and admins only, never the agent's owner (whose agent the finding is
     /// about); a resolved finding is final. The step is a `finding.acknowledged` or
     /// `finding.resolved` event, so evidence shows each finding with its resolution.
-    pub fn update_finding(&self, by: &Principal, id: &str, resolve: bool, note: &str) -> Result<Value> {
+    pub fn update_finding(&self, by: &Principal, id: &str, resolve: bool, note: &str) -> Result<FindingView> {
         let user = by.require_user(&[Role::Approver, Role::Admin])?;
         if note.trim().is_empty() {
             return Err(CoreError::Invalid("say what was found or done (note)".into()));
@@ -613,13 +660,14 @@ impl Gavel {
             .store
             .get_doc("findings", id)?
             .ok_or_else(|| CoreError::NotFound(format!("no finding {id:?}")))?;
-        let mut body = doc.body.clone();
-        let status = body["status"].as_str().unwrap_or("open").to_string();
-        let next = if resolve { "resolved" } else { "acknowledged" };
-        if status == "resolved" || status == next {
-            return Err(CoreError::Conflict(format!("finding {id} is already {status}")));
+        let (keys, version) = (doc.keys.clone(), doc.version);
+        let mut finding: BypassFinding = from_doc(doc)?;
+        let status = finding.status;
+        let next = if resolve { FindingStatus::Resolved } else { FindingStatus::Acknowledged };
+        if status == FindingStatus::Resolved || status == next {
+            return Err(CoreError::Conflict(format!("finding {id} is already {}", status.as_str())));
         }
-        let agent_id = body["agent_id"].as_str().unwrap_or_default().to_string();
+        let agent_id = finding.agent_id.clone();
         if let Some(agent) = self.store.get_doc("agents", &agent_id)? {
             let owner = agent.body["owner"].as_str().unwrap_or_default();
             if owner.eq_ignore_ascii_case(&user.name) || owner.eq_ignore_ascii_case(&user.id) {
@@ -630,32 +678,154 @@ impl Gavel {
                 )));
             }
         }
-        body["status"] = json!(next);
-        body[format!("{next}_by")] = json!(user.name);
-        body[format!("{next}_at")] = json!(self.now());
-        body[format!("{next}_note")] = json!(note);
-        let step = gavel_events::FindingStep {
-            finding_id: id.into(),
-            decision_id: body["decision_id"].clone(),
-            agent_id,
-            previous_status: status,
-            by: user.name.clone(),
-            note: note.into(),
-            ..Default::default()
-        };
+        let (who, at, said) = (Some(user.name.clone()), Some(self.now()), Some(note.to_string()));
+        finding.status = next;
+        if resolve {
+            (finding.resolved_by, finding.resolved_at, finding.resolved_note) = (who, at, said);
+        } else {
+            (finding.acknowledged_by, finding.acknowledged_at, finding.acknowledged_note) = (who, at, said);
+        }
         let appended = self.record(
-            if resolve {
-                gavel_events::kind::FINDING_RESOLVED
-            } else {
-                gavel_events::kind::FINDING_ACKNOWLEDGED
-            },
+            &format!("finding.{}", next.as_str()),
             &by.actor(),
-            typed(&step)?,
-            vec![StateOp::put("findings", id, body.clone(), doc.keys.clone(), Expect::Version(doc.version))],
+            json!({"finding_id": id, "decision_id": finding.decision_id, "agent_id": agent_id,
+                   "previous_status": status.as_str(), "by": user.name, "note": note}),
+            vec![StateOp::put("findings", id, json!(finding), keys, Expect::Version(version))],
         )?;
-        body["id"] = json!(id);
-        body["seq"] = json!(appended.seq);
-        Ok(body)
+        Ok(FindingView { id: id.to_string(), finding, seq: appended.seq })
+    }
+}
+
+/// Where a bypass finding is: `open` until someone acknowledges it, then `resolved` (final).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingStatus {
+    #[default]
+    Open,
+    Acknowledged,
+    Resolved,
+}
+
+impl FindingStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingStatus::Open => "open",
+            FindingStatus::Acknowledged => "acknowledged",
+            FindingStatus::Resolved => "resolved",
+        }
+    }
+}
+
+/// A bypass finding as stored in `findings/<id>`: a call run against its decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BypassFinding {
+    /// Always `bypass`.
+    pub kind: String,
+    pub agent_id: String,
+    pub agent_name: String,
+    pub decision_id: String,
+    /// What made the call a bypass.
+    pub detail: String,
+    /// When it was found.
+    pub time: String,
+    /// `open` also for every finding recorded before statuses existed (no status stored).
+    #[serde(default, deserialize_with = "open_when_null")]
+    pub status: FindingStatus,
+    /// Who acknowledged it (user name), when, and what they said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_note: Option<String>,
+    /// Who resolved it (user name), when, and what they said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_note: Option<String>,
+}
+
+/// A missing or null status is `open` (findings recorded before statuses existed).
+fn open_when_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<FindingStatus, D::Error> {
+    Ok(Option::<FindingStatus>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A bypass finding with its id and the seq of the event that last changed it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct FindingView {
+    pub id: String,
+    #[serde(flatten)]
+    pub finding: BypassFinding,
+    pub seq: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A finding stored before statuses existed (no `status`, or null) reads as open, and a
+    /// step writes the members the JSON body always got (`<step>_by`, `_at`, `_note`).
+    #[test]
+    fn findings_read_back_from_every_stored_shape() {
+        let stored = json!({"kind": "bypass", "agent_id": "agt_1", "agent_name": "bot",
+                            "decision_id": "dec_1", "detail": "executed a call that was denied",
+                            "time": "2026-11-02T09:00:00.000000Z"});
+        let old: BypassFinding = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(old.status, FindingStatus::Open);
+        let mut null = stored.clone();
+        null["status"] = Value::Null;
+        assert_eq!(serde_json::from_value::<BypassFinding>(null).unwrap().status, FindingStatus::Open);
+        let acknowledged = BypassFinding {
+            status: FindingStatus::Acknowledged,
+            acknowledged_by: Some("carol".into()),
+            acknowledged_at: Some("2026-11-02T10:00:00.000000Z".into()),
+            acknowledged_note: Some("looking".into()),
+            ..old
+        };
+        let mut expected = stored;
+        expected["status"] = json!("acknowledged");
+        expected["acknowledged_by"] = json!("carol");
+        expected["acknowledged_at"] = json!("2026-11-02T10:00:00.000000Z");
+        expected["acknowledged_note"] = json!("looking");
+        assert_eq!(json!(acknowledged), expected);
+    }
+
+    /// The record is the `outcome.recorded` event's data, whose bytes are hashed: it serializes to
+    /// the same members it did when it was built with `json!` (`detail` null when absent,
+    /// `finding_id` only when a finding was opened).
+    #[test]
+    fn an_outcome_record_serializes_as_the_event_data_always_did() {
+        let record = OutcomeRecord {
+            decision_id: "dec_1".into(),
+            decision_seq: 4,
+            agent_id: "agt_1".into(),
+            tool: "send_email".into(),
+            decision: Outcome::RequireApproval,
+            enforced: true,
+            status: "succeeded".into(),
+            detail: None,
+            executed_arguments_sha256: "ab".into(),
+            receipt_used: true,
+            bypass: false,
+            findings: vec![],
+            reported_at: "2026-11-02T09:00:00.000000Z".into(),
+            finding_id: None,
+        };
+        let expected = json!({
+            "decision_id": "dec_1", "decision_seq": 4, "agent_id": "agt_1", "tool": "send_email",
+            "decision": "require_approval", "enforced": true, "status": "succeeded", "detail": null,
+            "executed_arguments_sha256": "ab", "receipt_used": true, "bypass": false, "findings": [],
+            "reported_at": "2026-11-02T09:00:00.000000Z",
+        });
+        assert_eq!(json!(record), expected);
+        let with_finding = OutcomeRecord { finding_id: Some("fnd_1".into()), bypass: true, ..record.clone() };
+        assert_eq!(json!(with_finding)["finding_id"], "fnd_1");
+        let answer = json!(RecordedOutcome { record, seq: 5 });
+        let mut flat = expected;
+        flat["seq"] = json!(5);
+        assert_eq!(answer, flat);
     }
 }
 

@@ -28,7 +28,7 @@ pub const RATE_UNITS: &str = "rate_units";
 pub const SPENT_USD: &str = "spent_usd";
 
 /// What a kill switch covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "scope", content = "target", rename_all = "snake_case")]
 pub enum Scope {
     Global,
@@ -60,7 +60,8 @@ impl Scope {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A kill switch: its scope, whether it is engaged, who pulled and released it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KillSwitch {
     #[serde(flatten)]
     pub scope: Scope,
@@ -75,7 +76,7 @@ pub struct KillSwitch {
 }
 
 /// Per-agent limits (absent = unlimited).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Limits {
     #[serde(default)]
     pub calls_per_minute: Option<u32>,

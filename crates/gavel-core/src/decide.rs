@@ -12,7 +12,7 @@
 use crate::error::{CoreError, Result};
 use crate::identity::{Principal, Status};
 use crate::ids::new_ordered_id;
-use crate::redact::redact;
+use crate::redact::{redact, Redaction};
 use crate::Gavel;
 use gavel_policy::{Outcome, PolicyRef, ToolCall, Verdict};
 use gavel_store::docs::{DocKeys, Expect, StateOp};
@@ -46,7 +46,8 @@ pub struct DecideRequest {
     pub context: DecideContext,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The decision on one tool call, answered after it is recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DecideResponse {
     pub decision_id: String,
     pub decision: Outcome,
@@ -61,6 +62,63 @@ pub struct DecideResponse {
     pub approval_id: Option<String>,
     /// The log seq of the decision event.
     pub seq: u64,
+}
+
+/// One decision as recorded: the `decision` event's data and the `decisions/<id>` document (which
+/// retention drops with the event's payload). Members added after the first release are optional
+/// when read, so every stored decision reads back; serialized, it is the same JSON the event
+/// always carried (a unit test pins it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DecisionRecord {
+    pub decision_id: String,
+    pub agent_id: String,
+    pub agent_name: String,
+    /// The agent's state when the call was decided.
+    pub agent_status: Status,
+    pub on_behalf_of: Option<String>,
+    pub tool: String,
+    /// The tool's category, if a pack categorises it.
+    pub tool_category: Option<String>,
+    pub resource: Option<String>,
+    /// The call's arguments, secrets redacted.
+    #[schema(value_type = Object)]
+    pub arguments: Value,
+    /// SHA-256 of the canonical (RFC 8785) unredacted arguments.
+    pub arguments_sha256: String,
+    /// What was redacted, and where.
+    pub redactions: Vec<Redaction>,
+    /// The agent's registered environment (what policies see).
+    pub environment: String,
+    /// The environment the agent said it runs in.
+    pub claimed_environment: Option<String>,
+    pub cost_usd: Option<f64>,
+    pub decision: Outcome,
+    /// False when no enforcing policy exists (permissive-but-recorded).
+    pub enforced: bool,
+    pub policies: Vec<PolicyRef>,
+    pub reasons: Vec<String>,
+    /// Policy evaluation errors.
+    pub errors: Vec<String>,
+    /// What observe-mode policies would have decided, when any are installed.
+    pub would_have: Option<Outcome>,
+    pub would_have_policies: Option<Vec<PolicyRef>>,
+    pub would_have_reasons: Option<Vec<String>>,
+    pub latency_us: u64,
+    /// 1 when the call counts against the agent's rate limit (0: denied by containment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_units: Option<u8>,
+    /// The cost the call committed against the agent's daily cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spent_usd: Option<f64>,
+    /// The approval request a held, enforced call opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_expires_at: Option<String>,
+    /// Why containment (a kill switch, a limit) denied the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub containment: Option<Value>,
 }
 
 /// SHA-256 of the RFC 8785 form of the arguments: the identity of "this exact call".
@@ -259,39 +317,38 @@ impl Gavel {
         let (redacted, redactions) = redact(&arguments);
         let decision_id = new_ordered_id("dec", self.clock().now());
         let latency_us = started.elapsed().as_micros() as u64;
-        let mut record = gavel_events::Decision {
+        let mut record = DecisionRecord {
             decision_id: decision_id.clone(),
             agent_id: agent.id.clone(),
             agent_name: agent.name.clone(),
-            agent_status: agent.status.as_str().into(),
+            agent_status: agent.status,
             on_behalf_of: req.on_behalf_of.clone(),
             tool: req.tool.clone(),
-            tool_category: category.clone(),
+            tool_category: category,
             resource: req.resource.clone(),
             arguments: redacted,
             arguments_sha256: digest.clone(),
-            redactions: redactions
-                .into_iter()
-                .map(|r| gavel_events::Redaction { path: r.path, kind: r.kind })
-                .collect(),
+            redactions,
             environment: agent.environment.clone(),
             claimed_environment: req.context.environment.clone(),
             cost_usd: req.context.cost_usd,
-            decision: verdict_of(verdict.outcome),
+            decision: verdict.outcome,
             enforced,
-            policies: verdict.policies.iter().map(citation).collect(),
+            policies: verdict.policies.clone(),
             reasons: verdict.reasons.clone(),
             errors: verdict.errors.clone(),
-            would_have: would_have.as_ref().map(|v| verdict_of(v.outcome)),
-            would_have_policies: would_have.as_ref().map(|v| v.policies.iter().map(citation).collect()),
+            would_have: would_have.as_ref().map(|v| v.outcome),
+            would_have_policies: would_have.as_ref().map(|v| v.policies.clone()),
             would_have_reasons: would_have.as_ref().map(|v| v.reasons.clone()),
             latency_us,
-            rate_units: u8::from(breach.is_none()),
-            spent_usd: match verdict.outcome {
+            rate_units: Some(u8::from(breach.is_none())),
+            spent_usd: Some(match verdict.outcome {
                 Outcome::Allow | Outcome::RequireApproval => req.context.cost_usd.unwrap_or(0.0),
                 Outcome::Deny => 0.0,
-            },
-            ..Default::default()
+            }),
+            approval_id: None,
+            approval_expires_at: None,
+            containment: None,
         };
         let mut ops = Vec::new();
         let mut approval_id = None;
@@ -305,15 +362,14 @@ impl Gavel {
                 &verdict.reasons,
             );
             record.approval_id = Some(approval.id.clone());
-            record.approval_expires_at = Some(approval.expires_at.clone());
+            record.approval_expires_at = Some(approval.expires_at);
             approval_id = Some(approval.id);
             ops.push(op);
         }
         if let Some(breach) = breach {
             record.containment = Some(breach.containment);
         }
-        let data = serde_json::to_value(&record)
-            .map_err(|e| CoreError::Internal(format!("decision record: {e}")))?;
+        let data = json!(record);
         let doc = StateOp::put(
             "decisions",
             &decision_id,
@@ -374,29 +430,73 @@ impl PendingDecision {
     }
 }
 
-/// The log's name for a policy verdict.
-fn verdict_of(outcome: Outcome) -> gavel_events::Verdict {
-    match outcome {
-        Outcome::Allow => gavel_events::Verdict::Allow,
-        Outcome::Deny => gavel_events::Verdict::Deny,
-        Outcome::RequireApproval => gavel_events::Verdict::RequireApproval,
-    }
-}
-
-fn citation(p: &gavel_policy::PolicyRef) -> gavel_events::PolicyCitation {
-    gavel_events::PolicyCitation {
-        set_id: p.set_id.clone(),
-        version: p.version,
-        policy_id: p.policy_id.clone(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn request(body: &str) -> DecideRequest {
         serde_json::from_str(body).expect("parses")
+    }
+
+    fn record() -> DecisionRecord {
+        DecisionRecord {
+            decision_id: "dec_1".into(),
+            agent_id: "agt_1".into(),
+            agent_name: "bot".into(),
+            agent_status: Status::Active,
+            on_behalf_of: None,
+            tool: "send_email".into(),
+            tool_category: Some("email".into()),
+            resource: None,
+            arguments: json!({"to": "a@b.c", "password": "[REDACTED]"}),
+            arguments_sha256: "ab".into(),
+            redactions: vec![Redaction { path: "/password".into(), kind: "secret_key".into() }],
+            environment: "production".into(),
+            claimed_environment: None,
+            cost_usd: Some(0.5),
+            decision: Outcome::RequireApproval,
+            enforced: true,
+            policies: vec![PolicyRef { set_id: "team".into(), version: 2, policy_id: "hold".into() }],
+            reasons: vec!["held".into()],
+            errors: vec![],
+            would_have: None,
+            would_have_policies: None,
+            would_have_reasons: None,
+            latency_us: 12,
+            rate_units: Some(1),
+            spent_usd: Some(0.5),
+            approval_id: Some("apr_1".into()),
+            approval_expires_at: Some("2026-11-02T10:00:00.000000Z".into()),
+            containment: None,
+        }
+    }
+
+    /// The record is the `decision` event's data, whose bytes are hashed: it serializes to the
+    /// members the event always had (absent options null, the later additions only when set,
+    /// the containment counters under the names the limits sum).
+    #[test]
+    fn a_decision_record_serializes_as_the_event_data_always_did() {
+        let expected = json!({
+            "decision_id": "dec_1", "agent_id": "agt_1", "agent_name": "bot", "agent_status": "active",
+            "on_behalf_of": null, "tool": "send_email", "tool_category": "email", "resource": null,
+            "arguments": {"to": "a@b.c", "password": "[REDACTED]"}, "arguments_sha256": "ab",
+            "redactions": [{"path": "/password", "kind": "secret_key"}], "environment": "production",
+            "claimed_environment": null, "cost_usd": 0.5, "decision": "require_approval", "enforced": true,
+            "policies": [{"set_id": "team", "version": 2, "policy_id": "hold"}], "reasons": ["held"],
+            "errors": [], "would_have": null, "would_have_policies": null, "would_have_reasons": null,
+            "latency_us": 12, crate::containment::RATE_UNITS: 1, crate::containment::SPENT_USD: 0.5,
+            "approval_id": "apr_1", "approval_expires_at": "2026-11-02T10:00:00.000000Z",
+        });
+        assert_eq!(json!(record()), expected);
+        let mut old = expected.clone();
+        for later in ["rate_units", "spent_usd", "approval_id", "approval_expires_at"] {
+            old.as_object_mut().unwrap().remove(later);
+        }
+        let read: DecisionRecord =
+            serde_json::from_value(old.clone()).expect("a record from before them reads");
+        assert_eq!(json!(read), old, "and reads back unchanged");
+        let contained = DecisionRecord { containment: Some(json!({"kill_switch": "global"})), ..record() };
+        assert_eq!(json!(contained)["containment"], json!({"kill_switch": "global"}));
     }
 
     /// Found by the `decide` fuzz target: a huge finite cost passed the checks, then the decision

@@ -96,7 +96,7 @@ impl Default for DetectorSettings {
 }
 
 /// One detection, as recorded in the `detection.raised` event and `detections/<id>`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Detection {
     pub detection_id: String,
     pub detector: String,
@@ -111,9 +111,19 @@ pub struct Detection {
     pub source_seqs: Vec<u64>,
     pub decision_id: Option<String>,
     pub summary: String,
+    #[schema(value_type = Object)]
     pub details: Value,
     /// Whether it opens or attaches to an incident.
     pub incident: bool,
+}
+
+/// A detection with the seq and time of its `detection.raised` event.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct RecordedDetection {
+    #[serde(flatten)]
+    pub detection: Detection,
+    pub seq: u64,
+    pub time: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -534,22 +544,17 @@ impl Gavel {
         agent: Option<&str>,
         detector: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<Value>> {
+    ) -> Result<Vec<RecordedDetection>> {
         by.require_reader()?;
         let mut q = DocQuery::new(DETECTIONS, limit.clamp(1, 1000));
         q.k1 = agent.map(str::to_string);
         q.k2 = detector.map(str::to_string);
-        Ok(self
-            .store
-            .query_docs(&q)?
-            .into_iter()
-            .map(|d| {
-                let mut v = d.body;
-                v["seq"] = json!(d.seq);
-                v["time"] = json!(d.time);
-                v
-            })
-            .collect())
+        let mut out = Vec::new();
+        for d in self.store.query_docs(&q)? {
+            let (seq, time) = (d.seq, d.time.clone());
+            out.push(RecordedDetection { detection: crate::from_doc(d)?, seq, time });
+        }
+        Ok(out)
     }
 
     /// How far the detectors have read: every event below this seq was looked at (0 when they

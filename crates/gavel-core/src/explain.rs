@@ -12,7 +12,7 @@ use gavel_policy::{Outcome, PolicyRef};
 use serde::Serialize;
 
 /// One determining policy, with the text that says why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FiredPolicy {
     #[serde(flatten)]
     pub reference: PolicyRef,
@@ -20,7 +20,8 @@ pub struct FiredPolicy {
     pub text: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// What a call would get now, and why (`POST /v1/policies/explain`); nothing is recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Explanation {
     pub agent_id: String,
     pub agent_name: String,
@@ -34,6 +35,7 @@ pub struct Explanation {
     pub policies: Vec<FiredPolicy>,
     pub would_have_policies: Vec<FiredPolicy>,
     /// The kill switch or limit that would refuse the call before any policy, if one would.
+    #[schema(value_type = Option<Object>)]
     pub containment: Option<serde_json::Value>,
     /// Always false: an explanation is never a decision.
     pub recorded: bool,

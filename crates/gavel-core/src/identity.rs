@@ -18,7 +18,7 @@ use gavel_store::docs::{DocKeys, DocQuery, Expect, StateOp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
@@ -47,7 +47,8 @@ impl Role {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// A user's or an agent's lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Active,
@@ -65,7 +66,8 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A person who administers, approves or audits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
     pub id: String,
     pub name: String,
@@ -75,7 +77,8 @@ pub struct User {
     pub created_by: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A registered AI agent whose tool calls gavel decides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Agent {
     pub id: String,
     pub name: String,
@@ -133,11 +136,33 @@ impl Principal {
     }
 }
 
+/// One agent of the inventory (CC6.1): when it was first and last seen deciding, and how often.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct InventoryEntry {
+    pub agent: Agent,
+    /// The time of its first decision.
+    pub first_seen: Option<String>,
+    /// The time of its latest decision.
+    pub last_seen: Option<String>,
+    /// Its decisions, all outcomes.
+    pub decisions: u64,
+    pub by_outcome: OutcomeCounts,
+}
+
+/// Decisions by outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct OutcomeCounts {
+    pub allow: u64,
+    pub deny: u64,
+    pub require_approval: u64,
+}
+
 /// A principal together with its one-time credential.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Issued<T> {
     #[serde(flatten)]
     pub principal: T,
+    /// The bearer token, shown once.
     pub token: String,
 }
 
@@ -555,7 +580,7 @@ impl Gavel {
 
     /// The agent inventory (CC6.1): every agent with its status, owner, environment, groups,
     /// first and last decision, and decision counts by outcome.
-    pub fn agent_inventory(&self, by: &Principal) -> Result<Vec<serde_json::Value>> {
+    pub fn agent_inventory(&self, by: &Principal) -> Result<Vec<InventoryEntry>> {
         by.require_reader()?;
         let mut out = Vec::new();
         for agent in self.agents()? {
@@ -564,18 +589,22 @@ impl Gavel {
             let last_seen = self.store.query_docs(&q)?.first().map(|d| d.time.clone());
             q.ascending = true;
             let first_seen = self.store.query_docs(&q)?.first().map(|d| d.time.clone());
-            let mut counts = serde_json::Map::new();
-            let mut total = 0;
-            for outcome in ["allow", "deny", "require_approval"] {
+            let mut count = |outcome: &str| {
                 q.k3 = Some(outcome.into());
-                let n = self.store.count_docs(&q)?;
-                total += n;
-                counts.insert(outcome.into(), json!(n));
-            }
-            out.push(json!({
-                "agent": agent, "first_seen": first_seen, "last_seen": last_seen,
-                "decisions": total, "by_outcome": counts,
-            }));
+                self.store.count_docs(&q)
+            };
+            let by_outcome = OutcomeCounts {
+                allow: count("allow")?,
+                deny: count("deny")?,
+                require_approval: count("require_approval")?,
+            };
+            out.push(InventoryEntry {
+                agent,
+                first_seen,
+                last_seen,
+                decisions: by_outcome.allow + by_outcome.deny + by_outcome.require_approval,
+                by_outcome,
+            });
         }
         Ok(out)
     }

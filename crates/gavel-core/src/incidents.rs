@@ -39,7 +39,10 @@ pub const OPEN_SLOTS: &str = "incident_open";
 const MAX_TEXT: usize = 20_000;
 const ACTORS: &[Role] = &[Role::Admin, Role::Approver];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// An incident's or a detection's severity.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Low,
@@ -79,7 +82,8 @@ impl Severity {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Where an incident is in its workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum IncidentStatus {
     Open,
@@ -125,7 +129,7 @@ impl IncidentStatus {
 }
 
 /// An incident as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Incident {
     pub id: String,
     pub title: String,
@@ -141,12 +145,63 @@ pub struct Incident {
     /// Log seqs of the events that make up the evidence: detections and the events they came from.
     pub linked_seqs: Vec<u64>,
     /// Containment actions taken under this incident (kill switches, suspensions).
+    #[schema(value_type = Vec<Object>)]
     pub containment: Vec<Value>,
     pub writeup: Option<String>,
     /// Who opened it (`user:<name>` or `system:detectors`).
     pub opened_by: String,
     /// How many timeline entries exist (the next entry's number).
     pub entries: u32,
+}
+
+/// An incident with its timeline and the times derived from it (what the API answers).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct IncidentView {
+    #[serde(flatten)]
+    pub incident: Incident,
+    pub opened_at: Option<String>,
+    /// The seq of the event that opened it.
+    pub opened_seq: Option<u64>,
+    pub triaged_at: Option<String>,
+    pub contained_at: Option<String>,
+    pub resolved_at: Option<String>,
+    pub time_to_contain_secs: Option<f64>,
+    pub time_to_resolve_secs: Option<f64>,
+    /// Every change, oldest first.
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// One timeline entry as stored in `incident_entries/<incident>:<n>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StoredEntry {
+    pub incident_id: String,
+    /// Its number in the incident's timeline, from 0.
+    pub n: u32,
+    /// The kind of the event that made the change.
+    pub kind: String,
+    pub author: EntryAuthor,
+    /// The event's data.
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
+/// Who made a timeline entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EntryAuthor {
+    /// user | agent | system
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    pub name: Option<String>,
+}
+
+/// One timeline entry with the seq and time of its event.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct TimelineEntry {
+    #[serde(flatten)]
+    pub entry: StoredEntry,
+    pub seq: u64,
+    pub time: String,
 }
 
 /// What opens an incident by hand.
@@ -218,8 +273,8 @@ fn seconds_between(a: Option<&str>, b: Option<&str>) -> Option<f64> {
 }
 
 /// The author of an event as shown in the timeline.
-fn author(actor: &Actor, name: Option<&str>) -> Value {
-    json!({"type": actor.kind.as_str(), "id": actor.id, "name": name})
+fn author(actor: &Actor, name: Option<&str>) -> EntryAuthor {
+    EntryAuthor { kind: actor.kind.as_str().into(), id: actor.id.clone(), name: name.map(str::to_string) }
 }
 
 /// How an incident change is written: the event and the ops besides the incident and its entry.
@@ -282,8 +337,13 @@ impl Gavel {
     ) -> Vec<StateOp> {
         let n = incident.entries;
         incident.entries += 1;
-        let entry = json!({"incident_id": incident.id, "n": n, "kind": kind,
-                           "author": author(actor, author_name), "data": data});
+        let entry = json!(StoredEntry {
+            incident_id: incident.id.clone(),
+            n,
+            kind: kind.into(),
+            author: author(actor, author_name),
+            data: data.clone(),
+        });
         vec![
             incident.op(version.map_or(Expect::Absent, Expect::Version)),
             StateOp::put(
@@ -338,7 +398,7 @@ impl Gavel {
     }
 
     /// Opens an incident by hand (admins).
-    pub fn create_incident(&self, by: &Principal, new: NewIncident) -> Result<Value> {
+    pub fn create_incident(&self, by: &Principal, new: NewIncident) -> Result<IncidentView> {
         let user = by.require_admin()?;
         let title = check_text("title", &new.title)?;
         let severity = Severity::parse(&new.severity)?;
@@ -377,11 +437,16 @@ impl Gavel {
     ///
     /// Every incident matching the status and severity keys is read (in pages), but only its opening
     /// entry is looked at to filter and order; timelines are built for the page returned only.
-    pub fn incidents(&self, by: &Principal, filter: &IncidentFilter) -> Result<Vec<Value>> {
+    pub fn incidents(&self, by: &Principal, filter: &IncidentFilter) -> Result<Vec<IncidentView>> {
         self.incidents_in_pages(by, filter, 1000)
     }
 
-    fn incidents_in_pages(&self, by: &Principal, filter: &IncidentFilter, page: u32) -> Result<Vec<Value>> {
+    fn incidents_in_pages(
+        &self,
+        by: &Principal,
+        filter: &IncidentFilter,
+        page: u32,
+    ) -> Result<Vec<IncidentView>> {
         by.require_reader()?;
         let since = filter.since.as_deref().map(|s| crate::retention::parse_bound("since", s)).transpose()?;
         let until = filter.until.as_deref().map(|s| crate::retention::parse_bound("until", s)).transpose()?;
@@ -438,12 +503,12 @@ impl Gavel {
         opened.into_iter().map(|(_, _, id)| self.incident_view(&id)).collect()
     }
 
-    pub fn incident(&self, by: &Principal, id: &str) -> Result<Value> {
+    pub fn incident(&self, by: &Principal, id: &str) -> Result<IncidentView> {
         by.require_reader()?;
         self.incident_view(id)
     }
 
-    fn incident_view(&self, id: &str) -> Result<Value> {
+    fn incident_view(&self, id: &str) -> Result<IncidentView> {
         let doc = self
             .store
             .get_doc(INCIDENTS, id)?
@@ -453,41 +518,34 @@ impl Gavel {
 
     /// The incident with its timeline (each entry with the seq and time of its event) and the
     /// times derived from it.
-    fn view_of(&self, doc: Doc) -> Result<Value> {
+    fn view_of(&self, doc: Doc) -> Result<IncidentView> {
         let incident: Incident = crate::from_doc(doc)?;
         let mut q = DocQuery::new(ENTRIES, 10_000);
         q.k1 = Some(incident.id.clone());
         q.ascending = true;
-        let mut timeline: Vec<Value> = self
-            .store
-            .query_docs(&q)?
-            .into_iter()
-            .map(|d| {
-                let mut e = d.body;
-                e["seq"] = json!(d.seq);
-                e["time"] = json!(d.time);
-                e
-            })
-            .collect();
-        timeline.sort_by_key(|e| e["seq"].as_u64());
-        let first = |kind: &str| {
-            timeline.iter().find(|e| e["kind"] == kind).and_then(|e| e["time"].as_str()).map(str::to_string)
-        };
+        let mut timeline = Vec::new();
+        for d in self.store.query_docs(&q)? {
+            let (seq, time) = (d.seq, d.time.clone());
+            timeline.push(TimelineEntry { entry: crate::from_doc(d)?, seq, time });
+        }
+        timeline.sort_by_key(|e| e.seq);
+        let first = |kind: &str| timeline.iter().find(|e| e.entry.kind == kind).map(|e| e.time.clone());
         let opened_at = first("incident.opened");
         let triaged_at = first("incident.triaged");
         let contained_at = first("incident.contained");
         let resolved_at = first("incident.resolved");
-        let opened_seq = timeline.first().and_then(|e| e["seq"].as_u64());
-        let mut v = json!(incident);
-        v["opened_at"] = json!(opened_at);
-        v["opened_seq"] = json!(opened_seq);
-        v["triaged_at"] = json!(triaged_at);
-        v["contained_at"] = json!(contained_at);
-        v["resolved_at"] = json!(resolved_at);
-        v["time_to_contain_secs"] = json!(seconds_between(opened_at.as_deref(), contained_at.as_deref()));
-        v["time_to_resolve_secs"] = json!(seconds_between(opened_at.as_deref(), resolved_at.as_deref()));
-        v["timeline"] = json!(timeline);
-        Ok(v)
+        let opened_seq = timeline.first().map(|e| e.seq);
+        Ok(IncidentView {
+            incident,
+            time_to_contain_secs: seconds_between(opened_at.as_deref(), contained_at.as_deref()),
+            time_to_resolve_secs: seconds_between(opened_at.as_deref(), resolved_at.as_deref()),
+            opened_at,
+            opened_seq,
+            triaged_at,
+            contained_at,
+            resolved_at,
+            timeline,
+        })
     }
 
     fn acting_user<'a>(&self, by: &'a Principal) -> Result<&'a crate::User> {
@@ -495,7 +553,7 @@ impl Gavel {
     }
 
     /// Sets the owner (an active user, by id or name).
-    pub fn assign_incident(&self, by: &Principal, id: &str, owner: &str) -> Result<Value> {
+    pub fn assign_incident(&self, by: &Principal, id: &str, owner: &str) -> Result<IncidentView> {
         let user = self.acting_user(by)?;
         let owner = self.user(owner)?;
         if owner.status != crate::Status::Active {
@@ -537,7 +595,7 @@ impl Gavel {
         id: &str,
         severity: Option<&str>,
         note: Option<&str>,
-    ) -> Result<Value> {
+    ) -> Result<IncidentView> {
         let user = self.acting_user(by)?;
         let severity = severity.map(Severity::parse).transpose()?;
         let note = note.map(|n| check_text("note", n)).transpose()?;
@@ -556,7 +614,7 @@ impl Gavel {
         self.incident_view(id)
     }
 
-    pub fn note_incident(&self, by: &Principal, id: &str, text: &str) -> Result<Value> {
+    pub fn note_incident(&self, by: &Principal, id: &str, text: &str) -> Result<IncidentView> {
         let user = self.acting_user(by)?;
         let text = check_text("note", text)?;
         let (mut incident, version) = self.incident_versioned(id)?;
@@ -571,7 +629,7 @@ impl Gavel {
     /// Containment: optionally takes the action itself (a kill switch, an agent suspension, each
     /// its own event linked to the incident), then records `incident.contained` referencing every
     /// containment action taken under the incident.
-    pub fn contain_incident(&self, by: &Principal, id: &str, req: ContainRequest) -> Result<Value> {
+    pub fn contain_incident(&self, by: &Principal, id: &str, req: ContainRequest) -> Result<IncidentView> {
         let user = self.acting_user(by)?;
         let note = req.note.as_deref().map(|n| check_text("note", n)).transpose()?;
         let (incident, _) = self.incident_versioned(id)?;
@@ -612,7 +670,7 @@ impl Gavel {
     }
 
     /// Resolves with a writeup (required); frees the (agent, detector) slot.
-    pub fn resolve_incident(&self, by: &Principal, id: &str, writeup: &str) -> Result<Value> {
+    pub fn resolve_incident(&self, by: &Principal, id: &str, writeup: &str) -> Result<IncidentView> {
         let user = self.acting_user(by)?;
         let writeup = check_text("writeup", writeup).map_err(|_| {
             CoreError::Invalid("a non-empty writeup is required to resolve an incident".into())
@@ -700,14 +758,14 @@ mod tests {
         for (n, severity) in ["low", "high", "low", "high", "low"].into_iter().enumerate() {
             clock.advance(time::Duration::days(1));
             let new = NewIncident { title: format!("i{n}"), severity: severity.into(), ..Default::default() };
-            ids.push(gavel.create_incident(&admin, new).unwrap()["id"].as_str().unwrap().to_string());
+            ids.push(gavel.create_incident(&admin, new).unwrap().incident.id);
         }
         // A later change to the oldest incident moves its document to the front of the store's
         // order; the list still orders by opening.
         gavel.note_incident(&admin, &ids[0], "still looking").unwrap();
         let listed = |filter: IncidentFilter, page: u32| -> Vec<String> {
             let views = gavel.incidents_in_pages(&admin, &filter, page).unwrap();
-            views.iter().map(|v| v["id"].as_str().unwrap().to_string()).collect()
+            views.iter().map(|v| v.incident.id.clone()).collect()
         };
         let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
         for page in [2, 3, 1000] {
@@ -723,7 +781,7 @@ mod tests {
         };
         assert_eq!(listed(window, 2), vec![ids[2].clone()], "opened on the 5th, then the 4th; limit 1");
         let views = gavel.incidents_in_pages(&admin, &IncidentFilter::default(), 2).unwrap();
-        assert!(views[4]["timeline"].as_array().unwrap().len() == 2, "views carry their timelines");
+        assert!(views[4].timeline.len() == 2, "views carry their timelines");
     }
 
     #[test]

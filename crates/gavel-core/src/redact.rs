@@ -13,7 +13,7 @@ use serde_json::Value;
 use std::sync::OnceLock;
 
 /// One redaction: where (a JSON pointer) and what kind of secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Redaction {
     pub path: String,
     pub kind: String,

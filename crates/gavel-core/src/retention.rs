@@ -38,7 +38,7 @@ const HOLDS: &str = "holds";
 pub type SeqRange = (u64, u64);
 
 /// The retention period in force.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RetentionPolicy {
     pub days: u32,
     /// Who set it; `None` for the built-in default.
@@ -47,7 +47,7 @@ pub struct RetentionPolicy {
 }
 
 /// A request to shorten the retention period, waiting for a second admin.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PendingRetention {
     pub days: u32,
     pub previous_days: u32,
@@ -61,9 +61,10 @@ pub struct PendingRetention {
 
 /// What asking for a retention period did: lengthening (or keeping) applies at once; shortening
 /// waits for a different admin ([`Gavel::approve_retention`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RetentionChange {
     /// `applied` or `pending`.
+    #[schema(value_type = String)]
     pub status: &'static str,
     pub policy: RetentionPolicy,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -77,16 +78,18 @@ impl Default for RetentionPolicy {
 }
 
 /// How far purging has got.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RetentionState {
     /// Every seq below this was considered by a purge.
     pub purged_upto: u64,
-    /// Ranges below `purged_upto` that were not cleared (held, or not reached yet).
+    /// Ranges below `purged_upto` that were not cleared (held, or not reached yet), each
+    /// `[from, to)`.
+    #[schema(value_type = Vec<Vec<u64>>)]
     pub deferred: Vec<SeqRange>,
 }
 
 /// What a legal hold covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum HoldScope {
     /// Events with `from <= time < to` (log time form).
@@ -96,7 +99,8 @@ pub enum HoldScope {
     Incident { incident_id: String },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Where a legal hold is in its two-person release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HoldStatus {
     Active,
@@ -115,7 +119,8 @@ impl HoldStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A legal hold: nothing it covers is purged until two admins release it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Hold {
     pub id: String,
     pub scope: HoldScope,
@@ -131,15 +136,17 @@ pub struct Hold {
 }
 
 /// The outcome of one purge run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PurgeReport {
     pub retention_days: u32,
     /// Events before this time were past retention.
     pub cutoff: String,
     /// The seq ranges whose payloads were cleared, over all batches.
+    #[schema(value_type = Vec<Vec<u64>>)]
     pub cleared: Vec<SeqRange>,
     pub payloads_cleared: u64,
     /// Ranges past retention kept because a legal hold covers them.
+    #[schema(value_type = Vec<Vec<u64>>)]
     pub held: Vec<SeqRange>,
     /// The seqs of the `retention.purged` records written (one per batch).
     pub records: Vec<u64>,

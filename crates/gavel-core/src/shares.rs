@@ -48,7 +48,7 @@ pub struct AccessTally {
 }
 
 /// An evidence bundle on record (written by `gavel evidence export` or `POST /v1/compliance/exports`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExportRecord {
     pub export_id: String,
     pub framework: String,
@@ -68,7 +68,8 @@ pub struct ExportRecord {
     pub recorded_at: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A read-only, expiring, revocable link to one export (never its token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Share {
     pub id: String,
     pub export_id: String,
@@ -81,7 +82,7 @@ pub struct Share {
 }
 
 /// A new share link: the token is in `url_token` and is never shown again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct IssuedShare {
     #[serde(flatten)]
     pub share: Share,

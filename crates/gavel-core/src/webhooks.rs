@@ -242,19 +242,99 @@ pub struct PreviousSecret {
     pub expires_at: String,
 }
 
+/// An endpoint as the API shows it: never its secrets (the replaced one shows only when it stops
+/// signing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct EndpointView {
+    pub id: String,
+    pub url: String,
+    /// Event kind patterns: exact (`decision`) or prefix (`policy.*`); empty = every kind.
+    pub kinds: Vec<String>,
+    pub enabled: bool,
+    pub created_by: String,
+    pub created_at: String,
+    pub disabled_reason: Option<String>,
+    /// Until when the secret the last rotation replaced also signs (null: only the current one).
+    pub previous_secret_expires_at: Option<String>,
+}
+
+/// A new endpoint with its secret, shown this once (`POST /v1/webhooks`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct CreatedEndpoint {
+    #[serde(flatten)]
+    pub endpoint: EndpointView,
+    /// The `whsec_…` signing secret.
+    pub secret: String,
+}
+
+/// One endpoint with its delivery statistics (`GET /v1/webhooks/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct EndpointDetail {
+    #[serde(flatten)]
+    pub endpoint: EndpointView,
+    /// The next log seq to consider for delivery.
+    pub next_seq: u64,
+    /// Signed checkpoints of a larger tree size are still to deliver.
+    pub checkpoints_after: u64,
+    /// Deliveries by current state.
+    pub deliveries: DeliveryCounts,
+    /// Attempts over the endpoint's life, by what they led to.
+    pub attempts: AttemptCounts,
+    /// Delivered attempts / all attempts (null before the first attempt).
+    pub success_rate: Option<f64>,
+    /// No attempt before this time: the last round got no 2xx.
+    pub held_until: Option<String>,
+}
+
+/// Deliveries of one endpoint by current state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct DeliveryCounts {
+    pub delivered: u64,
+    pub failed: u64,
+    pub pending: u64,
+}
+
+/// Attempts to one endpoint by what they led to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct AttemptCounts {
+    pub delivered: u64,
+    pub failed: u64,
+    pub retrying: u64,
+}
+
+/// A new secret, shown this once (`POST /v1/webhooks/{id}/rotate-secret`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RotatedSecret {
+    pub id: String,
+    pub secret: String,
+    /// Until when the replaced secret also signs (null: no overlap).
+    pub previous_secret_expires_at: Option<String>,
+}
+
+/// One attempt of one delivery, with the delivery's state (`GET /v1/webhooks/{id}/deliveries`).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct DeliveryAttempt {
+    #[serde(flatten)]
+    pub attempt: Attempt,
+    /// retrying | delivered | failed: where the delivery is now.
+    pub delivery_status: String,
+    /// The kind of the event (or `checkpoint.signed`) delivered.
+    pub kind: String,
+}
+
 impl Endpoint {
     /// The endpoint without its secrets (the previous one shows only when it stops signing).
-    pub fn view(&self) -> Value {
-        let mut v = json!(self);
-        if let Some(o) = v.as_object_mut() {
-            o.remove("secret");
-            o.remove("previous_secret");
-            o.insert(
-                "previous_secret_expires_at".into(),
-                json!(self.previous_secret.as_ref().map(|p| &p.expires_at)),
-            );
+    pub fn view(&self) -> EndpointView {
+        EndpointView {
+            id: self.id.clone(),
+            url: self.url.clone(),
+            kinds: self.kinds.clone(),
+            enabled: self.enabled,
+            created_by: self.created_by.clone(),
+            created_at: self.created_at.clone(),
+            disabled_reason: self.disabled_reason.clone(),
+            previous_secret_expires_at: self.previous_secret.as_ref().map(|p| p.expires_at.clone()),
         }
-        v
     }
 
     /// The secrets that sign a message sent at `now`: the current one, then the previous one
@@ -815,7 +895,7 @@ pub struct Delivery {
 }
 
 /// One HTTP attempt and what it led to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Attempt {
     pub seq: u64,
     /// Set for a `checkpoint.signed` delivery (see [`Delivery::tree_size`]).
@@ -927,7 +1007,7 @@ impl Gavel {
     }
 
     /// Registers an endpoint (admin). The returned view carries the secret: the only time it is shown.
-    pub fn create_webhook(&self, by: &Principal, url: &str, kinds: Vec<String>) -> Result<Value> {
+    pub fn create_webhook(&self, by: &Principal, url: &str, kinds: Vec<String>) -> Result<CreatedEndpoint> {
         let user = by.require_admin()?;
         validate_url(url, self.settings.webhooks_allow_private)?;
         validate_kinds(&kinds)?;
@@ -959,19 +1039,17 @@ impl Gavel {
                 StateOp::put(CURSORS, &endpoint.id, json!(cursor), DocKeys::default(), Expect::Absent),
             ],
         )?;
-        let mut v = endpoint.view();
-        v["secret"] = json!(endpoint.secret);
-        Ok(v)
+        Ok(CreatedEndpoint { endpoint: endpoint.view(), secret: endpoint.secret })
     }
 
     /// Every endpoint, without secrets (readers).
-    pub fn webhooks(&self, by: &Principal) -> Result<Vec<Value>> {
+    pub fn webhooks(&self, by: &Principal) -> Result<Vec<EndpointView>> {
         by.require_reader()?;
         Ok(self.all_docs::<Endpoint>(ENDPOINTS, 10_000)?.iter().map(Endpoint::view).collect())
     }
 
     /// One endpoint with its delivery statistics (readers).
-    pub fn webhook(&self, by: &Principal, id: &str) -> Result<Value> {
+    pub fn webhook(&self, by: &Principal, id: &str) -> Result<EndpointDetail> {
         by.require_reader()?;
         let (e, _) = self.webhook_doc(id)?;
         let cursor: Cursor = match self.store.get_doc(CURSORS, id)? {
@@ -985,16 +1063,23 @@ impl Gavel {
             self.store.count_docs(&q)
         };
         let total = cursor.delivered + cursor.failed + cursor.retrying;
-        let mut v = e.view();
-        v["next_seq"] = json!(cursor.next_seq);
-        v["checkpoints_after"] = json!(cursor.checkpoints_after.unwrap_or(cursor.next_seq));
-        v["deliveries"] = json!({"delivered": count("delivered")?, "failed": count("failed")?, "pending": count("retrying")?});
-        v["attempts"] =
-            json!({"delivered": cursor.delivered, "failed": cursor.failed, "retrying": cursor.retrying});
-        v["success_rate"] =
-            if total == 0 { Value::Null } else { json!(cursor.delivered as f64 / total as f64) };
-        v["held_until"] = json!(cursor.held_until);
-        Ok(v)
+        Ok(EndpointDetail {
+            endpoint: e.view(),
+            next_seq: cursor.next_seq,
+            checkpoints_after: cursor.checkpoints_after.unwrap_or(cursor.next_seq),
+            deliveries: DeliveryCounts {
+                delivered: count("delivered")?,
+                failed: count("failed")?,
+                pending: count("retrying")?,
+            },
+            attempts: AttemptCounts {
+                delivered: cursor.delivered,
+                failed: cursor.failed,
+                retrying: cursor.retrying,
+            },
+            success_rate: (total > 0).then(|| cursor.delivered as f64 / total as f64),
+            held_until: cursor.held_until,
+        })
     }
 
     /// Changes the filter and/or enables or disables an endpoint (admin).
@@ -1004,7 +1089,7 @@ impl Gavel {
         id: &str,
         kinds: Option<Vec<String>>,
         enabled: Option<bool>,
-    ) -> Result<Value> {
+    ) -> Result<EndpointView> {
         let user = by.require_admin()?;
         if kinds.is_none() && enabled.is_none() {
             return Err(CoreError::Invalid("nothing to change: give kinds and/or enabled".into()));
@@ -1038,7 +1123,7 @@ impl Gavel {
     }
 
     /// Disables an endpoint (admin). Endpoints are never deleted: they are evidence.
-    pub fn disable_webhook(&self, by: &Principal, id: &str, reason: &str) -> Result<Value> {
+    pub fn disable_webhook(&self, by: &Principal, id: &str, reason: &str) -> Result<EndpointView> {
         let user = by.require_admin()?;
         let (mut e, version) = self.webhook_doc(id)?;
         if !e.enabled {
@@ -1061,7 +1146,12 @@ impl Gavel {
     /// on. For `overlap` after the rotation the replaced secret signs too (a second signature in
     /// `webhook-signature`), so receivers not yet switched keep verifying; zero: no overlap. A
     /// rotation during an overlap ends it: only the secret being replaced is kept.
-    pub fn rotate_webhook_secret(&self, by: &Principal, id: &str, overlap: Duration) -> Result<Value> {
+    pub fn rotate_webhook_secret(
+        &self,
+        by: &Principal,
+        id: &str,
+        overlap: Duration,
+    ) -> Result<RotatedSecret> {
         let user = by.require_admin()?;
         let (mut e, version) = self.webhook_doc(id)?;
         let expires_at = (!overlap.is_zero()).then(|| format_time(self.clock.now() + overlap));
@@ -1073,7 +1163,7 @@ impl Gavel {
             json!({"id": id, "by": user.name, "previous_secret_expires_at": expires_at}),
             vec![Self::endpoint_op(&e, Expect::Version(version))],
         )?;
-        Ok(json!({"id": id, "secret": e.secret, "previous_secret_expires_at": expires_at}))
+        Ok(RotatedSecret { id: id.to_string(), secret: e.secret, previous_secret_expires_at: expires_at })
     }
 
     /// Every attempt to this endpoint, newest first; `status` filters on the delivery's state.
@@ -1083,7 +1173,7 @@ impl Gavel {
         id: &str,
         status: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<Value>> {
+    ) -> Result<Vec<DeliveryAttempt>> {
         by.require_reader()?;
         self.webhook_doc(id)?;
         if let Some(s) = status {
@@ -1100,19 +1190,17 @@ impl Gavel {
         let mut items = Vec::new();
         for doc in self.store.query_docs(&q)? {
             let d: Delivery = crate::from_doc(doc)?;
-            for a in d.attempts {
-                let mut v = json!(a);
-                v["delivery_status"] = json!(d.status);
-                v["kind"] = json!(d.kind);
-                items.push(v);
+            for attempt in d.attempts {
+                items.push(DeliveryAttempt {
+                    attempt,
+                    delivery_status: d.status.clone(),
+                    kind: d.kind.clone(),
+                });
             }
         }
         items.sort_by(|a, b| {
-            (b["at"].as_str(), b["attempt"].as_u64(), b["seq"].as_u64()).cmp(&(
-                a["at"].as_str(),
-                a["attempt"].as_u64(),
-                a["seq"].as_u64(),
-            ))
+            let key = |d: &DeliveryAttempt| (d.attempt.at.clone(), d.attempt.attempt, d.attempt.seq);
+            key(b).cmp(&key(a))
         });
         items.truncate(limit as usize);
         Ok(items)
@@ -1511,7 +1599,7 @@ mod tests {
         assert_eq!(parts[0], sign(&e.secret, "msg_1", 1, b"{}").unwrap(), "the new secret first");
         assert_eq!(parts.len(), 2);
         assert_eq!(e.signing_secrets(now + Duration::from_secs(60)), vec![e.secret.as_str()]);
-        let view = e.view();
+        let view = json!(e.view());
         assert!(view.get("previous_secret").is_none() && view.get("secret").is_none(), "{view}");
         assert_eq!(view["previous_secret_expires_at"], "2026-11-02T09:01:00.000000Z");
         e.previous_secret = None;

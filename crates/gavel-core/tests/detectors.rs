@@ -85,7 +85,12 @@ impl World {
     }
 
     fn detections(&self) -> Vec<Value> {
-        self.gavel.detections(&self.admin, None, None, 1000).unwrap()
+        self.gavel.detections(&self.admin, None, None, 1000).unwrap().iter().map(|d| json!(d)).collect()
+    }
+
+    /// The incidents as the API shows them.
+    fn incidents(&self) -> Vec<Value> {
+        self.gavel.incidents(&self.admin, &Default::default()).unwrap().iter().map(|i| json!(i)).collect()
     }
 
     fn kinds(&self) -> Vec<(String, Value)> {
@@ -177,7 +182,7 @@ fn each_detector_fires_on_its_pattern_and_not_otherwise() {
 
     // High-severity detections opened one incident each (per agent and detector); low and medium
     // ones opened none.
-    let incidents = w.gavel.incidents(&w.admin, &Default::default()).unwrap();
+    let incidents = w.incidents();
     let mut opened: Vec<String> = incidents.iter().map(|i| s(&i["detector"])).collect();
     opened.sort();
     assert_eq!(opened, ["destructive_command", "prompt_injection", "secret_in_arguments"]);
@@ -206,7 +211,7 @@ fn a_deny_spike_opens_one_incident_and_later_detections_attach_to_it() {
     let sources: Vec<u64> =
         spike["source_seqs"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
     assert_eq!(sources, seqs[..10].to_vec());
-    let incidents = w.gavel.incidents(&w.admin, &Default::default()).unwrap();
+    let incidents = w.incidents();
     assert_eq!(incidents.len(), 1);
     let inc = &incidents[0];
     assert_eq!(
@@ -223,7 +228,7 @@ fn a_deny_spike_opens_one_incident_and_later_detections_attach_to_it() {
         w.call("wipe_disk", json!({}));
     }
     assert_eq!(detectors(&w.detect()), ["deny_spike"]);
-    let incidents = w.gavel.incidents(&w.admin, &Default::default()).unwrap();
+    let incidents = w.incidents();
     assert_eq!(incidents.len(), 1, "one open incident per agent and detector");
     let kinds: Vec<String> =
         incidents[0]["timeline"].as_array().unwrap().iter().map(|e| s(&e["kind"])).collect();

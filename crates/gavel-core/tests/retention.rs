@@ -182,7 +182,7 @@ fn an_incident_hold_keeps_its_linked_events_and_timeline() {
             .unwrap(),
         )
         .unwrap();
-    let id = incident["id"].as_str().unwrap().to_string();
+    let id = incident.incident.id.clone();
     let opened_seq = w.gavel.store().head().unwrap().size - 1;
     assert!(matches!(w.gavel.place_incident_hold(&w.admin, "inc_nope", "x"), Err(CoreError::NotFound(_))));
     let hold = w.gavel.place_incident_hold(&w.admin, &id, "regulator inquiry").unwrap();

@@ -87,7 +87,7 @@ fn a_checkpoint_is_offered_once_unless_it_adds_only_delivery_records() {
     w.checkpoint();
     let hook =
         w.gavel.create_webhook(&w.admin, "https://siem.example.com/x", vec![CHECKPOINT_KIND.into()]).unwrap();
-    let id = hook["id"].as_str().unwrap();
+    let id = hook.endpoint.id.as_str();
     assert!(w.plan(id).messages.is_empty());
 
     w.event("ann");
@@ -118,14 +118,14 @@ fn a_checkpoint_is_offered_once_unless_it_adds_only_delivery_records() {
     w.checkpoint();
     assert!(w.plan(id).messages.is_empty());
     let shown = w.gavel.webhook(&w.admin, id).unwrap();
-    assert_eq!(shown["deliveries"]["delivered"], 2, "{shown}");
+    assert_eq!(shown.deliveries.delivered, 2, "{shown:?}");
 }
 
 #[test]
 fn an_unattempted_checkpoint_waits_and_a_failed_one_is_retried_with_its_id() {
     let w = World::new();
     let hook = w.gavel.create_webhook(&w.admin, "https://siem.example.com/x", vec!["*".into()]).unwrap();
-    let id = hook["id"].as_str().unwrap();
+    let id = hook.endpoint.id.as_str();
     w.event("ann");
     let a = w.checkpoint();
     w.event("bob");
@@ -158,9 +158,9 @@ fn an_unattempted_checkpoint_waits_and_a_failed_one_is_retried_with_its_id() {
 fn endpoints_not_asking_for_checkpoints_pass_them_and_forged_rows_are_never_sent() {
     let w = World::new();
     let hook = w.gavel.create_webhook(&w.admin, "https://siem.example.com/x", vec!["user.*".into()]).unwrap();
-    let id = hook["id"].as_str().unwrap();
+    let id = hook.endpoint.id.as_str();
     let all = w.gavel.create_webhook(&w.admin, "https://siem.example.com/y", vec![]).unwrap();
-    let all = all["id"].as_str().unwrap();
+    let all = all.endpoint.id.as_str();
     w.event("ann");
     let size = w.checkpoint();
     let plan = w.plan(id);

@@ -36,14 +36,12 @@ fn a_round_without_2xx_holds_the_endpoint_until_its_next_step() {
     let gavel = Gavel::new(store, clock.clone());
     let admin = gavel.authenticate(&gavel.bootstrap_admin().unwrap().unwrap().token).unwrap();
     let hook = gavel.create_webhook(&admin, "https://siem.example.com/x", vec![]).unwrap();
-    let id = hook["id"].as_str().unwrap();
+    let id = hook.endpoint.id.as_str();
     for name in ["ann", "bob", "cy"] {
         gavel.create_user(&admin, name, Role::Viewer).unwrap();
     }
     let schedule = vec![Duration::from_secs(5), Duration::from_secs(300), Duration::from_secs(1_800)];
-    let held = |gavel: &Gavel| {
-        gavel.webhook(&admin, id).unwrap()["held_until"].as_str().map(|t| parse_time(t).unwrap())
-    };
+    let held = |gavel: &Gavel| gavel.webhook(&admin, id).unwrap().held_until.map(|t| parse_time(&t).unwrap());
 
     // Unreachable: the round stops at the first message; the endpoint waits for its next step.
     let plan = gavel.webhook_plan(id, Position::default(), 100, 5_000).unwrap().unwrap();

@@ -24,7 +24,7 @@ use crate::validate::{compile_here, Effect, PolicySetSource};
 use crate::{limits, text_sha256, PolicyError};
 
 /// Whether a set's verdict is enforced or only recorded as `would_have`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     Enforce,
@@ -41,7 +41,7 @@ pub struct LoadedSet {
 }
 
 /// The decision on a tool call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Allow,
@@ -67,7 +67,7 @@ impl std::fmt::Display for Outcome {
 }
 
 /// A policy named in a verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PolicyRef {
     pub set_id: String,
     pub version: u32,

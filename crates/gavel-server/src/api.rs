@@ -2,6 +2,9 @@
 
 use crate::error::{ApiError, ErrorBody};
 use crate::metrics::DecisionLabels;
+use crate::openapi::{
+    CheckpointAnswer, ConsistencyProof, InclusionProof, List, PackInfo, PolicyHistory, VerifyAnswer,
+};
 use crate::AppState;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
@@ -10,14 +13,19 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter};
 use axum::{Json, Router};
-use gavel_core::audit::AuditFilter;
+use gavel_core::approvals::{Approval, FindingView, RecordedOutcome};
+use gavel_core::audit::{AuditFilter, DecisionView, Page, Trace};
+use gavel_core::containment::KillSwitch;
+use gavel_core::decide::DecideResponse;
 use gavel_core::decide::{DecideContext, DecideRequest};
-use gavel_core::policies::ChangeStatus;
-use gavel_core::{CoreError, Gavel, NewAgent, Principal, Role};
+use gavel_core::identity::{InventoryEntry, Issued};
+use gavel_core::policies::{ChangeStatus, PolicyChange, PolicySet, PolicyVersion};
+use gavel_core::webhooks::{CreatedEndpoint, DeliveryAttempt, EndpointDetail, EndpointView, RotatedSecret};
+use gavel_core::{Agent, CoreError, Gavel, NewAgent, Principal, Role, User};
 use gavel_ledger::hash::to_hex;
 use gavel_policy::Mode;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Instant;
@@ -295,13 +303,13 @@ async fn method_not_allowed() -> ApiError {
 }
 
 #[utoipa::path(get, path = "/healthz", responses((status = 200, description = "The server runs and the log is readable", body = crate::openapi::Health)))]
-async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn healthz(State(state): State<AppState>) -> Result<Json<crate::openapi::Health>, ApiError> {
     let log = state.log.clone();
     let head = tokio::task::spawn_blocking(move || gavel_store::Store::head(log.store().as_ref()))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(|e| ApiError::from(CoreError::from(e)))?;
-    Ok(Json(json!({"status": "ok", "log_size": head.size})))
+    Ok(Json(crate::openapi::Health { status: "ok".into(), tree_size: head.size }))
 }
 
 /// Readiness for load balancers: 200 when the log commits, the detectors keep up and the disk
@@ -404,7 +412,7 @@ pub struct DecideContextBody {
 }
 
 #[utoipa::path(post, path = "/v1/decide", request_body = DecideBody,
-    responses((status = 200, description = "The decision, recorded: {decision_id, decision, enforced, would_have?, policies, reasons, approval_id?, seq}"),
+    responses((status = 200, description = "The decision, recorded", body = DecideResponse),
               (status = 400, description = "Bad request"), (status = 401, description = "Unknown or revoked agent credential"),
               (status = 503, description = "The log could not commit: treat as deny")),
     security(("bearer" = [])))]
@@ -456,7 +464,7 @@ async fn decide(
                     enforced: decision.enforced.to_string(),
                 })
                 .inc();
-            Ok(Json(json!(decision)).into_response())
+            Ok(Json(decision).into_response())
         }
         Err(e) => {
             if e.status == StatusCode::SERVICE_UNAVAILABLE {
@@ -467,12 +475,12 @@ async fn decide(
     }
 }
 
-#[utoipa::path(get, path = "/v1/decisions/{id}", params(("id" = String, Path)), responses((status = 200, description = "One recorded decision")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/decisions/{id}", params(("id" = String, Path)), responses((status = 200, description = "One recorded decision", body = DecisionView)), security(("bearer" = [])))]
 async fn get_decision(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DecisionView>, ApiError> {
     as_caller(&s, b, move |g, p| g.decision(p, &id)).await.map(Json)
 }
 
@@ -494,12 +502,12 @@ pub struct AuditQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/audit", params(AuditQuery), responses((status = 200, description = "{items, next_cursor?}, newest first")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/audit", params(AuditQuery), responses((status = 200, description = "Recorded decisions, newest first, and the cursor of the next page", body = Page)), security(("bearer" = [])))]
 async fn audit(
     State(s): State<AppState>,
     b: Bearer,
     ApiQuery(q): ApiQuery<AuditQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Page>, ApiError> {
     let filter = AuditFilter {
         agent: q.agent,
         tool: q.tool,
@@ -509,15 +517,15 @@ async fn audit(
         limit: q.limit,
         cursor: q.cursor,
     };
-    as_caller(&s, b, move |g, p| g.audit_decisions(p, &filter).map(|page| json!(page))).await.map(Json)
+    as_caller(&s, b, move |g, p| g.audit_decisions(p, &filter)).await.map(Json)
 }
 
-#[utoipa::path(get, path = "/v1/audit/trace/{id}", params(("id" = String, Path, description = "decision id")), responses((status = 200, description = "One action end to end")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/audit/trace/{id}", params(("id" = String, Path, description = "decision id")), responses((status = 200, description = "One action end to end", body = Trace)), security(("bearer" = [])))]
 async fn trace(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Trace>, ApiError> {
     as_caller(&s, b, move |g, p| g.trace(p, &id)).await.map(Json)
 }
 
@@ -531,31 +539,36 @@ pub struct VerifyQuery {
     pub limit: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/v1/audit/verify", params(VerifyQuery), responses((status = 200, description = "{verified, total, valid, first_break, ...}")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/audit/verify", params(VerifyQuery), responses((status = 200, description = "What verification of the range found", body = VerifyAnswer)), security(("bearer" = [])))]
 async fn verify(
     State(s): State<AppState>,
     b: Bearer,
     ApiQuery(q): ApiQuery<VerifyQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<VerifyAnswer>, ApiError> {
     let log = s.log.clone();
     as_caller(&s, b, move |_, p| {
         p.require_reader()?;
         let from = q.offset.unwrap_or(0);
         let to = q.limit.map(|l| from.saturating_add(l));
-        Ok(json!(log.verify(from, to)?))
+        Ok(VerifyAnswer::from(log.verify(from, to)?))
     })
     .await
     .map(Json)
 }
 
-#[utoipa::path(get, path = "/v1/audit/checkpoint", responses((status = 200, description = "The latest signed checkpoint")), security(("bearer" = [])))]
-async fn checkpoint(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/v1/audit/checkpoint", responses((status = 200, description = "The latest signed checkpoint (signing one if the log grew)", body = CheckpointAnswer)), security(("bearer" = [])))]
+async fn checkpoint(State(s): State<AppState>, b: Bearer) -> Result<Json<CheckpointAnswer>, ApiError> {
     let log = s.log.clone();
     as_caller(&s, b, move |_, p| {
         p.require_reader()?;
         let c = log.checkpoint()?;
-        Ok(json!({"size": c.size, "root": to_hex(&c.root), "note": c.note, "created_at": c.created_at,
-                  "log_key": log.signer().verifier_key()}))
+        Ok(CheckpointAnswer {
+            tree_size: c.size,
+            root: to_hex(&c.root),
+            note: c.note,
+            created_at: c.created_at,
+            log_key: log.signer().verifier_key(),
+        })
     })
     .await
     .map(Json)
@@ -594,16 +607,16 @@ pub struct ConsistencyQuery {
 /// signed checkpoint, returned with it), so a holder of an old checkpoint can check that the log
 /// only grew. Public for the same reason as `/checkpoint`.
 #[utoipa::path(get, path = "/v1/audit/consistency", params(ConsistencyQuery), responses(
-    (status = 200, description = "RFC 9162 consistency proof"),
+    (status = 200, description = "RFC 9162 consistency proof", body = ConsistencyProof),
     (status = 400, description = "Sizes out of range", body = ErrorBody),
     (status = 404, description = "No checkpoint has been signed yet", body = ErrorBody),
     (status = 429, description = "The source's request budget is spent", body = ErrorBody)))]
 async fn consistency_proof(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<ConsistencyQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConsistencyProof>, ApiError> {
     let log = s.log.clone();
-    tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
+    tokio::task::spawn_blocking(move || -> Result<ConsistencyProof, ApiError> {
         let store = log.store();
         let (new, note) = match q.new {
             Some(n) => (n, None),
@@ -621,8 +634,13 @@ async fn consistency_proof(
         let store_err = |e| ApiError::from(CoreError::from(e));
         let proof = gavel_store::Store::consistency_proof(store.as_ref(), q.old, new).map_err(store_err)?;
         let new_root = gavel_store::Store::root_at(store.as_ref(), new).map_err(store_err)?;
-        Ok(json!({"old_size": q.old, "new_size": new, "new_root": to_hex(&new_root),
-                  "proof": proof.iter().map(to_hex).collect::<Vec<_>>(), "checkpoint": note}))
+        Ok(ConsistencyProof {
+            old_size: q.old,
+            new_size: new,
+            new_root: to_hex(&new_root),
+            hashes: proof.iter().map(to_hex).collect(),
+            checkpoint: note,
+        })
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?
@@ -635,20 +653,20 @@ async fn consistency_proof(
 pub struct ProofQuery {
     pub seq: u64,
     /// Tree size (default: the latest checkpoint).
-    pub size: Option<u64>,
+    pub tree_size: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/v1/audit/proof/inclusion", params(ProofQuery), responses((status = 200, description = "RFC 9162 inclusion proof"), (status = 404, description = "The seq is not in the log, or no checkpoint yet")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/audit/proof/inclusion", params(ProofQuery), responses((status = 200, description = "RFC 9162 inclusion proof", body = InclusionProof), (status = 404, description = "The seq is not in the log, or no checkpoint yet")), security(("bearer" = [])))]
 async fn inclusion_proof(
     State(s): State<AppState>,
     b: Bearer,
     ApiQuery(q): ApiQuery<ProofQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InclusionProof>, ApiError> {
     let log = s.log.clone();
     as_caller(&s, b, move |_, p| {
         p.require_reader()?;
         let store = log.store();
-        let (size, note) = match q.size {
+        let (size, note) = match q.tree_size {
             Some(size) => (size, None),
             None => {
                 let c = log.checkpoint()?;
@@ -659,23 +677,37 @@ async fn inclusion_proof(
             .ok_or_else(|| CoreError::NotFound(format!("seq {} is not in the log", q.seq)))?;
         let proof = gavel_store::Store::inclusion_proof(store.as_ref(), q.seq, size)?;
         let root = gavel_store::Store::root_at(store.as_ref(), size)?;
-        Ok(json!({"seq": q.seq, "tree_size": size, "leaf_hash": to_hex(&entry.leaf_hash), "root": to_hex(&root),
-                  "proof": proof.iter().map(to_hex).collect::<Vec<_>>(), "checkpoint": note}))
+        Ok(InclusionProof {
+            seq: q.seq,
+            tree_size: size,
+            leaf_hash: to_hex(&entry.leaf_hash),
+            root: to_hex(&root),
+            hashes: proof.iter().map(to_hex).collect(),
+            checkpoint: note,
+        })
     })
     .await
     .map(Json)
 }
 
-#[utoipa::path(get, path = "/v1/me", responses((status = 200, description = "The calling principal")), security(("bearer" = [])))]
-async fn me(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/v1/me", responses((status = 200, description = "The calling principal", body = Me)), security(("bearer" = [])))]
+async fn me(State(s): State<AppState>, b: Bearer) -> Result<Json<Me>, ApiError> {
     as_caller(&s, b, |_, p| {
         Ok(match p {
-            Principal::User(u) => json!({"type": "user", "user": u}),
-            Principal::Agent(a) => json!({"type": "agent", "agent": a}),
+            Principal::User(u) => Me::User { user: u.clone() },
+            Principal::Agent(a) => Me::Agent { agent: a.clone() },
         })
     })
     .await
     .map(Json)
+}
+
+/// `GET /v1/me`: who the token belongs to.
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Me {
+    User { user: User },
+    Agent { agent: Agent },
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -687,7 +719,7 @@ pub struct NewUserBody {
     pub role: String,
 }
 
-#[utoipa::path(post, path = "/v1/users", request_body = NewUserBody, responses((status = 201, description = "The user and its token (shown once)")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/users", request_body = NewUserBody, responses((status = 201, description = "The user and its token (shown once)", body = Issued<User>)), security(("bearer" = [])))]
 async fn create_user(
     State(s): State<AppState>,
     b: Bearer,
@@ -696,25 +728,25 @@ async fn create_user(
     as_caller(&s, b, move |g, p| g.create_user(p, &body.name, Role::parse(&body.role)?)).await.map(created)
 }
 
-#[utoipa::path(get, path = "/v1/users", responses((status = 200, description = "All users", body = crate::openapi::Items)), security(("bearer" = [])))]
-async fn list_users(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/v1/users", responses((status = 200, description = "All users", body = List<User>)), security(("bearer" = [])))]
+async fn list_users(State(s): State<AppState>, b: Bearer) -> Result<Json<List<User>>, ApiError> {
     as_caller(&s, b, |g, p| {
         p.require_reader()?;
-        Ok(json!({"items": g.users()?}))
+        Ok(List::of(g.users()?))
     })
     .await
     .map(Json)
 }
 
-#[utoipa::path(get, path = "/v1/users/{id}", params(("id" = String, Path, description = "id or name")), responses((status = 200, description = "One user")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/users/{id}", params(("id" = String, Path, description = "id or name")), responses((status = 200, description = "One user", body = User)), security(("bearer" = [])))]
 async fn get_user(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<User>, ApiError> {
     as_caller(&s, b, move |g, p| {
         p.require_reader()?;
-        Ok(json!(g.user(&id)?))
+        g.user(&id)
     })
     .await
     .map(Json)
@@ -727,16 +759,14 @@ pub struct RoleBody {
     pub role: String,
 }
 
-#[utoipa::path(post, path = "/v1/users/{id}/role", request_body = RoleBody, params(("id" = String, Path)), responses((status = 200, description = "The user with its new role")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/users/{id}/role", request_body = RoleBody, params(("id" = String, Path)), responses((status = 200, description = "The user with its new role", body = User)), security(("bearer" = [])))]
 async fn set_role(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RoleBody>,
-) -> Result<Json<Value>, ApiError> {
-    as_caller(&s, b, move |g, p| Ok(json!(g.set_user_role(p, &id, Role::parse(&body.role)?)?)))
-        .await
-        .map(Json)
+) -> Result<Json<User>, ApiError> {
+    as_caller(&s, b, move |g, p| g.set_user_role(p, &id, Role::parse(&body.role)?)).await.map(Json)
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -746,25 +776,25 @@ pub struct ReasonBody {
     pub reason: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/users/{id}/deactivate", request_body(content = Option<ReasonBody>, description = "Optional: an empty body is accepted"), params(("id" = String, Path)), responses((status = 200, description = "The deactivated user")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/users/{id}/deactivate", request_body(content = Option<ReasonBody>, description = "Optional: an empty body is accepted"), params(("id" = String, Path)), responses((status = 200, description = "The deactivated user", body = User)), security(("bearer" = [])))]
 async fn deactivate_user(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     MaybeJson(body): MaybeJson<ReasonBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<User>, ApiError> {
     let reason = body.and_then(|b| b.reason).unwrap_or_default();
-    as_caller(&s, b, move |g, p| Ok(json!(g.deactivate_user(p, &id, &reason)?))).await.map(Json)
+    as_caller(&s, b, move |g, p| g.deactivate_user(p, &id, &reason)).await.map(Json)
 }
 
-#[utoipa::path(post, path = "/v1/users/{id}/rotate", params(("id" = String, Path)), responses((status = 200, description = "The user and its new token; the old one is revoked")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/users/{id}/rotate", params(("id" = String, Path)), responses((status = 200, description = "The user and its new token; the old one is revoked", body = Issued<User>)), security(("bearer" = [])))]
 async fn rotate_user(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     _: NoBody,
-) -> Result<Json<Value>, ApiError> {
-    as_caller(&s, b, move |g, p| Ok(json!(g.rotate_user_credential(p, &id)?))).await.map(Json)
+) -> Result<Json<Issued<User>>, ApiError> {
+    as_caller(&s, b, move |g, p| g.rotate_user_credential(p, &id)).await.map(Json)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -783,7 +813,7 @@ pub struct NewAgentBody {
     pub limits: Option<LimitsBody>,
 }
 
-#[utoipa::path(post, path = "/v1/agents", request_body = NewAgentBody, responses((status = 201, description = "The agent and its token (shown once)")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/agents", request_body = NewAgentBody, responses((status = 201, description = "The agent and its token (shown once)", body = Issued<Agent>)), security(("bearer" = [])))]
 async fn create_agent(
     State(s): State<AppState>,
     b: Bearer,
@@ -803,56 +833,56 @@ async fn create_agent(
     as_caller(&s, b, move |g, p| g.create_agent(p, new)).await.map(created)
 }
 
-#[utoipa::path(get, path = "/v1/agents", responses((status = 200, description = "All agents", body = crate::openapi::Items)), security(("bearer" = [])))]
-async fn list_agents(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/v1/agents", responses((status = 200, description = "All agents", body = List<Agent>)), security(("bearer" = [])))]
+async fn list_agents(State(s): State<AppState>, b: Bearer) -> Result<Json<List<Agent>>, ApiError> {
     as_caller(&s, b, |g, p| {
         p.require_reader()?;
-        Ok(json!({"items": g.agents()?}))
+        Ok(List::of(g.agents()?))
     })
     .await
     .map(Json)
 }
 
-#[utoipa::path(get, path = "/v1/agents/{id}", params(("id" = String, Path, description = "id or name")), responses((status = 200, description = "One agent")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/agents/{id}", params(("id" = String, Path, description = "id or name")), responses((status = 200, description = "One agent", body = Agent)), security(("bearer" = [])))]
 async fn get_agent(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Agent>, ApiError> {
     as_caller(&s, b, move |g, p| {
         p.require_reader()?;
-        Ok(json!(g.agent(&id)?))
+        g.agent(&id)
     })
     .await
     .map(Json)
 }
 
-#[utoipa::path(post, path = "/v1/agents/{id}/deactivate", request_body(content = Option<ReasonBody>, description = "Optional: an empty body is accepted"), params(("id" = String, Path)), responses((status = 200, description = "The deactivated agent; its calls are denied from now on")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/agents/{id}/deactivate", request_body(content = Option<ReasonBody>, description = "Optional: an empty body is accepted"), params(("id" = String, Path)), responses((status = 200, description = "The deactivated agent; its calls are denied from now on", body = Agent)), security(("bearer" = [])))]
 async fn deactivate_agent(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     MaybeJson(body): MaybeJson<ReasonBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Agent>, ApiError> {
     let reason = body.and_then(|b| b.reason).unwrap_or_default();
-    as_caller(&s, b, move |g, p| Ok(json!(g.deactivate_agent(p, &id, &reason)?))).await.map(Json)
+    as_caller(&s, b, move |g, p| g.deactivate_agent(p, &id, &reason)).await.map(Json)
 }
 
-#[utoipa::path(post, path = "/v1/agents/{id}/rotate", params(("id" = String, Path)), responses((status = 200, description = "The agent and its new token; the old one is revoked")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/agents/{id}/rotate", params(("id" = String, Path)), responses((status = 200, description = "The agent and its new token; the old one is revoked", body = Issued<Agent>)), security(("bearer" = [])))]
 async fn rotate_agent(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     _: NoBody,
-) -> Result<Json<Value>, ApiError> {
-    as_caller(&s, b, move |g, p| Ok(json!(g.rotate_agent_credential(p, &id)?))).await.map(Json)
+) -> Result<Json<Issued<Agent>>, ApiError> {
+    as_caller(&s, b, move |g, p| g.rotate_agent_credential(p, &id)).await.map(Json)
 }
 
-#[utoipa::path(get, path = "/v1/policies", responses((status = 200, description = "Policy sets with their active version and mode", body = crate::openapi::Items)), security(("bearer" = [])))]
-async fn list_policies(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/v1/policies", responses((status = 200, description = "Policy sets with their active version and mode", body = List<PolicySet>)), security(("bearer" = [])))]
+async fn list_policies(State(s): State<AppState>, b: Bearer) -> Result<Json<List<PolicySet>>, ApiError> {
     as_caller(&s, b, |g, p| {
         p.require_reader()?;
-        Ok(json!({"items": g.policy_sets()?}))
+        Ok(List::of(g.policy_sets()?))
     })
     .await
     .map(Json)
@@ -879,7 +909,7 @@ fn parse_mode(mode: &str) -> Result<Mode, CoreError> {
 }
 
 #[utoipa::path(post, path = "/v1/policies", request_body = ProposeBody,
-    responses((status = 201, description = "The pending change; a different admin must approve it"), (status = 400, description = "Validation failed (names the line)")),
+    responses((status = 201, description = "The pending change; a different admin must approve it", body = PolicyChange), (status = 400, description = "Validation failed (names the line)")),
     security(("bearer" = [])))]
 async fn propose_policy(
     State(s): State<AppState>,
@@ -909,12 +939,12 @@ pub struct ChangesQuery {
     pub status: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/policies/changes", params(ChangesQuery), responses((status = 200, description = "Change requests, newest first", body = crate::openapi::Items)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/policies/changes", params(ChangesQuery), responses((status = 200, description = "Change requests, newest first", body = List<PolicyChange>)), security(("bearer" = [])))]
 async fn list_changes(
     State(s): State<AppState>,
     b: Bearer,
     ApiQuery(q): ApiQuery<ChangesQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<List<PolicyChange>>, ApiError> {
     as_caller(&s, b, move |g, p| {
         p.require_reader()?;
         let status = match q.status.as_deref() {
@@ -928,21 +958,21 @@ async fn list_changes(
                 )))
             }
         };
-        Ok(json!({"items": g.policy_changes(q.set_id.as_deref(), status)?}))
+        Ok(List::of(g.policy_changes(q.set_id.as_deref(), status)?))
     })
     .await
     .map(Json)
 }
 
-#[utoipa::path(get, path = "/v1/policies/changes/{id}", params(("id" = String, Path)), responses((status = 200, description = "One change request")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/policies/changes/{id}", params(("id" = String, Path)), responses((status = 200, description = "One change request", body = PolicyChange)), security(("bearer" = [])))]
 async fn get_change(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PolicyChange>, ApiError> {
     as_caller(&s, b, move |g, p| {
         p.require_reader()?;
-        Ok(json!(g.policy_change(&id)?))
+        g.policy_change(&id)
     })
     .await
     .map(Json)
@@ -956,67 +986,71 @@ pub struct CommentBody {
 }
 
 #[utoipa::path(post, path = "/v1/policies/changes/{id}/approve", request_body(content = Option<CommentBody>, description = "Optional: an empty body is accepted"), params(("id" = String, Path)),
-    responses((status = 200, description = "Applied"), (status = 403, description = "The approver proposed it (two-person rule)"), (status = 409, description = "Already decided")),
+    responses((status = 200, description = "Applied", body = PolicyChange), (status = 403, description = "The approver proposed it (two-person rule)"), (status = 409, description = "Already decided")),
     security(("bearer" = [])))]
 async fn approve_change(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     MaybeJson(body): MaybeJson<CommentBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PolicyChange>, ApiError> {
     let comment = body.and_then(|b| b.comment);
-    as_caller(&s, b, move |g, p| Ok(json!(g.approve_change(p, &id, comment.as_deref())?))).await.map(Json)
+    as_caller(&s, b, move |g, p| g.approve_change(p, &id, comment.as_deref())).await.map(Json)
 }
 
-#[utoipa::path(post, path = "/v1/policies/changes/{id}/reject", request_body(content = Option<CommentBody>, description = "Optional: an empty body is accepted"), params(("id" = String, Path)), responses((status = 200, description = "Rejected")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/policies/changes/{id}/reject", request_body(content = Option<CommentBody>, description = "Optional: an empty body is accepted"), params(("id" = String, Path)), responses((status = 200, description = "Rejected", body = PolicyChange)), security(("bearer" = [])))]
 async fn reject_change(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     MaybeJson(body): MaybeJson<CommentBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PolicyChange>, ApiError> {
     let comment = body.and_then(|b| b.comment);
-    as_caller(&s, b, move |g, p| Ok(json!(g.reject_change(p, &id, comment.as_deref())?))).await.map(Json)
+    as_caller(&s, b, move |g, p| g.reject_change(p, &id, comment.as_deref())).await.map(Json)
 }
 
-#[utoipa::path(get, path = "/v1/policies/{set}", params(("set" = String, Path)), responses((status = 200, description = "One policy set")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/policies/{set}", params(("set" = String, Path)), responses((status = 200, description = "One policy set", body = PolicySet)), security(("bearer" = [])))]
 async fn get_policy(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(set): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PolicySet>, ApiError> {
     as_caller(&s, b, move |g, p| {
         p.require_reader()?;
-        Ok(json!(g.policy_set(&set)?))
+        g.policy_set(&set)
     })
     .await
     .map(Json)
 }
 
-#[utoipa::path(get, path = "/v1/policies/{set}/versions", params(("set" = String, Path)), responses((status = 200, description = "Every version, oldest first, with the change history")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/policies/{set}/versions", params(("set" = String, Path)), responses((status = 200, description = "Every version, oldest first, with the change history", body = PolicyHistory)), security(("bearer" = [])))]
 async fn policy_versions(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(set): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PolicyHistory>, ApiError> {
     as_caller(&s, b, move |g, p| {
         p.require_reader()?;
         let set_state = g.policy_set(&set)?;
-        Ok(json!({"set": set_state, "versions": g.policy_versions(&set)?, "changes": g.policy_changes(Some(&set), None)?}))
+        Ok(PolicyHistory {
+            set: set_state,
+            versions: g.policy_versions(&set)?,
+            changes: g.policy_changes(Some(&set), None)?,
+        })
     })
     .await
     .map(Json)
 }
 
-#[utoipa::path(get, path = "/v1/policies/{set}/versions/{version}", params(("set" = String, Path), ("version" = u32, Path)), responses((status = 200, description = "One immutable version")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/policies/{set}/versions/{version}", params(("set" = String, Path), ("version" = u32, Path)), responses((status = 200, description = "One immutable version", body = PolicyVersion)), security(("bearer" = [])))]
 async fn policy_version(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath((set, version)): ApiPath<(String, u32)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PolicyVersion>, ApiError> {
     as_caller(&s, b, move |g, p| {
         p.require_reader()?;
-        Ok(json!(g.policy_version(&set, version)?))
+        g.policy_version(&set, version)
     })
     .await
     .map(Json)
@@ -1028,7 +1062,7 @@ pub struct ActivateBody {
     pub version: u32,
 }
 
-#[utoipa::path(post, path = "/v1/policies/{set}/activate", request_body = ActivateBody, params(("set" = String, Path)), responses((status = 201, description = "Pending change (rollback = an earlier version)")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/policies/{set}/activate", request_body = ActivateBody, params(("set" = String, Path)), responses((status = 201, description = "Pending change (rollback = an earlier version)", body = PolicyChange)), security(("bearer" = [])))]
 async fn activate_policy(
     State(s): State<AppState>,
     b: Bearer,
@@ -1038,7 +1072,7 @@ async fn activate_policy(
     as_caller(&s, b, move |g, p| g.propose_activation(p, &set, body.version)).await.map(created)
 }
 
-#[utoipa::path(post, path = "/v1/policies/{set}/deactivate", params(("set" = String, Path)), responses((status = 201, description = "Pending change")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/policies/{set}/deactivate", params(("set" = String, Path)), responses((status = 201, description = "Pending change", body = PolicyChange)), security(("bearer" = [])))]
 async fn deactivate_policy(
     State(s): State<AppState>,
     b: Bearer,
@@ -1048,27 +1082,29 @@ async fn deactivate_policy(
     as_caller(&s, b, move |g, p| g.propose_deactivation(p, &set)).await.map(created)
 }
 
-#[utoipa::path(get, path = "/v1/packs", responses((status = 200, description = "Built-in packs and their install state", body = crate::openapi::Items)), security(("bearer" = [])))]
-async fn list_packs(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/v1/packs", responses((status = 200, description = "Built-in packs and their install state", body = List<PackInfo>)), security(("bearer" = [])))]
+async fn list_packs(State(s): State<AppState>, b: Bearer) -> Result<Json<List<PackInfo>>, ApiError> {
     as_caller(&s, b, |g, p| {
         p.require_reader()?;
         let sets = g.policy_sets()?;
-        let items: Vec<Value> = gavel_policy::BUILTIN_PACKS
+        let items = gavel_policy::BUILTIN_PACKS
             .iter()
             .filter_map(|name| gavel_policy::builtin_pack(name))
-            .map(|pack| {
-                let installed = sets.iter().find(|s| s.set_id == pack.name);
-                json!({"name": pack.name, "version": pack.version, "description": pack.description,
-                       "tools": pack.tools.len(), "installed": installed})
+            .map(|pack| PackInfo {
+                installed: sets.iter().find(|s| s.set_id == pack.name).cloned(),
+                name: pack.name,
+                version: pack.version,
+                description: pack.description,
+                tools: pack.tools.len(),
             })
             .collect();
-        Ok(json!({"items": items}))
+        Ok(List::of(items))
     })
     .await
     .map(Json)
 }
 
-#[utoipa::path(post, path = "/v1/packs/{name}/install", params(("name" = String, Path)), responses((status = 201, description = "Installed in observe mode")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/packs/{name}/install", params(("name" = String, Path)), responses((status = 201, description = "Installed in observe mode", body = PolicySet)), security(("bearer" = [])))]
 async fn install_pack(
     State(s): State<AppState>,
     b: Bearer,
@@ -1078,7 +1114,7 @@ async fn install_pack(
     as_caller(&s, b, move |g, p| g.install_pack(p, &name)).await.map(created)
 }
 
-#[utoipa::path(post, path = "/v1/packs/{name}/golive", params(("name" = String, Path)), responses((status = 201, description = "Pending change to enforce mode; a different admin must approve")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/packs/{name}/golive", params(("name" = String, Path)), responses((status = 201, description = "Pending change to enforce mode; a different admin must approve", body = PolicyChange)), security(("bearer" = [])))]
 async fn golive_pack(
     State(s): State<AppState>,
     b: Bearer,
@@ -1106,7 +1142,7 @@ pub struct OutcomeBody {
 }
 
 #[utoipa::path(post, path = "/v1/decisions/{id}/outcome", request_body = OutcomeBody, params(("id" = String, Path)),
-    responses((status = 200, description = "Recorded; `bypass: true` flags an executed denial or unapproved call"),
+    responses((status = 200, description = "Recorded; `bypass: true` flags an executed denial or unapproved call", body = RecordedOutcome),
               (status = 403, description = "Receipt refused (reused or not matching); recorded as a bypass finding"),
               (status = 409, description = "Outcome already recorded")),
     security(("bearer" = [])))]
@@ -1115,7 +1151,7 @@ async fn record_outcome(
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<OutcomeBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RecordedOutcome>, ApiError> {
     let req = gavel_core::approvals::OutcomeRequest {
         status: body.status,
         detail: body.detail,
@@ -1135,15 +1171,15 @@ pub struct ApprovalsQuery {
     pub limit: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/v1/approvals", params(ApprovalsQuery), responses((status = 200, description = "Approval requests, newest first", body = crate::openapi::Items)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/approvals", params(ApprovalsQuery), responses((status = 200, description = "Approval requests, newest first", body = List<Approval>)), security(("bearer" = [])))]
 async fn list_approvals(
     State(s): State<AppState>,
     b: Bearer,
     ApiQuery(q): ApiQuery<ApprovalsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<List<Approval>>, ApiError> {
     as_caller(&s, b, move |g, p| {
         let status = q.status.as_deref().map(gavel_core::approvals::ApprovalStatus::parse).transpose()?;
-        Ok(json!({"items": g.approvals(p, status, q.limit.unwrap_or(100))?}))
+        Ok(List::of(g.approvals(p, status, q.limit.unwrap_or(100))?))
     })
     .await
     .map(Json)
@@ -1161,14 +1197,14 @@ pub struct WaitQuery {
 const MAX_WAIT_SECS: u64 = 60;
 
 #[utoipa::path(get, path = "/v1/approvals/{id}", params(("id" = String, Path), WaitQuery),
-    responses((status = 200, description = "The request; for the requesting agent, an approved one carries its single-use receipt")),
+    responses((status = 200, description = "The request; for the requesting agent, an approved one carries its single-use receipt", body = Approval)),
     security(("bearer" = [])))]
 async fn get_approval(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<WaitQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Approval>, ApiError> {
     let wait = q.wait.unwrap_or(0);
     if wait > MAX_WAIT_SECS {
         return Err(ApiError::bad_request(format!("wait must be at most {MAX_WAIT_SECS} seconds")));
@@ -1179,7 +1215,7 @@ async fn get_approval(
         let bearer = Bearer { token: b.token.clone(), source: b.source };
         let approval = as_caller(&s, bearer, move |g, p| g.approval(p, &id)).await?;
         if approval.status != gavel_core::approvals::ApprovalStatus::Pending || Instant::now() >= deadline {
-            return Ok(Json(json!(approval)));
+            return Ok(Json(approval));
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
@@ -1196,7 +1232,7 @@ pub struct ApprovalDecisionBody {
 }
 
 #[utoipa::path(post, path = "/v1/approvals/{id}/decide", request_body = ApprovalDecisionBody, params(("id" = String, Path)),
-    responses((status = 200, description = "Decided"), (status = 403, description = "The requester cannot approve their own request"),
+    responses((status = 200, description = "Decided", body = Approval), (status = 403, description = "The requester cannot approve their own request"),
               (status = 409, description = "Already decided"), (status = 410, description = "Expired")),
     security(("bearer" = [])))]
 async fn decide_approval(
@@ -1204,20 +1240,18 @@ async fn decide_approval(
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ApprovalDecisionBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Approval>, ApiError> {
     let approve = match body.decision.as_str() {
         "approve" => true,
         "deny" => false,
         other => return Err(ApiError::bad_request(format!("decision {other:?} must be approve or deny"))),
     };
-    as_caller(&s, b, move |g, p| Ok(json!(g.decide_approval(p, &id, approve, body.comment.as_deref())?)))
-        .await
-        .map(Json)
+    as_caller(&s, b, move |g, p| g.decide_approval(p, &id, approve, body.comment.as_deref())).await.map(Json)
 }
 
-#[utoipa::path(get, path = "/v1/findings", responses((status = 200, description = "Bypass findings, newest first", body = crate::openapi::Items)), security(("bearer" = [])))]
-async fn list_findings(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
-    as_caller(&s, b, |g, p| Ok(json!({"items": g.findings(p, 1000)?}))).await.map(Json)
+#[utoipa::path(get, path = "/v1/findings", responses((status = 200, description = "Bypass findings, newest first", body = List<FindingView>)), security(("bearer" = [])))]
+async fn list_findings(State(s): State<AppState>, b: Bearer) -> Result<Json<List<FindingView>>, ApiError> {
+    as_caller(&s, b, |g, p| Ok(List::of(g.findings(p, 1000)?))).await.map(Json)
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -1227,29 +1261,32 @@ pub struct FindingNoteBody {
     pub note: String,
 }
 
-#[utoipa::path(post, path = "/v1/findings/{id}/acknowledge", params(("id" = String, Path, description = "Finding id")), request_body = FindingNoteBody, responses((status = 200, description = "Acknowledged (logged)"), (status = 403, description = "Not an approver or admin, or the agent's owner", body = ErrorBody), (status = 404, description = "No such finding", body = ErrorBody), (status = 409, description = "Already acknowledged or resolved", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/findings/{id}/acknowledge", params(("id" = String, Path, description = "Finding id")), request_body = FindingNoteBody, responses((status = 200, description = "Acknowledged (logged)", body = FindingView), (status = 403, description = "Not an approver or admin, or the agent's owner", body = ErrorBody), (status = 404, description = "No such finding", body = ErrorBody), (status = 409, description = "Already acknowledged or resolved", body = ErrorBody)), security(("bearer" = [])))]
 async fn acknowledge_finding(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<FindingNoteBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FindingView>, ApiError> {
     as_caller(&s, b, move |g, p| g.update_finding(p, &id, false, &body.note)).await.map(Json)
 }
 
-#[utoipa::path(post, path = "/v1/findings/{id}/resolve", params(("id" = String, Path, description = "Finding id")), request_body = FindingNoteBody, responses((status = 200, description = "Resolved (logged; the finding stays in the record with its resolution)"), (status = 403, description = "Not an approver or admin, or the agent's owner", body = ErrorBody), (status = 404, description = "No such finding", body = ErrorBody), (status = 409, description = "Already resolved", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/findings/{id}/resolve", params(("id" = String, Path, description = "Finding id")), request_body = FindingNoteBody, responses((status = 200, description = "Resolved (logged; the finding stays in the record with its resolution)", body = FindingView), (status = 403, description = "Not an approver or admin, or the agent's owner", body = ErrorBody), (status = 404, description = "No such finding", body = ErrorBody), (status = 409, description = "Already resolved", body = ErrorBody)), security(("bearer" = [])))]
 async fn resolve_finding(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<FindingNoteBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FindingView>, ApiError> {
     as_caller(&s, b, move |g, p| g.update_finding(p, &id, true, &body.note)).await.map(Json)
 }
 
-#[utoipa::path(get, path = "/v1/agents/inventory", responses((status = 200, description = "Every agent with first/last seen and decision counts by outcome (CC6.1)", body = crate::openapi::Items)), security(("bearer" = [])))]
-async fn agent_inventory(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
-    as_caller(&s, b, |g, p| Ok(json!({"items": g.agent_inventory(p)?}))).await.map(Json)
+#[utoipa::path(get, path = "/v1/agents/inventory", responses((status = 200, description = "Every agent with first/last seen and decision counts by outcome (CC6.1)", body = List<InventoryEntry>)), security(("bearer" = [])))]
+async fn agent_inventory(
+    State(s): State<AppState>,
+    b: Bearer,
+) -> Result<Json<List<InventoryEntry>>, ApiError> {
+    as_caller(&s, b, |g, p| Ok(List::of(g.agent_inventory(p)?))).await.map(Json)
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -1262,35 +1299,33 @@ pub struct SuspendBody {
     pub incident_id: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/agents/{id}/suspend", request_body(content = Option<SuspendBody>, description = "Optional: an empty body is accepted"), params(("id" = String, Path)), responses((status = 200, description = "Suspended: its calls are denied until reactivated")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/agents/{id}/suspend", request_body(content = Option<SuspendBody>, description = "Optional: an empty body is accepted"), params(("id" = String, Path)), responses((status = 200, description = "Suspended: its calls are denied until reactivated", body = Agent)), security(("bearer" = [])))]
 async fn suspend_agent(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     MaybeJson(body): MaybeJson<SuspendBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Agent>, ApiError> {
     let (reason, incident) = body.map(|b| (b.reason.unwrap_or_default(), b.incident_id)).unwrap_or_default();
     as_caller(&s, b, move |g, p| {
         let status = gavel_core::Status::Suspended;
-        Ok(json!(g.set_agent_status_for(p, &id, status, &reason, incident.as_deref())?))
+        g.set_agent_status_for(p, &id, status, &reason, incident.as_deref())
     })
     .await
     .map(Json)
 }
 
-#[utoipa::path(post, path = "/v1/agents/{id}/reactivate", request_body(content = Option<ReasonBody>, description = "Optional: an empty body is accepted"), params(("id" = String, Path)), responses((status = 200, description = "Active again")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/agents/{id}/reactivate", request_body(content = Option<ReasonBody>, description = "Optional: an empty body is accepted"), params(("id" = String, Path)), responses((status = 200, description = "Active again", body = Agent)), security(("bearer" = [])))]
 async fn reactivate_agent(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     MaybeJson(body): MaybeJson<ReasonBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Agent>, ApiError> {
     let reason = body.and_then(|b| b.reason).unwrap_or_default();
-    as_caller(&s, b, move |g, p| {
-        Ok(json!(g.set_agent_status(p, &id, gavel_core::Status::Active, &reason)?))
-    })
-    .await
-    .map(Json)
+    as_caller(&s, b, move |g, p| g.set_agent_status(p, &id, gavel_core::Status::Active, &reason))
+        .await
+        .map(Json)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -1302,18 +1337,18 @@ pub struct LimitsBody {
     pub cost_usd_per_day: Option<f64>,
 }
 
-#[utoipa::path(post, path = "/v1/agents/{id}/limits", request_body = LimitsBody, params(("id" = String, Path)), responses((status = 200, description = "The agent with its new limits")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/agents/{id}/limits", request_body = LimitsBody, params(("id" = String, Path)), responses((status = 200, description = "The agent with its new limits", body = Agent)), security(("bearer" = [])))]
 async fn set_limits(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<LimitsBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Agent>, ApiError> {
     let limits = gavel_core::containment::Limits {
         calls_per_minute: body.calls_per_minute,
         cost_usd_per_day: body.cost_usd_per_day,
     };
-    as_caller(&s, b, move |g, p| Ok(json!(g.set_limits(p, &id, limits)?))).await.map(Json)
+    as_caller(&s, b, move |g, p| g.set_limits(p, &id, limits)).await.map(Json)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -1332,17 +1367,17 @@ pub struct KillSwitchBody {
     pub incident_id: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/killswitch", responses((status = 200, description = "Every kill switch ever pulled, with who and why", body = crate::openapi::Items)), security(("bearer" = [])))]
-async fn list_killswitches(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/v1/killswitch", responses((status = 200, description = "Every kill switch ever pulled, with who and why", body = List<KillSwitch>)), security(("bearer" = [])))]
+async fn list_killswitches(State(s): State<AppState>, b: Bearer) -> Result<Json<List<KillSwitch>>, ApiError> {
     as_caller(&s, b, |g, p| {
         p.require_reader()?;
-        Ok(json!({"items": g.kill_switches()?}))
+        Ok(List::of(g.kill_switches()?))
     })
     .await
     .map(Json)
 }
 
-#[utoipa::path(post, path = "/v1/killswitch", request_body = KillSwitchBody, responses((status = 201, description = "Engaged: matching calls are denied from the next decision on")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/killswitch", request_body = KillSwitchBody, responses((status = 201, description = "Engaged: matching calls are denied from the next decision on", body = KillSwitch)), security(("bearer" = [])))]
 async fn engage_killswitch(
     State(s): State<AppState>,
     b: Bearer,
@@ -1361,15 +1396,15 @@ async fn engage_killswitch(
     .map(created)
 }
 
-#[utoipa::path(post, path = "/v1/killswitch/release", request_body = KillSwitchBody, responses((status = 200, description = "Released")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/killswitch/release", request_body = KillSwitchBody, responses((status = 200, description = "Released", body = KillSwitch)), security(("bearer" = [])))]
 async fn release_killswitch(
     State(s): State<AppState>,
     b: Bearer,
     ApiJson(body): ApiJson<KillSwitchBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<KillSwitch>, ApiError> {
     as_caller(&s, b, move |g, p| {
         let scope = gavel_core::containment::Scope::parse(&body.scope, body.target.as_deref())?;
-        Ok(json!(g.release_kill_switch(p, scope, body.reason.as_deref().unwrap_or_default())?))
+        g.release_kill_switch(p, scope, body.reason.as_deref().unwrap_or_default())
     })
     .await
     .map(Json)
@@ -1423,7 +1458,7 @@ pub struct NewWebhookBody {
 }
 
 #[utoipa::path(post, path = "/v1/webhooks", request_body = NewWebhookBody,
-    responses((status = 201, description = "The endpoint with its `whsec_…` secret (shown once)"),
+    responses((status = 201, description = "The endpoint with its `whsec_…` secret (shown once)", body = CreatedEndpoint),
               (status = 400, description = "Bad URL, private target or bad kind pattern"), (status = 403, description = "Admins only")),
     security(("bearer" = [])))]
 async fn create_webhook(
@@ -1436,18 +1471,18 @@ async fn create_webhook(
         .map(created)
 }
 
-#[utoipa::path(get, path = "/v1/webhooks", responses((status = 200, description = "Every endpoint (no secrets)", body = crate::openapi::Items)), security(("bearer" = [])))]
-async fn list_webhooks(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
-    as_caller(&s, b, |g, p| Ok(json!({"items": g.webhooks(p)?}))).await.map(Json)
+#[utoipa::path(get, path = "/v1/webhooks", responses((status = 200, description = "Every endpoint (no secrets)", body = List<EndpointView>)), security(("bearer" = [])))]
+async fn list_webhooks(State(s): State<AppState>, b: Bearer) -> Result<Json<List<EndpointView>>, ApiError> {
+    as_caller(&s, b, |g, p| Ok(List::of(g.webhooks(p)?))).await.map(Json)
 }
 
 #[utoipa::path(get, path = "/v1/webhooks/{id}", params(("id" = String, Path)),
-    responses((status = 200, description = "The endpoint with delivery counts (delivered/failed/pending), success_rate, and held_until (no attempt before then: its last round got no 2xx)")), security(("bearer" = [])))]
+    responses((status = 200, description = "The endpoint with delivery counts (delivered/failed/pending), success_rate, and held_until (no attempt before then: its last round got no 2xx)", body = EndpointDetail)), security(("bearer" = [])))]
 async fn get_webhook(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EndpointDetail>, ApiError> {
     as_caller(&s, b, move |g, p| g.webhook(p, &id)).await.map(Json)
 }
 
@@ -1461,37 +1496,37 @@ pub struct UpdateWebhookBody {
 }
 
 #[utoipa::path(post, path = "/v1/webhooks/{id}/update", request_body = UpdateWebhookBody, params(("id" = String, Path)),
-    responses((status = 200, description = "The endpoint, changed")), security(("bearer" = [])))]
+    responses((status = 200, description = "The endpoint, changed", body = EndpointView)), security(("bearer" = [])))]
 async fn update_webhook(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateWebhookBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EndpointView>, ApiError> {
     as_caller(&s, b, move |g, p| g.update_webhook(p, &id, body.kinds, body.enabled)).await.map(Json)
 }
 
 #[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", params(("id" = String, Path)),
-    responses((status = 200, description = "{id, secret, previous_secret_expires_at}: the new secret, shown once; the replaced one also signs until previous_secret_expires_at")), security(("bearer" = [])))]
+    responses((status = 200, description = "The new secret, shown once; the replaced one also signs until previous_secret_expires_at", body = RotatedSecret)), security(("bearer" = [])))]
 async fn rotate_webhook_secret(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     _: NoBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RotatedSecret>, ApiError> {
     let overlap = s.webhooks.rotation_overlap;
     as_caller(&s, b, move |g, p| g.rotate_webhook_secret(p, &id, overlap)).await.map(Json)
 }
 
 #[utoipa::path(delete, path = "/v1/webhooks/{id}", request_body(content = Option<ReasonBody>, description = "Optional: an empty body is accepted"), params(("id" = String, Path)),
-    responses((status = 200, description = "Disabled (endpoints are never deleted: they are evidence)"),
+    responses((status = 200, description = "Disabled (endpoints are never deleted: they are evidence)", body = EndpointView),
               (status = 409, description = "Already disabled")), security(("bearer" = [])))]
 async fn disable_webhook(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     MaybeJson(body): MaybeJson<ReasonBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EndpointView>, ApiError> {
     let reason = body.and_then(|b| b.reason).unwrap_or_default();
     as_caller(&s, b, move |g, p| g.disable_webhook(p, &id, &reason)).await.map(Json)
 }
@@ -1508,16 +1543,16 @@ pub struct DeliveriesQuery {
 }
 
 #[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", params(("id" = String, Path), DeliveriesQuery),
-    responses((status = 200, description = "{items}: every attempt (status_code, latency_ms, error, outcome), newest first", body = crate::openapi::Items)),
+    responses((status = 200, description = "Every attempt (status_code, latency_ms, error, outcome), newest first", body = List<DeliveryAttempt>)),
     security(("bearer" = [])))]
 async fn webhook_deliveries(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<DeliveriesQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<List<DeliveryAttempt>>, ApiError> {
     as_caller(&s, b, move |g, p| {
-        Ok(json!({"items": g.webhook_deliveries(p, &id, q.status.as_deref(), q.limit.unwrap_or(100))?}))
+        Ok(List::of(g.webhook_deliveries(p, &id, q.status.as_deref(), q.limit.unwrap_or(100))?))
     })
     .await
     .map(Json)

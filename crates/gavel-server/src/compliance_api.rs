@@ -12,6 +12,7 @@
 
 use crate::api::{as_caller, created, route, ApiJson, ApiPath, ApiQuery, Bearer, NoBody, Route};
 use crate::error::ApiError;
+use crate::openapi::List;
 use crate::public::Counted;
 use crate::s3_export::S3Target;
 use crate::AppState;
@@ -21,12 +22,13 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use gavel_core::compliance::ScanSettings;
+use gavel_core::shares::{ExportRecord, Share};
 use gavel_core::{CoreError, Gavel, Principal, Role};
 use gavel_evidence::export::{parse_date, ExportRequest, ExportSummary};
 use gavel_evidence::{EvidenceError, Framework};
 use gavel_store::layout::DataDir;
 use gavel_store::{Log, Store};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -277,13 +279,54 @@ async fn create_export(
     .map(created)
 }
 
-#[utoipa::path(get, path = "/v1/compliance/exports", responses((status = 200, description = "Exports on record, newest first", body = crate::openapi::Items)), security(("bearer" = [])))]
-async fn list_exports(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
-    as_caller(&s, b, |g, p| Ok(json!({"items": g.exports(p)?}))).await.map(Json)
+#[utoipa::path(get, path = "/v1/compliance/exports", responses((status = 200, description = "Exports on record, newest first", body = List<ExportRecord>)), security(("bearer" = [])))]
+async fn list_exports(State(s): State<AppState>, b: Bearer) -> Result<Json<List<ExportRecord>>, ApiError> {
+    as_caller(&s, b, |g, p| Ok(List::of(g.exports(p)?))).await.map(Json)
+}
+
+/// One file of a bundle.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BundleFile {
+    /// The path inside the bundle.
+    pub path: String,
+    /// Its SHA-256 as `SHA256SUMS` lists it (null for `SHA256SUMS` and its signature).
+    pub sha256: Option<String>,
+    /// Its size in bytes (null when it is missing).
+    pub size: Option<u64>,
+}
+
+/// An export on record and the files of its bundle (`GET /v1/compliance/exports/{id}`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExportDetail {
+    pub export: ExportRecord,
+    /// Empty when the server does not hold the bundle.
+    pub files: Vec<BundleFile>,
+    /// Whether the server holds the bundle (it can be shared).
+    pub stored: bool,
+}
+
+/// A new share link (`POST /v1/shares`): the token is shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedShare {
+    #[serde(flatten)]
+    pub issued: gavel_core::shares::IssuedShare,
+    /// Where the auditor opens it: `/v1/public/share/<token>`.
+    pub url_path: String,
+}
+
+/// What a share link shows (`GET /v1/public/share/{token}`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShareListing {
+    /// The export's record as stored.
+    #[schema(value_type = Option<Object>)]
+    pub export: Value,
+    pub files: Vec<BundleFile>,
+    /// How to check the bundle with standard tools.
+    pub verify: String,
 }
 
 /// The files of a bundle: what `SHA256SUMS` lists, plus `SHA256SUMS` and its signature.
-fn bundle_files(dir: &std::path::Path) -> Result<Vec<Value>, CoreError> {
+fn bundle_files(dir: &std::path::Path) -> Result<Vec<BundleFile>, CoreError> {
     let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).map_err(|_| {
         CoreError::Gone(format!(
             "the bundle's files are not in {} (exported elsewhere, or removed)",
@@ -295,11 +338,11 @@ fn bundle_files(dir: &std::path::Path) -> Result<Vec<Value>, CoreError> {
     let mut files = Vec::new();
     for (path, hash) in listed {
         let size = std::fs::metadata(dir.join(&path)).map(|m| m.len()).ok();
-        files.push(json!({"path": path, "sha256": hash, "size": size}));
+        files.push(BundleFile { path, sha256: Some(hash), size });
     }
     for extra in ["SHA256SUMS", "SHA256SUMS.sig"] {
         let size = std::fs::metadata(dir.join(extra)).map(|m| m.len()).ok();
-        files.push(json!({"path": extra, "sha256": null, "size": size}));
+        files.push(BundleFile { path: extra.into(), sha256: None, size });
     }
     Ok(files)
 }
@@ -308,17 +351,17 @@ fn bundle_dir(log: &Log, export_id: &str) -> PathBuf {
     log.data_dir().exports().join(export_id)
 }
 
-#[utoipa::path(get, path = "/v1/compliance/exports/{id}", responses((status = 200, description = "The export on record and its files")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/compliance/exports/{id}", responses((status = 200, description = "The export on record and its files", body = ExportDetail)), security(("bearer" = [])))]
 async fn get_export(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ExportDetail>, ApiError> {
     let log = s.log.clone();
     as_caller(&s, b, move |g, p| {
         let export = g.export(p, &id)?;
         let files = bundle_files(&bundle_dir(&log, &export.export_id)).unwrap_or_default();
-        Ok(json!({"export": export, "files": files, "stored": !files.is_empty()}))
+        Ok(ExportDetail { stored: !files.is_empty(), export, files })
     })
     .await
     .map(Json)
@@ -327,7 +370,7 @@ async fn get_export(
 /// Reads one file of a bundle, if `path` names one of its files.
 fn read_bundle_file(dir: &std::path::Path, path: &str) -> Result<(Vec<u8>, &'static str), CoreError> {
     let listed = bundle_files(dir)?;
-    if !listed.iter().any(|f| f["path"] == path) {
+    if !listed.iter().any(|f| f.path == path) {
         return Err(CoreError::NotFound(format!("the bundle has no file {path:?}")));
     }
     let bytes = std::fs::read(dir.join(path)).map_err(|e| CoreError::Gone(format!("{path}: {e}")))?;
@@ -370,7 +413,7 @@ pub struct ShareBody {
 }
 
 #[utoipa::path(post, path = "/v1/shares", request_body = ShareBody,
-    responses((status = 201, description = "The link: {token, url_path, …}; the token is shown once")),
+    responses((status = 201, description = "The link: {token, url_path, …}; the token is shown once", body = CreatedShare)),
     security(("bearer" = [])))]
 async fn create_share(
     State(s): State<AppState>,
@@ -390,27 +433,26 @@ async fn create_share(
             })
         };
         let issued = g.create_share_of_held(p, &body.export_id, body.expires_days, held)?;
-        let mut v = json!(issued);
-        v["url_path"] = json!(format!("/v1/public/share/{}", issued.token));
-        Ok(v)
+        let url_path = format!("/v1/public/share/{}", issued.token);
+        Ok(CreatedShare { issued, url_path })
     })
     .await
     .map(created)
 }
 
-#[utoipa::path(get, path = "/v1/shares", responses((status = 200, description = "Share links (never their tokens)", body = crate::openapi::Items)), security(("bearer" = [])))]
-async fn list_shares(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
-    as_caller(&s, b, |g, p| Ok(json!({"items": g.shares(p)?}))).await.map(Json)
+#[utoipa::path(get, path = "/v1/shares", responses((status = 200, description = "Share links (never their tokens)", body = List<Share>)), security(("bearer" = [])))]
+async fn list_shares(State(s): State<AppState>, b: Bearer) -> Result<Json<List<Share>>, ApiError> {
+    as_caller(&s, b, |g, p| Ok(List::of(g.shares(p)?))).await.map(Json)
 }
 
-#[utoipa::path(post, path = "/v1/shares/{id}/revoke", responses((status = 200, description = "Revoked: the next request through the link is refused")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/shares/{id}/revoke", responses((status = 200, description = "Revoked: the next request through the link is refused", body = Share)), security(("bearer" = [])))]
 async fn revoke_share(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     _: NoBody,
-) -> Result<Json<Value>, ApiError> {
-    as_caller(&s, b, move |g, p| Ok(json!(g.revoke_share(p, &id)?))).await.map(Json)
+) -> Result<Json<Share>, ApiError> {
+    as_caller(&s, b, move |g, p| g.revoke_share(p, &id)).await.map(Json)
 }
 
 #[utoipa::path(get, path = "/v1/shares/{id}/accesses", responses((status = 200, description = "Every access through the link, newest first", body = crate::openapi::Items)), security(("bearer" = [])))]
@@ -477,7 +519,7 @@ async fn admit(
         })?;
         if let Some(path) = &what {
             let listed = bundle_files(&bundle_dir(&log, &export.export_id))?;
-            if !listed.iter().any(|f| f["path"] == path.as_str()) {
+            if !listed.iter().any(|f| f.path == path.as_str()) {
                 guard.count(Some(&share.id), source, Counted::NotFound, &now);
                 return Err(CoreError::NotFound(format!(
                     "the bundle has no file {:?}",
@@ -499,13 +541,13 @@ async fn admit(
     .map_err(|e| ApiError::from(e).into_response())
 }
 
-#[utoipa::path(get, path = "/v1/public/share/{token}", responses((status = 200, description = "The shared export and its files (no token; the access is recorded)"), (status = 404, description = "Unknown, revoked or expired link"), (status = 414, description = "Token too long"), (status = 429, description = "Over the source's or the link's budget (Retry-After)")))]
+#[utoipa::path(get, path = "/v1/public/share/{token}", responses((status = 200, description = "The shared export and its files (no token; the access is recorded)", body = ShareListing), (status = 404, description = "Unknown, revoked or expired link"), (status = 414, description = "Token too long"), (status = 429, description = "Over the source's or the link's budget (Retry-After)")))]
 async fn share_listing(
     State(s): State<AppState>,
     ApiPath(token): ApiPath<String>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-) -> Result<Json<Value>, Response> {
+) -> Result<Json<ShareListing>, Response> {
     let (log, export_id) = admit(&s, token, None, addr, &headers).await?;
     let gavel = s.gavel.clone();
     tokio::task::spawn_blocking(move || {
@@ -515,11 +557,11 @@ async fn share_listing(
             .map(|d| d.body)
             .unwrap_or(Value::Null);
         let files = bundle_files(&bundle_dir(&log, &export_id))?;
-        Ok::<_, CoreError>(json!({
-            "export": export,
-            "files": files,
-            "verify": "sha256sum -c SHA256SUMS && openssl pkeyutl -verify -pubin -inkey signing-key.pem -rawin -in SHA256SUMS -sigfile SHA256SUMS.sig",
-        }))
+        Ok::<_, CoreError>(ShareListing {
+            export,
+            files,
+            verify: "sha256sum -c SHA256SUMS && openssl pkeyutl -verify -pubin -inkey signing-key.pem -rawin -in SHA256SUMS -sigfile SHA256SUMS.sig".into(),
+        })
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()).into_response())?

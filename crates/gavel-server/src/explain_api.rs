@@ -10,7 +10,7 @@ use axum::http::Method;
 use axum::Json;
 use gavel_core::decide::{DecideContext, DecideRequest};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::{OpenApi, ToSchema};
 
 pub fn routes() -> Vec<Route> {
@@ -37,13 +37,13 @@ pub struct ExplainBody {
 }
 
 #[utoipa::path(post, path = "/v1/policies/explain", request_body = ExplainBody,
-    responses((status = 200, description = "What the call would get now, the determining policies with their text; nothing recorded")),
+    responses((status = 200, description = "What the call would get now, the determining policies with their text; nothing recorded", body = gavel_core::explain::Explanation)),
     security(("bearer" = [])))]
 async fn explain(
     State(s): State<AppState>,
     b: Bearer,
     ApiJson(body): ApiJson<ExplainBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<gavel_core::explain::Explanation>, ApiError> {
     let req = DecideRequest {
         tool: body.tool,
         resource: None,
@@ -51,5 +51,5 @@ async fn explain(
         on_behalf_of: body.on_behalf_of,
         context: DecideContext { environment: None, cost_usd: body.cost_usd },
     };
-    as_caller(&s, b, move |g, p| Ok(json!(g.explain(p, &body.agent, req)?))).await.map(Json)
+    as_caller(&s, b, move |g, p| g.explain(p, &body.agent, req)).await.map(Json)
 }

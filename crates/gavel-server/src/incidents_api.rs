@@ -3,16 +3,17 @@
 
 use crate::api::{as_caller, created, route, ApiJson, ApiPath, ApiQuery, Bearer, Route};
 use crate::error::ApiError;
+use crate::openapi::List;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::Method;
 use axum::response::Response;
 use axum::Json;
+use gavel_core::detectors::RecordedDetection;
 use gavel_core::incidents::{
-    ContainKillSwitch, ContainRequest, IncidentFilter, IncidentStatus, NewIncident, Severity,
+    ContainKillSwitch, ContainRequest, IncidentFilter, IncidentStatus, IncidentView, NewIncident, Severity,
 };
 use serde::Deserialize;
-use serde_json::{json, Value};
 use utoipa::{OpenApi, ToSchema};
 
 pub fn routes() -> Vec<Route> {
@@ -62,14 +63,14 @@ pub struct IncidentsQuery {
 }
 
 #[utoipa::path(get, path = "/v1/incidents", params(IncidentsQuery),
-    responses((status = 200, description = "{items}: incidents newest first, each with its timeline, time_to_contain_secs and time_to_resolve_secs", body = crate::openapi::Items),
+    responses((status = 200, description = "{items}: incidents newest first, each with its timeline, time_to_contain_secs and time_to_resolve_secs", body = List<IncidentView>),
               (status = 400, description = "Bad filter")),
     security(("bearer" = [])))]
 pub async fn list_incidents(
     State(s): State<AppState>,
     b: Bearer,
     ApiQuery(q): ApiQuery<IncidentsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<List<IncidentView>>, ApiError> {
     as_caller(&s, b, move |g, p| {
         let filter = IncidentFilter {
             status: q.status.as_deref().map(IncidentStatus::parse).transpose()?,
@@ -78,7 +79,7 @@ pub async fn list_incidents(
             until: q.until,
             limit: q.limit,
         };
-        Ok(json!({"items": g.incidents(p, &filter)?}))
+        Ok(List::of(g.incidents(p, &filter)?))
     })
     .await
     .map(Json)
@@ -103,7 +104,7 @@ pub struct NewIncidentBody {
 }
 
 #[utoipa::path(post, path = "/v1/incidents", request_body = NewIncidentBody,
-    responses((status = 201, description = "The incident, opened"), (status = 400, description = "Bad input"),
+    responses((status = 201, description = "The incident, opened", body = IncidentView), (status = 400, description = "Bad input"),
               (status = 403, description = "Admins only")),
     security(("bearer" = [])))]
 pub async fn create_incident(
@@ -122,14 +123,14 @@ pub async fn create_incident(
 }
 
 #[utoipa::path(get, path = "/v1/incidents/{id}", params(("id" = String, Path)),
-    responses((status = 200, description = "The incident with its full timeline (each entry a log event: seq, time, kind, author, data)"),
+    responses((status = 200, description = "The incident with its full timeline (each entry a log event: seq, time, kind, author, data)", body = IncidentView),
               (status = 404, description = "No such incident")),
     security(("bearer" = [])))]
 pub async fn get_incident(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<IncidentView>, ApiError> {
     as_caller(&s, b, move |g, p| g.incident(p, &id)).await.map(Json)
 }
 
@@ -141,7 +142,7 @@ pub struct AssignBody {
 }
 
 #[utoipa::path(post, path = "/v1/incidents/{id}/assign", request_body = AssignBody, params(("id" = String, Path)),
-    responses((status = 200, description = "Assigned (incident.assigned)"), (status = 403, description = "Admins and approvers only"),
+    responses((status = 200, description = "Assigned (incident.assigned)", body = IncidentView), (status = 403, description = "Admins and approvers only"),
               (status = 409, description = "Resolved, already assigned to that user, or changed concurrently")),
     security(("bearer" = [])))]
 pub async fn assign_incident(
@@ -149,7 +150,7 @@ pub async fn assign_incident(
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<AssignBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<IncidentView>, ApiError> {
     as_caller(&s, b, move |g, p| g.assign_incident(p, &id, &body.owner)).await.map(Json)
 }
 
@@ -165,14 +166,14 @@ pub struct TriageBody {
 }
 
 #[utoipa::path(post, path = "/v1/incidents/{id}/triage", request_body = TriageBody, params(("id" = String, Path)),
-    responses((status = 200, description = "Triaged (incident.triaged)"), (status = 409, description = "Not open")),
+    responses((status = 200, description = "Triaged (incident.triaged)", body = IncidentView), (status = 409, description = "Not open")),
     security(("bearer" = [])))]
 pub async fn triage_incident(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<TriageBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<IncidentView>, ApiError> {
     as_caller(&s, b, move |g, p| g.triage_incident(p, &id, body.severity.as_deref(), body.note.as_deref()))
         .await
         .map(Json)
@@ -185,14 +186,14 @@ pub struct NoteBody {
 }
 
 #[utoipa::path(post, path = "/v1/incidents/{id}/notes", request_body = NoteBody, params(("id" = String, Path)),
-    responses((status = 200, description = "Noted (incident.noted)"), (status = 400, description = "Empty note")),
+    responses((status = 200, description = "Noted (incident.noted)", body = IncidentView), (status = 400, description = "Empty note")),
     security(("bearer" = [])))]
 pub async fn note_incident(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<NoteBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<IncidentView>, ApiError> {
     as_caller(&s, b, move |g, p| g.note_incident(p, &id, &body.text)).await.map(Json)
 }
 
@@ -223,7 +224,7 @@ pub struct ContainBody {
 }
 
 #[utoipa::path(post, path = "/v1/incidents/{id}/contain", request_body = ContainBody, params(("id" = String, Path)),
-    responses((status = 200, description = "Contained (incident.contained), with every containment action linked"),
+    responses((status = 200, description = "Contained (incident.contained), with every containment action linked", body = IncidentView),
               (status = 400, description = "No action and no note"), (status = 409, description = "Not open or triaged")),
     security(("bearer" = [])))]
 pub async fn contain_incident(
@@ -231,7 +232,7 @@ pub async fn contain_incident(
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ContainBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<IncidentView>, ApiError> {
     let req = ContainRequest {
         killswitch: body.killswitch.map(|k| ContainKillSwitch {
             scope: k.scope,
@@ -253,7 +254,7 @@ pub struct ResolveBody {
 }
 
 #[utoipa::path(post, path = "/v1/incidents/{id}/resolve", request_body = ResolveBody, params(("id" = String, Path)),
-    responses((status = 200, description = "Resolved (incident.resolved)"), (status = 400, description = "No writeup"),
+    responses((status = 200, description = "Resolved (incident.resolved)", body = IncidentView), (status = 400, description = "No writeup"),
               (status = 409, description = "Not triaged or contained")),
     security(("bearer" = [])))]
 pub async fn resolve_incident(
@@ -261,7 +262,7 @@ pub async fn resolve_incident(
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ResolveBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<IncidentView>, ApiError> {
     let writeup = body.writeup.unwrap_or_default();
     as_caller(&s, b, move |g, p| g.resolve_incident(p, &id, &writeup)).await.map(Json)
 }
@@ -279,15 +280,15 @@ pub struct DetectionsQuery {
 }
 
 #[utoipa::path(get, path = "/v1/detections", params(DetectionsQuery),
-    responses((status = 200, description = "{items}: detections newest first, each with the seq of its detection.raised event", body = crate::openapi::Items)),
+    responses((status = 200, description = "{items}: detections newest first, each with the seq of its detection.raised event", body = List<RecordedDetection>)),
     security(("bearer" = [])))]
 pub async fn list_detections(
     State(s): State<AppState>,
     b: Bearer,
     ApiQuery(q): ApiQuery<DetectionsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<List<RecordedDetection>>, ApiError> {
     as_caller(&s, b, move |g, p| {
-        Ok(json!({"items": g.detections(p, q.agent.as_deref(), q.detector.as_deref(), q.limit.unwrap_or(100))?}))
+        Ok(List::of(g.detections(p, q.agent.as_deref(), q.detector.as_deref(), q.limit.unwrap_or(100))?))
     })
     .await
     .map(Json)

@@ -5,7 +5,9 @@
 //! `openapi-spec-validator` and compares its routes with [`crate::api::route_list`]):
 //! * every path parameter of a template is declared, query parameters are `in: query`;
 //! * every error response is the `ErrorBody` component (`{"error": {"code", "message"}}`), every
-//!   2xx response has a schema (a free-form body is an object with a description);
+//!   2xx response has a schema (a free-form body is an object with a description); a declared 2xx
+//!   schema is the `ToSchema` of the type the handler returns in `Json<T>`, and
+//!   `tests/openapi_answers.rs` validates a real answer of each such operation against it;
 //! * a secured operation documents 401 and 403, a secured change 404 and 409, one with a path
 //!   parameter 404, one that takes
 //!   input 400, one with a JSON body 413 and 415, a public one 429, any that reads the store 503;
@@ -128,13 +130,124 @@ pub struct Items {
     pub items: Vec<Map<String, Value>>,
 }
 
+/// A list answer: `{"items": [...]}`.
+#[derive(Serialize, ToSchema)]
+pub struct List<T> {
+    pub items: Vec<T>,
+}
+
+impl<T> List<T> {
+    pub fn of(items: Vec<T>) -> List<T> {
+        List { items }
+    }
+}
+
+/// A built-in policy pack and its install state (`GET /v1/packs`).
+#[derive(Serialize, ToSchema)]
+pub struct PackInfo {
+    pub name: String,
+    pub version: u32,
+    pub description: String,
+    /// How many tools the pack categorises.
+    pub tools: usize,
+    /// The policy set the pack installed, if it is installed.
+    pub installed: Option<gavel_core::policies::PolicySet>,
+}
+
+/// A policy set with every version, oldest first, and its change history
+/// (`GET /v1/policies/{set}/versions`).
+#[derive(Serialize, ToSchema)]
+pub struct PolicyHistory {
+    pub set: gavel_core::policies::PolicySet,
+    pub versions: Vec<gavel_core::policies::PolicyVersion>,
+    pub changes: Vec<gavel_core::policies::PolicyChange>,
+}
+
+/// The latest signed checkpoint (`GET /v1/audit/checkpoint`).
+#[derive(Serialize, ToSchema)]
+pub struct CheckpointAnswer {
+    /// Entries the checkpoint covers.
+    pub tree_size: u64,
+    /// The RFC 9162 Merkle root of those entries (hex).
+    pub root: String,
+    /// The C2SP signed note.
+    pub note: String,
+    pub created_at: String,
+    /// The log's verifier key (signed-note form), to check the note with.
+    pub log_key: String,
+}
+
+/// An RFC 9162 inclusion proof of one entry (`GET /v1/audit/proof/inclusion`).
+#[derive(Serialize, ToSchema)]
+pub struct InclusionProof {
+    pub seq: u64,
+    pub tree_size: u64,
+    pub leaf_hash: String,
+    /// The root of the tree of `tree_size` entries.
+    pub root: String,
+    /// The proof's node hashes (hex), leaf to root.
+    pub hashes: Vec<String>,
+    /// The signed checkpoint of that size, when one was signed.
+    pub checkpoint: Option<String>,
+}
+
+/// An RFC 9162 consistency proof between two tree sizes (`GET /v1/audit/consistency`).
+#[derive(Serialize, ToSchema)]
+pub struct ConsistencyProof {
+    pub old_size: u64,
+    pub new_size: u64,
+    pub new_root: String,
+    /// The proof's node hashes (hex).
+    pub hashes: Vec<String>,
+    /// The latest signed checkpoint, when `new` was not given (it is its size).
+    pub checkpoint: Option<String>,
+}
+
+/// What verifying a range of the log found (`GET /v1/audit/verify`); the fields of
+/// `gavel_ledger::verify::VerifyReport`, as `gavel audit verify --json` prints them.
+#[derive(Serialize, ToSchema)]
+pub struct VerifyAnswer {
+    pub verified: u64,
+    pub total: u64,
+    pub valid: bool,
+    /// The first seq that is missing or does not verify.
+    pub first_break: Option<u64>,
+    /// Why verification broke.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Signed checkpoints the recomputed roots were compared with.
+    pub checkpoints_checked: u64,
+    /// Entries whose payload was purged (only their leaf hash could be checked).
+    pub purged: u64,
+    /// What verification could not vouch for although nothing broke.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl From<gavel_ledger::verify::VerifyReport> for VerifyAnswer {
+    fn from(report: gavel_ledger::verify::VerifyReport) -> VerifyAnswer {
+        // Every field, by name: a field added to the report fails to compile here.
+        let gavel_ledger::verify::VerifyReport {
+            verified,
+            total,
+            valid,
+            first_break,
+            reason,
+            checkpoints_checked,
+            purged,
+            warnings,
+        } = report;
+        VerifyAnswer { verified, total, valid, first_break, reason, checkpoints_checked, purged, warnings }
+    }
+}
+
 /// `GET /healthz`.
 #[derive(Serialize, ToSchema)]
 pub struct Health {
     /// Always `ok`.
     pub status: String,
-    /// Events in the log.
-    pub log_size: u64,
+    /// Events in the log (the size of its Merkle tree, signed or not yet).
+    pub tree_size: u64,
 }
 
 /// The schemas referenced only through `value_type` (utoipa does not collect those itself).

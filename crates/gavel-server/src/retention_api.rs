@@ -6,14 +6,16 @@
 
 use crate::api::{as_caller, created, route, ApiJson, ApiPath, Bearer, NoBody, Route};
 use crate::error::ApiError;
+use crate::openapi::List;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::Method;
 use axum::response::Response;
 use axum::Json;
-use gavel_core::retention::MIN_RETENTION_DAYS;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use gavel_core::retention::{
+    Hold, PendingRetention, PurgeReport, RetentionChange, RetentionPolicy, RetentionState, MIN_RETENTION_DAYS,
+};
+use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 pub fn routes() -> Vec<Route> {
@@ -44,19 +46,34 @@ pub fn routes() -> Vec<Route> {
 ))]
 pub struct RetentionDoc;
 
-#[utoipa::path(get, path = "/v1/retention", responses((status = 200, description = "The retention period in force, the minimum, purge progress and holds in force")), security(("bearer" = [])))]
-async fn show_retention(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
+/// The retention period in force and what purging has done (`GET /v1/retention`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetentionOverview {
+    pub policy: RetentionPolicy,
+    /// A shortening waiting for a second admin, if any.
+    pub pending: Option<PendingRetention>,
+    pub minimum_days: u32,
+    /// Kinds whose payloads are never purged (patterns).
+    pub kept_kinds: Vec<String>,
+    pub state: RetentionState,
+    /// Legal holds not released.
+    pub holds_in_force: usize,
+}
+
+#[utoipa::path(get, path = "/v1/retention", responses((status = 200, description = "The retention period in force, the minimum, purge progress and holds in force", body = RetentionOverview)), security(("bearer" = [])))]
+async fn show_retention(State(s): State<AppState>, b: Bearer) -> Result<Json<RetentionOverview>, ApiError> {
     as_caller(&s, b, |g, p| {
         let holds = g.holds(p)?;
-        let in_force = holds.iter().filter(|h| h.status != gavel_core::retention::HoldStatus::Released).count();
-        Ok(json!({
-            "policy": g.retention_policy()?,
-            "pending": g.pending_retention()?,
-            "minimum_days": MIN_RETENTION_DAYS,
-            "kept_kinds": gavel_core::retention::KEPT_KIND_PREFIXES.iter().map(|k| format!("{k}*")).collect::<Vec<_>>(),
-            "state": g.retention_state()?,
-            "holds_in_force": in_force,
-        }))
+        let in_force =
+            holds.iter().filter(|h| h.status != gavel_core::retention::HoldStatus::Released).count();
+        Ok(RetentionOverview {
+            policy: g.retention_policy()?,
+            pending: g.pending_retention()?,
+            minimum_days: MIN_RETENTION_DAYS,
+            kept_kinds: gavel_core::retention::KEPT_KIND_PREFIXES.iter().map(|k| format!("{k}*")).collect(),
+            state: g.retention_state()?,
+            holds_in_force: in_force,
+        })
     })
     .await
     .map(Json)
@@ -69,28 +86,32 @@ pub struct RetentionBody {
     pub days: u32,
 }
 
-#[utoipa::path(put, path = "/v1/retention", request_body = RetentionBody, responses((status = 200, description = "`status: applied` (kept or lengthened, logged) or `status: pending` (a shortening: a different admin approves it with POST /v1/retention/approve)"), (status = 400, description = "Below the 365-day minimum")), security(("bearer" = [])))]
+#[utoipa::path(put, path = "/v1/retention", request_body = RetentionBody, responses((status = 200, description = "`status: applied` (kept or lengthened, logged) or `status: pending` (a shortening: a different admin approves it with POST /v1/retention/approve)", body = RetentionChange), (status = 400, description = "Below the 365-day minimum")), security(("bearer" = [])))]
 async fn set_retention(
     State(s): State<AppState>,
     b: Bearer,
     ApiJson(body): ApiJson<RetentionBody>,
-) -> Result<Json<Value>, ApiError> {
-    as_caller(&s, b, move |g, p| Ok(json!(g.set_retention(p, body.days)?))).await.map(Json)
+) -> Result<Json<RetentionChange>, ApiError> {
+    as_caller(&s, b, move |g, p| g.set_retention(p, body.days)).await.map(Json)
 }
 
-#[utoipa::path(post, path = "/v1/retention/approve", responses((status = 200, description = "The pending shortening applies from now on (logged with requester and approver)"), (status = 403, description = "The requester cannot approve their own change"), (status = 409, description = "No change is pending")), security(("bearer" = [])))]
-async fn approve_retention(State(s): State<AppState>, b: Bearer, _: NoBody) -> Result<Json<Value>, ApiError> {
-    as_caller(&s, b, |g, p| Ok(json!(g.approve_retention(p)?))).await.map(Json)
+#[utoipa::path(post, path = "/v1/retention/approve", responses((status = 200, description = "The pending shortening applies from now on (logged with requester and approver)", body = RetentionPolicy), (status = 403, description = "The requester cannot approve their own change"), (status = 409, description = "No change is pending")), security(("bearer" = [])))]
+async fn approve_retention(
+    State(s): State<AppState>,
+    b: Bearer,
+    _: NoBody,
+) -> Result<Json<RetentionPolicy>, ApiError> {
+    as_caller(&s, b, |g, p| g.approve_retention(p)).await.map(Json)
 }
 
-#[utoipa::path(post, path = "/v1/retention/purge", responses((status = 200, description = "Payloads past retention and not held were cleared; each batch is a retention.purged event")), security(("bearer" = [])))]
-async fn purge(State(s): State<AppState>, b: Bearer, _: NoBody) -> Result<Json<Value>, ApiError> {
-    as_caller(&s, b, |g, p| Ok(json!(g.purge_expired(Some(p))?))).await.map(Json)
+#[utoipa::path(post, path = "/v1/retention/purge", responses((status = 200, description = "Payloads past retention and not held were cleared; each batch is a retention.purged event", body = PurgeReport)), security(("bearer" = [])))]
+async fn purge(State(s): State<AppState>, b: Bearer, _: NoBody) -> Result<Json<PurgeReport>, ApiError> {
+    as_caller(&s, b, |g, p| g.purge_expired(Some(p))).await.map(Json)
 }
 
-#[utoipa::path(get, path = "/v1/holds", responses((status = 200, description = "Legal holds, newest first", body = crate::openapi::Items)), security(("bearer" = [])))]
-async fn list_holds(State(s): State<AppState>, b: Bearer) -> Result<Json<Value>, ApiError> {
-    as_caller(&s, b, |g, p| Ok(json!({"items": g.holds(p)?}))).await.map(Json)
+#[utoipa::path(get, path = "/v1/holds", responses((status = 200, description = "Legal holds, newest first", body = List<Hold>)), security(("bearer" = [])))]
+async fn list_holds(State(s): State<AppState>, b: Bearer) -> Result<Json<List<Hold>>, ApiError> {
+    as_caller(&s, b, |g, p| Ok(List::of(g.holds(p)?))).await.map(Json)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -108,7 +129,7 @@ pub struct HoldBody {
     pub reason: String,
 }
 
-#[utoipa::path(post, path = "/v1/holds", request_body = HoldBody, responses((status = 201, description = "Placed: nothing in the range is purged until a two-person release")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/holds", request_body = HoldBody, responses((status = 201, description = "Placed: nothing in the range is purged until a two-person release", body = Hold)), security(("bearer" = [])))]
 async fn place_hold(
     State(s): State<AppState>,
     b: Bearer,
@@ -125,13 +146,13 @@ async fn place_hold(
     .map(created)
 }
 
-#[utoipa::path(get, path = "/v1/holds/{id}", responses((status = 200, description = "One hold")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/holds/{id}", responses((status = 200, description = "One hold", body = Hold)), security(("bearer" = [])))]
 async fn get_hold(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
-    as_caller(&s, b, move |g, p| Ok(json!(g.hold(p, &id)?))).await.map(Json)
+) -> Result<Json<Hold>, ApiError> {
+    as_caller(&s, b, move |g, p| g.hold(p, &id)).await.map(Json)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -140,22 +161,22 @@ pub struct ReleaseBody {
     pub reason: String,
 }
 
-#[utoipa::path(post, path = "/v1/holds/{id}/release", request_body = ReleaseBody, responses((status = 200, description = "Release requested; the hold stays until a second admin approves")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/holds/{id}/release", request_body = ReleaseBody, responses((status = 200, description = "Release requested; the hold stays until a second admin approves", body = Hold)), security(("bearer" = [])))]
 async fn request_release(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ReleaseBody>,
-) -> Result<Json<Value>, ApiError> {
-    as_caller(&s, b, move |g, p| Ok(json!(g.request_hold_release(p, &id, &body.reason)?))).await.map(Json)
+) -> Result<Json<Hold>, ApiError> {
+    as_caller(&s, b, move |g, p| g.request_hold_release(p, &id, &body.reason)).await.map(Json)
 }
 
-#[utoipa::path(post, path = "/v1/holds/{id}/release/approve", responses((status = 200, description = "Released"), (status = 403, description = "The requester cannot approve")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/holds/{id}/release/approve", responses((status = 200, description = "Released", body = Hold), (status = 403, description = "The requester cannot approve")), security(("bearer" = [])))]
 async fn approve_release(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     _: NoBody,
-) -> Result<Json<Value>, ApiError> {
-    as_caller(&s, b, move |g, p| Ok(json!(g.approve_hold_release(p, &id)?))).await.map(Json)
+) -> Result<Json<Hold>, ApiError> {
+    as_caller(&s, b, move |g, p| g.approve_hold_release(p, &id)).await.map(Json)
 }

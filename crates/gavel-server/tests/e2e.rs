@@ -684,7 +684,7 @@ fn a_monitor_follows_the_log_with_public_checkpoints_and_consistency_proofs() {
     let p = server.call("GET", &format!("/v1/audit/consistency?old={}", old.size), None, None).1;
     assert_eq!(p["new_size"], new.size);
     assert_eq!(verifier.verify(p["checkpoint"].as_str().unwrap()).unwrap(), new);
-    let proof: Vec<gavel_ledger::hash::Hash> = p["proof"]
+    let proof: Vec<gavel_ledger::hash::Hash> = p["hashes"]
         .as_array()
         .unwrap()
         .iter()

@@ -42,7 +42,7 @@ fn retention_holds_and_purges_over_http() {
     // The default, and the refused settings.
     let shown = server.ok("GET", "/v1/retention", &vera, None);
     assert_eq!((shown["policy"]["days"].clone(), shown["minimum_days"].clone()), (json!(365), json!(365)));
-    let size = |s: &Server| s.ok("GET", "/v1/audit/checkpoint", &alice, None)["size"].as_u64().unwrap();
+    let size = |s: &Server| s.ok("GET", "/v1/audit/checkpoint", &alice, None)["tree_size"].as_u64().unwrap();
     let before = size(&server);
     assert_error(
         server.call("PUT", "/v1/retention", Some(&alice), Some(json!({"days": 90}))),
@@ -145,18 +145,18 @@ fn retention_holds_and_purges_over_http() {
     assert!(verify["checkpoints_checked"].as_u64().unwrap() >= 1, "{verify}");
     let proof = server.ok(
         "GET",
-        &format!("/v1/audit/proof/inclusion?seq={}&size={}", seqs[0], signed["size"]),
+        &format!("/v1/audit/proof/inclusion?seq={}&tree_size={}", seqs[0], signed["tree_size"]),
         &alice,
         None,
     );
     // A purged event is still provably in the tree the pre-purge checkpoint signed.
     let hex = |v: &Value| gavel_ledger::hash::from_hex(v.as_str().unwrap()).unwrap();
     assert_eq!(proof["root"], signed["root"]);
-    let path: Vec<_> = proof["proof"].as_array().unwrap().iter().map(hex).collect();
+    let path: Vec<_> = proof["hashes"].as_array().unwrap().iter().map(hex).collect();
     gavel_ledger::merkle::verify_inclusion(
         &hex(&proof["leaf_hash"]),
         seqs[0],
-        signed["size"].as_u64().unwrap(),
+        signed["tree_size"].as_u64().unwrap(),
         &path,
         &hex(&signed["root"]),
     )

@@ -1,5 +1,6 @@
 //! The harness of the end-to-end CLI tests: the real `gavel serve` on a random port, driven over
-//! real HTTP by the `gavel` binary with `--server` and `--token`, as an operator would.
+//! real HTTP by the `gavel` binary with `--server` and `--token` after the command, as an
+//! operator would.
 
 // Each test crate uses its own subset of the helpers.
 #![allow(dead_code)]
@@ -95,24 +96,25 @@ impl Server {
         (child, url.unwrap(), admin)
     }
 
-    /// Runs `gavel --server <url> [--token <token>] args...` with no ambient configuration.
+    /// Runs `gavel args... --server <url> [--token <token>]` with no ambient configuration (the
+    /// remote options follow the command, as the commands that call the server take them).
     pub fn gavel(&self, token: Option<&str>, args: &[&str]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_gavel"));
-        cmd.arg("--server").arg(&self.url);
+        clean(&mut cmd).args(args).arg("--server").arg(&self.url);
         if let Some(token) = token {
             cmd.arg("--token").arg(token);
         }
-        clean(&mut cmd).args(args).output().expect("run gavel")
+        cmd.output().expect("run gavel")
     }
 
     /// Starts `gavel ...` like [`Server::gavel`] without waiting for it (a long-poll).
     pub fn spawn(&self, token: Option<&str>, args: &[&str]) -> Child {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_gavel"));
-        cmd.arg("--server").arg(&self.url);
+        clean(&mut cmd).args(args).arg("--server").arg(&self.url);
         if let Some(token) = token {
             cmd.arg("--token").arg(token);
         }
-        clean(&mut cmd).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run gavel")
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run gavel")
     }
 
     pub fn file(&self, name: &str, text: &str) -> PathBuf {
