@@ -761,6 +761,11 @@ pub struct FindingView {
     pub seq: u64,
 }
 
+/// A typed event payload as the log records it.
+fn typed<T: serde::Serialize>(payload: &T) -> Result<Value> {
+    serde_json::to_value(payload).map_err(|e| CoreError::Internal(format!("event payload: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -827,9 +832,4 @@ mod tests {
         flat["seq"] = json!(5);
         assert_eq!(answer, flat);
     }
-}
-
-/// A typed event payload as the log records it.
-fn typed<T: serde::Serialize>(payload: &T) -> Result<Value> {
-    serde_json::to_value(payload).map_err(|e| CoreError::Internal(format!("event payload: {e}")))
 }
