@@ -4,10 +4,9 @@
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
-use gavel_ledger::event::{validate_kind, Actor, EventDraft};
+use gavel_core::{Gavel, Principal};
+use gavel_ledger::event::Actor;
 use gavel_ledger::hash::to_hex;
-use gavel_ledger::merkle::{verify_consistency, verify_inclusion};
-use gavel_store::{Log, Store};
 use std::process::ExitCode;
 
 #[derive(Subcommand)]
@@ -106,33 +105,36 @@ impl AuditCommand {
     }
 }
 
-pub fn run(log: &Log, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
+/// The local operator: whoever holds the data directory (see `gavel_core::Principal::Operator`).
+fn operator(name: &str) -> Principal {
+    Principal::Operator(Actor::user(name))
+}
+
+pub fn run(gavel: &Gavel, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
+    let me = operator("gavel-cli");
     match cmd {
         AuditCommand::Verify { from_seq, to_seq, checkpoint, json, .. } => {
-            verify(log, from_seq, to_seq, &checkpoint, json)
+            verify(gavel, from_seq, to_seq, &checkpoint, json)
         }
-        AuditCommand::Record { kind, data, actor, json, .. } => record(log, &kind, &data, &actor, json),
+        AuditCommand::Record { kind, data, actor, json, .. } => record(gavel, &kind, &data, &actor, json),
         AuditCommand::Checkpoint { json, .. } => {
-            let c = log.checkpoint()?;
+            let c = gavel.checkpoint(&me)?;
             if json {
-                crate::print_json(&serde_json::json!({
-                    "tree_size": c.size, "root": to_hex(&c.root), "note": c.note,
-                    "created_at": c.created_at, "log_key": log.signer().verifier_key(),
-                }));
+                crate::print_json(&serde_json::to_value(&c)?);
             } else {
                 print!("{}", c.note);
             }
             Ok(ExitCode::SUCCESS)
         }
-        AuditCommand::Proof { seq, tree_size, json, .. } => proof(log, seq, tree_size, json),
-        AuditCommand::Consistency { old, new, json, .. } => consistency(log, old, new, json),
+        AuditCommand::Proof { seq, tree_size, json, .. } => proof(gavel, seq, tree_size, json),
+        AuditCommand::Consistency { old, new, json, .. } => consistency(gavel, old, new, json),
         // main sends these to the server before ever opening the data directory.
         AuditCommand::List(_) | AuditCommand::Trace(_) => bail!("`gavel audit list|trace` ask the server"),
     }
 }
 
 fn verify(
-    log: &Log,
+    gavel: &Gavel,
     from: Option<u64>,
     to: Option<u64>,
     checkpoints: &[std::path::PathBuf],
@@ -150,7 +152,7 @@ fn verify(
     // A range that names seqs the log does not hold is refused, saying how long the log is,
     // rather than verified as an empty or shortened range that looks like a pass.
     if from.is_some() || to.is_some() {
-        let size = log.store().head()?.size;
+        let size = gavel.log_size()?;
         for (flag, seq) in [("--from-seq", from), ("--to-seq", to)] {
             if let Some(seq) = seq.filter(|&s| s >= size) {
                 bail!(
@@ -162,7 +164,7 @@ fn verify(
     }
     let from = from.unwrap_or(0);
     let end = to.map(|t| t.saturating_add(1));
-    let report = log.verify_with(from, end, &external)?;
+    let report = gavel.verify_log(&operator("gavel-cli"), from, end, &external)?;
     if json {
         crate::print_json(&serde_json::to_value(&report)?);
     } else if report.valid {
@@ -194,18 +196,10 @@ fn verify(
     Ok(if report.valid { ExitCode::SUCCESS } else { ExitCode::from(crate::exit::INVALID) })
 }
 
-fn record(log: &Log, kind: &str, data: &str, actor: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let Some(name) = kind.strip_prefix("external.") else {
-        bail!("kind {kind:?} refused: operators may only record `external.<name>` kinds");
-    };
-    validate_kind(name).with_context(|| format!("kind {kind:?} refused"))?;
+fn record(gavel: &Gavel, kind: &str, data: &str, actor: &str, json: bool) -> anyhow::Result<ExitCode> {
     let data: serde_json::Value =
         serde_json::from_str(data).with_context(|| "--data is not valid JSON".to_string())?;
-    if !data.is_object() {
-        bail!("--data must be a JSON object, e.g. '{{\"reviewer\": \"alice\"}}'");
-    }
-    let draft = EventDraft::new(kind, Actor::user(actor), data)?;
-    let appended = log.append(draft)?;
+    let appended = gavel.record_external(&operator(actor), kind, data)?;
     if json {
         crate::print_json(&serde_json::to_value(&appended)?);
     } else {
@@ -214,68 +208,37 @@ fn record(log: &Log, kind: &str, data: &str, actor: &str, json: bool) -> anyhow:
     Ok(ExitCode::SUCCESS)
 }
 
-/// The tree size to prove against: the one asked for, else the latest checkpoint covering `min_size`.
-fn target_size(log: &Log, size: Option<u64>, min_size: u64) -> anyhow::Result<(u64, Option<String>)> {
-    if let Some(size) = size {
-        let note = log.store().checkpoints()?.into_iter().find(|c| c.size == size).map(|c| c.note);
-        return Ok((size, note));
-    }
-    let c = log.checkpoint()?;
-    if c.size < min_size {
-        bail!("the log holds {} events", c.size);
-    }
-    Ok((c.size, Some(c.note)))
-}
-
-fn proof(log: &Log, seq: u64, size: Option<u64>, json: bool) -> anyhow::Result<ExitCode> {
-    let (size, note) = target_size(log, size, seq.saturating_add(1))?;
-    let store = log.store();
-    let entry = store.entry(seq)?.with_context(|| format!("seq {seq} is not in the log"))?;
-    let proof = store.inclusion_proof(seq, size)?;
-    let root = store.root_at(size)?;
-    // Never hand out a proof that does not check.
-    verify_inclusion(&entry.leaf_hash, seq, size, &proof, &root)
-        .context("the computed proof does not verify")?;
-    let hashes: Vec<String> = proof.iter().map(to_hex).collect();
+fn proof(gavel: &Gavel, seq: u64, size: Option<u64>, json: bool) -> anyhow::Result<ExitCode> {
+    let p = gavel.inclusion_proof(&operator("gavel-cli"), seq, size)?;
     if json {
-        crate::print_json(&serde_json::json!({
-            "seq": seq, "tree_size": size, "leaf_hash": to_hex(&entry.leaf_hash),
-            "root": to_hex(&root), "hashes": hashes, "checkpoint": note,
-        }));
+        crate::print_json(&serde_json::to_value(&p)?);
     } else {
-        println!("inclusion of seq {seq} in the tree of size {size}");
-        println!("leaf hash: {}", to_hex(&entry.leaf_hash));
-        println!("root:      {}", to_hex(&root));
-        for (i, h) in hashes.iter().enumerate() {
+        println!("inclusion of seq {seq} in the tree of size {}", p.tree_size);
+        println!("leaf hash: {}", p.leaf_hash);
+        println!("root:      {}", p.root);
+        for (i, h) in p.hashes.iter().enumerate() {
             println!("proof[{i}]: {h}");
         }
-        if let Some(note) = note {
+        if let Some(note) = p.checkpoint {
             print!("\n{note}");
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn consistency(log: &Log, old: u64, new: Option<u64>, json: bool) -> anyhow::Result<ExitCode> {
-    let (new, note) = target_size(log, new, old)?;
-    let store = log.store();
-    let proof = store.consistency_proof(old, new)?;
-    let (old_root, new_root) = (store.root_at(old)?, store.root_at(new)?);
-    verify_consistency(old, new, &old_root, &new_root, &proof)
-        .context("the computed proof does not verify")?;
-    let hashes: Vec<String> = proof.iter().map(to_hex).collect();
+fn consistency(gavel: &Gavel, old: u64, new: Option<u64>, json: bool) -> anyhow::Result<ExitCode> {
+    let p = gavel.consistency_proof_to_head(&operator("gavel-cli"), old, new)?;
     if json {
         crate::print_json(&serde_json::json!({
-            "old_size": old, "new_size": new, "old_root": to_hex(&old_root),
-            "new_root": to_hex(&new_root), "hashes": hashes, "checkpoint": note,
+            "old_size": p.old_size, "new_size": p.new_size, "old_root": p.old_root,
+            "new_root": p.new_root, "hashes": p.hashes, "checkpoint": p.checkpoint,
         }));
     } else {
         println!(
-            "consistency of size {old} (root {}) with size {new} (root {})",
-            to_hex(&old_root),
-            to_hex(&new_root)
+            "consistency of size {} (root {}) with size {} (root {})",
+            p.old_size, p.old_root, p.new_size, p.new_root
         );
-        for (i, h) in hashes.iter().enumerate() {
+        for (i, h) in p.hashes.iter().enumerate() {
             println!("proof[{i}]: {h}");
         }
     }

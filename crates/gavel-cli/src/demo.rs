@@ -13,11 +13,10 @@ use anyhow::{bail, Context};
 use clap::Args;
 use gavel_core::decide::DecideRequest;
 use gavel_core::identity::Role;
+use gavel_core::DataDir;
 use gavel_core::{Gavel, NewAgent, Principal};
 use gavel_ledger::clock::{format_time, Clock, ManualClock};
 use gavel_policy::Mode;
-use gavel_store::layout::DataDir;
-use gavel_store::{Log, Store};
 use serde_json::{json, Value};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -139,7 +138,6 @@ const FLEET: [Fleet; 5] = [
 
 struct Demo {
     clock: Arc<ManualClock>,
-    log: Arc<Log>,
     gavel: Gavel,
     rng: Rng,
     /// The approver who decides held calls.
@@ -300,8 +298,7 @@ pub fn run(dir: &DataDir, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let start = now - Duration::days(i64::from(args.days)) + Duration::hours(5);
     let clock = Arc::new(ManualClock::new(start));
     if dir.exists() {
-        let log = Log::open_existing(dir, clock.clone())?;
-        if log.store().head()?.size > 0 {
+        if Gavel::open_existing(dir, clock.clone())?.log_size()? > 0 {
             bail!(
                 "{} already holds events; the demo only fills an empty data directory \
                  (simulated activity is never mixed with real records)",
@@ -309,11 +306,8 @@ pub fn run(dir: &DataDir, args: DemoArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let (log, _) = Log::open(dir, clock.clone(), Some(&args.org))?;
-    let log = Arc::new(log);
-    log.store().init_meta("simulated", "true")?;
-    let store: Arc<dyn Store> = log.store().clone();
-    let gavel = Gavel::new(store, clock.clone());
+    let (gavel, _) = Gavel::open(dir, clock.clone(), Some(&args.org))?;
+    gavel.mark_simulated()?;
 
     // Day 0: people, agents, policies, a SIEM webhook.
     let admin_token = gavel.bootstrap_admin()?.context("a fresh data directory has no admin yet")?.token;
@@ -348,7 +342,6 @@ pub fn run(dir: &DataDir, args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     let mut demo = Demo {
         clock,
-        log: log.clone(),
         gavel,
         rng: Rng(args.seed.max(1)),
         carol,
@@ -428,16 +421,16 @@ pub fn run(dir: &DataDir, args: DemoArgs) -> anyhow::Result<ExitCode> {
                 "simulated data: there is no SIEM to deliver to",
             )?;
         }
-        demo.log.checkpoint()?;
+        demo.gavel.sign_checkpoint()?;
     }
-    let head = demo.log.store().head()?;
+    let events = demo.gavel.log_size()?;
     let summary = json!({
         "data_dir": dir.root(),
         "simulated": true,
         "days": args.days,
         "from": format_time(start),
         "to": format_time(Clock::now(demo.clock.as_ref())),
-        "events": head.size,
+        "events": events,
         "decisions": demo.decisions,
         "approvals": demo.approvals,
         "incidents": demo.incidents,
@@ -451,7 +444,7 @@ pub fn run(dir: &DataDir, args: DemoArgs) -> anyhow::Result<ExitCode> {
             "simulated {} days of activity in {} ({} events, {} decisions, {} held for approval)",
             args.days,
             dir.root().display(),
-            head.size,
+            events,
             demo.decisions,
             demo.approvals
         );

@@ -8,10 +8,10 @@
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use gavel_core::evidence_runs::{ExportOut, ExportParams};
+use gavel_core::{DataDir, Gavel, Principal};
 use gavel_evidence::export::{date_str, parse_date};
-use gavel_evidence::{export, verify_bundle, ExportRequest, Framework, VerifyOptions};
-use gavel_store::layout::DataDir;
-use gavel_store::Log;
+use gavel_evidence::{verify_bundle, Framework, VerifyOptions};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -81,12 +81,11 @@ pub struct VerifyArgs {
     json: bool,
 }
 
-pub fn run_export(dir: &DataDir, log: &Log, args: ExportArgs) -> anyhow::Result<ExitCode> {
+pub fn run_export(dir: &DataDir, gavel: &Gavel, args: ExportArgs) -> anyhow::Result<ExitCode> {
     let framework = Framework::load(&args.framework)?;
     let from = parse_date(&args.from).context("--from")?;
     let to = parse_date(&args.to).context("--to")?;
-    let (key, created) = gavel_evidence::load_or_create_export_key(dir)?;
-    let org = log.origin().strip_prefix("gavel.local/").unwrap_or(log.origin()).to_string();
+    let (_, created) = gavel_evidence::load_or_create_export_key(dir)?;
     let show_progress = !args.json && std::io::stderr().is_terminal();
     // A bar on a terminal only (drawn on stderr, so --json and pipes stay clean).
     let bar = indicatif::ProgressBar::hidden();
@@ -106,44 +105,26 @@ pub fn run_export(dir: &DataDir, log: &Log, args: ExportArgs) -> anyhow::Result<
             bar.finish();
         }
     };
-    // The manifest states what is true of this data directory, never what a flag says: the
-    // retention period in force (`gavel retention`) and whether the data is simulated (`gavel demo`).
-    let gavel =
-        gavel_core::Gavel::new(log.store().clone(), std::sync::Arc::new(gavel_ledger::clock::SystemClock));
-    let retention_days = gavel.retention_policy()?.days;
-    let simulated = gavel_store::Store::meta(log.store().as_ref(), "simulated")?.as_deref() == Some("true");
-    let req = ExportRequest {
-        store: log.store().as_ref(),
-        log_signer: log.signer(),
-        export_key: &key,
+    // The manifest states what is true of this data directory, never what a flag says (the
+    // retention period in force, whether the data is simulated): core fills those in.
+    let params = ExportParams {
         framework: &framework,
         from,
         to,
-        org,
-        // Without --out: a staging name in the data dir's exports/, renamed to the export id below.
         out: match &args.out {
-            Some(out) => out.clone(),
-            None => {
-                std::fs::create_dir_all(dir.exports())?;
-                dir.exports().join(format!(".new-{}", std::process::id()))
-            }
+            Some(out) => ExportOut::Path(out.clone()),
+            None => ExportOut::DataDir,
         },
-        retention_days,
-        simulated,
-        generated_at: time::OffsetDateTime::now_utc(),
-        record: true,
-        actor: gavel_ledger::event::Actor::system("gavel-cli"),
         progress: if show_progress { Some(&progress) } else { None },
     };
-    let mut s = export(&req)?;
-    if args.out.is_none() {
-        let target = dir.exports().join(&s.export_id);
-        std::fs::rename(&s.out, &target)
-            .with_context(|| format!("moving the bundle to {}", target.display()))?;
-        s.out = target;
-    }
+    let operator = Principal::Operator(gavel_ledger::event::Actor::system("gavel-cli"));
+    let s = gavel.export_evidence(&operator, params)?;
     let archive = if args.archive {
-        let mtime = u64::try_from(req.generated_at.unix_timestamp()).unwrap_or(0);
+        // The bundle's own time, so the same bundle always makes the same archive.
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(s.out.join("manifest.json"))?)?;
+        let generated = manifest["generated_at"].as_str().and_then(gavel_ledger::clock::parse_time);
+        let mtime = generated.map_or(0, |t| u64::try_from(t.unix_timestamp()).unwrap_or(0));
         Some(gavel_evidence::archive::write_tar_gz(&s.out, mtime)?)
     } else {
         None

@@ -1,8 +1,7 @@
 //! `gavel keys`: the public half of the key material, for verifiers.
 
 use clap::Subcommand;
-use gavel_ledger::keys::public_key_pem;
-use gavel_store::Log;
+use gavel_core::Gavel;
 use std::process::ExitCode;
 
 #[derive(Subcommand)]
@@ -15,28 +14,18 @@ pub enum KeysCommand {
     },
 }
 
-pub fn run(log: &Log, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
+pub fn run(gavel: &Gavel, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         KeysCommand::Show { json } => {
-            let signer = log.signer();
-            let pem = public_key_pem(&signer.verifying_key());
-            let key_id = hex::encode(signer.key_id());
+            let key = gavel.log_public_key();
             if json {
-                crate::print_json(&serde_json::json!({
-                    "log": {
-                        "name": signer.name(),
-                        "key_id": key_id,
-                        "verifier_key": signer.verifier_key(),
-                        "public_key_pem": pem,
-                        "algorithm": "Ed25519",
-                    }
-                }));
+                crate::print_json(&serde_json::json!({ "log": key }));
             } else {
-                println!("log signing key (checkpoints, Ed25519)");
-                println!("  name:         {}", signer.name());
-                println!("  key id:       {key_id}");
-                println!("  verifier key: {}", signer.verifier_key());
-                print!("{pem}");
+                println!("log signing key (checkpoints, {})", key.algorithm);
+                println!("  name:         {}", key.name);
+                println!("  key id:       {}", key.key_id);
+                println!("  verifier key: {}", key.verifier_key);
+                print!("{}", key.public_key_pem);
             }
             Ok(ExitCode::SUCCESS)
         }

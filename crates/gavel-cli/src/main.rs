@@ -37,9 +37,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use gavel_core::{DataDir, Gavel};
 use gavel_ledger::clock::SystemClock;
-use gavel_store::layout::DataDir;
-use gavel_store::Log;
 use remote::RemoteArgs;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -370,31 +369,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Opens an existing data directory (commands other than init/serve never create one).
-fn open(dir: &DataDir) -> anyhow::Result<Log> {
-    Ok(Log::open_existing(dir, Arc::new(SystemClock))?)
+fn open(dir: &DataDir) -> anyhow::Result<Gavel> {
+    Ok(Gavel::open_existing(dir, Arc::new(SystemClock))?)
 }
 
 fn init(dir: &DataDir, org: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
     let clock = Arc::new(SystemClock);
-    let (log, opened) = Log::open(dir, clock.clone(), org)?;
+    let (gavel, opened) = Gavel::open(dir, clock, org)?;
     if let Some(org) = org {
         let wanted = format!("gavel.local/{org}");
-        if log.origin() != wanted {
+        if gavel.origin() != wanted {
             anyhow::bail!(
                 "this data directory already has origin {}; the origin never changes",
-                log.origin()
+                gavel.origin()
             );
         }
     }
-    let log = Arc::new(log);
-    let gavel = gavel_core::Gavel::new(log.store().clone(), clock);
     let admin = gavel.bootstrap_admin()?;
-    let checkpoint = log.checkpoint()?;
+    let checkpoint = gavel.sign_checkpoint()?;
     if json {
         print_json(&serde_json::json!({
             "data_dir": dir.root(),
-            "origin": log.origin(),
-            "log_key": log.signer().verifier_key(),
+            "origin": gavel.origin(),
+            "log_key": gavel.log_key(),
             "key_created": opened.key_created,
             "tree_size": checkpoint.size,
             "admin_token": admin.as_ref().map(|a| a.token.clone()),
@@ -403,8 +400,8 @@ fn init(dir: &DataDir, org: Option<&str>, json: bool) -> anyhow::Result<ExitCode
     } else {
         let what = if opened.key_created { "initialised" } else { "already initialised" };
         println!("gavel data directory {} {what}", dir.root().display());
-        println!("origin:  {}", log.origin());
-        println!("log key: {}", log.signer().verifier_key());
+        println!("origin:  {}", gavel.origin());
+        println!("log key: {}", gavel.log_key());
         println!("events:  {}", checkpoint.size);
         if let Some(admin) = admin {
             println!("bootstrap admin token (shown once, store it now): {}", admin.token);

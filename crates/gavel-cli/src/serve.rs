@@ -8,11 +8,10 @@
 //! raised (see [`survive_file_size_limit`]).
 
 use clap::Args;
+use gavel_core::{DataDir, Gavel};
 use gavel_ledger::clock::SystemClock;
 use gavel_server::config::Config;
 use gavel_server::AppState;
-use gavel_store::layout::DataDir;
-use gavel_store::{Log, Store};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -96,12 +95,11 @@ pub fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.validate()?;
 
     let clock = Arc::new(SystemClock);
-    let (log, opened) = Log::open(dir, clock.clone(), config.org.as_deref())?;
+    let (gavel, opened) = Gavel::open(dir, clock, config.org.as_deref())?;
     if opened.key_created {
         tracing::info!(path = %dir.log_key().display(), "created the log signing key");
     }
-    let log = Arc::new(log);
-    let state = AppState::with_settings(log.clone(), clock, config.settings())
+    let state = AppState::new(gavel.with_settings(config.settings()))
         .with_retention_purge_every(config.retention_purge_every())
         .with_compliance_schedule(config.compliance_schedule())
         .with_readiness(config.readiness())
@@ -112,7 +110,8 @@ pub fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
         println!("bootstrap admin token (shown once, store it now): {}", admin.token);
         tracing::warn!(user = %admin.principal.id, "created the first admin; its token was printed on stdout once");
     }
-    let head = log.store().head()?;
+    let events = state.gavel.log_size()?;
+    let (origin, log_key) = (state.gavel.origin().to_string(), state.gavel.log_key());
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -122,8 +121,8 @@ pub fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(&config.addr).await?;
         let addr = listener.local_addr()?;
         tracing::info!(
-            %addr, data_dir = %dir.root().display(), origin = log.origin(), events = head.size,
-            log_key = %log.signer().verifier_key(), "gavel serving"
+            %addr, data_dir = %dir.root().display(), %origin, events,
+            %log_key, "gavel serving"
         );
         println!("gavel listening on http://{addr}");
         let shutdown = async move {

@@ -132,18 +132,16 @@ fn export_verify_tamper() {
 fn evidence_from_real_domain_events() {
     use gavel_core::containment::Scope;
     use gavel_core::decide::DecideRequest;
+    use gavel_core::DataDir;
     use gavel_core::{Gavel, NewAgent, Role};
     use gavel_ledger::clock::ManualClock;
-    use gavel_store::layout::DataDir;
-    use gavel_store::Log;
     use std::sync::Arc;
 
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
     {
         let clock = Arc::new(ManualClock::new(time::macros::datetime!(2026-03-01 09:00 UTC)));
-        let (log, _) = Log::open(&DataDir::new(&data), clock.clone(), Some("acme")).expect("open");
-        let g = Gavel::new(log.store().clone(), clock.clone());
+        let (g, _) = Gavel::open(&DataDir::new(&data), clock.clone(), Some("acme")).expect("open");
         let admin = g.bootstrap_admin().expect("bootstrap").expect("first admin");
         let admin = g.authenticate(&admin.token).expect("admin");
         let sec = g.create_user(&admin, "sec", Role::Admin).expect("second admin");

@@ -219,7 +219,7 @@ impl Gavel {
         match by {
             Principal::Agent(agent) if agent.id == a.agent_id => {}
             Principal::Agent(_) => return Err(CoreError::NotFound(format!("no approval {:?}", a.id))),
-            Principal::User(_) => {
+            Principal::User(_) | Principal::Operator(_) => {
                 by.require_reader()?;
                 a.receipt = None;
             }

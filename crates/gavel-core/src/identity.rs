@@ -100,6 +100,11 @@ pub struct Agent {
 pub enum Principal {
     User(User),
     Agent(Agent),
+    /// Whoever holds the data directory itself: the local CLI's commands on it (`gavel audit
+    /// verify`, `audit record`, `evidence export` without `--server`). Access to the files already
+    /// grants everything, so no token is asked; the CLI names the actor it records. Only the
+    /// operations that say so accept an operator; every other check refuses one.
+    Operator(Actor),
 }
 
 impl Principal {
@@ -107,6 +112,7 @@ impl Principal {
         match self {
             Principal::User(u) => Actor::user(&u.id),
             Principal::Agent(a) => Actor::agent(&a.id),
+            Principal::Operator(actor) => actor.clone(),
         }
     }
 
@@ -123,6 +129,9 @@ impl Principal {
             Principal::Agent(_) => {
                 Err(CoreError::Forbidden("agents cannot do this; use a user token".into()))
             }
+            Principal::Operator(_) => Err(CoreError::Forbidden(
+                "this needs a user token; it cannot be done on the data directory".into(),
+            )),
         }
     }
 

@@ -393,6 +393,7 @@ impl Gavel {
         let name = match by {
             Principal::User(u) => Some(u.name.as_str()),
             Principal::Agent(a) => Some(a.name.as_str()),
+            Principal::Operator(_) => None,
         };
         Ok(self.incident_ops(&mut incident, Some(version), kind, &by.actor(), name, data))
     }
@@ -750,9 +751,12 @@ mod tests {
         use std::sync::Arc;
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new(time::macros::datetime!(2026-11-02 09:00 UTC)));
-        let store: Arc<dyn gavel_store::Store> =
-            Arc::new(gavel_store::SqliteStore::open(&dir.path().join("g.db"), clock.clone()).unwrap());
-        let gavel = crate::Gavel::new(store, clock.clone());
+        let log = Arc::new(
+            gavel_store::Log::open(&gavel_store::layout::DataDir::new(dir.path()), clock.clone(), None)
+                .unwrap()
+                .0,
+        );
+        let gavel = crate::Gavel::new(log.clone(), clock.clone());
         let admin = gavel.authenticate(&gavel.bootstrap_admin().unwrap().unwrap().token).unwrap();
         let mut ids = Vec::new();
         for (n, severity) in ["low", "high", "low", "high", "low"].into_iter().enumerate() {

@@ -14,10 +14,12 @@ pub mod containment;
 pub mod decide;
 pub mod detectors;
 pub mod error;
+pub mod evidence_runs;
 pub mod explain;
 pub mod identity;
 pub mod ids;
 pub mod incidents;
+pub mod log;
 pub mod policies;
 pub mod redact;
 pub mod retention;
@@ -25,12 +27,16 @@ pub mod shares;
 pub mod webhooks;
 
 pub use error::{CoreError, Result};
+/// The data directory layout and what opening one did: front ends name a data directory and
+/// [`Gavel::open`] it; they never hold the store.
+pub use gavel_store::layout::DataDir;
+pub use gavel_store::{CommitHealth, Opened, StoredCheckpoint};
 pub use identity::{Agent, Issued, NewAgent, Principal, Role, Status, User};
 
 use gavel_ledger::clock::{format_time, Clock};
 use gavel_ledger::event::{Actor, EventDraft};
 use gavel_store::docs::StateOp;
-use gavel_store::{Appended, Store};
+use gavel_store::{Appended, Log, Store};
 use std::sync::{Arc, Mutex};
 
 /// Decodes a stored document's body (a decoding failure means the store holds something this
@@ -76,8 +82,9 @@ impl Default for Settings {
     }
 }
 
-/// The gavel domain over one store.
+/// The gavel domain over one log. It owns the log: the store is reachable only from here.
 pub struct Gavel {
+    log: Arc<Log>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     /// The policies in force (an engine, or why none could be built) and the policy epoch (doc
@@ -95,14 +102,30 @@ pub struct Gavel {
     /// Failed authentications noted since the last `auth.failures` event.
     auth_failures: Mutex<auth_failures::Noted>,
     /// The log key's verifier: stored checkpoints are delivered to webhooks (`checkpoint.signed`)
-    /// only once their signature verifies under it; without one, none is delivered.
+    /// only once their signature verifies under it.
     checkpoint_verifier: Option<gavel_ledger::checkpoint::NoteVerifier>,
 }
 
 impl Gavel {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+    /// Opens the data directory `dir` (creating it, its database and its log key on first
+    /// start; `org` fixes the origin the first time only) and the domain over its log.
+    pub fn open(dir: &DataDir, clock: Arc<dyn Clock>, org: Option<&str>) -> Result<(Self, Opened)> {
+        let (log, opened) = Log::open(dir, clock.clone(), org)?;
+        Ok((Gavel::new(Arc::new(log), clock), opened))
+    }
+
+    /// Opens an existing data directory; refuses to create one.
+    pub fn open_existing(dir: &DataDir, clock: Arc<dyn Clock>) -> Result<Self> {
+        let log = Log::open_existing(dir, clock.clone())?;
+        Ok(Gavel::new(Arc::new(log), clock))
+    }
+
+    /// The domain over an opened log.
+    pub fn new(log: Arc<Log>, clock: Arc<dyn Clock>) -> Self {
+        let verifier = log.verifier().clone();
         Gavel {
-            store,
+            store: log.store().clone(),
+            log,
             clock,
             engine: Mutex::new(None),
             settings: Settings::default(),
@@ -111,15 +134,8 @@ impl Gavel {
             first_tool_use: Mutex::new(detectors::FirstUses::default()),
             deny_windows: Mutex::new(std::collections::HashMap::new()),
             auth_failures: Mutex::new(auth_failures::Noted::default()),
-            checkpoint_verifier: None,
+            checkpoint_verifier: Some(verifier),
         }
-    }
-
-    /// Delivers the log's signed checkpoints to webhooks as `checkpoint.signed`, each once its
-    /// signature verifies under `verifier` (the log key's; see `webhooks`).
-    pub fn with_checkpoint_verifier(mut self, verifier: gavel_ledger::checkpoint::NoteVerifier) -> Self {
-        self.checkpoint_verifier = Some(verifier);
-        self
     }
 
     pub fn with_settings(mut self, settings: Settings) -> Self {
@@ -135,10 +151,6 @@ impl Gavel {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
-    }
-
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {

@@ -5,12 +5,12 @@ use gavel_core::identity::Role;
 use gavel_core::{CoreError, Gavel, NewAgent};
 use gavel_ledger::clock::SystemClock;
 use gavel_policy::Outcome;
-use gavel_store::{SqliteStore, Store};
 use std::sync::Arc;
 
-fn replica(path: &std::path::Path) -> Gavel {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path, Arc::new(SystemClock)).unwrap());
-    Gavel::new(store, Arc::new(SystemClock))
+/// A process on the data directory holding the database `db`.
+fn replica(db: &std::path::Path) -> Gavel {
+    let dir = gavel_core::DataDir::new(db.parent().unwrap());
+    Gavel::open(&dir, Arc::new(SystemClock), None).unwrap().0
 }
 
 fn call() -> gavel_core::decide::DecideRequest {

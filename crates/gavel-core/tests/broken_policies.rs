@@ -8,7 +8,7 @@ use gavel_ledger::clock::SystemClock;
 use gavel_ledger::event::{Actor, EventDraft};
 use gavel_policy::{Mode, Outcome};
 use gavel_store::docs::{DocKeys, Expect, StateOp};
-use gavel_store::{SqliteStore, Store};
+use gavel_store::Store;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -46,9 +46,13 @@ fn plant(store: &Arc<dyn Store>, set: &str, version: u32, text: &str) {
 #[test]
 fn unloadable_policies_deny_every_call_and_are_repaired_by_a_change() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&dir.path().join("gavel.db"), Arc::new(SystemClock)).unwrap());
-    let g = Gavel::new(store.clone(), Arc::new(SystemClock));
+    let log = Arc::new(
+        gavel_store::Log::open(&gavel_store::layout::DataDir::new(dir.path()), Arc::new(SystemClock), None)
+            .unwrap()
+            .0,
+    );
+    let store: Arc<dyn gavel_store::Store> = log.store().clone();
+    let g = Gavel::new(log.clone(), Arc::new(SystemClock));
     let alice = g.authenticate(&g.bootstrap_admin().unwrap().unwrap().token).unwrap();
     let bob = g.create_user(&alice, "bob", Role::Admin).unwrap();
     let bob = Principal::User(g.user(&bob.principal.id).unwrap());

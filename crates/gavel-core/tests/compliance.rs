@@ -7,7 +7,6 @@ use gavel_core::{CoreError, Gavel, NewAgent, Principal};
 use gavel_evidence::Framework;
 use gavel_ledger::clock::{Clock as _, ManualClock};
 use gavel_policy::Mode;
-use gavel_store::{SqliteStore, Store};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
@@ -43,9 +42,13 @@ fn state(scan: &gavel_core::compliance::Scan, id: &str) -> State {
 fn scans_follow_a_deployment_from_gap_to_enforcing() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap()));
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&dir.path().join("gavel.db"), clock.clone()).unwrap());
-    let gavel = Gavel::new(store, clock.clone());
+    let log = Arc::new(
+        gavel_store::Log::open(&gavel_store::layout::DataDir::new(dir.path()), clock.clone(), None)
+            .unwrap()
+            .0,
+    );
+    let store: Arc<dyn gavel_store::Store> = log.store().clone();
+    let gavel = Gavel::new(log.clone(), clock.clone());
     let admin = gavel.authenticate(&gavel.bootstrap_admin().unwrap().unwrap().token).unwrap();
     let bob = gavel.authenticate(&gavel.create_user(&admin, "bob", Role::Admin).unwrap().token).unwrap();
     let viewer: Principal =
@@ -105,8 +108,7 @@ fn scans_follow_a_deployment_from_gap_to_enforcing() {
     assert_eq!(gavel.compliance_scan_by_id(&viewer, &second.id).unwrap(), second);
     assert!(matches!(gavel.compliance_scan(Some(&viewer), &plan(), &settings), Err(CoreError::Forbidden(_))));
     let mut events = 0;
-    gavel
-        .store()
+    store
         .scan(0, u64::MAX, &mut |e| {
             let ev = gavel_ledger::event::Event::from_bytes(e.bytes.as_deref().unwrap()).unwrap();
             events += usize::from(ev.kind == "compliance.scan_completed");
@@ -120,9 +122,13 @@ fn scans_follow_a_deployment_from_gap_to_enforcing() {
 fn a_criterion_naming_an_unknown_check_is_a_gap() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap()));
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&dir.path().join("gavel.db"), clock.clone()).unwrap());
-    let gavel = Gavel::new(store, clock);
+    let log = Arc::new(
+        gavel_store::Log::open(&gavel_store::layout::DataDir::new(dir.path()), clock.clone(), None)
+            .unwrap()
+            .0,
+    );
+    let _store: Arc<dyn gavel_store::Store> = log.store().clone();
+    let gavel = Gavel::new(log.clone(), clock);
     let admin = gavel.authenticate(&gavel.bootstrap_admin().unwrap().unwrap().token).unwrap();
     let fw = framework(&[("X.1", &["retention", "nope"]), ("X.2", &[])]);
     let plan = gavel_core::compliance::plan_of(&fw);
@@ -144,13 +150,8 @@ fn a_criterion_naming_an_unknown_check_is_a_gap() {
 fn a_scan_and_a_bundle_of_the_same_period_agree() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap()));
-    let (log, _) = gavel_store::Log::open(
-        &gavel_store::layout::DataDir::new(dir.path().join("data")),
-        clock.clone(),
-        None,
-    )
-    .unwrap();
-    let gavel = Gavel::new(log.store().clone(), clock.clone());
+    let (gavel, _) =
+        Gavel::open(&gavel_core::DataDir::new(dir.path().join("data")), clock.clone(), None).unwrap();
     let admin = gavel.authenticate(&gavel.bootstrap_admin().unwrap().unwrap().token).unwrap();
     let bot = gavel
         .create_agent(
@@ -176,23 +177,14 @@ fn a_scan_and_a_bundle_of_the_same_period_agree() {
     assert_eq!(scan.period.as_ref().map(|p| p.from.as_str()), Some("2026-01-01T00:00:00.000000Z"));
 
     let out = dir.path().join("bundle");
-    gavel_evidence::export(&gavel_evidence::ExportRequest {
-        store: log.store().as_ref(),
-        log_signer: log.signer(),
-        export_key: &gavel_ledger::keys::generate_signing_key(),
+    let params = gavel_core::evidence_runs::ExportParams {
         framework: &soc2,
         from,
         to,
-        org: "acme".into(),
-        out: out.clone(),
-        retention_days: 365,
-        simulated: false,
-        generated_at: clock.now(),
-        record: false,
-        actor: gavel_ledger::event::Actor::system("test"),
+        out: gavel_core::evidence_runs::ExportOut::Path(out.clone()),
         progress: None,
-    })
-    .unwrap();
+    };
+    gavel.export_evidence(&admin, params).unwrap();
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["facts"], serde_json::json!(scan.facts), "the same facts");

@@ -31,9 +31,10 @@ struct World {
     agent_token: String,
 }
 
-fn open(path: &std::path::Path, clock: Arc<ManualClock>, settings: Settings) -> Gavel {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path, clock.clone()).unwrap());
-    Gavel::new(store, clock).with_settings(settings)
+/// A process on the data directory holding the database `db`.
+fn open(db: &std::path::Path, clock: Arc<ManualClock>, settings: Settings) -> Gavel {
+    let dir = gavel_core::DataDir::new(db.parent().unwrap());
+    Gavel::open(&dir, clock, None).unwrap().0.with_settings(settings)
 }
 
 fn world(settings: Settings) -> World {
@@ -93,8 +94,13 @@ impl World {
         self.gavel.incidents(&self.admin, &Default::default()).unwrap().iter().map(|i| json!(i)).collect()
     }
 
+    /// The test's own reader of the log (another connection to the same database).
+    fn store(&self) -> SqliteStore {
+        SqliteStore::open(&self.path, self.clock.clone()).unwrap()
+    }
+
     fn kinds(&self) -> Vec<(String, Value)> {
-        let store = self.gavel.store();
+        let store = self.store();
         let mut out = Vec::new();
         store
             .scan(0, store.head().unwrap().size, &mut |e| {
@@ -293,7 +299,7 @@ fn quiet_stretches_save_the_cursor_now_and_then() {
     w.call("search_docs", json!({}));
     w.detect();
     let cursor =
-        |w: &World| w.gavel.store().get_doc("detectors", "cursor").unwrap().unwrap().body["next_seq"].clone();
+        |w: &World| w.store().get_doc("detectors", "cursor").unwrap().unwrap().body["next_seq"].clone();
     let before = cursor(&w);
     for _ in 0..6 {
         w.call("search_docs", json!({}));

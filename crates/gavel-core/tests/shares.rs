@@ -6,7 +6,7 @@ use gavel_core::{CoreError, Gavel};
 use gavel_ledger::clock::ManualClock;
 use gavel_ledger::event::{Actor, EventDraft};
 use gavel_store::docs::{DocKeys, Expect, StateOp};
-use gavel_store::{SqliteStore, Store};
+use gavel_store::Store;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
@@ -30,15 +30,19 @@ fn record_export(store: &dyn Store, id: &str) {
 fn share_links_expire_are_revocable_and_log_every_access() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap()));
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&dir.path().join("gavel.db"), clock.clone()).unwrap());
-    let gavel = Gavel::new(store, clock.clone());
+    let log = Arc::new(
+        gavel_store::Log::open(&gavel_store::layout::DataDir::new(dir.path()), clock.clone(), None)
+            .unwrap()
+            .0,
+    );
+    let store: Arc<dyn gavel_store::Store> = log.store().clone();
+    let gavel = Gavel::new(log.clone(), clock.clone());
     let admin = gavel.authenticate(&gavel.bootstrap_admin().unwrap().unwrap().token).unwrap();
     let auditor =
         gavel.authenticate(&gavel.create_user(&admin, "aud", Role::Auditor).unwrap().token).unwrap();
 
     assert!(matches!(gavel.create_share(&admin, "exp_missing", 30), Err(CoreError::NotFound(_))));
-    record_export(gavel.store().as_ref(), "exp_1");
+    record_export(store.as_ref(), "exp_1");
     let listed = gavel.exports(&auditor).unwrap();
     assert_eq!((listed.len(), listed[0].export_id.as_str(), listed[0].type_ii), (1, "exp_1", true));
     assert!(!listed[0].recorded_at.is_empty());
@@ -71,5 +75,5 @@ fn share_links_expire_are_revocable_and_log_every_access() {
     assert_eq!(revoked.revoked_by.as_deref(), Some("admin"));
     assert!(matches!(gavel.access_share(&second.token, None, "x"), Err(CoreError::NotFound(_))));
     assert!(matches!(gavel.revoke_share(&admin, &second.share.id), Err(CoreError::Conflict(_))));
-    assert!(gavel.store().verify(0, None, vec![]).unwrap().valid);
+    assert!(store.verify(0, None, vec![]).unwrap().valid);
 }

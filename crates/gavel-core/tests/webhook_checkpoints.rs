@@ -5,10 +5,10 @@
 
 use gavel_core::webhooks::{Plan, Position, Sent, CHECKPOINT_KIND};
 use gavel_core::{Gavel, Principal, Role};
-use gavel_ledger::checkpoint::{Checkpoint, NoteSigner, NoteVerifier};
+use gavel_ledger::checkpoint::{Checkpoint, NoteSigner};
 use gavel_ledger::clock::ManualClock;
 use gavel_ledger::keys::generate_signing_key;
-use gavel_store::{SqliteStore, Store, StoredCheckpoint};
+use gavel_store::StoredCheckpoint;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -17,7 +17,7 @@ const ORIGIN: &str = "gavel.local/test";
 
 struct World {
     _dir: tempfile::TempDir,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn gavel_store::Store>,
     gavel: Gavel,
     signer: NoteSigner,
     admin: Principal,
@@ -27,10 +27,13 @@ impl World {
     fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new(OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap()));
-        let store = Arc::new(SqliteStore::open(&dir.path().join("gavel.db"), clock.clone()).unwrap());
-        let signer = NoteSigner::new(ORIGIN, generate_signing_key()).unwrap();
-        let verifier = NoteVerifier::new(ORIGIN, signer.verifying_key()).unwrap();
-        let gavel = Gavel::new(store.clone(), clock).with_checkpoint_verifier(verifier);
+        let data = gavel_store::layout::DataDir::new(dir.path());
+        let log = Arc::new(gavel_store::Log::open(&data, clock.clone(), Some("test")).unwrap().0);
+        let store = log.store().clone();
+        // The log's own key, to sign checkpoints by hand.
+        let (key, _) = gavel_ledger::keys::load_or_create_signing_key(&data.log_key()).unwrap();
+        let signer = NoteSigner::new(ORIGIN, key).unwrap();
+        let gavel = Gavel::new(log, clock);
         let admin = gavel.authenticate(&gavel.bootstrap_admin().unwrap().unwrap().token).unwrap();
         World { _dir: dir, store, gavel, signer, admin }
     }

@@ -6,7 +6,6 @@ use gavel_core::identity::Role;
 use gavel_core::webhooks::{Plan, Position, Sent};
 use gavel_core::Gavel;
 use gavel_ledger::clock::{parse_time, ManualClock};
-use gavel_store::{SqliteStore, Store};
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -31,9 +30,13 @@ fn a_round_without_2xx_holds_the_endpoint_until_its_next_step() {
     let dir = tempfile::tempdir().unwrap();
     let start = OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
     let clock = Arc::new(ManualClock::new(start));
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&dir.path().join("gavel.db"), clock.clone()).unwrap());
-    let gavel = Gavel::new(store, clock.clone());
+    let log = Arc::new(
+        gavel_store::Log::open(&gavel_store::layout::DataDir::new(dir.path()), clock.clone(), None)
+            .unwrap()
+            .0,
+    );
+    let _store: Arc<dyn gavel_store::Store> = log.store().clone();
+    let gavel = Gavel::new(log.clone(), clock.clone());
     let admin = gavel.authenticate(&gavel.bootstrap_admin().unwrap().unwrap().token).unwrap();
     let hook = gavel.create_webhook(&admin, "https://siem.example.com/x", vec![]).unwrap();
     let id = hook.endpoint.id.as_str();

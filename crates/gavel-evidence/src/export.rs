@@ -17,8 +17,9 @@
 //!   ([`RangeVerifier`]); `integrity.json` carries a checkpoint signed by the log key whose tree
 //!   covers the period, and the inclusion proof of the last period event against it. Because
 //!   events chain through `prev`, that proof authenticates every event of the period.
-//! * **Previous bundles.** Each export records itself (`evidence.exported` event plus an
-//!   `evidence_exports/<id>` document holding its checkpoint size and root). The next export puts
+//! * **Previous bundles.** Each export is recorded by its caller (gavel-core writes the
+//!   `evidence.exported` event with [`exported_record`], plus an `evidence_exports/<id>` document
+//!   holding its checkpoint size and root): this crate writes files, never the log. The next export puts
 //!   a consistency proof from each earlier export's checkpoint into `integrity.json`, so
 //!   `verify --previous` can prove the earlier bundle's tree is a prefix of the later one.
 //! * **report.pdf** ([`crate::report`]) is rendered from the values computed here (never from the
@@ -32,13 +33,12 @@ use crate::report::{self, ReportInput, REPORT_FILE};
 use crate::sums::{self, SIG_FILE, SUMS_FILE};
 use crate::{oscal, EvidenceError, GENERATOR};
 use ed25519_dalek::{Signer as _, SigningKey};
-use gavel_ledger::checkpoint::{Checkpoint, NoteSigner, NoteVerifier};
 use gavel_ledger::clock::format_time;
-use gavel_ledger::event::{Actor, Event, EventDraft};
+use gavel_ledger::event::Event;
 use gavel_ledger::hash::{to_hex, ZERO_HASH};
 use gavel_ledger::keys::public_key_pem;
 use gavel_ledger::verify::RangeVerifier;
-use gavel_store::docs::{DocKeys, DocQuery, Expect, StateOp};
+use gavel_store::docs::DocQuery;
 use gavel_store::{Store, StoredCheckpoint};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -65,8 +65,14 @@ pub const EXPORTED_KIND: &str = "evidence.exported";
 /// What to export, from where, signed with what.
 pub struct ExportRequest<'a> {
     pub store: &'a dyn Store,
-    /// The log signing key (its name is the log origin): signs the checkpoint if none covers the head.
-    pub log_signer: &'a NoteSigner,
+    /// The checkpoint the bundle is anchored to, signed by the log key. The period's events are
+    /// read up to its size; the caller signs it through the log (which verifies the entries it
+    /// signs over) just before the export.
+    pub checkpoint: &'a StoredCheckpoint,
+    /// The log's origin (the checkpoint's first line).
+    pub log_origin: &'a str,
+    /// The log's verifier key (signed-note form), written into integrity.json.
+    pub log_key: &'a str,
     /// The export signing key: signs SHA256SUMS.
     pub export_key: &'a SigningKey,
     pub framework: &'a Framework,
@@ -81,10 +87,6 @@ pub struct ExportRequest<'a> {
     /// The data was produced with a simulated clock (`gavel demo`).
     pub simulated: bool,
     pub generated_at: OffsetDateTime,
-    /// Record the export in the log (`evidence.exported`), so later bundles can prove consistency.
-    pub record: bool,
-    /// Who asked for the export (the actor of the `evidence.exported` event).
-    pub actor: Actor,
     /// Called with (events done, events in the period) every few thousand events.
     pub progress: Option<&'a dyn Fn(u64, u64)>,
 }
@@ -262,32 +264,6 @@ pub fn analyse_period(
     Ok(analysis.finish(&chain))
 }
 
-/// A checkpoint signed by the log key covering the whole head (reusing the newest stored one
-/// when it does).
-fn covering_checkpoint(
-    store: &dyn Store,
-    signer: &NoteSigner,
-    now: OffsetDateTime,
-) -> Result<StoredCheckpoint, EvidenceError> {
-    let head = store.head()?;
-    if let Some(latest) = store.checkpoints()?.pop() {
-        let verifier = NoteVerifier::new(signer.name(), signer.verifying_key())?;
-        let ours = verifier.verify(&latest.note).ok();
-        if latest.size == head.size && ours.is_some_and(|c| c.size == head.size && c.root == head.root) {
-            return Ok(latest);
-        }
-    }
-    let note = signer.sign(&Checkpoint {
-        origin: signer.name().to_string(),
-        size: head.size,
-        root: head.root,
-        extensions: Vec::new(),
-    });
-    let stored = StoredCheckpoint { size: head.size, root: head.root, note, created_at: format_time(now) };
-    store.save_checkpoint(&stored)?;
-    Ok(stored)
-}
-
 struct CriterionOut {
     csv: csv::Writer<BufWriter<File>>,
     rows: BufWriter<File>,
@@ -333,9 +309,6 @@ pub fn export(req: &ExportRequest<'_>) -> Result<ExportSummary, EvidenceError> {
             }
             fs::rename(&tmp, out)?;
             summary.out = out.clone();
-            if req.record {
-                record(req, &summary)?;
-            }
             Ok(summary)
         }
         Err(e) => {
@@ -345,24 +318,22 @@ pub fn export(req: &ExportRequest<'_>) -> Result<ExportSummary, EvidenceError> {
     }
 }
 
-fn record(req: &ExportRequest<'_>, s: &ExportSummary) -> Result<(), EvidenceError> {
-    let body = json!({
+/// The body of the `evidence.exported` event (and of its `evidence_exports/<id>` document) with
+/// which the caller records an export, so later bundles can prove consistency with it.
+pub fn exported_record(req: &ExportRequest<'_>, s: &ExportSummary) -> Value {
+    json!({
         "export_id": s.export_id, "framework": req.framework.framework.id,
         "from": date_str(req.from), "to": date_str(req.to),
         "checkpoint_size": s.checkpoint_size, "checkpoint_root": s.checkpoint_root,
         "sha256sums_sha256": s.sha256sums_sha256, "total_events": s.total_events,
         "type_ii": s.type_ii.type_ii, "simulated": req.simulated,
-    });
-    let draft = EventDraft::new(EXPORTED_KIND, req.actor.clone(), body.clone())?;
-    let op = StateOp::put(EXPORTS_COLLECTION, &s.export_id, body, DocKeys::default(), Expect::Absent);
-    req.store.append_with(draft, vec![op])?;
-    Ok(())
+    })
 }
 
 fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, EvidenceError> {
     let store = req.store;
     let fw = req.framework;
-    let checkpoint = covering_checkpoint(store, req.log_signer, req.generated_at)?;
+    let checkpoint = req.checkpoint.clone();
     let size = checkpoint.size;
     let from_time = day_start(req.from);
     let to_time = day_start(req.to);
@@ -603,7 +574,7 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
             "checkpoint": checkpoint.note,
             "checkpoint_size": size,
             "checkpoint_root": to_hex(&checkpoint.root),
-            "log_key": req.log_signer.verifier_key(),
+            "log_key": req.log_key.to_string(),
             "inclusion_proof": inclusion,
             "consistency_proofs": consistency,
         }),
@@ -620,7 +591,7 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
             "generated_at": generated_at,
             "generator": GENERATOR,
             "org": req.org,
-            "log_origin": req.log_signer.name(),
+            "log_origin": req.log_origin,
             "counts": {
                 "events": total,
                 "events_by_kind": by_kind,
@@ -653,7 +624,7 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
     let pubkey = req.export_key.verifying_key();
     fs::write(dir.join("signing-key.pem"), public_key_pem(&pubkey))?;
     fs::write(dir.join("README.txt"), readme(fw, req, total, &tii))?;
-    let log_key = req.log_signer.verifier_key();
+    let log_key = req.log_key.to_string();
     let checkpoint_root = to_hex(&checkpoint.root);
     let pdf = report::render(&ReportInput {
         framework: fw,
@@ -663,7 +634,7 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
         generated_at: req.generated_at,
         generator: GENERATOR,
         simulated: req.simulated,
-        log_origin: req.log_signer.name(),
+        log_origin: req.log_origin,
         retention_days: req.retention_days,
         type_ii: &tii,
         criteria: &results,
@@ -825,7 +796,7 @@ fn readme(fw: &Framework, req: &ExportRequest<'_>, total: u64, tii: &TypeII) -> 
         from = date_str(req.from),
         to = date_str(req.to),
         org = req.org,
-        origin = req.log_signer.name(),
+        origin = req.log_origin,
         tii = if tii.type_ii {
             format!("yes ({} days, no coverage gaps)", tii.observation_days)
         } else {

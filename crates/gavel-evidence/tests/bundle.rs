@@ -11,7 +11,7 @@ use gavel_ledger::clock::ManualClock;
 use gavel_ledger::event::{Actor, EventDraft};
 use gavel_ledger::keys::{generate_signing_key, public_key_pem};
 use gavel_store::layout::DataDir;
-use gavel_store::{Log, Store};
+use gavel_store::Log;
 use serde_json::{json, Value};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -136,7 +136,9 @@ fn fixture(days: i64) -> Fixture {
 fn do_export(f: &Fixture, fw: &Framework, from: &str, to: &str, out: &str) -> ExportSummary {
     let req = ExportRequest {
         store: f.log.store().as_ref(),
-        log_signer: f.log.signer(),
+        checkpoint: &f.log.checkpoint().expect("checkpoint"),
+        log_origin: f.log.origin(),
+        log_key: &f.log.signer().verifier_key(),
         export_key: &f.key,
         framework: fw,
         from: parse_date(from).expect("date"),
@@ -146,11 +148,22 @@ fn do_export(f: &Fixture, fw: &Framework, from: &str, to: &str, out: &str) -> Ex
         retention_days: 365,
         simulated: true,
         generated_at: datetime!(2026-06-01 00:00 UTC),
-        record: true,
-        actor: gavel_ledger::event::Actor::system("test"),
         progress: None,
     };
-    export(&req).expect("export")
+    let s = export(&req).expect("export");
+    // The caller records the export (in gavel, core does), so the next one proves consistency.
+    let body = gavel_evidence::export::exported_record(&req, &s);
+    let draft = EventDraft::new(gavel_evidence::export::EXPORTED_KIND, Actor::system("test"), body.clone())
+        .expect("draft");
+    let op = gavel_store::docs::StateOp::put(
+        gavel_evidence::export::EXPORTS_COLLECTION,
+        &s.export_id,
+        body,
+        gavel_store::docs::DocKeys::default(),
+        gavel_store::docs::Expect::Absent,
+    );
+    f.log.store().append_with(draft, vec![op]).expect("record");
+    s
 }
 
 fn verify(dir: &Path) -> VerifyReport {
@@ -315,7 +328,7 @@ fn export_writes_the_whole_bundle_and_it_verifies() {
     let lines = fs::read_to_string(dir.join("events.jsonl")).expect("events");
     assert_eq!(lines.lines().count() as u64, s.total_events);
 
-    // The export recorded itself in the log.
+    // The export was recorded in the log.
     let head = f.log.store().head().expect("head");
     let last = f.log.store().entry(head.size - 1).expect("entry").expect("some");
     assert!(String::from_utf8_lossy(last.bytes.as_deref().unwrap_or_default()).contains("evidence.exported"));
@@ -323,7 +336,9 @@ fn export_writes_the_whole_bundle_and_it_verifies() {
     // An existing non-empty output directory is refused.
     let req_again = ExportRequest {
         store: f.log.store().as_ref(),
-        log_signer: f.log.signer(),
+        checkpoint: &f.log.checkpoint().expect("checkpoint"),
+        log_origin: f.log.origin(),
+        log_key: &f.log.signer().verifier_key(),
         export_key: &f.key,
         framework: &fw,
         from: parse_date("2026-01-01").expect("d"),
@@ -333,8 +348,6 @@ fn export_writes_the_whole_bundle_and_it_verifies() {
         retention_days: 365,
         simulated: false,
         generated_at: datetime!(2026-06-01 00:00 UTC),
-        record: false,
-        actor: gavel_ledger::event::Actor::system("test"),
         progress: None,
     };
     assert!(export(&req_again).is_err());

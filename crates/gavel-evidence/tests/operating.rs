@@ -157,7 +157,9 @@ impl World {
         let fw = Framework::soc2().expect("soc2");
         let req = ExportRequest {
             store: self.log.store().as_ref(),
-            log_signer: self.log.signer(),
+            checkpoint: &self.log.checkpoint().expect("checkpoint"),
+            log_origin: self.log.origin(),
+            log_key: &self.log.signer().verifier_key(),
             export_key: &generate_signing_key(),
             framework: &fw,
             from: parse_date(FROM).expect("date"),
@@ -167,8 +169,6 @@ impl World {
             retention_days: 365,
             simulated: true,
             generated_at: datetime!(2026-02-01 00:00 UTC),
-            record: false,
-            actor: Actor::system("test"),
             progress: None,
         };
         export(&req).expect("export");

@@ -11,7 +11,7 @@ use gavel_ledger::clock::ManualClock;
 use gavel_ledger::event::{Actor, EventDraft};
 use gavel_ledger::keys::generate_signing_key;
 use gavel_store::layout::DataDir;
-use gavel_store::{Log, Store};
+use gavel_store::Log;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
@@ -69,12 +69,16 @@ fn export_memory_is_bounded() {
     assert_eq!(log.store().head().expect("head").size, n);
     let fw = Framework::soc2().expect("soc2");
     let key = generate_signing_key();
+    let checkpoint = log.checkpoint().expect("checkpoint");
+    let log_key = log.signer().verifier_key();
     reset_peak_rss();
     let before = peak_rss_kib();
     let started = Instant::now();
     let s = export(&ExportRequest {
         store: log.store().as_ref(),
-        log_signer: log.signer(),
+        checkpoint: &checkpoint,
+        log_origin: log.origin(),
+        log_key: &log_key,
         export_key: &key,
         framework: &fw,
         from: parse_date("2026-01-01").expect("d"),
@@ -84,8 +88,6 @@ fn export_memory_is_bounded() {
         retention_days: 365,
         simulated: true,
         generated_at: datetime!(2026-06-01 00:00 UTC),
-        record: false,
-        actor: gavel_ledger::event::Actor::system("test"),
         progress: None,
     })
     .expect("export");

@@ -720,9 +720,11 @@ fn part_agt_runs(
 // Part 3: decide in process
 // ---------------------------------------------------------------------------------------------
 
-fn open_state(dir: &Path) -> AppState {
+/// The server's state over a new log, and that log (for the bench's own reads).
+fn open_state(dir: &Path) -> (AppState, Arc<Log>) {
     let (log, _) = Log::open(&DataDir::new(dir), Arc::new(SystemClock), Some("bench")).expect("open log");
-    AppState::new(Arc::new(log), Arc::new(SystemClock))
+    let log = Arc::new(log);
+    (AppState::new(Gavel::new(log.clone(), Arc::new(SystemClock))), log)
 }
 
 /// Two admins, the soc2 pack installed and switched to enforce (two-person rule), 100 agents.
@@ -778,7 +780,7 @@ fn bench_decide(gavel: &Gavel, principals: &[Principal], mix: &Mix, callers: usi
 fn part_decide() {
     let mix = soc2_mix();
     let dir = tempfile::tempdir().expect("tempdir");
-    let state = open_state(dir.path());
+    let (state, log) = open_state(dir.path());
     let principals = deploy_in_process(&state.gavel, &mix.agents);
     // Warm-up: reader connections, the engine cache, the page cache.
     bench_decide_for(&state.gavel, &principals, &mix, CLIENTS, Duration::from_millis(500));
@@ -792,7 +794,7 @@ fn part_decide() {
             m.rate, m.p50, m.p99
         );
     }
-    println!("  decision event: {} bytes of JCS", decision_event_size(state.log.store().as_ref()));
+    println!("  decision event: {} bytes of JCS", decision_event_size(log.store().as_ref()));
 }
 
 /// GAVEL_BENCH_CALLERS (e.g. `64`, for profiling one configuration); default 1 and 64.
@@ -830,6 +832,7 @@ struct Server {
     addr: std::net::SocketAddr,
     base: String,
     state: AppState,
+    log: Arc<Log>,
     _dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -840,7 +843,7 @@ impl Server {
     /// interval, on a loopback port.
     fn start() -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
-        let state = open_state(dir.path());
+        let (state, log) = open_state(dir.path());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let serve_state = state.clone();
@@ -862,6 +865,7 @@ impl Server {
             addr,
             base: format!("http://{addr}"),
             state,
+            log,
             _dir: dir,
             shutdown: Some(tx),
             thread: Some(thread),
@@ -1021,7 +1025,7 @@ fn part_http() {
     let load = Arc::new(Load::new(&server, &tokens, &mix));
     // Warm-up, which also gives the size of a real decision event for the baseline's rows.
     bench_http(&server, &load, CLIENTS, Duration::from_secs(1));
-    let row = decision_event_size(server.state.log.store().as_ref());
+    let row = decision_event_size(server.log.store().as_ref());
     println!(
         "POST /v1/decide over loopback HTTP, {CLIENTS} keep-alive connections (hyper client, one current-thread runtime on one thread of this process), soc2 enforce:"
     );

@@ -22,7 +22,6 @@ use gavel_core::identity::{InventoryEntry, Issued};
 use gavel_core::policies::{ChangeStatus, PolicyChange, PolicySet, PolicyVersion};
 use gavel_core::webhooks::{CreatedEndpoint, DeliveryAttempt, EndpointDetail, EndpointView, RotatedSecret};
 use gavel_core::{Agent, CoreError, Gavel, NewAgent, Principal, Role, User};
-use gavel_ledger::hash::to_hex;
 use gavel_policy::Mode;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -304,12 +303,11 @@ async fn method_not_allowed() -> ApiError {
 
 #[utoipa::path(get, path = "/healthz", responses((status = 200, description = "The server runs and the log is readable", body = crate::openapi::Health)))]
 async fn healthz(State(state): State<AppState>) -> Result<Json<crate::openapi::Health>, ApiError> {
-    let log = state.log.clone();
-    let head = tokio::task::spawn_blocking(move || gavel_store::Store::head(log.store().as_ref()))
+    let gavel = state.gavel.clone();
+    let size = tokio::task::spawn_blocking(move || gavel.log_size())
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::from(CoreError::from(e)))?;
-    Ok(Json(crate::openapi::Health { status: "ok".into(), tree_size: head.size }))
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    Ok(Json(crate::openapi::Health { status: "ok".into(), tree_size: size }))
 }
 
 /// Readiness for load balancers: 200 when the log commits, the detectors keep up and the disk
@@ -318,7 +316,7 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<crate::openapi::H
     (status = 200, description = "Ready: {status: \"ready\", checks: {commit, detectors, disk}}, each {ok, detail}"),
     (status = 503, description = "Not ready: the error body plus {status: \"unready\", failing: [names], checks}")))]
 async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let (readiness, log, metrics) = (state.readiness.clone(), state.log.clone(), state.metrics.clone());
+    let (readiness, log, metrics) = (state.readiness.clone(), state.gavel.clone(), state.metrics.clone());
     let report = tokio::task::spawn_blocking(move || crate::readiness::evaluate(&readiness, &log, &metrics))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
@@ -349,7 +347,7 @@ async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text exposition 0.0.4, or OpenMetrics 1.0.0 when the Accept header asks for application/openmetrics-text")))]
 async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     // Also sets the log entries and the readiness gauges.
-    let (readiness, log, metrics) = (state.readiness.clone(), state.log.clone(), state.metrics.clone());
+    let (readiness, log, metrics) = (state.readiness.clone(), state.gavel.clone(), state.metrics.clone());
     let _ = tokio::task::spawn_blocking(move || crate::readiness::evaluate(&readiness, &log, &metrics)).await;
     // Several Accept headers are one list (RFC 9110 5.3); a value that is not text accepts nothing.
     let accept: Vec<&str> = headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect();
@@ -545,12 +543,10 @@ async fn verify(
     b: Bearer,
     ApiQuery(q): ApiQuery<VerifyQuery>,
 ) -> Result<Json<VerifyAnswer>, ApiError> {
-    let log = s.log.clone();
-    as_caller(&s, b, move |_, p| {
-        p.require_reader()?;
+    as_caller(&s, b, move |g, p| {
         let from = q.offset.unwrap_or(0);
         let to = q.limit.map(|l| from.saturating_add(l));
-        Ok(VerifyAnswer::from(log.verify(from, to)?))
+        Ok(VerifyAnswer::from(g.verify_log(p, from, to, &[])?))
     })
     .await
     .map(Json)
@@ -558,20 +554,7 @@ async fn verify(
 
 #[utoipa::path(get, path = "/v1/audit/checkpoint", responses((status = 200, description = "The latest signed checkpoint (signing one if the log grew)", body = CheckpointAnswer)), security(("bearer" = [])))]
 async fn checkpoint(State(s): State<AppState>, b: Bearer) -> Result<Json<CheckpointAnswer>, ApiError> {
-    let log = s.log.clone();
-    as_caller(&s, b, move |_, p| {
-        p.require_reader()?;
-        let c = log.checkpoint()?;
-        Ok(CheckpointAnswer {
-            tree_size: c.size,
-            root: to_hex(&c.root),
-            note: c.note,
-            created_at: c.created_at,
-            log_key: log.signer().verifier_key(),
-        })
-    })
-    .await
-    .map(Json)
+    as_caller(&s, b, move |g, p| g.checkpoint(p)).await.map(Json)
 }
 
 /// The latest signed checkpoint as a plain C2SP signed note, for monitors and witnesses that
@@ -582,11 +565,10 @@ async fn checkpoint(State(s): State<AppState>, b: Bearer) -> Result<Json<Checkpo
     (status = 404, description = "No checkpoint has been signed yet", body = ErrorBody),
     (status = 429, description = "The source's request budget is spent", body = ErrorBody)))]
 async fn public_checkpoint(State(s): State<AppState>) -> Result<Response, ApiError> {
-    let log = s.log.clone();
-    let latest = tokio::task::spawn_blocking(move || log.latest_authentic_checkpoint())
+    let gavel = s.gavel.clone();
+    let latest = tokio::task::spawn_blocking(move || gavel.latest_checkpoint())
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::from(CoreError::from(e)))?;
+        .map_err(|e| ApiError::internal(e.to_string()))??;
     let c = latest.ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", "no checkpoint has been signed yet")
     })?;
@@ -615,36 +597,12 @@ async fn consistency_proof(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<ConsistencyQuery>,
 ) -> Result<Json<ConsistencyProof>, ApiError> {
-    let log = s.log.clone();
-    tokio::task::spawn_blocking(move || -> Result<ConsistencyProof, ApiError> {
-        let store = log.store();
-        let (new, note) = match q.new {
-            Some(n) => (n, None),
-            None => {
-                let c = log.latest_authentic_checkpoint().map_err(|e| ApiError::from(CoreError::from(e)))?;
-                let c = c.ok_or_else(|| {
-                    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no checkpoint has been signed yet")
-                })?;
-                (c.size, Some(c.note))
-            }
-        };
-        if q.old > new {
-            return Err(ApiError::bad_request(format!("old size {} is beyond the new size {new}", q.old)));
-        }
-        let store_err = |e| ApiError::from(CoreError::from(e));
-        let proof = gavel_store::Store::consistency_proof(store.as_ref(), q.old, new).map_err(store_err)?;
-        let new_root = gavel_store::Store::root_at(store.as_ref(), new).map_err(store_err)?;
-        Ok(ConsistencyProof {
-            old_size: q.old,
-            new_size: new,
-            new_root: to_hex(&new_root),
-            hashes: proof.iter().map(to_hex).collect(),
-            checkpoint: note,
-        })
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?
-    .map(Json)
+    let gavel = s.gavel.clone();
+    tokio::task::spawn_blocking(move || gavel.consistency_proof(q.old, q.new))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(ApiError::from)
+        .map(Json)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -662,32 +620,7 @@ async fn inclusion_proof(
     b: Bearer,
     ApiQuery(q): ApiQuery<ProofQuery>,
 ) -> Result<Json<InclusionProof>, ApiError> {
-    let log = s.log.clone();
-    as_caller(&s, b, move |_, p| {
-        p.require_reader()?;
-        let store = log.store();
-        let (size, note) = match q.tree_size {
-            Some(size) => (size, None),
-            None => {
-                let c = log.checkpoint()?;
-                (c.size, Some(c.note))
-            }
-        };
-        let entry = gavel_store::Store::entry(store.as_ref(), q.seq)?
-            .ok_or_else(|| CoreError::NotFound(format!("seq {} is not in the log", q.seq)))?;
-        let proof = gavel_store::Store::inclusion_proof(store.as_ref(), q.seq, size)?;
-        let root = gavel_store::Store::root_at(store.as_ref(), size)?;
-        Ok(InclusionProof {
-            seq: q.seq,
-            tree_size: size,
-            leaf_hash: to_hex(&entry.leaf_hash),
-            root: to_hex(&root),
-            hashes: proof.iter().map(to_hex).collect(),
-            checkpoint: note,
-        })
-    })
-    .await
-    .map(Json)
+    as_caller(&s, b, move |g, p| g.inclusion_proof(p, q.seq, q.tree_size)).await.map(Json)
 }
 
 #[utoipa::path(get, path = "/v1/me", responses((status = 200, description = "The calling principal", body = Me)), security(("bearer" = [])))]
@@ -696,6 +629,9 @@ async fn me(State(s): State<AppState>, b: Bearer) -> Result<Json<Me>, ApiError> 
         Ok(match p {
             Principal::User(u) => Me::User { user: u.clone() },
             Principal::Agent(a) => Me::Agent { agent: a.clone() },
+            Principal::Operator(_) => {
+                return Err(CoreError::Forbidden("no token names the local operator".into()))
+            }
         })
     })
     .await

@@ -36,8 +36,8 @@
 use crate::background::Background;
 use crate::metrics::Metrics;
 use crate::s3_export::{S3Target, UploadError};
+use gavel_core::{CoreError, Gavel, StoredCheckpoint};
 use gavel_ledger::checkpoint::NoteVerifier;
-use gavel_store::{Log, Store, StoredCheckpoint};
 use object_store::aws::AmazonS3;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt, PutPayload};
@@ -176,7 +176,7 @@ pub async fn uploaded_size(
 
 /// The uploader's state between passes.
 struct Uploader {
-    log: Arc<Log>,
+    gavel: Arc<Gavel>,
     target: S3Target,
     config: UploadConfig,
     metrics: Arc<Metrics>,
@@ -191,10 +191,10 @@ struct Uploader {
 impl Uploader {
     async fn db<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Log) -> Result<T, gavel_store::StoreError> + Send + 'static,
+        f: impl FnOnce(&Gavel) -> Result<T, CoreError> + Send + 'static,
     ) -> Result<T, String> {
-        let log = self.log.clone();
-        tokio::task::spawn_blocking(move || f(&log))
+        let gavel = self.gavel.clone();
+        tokio::task::spawn_blocking(move || f(&gavel))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())
@@ -222,18 +222,18 @@ impl Uploader {
             self.client = Some(self.target.client().map_err(|e| e.to_string())?);
         }
         let Some(store) = self.client.clone() else { return Ok(()) };
-        let origin = self.log.origin().to_string();
+        let origin = self.gavel.origin().to_string();
         let position = match self.position {
             Some(p) => p,
             None => {
-                let verifier = self.log.verifier().clone();
+                let verifier = self.gavel.log_verifier().clone();
                 let p = match uploaded_size(&store, &self.target, &origin, &verifier)
                     .await
                     .map_err(|e| e.to_string())?
                 {
                     Some(size) => size,
                     None => self
-                        .db(|log| log.latest_authentic_checkpoint())
+                        .db(|gavel| gavel.latest_checkpoint())
                         .await?
                         .map_or(0, |c| c.size.saturating_sub(1)),
                 };
@@ -241,9 +241,9 @@ impl Uploader {
                 p
             }
         };
-        let due = self.db(move |log| log.store().checkpoints_after(position, 100)).await?;
+        let due = self.db(move |gavel| gavel.checkpoints_after(position, 100)).await?;
         for c in due {
-            let authentic = matches!(self.log.verifier().verify(&c.note),
+            let authentic = matches!(self.gavel.log_verifier().verify(&c.note),
                                      Ok(v) if v.size == c.size && v.root == c.root && v.origin == origin);
             if authentic {
                 upload(&store, &self.target, &origin, &c).await.map_err(|e| e.to_string())?;
@@ -263,11 +263,11 @@ impl Uploader {
 /// Starts the uploader on the current runtime. [`Background::stop`] lets the pass in flight
 /// finish, then makes one last pass (at most 15 s, retrying nothing) for the final checkpoint:
 /// stop it after that checkpoint is signed.
-pub fn start(log: Arc<Log>, target: S3Target, config: UploadConfig, metrics: Arc<Metrics>) -> Background {
+pub fn start(gavel: Arc<Gavel>, target: S3Target, config: UploadConfig, metrics: Arc<Metrics>) -> Background {
     let interval = config.interval;
     Background::start(interval, move |mut ticks| async move {
         let mut uploader = Uploader {
-            log,
+            gavel,
             target,
             backoff: config.interval,
             config,

@@ -14,25 +14,19 @@ use crate::api::{as_caller, created, route, ApiJson, ApiPath, ApiQuery, Bearer, 
 use crate::error::ApiError;
 use crate::openapi::List;
 use crate::public::Counted;
-use crate::s3_export::S3Target;
 use crate::AppState;
 use axum::extract::{ConnectInfo, State};
 use axum::http::Method;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use gavel_core::compliance::ScanSettings;
+use gavel_core::evidence_runs::{self, ExportOut, ExportParams};
 use gavel_core::shares::{ExportRecord, Share};
-use gavel_core::{CoreError, Gavel, Principal, Role};
-use gavel_evidence::export::{parse_date, ExportRequest, ExportSummary};
-use gavel_evidence::{EvidenceError, Framework};
-use gavel_store::layout::DataDir;
-use gavel_store::{Log, Store};
+use gavel_core::{CoreError, Gavel};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use utoipa::{OpenApi, ToSchema};
 
 pub fn routes() -> Vec<Route> {
@@ -81,58 +75,12 @@ pub fn public_routes() -> Vec<Route> {
 ))]
 pub struct ComplianceDoc;
 
-fn evidence_error(e: EvidenceError) -> CoreError {
-    match e {
-        EvidenceError::Framework(m) | EvidenceError::Invalid(m) => CoreError::Invalid(m),
-        EvidenceError::Store(e) => e.into(),
-        other => CoreError::Internal(other.to_string()),
-    }
-}
-
-/// A framework by name: `soc2` (built in) or `<data-dir>/frameworks/<name>.toml`.
-pub fn resolve_framework(dir: &DataDir, name: &str) -> Result<Framework, CoreError> {
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with('.')
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
-    if !valid {
-        return Err(CoreError::Invalid(format!("framework {name:?} must be a name like soc2 ([a-z0-9._-])")));
-    }
-    if name == "soc2" {
-        return Framework::soc2().map_err(evidence_error);
-    }
-    let path = dir.root().join("frameworks").join(format!("{name}.toml"));
-    if !path.is_file() {
-        return Err(CoreError::NotFound(format!(
-            "no framework {name:?} (built in: soc2; others go in {})",
-            dir.root().join("frameworks").display()
-        )));
-    }
-    Framework::load(&path.to_string_lossy()).map_err(evidence_error)
-}
-
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScanBody {
     /// Framework name (default soc2).
     #[serde(default)]
     pub framework: Option<String>,
-}
-
-/// Runs and records a scan (`by` None: the scheduled scan).
-pub fn scan(
-    gavel: &Gavel,
-    log: &Log,
-    by: Option<&Principal>,
-    framework: &str,
-    settings: &ScanSettings,
-) -> Result<Value, CoreError> {
-    if let Some(p) = by {
-        Gavel::may_scan(p)?;
-    }
-    let fw = resolve_framework(log.data_dir(), framework)?;
-    let scan = gavel.compliance_scan(by, &fw, settings)?;
-    Ok(json!(scan))
 }
 
 #[utoipa::path(post, path = "/v1/compliance/scans", request_body(content = Option<ScanBody>, description = "Optional: an empty body is accepted"),
@@ -144,8 +92,8 @@ async fn run_scan(
     body: crate::api::MaybeJson<ScanBody>,
 ) -> Result<Response, ApiError> {
     let framework = body.0.and_then(|b| b.framework).unwrap_or_else(|| "soc2".into());
-    let (log, settings) = (s.log.clone(), s.compliance.checks.clone());
-    as_caller(&s, b, move |g, p| scan(g, &log, Some(p), &framework, &settings)).await.map(created)
+    let settings = s.compliance.checks.clone();
+    as_caller(&s, b, move |g, p| Ok(json!(g.run_scan(p, &framework, &settings)?))).await.map(created)
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -213,55 +161,6 @@ pub struct ExportBody {
     pub to: String,
 }
 
-/// Writes a bundle of `framework` for `[from, to)` into `<data-dir>/exports/<export id>` and records
-/// it. `by` None: the scheduled export.
-pub fn export_bundle(
-    gavel: &Gavel,
-    log: &Log,
-    by: Option<&Principal>,
-    framework: &str,
-    from: &str,
-    to: &str,
-) -> Result<ExportSummary, CoreError> {
-    let actor = match by {
-        Some(p) => {
-            p.require_user(&[Role::Admin, Role::Auditor])?;
-            p.actor()
-        }
-        None => gavel_ledger::event::Actor::system("scheduled-export"),
-    };
-    let fw = resolve_framework(log.data_dir(), framework)?;
-    let (from, to) = (parse_date(from).map_err(evidence_error)?, parse_date(to).map_err(evidence_error)?);
-    let (key, _) = gavel_evidence::load_or_create_export_key(log.data_dir()).map_err(evidence_error)?;
-    let exports = log.data_dir().exports();
-    std::fs::create_dir_all(&exports)
-        .map_err(|e| CoreError::Internal(format!("{}: {e}", exports.display())))?;
-    let staging = exports.join(format!(".new-{}", gavel_core::ids::new_id("x")));
-    let org = log.origin().strip_prefix("gavel.local/").unwrap_or(log.origin()).to_string();
-    let req = ExportRequest {
-        store: log.store().as_ref(),
-        log_signer: log.signer(),
-        export_key: &key,
-        framework: &fw,
-        from,
-        to,
-        org,
-        out: staging.clone(),
-        retention_days: gavel.retention_policy()?.days,
-        simulated: log.store().meta("simulated")?.as_deref() == Some("true"),
-        generated_at: gavel.clock().now(),
-        record: true,
-        actor,
-        progress: None,
-    };
-    let mut summary = gavel_evidence::export(&req).map_err(evidence_error)?;
-    let target = exports.join(&summary.export_id);
-    std::fs::rename(&staging, &target)
-        .map_err(|e| CoreError::Internal(format!("{}: {e}", target.display())))?;
-    summary.out = target;
-    Ok(summary)
-}
-
 #[utoipa::path(post, path = "/v1/compliance/exports", request_body = ExportBody,
     responses((status = 201, description = "The signed bundle was written and recorded; share it with POST /v1/shares")),
     security(("bearer" = [])))]
@@ -270,10 +169,13 @@ async fn create_export(
     b: Bearer,
     ApiJson(body): ApiJson<ExportBody>,
 ) -> Result<Response, ApiError> {
-    let log = s.log.clone();
     as_caller(&s, b, move |g, p| {
-        let framework = body.framework.unwrap_or_else(|| "soc2".into());
-        export_bundle(g, &log, Some(p), &framework, &body.from, &body.to)
+        let framework = g.framework(body.framework.as_deref().unwrap_or("soc2"))?;
+        let (from, to) = (evidence_runs::day(&body.from)?, evidence_runs::day(&body.to)?);
+        g.export_evidence(
+            p,
+            ExportParams { framework: &framework, from, to, out: ExportOut::DataDir, progress: None },
+        )
     })
     .await
     .map(created)
@@ -347,8 +249,8 @@ fn bundle_files(dir: &std::path::Path) -> Result<Vec<BundleFile>, CoreError> {
     Ok(files)
 }
 
-fn bundle_dir(log: &Log, export_id: &str) -> PathBuf {
-    log.data_dir().exports().join(export_id)
+fn bundle_dir(gavel: &Gavel, export_id: &str) -> PathBuf {
+    gavel.data_dir().exports().join(export_id)
 }
 
 #[utoipa::path(get, path = "/v1/compliance/exports/{id}", responses((status = 200, description = "The export on record and its files", body = ExportDetail)), security(("bearer" = [])))]
@@ -357,10 +259,9 @@ async fn get_export(
     b: Bearer,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ExportDetail>, ApiError> {
-    let log = s.log.clone();
     as_caller(&s, b, move |g, p| {
         let export = g.export(p, &id)?;
-        let files = bundle_files(&bundle_dir(&log, &export.export_id)).unwrap_or_default();
+        let files = bundle_files(&bundle_dir(g, &export.export_id)).unwrap_or_default();
         Ok(ExportDetail { stored: !files.is_empty(), export, files })
     })
     .await
@@ -395,10 +296,9 @@ async fn export_file(
     b: Bearer,
     ApiPath((id, path)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let log = s.log.clone();
     as_caller(&s, b, move |g, p| {
         let export = g.export(p, &id)?;
-        read_bundle_file(&bundle_dir(&log, &export.export_id), &path)
+        read_bundle_file(&bundle_dir(g, &export.export_id), &path)
     })
     .await
     .map(file_response)
@@ -420,11 +320,10 @@ async fn create_share(
     b: Bearer,
     ApiJson(body): ApiJson<ShareBody>,
 ) -> Result<Response, ApiError> {
-    let log = s.log.clone();
     as_caller(&s, b, move |g, p| {
         // Only a bundle the server holds can be shared.
         let held = |export: &gavel_core::shares::ExportRecord| {
-            bundle_files(&bundle_dir(&log, &export.export_id)).map(drop).map_err(|_| {
+            bundle_files(&bundle_dir(g, &export.export_id)).map(drop).map_err(|_| {
                 CoreError::Conflict(format!(
                     "export {} is on record but its bundle is not in the server's exports directory; \
                      export it with POST /v1/compliance/exports (or `gavel evidence export` without --out)",
@@ -466,14 +365,10 @@ async fn share_accesses(
 
 #[utoipa::path(get, path = "/v1/public/signing-key", responses((status = 200, description = "The export signing public key, SPKI PEM (no token)")))]
 async fn signing_key(State(s): State<AppState>) -> Result<Response, ApiError> {
-    let log = s.log.clone();
-    let pem = tokio::task::spawn_blocking(move || {
-        gavel_evidence::load_or_create_export_key(log.data_dir())
-            .map(|(key, _)| gavel_ledger::keys::public_key_pem(&key.verifying_key()))
-            .map_err(evidence_error)
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))??;
+    let gavel = s.gavel.clone();
+    let pem = tokio::task::spawn_blocking(move || gavel.export_public_key())
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response())
 }
 
@@ -494,7 +389,7 @@ async fn admit(
     what: Option<String>,
     addr: SocketAddr,
     headers: &HeaderMap,
-) -> Result<(Arc<Log>, String), Response> {
+) -> Result<(Share, String), Response> {
     let guard = s.public.clone();
     let source = addr.ip();
     let now = || gavel_ledger::clock::format_time(s.gavel.clock().now());
@@ -511,14 +406,14 @@ async fn admit(
     guard
         .admit_link(&gavel_core::ids::token_hash(&token), source, &now())
         .map_err(IntoResponse::into_response)?;
-    let (gavel, log, who) = (s.gavel.clone(), s.log.clone(), client(&addr, headers));
+    let (gavel, who) = (s.gavel.clone(), client(&addr, headers));
     let now = now();
     tokio::task::spawn_blocking(move || {
         let (share, export) = gavel.open_share(&token).inspect_err(|_| {
             guard.count(None, source, Counted::NotFound, &now);
         })?;
         if let Some(path) = &what {
-            let listed = bundle_files(&bundle_dir(&log, &export.export_id))?;
+            let listed = bundle_files(&bundle_dir(&gavel, &export.export_id))?;
             if !listed.iter().any(|f| f.path == path.as_str()) {
                 guard.count(Some(&share.id), source, Counted::NotFound, &now);
                 return Err(CoreError::NotFound(format!(
@@ -534,7 +429,7 @@ async fn admit(
         } else {
             guard.count(Some(&share.id), source, Counted::Repeated, &now);
         }
-        Ok((log, export.export_id))
+        Ok((share, export.export_id))
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()).into_response())?
@@ -548,15 +443,11 @@ async fn share_listing(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Json<ShareListing>, Response> {
-    let (log, export_id) = admit(&s, token, None, addr, &headers).await?;
+    let (share, export_id) = admit(&s, token, None, addr, &headers).await?;
     let gavel = s.gavel.clone();
     tokio::task::spawn_blocking(move || {
-        let export = gavel
-            .store()
-            .get_doc(gavel_evidence::export::EXPORTS_COLLECTION, &export_id)?
-            .map(|d| d.body)
-            .unwrap_or(Value::Null);
-        let files = bundle_files(&bundle_dir(&log, &export_id))?;
+        let export = gavel.shared_export_document(&share)?;
+        let files = bundle_files(&bundle_dir(&gavel, &export_id))?;
         Ok::<_, CoreError>(ShareListing {
             export,
             files,
@@ -576,165 +467,11 @@ async fn share_file(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Response, Response> {
-    let (log, export_id) = admit(&s, token, Some(path.clone()), addr, &headers).await?;
-    tokio::task::spawn_blocking(move || read_bundle_file(&bundle_dir(&log, &export_id), &path))
+    let (_, export_id) = admit(&s, token, Some(path.clone()), addr, &headers).await?;
+    let gavel = s.gavel.clone();
+    tokio::task::spawn_blocking(move || read_bundle_file(&bundle_dir(&gavel, &export_id), &path))
         .await
         .map_err(|e| ApiError::internal(e.to_string()).into_response())?
         .map(file_response)
         .map_err(|e| ApiError::from(e).into_response())
-}
-
-/// What the compliance schedule runs (from `gavel.toml`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Schedule {
-    /// Run a soc2 scan when the latest one is older than this (None: never on schedule).
-    pub scan_every: Option<time::Duration>,
-    /// Export the previous calendar month on the 1st (into `<data-dir>/exports/`).
-    pub monthly_export: bool,
-    /// Also copy each scheduled bundle into this directory (e.g. a mounted archive volume).
-    pub copy_to: Option<PathBuf>,
-    /// Also upload monthly bundles to this S3-compatible bucket (see `s3_export`).
-    pub upload_to: Option<S3Target>,
-    /// Tunables of the readiness checks (every scan, scheduled or not).
-    pub checks: ScanSettings,
-}
-
-impl Default for Schedule {
-    fn default() -> Self {
-        Schedule {
-            scan_every: Some(time::Duration::days(7)),
-            monthly_export: false,
-            copy_to: None,
-            upload_to: None,
-            checks: ScanSettings::default(),
-        }
-    }
-}
-
-/// Copies a bundle directory to `<target>/<name>`, via a staging name so a reader never sees a
-/// half-copied bundle.
-fn copy_bundle(bundle: &std::path::Path, target: &std::path::Path, name: &str) -> std::io::Result<PathBuf> {
-    fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
-        std::fs::create_dir_all(to)?;
-        for entry in std::fs::read_dir(from)? {
-            let entry = entry?;
-            let dest = to.join(entry.file_name());
-            if entry.file_type()?.is_dir() {
-                copy_dir(&entry.path(), &dest)?;
-            } else {
-                std::fs::copy(entry.path(), dest)?;
-            }
-        }
-        Ok(())
-    }
-    std::fs::create_dir_all(target)?;
-    let staging = target.join(format!(".{name}.partial"));
-    let _ = std::fs::remove_dir_all(&staging);
-    copy_dir(bundle, &staging)?;
-    let dest = target.join(name);
-    std::fs::rename(&staging, &dest)?;
-    Ok(dest)
-}
-
-/// Whether an export is a whole calendar month (what the schedule exports and uploads).
-fn is_monthly(e: &gavel_core::shares::ExportRecord) -> bool {
-    let (Ok(from), Ok(to)) = (parse_date(&e.from), parse_date(&e.to)) else {
-        return false;
-    };
-    from.day() == 1
-        && from
-            .replace_day(28)
-            .ok()
-            .and_then(|d| d.checked_add(time::Duration::days(4)))
-            .and_then(|d| d.replace_day(1).ok())
-            == Some(to)
-}
-
-/// Uploads every soc2 monthly bundle held in `<data-dir>/exports/` that has no upload record for
-/// `target` yet, oldest first, recording each success; stops at the first failure (retried at the
-/// next check). A bundle already recorded as uploaded to this target is never uploaded again.
-fn upload_pending(
-    gavel: &Gavel,
-    log: &Log,
-    target: &S3Target,
-    done: &mut Vec<String>,
-) -> Result<(), CoreError> {
-    let store = gavel.store().as_ref();
-    let mut pending = Vec::new();
-    for e in gavel.export_records()?.into_iter().rev() {
-        let dir = bundle_dir(log, &e.export_id);
-        if e.framework == "soc2"
-            && is_monthly(&e)
-            && dir.join("SHA256SUMS").is_file()
-            && !crate::s3_export::is_uploaded(store, target, &e.export_id)?
-        {
-            pending.push((e, dir));
-        }
-    }
-    for (e, dir) in pending {
-        let uploaded = crate::s3_export::upload_bundle(target, &dir, &e.export_id, &e.sha256sums_sha256)
-            .map_err(|err| {
-                CoreError::Internal(format!(
-                    "export {} ({}..{}) stays in {} but is not uploaded yet (retried at the next check): {err}",
-                    e.export_id,
-                    e.from,
-                    e.to,
-                    dir.display()
-                ))
-            })?;
-        let at = gavel_ledger::clock::format_time(gavel.clock().now());
-        let actor = gavel_ledger::event::Actor::system("scheduled-export");
-        crate::s3_export::record_upload(store, target, &e.export_id, &uploaded, actor, &at)?;
-        done.push(format!("uploaded {} to {} ({} objects)", e.export_id, uploaded.url, uploaded.objects));
-    }
-    Ok(())
-}
-
-/// Runs whatever the schedule says is due now: returns what it did, in words. Idempotent: the
-/// stored scans and exports say what was already done, so restarts neither repeat nor skip work;
-/// uploads have their own records (`evidence_uploads`), so a failed one is retried at the next run.
-pub fn run_due(gavel: &Gavel, log: &Log, schedule: &Schedule) -> Result<Vec<String>, CoreError> {
-    let now = gavel.clock().now();
-    let mut done = Vec::new();
-    if let Some(every) = schedule.scan_every {
-        let latest = gavel.latest_scan("soc2")?;
-        let due = latest
-            .as_ref()
-            .and_then(|s| gavel_ledger::clock::parse_time(&s.completed_at))
-            .is_none_or(|t| now - t >= every);
-        if due {
-            let scan = scan(gavel, log, None, "soc2", &schedule.checks)?;
-            done.push(format!("scan {}", scan["id"].as_str().unwrap_or("?")));
-        }
-    }
-    if schedule.monthly_export {
-        let this_month = now.date().replace_day(1).map_err(|e| CoreError::Internal(e.to_string()))?;
-        let previous = this_month.previous_day().and_then(|d| d.replace_day(1).ok());
-        if let Some(previous) = previous {
-            let (from, to) =
-                (gavel_evidence::export::date_str(previous), gavel_evidence::export::date_str(this_month));
-            let exists =
-                gavel.export_records()?.iter().any(|e| e.framework == "soc2" && e.from == from && e.to == to);
-            if !exists {
-                let summary = export_bundle(gavel, log, None, "soc2", &from, &to)?;
-                done.push(format!("export {} of {from}..{to}", summary.export_id));
-                if let Some(target) = &schedule.copy_to {
-                    let copied = copy_bundle(&summary.out, target, &summary.export_id).map_err(|e| {
-                        CoreError::Internal(format!("copying the bundle to {}: {e}", target.display()))
-                    })?;
-                    done.push(format!("copied to {}", copied.display()));
-                }
-            }
-        }
-        if let Some(target) = &schedule.upload_to {
-            if let Err(e) = upload_pending(gavel, log, target, &mut done) {
-                // What was done before the failure is in the log; say it here too.
-                for what in &done {
-                    tracing::info!(%what, "scheduled compliance work done");
-                }
-                return Err(e);
-            }
-        }
-    }
-    Ok(done)
 }

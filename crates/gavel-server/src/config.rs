@@ -109,15 +109,17 @@ impl Config {
     }
 
     /// The compliance schedule this configuration asks for.
-    pub fn compliance_schedule(&self) -> crate::compliance_api::Schedule {
-        crate::compliance_api::Schedule {
+    pub fn compliance_schedule(&self) -> gavel_core::evidence_runs::Schedule {
+        gavel_core::evidence_runs::Schedule {
             scan_every: (self.compliance_scan_interval_secs > 0).then(|| {
                 time::Duration::seconds(self.compliance_scan_interval_secs.min(i64::MAX as u64) as i64)
             }),
             monthly_export: self.monthly_export,
             copy_to: self.monthly_export_dir.as_ref().map(std::path::PathBuf::from),
             // Checked by `validate`.
-            upload_to: self.s3_target().ok().flatten(),
+            upload_to: self.s3_target().ok().flatten().map(|t| {
+                std::sync::Arc::new(t) as std::sync::Arc<dyn gavel_core::evidence_runs::BundleUploader>
+            }),
             checks: gavel_core::compliance::ScanSettings {
                 min_active_policies: self.scan_min_active_policies,
                 credential_max_age_days: i64::from(self.scan_credential_max_age_days),
@@ -307,7 +309,7 @@ mod tests {
         .unwrap();
         let target =
             Config::load(Some(&path), Path::new("/nonexistent")).unwrap().compliance_schedule().upload_to;
-        assert_eq!(target.map(|t| t.url()).as_deref(), Some("s3://evidence/gavel"));
+        assert_eq!(target.map(|t| t.target()).as_deref(), Some("s3://evidence/gavel"));
         for bad in [
             "monthly_export_s3_url = \"s3://evidence\"\n",
             "monthly_export = true\nmonthly_export_s3_url = \"evidence/x\"\n",

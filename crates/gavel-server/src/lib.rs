@@ -31,9 +31,8 @@ pub mod retention_api;
 pub mod s3_export;
 pub mod webhooks;
 
+use gavel_core::evidence_runs::Schedule;
 use gavel_core::Gavel;
-use gavel_ledger::clock::Clock;
-use gavel_store::{Log, Store};
 use metrics::Metrics;
 use std::future::Future;
 use std::sync::Arc;
@@ -43,7 +42,6 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct AppState {
     pub gavel: Arc<Gavel>,
-    pub log: Arc<Log>,
     pub metrics: Arc<Metrics>,
     /// How the webhook dispatcher started by [`serve`] behaves.
     pub webhooks: Arc<webhooks::DispatchConfig>,
@@ -52,7 +50,7 @@ pub struct AppState {
     /// How often [`serve`] runs the retention purge (`None`: only on request).
     pub retention_purge_every: Option<Duration>,
     /// Scheduled readiness scans and monthly exports.
-    pub compliance: compliance_api::Schedule,
+    pub compliance: Schedule,
     /// The rate limits and access counts of the routes that need no token.
     pub public: Arc<public::PublicGuard>,
     /// The bounds of `/readyz` and its probe in flight.
@@ -64,26 +62,19 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(log: Arc<Log>, clock: Arc<dyn Clock>) -> Self {
-        Self::with_settings(log, clock, gavel_core::Settings::default())
-    }
-
-    pub fn with_settings(log: Arc<Log>, clock: Arc<dyn Clock>, settings: gavel_core::Settings) -> Self {
+    /// The server over `gavel` (the domain, which owns the log); the append latency is measured
+    /// into the server's metrics.
+    pub fn new(gavel: Gavel) -> Self {
         let metrics = Arc::new(Metrics::new());
         let observed = metrics.clone();
-        let store: Arc<dyn Store> = log.store().clone();
-        let gavel = Gavel::new(store, clock)
-            .with_settings(settings)
-            .with_checkpoint_verifier(log.verifier().clone())
-            .observe_appends(move |d| observed.append_latency.observe(d.as_secs_f64()));
+        let gavel = gavel.observe_appends(move |d| observed.append_latency.observe(d.as_secs_f64()));
         AppState {
             gavel: Arc::new(gavel),
-            log,
             metrics,
             webhooks: Arc::default(),
             detectors: Arc::default(),
             retention_purge_every: Some(Duration::from_secs(86_400)),
-            compliance: compliance_api::Schedule::default(),
+            compliance: Schedule::default(),
             public: Arc::default(),
             readiness: Arc::default(),
             checkpoint_publish_dir: None,
@@ -126,7 +117,7 @@ impl AppState {
     }
 
     /// Sets the compliance schedule (scans, monthly exports).
-    pub fn with_compliance_schedule(mut self, schedule: compliance_api::Schedule) -> Self {
+    pub fn with_compliance_schedule(mut self, schedule: Schedule) -> Self {
         self.compliance = schedule;
         self
     }
@@ -156,15 +147,15 @@ pub async fn serve(
     checkpoint_interval: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let log = state.log.clone();
+    let gavel = state.gavel.clone();
     let publish_dir = state.checkpoint_publish_dir.clone();
     let checkpointer = tokio::spawn(async move {
         let mut tick = tokio::time::interval(checkpoint_interval);
         let mut published = 0u64;
         loop {
             tick.tick().await;
-            let (log, dir) = (log.clone(), publish_dir.clone());
-            published = tokio::task::spawn_blocking(move || match log.checkpoint() {
+            let (gavel, dir) = (gavel.clone(), publish_dir.clone());
+            published = tokio::task::spawn_blocking(move || match gavel.sign_checkpoint() {
                 Ok(c) => match dir.filter(|_| c.size > published) {
                     Some(dir) => match publish_checkpoint(&dir, &c.note) {
                         Ok(()) => c.size,
@@ -186,10 +177,10 @@ pub async fn serve(
     });
     let dispatcher = webhooks::start(state.gavel.clone(), (*state.webhooks).clone());
     let uploader = state.checkpoint_upload.clone().map(|(target, config)| {
-        checkpoint_upload::start(state.log.clone(), target, config, state.metrics.clone())
+        checkpoint_upload::start(state.gavel.clone(), target, config, state.metrics.clone())
     });
     let detector = detectors::start(state.gavel.clone(), (*state.detectors).clone(), state.metrics.clone());
-    let prober = readiness::start(state.readiness.clone(), state.log.clone(), state.metrics.clone());
+    let prober = readiness::start(state.readiness.clone(), state.gavel.clone(), state.metrics.clone());
     let purger =
         state.retention_purge_every.map(|every| tokio::spawn(run_purges(state.gavel.clone(), every)));
     let scheduler = tokio::spawn(run_compliance_schedule(state.clone()));
@@ -213,8 +204,8 @@ pub async fn serve(
     flush_auth_failures(state.gavel.clone()).await;
     // What the public routes counted since the last summary is recorded before the last checkpoint.
     public::flush_now(&state).await;
-    let (log, dir) = (state.log.clone(), state.checkpoint_publish_dir.clone());
-    let _ = tokio::task::spawn_blocking(move || match log.checkpoint() {
+    let (gavel, dir) = (state.gavel.clone(), state.checkpoint_publish_dir.clone());
+    let _ = tokio::task::spawn_blocking(move || match gavel.sign_checkpoint() {
         Ok(c) => {
             if let Some(dir) = dir {
                 if let Err(e) = publish_checkpoint(&dir, &c.note) {
@@ -294,8 +285,8 @@ async fn run_compliance_schedule(state: AppState) {
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(60), every);
     loop {
         tick.tick().await;
-        let (gavel, log, schedule) = (state.gavel.clone(), state.log.clone(), state.compliance.clone());
-        match tokio::task::spawn_blocking(move || compliance_api::run_due(&gavel, &log, &schedule)).await {
+        let (gavel, schedule) = (state.gavel.clone(), state.compliance.clone());
+        match tokio::task::spawn_blocking(move || gavel.run_due(&schedule)).await {
             Ok(Ok(done)) => {
                 for what in done {
                     tracing::info!(%what, "scheduled compliance work done");

@@ -163,46 +163,6 @@ pub struct PolicyHistory {
     pub changes: Vec<gavel_core::policies::PolicyChange>,
 }
 
-/// The latest signed checkpoint (`GET /v1/audit/checkpoint`).
-#[derive(Serialize, ToSchema)]
-pub struct CheckpointAnswer {
-    /// Entries the checkpoint covers.
-    pub tree_size: u64,
-    /// The RFC 9162 Merkle root of those entries (hex).
-    pub root: String,
-    /// The C2SP signed note.
-    pub note: String,
-    pub created_at: String,
-    /// The log's verifier key (signed-note form), to check the note with.
-    pub log_key: String,
-}
-
-/// An RFC 9162 inclusion proof of one entry (`GET /v1/audit/proof/inclusion`).
-#[derive(Serialize, ToSchema)]
-pub struct InclusionProof {
-    pub seq: u64,
-    pub tree_size: u64,
-    pub leaf_hash: String,
-    /// The root of the tree of `tree_size` entries.
-    pub root: String,
-    /// The proof's node hashes (hex), leaf to root.
-    pub hashes: Vec<String>,
-    /// The signed checkpoint of that size, when one was signed.
-    pub checkpoint: Option<String>,
-}
-
-/// An RFC 9162 consistency proof between two tree sizes (`GET /v1/audit/consistency`).
-#[derive(Serialize, ToSchema)]
-pub struct ConsistencyProof {
-    pub old_size: u64,
-    pub new_size: u64,
-    pub new_root: String,
-    /// The proof's node hashes (hex).
-    pub hashes: Vec<String>,
-    /// The latest signed checkpoint, when `new` was not given (it is its size).
-    pub checkpoint: Option<String>,
-}
-
 /// What verifying a range of the log found (`GET /v1/audit/verify`); the fields of
 /// `gavel_ledger::verify::VerifyReport`, as `gavel audit verify --json` prints them.
 #[derive(Serialize, ToSchema)]
@@ -249,6 +209,9 @@ pub struct Health {
     /// Events in the log (the size of its Merkle tree, signed or not yet).
     pub tree_size: u64,
 }
+
+/// The log's answers are core's types.
+pub use gavel_core::log::{CheckpointAnswer, ConsistencyProof, InclusionProof};
 
 /// The schemas referenced only through `value_type` (utoipa does not collect those itself).
 #[derive(utoipa::OpenApi)]

@@ -19,7 +19,7 @@
 
 use crate::background::Background;
 use crate::metrics::{Metrics, ReadyCheckLabels};
-use gavel_store::{Log, Store};
+use gavel_core::{CommitHealth, Gavel};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -101,10 +101,10 @@ impl Report {
 
 /// Evaluates every check (a few atomic loads, one read of the log size, one statvfs) and sets the
 /// readiness gauges.
-pub fn evaluate(readiness: &Readiness, log: &Log, metrics: &Metrics) -> Report {
-    let commit = commit_check(readiness, log.store().as_ref());
-    let detectors = detectors_check(readiness, log, metrics);
-    let disk = disk_check(readiness, log.data_dir().root(), metrics);
+pub fn evaluate(readiness: &Readiness, gavel: &Gavel, metrics: &Metrics) -> Report {
+    let commit = commit_check(readiness, gavel.commit_health());
+    let detectors = detectors_check(readiness, gavel, metrics);
+    let disk = disk_check(readiness, gavel.data_dir().root(), metrics);
     let report = Report { ready: commit.ok && detectors.ok && disk.ok, commit, detectors, disk };
     metrics.ready.set(i64::from(report.ready));
     for (name, check) in report.checks() {
@@ -113,8 +113,7 @@ pub fn evaluate(readiness: &Readiness, log: &Log, metrics: &Metrics) -> Report {
     report
 }
 
-fn commit_check(readiness: &Readiness, store: &dyn Store) -> Check {
-    let health = store.commit_health();
+fn commit_check(readiness: &Readiness, health: CommitHealth) -> Check {
     if !health.writer_running {
         return Check { ok: false, detail: "the log writer has stopped".into() };
     }
@@ -138,9 +137,9 @@ fn commit_check(readiness: &Readiness, store: &dyn Store) -> Check {
     Check { ok: true, detail }
 }
 
-fn detectors_check(readiness: &Readiness, log: &Log, metrics: &Metrics) -> Check {
-    let size = match log.store().head() {
-        Ok(head) => head.size,
+fn detectors_check(readiness: &Readiness, gavel: &Gavel, metrics: &Metrics) -> Check {
+    let size = match gavel.log_size() {
+        Ok(size) => size,
         Err(e) => return Check { ok: false, detail: format!("cannot read the log size: {e}") },
     };
     metrics.log_entries.set(size);
@@ -179,21 +178,21 @@ fn mib(bytes: u64) -> u64 {
 /// Starts the probe task: every probe interval, if the writer committed nothing for that long or
 /// its last commit failed, one probe commit on the blocking pool; then the checks are evaluated
 /// (so the gauges stay current without a scrape). [`Background::stop`] ends it.
-pub fn start(readiness: Arc<Readiness>, log: Arc<Log>, metrics: Arc<Metrics>) -> Background {
+pub fn start(readiness: Arc<Readiness>, gavel: Arc<Gavel>, metrics: Arc<Metrics>) -> Background {
     let interval = readiness.config.probe_interval;
     Background::start(interval, move |mut ticks| async move {
         while ticks.next().await {
-            let health = log.store().commit_health();
+            let health = gavel.commit_health();
             let idle = health.last_ok.max(health.last_failed).is_none_or(|t| t.elapsed() >= interval);
             if idle || health.failing.is_some() {
                 let started = u64::try_from(readiness.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX - 1) + 1;
                 readiness.probe_started.store(started, Ordering::Release);
-                let store = log.store().clone();
+                let prober = gavel.clone();
                 // Awaited to the end, however long the writer takes: one probe in flight at most.
-                let _ = tokio::task::spawn_blocking(move || store.probe_commit()).await;
+                let _ = tokio::task::spawn_blocking(move || prober.probe_commit()).await;
                 readiness.probe_started.store(0, Ordering::Release);
             }
-            let (r, l, m) = (readiness.clone(), log.clone(), metrics.clone());
+            let (r, l, m) = (readiness.clone(), gavel.clone(), metrics.clone());
             let _ = tokio::task::spawn_blocking(move || evaluate(&r, &l, &m)).await;
         }
     })

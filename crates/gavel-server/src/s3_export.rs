@@ -9,32 +9,26 @@
 //!   the stored `SHA256SUMS` and `SHA256SUMS.sig` must be byte-identical to the local ones (whose
 //!   SHA-256 must match the export on record); anything less is an error, never a success;
 //! * the local bundle is only read, never moved or removed, whatever happens remotely;
-//! * a successful upload is one `evidence.uploaded` event (URL, object count, SHA-256 of
-//!   `SHA256SUMS`) plus an `evidence_uploads` document keyed by export and URL, in one transaction.
-//!   A bundle with that record is never uploaded to that URL again; one without is retried at every
+//! * a successful upload is recorded by core (`gavel_core::evidence_runs`): one `evidence.uploaded`
+//!   event plus an `evidence_uploads` document keyed by export and URL, in one transaction. A
+//!   bundle with that record is never uploaded to that URL again; one without is retried at every
 //!   scheduled check;
 //! * credentials come from the environment only (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 //!   `AWS_SESSION_TOKEN`, `AWS_REGION`, …, read by `AmazonS3Builder::from_env`), never from gavel.toml.
 //!
 //! `object_store` is async while the schedule runs on the blocking pool: each upload drives its own
 //! current-thread tokio runtime (a blocking-pool thread is outside any runtime context, so this is
-//! allowed), and the log append happens after that runtime is done, because the store's
-//! `append_with` blocks on its writer and must not run inside a runtime.
+//! allowed), and core records the upload after that runtime is done, because recording blocks on
+//! the log writer and must not run inside a runtime.
 
-use gavel_ledger::event::{Actor, EventDraft};
-use gavel_store::docs::{DocKeys, Expect, StateOp};
-use gavel_store::Store;
+pub use gavel_core::evidence_runs::{Uploaded, UPLOADED_KIND, UPLOADS_COLLECTION};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
-
-pub const UPLOADS_COLLECTION: &str = "evidence_uploads";
-pub const UPLOADED_KIND: &str = "evidence.uploaded";
 
 /// Files up to this size are one PUT; larger ones (events.jsonl of a busy month) are a multipart
 /// upload in parts of this size, so memory stays bounded whatever the bundle's size.
@@ -135,21 +129,6 @@ impl S3Target {
         }
         b.build().map_err(|e| UploadError::Config(format!("S3 client for {}: {e}", self.url())))
     }
-
-    /// The id of the record of `export_id` uploaded here.
-    pub fn record_id(&self, export_id: &str) -> String {
-        hex::encode(Sha256::digest(format!("{}\n{export_id}", self.url()).as_bytes()))
-    }
-}
-
-/// What an upload did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Uploaded {
-    /// `s3://bucket/prefix/<export id>/`.
-    pub url: String,
-    pub objects: usize,
-    pub bytes: u64,
-    pub sha256sums_sha256: String,
 }
 
 /// The bundle's files in upload order (listed files, then `SHA256SUMS.sig`, then `SHA256SUMS`),
@@ -264,35 +243,15 @@ async fn put_file(store: &AmazonS3, key: &ObjectPath, file: &Path) -> Result<(),
     Ok(())
 }
 
-/// Whether `export_id` is already recorded as uploaded to `target`.
-pub fn is_uploaded(
-    store: &dyn Store,
-    target: &S3Target,
-    export_id: &str,
-) -> Result<bool, gavel_store::StoreError> {
-    Ok(store.get_doc(UPLOADS_COLLECTION, &target.record_id(export_id))?.is_some())
-}
+/// The S3 target as core's uploader: core decides what is due and records what was done.
+impl gavel_core::evidence_runs::BundleUploader for S3Target {
+    fn target(&self) -> String {
+        self.url()
+    }
 
-/// Records a successful upload: an `evidence.uploaded` event and its `evidence_uploads` document.
-pub fn record_upload(
-    store: &dyn Store,
-    target: &S3Target,
-    export_id: &str,
-    uploaded: &Uploaded,
-    actor: Actor,
-    at: &str,
-) -> Result<(), gavel_core::CoreError> {
-    let body = json!({
-        "export_id": export_id, "target": target.url(), "url": uploaded.url,
-        "objects": uploaded.objects, "bytes": uploaded.bytes,
-        "sha256sums_sha256": uploaded.sha256sums_sha256, "uploaded_at": at,
-    });
-    let draft = EventDraft::new(UPLOADED_KIND, actor, body.clone())
-        .map_err(|e| gavel_core::CoreError::Invalid(e.to_string()))?;
-    let keys = DocKeys { k1: Some(export_id.to_string()), k2: Some(target.url()), k3: None };
-    let op = StateOp::put(UPLOADS_COLLECTION, &target.record_id(export_id), body, keys, Expect::Absent);
-    store.append_with(draft, vec![op])?;
-    Ok(())
+    fn upload(&self, dir: &Path, export_id: &str, sha256sums_sha256: &str) -> Result<Uploaded, String> {
+        upload_bundle(self, dir, export_id, sha256sums_sha256).map_err(|e| e.to_string())
+    }
 }
 
 #[cfg(test)]
@@ -318,7 +277,6 @@ mod tests {
         }
         assert!(S3Target::parse("s3://bkt/x", Some("127.0.0.1:9000"), None).is_err());
         assert!(S3Target::parse("s3://bkt/x", None, Some("")).is_err());
-        assert_ne!(t.record_id("x1"), bare.record_id("x1"));
     }
 
     #[test]

@@ -174,7 +174,7 @@ fn approve_path_to_outcome_with_a_single_use_receipt() {
     assert_eq!(w.server.ok("GET", "/v1/audit/verify", &w.alice, None)["valid"], true);
 
     // Every step is a log event linked to the decision event's seq.
-    let store = w.server.state.log.store().clone();
+    let store = w.server.log.store().clone();
     let size = gavel_store::Store::head(store.as_ref()).unwrap().size;
     let mut linked = Vec::new();
     gavel_store::Store::scan(store.as_ref(), 0, size, &mut |e| {
@@ -461,7 +461,7 @@ fn rate_limits_and_cost_caps_hit_reset_and_live_in_the_store() {
     assert_eq!(limited["decision"], "deny");
     assert!(limited["reasons"][0].as_str().unwrap().contains("rate limit"), "{limited}");
     // No in-memory state: a fresh domain over the same store enforces the same limit.
-    let fresh = gavel_core::Gavel::new(w.server.state.log.store().clone(), w.clock.clone());
+    let fresh = gavel_core::Gavel::new(w.server.log.clone(), w.clock.clone());
     let agent = fresh.authenticate(&w.agent).unwrap();
     let req = gavel_core::decide::DecideRequest {
         tool: "search_docs".into(),
@@ -619,9 +619,9 @@ fn containment_voids_outstanding_approvals_and_receipts() {
     let first = hold(&w);
     let receipt = approved(&w, &first);
     let pending = hold(&w);
-    let suspended = gavel_store::Store::head(w.server.state.log.store().as_ref()).unwrap().size;
+    let suspended = gavel_store::Store::head(w.server.log.store().as_ref()).unwrap().size;
     w.server.ok("POST", &format!("{agent_path}/suspend"), &w.alice, Some(json!({"reason": "odd"})));
-    let event = gavel_store::Store::entry(w.server.state.log.store().as_ref(), suspended).unwrap().unwrap();
+    let event = gavel_store::Store::entry(w.server.log.store().as_ref(), suspended).unwrap().unwrap();
     let event = gavel_ledger::event::Event::from_bytes(event.bytes.as_deref().unwrap()).unwrap();
     assert_eq!(event.kind, "agent.suspended");
     let voided: Vec<&str> = event.data["voided_approvals"]

@@ -71,23 +71,22 @@ fn scans_are_recorded_compared_and_readable() {
 
     // The schedule: a scan is due when the latest is a week old; a monthly export on the 1st.
     let gavel = server.state.gavel.clone();
-    let log = server.state.log.clone();
     let archive = tempfile::tempdir().unwrap();
-    let schedule = gavel_server::compliance_api::Schedule {
+    let schedule = gavel_core::evidence_runs::Schedule {
         scan_every: Some(time::Duration::days(7)),
         monthly_export: true,
         copy_to: Some(archive.path().to_path_buf()),
         upload_to: None,
         checks: Default::default(),
     };
-    let done = gavel_server::compliance_api::run_due(&gavel, &log, &schedule).unwrap();
+    let done = gavel.run_due(&schedule).unwrap();
     assert_eq!(done.len(), 2, "only the February export is due (and its copy): {done:?}");
     assert!(done[0].contains("2026-02-01..2026-03-01"), "{done:?}");
     let copies: Vec<_> = std::fs::read_dir(archive.path()).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(copies.len(), 1, "{copies:?}");
     let report = gavel_evidence::verify_bundle(&copies[0], &gavel_evidence::VerifyOptions::default());
     assert!(report.valid, "the copied bundle verifies: {report:?}");
-    assert!(gavel_server::compliance_api::run_due(&gavel, &log, &schedule).unwrap().is_empty(), "idempotent");
+    assert!(gavel.run_due(&schedule).unwrap().is_empty(), "idempotent");
 }
 
 #[test]

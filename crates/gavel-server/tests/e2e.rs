@@ -121,10 +121,10 @@ fn the_governance_path_end_to_end() {
     // Every step is in a valid chain.
     let verify = server.ok("GET", "/v1/audit/verify", &alice, None);
     assert_eq!(verify["valid"], true, "{verify}");
-    let head = gavel_store::Store::head(server.state.log.store().as_ref()).unwrap();
+    let head = gavel_store::Store::head(server.log.store().as_ref()).unwrap();
     assert_eq!(verify["verified"], head.size);
     let mut kinds = Vec::new();
-    gavel_store::Store::scan(server.state.log.store().as_ref(), 0, head.size, &mut |e| {
+    gavel_store::Store::scan(server.log.store().as_ref(), 0, head.size, &mut |e| {
         let event = gavel_ledger::event::Event::from_bytes(e.bytes.as_deref().unwrap()).unwrap();
         kinds.push(event.kind);
         true
@@ -228,7 +228,7 @@ fn bad_requests_get_json_errors_and_change_nothing() {
     let alice = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
     let agent = server.ok("POST", "/v1/agents", &alice, Some(json!({"name": "a1"})));
     let agent_token = agent["token"].as_str().unwrap();
-    let size = || gavel_store::Store::head(server.state.log.store().as_ref()).unwrap().size;
+    let size = || gavel_store::Store::head(server.log.store().as_ref()).unwrap().size;
     let before = size();
 
     assert_error(
@@ -342,7 +342,7 @@ fn argument_numbers_are_exact_or_refused() {
     let alice = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
     let agent = server.ok("POST", "/v1/agents", &alice, Some(json!({"name": "payer"})));
     let token = agent["token"].as_str().unwrap().to_string();
-    let size = || gavel_store::Store::head(server.state.log.store().as_ref()).unwrap().size;
+    let size = || gavel_store::Store::head(server.log.store().as_ref()).unwrap().size;
     let decide = |raw: &str| {
         let sent = ureq::post(&format!("{}/v1/decide", server.base))
             .set("Authorization", &format!("Bearer {token}"))
@@ -560,7 +560,7 @@ fn readyz_names_commit_while_nothing_can_commit_and_recovers_without_a_restart()
 
     // Repaired: with no decision at all, the probe finds the writer commits again.
     db.fail_all_writes(false);
-    assert!(gavel_store::Store::commit_health(server.state.log.store().as_ref()).failing.is_some());
+    assert!(gavel_store::Store::commit_health(server.log.store().as_ref()).failing.is_some());
     let ready = wait_readyz(&server, 200, 10);
     assert_eq!(ready["checks"]["commit"]["ok"], true, "{ready}");
     assert_eq!(decide(&mut acknowledged).0, 200);
@@ -577,7 +577,7 @@ fn readyz_names_commit_while_nothing_can_commit_and_recovers_without_a_restart()
     }
     let kinds: Vec<String> = {
         let mut kinds = Vec::new();
-        gavel_store::Store::scan(server.state.log.store().as_ref(), 0, u64::MAX, &mut |e| {
+        gavel_store::Store::scan(server.log.store().as_ref(), 0, u64::MAX, &mut |e| {
             let event: Value = serde_json::from_slice(e.bytes.as_deref().unwrap()).unwrap();
             kinds.push(event["kind"].as_str().unwrap().to_string());
             true
@@ -678,7 +678,7 @@ fn a_monitor_follows_the_log_with_public_checkpoints_and_consistency_proofs() {
     for i in 0..5 {
         server.ok("POST", "/v1/agents", &alice, Some(json!({"name": format!("bot{i}")})));
     }
-    server.state.log.checkpoint().unwrap();
+    server.log.checkpoint().unwrap();
     let new = fetch();
     assert!(new.size > old.size);
     let p = server.call("GET", &format!("/v1/audit/consistency?old={}", old.size), None, None).1;
@@ -766,13 +766,13 @@ fn failed_authentications_are_recorded_aggregated_and_detected() {
     refused(old_agent_token, "POST", "/v1/decide");
     refused(old_agent_token, "POST", "/v1/decide");
     refused(bob_token, "GET", "/v1/audit");
-    let size = || gavel_store::Store::head(server.state.log.store().as_ref()).unwrap().size;
+    let size = || gavel_store::Store::head(server.log.store().as_ref()).unwrap().size;
     let before = size();
     let seq = server.state.gavel.flush_failed_authentications().unwrap().expect("an event");
     assert_eq!(size(), before + 1, "one event for six refusals");
     assert_eq!(server.state.gavel.flush_failed_authentications().unwrap(), None, "nothing noted since");
 
-    let entry = gavel_store::Store::entry(server.state.log.store().as_ref(), seq).unwrap().unwrap();
+    let entry = gavel_store::Store::entry(server.log.store().as_ref(), seq).unwrap().unwrap();
     let bytes = String::from_utf8(entry.bytes.unwrap()).unwrap();
     for secret in ["gvl_not_a_real_token", old_agent_token, bob_token] {
         assert!(!bytes.contains(secret), "a token reached the log");

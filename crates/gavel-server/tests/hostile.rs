@@ -110,12 +110,12 @@ impl World {
 
     /// Read from the store, not over HTTP: /healthz spends the budget the flood tests exhaust.
     fn log_size(&self) -> u64 {
-        gavel_store::Store::head(self.server.state.log.store().as_ref()).unwrap().size
+        gavel_store::Store::head(self.server.log.store().as_ref()).unwrap().size
     }
 
     /// The kinds of the events from `from` on.
     fn kinds_since(&self, from: u64) -> Vec<(String, Value)> {
-        let store = self.server.state.log.store().clone();
+        let store = self.server.log.store().clone();
         let mut kinds = Vec::new();
         gavel_store::Store::scan(store.as_ref(), from, u64::MAX, &mut |e| {
             let event: Value = serde_json::from_slice(e.bytes.as_deref().unwrap()).unwrap();

@@ -108,7 +108,7 @@ fn a_stored_policy_that_no_longer_loads_denies_every_call_across_restarts() {
     assert_eq!(w.decide()["decision"], "allow");
 
     // What a database written before the limits could hold: an active 3,000-term chain.
-    let store = w.server.state.gavel.store().clone();
+    let store = w.server.log.store().clone();
     let text = chain(3000, "&&");
     let mut version = store.get_doc("policy_versions", "team@1").unwrap().unwrap().body;
     version["text"] = json!(text);

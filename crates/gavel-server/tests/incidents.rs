@@ -87,11 +87,11 @@ impl World {
     }
 
     fn log_size(&self) -> u64 {
-        gavel_store::Store::head(self.server.state.log.store().as_ref()).unwrap().size
+        gavel_store::Store::head(self.server.log.store().as_ref()).unwrap().size
     }
 
     fn kinds(&self) -> Vec<String> {
-        let store = self.server.state.log.store().clone();
+        let store = self.server.log.store().clone();
         let mut out = Vec::new();
         gavel_store::Store::scan(store.as_ref(), 0, self.log_size(), &mut |e| {
             out.push(gavel_ledger::event::Event::from_bytes(e.bytes.as_deref().unwrap()).unwrap().kind);

@@ -162,28 +162,20 @@ fn session() -> Server {
     let export =
         post("/v1/compliance/exports", &alice, Some(json!({"from": "2026-03-01", "to": "2026-03-06"})));
     let export_id = s(&export["export_id"]);
-    let target = gavel_server::s3_export::S3Target {
-        bucket: "evidence".into(),
-        prefix: "gavel".into(),
-        endpoint: Some("http://127.0.0.1:9000".into()),
-        region: None,
-    };
-    let uploaded = gavel_server::s3_export::Uploaded {
-        url: format!("s3://evidence/gavel/{export_id}/"),
-        objects: 3,
-        bytes: 1234,
-        sha256sums_sha256: "00".repeat(32),
-    };
-    let store = server.state.log.store().clone();
-    gavel_server::s3_export::record_upload(
-        store.as_ref(),
-        &target,
-        &export_id,
-        &uploaded,
-        Actor::user("alice"),
-        "2026-03-05T09:00:00.000000Z",
-    )
-    .unwrap();
+    // An upload as core records it (gavel_core::evidence_runs; the S3 path is tests/s3_export.rs).
+    server
+        .log
+        .append(
+            EventDraft::new(
+                gavel_core::evidence_runs::UPLOADED_KIND,
+                Actor::system("scheduled-export"),
+                json!({"export_id": export_id, "target": "s3://evidence/gavel",
+                       "url": format!("s3://evidence/gavel/{export_id}/"), "objects": 3, "bytes": 1234,
+                       "sha256sums_sha256": "00".repeat(32), "uploaded_at": "2026-03-05T09:00:00.000000Z"}),
+            )
+            .unwrap(),
+        )
+        .unwrap();
     let share = post("/v1/shares", &alice, Some(json!({"export_id": export_id, "expires_days": 30})));
     for _ in 0..2 {
         assert_eq!(server.call("GET", &s(&share["url_path"]), None, None).0, 200);
@@ -212,7 +204,6 @@ fn session() -> Server {
 
     // An operator's own record (`gavel audit record`).
     server
-        .state
         .log
         .append(
             EventDraft::new("external.access_review", Actor::user("alice"), json!({"reviewer": "alice"}))
@@ -238,7 +229,7 @@ fn session() -> Server {
 #[test]
 fn every_delivered_payload_validates_against_the_ocsf_schema_as_sent() {
     let server = session();
-    let store = server.state.log.store().clone();
+    let store = server.log.store().clone();
     let log_kinds = || {
         let size = gavel_store::Store::head(store.as_ref()).unwrap().size;
         let mut kinds = BTreeSet::new();
@@ -285,7 +276,7 @@ fn every_delivered_payload_validates_against_the_ocsf_schema_as_sent() {
     lines.push_str(&serde_json::to_string(&payload(size, &"ab".repeat(32), None)).unwrap());
     lines.push('\n');
     // A signed checkpoint of the whole session, as the planner builds its delivery.
-    let signed = server.state.log.checkpoint().unwrap();
+    let signed = server.log.checkpoint().unwrap();
     let checkpoint = server.state.gavel.signed_checkpoint(signed.size).unwrap().expect("authentic");
     assert_eq!((checkpoint.tree_size, checkpoint.note.as_str()), (signed.size, signed.note.as_str()));
     lines.push_str(&serde_json::to_string(&checkpoint_payload(&checkpoint)).unwrap());

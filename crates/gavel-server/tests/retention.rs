@@ -123,7 +123,7 @@ fn retention_holds_and_purges_over_http() {
     // A year and a bit later: the first and third day go, the held second day stays.
     clock.advance(time::Duration::days(366));
     let report = server.ok("POST", "/v1/retention/purge", &alice, None);
-    let entry_present = |seq: u64| server.state.gavel.store().entry(seq).unwrap().unwrap().bytes.is_some();
+    let entry_present = |seq: u64| server.log.store().entry(seq).unwrap().unwrap().bytes.is_some();
     assert!(!entry_present(seqs[0]) && entry_present(seqs[1]) && !entry_present(seqs[2]), "{report}");
     assert_eq!(report["held"], json!([[seqs[1], seqs[1] + 1]]));
     let record_seq = report["records"][0].as_u64().unwrap();

@@ -11,12 +11,12 @@
 mod common;
 
 use common::Server;
+use gavel_core::evidence_runs::Schedule;
 use gavel_ledger::clock::ManualClock;
 use gavel_server::checkpoint_upload::{origin_key, UploadConfig};
-use gavel_server::compliance_api::{run_due, Schedule};
 use gavel_server::s3_export::{S3Target, UPLOADS_COLLECTION};
 use gavel_store::docs::DocQuery;
-use gavel_store::Store as _;
+
 use serde_json::json;
 use std::process::{Child, Stdio};
 use std::sync::Arc;
@@ -107,20 +107,20 @@ fn monthly_bundles_are_uploaded_read_back_and_retried_until_they_are() {
     server.ok("POST", "/v1/decide", agent["token"].as_str().unwrap(), Some(json!({"tool": "search_docs"})));
     clock.set(datetime!(2026-04-01 02:00 UTC));
 
-    let (gavel, log) = (server.state.gavel.clone(), server.state.log.clone());
+    let (gavel, log) = (server.state.gavel.clone(), server.log.clone());
     let target = S3Target::parse(&format!("s3://{BUCKET}/gavel/prod"), Some(&moto.base), None).unwrap();
     let schedule = Schedule {
         scan_every: None,
         monthly_export: true,
         copy_to: None,
-        upload_to: Some(target),
+        upload_to: Some(Arc::new(target)),
         checks: Default::default(),
     };
     let uploads =
-        |gavel: &gavel_core::Gavel| gavel.store().query_docs(&DocQuery::new(UPLOADS_COLLECTION, 10)).unwrap();
+        |_: &gavel_core::Gavel| log.store().query_docs(&DocQuery::new(UPLOADS_COLLECTION, 10)).unwrap();
 
     // No bucket yet: the export is made and kept, the upload fails loudly, nothing is recorded.
-    let err = run_due(&gavel, &log, &schedule).unwrap_err().to_string();
+    let err = gavel.run_due(&schedule).unwrap_err().to_string();
     assert!(err.contains("not uploaded yet") && err.contains("s3://gavel-evidence/gavel/prod"), "{err}");
     let records = gavel.export_records().unwrap();
     assert_eq!(records.len(), 1, "{records:?}");
@@ -134,10 +134,10 @@ fn monthly_bundles_are_uploaded_read_back_and_retried_until_they_are() {
     // The bucket appears (plain S3 CreateBucket); the next hourly check uploads, once.
     ureq::put(&format!("{}/{BUCKET}", moto.base)).call().expect("create the bucket");
     clock.set(datetime!(2026-04-01 03:00 UTC));
-    let done = run_due(&gavel, &log, &schedule).unwrap();
+    let done = gavel.run_due(&schedule).unwrap();
     assert_eq!(done.len(), 1, "no second export, one upload: {done:?}");
     assert!(done[0].starts_with(&format!("uploaded {}", export.export_id)), "{done:?}");
-    assert!(run_due(&gavel, &log, &schedule).unwrap().is_empty(), "a done upload is never repeated");
+    assert!(gavel.run_due(&schedule).unwrap().is_empty(), "a done upload is never repeated");
     let recorded = uploads(&gavel);
     assert_eq!(recorded.len(), 1);
     assert_eq!(recorded[0].body["sha256sums_sha256"], export.sha256sums_sha256.as_str());
@@ -164,10 +164,12 @@ fn monthly_bundles_are_uploaded_read_back_and_retried_until_they_are() {
     // moto gone: an upload for another target fails and is reported; the local bundle stays.
     drop(moto);
     let elsewhere = Schedule {
-        upload_to: Some(S3Target::parse("s3://other-bucket", Some("http://127.0.0.1:9"), None).unwrap()),
+        upload_to: Some(Arc::new(
+            S3Target::parse("s3://other-bucket", Some("http://127.0.0.1:9"), None).unwrap(),
+        )),
         ..schedule.clone()
     };
-    let err = run_due(&gavel, &log, &elsewhere).unwrap_err().to_string();
+    let err = gavel.run_due(&elsewhere).unwrap_err().to_string();
     assert!(err.contains("not uploaded yet") && err.contains("s3://other-bucket"), "{err}");
     assert!(gavel_evidence::verify_bundle(&local, &opts).valid);
     assert_eq!(uploads(&gavel).len(), 1);
@@ -211,7 +213,7 @@ fn every_signed_checkpoint_is_uploaded_read_back_retried_and_never_overwritten()
     decide(&server);
 
     // No bucket yet: the upload fails, is counted, and is retried.
-    let first = server.state.log.checkpoint().unwrap();
+    let first = server.log.checkpoint().unwrap();
     wait_metric(&server, "gavel_checkpoint_upload_failures_total", 2);
     assert_eq!(metric(&server, "gavel_checkpoint_upload_tree_size"), 0);
     ureq::put(&format!("{}/{BUCKET}", moto.base)).call().expect("create the bucket");
@@ -220,29 +222,22 @@ fn every_signed_checkpoint_is_uploaded_read_back_retried_and_never_overwritten()
     // More checkpoints, a restart (its final checkpoint is uploaded at shutdown or at the next
     // start), more again: every checkpoint from the first on is in the bucket, each once.
     decide(&server);
-    server.state.log.checkpoint().unwrap();
+    server.log.checkpoint().unwrap();
     // Covered only by the checkpoint signed at shutdown.
     decide(&server);
-    let unsigned = gavel_store::Store::head(server.state.log.store().as_ref()).unwrap().size;
+    let unsigned = gavel_store::Store::head(server.log.store().as_ref()).unwrap().size;
     server.reopen();
-    assert!(server.state.log.latest_authentic_checkpoint().unwrap().unwrap().size >= unsigned);
+    assert!(server.log.latest_authentic_checkpoint().unwrap().unwrap().size >= unsigned);
     decide(&server);
-    let last = server.state.log.checkpoint().unwrap();
+    let last = server.log.checkpoint().unwrap();
     wait_metric(&server, "gavel_checkpoint_upload_tree_size", last.size);
-    let origin = server.state.log.origin().to_string();
+    let origin = server.log.origin().to_string();
     let dir = format!("gavel/prod/checkpoints/{}/", origin_key(&origin));
     let downloaded = tempfile::tempdir().unwrap();
     let keys: std::collections::BTreeSet<String> =
         moto.download(&dir, downloaded.path()).into_iter().collect();
-    let stored: Vec<_> = server
-        .state
-        .log
-        .store()
-        .checkpoints()
-        .unwrap()
-        .into_iter()
-        .filter(|c| c.size >= first.size)
-        .collect();
+    let stored: Vec<_> =
+        server.log.store().checkpoints().unwrap().into_iter().filter(|c| c.size >= first.size).collect();
     assert!(stored.len() >= 3, "{stored:?}");
     let mut expected: std::collections::BTreeSet<String> =
         stored.iter().map(|c| format!("{dir}{}.c2sp", c.size)).collect();
@@ -256,16 +251,16 @@ fn every_signed_checkpoint_is_uploaded_read_back_retried_and_never_overwritten()
     }
     let pointer = std::fs::read_to_string(downloaded.path().join("checkpoint")).unwrap();
     assert_eq!(pointer, last.note);
-    let report = server.state.log.verify_with(0, None, &notes).unwrap();
+    let report = server.log.verify_with(0, None, &notes).unwrap();
     assert!(report.valid, "the notes in the bucket anchor the log: {report:?}");
 
     // Someone else's note already under the next size: never overwritten, reported, retried.
     let failures = metric(&server, "gavel_checkpoint_upload_failures_total");
     decide(&server);
-    let next = gavel_store::Store::head(server.state.log.store().as_ref()).unwrap().size;
+    let next = gavel_store::Store::head(server.log.store().as_ref()).unwrap().size;
     let key = format!("{dir}{next}.c2sp");
     ureq::put(&format!("{}/{BUCKET}/{key}", moto.base)).send_string("not ours\n").expect("plant a note");
-    assert_eq!(server.state.log.checkpoint().unwrap().size, next);
+    assert_eq!(server.log.checkpoint().unwrap().size, next);
     wait_metric(&server, "gavel_checkpoint_upload_failures_total", failures + 2);
     assert_eq!(metric(&server, "gavel_checkpoint_upload_tree_size"), last.size);
     let again = tempfile::tempdir().unwrap();

@@ -100,7 +100,7 @@ impl World {
     }
 
     fn log_kinds(&self) -> Vec<(String, Value)> {
-        let store = self.server.state.log.store().clone();
+        let store = self.server.log.store().clone();
         let size = gavel_store::Store::head(store.as_ref()).unwrap().size;
         let mut out = Vec::new();
         gavel_store::Store::scan(store.as_ref(), 0, size, &mut |e| {
@@ -409,7 +409,7 @@ fn dead_endpoints_add_at_most_one_event_per_backoff_step() {
     })
     .unwrap();
     let size = |w: &World| {
-        let store = w.server.state.log.store().clone();
+        let store = w.server.log.store().clone();
         gavel_store::Store::head(store.as_ref()).unwrap().size
     };
     let before = size(&w);
@@ -552,7 +552,7 @@ fn signed_checkpoints_are_delivered_verified_and_an_idle_log_stops_growing() {
     let receiver = Receiver::start(&["--bodies", "--fail-first", "1"]);
     let w = world(fast_dispatch(Duration::from_millis(200)));
     let id = w.hook(&receiver, json!(["checkpoint.signed"]));
-    let log = w.server.state.log.clone();
+    let log = w.server.log.clone();
     w.decide();
     // The detectors record the agent's first use of the tool on their own time: awaited, so the
     // log holds everything this test does before the checkpoints are signed.
@@ -645,7 +645,7 @@ fn checkpoints_follow_the_kind_filter() {
     let d = w.hook(&decisions, json!(["decision"]));
     let all = w.hook(&everything, json!(["*"]));
     let seq = w.decide();
-    let c = w.server.state.log.checkpoint().unwrap();
+    let c = w.server.log.checkpoint().unwrap();
     let want = BTreeSet::from([format!("msg_{all}_{seq}"), format!("msg_{all}_checkpoint_{}", c.size)]);
     wait_delivered(&everything, &want, Duration::from_secs(20));
     wait_delivered(&decisions, &ids(&d, &[seq]), Duration::from_secs(20));

@@ -21,7 +21,7 @@ use gavel_ledger::verify::{StoredEntry, VerifyReport};
 use gavel_ledger::{Hash, LedgerError};
 use serde::Serialize;
 
-pub use log::Log;
+pub use log::{Log, Opened};
 
 /// Feeds the entries `from..to` of `store` to `verifier` in batches (so it can spread the
 /// per-entry work over the cores), handing each entry to `each` first; stops reading at the first

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 pub const DEFAULT_ORG: &str = "default";
 
 pub struct Log {
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
     signer: NoteSigner,
     verifier: NoteVerifier,
     origin: String,
@@ -60,7 +60,7 @@ impl Log {
     ) -> Result<(Self, Opened), StoreError> {
         dir.create()?;
         let (key, key_created) = load_or_create_signing_key(&dir.log_key())?;
-        let store = Arc::new(SqliteStore::open(&dir.database(), clock.clone())?);
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.database(), clock.clone())?);
         let org = org.unwrap_or(DEFAULT_ORG);
         if org.is_empty() || org.chars().any(|c| c.is_whitespace() || c == '+' || c.is_control()) {
             return Err(StoreError::Invalid(format!("org {org:?} must be non-empty without spaces or '+'")));
@@ -89,7 +89,7 @@ impl Log {
         &self.dir
     }
 
-    pub fn store(&self) -> &Arc<SqliteStore> {
+    pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 

@@ -4,7 +4,7 @@
 
 use gavel_ledger::clock::SystemClock;
 use gavel_ledger::event::{Actor, EventDraft};
-use gavel_store::{layout::DataDir, Log, Store, StoreError};
+use gavel_store::{layout::DataDir, Log, StoreError};
 use rusqlite::{params, Connection};
 use serde_json::json;
 use std::sync::Arc;

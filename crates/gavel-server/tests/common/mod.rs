@@ -12,6 +12,8 @@ use std::time::Duration;
 pub struct Server {
     pub base: String,
     pub state: AppState,
+    /// The log under the server's domain, for the tests' own reads and checks.
+    pub log: Arc<Log>,
     pub dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -76,11 +78,13 @@ impl Server {
         tweak: Tweak,
     ) -> Server {
         let (log, _) = Log::open(&DataDir::new(dir.path()), clock.clone(), Some("e2e")).unwrap();
+        let log = Arc::new(log);
+        let gavel = gavel_core::Gavel::new(log.clone(), clock.clone()).with_settings(settings.clone());
         // Nothing runs on a schedule in tests unless a test asks: their logs hold only what they did.
-        let state = AppState::with_settings(Arc::new(log), clock.clone(), settings.clone())
+        let state = AppState::new(gavel)
             .with_webhooks(dispatch.clone())
             .with_retention_purge_every(None)
-            .with_compliance_schedule(gavel_server::compliance_api::Schedule {
+            .with_compliance_schedule(gavel_core::evidence_runs::Schedule {
                 scan_every: None,
                 monthly_export: false,
                 copy_to: None,
@@ -108,6 +112,7 @@ impl Server {
         Server {
             base: format!("http://{addr}"),
             state,
+            log,
             dir,
             shutdown: Some(tx),
             thread: Some(thread),
