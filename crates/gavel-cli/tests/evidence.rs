@@ -223,24 +223,34 @@ fn evidence_from_real_domain_events() {
     assert_eq!(r["valid"], true, "{r:#}");
 }
 
-/// A log edited in the database exports a bundle that says so, and that bundle does not verify.
+/// Edits the body of event `seq` in the database (as an insider with file access would).
+fn tamper(data: &Path, seq: u64) {
+    let db = rusqlite::Connection::open(data.join("gavel.db")).expect("db");
+    db.execute(
+        "UPDATE events SET body = CAST(replace(CAST(body AS TEXT), 'alice', 'alicf') AS BLOB) WHERE seq = ?1",
+        [seq],
+    )
+    .expect("tamper");
+    // Closed before gavel runs: it opens a database only when no other process has it open.
+}
+
+/// A log edited under a signed checkpoint exports a bundle that says so, and that bundle does
+/// not verify. A log edited after its last checkpoint exports nothing: the log key never signs
+/// over entries that fail verification, so there is no checkpoint to anchor a bundle to.
 #[test]
 fn an_edited_log_exports_a_bundle_that_discloses_the_break() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
     json(&gavel(&data, &["init", "--json"]));
-    for i in 0..4 {
+    let review = |i: u32| {
         let d = format!(r#"{{"review": {i}, "reviewer": "alice"}}"#);
         json(&gavel(&data, &["audit", "record", "--kind", "external.access_review", "--data", &d, "--json"]));
+    };
+    for i in 0..4 {
+        review(i);
     }
-    let db = rusqlite::Connection::open(data.join("gavel.db")).expect("db");
-    db.execute(
-        "UPDATE events SET body = CAST(replace(CAST(body AS TEXT), 'alice', 'alicf') AS BLOB) WHERE seq = 2",
-        [],
-    )
-    .expect("tamper");
-    // Closed before gavel runs: it opens a database only when no other process has it open.
-    drop(db);
+    json(&gavel(&data, &["audit", "checkpoint", "--json"]));
+    tamper(&data, 2);
     let out = tmp.path().join("b");
     let outs = out.to_str().expect("utf-8");
     let res = gavel(&data, &["evidence", "export", "--from", &day(-1), "--to", &day(2), "--out", outs]);
@@ -259,4 +269,25 @@ fn an_edited_log_exports_a_bundle_that_discloses_the_break() {
     assert_eq!(res.status.code(), Some(1));
     let text = String::from_utf8_lossy(&res.stdout);
     assert!(text.contains("FAIL events") && text.contains("line 4 (seq 3)"), "{text}");
+
+    // Past the last checkpoint: the export is refused, says why, and writes nothing.
+    review(4);
+    review(5);
+    tamper(&data, 6);
+    // The log is invalid now (verify exits 1), but its JSON report still counts the events.
+    let total = || -> Value {
+        let out = gavel(&data, &["audit", "verify", "--json"]);
+        serde_json::from_slice::<Value>(&out.stdout).expect("report")["total"].clone()
+    };
+    let before = total();
+    let again = tmp.path().join("c");
+    let res = gavel(
+        &data,
+        &["evidence", "export", "--from", &day(-1), "--to", &day(2), "--out", again.to_str().expect("utf-8")],
+    );
+    assert_eq!(res.status.code(), Some(3), "{}", String::from_utf8_lossy(&res.stdout));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(err.contains("seq 6") && err.contains("refusing to sign"), "{err}");
+    assert!(!again.exists(), "no bundle");
+    assert_eq!(total(), before, "nothing recorded");
 }

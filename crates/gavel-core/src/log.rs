@@ -196,7 +196,7 @@ impl Gavel {
         by.require_operator_or(&READERS)?;
         let (size, checkpoint) = self.proof_target(tree_size)?;
         if seq >= size {
-            return Err(CoreError::NotFound(format!("seq {seq} is not in the tree of size {size}")));
+            return Err(CoreError::NotFound(format!("seq {seq} is not in the tree: it holds {size} events")));
         }
         let entry = self
             .store
