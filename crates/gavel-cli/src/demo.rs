@@ -297,16 +297,14 @@ pub fn run(dir: &DataDir, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let now = OffsetDateTime::now_utc();
     let start = now - Duration::days(i64::from(args.days)) + Duration::hours(5);
     let clock = Arc::new(ManualClock::new(start));
-    if dir.exists() {
-        if Gavel::open_existing(dir, clock.clone())?.log_size()? > 0 {
-            bail!(
-                "{} already holds events; the demo only fills an empty data directory \
-                 (simulated activity is never mixed with real records)",
-                dir.root().display()
-            );
-        }
-    }
     let (gavel, _) = Gavel::open(dir, clock.clone(), Some(&args.org))?;
+    if gavel.log_size()? > 0 {
+        bail!(
+            "{} already holds events; the demo only fills an empty data directory \
+             (simulated activity is never mixed with real records)",
+            dir.root().display()
+        );
+    }
     gavel.mark_simulated()?;
 
     // Day 0: people, agents, policies, a SIEM webhook.
