@@ -73,13 +73,6 @@
 //! counters and the evidence (CC7.2 counts attempts by outcome from these events) stay exact:
 //! no attempt is made that is not recorded, and none is aggregated away.
 //!
-//! Signing: `webhook-signature: v1,<base64 HMAC-SHA256(key, id "." timestamp "." body)>` with
-//! key = base64-decode of the secret after `whsec_` (32 random bytes). Rotation overlap: after
-//! `rotate-secret` the replaced secret stays on the endpoint document
-//! (`previous_secret{secret, expires_at}`, default 24 h, the dispatcher's `rotation_overlap`) and
-//! until `expires_at` every message carries both signatures, space-separated, new one first
-//! ([`Endpoint::signing_secrets`], [`sign_all`]); the API shows only `previous_secret_expires_at`.
-//!
 //! OCSF 1.8.0 mapping of the payload. Every payload has `activity_id, category_uid, class_uid,
 //! metadata{product{name,vendor_name,version}, version, profiles?}, severity_id, time` (ms),
 //! `type_uid = class_uid*100 + activity_id`, and `unmapped` with the class's extra fields plus
@@ -100,8 +93,10 @@
 //! | anything else | Entity Management 3004 | 1 Create (`*.created`, `*.registered`, `*.installed`), 10 Activate (`*.reactivated`, `*.released`), 11 Deactivate, 12 Suspend, 3 Update, else 99 Other | `unmapped{kind, data}` |
 //! | (payload purged past retention) | Entity Management 3004 | 99 Other | `entity{uid: seq, type: "log_event"}`, `unmapped{purged: true, gavel{seq, leaf_hash, kind: null, event: null}}` |
 
+mod signing;
 mod ssrf;
 
+pub use signing::{sign, sign_all};
 pub use ssrf::{blocked_range, embedded_ipv4, is_private, validate_url};
 
 use crate::error::{CoreError, Result};
@@ -112,7 +107,6 @@ use gavel_ledger::clock::{format_time, parse_time};
 use gavel_ledger::event::{Actor, Event};
 use gavel_store::docs::{Doc, DocKeys, DocQuery, Expect, StateOp};
 use gavel_store::Appended;
-use hmac::{Hmac, Mac};
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -387,28 +381,6 @@ pub fn new_secret() -> String {
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
     format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(bytes))
-}
-
-/// The Standard Webhooks `webhook-signature` header value for one message.
-pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> Result<String> {
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
-        .map_err(|e| CoreError::Internal(format!("webhook secret is not base64: {e}")))?;
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key)
-        .map_err(|e| CoreError::Internal(format!("webhook secret: {e}")))?;
-    mac.update(msg_id.as_bytes());
-    mac.update(b".");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    Ok(format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())))
-}
-
-/// The `webhook-signature` header value signed by each of `secrets`, space-separated (the spec's
-/// form for a rotation: a receiver accepts the message if any signature verifies with its key).
-pub fn sign_all(secrets: &[&str], msg_id: &str, timestamp: i64, body: &[u8]) -> Result<String> {
-    let signatures = secrets.iter().map(|s| sign(s, msg_id, timestamp, body)).collect::<Result<Vec<_>>>()?;
-    Ok(signatures.join(" "))
 }
 
 /// The webhook id of the delivery of log event `seq` to `endpoint_id` (the same on every attempt).
@@ -1399,19 +1371,6 @@ pub fn delivery_from_doc(doc: Doc) -> Result<Delivery> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn signature_matches_the_spec_example() {
-        // The example from the Standard Webhooks specification.
-        let sig = sign(
-            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-            "msg_p5jXN8AQM9LWM0D4loKWxJek",
-            1614265330,
-            br#"{"test": 2432232314}"#,
-        )
-        .unwrap();
-        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-    }
 
     #[test]
     fn a_rotation_overlap_signs_with_both_secrets_until_it_expires() {
