@@ -93,9 +93,11 @@
 //! | anything else | Entity Management 3004 | 1 Create (`*.created`, `*.registered`, `*.installed`), 10 Activate (`*.reactivated`, `*.released`), 11 Deactivate, 12 Suspend, 3 Update, else 99 Other | `unmapped{kind, data}` |
 //! | (payload purged past retention) | Entity Management 3004 | 99 Other | `entity{uid: seq, type: "log_event"}`, `unmapped{purged: true, gavel{seq, leaf_hash, kind: null, event: null}}` |
 
+mod schedule;
 mod signing;
 mod ssrf;
 
+pub use schedule::{random_jitter, retry_delay, spec_schedule};
 pub use signing::{sign, sign_all};
 pub use ssrf::{blocked_range, embedded_ipv4, is_private, validate_url};
 
@@ -196,11 +198,6 @@ pub fn is_registered_kind(kind: &str) -> bool {
 /// The registered kinds webhooks deliver (every one but `webhook.*`, see [`kind_matches`]).
 pub fn deliverable_kinds() -> impl Iterator<Item = &'static str> {
     EVENT_KINDS.iter().copied().filter(|k| kind_matches(&[], k))
-}
-
-/// The spec's retry schedule: delays before attempts 2..=10 (the first attempt is immediate).
-pub fn spec_schedule() -> Vec<Duration> {
-    [5, 300, 1_800, 7_200, 18_000, 36_000, 50_400, 72_000, 86_400].map(Duration::from_secs).to_vec()
 }
 
 /// A registered endpoint as stored (the secret is only ever returned at creation and rotation).
@@ -400,24 +397,6 @@ fn delivery_id(endpoint_id: &str, seq: u64, tree_size: Option<u64>) -> String {
         Some(size) => format!("{endpoint_id}:checkpoint:{size}"),
         None => format!("{endpoint_id}:{seq}"),
     }
-}
-
-/// The delay before the next attempt after attempt number `attempt` (1-based) failed, or `None`
-/// when the schedule is exhausted. `jitter` in [-1, 1] scales ±10%; `Retry-After` is a lower bound.
-pub fn retry_delay(
-    schedule: &[Duration],
-    attempt: u32,
-    retry_after: Option<Duration>,
-    jitter: f64,
-) -> Option<Duration> {
-    let base = *schedule.get(attempt.checked_sub(1)? as usize)?;
-    let jittered = base.mul_f64(1.0 + 0.1 * jitter.clamp(-1.0, 1.0));
-    Some(retry_after.map_or(jittered, |r| r.min(Duration::from_secs(86_400)).max(jittered)))
-}
-
-/// A uniformly random jitter factor in [-1, 1].
-pub fn random_jitter() -> f64 {
-    (OsRng.next_u32() as f64 / u32::MAX as f64) * 2.0 - 1.0
 }
 
 fn ocsf_time_ms(time: &str) -> i64 {
@@ -1416,23 +1395,6 @@ mod tests {
         assert!(validate_kinds(&k(&["decision", "policy.*", "*"])).is_ok());
         for bad in ["", "Policy", "po*licy", ".x", "x.", "a b"] {
             assert!(validate_kinds(&k(&[bad])).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn retry_schedule_with_jitter_and_retry_after() {
-        let s = spec_schedule();
-        assert_eq!(s.len(), 9);
-        assert_eq!(retry_delay(&s, 1, None, 0.0), Some(Duration::from_secs(5)));
-        assert_eq!(retry_delay(&s, 2, None, 1.0), Some(Duration::from_secs(330)));
-        assert_eq!(retry_delay(&s, 2, None, -1.0), Some(Duration::from_secs(270)));
-        assert_eq!(retry_delay(&s, 9, None, 0.0), Some(Duration::from_secs(86_400)));
-        assert_eq!(retry_delay(&s, 10, None, 0.0), None);
-        assert_eq!(retry_delay(&s, 1, Some(Duration::from_secs(60)), 0.0), Some(Duration::from_secs(60)));
-        assert_eq!(retry_delay(&s, 2, Some(Duration::from_secs(1)), 0.0), Some(Duration::from_secs(300)));
-        for _ in 0..100 {
-            let j = random_jitter();
-            assert!((-1.0..=1.0).contains(&j));
         }
     }
 
