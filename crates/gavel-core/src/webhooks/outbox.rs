@@ -70,10 +70,10 @@
 //! counters and the evidence (CC7.2 counts attempts by outcome from these events) stay exact:
 //! no attempt is made that is not recorded, and none is aggregated away.
 
+use super::endpoints::{Endpoint, ENDPOINTS};
 use super::kinds::CHECKPOINT_KIND;
 use super::ocsf::{checkpoint_payload, payload, SignedCheckpoint};
 use super::schedule::{random_jitter, retry_delay};
-use super::{Endpoint, ENDPOINTS};
 use crate::error::{CoreError, Result};
 use crate::identity::Principal;
 use crate::Gavel;
