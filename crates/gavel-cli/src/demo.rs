@@ -146,6 +146,8 @@ struct Demo {
     approvals: u64,
     /// Every event below this was read by the detectors.
     detected_to: u64,
+    /// What the detectors remember between runs (as the detector task keeps it).
+    detector: gavel_core::detectors::Detector,
     /// Held calls nobody answers today.
     unanswered: Vec<String>,
     incidents: u64,
@@ -162,7 +164,7 @@ impl Demo {
     /// Runs the detectors over everything new, as `gavel serve`'s detector task does.
     fn detect(&mut self) -> anyhow::Result<()> {
         loop {
-            let progress = self.gavel.detect(self.detected_to, 100_000)?;
+            let progress = self.gavel.detect(&mut self.detector, self.detected_to, 100_000)?;
             self.detected_to = progress.position;
             if progress.caught_up {
                 return Ok(());
@@ -346,6 +348,7 @@ pub fn run(dir: &DataDir, args: DemoArgs) -> anyhow::Result<ExitCode> {
         decisions: 0,
         approvals: 0,
         detected_to: 0,
+        detector: Default::default(),
         unanswered: Vec::new(),
         incidents: 0,
         scans: 0,

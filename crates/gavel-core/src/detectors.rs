@@ -30,7 +30,9 @@
 //! * events that raise nothing move the cursor only every `progress_every` events (default
 //!   10 000), with a `detectors.progress` event; after a restart the events since then are
 //!   scanned again and, being deterministic, raise nothing again;
-//! * the detector runs in its own task off the decide path (gavel-server `detectors`).
+//! * the detector runs in its own task off the decide path (gavel-server `detectors`), which owns
+//!   what the detectors remember between events (a [`Detector`], lent to each [`Gavel::detect`]):
+//!   a cache of the store, not state of `Gavel`, so a fresh one raises the same detections.
 
 use crate::error::{CoreError, Result};
 use crate::ids::new_id;
@@ -52,9 +54,22 @@ pub const DETECTIONS: &str = "detections";
 /// Events read per detection step.
 const SCAN_CHUNK: u64 = 128;
 
+/// What the detectors remember between the events they look at: each agent's policy denials in
+/// the current deny-spike window, and the first calls of tools by agents. It is a cache of what
+/// the store holds, owned by whoever runs the detectors (gavel-server's detector task, one per
+/// process) and lent to [`Gavel::detect`] for each call: a fresh one gives the same detections,
+/// reading what it lacks from the database. Its memory is bounded (each part is cleared when full).
+#[derive(Debug, Default)]
+pub struct Detector {
+    /// Each agent's recent policy denials (deny-spike detector).
+    deny_windows: std::collections::HashMap<String, DenyWindow>,
+    /// First calls of tools by agents, as the first-use detector knows them.
+    first_tool_use: FirstUses,
+}
+
 /// An agent's policy denials in the current deny-spike window, as the detectors read them.
 #[derive(Debug, Default)]
-pub(crate) struct DenyWindow {
+struct DenyWindow {
     /// The last decision seq counted.
     last_seq: u64,
     /// The event times and seqs of the denials counted, oldest first.
@@ -63,7 +78,7 @@ pub(crate) struct DenyWindow {
 
 /// What the first-use detector knows of the first calls of tools by agents.
 #[derive(Debug, Default)]
-pub(crate) struct FirstUses {
+struct FirstUses {
     /// The first decision seq of each (agent, tool) pair known.
     first: std::collections::HashMap<(String, String), u64>,
     /// Per agent whose earlier calls were read from the database (every pair's first call
@@ -257,7 +272,7 @@ fn pattern_names(found: &[Value]) -> String {
 
 impl Gavel {
     /// The detections a decision event raises, in a fixed order (see the module doc).
-    pub fn detections_for(&self, seq: u64, event: &Event) -> Result<Vec<Detection>> {
+    pub fn detections_for(&self, detector: &mut Detector, seq: u64, event: &Event) -> Result<Vec<Detection>> {
         if event.kind == "auth.failures" {
             return Ok(self.auth_failure_detections(seq, event));
         }
@@ -300,7 +315,8 @@ impl Gavel {
             q.k3 = Some("deny".into());
             q.since = Some(format_time(t - settings.deny_spike_window));
             let threshold = u64::from(settings.deny_spike_threshold);
-            let (count, seqs) = self.policy_denies_up_to(agent, &q, seq, t, threshold)?;
+            let (count, seqs) =
+                self.policy_denies_up_to(&mut detector.deny_windows, agent, &q, seq, t, threshold)?;
             if let Some(seqs) = seqs {
                 let window = settings.deny_spike_window.whole_seconds();
                 raise(
@@ -377,7 +393,7 @@ impl Gavel {
 
         // A tool this agent never called before. Pairs already seen are remembered, so the
         // database is asked once per (agent, tool) per process.
-        if !tool.is_empty() && self.first_use(agent, &tool, seq)? {
+        if !tool.is_empty() && self.first_use(&mut detector.first_tool_use, agent, &tool, seq)? {
             raise(
                 "new_tool",
                 Severity::Low,
@@ -436,6 +452,7 @@ impl Gavel {
 
     fn policy_denies_up_to(
         &self,
+        windows: &mut std::collections::HashMap<String, DenyWindow>,
         agent: &str,
         q: &DocQuery,
         seq: u64,
@@ -447,7 +464,6 @@ impl Gavel {
             let count = denials.len() as u64;
             (count, (count == seqs_at).then(|| denials.iter().map(|(_, s)| *s).collect()))
         };
-        let mut windows = self.deny_windows.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(w) = windows.get_mut(agent) {
             if seq > w.last_seq {
                 w.last_seq = seq;
@@ -488,9 +504,8 @@ impl Gavel {
     /// decision is read in one pass over its decisions; after that the detectors look at the
     /// agent's decisions in seq order, so a pair not known by then is a first call. A pair not
     /// known when an earlier decision is looked at again is asked of the database on its own.
-    fn first_use(&self, agent: &str, tool: &str, seq: u64) -> Result<bool> {
+    fn first_use(&self, uses: &mut FirstUses, agent: &str, tool: &str, seq: u64) -> Result<bool> {
         let key = (agent.to_string(), tool.to_string());
-        let mut uses = self.first_tool_use.lock().unwrap_or_else(|p| p.into_inner());
         if uses.first.len() >= 1_000_000 {
             // Bounded memory: forget everything, agents included (they are read again).
             uses.first.clear();
@@ -584,15 +599,22 @@ impl Gavel {
     }
 
     /// Runs the detectors from `max(cursor, from)` over at most `max_scan` events, recording
-    /// each detection and its incident step. Pass the returned `position` back as `from`.
-    pub fn detect(&self, from: u64, max_scan: u64) -> Result<Progress> {
+    /// each detection and its incident step, with `detector`'s memory of the events before. Pass
+    /// the returned `position` back as `from`, and the same `detector`.
+    pub fn detect(&self, detector: &mut Detector, from: u64, max_scan: u64) -> Result<Progress> {
         // Bounded so that a caller checking for shutdown gets control back.
-        self.detect_steps(from, max_scan, 256)
+        self.detect_steps(detector, from, max_scan, 256)
     }
 
     /// [`Gavel::detect`] recording at most `steps` events (tests stop between any two steps, as
     /// a crash would).
-    pub fn detect_steps(&self, from: u64, max_scan: u64, steps: usize) -> Result<Progress> {
+    pub fn detect_steps(
+        &self,
+        detector: &mut Detector,
+        from: u64,
+        max_scan: u64,
+        steps: usize,
+    ) -> Result<Progress> {
         let mut progress = Progress { position: from, raised: 0, incident_events: 0, caught_up: false };
         let mut hint = from;
         for _ in 0..steps {
@@ -625,7 +647,7 @@ impl Gavel {
             })?;
             let mut recorded = false;
             for (seq, event) in events {
-                let detections = self.detections_for(seq, &event)?;
+                let detections = self.detections_for(detector, seq, &event)?;
                 let skip = if seq == start { skip as usize } else { 0 };
                 let Some(detection) = detections.get(skip) else { continue };
                 let last = skip + 1 == detections.len();

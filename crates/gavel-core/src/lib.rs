@@ -95,10 +95,6 @@ pub struct Gavel {
     append_observer: Option<AppendObserver>,
     /// Authentications by token hash, with the identity epoch they were read at.
     auth_cache: Mutex<std::collections::HashMap<String, (u64, Principal)>>,
-    /// First calls of tools by agents, as the first-use detector knows them.
-    first_tool_use: Mutex<detectors::FirstUses>,
-    /// Each agent's recent policy denials (deny-spike detector).
-    deny_windows: Mutex<std::collections::HashMap<String, detectors::DenyWindow>>,
     /// Failed authentications noted since the last `auth.failures` event.
     auth_failures: Mutex<auth_failures::Noted>,
     /// The log key's verifier: stored checkpoints are delivered to webhooks (`checkpoint.signed`)
@@ -131,8 +127,6 @@ impl Gavel {
             settings: Settings::default(),
             append_observer: None,
             auth_cache: Mutex::new(std::collections::HashMap::new()),
-            first_tool_use: Mutex::new(detectors::FirstUses::default()),
-            deny_windows: Mutex::new(std::collections::HashMap::new()),
             auth_failures: Mutex::new(auth_failures::Noted::default()),
             checkpoint_verifier: Some(verifier),
         }

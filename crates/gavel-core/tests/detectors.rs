@@ -4,12 +4,13 @@
 
 use gavel_core::containment::Limits;
 use gavel_core::decide::{DecideContext, DecideRequest};
-use gavel_core::detectors::DetectorSettings;
+use gavel_core::detectors::{Detector, DetectorSettings};
 use gavel_core::{Gavel, NewAgent, Principal, Role, Settings};
 use gavel_ledger::clock::ManualClock;
 use gavel_ledger::event::Event;
 use gavel_store::{SqliteStore, Store};
 use serde_json::{json, Value};
+use std::cell::RefCell;
 use std::sync::Arc;
 use time::macros::datetime;
 
@@ -26,6 +27,8 @@ struct World {
     path: std::path::PathBuf,
     clock: Arc<ManualClock>,
     gavel: Gavel,
+    /// What the detectors remember between runs, as the detector task of one process keeps it.
+    detector: RefCell<Detector>,
     admin: Principal,
     agent: Principal,
     agent_token: String,
@@ -55,7 +58,7 @@ fn world(settings: Settings) -> World {
         .unwrap();
     let agent_token = agent.token.clone();
     let agent = gavel.authenticate(&agent.token).unwrap();
-    World { _dir: dir, path, clock, gavel, admin, agent, agent_token }
+    World { _dir: dir, path, clock, gavel, detector: RefCell::default(), admin, agent, agent_token }
 }
 
 impl World {
@@ -79,7 +82,7 @@ impl World {
     /// Runs the detectors to the head; returns the detections raised now as (detector, severity).
     fn detect(&self) -> Vec<(String, String)> {
         let before = self.detections().len();
-        let p = self.gavel.detect(0, 10_000).unwrap();
+        let p = self.gavel.detect(&mut self.detector.borrow_mut(), 0, 10_000).unwrap();
         assert!(p.caught_up);
         let all = self.detections();
         all[..all.len() - before].iter().map(|d| (s(&d["detector"]), s(&d["severity"]))).rev().collect()
@@ -255,7 +258,9 @@ fn restarts_and_crashes_neither_redetect_nor_skip() {
     // stops between every two steps, including between the spike and its incident.
     let mut steps = 0;
     loop {
-        let p = open(&w.path, w.clock.clone(), settings.clone()).detect_steps(0, 10_000, 1).unwrap();
+        let p = open(&w.path, w.clock.clone(), settings.clone())
+            .detect_steps(&mut Detector::default(), 0, 10_000, 1)
+            .unwrap();
         if p.raised + p.incident_events == 0 {
             assert!(p.caught_up);
             break;
@@ -282,10 +287,11 @@ fn restarts_and_crashes_neither_redetect_nor_skip() {
     assert_eq!(steps, 6, "5 detections and 1 incident step");
 
     // Running again (a restart) records nothing; new events after it are detected.
-    let p = open(&w.path, w.clock.clone(), settings.clone()).detect(0, 10_000).unwrap();
+    let p =
+        open(&w.path, w.clock.clone(), settings.clone()).detect(&mut Detector::default(), 0, 10_000).unwrap();
     assert_eq!((p.raised, p.incident_events), (0, 0));
     w.call("search_docs", json!({"q": "ignore previous instructions"}));
-    let p = open(&w.path, w.clock.clone(), settings).detect(0, 10_000).unwrap();
+    let p = open(&w.path, w.clock.clone(), settings).detect(&mut Detector::default(), 0, 10_000).unwrap();
     assert_eq!((p.raised, p.incident_events), (2, 1), "prompt_injection (opens an incident) and new_tool");
 }
 
@@ -343,7 +349,9 @@ fn a_restarted_detector_knows_the_tools_an_agent_called_before() {
     let wipe = w.call("wipe_disk", json!({}));
     w.call("search_docs", json!({}));
     w.call("wipe_disk", json!({}));
-    let p = open(&w.path, w.clock.clone(), Settings::default()).detect(0, 10_000).unwrap();
+    let p = open(&w.path, w.clock.clone(), Settings::default())
+        .detect(&mut Detector::default(), 0, 10_000)
+        .unwrap();
     assert_eq!(p.raised, 1);
     let newest = &w.detections()[0];
     assert_eq!((s(&newest["detector"]), newest["source_seq"].as_u64()), ("new_tool".into(), Some(wipe)));

@@ -7,10 +7,14 @@
 //!   delays detections, never decisions;
 //! * one call of `detect` is in flight at a time; a failed call (e.g. a compare-and-set conflict
 //!   with another process) is retried on the next tick from the stored cursor;
-//! * at shutdown the loop stops after the call in flight has committed.
+//! * at shutdown the loop stops after the call in flight has committed;
+//! * the task owns what the detectors remember between events (`gavel_core::detectors::Detector`,
+//!   one per process, lent to each call); a call that panics takes it along, and the next call
+//!   starts from a fresh one, which reads what it lacks from the store (same detections).
 
 use crate::background::Background;
 use crate::metrics::Metrics;
+use gavel_core::detectors::Detector;
 use gavel_core::Gavel;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +40,7 @@ pub fn start(gavel: Arc<Gavel>, config: DetectorConfig, metrics: Arc<Metrics>) -
     Background::start(config.interval, move |mut ticks| async move {
         // Position past events that raised nothing (not stored: the next start rescans them).
         let mut position = 0u64;
+        let mut detector = Detector::default();
         while ticks.next().await {
             loop {
                 if ticks.stopping() {
@@ -43,7 +48,16 @@ pub fn start(gavel: Arc<Gavel>, config: DetectorConfig, metrics: Arc<Metrics>) -
                 }
                 let g = gavel.clone();
                 let max_scan = config.max_scan;
-                match tokio::task::spawn_blocking(move || g.detect(position, max_scan)).await {
+                let mut lent = std::mem::take(&mut detector);
+                let round = tokio::task::spawn_blocking(move || {
+                    let result = g.detect(&mut lent, position, max_scan);
+                    (lent, result)
+                });
+                let result = round.await.map(|(returned, result)| {
+                    detector = returned;
+                    result
+                });
+                match result {
                     Ok(Ok(progress)) => {
                         position = progress.position;
                         metrics.detections.inc_by(progress.raised as u64);

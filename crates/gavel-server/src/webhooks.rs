@@ -10,7 +10,7 @@
 //!   commit re-sends the same messages (same `webhook-id`) on the next start;
 //! * an endpoint whose last round got no 2xx has no round before its `held_until` (the planner
 //!   returns nothing), so a dead endpoint adds at most one event per backoff step to the log
-//!   (`gavel_core::webhooks`, "Failing endpoints");
+//!   (`gavel_core::webhooks`, its `outbox` file: "Failing endpoints");
 //! * at shutdown the loop stops, every round in flight finishes its current request and
 //!   commits, and only then does `serve` sign its final checkpoint;
 //! * each message is signed with the endpoint's current secret and, during the overlap after a
@@ -19,8 +19,8 @@
 //!   against the same range table as the check at creation (`gavel_core::webhooks::blocked_range`);
 //!   redirects are never followed;
 //! * signed checkpoints (`checkpoint.signed`) go through the same rounds as log events: the
-//!   planner offers them from the stored checkpoints (`gavel_core::webhooks`, "Signed
-//!   checkpoints"), and they are sent, signed, retried and recorded like any other message.
+//!   planner offers them from the stored checkpoints (`gavel_core::webhooks`, its `outbox` file:
+//!   "Signed checkpoints"), and they are sent, signed, retried and recorded like any other message.
 
 use crate::background::Background;
 use gavel_core::webhooks::{blocked_range, spec_schedule, Message, Plan, Position, Sent};
