@@ -36,7 +36,7 @@
 //! at least once across crashes (webhook id `msg_<endpoint>_checkpoint_<size>`, the same on every
 //! attempt) and listed in the deliveries view (`webhook_deliveries/<endpoint>:checkpoint:<size>`,
 //! with `tree_size`; its `seq` is the last entry the checkpoint covers, `size - 1`). Only a
-//! checkpoint whose signature verifies under the log key (`Gavel::with_checkpoint_verifier`) is
+//! checkpoint whose signature verifies under the log key (the key of the log `Gavel` owns) is
 //! sent; another one in the table is logged and skipped.
 //!
 //! The delivery records are log events, though, and that would loop the same way (deliver
