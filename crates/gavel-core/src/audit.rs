@@ -92,6 +92,20 @@ impl Gavel {
         Ok(Page { items: docs.into_iter().map(decision_view).collect::<Result<_>>()?, next_cursor })
     }
 
+    /// Verifies the entries `[from, to)` of `log` (to the end when `to` is `None`): the chain,
+    /// the leaf hashes, the stored Merkle nodes and the signed checkpoints (readers; see
+    /// `gavel_store::Log::verify`). `log` must be the log this `Gavel`'s store belongs to.
+    pub fn verify_log(
+        &self,
+        by: &Principal,
+        log: &gavel_store::Log,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<gavel_ledger::verify::VerifyReport> {
+        by.require_reader()?;
+        Ok(log.verify(from, to)?)
+    }
+
     /// One decision as recorded.
     pub fn decision(&self, by: &Principal, decision_id: &str) -> Result<DecisionView> {
         if let Principal::Agent(a) = by {

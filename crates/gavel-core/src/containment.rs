@@ -117,7 +117,14 @@ fn day_start(t: OffsetDateTime) -> OffsetDateTime {
 }
 
 impl Gavel {
-    pub fn kill_switches(&self) -> Result<Vec<KillSwitch>> {
+    /// Every kill switch ever pulled, with who and why (readers).
+    pub fn list_kill_switches(&self, by: &Principal) -> Result<Vec<KillSwitch>> {
+        by.require_reader()?;
+        self.kill_switches()
+    }
+
+    /// Every kill switch, unchecked: for the compliance scans.
+    pub(crate) fn kill_switches(&self) -> Result<Vec<KillSwitch>> {
         self.all_docs("killswitches", 10_000)
     }
 

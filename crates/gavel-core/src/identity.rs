@@ -398,8 +398,14 @@ impl Gavel {
         )
     }
 
-    /// A user by id or name.
-    pub fn user(&self, id_or_name: &str) -> Result<User> {
+    /// A user by id or name (readers).
+    pub fn get_user(&self, by: &Principal, id_or_name: &str) -> Result<User> {
+        by.require_reader()?;
+        self.user(id_or_name)
+    }
+
+    /// A user by id or name, unchecked: for rules that look a person up.
+    pub(crate) fn user(&self, id_or_name: &str) -> Result<User> {
         self.user_versioned(id_or_name).map(|(u, _)| u)
     }
 
@@ -407,7 +413,13 @@ impl Gavel {
         self.named_doc("user_names", "users", "user", id_or_name)
     }
 
-    pub fn users(&self) -> Result<Vec<User>> {
+    /// Every user (readers).
+    pub fn list_users(&self, by: &Principal) -> Result<Vec<User>> {
+        by.require_reader()?;
+        self.users()
+    }
+
+    pub(crate) fn users(&self) -> Result<Vec<User>> {
         self.all_docs("users", 10_000)
     }
 
@@ -546,8 +558,14 @@ impl Gavel {
         Ok(Issued { principal: agent, token })
     }
 
-    /// An agent by id or name.
-    pub fn agent(&self, id_or_name: &str) -> Result<Agent> {
+    /// An agent by id or name (readers).
+    pub fn get_agent(&self, by: &Principal, id_or_name: &str) -> Result<Agent> {
+        by.require_reader()?;
+        self.agent(id_or_name)
+    }
+
+    /// An agent by id or name, unchecked: for the decision path and the rules that resolve a name.
+    pub(crate) fn agent(&self, id_or_name: &str) -> Result<Agent> {
         self.agent_versioned(id_or_name).map(|(a, _)| a)
     }
 
@@ -555,7 +573,14 @@ impl Gavel {
         self.named_doc("agent_names", "agents", "agent", id_or_name)
     }
 
-    pub fn agents(&self) -> Result<Vec<Agent>> {
+    /// Every agent (readers).
+    pub fn list_agents(&self, by: &Principal) -> Result<Vec<Agent>> {
+        by.require_reader()?;
+        self.agents()
+    }
+
+    /// Every agent, unchecked: for the inventory and the compliance scans.
+    pub(crate) fn agents(&self) -> Result<Vec<Agent>> {
         self.all_docs("agents", 100_000)
     }
 

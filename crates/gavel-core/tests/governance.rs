@@ -226,7 +226,7 @@ fn identity_changes_apply_at_once() {
     let vic_token = w.gavel.create_user(&w.admin, "vic2", Role::Viewer).expect("vic2").token;
     w.gavel.deactivate_user(&w.admin, "vic2", "left").expect("deactivate user");
     assert!(matches!(w.gavel.authenticate(&vic_token), Err(CoreError::Unauthenticated(_))));
-    assert!(w.gavel.users().expect("users").iter().any(|u| u.name == "vic2"));
+    assert!(w.gavel.list_users(&w.admin).expect("users").iter().any(|u| u.name == "vic2"));
 }
 
 #[test]

@@ -2,9 +2,7 @@
 
 use crate::error::{ApiError, ErrorBody};
 use crate::metrics::DecisionLabels;
-use crate::openapi::{
-    CheckpointAnswer, ConsistencyProof, InclusionProof, List, PackInfo, PolicyHistory, VerifyAnswer,
-};
+use crate::openapi::{CheckpointAnswer, ConsistencyProof, InclusionProof, List, VerifyAnswer};
 use crate::AppState;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
@@ -19,7 +17,7 @@ use gavel_core::containment::KillSwitch;
 use gavel_core::decide::DecideResponse;
 use gavel_core::decide::{DecideContext, DecideRequest};
 use gavel_core::identity::{InventoryEntry, Issued};
-use gavel_core::policies::{ChangeStatus, PolicyChange, PolicySet, PolicyVersion};
+use gavel_core::policies::{ChangeStatus, PackInfo, PolicyChange, PolicyHistory, PolicySet, PolicyVersion};
 use gavel_core::webhooks::{CreatedEndpoint, DeliveryAttempt, EndpointDetail, EndpointView, RotatedSecret};
 use gavel_core::{Agent, CoreError, Gavel, NewAgent, Principal, Role, User};
 use gavel_ledger::hash::to_hex;
@@ -546,14 +544,9 @@ async fn verify(
     ApiQuery(q): ApiQuery<VerifyQuery>,
 ) -> Result<Json<VerifyAnswer>, ApiError> {
     let log = s.log.clone();
-    as_caller(&s, b, move |_, p| {
-        p.require_reader()?;
-        let from = q.offset.unwrap_or(0);
-        let to = q.limit.map(|l| from.saturating_add(l));
-        Ok(VerifyAnswer::from(log.verify(from, to)?))
-    })
-    .await
-    .map(Json)
+    let from = q.offset.unwrap_or(0);
+    let to = q.limit.map(|l| from.saturating_add(l));
+    as_caller(&s, b, move |g, p| g.verify_log(p, &log, from, to)).await.map(|r| Json(VerifyAnswer::from(r)))
 }
 
 #[utoipa::path(get, path = "/v1/audit/checkpoint", responses((status = 200, description = "The latest signed checkpoint (signing one if the log grew)", body = CheckpointAnswer)), security(("bearer" = [])))]
@@ -730,12 +723,7 @@ async fn create_user(
 
 #[utoipa::path(get, path = "/v1/users", responses((status = 200, description = "All users", body = List<User>)), security(("bearer" = [])))]
 async fn list_users(State(s): State<AppState>, b: Bearer) -> Result<Json<List<User>>, ApiError> {
-    as_caller(&s, b, |g, p| {
-        p.require_reader()?;
-        Ok(List::of(g.users()?))
-    })
-    .await
-    .map(Json)
+    as_caller(&s, b, |g, p| g.list_users(p)).await.map(|l| Json(List::of(l)))
 }
 
 #[utoipa::path(get, path = "/v1/users/{id}", params(("id" = String, Path, description = "id or name")), responses((status = 200, description = "One user", body = User)), security(("bearer" = [])))]
@@ -744,12 +732,7 @@ async fn get_user(
     b: Bearer,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<User>, ApiError> {
-    as_caller(&s, b, move |g, p| {
-        p.require_reader()?;
-        g.user(&id)
-    })
-    .await
-    .map(Json)
+    as_caller(&s, b, move |g, p| g.get_user(p, &id)).await.map(Json)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -835,12 +818,7 @@ async fn create_agent(
 
 #[utoipa::path(get, path = "/v1/agents", responses((status = 200, description = "All agents", body = List<Agent>)), security(("bearer" = [])))]
 async fn list_agents(State(s): State<AppState>, b: Bearer) -> Result<Json<List<Agent>>, ApiError> {
-    as_caller(&s, b, |g, p| {
-        p.require_reader()?;
-        Ok(List::of(g.agents()?))
-    })
-    .await
-    .map(Json)
+    as_caller(&s, b, |g, p| g.list_agents(p)).await.map(|l| Json(List::of(l)))
 }
 
 #[utoipa::path(get, path = "/v1/agents/{id}", params(("id" = String, Path, description = "id or name")), responses((status = 200, description = "One agent", body = Agent)), security(("bearer" = [])))]
@@ -849,12 +827,7 @@ async fn get_agent(
     b: Bearer,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Agent>, ApiError> {
-    as_caller(&s, b, move |g, p| {
-        p.require_reader()?;
-        g.agent(&id)
-    })
-    .await
-    .map(Json)
+    as_caller(&s, b, move |g, p| g.get_agent(p, &id)).await.map(Json)
 }
 
 #[utoipa::path(post, path = "/v1/agents/{id}/deactivate", request_body(content = Option<ReasonBody>, description = "Optional: an empty body is accepted"), params(("id" = String, Path)), responses((status = 200, description = "The deactivated agent; its calls are denied from now on", body = Agent)), security(("bearer" = [])))]
@@ -880,12 +853,7 @@ async fn rotate_agent(
 
 #[utoipa::path(get, path = "/v1/policies", responses((status = 200, description = "Policy sets with their active version and mode", body = List<PolicySet>)), security(("bearer" = [])))]
 async fn list_policies(State(s): State<AppState>, b: Bearer) -> Result<Json<List<PolicySet>>, ApiError> {
-    as_caller(&s, b, |g, p| {
-        p.require_reader()?;
-        Ok(List::of(g.policy_sets()?))
-    })
-    .await
-    .map(Json)
+    as_caller(&s, b, |g, p| g.list_policy_sets(p)).await.map(|l| Json(List::of(l)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -946,7 +914,6 @@ async fn list_changes(
     ApiQuery(q): ApiQuery<ChangesQuery>,
 ) -> Result<Json<List<PolicyChange>>, ApiError> {
     as_caller(&s, b, move |g, p| {
-        p.require_reader()?;
         let status = match q.status.as_deref() {
             None => None,
             Some("pending") => Some(ChangeStatus::Pending),
@@ -958,7 +925,7 @@ async fn list_changes(
                 )))
             }
         };
-        Ok(List::of(g.policy_changes(q.set_id.as_deref(), status)?))
+        Ok(List::of(g.list_policy_changes(p, q.set_id.as_deref(), status)?))
     })
     .await
     .map(Json)
@@ -970,12 +937,7 @@ async fn get_change(
     b: Bearer,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<PolicyChange>, ApiError> {
-    as_caller(&s, b, move |g, p| {
-        p.require_reader()?;
-        g.policy_change(&id)
-    })
-    .await
-    .map(Json)
+    as_caller(&s, b, move |g, p| g.get_policy_change(p, &id)).await.map(Json)
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -1015,12 +977,7 @@ async fn get_policy(
     b: Bearer,
     ApiPath(set): ApiPath<String>,
 ) -> Result<Json<PolicySet>, ApiError> {
-    as_caller(&s, b, move |g, p| {
-        p.require_reader()?;
-        g.policy_set(&set)
-    })
-    .await
-    .map(Json)
+    as_caller(&s, b, move |g, p| g.get_policy_set(p, &set)).await.map(Json)
 }
 
 #[utoipa::path(get, path = "/v1/policies/{set}/versions", params(("set" = String, Path)), responses((status = 200, description = "Every version, oldest first, with the change history", body = PolicyHistory)), security(("bearer" = [])))]
@@ -1029,17 +986,7 @@ async fn policy_versions(
     b: Bearer,
     ApiPath(set): ApiPath<String>,
 ) -> Result<Json<PolicyHistory>, ApiError> {
-    as_caller(&s, b, move |g, p| {
-        p.require_reader()?;
-        let set_state = g.policy_set(&set)?;
-        Ok(PolicyHistory {
-            set: set_state,
-            versions: g.policy_versions(&set)?,
-            changes: g.policy_changes(Some(&set), None)?,
-        })
-    })
-    .await
-    .map(Json)
+    as_caller(&s, b, move |g, p| g.policy_history(p, &set)).await.map(Json)
 }
 
 #[utoipa::path(get, path = "/v1/policies/{set}/versions/{version}", params(("set" = String, Path), ("version" = u32, Path)), responses((status = 200, description = "One immutable version", body = PolicyVersion)), security(("bearer" = [])))]
@@ -1048,12 +995,7 @@ async fn policy_version(
     b: Bearer,
     ApiPath((set, version)): ApiPath<(String, u32)>,
 ) -> Result<Json<PolicyVersion>, ApiError> {
-    as_caller(&s, b, move |g, p| {
-        p.require_reader()?;
-        g.policy_version(&set, version)
-    })
-    .await
-    .map(Json)
+    as_caller(&s, b, move |g, p| g.get_policy_version(p, &set, version)).await.map(Json)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -1084,24 +1026,7 @@ async fn deactivate_policy(
 
 #[utoipa::path(get, path = "/v1/packs", responses((status = 200, description = "Built-in packs and their install state", body = List<PackInfo>)), security(("bearer" = [])))]
 async fn list_packs(State(s): State<AppState>, b: Bearer) -> Result<Json<List<PackInfo>>, ApiError> {
-    as_caller(&s, b, |g, p| {
-        p.require_reader()?;
-        let sets = g.policy_sets()?;
-        let items = gavel_policy::BUILTIN_PACKS
-            .iter()
-            .filter_map(|name| gavel_policy::builtin_pack(name))
-            .map(|pack| PackInfo {
-                installed: sets.iter().find(|s| s.set_id == pack.name).cloned(),
-                name: pack.name,
-                version: pack.version,
-                description: pack.description,
-                tools: pack.tools.len(),
-            })
-            .collect();
-        Ok(List::of(items))
-    })
-    .await
-    .map(Json)
+    as_caller(&s, b, |g, p| g.packs(p)).await.map(|l| Json(List::of(l)))
 }
 
 #[utoipa::path(post, path = "/v1/packs/{name}/install", params(("name" = String, Path)), responses((status = 201, description = "Installed in observe mode", body = PolicySet)), security(("bearer" = [])))]
@@ -1369,12 +1294,7 @@ pub struct KillSwitchBody {
 
 #[utoipa::path(get, path = "/v1/killswitch", responses((status = 200, description = "Every kill switch ever pulled, with who and why", body = List<KillSwitch>)), security(("bearer" = [])))]
 async fn list_killswitches(State(s): State<AppState>, b: Bearer) -> Result<Json<List<KillSwitch>>, ApiError> {
-    as_caller(&s, b, |g, p| {
-        p.require_reader()?;
-        Ok(List::of(g.kill_switches()?))
-    })
-    .await
-    .map(Json)
+    as_caller(&s, b, |g, p| g.list_kill_switches(p)).await.map(|l| Json(List::of(l)))
 }
 
 #[utoipa::path(post, path = "/v1/killswitch", request_body = KillSwitchBody, responses((status = 201, description = "Engaged: matching calls are denied from the next decision on", body = KillSwitch)), security(("bearer" = [])))]

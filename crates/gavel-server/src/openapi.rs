@@ -142,27 +142,6 @@ impl<T> List<T> {
     }
 }
 
-/// A built-in policy pack and its install state (`GET /v1/packs`).
-#[derive(Serialize, ToSchema)]
-pub struct PackInfo {
-    pub name: String,
-    pub version: u32,
-    pub description: String,
-    /// How many tools the pack categorises.
-    pub tools: usize,
-    /// The policy set the pack installed, if it is installed.
-    pub installed: Option<gavel_core::policies::PolicySet>,
-}
-
-/// A policy set with every version, oldest first, and its change history
-/// (`GET /v1/policies/{set}/versions`).
-#[derive(Serialize, ToSchema)]
-pub struct PolicyHistory {
-    pub set: gavel_core::policies::PolicySet,
-    pub versions: Vec<gavel_core::policies::PolicyVersion>,
-    pub changes: Vec<gavel_core::policies::PolicyChange>,
-}
-
 /// The latest signed checkpoint (`GET /v1/audit/checkpoint`).
 #[derive(Serialize, ToSchema)]
 pub struct CheckpointAnswer {

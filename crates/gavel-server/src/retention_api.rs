@@ -12,10 +12,8 @@ use axum::extract::State;
 use axum::http::Method;
 use axum::response::Response;
 use axum::Json;
-use gavel_core::retention::{
-    Hold, PendingRetention, PurgeReport, RetentionChange, RetentionPolicy, RetentionState, MIN_RETENTION_DAYS,
-};
-use serde::{Deserialize, Serialize};
+use gavel_core::retention::{Hold, PurgeReport, RetentionChange, RetentionOverview, RetentionPolicy};
+use serde::Deserialize;
 use utoipa::{OpenApi, ToSchema};
 
 pub fn routes() -> Vec<Route> {
@@ -46,37 +44,9 @@ pub fn routes() -> Vec<Route> {
 ))]
 pub struct RetentionDoc;
 
-/// The retention period in force and what purging has done (`GET /v1/retention`).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RetentionOverview {
-    pub policy: RetentionPolicy,
-    /// A shortening waiting for a second admin, if any.
-    pub pending: Option<PendingRetention>,
-    pub minimum_days: u32,
-    /// Kinds whose payloads are never purged (patterns).
-    pub kept_kinds: Vec<String>,
-    pub state: RetentionState,
-    /// Legal holds not released.
-    pub holds_in_force: usize,
-}
-
 #[utoipa::path(get, path = "/v1/retention", responses((status = 200, description = "The retention period in force, the minimum, purge progress and holds in force", body = RetentionOverview)), security(("bearer" = [])))]
 async fn show_retention(State(s): State<AppState>, b: Bearer) -> Result<Json<RetentionOverview>, ApiError> {
-    as_caller(&s, b, |g, p| {
-        let holds = g.holds(p)?;
-        let in_force =
-            holds.iter().filter(|h| h.status != gavel_core::retention::HoldStatus::Released).count();
-        Ok(RetentionOverview {
-            policy: g.retention_policy()?,
-            pending: g.pending_retention()?,
-            minimum_days: MIN_RETENTION_DAYS,
-            kept_kinds: gavel_core::retention::KEPT_KIND_PREFIXES.iter().map(|k| format!("{k}*")).collect(),
-            state: g.retention_state()?,
-            holds_in_force: in_force,
-        })
-    })
-    .await
-    .map(Json)
+    as_caller(&s, b, |g, p| g.retention_overview(p)).await.map(Json)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
