@@ -18,6 +18,8 @@ use gavel_store::docs::{DocKeys, DocQuery, Expect, StateOp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+/// What a user may do: `admin` administers, `approver` decides held calls, `auditor` reads and
+/// exports evidence, `viewer` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -28,15 +30,6 @@ pub enum Role {
 }
 
 impl Role {
-    pub fn parse(s: &str) -> Result<Role> {
-        match s {
-            "admin" => Ok(Role::Admin),
-            "approver" => Ok(Role::Approver),
-            "auditor" => Ok(Role::Auditor),
-            "viewer" => Ok(Role::Viewer),
-            _ => Err(CoreError::Invalid(format!("unknown role {s:?} (admin, approver, auditor, viewer)"))),
-        }
-    }
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
@@ -166,13 +159,19 @@ pub struct Issued<T> {
     pub token: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// An agent to register (the body of `POST /v1/agents`).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = NewAgentBody)]
 pub struct NewAgent {
     pub name: String,
+    /// The accountable human or team (default: the registering admin).
     #[serde(default)]
     pub owner: Option<String>,
+    /// Default `development`.
     #[serde(default)]
     pub environment: Option<String>,
+    /// Default `standard`.
     #[serde(default)]
     pub tier: Option<String>,
     #[serde(default)]

@@ -3,7 +3,7 @@
 //! and the audit trail they leave. Every front end (HTTP, CLI, the gateway and console to come)
 //! goes through these same calls, so these are the rules none of them can forget.
 
-use gavel_core::approvals::OutcomeRequest;
+use gavel_core::approvals::{ExecutionStatus, OutcomeRequest};
 use gavel_core::containment::Scope;
 use gavel_core::decide::DecideRequest;
 use gavel_core::identity::Role;
@@ -117,7 +117,7 @@ fn a_held_call_runs_once_with_its_receipt_and_every_bypass_is_a_finding() {
     assert!(w.gavel.approval(&w.bob, &approval_id).expect("view").receipt.is_none());
     let receipt = w.gavel.approval(&w.agent, &approval_id).expect("view").receipt.expect("receipt");
     let outcome = |receipt: Option<&str>, arguments: serde_json::Value| OutcomeRequest {
-        status: "succeeded".into(),
+        status: ExecutionStatus::Succeeded,
         detail: None,
         receipt: receipt.map(str::to_string),
         arguments: Some(arguments),
@@ -174,7 +174,7 @@ fn containment_denies_and_voids_outstanding_approvals() {
         &w.agent,
         &held.decision_id,
         OutcomeRequest {
-            status: "succeeded".into(),
+            status: ExecutionStatus::Succeeded,
             detail: None,
             receipt: Some(receipt),
             arguments: Some(json!({"to": "eve@elsewhere.test"})),
@@ -258,7 +258,7 @@ fn typed_payloads_reserialize_to_the_stored_bytes() {
     w.gavel.decide_approval(&w.bob, &approval_id, true, None).expect("approve");
     let receipt = w.gavel.approval(&w.agent, &approval_id).expect("view").receipt.expect("receipt");
     let report = |receipt: Option<String>, args: serde_json::Value| OutcomeRequest {
-        status: "succeeded".into(),
+        status: ExecutionStatus::Succeeded,
         detail: Some("sent".into()),
         receipt,
         arguments: Some(args),

@@ -11,11 +11,12 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter};
 use axum::{Json, Router};
-use gavel_core::approvals::{Approval, FindingView, RecordedOutcome};
+use gavel_core::approvals::{
+    Approval, ApprovalStatus, ApprovalVerdict, FindingView, OutcomeRequest, RecordedOutcome,
+};
 use gavel_core::audit::{AuditFilter, DecisionView, Page, Trace};
-use gavel_core::containment::KillSwitch;
-use gavel_core::decide::DecideResponse;
-use gavel_core::decide::{DecideContext, DecideRequest};
+use gavel_core::containment::{KillSwitch, Limits, Scope, ScopeKind};
+use gavel_core::decide::{DecideRequest, DecideResponse};
 use gavel_core::identity::{InventoryEntry, Issued};
 use gavel_core::policies::{ChangeStatus, PackInfo, PolicyChange, PolicyHistory, PolicySet, PolicyVersion};
 use gavel_core::webhooks::{CreatedEndpoint, DeliveryAttempt, EndpointDetail, EndpointView, RotatedSecret};
@@ -380,36 +381,7 @@ pub fn api_doc() -> &'static Value {
     })
 }
 
-/// A tool call an agent is about to make.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DecideBody {
-    /// Tool name, e.g. `send_email`.
-    pub tool: String,
-    /// What the tool acts on, e.g. a customer id or a file path.
-    #[serde(default)]
-    pub resource: Option<String>,
-    /// The tool arguments (a JSON object). Secrets are redacted before storage.
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    pub arguments: Option<Value>,
-    /// The human the agent acts for.
-    #[serde(default)]
-    pub on_behalf_of: Option<String>,
-    #[serde(default)]
-    pub context: Option<DecideContextBody>,
-}
-
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DecideContextBody {
-    #[serde(default)]
-    pub environment: Option<String>,
-    #[serde(default)]
-    pub cost_usd: Option<f64>,
-}
-
-#[utoipa::path(post, path = "/v1/decide", request_body = DecideBody,
+#[utoipa::path(post, path = "/v1/decide", request_body = DecideRequest,
     responses((status = 200, description = "The decision, recorded", body = DecideResponse),
               (status = 400, description = "Bad request"), (status = 401, description = "Unknown or revoked agent credential"),
               (status = 503, description = "The log could not commit: treat as deny")),
@@ -417,17 +389,9 @@ pub struct DecideContextBody {
 async fn decide(
     State(state): State<AppState>,
     bearer: Bearer,
-    ApiJson(body): ApiJson<DecideBody>,
+    ApiJson(req): ApiJson<DecideRequest>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let context = body.context.unwrap_or_default();
-    let req = DecideRequest {
-        tool: body.tool,
-        resource: body.resource,
-        arguments: body.arguments,
-        on_behalf_of: body.on_behalf_of,
-        context: DecideContext { environment: context.environment, cost_usd: context.cost_usd },
-    };
     let metrics = state.metrics.clone();
     // Not `as_caller`: decide authenticates through its epoch-checked cache. Unlike the other
     // handlers, its synchronous part (cached authentication, one read transaction, evaluation,
@@ -482,39 +446,12 @@ async fn get_decision(
     as_caller(&s, b, move |g, p| g.decision(p, &id)).await.map(Json)
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AuditQuery {
-    /// Agent id or name.
-    pub agent: Option<String>,
-    pub tool: Option<String>,
-    /// allow | deny | require_approval
-    #[param(value_type = Option<crate::openapi::OutcomeName>)]
-    pub outcome: Option<String>,
-    /// RFC 3339, inclusive.
-    pub since: Option<String>,
-    /// RFC 3339, exclusive.
-    pub until: Option<String>,
-    pub limit: Option<u32>,
-    pub cursor: Option<String>,
-}
-
-#[utoipa::path(get, path = "/v1/audit", params(AuditQuery), responses((status = 200, description = "Recorded decisions, newest first, and the cursor of the next page", body = Page)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/audit", params(AuditFilter), responses((status = 200, description = "Recorded decisions, newest first, and the cursor of the next page", body = Page)), security(("bearer" = [])))]
 async fn audit(
     State(s): State<AppState>,
     b: Bearer,
-    ApiQuery(q): ApiQuery<AuditQuery>,
+    ApiQuery(filter): ApiQuery<AuditFilter>,
 ) -> Result<Json<Page>, ApiError> {
-    let filter = AuditFilter {
-        agent: q.agent,
-        tool: q.tool,
-        outcome: q.outcome,
-        since: q.since,
-        until: q.until,
-        limit: q.limit,
-        cursor: q.cursor,
-    };
     as_caller(&s, b, move |g, p| g.audit_decisions(p, &filter)).await.map(Json)
 }
 
@@ -707,9 +644,7 @@ pub enum Me {
 #[serde(deny_unknown_fields)]
 pub struct NewUserBody {
     pub name: String,
-    /// admin | approver | auditor | viewer
-    #[schema(value_type = crate::openapi::RoleName)]
-    pub role: String,
+    pub role: Role,
 }
 
 #[utoipa::path(post, path = "/v1/users", request_body = NewUserBody, responses((status = 201, description = "The user and its token (shown once)", body = Issued<User>)), security(("bearer" = [])))]
@@ -718,7 +653,7 @@ async fn create_user(
     b: Bearer,
     ApiJson(body): ApiJson<NewUserBody>,
 ) -> Result<Response, ApiError> {
-    as_caller(&s, b, move |g, p| g.create_user(p, &body.name, Role::parse(&body.role)?)).await.map(created)
+    as_caller(&s, b, move |g, p| g.create_user(p, &body.name, body.role)).await.map(created)
 }
 
 #[utoipa::path(get, path = "/v1/users", responses((status = 200, description = "All users", body = List<User>)), security(("bearer" = [])))]
@@ -738,8 +673,7 @@ async fn get_user(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleBody {
-    #[schema(value_type = crate::openapi::RoleName)]
-    pub role: String,
+    pub role: Role,
 }
 
 #[utoipa::path(post, path = "/v1/users/{id}/role", request_body = RoleBody, params(("id" = String, Path)), responses((status = 200, description = "The user with its new role", body = User)), security(("bearer" = [])))]
@@ -749,7 +683,7 @@ async fn set_role(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RoleBody>,
 ) -> Result<Json<User>, ApiError> {
-    as_caller(&s, b, move |g, p| g.set_user_role(p, &id, Role::parse(&body.role)?)).await.map(Json)
+    as_caller(&s, b, move |g, p| g.set_user_role(p, &id, body.role)).await.map(Json)
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -780,39 +714,12 @@ async fn rotate_user(
     as_caller(&s, b, move |g, p| g.rotate_user_credential(p, &id)).await.map(Json)
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewAgentBody {
-    pub name: String,
-    #[serde(default)]
-    pub owner: Option<String>,
-    #[serde(default)]
-    pub environment: Option<String>,
-    #[serde(default)]
-    pub tier: Option<String>,
-    #[serde(default)]
-    pub groups: Vec<String>,
-    #[serde(default)]
-    pub limits: Option<LimitsBody>,
-}
-
-#[utoipa::path(post, path = "/v1/agents", request_body = NewAgentBody, responses((status = 201, description = "The agent and its token (shown once)", body = Issued<Agent>)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/agents", request_body = NewAgent, responses((status = 201, description = "The agent and its token (shown once)", body = Issued<Agent>)), security(("bearer" = [])))]
 async fn create_agent(
     State(s): State<AppState>,
     b: Bearer,
-    ApiJson(body): ApiJson<NewAgentBody>,
+    ApiJson(new): ApiJson<NewAgent>,
 ) -> Result<Response, ApiError> {
-    let new = NewAgent {
-        name: body.name,
-        owner: body.owner,
-        environment: body.environment,
-        tier: body.tier,
-        groups: body.groups,
-        limits: body.limits.map(|l| gavel_core::containment::Limits {
-            calls_per_minute: l.calls_per_minute,
-            cost_usd_per_day: l.cost_usd_per_day,
-        }),
-    };
     as_caller(&s, b, move |g, p| g.create_agent(p, new)).await.map(created)
 }
 
@@ -864,16 +771,7 @@ pub struct ProposeBody {
     pub text: String,
     /// enforce (default) | observe — only for a new set.
     #[serde(default)]
-    #[schema(value_type = Option<crate::openapi::ModeName>)]
-    pub mode: Option<String>,
-}
-
-fn parse_mode(mode: &str) -> Result<Mode, CoreError> {
-    match mode {
-        "enforce" => Ok(Mode::Enforce),
-        "observe" => Ok(Mode::Observe),
-        _ => Err(CoreError::Invalid(format!("mode {mode:?} must be enforce or observe"))),
-    }
+    pub mode: Option<Mode>,
 }
 
 #[utoipa::path(post, path = "/v1/policies", request_body = ProposeBody,
@@ -884,12 +782,7 @@ async fn propose_policy(
     b: Bearer,
     ApiJson(body): ApiJson<ProposeBody>,
 ) -> Result<Response, ApiError> {
-    as_caller(&s, b, move |g, p| {
-        let mode = body.mode.as_deref().map(parse_mode).transpose()?;
-        g.propose_policy(p, &body.set_id, &body.text, mode)
-    })
-    .await
-    .map(created)
+    as_caller(&s, b, move |g, p| g.propose_policy(p, &body.set_id, &body.text, body.mode)).await.map(created)
 }
 
 #[utoipa::path(get, path = "/v1/policies/schema", responses((status = 200, description = "The Cedar schema policies are validated against", content_type = "text/plain")))]
@@ -902,9 +795,7 @@ async fn policy_schema() -> Response {
 #[into_params(parameter_in = Query)]
 pub struct ChangesQuery {
     pub set_id: Option<String>,
-    /// pending | applied | rejected
-    #[param(value_type = Option<crate::openapi::ChangeStatusName>)]
-    pub status: Option<String>,
+    pub status: Option<ChangeStatus>,
 }
 
 #[utoipa::path(get, path = "/v1/policies/changes", params(ChangesQuery), responses((status = 200, description = "Change requests, newest first", body = List<PolicyChange>)), security(("bearer" = [])))]
@@ -913,22 +804,9 @@ async fn list_changes(
     b: Bearer,
     ApiQuery(q): ApiQuery<ChangesQuery>,
 ) -> Result<Json<List<PolicyChange>>, ApiError> {
-    as_caller(&s, b, move |g, p| {
-        let status = match q.status.as_deref() {
-            None => None,
-            Some("pending") => Some(ChangeStatus::Pending),
-            Some("applied") => Some(ChangeStatus::Applied),
-            Some("rejected") => Some(ChangeStatus::Rejected),
-            Some(other) => {
-                return Err(CoreError::Invalid(format!(
-                    "status {other:?} must be pending, applied or rejected"
-                )))
-            }
-        };
-        Ok(List::of(g.list_policy_changes(p, q.set_id.as_deref(), status)?))
-    })
-    .await
-    .map(Json)
+    as_caller(&s, b, move |g, p| g.list_policy_changes(p, q.set_id.as_deref(), q.status))
+        .await
+        .map(|l| Json(List::of(l)))
 }
 
 #[utoipa::path(get, path = "/v1/policies/changes/{id}", params(("id" = String, Path)), responses((status = 200, description = "One change request", body = PolicyChange)), security(("bearer" = [])))]
@@ -1049,24 +927,7 @@ async fn golive_pack(
     as_caller(&s, b, move |g, p| g.propose_mode(p, &name, Mode::Enforce)).await.map(created)
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OutcomeBody {
-    /// succeeded | failed | not_executed
-    #[schema(value_type = crate::openapi::ExecutionStatus)]
-    pub status: String,
-    #[serde(default)]
-    pub detail: Option<String>,
-    /// The approval receipt, for a held call.
-    #[serde(default)]
-    pub receipt: Option<String>,
-    /// The arguments actually executed; their digest must match what was decided.
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    pub arguments: Option<Value>,
-}
-
-#[utoipa::path(post, path = "/v1/decisions/{id}/outcome", request_body = OutcomeBody, params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/decisions/{id}/outcome", request_body = OutcomeRequest, params(("id" = String, Path)),
     responses((status = 200, description = "Recorded; `bypass: true` flags an executed denial or unapproved call", body = RecordedOutcome),
               (status = 403, description = "Receipt refused (reused or not matching); recorded as a bypass finding"),
               (status = 409, description = "Outcome already recorded")),
@@ -1075,14 +936,8 @@ async fn record_outcome(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<OutcomeBody>,
+    ApiJson(req): ApiJson<OutcomeRequest>,
 ) -> Result<Json<RecordedOutcome>, ApiError> {
-    let req = gavel_core::approvals::OutcomeRequest {
-        status: body.status,
-        detail: body.detail,
-        receipt: body.receipt,
-        arguments: body.arguments,
-    };
     as_caller(&s, b, move |g, p| g.record_outcome(p, &id, req)).await.map(Json)
 }
 
@@ -1090,9 +945,7 @@ async fn record_outcome(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ApprovalsQuery {
-    /// pending | approved | denied | expired | voided
-    #[param(value_type = Option<crate::openapi::ApprovalStatusName>)]
-    pub status: Option<String>,
+    pub status: Option<ApprovalStatus>,
     pub limit: Option<u32>,
 }
 
@@ -1102,12 +955,9 @@ async fn list_approvals(
     b: Bearer,
     ApiQuery(q): ApiQuery<ApprovalsQuery>,
 ) -> Result<Json<List<Approval>>, ApiError> {
-    as_caller(&s, b, move |g, p| {
-        let status = q.status.as_deref().map(gavel_core::approvals::ApprovalStatus::parse).transpose()?;
-        Ok(List::of(g.approvals(p, status, q.limit.unwrap_or(100))?))
-    })
-    .await
-    .map(Json)
+    as_caller(&s, b, move |g, p| g.approvals(p, q.status, q.limit.unwrap_or(100)))
+        .await
+        .map(|l| Json(List::of(l)))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -1139,7 +989,7 @@ async fn get_approval(
         let id = id.clone();
         let bearer = Bearer { token: b.token.clone(), source: b.source };
         let approval = as_caller(&s, bearer, move |g, p| g.approval(p, &id)).await?;
-        if approval.status != gavel_core::approvals::ApprovalStatus::Pending || Instant::now() >= deadline {
+        if approval.status != ApprovalStatus::Pending || Instant::now() >= deadline {
             return Ok(Json(approval));
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -1149,9 +999,7 @@ async fn get_approval(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalDecisionBody {
-    /// approve | deny
-    #[schema(value_type = crate::openapi::ApprovalVerdict)]
-    pub decision: String,
+    pub decision: ApprovalVerdict,
     #[serde(default)]
     pub comment: Option<String>,
 }
@@ -1166,11 +1014,7 @@ async fn decide_approval(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ApprovalDecisionBody>,
 ) -> Result<Json<Approval>, ApiError> {
-    let approve = match body.decision.as_str() {
-        "approve" => true,
-        "deny" => false,
-        other => return Err(ApiError::bad_request(format!("decision {other:?} must be approve or deny"))),
-    };
+    let approve = body.decision == ApprovalVerdict::Approve;
     as_caller(&s, b, move |g, p| g.decide_approval(p, &id, approve, body.comment.as_deref())).await.map(Json)
 }
 
@@ -1253,35 +1097,20 @@ async fn reactivate_agent(
         .map(Json)
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LimitsBody {
-    #[serde(default)]
-    pub calls_per_minute: Option<u32>,
-    #[serde(default)]
-    pub cost_usd_per_day: Option<f64>,
-}
-
-#[utoipa::path(post, path = "/v1/agents/{id}/limits", request_body = LimitsBody, params(("id" = String, Path)), responses((status = 200, description = "The agent with its new limits", body = Agent)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/agents/{id}/limits", request_body = Limits, params(("id" = String, Path)), responses((status = 200, description = "The agent with its new limits", body = Agent)), security(("bearer" = [])))]
 async fn set_limits(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<LimitsBody>,
+    ApiJson(limits): ApiJson<Limits>,
 ) -> Result<Json<Agent>, ApiError> {
-    let limits = gavel_core::containment::Limits {
-        calls_per_minute: body.calls_per_minute,
-        cost_usd_per_day: body.cost_usd_per_day,
-    };
     as_caller(&s, b, move |g, p| g.set_limits(p, &id, limits)).await.map(Json)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KillSwitchBody {
-    /// global | agent | tool
-    #[schema(value_type = crate::openapi::KillSwitchScopeName)]
-    pub scope: String,
+    pub scope: ScopeKind,
     /// Agent id/name or tool name (not for global).
     #[serde(default)]
     pub target: Option<String>,
@@ -1304,7 +1133,7 @@ async fn engage_killswitch(
     ApiJson(body): ApiJson<KillSwitchBody>,
 ) -> Result<Response, ApiError> {
     as_caller(&s, b, move |g, p| {
-        let scope = gavel_core::containment::Scope::parse(&body.scope, body.target.as_deref())?;
+        let scope = Scope::of(body.scope, body.target.as_deref())?;
         g.engage_kill_switch(
             p,
             scope,
@@ -1323,7 +1152,7 @@ async fn release_killswitch(
     ApiJson(body): ApiJson<KillSwitchBody>,
 ) -> Result<Json<KillSwitch>, ApiError> {
     as_caller(&s, b, move |g, p| {
-        let scope = gavel_core::containment::Scope::parse(&body.scope, body.target.as_deref())?;
+        let scope = Scope::of(body.scope, body.target.as_deref())?;
         g.release_kill_switch(p, scope, body.reason.as_deref().unwrap_or_default())
     })
     .await

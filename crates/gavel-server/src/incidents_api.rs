@@ -10,9 +10,7 @@ use axum::http::Method;
 use axum::response::Response;
 use axum::Json;
 use gavel_core::detectors::RecordedDetection;
-use gavel_core::incidents::{
-    ContainKillSwitch, ContainRequest, IncidentFilter, IncidentStatus, IncidentView, NewIncident, Severity,
-};
+use gavel_core::incidents::{ContainRequest, IncidentFilter, IncidentView, NewIncident, Severity};
 use serde::Deserialize;
 use utoipa::{OpenApi, ToSchema};
 
@@ -44,81 +42,27 @@ pub fn routes() -> Vec<Route> {
 ))]
 pub struct IncidentsDoc;
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct IncidentsQuery {
-    /// open | triaged | contained | resolved
-    #[param(value_type = Option<crate::openapi::IncidentStatusName>)]
-    pub status: Option<String>,
-    /// low | medium | high | critical
-    #[param(value_type = Option<crate::openapi::SeverityName>)]
-    pub severity: Option<String>,
-    /// Opened at or after (RFC 3339 or YYYY-MM-DD).
-    pub since: Option<String>,
-    /// Opened before (RFC 3339 or YYYY-MM-DD).
-    pub until: Option<String>,
-    /// Default 100, at most 1000.
-    pub limit: Option<u32>,
-}
-
-#[utoipa::path(get, path = "/v1/incidents", params(IncidentsQuery),
+#[utoipa::path(get, path = "/v1/incidents", params(IncidentFilter),
     responses((status = 200, description = "{items}: incidents newest first, each with its timeline, time_to_contain_secs and time_to_resolve_secs", body = List<IncidentView>),
               (status = 400, description = "Bad filter")),
     security(("bearer" = [])))]
 pub async fn list_incidents(
     State(s): State<AppState>,
     b: Bearer,
-    ApiQuery(q): ApiQuery<IncidentsQuery>,
+    ApiQuery(filter): ApiQuery<IncidentFilter>,
 ) -> Result<Json<List<IncidentView>>, ApiError> {
-    as_caller(&s, b, move |g, p| {
-        let filter = IncidentFilter {
-            status: q.status.as_deref().map(IncidentStatus::parse).transpose()?,
-            severity: q.severity.as_deref().map(Severity::parse).transpose()?,
-            since: q.since,
-            until: q.until,
-            limit: q.limit,
-        };
-        Ok(List::of(g.incidents(p, &filter)?))
-    })
-    .await
-    .map(Json)
+    as_caller(&s, b, move |g, p| g.incidents(p, &filter)).await.map(|l| Json(List::of(l)))
 }
 
-/// An incident opened by hand.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewIncidentBody {
-    pub title: String,
-    /// low | medium | high | critical
-    #[schema(value_type = crate::openapi::SeverityName)]
-    pub severity: String,
-    /// The agent concerned (id or name).
-    #[serde(default)]
-    pub agent: Option<String>,
-    #[serde(default)]
-    pub summary: Option<String>,
-    /// Log seqs of the events that are evidence of it.
-    #[serde(default)]
-    pub linked_seqs: Option<Vec<u64>>,
-}
-
-#[utoipa::path(post, path = "/v1/incidents", request_body = NewIncidentBody,
+#[utoipa::path(post, path = "/v1/incidents", request_body = NewIncident,
     responses((status = 201, description = "The incident, opened", body = IncidentView), (status = 400, description = "Bad input"),
               (status = 403, description = "Admins only")),
     security(("bearer" = [])))]
 pub async fn create_incident(
     State(s): State<AppState>,
     b: Bearer,
-    ApiJson(body): ApiJson<NewIncidentBody>,
+    ApiJson(new): ApiJson<NewIncident>,
 ) -> Result<Response, ApiError> {
-    let new = NewIncident {
-        title: body.title,
-        severity: body.severity,
-        agent: body.agent,
-        summary: body.summary,
-        linked_seqs: body.linked_seqs.unwrap_or_default(),
-    };
     as_caller(&s, b, move |g, p| g.create_incident(p, new)).await.map(created)
 }
 
@@ -159,8 +103,7 @@ pub async fn assign_incident(
 pub struct TriageBody {
     /// A new severity, if the triage re-rates it.
     #[serde(default)]
-    #[schema(value_type = Option<crate::openapi::SeverityName>)]
-    pub severity: Option<String>,
+    pub severity: Option<Severity>,
     #[serde(default)]
     pub note: Option<String>,
 }
@@ -174,7 +117,7 @@ pub async fn triage_incident(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<TriageBody>,
 ) -> Result<Json<IncidentView>, ApiError> {
-    as_caller(&s, b, move |g, p| g.triage_incident(p, &id, body.severity.as_deref(), body.note.as_deref()))
+    as_caller(&s, b, move |g, p| g.triage_incident(p, &id, body.severity, body.note.as_deref()))
         .await
         .map(Json)
 }
@@ -197,33 +140,7 @@ pub async fn note_incident(
     as_caller(&s, b, move |g, p| g.note_incident(p, &id, &body.text)).await.map(Json)
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ContainKillSwitchBody {
-    /// global | agent | tool
-    #[schema(value_type = crate::openapi::KillSwitchScopeName)]
-    pub scope: String,
-    #[serde(default)]
-    pub target: Option<String>,
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ContainBody {
-    /// Pull this kill switch under the incident (its `killswitch.engaged` event is linked).
-    #[serde(default)]
-    pub killswitch: Option<ContainKillSwitchBody>,
-    /// Suspend this agent (id or name) under the incident (admins).
-    #[serde(default)]
-    pub suspend_agent: Option<String>,
-    /// What was done; required when no action is given.
-    #[serde(default)]
-    pub note: Option<String>,
-}
-
-#[utoipa::path(post, path = "/v1/incidents/{id}/contain", request_body = ContainBody, params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/incidents/{id}/contain", request_body = ContainRequest, params(("id" = String, Path)),
     responses((status = 200, description = "Contained (incident.contained), with every containment action linked", body = IncidentView),
               (status = 400, description = "No action and no note"), (status = 409, description = "Not open or triaged")),
     security(("bearer" = [])))]
@@ -231,17 +148,8 @@ pub async fn contain_incident(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<ContainBody>,
+    ApiJson(req): ApiJson<ContainRequest>,
 ) -> Result<Json<IncidentView>, ApiError> {
-    let req = ContainRequest {
-        killswitch: body.killswitch.map(|k| ContainKillSwitch {
-            scope: k.scope,
-            target: k.target,
-            reason: k.reason,
-        }),
-        suspend_agent: body.suspend_agent,
-        note: body.note,
-    };
     as_caller(&s, b, move |g, p| g.contain_incident(p, &id, req)).await.map(Json)
 }
 

@@ -22,99 +22,6 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
-/// `admin | approver | auditor | viewer`.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RoleName {
-    Admin,
-    Approver,
-    Auditor,
-    Viewer,
-}
-
-/// A policy set's mode: `enforce` decides, `observe` only records what it would have decided.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ModeName {
-    Enforce,
-    Observe,
-}
-
-/// What an approver decides.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ApprovalVerdict {
-    Approve,
-    Deny,
-}
-
-/// The state of an approval request.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ApprovalStatusName {
-    Pending,
-    Approved,
-    Denied,
-    Expired,
-    Voided,
-}
-
-/// The state of a policy change request.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ChangeStatusName {
-    Pending,
-    Applied,
-    Rejected,
-}
-
-/// A decision's outcome.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OutcomeName {
-    Allow,
-    Deny,
-    RequireApproval,
-}
-
-/// What happened to a decided call.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ExecutionStatus {
-    Succeeded,
-    Failed,
-    NotExecuted,
-}
-
-/// What a kill switch covers: every call, one agent's or one tool's.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum KillSwitchScopeName {
-    Global,
-    Agent,
-    Tool,
-}
-
-/// An incident's or a detection's severity.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SeverityName {
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-/// An incident's state.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum IncidentStatusName {
-    Open,
-    Triaged,
-    Contained,
-    Resolved,
-}
-
 /// A webhook delivery's current state.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -232,16 +139,6 @@ pub struct Health {
 /// The schemas referenced only through `value_type` (utoipa does not collect those itself).
 #[derive(utoipa::OpenApi)]
 #[openapi(components(schemas(
-    RoleName,
-    ModeName,
-    ApprovalVerdict,
-    ApprovalStatusName,
-    ChangeStatusName,
-    OutcomeName,
-    ExecutionStatus,
-    KillSwitchScopeName,
-    SeverityName,
-    IncidentStatusName,
     DeliveryStatusName,
     Items,
     Health,
