@@ -1,52 +1,29 @@
-//! `/v1/incidents` and `/v1/detections`: the incident workflow over HTTP (rules live in
-//! `gavel_core::incidents`; this module only shapes requests and answers).
+//! The incident workflow over HTTP (every rule lives in `gavel_core::incidents`):
+//! `GET /v1/incidents` (`Gavel::incidents`, the query is core's `IncidentFilter`),
+//! `POST /v1/incidents` (`Gavel::create_incident`, the body is core's `NewIncident`),
+//! `GET /v1/incidents/{id}` (`Gavel::incident`), `POST /v1/incidents/{id}/assign`
+//! (`Gavel::assign_incident`), `/triage` (`Gavel::triage_incident`), `/notes`
+//! (`Gavel::note_incident`), `/contain` (`Gavel::contain_incident`, the body is core's
+//! `ContainRequest`), `/resolve` (`Gavel::resolve_incident`), and `GET /v1/detections`
+//! (`Gavel::detections`).
 
-use crate::api::{as_caller, created, route, ApiJson, ApiPath, ApiQuery, Bearer, Route};
+use super::{as_caller, created, ApiJson, ApiPath, ApiQuery, Bearer};
 use crate::error::ApiError;
 use crate::openapi::List;
 use crate::AppState;
 use axum::extract::State;
-use axum::http::Method;
 use axum::response::Response;
 use axum::Json;
 use gavel_core::detectors::RecordedDetection;
 use gavel_core::incidents::{ContainRequest, IncidentFilter, IncidentView, NewIncident, Severity};
 use serde::Deserialize;
-use utoipa::{OpenApi, ToSchema};
-
-pub fn routes() -> Vec<Route> {
-    vec![
-        route(Method::GET, "/v1/incidents", list_incidents),
-        route(Method::POST, "/v1/incidents", create_incident),
-        route(Method::GET, "/v1/incidents/{id}", get_incident),
-        route(Method::POST, "/v1/incidents/{id}/assign", assign_incident),
-        route(Method::POST, "/v1/incidents/{id}/triage", triage_incident),
-        route(Method::POST, "/v1/incidents/{id}/notes", note_incident),
-        route(Method::POST, "/v1/incidents/{id}/contain", contain_incident),
-        route(Method::POST, "/v1/incidents/{id}/resolve", resolve_incident),
-        route(Method::GET, "/v1/detections", list_detections),
-    ]
-}
-
-#[derive(OpenApi)]
-#[openapi(paths(
-    list_incidents,
-    create_incident,
-    get_incident,
-    assign_incident,
-    triage_incident,
-    note_incident,
-    contain_incident,
-    resolve_incident,
-    list_detections
-))]
-pub struct IncidentsDoc;
+use utoipa::ToSchema;
 
 #[utoipa::path(get, path = "/v1/incidents", params(IncidentFilter),
     responses((status = 200, description = "{items}: incidents newest first, each with its timeline, time_to_contain_secs and time_to_resolve_secs", body = List<IncidentView>),
               (status = 400, description = "Bad filter")),
     security(("bearer" = [])))]
-pub async fn list_incidents(
+pub(super) async fn list_incidents(
     State(s): State<AppState>,
     b: Bearer,
     ApiQuery(filter): ApiQuery<IncidentFilter>,
@@ -58,7 +35,7 @@ pub async fn list_incidents(
     responses((status = 201, description = "The incident, opened", body = IncidentView), (status = 400, description = "Bad input"),
               (status = 403, description = "Admins only")),
     security(("bearer" = [])))]
-pub async fn create_incident(
+pub(super) async fn create_incident(
     State(s): State<AppState>,
     b: Bearer,
     ApiJson(new): ApiJson<NewIncident>,
@@ -70,7 +47,7 @@ pub async fn create_incident(
     responses((status = 200, description = "The incident with its full timeline (each entry a log event: seq, time, kind, author, data)", body = IncidentView),
               (status = 404, description = "No such incident")),
     security(("bearer" = [])))]
-pub async fn get_incident(
+pub(super) async fn get_incident(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
@@ -89,7 +66,7 @@ pub struct AssignBody {
     responses((status = 200, description = "Assigned (incident.assigned)", body = IncidentView), (status = 403, description = "Admins and approvers only"),
               (status = 409, description = "Resolved, already assigned to that user, or changed concurrently")),
     security(("bearer" = [])))]
-pub async fn assign_incident(
+pub(super) async fn assign_incident(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
@@ -111,7 +88,7 @@ pub struct TriageBody {
 #[utoipa::path(post, path = "/v1/incidents/{id}/triage", request_body = TriageBody, params(("id" = String, Path)),
     responses((status = 200, description = "Triaged (incident.triaged)", body = IncidentView), (status = 409, description = "Not open")),
     security(("bearer" = [])))]
-pub async fn triage_incident(
+pub(super) async fn triage_incident(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
@@ -131,7 +108,7 @@ pub struct NoteBody {
 #[utoipa::path(post, path = "/v1/incidents/{id}/notes", request_body = NoteBody, params(("id" = String, Path)),
     responses((status = 200, description = "Noted (incident.noted)", body = IncidentView), (status = 400, description = "Empty note")),
     security(("bearer" = [])))]
-pub async fn note_incident(
+pub(super) async fn note_incident(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
@@ -144,7 +121,7 @@ pub async fn note_incident(
     responses((status = 200, description = "Contained (incident.contained), with every containment action linked", body = IncidentView),
               (status = 400, description = "No action and no note"), (status = 409, description = "Not open or triaged")),
     security(("bearer" = [])))]
-pub async fn contain_incident(
+pub(super) async fn contain_incident(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
@@ -165,7 +142,7 @@ pub struct ResolveBody {
     responses((status = 200, description = "Resolved (incident.resolved)", body = IncidentView), (status = 400, description = "No writeup"),
               (status = 409, description = "Not triaged or contained")),
     security(("bearer" = [])))]
-pub async fn resolve_incident(
+pub(super) async fn resolve_incident(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
@@ -190,7 +167,7 @@ pub struct DetectionsQuery {
 #[utoipa::path(get, path = "/v1/detections", params(DetectionsQuery),
     responses((status = 200, description = "{items}: detections newest first, each with the seq of its detection.raised event", body = List<RecordedDetection>)),
     security(("bearer" = [])))]
-pub async fn list_detections(
+pub(super) async fn list_detections(
     State(s): State<AppState>,
     b: Bearer,
     ApiQuery(q): ApiQuery<DetectionsQuery>,
