@@ -53,18 +53,6 @@ impl ApprovalStatus {
             ApprovalStatus::Voided => "voided",
         }
     }
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "pending" => Ok(Self::Pending),
-            "approved" => Ok(Self::Approved),
-            "denied" => Ok(Self::Denied),
-            "expired" => Ok(Self::Expired),
-            "voided" => Ok(Self::Voided),
-            _ => Err(CoreError::Invalid(format!(
-                "status {s:?} must be pending, approved, denied, expired or voided"
-            ))),
-        }
-    }
 }
 
 /// A held call waiting for (or past) an approver's decision.
@@ -138,18 +126,60 @@ pub struct RecordedOutcome {
     pub seq: u64,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// What happened to a decided call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionStatus {
+    Succeeded,
+    Failed,
+    NotExecuted,
+}
+
+impl ExecutionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionStatus::Succeeded => "succeeded",
+            ExecutionStatus::Failed => "failed",
+            ExecutionStatus::NotExecuted => "not_executed",
+        }
+    }
+}
+
+/// What an approver decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalVerdict {
+    Approve,
+    Deny,
+}
+
+/// By hand for its message: serde's own for two variants ("expected `approve` or `deny`") is not
+/// the "must be approve or deny" the API has always answered.
+impl<'de> Deserialize<'de> for ApprovalVerdict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "approve" => Ok(ApprovalVerdict::Approve),
+            "deny" => Ok(ApprovalVerdict::Deny),
+            other => Err(serde::de::Error::custom(format!("{other:?} must be approve or deny"))),
+        }
+    }
+}
+
+/// What an agent reports it did with a decided call (the body of
+/// `POST /v1/decisions/{id}/outcome`).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = OutcomeBody)]
 pub struct OutcomeRequest {
-    /// succeeded | failed | not_executed
-    pub status: String,
+    pub status: ExecutionStatus,
     #[serde(default)]
     pub detail: Option<String>,
-    /// The receipt of the approval, for a held call.
+    /// The approval receipt, for a held call.
     #[serde(default)]
     pub receipt: Option<String>,
-    /// The arguments actually executed (their digest must match what was approved).
+    /// The arguments actually executed; their digest must match what was decided.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub arguments: Option<Value>,
 }
 
@@ -382,15 +412,7 @@ impl Gavel {
         let Principal::Agent(agent) = by else {
             return Err(CoreError::Forbidden("only the agent that made the call reports its outcome".into()));
         };
-        let executed = match req.status.as_str() {
-            "succeeded" | "failed" => true,
-            "not_executed" => false,
-            s => {
-                return Err(CoreError::Invalid(format!(
-                    "status {s:?} must be succeeded, failed or not_executed"
-                )))
-            }
-        };
+        let executed = req.status != ExecutionStatus::NotExecuted;
         let decision_doc = self
             .store
             .get_doc("decisions", decision_id)?
@@ -486,7 +508,7 @@ impl Gavel {
             tool: decision["tool"].as_str().unwrap_or_default().to_string(),
             decision: outcome,
             enforced,
-            status: req.status.clone(),
+            status: req.status.as_str().into(),
             detail: req.detail.clone(),
             executed_arguments_sha256: executed_digest,
             receipt_used: req.receipt.is_some() && ops.len() == 1,
@@ -502,7 +524,7 @@ impl Gavel {
             data.clone(),
             DocKeys {
                 k1: Some(agent.id.clone()),
-                k2: Some(req.status.clone()),
+                k2: Some(req.status.as_str().into()),
                 k3: Some(bypass.to_string()),
             },
             Expect::Absent,
@@ -623,7 +645,7 @@ impl Gavel {
             decision_seq,
             agent_id: agent.id.clone(),
             detail: why.into(),
-            reported_status: req.status.clone(),
+            reported_status: req.status.as_str().into(),
             finding_id: Some(finding_id),
             ..Default::default()
         };

@@ -8,20 +8,23 @@ use crate::policies::{ChangeAction, ChangeStatus, PolicyChange};
 use crate::Gavel;
 use gavel_policy::Outcome;
 use gavel_store::docs::{Doc, DocQuery};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub const MAX_PAGE: u32 = 1000;
 
-#[derive(Debug, Clone, Default)]
+/// Which recorded decisions to list (the query of `GET /v1/audit`).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditFilter {
     /// Agent id or name.
     pub agent: Option<String>,
     pub tool: Option<String>,
-    /// allow | deny | require_approval
-    pub outcome: Option<String>,
-    /// RFC 3339 bounds: since inclusive, until exclusive.
+    pub outcome: Option<Outcome>,
+    /// RFC 3339, inclusive.
     pub since: Option<String>,
+    /// RFC 3339, exclusive.
     pub until: Option<String>,
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
@@ -64,17 +67,10 @@ impl Gavel {
         if limit == 0 || limit > MAX_PAGE {
             return Err(CoreError::Invalid(format!("limit must be 1..={MAX_PAGE}")));
         }
-        if let Some(o) = &filter.outcome {
-            if !["allow", "deny", "require_approval"].contains(&o.as_str()) {
-                return Err(CoreError::Invalid(format!(
-                    "outcome {o:?} must be allow, deny or require_approval"
-                )));
-            }
-        }
         let mut q = DocQuery::new("decisions", limit + 1);
         q.k1 = filter.agent.as_ref().map(|a| self.agent(a).map(|a| a.id).unwrap_or_else(|_| a.clone()));
         q.k2 = filter.tool.clone();
-        q.k3 = filter.outcome.clone();
+        q.k3 = filter.outcome.map(|o| o.as_str().to_string());
         q.since = bound("since", &filter.since)?;
         q.until = bound("until", &filter.until)?;
         q.before_seq = filter

@@ -368,7 +368,7 @@ impl Gavel {
     }
 
     /// The latest stored scan of a framework (no caller check: for the server's own schedule).
-    pub fn latest_scan(&self, framework: &str) -> Result<Option<Scan>> {
+    pub(crate) fn latest_scan(&self, framework: &str) -> Result<Option<Scan>> {
         let mut q = DocQuery::new(SCANS, 1);
         q.k1 = Some(framework.into());
         self.store.query_docs(&q)?.into_iter().next().map(from_doc).transpose()

@@ -36,6 +36,16 @@ pub enum Scope {
     Tool(String),
 }
 
+/// What a kill switch covers: every call, one agent's or one tool's (the `scope` of a request;
+/// agent and tool switches also name a `target`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScopeKind {
+    Global,
+    Agent,
+    Tool,
+}
+
 impl Scope {
     pub fn key(&self) -> String {
         match self {
@@ -45,17 +55,21 @@ impl Scope {
         }
     }
 
-    pub fn parse(scope: &str, target: Option<&str>) -> Result<Scope> {
-        match (scope, target) {
-            ("global", None) => Ok(Scope::Global),
-            ("agent", Some(t)) if !t.is_empty() => Ok(Scope::Agent(t.into())),
-            ("tool", Some(t)) if !t.is_empty() => Ok(Scope::Tool(t.into())),
-            ("global", Some(_)) => Err(CoreError::Invalid("a global kill switch takes no target".into())),
-            ("agent", _) => {
+    /// The scope of a request: a global switch takes no target, an agent or tool switch needs one.
+    pub fn of(kind: ScopeKind, target: Option<&str>) -> Result<Scope> {
+        match (kind, target) {
+            (ScopeKind::Global, None) => Ok(Scope::Global),
+            (ScopeKind::Agent, Some(t)) if !t.is_empty() => Ok(Scope::Agent(t.into())),
+            (ScopeKind::Tool, Some(t)) if !t.is_empty() => Ok(Scope::Tool(t.into())),
+            (ScopeKind::Global, Some(_)) => {
+                Err(CoreError::Invalid("a global kill switch takes no target".into()))
+            }
+            (ScopeKind::Agent, _) => {
                 Err(CoreError::Invalid("an agent kill switch needs a target (agent id or name)".into()))
             }
-            ("tool", _) => Err(CoreError::Invalid("a tool kill switch needs a target (tool name)".into())),
-            _ => Err(CoreError::Invalid(format!("scope {scope:?} must be global, agent or tool"))),
+            (ScopeKind::Tool, _) => {
+                Err(CoreError::Invalid("a tool kill switch needs a target (tool name)".into()))
+            }
         }
     }
 }
@@ -75,8 +89,10 @@ pub struct KillSwitch {
     pub incident_id: Option<String>,
 }
 
-/// Per-agent limits (absent = unlimited).
+/// Per-agent limits (absent = unlimited): stored with the agent, and the body of
+/// `POST /v1/agents/{id}/limits`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Limits {
     #[serde(default)]
     pub calls_per_minute: Option<u32>,
@@ -117,7 +133,14 @@ fn day_start(t: OffsetDateTime) -> OffsetDateTime {
 }
 
 impl Gavel {
-    pub fn kill_switches(&self) -> Result<Vec<KillSwitch>> {
+    /// Every kill switch ever pulled, with who and why (readers).
+    pub fn list_kill_switches(&self, by: &Principal) -> Result<Vec<KillSwitch>> {
+        by.require_reader()?;
+        self.kill_switches()
+    }
+
+    /// Every kill switch, unchecked: for the compliance scans.
+    pub(crate) fn kill_switches(&self) -> Result<Vec<KillSwitch>> {
         self.all_docs("killswitches", 10_000)
     }
 

@@ -21,8 +21,10 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::time::Instant;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// What the agent says about the circumstances of a call.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = DecideContextBody)]
 pub struct DecideContext {
     /// The environment the agent says it runs in; the registered one is what policies see.
     #[serde(default)]
@@ -32,18 +34,39 @@ pub struct DecideContext {
     pub cost_usd: Option<f64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// A tool call an agent is about to make (the body of `POST /v1/decide`).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+// The component names of the OpenAPI document are the ones the server's own body types had
+// (`DecideBody`, `NewAgentBody`, …), so clients generated from it keep their type names.
+#[schema(as = DecideBody)]
 pub struct DecideRequest {
+    /// Tool name, e.g. `send_email`.
     pub tool: String,
+    /// What the tool acts on, e.g. a customer id or a file path.
     #[serde(default)]
     pub resource: Option<String>,
+    /// The tool arguments (a JSON object). Secrets are redacted before storage.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub arguments: Option<Value>,
+    /// The human the agent acts for.
     #[serde(default)]
     pub on_behalf_of: Option<String>,
-    #[serde(default)]
+    /// Absent or null: no context.
+    #[serde(default, deserialize_with = "null_as_default")]
+    #[schema(value_type = Option<DecideContext>)]
     pub context: DecideContext,
+}
+
+/// Reads a JSON `null` as the type's default, so a request member that is optional on the wire
+/// (absent or null) can be a plain value in the request type.
+pub(crate) fn null_as_default<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// The decision on one tool call, answered after it is recorded.

@@ -6,10 +6,41 @@
 //! checks, same tool call built from the registered agent), and each determining policy is
 //! returned with its source text from the version in force.
 
-use crate::decide::{check_request, tool_call, DecideRequest};
+use crate::decide::{check_request, tool_call, DecideContext, DecideRequest};
 use crate::{CoreError, Gavel, Principal, Result, Status};
 use gavel_policy::{Outcome, PolicyRef};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// A call an agent might make, to explain (the body of `POST /v1/policies/explain`).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = ExplainBody)]
+pub struct ExplainRequest {
+    /// The agent, by id or name.
+    pub agent: String,
+    pub tool: String,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub arguments: Option<serde_json::Value>,
+    #[serde(default)]
+    pub on_behalf_of: Option<String>,
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
+}
+
+impl ExplainRequest {
+    /// The call as `decide` would get it from the agent (no resource, no claimed environment).
+    fn call(self) -> (String, DecideRequest) {
+        let req = DecideRequest {
+            tool: self.tool,
+            resource: None,
+            arguments: self.arguments,
+            on_behalf_of: self.on_behalf_of,
+            context: DecideContext { environment: None, cost_usd: self.cost_usd },
+        };
+        (self.agent, req)
+    }
+}
 
 /// One determining policy, with the text that says why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -60,10 +91,11 @@ fn policy_text(text: &str, starts: &[(String, u32)], id: &str) -> Option<String>
 }
 
 impl Gavel {
-    /// Explains what a call by `agent` (id or name) would get now (readers).
-    pub fn explain(&self, by: &Principal, agent: &str, req: DecideRequest) -> Result<Explanation> {
+    /// Explains what a call by the request's agent (id or name) would get now (readers).
+    pub fn explain(&self, by: &Principal, request: ExplainRequest) -> Result<Explanation> {
         by.require_reader()?;
-        let agent = self.agent(agent)?;
+        let (agent, req) = request.call();
+        let agent = self.agent(&agent)?;
         let arguments = check_request(&req)?;
         let now = self.clock.now();
         let inputs = self.decision_inputs(&agent, &req.tool)?;

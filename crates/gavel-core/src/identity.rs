@@ -18,6 +18,8 @@ use gavel_store::docs::{DocKeys, DocQuery, Expect, StateOp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+/// What a user may do: `admin` administers, `approver` decides held calls, `auditor` reads and
+/// exports evidence, `viewer` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -28,15 +30,6 @@ pub enum Role {
 }
 
 impl Role {
-    pub fn parse(s: &str) -> Result<Role> {
-        match s {
-            "admin" => Ok(Role::Admin),
-            "approver" => Ok(Role::Approver),
-            "auditor" => Ok(Role::Auditor),
-            "viewer" => Ok(Role::Viewer),
-            _ => Err(CoreError::Invalid(format!("unknown role {s:?} (admin, approver, auditor, viewer)"))),
-        }
-    }
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
@@ -175,13 +168,19 @@ pub struct Issued<T> {
     pub token: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// An agent to register (the body of `POST /v1/agents`).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = NewAgentBody)]
 pub struct NewAgent {
     pub name: String,
+    /// The accountable human or team (default: the registering admin).
     #[serde(default)]
     pub owner: Option<String>,
+    /// Default `development`.
     #[serde(default)]
     pub environment: Option<String>,
+    /// Default `standard`.
     #[serde(default)]
     pub tier: Option<String>,
     #[serde(default)]
@@ -407,8 +406,14 @@ impl Gavel {
         )
     }
 
-    /// A user by id or name.
-    pub fn user(&self, id_or_name: &str) -> Result<User> {
+    /// A user by id or name (readers).
+    pub fn get_user(&self, by: &Principal, id_or_name: &str) -> Result<User> {
+        by.require_reader()?;
+        self.user(id_or_name)
+    }
+
+    /// A user by id or name, unchecked: for rules that look a person up.
+    pub(crate) fn user(&self, id_or_name: &str) -> Result<User> {
         self.user_versioned(id_or_name).map(|(u, _)| u)
     }
 
@@ -416,7 +421,13 @@ impl Gavel {
         self.named_doc("user_names", "users", "user", id_or_name)
     }
 
-    pub fn users(&self) -> Result<Vec<User>> {
+    /// Every user (readers).
+    pub fn list_users(&self, by: &Principal) -> Result<Vec<User>> {
+        by.require_reader()?;
+        self.users()
+    }
+
+    pub(crate) fn users(&self) -> Result<Vec<User>> {
         self.all_docs("users", 10_000)
     }
 
@@ -555,8 +566,14 @@ impl Gavel {
         Ok(Issued { principal: agent, token })
     }
 
-    /// An agent by id or name.
-    pub fn agent(&self, id_or_name: &str) -> Result<Agent> {
+    /// An agent by id or name (readers).
+    pub fn get_agent(&self, by: &Principal, id_or_name: &str) -> Result<Agent> {
+        by.require_reader()?;
+        self.agent(id_or_name)
+    }
+
+    /// An agent by id or name, unchecked: for the decision path and the rules that resolve a name.
+    pub(crate) fn agent(&self, id_or_name: &str) -> Result<Agent> {
         self.agent_versioned(id_or_name).map(|(a, _)| a)
     }
 
@@ -564,7 +581,14 @@ impl Gavel {
         self.named_doc("agent_names", "agents", "agent", id_or_name)
     }
 
-    pub fn agents(&self) -> Result<Vec<Agent>> {
+    /// Every agent (readers).
+    pub fn list_agents(&self, by: &Principal) -> Result<Vec<Agent>> {
+        by.require_reader()?;
+        self.agents()
+    }
+
+    /// Every agent, unchecked: for the inventory and the compliance scans.
+    pub(crate) fn agents(&self) -> Result<Vec<Agent>> {
         self.all_docs("agents", 100_000)
     }
 

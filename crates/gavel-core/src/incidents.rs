@@ -93,18 +93,6 @@ pub enum IncidentStatus {
 }
 
 impl IncidentStatus {
-    pub fn parse(s: &str) -> Result<IncidentStatus> {
-        match s {
-            "open" => Ok(IncidentStatus::Open),
-            "triaged" => Ok(IncidentStatus::Triaged),
-            "contained" => Ok(IncidentStatus::Contained),
-            "resolved" => Ok(IncidentStatus::Resolved),
-            _ => {
-                Err(CoreError::Invalid(format!("status {s:?} must be open, triaged, contained or resolved")))
-            }
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             IncidentStatus::Open => "open",
@@ -204,54 +192,64 @@ pub struct TimelineEntry {
     pub time: String,
 }
 
-/// What opens an incident by hand.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// An incident opened by hand (the body of `POST /v1/incidents`).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewIncidentBody)]
 pub struct NewIncident {
     pub title: String,
-    pub severity: String,
+    pub severity: Severity,
+    /// The agent concerned (id or name).
     #[serde(default)]
     pub agent: Option<String>,
     #[serde(default)]
     pub summary: Option<String>,
-    #[serde(default)]
+    /// Log seqs of the events that are evidence of it (absent or null: none).
+    #[serde(default, deserialize_with = "crate::decide::null_as_default")]
+    #[schema(value_type = Option<Vec<u64>>)]
     pub linked_seqs: Vec<u64>,
 }
 
-/// Filters of the incident list.
-#[derive(Debug, Clone, Default)]
+/// Filters of the incident list (the query of `GET /v1/incidents`).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct IncidentFilter {
     pub status: Option<IncidentStatus>,
     pub severity: Option<Severity>,
-    /// Opened at or after (log time form or RFC 3339).
+    /// Opened at or after (RFC 3339 or YYYY-MM-DD).
     pub since: Option<String>,
-    /// Opened before.
+    /// Opened before (RFC 3339 or YYYY-MM-DD).
     pub until: Option<String>,
+    /// Default 100, at most 1000.
     pub limit: Option<u32>,
 }
 
-/// A containment action `contain` takes itself.
-#[derive(Debug, Clone, Deserialize)]
+/// A containment action `contain` takes itself: a kill switch pulled under the incident.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ContainKillSwitchBody)]
 pub struct ContainKillSwitch {
-    /// global | agent | tool
-    pub scope: String,
+    pub scope: crate::containment::ScopeKind,
+    /// Agent id/name or tool name (not for global).
     #[serde(default)]
     pub target: Option<String>,
     #[serde(default)]
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// How an incident was contained (the body of `POST /v1/incidents/{id}/contain`).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ContainBody)]
 pub struct ContainRequest {
-    /// Pull this kill switch under the incident first.
+    /// Pull this kill switch under the incident (its `killswitch.engaged` event is linked).
     #[serde(default)]
     pub killswitch: Option<ContainKillSwitch>,
-    /// Suspend this agent (id or name) under the incident first.
+    /// Suspend this agent (id or name) under the incident (admins).
     #[serde(default)]
     pub suspend_agent: Option<String>,
-    /// What was done (required when no action is given, e.g. "kill switch agent:x pulled").
+    /// What was done; required when no action is given.
     #[serde(default)]
     pub note: Option<String>,
 }
@@ -402,7 +400,7 @@ impl Gavel {
     pub fn create_incident(&self, by: &Principal, new: NewIncident) -> Result<IncidentView> {
         let user = by.require_admin()?;
         let title = check_text("title", &new.title)?;
-        let severity = Severity::parse(&new.severity)?;
+        let severity = new.severity;
         let agent = new.agent.as_deref().map(|a| self.agent(a)).transpose()?.map(|a| a.id);
         if new.linked_seqs.len() > 1000 {
             return Err(CoreError::Invalid("at most 1000 linked seqs".into()));
@@ -594,11 +592,10 @@ impl Gavel {
         &self,
         by: &Principal,
         id: &str,
-        severity: Option<&str>,
+        severity: Option<Severity>,
         note: Option<&str>,
     ) -> Result<IncidentView> {
         let user = self.acting_user(by)?;
-        let severity = severity.map(Severity::parse).transpose()?;
         let note = note.map(|n| check_text("note", n)).transpose()?;
         let (mut incident, version) = self.incident_versioned(id)?;
         self.transition(&incident, IncidentStatus::Triaged)?;
@@ -649,7 +646,7 @@ impl Gavel {
         let scope = req
             .killswitch
             .as_ref()
-            .map(|k| crate::containment::Scope::parse(&k.scope, k.target.as_deref()))
+            .map(|k| crate::containment::Scope::of(k.scope, k.target.as_deref()))
             .transpose()?;
         if let (Some(ks), Some(scope)) = (&req.killswitch, scope) {
             let reason = ks.reason.clone().unwrap_or_else(|| format!("containment of incident {id}"));
@@ -742,7 +739,7 @@ mod tests {
         assert!(Severity::Critical > Severity::High && Severity::Medium > Severity::Low);
         assert_eq!(Severity::parse("high").unwrap().ocsf_id(), 4);
         assert!(Severity::parse("urgent").is_err());
-        assert!(IncidentStatus::parse("closed").is_err());
+        assert!(serde_json::from_value::<IncidentStatus>(json!("closed")).is_err());
     }
 
     #[test]
@@ -759,9 +756,11 @@ mod tests {
         let gavel = crate::Gavel::new(log.clone(), clock.clone());
         let admin = gavel.authenticate(&gavel.bootstrap_admin().unwrap().unwrap().token).unwrap();
         let mut ids = Vec::new();
-        for (n, severity) in ["low", "high", "low", "high", "low"].into_iter().enumerate() {
+        let (low, high) = (Severity::Low, Severity::High);
+        for (n, severity) in [low, high, low, high, low].into_iter().enumerate() {
             clock.advance(time::Duration::days(1));
-            let new = NewIncident { title: format!("i{n}"), severity: severity.into(), ..Default::default() };
+            let title = format!("i{n}");
+            let new = NewIncident { title, severity, agent: None, summary: None, linked_seqs: vec![] };
             ids.push(gavel.create_incident(&admin, new).unwrap().incident.id);
         }
         // A later change to the oldest incident moves its document to the front of the store's

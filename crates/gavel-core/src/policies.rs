@@ -131,8 +131,36 @@ pub fn mode_str(mode: Mode) -> &'static str {
     }
 }
 
+/// A policy set with every version, oldest first, and its change history
+/// (`GET /v1/policies/{set}/versions`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PolicyHistory {
+    pub set: PolicySet,
+    pub versions: Vec<PolicyVersion>,
+    pub changes: Vec<PolicyChange>,
+}
+
+/// A built-in policy pack and its install state (`GET /v1/packs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PackInfo {
+    pub name: String,
+    pub version: u32,
+    pub description: String,
+    /// How many tools the pack categorises.
+    pub tools: usize,
+    /// The policy set the pack installed, if it is installed.
+    pub installed: Option<PolicySet>,
+}
+
 impl Gavel {
-    pub fn policy_sets(&self) -> Result<Vec<PolicySet>> {
+    /// Every policy set with its mode and version in force (readers).
+    pub fn list_policy_sets(&self, by: &Principal) -> Result<Vec<PolicySet>> {
+        by.require_reader()?;
+        self.policy_sets()
+    }
+
+    /// Every policy set, unchecked: for the engine, the scans and the rules.
+    pub(crate) fn policy_sets(&self) -> Result<Vec<PolicySet>> {
         let mut sets: Vec<PolicySet> = self.all_docs("policy_sets", 10_000)?;
         sets.sort_by(|a, b| a.set_id.cmp(&b.set_id));
         Ok(sets)
@@ -148,13 +176,26 @@ impl Gavel {
         }
     }
 
-    pub fn policy_set(&self, set_id: &str) -> Result<PolicySet> {
+    /// One policy set (readers).
+    pub fn get_policy_set(&self, by: &Principal, set_id: &str) -> Result<PolicySet> {
+        by.require_reader()?;
+        self.policy_set(set_id)
+    }
+
+    pub(crate) fn policy_set(&self, set_id: &str) -> Result<PolicySet> {
         self.policy_set_versioned(set_id)?
             .map(|(s, _)| s)
             .ok_or_else(|| CoreError::NotFound(format!("no policy set {set_id:?}")))
     }
 
-    pub fn policy_version(&self, set_id: &str, version: u32) -> Result<PolicyVersion> {
+    /// One immutable version of a set's text (readers).
+    pub fn get_policy_version(&self, by: &Principal, set_id: &str, version: u32) -> Result<PolicyVersion> {
+        by.require_reader()?;
+        self.policy_version(set_id, version)
+    }
+
+    /// One version, unchecked: for the rules, explain, the trace and the scans.
+    pub(crate) fn policy_version(&self, set_id: &str, version: u32) -> Result<PolicyVersion> {
         let doc = self
             .store
             .get_doc("policy_versions", &format!("{set_id}@{version}"))?
@@ -162,18 +203,31 @@ impl Gavel {
         from_doc(doc)
     }
 
-    /// Every version of a set, oldest first.
-    pub fn policy_versions(&self, set_id: &str) -> Result<Vec<PolicyVersion>> {
+    /// A set with every version, oldest first, and every change request of it (readers).
+    pub fn policy_history(&self, by: &Principal, set_id: &str) -> Result<PolicyHistory> {
+        by.require_reader()?;
+        let set = self.policy_set(set_id)?;
         let mut q = DocQuery::new("policy_versions", 100_000);
         q.k1 = Some(set_id.into());
         let mut versions: Vec<PolicyVersion> =
             self.store.query_docs(&q)?.into_iter().map(from_doc).collect::<Result<_>>()?;
         versions.sort_by_key(|v| v.version);
-        Ok(versions)
+        Ok(PolicyHistory { set, versions, changes: self.policy_changes(Some(set_id), None)? })
     }
 
-    /// Change requests, newest first, optionally for one set and/or one status.
-    pub fn policy_changes(
+    /// Change requests, newest first, optionally for one set and/or one status (readers).
+    pub fn list_policy_changes(
+        &self,
+        by: &Principal,
+        set_id: Option<&str>,
+        status: Option<ChangeStatus>,
+    ) -> Result<Vec<PolicyChange>> {
+        by.require_reader()?;
+        self.policy_changes(set_id, status)
+    }
+
+    /// [`Gavel::list_policy_changes`] unchecked: for the trace.
+    pub(crate) fn policy_changes(
         &self,
         set_id: Option<&str>,
         status: Option<ChangeStatus>,
@@ -184,8 +238,27 @@ impl Gavel {
         self.store.query_docs(&q)?.into_iter().map(from_doc).collect()
     }
 
-    pub fn policy_change(&self, id: &str) -> Result<PolicyChange> {
+    /// One change request (readers).
+    pub fn get_policy_change(&self, by: &Principal, id: &str) -> Result<PolicyChange> {
+        by.require_reader()?;
         self.policy_change_versioned(id).map(|(c, _)| c)
+    }
+
+    /// The built-in packs, each with the policy set it installed, if any (readers).
+    pub fn packs(&self, by: &Principal) -> Result<Vec<PackInfo>> {
+        by.require_reader()?;
+        let sets = self.policy_sets()?;
+        Ok(gavel_policy::BUILTIN_PACKS
+            .iter()
+            .filter_map(|name| gavel_policy::builtin_pack(name))
+            .map(|pack| PackInfo {
+                installed: sets.iter().find(|s| s.set_id == pack.name).cloned(),
+                name: pack.name,
+                version: pack.version,
+                description: pack.description,
+                tools: pack.tools.len(),
+            })
+            .collect())
     }
 
     fn policy_change_versioned(&self, id: &str) -> Result<(PolicyChange, u64)> {

@@ -77,6 +77,20 @@ impl Default for RetentionPolicy {
     }
 }
 
+/// The retention period in force and what purging has done (`GET /v1/retention`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RetentionOverview {
+    pub policy: RetentionPolicy,
+    /// A shortening waiting for a second admin, if any.
+    pub pending: Option<PendingRetention>,
+    pub minimum_days: u32,
+    /// Kinds whose payloads are never purged (patterns).
+    pub kept_kinds: Vec<String>,
+    pub state: RetentionState,
+    /// Legal holds not released.
+    pub holds_in_force: usize,
+}
+
 /// How far purging has got.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RetentionState {
@@ -215,17 +229,29 @@ fn take_batch(ranges: &[SeqRange], max: u64) -> (Vec<SeqRange>, Vec<SeqRange>) {
 }
 
 impl Gavel {
-    /// The retention period in force (the default until an admin sets one).
-    pub fn retention_policy(&self) -> Result<RetentionPolicy> {
+    /// The retention period in force (the default until an admin sets one). No caller check: the
+    /// purge, the scans and the server's export schedule read it; callers get it through
+    /// [`Gavel::retention_overview`].
+    pub(crate) fn retention_policy(&self) -> Result<RetentionPolicy> {
         match self.store.get_doc(RETENTION, "policy")? {
             Some(doc) => from_doc(doc),
             None => Ok(RetentionPolicy::default()),
         }
     }
 
-    /// Where purging stands.
-    pub fn retention_state(&self) -> Result<RetentionState> {
-        Ok(self.retention_state_versioned()?.0)
+    /// The retention period in force, a shortening waiting for approval, the minimum, the kinds
+    /// never purged, how far purging got and how many holds are in force (readers).
+    pub fn retention_overview(&self, by: &Principal) -> Result<RetentionOverview> {
+        by.require_reader()?;
+        let holds: Vec<Hold> = self.all_docs(HOLDS, 10_000)?;
+        Ok(RetentionOverview {
+            policy: self.retention_policy()?,
+            pending: self.pending_retention_versioned()?.map(|(p, _)| p),
+            minimum_days: MIN_RETENTION_DAYS,
+            kept_kinds: KEPT_KIND_PREFIXES.iter().map(|k| format!("{k}*")).collect(),
+            state: self.retention_state_versioned()?.0,
+            holds_in_force: holds.iter().filter(|h| h.status != HoldStatus::Released).count(),
+        })
     }
 
     fn retention_state_versioned(&self) -> Result<(RetentionState, Expect)> {
@@ -236,11 +262,6 @@ impl Gavel {
             }
             None => Ok((RetentionState::default(), Expect::Absent)),
         }
-    }
-
-    /// A shortening of the retention period waiting for a second admin, if any.
-    pub fn pending_retention(&self) -> Result<Option<PendingRetention>> {
-        Ok(self.pending_retention_versioned()?.map(|(p, _)| p))
     }
 
     fn pending_retention_versioned(&self) -> Result<Option<(PendingRetention, u64)>> {

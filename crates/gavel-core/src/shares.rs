@@ -97,7 +97,7 @@ impl Gavel {
     }
 
     /// Exports on record, newest first (no caller check: for the server's own schedule).
-    pub fn export_records(&self) -> Result<Vec<ExportRecord>> {
+    pub(crate) fn export_records(&self) -> Result<Vec<ExportRecord>> {
         self.store.query_docs(&DocQuery::new(EXPORTS_COLLECTION, 1000))?.into_iter().map(export_of).collect()
     }
 

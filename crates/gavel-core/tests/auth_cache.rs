@@ -32,7 +32,7 @@ fn identity_changes_on_another_replica_apply_from_the_next_call() {
     assert_eq!(a.decide_with_token(&other.token, call()).unwrap().decision, Outcome::Allow);
 
     // Replica B suspends the agent: A denies its very next call.
-    let admin_on_b = gavel_core::Principal::User(b.user("admin").unwrap());
+    let admin_on_b = gavel_core::Principal::User(b.get_user(&admin, "admin").unwrap());
     b.set_agent_status(&admin_on_b, "bot", gavel_core::Status::Suspended, "investigating").unwrap();
     let d = a.decide_with_token(&bot.token, call()).unwrap();
     assert_eq!(d.decision, Outcome::Deny, "{d:?}");

@@ -55,7 +55,7 @@ fn unloadable_policies_deny_every_call_and_are_repaired_by_a_change() {
     let g = Gavel::new(log.clone(), Arc::new(SystemClock));
     let alice = g.authenticate(&g.bootstrap_admin().unwrap().unwrap().token).unwrap();
     let bob = g.create_user(&alice, "bob", Role::Admin).unwrap();
-    let bob = Principal::User(g.user(&bob.principal.id).unwrap());
+    let bob = Principal::User(g.get_user(&alice, &bob.principal.id).unwrap());
     let bot = g.create_agent(&alice, NewAgent { name: "bot".into(), ..Default::default() }).unwrap();
 
     let change = g.propose_policy(&alice, "team", PERMIT, Some(Mode::Enforce)).unwrap();

@@ -3,7 +3,7 @@
 //! and the audit trail they leave. Every front end (HTTP, CLI, the gateway and console to come)
 //! goes through these same calls, so these are the rules none of them can forget.
 
-use gavel_core::approvals::OutcomeRequest;
+use gavel_core::approvals::{ExecutionStatus, OutcomeRequest};
 use gavel_core::containment::Scope;
 use gavel_core::decide::DecideRequest;
 use gavel_core::identity::Role;
@@ -122,7 +122,7 @@ fn a_held_call_runs_once_with_its_receipt_and_every_bypass_is_a_finding() {
     assert!(w.gavel.approval(&w.bob, &approval_id).expect("view").receipt.is_none());
     let receipt = w.gavel.approval(&w.agent, &approval_id).expect("view").receipt.expect("receipt");
     let outcome = |receipt: Option<&str>, arguments: serde_json::Value| OutcomeRequest {
-        status: "succeeded".into(),
+        status: ExecutionStatus::Succeeded,
         detail: None,
         receipt: receipt.map(str::to_string),
         arguments: Some(arguments),
@@ -179,7 +179,7 @@ fn containment_denies_and_voids_outstanding_approvals() {
         &w.agent,
         &held.decision_id,
         OutcomeRequest {
-            status: "succeeded".into(),
+            status: ExecutionStatus::Succeeded,
             detail: None,
             receipt: Some(receipt),
             arguments: Some(json!({"to": "eve@elsewhere.test"})),
@@ -231,7 +231,7 @@ fn identity_changes_apply_at_once() {
     let vic_token = w.gavel.create_user(&w.admin, "vic2", Role::Viewer).expect("vic2").token;
     w.gavel.deactivate_user(&w.admin, "vic2", "left").expect("deactivate user");
     assert!(matches!(w.gavel.authenticate(&vic_token), Err(CoreError::Unauthenticated(_))));
-    assert!(w.gavel.users().expect("users").iter().any(|u| u.name == "vic2"));
+    assert!(w.gavel.list_users(&w.admin).expect("users").iter().any(|u| u.name == "vic2"));
 }
 
 #[test]
@@ -263,7 +263,7 @@ fn typed_payloads_reserialize_to_the_stored_bytes() {
     w.gavel.decide_approval(&w.bob, &approval_id, true, None).expect("approve");
     let receipt = w.gavel.approval(&w.agent, &approval_id).expect("view").receipt.expect("receipt");
     let report = |receipt: Option<String>, args: serde_json::Value| OutcomeRequest {
-        status: "succeeded".into(),
+        status: ExecutionStatus::Succeeded,
         detail: Some("sent".into()),
         receipt,
         arguments: Some(args),

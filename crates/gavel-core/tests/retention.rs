@@ -65,7 +65,7 @@ impl World {
 #[test]
 fn retention_below_a_year_is_refused_and_changes_are_logged() {
     let w = world();
-    assert_eq!(w.gavel.retention_policy().unwrap().days, MIN_RETENTION_DAYS);
+    assert_eq!(w.gavel.retention_overview(&w.admin).unwrap().policy.days, MIN_RETENTION_DAYS);
     let size = w.store.head().unwrap().size;
     let err = w.gavel.set_retention(&w.admin, 364).unwrap_err();
     assert!(matches!(err, CoreError::Invalid(ref m) if m.contains("minimum of 365 days")), "{err}");
@@ -73,7 +73,7 @@ fn retention_below_a_year_is_refused_and_changes_are_logged() {
     assert_eq!(w.store.head().unwrap().size, size, "a refused change records nothing");
     let p = w.gavel.set_retention(&w.admin, 400).unwrap();
     assert_eq!((p.status, p.policy.days, p.policy.set_by.as_deref()), ("applied", 400, Some("admin")));
-    assert_eq!(w.gavel.retention_policy().unwrap().days, 400);
+    assert_eq!(w.gavel.retention_overview(&w.admin).unwrap().policy.days, 400);
 }
 
 #[test]
@@ -165,7 +165,7 @@ fn a_large_purge_goes_in_bounded_batches_each_with_its_record() {
     // 3 setup events + 35 decisions past retention, minus 2 held = 36 payloads, 7 seqs a batch.
     assert_eq!(report.payloads_cleared, 36, "{report:?}");
     assert_eq!(report.records.len(), 6, "{report:?}");
-    let state = w.gavel.retention_state().unwrap();
+    let state = w.gavel.retention_overview(&w.admin).unwrap().state;
     assert_eq!(state.purged_upto, 38);
     assert_eq!(state.deferred, vec![(12, 14)]);
     assert!(w.verify().valid);
@@ -211,18 +211,22 @@ fn shortening_retention_needs_a_second_admin() {
     w.gavel.set_retention(&w.admin, 730).unwrap();
     let asked = w.gavel.set_retention(&w.admin, 400).unwrap();
     assert_eq!((asked.status, asked.policy.days), ("pending", 730));
-    assert_eq!(w.gavel.retention_policy().unwrap().days, 730, "nothing shortens until approved");
+    assert_eq!(
+        w.gavel.retention_overview(&w.admin).unwrap().policy.days,
+        730,
+        "nothing shortens until approved"
+    );
     assert!(matches!(w.gavel.approve_retention(&w.admin), Err(CoreError::Forbidden(_))));
     assert!(matches!(w.gavel.approve_retention(&w.agent), Err(CoreError::Forbidden(_))));
     let p = w.gavel.approve_retention(&w.second_admin).unwrap();
     assert_eq!((p.days, p.set_by.as_deref()), (400, Some("second-admin")));
-    assert_eq!(w.gavel.pending_retention().unwrap(), None);
+    assert_eq!(w.gavel.retention_overview(&w.admin).unwrap().pending, None);
     assert!(matches!(w.gavel.approve_retention(&w.second_admin), Err(CoreError::Conflict(_))));
     // A pending shortening is superseded by keeping or lengthening the period.
     w.gavel.set_retention(&w.second_admin, 365).unwrap();
     w.gavel.set_retention(&w.admin, 400).unwrap();
-    assert_eq!(w.gavel.pending_retention().unwrap(), None);
+    assert_eq!(w.gavel.retention_overview(&w.admin).unwrap().pending, None);
     assert!(matches!(w.gavel.approve_retention(&w.admin), Err(CoreError::Conflict(_))));
-    assert_eq!(w.gavel.retention_policy().unwrap().days, 400);
+    assert_eq!(w.gavel.retention_overview(&w.admin).unwrap().policy.days, 400);
     assert!(w.verify().valid);
 }

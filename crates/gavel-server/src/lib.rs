@@ -21,13 +21,10 @@ pub mod compliance_api;
 pub mod config;
 pub mod detectors;
 pub mod error;
-pub mod explain_api;
-pub mod incidents_api;
 pub mod metrics;
 pub mod openapi;
 pub mod public;
 pub mod readiness;
-pub mod retention_api;
 pub mod s3_export;
 pub mod webhooks;
 

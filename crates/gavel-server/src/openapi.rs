@@ -22,99 +22,6 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
-/// `admin | approver | auditor | viewer`.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RoleName {
-    Admin,
-    Approver,
-    Auditor,
-    Viewer,
-}
-
-/// A policy set's mode: `enforce` decides, `observe` only records what it would have decided.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ModeName {
-    Enforce,
-    Observe,
-}
-
-/// What an approver decides.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ApprovalVerdict {
-    Approve,
-    Deny,
-}
-
-/// The state of an approval request.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ApprovalStatusName {
-    Pending,
-    Approved,
-    Denied,
-    Expired,
-    Voided,
-}
-
-/// The state of a policy change request.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ChangeStatusName {
-    Pending,
-    Applied,
-    Rejected,
-}
-
-/// A decision's outcome.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OutcomeName {
-    Allow,
-    Deny,
-    RequireApproval,
-}
-
-/// What happened to a decided call.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ExecutionStatus {
-    Succeeded,
-    Failed,
-    NotExecuted,
-}
-
-/// What a kill switch covers: every call, one agent's or one tool's.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum KillSwitchScopeName {
-    Global,
-    Agent,
-    Tool,
-}
-
-/// An incident's or a detection's severity.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SeverityName {
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-/// An incident's state.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum IncidentStatusName {
-    Open,
-    Triaged,
-    Contained,
-    Resolved,
-}
-
 /// A webhook delivery's current state.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -140,27 +47,6 @@ impl<T> List<T> {
     pub fn of(items: Vec<T>) -> List<T> {
         List { items }
     }
-}
-
-/// A built-in policy pack and its install state (`GET /v1/packs`).
-#[derive(Serialize, ToSchema)]
-pub struct PackInfo {
-    pub name: String,
-    pub version: u32,
-    pub description: String,
-    /// How many tools the pack categorises.
-    pub tools: usize,
-    /// The policy set the pack installed, if it is installed.
-    pub installed: Option<gavel_core::policies::PolicySet>,
-}
-
-/// A policy set with every version, oldest first, and its change history
-/// (`GET /v1/policies/{set}/versions`).
-#[derive(Serialize, ToSchema)]
-pub struct PolicyHistory {
-    pub set: gavel_core::policies::PolicySet,
-    pub versions: Vec<gavel_core::policies::PolicyVersion>,
-    pub changes: Vec<gavel_core::policies::PolicyChange>,
 }
 
 /// What verifying a range of the log found (`GET /v1/audit/verify`); the fields of
@@ -216,16 +102,6 @@ pub use gavel_core::log::{CheckpointAnswer, ConsistencyProof, InclusionProof};
 /// The schemas referenced only through `value_type` (utoipa does not collect those itself).
 #[derive(utoipa::OpenApi)]
 #[openapi(components(schemas(
-    RoleName,
-    ModeName,
-    ApprovalVerdict,
-    ApprovalStatusName,
-    ChangeStatusName,
-    OutcomeName,
-    ExecutionStatus,
-    KillSwitchScopeName,
-    SeverityName,
-    IncidentStatusName,
     DeliveryStatusName,
     Items,
     Health,

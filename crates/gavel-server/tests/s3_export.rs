@@ -122,7 +122,7 @@ fn monthly_bundles_are_uploaded_read_back_and_retried_until_they_are() {
     // No bucket yet: the export is made and kept, the upload fails loudly, nothing is recorded.
     let err = gavel.run_due(&schedule).unwrap_err().to_string();
     assert!(err.contains("not uploaded yet") && err.contains("s3://gavel-evidence/gavel/prod"), "{err}");
-    let records = gavel.export_records().unwrap();
+    let records = gavel.exports(&gavel.authenticate(&admin).unwrap()).unwrap();
     assert_eq!(records.len(), 1, "{records:?}");
     let export = records[0].clone();
     assert_eq!((export.from.as_str(), export.to.as_str()), ("2026-03-01", "2026-04-01"));

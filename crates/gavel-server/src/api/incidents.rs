@@ -1,124 +1,45 @@
-//! `/v1/incidents` and `/v1/detections`: the incident workflow over HTTP (rules live in
-//! `gavel_core::incidents`; this module only shapes requests and answers).
+//! The incident workflow over HTTP (every rule lives in `gavel_core::incidents`):
+//! `GET /v1/incidents` (`Gavel::incidents`, the query is core's `IncidentFilter`),
+//! `POST /v1/incidents` (`Gavel::create_incident`, the body is core's `NewIncident`),
+//! `GET /v1/incidents/{id}` (`Gavel::incident`), `POST /v1/incidents/{id}/assign`
+//! (`Gavel::assign_incident`), `/triage` (`Gavel::triage_incident`), `/notes`
+//! (`Gavel::note_incident`), `/contain` (`Gavel::contain_incident`, the body is core's
+//! `ContainRequest`), `/resolve` (`Gavel::resolve_incident`), and `GET /v1/detections`
+//! (`Gavel::detections`).
 
-use crate::api::{as_caller, created, route, ApiJson, ApiPath, ApiQuery, Bearer, Route};
+use super::{as_caller, created, ApiJson, ApiPath, ApiQuery, Bearer};
 use crate::error::ApiError;
 use crate::openapi::List;
 use crate::AppState;
 use axum::extract::State;
-use axum::http::Method;
 use axum::response::Response;
 use axum::Json;
 use gavel_core::detectors::RecordedDetection;
-use gavel_core::incidents::{
-    ContainKillSwitch, ContainRequest, IncidentFilter, IncidentStatus, IncidentView, NewIncident, Severity,
-};
+use gavel_core::incidents::{ContainRequest, IncidentFilter, IncidentView, NewIncident, Severity};
 use serde::Deserialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
-pub fn routes() -> Vec<Route> {
-    vec![
-        route(Method::GET, "/v1/incidents", list_incidents),
-        route(Method::POST, "/v1/incidents", create_incident),
-        route(Method::GET, "/v1/incidents/{id}", get_incident),
-        route(Method::POST, "/v1/incidents/{id}/assign", assign_incident),
-        route(Method::POST, "/v1/incidents/{id}/triage", triage_incident),
-        route(Method::POST, "/v1/incidents/{id}/notes", note_incident),
-        route(Method::POST, "/v1/incidents/{id}/contain", contain_incident),
-        route(Method::POST, "/v1/incidents/{id}/resolve", resolve_incident),
-        route(Method::GET, "/v1/detections", list_detections),
-    ]
-}
-
-#[derive(OpenApi)]
-#[openapi(paths(
-    list_incidents,
-    create_incident,
-    get_incident,
-    assign_incident,
-    triage_incident,
-    note_incident,
-    contain_incident,
-    resolve_incident,
-    list_detections
-))]
-pub struct IncidentsDoc;
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct IncidentsQuery {
-    /// open | triaged | contained | resolved
-    #[param(value_type = Option<crate::openapi::IncidentStatusName>)]
-    pub status: Option<String>,
-    /// low | medium | high | critical
-    #[param(value_type = Option<crate::openapi::SeverityName>)]
-    pub severity: Option<String>,
-    /// Opened at or after (RFC 3339 or YYYY-MM-DD).
-    pub since: Option<String>,
-    /// Opened before (RFC 3339 or YYYY-MM-DD).
-    pub until: Option<String>,
-    /// Default 100, at most 1000.
-    pub limit: Option<u32>,
-}
-
-#[utoipa::path(get, path = "/v1/incidents", params(IncidentsQuery),
+#[utoipa::path(get, path = "/v1/incidents", params(IncidentFilter),
     responses((status = 200, description = "{items}: incidents newest first, each with its timeline, time_to_contain_secs and time_to_resolve_secs", body = List<IncidentView>),
               (status = 400, description = "Bad filter")),
     security(("bearer" = [])))]
-pub async fn list_incidents(
+pub(super) async fn list_incidents(
     State(s): State<AppState>,
     b: Bearer,
-    ApiQuery(q): ApiQuery<IncidentsQuery>,
+    ApiQuery(filter): ApiQuery<IncidentFilter>,
 ) -> Result<Json<List<IncidentView>>, ApiError> {
-    as_caller(&s, b, move |g, p| {
-        let filter = IncidentFilter {
-            status: q.status.as_deref().map(IncidentStatus::parse).transpose()?,
-            severity: q.severity.as_deref().map(Severity::parse).transpose()?,
-            since: q.since,
-            until: q.until,
-            limit: q.limit,
-        };
-        Ok(List::of(g.incidents(p, &filter)?))
-    })
-    .await
-    .map(Json)
+    as_caller(&s, b, move |g, p| g.incidents(p, &filter)).await.map(|l| Json(List::of(l)))
 }
 
-/// An incident opened by hand.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewIncidentBody {
-    pub title: String,
-    /// low | medium | high | critical
-    #[schema(value_type = crate::openapi::SeverityName)]
-    pub severity: String,
-    /// The agent concerned (id or name).
-    #[serde(default)]
-    pub agent: Option<String>,
-    #[serde(default)]
-    pub summary: Option<String>,
-    /// Log seqs of the events that are evidence of it.
-    #[serde(default)]
-    pub linked_seqs: Option<Vec<u64>>,
-}
-
-#[utoipa::path(post, path = "/v1/incidents", request_body = NewIncidentBody,
+#[utoipa::path(post, path = "/v1/incidents", request_body = NewIncident,
     responses((status = 201, description = "The incident, opened", body = IncidentView), (status = 400, description = "Bad input"),
               (status = 403, description = "Admins only")),
     security(("bearer" = [])))]
-pub async fn create_incident(
+pub(super) async fn create_incident(
     State(s): State<AppState>,
     b: Bearer,
-    ApiJson(body): ApiJson<NewIncidentBody>,
+    ApiJson(new): ApiJson<NewIncident>,
 ) -> Result<Response, ApiError> {
-    let new = NewIncident {
-        title: body.title,
-        severity: body.severity,
-        agent: body.agent,
-        summary: body.summary,
-        linked_seqs: body.linked_seqs.unwrap_or_default(),
-    };
     as_caller(&s, b, move |g, p| g.create_incident(p, new)).await.map(created)
 }
 
@@ -126,7 +47,7 @@ pub async fn create_incident(
     responses((status = 200, description = "The incident with its full timeline (each entry a log event: seq, time, kind, author, data)", body = IncidentView),
               (status = 404, description = "No such incident")),
     security(("bearer" = [])))]
-pub async fn get_incident(
+pub(super) async fn get_incident(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
@@ -145,7 +66,7 @@ pub struct AssignBody {
     responses((status = 200, description = "Assigned (incident.assigned)", body = IncidentView), (status = 403, description = "Admins and approvers only"),
               (status = 409, description = "Resolved, already assigned to that user, or changed concurrently")),
     security(("bearer" = [])))]
-pub async fn assign_incident(
+pub(super) async fn assign_incident(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
@@ -159,8 +80,7 @@ pub async fn assign_incident(
 pub struct TriageBody {
     /// A new severity, if the triage re-rates it.
     #[serde(default)]
-    #[schema(value_type = Option<crate::openapi::SeverityName>)]
-    pub severity: Option<String>,
+    pub severity: Option<Severity>,
     #[serde(default)]
     pub note: Option<String>,
 }
@@ -168,13 +88,13 @@ pub struct TriageBody {
 #[utoipa::path(post, path = "/v1/incidents/{id}/triage", request_body = TriageBody, params(("id" = String, Path)),
     responses((status = 200, description = "Triaged (incident.triaged)", body = IncidentView), (status = 409, description = "Not open")),
     security(("bearer" = [])))]
-pub async fn triage_incident(
+pub(super) async fn triage_incident(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<TriageBody>,
 ) -> Result<Json<IncidentView>, ApiError> {
-    as_caller(&s, b, move |g, p| g.triage_incident(p, &id, body.severity.as_deref(), body.note.as_deref()))
+    as_caller(&s, b, move |g, p| g.triage_incident(p, &id, body.severity, body.note.as_deref()))
         .await
         .map(Json)
 }
@@ -188,7 +108,7 @@ pub struct NoteBody {
 #[utoipa::path(post, path = "/v1/incidents/{id}/notes", request_body = NoteBody, params(("id" = String, Path)),
     responses((status = 200, description = "Noted (incident.noted)", body = IncidentView), (status = 400, description = "Empty note")),
     security(("bearer" = [])))]
-pub async fn note_incident(
+pub(super) async fn note_incident(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
@@ -197,51 +117,16 @@ pub async fn note_incident(
     as_caller(&s, b, move |g, p| g.note_incident(p, &id, &body.text)).await.map(Json)
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ContainKillSwitchBody {
-    /// global | agent | tool
-    #[schema(value_type = crate::openapi::KillSwitchScopeName)]
-    pub scope: String,
-    #[serde(default)]
-    pub target: Option<String>,
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ContainBody {
-    /// Pull this kill switch under the incident (its `killswitch.engaged` event is linked).
-    #[serde(default)]
-    pub killswitch: Option<ContainKillSwitchBody>,
-    /// Suspend this agent (id or name) under the incident (admins).
-    #[serde(default)]
-    pub suspend_agent: Option<String>,
-    /// What was done; required when no action is given.
-    #[serde(default)]
-    pub note: Option<String>,
-}
-
-#[utoipa::path(post, path = "/v1/incidents/{id}/contain", request_body = ContainBody, params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/incidents/{id}/contain", request_body = ContainRequest, params(("id" = String, Path)),
     responses((status = 200, description = "Contained (incident.contained), with every containment action linked", body = IncidentView),
               (status = 400, description = "No action and no note"), (status = 409, description = "Not open or triaged")),
     security(("bearer" = [])))]
-pub async fn contain_incident(
+pub(super) async fn contain_incident(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<ContainBody>,
+    ApiJson(req): ApiJson<ContainRequest>,
 ) -> Result<Json<IncidentView>, ApiError> {
-    let req = ContainRequest {
-        killswitch: body.killswitch.map(|k| ContainKillSwitch {
-            scope: k.scope,
-            target: k.target,
-            reason: k.reason,
-        }),
-        suspend_agent: body.suspend_agent,
-        note: body.note,
-    };
     as_caller(&s, b, move |g, p| g.contain_incident(p, &id, req)).await.map(Json)
 }
 
@@ -257,7 +142,7 @@ pub struct ResolveBody {
     responses((status = 200, description = "Resolved (incident.resolved)", body = IncidentView), (status = 400, description = "No writeup"),
               (status = 409, description = "Not triaged or contained")),
     security(("bearer" = [])))]
-pub async fn resolve_incident(
+pub(super) async fn resolve_incident(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
@@ -282,7 +167,7 @@ pub struct DetectionsQuery {
 #[utoipa::path(get, path = "/v1/detections", params(DetectionsQuery),
     responses((status = 200, description = "{items}: detections newest first, each with the seq of its detection.raised event", body = List<RecordedDetection>)),
     security(("bearer" = [])))]
-pub async fn list_detections(
+pub(super) async fn list_detections(
     State(s): State<AppState>,
     b: Bearer,
     ApiQuery(q): ApiQuery<DetectionsQuery>,

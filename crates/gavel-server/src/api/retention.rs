@@ -1,82 +1,29 @@
-//! `/v1/retention` and `/v1/holds`: the retention period, purges, and legal holds.
-//!
-//! Thin handlers over `gavel_core::retention`; every rule (365-day minimum, admin only, two-person
-//! release of a hold) lives there. Kept in its own router so the OpenAPI document lists these
-//! routes beside the rest (merged into `ApiDoc` in [`crate::api`]).
+//! The retention period, purges and legal holds, over `gavel_core::retention` (every rule —
+//! 365-day minimum, admin only, two-person shortening and release — lives there):
+//! `GET /v1/retention` (`Gavel::retention_overview`), `PUT /v1/retention` (`Gavel::set_retention`),
+//! `POST /v1/retention/approve` (`Gavel::approve_retention`), `POST /v1/retention/purge`
+//! (`Gavel::purge_expired`), `GET /v1/holds` (`Gavel::holds`), `POST /v1/holds`
+//! (`Gavel::place_hold`, `Gavel::place_incident_hold`), `GET /v1/holds/{id}` (`Gavel::hold`),
+//! `POST /v1/holds/{id}/release` (`Gavel::request_hold_release`) and
+//! `POST /v1/holds/{id}/release/approve` (`Gavel::approve_hold_release`).
 
-use crate::api::{as_caller, created, route, ApiJson, ApiPath, Bearer, NoBody, Route};
+use super::{as_caller, created, ApiJson, ApiPath, Bearer, NoBody};
 use crate::error::ApiError;
 use crate::openapi::List;
 use crate::AppState;
 use axum::extract::State;
-use axum::http::Method;
 use axum::response::Response;
 use axum::Json;
-use gavel_core::retention::{
-    Hold, PendingRetention, PurgeReport, RetentionChange, RetentionPolicy, RetentionState, MIN_RETENTION_DAYS,
-};
-use serde::{Deserialize, Serialize};
-use utoipa::{OpenApi, ToSchema};
-
-pub fn routes() -> Vec<Route> {
-    vec![
-        route(Method::GET, "/v1/retention", show_retention),
-        route(Method::PUT, "/v1/retention", set_retention),
-        route(Method::POST, "/v1/retention/approve", approve_retention),
-        route(Method::POST, "/v1/retention/purge", purge),
-        route(Method::GET, "/v1/holds", list_holds),
-        route(Method::POST, "/v1/holds", place_hold),
-        route(Method::GET, "/v1/holds/{id}", get_hold),
-        route(Method::POST, "/v1/holds/{id}/release", request_release),
-        route(Method::POST, "/v1/holds/{id}/release/approve", approve_release),
-    ]
-}
-
-#[derive(OpenApi)]
-#[openapi(paths(
-    show_retention,
-    set_retention,
-    approve_retention,
-    purge,
-    list_holds,
-    place_hold,
-    get_hold,
-    request_release,
-    approve_release
-))]
-pub struct RetentionDoc;
-
-/// The retention period in force and what purging has done (`GET /v1/retention`).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RetentionOverview {
-    pub policy: RetentionPolicy,
-    /// A shortening waiting for a second admin, if any.
-    pub pending: Option<PendingRetention>,
-    pub minimum_days: u32,
-    /// Kinds whose payloads are never purged (patterns).
-    pub kept_kinds: Vec<String>,
-    pub state: RetentionState,
-    /// Legal holds not released.
-    pub holds_in_force: usize,
-}
+use gavel_core::retention::{Hold, PurgeReport, RetentionChange, RetentionOverview, RetentionPolicy};
+use serde::Deserialize;
+use utoipa::ToSchema;
 
 #[utoipa::path(get, path = "/v1/retention", responses((status = 200, description = "The retention period in force, the minimum, purge progress and holds in force", body = RetentionOverview)), security(("bearer" = [])))]
-async fn show_retention(State(s): State<AppState>, b: Bearer) -> Result<Json<RetentionOverview>, ApiError> {
-    as_caller(&s, b, |g, p| {
-        let holds = g.holds(p)?;
-        let in_force =
-            holds.iter().filter(|h| h.status != gavel_core::retention::HoldStatus::Released).count();
-        Ok(RetentionOverview {
-            policy: g.retention_policy()?,
-            pending: g.pending_retention()?,
-            minimum_days: MIN_RETENTION_DAYS,
-            kept_kinds: gavel_core::retention::KEPT_KIND_PREFIXES.iter().map(|k| format!("{k}*")).collect(),
-            state: g.retention_state()?,
-            holds_in_force: in_force,
-        })
-    })
-    .await
-    .map(Json)
+pub(super) async fn show_retention(
+    State(s): State<AppState>,
+    b: Bearer,
+) -> Result<Json<RetentionOverview>, ApiError> {
+    as_caller(&s, b, |g, p| g.retention_overview(p)).await.map(Json)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -87,7 +34,7 @@ pub struct RetentionBody {
 }
 
 #[utoipa::path(put, path = "/v1/retention", request_body = RetentionBody, responses((status = 200, description = "`status: applied` (kept or lengthened, logged) or `status: pending` (a shortening: a different admin approves it with POST /v1/retention/approve)", body = RetentionChange), (status = 400, description = "Below the 365-day minimum")), security(("bearer" = [])))]
-async fn set_retention(
+pub(super) async fn set_retention(
     State(s): State<AppState>,
     b: Bearer,
     ApiJson(body): ApiJson<RetentionBody>,
@@ -96,7 +43,7 @@ async fn set_retention(
 }
 
 #[utoipa::path(post, path = "/v1/retention/approve", responses((status = 200, description = "The pending shortening applies from now on (logged with requester and approver)", body = RetentionPolicy), (status = 403, description = "The requester cannot approve their own change"), (status = 409, description = "No change is pending")), security(("bearer" = [])))]
-async fn approve_retention(
+pub(super) async fn approve_retention(
     State(s): State<AppState>,
     b: Bearer,
     _: NoBody,
@@ -105,12 +52,16 @@ async fn approve_retention(
 }
 
 #[utoipa::path(post, path = "/v1/retention/purge", responses((status = 200, description = "Payloads past retention and not held were cleared; each batch is a retention.purged event", body = PurgeReport)), security(("bearer" = [])))]
-async fn purge(State(s): State<AppState>, b: Bearer, _: NoBody) -> Result<Json<PurgeReport>, ApiError> {
+pub(super) async fn purge(
+    State(s): State<AppState>,
+    b: Bearer,
+    _: NoBody,
+) -> Result<Json<PurgeReport>, ApiError> {
     as_caller(&s, b, |g, p| g.purge_expired(Some(p))).await.map(Json)
 }
 
 #[utoipa::path(get, path = "/v1/holds", responses((status = 200, description = "Legal holds, newest first", body = List<Hold>)), security(("bearer" = [])))]
-async fn list_holds(State(s): State<AppState>, b: Bearer) -> Result<Json<List<Hold>>, ApiError> {
+pub(super) async fn list_holds(State(s): State<AppState>, b: Bearer) -> Result<Json<List<Hold>>, ApiError> {
     as_caller(&s, b, |g, p| Ok(List::of(g.holds(p)?))).await.map(Json)
 }
 
@@ -130,7 +81,7 @@ pub struct HoldBody {
 }
 
 #[utoipa::path(post, path = "/v1/holds", request_body = HoldBody, responses((status = 201, description = "Placed: nothing in the range is purged until a two-person release", body = Hold)), security(("bearer" = [])))]
-async fn place_hold(
+pub(super) async fn place_hold(
     State(s): State<AppState>,
     b: Bearer,
     ApiJson(body): ApiJson<HoldBody>,
@@ -147,7 +98,7 @@ async fn place_hold(
 }
 
 #[utoipa::path(get, path = "/v1/holds/{id}", responses((status = 200, description = "One hold", body = Hold)), security(("bearer" = [])))]
-async fn get_hold(
+pub(super) async fn get_hold(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
@@ -162,7 +113,7 @@ pub struct ReleaseBody {
 }
 
 #[utoipa::path(post, path = "/v1/holds/{id}/release", request_body = ReleaseBody, responses((status = 200, description = "Release requested; the hold stays until a second admin approves", body = Hold)), security(("bearer" = [])))]
-async fn request_release(
+pub(super) async fn request_release(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
@@ -172,7 +123,7 @@ async fn request_release(
 }
 
 #[utoipa::path(post, path = "/v1/holds/{id}/release/approve", responses((status = 200, description = "Released", body = Hold), (status = 403, description = "The requester cannot approve")), security(("bearer" = [])))]
-async fn approve_release(
+pub(super) async fn approve_release(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
