@@ -317,6 +317,7 @@ fn exit_status(e: &anyhow::Error) -> u8 {
 /// `gavel keys show --json | head -c 10`: Rust ignores SIGPIPE, so writing to a closed pipe makes
 /// `println!` panic (exit 101 and a backtrace). A command-line tool should end quietly, as `cat`
 /// does: restore the default action. Not for `serve`, whose log output must never end the server.
+#[allow(unsafe_code, reason = "libc::signal is the only way to restore SIGPIPE's default; see SAFETY")]
 fn exit_quietly_on_closed_pipe() {
     // SAFETY: called once at start, before any thread is spawned; SIG_DFL is a valid disposition.
     unsafe {

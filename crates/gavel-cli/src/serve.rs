@@ -73,6 +73,7 @@ fn init_logging(format: LogFormat) -> anyhow::Result<()> {
 /// the limit of the running process (`prlimit --pid`) heals it without a restart, like a disk
 /// that was full. Nothing `serve` runs execs another program, so no child inherits the
 /// disposition.
+#[allow(unsafe_code, reason = "libc::signal is the only way to set SIG_IGN; see SAFETY")]
 fn survive_file_size_limit() {
     // SAFETY: `signal` with SIG_IGN installs no handler code, only the kernel's "ignore"
     // disposition for one signal, which is valid at any time in any thread. (No safe API in the

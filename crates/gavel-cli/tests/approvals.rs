@@ -1,5 +1,6 @@
 //! Approvals, outcomes and receipts, findings, kill switches, limits, the agent lifecycle and
 //! inventory, end to end: the real `gavel serve` on a random port, driven by the `gavel` binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 mod common;
 

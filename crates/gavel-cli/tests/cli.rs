@@ -1,4 +1,5 @@
 //! End-to-end tests of the `gavel` binary: what an operator types, including the bad paths.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 use gavel_ledger::checkpoint::NoteVerifier;
 use gavel_ledger::hash::from_hex;
@@ -280,15 +281,11 @@ fn a_missing_config_file_is_reported_once() {
 /// `cat` does), never a panic with exit 101 and a backtrace.
 #[test]
 fn writing_into_a_closed_pipe_ends_quietly() {
-    use std::os::fd::{FromRawFd, OwnedFd};
     use std::os::unix::process::ExitStatusExt;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     json(&gavel(&dir, &["init", "--json"]));
-    let mut fds = [0; 2];
-    // SAFETY: a fresh pipe; each end is owned exactly once below.
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-    let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (read_end, write_end) = std::io::pipe().unwrap();
     drop(read_end); // the reader is gone before gavel writes a byte
     let out = Command::new(env!("CARGO_BIN_EXE_gavel"))
         .args(["keys", "show", "--json", "--data-dir"])

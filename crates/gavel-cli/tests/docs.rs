@@ -24,6 +24,7 @@
 //! The server listens on a free port instead of 7311: GAVEL_ADDR and GAVEL_SERVER say so, the
 //! address `127.0.0.1:7311` in a command is replaced with the real one, and the real one in the
 //! output is shown as `127.0.0.1:7311` again.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
@@ -375,6 +376,7 @@ struct Shell {
     replies: mpsc::Receiver<String>,
 }
 
+#[allow(unsafe_code, reason = "kill(2) on the test's own process group; see each SAFETY")]
 impl Drop for Shell {
     fn drop(&mut self) {
         let group = -(self.child.id() as i32);

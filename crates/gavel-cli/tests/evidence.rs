@@ -1,5 +1,6 @@
 //! End-to-end: `gavel init`, record events, `gavel evidence export`, `gavel evidence verify`
 //! (also with --previous and pinned keys), tamper, and verify fails with exit 1 naming the file.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 use serde_json::Value;
 use std::path::Path;

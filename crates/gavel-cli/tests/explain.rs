@@ -1,5 +1,6 @@
 //! `gavel policy explain`: the auditor's "what fires when an agent calls a tool it should not",
 //! answered from the policies in force, with their text, and without recording anything.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 mod common;
 

@@ -19,6 +19,7 @@
 //! (SQLite's `unix-excl` VFS), so no other process can lock it out while it runs; what another
 //! process can do is hold the database when the server starts, which must end the start at once
 //! with a clear error.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! The typed event payloads (gavel-events) write exactly what the log holds: every event of a
 //! `gavel demo` log whose kind has a type is read through it and written back, and the canonical
 //! bytes must be the stored bytes — so moving a writer to the types can never change a leaf hash.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! decisions opens an incident, which is assigned, contained with a linked kill switch, refused
 //! resolution without a writeup, resolved with one, and `gavel incidents show` prints the whole
 //! timeline in log order; the log still verifies.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 mod common;
 

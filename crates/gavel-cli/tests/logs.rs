@@ -1,6 +1,7 @@
 //! What `gavel serve` writes on stderr: with `--log-format json` every line is one JSON object; an
 //! access line per request names the route template, status, latency and principal, never a token
 //! or a share link's raw path; an invalid RUST_LOG is refused at start.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The remote commands end to end: the real `gavel serve` on a random port, driven over real HTTP
 //! by the `gavel` binary with `--server` and `--token`, as an operator would.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 mod common;
 

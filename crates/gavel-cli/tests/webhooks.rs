@@ -1,5 +1,6 @@
 //! `gavel webhooks` against the real server: endpoint lifecycle, secrets shown once, refusals,
 //! and no delivery lost when the server is killed (SIGKILL) in the middle of its retries.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 mod common;
 

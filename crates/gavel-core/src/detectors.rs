@@ -163,6 +163,7 @@ pub struct Progress {
     pub caught_up: bool,
 }
 
+#[allow(clippy::expect_used, reason = "static patterns; the detector tests compile every one")]
 fn injection_patterns() -> &'static RegexSet {
     static SET: OnceLock<RegexSet> = OnceLock::new();
     SET.get_or_init(|| RegexSet::new(INJECTION.iter().map(|(_, re)| *re)).expect("static patterns compile"))
@@ -191,6 +192,7 @@ const INJECTION: &[(&str, &str)] = &[
     ("chat_template_tokens", r"<\|(im_start|im_end|system|endoftext)\|>|\[/?INST\]"),
 ];
 
+#[allow(clippy::expect_used, reason = "static patterns; the detector tests compile every one")]
 fn destructive_patterns() -> &'static RegexSet {
     static SET: OnceLock<RegexSet> = OnceLock::new();
     SET.get_or_init(|| RegexSet::new(DESTRUCTIVE.iter().map(|(_, re)| *re)).expect("static patterns compile"))

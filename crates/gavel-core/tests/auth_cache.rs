@@ -1,5 +1,6 @@
 //! The decide path's authentication cache never outlives an identity change, even one made by
 //! another process on the same database (a second replica).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 use gavel_core::identity::Role;
 use gavel_core::{CoreError, Gavel, NewAgent};

@@ -1,6 +1,7 @@
 //! Detectors and the incident step over a real store, with a manual clock: each detector's
 //! positive and negative case, exactly-once across restarts and crashes between the detection
 //! and its incident.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 use gavel_core::containment::Limits;
 use gavel_core::decide::{DecideContext, DecideRequest};

@@ -2,6 +2,7 @@
 //! because none of them can reach the store. The HTTP server and the CLI do not depend on
 //! gavel-store (only their tests do, to inspect what core wrote), and gavel-evidence, which core
 //! hands the store to read a period, calls none of the store's writes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,7 @@
 //! Failing webhook endpoints are held between rounds (issue 14), so a dead endpoint adds at most
 //! one `webhook.attempts` event per backoff step: the planner offers nothing before
 //! `held_until`, and the hold follows the schedule of the delivery that found the endpoint down.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 use gavel_core::identity::Role;
 use gavel_core::webhooks::{Plan, Position, Sent};

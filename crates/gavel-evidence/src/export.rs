@@ -409,7 +409,7 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
         events.write_all(b"\n")?;
         last_leaf = Some((entry.seq, entry.leaf_hash));
         done += 1;
-        if done % 8192 == 0 {
+        if done.is_multiple_of(8192) {
             if let Some(p) = req.progress {
                 p(done, total);
             }

@@ -1,6 +1,7 @@
 //! End-to-end tests of evidence bundles: export from a real SQLite log, verify, tamper with
 //! every file class and expect a precise failure, verify with sha256sum + openssl alone,
 //! validate the OSCAL document with compliance-trestle, and read report.pdf's text with pypdf.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 use ed25519_dalek::{Signer as _, SigningKey};
 use gavel_evidence::export::parse_date;

@@ -78,11 +78,11 @@ pub fn range_root<S: NodeSource + ?Sized>(src: &S, start: u64, end: u64) -> Resu
     let mut lo = start;
     let last = loop {
         let n = end - lo;
-        if n.is_power_of_two() && lo % n == 0 {
+        if n.is_power_of_two() && lo.is_multiple_of(n) {
             break subtree_hash(src, n.trailing_zeros(), lo / n)?;
         }
         let k = split_point(n);
-        if lo % k != 0 {
+        if !lo.is_multiple_of(k) {
             // Not a node of any aligned tree: nothing stored covers it, hash the leaves.
             let leaves = src.nodes(0, lo, end)?;
             if leaves.len() as u64 != n {
@@ -379,7 +379,7 @@ impl Frontier {
                 carry = node_hash(&left, &carry);
             }
             level += 1;
-            if level % STORED_LEVEL_STRIDE == 0 {
+            if level.is_multiple_of(STORED_LEVEL_STRIDE) {
                 stored.push(StoredNode { level, index: self.size >> level, hash: carry });
             }
         }
@@ -398,7 +398,7 @@ impl Frontier {
             .checked_shl(level)
             .filter(|w| *w != 0)
             .ok_or_else(|| LedgerError::OutOfRange(format!("subtree level {level} is too high")))?;
-        if self.size % width != 0 || self.size.checked_add(width).is_none() {
+        if !self.size.is_multiple_of(width) || self.size.checked_add(width).is_none() {
             return Err(LedgerError::OutOfRange(format!(
                 "a level-{level} subtree cannot follow {} leaves",
                 self.size
@@ -488,7 +488,7 @@ impl MemoryTree {
 
 impl NodeSource for MemoryTree {
     fn nodes(&self, level: u32, start: u64, end: u64) -> Result<Vec<Hash>, LedgerError> {
-        if level % STORED_LEVEL_STRIDE != 0 {
+        if !level.is_multiple_of(STORED_LEVEL_STRIDE) {
             return Err(LedgerError::Source(format!("level {level} is not stored")));
         }
         let empty = Vec::new();
@@ -590,7 +590,7 @@ mod tests {
 
     impl NodeSource for Counting<'_> {
         fn nodes(&self, level: u32, start: u64, end: u64) -> Result<Vec<Hash>, LedgerError> {
-            assert!(level == 0 || level % STORED_LEVEL_STRIDE == 0, "level {level}");
+            assert!(level == 0 || level.is_multiple_of(STORED_LEVEL_STRIDE), "level {level}");
             let out = self.inner.nodes(level, start, end)?;
             self.fetched.set(self.fetched.get() + out.len() as u64);
             self.calls.set(self.calls.get() + 1);

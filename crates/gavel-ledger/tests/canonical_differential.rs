@@ -6,6 +6,7 @@
 //!
 //! The throughput check is an ignored test, run by hand in release:
 //! `cargo test --release -p gavel-ledger --test canonical_differential -- --ignored --nocapture`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 use gavel_ledger::canonical::{check_canonical, check_canonical_object};
 use proptest::prelude::*;

@@ -4,6 +4,7 @@
 //!   files, and we verify what it signs with a key it generated;
 //! * published vectors of Go's `golang.org/x/mod/sumdb/note` (the reference implementation of
 //!   C2SP signed-note), including a real checkpoint signed by `sum.golang.org`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -7,6 +7,7 @@
 //!
 //! The same vectors are `kInputs`, `kSHA256Roots`, `kSHA256Paths` and `kSHA256Proofs` of
 //! google/certificate-transparency `cpp/merkletree/merkle_tree_test.cc`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 use gavel_ledger::hash::{empty_root, from_hex, leaf_hash, Hash};
 use gavel_ledger::merkle::{

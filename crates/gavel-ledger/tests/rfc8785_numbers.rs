@@ -7,6 +7,7 @@
 //! * when gavel accepts it, its canonical bytes equal `rfc8785.dumps` of the same text;
 //! * when gavel refuses it, Python's value has magnitude beyond 2^53 - 1 (the documented rule), and
 //!   every integer text rfc8785 refuses, gavel refuses too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 use gavel_ledger::jcs;
 use serde_json::Value;

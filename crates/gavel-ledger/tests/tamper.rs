@@ -1,5 +1,6 @@
 //! Property tests: every single-byte edit, deletion, insertion, reorder, consistent rewrite and
 //! tail truncation of a log is detected by `RangeVerifier`, at the right `first_break`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 use gavel_ledger::event::{Actor, EventDraft, SealableDraft};
 use gavel_ledger::hash::{leaf_hash, ZERO_HASH};

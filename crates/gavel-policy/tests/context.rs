@@ -1,5 +1,6 @@
 //! What policies can see of a tool call: principal attributes and groups, tool category, argument tags,
 //! argument text, on_behalf_of, environment, cost and hour.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 mod common;
 

@@ -6,6 +6,7 @@
 //! cannot be caught, so every case runs on a spawned thread with the default 2 MiB stack (what
 //! tokio's workers and blocking pool use): had the fix regressed, this test binary would die
 //! instead of passing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 mod common;
 

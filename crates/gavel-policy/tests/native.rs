@@ -1,6 +1,7 @@
 //! gavel's native evaluator against Cedar, the reference: on generated policies and calls the two
 //! must return identical evaluations (outcome, determining policies, reasons, errors), and the
 //! policies gavel ships and the generated grammar must actually take the native path.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 use gavel_policy::{builtin_pack, parse_and_validate, Engine, LoadedSet, Mode, Outcome, ToolCall};
 use proptest::prelude::*;

@@ -1,5 +1,6 @@
 //! The decision rule (forbid > require_approval > permit > default deny), fail-closed errors, observe vs
 //! enforce, id namespacing across sets, and validation errors.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 mod common;
 

@@ -16,6 +16,7 @@
 //! decide|http (one part), GAVEL_BENCH_PYTHON (interpreter for the AGT script, default `python3`),
 //! GAVEL_BENCH_KEEP_SPEC=1 (keep the AGT spec file and print its path), GAVEL_BENCH_CALLERS
 //! (in-process decide callers, default `1,64`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 #[path = "../../gavel-store/benches/common/bare_sqlite.rs"]
 mod bare_sqlite;
@@ -207,7 +208,7 @@ fn soc2_mix() -> Mix {
             let arguments = match category {
                 "read_only" => json!({"query": format!("open tickets for account {n}"), "limit": 20,
                                       "path": format!("/srv/app/docs/guide_{}.md", n % 500)}),
-                "external_comm" if n % 20 == 0 => json!({
+                "external_comm" if n.is_multiple_of(20) => json!({
                     "to": format!("customer{n}@example.com"), "subject": format!("Re: ticket #{n}"),
                     "authorization": "Bearer 3q2+7wAAAABkZWFkYmVlZmNhZmViYWJl"}),
                 "external_comm" => json!({
@@ -220,7 +221,7 @@ fn soc2_mix() -> Mix {
                 }
                 "data_deletion" if destructive => json!({"sql": format!("DROP TABLE sessions_{}", n % 50)}),
                 "data_deletion" => json!({"table": "sessions", "filter": format!("created_at < '2026-0{}-01'", 1 + n % 9)}),
-                "privileged" if destructive && n % 2 == 0 => json!({"cmd": "rm -rf /var/lib/postgres/data"}),
+                "privileged" if destructive && n.is_multiple_of(2) => json!({"cmd": "rm -rf /var/lib/postgres/data"}),
                 "privileged" if destructive => json!({"cmd": format!("kubectl delete namespace payments-{}", n % 40)}),
                 "privileged" => json!({"cmd": format!("kubectl rollout restart deployment/api-{}", n % 40),
                                        "namespace": "prod"}),
@@ -230,9 +231,9 @@ fn soc2_mix() -> Mix {
                 agent: rng.below(AGENTS),
                 category: (category != "none").then(|| category.to_string()),
                 tool,
-                resource: (n % 3 == 0).then(|| format!("res-{}", n % 1000)),
+                resource: n.is_multiple_of(3).then(|| format!("res-{}", n % 1000)),
                 arguments,
-                on_behalf_of: (n % 2 == 0).then(|| format!("user:u{}@example.com", n % 300)),
+                on_behalf_of: n.is_multiple_of(2).then(|| format!("user:u{}@example.com", n % 300)),
                 cost_usd,
             }
         })

@@ -1,5 +1,6 @@
 //! Approvals, execution outcomes, receipts, lifecycle and containment — over HTTP, with a
 //! manual clock so expiry, rate windows and daily caps can be crossed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 mod common;
 

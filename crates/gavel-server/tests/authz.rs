@@ -9,6 +9,7 @@
 //!   one must get 403 (authorization is checked before state: a 404 or 409 in place of a 403
 //!   reveals state, and is a bug in gavel-core).
 //! * An operation missing from the table fails the test: a new route cannot ship unreviewed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 mod common;
 

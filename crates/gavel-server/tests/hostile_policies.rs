@@ -2,6 +2,7 @@
 //! or 300 nested set literals aborted the server, a 3,000-term `||` chain aborted it on approval
 //! and a 3,000-term `&&` chain on every decide, restarts included. The server runs in this test
 //! process on tokio threads of the default size, so any of those aborts would end this test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 mod common;
 

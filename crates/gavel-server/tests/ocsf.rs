@@ -11,6 +11,7 @@
 //! `ocsf-json-schema` for OCSF 1.8.0 with the profiles the payload declares, and `jsonschema`,
 //! pinned in gavel-testkit's oracles). The set of kinds validated must equal the set delivered,
 //! so a new kind cannot ship without its payload being validated.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Retention and legal holds over HTTP, with a manual clock so a year can pass: the minimum is
 //! enforced, holds need two admins to release, a purge clears what is past retention and not
 //! held, and the log still verifies against the checkpoints signed before the purge.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 mod common;
 

@@ -7,6 +7,7 @@
 //!
 //! The tests set the AWS_* environment variables the S3 client reads, once, before any of them
 //! goes on ([`aws_env`]), to the same values.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 mod common;
 

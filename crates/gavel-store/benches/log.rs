@@ -8,6 +8,7 @@
 //!
 //! Environment: GAVEL_BENCH_SECS (seconds per append run, default 4), GAVEL_BENCH_PROOF_SIZE
 //! (default 1_000_000).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 #[path = "common/bare_sqlite.rs"]
 mod bare_sqlite;

@@ -1,6 +1,7 @@
 //! The log signs a checkpoint only over entries it verified itself: an event edited in the
 //! database, or a stored Merkle node that disagrees with the events, is refused (an integrity
 //! fault), not signed; after a restart verification resumes from the last authentic checkpoint.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 use gavel_ledger::clock::SystemClock;
 use gavel_ledger::event::{Actor, EventDraft};

@@ -71,6 +71,10 @@ pub struct Route {
 }
 
 /// A route answering `method` on `path` with `handler`.
+#[allow(
+    clippy::expect_used,
+    reason = "the route tables are static; every route is served in tests/openapi.rs"
+)]
 pub(crate) fn route<H, T>(method: Method, path: &'static str, handler: H) -> Route
 where
     H: axum::handler::Handler<T, AppState>,
