@@ -2,6 +2,7 @@
 //! approvals and their receipts, outcomes and bypass findings, identity changes, containment,
 //! and the audit trail they leave. Every front end (HTTP, CLI, the gateway and console to come)
 //! goes through these same calls, so these are the rules none of them can forget.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 use gavel_core::approvals::{ExecutionStatus, OutcomeRequest};
 use gavel_core::containment::Scope;
@@ -302,4 +303,81 @@ fn typed_payloads_reserialize_to_the_stored_bytes() {
     ] {
         assert!(kinds.contains(kind), "no {kind} in {kinds:?}");
     }
+}
+
+/// An observe-mode set records what it would have blocked without blocking it; switched to
+/// enforce (a second person's approval again), it blocks.
+#[test]
+fn observe_mode_records_what_it_would_block_then_enforces() {
+    let w = world();
+    let guard = r#"
+@id("no_external_mail")
+forbid (principal, action == Action::"call_tool", resource == Tool::"send_email")
+unless { context.arguments.hasTag("to") && context.arguments.getTag("to") like "*@example.com" };
+"#;
+    let change =
+        w.gavel.propose_policy(&w.admin, "guard", guard, Some(gavel_policy::Mode::Observe)).expect("propose");
+    w.gavel.approve_change(&w.bob, &change.id, None).expect("approve");
+    let d =
+        w.gavel.decide(&w.agent, call("send_email", json!({"to": "eve@elsewhere.test"}))).expect("decide");
+    assert_eq!(d.decision, Outcome::RequireApproval, "observe changes nothing: support still holds it");
+    assert_eq!(d.would_have, Some(Outcome::Deny), "{d:?}");
+
+    let enforce = w.gavel.propose_mode(&w.admin, "guard", gavel_policy::Mode::Enforce).expect("propose");
+    assert!(forbidden(w.gavel.approve_change(&w.admin, &enforce.id, None)).contains("two-person"));
+    w.gavel.approve_change(&w.bob, &enforce.id, None).expect("approve");
+    let d =
+        w.gavel.decide(&w.agent, call("send_email", json!({"to": "eve@elsewhere.test"}))).expect("decide");
+    assert_eq!(d.decision, Outcome::Deny);
+    assert!(d.policies.iter().any(|p| p.policy_id == "no_external_mail"), "{d:?}");
+}
+
+/// The log through the one door: proofs are handed out checked, to readers only; the public
+/// consistency proof never signs; external records are for admins and the local operator.
+#[test]
+fn the_log_answers_readers_with_checked_proofs() {
+    let w = world();
+    let viewer = w
+        .gavel
+        .authenticate(&w.gavel.create_user(&w.admin, "vic", Role::Viewer).expect("viewer").token)
+        .expect("auth");
+    let c = w.gavel.checkpoint(&viewer).expect("readers may sign on demand");
+    assert_eq!(c.tree_size, w.gavel.log_size().expect("size"));
+    assert_eq!(c.log_key, w.gavel.log_key());
+    forbidden(w.gavel.checkpoint(&w.agent));
+
+    let p = w.gavel.inclusion_proof(&viewer, 1, None).expect("inclusion");
+    assert_eq!((p.seq, p.tree_size), (1, c.tree_size));
+    assert_eq!(p.checkpoint.as_deref(), Some(c.note.as_str()));
+    forbidden(w.gavel.inclusion_proof(&w.agent, 1, None));
+    assert!(matches!(w.gavel.inclusion_proof(&viewer, c.tree_size, None), Err(CoreError::NotFound(_))));
+
+    // The log grows; the public proof goes to the latest *signed* checkpoint and signs nothing.
+    w.gavel.decide(&w.agent, call("send_email", json!({"to": "ann@example.com"}))).expect("decide");
+    let public = w.gavel.consistency_proof(2, None).expect("consistency");
+    assert_eq!(public.new_size, c.tree_size, "no new checkpoint was signed for an anonymous caller");
+    assert!(matches!(
+        w.gavel.consistency_proof(c.tree_size + 1, Some(c.tree_size)),
+        Err(CoreError::Invalid(_))
+    ));
+    let to_head = w.gavel.consistency_proof_to_head(&viewer, 2, None).expect("to head");
+    assert_eq!(to_head.new_size, w.gavel.log_size().expect("size"));
+
+    let report = w.gavel.verify_log(&viewer, 0, None, &[]).expect("verify");
+    assert!(report.valid, "{report:?}");
+    forbidden(w.gavel.verify_log(&w.agent, 0, None, &[]));
+
+    // External records: admins and the operator, `external.<name>` kinds, JSON objects only.
+    forbidden(w.gavel.record_external(&viewer, "external.review", json!({})));
+    let operator = Principal::Operator(gavel_ledger::event::Actor::user("ops"));
+    let at = w.gavel.record_external(&operator, "external.review", json!({"by": "ops"})).expect("record");
+    assert_eq!(at.seq + 1, w.gavel.log_size().expect("size"));
+    for (kind, data) in [("decision", json!({})), ("external.", json!({})), ("external.review", json!([1]))] {
+        assert!(
+            matches!(w.gavel.record_external(&w.admin, kind, data.clone()), Err(CoreError::Invalid(_))),
+            "{kind} {data}"
+        );
+    }
+    // An operator is no user: every other rule refuses it.
+    forbidden(w.gavel.create_user(&operator, "mallory", Role::Admin));
 }
