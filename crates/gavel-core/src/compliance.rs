@@ -174,7 +174,7 @@ fn result(id: &str, state: State, summary: String, mut findings: Vec<Finding>) -
 
 impl Gavel {
     /// Runs every built-in check.
-    pub fn run_checks(&self, settings: &ScanSettings) -> Result<Vec<CheckResult>> {
+    pub(crate) fn run_checks(&self, settings: &ScanSettings) -> Result<Vec<CheckResult>> {
         Ok(vec![
             self.check_agent_inventory()?,
             self.check_policy_enforcement(settings)?,

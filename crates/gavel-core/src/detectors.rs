@@ -576,7 +576,7 @@ impl Gavel {
 
     /// How far the detectors have read: every event below this seq was looked at (0 when they
     /// never ran). For the readiness scan.
-    pub fn detectors_position(&self) -> Result<u64> {
+    pub(crate) fn detectors_position(&self) -> Result<u64> {
         Ok(self.detector_cursor()?.0.next_seq)
     }
 

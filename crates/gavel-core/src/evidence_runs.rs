@@ -310,7 +310,7 @@ impl Gavel {
     }
 
     /// Whether `export_id` is already recorded as uploaded to `target`.
-    pub fn is_uploaded(&self, target: &str, export_id: &str) -> Result<bool> {
+    pub(crate) fn is_uploaded(&self, target: &str, export_id: &str) -> Result<bool> {
         Ok(self.store.get_doc(UPLOADS_COLLECTION, &upload_record_id(target, export_id))?.is_some())
     }
 

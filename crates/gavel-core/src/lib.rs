@@ -1,10 +1,22 @@
-//! gavel-core: the domain — identities, policy change control, decisions — over the store.
+//! gavel-core: the domain — identities, policy change control, decisions — over the log.
 //!
-//! [`Gavel`] is the one entry point. Every state change is a log event written together with the
-//! documents it changes, in one transaction (`Store::submit_with`), so the state can always be
-//! explained by the log; nothing is acknowledged before it is committed (synchronous callers
-//! block for the commit, the HTTP decide path awaits it through a `PendingDecision`). Authorization (roles, two-person rules)
-//! is checked here, not in the HTTP layer, so every front end enforces the same rules.
+//! [`Gavel`] is the one entry point, and it owns the log: the store is reachable from nowhere
+//! else (gavel-server and gavel-cli do not depend on gavel-store; `tests/one_door.rs`). Every
+//! state change is a log event written together with the documents it changes, in one
+//! transaction (`Store::submit_with`), so the state can always be explained by the log; nothing
+//! is acknowledged before it is committed (synchronous callers block for the commit, the HTTP
+//! decide path awaits it through a `PendingDecision`).
+//!
+//! Authorization (roles, two-person rules) is checked here, never in a front end, so every front
+//! end enforces the same rules. Public methods come in four kinds:
+//! * **caller-checked** — they take `by: &Principal` and check it first (nearly all);
+//! * **token-checked** — the credential is the argument: `authenticate`, `decide_with_token`,
+//!   `open_share` / `access_share` (a share link), `bootstrap_admin` (only on an empty log);
+//! * **public by design** — what a transparency log shows anyone: `log_size`, `latest_checkpoint`,
+//!   `consistency_proof`, the log and export public keys, `origin`;
+//! * **system** — gavel's own background loops, no caller: `sign_checkpoint`, `run_due`,
+//!   `detect`, the webhook outbox (`webhook_plan`, `record_webhook_attempts`),
+//!   `flush_failed_authentications`, `purge_expired(None)`, `record_share_summary`.
 
 pub mod approvals;
 pub mod audit;
