@@ -30,8 +30,9 @@ const SCANS: &str = "compliance_scans";
 const MAX_FINDINGS_PER_CHECK: usize = 50;
 
 /// How far a control is from evidencing its criterion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = CriterionState)]
 pub enum State {
     /// Nothing (or something broken) evidences it.
     Gap,
@@ -40,15 +41,17 @@ pub enum State {
     Enforcing,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = ScanSeverity)]
 pub enum Severity {
     Low,
     Medium,
     High,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ScanFinding)]
 pub struct Finding {
     /// Stable across scans for the same underlying problem (check id + subject).
     pub key: String,
@@ -58,7 +61,7 @@ pub struct Finding {
 }
 
 /// The result of one built-in check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CheckResult {
     pub id: String,
     pub state: State,
@@ -94,7 +97,7 @@ pub struct CriterionPlan {
     pub checks: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CriterionResult {
     pub id: String,
     pub title: String,
@@ -104,18 +107,19 @@ pub struct CriterionResult {
     /// The framework's operating rules over the scan period's facts (what a bundle of the
     /// period states); absent from scans made before rules existed.
     #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
     pub operating: Vec<RuleResult>,
 }
 
 /// The period whose events a scan's operating rules are judged on: `[from, to)`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScanPeriod {
     pub from: String,
     pub to: String,
 }
 
 /// A stored scan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Scan {
     pub id: String,
     pub framework: String,
@@ -130,6 +134,7 @@ pub struct Scan {
     pub period: Option<ScanPeriod>,
     /// The period's facts, as an evidence bundle of the period computes them.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub facts: Facts,
     /// `{enforcing, observe, gap}` criterion counts.
     pub summary: BTreeMap<String, usize>,

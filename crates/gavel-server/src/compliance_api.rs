@@ -20,6 +20,7 @@ use axum::http::Method;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use gavel_core::compliance::Scan;
 use gavel_core::evidence_runs::{self, ExportOut, ExportParams};
 use gavel_core::shares::{ExportRecord, Share};
 use gavel_core::{CoreError, Gavel};
@@ -84,7 +85,7 @@ pub struct ScanBody {
 }
 
 #[utoipa::path(post, path = "/v1/compliance/scans", request_body(content = Option<ScanBody>, description = "Optional: an empty body is accepted"),
-    responses((status = 201, description = "A readiness scan: per criterion enforcing / observe / gap, findings, new and remediated since the previous scan; recorded")),
+    responses((status = 201, description = "A readiness scan: per criterion enforcing / observe / gap, findings, new and remediated since the previous scan; recorded", body = Scan)),
     security(("bearer" = [])))]
 async fn run_scan(
     State(s): State<AppState>,
@@ -93,7 +94,7 @@ async fn run_scan(
 ) -> Result<Response, ApiError> {
     let framework = body.0.and_then(|b| b.framework).unwrap_or_else(|| "soc2".into());
     let settings = s.compliance.checks.clone();
-    as_caller(&s, b, move |g, p| Ok(json!(g.run_scan(p, &framework, &settings)?))).await.map(created)
+    as_caller(&s, b, move |g, p| g.run_scan(p, &framework, &settings)).await.map(created)
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -108,34 +109,34 @@ pub struct ScanQuery {
     pub limit: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/v1/compliance/scans", params(ScanQuery), responses((status = 200, description = "Stored scans, newest first", body = crate::openapi::Items)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/compliance/scans", params(ScanQuery), responses((status = 200, description = "Stored scans, newest first", body = List<Scan>)), security(("bearer" = [])))]
 async fn list_scans(
     State(s): State<AppState>,
     b: Bearer,
     ApiQuery(q): ApiQuery<ScanQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<List<Scan>>, ApiError> {
     as_caller(&s, b, move |g, p| {
-        Ok(json!({"items": g.compliance_scans(p, q.framework.as_deref(), q.limit.unwrap_or(50))?}))
+        Ok(List::of(g.compliance_scans(p, q.framework.as_deref(), q.limit.unwrap_or(50))?))
     })
     .await
     .map(Json)
 }
 
-#[utoipa::path(get, path = "/v1/compliance/scans/{id}", responses((status = 200, description = "One stored scan")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/compliance/scans/{id}", responses((status = 200, description = "One stored scan", body = Scan)), security(("bearer" = [])))]
 async fn get_scan(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
-    as_caller(&s, b, move |g, p| Ok(json!(g.compliance_scan_by_id(p, &id)?))).await.map(Json)
+) -> Result<Json<Scan>, ApiError> {
+    as_caller(&s, b, move |g, p| g.compliance_scan_by_id(p, &id)).await.map(Json)
 }
 
-#[utoipa::path(get, path = "/v1/compliance/readiness", params(ScanQuery), responses((status = 200, description = "The latest scan of the framework (default soc2)"), (status = 404, description = "No scan yet")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/compliance/readiness", params(ScanQuery), responses((status = 200, description = "The latest scan of the framework (default soc2)", body = Scan), (status = 404, description = "No scan yet")), security(("bearer" = [])))]
 async fn readiness(
     State(s): State<AppState>,
     b: Bearer,
     ApiQuery(q): ApiQuery<ScanQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Scan>, ApiError> {
     as_caller(&s, b, move |g, p| {
         let framework = q.framework.unwrap_or_else(|| "soc2".into());
         let latest = g.compliance_scans(p, Some(&framework), 1)?.into_iter().next().ok_or_else(|| {
@@ -143,7 +144,7 @@ async fn readiness(
                 "no {framework} scan yet: run `gavel compliance scan` (POST /v1/compliance/scans)"
             ))
         })?;
-        Ok(json!(latest))
+        Ok(latest)
     })
     .await
     .map(Json)

@@ -238,8 +238,10 @@ fn every_declared_2xx_schema_matches_the_real_answer() {
     s.post(&format!("/v1/holds/{hold}/release"), &alice, Some(json!({"reason": "settled"})));
     s.post(&format!("/v1/holds/{hold}/release/approve"), &bob, None);
     s.get(&format!("/v1/holds/{hold}"), &alice);
-    s.post("/v1/compliance/scans", &alice, None);
+    let scan = s.post("/v1/compliance/scans", &alice, None);
     s.get("/v1/compliance/scans", &alice);
+    s.get(&format!("/v1/compliance/scans/{}", str_of(&scan, "id")), &alice);
+    s.get("/v1/compliance/readiness", &alice);
     let today = time::OffsetDateTime::now_utc().date();
     let export = s.post(
         "/v1/compliance/exports",
