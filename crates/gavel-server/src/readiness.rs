@@ -73,7 +73,7 @@ impl Default for Readiness {
 }
 
 /// One check's verdict.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Check {
     pub ok: bool,
     pub detail: String,
@@ -88,7 +88,28 @@ pub struct Report {
     pub disk: Check,
 }
 
+/// The checks by name, as `/readyz` answers them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Checks {
+    pub commit: Check,
+    pub detectors: Check,
+    pub disk: Check,
+}
+
+/// `/readyz` when ready: `{"status": "ready", "checks": {...}}`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Ready {
+    /// Always `ready` (not ready is a 503 with the error body).
+    pub status: String,
+    pub checks: Checks,
+}
+
 impl Report {
+    /// The checks by name.
+    pub fn by_name(&self) -> Checks {
+        Checks { commit: self.commit.clone(), detectors: self.detectors.clone(), disk: self.disk.clone() }
+    }
+
     /// The names of the failing checks.
     pub fn failing(&self) -> Vec<&'static str> {
         self.checks().into_iter().filter(|(_, c)| !c.ok).map(|(name, _)| name).collect()

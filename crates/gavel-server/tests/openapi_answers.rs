@@ -162,6 +162,7 @@ fn every_declared_2xx_schema_matches_the_real_answer() {
 
     // The log: checkpoint, proofs, verification.
     s.call("GET", "/healthz", None, None);
+    s.call("GET", "/readyz", None, None);
     let checkpoint = s.get("/v1/audit/checkpoint", &alice);
     let size = checkpoint["tree_size"].as_u64().unwrap();
     s.get("/v1/audit/proof/inclusion?seq=1", &alice);

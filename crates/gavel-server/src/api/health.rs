@@ -24,17 +24,19 @@ pub(super) async fn healthz(State(state): State<AppState>) -> Result<Json<crate:
 /// Readiness for load balancers: 200 when the log commits, the detectors keep up and the disk
 /// has room; otherwise 503 naming each failing check (see `readiness`).
 #[utoipa::path(get, path = "/readyz", responses(
-    (status = 200, description = "Ready: {status: \"ready\", checks: {commit, detectors, disk}}, each {ok, detail}"),
+    (status = 200, description = "Ready: every check passes", body = crate::readiness::Ready),
     (status = 503, description = "Not ready: the error body plus {status: \"unready\", failing: [names], checks}")))]
 pub(super) async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let (readiness, log, metrics) = (state.readiness.clone(), state.gavel.clone(), state.metrics.clone());
-    let report = tokio::task::spawn_blocking(move || crate::readiness::evaluate(&readiness, &log, &metrics))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let (readiness, gavel, metrics) = (state.readiness.clone(), state.gavel.clone(), state.metrics.clone());
+    let report =
+        tokio::task::spawn_blocking(move || crate::readiness::evaluate(&readiness, &gavel, &metrics))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
     let checks: serde_json::Map<String, Value> =
         report.checks().into_iter().map(|(name, c)| (name.to_string(), json!(c))).collect();
     if report.ready {
-        return Ok(Json(json!({"status": "ready", "checks": checks})).into_response());
+        let ready = crate::readiness::Ready { status: "ready".into(), checks: report.by_name() };
+        return Ok(Json(ready).into_response());
     }
     let failing = report.failing();
     let message = report
@@ -58,8 +60,9 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Result<Response, Ap
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text exposition 0.0.4, or OpenMetrics 1.0.0 when the Accept header asks for application/openmetrics-text")))]
 pub(super) async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     // Also sets the log entries and the readiness gauges.
-    let (readiness, log, metrics) = (state.readiness.clone(), state.gavel.clone(), state.metrics.clone());
-    let _ = tokio::task::spawn_blocking(move || crate::readiness::evaluate(&readiness, &log, &metrics)).await;
+    let (readiness, gavel, metrics) = (state.readiness.clone(), state.gavel.clone(), state.metrics.clone());
+    let _ =
+        tokio::task::spawn_blocking(move || crate::readiness::evaluate(&readiness, &gavel, &metrics)).await;
     // Several Accept headers are one list (RFC 9110 5.3); a value that is not text accepts nothing.
     let accept: Vec<&str> = headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect();
     let accept = accept.join(",");
