@@ -390,14 +390,13 @@ impl Gavel {
             comment: comment.map(str::to_string),
             ..Default::default()
         };
-        self.record(gavel_events::kind::APPROVAL_DECIDED, &by.actor(), typed(&decided)?, ops).map_err(
-            |e| match e {
+        self.record(gavel_events::kind::APPROVAL_DECIDED, &by.actor(), crate::typed(&decided)?, ops)
+            .map_err(|e| match e {
                 CoreError::Conflict(_) => {
                     CoreError::Conflict(format!("approval {id} was decided concurrently by someone else"))
                 }
                 e => e,
-            },
-        )?;
+            })?;
         a.receipt = None;
         Ok(a)
     }
@@ -650,7 +649,7 @@ impl Gavel {
             ..Default::default()
         };
         let appended =
-            self.record(gavel_events::kind::FINDING_BYPASS, &by.actor(), typed(&finding)?, vec![op])?;
+            self.record(gavel_events::kind::FINDING_BYPASS, &by.actor(), crate::typed(&finding)?, vec![op])?;
         Ok(appended.seq)
     }
 
@@ -781,11 +780,6 @@ pub struct FindingView {
     #[serde(flatten)]
     pub finding: BypassFinding,
     pub seq: u64,
-}
-
-/// A typed event payload as the log records it.
-fn typed<T: serde::Serialize>(payload: &T) -> Result<Value> {
-    serde_json::to_value(payload).map_err(|e| CoreError::Internal(format!("event payload: {e}")))
 }
 
 #[cfg(test)]

@@ -58,6 +58,11 @@ pub(crate) fn from_doc<T: serde::de::DeserializeOwned>(doc: gavel_store::docs::D
         .map_err(|e| CoreError::Internal(format!("stored {}/{}: {e}", doc.collection, doc.id)))
 }
 
+/// A typed event payload (gavel-events) as the log records it.
+pub(crate) fn typed<T: serde::Serialize>(payload: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(payload).map_err(|e| CoreError::Internal(format!("event payload: {e}")))
+}
+
 /// Collections whose change can change whom a token authenticates as, or that principal's
 /// status, groups or limits. Every change to one bumps `meta/identity_epoch` (see [`Gavel::record`]),
 /// which is how cached authentications know they are stale — on every replica.

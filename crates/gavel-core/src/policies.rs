@@ -124,6 +124,14 @@ fn epoch_op() -> StateOp {
     StateOp::put("meta", "policy_epoch", json!({}), DocKeys::default(), Expect::Any)
 }
 
+/// A change action as events name it (its serde name: `activate`, `deactivate`, `set_mode`).
+fn action_str(action: ChangeAction) -> Result<String> {
+    match crate::typed(&action)? {
+        serde_json::Value::String(s) => Ok(s),
+        other => Err(CoreError::Internal(format!("change action serialized as {other}"))),
+    }
+}
+
 pub fn mode_str(mode: Mode) -> &'static str {
     match mode {
         Mode::Enforce => "enforce",
@@ -323,12 +331,22 @@ impl Gavel {
             decided_at: None,
             comment: None,
         };
+        let proposed = gavel_events::PolicyProposed {
+            change_id: change.id.clone(),
+            set_id: set_id.into(),
+            action: action_str(change.action)?,
+            version: Some(u64::from(version.version)),
+            sha256: Some(version.sha256.clone()),
+            author: admin.id.clone(),
+            author_name: admin.name.clone(),
+            mode: None,
+            warnings: Some(json!(source.warnings)),
+            other: Default::default(),
+        };
         self.record(
-            "policy.proposed",
+            gavel_events::kind::POLICY_PROPOSED,
             &by.actor(),
-            json!({"change_id": change.id, "set_id": set_id, "action": change.action, "version": version.version,
-                   "sha256": version.sha256, "author": admin.id, "author_name": admin.name,
-                   "warnings": source.warnings}),
+            crate::typed(&proposed)?,
             vec![set_op(&set, expect), version_op(&version), change_op(&change, Expect::Absent)],
         )?;
         Ok(change)
@@ -393,11 +411,22 @@ impl Gavel {
             decided_at: None,
             comment: None,
         };
+        let proposed = gavel_events::PolicyProposed {
+            change_id: change.id.clone(),
+            set_id: set_id.into(),
+            action: action_str(action)?,
+            version: version.map(u64::from),
+            sha256: change.sha256.clone(),
+            author: admin.id.clone(),
+            author_name: admin.name.clone(),
+            mode: Some(json!(mode.map(mode_str))),
+            warnings: None,
+            other: Default::default(),
+        };
         self.record(
-            "policy.proposed",
+            gavel_events::kind::POLICY_PROPOSED,
             &by.actor(),
-            json!({"change_id": change.id, "set_id": set_id, "action": action, "version": version,
-                   "mode": mode.map(mode_str), "sha256": change.sha256, "author": admin.id, "author_name": admin.name}),
+            crate::typed(&proposed)?,
             vec![change_op(&change, Expect::Absent)],
         )?;
         Ok(change)
@@ -438,16 +467,16 @@ impl Gavel {
                 if let Some(mode) = change.mode.filter(|_| previous.0.is_none()) {
                     set.mode = mode;
                 }
-                ("policy.activated", Some(v))
+                (gavel_events::kind::POLICY_ACTIVATED, Some(v))
             }
             ChangeAction::Deactivate => {
                 set.active_version = None;
-                ("policy.deactivated", None)
+                (gavel_events::kind::POLICY_DEACTIVATED, None)
             }
             ChangeAction::SetMode => {
                 set.mode =
                     change.mode.ok_or_else(|| CoreError::Internal("mode change without mode".into()))?;
-                ("policy.mode_changed", None)
+                (gavel_events::kind::POLICY_MODE_CHANGED, None)
             }
         };
         if let Some(v) = &version_text {
@@ -467,17 +496,26 @@ impl Gavel {
         change.decided_at = Some(now);
         change.comment = comment.map(str::to_string);
         let author = version_text.as_ref().map(|v| v.author.clone());
+        let applied = gavel_events::PolicyApplied {
+            change_id: change.id.clone(),
+            set_id: set.set_id.clone(),
+            action: action_str(change.action)?,
+            version: set.active_version.map(u64::from),
+            previous_version: previous.0.map(u64::from),
+            mode: mode_str(set.mode).into(),
+            previous_mode: mode_str(previous.1).into(),
+            sha256: version_text.as_ref().map(|v| v.sha256.clone()),
+            text_author: author,
+            proposed_by: change.proposed_by.clone(),
+            approved_by: admin.id.clone(),
+            approved_by_name: admin.name.clone(),
+            comment: comment.map(str::to_string),
+            other: Default::default(),
+        };
         self.record(
             kind,
             &by.actor(),
-            json!({
-                "change_id": change.id, "set_id": set.set_id, "action": change.action,
-                "version": set.active_version, "previous_version": previous.0,
-                "mode": mode_str(set.mode), "previous_mode": mode_str(previous.1),
-                "sha256": version_text.as_ref().map(|v| v.sha256.clone()),
-                "text_author": author, "proposed_by": change.proposed_by, "approved_by": admin.id,
-                "approved_by_name": admin.name, "comment": comment,
-            }),
+            crate::typed(&applied)?,
             vec![
                 change_op(&change, Expect::Version(change_version)),
                 set_op(&set, Expect::Version(set_version)),
@@ -504,10 +542,17 @@ impl Gavel {
         change.decided_by_name = Some(admin.name.clone());
         change.decided_at = Some(self.now());
         change.comment = comment.map(str::to_string);
+        let rejected = gavel_events::PolicyRejected {
+            change_id: change.id.clone(),
+            set_id: change.set_id.clone(),
+            rejected_by: admin.id.clone(),
+            comment: comment.map(str::to_string),
+            other: Default::default(),
+        };
         self.record(
-            "policy.rejected",
+            gavel_events::kind::POLICY_REJECTED,
             &by.actor(),
-            json!({"change_id": change.id, "set_id": change.set_id, "rejected_by": admin.id, "comment": comment}),
+            crate::typed(&rejected)?,
             vec![change_op(&change, Expect::Version(version))],
         )?;
         Ok(change)

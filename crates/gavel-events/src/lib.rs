@@ -25,6 +25,11 @@ pub mod kind {
     pub const FINDING_ACKNOWLEDGED: &str = "finding.acknowledged";
     pub const FINDING_RESOLVED: &str = "finding.resolved";
     pub const WEBHOOK_ATTEMPTS: &str = "webhook.attempts";
+    pub const POLICY_PROPOSED: &str = "policy.proposed";
+    pub const POLICY_ACTIVATED: &str = "policy.activated";
+    pub const POLICY_DEACTIVATED: &str = "policy.deactivated";
+    pub const POLICY_MODE_CHANGED: &str = "policy.mode_changed";
+    pub const POLICY_REJECTED: &str = "policy.rejected";
 }
 
 /// Reads a payload tolerantly: what does not fit reads as the default.
@@ -299,6 +304,94 @@ pub struct WebhookAttempts {
     pub other: Map<String, Value>,
 }
 
+/// `policy.proposed`: a change to a policy set (new text, activation, deactivation or a mode
+/// change), waiting for a second admin.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PolicyProposed {
+    #[serde(deserialize_with = "lenient")]
+    pub change_id: String,
+    #[serde(deserialize_with = "lenient")]
+    pub set_id: String,
+    /// activate | deactivate | set_mode.
+    #[serde(deserialize_with = "lenient")]
+    pub action: String,
+    /// The version the change activates (null for deactivation and mode changes).
+    #[serde(deserialize_with = "lenient")]
+    pub version: Option<u64>,
+    /// SHA-256 (hex) of the proposed text.
+    #[serde(deserialize_with = "lenient")]
+    pub sha256: Option<String>,
+    /// Who proposed it (user id and name).
+    #[serde(deserialize_with = "lenient")]
+    pub author: String,
+    #[serde(deserialize_with = "lenient")]
+    pub author_name: String,
+    /// The mode the change sets (absent from new-text proposals).
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    pub mode: Option<Value>,
+    /// Validation warnings of new text (absent from other proposals).
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    pub warnings: Option<Value>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `policy.activated`, `policy.deactivated`, `policy.mode_changed`: a second admin approved a
+/// change and it applies from the next decision.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PolicyApplied {
+    #[serde(deserialize_with = "lenient")]
+    pub change_id: String,
+    #[serde(deserialize_with = "lenient")]
+    pub set_id: String,
+    #[serde(deserialize_with = "lenient")]
+    pub action: String,
+    /// The active version after the change (null: none active).
+    #[serde(deserialize_with = "lenient")]
+    pub version: Option<u64>,
+    #[serde(deserialize_with = "lenient")]
+    pub previous_version: Option<u64>,
+    /// enforce | observe, after and before.
+    #[serde(deserialize_with = "lenient")]
+    pub mode: String,
+    #[serde(deserialize_with = "lenient")]
+    pub previous_mode: String,
+    /// SHA-256 (hex) of the activated text.
+    #[serde(deserialize_with = "lenient")]
+    pub sha256: Option<String>,
+    /// Who wrote the activated text.
+    #[serde(deserialize_with = "lenient")]
+    pub text_author: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub proposed_by: String,
+    #[serde(deserialize_with = "lenient")]
+    pub approved_by: String,
+    #[serde(deserialize_with = "lenient")]
+    pub approved_by_name: String,
+    #[serde(deserialize_with = "lenient")]
+    pub comment: Option<String>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `policy.rejected`: a pending change was rejected (or withdrawn by its author).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PolicyRejected {
+    #[serde(deserialize_with = "lenient")]
+    pub change_id: String,
+    #[serde(deserialize_with = "lenient")]
+    pub set_id: String,
+    #[serde(deserialize_with = "lenient")]
+    pub rejected_by: String,
+    #[serde(deserialize_with = "lenient")]
+    pub comment: Option<String>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
 /// Re-serializes `data` through the typed payload of `kind`, when gavel has one: `None` for
 /// kinds without a type. The golden test compares the result with the stored bytes.
 pub fn retype(kind: &str, data: &Value) -> Option<Result<Value, serde_json::Error>> {
@@ -312,6 +405,11 @@ pub fn retype(kind: &str, data: &Value) -> Option<Result<Value, serde_json::Erro
         kind::FINDING_BYPASS => through::<FindingBypass>(data),
         kind::FINDING_ACKNOWLEDGED | kind::FINDING_RESOLVED => through::<FindingStep>(data),
         kind::WEBHOOK_ATTEMPTS => through::<WebhookAttempts>(data),
+        kind::POLICY_PROPOSED => through::<PolicyProposed>(data),
+        kind::POLICY_ACTIVATED | kind::POLICY_DEACTIVATED | kind::POLICY_MODE_CHANGED => {
+            through::<PolicyApplied>(data)
+        }
+        kind::POLICY_REJECTED => through::<PolicyRejected>(data),
         _ => return None,
     })
 }
@@ -329,6 +427,20 @@ mod tests {
         assert!(back.get("approval_id").is_none());
         assert_eq!(back["future"], json!([1]));
         assert_eq!(back["on_behalf_of"], Value::Null);
+    }
+
+    #[test]
+    fn a_proposal_keeps_its_mode_absent_null_or_set() {
+        let text = json!({"change_id": "c", "version": 2, "sha256": "ab", "warnings": []});
+        let back = retype(kind::POLICY_PROPOSED, &text).expect("typed").expect("reads");
+        assert!(back.get("mode").is_none(), "{back}");
+        assert_eq!(back["warnings"], json!([]));
+        let activation = json!({"change_id": "c", "version": null, "sha256": null, "mode": null});
+        let back = retype(kind::POLICY_PROPOSED, &activation).expect("typed").expect("reads");
+        assert_eq!((back["mode"].clone(), back["version"].clone()), (Value::Null, Value::Null));
+        assert!(back.get("warnings").is_none(), "{back}");
+        let p: PolicyProposed = read(&json!({"mode": "observe", "version": "two"}));
+        assert_eq!((p.mode, p.version), (Some(json!("observe")), None));
     }
 
     #[test]
