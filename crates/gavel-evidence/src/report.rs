@@ -10,7 +10,8 @@
 //! * **Made from what the export already computed** ([`ReportInput`]: the manifest values, the
 //!   per-criterion results, the integrity facts), never from the period's events: the export
 //!   streams and so does this. Everything shown is also in the signed JSON files, which remain
-//!   the evidence; `gavel evidence verify` checks this file only through SHA256SUMS.
+//!   the evidence; `gavel evidence verify` checks it through SHA256SUMS and, when the same gavel
+//!   version made it, re-renders it from the verified files and compares the bytes (`claims`).
 //! * **Deterministic.** The same input gives the same bytes: the only date in the document is
 //!   `generated_at` (also its creation date), krilla derives the document ids from the content,
 //!   and nothing iterates a hash map.
