@@ -17,7 +17,9 @@
 //!   and nothing iterates a hash map.
 //! * **Fits the page.** Text is laid out on A4 here (krilla draws glyphs, it does not lay out):
 //!   greedy word wrapping with advance widths from the font, and words wider than the column
-//!   (hashes, keys) broken between characters. Characters the font lacks print as `?`.
+//!   (hashes, keys) broken between characters, long machine values set smaller. No shaping, so
+//!   Latin scripts only; characters the font lacks print as `?`. A test reads the text back
+//!   with pypdf (a pinned test oracle).
 //! * **One embedded font**, DejaVu Sans (`fonts/`, vendored with its license; krilla embeds a
 //!   subset), so rendering needs nothing from the machine. Bold is the same font filled and
 //!   stroked.

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! <data-dir>/            0700
-//!   gavel.db             SQLite database (+ -wal; no -shm: the `unix-excl` VFS keeps the WAL index in memory)
+//!   gavel.db             SQLite database, + -wal (no -shm: `unix-excl` keeps the WAL index in memory)
 //!   keys/log.key         Ed25519 log signing key, PKCS#8 PEM, 0600
 //!   keys/export.key      Ed25519 export signing key (evidence bundles' SHA256SUMS), 0600
 //!   exports/<export id>/ evidence bundles the server serves to share links

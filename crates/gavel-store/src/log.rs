@@ -7,7 +7,10 @@
 //! after its signature verifies under the log key; and this process signs a checkpoint only over
 //! entries it verified itself since the previous authentic checkpoint (canonical bytes, chain,
 //! leaf hashes, and a Merkle root recomputed from the leaves that must equal the stored tree's),
-//! so a corrupted stored node or event is refused, never signed.
+//! so a corrupted stored node or event is refused ([`StoreError::Integrity`]), never signed.
+//! A stored checkpoint whose signature does not verify makes verification invalid (it is itself
+//! tampering); checkpoints held outside the database are checked against the whole log
+//! ([`Log::verify_with`]).
 
 use crate::layout::DataDir;
 use crate::{Appended, SqliteStore, Store, StoreError, StoredCheckpoint};
