@@ -33,7 +33,9 @@
 //!   `evidence.exported` event with [`exported_record`], plus an `evidence_exports/<id>` document
 //!   holding its checkpoint size and root): this crate writes files, never the log. The next export puts
 //!   a consistency proof from each earlier export's checkpoint into `integrity.json`, so
-//!   `verify --previous` can prove the earlier bundle's tree is a prefix of the later one.
+//!   `verify --previous` can prove the earlier bundle's tree is a prefix of the later one
+//!   (exports are rare, so this stays small; proofs from every stored checkpoint would not, and
+//!   old checkpoints copied into the new bundle would prove nothing about the auditor's copy).
 //! * **report.pdf** ([`crate::report`]) is rendered from the values computed here (never from the
 //!   events) before SHA256SUMS, so it is listed and signed like every other file.
 //! * **Atomic.** Everything is written under `.<name>.partial-<pid>` next to the output and

@@ -11,6 +11,10 @@
 //! known after clearing, uses a savepoint). That is how "decided at most once" and the
 //! two-person rules stay true under concurrency and across replicas: the check is in the
 //! database, not in one process's memory.
+//!
+//! Why documents: projections rebuilt in memory by replaying the log are slow to start on a long
+//! log and wrong with several replicas; one generic shape (rather than a table per domain) keeps
+//! a PostgreSQL store to one table and one set of queries.
 
 use crate::StoreError;
 use serde::Serialize;
