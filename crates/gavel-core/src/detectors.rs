@@ -36,7 +36,7 @@
 //!
 //! They share the CPU with decide, so they are kept cheap: a byte prefilter skips every event
 //! but decisions and `auth.failures` before parsing, the canonical form is not re-checked (that
-//! is verification's job), events are read [`SCAN_CHUNK`] at a time, and the [`Detector`]
+//! is verification's job), events are read `SCAN_CHUNK` (128) at a time, and the [`Detector`]
 //! answers deny windows (with their seqs) and first calls from memory, asking the store once per
 //! agent (`Store::first_seqs_by_k2`) and again only when an earlier decision is looked at again.
 

@@ -2,7 +2,7 @@
 //! before it returns.
 //!
 //! One writer thread owns the write connection and the chain head. Callers hand it drafts over a
-//! channel; it drains whatever is queued (group commit, at most [`MAX_BATCH`]), writes those events
+//! channel; it drains whatever is queued (group commit, at most `MAX_BATCH` (4096)), writes those events
 //! and the Merkle subtrees they complete in one `BEGIN IMMEDIATE` transaction, and only after the
 //! commit answers each caller; a failed commit answers every caller with the error and restores
 //! the previous head. A batch has one timestamp, never earlier than the last: event times never
@@ -18,7 +18,7 @@
 //! the WAL index lives in its heap, never in a mapped `-shm` file (a fault there was SIGBUS).
 //! Unlike `locking_mode=EXCLUSIVE` the lock is the process's, so its own readers and WAL
 //! checkpointer share it. Another process (a local `gavel audit verify` beside a running
-//! `gavel serve`) fails within [`OPEN_WAIT`] with a message pointing at the server's HTTP API.
+//! `gavel serve`) fails within `OPEN_WAIT` (2 s) with a message pointing at the server's HTTP API.
 //! Opening also refuses, naming the path, a data directory where the database or its WAL
 //! cannot be written.
 //!
