@@ -18,7 +18,12 @@
 //!   that covers it, voids its pending requests and its approved requests whose receipt was not
 //!   redeemed, in the same event as the containment action (`voided_approvals` lists each); a
 //!   voided receipt, or any receipt presented while its agent is contained, is refused and
-//!   recorded as a bypass finding; a pending request of a contained agent cannot be approved.
+//!   recorded as a bypass finding; a pending request of a contained agent cannot be approved;
+//! * expiry is applied on read and recorded (`approval.expired`) when someone decides late; the
+//!   receipt (`receipts/<sha256>`) is shown only to the requesting agent;
+//! * bypass findings (`findings/<id>`) move `open` → `acknowledged` → `resolved`, each step with
+//!   who, when and a note (`finding.acknowledged` / `finding.resolved`), by approvers and admins
+//!   other than the owner of the agent concerned; a resolved finding is final and stays listed.
 
 use crate::decide::arguments_digest;
 use crate::error::{CoreError, Result};

@@ -5,6 +5,8 @@
 //! read to classify it, nothing written). Once a minute the server calls
 //! [`Gavel::flush_failed_authentications`], which appends one `auth.failures` event with a row per
 //! (credential, source, reason) seen since the last flush: its count and the first and last time.
+//! Only presented tokens are noted (decide included): a missing or malformed `Authorization`
+//! header is no credential and is not recorded.
 //!
 //! Invariants:
 //! * the log gains at most one event per flush, whatever the attempt rate; an event holds at most

@@ -1,6 +1,9 @@
 //! Readiness scans: gavel's built-in checks of its own state, rolled up per criterion of a
 //! framework (SOC 2 and any other framework given as data, which names the checks per criterion).
 //!
+//! The thirteen checks are [`CHECKS`]; a framework file names them per criterion (`checks = [...]`)
+//! and a unit test keeps every named check real and every check used by SOC 2.
+//!
 //! Invariants:
 //! * a check reads state only; the one write of a scan is its `compliance.scan_completed` event
 //!   (with the stored scan document), which carries the full result so the scan is itself evidence;

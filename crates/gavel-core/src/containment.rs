@@ -8,8 +8,12 @@
 //! * a breach denies the call, and the `decision` event carries a `containment` object saying
 //!   which control fired — that event is the breach record detectors and incidents use.
 //!
-//! Counting is done against recorded decisions, so concurrent calls racing at the limit may
-//! overshoot it by the number of calls in flight; the overshoot is bounded and recorded.
+//! Kill switches are `global`, `agent:<id>` or `tool:<name>`, with who, why and optionally the
+//! incident they were pulled under (see `incidents`). The rate limit counts the agent's recorded
+//! decisions of the last minute that containment did not refuse; the cost cap sums, per UTC day,
+//! the `cost_usd` of its calls allowed or held (a hold reserves budget). Counting is done against
+//! recorded decisions, so concurrent calls racing at the limit may overshoot it by the number of
+//! calls in flight; the overshoot is bounded and recorded.
 
 use crate::error::{CoreError, Result};
 use crate::identity::{Agent, Principal};

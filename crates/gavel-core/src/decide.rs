@@ -7,7 +7,19 @@
 //! * with no enforcing policy the call is allowed but `enforced: false` says so (onboarding), and
 //!   observe-mode packs record what they *would have* decided;
 //! * secrets in arguments are redacted before anything is stored; the SHA-256 of the canonical,
-//!   unredacted arguments is kept so an approval or outcome can be bound to the exact call.
+//!   unredacted arguments is kept so an approval or outcome can be bound to the exact call;
+//! * containment is checked before policies; the tool category, kill switches, policy epoch and
+//!   identity epoch are read in one read transaction;
+//! * agents are authenticated from an in-process cache whose entries carry the identity epoch
+//!   they were read at (read *before* the credential, so a racing change leaves an entry stale,
+//!   never trusted) and are confirmed in that same transaction: a deactivation, suspension,
+//!   rotation or limit change on any replica applies from the next call. Other routes
+//!   authenticate uncached;
+//! * `decide` records one `decision` event (agent, on-behalf-of, tool, category, resource,
+//!   redacted arguments, their digest, policies with versions, outcome, `would_have`, reasons,
+//!   latency) with its `decisions/<id>` document (k1 agent, k2 tool, k3 outcome);
+//!   [`Gavel::submit_decision_with_token`] does everything up to the append and returns a
+//!   [`PendingDecision`] that yields the answer only once the event is committed.
 
 use crate::error::{CoreError, Result};
 use crate::identity::{Principal, Status};

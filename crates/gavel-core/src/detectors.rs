@@ -33,6 +33,12 @@
 //! * the detector runs in its own task off the decide path (gavel-server `detectors`), which owns
 //!   what the detectors remember between events (a [`Detector`], lent to each [`Gavel::detect`]):
 //!   a cache of the store, not state of `Gavel`, so a fresh one raises the same detections.
+//!
+//! They share the CPU with decide, so they are kept cheap: a byte prefilter skips every event
+//! but decisions and `auth.failures` before parsing, the canonical form is not re-checked (that
+//! is verification's job), events are read `SCAN_CHUNK` (128) at a time, and the [`Detector`]
+//! answers deny windows (with their seqs) and first calls from memory, asking the store once per
+//! agent (`Store::first_seqs_by_k2`) and again only when an earlier decision is looked at again.
 
 use crate::error::{CoreError, Result};
 use crate::ids::new_id;

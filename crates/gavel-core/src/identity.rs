@@ -8,7 +8,14 @@
 //!   user names also ignoring ASCII case (`user_names_folded/<lowercase>`), since people are
 //!   matched that way;
 //! * every create / role change / rotation / deactivation is one log event, written with its state
-//!   change; a deactivated principal's next request already sees the change.
+//!   change; a deactivated principal's next request already sees the change;
+//! * roles: admin, approver, auditor, viewer; agents are active ⇄ suspended, → deactivated
+//!   (final). A deactivated agent's credential is refused (401) on every route but decide
+//!   ([`Gavel::authenticate_caller`]), where each call is still answered and recorded as a
+//!   denial; a suspended agent still authenticates (it polls its approvals);
+//! * only an admin rotates another user's credential, refused (403) before any read; anyone
+//!   rotates their own;
+//! * the first start on an empty log creates `admin` and returns its token once.
 
 use crate::error::{CoreError, Result};
 use crate::ids::{new_id, new_token, token_hash};

@@ -19,7 +19,13 @@
 //! * at most one unresolved incident per (agent, detector) (`incident_open/<agent>:<detector>`):
 //!   later detections attach to it (`incident.linked`) instead of opening another; resolving
 //!   frees the slot;
-//! * roles: any user reads; admins and approvers act on incidents; only admins open one by hand.
+//! * roles: any user reads; admins and approvers act on incidents; only admins open one by hand;
+//! * containment linked to an incident: a kill switch or an agent suspension given an
+//!   `incident_id` (which must exist, 404, and be unresolved, 409) is also an entry of its
+//!   timeline and an item of its `containment` list, in the same transaction. `contain` takes
+//!   such actions itself (each its own event) and then records `incident.contained`, or records a
+//!   note of what was done elsewhere; permissions are checked before any action, and if a later
+//!   action fails the earlier ones stay recorded and `contain` can be retried.
 
 use crate::error::{CoreError, Result};
 use crate::identity::{Principal, Role};

@@ -17,6 +17,13 @@
 //! * **system** — gavel's own background loops, no caller: `sign_checkpoint`, `run_due`,
 //!   `detect`, the webhook outbox (`webhook_plan`, `record_webhook_attempts`),
 //!   `flush_failed_authentications`, `purge_expired(None)`, `record_share_summary`.
+//!
+//! A `Principal` is a user with a role, an agent, or the local `Operator` holding the data
+//! directory (accepted only by operations that say so); it is checked *before* the state it
+//! guards is read, so a refused caller gets 403, never a 404/409 that reveals state. Every change
+//! to `users`, `agents`, `tokens` or `credentials` also bumps `meta/identity_epoch` in its
+//! transaction (`Gavel::record` adds the op), which is how cached authentications know they are
+//! stale, on every replica.
 
 pub mod approvals;
 pub mod audit;

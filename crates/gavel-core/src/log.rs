@@ -9,6 +9,15 @@
 //!
 //! Invariant: a proof is handed out only after it was checked against the root it claims
 //! (a store fault becomes an integrity error, never a wrong proof).
+//!
+//! Anchors outside the database: checkpoints live in the same database as the events, so an
+//! insider who rewrites events *and* deletes the checkpoints that covered them leaves a log that
+//! verifies alone (verification then warns that no checkpoint covers it). What catches that is
+//! a checkpoint held elsewhere — the public `GET /checkpoint`, a webhook's `checkpoint.signed`,
+//! the S3 copies, `checkpoint_publish_dir` — given to [`Gavel::verify_log`] (`gavel audit verify
+//! --checkpoint FILE`): it must be signed by the log key, and the whole log must reproduce its
+//! root at its size. Limit: an event forged with the chain kept consistent after the newest such
+//! checkpoint cannot be told from a real one.
 
 use crate::{CoreError, Gavel, Principal, Result, Role};
 use gavel_ledger::event::{validate_kind, EventDraft};

@@ -10,6 +10,11 @@
 //!   replica to rebuild its engine before the next decision.
 //! * Installing a pack activates it in observe mode at once: observe mode enforces nothing, so no
 //!   second person is needed to *watch*; going live is a change like any other.
+//! * Policies in force that cannot be built into an engine (an old database may hold text that
+//!   today's checks refuse) never fail decide: every call is denied (all sets, since leaving out
+//!   a failing forbid would fail open), enforced and recorded with the reason, the error logged
+//!   once per epoch. Only an unreadable store is an error (503). The repair is an ordinary
+//!   two-person change: approving one does not need the text it replaces to load.
 
 use crate::error::{CoreError, Result};
 use crate::identity::Principal;

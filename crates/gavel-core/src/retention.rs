@@ -8,7 +8,15 @@
 //!   clearing, naming the exact seq ranges it cleared and how many payloads; leaf hashes, Merkle
 //!   nodes and checkpoints stay, so the chain and every proof still verify, and verification
 //!   refuses any missing payload no purge record covers (see `gavel_ledger::verify`);
-//! * a hold is placed by one admin and released only when a second admin approves the release.
+//! * a hold is placed by one admin and released only when a second admin approves the release;
+//! * the period (`retention/policy`) defaults to the minimum; keeping or lengthening it applies
+//!   at once (and supersedes a pending shortening); shortening is a request (`retention/pending`,
+//!   `retention.change_requested`) that a different admin approves (`retention.policy_set`
+//!   names both);
+//! * a purge clears at most `Settings::purge_batch` (50,000) seqs per transaction, and also
+//!   deletes the `decisions` documents of the cleared range (they repeat the arguments). A hold
+//!   (`holds/<id>`) covers a time range, mapped to seqs at purge time by binary search over
+//!   event times (which never decrease).
 //!
 //! Progress is kept in one document (`retention/state`): everything below `purged_upto` was
 //! considered, except the `deferred` ranges that were held at the time and are reconsidered on

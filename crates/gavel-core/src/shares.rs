@@ -1,8 +1,8 @@
 //! Evidence exports on record, and read-only share links for auditors.
 //!
 //! Invariants:
-//! * exports are recorded by gavel-evidence (`evidence.exported`, `evidence_exports/<id>` with the
-//!   SHA-256 of the signed `SHA256SUMS`); a share can only point at an export on record;
+//! * exports are recorded by core (`evidence_runs`: `evidence.exported`, `evidence_exports/<id>`
+//!   with the SHA-256 of the signed `SHA256SUMS`); a share can only point at an export on record;
 //! * a share link's token is shown once and stored only as its SHA-256; a link is scoped to one
 //!   export, expires (1–365 days), and can be revoked; revocation and expiry take effect on the
 //!   next request;

@@ -1,10 +1,22 @@
-//! Evidence export: one pass over the period's events writes the whole bundle (ARCHITECTURE.md, evidence bundles).
+//! Evidence export: one pass over the period's events writes the whole bundle.
 //!
 //! ```text
 //! README.txt  SHA256SUMS  SHA256SUMS.sig  signing-key.pem  manifest.json  summary.json
 //! controls/<ID>.json  controls/<ID>.csv  events.jsonl  integrity.json  oscal/assessment-results.json
-//! report.pdf
+//! report.pdf  samples.json  policies/<set>/v<N>.cedar  policies/index.json
 //! ```
+//!
+//! `events.jsonl` holds the period's events byte for byte as stored. `integrity.json` carries the
+//! checkpoint, its size and root, `prev_of_first` (the leaf hash the first event's `prev` must
+//! equal), the chain verification report and the consistency proofs; `manifest.json` the
+//! [`BUNDLE_FORMAT`], the framework's SHA-256, counts per kind and criterion, the Type II
+//! validation, disclosed gaps, warnings and `exporter_attestation` (what no event shows). Evidence
+//! rows (CSV and JSON) have the [`crate::analysis::CSV_HEADER`] fields; names in them come only
+//! from the period's events, learnt in seq order. **Type II**: `observation_days` and
+//! `coverage_gaps` (days without an event); fewer than [`TYPE_II_MIN_DAYS`] days or any gap is
+//! `type_ii: false` and a warning. **The export key** (`keys/export.key`) signs `SHA256SUMS`; it
+//! is not the log key, which signs checkpoints continuously and must never change: the export key
+//! can be rotated or held by the compliance team, and neither key can forge what the other signs.
 //!
 //! Invariants:
 //! * **Streaming.** Events are read with [`Store::scan`] and written straight to `events.jsonl`
@@ -21,7 +33,9 @@
 //!   `evidence.exported` event with [`exported_record`], plus an `evidence_exports/<id>` document
 //!   holding its checkpoint size and root): this crate writes files, never the log. The next export puts
 //!   a consistency proof from each earlier export's checkpoint into `integrity.json`, so
-//!   `verify --previous` can prove the earlier bundle's tree is a prefix of the later one.
+//!   `verify --previous` can prove the earlier bundle's tree is a prefix of the later one
+//!   (exports are rare, so this stays small; proofs from every stored checkpoint would not, and
+//!   old checkpoints copied into the new bundle would prove nothing about the auditor's copy).
 //! * **report.pdf** ([`crate::report`]) is rendered from the values computed here (never from the
 //!   events) before SHA256SUMS, so it is listed and signed like every other file.
 //! * **Atomic.** Everything is written under `.<name>.partial-<pid>` next to the output and

@@ -7,6 +7,12 @@
 //! bundle as disclosed gaps, never dropped. Adding a framework is adding a file: nothing here
 //! knows SOC 2.
 //!
+//! Each criterion may also bound the period's facts (`operating`, `at_least` / `at_most`, see
+//! [`crate::facts`]) and name controls present only when a fact shows them configured
+//! (`{ text, when = "<fact>" }`). Incident kinds are matched by pattern (`incident.*`). The
+//! built-in `frameworks/soc2.toml` paraphrases the AICPA criteria (their text is copyrighted);
+//! `frameworks/hipaa-164.312-sample.toml` is a second framework the tests export.
+//!
 //! Invariants checked by [`Framework::parse`]: at least one criterion; criterion and gap ids are
 //! unique, non-empty, and safe as file names (`[A-Za-z0-9._-]`, not starting with `.`); every
 //! criterion has at least one query; every kind pattern is `*`, `<dotted kind>.*` or a dotted

@@ -9,11 +9,18 @@
 //! * [`verify`]: checks a bundle offline and says exactly what broke.
 //! * [`report`]: `report.pdf`, the human-readable report, from what the export computed.
 //! * [`archive`]: the bundle as a reproducible `.tar.gz` (`--archive`).
+//! * [`facts`]: the period's facts and the framework's operating rules over them.
+//! * [`samples`]: what auditors sample (`samples.json`).
+//! * [`policies`]: the policy texts the period's events cite (`policies/`).
+//! * [`oscal`]: `oscal/assessment-results.json`.
+//! * [`sums`]: the `SHA256SUMS` format.
 //!
 //! Invariants: everything in a bundle is derived from the log's events (nothing from domain
 //! state), so an auditor can recompute it from `events.jsonl`; the export never holds the
 //! period's events in memory; a bundle is written to a temporary directory and renamed into
-//! place only once complete and signed.
+//! place only once complete and signed. This crate writes files, never the log: it reads the
+//! period from the store gavel-core hands it, and core records the export (gavel-core
+//! `tests/one_door.rs` holds it to that); it does not depend on gavel-core.
 
 pub mod analysis;
 pub mod archive;

@@ -8,8 +8,8 @@
 //! assessment plan (the framework file, by its SHA-256).
 //!
 //! Invariant: UUIDs are derived deterministically from the export's inputs (framework hash,
-//! period, checkpoint root) and a name, formatted as RFC 4122 version-4 UUIDs (which OSCAL's
-//! pattern requires); the same export gives the same document.
+//! period, checkpoint root) and a name, as RFC 9562 version-5 (name-based) UUIDs, which OSCAL's
+//! pattern accepts; the same export gives the same document.
 
 use crate::export::CriterionResult;
 use crate::framework::Framework;

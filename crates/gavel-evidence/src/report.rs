@@ -10,13 +10,16 @@
 //! * **Made from what the export already computed** ([`ReportInput`]: the manifest values, the
 //!   per-criterion results, the integrity facts), never from the period's events: the export
 //!   streams and so does this. Everything shown is also in the signed JSON files, which remain
-//!   the evidence; `gavel evidence verify` checks this file only through SHA256SUMS.
+//!   the evidence; `gavel evidence verify` checks it through SHA256SUMS and, when the same gavel
+//!   version made it, re-renders it from the verified files and compares the bytes (`claims`).
 //! * **Deterministic.** The same input gives the same bytes: the only date in the document is
 //!   `generated_at` (also its creation date), krilla derives the document ids from the content,
 //!   and nothing iterates a hash map.
 //! * **Fits the page.** Text is laid out on A4 here (krilla draws glyphs, it does not lay out):
 //!   greedy word wrapping with advance widths from the font, and words wider than the column
-//!   (hashes, keys) broken between characters. Characters the font lacks print as `?`.
+//!   (hashes, keys) broken between characters, long machine values set smaller. No shaping, so
+//!   Latin scripts only; characters the font lacks print as `?`. A test reads the text back
+//!   with pypdf (a pinned test oracle).
 //! * **One embedded font**, DejaVu Sans (`fonts/`, vendored with its license; krilla embeds a
 //!   subset), so rendering needs nothing from the machine. Bold is the same font filled and
 //!   stroked.

@@ -2,7 +2,7 @@
 //! with their owner, time to contain and resolve and writeup, approvals (who, when, comment),
 //! policy changes (author, approver), calls observe-mode policies would have blocked, and the
 //! readiness scans of the period with their trend. Written to `samples.json` and printed in
-//! report.pdf; `evidence verify` recomputes it from events.jsonl.
+//! report.pdf (the first 25 of each list); `evidence verify` recomputes it from events.jsonl.
 //!
 //! Invariants: read from the events alone, in seq order, tolerantly (missing fields are empty);
 //! every list keeps its first [`MAX_SAMPLES`] items with an exact `total`, and the inventory and

@@ -22,13 +22,23 @@
 //! 7. `statements` — each criterion's status, summary, findings and analysis, recomputed from
 //!    events.jsonl under the framework the manifest names when the verifier trusts it (built-in
 //!    soc2, or `VerifyOptions::framework`, matched by SHA-256); otherwise reported as unverified.
-//! 8. `policies` (bundle format `gavel-evidence/3` on) — policies/index.json lists exactly the
+//! 8. `claims` — the period's bounds, the Type II window and its coverage gaps recomputed; under
+//!    a trusted framework also the disclosed gaps, the OSCAL results (regenerated, compared whole)
+//!    and report.pdf (re-rendered from the verified files, compared byte for byte, when the same
+//!    gavel version made it). What no event shows (org,
+//!    `simulated`, retention, generation time) is reported as the exporter's attestation
+//!    (`manifest.exporter_attestation`), never as verified.
+//! 9. `policies` (bundle format `gavel-evidence/3` on) — policies/index.json lists exactly the
 //!    policy versions events.jsonl cites (recomputed with `policies::collect`), each text's
 //!    SHA-256 is its file's, and equals every SHA-256 the period's events state for it; texts no
 //!    event states a SHA-256 for are reported as the exporter's attestation.
-//! 9. `previous` (with an earlier bundle) — the earlier bundle verifies on its own, is signed by
+//! 10. `previous` (with an earlier bundle) — the earlier bundle verifies on its own, is signed by
 //!    the same log key, and its checkpoint is a prefix of this one: a consistency proof from its
 //!    tree size is in this bundle's integrity.json and verifies.
+//!
+//! Trust roots: without pinned keys, a forger who rewrites events, signs a checkpoint with a key
+//! of their own and reseals the bundle passes the self-contained checks (a test shows it);
+//! pinning the log key (`gavel keys show`) and the export key catches that.
 //!
 //! Memory: events.jsonl, the controls JSON rows and CSV rows are streamed; per criterion only a
 //! running hash of its evidence rows is kept.

@@ -16,7 +16,9 @@
 //! parse correctly rounded (serde_json's `float_roundtrip`), so the canonical form is what every
 //! RFC 8785 implementation prints for the same text.
 //!
-//! `serde_json_canonicalizer` and Python's `rfc8785` are the independent oracles in the tests.
+//! `serde_json_canonicalizer` and Python's `rfc8785` are the independent oracles in the tests
+//! (`tests/rfc8785_numbers.rs`: RFC 8785's own and generated number texts). gavel is stricter
+//! than `rfc8785` in one place: it refuses floats beyond 2^53 - 1 (`1e23`), which `rfc8785` prints.
 
 use crate::LedgerError;
 use serde_json::{Map, Number, Value};

@@ -12,6 +12,12 @@
 //! When the range reaches the end of the log, every purged entry must also lie inside a range
 //! declared by a later purge record ([`PURGE_RECORD_KIND`]): a payload deleted without one is a
 //! break at its seq, so "what was deleted, and that nothing else was" is provable.
+//!
+//! A log rewritten consistently after an edit breaks at the first signed checkpoint that no
+//! longer matches (everything before the last matching one is vouched for); a log shorter than a
+//! signed checkpoint breaks at its current size. `push_batch` spreads the per-entry checks and
+//! the hashing of aligned subtrees over the cores, with exactly `push`'s results (tested on
+//! tampered logs).
 
 use crate::event::{purge_record_ranges, Event, PURGE_RECORD_KIND};
 use crate::hash::{leaf_hash, Hash};

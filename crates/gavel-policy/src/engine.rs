@@ -10,7 +10,13 @@
 //! * every set is re-validated when the engine is built: an engine never holds unvalidated text;
 //! * every set is within the [`limits`], and building and evaluating run on stacks those limits
 //!   cannot exhaust;
-//! * evaluation never fails: a call that cannot be evaluated is denied, with the reason recorded.
+//! * evaluation never fails: a call that cannot be evaluated is denied, with the reason recorded;
+//! * policies are indexed by the tool their scope names (`resource == Tool::"x"` can neither apply
+//!   to nor error for another tool), so a call is judged against its tool's policies plus the
+//!   scope-free ones, with the same result as the whole set;
+//! * when every policy of the sets judged compiles to `native` predicates, calls are evaluated
+//!   natively; otherwise Cedar judges every call ([`Engine::evaluate_with_cedar`] is the reference
+//!   the tests and the decide bench compare with).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -1,8 +1,10 @@
 //! A tool call as gavel receives it, and its translation into a Cedar request and entity store.
 //!
 //! Invariants:
-//! * the request and entities are checked against the gavel schema, so a policy that validated can only
-//!   fail at run time for value reasons (overflow, extension function errors), never for a type mismatch;
+//! * the request and entities conform to the gavel schema by construction (built here from typed
+//!   fields; not re-validated per call, a unit test validates every shape against the schema), so a
+//!   policy that validated can only fail at run time for value reasons (overflow, extension
+//!   function errors), never for a type mismatch;
 //! * malformed input (empty ids, hour past 23, a cost that is not a finite decimal in Cedar's range) is an
 //!   error here, which the engine turns into a deny: gavel fails closed.
 

@@ -7,7 +7,9 @@
 //! * the only `@gavel(...)` value is `"require_approval"`, and only on `permit` (a hold is a kind of permit);
 //! * every error names the 1-based line (and column) it comes from when Cedar or the policy gives one;
 //! * the text is within the [`crate::limits`] (size, nesting, operators per policy) before Cedar
-//!   parses it, and Cedar's recursive work runs on a stack those limits cannot exhaust.
+//!   parses it, and Cedar's recursive work runs on a stack those limits cannot exhaust; a text
+//!   Cedar's typechecker did not finish (it stops without an error when its stack runs low) is
+//!   refused, never passed as checked.
 //!
 //! Invariant: a [`PolicySetSource`] exists only for text that passed all of the above; its `sha256` is the
 //! hash of exactly that text.

@@ -3,7 +3,7 @@
 //! authenticated principal (`user:<id>` / `agent:<id>`), when there is one.
 //!
 //! Invariants: no token, body or raw path is ever logged — the raw path of a share link carries
-//! its token, so only the matched template (`/v1/public/shares/{token}/…`) is; requests that match
+//! its token, so only the matched template (`/v1/public/share/{token}/…`) is; requests that match
 //! no route log `(no route)`. The outer layer ([`log_request`]) opens a per-request task-local
 //! that the router's route layer ([`note_route`]) and the handlers ([`note_principal`]) fill in;
 //! axum runs all three in the request's task.

@@ -9,6 +9,12 @@
 //! * Public routes need no token and spend the budget of `crate::public` (per source, per link).
 //!   The first access to each file per link and source in a window is recorded before any byte
 //!   is served; repeats and refusals are counted and recorded once a window.
+//!
+//! The core calls behind the routes: scans `Gavel::run_scan`, `compliance_scans`,
+//! `compliance_scan_by_id` (readiness is the latest scan); exports `Gavel::export_evidence`,
+//! `exports`, `export`; shares `Gavel::create_share_of_held` (the caller's role is checked
+//! before the bundle), `shares`, `revoke_share`, `share_accesses`; public `Gavel::open_share`,
+//! `record_share_access`, `shared_export_document`, `export_public_key`.
 
 use crate::api::{as_caller, created, route, ApiJson, ApiPath, ApiQuery, Bearer, NoBody, Route};
 use crate::error::ApiError;

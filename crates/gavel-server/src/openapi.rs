@@ -11,7 +11,14 @@
 //! * a secured operation documents 401 and 403, a secured change 404 and 409, one with a path
 //!   parameter 404, one that takes
 //!   input 400, one with a JSON body 413 and 415, a public one 429, any that reads the store 503;
-//! * every operation has one tag, named in the document's tag list.
+//! * every operation has one tag, named in the document's tag list;
+//! * bodies and answers are the domain's own types where there is one (core's request types,
+//!   views and proofs, gavel-policy's `Outcome`/`Mode`/`PolicyRef` derive `utoipa::ToSchema`: the
+//!   document is the only reason those crates know utoipa), else small serde structs here
+//!   (`List<T>` for every `{"items"}` answer, `Health`, `VerifyAnswer` destructured exhaustively
+//!   from the ledger's report, so a new field fails to compile). Still free-form (a described
+//!   object, or the loose `Items`): `POST /v1/compliance/exports`, a share link's accesses and
+//!   the document itself.
 //!
 //! The request-level answers (400/401/403/404/413/415/429/503) are added here rather than on each
 //! annotation because the layers and extractors that produce them are shared by every route: an

@@ -14,6 +14,9 @@
 //!   most [`MAX_SUMMARY_ROWS`] rows counting everything else (repeats, 404s, 414s, 429s);
 //!   rows beyond that are summed into one row without link or source.
 //!
+//! Defaults (`PublicLimits::default()`): 300 requests a minute per source and per link, 10,000
+//! keys per map, and a token plus file path longer than 512 bytes is 414 `uri_too_long`.
+//!
 //! Windows are fixed (they start at the first request of a key) and measured on the monotonic
 //! clock, not the log's: a rate limit is about wall time even when the log runs on a simulated
 //! clock. The source is the peer address: behind a reverse proxy every client shares the proxy's

@@ -1,5 +1,6 @@
-//! The webhook dispatcher: one tokio task that, every `interval`, runs a round for each enabled
-//! endpoint on the blocking pool (see `gavel_core::webhooks` for the outbox, signing and payload).
+//! The webhook dispatcher: one tokio task that, every `interval` (250 ms by default), runs a round
+//! for each enabled endpoint on the blocking pool (see `gavel_core::webhooks` for the outbox,
+//! signing and payload). Each request times out after 15 s by default ([`DispatchConfig`]).
 //!
 //! Invariants:
 //! * a slow or dead endpoint never blocks `decide` (separate task, blocking pool) and never

@@ -2,11 +2,19 @@
 //! records the change.
 //!
 //! A [`StateOp`] travels with an append: the writer applies it inside the same transaction as the
-//! event (under a per-request savepoint), so the state and the log never disagree. Each document
-//! carries a version that increases by one per change and the seq of the event that last changed
-//! it. `expect` gives compare-and-set: a change based on a stale read fails with
-//! [`StoreError::Conflict`] and appends nothing — that is how "decided at most once" and the
-//! two-person rules stay true under concurrency and across replicas.
+//! event, so the state and the log never disagree. Each document carries a version that increases
+//! by one per change and the seq and time of the event that last changed it, and up to three
+//! indexed keys (`k1..k3`, per collection). `expect` gives compare-and-set: the writer checks every
+//! expectation of a request (counting its earlier ops on the same document) before writing any,
+//! so a change based on a stale read fails with [`StoreError::Conflict`] and appends nothing,
+//! with nothing to undo, while the rest of the batch commits (only a [`Purge`], whose count is
+//! known after clearing, uses a savepoint). That is how "decided at most once" and the
+//! two-person rules stay true under concurrency and across replicas: the check is in the
+//! database, not in one process's memory.
+//!
+//! Why documents: projections rebuilt in memory by replaying the log are slow to start on a long
+//! log and wrong with several replicas; one generic shape (rather than a table per domain) keeps
+//! a PostgreSQL store to one table and one set of queries.
 
 use crate::StoreError;
 use serde::Serialize;

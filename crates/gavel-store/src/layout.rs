@@ -2,10 +2,12 @@
 //!
 //! ```text
 //! <data-dir>/            0700
-//!   gavel.db             SQLite database (+ -wal, -shm)
+//!   gavel.db             SQLite database, + -wal (no -shm: `unix-excl` keeps the WAL index in memory)
 //!   keys/log.key         Ed25519 log signing key, PKCS#8 PEM, 0600
 //!   keys/export.key      Ed25519 export signing key (evidence bundles' SHA256SUMS), 0600
 //!   exports/<export id>/ evidence bundles the server serves to share links
+//!   gavel.toml           server configuration (optional; gavel-server `config`)
+//!   frameworks/<name>.toml  frameworks named over HTTP besides the built-in `soc2` (optional)
 //! ```
 
 use std::path::{Path, PathBuf};

@@ -1,13 +1,17 @@
 //! [`Log`]: the tamper-evident log of one gavel data directory — the store, the log signing key
-//! and the origin — with the operations every front end needs: append, signed checkpoints,
-//! proofs and verification against authenticated checkpoints.
+//! and the origin — with the operations gavel-core builds on (front ends reach them only through
+//! `gavel_core::Gavel`): append, signed checkpoints, proofs and verification against
+//! authenticated checkpoints.
 //!
-//! Invariants: the origin is fixed the first time the log is opened and never changes; a
-//! checkpoint is stored only after it was signed; verification trusts a stored checkpoint only
-//! after its signature verifies under the log key; and this process signs a checkpoint only over
-//! entries it verified itself since the previous authentic checkpoint (canonical bytes, chain,
-//! leaf hashes, and a Merkle root recomputed from the leaves that must equal the stored tree's),
-//! so a corrupted stored node or event is refused, never signed.
+//! Invariants: the origin (`gavel.local/<org>`, also the name of the checkpoints' signing key) is
+//! fixed the first time the log is opened and never changes; a checkpoint is stored only after it
+//! was signed; verification trusts a stored checkpoint only after its signature verifies under
+//! the log key; and this process signs a checkpoint only over entries it verified itself since the
+//! previous authentic checkpoint (canonical bytes, chain, leaf hashes, and a Merkle root
+//! recomputed from the leaves that must equal the stored tree's), so a corrupted stored node or
+//! event is refused ([`StoreError::Integrity`]), never signed. A stored checkpoint whose signature
+//! does not verify makes verification invalid (it is itself tampering); checkpoints held outside
+//! the database are checked against the whole log ([`Log::verify_with`]).
 
 use crate::layout::DataDir;
 use crate::{Appended, SqliteStore, Store, StoreError, StoredCheckpoint};

@@ -2,12 +2,25 @@
 //! before it returns.
 //!
 //! One writer thread owns the write connection and the chain head. Callers hand it drafts over a
-//! channel; it drains whatever is queued (group commit), writes those events and the Merkle
-//! subtrees they complete in one transaction, and only after the commit answers each caller.
-//! Readers use their own connections (WAL readers never block the writer).
+//! channel; it drains whatever is queued (group commit, at most `MAX_BATCH` (4096)), writes those events
+//! and the Merkle subtrees they complete in one `BEGIN IMMEDIATE` transaction, and only after the
+//! commit answers each caller; a failed commit answers every caller with the error and restores
+//! the previous head. A batch has one timestamp, never earlier than the last: event times never
+//! decrease along seqs. Several stores on one file in one process (tests) stay consistent: each
+//! batch re-reads `MAX(seq)` under the write lock. Readers use a small pool of read-only
+//! connections that map the file (`mmap_size`; WAL readers never block the writer). The writer
+//! has `wal_autocheckpoint=0`; a background connection folds the WAL back every 500 ms
+//! (`PASSIVE`), so commits only sync the WAL. Verification also recomputes every stored Merkle
+//! node from the level below (`audit_stored_nodes`, constant memory): proofs and the root after
+//! a restart are built from them, so an edited node would otherwise be signed.
 //!
 //! Every connection uses the `unix-excl` VFS ([`VFS`]): the process holds the database alone and
 //! the WAL index lives in its heap, never in a mapped `-shm` file (a fault there was SIGBUS).
+//! Unlike `locking_mode=EXCLUSIVE` the lock is the process's, so its own readers and WAL
+//! checkpointer share it. Another process (a local `gavel audit verify` beside a running
+//! `gavel serve`) fails within `OPEN_WAIT` (2 s) with a message pointing at the server's HTTP API.
+//! Opening also refuses, naming the path, a data directory where the database or its WAL
+//! cannot be written.
 //!
 //! The database and its WAL must stay the files the store opened ([`OpenedFiles`]): a batch or
 //! probe is acknowledged only if, after its commit, their paths still name those files, so a

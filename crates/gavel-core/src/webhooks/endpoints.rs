@@ -6,7 +6,8 @@
 //!   (`webhook.created`, `webhook.updated`, `webhook.secret_rotated`, `webhook.disabled`) written
 //!   with the endpoint document, and no event ever carries the secret;
 //! * the secret (`whsec_` + base64 of 32 random bytes) is shown once, at creation or rotation: no
-//!   view ([`EndpointView`], [`EndpointDetail`]) carries it;
+//!   view ([`EndpointView`], [`EndpointDetail`]) carries it; it is stored in clear in the
+//!   endpoint document, since signing needs it;
 //! * the URL passes the SSRF guard (`ssrf`) at creation and again when a disabled endpoint is
 //!   enabled (it may have been allowed under a looser configuration);
 //! * a new endpoint's cursor starts at the log's size: only events after its registration are

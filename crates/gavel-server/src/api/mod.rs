@@ -19,7 +19,7 @@
 //! | `webhooks` | `/v1/webhooks…` | `webhooks` |
 //! | `incidents` | `/v1/incidents…`, `/v1/detections` | `incidents`, `detectors` |
 //! | `retention` | `/v1/retention…`, `/v1/holds…` | `retention` |
-//! | `crate::compliance_api` | `/v1/compliance…`, `/v1/shares…`, `/v1/public…` | `compliance`, `shares` |
+//! | `crate::compliance_api` | `/v1/compliance…`, `/v1/shares…`, `/v1/public…` | `compliance`, `evidence_runs`, `shares` |
 //!
 //! `extract` holds the extractors (gavel's error shape on every rejection) and `as_caller`,
 //! which authenticates the bearer token and runs the core call on the blocking pool. Request
