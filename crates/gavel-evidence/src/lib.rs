@@ -12,7 +12,7 @@
 //! * [`facts`]: the period's facts and the framework's operating rules over them.
 //! * [`samples`]: what auditors sample (`samples.json`).
 //! * [`policies`]: the policy texts the period's events cite (`policies/`).
-//! * [`oscal`]: `oscal/assessment-results.json`.
+//! * [`oscal`]: writes `oscal/assessment-results.json`.
 //! * [`sums`]: the `SHA256SUMS` format.
 //!
 //! Invariants: everything in a bundle is derived from the log's events (nothing from domain

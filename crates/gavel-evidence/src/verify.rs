@@ -33,8 +33,8 @@
 //!    SHA-256 is its file's, and equals every SHA-256 the period's events state for it; texts no
 //!    event states a SHA-256 for are reported as the exporter's attestation.
 //! 10. `previous` (with an earlier bundle) — the earlier bundle verifies on its own, is signed by
-//!    the same log key, and its checkpoint is a prefix of this one: a consistency proof from its
-//!    tree size is in this bundle's integrity.json and verifies.
+//!     the same log key, and its checkpoint is a prefix of this one: a consistency proof from its
+//!     tree size is in this bundle's integrity.json and verifies.
 //!
 //! Trust roots: without pinned keys, a forger who rewrites events, signs a checkpoint with a key
 //! of their own and reseals the bundle passes the self-contained checks (a test shows it);
