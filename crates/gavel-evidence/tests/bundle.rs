@@ -35,10 +35,28 @@ fn ev(log: &Log, kind: &str, actor: Actor, data: Value) {
 /// A log with `days` days of activity from 2026-01-01: agents, decisions, a policy change, a
 /// deactivation followed by a denial, webhooks, a detection, an incident and a kill switch.
 fn fixture(days: i64) -> Fixture {
+    fixture_with(days, None)
+}
+
+/// [`fixture`], with the log key and the export key derived from `seed` when one is given, so
+/// that its bundles are the same bytes on every run (the clock is already fixed).
+fn fixture_with(days: i64, seed: Option<u8>) -> Fixture {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().to_path_buf();
     let clock = Arc::new(ManualClock::new(datetime!(2025-12-31 12:00 UTC)));
-    let (log, _) = Log::open(&DataDir::new(root.join("data")), clock.clone(), Some("acme")).expect("open");
+    let data = DataDir::new(root.join("data"));
+    if let Some(seed) = seed {
+        use ed25519_dalek::pkcs8::{spki::der::pem::LineEnding, EncodePrivateKey as _};
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let pem = SigningKey::from_bytes(&[seed; 32]).to_pkcs8_pem(LineEnding::LF).expect("pem");
+        let path = data.log_key();
+        fs::create_dir_all(path.parent().expect("keys dir")).expect("mkdir");
+        let mut file =
+            fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).expect("key");
+        file.write_all(pem.as_bytes()).expect("write key");
+    }
+    let (log, _) = Log::open(&data, clock.clone(), Some("acme")).expect("open");
     let admin = || Actor::user("usr_admin");
     ev(
         &log,
@@ -130,7 +148,8 @@ fn fixture(days: i64) -> Fixture {
         Actor::agent("agt_2"),
         json!({"agent_id": "agt_2", "decision": "allow", "tool": "x"}),
     );
-    Fixture { _tmp: tmp, root, log, clock, key: generate_signing_key() }
+    let key = seed.map_or_else(generate_signing_key, |s| SigningKey::from_bytes(&[s.wrapping_add(1); 32]));
+    Fixture { _tmp: tmp, root, log, clock, key }
 }
 
 fn do_export(f: &Fixture, fw: &Framework, from: &str, to: &str, out: &str) -> ExportSummary {
@@ -1187,4 +1206,94 @@ fn manifest_claims_and_the_report_are_recomputed() {
         })
     });
     assert_fails(&r, "claims", &["oscal/assessment-results.json", "regenerated"]);
+}
+
+/// Where [`bundle_files_are_the_golden_bytes`] keeps its bundles.
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/bundles")
+}
+
+/// The bundle files pinned byte for byte: the JSON files of each bundle (manifest, integrity,
+/// summary, samples, policies index, controls) are kept as they were written, and its SHA256SUMS
+/// pins every other file (events.jsonl, the CSVs, OSCAL, README.txt, report.pdf, the key).
+/// The worlds: the fixture with a stored, cited policy text, exported twice (the second bundle
+/// carries a consistency proof from the first), an empty period, and the sample HIPAA framework.
+///
+/// A deliberate change of the bundle's bytes is a new bundle format: re-record the golden files
+/// with `GAVEL_BLESS=1 cargo test -p gavel-evidence --test bundle golden` and review the diff.
+#[test]
+fn bundle_files_are_the_golden_bytes() {
+    use gavel_store::docs::{DocKeys, Expect, StateOp};
+    let f = fixture_with(5, Some(7));
+    // After the fixture's last event (log times never go back).
+    f.clock.set(datetime!(2026-01-09 10:00 UTC));
+    let text = "@id(\"no_wipe\")\nforbid(principal, action, resource == Tool::\"wipe\");\n";
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+    let doc = StateOp::put(
+        "policy_versions",
+        "team@1",
+        json!({"set_id": "team", "version": 1, "text": text, "sha256": sha, "author_name": "admin",
+               "created_at": "2026-01-09T10:00:00.000000Z", "source": "ui"}),
+        DocKeys { k1: Some("team".into()), ..Default::default() },
+        Expect::Absent,
+    );
+    let proposed = EventDraft::new(
+        "policy.proposed",
+        Actor::user("usr_admin"),
+        json!({"change_id": "chg_t", "set_id": "team", "version": 1, "sha256": sha}),
+    )
+    .expect("draft");
+    f.log.store().append_with(proposed, vec![doc]).expect("append");
+    ev(
+        &f.log,
+        "decision",
+        Actor::agent("agt_2"),
+        json!({"decision_id": "dec_t", "agent_id": "agt_2", "tool": "wipe", "decision": "deny",
+               "policies": [{"set_id": "team", "version": 1, "policy_id": "no_wipe"}]}),
+    );
+    let soc2 = Framework::soc2().expect("soc2");
+    do_export(&f, &soc2, "2026-01-01", "2026-01-04", "first");
+    do_export(&f, &soc2, "2026-01-01", "2026-01-10", "second");
+    do_export(&f, &soc2, "2027-01-01", "2027-01-02", "empty");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../frameworks/hipaa-164.312-sample.toml");
+    let hipaa = Framework::load(path.to_str().expect("utf-8")).expect("hipaa sample");
+    let h = fixture_with(2, Some(11));
+    do_export(&h, &hipaa, "2026-01-01", "2026-01-03", "hipaa");
+
+    let bless = std::env::var_os("GAVEL_BLESS").is_some();
+    let mut differ = Vec::new();
+    for (root, case) in [(&f.root, "first"), (&f.root, "second"), (&f.root, "empty"), (&h.root, "hipaa")] {
+        let dir = root.join(case);
+        assert!(verify(&dir).valid, "{case} does not verify");
+        let mut files = Vec::new();
+        gavel_evidence::export::list_files(&dir, &dir, &mut files).expect("list");
+        // OSCAL is not a gavel format: SHA256SUMS pins it like the rest.
+        files.retain(|p| p.ends_with(".json") && !p.starts_with("oscal/"));
+        files.push("SHA256SUMS".into());
+        files.sort();
+        let golden = golden_dir().join(case);
+        if bless {
+            let _ = fs::remove_dir_all(&golden);
+        } else {
+            let mut kept = Vec::new();
+            gavel_evidence::export::list_files(&golden, &golden, &mut kept).expect("golden files");
+            kept.push("SHA256SUMS".into());
+            kept.sort();
+            assert_eq!(kept, files, "{case}: the bundle's JSON files are not the golden ones");
+        }
+        for rel in files {
+            let written = fs::read(dir.join(&rel)).expect("read");
+            let want = golden.join(&rel);
+            if bless {
+                fs::create_dir_all(want.parent().expect("parent")).expect("mkdir");
+                fs::write(&want, &written).expect("bless");
+            } else if fs::read(&want).ok().as_deref() != Some(written.as_slice()) {
+                differ.push(format!("{case}/{rel}"));
+            }
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "these bundle files are not the golden bytes (diff them with tests/golden/bundles): {differ:?}"
+    );
 }
