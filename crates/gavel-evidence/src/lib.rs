@@ -17,6 +17,7 @@
 
 pub mod analysis;
 pub mod archive;
+pub mod bundle;
 pub mod export;
 pub mod facts;
 pub mod framework;
