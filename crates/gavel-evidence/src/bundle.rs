@@ -159,6 +159,14 @@ impl Manifest {
     }
 }
 
+/// manifest.json read for its `bundle_format` alone: which files the bundle must have, known
+/// even when the rest of the manifest does not read.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ManifestFormat {
+    #[serde(default)]
+    pub bundle_format: Option<String>,
+}
+
 /// manifest.json `framework`: which framework file the bundle follows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FrameworkRef {

@@ -961,6 +961,205 @@ fn a_format_1_bundle_needs_no_report() {
     assert!(statements.detail.contains("predates operating rules"), "{statements:?}");
 }
 
+/// Bundles of every older format verify as they always did: what each format lacks (report.pdf
+/// before /2, the policy texts before /3, operating rules before late /3, names in rows and
+/// samples.json before /4) is not asked of it, and what it has is still checked.
+#[test]
+fn older_formats_verify() {
+    let f = fixture(2);
+    let fw = Framework::soc2().expect("soc2");
+    do_export(&f, &fw, "2026-01-01", "2026-01-03", "current");
+    let current = f.root.join("current");
+    // (format, has report.pdf, has policies/, has operating rules)
+    for (n, (format, report, policies, operating)) in [
+        ("gavel-evidence/1", false, false, false),
+        ("gavel-evidence/2", true, false, false),
+        ("gavel-evidence/3", true, true, false),
+        ("gavel-evidence/3", true, true, true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dir = f.root.join(format!("old{n}"));
+        copy_dir(&current, &dir);
+        edit_json(&dir.join("manifest.json"), |m| {
+            m["bundle_format"] = json!(format);
+            if !operating {
+                m.as_object_mut().expect("manifest").remove("exporter_attestation");
+            }
+        });
+        if !report {
+            fs::remove_file(dir.join("report.pdf")).expect("rm");
+        }
+        if !policies {
+            fs::remove_dir_all(dir.join("policies")).expect("rm");
+        }
+        fs::remove_file(dir.join("samples.json")).expect("rm");
+        downgrade_rows(&dir);
+        if !operating {
+            edit_json(&dir.join("summary.json"), |s| {
+                s.as_object_mut().expect("summary").remove("facts");
+            });
+            for c in ["CC6.1", "CC6.2", "CC6.3", "CC6.6", "CC6.7", "CC7.2", "CC7.3", "CC7.4", "CC8.1"] {
+                edit_json(&dir.join(format!("controls/{c}.json")), |c| {
+                    c.as_object_mut().expect("control").remove("operating");
+                });
+            }
+        }
+        reseal(&dir, &generate_signing_key());
+        let r = verify(&dir);
+        assert!(r.valid, "{format} (operating rules: {operating}): {r:#?}");
+        let statements = r.check("statements").expect("statements");
+        assert!(statements.detail.contains("predates operating rules"), "{statements:?}");
+        let policies_check = r.check("policies").expect("policies");
+        assert_eq!(
+            policies_check.detail.contains("not in bundle format"),
+            !policies,
+            "{format}: {policies_check:?}"
+        );
+        // Still checked: the rows' first eight columns, the counts.
+        let case = f.root.join(format!("old{n}-edited"));
+        copy_dir(&dir, &case);
+        edit_json(&case.join("manifest.json"), |m| m["counts"]["events"] = json!(1));
+        reseal(&case, &generate_signing_key());
+        assert_fails(&verify(&case), "consistency", &["manifest.json", "counts.events"]);
+    }
+}
+
+/// Fields a bundle file does not define are ignored where they always were (the files' own
+/// objects) and refused where the verifier compares whole values (here `type_ii` and a finding).
+/// A manifest that does not read as one fails from the first check that needs it.
+#[test]
+fn unknown_fields_are_judged_as_before() {
+    let f = fixture(1);
+    let fw = Framework::soc2().expect("soc2");
+    do_export(&f, &fw, "2026-01-01", "2026-01-03", "x");
+    let dir = f.root.join("x");
+    let tampered = |name: &str, file: &str, edit: &dyn Fn(&mut Value)| {
+        let case = f.root.join(name);
+        copy_dir(&dir, &case);
+        edit_json(&case.join(file), edit);
+        reseal(&case, &generate_signing_key());
+        verify(&case)
+    };
+    for (name, file) in [
+        ("manifest", "manifest.json"),
+        ("integrity", "integrity.json"),
+        ("summary", "summary.json"),
+        ("control", "controls/CC6.1.json"),
+        ("index", "policies/index.json"),
+    ] {
+        let r = tampered(name, file, &|v| v["note"] = json!("added"));
+        assert!(r.valid, "{file}: {r:#?}");
+    }
+    let r = tampered("proof", "integrity.json", &|i| i["inclusion_proof"]["note"] = json!("added"));
+    assert!(r.valid, "{r:#?}");
+    let r = tampered("type_ii", "manifest.json", &|m| m["type_ii"]["note"] = json!("added"));
+    assert_fails(&r, "checkpoint", &["manifest.json: type_ii.note: unknown field `note`"]);
+    let r = tampered("finding", "controls/CC6.1.json", &|c| {
+        c["findings"] = json!([{"level": "warn", "message": "m", "note": "added"}])
+    });
+    assert_fails(&r, "statements", &["controls/CC6.1.json", "findings"]);
+}
+
+/// A missing or mistyped field of any bundle file fails verification with the file and the
+/// field's path, at the first check that reads the file.
+#[test]
+fn a_missing_or_mistyped_field_is_named() {
+    let f = fixture(1);
+    let fw = Framework::soc2().expect("soc2");
+    do_export(&f, &fw, "2026-01-01", "2026-01-03", "x");
+    let dir = f.root.join("x");
+    /// (file, field, the edit, the check that fails first, the start of its detail)
+    type Case<'a> = (&'a str, &'a str, &'a dyn Fn(&mut Value), &'a str, &'a str);
+    let cases: [Case; 10] = [
+        (
+            "integrity.json",
+            "log_key",
+            &|i| drop(i.as_object_mut().expect("o").remove("log_key")),
+            "checkpoint",
+            "integrity.json: missing field `log_key`",
+        ),
+        (
+            "integrity.json",
+            "seq",
+            &|i| i["inclusion_proof"]["seq"] = json!("5"),
+            "checkpoint",
+            "integrity.json: inclusion_proof.seq: invalid type: string \"5\", expected u64",
+        ),
+        (
+            "integrity.json",
+            "hashes",
+            &|i| i["consistency_proofs"] = json!([{"export_id": "e", "old_size": 1, "old_root": "00"}]),
+            "checkpoint",
+            "integrity.json: consistency_proofs[0]: missing field `hashes`",
+        ),
+        (
+            "manifest.json",
+            "period",
+            &|m| m["period"]["to"] = json!(20260103),
+            "checkpoint",
+            "manifest.json: period.to: invalid type: integer `20260103`, expected a string",
+        ),
+        (
+            "manifest.json",
+            "criteria",
+            &|m| m["counts"]["criteria"]["CC6.1"] = json!("3"),
+            "checkpoint",
+            "manifest.json: counts.criteria.CC6.1: invalid type: string \"3\", expected u64",
+        ),
+        (
+            "summary.json",
+            "evidence_count",
+            &|s| s["criteria"][0]["evidence_count"] = json!(-1),
+            "consistency",
+            "summary.json: criteria[0].evidence_count: invalid value: integer `-1`, expected u64",
+        ),
+        (
+            "controls/CC6.1.json",
+            "queries",
+            &|c| drop(c.as_object_mut().expect("o").remove("queries")),
+            "events",
+            "controls/CC6.1.json: missing field `queries`",
+        ),
+        (
+            "controls/CC6.1.json",
+            "level",
+            &|c| c["findings"] = json!([{"level": "info", "message": "m"}]),
+            "statements",
+            "controls/CC6.1.json: findings[0]: invalid value: string \"info\", expected \"fail\" or \"warn\"",
+        ),
+        (
+            "samples.json",
+            "decisions",
+            &|s| s["agents"][0]["decisions"] = json!(true),
+            "statements",
+            "samples.json: agents[0].decisions: invalid type: boolean `true`, expected u64",
+        ),
+        (
+            "policies/index.json",
+            "versions",
+            &|p| p["versions"] = json!([{"set_id": "base", "version": "1"}]),
+            "policies",
+            "policies/index.json: versions[0].version: invalid type: string \"1\", expected u32",
+        ),
+    ];
+    for (n, (file, field, edit, check, needle)) in cases.into_iter().enumerate() {
+        let case = f.root.join(format!("case{n}"));
+        copy_dir(&dir, &case);
+        edit_json(&case.join(file), edit);
+        reseal(&case, &generate_signing_key());
+        let r = verify(&case);
+        assert!(!r.valid, "{file} {field}: {r:#?}");
+        let failed = r.first_failure().expect("a failed check");
+        assert_eq!(
+            (failed.name, failed.detail.starts_with(needle)),
+            (check, true),
+            "{file} {field}: {failed:?}"
+        );
+    }
+}
+
 /// The text of every policy version the period cites is in the bundle, checkable with sha256sum,
 /// matched against the SHA-256 the period's events state; a re-signed bundle whose text or index
 /// was edited fails `policies`, naming what broke.
