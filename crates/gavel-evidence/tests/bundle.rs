@@ -3,6 +3,8 @@
 //! validate the OSCAL document with compliance-trestle, and read report.pdf's text with pypdf.
 
 use ed25519_dalek::{Signer as _, SigningKey};
+use gavel_evidence::analysis::Row;
+use gavel_evidence::bundle::{self, ControlEvidence, ControlHeader, Integrity, Manifest, PolicyIndex};
 use gavel_evidence::export::parse_date;
 use gavel_evidence::{
     export, verify_bundle, ExportRequest, ExportSummary, Framework, VerifyOptions, VerifyReport,
@@ -292,41 +294,37 @@ fn export_writes_the_whole_bundle_and_it_verifies() {
     assert!(!paths.contains(&"SHA256SUMS") && !paths.contains(&"SHA256SUMS.sig"));
     assert_eq!(fs::read(dir.join("SHA256SUMS.sig")).expect("sig").len(), 64);
 
-    let manifest: Value =
-        serde_json::from_str(&fs::read_to_string(dir.join("manifest.json")).expect("m")).expect("json");
-    assert_eq!(manifest["framework"]["id"], "soc2");
-    assert_eq!(manifest["org"], "acme");
-    assert_eq!(manifest["log_origin"], "gavel.local/acme");
-    assert_eq!(manifest["simulated"], true);
-    assert_eq!(manifest["retention"]["days"], 365);
-    assert_eq!(manifest["type_ii"]["type_ii"], false);
-    assert_eq!(manifest["type_ii"]["observation_days"], 5);
-    assert_eq!(manifest["type_ii"]["coverage_gaps"], json!([]));
-    assert!(manifest["disclosed_gaps"].as_array().expect("gaps").iter().any(|g| g["id"] == "CC6.4"));
+    let manifest: Manifest = bundle::read(&dir, bundle::MANIFEST).expect("manifest");
+    assert_eq!(manifest.framework.id, "soc2");
+    assert_eq!(manifest.org, "acme");
+    assert_eq!(manifest.log_origin, "gavel.local/acme");
+    assert!(manifest.simulated);
+    assert_eq!(manifest.retention.days, 365);
+    assert!(!manifest.type_ii.type_ii);
+    assert_eq!(manifest.type_ii.observation_days, 5);
+    assert!(manifest.type_ii.coverage_gaps.is_empty());
+    assert!(manifest.disclosed_gaps.iter().any(|g| g.id == "CC6.4"));
 
-    let cc61: Value =
-        serde_json::from_str(&fs::read_to_string(dir.join("controls/CC6.1.json")).expect("c")).expect("json");
-    assert_eq!(
-        cc61["analysis"]["decisions_by_outcome"],
-        json!({"allow": 5, "deny": 6, "require_approval": 5})
-    );
-    assert_eq!(cc61["analysis"]["denied_attempts"], 6);
-    assert_eq!(cc61["evidence_count"].as_u64(), Some(cc61["events"].as_array().expect("rows").len() as u64));
-    let cc63: Value =
-        serde_json::from_str(&fs::read_to_string(dir.join("controls/CC6.3.json")).expect("c")).expect("json");
-    assert_eq!(cc63["status"], "satisfied", "{cc63:#}");
-    assert_eq!(cc63["analysis"]["agents"][0]["calls_afterwards"], json!({"deny": 1}));
-    let cc73: Value =
-        serde_json::from_str(&fs::read_to_string(dir.join("controls/CC7.3.json")).expect("c")).expect("json");
-    assert_eq!(cc73["analysis"]["incidents"][0]["timeline"].as_array().map(Vec::len), Some(2));
-    let cc81: Value =
-        serde_json::from_str(&fs::read_to_string(dir.join("controls/CC8.1.json")).expect("c")).expect("json");
-    assert_eq!(cc81["analysis"]["history"][1]["approver"], "sec");
-    assert_eq!(cc81["analysis"]["history"][1]["author"], "usr_admin");
-    let cc72: Value =
-        serde_json::from_str(&fs::read_to_string(dir.join("controls/CC7.2.json")).expect("c")).expect("json");
-    assert_eq!(cc72["analysis"]["chain_verification"]["verified"], true);
-    assert_eq!(cc72["analysis"]["delivery_attempts"]["delivered"], 5);
+    // The analysis details are JSON whose shape is each criterion's analysis kind's.
+    let control =
+        |id: &str| -> ControlHeader { bundle::read_stream(&dir, &bundle::control_json(id)).expect(id) };
+    let cc61 = control("CC6.1");
+    assert_eq!(cc61.analysis["decisions_by_outcome"], json!({"allow": 5, "deny": 6, "require_approval": 5}));
+    assert_eq!(cc61.analysis["denied_attempts"], 6);
+    let rows: ControlEvidence<Vec<Row>> =
+        bundle::read_stream(&dir, &bundle::control_json("CC6.1")).expect("CC6.1 rows");
+    assert_eq!(rows.evidence_count, rows.events.len() as u64);
+    let cc63 = control("CC6.3");
+    assert_eq!(cc63.status, "satisfied", "{cc63:#?}");
+    assert_eq!(cc63.analysis["agents"][0]["calls_afterwards"], json!({"deny": 1}));
+    let cc73 = control("CC7.3");
+    assert_eq!(cc73.analysis["incidents"][0]["timeline"].as_array().map(Vec::len), Some(2));
+    let cc81 = control("CC8.1");
+    assert_eq!(cc81.analysis["history"][1]["approver"], "sec");
+    assert_eq!(cc81.analysis["history"][1]["author"], "usr_admin");
+    let cc72 = control("CC7.2");
+    assert_eq!(cc72.analysis["chain_verification"]["verified"], true);
+    assert_eq!(cc72.analysis["delivery_attempts"]["delivered"], 5);
     let csv = fs::read_to_string(dir.join("controls/CC6.1.csv")).expect("csv");
     assert!(
         csv.starts_with(
@@ -631,18 +629,16 @@ fn pinned_keys_catch_a_rewritten_log() {
     let forger = generate_signing_key();
     let fake_log = gavel_ledger::checkpoint::NoteSigner::new("gavel.local/acme", generate_signing_key())
         .expect("signer");
-    let p = dir.join("integrity.json");
-    let mut i: Value = serde_json::from_str(&fs::read_to_string(&p).expect("r")).expect("j");
-    i["log_key"] = json!(fake_log.verifier_key());
-    let root = gavel_ledger::hash::from_hex(i["checkpoint_root"].as_str().expect("root")).expect("hex");
-    let size = i["checkpoint_size"].as_u64().expect("size");
-    i["checkpoint"] = json!(fake_log.sign(&gavel_ledger::checkpoint::Checkpoint {
+    let mut i: Integrity = bundle::read(&dir, bundle::INTEGRITY).expect("integrity");
+    i.log_key = fake_log.verifier_key();
+    let root = gavel_ledger::hash::from_hex(&i.checkpoint_root).expect("hex");
+    i.checkpoint = fake_log.sign(&gavel_ledger::checkpoint::Checkpoint {
         origin: "gavel.local/acme".into(),
-        size,
+        size: i.checkpoint_size,
         root,
-        extensions: vec![]
-    }));
-    fs::write(&p, serde_json::to_string_pretty(&i).expect("j")).expect("w");
+        extensions: vec![],
+    });
+    bundle::write_pretty(&dir.join(bundle::INTEGRITY), &i).expect("write");
     reseal(&dir, &forger);
     // report.pdf prints the log key, so a forger who does not re-render it is caught by the
     // claims check; one who does (the renderer is public) passes the self-contained checks.
@@ -709,14 +705,9 @@ fn type_ii_needs_90_days_without_gaps() {
     assert!(!s.type_ii.type_ii);
     assert_eq!(s.type_ii.coverage_gaps.first().map(String::as_str), Some("2026-04-06"));
     assert!(s.type_ii.warnings.iter().any(|w| w.contains("coverage gaps")), "{:?}", s.type_ii.warnings);
-    let manifest: Value =
-        serde_json::from_str(&fs::read_to_string(f.root.join("late/manifest.json")).expect("m")).expect("j");
-    assert_eq!(manifest["type_ii"]["type_ii"], false);
-    assert!(manifest["warnings"]
-        .as_array()
-        .expect("w")
-        .iter()
-        .any(|w| w.as_str().is_some_and(|w| w.contains("coverage"))));
+    let manifest: Manifest = bundle::read(&f.root.join("late"), bundle::MANIFEST).expect("manifest");
+    assert!(!manifest.type_ii.type_ii);
+    assert!(manifest.warnings.iter().any(|w| w.contains("coverage")));
 
     // Too short.
     let s = do_export(&f, &fw, "2026-01-01", "2026-02-01", "jan");
@@ -738,10 +729,9 @@ fn a_second_framework_is_just_a_data_file() {
         assert!(dir.join(format!("controls/{id}.json")).is_file());
     }
     assert!(verify(&dir).valid);
-    let manifest: Value =
-        serde_json::from_str(&fs::read_to_string(dir.join("manifest.json")).expect("m")).expect("j");
-    assert_eq!(manifest["framework"]["id"], "hipaa-164.312-sample");
-    assert!(!manifest["disclosed_gaps"].as_array().expect("gaps").is_empty());
+    let manifest: Manifest = bundle::read(&dir, bundle::MANIFEST).expect("manifest");
+    assert_eq!(manifest.framework.id, "hipaa-164.312-sample");
+    assert!(!manifest.disclosed_gaps.is_empty());
 }
 
 #[test]
@@ -1204,9 +1194,8 @@ fn policy_texts_are_in_the_bundle_and_checked_against_the_events() {
     assert_eq!(fs::read_to_string(dir.join("policies/team/v1.cedar")).expect("text"), text);
     let sums = fs::read_to_string(dir.join("SHA256SUMS")).expect("sums");
     assert!(sums.contains(&format!("{sha}  policies/team/v1.cedar")), "{sums}");
-    let index: Value =
-        serde_json::from_str(&fs::read_to_string(dir.join("policies/index.json")).unwrap()).unwrap();
-    assert_eq!(index["versions"][0]["cited_by_decisions"], 1);
+    let index: PolicyIndex = bundle::read(&dir, bundle::POLICY_INDEX).expect("index");
+    assert_eq!(index.versions[0].cited_by_decisions, 1);
 
     // Another text, re-signed: the event's SHA-256 catches it.
     let edited = f.root.join("edited");
@@ -1297,9 +1286,8 @@ fn criterion_statements_are_recomputed() {
         verify(&case)
     };
     // Whatever CC6.1's status is, flipping it must be caught.
-    let cc61: Value =
-        serde_json::from_str(&fs::read_to_string(dir.join("controls/CC6.1.json")).unwrap()).unwrap();
-    let status = cc61["status"].as_str().unwrap().to_string();
+    let cc61: ControlHeader = bundle::read_stream(&dir, "controls/CC6.1.json").expect("CC6.1");
+    let status = cc61.status.clone();
     let flipped = if status == "satisfied" { "not-satisfied" } else { "satisfied" };
     let r = edit(
         "status",
@@ -1315,7 +1303,7 @@ fn criterion_statements_are_recomputed() {
         }
     };
     statements_fail(&r, &["controls/CC6.1.json", "status"]);
-    let summary = cc61["summary"].as_str().unwrap();
+    let summary = cc61.summary.as_str();
     let r = edit("summary", "controls/CC6.1.json", summary, "All good.");
     statements_fail(&r, &["controls/CC6.1.json", "summary"]);
     let r = edit("analysis", "controls/CC6.1.json", "\"denied_attempts\":", "\"denied_attempts\":10");
