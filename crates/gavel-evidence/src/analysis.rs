@@ -175,6 +175,23 @@ pub struct Finding {
     pub message: String,
 }
 
+/// Read back from a bundle whole, as the verifier compares it: a field of its own is refused.
+impl<'de> serde::Deserialize<'de> for Finding {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Stated {
+            level: String,
+            message: String,
+        }
+        let f = Stated::deserialize(d)?;
+        let level = ["fail", "warn"].into_iter().find(|l| *l == f.level).ok_or_else(|| {
+            serde::de::Error::invalid_value(serde::de::Unexpected::Str(&f.level), &"\"fail\" or \"warn\"")
+        })?;
+        Ok(Finding { level, message: f.message })
+    }
+}
+
 impl Finding {
     pub fn fail(message: String) -> Self {
         Finding { level: "fail", message }

@@ -42,6 +42,11 @@
 //!   renamed into place after `SHA256SUMS` is signed: a bundle directory is complete or absent.
 
 use crate::analysis::{Finding, PeriodAnalysis, PeriodFacts, CSV_HEADER};
+use crate::bundle::{
+    self, ChainBreak, ConsistencyProof, ControlHeader, Counts, CriterionCounts, DisclosedGap, Format,
+    FrameworkRef, InclusionProof, Integrity, Manifest, Period, PolicyIndex, PolicyVersionEntry, Retention,
+    Summary, SummaryCriterion,
+};
 use crate::framework::Framework;
 use crate::report::{self, ReportInput, REPORT_FILE};
 use crate::sums::{self, SIG_FILE, SUMS_FILE};
@@ -61,10 +66,10 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use time::{Date, Duration, OffsetDateTime};
 
-/// manifest.json `bundle_format`: 2 added report.pdf (verify still accepts 1 without it).
-pub const BUNDLE_FORMAT: &str = "gavel-evidence/4";
+/// manifest.json `bundle_format` of the bundles this build writes ([`crate::bundle::Format`]).
+pub const BUNDLE_FORMAT: &str = Format::CURRENT.name();
 /// What auditors sample from the period (since `gavel-evidence/4`).
-pub const SAMPLES_FILE: &str = "samples.json";
+pub const SAMPLES_FILE: &str = bundle::SAMPLES;
 
 /// Minimum observation window of a SOC 2 Type II report, in days.
 pub const TYPE_II_MIN_DAYS: i64 = 90;
@@ -134,18 +139,7 @@ pub struct CriterionResult {
     pub findings: Vec<Finding>,
 }
 
-/// Type II validation of the period (manifest `type_ii`).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct TypeII {
-    pub type_ii: bool,
-    pub observation_days: i64,
-    pub start_date: String,
-    /// Last day of the period (inclusive).
-    pub end_date: String,
-    /// Days of the period without a single event.
-    pub coverage_gaps: Vec<String>,
-    pub warnings: Vec<String>,
-}
+pub use crate::bundle::TypeII;
 
 /// `YYYY-MM-DD`.
 pub fn date_str(d: Date) -> String {
@@ -369,10 +363,12 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
             continue;
         }
         let proof = store.consistency_proof(old_size, size)?;
-        consistency.push(json!({
-            "export_id": doc.id, "old_size": old_size, "old_root": old_root,
-            "hashes": proof.iter().map(to_hex).collect::<Vec<_>>(),
-        }));
+        consistency.push(ConsistencyProof {
+            export_id: doc.id.clone(),
+            old_size,
+            old_root: old_root.to_string(),
+            hashes: proof.iter().map(to_hex).collect(),
+        });
     }
 
     let mut events = BufWriter::new(File::create(dir.join("events.jsonl"))?);
@@ -502,28 +498,37 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
     warnings.extend(write_policies(store, dir, &cited)?);
 
     // Per-criterion files.
-    let period = json!({"from": date_str(req.from), "to": date_str(req.to), "from_time": from_time, "to_time": to_time});
+    let period = Period {
+        from: date_str(req.from),
+        to: date_str(req.to),
+        from_time: from_time.clone(),
+        to_time: to_time.clone(),
+    };
     let (period_facts, statements) = analysis.finish(&facts);
     let samples = analysis.samples();
-    write_json(&dir.join(SAMPLES_FILE), &json!(samples))?;
+    write_json(&dir.join(SAMPLES_FILE), &samples)?;
     let mut results = Vec::new();
     for ((c, o), st) in fw.criteria.iter().zip(outs).zip(statements) {
         let CriterionOut { csv, rows, rows_path, .. } = o;
         csv.into_inner().map_err(|e| export_err(format!("csv: {e}")))?.flush()?;
         rows.into_inner().map_err(|e| e.into_error())?.flush()?;
-        let header = json!({
-            "framework": fw.framework.id, "criterion": c.id, "title": c.title, "description": c.description,
-            "controls": st.controls, "queries": c.evidence, "period": period,
-            "evidence_count": st.evidence_count, "summary": st.summary, "status": st.status,
-            "operating": st.operating, "findings": st.findings, "analysis": st.analysis,
-        });
-        let path = dir.join("controls").join(format!("{}.json", c.id));
-        let mut w = BufWriter::new(File::create(&path)?);
-        let head = serde_json::to_string(&header).map_err(|e| export_err(e.to_string()))?;
-        w.write_all(head.strip_suffix('}').unwrap_or(&head).as_bytes())?;
-        w.write_all(b",\"events\":[\n")?;
-        std::io::copy(&mut File::open(&rows_path)?, &mut w)?;
-        w.write_all(b"\n]}\n")?;
+        let header = ControlHeader {
+            framework: fw.framework.id.clone(),
+            criterion: c.id.clone(),
+            title: c.title.clone(),
+            description: c.description.clone(),
+            controls: st.controls,
+            queries: c.evidence.clone(),
+            period: period.clone(),
+            evidence_count: st.evidence_count,
+            summary: st.summary.clone(),
+            status: st.status.to_string(),
+            operating: st.operating,
+            findings: st.findings.clone(),
+            analysis: st.analysis,
+        };
+        let mut w = BufWriter::new(File::create(dir.join(bundle::control_json(&c.id)))?);
+        header.write(&mut w, &mut File::open(&rows_path)?)?;
         w.flush()?;
         fs::remove_file(&rows_path)?;
         results.push(CriterionResult {
@@ -538,89 +543,104 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
 
     let tii = type_ii(req.from, req.to, gaps);
     warnings.extend(tii.warnings.iter().cloned());
-    let gaps_disclosed: Vec<Value> =
-        fw.gaps.iter().map(|g| json!({"id": g.id, "title": g.title, "reason": g.reason})).collect();
-    let fw_info = json!({
-        "id": fw.framework.id, "name": fw.framework.name, "version": fw.framework.version,
-        "source": fw.framework.source, "sha256": fw.sha256,
-    });
+    let gaps_disclosed: Vec<DisclosedGap> = fw.gaps.iter().map(DisclosedGap::from).collect();
+    let fw_info = FrameworkRef {
+        id: fw.framework.id.clone(),
+        name: fw.framework.name.clone(),
+        version: fw.framework.version.clone(),
+        source: fw.framework.source.clone(),
+        sha256: fw.sha256.clone(),
+    };
     let last_seq = last_leaf.map(|(s, _)| s);
     let first_seq = (total > 0).then_some(first);
     let generated_at = format_time(req.generated_at);
 
     write_json(
-        &dir.join("summary.json"),
-        &json!({
-            "framework": fw.framework.id, "period": period, "facts": period_facts,
-            "criteria": results.iter().map(|r| json!({
-                "id": r.id, "title": r.title, "evidence_count": r.evidence_count,
-                "summary": r.summary, "status": r.status,
-            })).collect::<Vec<_>>(),
-            "disclosed_gaps": gaps_disclosed,
-        }),
+        &dir.join(bundle::SUMMARY),
+        &Summary {
+            framework: fw.framework.id.clone(),
+            period: period.clone(),
+            facts: Some(period_facts),
+            criteria: results
+                .iter()
+                .map(|r| SummaryCriterion {
+                    id: r.id.clone(),
+                    title: r.title.clone(),
+                    evidence_count: r.evidence_count,
+                    summary: r.summary.clone(),
+                    status: r.status.to_string(),
+                })
+                .collect(),
+            disclosed_gaps: gaps_disclosed.clone(),
+        },
     )?;
 
     let gaps_detected = if report.valid {
-        json!([])
+        Vec::new()
     } else {
-        json!([{"first_break": report.first_break, "reason": report.reason}])
+        vec![ChainBreak { first_break: report.first_break, reason: report.reason.clone() }]
     };
-    let inclusion = match last_leaf {
+    let inclusion_proof = match last_leaf {
         Some((seq, leaf)) => {
             let proof = store.inclusion_proof(seq, size)?;
-            json!({"seq": seq, "leaf_hash": to_hex(&leaf), "tree_size": size,
-                   "hashes": proof.iter().map(to_hex).collect::<Vec<_>>()})
+            Some(InclusionProof {
+                seq,
+                leaf_hash: to_hex(&leaf),
+                tree_size: size,
+                hashes: proof.iter().map(to_hex).collect(),
+            })
         }
-        None => Value::Null,
+        None => None,
     };
     write_json(
-        &dir.join("integrity.json"),
-        &json!({
-            "hash_chain_verified": report.valid,
-            "total_events": total,
-            "first_seq": first_seq,
-            "last_seq": last_seq,
-            "first_event_time": first_time,
-            "last_event_time": last_time,
-            "gaps_detected": gaps_detected,
-            "chain_verification": report,
-            "prev_of_first": to_hex(&prev),
-            "checkpoint": checkpoint.note,
-            "checkpoint_size": size,
-            "checkpoint_root": to_hex(&checkpoint.root),
-            "log_key": req.log_key.to_string(),
-            "inclusion_proof": inclusion,
-            "consistency_proofs": consistency,
-        }),
+        &dir.join(bundle::INTEGRITY),
+        &Integrity {
+            hash_chain_verified: report.valid,
+            total_events: total,
+            first_seq,
+            last_seq,
+            first_event_time: first_time.clone(),
+            last_event_time: last_time.clone(),
+            gaps_detected,
+            chain_verification: (&report).into(),
+            prev_of_first: to_hex(&prev),
+            checkpoint: checkpoint.note.clone(),
+            checkpoint_size: size,
+            checkpoint_root: to_hex(&checkpoint.root),
+            log_key: req.log_key.to_string(),
+            inclusion_proof,
+            consistency_proofs: consistency,
+        },
     )?;
 
     let retention_policy =
         format!("event payloads are kept at least {} days; purges keep leaf hashes", req.retention_days);
     write_json(
-        &dir.join("manifest.json"),
-        &json!({
-            "bundle_format": BUNDLE_FORMAT,
-            "framework": fw_info,
-            "period": period,
-            "generated_at": generated_at,
-            "generator": GENERATOR,
-            "org": req.org,
-            "log_origin": req.log_origin,
-            "counts": {
-                "events": total,
-                "events_by_kind": by_kind,
-                "criteria": results.iter().map(|r| (r.id.clone(), json!(r.evidence_count))).collect::<serde_json::Map<_, _>>(),
+        &dir.join(bundle::MANIFEST),
+        &Manifest {
+            bundle_format: BUNDLE_FORMAT.to_string(),
+            framework: fw_info,
+            period,
+            generated_at: generated_at.clone(),
+            generator: GENERATOR.to_string(),
+            org: req.org.clone(),
+            log_origin: req.log_origin.to_string(),
+            counts: Counts {
+                events: total,
+                events_by_kind: by_kind,
+                criteria: CriterionCounts(results.iter().map(|r| (r.id.clone(), r.evidence_count)).collect()),
             },
-            "type_ii": tii,
-            "retention": {"days": req.retention_days,
-                          "policy": retention_policy},
-            "simulated": req.simulated,
-            "disclosed_gaps": gaps_disclosed,
-            "warnings": warnings,
+            type_ii: tii.clone(),
+            retention: Retention { days: req.retention_days, policy: retention_policy },
+            simulated: req.simulated,
+            disclosed_gaps: gaps_disclosed,
+            warnings: warnings.clone(),
             // What the log's events cannot show: `gavel evidence verify` names these as the
             // exporter's word; everything else in the bundle it recomputes.
-            "exporter_attestation": ["org", "simulated", "retention", "generated_at"],
-        }),
+            exporter_attestation: ["org", "simulated", "retention", "generated_at"]
+                .map(String::from)
+                .to_vec(),
+        },
     )?;
 
     let doc = oscal::assessment_results(&oscal::Input {
@@ -744,30 +764,34 @@ fn write_policies(
             ));
             continue;
         };
+        // The stored policy version document (gavel-core's `PolicyVersion`).
         let text = doc.body["text"].as_str().unwrap_or_default();
+        let stored = |key: &str| doc.body.get(key).and_then(Value::as_str).map(str::to_string);
         let file = crate::policies::file_of(set_id, *version);
         let path = dir.join(&file);
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent)?;
         }
         fs::write(&path, text)?;
-        index.push(json!({
-            "set_id": set_id, "version": version, "file": file,
-            "sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())),
-            "author": doc.body["author_name"], "created_at": doc.body["created_at"], "source": doc.body["source"],
-            "cited_by_decisions": how.decisions, "sha256_in_events": claims,
-        }));
+        index.push(PolicyVersionEntry {
+            set_id: set_id.clone(),
+            version: *version,
+            file,
+            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())),
+            author: stored("author_name"),
+            created_at: stored("created_at"),
+            source: stored("source"),
+            cited_by_decisions: how.decisions,
+            sha256_in_events: claims,
+        });
     }
     fs::create_dir_all(dir.join("policies"))?;
-    write_json(&dir.join(crate::policies::INDEX), &json!({"versions": index}))?;
+    write_json(&dir.join(bundle::POLICY_INDEX), &PolicyIndex { versions: index })?;
     Ok(warnings)
 }
 
-fn write_json(path: &Path, value: &Value) -> Result<(), EvidenceError> {
-    let mut text = serde_json::to_string_pretty(value).map_err(|e| export_err(e.to_string()))?;
-    text.push('\n');
-    fs::write(path, text)?;
-    Ok(())
+fn write_json(path: &Path, value: &impl Serialize) -> Result<(), EvidenceError> {
+    Ok(bundle::write_pretty(path, value)?)
 }
 
 fn readme(fw: &Framework, req: &ExportRequest<'_>, total: u64, tii: &TypeII) -> String {

@@ -24,6 +24,7 @@
 
 pub mod analysis;
 pub mod archive;
+pub mod bundle;
 pub mod export;
 pub mod facts;
 pub mod framework;

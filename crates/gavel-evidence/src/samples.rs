@@ -18,8 +18,12 @@ pub const MAX_SAMPLES: usize = 200;
 /// Agents and incidents followed at most.
 const MAX_THINGS: usize = 10_000;
 
+// Every sample type refuses fields of its own when read back: `evidence verify` compares
+// samples.json whole with what events.jsonl gives.
+
 /// A list's first items and how many there were.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Listed<T> {
     pub total: u64,
     pub items: Vec<T>,
@@ -41,6 +45,7 @@ impl<T> Listed<T> {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AgentSample {
     pub agent_id: String,
     pub name: String,
@@ -51,6 +56,7 @@ pub struct AgentSample {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IncidentSample {
     pub incident_id: String,
     pub title: String,
@@ -64,6 +70,7 @@ pub struct IncidentSample {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ApprovalSample {
     pub time: String,
     pub approver: String,
@@ -76,6 +83,7 @@ pub struct ApprovalSample {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PolicyChange {
     pub time: String,
     pub kind: String,
@@ -86,6 +94,7 @@ pub struct PolicyChange {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WouldHaveBlocked {
     pub time: String,
     pub agent: String,
@@ -96,6 +105,7 @@ pub struct WouldHaveBlocked {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ScanSample {
     pub time: String,
     pub scan_id: String,
@@ -106,6 +116,7 @@ pub struct ScanSample {
 
 /// Everything sampled from one period.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Samples {
     pub agents: Vec<AgentSample>,
     /// How many agents the period showed (the list stops at 10 000).

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 use ed25519_dalek::{Signer as _, SigningKey};
+use gavel_evidence::analysis::Row;
+use gavel_evidence::bundle::{self, ControlEvidence, ControlHeader, Integrity, Manifest, PolicyIndex};
 use gavel_evidence::export::parse_date;
 use gavel_evidence::{
     export, verify_bundle, ExportRequest, ExportSummary, Framework, VerifyOptions, VerifyReport,
@@ -36,10 +38,28 @@ fn ev(log: &Log, kind: &str, actor: Actor, data: Value) {
 /// A log with `days` days of activity from 2026-01-01: agents, decisions, a policy change, a
 /// deactivation followed by a denial, webhooks, a detection, an incident and a kill switch.
 fn fixture(days: i64) -> Fixture {
+    fixture_with(days, None)
+}
+
+/// [`fixture`], with the log key and the export key derived from `seed` when one is given, so
+/// that its bundles are the same bytes on every run (the clock is already fixed).
+fn fixture_with(days: i64, seed: Option<u8>) -> Fixture {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().to_path_buf();
     let clock = Arc::new(ManualClock::new(datetime!(2025-12-31 12:00 UTC)));
-    let (log, _) = Log::open(&DataDir::new(root.join("data")), clock.clone(), Some("acme")).expect("open");
+    let data = DataDir::new(root.join("data"));
+    if let Some(seed) = seed {
+        use ed25519_dalek::pkcs8::{spki::der::pem::LineEnding, EncodePrivateKey as _};
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let pem = SigningKey::from_bytes(&[seed; 32]).to_pkcs8_pem(LineEnding::LF).expect("pem");
+        let path = data.log_key();
+        fs::create_dir_all(path.parent().expect("keys dir")).expect("mkdir");
+        let mut file =
+            fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).expect("key");
+        file.write_all(pem.as_bytes()).expect("write key");
+    }
+    let (log, _) = Log::open(&data, clock.clone(), Some("acme")).expect("open");
     let admin = || Actor::user("usr_admin");
     ev(
         &log,
@@ -131,7 +151,8 @@ fn fixture(days: i64) -> Fixture {
         Actor::agent("agt_2"),
         json!({"agent_id": "agt_2", "decision": "allow", "tool": "x"}),
     );
-    Fixture { _tmp: tmp, root, log, clock, key: generate_signing_key() }
+    let key = seed.map_or_else(generate_signing_key, |s| SigningKey::from_bytes(&[s.wrapping_add(1); 32]));
+    Fixture { _tmp: tmp, root, log, clock, key }
 }
 
 fn do_export(f: &Fixture, fw: &Framework, from: &str, to: &str, out: &str) -> ExportSummary {
@@ -274,41 +295,37 @@ fn export_writes_the_whole_bundle_and_it_verifies() {
     assert!(!paths.contains(&"SHA256SUMS") && !paths.contains(&"SHA256SUMS.sig"));
     assert_eq!(fs::read(dir.join("SHA256SUMS.sig")).expect("sig").len(), 64);
 
-    let manifest: Value =
-        serde_json::from_str(&fs::read_to_string(dir.join("manifest.json")).expect("m")).expect("json");
-    assert_eq!(manifest["framework"]["id"], "soc2");
-    assert_eq!(manifest["org"], "acme");
-    assert_eq!(manifest["log_origin"], "gavel.local/acme");
-    assert_eq!(manifest["simulated"], true);
-    assert_eq!(manifest["retention"]["days"], 365);
-    assert_eq!(manifest["type_ii"]["type_ii"], false);
-    assert_eq!(manifest["type_ii"]["observation_days"], 5);
-    assert_eq!(manifest["type_ii"]["coverage_gaps"], json!([]));
-    assert!(manifest["disclosed_gaps"].as_array().expect("gaps").iter().any(|g| g["id"] == "CC6.4"));
+    let manifest: Manifest = bundle::read(&dir, bundle::MANIFEST).expect("manifest");
+    assert_eq!(manifest.framework.id, "soc2");
+    assert_eq!(manifest.org, "acme");
+    assert_eq!(manifest.log_origin, "gavel.local/acme");
+    assert!(manifest.simulated);
+    assert_eq!(manifest.retention.days, 365);
+    assert!(!manifest.type_ii.type_ii);
+    assert_eq!(manifest.type_ii.observation_days, 5);
+    assert!(manifest.type_ii.coverage_gaps.is_empty());
+    assert!(manifest.disclosed_gaps.iter().any(|g| g.id == "CC6.4"));
 
-    let cc61: Value =
-        serde_json::from_str(&fs::read_to_string(dir.join("controls/CC6.1.json")).expect("c")).expect("json");
-    assert_eq!(
-        cc61["analysis"]["decisions_by_outcome"],
-        json!({"allow": 5, "deny": 6, "require_approval": 5})
-    );
-    assert_eq!(cc61["analysis"]["denied_attempts"], 6);
-    assert_eq!(cc61["evidence_count"].as_u64(), Some(cc61["events"].as_array().expect("rows").len() as u64));
-    let cc63: Value =
-        serde_json::from_str(&fs::read_to_string(dir.join("controls/CC6.3.json")).expect("c")).expect("json");
-    assert_eq!(cc63["status"], "satisfied", "{cc63:#}");
-    assert_eq!(cc63["analysis"]["agents"][0]["calls_afterwards"], json!({"deny": 1}));
-    let cc73: Value =
-        serde_json::from_str(&fs::read_to_string(dir.join("controls/CC7.3.json")).expect("c")).expect("json");
-    assert_eq!(cc73["analysis"]["incidents"][0]["timeline"].as_array().map(Vec::len), Some(2));
-    let cc81: Value =
-        serde_json::from_str(&fs::read_to_string(dir.join("controls/CC8.1.json")).expect("c")).expect("json");
-    assert_eq!(cc81["analysis"]["history"][1]["approver"], "sec");
-    assert_eq!(cc81["analysis"]["history"][1]["author"], "usr_admin");
-    let cc72: Value =
-        serde_json::from_str(&fs::read_to_string(dir.join("controls/CC7.2.json")).expect("c")).expect("json");
-    assert_eq!(cc72["analysis"]["chain_verification"]["verified"], true);
-    assert_eq!(cc72["analysis"]["delivery_attempts"]["delivered"], 5);
+    // The analysis details are JSON whose shape is each criterion's analysis kind's.
+    let control =
+        |id: &str| -> ControlHeader { bundle::read_stream(&dir, &bundle::control_json(id)).expect(id) };
+    let cc61 = control("CC6.1");
+    assert_eq!(cc61.analysis["decisions_by_outcome"], json!({"allow": 5, "deny": 6, "require_approval": 5}));
+    assert_eq!(cc61.analysis["denied_attempts"], 6);
+    let rows: ControlEvidence<Vec<Row>> =
+        bundle::read_stream(&dir, &bundle::control_json("CC6.1")).expect("CC6.1 rows");
+    assert_eq!(rows.evidence_count, rows.events.len() as u64);
+    let cc63 = control("CC6.3");
+    assert_eq!(cc63.status, "satisfied", "{cc63:#?}");
+    assert_eq!(cc63.analysis["agents"][0]["calls_afterwards"], json!({"deny": 1}));
+    let cc73 = control("CC7.3");
+    assert_eq!(cc73.analysis["incidents"][0]["timeline"].as_array().map(Vec::len), Some(2));
+    let cc81 = control("CC8.1");
+    assert_eq!(cc81.analysis["history"][1]["approver"], "sec");
+    assert_eq!(cc81.analysis["history"][1]["author"], "usr_admin");
+    let cc72 = control("CC7.2");
+    assert_eq!(cc72.analysis["chain_verification"]["verified"], true);
+    assert_eq!(cc72.analysis["delivery_attempts"]["delivered"], 5);
     let csv = fs::read_to_string(dir.join("controls/CC6.1.csv")).expect("csv");
     assert!(
         csv.starts_with(
@@ -613,18 +630,16 @@ fn pinned_keys_catch_a_rewritten_log() {
     let forger = generate_signing_key();
     let fake_log = gavel_ledger::checkpoint::NoteSigner::new("gavel.local/acme", generate_signing_key())
         .expect("signer");
-    let p = dir.join("integrity.json");
-    let mut i: Value = serde_json::from_str(&fs::read_to_string(&p).expect("r")).expect("j");
-    i["log_key"] = json!(fake_log.verifier_key());
-    let root = gavel_ledger::hash::from_hex(i["checkpoint_root"].as_str().expect("root")).expect("hex");
-    let size = i["checkpoint_size"].as_u64().expect("size");
-    i["checkpoint"] = json!(fake_log.sign(&gavel_ledger::checkpoint::Checkpoint {
+    let mut i: Integrity = bundle::read(&dir, bundle::INTEGRITY).expect("integrity");
+    i.log_key = fake_log.verifier_key();
+    let root = gavel_ledger::hash::from_hex(&i.checkpoint_root).expect("hex");
+    i.checkpoint = fake_log.sign(&gavel_ledger::checkpoint::Checkpoint {
         origin: "gavel.local/acme".into(),
-        size,
+        size: i.checkpoint_size,
         root,
-        extensions: vec![]
-    }));
-    fs::write(&p, serde_json::to_string_pretty(&i).expect("j")).expect("w");
+        extensions: vec![],
+    });
+    bundle::write_pretty(&dir.join(bundle::INTEGRITY), &i).expect("write");
     reseal(&dir, &forger);
     // report.pdf prints the log key, so a forger who does not re-render it is caught by the
     // claims check; one who does (the renderer is public) passes the self-contained checks.
@@ -691,14 +706,9 @@ fn type_ii_needs_90_days_without_gaps() {
     assert!(!s.type_ii.type_ii);
     assert_eq!(s.type_ii.coverage_gaps.first().map(String::as_str), Some("2026-04-06"));
     assert!(s.type_ii.warnings.iter().any(|w| w.contains("coverage gaps")), "{:?}", s.type_ii.warnings);
-    let manifest: Value =
-        serde_json::from_str(&fs::read_to_string(f.root.join("late/manifest.json")).expect("m")).expect("j");
-    assert_eq!(manifest["type_ii"]["type_ii"], false);
-    assert!(manifest["warnings"]
-        .as_array()
-        .expect("w")
-        .iter()
-        .any(|w| w.as_str().is_some_and(|w| w.contains("coverage"))));
+    let manifest: Manifest = bundle::read(&f.root.join("late"), bundle::MANIFEST).expect("manifest");
+    assert!(!manifest.type_ii.type_ii);
+    assert!(manifest.warnings.iter().any(|w| w.contains("coverage")));
 
     // Too short.
     let s = do_export(&f, &fw, "2026-01-01", "2026-02-01", "jan");
@@ -720,10 +730,9 @@ fn a_second_framework_is_just_a_data_file() {
         assert!(dir.join(format!("controls/{id}.json")).is_file());
     }
     assert!(verify(&dir).valid);
-    let manifest: Value =
-        serde_json::from_str(&fs::read_to_string(dir.join("manifest.json")).expect("m")).expect("j");
-    assert_eq!(manifest["framework"]["id"], "hipaa-164.312-sample");
-    assert!(!manifest["disclosed_gaps"].as_array().expect("gaps").is_empty());
+    let manifest: Manifest = bundle::read(&dir, bundle::MANIFEST).expect("manifest");
+    assert_eq!(manifest.framework.id, "hipaa-164.312-sample");
+    assert!(!manifest.disclosed_gaps.is_empty());
 }
 
 #[test]
@@ -943,6 +952,205 @@ fn a_format_1_bundle_needs_no_report() {
     assert!(statements.detail.contains("predates operating rules"), "{statements:?}");
 }
 
+/// Bundles of every older format verify as they always did: what each format lacks (report.pdf
+/// before /2, the policy texts before /3, operating rules before late /3, names in rows and
+/// samples.json before /4) is not asked of it, and what it has is still checked.
+#[test]
+fn older_formats_verify() {
+    let f = fixture(2);
+    let fw = Framework::soc2().expect("soc2");
+    do_export(&f, &fw, "2026-01-01", "2026-01-03", "current");
+    let current = f.root.join("current");
+    // (format, has report.pdf, has policies/, has operating rules)
+    for (n, (format, report, policies, operating)) in [
+        ("gavel-evidence/1", false, false, false),
+        ("gavel-evidence/2", true, false, false),
+        ("gavel-evidence/3", true, true, false),
+        ("gavel-evidence/3", true, true, true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dir = f.root.join(format!("old{n}"));
+        copy_dir(&current, &dir);
+        edit_json(&dir.join("manifest.json"), |m| {
+            m["bundle_format"] = json!(format);
+            if !operating {
+                m.as_object_mut().expect("manifest").remove("exporter_attestation");
+            }
+        });
+        if !report {
+            fs::remove_file(dir.join("report.pdf")).expect("rm");
+        }
+        if !policies {
+            fs::remove_dir_all(dir.join("policies")).expect("rm");
+        }
+        fs::remove_file(dir.join("samples.json")).expect("rm");
+        downgrade_rows(&dir);
+        if !operating {
+            edit_json(&dir.join("summary.json"), |s| {
+                s.as_object_mut().expect("summary").remove("facts");
+            });
+            for c in ["CC6.1", "CC6.2", "CC6.3", "CC6.6", "CC6.7", "CC7.2", "CC7.3", "CC7.4", "CC8.1"] {
+                edit_json(&dir.join(format!("controls/{c}.json")), |c| {
+                    c.as_object_mut().expect("control").remove("operating");
+                });
+            }
+        }
+        reseal(&dir, &generate_signing_key());
+        let r = verify(&dir);
+        assert!(r.valid, "{format} (operating rules: {operating}): {r:#?}");
+        let statements = r.check("statements").expect("statements");
+        assert!(statements.detail.contains("predates operating rules"), "{statements:?}");
+        let policies_check = r.check("policies").expect("policies");
+        assert_eq!(
+            policies_check.detail.contains("not in bundle format"),
+            !policies,
+            "{format}: {policies_check:?}"
+        );
+        // Still checked: the rows' first eight columns, the counts.
+        let case = f.root.join(format!("old{n}-edited"));
+        copy_dir(&dir, &case);
+        edit_json(&case.join("manifest.json"), |m| m["counts"]["events"] = json!(1));
+        reseal(&case, &generate_signing_key());
+        assert_fails(&verify(&case), "consistency", &["manifest.json", "counts.events"]);
+    }
+}
+
+/// Fields a bundle file does not define are ignored where they always were (the files' own
+/// objects) and refused where the verifier compares whole values (here `type_ii` and a finding).
+/// A manifest that does not read as one fails from the first check that needs it.
+#[test]
+fn unknown_fields_are_judged_as_before() {
+    let f = fixture(1);
+    let fw = Framework::soc2().expect("soc2");
+    do_export(&f, &fw, "2026-01-01", "2026-01-03", "x");
+    let dir = f.root.join("x");
+    let tampered = |name: &str, file: &str, edit: &dyn Fn(&mut Value)| {
+        let case = f.root.join(name);
+        copy_dir(&dir, &case);
+        edit_json(&case.join(file), edit);
+        reseal(&case, &generate_signing_key());
+        verify(&case)
+    };
+    for (name, file) in [
+        ("manifest", "manifest.json"),
+        ("integrity", "integrity.json"),
+        ("summary", "summary.json"),
+        ("control", "controls/CC6.1.json"),
+        ("index", "policies/index.json"),
+    ] {
+        let r = tampered(name, file, &|v| v["note"] = json!("added"));
+        assert!(r.valid, "{file}: {r:#?}");
+    }
+    let r = tampered("proof", "integrity.json", &|i| i["inclusion_proof"]["note"] = json!("added"));
+    assert!(r.valid, "{r:#?}");
+    let r = tampered("type_ii", "manifest.json", &|m| m["type_ii"]["note"] = json!("added"));
+    assert_fails(&r, "checkpoint", &["manifest.json: type_ii.note: unknown field `note`"]);
+    let r = tampered("finding", "controls/CC6.1.json", &|c| {
+        c["findings"] = json!([{"level": "warn", "message": "m", "note": "added"}])
+    });
+    assert_fails(&r, "statements", &["controls/CC6.1.json", "findings"]);
+}
+
+/// A missing or mistyped field of any bundle file fails verification with the file and the
+/// field's path, at the first check that reads the file.
+#[test]
+fn a_missing_or_mistyped_field_is_named() {
+    let f = fixture(1);
+    let fw = Framework::soc2().expect("soc2");
+    do_export(&f, &fw, "2026-01-01", "2026-01-03", "x");
+    let dir = f.root.join("x");
+    /// (file, field, the edit, the check that fails first, the start of its detail)
+    type Case<'a> = (&'a str, &'a str, &'a dyn Fn(&mut Value), &'a str, &'a str);
+    let cases: [Case; 10] = [
+        (
+            "integrity.json",
+            "log_key",
+            &|i| drop(i.as_object_mut().expect("o").remove("log_key")),
+            "checkpoint",
+            "integrity.json: missing field `log_key`",
+        ),
+        (
+            "integrity.json",
+            "seq",
+            &|i| i["inclusion_proof"]["seq"] = json!("5"),
+            "checkpoint",
+            "integrity.json: inclusion_proof.seq: invalid type: string \"5\", expected u64",
+        ),
+        (
+            "integrity.json",
+            "hashes",
+            &|i| i["consistency_proofs"] = json!([{"export_id": "e", "old_size": 1, "old_root": "00"}]),
+            "checkpoint",
+            "integrity.json: consistency_proofs[0]: missing field `hashes`",
+        ),
+        (
+            "manifest.json",
+            "period",
+            &|m| m["period"]["to"] = json!(20260103),
+            "checkpoint",
+            "manifest.json: period.to: invalid type: integer `20260103`, expected a string",
+        ),
+        (
+            "manifest.json",
+            "criteria",
+            &|m| m["counts"]["criteria"]["CC6.1"] = json!("3"),
+            "checkpoint",
+            "manifest.json: counts.criteria.CC6.1: invalid type: string \"3\", expected u64",
+        ),
+        (
+            "summary.json",
+            "evidence_count",
+            &|s| s["criteria"][0]["evidence_count"] = json!(-1),
+            "consistency",
+            "summary.json: criteria[0].evidence_count: invalid value: integer `-1`, expected u64",
+        ),
+        (
+            "controls/CC6.1.json",
+            "queries",
+            &|c| drop(c.as_object_mut().expect("o").remove("queries")),
+            "events",
+            "controls/CC6.1.json: missing field `queries`",
+        ),
+        (
+            "controls/CC6.1.json",
+            "level",
+            &|c| c["findings"] = json!([{"level": "info", "message": "m"}]),
+            "statements",
+            "controls/CC6.1.json: findings[0]: invalid value: string \"info\", expected \"fail\" or \"warn\"",
+        ),
+        (
+            "samples.json",
+            "decisions",
+            &|s| s["agents"][0]["decisions"] = json!(true),
+            "statements",
+            "samples.json: agents[0].decisions: invalid type: boolean `true`, expected u64",
+        ),
+        (
+            "policies/index.json",
+            "versions",
+            &|p| p["versions"] = json!([{"set_id": "base", "version": "1"}]),
+            "policies",
+            "policies/index.json: versions[0].version: invalid type: string \"1\", expected u32",
+        ),
+    ];
+    for (n, (file, field, edit, check, needle)) in cases.into_iter().enumerate() {
+        let case = f.root.join(format!("case{n}"));
+        copy_dir(&dir, &case);
+        edit_json(&case.join(file), edit);
+        reseal(&case, &generate_signing_key());
+        let r = verify(&case);
+        assert!(!r.valid, "{file} {field}: {r:#?}");
+        let failed = r.first_failure().expect("a failed check");
+        assert_eq!(
+            (failed.name, failed.detail.starts_with(needle)),
+            (check, true),
+            "{file} {field}: {failed:?}"
+        );
+    }
+}
+
 /// The text of every policy version the period cites is in the bundle, checkable with sha256sum,
 /// matched against the SHA-256 the period's events state; a re-signed bundle whose text or index
 /// was edited fails `policies`, naming what broke.
@@ -987,9 +1195,8 @@ fn policy_texts_are_in_the_bundle_and_checked_against_the_events() {
     assert_eq!(fs::read_to_string(dir.join("policies/team/v1.cedar")).expect("text"), text);
     let sums = fs::read_to_string(dir.join("SHA256SUMS")).expect("sums");
     assert!(sums.contains(&format!("{sha}  policies/team/v1.cedar")), "{sums}");
-    let index: Value =
-        serde_json::from_str(&fs::read_to_string(dir.join("policies/index.json")).unwrap()).unwrap();
-    assert_eq!(index["versions"][0]["cited_by_decisions"], 1);
+    let index: PolicyIndex = bundle::read(&dir, bundle::POLICY_INDEX).expect("index");
+    assert_eq!(index.versions[0].cited_by_decisions, 1);
 
     // Another text, re-signed: the event's SHA-256 catches it.
     let edited = f.root.join("edited");
@@ -1080,9 +1287,8 @@ fn criterion_statements_are_recomputed() {
         verify(&case)
     };
     // Whatever CC6.1's status is, flipping it must be caught.
-    let cc61: Value =
-        serde_json::from_str(&fs::read_to_string(dir.join("controls/CC6.1.json")).unwrap()).unwrap();
-    let status = cc61["status"].as_str().unwrap().to_string();
+    let cc61: ControlHeader = bundle::read_stream(&dir, "controls/CC6.1.json").expect("CC6.1");
+    let status = cc61.status.clone();
     let flipped = if status == "satisfied" { "not-satisfied" } else { "satisfied" };
     let r = edit(
         "status",
@@ -1098,7 +1304,7 @@ fn criterion_statements_are_recomputed() {
         }
     };
     statements_fail(&r, &["controls/CC6.1.json", "status"]);
-    let summary = cc61["summary"].as_str().unwrap();
+    let summary = cc61.summary.as_str();
     let r = edit("summary", "controls/CC6.1.json", summary, "All good.");
     statements_fail(&r, &["controls/CC6.1.json", "summary"]);
     let r = edit("analysis", "controls/CC6.1.json", "\"denied_attempts\":", "\"denied_attempts\":10");
@@ -1188,4 +1394,94 @@ fn manifest_claims_and_the_report_are_recomputed() {
         })
     });
     assert_fails(&r, "claims", &["oscal/assessment-results.json", "regenerated"]);
+}
+
+/// Where [`bundle_files_are_the_golden_bytes`] keeps its bundles.
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/bundles")
+}
+
+/// The bundle files pinned byte for byte: the JSON files of each bundle (manifest, integrity,
+/// summary, samples, policies index, controls) are kept as they were written, and its SHA256SUMS
+/// pins every other file (events.jsonl, the CSVs, OSCAL, README.txt, report.pdf, the key).
+/// The worlds: the fixture with a stored, cited policy text, exported twice (the second bundle
+/// carries a consistency proof from the first), an empty period, and the sample HIPAA framework.
+///
+/// A deliberate change of the bundle's bytes is a new bundle format: re-record the golden files
+/// with `GAVEL_BLESS=1 cargo test -p gavel-evidence --test bundle golden` and review the diff.
+#[test]
+fn bundle_files_are_the_golden_bytes() {
+    use gavel_store::docs::{DocKeys, Expect, StateOp};
+    let f = fixture_with(5, Some(7));
+    // After the fixture's last event (log times never go back).
+    f.clock.set(datetime!(2026-01-09 10:00 UTC));
+    let text = "@id(\"no_wipe\")\nforbid(principal, action, resource == Tool::\"wipe\");\n";
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+    let doc = StateOp::put(
+        "policy_versions",
+        "team@1",
+        json!({"set_id": "team", "version": 1, "text": text, "sha256": sha, "author_name": "admin",
+               "created_at": "2026-01-09T10:00:00.000000Z", "source": "ui"}),
+        DocKeys { k1: Some("team".into()), ..Default::default() },
+        Expect::Absent,
+    );
+    let proposed = EventDraft::new(
+        "policy.proposed",
+        Actor::user("usr_admin"),
+        json!({"change_id": "chg_t", "set_id": "team", "version": 1, "sha256": sha}),
+    )
+    .expect("draft");
+    f.log.store().append_with(proposed, vec![doc]).expect("append");
+    ev(
+        &f.log,
+        "decision",
+        Actor::agent("agt_2"),
+        json!({"decision_id": "dec_t", "agent_id": "agt_2", "tool": "wipe", "decision": "deny",
+               "policies": [{"set_id": "team", "version": 1, "policy_id": "no_wipe"}]}),
+    );
+    let soc2 = Framework::soc2().expect("soc2");
+    do_export(&f, &soc2, "2026-01-01", "2026-01-04", "first");
+    do_export(&f, &soc2, "2026-01-01", "2026-01-10", "second");
+    do_export(&f, &soc2, "2027-01-01", "2027-01-02", "empty");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../frameworks/hipaa-164.312-sample.toml");
+    let hipaa = Framework::load(path.to_str().expect("utf-8")).expect("hipaa sample");
+    let h = fixture_with(2, Some(11));
+    do_export(&h, &hipaa, "2026-01-01", "2026-01-03", "hipaa");
+
+    let bless = std::env::var_os("GAVEL_BLESS").is_some();
+    let mut differ = Vec::new();
+    for (root, case) in [(&f.root, "first"), (&f.root, "second"), (&f.root, "empty"), (&h.root, "hipaa")] {
+        let dir = root.join(case);
+        assert!(verify(&dir).valid, "{case} does not verify");
+        let mut files = Vec::new();
+        gavel_evidence::export::list_files(&dir, &dir, &mut files).expect("list");
+        // OSCAL is not a gavel format: SHA256SUMS pins it like the rest.
+        files.retain(|p| p.ends_with(".json") && !p.starts_with("oscal/"));
+        files.push("SHA256SUMS".into());
+        files.sort();
+        let golden = golden_dir().join(case);
+        if bless {
+            let _ = fs::remove_dir_all(&golden);
+        } else {
+            let mut kept = Vec::new();
+            gavel_evidence::export::list_files(&golden, &golden, &mut kept).expect("golden files");
+            kept.push("SHA256SUMS".into());
+            kept.sort();
+            assert_eq!(kept, files, "{case}: the bundle's JSON files are not the golden ones");
+        }
+        for rel in files {
+            let written = fs::read(dir.join(&rel)).expect("read");
+            let want = golden.join(&rel);
+            if bless {
+                fs::create_dir_all(want.parent().expect("parent")).expect("mkdir");
+                fs::write(&want, &written).expect("bless");
+            } else if fs::read(&want).ok().as_deref() != Some(written.as_slice()) {
+                differ.push(format!("{case}/{rel}"));
+            }
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "these bundle files are not the golden bytes (diff them with tests/golden/bundles): {differ:?}"
+    );
 }

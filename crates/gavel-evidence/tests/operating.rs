@@ -3,6 +3,7 @@
 //! verify` (which recomputes every statement) must all tell the same, true story.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
+use gavel_evidence::bundle::{self, ControlHeader};
 use gavel_evidence::export::parse_date;
 use gavel_evidence::{export, verify_bundle, ExportRequest, Framework, VerifyOptions};
 use gavel_ledger::clock::ManualClock;
@@ -11,7 +12,7 @@ use gavel_ledger::keys::generate_signing_key;
 use gavel_store::layout::DataDir;
 use gavel_store::Log;
 use serde_json::{json, Value};
-use std::fs;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -153,7 +154,7 @@ impl World {
     }
 
     /// Exports the period, checks the bundle verifies, and returns (controls by id, PDF text).
-    fn bundle(&self) -> (Value, String) {
+    fn bundle(&self) -> (BTreeMap<String, ControlHeader>, String) {
         let out = self._tmp.path().join("bundle");
         let fw = Framework::soc2().expect("soc2");
         let req = ExportRequest {
@@ -177,12 +178,13 @@ impl World {
         assert!(report.valid, "{report:#?}");
         let statements = report.checks.iter().find(|c| c.name == "statements").expect("statements check");
         assert!(statements.detail.contains("recomputed"), "{statements:?}");
-        let mut controls = serde_json::Map::new();
-        for c in &fw.criteria {
-            let text =
-                fs::read_to_string(out.join("controls").join(format!("{}.json", c.id))).expect("control");
-            controls.insert(c.id.clone(), serde_json::from_str(&text).expect("json"));
-        }
+        let controls: BTreeMap<String, ControlHeader> = fw
+            .criteria
+            .iter()
+            .map(|c| {
+                (c.id.clone(), bundle::read_stream(&out, &bundle::control_json(&c.id)).expect("control"))
+            })
+            .collect();
         let pdf = gavel_testkit::python_command()
             .args(["-c", "import sys, pypdf\nprint(' '.join(p.extract_text() for p in pypdf.PdfReader(sys.argv[1]).pages))"])
             .arg(out.join("report.pdf"))
@@ -190,7 +192,7 @@ impl World {
             .expect("the oracles' python");
         assert!(pdf.status.success(), "pypdf: {}", String::from_utf8_lossy(&pdf.stderr));
         let text = String::from_utf8_lossy(&pdf.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
-        (Value::Object(controls), text)
+        (controls, text)
     }
 }
 
@@ -199,13 +201,13 @@ fn admin() -> Actor {
 }
 
 /// The statuses of every criterion, as the bundle states them.
-fn statuses(controls: &Value) -> Vec<(String, String)> {
-    controls
-        .as_object()
-        .expect("map")
-        .iter()
-        .map(|(id, c)| (id.clone(), c["status"].as_str().unwrap_or_default().to_string()))
-        .collect()
+fn statuses(controls: &BTreeMap<String, ControlHeader>) -> Vec<(String, String)> {
+    controls.iter().map(|(id, c)| (id.clone(), c.status.clone())).collect()
+}
+
+/// A criterion's findings, one `[level] message` per line.
+fn findings(c: &ControlHeader) -> String {
+    c.findings.iter().map(|f| format!("[{}] {}\n", f.level, f.message)).collect()
 }
 
 #[test]
@@ -214,16 +216,15 @@ fn in_the_working_world_every_criterion_operates() {
     let (controls, pdf) = w.bundle();
     for (id, status) in statuses(&controls) {
         let c = &controls[&id];
-        assert_eq!(status, "satisfied", "{id}: {:#}", c["findings"]);
-        let summary = c["summary"].as_str().unwrap_or_default();
-        assert!(summary.contains("Operating: all"), "{id}: {summary}");
-        assert!(c["operating"].as_array().is_some_and(|r| !r.is_empty()), "{id} has rules");
+        assert_eq!(status, "satisfied", "{id}: {}", findings(c));
+        assert!(c.summary.contains("Operating: all"), "{id}: {}", c.summary);
+        assert!(!c.operating.is_empty(), "{id} has rules");
     }
     assert!(!pdf.contains("not operating"), "{pdf}");
     assert!(pdf.contains("Operating: all"), "{pdf}");
     let cc72 = &controls["CC7.2"];
-    assert!(cc72["controls"].to_string().contains("webhook stream"), "{cc72}");
-    let summary = cc72["summary"].as_str().unwrap_or_default();
+    assert!(cc72.controls.iter().any(|c| c.contains("webhook stream")), "{cc72:?}");
+    let summary = &cc72.summary;
     assert!(
         summary.contains("covered 100.00% of the period") && summary.contains("20 delivered"),
         "{summary}"
@@ -237,10 +238,10 @@ fn broken(criterion: &str, fact: &str, says: &str, world: impl FnOnce(&mut World
     let w = World::with(world);
     let (controls, pdf) = w.bundle();
     let c = &controls[criterion];
-    assert_eq!(c["status"], "not-satisfied", "{criterion}: {c:#}");
-    let findings = c["findings"].to_string();
+    assert_eq!(c.status, "not-satisfied", "{criterion}: {c:?}");
+    let findings = findings(c);
     assert!(findings.contains(&format!("({fact} is")), "{criterion}: {findings}");
-    let summary = c["summary"].as_str().unwrap_or_default();
+    let summary = &c.summary;
     assert!(summary.contains(&format!("Not operating: {says}")), "{criterion}: {summary}");
     assert!(
         pdf.contains(&format!("fail: not operating: {says}")),
@@ -280,17 +281,10 @@ fn cc6_1_an_open_bypass_finding() {
     });
     let (controls, _) = w.bundle();
     let cc61 = &controls["CC6.1"];
-    assert!(
-        cc61["summary"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("3 bypass finding(s) raised, 0 resolved, 3 open"),
-        "{cc61}"
-    );
-    let agent = cc61["analysis"]["agents"]
-        .as_array()
-        .and_then(|a| a.iter().find(|a| a["agent_id"] == "agt_2"))
-        .cloned();
+    assert!(cc61.summary.contains("3 bypass finding(s) raised, 0 resolved, 3 open"), "{cc61:?}");
+    // The analysis details are JSON whose shape is the criterion's analysis kind's.
+    let agent =
+        cc61.analysis["agents"].as_array().and_then(|a| a.iter().find(|a| a["agent_id"] == "agt_2")).cloned();
     assert_eq!(agent.map(|a| a["bypass_findings"].clone()), Some(json!(3)));
 }
 
@@ -358,9 +352,12 @@ fn cc7_2_no_delivery_arrives() {
     w.decision("agt_1", "refund", "payments", "allow", true);
     let (controls, pdf) = w.bundle();
     let cc72 = &controls["CC7.2"];
-    assert_eq!(cc72["status"], "not-satisfied");
-    assert!(cc72["findings"].to_string().contains("webhook_delivery_rate is unknown"), "{cc72}");
-    assert!(!cc72["controls"].to_string().contains("webhook"), "no endpoint, no webhook control: {cc72}");
+    assert_eq!(cc72.status, "not-satisfied");
+    assert!(findings(cc72).contains("webhook_delivery_rate is unknown"), "{cc72:?}");
+    assert!(
+        !cc72.controls.iter().any(|c| c.contains("webhook")),
+        "no endpoint, no webhook control: {cc72:?}"
+    );
     assert!(!pdf.contains("No criterion has a finding"), "{pdf}");
 }
 
