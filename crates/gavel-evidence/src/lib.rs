@@ -6,6 +6,8 @@
 //! * [`analysis`]: the per-criterion aggregates computed while the export streams events.
 //! * [`export`]: writes the bundle (events.jsonl, controls/, integrity.json, OSCAL, manifest,
 //!   SHA256SUMS signed with the export key) from a [`gavel_store::Store`] in one pass.
+//! * [`bundle`]: the types of the bundle's JSON files (manifest, integrity, summary, controls
+//!   headers, samples, policy index), written by the exporter and read by the verifier.
 //! * [`verify`]: checks a bundle offline and says exactly what broke.
 //! * [`report`]: `report.pdf`, the human-readable report, from what the export computed.
 //! * [`archive`]: the bundle as a reproducible `.tar.gz` (`--archive`).
