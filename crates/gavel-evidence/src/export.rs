@@ -110,10 +110,12 @@ pub struct ExportRequest<'a> {
     pub progress: Option<&'a dyn Fn(u64, u64)>,
 }
 
-/// What an export produced.
-#[derive(Debug, Clone, Serialize)]
+/// What an export produced (also the answer of `POST /v1/compliance/exports`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ExportSummary {
     pub export_id: String,
+    /// The bundle directory.
+    #[schema(value_type = String)]
     pub out: PathBuf,
     pub total_events: u64,
     pub first_seq: Option<u64>,
@@ -122,7 +124,11 @@ pub struct ExportSummary {
     /// Hex root of the checkpoint's tree.
     pub checkpoint_root: String,
     pub hash_chain_verified: bool,
+    /// Whether the period supports a SOC 2 Type II report, and why not (manifest.json's `type_ii`).
+    #[schema(value_type = Object)]
     pub type_ii: TypeII,
+    /// Per criterion, as summary.json lists it.
+    #[schema(value_type = Vec<Object>)]
     pub criteria: Vec<CriterionResult>,
     pub sha256sums_sha256: String,
     pub warnings: Vec<String>,

@@ -169,7 +169,7 @@ pub struct ExportBody {
 }
 
 #[utoipa::path(post, path = "/v1/compliance/exports", request_body = ExportBody,
-    responses((status = 201, description = "The signed bundle was written and recorded; share it with POST /v1/shares")),
+    responses((status = 201, description = "The signed bundle was written and recorded; share it with POST /v1/shares", body = gavel_evidence::ExportSummary)),
     security(("bearer" = [])))]
 async fn create_export(
     State(s): State<AppState>,
