@@ -7,33 +7,10 @@
 //! `gavel outcome`. Nobody else ever sees the receipt.
 
 use crate::remote::{items, print_table, s, seg, Remote};
-use clap::{Subcommand, ValueEnum};
+use clap::Subcommand;
+use gavel_core::approvals::ApprovalStatus;
 use serde_json::{json, Value};
 use std::process::ExitCode;
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum ApprovalStatusArg {
-    /// Waiting for an approver (and not yet expired).
-    Pending,
-    Approved,
-    Denied,
-    /// Nobody decided in time.
-    Expired,
-    /// Voided by a containment action (suspension, deactivation, kill switch).
-    Voided,
-}
-
-impl ApprovalStatusArg {
-    fn as_str(self) -> &'static str {
-        match self {
-            ApprovalStatusArg::Pending => "pending",
-            ApprovalStatusArg::Approved => "approved",
-            ApprovalStatusArg::Denied => "denied",
-            ApprovalStatusArg::Expired => "expired",
-            ApprovalStatusArg::Voided => "voided",
-        }
-    }
-}
 
 #[derive(Subcommand)]
 pub enum ApprovalsCommand {
@@ -41,7 +18,7 @@ pub enum ApprovalsCommand {
     List {
         /// Only requests with this status.
         #[arg(long, value_enum)]
-        status: Option<ApprovalStatusArg>,
+        status: Option<ApprovalStatus>,
         /// At most this many, 1..=1000 (server default 100).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
         limit: Option<u32>,

@@ -5,29 +5,10 @@
 //! was decided, under which policy text, written by whom and approved by whom.
 
 use crate::remote::{items, print_table, s, seg, Remote};
-use clap::{Args, ValueEnum};
+use clap::Args;
+use gavel_policy::Outcome;
 use serde_json::Value;
 use std::process::ExitCode;
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum OutcomeArg {
-    #[value(name = "allow")]
-    Allow,
-    #[value(name = "deny")]
-    Deny,
-    #[value(name = "require_approval")]
-    RequireApproval,
-}
-
-impl OutcomeArg {
-    fn as_str(self) -> &'static str {
-        match self {
-            OutcomeArg::Allow => "allow",
-            OutcomeArg::Deny => "deny",
-            OutcomeArg::RequireApproval => "require_approval",
-        }
-    }
-}
 
 #[derive(Args)]
 pub struct ListArgs {
@@ -39,7 +20,7 @@ pub struct ListArgs {
     tool: Option<String>,
     /// Only decisions with this outcome.
     #[arg(long, value_enum)]
-    outcome: Option<OutcomeArg>,
+    outcome: Option<Outcome>,
     /// From this date or time, inclusive (2026-11-01 or RFC 3339, e.g. 2026-11-01T09:00:00Z).
     #[arg(long)]
     since: Option<String>,

@@ -6,10 +6,10 @@
 //! author; `show` prints that timeline in log order. Resolving needs a writeup. Admins and
 //! approvers act on incidents; any user reads them.
 
-use crate::killswitch::ScopeArg;
 use crate::remote::{items, print_table, s, seg, Remote};
 use anyhow::bail;
 use clap::Subcommand;
+use gavel_core::containment::ScopeKind;
 use serde_json::{json, Value};
 use std::process::ExitCode;
 
@@ -101,7 +101,7 @@ pub enum IncidentsCommand {
         id: String,
         /// Pull a kill switch of this scope under the incident.
         #[arg(long, value_enum)]
-        killswitch_scope: Option<ScopeArg>,
+        killswitch_scope: Option<ScopeKind>,
         /// The kill switch's agent (id or name) or tool; not for global.
         #[arg(long)]
         killswitch_target: Option<String>,
@@ -205,7 +205,7 @@ pub fn run(remote: &Remote, cmd: IncidentsCommand) -> anyhow::Result<ExitCode> {
             let killswitch = match killswitch_scope {
                 Some(scope) => {
                     crate::killswitch::check_target(scope, killswitch_target.as_deref())?;
-                    json!({"scope": scope.as_str(), "target": killswitch_target, "reason": killswitch_reason})
+                    json!({"scope": scope, "target": killswitch_target, "reason": killswitch_reason})
                 }
                 None if killswitch_target.is_some() || killswitch_reason.is_some() => {
                     bail!("--killswitch-target and --killswitch-reason need --killswitch-scope")

@@ -7,29 +7,10 @@
 
 use crate::remote::{items, print_table, s, Remote};
 use anyhow::bail;
-use clap::{Subcommand, ValueEnum};
+use clap::Subcommand;
+use gavel_core::containment::ScopeKind;
 use serde_json::{json, Value};
 use std::process::ExitCode;
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum ScopeArg {
-    /// Every tool call of every agent (no --target).
-    Global,
-    /// Every call of one agent: --target is its id or name.
-    Agent,
-    /// Every call of one tool, whichever agent: --target is the tool name.
-    Tool,
-}
-
-impl ScopeArg {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            ScopeArg::Global => "global",
-            ScopeArg::Agent => "agent",
-            ScopeArg::Tool => "tool",
-        }
-    }
-}
 
 #[derive(Subcommand)]
 pub enum KillSwitchCommand {
@@ -44,7 +25,7 @@ pub enum KillSwitchCommand {
     Engage {
         /// What the switch covers: every call, one agent, or one tool.
         #[arg(long, value_enum)]
-        scope: ScopeArg,
+        scope: ScopeKind,
         /// The agent (id or name) or tool the switch covers; not for --scope global.
         #[arg(long)]
         target: Option<String>,
@@ -63,7 +44,7 @@ pub enum KillSwitchCommand {
     Release {
         /// What the switch covers: every call, one agent, or one tool.
         #[arg(long, value_enum)]
-        scope: ScopeArg,
+        scope: ScopeKind,
         /// The agent (id or name) or tool of the switch; not for --scope global.
         #[arg(long)]
         target: Option<String>,
@@ -124,7 +105,7 @@ pub fn run(remote: &Remote, cmd: KillSwitchCommand) -> anyhow::Result<ExitCode> 
             if reason.trim().is_empty() {
                 bail!("--reason must say why the kill switch is pulled");
             }
-            let body = json!({"scope": scope.as_str(), "target": target, "reason": reason,
+            let body = json!({"scope": scope, "target": target, "reason": reason,
                               "incident_id": incident});
             let switch = remote.post("/v1/killswitch", Some(body))?;
             if json {
@@ -143,7 +124,7 @@ pub fn run(remote: &Remote, cmd: KillSwitchCommand) -> anyhow::Result<ExitCode> 
         }
         KillSwitchCommand::Release { scope, target, reason, json } => {
             check_target(scope, target.as_deref())?;
-            let body = json!({"scope": scope.as_str(), "target": target, "reason": reason});
+            let body = json!({"scope": scope, "target": target, "reason": reason});
             let switch = remote.post("/v1/killswitch/release", Some(body))?;
             if json {
                 crate::print_json(&switch);
@@ -160,12 +141,12 @@ pub fn run(remote: &Remote, cmd: KillSwitchCommand) -> anyhow::Result<ExitCode> 
 }
 
 /// Says what is wrong before anything is sent.
-pub(crate) fn check_target(scope: ScopeArg, target: Option<&str>) -> anyhow::Result<()> {
+pub(crate) fn check_target(scope: ScopeKind, target: Option<&str>) -> anyhow::Result<()> {
     let target = target.filter(|t| !t.trim().is_empty());
     match (scope, target) {
-        (ScopeArg::Global, Some(_)) => bail!("--scope global takes no --target"),
-        (ScopeArg::Agent, None) => bail!("--scope agent needs --target (an agent id or name)"),
-        (ScopeArg::Tool, None) => bail!("--scope tool needs --target (a tool name)"),
+        (ScopeKind::Global, Some(_)) => bail!("--scope global takes no --target"),
+        (ScopeKind::Agent, None) => bail!("--scope agent needs --target (an agent id or name)"),
+        (ScopeKind::Tool, None) => bail!("--scope tool needs --target (a tool name)"),
         _ => Ok(()),
     }
 }

@@ -9,32 +9,10 @@
 
 use crate::remote::{items, print_table, s, seg, Remote};
 use anyhow::{bail, Context};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
+use gavel_core::approvals::ExecutionStatus;
 use serde_json::{json, Value};
 use std::process::ExitCode;
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum OutcomeStatusArg {
-    /// The call was executed and worked.
-    #[value(name = "succeeded")]
-    Succeeded,
-    /// The call was executed and failed.
-    #[value(name = "failed")]
-    Failed,
-    /// The call was not executed (denied, not approved, or abandoned).
-    #[value(name = "not_executed")]
-    NotExecuted,
-}
-
-impl OutcomeStatusArg {
-    fn as_str(self) -> &'static str {
-        match self {
-            OutcomeStatusArg::Succeeded => "succeeded",
-            OutcomeStatusArg::Failed => "failed",
-            OutcomeStatusArg::NotExecuted => "not_executed",
-        }
-    }
-}
 
 #[derive(Args)]
 pub struct OutcomeArgs {
@@ -42,7 +20,7 @@ pub struct OutcomeArgs {
     decision_id: String,
     /// What happened to the call.
     #[arg(long, value_enum)]
-    status: OutcomeStatusArg,
+    status: ExecutionStatus,
     /// What happened, for the record (an error message, a message id).
     #[arg(long)]
     detail: Option<String>,
@@ -93,7 +71,7 @@ pub enum FindingsCommand {
 }
 
 pub fn run(remote: &Remote, args: OutcomeArgs) -> anyhow::Result<ExitCode> {
-    let mut body = json!({"status": args.status.as_str()});
+    let mut body = json!({"status": args.status});
     if let Some(text) = &args.arguments {
         let v: Value = serde_json::from_str(text).context("--args is not valid JSON")?;
         if !v.is_object() {

@@ -8,35 +8,12 @@
 
 use crate::remote::{items, print_table, s, seg, Remote};
 use anyhow::{bail, Context};
-use clap::{Subcommand, ValueEnum};
+use clap::Subcommand;
+use gavel_core::policies::ChangeStatus;
+use gavel_policy::Mode;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum ModeArg {
-    /// Decisions follow the set.
-    Enforce,
-    /// The set enforces nothing; decisions record what it would have decided (`would_have`).
-    Observe,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum StatusArg {
-    Pending,
-    Applied,
-    Rejected,
-}
-
-impl StatusArg {
-    fn as_str(self) -> &'static str {
-        match self {
-            StatusArg::Pending => "pending",
-            StatusArg::Applied => "applied",
-            StatusArg::Rejected => "rejected",
-        }
-    }
-}
 
 #[derive(Subcommand)]
 pub enum PolicyCommand {
@@ -69,7 +46,7 @@ pub enum PolicyCommand {
         file: PathBuf,
         /// Mode of a new set (default enforce); ignored by the server for an existing set.
         #[arg(long, value_enum)]
-        mode: Option<ModeArg>,
+        mode: Option<Mode>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -125,7 +102,7 @@ pub enum PolicyCommand {
     Changes {
         /// Only changes with this status.
         #[arg(long, value_enum)]
-        status: Option<StatusArg>,
+        status: Option<ChangeStatus>,
         /// Only the changes of this policy set.
         #[arg(long = "set", value_name = "SET_ID")]
         set_id: Option<String>,
@@ -182,7 +159,7 @@ pub fn run(remote: &Remote, cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot read policy file {}", file.display()))?;
             let mut body = json!({"set_id": set_id, "text": text});
             if let Some(mode) = mode {
-                body["mode"] = json!(mode_str(mode));
+                body["mode"] = json!(mode);
             }
             let change = remote.post("/v1/policies", Some(body)).map_err(|e| {
                 match e.downcast::<crate::remote::ApiFailure>() {
@@ -268,7 +245,7 @@ pub fn run(remote: &Remote, cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
         PolicyCommand::Changes { status, set_id, json } => {
             let mut query = Vec::new();
             if let Some(status) = status {
-                query.push(("status", status.as_str().to_string()));
+                query.push(("status", crate::remote::wire_name(&status)));
             }
             if let Some(set_id) = set_id {
                 query.push(("set_id", set_id));
@@ -353,13 +330,6 @@ pub fn run(remote: &Remote, cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn mode_str(mode: ModeArg) -> &'static str {
-    match mode {
-        ModeArg::Enforce => "enforce",
-        ModeArg::Observe => "observe",
-    }
 }
 
 fn fetch_version(remote: &Remote, set_id: &str, version: u32) -> anyhow::Result<Value> {

@@ -220,6 +220,15 @@ pub fn s(v: &Value) -> String {
     }
 }
 
+/// The wire name of a value serde writes as a string (a core enum's variant, e.g. `applied`): what
+/// the server reads in a query. Empty for any other value.
+pub fn wire_name<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(name)) => name,
+        _ => String::new(),
+    }
+}
+
 /// The `items` array of a list answer (empty when absent).
 pub fn items(v: &Value) -> &[Value] {
     v["items"].as_array().map_or(&[], Vec::as_slice)
@@ -267,6 +276,14 @@ mod tests {
         let r = Remote::new("http://127.0.0.1:7311/", Some("  ".into())).unwrap();
         assert_eq!(r.base, "http://127.0.0.1:7311");
         assert!(r.token().is_err(), "a blank token is no token");
+    }
+
+    #[test]
+    fn wire_names_are_serde_names() {
+        use gavel_core::policies::ChangeStatus;
+        assert_eq!(wire_name(&ChangeStatus::Applied), "applied");
+        assert_eq!(wire_name(&gavel_policy::Outcome::RequireApproval), "require_approval");
+        assert_eq!(wire_name(&3), "");
     }
 
     #[test]

@@ -3,32 +3,10 @@
 //! Tokens are printed exactly once, when issued (create, rotate): the server keeps only their hash.
 
 use crate::remote::{items, print_table, s, seg, Remote};
-use clap::{Subcommand, ValueEnum};
+use clap::Subcommand;
+use gavel_core::Role;
 use serde_json::{json, Value};
 use std::process::ExitCode;
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum RoleArg {
-    /// Manages users, agents, policies and packs; approves other admins' policy changes.
-    Admin,
-    /// Decides approval requests for held tool calls.
-    Approver,
-    /// Reads the audit trail and evidence.
-    Auditor,
-    /// Reads everything, changes nothing.
-    Viewer,
-}
-
-impl RoleArg {
-    fn as_str(self) -> &'static str {
-        match self {
-            RoleArg::Admin => "admin",
-            RoleArg::Approver => "approver",
-            RoleArg::Auditor => "auditor",
-            RoleArg::Viewer => "viewer",
-        }
-    }
-}
 
 #[derive(Subcommand)]
 pub enum UsersCommand {
@@ -38,7 +16,7 @@ pub enum UsersCommand {
         name: String,
         /// The user's role.
         #[arg(long, value_enum)]
-        role: RoleArg,
+        role: Role,
         /// Print the server's object: id, name, role, status, ..., token.
         #[arg(long)]
         json: bool,
@@ -55,7 +33,7 @@ pub enum UsersCommand {
         user: String,
         /// The user's role.
         #[arg(value_enum)]
-        role: RoleArg,
+        role: Role,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -84,7 +62,7 @@ pub enum UsersCommand {
 pub fn run(remote: &Remote, cmd: UsersCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         UsersCommand::Create { name, role, json } => {
-            let user = remote.post("/v1/users", Some(json!({"name": name, "role": role.as_str()})))?;
+            let user = remote.post("/v1/users", Some(json!({"name": name, "role": role})))?;
             if json {
                 crate::print_json(&user);
             } else {
@@ -116,7 +94,7 @@ pub fn run(remote: &Remote, cmd: UsersCommand) -> anyhow::Result<ExitCode> {
         }
         UsersCommand::Role { user, role, json } => {
             let path = format!("/v1/users/{}/role", seg(&user)?);
-            let user = remote.post(&path, Some(json!({"role": role.as_str()})))?;
+            let user = remote.post(&path, Some(json!({"role": role})))?;
             if json {
                 crate::print_json(&user);
             } else {

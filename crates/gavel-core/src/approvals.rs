@@ -33,11 +33,14 @@ use serde_json::{json, Value};
 
 /// The state of an approval request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum ApprovalStatus {
+    /// Waiting for an approver (and not yet expired).
     Pending,
     Approved,
     Denied,
+    /// Nobody decided in time.
     Expired,
     /// Voided by a containment action (suspension, deactivation, kill switch).
     Voided,
@@ -128,10 +131,14 @@ pub struct RecordedOutcome {
 
 /// What happened to a decided call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum), value(rename_all = "snake_case"))]
 #[serde(rename_all = "snake_case")]
 pub enum ExecutionStatus {
+    /// The call was executed and worked.
     Succeeded,
+    /// The call was executed and failed.
     Failed,
+    /// The call was not executed (denied, not approved, or abandoned).
     NotExecuted,
 }
 

@@ -21,11 +21,16 @@ use serde_json::json;
 /// What a user may do: `admin` administers, `approver` decides held calls, `auditor` reads and
 /// exports evidence, `viewer` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// Manages users, agents, policies and packs; approves other admins' policy changes.
     Admin,
+    /// Decides approval requests for held tool calls.
     Approver,
+    /// Reads the audit trail and evidence.
     Auditor,
+    /// Reads everything, changes nothing.
     Viewer,
 }
 

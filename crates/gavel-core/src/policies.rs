@@ -60,6 +60,7 @@ pub enum ChangeAction {
 
 /// The state of a policy change request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeStatus {
     Pending,
