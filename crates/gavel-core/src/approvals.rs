@@ -92,7 +92,7 @@ pub struct Approval {
 
 /// What an agent reported it did with a decided call, checked against the decision: the data of
 /// the `outcome.recorded` event and of the `outcomes/<decision id>` document.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OutcomeRecord {
     pub decision_id: String,
     /// The seq of the decision event.
@@ -121,7 +121,7 @@ pub struct OutcomeRecord {
 }
 
 /// The answer to reporting an outcome: the record and the seq of its event.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RecordedOutcome {
     #[serde(flatten)]
     pub record: OutcomeRecord,
@@ -782,7 +782,7 @@ fn open_when_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result
 }
 
 /// A bypass finding with its id and the seq of the event that last changed it.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FindingView {
     pub id: String,
     #[serde(flatten)]

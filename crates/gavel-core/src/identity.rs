@@ -144,7 +144,7 @@ impl Principal {
 }
 
 /// One agent of the inventory (CC6.1): when it was first and last seen deciding, and how often.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InventoryEntry {
     pub agent: Agent,
     /// The time of its first decision.
@@ -157,7 +157,7 @@ pub struct InventoryEntry {
 }
 
 /// Decisions by outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OutcomeCounts {
     pub allow: u64,
     pub deny: u64,
@@ -165,7 +165,7 @@ pub struct OutcomeCounts {
 }
 
 /// A principal together with its one-time credential.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Issued<T> {
     #[serde(flatten)]
     pub principal: T,
