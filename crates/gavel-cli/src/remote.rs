@@ -363,11 +363,6 @@ pub fn wire_name<T: serde::Serialize + ?Sized>(value: &T) -> String {
     }
 }
 
-/// The `items` array of a list answer (empty when absent).
-pub fn items(v: &Value) -> &[Value] {
-    v["items"].as_array().map_or(&[], Vec::as_slice)
-}
-
 /// Prints rows under a header, each column as wide as its widest cell.
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
