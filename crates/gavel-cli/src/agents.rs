@@ -9,10 +9,14 @@
 //! `inventory` is the CC6.1 list: every agent with when it was first and last seen and what was
 //! decided for it.
 
-use crate::remote::{items, print_table, s, seg, Remote};
+use crate::remote::{print_table, s, seg, show, Remote};
 use crate::users::print_token;
 use anyhow::bail;
 use clap::{ArgGroup, Subcommand};
+use gavel_core::containment::Limits;
+use gavel_core::identity::InventoryEntry;
+use gavel_core::{Agent, Issued};
+use gavel_server::openapi::List;
 use serde_json::{json, Value};
 use std::process::ExitCode;
 
@@ -151,66 +155,60 @@ pub fn run(remote: &Remote, cmd: AgentsCommand) -> anyhow::Result<ExitCode> {
             if calls_per_minute.is_some() || cost_usd_per_day.is_some() {
                 body["limits"] = limits_body(calls_per_minute, cost_usd_per_day)?;
             }
-            let agent = remote.post("/v1/agents", Some(body))?;
-            if json {
-                crate::print_json(&agent);
-            } else {
-                println!("registered agent {} ({})", s(&agent["name"]), s(&agent["id"]));
-                print_details(&agent);
-                print_token(&agent);
-            }
+            show(remote.post("/v1/agents", Some(body))?, json, |agent: &Issued<Agent>| {
+                let a = &agent.principal;
+                println!("registered agent {} ({})", s(&a.name), s(&a.id));
+                print_details(a);
+                print_token(&agent.token);
+            })?;
         }
         AgentsCommand::List { json } => {
-            let list = remote.get("/v1/agents", &[])?;
-            if json {
-                crate::print_json(&list);
-            } else {
-                let rows: Vec<Vec<String>> = items(&list)
+            show(remote.get("/v1/agents", &[])?, json, |list: &List<Agent>| {
+                let rows: Vec<Vec<String>> = list
+                    .items
                     .iter()
                     .map(|a| {
-                        ["id", "name", "status", "environment", "tier", "groups", "owner"]
-                            .iter()
-                            .map(|k| s(&a[*k]))
-                            .collect()
+                        vec![
+                            s(&a.id),
+                            s(&a.name),
+                            s(&a.status),
+                            s(&a.environment),
+                            s(&a.tier),
+                            s(&a.groups),
+                            s(&a.owner),
+                        ]
                     })
                     .collect();
                 print_table(&["ID", "NAME", "STATUS", "ENVIRONMENT", "TIER", "GROUPS", "OWNER"], &rows);
-            }
+            })?;
         }
         AgentsCommand::Show { id, json } => {
-            let agent = remote.get(&format!("/v1/agents/{}", seg(&id)?), &[])?;
-            if json {
-                crate::print_json(&agent);
-            } else {
-                println!("agent {} ({})", s(&agent["name"]), s(&agent["id"]));
-                print_details(&agent);
-            }
+            show(remote.get(&format!("/v1/agents/{}", seg(&id)?), &[])?, json, |a: &Agent| {
+                println!("agent {} ({})", s(&a.name), s(&a.id));
+                print_details(a);
+            })?;
         }
         AgentsCommand::Deactivate { id, reason, json } => {
             let path = format!("/v1/agents/{}/deactivate", seg(&id)?);
-            let agent = remote.post(&path, Some(json!({"reason": reason})))?;
-            if json {
-                crate::print_json(&agent);
-            } else {
+            show(remote.post(&path, Some(json!({"reason": reason})))?, json, |a: &Agent| {
                 println!(
                     "deactivated agent {} ({}): its tool calls are denied and recorded from now on",
-                    s(&agent["name"]),
-                    s(&agent["id"])
+                    s(&a.name),
+                    s(&a.id)
                 );
-            }
+            })?;
         }
         AgentsCommand::Rotate { id, json } => {
-            let agent = remote.post(&format!("/v1/agents/{}/rotate", seg(&id)?), None)?;
-            if json {
-                crate::print_json(&agent);
-            } else {
+            let answer = remote.post(&format!("/v1/agents/{}/rotate", seg(&id)?), None)?;
+            show(answer, json, |agent: &Issued<Agent>| {
+                let a = &agent.principal;
                 println!(
                     "issued a new token for agent {} ({}); the old one is revoked",
-                    s(&agent["name"]),
-                    s(&agent["id"])
+                    s(&a.name),
+                    s(&a.id)
                 );
-                print_token(&agent);
-            }
+                print_token(&agent.token);
+            })?;
         }
         AgentsCommand::Suspend { id, reason, incident, json } => {
             let path = format!("/v1/agents/{}/suspend", seg(&id)?);
@@ -218,88 +216,72 @@ pub fn run(remote: &Remote, cmd: AgentsCommand) -> anyhow::Result<ExitCode> {
             if let Some(incident) = incident {
                 body["incident_id"] = json!(incident);
             }
-            let agent = remote.post(&path, Some(body))?;
-            if json {
-                crate::print_json(&agent);
-            } else {
+            show(remote.post(&path, Some(body))?, json, |a: &Agent| {
                 println!(
                     "suspended agent {} ({}): its tool calls are denied and recorded until it is reactivated",
-                    s(&agent["name"]),
-                    s(&agent["id"])
+                    s(&a.name),
+                    s(&a.id)
                 );
-            }
+            })?;
         }
         AgentsCommand::Reactivate { id, reason, json } => {
             let path = format!("/v1/agents/{}/reactivate", seg(&id)?);
-            let agent = remote.post(&path, Some(json!({"reason": reason})))?;
-            if json {
-                crate::print_json(&agent);
-            } else {
+            show(remote.post(&path, Some(json!({"reason": reason})))?, json, |a: &Agent| {
                 println!(
                     "reactivated agent {} ({}): its tool calls are decided by policy again",
-                    s(&agent["name"]),
-                    s(&agent["id"])
+                    s(&a.name),
+                    s(&a.id)
                 );
-            }
+            })?;
         }
         AgentsCommand::Limits { id, calls_per_minute, cost_usd_per_day, unlimited: _, json } => {
             let path = format!("/v1/agents/{}/limits", seg(&id)?);
-            let agent = remote.post(&path, Some(limits_body(calls_per_minute, cost_usd_per_day)?))?;
-            if json {
-                crate::print_json(&agent);
-            } else {
-                println!(
-                    "agent {} ({}) limits: {}",
-                    s(&agent["name"]),
-                    s(&agent["id"]),
-                    describe_limits(&agent["limits"])
-                );
-            }
+            let answer = remote.post(&path, Some(limits_body(calls_per_minute, cost_usd_per_day)?))?;
+            show(answer, json, |a: &Agent| {
+                println!("agent {} ({}) limits: {}", s(&a.name), s(&a.id), describe_limits(&a.limits));
+            })?;
         }
         AgentsCommand::Inventory { json } => {
-            let list = remote.get("/v1/agents/inventory", &[])?;
-            if json {
-                crate::print_json(&list);
-                return Ok(ExitCode::SUCCESS);
-            }
-            let rows: Vec<Vec<String>> = items(&list)
-                .iter()
-                .map(|row| {
-                    let a = &row["agent"];
-                    let n = |k: &str| s(&row["by_outcome"][k]);
-                    vec![
-                        s(&a["name"]),
-                        s(&a["status"]),
-                        s(&a["owner"]),
-                        s(&a["environment"]),
-                        s(&row["first_seen"]),
-                        s(&row["last_seen"]),
-                        s(&row["decisions"]),
-                        n("allow"),
-                        n("deny"),
-                        n("require_approval"),
-                    ]
-                })
-                .collect();
-            if rows.is_empty() {
-                println!("no agents registered");
-            } else {
-                print_table(
-                    &[
-                        "NAME",
-                        "STATUS",
-                        "OWNER",
-                        "ENVIRONMENT",
-                        "FIRST SEEN",
-                        "LAST SEEN",
-                        "TOTAL",
-                        "ALLOW",
-                        "DENY",
-                        "REQUIRE_APPROVAL",
-                    ],
-                    &rows,
-                );
-            }
+            show(remote.get("/v1/agents/inventory", &[])?, json, |list: &List<InventoryEntry>| {
+                let rows: Vec<Vec<String>> = list
+                    .items
+                    .iter()
+                    .map(|row| {
+                        let a = &row.agent;
+                        vec![
+                            s(&a.name),
+                            s(&a.status),
+                            s(&a.owner),
+                            s(&a.environment),
+                            s(&row.first_seen),
+                            s(&row.last_seen),
+                            s(&row.decisions),
+                            s(&row.by_outcome.allow),
+                            s(&row.by_outcome.deny),
+                            s(&row.by_outcome.require_approval),
+                        ]
+                    })
+                    .collect();
+                if rows.is_empty() {
+                    println!("no agents registered");
+                } else {
+                    print_table(
+                        &[
+                            "NAME",
+                            "STATUS",
+                            "OWNER",
+                            "ENVIRONMENT",
+                            "FIRST SEEN",
+                            "LAST SEEN",
+                            "TOTAL",
+                            "ALLOW",
+                            "DENY",
+                            "REQUIRE_APPROVAL",
+                        ],
+                        &rows,
+                    );
+                }
+            })?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -313,16 +295,16 @@ fn limits_body(calls_per_minute: Option<u32>, cost_usd_per_day: Option<f64>) -> 
             bail!("--cost-usd-per-day must be a non-negative number");
         }
     }
-    Ok(json!({"calls_per_minute": calls_per_minute, "cost_usd_per_day": cost_usd_per_day}))
+    Ok(json!(Limits { calls_per_minute, cost_usd_per_day }))
 }
 
 /// "2 calls/min, $1.5/day", or "none (unlimited)".
-fn describe_limits(limits: &Value) -> String {
+fn describe_limits(limits: &Limits) -> String {
     let mut parts = Vec::new();
-    if let Some(n) = limits["calls_per_minute"].as_u64() {
+    if let Some(n) = limits.calls_per_minute {
         parts.push(format!("{n} calls/min"));
     }
-    if let Some(c) = limits["cost_usd_per_day"].as_f64() {
+    if let Some(c) = limits.cost_usd_per_day {
         parts.push(format!("${c}/day"));
     }
     if parts.is_empty() {
@@ -332,12 +314,25 @@ fn describe_limits(limits: &Value) -> String {
     }
 }
 
-fn print_details(agent: &Value) {
-    println!("  status:      {}", s(&agent["status"]));
-    println!("  owner:       {}", s(&agent["owner"]));
-    println!("  environment: {}", s(&agent["environment"]));
-    println!("  tier:        {}", s(&agent["tier"]));
-    println!("  groups:      {}", s(&agent["groups"]));
-    println!("  limits:      {}", describe_limits(&agent["limits"]));
-    println!("  created:     {} by {}", s(&agent["created_at"]), s(&agent["created_by"]));
+fn print_details(agent: &Agent) {
+    println!("  status:      {}", s(&agent.status));
+    println!("  owner:       {}", s(&agent.owner));
+    println!("  environment: {}", s(&agent.environment));
+    println!("  tier:        {}", s(&agent.tier));
+    println!("  groups:      {}", s(&agent.groups));
+    println!("  limits:      {}", describe_limits(&agent.limits));
+    println!("  created:     {} by {}", s(&agent.created_at), s(&agent.created_by));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_read_as_the_json_said() {
+        let limits = |v: Value| describe_limits(&serde_json::from_value(v).unwrap());
+        assert_eq!(limits(json!({})), "none (unlimited)");
+        assert_eq!(limits(json!({"calls_per_minute": 2, "cost_usd_per_day": 1.5})), "2 calls/min, $1.5/day");
+        assert_eq!(limits(json!({"calls_per_minute": null, "cost_usd_per_day": 2.0})), "$2/day");
+    }
 }

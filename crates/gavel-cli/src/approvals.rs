@@ -6,34 +6,12 @@
 //! --wait` long-polls) and, once approved, gets a single-use receipt that it presents with
 //! `gavel outcome`. Nobody else ever sees the receipt.
 
-use crate::remote::{items, print_table, s, seg, Remote};
-use clap::{Subcommand, ValueEnum};
+use crate::remote::{print_table, s, seg, show, Remote};
+use clap::Subcommand;
+use gavel_core::approvals::{Approval, ApprovalStatus, ApprovalVerdict};
+use gavel_server::openapi::List;
 use serde_json::{json, Value};
 use std::process::ExitCode;
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum ApprovalStatusArg {
-    /// Waiting for an approver (and not yet expired).
-    Pending,
-    Approved,
-    Denied,
-    /// Nobody decided in time.
-    Expired,
-    /// Voided by a containment action (suspension, deactivation, kill switch).
-    Voided,
-}
-
-impl ApprovalStatusArg {
-    fn as_str(self) -> &'static str {
-        match self {
-            ApprovalStatusArg::Pending => "pending",
-            ApprovalStatusArg::Approved => "approved",
-            ApprovalStatusArg::Denied => "denied",
-            ApprovalStatusArg::Expired => "expired",
-            ApprovalStatusArg::Voided => "voided",
-        }
-    }
-}
 
 #[derive(Subcommand)]
 pub enum ApprovalsCommand {
@@ -41,7 +19,7 @@ pub enum ApprovalsCommand {
     List {
         /// Only requests with this status.
         #[arg(long, value_enum)]
-        status: Option<ApprovalStatusArg>,
+        status: Option<ApprovalStatus>,
         /// At most this many, 1..=1000 (server default 100).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
         limit: Option<u32>,
@@ -99,129 +77,131 @@ pub fn run(remote: &Remote, cmd: ApprovalsCommand) -> anyhow::Result<ExitCode> {
             if let Some(limit) = limit {
                 query.push(("limit", limit.to_string()));
             }
-            let list = remote.get("/v1/approvals", &query)?;
-            if json {
-                crate::print_json(&list);
-                return Ok(ExitCode::SUCCESS);
-            }
-            let rows: Vec<Vec<String>> = items(&list)
-                .iter()
-                .map(|a| {
-                    ["id", "status", "requested_at", "expires_at", "agent_name", "tool", "on_behalf_of"]
-                        .iter()
-                        .map(|k| s(&a[*k]))
-                        .chain([s(&a["decided_by_name"])])
-                        .collect()
-                })
-                .collect();
-            if rows.is_empty() {
-                println!("no approval requests match");
-            } else {
-                print_table(
-                    &["ID", "STATUS", "REQUESTED", "EXPIRES", "AGENT", "TOOL", "ON BEHALF OF", "DECIDED BY"],
-                    &rows,
-                );
-            }
+            show(remote.get("/v1/approvals", &query)?, json, |list: &List<Approval>| {
+                let rows: Vec<Vec<String>> = list
+                    .items
+                    .iter()
+                    .map(|a| {
+                        vec![
+                            s(&a.id),
+                            s(&a.status),
+                            s(&a.requested_at),
+                            s(&a.expires_at),
+                            s(&a.agent_name),
+                            s(&a.tool),
+                            s(&a.on_behalf_of),
+                            s(&a.decided_by_name),
+                        ]
+                    })
+                    .collect();
+                if rows.is_empty() {
+                    println!("no approval requests match");
+                } else {
+                    print_table(
+                        &[
+                            "ID",
+                            "STATUS",
+                            "REQUESTED",
+                            "EXPIRES",
+                            "AGENT",
+                            "TOOL",
+                            "ON BEHALF OF",
+                            "DECIDED BY",
+                        ],
+                        &rows,
+                    );
+                }
+            })?;
         }
         ApprovalsCommand::Show { id, wait, json } => {
             let query: Vec<(&str, String)> = wait.map(|w| ("wait", w.to_string())).into_iter().collect();
-            let approval = remote.get(&format!("/v1/approvals/{}", seg(&id)?), &query)?;
-            if json {
-                crate::print_json(&approval);
-                return Ok(ExitCode::SUCCESS);
-            }
-            println!("approval {} for decision {}", s(&approval["id"]), s(&approval["decision_id"]));
-            print_approval(&approval, "  ");
-            if approval["status"] == "pending" {
-                if let Some(w) = wait.filter(|w| *w > 0) {
-                    println!("still pending after waiting {w} s");
+            let answer = remote.get(&format!("/v1/approvals/{}", seg(&id)?), &query)?;
+            show(answer, json, |approval: &Approval| {
+                println!("approval {} for decision {}", s(&approval.id), s(&approval.decision_id));
+                print_approval(approval, "  ", true);
+                if approval.status == ApprovalStatus::Pending {
+                    if let Some(w) = wait.filter(|w| *w > 0) {
+                        println!("still pending after waiting {w} s");
+                    }
                 }
-            }
-            if let Some(receipt) = approval["receipt"].as_str() {
-                println!("  receipt:      {receipt}");
-                println!(
-                    "(single use: present it when reporting the outcome, \
-                     `gavel outcome {} --status succeeded --receipt {receipt}`)",
-                    s(&approval["decision_id"])
-                );
-            }
+                if let Some(receipt) = &approval.receipt {
+                    println!("  receipt:      {receipt}");
+                    println!(
+                        "(single use: present it when reporting the outcome, \
+                         `gavel outcome {} --status succeeded --receipt {receipt}`)",
+                        s(&approval.decision_id)
+                    );
+                }
+            })?;
         }
         ApprovalsCommand::Approve { id, comment, json } => {
-            let approval = decide(remote, &id, "approve", comment)?;
-            if json {
-                crate::print_json(&approval);
-            } else {
+            show(decide(remote, &id, ApprovalVerdict::Approve, comment)?, json, |a: &Approval| {
                 println!(
                     "approved {} ({} by agent {}): the agent may now execute it once, with its receipt",
-                    s(&approval["id"]),
-                    s(&approval["tool"]),
-                    s(&approval["agent_name"])
+                    s(&a.id),
+                    s(&a.tool),
+                    s(&a.agent_name)
                 );
-            }
+            })?;
         }
         ApprovalsCommand::Deny { id, comment, json } => {
-            let approval = decide(remote, &id, "deny", comment)?;
-            if json {
-                crate::print_json(&approval);
-            } else {
+            show(decide(remote, &id, ApprovalVerdict::Deny, comment)?, json, |a: &Approval| {
                 println!(
                     "denied {} ({} by agent {}): the agent must not execute it",
-                    s(&approval["id"]),
-                    s(&approval["tool"]),
-                    s(&approval["agent_name"])
+                    s(&a.id),
+                    s(&a.tool),
+                    s(&a.agent_name)
                 );
-            }
+            })?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn decide(remote: &Remote, id: &str, decision: &str, comment: Option<String>) -> anyhow::Result<Value> {
+fn decide(
+    remote: &Remote,
+    id: &str,
+    verdict: ApprovalVerdict,
+    comment: Option<String>,
+) -> anyhow::Result<Value> {
     let path = format!("/v1/approvals/{}/decide", seg(id)?);
-    remote.post(&path, Some(json!({"decision": decision, "comment": comment})))
+    remote.post(&path, Some(json!({"decision": verdict, "comment": comment})))
 }
 
-/// The fields of an approval request, one per line under `indent` (shared with `audit trace`).
-/// Never prints the receipt: the caller decides whether it may be shown.
-pub fn print_approval(a: &Value, indent: &str) {
+/// The fields of an approval request, one per line under `indent` (shared with `audit trace`,
+/// which prints the call itself above it: `call` false leaves out the tool, agent, owner, on
+/// behalf of, resource, arguments and reasons). Never prints the receipt: the caller decides
+/// whether it may be shown.
+pub fn print_approval(a: &Approval, indent: &str, call: bool) {
     let line = |label: &str, value: String| println!("{indent}{:<13} {value}", format!("{label}:"));
-    if !a["tool"].is_null() {
-        line("tool", s(&a["tool"]));
-    }
-    if !a["agent_name"].is_null() || !a["agent_id"].is_null() {
-        line("agent", format!("{} ({})", s(&a["agent_name"]), s(&a["agent_id"])));
-    }
-    if !a["owner"].is_null() {
-        line("owner", s(&a["owner"]));
-    }
-    if a.get("on_behalf_of").is_some() {
-        line("on behalf of", s(&a["on_behalf_of"]));
-    }
-    if !a["resource"].is_null() {
-        line("resource", s(&a["resource"]));
-    }
-    if let Some(args) = a.get("arguments") {
-        line("arguments", compact(args));
-    }
-    let reasons = a["reasons"].as_array().map_or(&[][..], Vec::as_slice);
-    for (i, r) in reasons.iter().enumerate() {
-        if i == 0 {
-            line("reasons", s(r));
-        } else {
-            println!("{indent}{:<13} {}", "", s(r));
+    if call {
+        line("tool", s(&a.tool));
+        line("agent", format!("{} ({})", s(&a.agent_name), s(&a.agent_id)));
+        line("owner", s(&a.owner));
+        line("on behalf of", s(&a.on_behalf_of));
+        if let Some(resource) = &a.resource {
+            line("resource", s(resource));
+        }
+        line("arguments", compact(&a.arguments));
+        for (i, r) in a.reasons.iter().enumerate() {
+            if i == 0 {
+                line("reasons", s(r));
+            } else {
+                println!("{indent}{:<13} {}", "", s(r));
+            }
         }
     }
-    line("status", s(&a["status"]));
-    line("requested", format!("{} (expires {})", s(&a["requested_at"]), s(&a["expires_at"])));
-    if !a["decided_at"].is_null() || !a["decided_by"].is_null() {
-        let verb = match a["status"].as_str() {
-            Some("approved") => "approved by",
-            Some("denied") => "denied by",
+    line("status", s(&a.status));
+    line("requested", format!("{} (expires {})", s(&a.requested_at), s(&a.expires_at)));
+    if a.decided_at.is_some() || a.decided_by.is_some() {
+        let verb = match a.status {
+            ApprovalStatus::Approved => "approved by",
+            ApprovalStatus::Denied => "denied by",
             _ => "decided by",
         };
-        line(verb, format!("{} ({})", s(&a["decided_by_name"]), s(&a["decided_by"])));
-        line("decided at", s(&a["decided_at"]));
-        line("comment", s(&a["comment"]));
+        line(verb, format!("{} ({})", s(&a.decided_by_name), s(&a.decided_by)));
+        line("decided at", s(&a.decided_at));
+        line("comment", s(&a.comment));
     }
 }
 

@@ -4,30 +4,13 @@
 //! `trace` answers the auditor's first question about one action: which agent (and for whom), what
 //! was decided, under which policy text, written by whom and approved by whom.
 
-use crate::remote::{items, print_table, s, seg, Remote};
-use clap::{Args, ValueEnum};
-use serde_json::Value;
+use crate::remote::{print_table, read, s, seg, show, Remote};
+use clap::Args;
+use gavel_core::approvals::OutcomeRecord;
+use gavel_core::audit::{Page, Trace, TracedPrincipal};
+use gavel_core::Agent;
+use gavel_policy::Outcome;
 use std::process::ExitCode;
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum OutcomeArg {
-    #[value(name = "allow")]
-    Allow,
-    #[value(name = "deny")]
-    Deny,
-    #[value(name = "require_approval")]
-    RequireApproval,
-}
-
-impl OutcomeArg {
-    fn as_str(self) -> &'static str {
-        match self {
-            OutcomeArg::Allow => "allow",
-            OutcomeArg::Deny => "deny",
-            OutcomeArg::RequireApproval => "require_approval",
-        }
-    }
-}
 
 #[derive(Args)]
 pub struct ListArgs {
@@ -39,7 +22,7 @@ pub struct ListArgs {
     tool: Option<String>,
     /// Only decisions with this outcome.
     #[arg(long, value_enum)]
-    outcome: Option<OutcomeArg>,
+    outcome: Option<Outcome>,
     /// From this date or time, inclusive (2026-11-01 or RFC 3339, e.g. 2026-11-01T09:00:00Z).
     #[arg(long)]
     since: Option<String>,
@@ -86,95 +69,99 @@ pub fn list(remote: &Remote, args: ListArgs) -> anyhow::Result<ExitCode> {
             query.push((key, value));
         }
     }
-    let page = remote.get("/v1/audit", &query)?;
-    if args.json {
-        crate::print_json(&page);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let rows: Vec<Vec<String>> = items(&page)
-        .iter()
-        .map(|d| {
-            vec![
-                s(&d["time"]),
-                s(&d["seq"]),
-                s(&d["decision_id"]),
-                s(&d["agent_name"]),
-                s(&d["tool"]),
-                s(&d["decision"]),
-                s(&d["enforced"]),
-                s(&d["would_have"]),
-            ]
-        })
-        .collect();
-    if rows.is_empty() {
-        println!("no decisions match");
-    } else {
-        print_table(
-            &["TIME", "SEQ", "DECISION ID", "AGENT", "TOOL", "DECISION", "ENFORCED", "WOULD HAVE"],
-            &rows,
-        );
-    }
-    if let Some(cursor) = page["next_cursor"].as_str() {
-        println!("more: repeat with --cursor {cursor}");
-    }
+    show(remote.get("/v1/audit", &query)?, args.json, |page: &Page| {
+        let rows: Vec<Vec<String>> = page
+            .items
+            .iter()
+            .map(|d| {
+                let r = &d.record;
+                vec![
+                    s(&d.time),
+                    s(&d.seq),
+                    s(&r.decision_id),
+                    s(&r.agent_name),
+                    s(&r.tool),
+                    s(&r.decision),
+                    s(&r.enforced),
+                    s(&r.would_have),
+                ]
+            })
+            .collect();
+        if rows.is_empty() {
+            println!("no decisions match");
+        } else {
+            print_table(
+                &["TIME", "SEQ", "DECISION ID", "AGENT", "TOOL", "DECISION", "ENFORCED", "WOULD HAVE"],
+                &rows,
+            );
+        }
+        if let Some(cursor) = &page.next_cursor {
+            println!("more: repeat with --cursor {cursor}");
+        }
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn trace(remote: &Remote, args: TraceArgs) -> anyhow::Result<ExitCode> {
-    let t = remote.get(&format!("/v1/audit/trace/{}", seg(&args.decision_id)?), &[])?;
+    let answer = remote.get(&format!("/v1/audit/trace/{}", seg(&args.decision_id)?), &[])?;
     if args.json {
-        crate::print_json(&t);
+        crate::print_json(&answer);
         return Ok(ExitCode::SUCCESS);
     }
-    let p = &t["principal"];
-    println!("decision {} at {} (log seq {})", s(&t["decision_id"]), s(&t["time"]), s(&t["seq"]));
+    let t: Trace = read(answer)?;
+    // The outcome is the stored outcome record; core answers it as it is stored.
+    let outcome: Option<OutcomeRecord> = t.outcome.clone().map(read).transpose()?;
+    println!("decision {} at {} (log seq {})", s(&t.decision_id), s(&t.time), t.seq);
     println!();
-    println!("principal:    agent {} ({})", s(&p["name"]), s(&p["id"]));
-    println!("  owner:       {}", s(&p["owner"]));
-    println!("  environment: {}", s(&p["environment"]));
-    println!("  groups:      {}", s(&p["groups"]));
-    println!("  tier:        {}", s(&p["tier"]));
-    println!("  status now:  {}", s(&p["status"]));
-    println!("on behalf of: {}", s(&t["on_behalf_of"]));
-    println!("tool:         {}", s(&t["tool"]));
-    println!("resource:     {}", s(&t["resource"]));
-    let enforced =
-        if t["enforced"].as_bool() == Some(true) { "enforced" } else { "not enforced: permissive mode" };
-    println!("decision:     {} ({enforced})", s(&t["decision"]));
-    if !t["would_have"].is_null() {
-        println!("would have:   {} (observe-mode policies)", s(&t["would_have"]));
+    // An agent no longer registered is known by its id only.
+    let (agent, id) = match &t.principal {
+        TracedPrincipal::Agent(a) => (Some(a), &a.id),
+        TracedPrincipal::Gone(g) => (None, &g.id),
+    };
+    let of = |member: fn(&Agent) -> String| agent.map_or_else(|| "-".to_string(), member);
+    println!("principal:    agent {} ({})", of(|a| s(&a.name)), s(id));
+    println!("  owner:       {}", of(|a| s(&a.owner)));
+    println!("  environment: {}", of(|a| s(&a.environment)));
+    println!("  groups:      {}", of(|a| s(&a.groups)));
+    println!("  tier:        {}", of(|a| s(&a.tier)));
+    println!("  status now:  {}", of(|a| s(&a.status)));
+    println!("on behalf of: {}", s(&t.on_behalf_of));
+    println!("tool:         {}", s(&t.tool));
+    println!("resource:     {}", s(&t.resource));
+    let enforced = if t.enforced { "enforced" } else { "not enforced: permissive mode" };
+    println!("decision:     {} ({enforced})", s(&t.decision));
+    if let Some(would_have) = t.would_have {
+        println!("would have:   {} (observe-mode policies)", s(&would_have));
     }
-    let reasons = t["reasons"].as_array().map_or(&[][..], Vec::as_slice);
-    for (i, r) in reasons.iter().enumerate() {
+    for (i, r) in t.reasons.iter().enumerate() {
         println!("{}{}", if i == 0 { "reasons:      " } else { "              " }, s(r));
     }
     println!();
-    let policies = t["policies"].as_array().map_or(&[][..], Vec::as_slice);
-    if policies.is_empty() {
+    if t.policies.is_empty() {
         println!("policies: none fired");
     } else {
         println!("policies:");
     }
-    for pol in policies {
-        let role = if pol["enforced"].as_bool() == Some(true) { "enforced" } else { "observed" };
-        println!("  {}/{} version {} ({role})", s(&pol["set_id"]), s(&pol["policy_id"]), s(&pol["version"]));
-        println!("    sha256:       {}", s(&pol["sha256"]));
-        println!("    author:       {}", s(&pol["author"]));
-        println!("    approved by:  {} (change {})", s(&pol["approved_by"]), s(&pol["change_id"]));
-        if !pol["mode_approved_by"].is_null() && pol["mode_change_id"] != pol["change_id"] {
+    for pol in &t.policies {
+        let role = if pol.enforced { "enforced" } else { "observed" };
+        println!("  {}/{} version {} ({role})", s(&pol.set_id), s(&pol.policy_id), pol.version);
+        println!("    sha256:       {}", s(&pol.sha256));
+        println!("    author:       {}", s(&pol.author));
+        println!("    approved by:  {} (change {})", s(&pol.approved_by), s(&pol.change_id));
+        if pol.mode_approved_by.is_some() && pol.mode_change_id != pol.change_id {
             println!(
                 "    went live:    approved by {} (change {})",
-                s(&pol["mode_approved_by"]),
-                s(&pol["mode_change_id"])
+                s(&pol.mode_approved_by),
+                s(&pol.mode_change_id)
             );
         }
-        println!("    activated at: {}", s(&pol["activated_at"]));
-        if !pol["source"].is_null() {
-            println!("    source:       {}", s(&pol["source"]));
+        println!("    activated at: {}", s(&pol.activated_at));
+        if let Some(source) = &pol.source {
+            println!("    source:       {}", s(source));
         }
-        match pol["text"].as_str() {
+        match &pol.text {
             Some(text) => {
-                let (excerpt, whole) = policy_excerpt(&s(&pol["set_id"]), text, &s(&pol["policy_id"]));
+                let (excerpt, whole) = policy_excerpt(&s(&pol.set_id), text, &s(&pol.policy_id));
                 let what = if whole { "text of the whole version" } else { "policy text" };
                 println!("    {what}:");
                 for line in excerpt.lines() {
@@ -185,35 +172,21 @@ pub fn trace(remote: &Remote, args: TraceArgs) -> anyhow::Result<ExitCode> {
         }
     }
     println!();
-    match &t["approval"] {
-        Value::Null => println!("approval: none recorded"),
-        a => {
-            println!("approval: {}", s(&a["id"]));
-            crate::approvals::print_approval(&approval_summary(a), "  ");
+    match &t.approval {
+        None => println!("approval: none recorded"),
+        Some(a) => {
+            println!("approval: {}", s(&a.approval.id));
+            crate::approvals::print_approval(&a.approval, "  ", false);
         }
     }
-    match &t["outcome"] {
-        Value::Null => println!("outcome: none recorded"),
-        o => {
+    match &outcome {
+        None => println!("outcome: none recorded"),
+        Some(o) => {
             println!("outcome:");
             crate::outcome::print_outcome(o, "  ");
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The approval without what the trace already printed above it (the call itself), so the
-/// section reads as status, approver, time and comment.
-fn approval_summary(a: &Value) -> Value {
-    let mut a = a.clone();
-    if let Some(o) = a.as_object_mut() {
-        for k in
-            ["tool", "agent_id", "agent_name", "owner", "on_behalf_of", "resource", "arguments", "reasons"]
-        {
-            o.remove(k);
-        }
-    }
-    a
 }
 
 /// The lines of policy `policy_id` within a version's text (from its first annotation up to the
@@ -242,6 +215,20 @@ fn policy_excerpt(set_id: &str, text: &str, policy_id: &str) -> (String, bool) {
 #[cfg(test)]
 mod tests {
     use super::policy_excerpt;
+    use gavel_core::audit::TracedPrincipal;
+    use serde_json::json;
+
+    /// A traced agent that is no longer registered answers with its id only, and reads as gone.
+    #[test]
+    fn a_gone_agent_reads_as_gone() {
+        let gone: TracedPrincipal = serde_json::from_value(json!({"id": "agt_1"})).unwrap();
+        assert!(matches!(gone, TracedPrincipal::Gone(ref g) if g.id == "agt_1"), "{gone:?}");
+        let agent = json!({"id": "agt_2", "name": "bot", "owner": "alice", "environment": "prod",
+                           "tier": "standard", "groups": [], "status": "active", "created_at": "t",
+                           "created_by": "usr_1"});
+        let agent: TracedPrincipal = serde_json::from_value(agent).unwrap();
+        assert!(matches!(agent, TracedPrincipal::Agent(ref a) if a.name == "bot"), "{agent:?}");
+    }
 
     const TEXT: &str = "// header\n@id(\"a\")\npermit(principal, action == Action::\"call_tool\", resource == Tool::\"x\");\n\n// next one\n@id(\"b\")\nforbid(principal, action == Action::\"call_tool\", resource)\nwhen { context.argument_text like \"*rm*\" };\n";
 

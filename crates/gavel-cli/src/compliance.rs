@@ -5,9 +5,13 @@
 //! observing, or missing (a gap), with findings and what changed since the previous scan. A share
 //! link lets an auditor list and download one export with no account; every access is recorded.
 
-use crate::remote::{items, print_table, s, Remote};
+use crate::remote::{print_table, read, s, show, Remote};
 use anyhow::bail;
 use clap::Subcommand;
+use gavel_core::compliance::Scan;
+use gavel_core::shares::{ExportRecord, Share};
+use gavel_server::compliance_api::CreatedShare;
+use gavel_server::openapi::List;
 use serde_json::{json, Value};
 use std::process::ExitCode;
 
@@ -114,112 +118,103 @@ pub fn parse_days(text: &str) -> anyhow::Result<u32> {
     }
 }
 
-fn print_scan(scan: &Value) {
+fn print_scan(scan: &Scan) {
+    let count = |state: &str| s(&scan.summary.get(state));
     println!(
         "scan {} of {} at {} by {}: {} enforcing, {} observe, {} gap",
-        s(&scan["id"]),
-        s(&scan["framework"]),
-        s(&scan["completed_at"]),
-        s(&scan["run_by"]),
-        s(&scan["summary"]["enforcing"]),
-        s(&scan["summary"]["observe"]),
-        s(&scan["summary"]["gap"])
+        s(&scan.id),
+        s(&scan.framework),
+        s(&scan.completed_at),
+        s(&scan.run_by),
+        count("enforcing"),
+        count("observe"),
+        count("gap")
     );
-    let rows: Vec<Vec<String>> = items_of(&scan["criteria"])
+    let rows: Vec<Vec<String>> = scan
+        .criteria
         .iter()
-        .map(|c| {
-            vec![s(&c["id"]), s(&c["state"]), items_of(&c["findings"]).len().to_string(), s(&c["title"])]
-        })
+        .map(|c| vec![s(&c.id), s(&c.state), c.findings.len().to_string(), s(&c.title)])
         .collect();
     print_table(&["CRITERION", "STATE", "FINDINGS", "TITLE"], &rows);
     let mut listed = std::collections::BTreeSet::new();
-    for c in items_of(&scan["criteria"]) {
-        for f in items_of(&c["findings"]) {
-            if listed.insert(s(&f["key"])) {
-                println!("  [{}] {} ({})", s(&f["severity"]), s(&f["message"]), s(&f["key"]));
+    for c in &scan.criteria {
+        for f in &c.findings {
+            if listed.insert(s(&f.key)) {
+                println!("  [{}] {} ({})", s(&f.severity), s(&f.message), s(&f.key));
             }
         }
     }
-    let new = items_of(&scan["new_findings"]).len();
-    let remediated = items_of(&scan["remediated_findings"]);
-    match scan["previous_scan"].as_str() {
+    let new = scan.new_findings.len();
+    let remediated = &scan.remediated_findings;
+    match &scan.previous_scan {
         Some(prev) => println!("since scan {prev}: {new} new finding(s), {} remediated", remediated.len()),
         None => println!("first scan of this framework: {new} finding(s)"),
     }
     for f in remediated {
-        println!("  remediated: {} ({})", s(&f["message"]), s(&f["key"]));
+        println!("  remediated: {} ({})", s(&f.message), s(&f.key));
     }
-}
-
-fn items_of(v: &Value) -> &[Value] {
-    v.as_array().map(Vec::as_slice).unwrap_or_default()
 }
 
 pub fn run(remote: &Remote, cmd: ComplianceCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ComplianceCommand::Scan { framework, json } => {
             let scan = remote.post("/v1/compliance/scans", Some(json!({"framework": framework})))?;
-            if json {
-                crate::print_json(&scan);
-            } else {
-                print_scan(&scan);
-            }
+            show(scan, json, print_scan)?;
         }
         ComplianceCommand::Scans { framework, json } => {
             let query: Vec<(&str, String)> = framework.map(|f| ("framework", f)).into_iter().collect();
-            let list = remote.get("/v1/compliance/scans", &query)?;
-            if json {
-                crate::print_json(&list);
-            } else if items(&list).is_empty() {
-                println!("no scan yet: run gavel compliance scan");
-            } else {
-                let rows: Vec<Vec<String>> = items(&list)
-                    .iter()
-                    .map(|s_| {
-                        vec![
-                            s(&s_["id"]),
-                            s(&s_["framework"]),
-                            s(&s_["completed_at"]),
-                            s(&s_["run_by"]),
-                            s(&s_["summary"]["enforcing"]),
-                            s(&s_["summary"]["observe"]),
-                            s(&s_["summary"]["gap"]),
-                        ]
-                    })
-                    .collect();
-                print_table(&["ID", "FRAMEWORK", "COMPLETED", "BY", "ENFORCING", "OBSERVE", "GAP"], &rows);
-            }
+            show(remote.get("/v1/compliance/scans", &query)?, json, |list: &List<Scan>| {
+                if list.items.is_empty() {
+                    println!("no scan yet: run gavel compliance scan");
+                } else {
+                    let rows: Vec<Vec<String>> = list
+                        .items
+                        .iter()
+                        .map(|scan| {
+                            let count = |state: &str| s(&scan.summary.get(state));
+                            vec![
+                                s(&scan.id),
+                                s(&scan.framework),
+                                s(&scan.completed_at),
+                                s(&scan.run_by),
+                                count("enforcing"),
+                                count("observe"),
+                                count("gap"),
+                            ]
+                        })
+                        .collect();
+                    print_table(
+                        &["ID", "FRAMEWORK", "COMPLETED", "BY", "ENFORCING", "OBSERVE", "GAP"],
+                        &rows,
+                    );
+                }
+            })?;
         }
         ComplianceCommand::Show { id, json } => {
-            let scan = remote.get(&format!("/v1/compliance/scans/{id}"), &[])?;
-            if json {
-                crate::print_json(&scan);
-            } else {
-                print_scan(&scan);
-            }
+            show(remote.get(&format!("/v1/compliance/scans/{id}"), &[])?, json, print_scan)?;
         }
         ComplianceCommand::Exports { json } => {
-            let list = remote.get("/v1/compliance/exports", &[])?;
-            if json {
-                crate::print_json(&list);
-            } else if items(&list).is_empty() {
-                println!("no export on record");
-            } else {
-                let rows: Vec<Vec<String>> = items(&list)
-                    .iter()
-                    .map(|e| {
-                        vec![
-                            s(&e["export_id"]),
-                            s(&e["framework"]),
-                            format!("{}..{}", s(&e["from"]), s(&e["to"])),
-                            s(&e["total_events"]),
-                            s(&e["type_ii"]),
-                            s(&e["recorded_at"]),
-                        ]
-                    })
-                    .collect();
-                print_table(&["EXPORT", "FRAMEWORK", "PERIOD", "EVENTS", "TYPE II", "RECORDED"], &rows);
-            }
+            show(remote.get("/v1/compliance/exports", &[])?, json, |list: &List<ExportRecord>| {
+                if list.items.is_empty() {
+                    println!("no export on record");
+                } else {
+                    let rows: Vec<Vec<String>> = list
+                        .items
+                        .iter()
+                        .map(|e| {
+                            vec![
+                                s(&e.export_id),
+                                s(&e.framework),
+                                format!("{}..{}", s(&e.from), s(&e.to)),
+                                s(&e.total_events),
+                                s(&e.type_ii),
+                                s(&e.recorded_at),
+                            ]
+                        })
+                        .collect();
+                    print_table(&["EXPORT", "FRAMEWORK", "PERIOD", "EVENTS", "TYPE II", "RECORDED"], &rows);
+                }
+            })?;
         }
         ComplianceCommand::Export { framework, from, to, json } => {
             let v = remote.post(
@@ -229,6 +224,7 @@ pub fn run(remote: &Remote, cmd: ComplianceCommand) -> anyhow::Result<ExitCode> 
             if json {
                 crate::print_json(&v);
             } else {
+                // gavel-evidence's ExportSummary, which has no Deserialize (see the report).
                 println!(
                     "exported {} ({} events, Type II: {}) on the server; share it with: gavel share create --export {}",
                     s(&v["export_id"]),
@@ -236,7 +232,7 @@ pub fn run(remote: &Remote, cmd: ComplianceCommand) -> anyhow::Result<ExitCode> 
                     s(&v["type_ii"]["type_ii"]),
                     s(&v["export_id"])
                 );
-                for w in items_of(&v["warnings"]) {
+                for w in v["warnings"].as_array().map(Vec::as_slice).unwrap_or_default() {
                     println!("  warning: {}", s(w));
                 }
             }
@@ -249,61 +245,65 @@ pub fn share(remote: &Remote, cmd: ShareCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ShareCommand::Create { export, expires, json } => {
             let days = parse_days(&expires)?;
-            let v = remote.post("/v1/shares", Some(json!({"export_id": export, "expires_days": days})))?;
-            let url = format!("{}{}", remote.base(), s(&v["url_path"]));
+            let answer =
+                remote.post("/v1/shares", Some(json!({"export_id": export, "expires_days": days})))?;
+            let created: CreatedShare = read(answer.clone())?;
+            let url = format!("{}{}", remote.base(), s(&created.url_path));
             if json {
-                let mut v = v;
+                // The server's answer, with the whole URL the CLI puts together.
+                let mut v = answer;
                 v["url"] = json!(url);
                 crate::print_json(&v);
             } else {
-                println!("share link (shown once; read-only, expires {}):", s(&v["expires_at"]));
+                let share = &created.issued.share;
+                println!("share link (shown once; read-only, expires {}):", s(&share.expires_at));
                 println!("  {url}");
-                println!("  id: {} (revoke with: gavel share revoke {})", s(&v["id"]), s(&v["id"]));
+                println!("  id: {} (revoke with: gavel share revoke {})", s(&share.id), s(&share.id));
             }
         }
         ShareCommand::List { json } => {
-            let list = remote.get("/v1/shares", &[])?;
-            if json {
-                crate::print_json(&list);
-            } else if items(&list).is_empty() {
-                println!("no share link has been created");
-            } else {
-                let rows: Vec<Vec<String>> = items(&list)
-                    .iter()
-                    .map(|l| {
-                        let state = if l["revoked"] == true { "revoked" } else { "active" };
-                        vec![
-                            s(&l["id"]),
-                            s(&l["export_id"]),
-                            state.to_string(),
-                            s(&l["expires_at"]),
-                            s(&l["created_by"]),
-                            s(&l["revoked_by"]),
-                        ]
-                    })
-                    .collect();
-                print_table(&["ID", "EXPORT", "STATE", "EXPIRES", "CREATED BY", "REVOKED BY"], &rows);
-            }
+            show(remote.get("/v1/shares", &[])?, json, |list: &List<Share>| {
+                if list.items.is_empty() {
+                    println!("no share link has been created");
+                } else {
+                    let rows: Vec<Vec<String>> = list
+                        .items
+                        .iter()
+                        .map(|l| {
+                            let state = if l.revoked { "revoked" } else { "active" };
+                            vec![
+                                s(&l.id),
+                                s(&l.export_id),
+                                state.to_string(),
+                                s(&l.expires_at),
+                                s(&l.created_by),
+                                s(&l.revoked_by),
+                            ]
+                        })
+                        .collect();
+                    print_table(&["ID", "EXPORT", "STATE", "EXPIRES", "CREATED BY", "REVOKED BY"], &rows);
+                }
+            })?;
         }
         ShareCommand::Revoke { id, json } => {
-            let v = remote.post(&format!("/v1/shares/{id}/revoke"), None)?;
-            if json {
-                crate::print_json(&v);
-            } else {
-                println!("revoked share link {} (by {})", s(&v["id"]), s(&v["revoked_by"]));
-            }
+            show(remote.post(&format!("/v1/shares/{id}/revoke"), None)?, json, |share: &Share| {
+                println!("revoked share link {} (by {})", s(&share.id), s(&share.revoked_by));
+            })?;
         }
         ShareCommand::Accesses { id, json } => {
-            let v = remote.get(&format!("/v1/shares/{id}/accesses"), &[])?;
-            if json {
-                crate::print_json(&v);
-            } else if items(&v).is_empty() {
-                println!("no access through share link {id}");
-            } else {
-                let rows: Vec<Vec<String>> =
-                    items(&v).iter().map(|a| vec![s(&a["time"]), s(&a["path"]), s(&a["client"])]).collect();
-                print_table(&["TIME", "FILE", "CLIENT"], &rows);
-            }
+            // Each access is the stored record as core keeps it (free-form JSON).
+            show(remote.get(&format!("/v1/shares/{id}/accesses"), &[])?, json, |list: &List<Value>| {
+                if list.items.is_empty() {
+                    println!("no access through share link {id}");
+                } else {
+                    let rows: Vec<Vec<String>> = list
+                        .items
+                        .iter()
+                        .map(|a| vec![s(&a["time"]), s(&a["path"]), s(&a["client"])])
+                        .collect();
+                    print_table(&["TIME", "FILE", "CLIENT"], &rows);
+                }
+            })?;
         }
     }
     Ok(ExitCode::SUCCESS)

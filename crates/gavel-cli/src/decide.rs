@@ -5,9 +5,10 @@
 //! 5 unreachable or 5xx). A 503 means the log could not record the decision, so the caller must
 //! treat the call as denied; the error says so.
 
-use crate::remote::{s, ApiFailure, Remote};
+use crate::remote::{s, show, ApiFailure, Remote};
 use anyhow::{bail, Context};
 use clap::Args;
+use gavel_core::decide::DecideResponse;
 use serde_json::{json, Value};
 use std::process::ExitCode;
 
@@ -74,37 +75,32 @@ pub fn run(remote: &Remote, args: DecideArgs) -> anyhow::Result<ExitCode> {
         Ok(f) => anyhow::Error::new(f),
         Err(e) => e,
     })?;
-    if args.json {
-        crate::print_json(&decision);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let enforced = decision["enforced"].as_bool().unwrap_or(false);
-    println!("decision:    {}", s(&decision["decision"]));
-    println!(
-        "enforced:    {}",
-        if enforced { "true" } else { "false (no enforcing policy: permissive mode, recorded)" }
-    );
-    if !decision["would_have"].is_null() {
-        println!("would_have:  {} (observe-mode policies)", s(&decision["would_have"]));
-    }
-    let policies: Vec<String> = decision["policies"]
-        .as_array()
-        .map_or(&[][..], Vec::as_slice)
-        .iter()
-        .map(|p| format!("{}/{} (v{})", s(&p["set_id"]), s(&p["policy_id"]), s(&p["version"])))
-        .collect();
-    println!("policies:    {}", if policies.is_empty() { "-".into() } else { policies.join(", ") });
-    let reasons = decision["reasons"].as_array().map_or(&[][..], Vec::as_slice);
-    if reasons.is_empty() {
-        println!("reasons:     -");
-    }
-    for (i, r) in reasons.iter().enumerate() {
-        println!("{}{}", if i == 0 { "reasons:     " } else { "             " }, s(r));
-    }
-    if !decision["approval_id"].is_null() {
-        println!("approval_id: {}", s(&decision["approval_id"]));
-    }
-    println!("seq:         {}", s(&decision["seq"]));
-    println!("decision_id: {}", s(&decision["decision_id"]));
+    show(decision, args.json, |d: &DecideResponse| {
+        println!("decision:    {}", s(&d.decision));
+        println!(
+            "enforced:    {}",
+            if d.enforced { "true" } else { "false (no enforcing policy: permissive mode, recorded)" }
+        );
+        if let Some(would_have) = d.would_have {
+            println!("would_have:  {} (observe-mode policies)", s(&would_have));
+        }
+        let policies: Vec<String> = d
+            .policies
+            .iter()
+            .map(|p| format!("{}/{} (v{})", s(&p.set_id), s(&p.policy_id), p.version))
+            .collect();
+        println!("policies:    {}", if policies.is_empty() { "-".into() } else { policies.join(", ") });
+        if d.reasons.is_empty() {
+            println!("reasons:     -");
+        }
+        for (i, r) in d.reasons.iter().enumerate() {
+            println!("{}{}", if i == 0 { "reasons:     " } else { "             " }, s(r));
+        }
+        if let Some(approval_id) = &d.approval_id {
+            println!("approval_id: {}", s(approval_id));
+        }
+        println!("seq:         {}", d.seq);
+        println!("decision_id: {}", s(&d.decision_id));
+    })?;
     Ok(ExitCode::SUCCESS)
 }

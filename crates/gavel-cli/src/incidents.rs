@@ -6,10 +6,12 @@
 //! author; `show` prints that timeline in log order. Resolving needs a writeup. Admins and
 //! approvers act on incidents; any user reads them.
 
-use crate::killswitch::ScopeArg;
-use crate::remote::{items, print_table, s, seg, Remote};
+use crate::remote::{print_table, s, seg, show, Remote};
 use anyhow::bail;
 use clap::Subcommand;
+use gavel_core::containment::ScopeKind;
+use gavel_core::incidents::IncidentView;
+use gavel_server::openapi::List;
 use serde_json::{json, Value};
 use std::process::ExitCode;
 
@@ -101,7 +103,7 @@ pub enum IncidentsCommand {
         id: String,
         /// Pull a kill switch of this scope under the incident.
         #[arg(long, value_enum)]
-        killswitch_scope: Option<ScopeArg>,
+        killswitch_scope: Option<ScopeKind>,
         /// The kill switch's agent (id or name) or tool; not for global.
         #[arg(long)]
         killswitch_target: Option<String>,
@@ -140,50 +142,49 @@ pub fn run(remote: &Remote, cmd: IncidentsCommand) -> anyhow::Result<ExitCode> {
                     query.push((k, v));
                 }
             }
-            let list = remote.get("/v1/incidents", &query)?;
-            if json {
-                crate::print_json(&list);
-                return Ok(ExitCode::SUCCESS);
-            }
-            let rows: Vec<Vec<String>> = items(&list)
-                .iter()
-                .map(|i| {
-                    vec![
-                        s(&i["id"]),
-                        s(&i["status"]),
-                        s(&i["severity"]),
-                        s(&i["owner"]),
-                        s(&i["opened_at"]),
-                        s(&i["detector"]),
-                        s(&i["title"]),
-                    ]
-                })
-                .collect();
-            if rows.is_empty() {
-                println!("no incidents");
-            } else {
-                print_table(&["ID", "STATUS", "SEVERITY", "OWNER", "OPENED", "DETECTOR", "TITLE"], &rows);
-            }
+            show(remote.get("/v1/incidents", &query)?, json, |list: &List<IncidentView>| {
+                let rows: Vec<Vec<String>> = list
+                    .items
+                    .iter()
+                    .map(|view| {
+                        let i = &view.incident;
+                        vec![
+                            s(&i.id),
+                            s(&i.status),
+                            s(&i.severity),
+                            s(&i.owner),
+                            s(&view.opened_at),
+                            s(&i.detector),
+                            s(&i.title),
+                        ]
+                    })
+                    .collect();
+                if rows.is_empty() {
+                    println!("no incidents");
+                } else {
+                    print_table(&["ID", "STATUS", "SEVERITY", "OWNER", "OPENED", "DETECTOR", "TITLE"], &rows);
+                }
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         IncidentsCommand::Show { id, json } => {
             let inc = remote.get(&format!("/v1/incidents/{}", seg(&id)?), &[])?;
-            print(&inc, json, true)
+            print(inc, json, true)
         }
         IncidentsCommand::Create { title, severity, agent, summary, json } => {
             let body = json!({"title": title, "severity": severity, "agent": agent, "summary": summary});
             let inc = remote.post("/v1/incidents", Some(body))?;
-            print(&inc, json, false)
+            print(inc, json, false)
         }
         IncidentsCommand::Assign { id, owner, json } => {
             let inc =
                 remote.post(&format!("/v1/incidents/{}/assign", seg(&id)?), Some(json!({"owner": owner})))?;
-            print(&inc, json, false)
+            print(inc, json, false)
         }
         IncidentsCommand::Triage { id, severity, note, json } => {
             let body = json!({"severity": severity, "note": note});
             let inc = remote.post(&format!("/v1/incidents/{}/triage", seg(&id)?), Some(body))?;
-            print(&inc, json, false)
+            print(inc, json, false)
         }
         IncidentsCommand::Note { id, text, json } => {
             if text.trim().is_empty() {
@@ -191,7 +192,7 @@ pub fn run(remote: &Remote, cmd: IncidentsCommand) -> anyhow::Result<ExitCode> {
             }
             let inc =
                 remote.post(&format!("/v1/incidents/{}/notes", seg(&id)?), Some(json!({"text": text})))?;
-            print(&inc, json, false)
+            print(inc, json, false)
         }
         IncidentsCommand::Contain {
             id,
@@ -205,7 +206,7 @@ pub fn run(remote: &Remote, cmd: IncidentsCommand) -> anyhow::Result<ExitCode> {
             let killswitch = match killswitch_scope {
                 Some(scope) => {
                     crate::killswitch::check_target(scope, killswitch_target.as_deref())?;
-                    json!({"scope": scope.as_str(), "target": killswitch_target, "reason": killswitch_reason})
+                    json!({"scope": scope, "target": killswitch_target, "reason": killswitch_reason})
                 }
                 None if killswitch_target.is_some() || killswitch_reason.is_some() => {
                     bail!("--killswitch-target and --killswitch-reason need --killswitch-scope")
@@ -221,7 +222,7 @@ pub fn run(remote: &Remote, cmd: IncidentsCommand) -> anyhow::Result<ExitCode> {
             let body = json!({"killswitch": killswitch, "suspend_agent": suspend_agent, "note": note});
             let inc =
                 remote.post(&format!("/v1/incidents/{}/contain", seg(&id)?), Some(strip_nulls(body)))?;
-            print(&inc, json, false)
+            print(inc, json, false)
         }
         IncidentsCommand::Resolve { id, writeup, json } => {
             if writeup.trim().is_empty() {
@@ -229,7 +230,7 @@ pub fn run(remote: &Remote, cmd: IncidentsCommand) -> anyhow::Result<ExitCode> {
             }
             let body = json!({"writeup": writeup});
             let inc = remote.post(&format!("/v1/incidents/{}/resolve", seg(&id)?), Some(body))?;
-            print(&inc, json, false)
+            print(inc, json, false)
         }
     }
 }
@@ -241,56 +242,55 @@ fn strip_nulls(mut v: Value) -> Value {
     v
 }
 
-fn print(inc: &Value, json: bool, timeline: bool) -> anyhow::Result<ExitCode> {
-    if json {
-        crate::print_json(inc);
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!("incident {}: {}", s(&inc["id"]), s(&inc["title"]));
-    println!("  status:    {}", s(&inc["status"]));
-    println!("  severity:  {}", s(&inc["severity"]));
-    println!("  owner:     {}", s(&inc["owner"]));
-    println!("  agent:     {}", s(&inc["agent"]));
-    println!("  detector:  {}", s(&inc["detector"]));
-    println!("  opened:    {} by {}", s(&inc["opened_at"]), s(&inc["opened_by"]));
-    if let Some(t) = inc["time_to_contain_secs"].as_f64() {
-        println!("  contained: {} ({} after opening)", s(&inc["contained_at"]), duration(t));
-    }
-    if let Some(t) = inc["time_to_resolve_secs"].as_f64() {
-        println!("  resolved:  {} ({} after opening)", s(&inc["resolved_at"]), duration(t));
-    }
-    let mut linked: Vec<u64> =
-        inc["linked_seqs"].as_array().map_or(Vec::new(), |l| l.iter().filter_map(Value::as_u64).collect());
-    linked.sort_unstable();
-    let linked: Vec<String> = linked.iter().map(u64::to_string).collect();
-    println!("  linked events: {}", if linked.is_empty() { "-".into() } else { linked.join(",") });
-    if let Some(w) = inc["writeup"].as_str() {
-        println!("  writeup:   {w}");
-    }
-    if timeline {
-        println!("timeline:");
-        for e in inc["timeline"].as_array().map_or(&[][..], Vec::as_slice) {
-            let author = match e["author"]["name"].as_str() {
-                Some(name) => name.to_string(),
-                None => format!("{}:{}", s(&e["author"]["type"]), s(&e["author"]["id"])),
-            };
-            println!(
-                "  {}  seq {:<6} {:<20} {:<12} {}",
-                s(&e["time"]),
-                s(&e["seq"]),
-                s(&e["kind"]),
-                author,
-                detail(e)
-            );
+fn print(answer: Value, json: bool, timeline: bool) -> anyhow::Result<ExitCode> {
+    show(answer, json, |view: &IncidentView| {
+        let inc = &view.incident;
+        println!("incident {}: {}", s(&inc.id), s(&inc.title));
+        println!("  status:    {}", s(&inc.status));
+        println!("  severity:  {}", s(&inc.severity));
+        println!("  owner:     {}", s(&inc.owner));
+        println!("  agent:     {}", s(&inc.agent));
+        println!("  detector:  {}", s(&inc.detector));
+        println!("  opened:    {} by {}", s(&view.opened_at), s(&inc.opened_by));
+        if let Some(t) = view.time_to_contain_secs {
+            println!("  contained: {} ({} after opening)", s(&view.contained_at), duration(t));
         }
-    }
+        if let Some(t) = view.time_to_resolve_secs {
+            println!("  resolved:  {} ({} after opening)", s(&view.resolved_at), duration(t));
+        }
+        let mut linked = inc.linked_seqs.clone();
+        linked.sort_unstable();
+        let linked: Vec<String> = linked.iter().map(u64::to_string).collect();
+        println!("  linked events: {}", if linked.is_empty() { "-".into() } else { linked.join(",") });
+        if let Some(w) = &inc.writeup {
+            println!("  writeup:   {w}");
+        }
+        if timeline {
+            println!("timeline:");
+            for e in &view.timeline {
+                let entry = &e.entry;
+                let author = match &entry.author.name {
+                    Some(name) => name.clone(),
+                    None => format!("{}:{}", s(&entry.author.kind), s(&entry.author.id)),
+                };
+                println!(
+                    "  {}  seq {:<6} {:<20} {:<12} {}",
+                    s(&e.time),
+                    e.seq,
+                    s(&entry.kind),
+                    author,
+                    detail(&entry.kind, &entry.data)
+                );
+            }
+        }
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// The one line that says what a timeline entry did.
-fn detail(e: &Value) -> String {
-    let d = &e["data"];
-    match e["kind"].as_str().unwrap_or_default() {
+/// The one line that says what a timeline entry did, from its event's data (each kind's own
+/// members: the incident events have no payload type).
+fn detail(kind: &str, d: &Value) -> String {
+    match kind {
         "incident.opened" => format!("{} ({})", s(&d["title"]), s(&d["severity"])),
         "incident.assigned" => format!("owner {}", s(&d["owner"])),
         "incident.triaged" => format!("severity {}{}", s(&d["severity"]), note(d)),

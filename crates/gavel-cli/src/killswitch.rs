@@ -5,31 +5,13 @@
 //! `agent` (one agent, by id or name) and `tool` (one tool, for every agent). Pulling and releasing
 //! are log events; the list keeps every switch ever pulled with who and why.
 
-use crate::remote::{items, print_table, s, Remote};
+use crate::remote::{print_table, s, show, Remote};
 use anyhow::bail;
-use clap::{Subcommand, ValueEnum};
-use serde_json::{json, Value};
+use clap::Subcommand;
+use gavel_core::containment::{KillSwitch, Scope, ScopeKind};
+use gavel_server::openapi::List;
+use serde_json::json;
 use std::process::ExitCode;
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum ScopeArg {
-    /// Every tool call of every agent (no --target).
-    Global,
-    /// Every call of one agent: --target is its id or name.
-    Agent,
-    /// Every call of one tool, whichever agent: --target is the tool name.
-    Tool,
-}
-
-impl ScopeArg {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            ScopeArg::Global => "global",
-            ScopeArg::Agent => "agent",
-            ScopeArg::Tool => "tool",
-        }
-    }
-}
 
 #[derive(Subcommand)]
 pub enum KillSwitchCommand {
@@ -44,7 +26,7 @@ pub enum KillSwitchCommand {
     Engage {
         /// What the switch covers: every call, one agent, or one tool.
         #[arg(long, value_enum)]
-        scope: ScopeArg,
+        scope: ScopeKind,
         /// The agent (id or name) or tool the switch covers; not for --scope global.
         #[arg(long)]
         target: Option<String>,
@@ -63,7 +45,7 @@ pub enum KillSwitchCommand {
     Release {
         /// What the switch covers: every call, one agent, or one tool.
         #[arg(long, value_enum)]
-        scope: ScopeArg,
+        scope: ScopeKind,
         /// The agent (id or name) or tool of the switch; not for --scope global.
         #[arg(long)]
         target: Option<String>,
@@ -79,109 +61,121 @@ pub enum KillSwitchCommand {
 pub fn run(remote: &Remote, cmd: KillSwitchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         KillSwitchCommand::List { json } => {
-            let list = remote.get("/v1/killswitch", &[])?;
-            if json {
-                crate::print_json(&list);
-                return Ok(ExitCode::SUCCESS);
-            }
-            let rows: Vec<Vec<String>> = items(&list)
-                .iter()
-                .map(|k| {
-                    vec![
-                        s(&k["scope"]),
-                        s(&k["target"]),
-                        state(k).into(),
-                        s(&k["engaged_by"]),
-                        s(&k["engaged_at"]),
-                        s(&k["released_by"]),
-                        s(&k["released_at"]),
-                        s(&k["incident_id"]),
-                        s(&k["reason"]),
-                    ]
-                })
-                .collect();
-            if rows.is_empty() {
-                println!("no kill switch has been pulled");
-            } else {
-                print_table(
-                    &[
-                        "SCOPE",
-                        "TARGET",
-                        "STATE",
-                        "ENGAGED BY",
-                        "ENGAGED AT",
-                        "RELEASED BY",
-                        "RELEASED AT",
-                        "INCIDENT",
-                        "REASON",
-                    ],
-                    &rows,
-                );
-            }
+            show(remote.get("/v1/killswitch", &[])?, json, |list: &List<KillSwitch>| {
+                let rows: Vec<Vec<String>> = list
+                    .items
+                    .iter()
+                    .map(|k| {
+                        let (kind, target) = parts(&k.scope);
+                        vec![
+                            s(&kind),
+                            s(&target),
+                            state(k).into(),
+                            s(&k.engaged_by),
+                            s(&k.engaged_at),
+                            s(&k.released_by),
+                            s(&k.released_at),
+                            s(&k.incident_id),
+                            s(&k.reason),
+                        ]
+                    })
+                    .collect();
+                if rows.is_empty() {
+                    println!("no kill switch has been pulled");
+                } else {
+                    print_table(
+                        &[
+                            "SCOPE",
+                            "TARGET",
+                            "STATE",
+                            "ENGAGED BY",
+                            "ENGAGED AT",
+                            "RELEASED BY",
+                            "RELEASED AT",
+                            "INCIDENT",
+                            "REASON",
+                        ],
+                        &rows,
+                    );
+                }
+            })?;
         }
         KillSwitchCommand::Engage { scope, target, reason, incident, json } => {
             check_target(scope, target.as_deref())?;
             if reason.trim().is_empty() {
                 bail!("--reason must say why the kill switch is pulled");
             }
-            let body = json!({"scope": scope.as_str(), "target": target, "reason": reason,
+            let body = json!({"scope": scope, "target": target, "reason": reason,
                               "incident_id": incident});
-            let switch = remote.post("/v1/killswitch", Some(body))?;
-            if json {
-                crate::print_json(&switch);
-            } else {
+            show(remote.post("/v1/killswitch", Some(body))?, json, |switch: &KillSwitch| {
                 println!(
                     "engaged kill switch {} (by {}): matching tool calls are denied from the next decision on",
-                    name(&switch),
-                    s(&switch["engaged_by"])
+                    switch.scope.key(),
+                    s(&switch.engaged_by)
                 );
-                println!("  reason:   {}", s(&switch["reason"]));
-                if !switch["incident_id"].is_null() {
-                    println!("  incident: {}", s(&switch["incident_id"]));
+                println!("  reason:   {}", s(&switch.reason));
+                if let Some(incident) = &switch.incident_id {
+                    println!("  incident: {}", s(incident));
                 }
-            }
+            })?;
         }
         KillSwitchCommand::Release { scope, target, reason, json } => {
             check_target(scope, target.as_deref())?;
-            let body = json!({"scope": scope.as_str(), "target": target, "reason": reason});
-            let switch = remote.post("/v1/killswitch/release", Some(body))?;
-            if json {
-                crate::print_json(&switch);
-            } else {
+            let body = json!({"scope": scope, "target": target, "reason": reason});
+            show(remote.post("/v1/killswitch/release", Some(body))?, json, |switch: &KillSwitch| {
                 println!(
                     "released kill switch {} (by {}): matching tool calls are decided by policy again",
-                    name(&switch),
-                    s(&switch["released_by"])
+                    switch.scope.key(),
+                    s(&switch.released_by)
                 );
-            }
+            })?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Says what is wrong before anything is sent.
-pub(crate) fn check_target(scope: ScopeArg, target: Option<&str>) -> anyhow::Result<()> {
+pub(crate) fn check_target(scope: ScopeKind, target: Option<&str>) -> anyhow::Result<()> {
     let target = target.filter(|t| !t.trim().is_empty());
     match (scope, target) {
-        (ScopeArg::Global, Some(_)) => bail!("--scope global takes no --target"),
-        (ScopeArg::Agent, None) => bail!("--scope agent needs --target (an agent id or name)"),
-        (ScopeArg::Tool, None) => bail!("--scope tool needs --target (a tool name)"),
+        (ScopeKind::Global, Some(_)) => bail!("--scope global takes no --target"),
+        (ScopeKind::Agent, None) => bail!("--scope agent needs --target (an agent id or name)"),
+        (ScopeKind::Tool, None) => bail!("--scope tool needs --target (a tool name)"),
         _ => Ok(()),
     }
 }
 
-/// `global`, `agent:agt_…` or `tool:send_email`.
-fn name(switch: &Value) -> String {
-    match switch["target"].as_str() {
-        Some(t) => format!("{}:{t}", s(&switch["scope"])),
-        None => s(&switch["scope"]),
+/// A switch's scope as the API writes it: its kind and, for agent and tool switches, the target.
+fn parts(scope: &Scope) -> (ScopeKind, Option<&str>) {
+    match scope {
+        Scope::Global => (ScopeKind::Global, None),
+        Scope::Agent(agent) => (ScopeKind::Agent, Some(agent)),
+        Scope::Tool(tool) => (ScopeKind::Tool, Some(tool)),
     }
 }
 
-fn state(switch: &Value) -> &'static str {
-    if switch["engaged"].as_bool() == Some(true) {
+fn state(switch: &KillSwitch) -> &'static str {
+    if switch.engaged {
         "engaged"
     } else {
         "released"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_print_as_the_json_wrote_them() {
+        for (json, kind, target, key) in [
+            (json!({"scope": "global"}), "global", "-", "global"),
+            (json!({"scope": "agent", "target": "agt_1"}), "agent", "agt_1", "agent:agt_1"),
+            (json!({"scope": "tool", "target": "send_email"}), "tool", "send_email", "tool:send_email"),
+        ] {
+            let scope: Scope = serde_json::from_value(json).unwrap();
+            let (k, t) = parts(&scope);
+            assert_eq!((s(&k), s(&t), scope.key()), (kind.to_string(), target.to_string(), key.to_string()));
+        }
     }
 }

@@ -7,34 +7,13 @@
 //! flagged as a bypass finding; a reused or mismatched receipt is refused (HTTP 403, exit 4) and recorded as
 //! a finding too.
 
-use crate::remote::{items, print_table, s, seg, Remote};
+use crate::remote::{print_table, s, seg, show, Remote};
 use anyhow::{bail, Context};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
+use gavel_core::approvals::{ExecutionStatus, FindingView, OutcomeRecord, RecordedOutcome};
+use gavel_server::openapi::List;
 use serde_json::{json, Value};
 use std::process::ExitCode;
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum OutcomeStatusArg {
-    /// The call was executed and worked.
-    #[value(name = "succeeded")]
-    Succeeded,
-    /// The call was executed and failed.
-    #[value(name = "failed")]
-    Failed,
-    /// The call was not executed (denied, not approved, or abandoned).
-    #[value(name = "not_executed")]
-    NotExecuted,
-}
-
-impl OutcomeStatusArg {
-    fn as_str(self) -> &'static str {
-        match self {
-            OutcomeStatusArg::Succeeded => "succeeded",
-            OutcomeStatusArg::Failed => "failed",
-            OutcomeStatusArg::NotExecuted => "not_executed",
-        }
-    }
-}
 
 #[derive(Args)]
 pub struct OutcomeArgs {
@@ -42,7 +21,7 @@ pub struct OutcomeArgs {
     decision_id: String,
     /// What happened to the call.
     #[arg(long, value_enum)]
-    status: OutcomeStatusArg,
+    status: ExecutionStatus,
     /// What happened, for the record (an error message, a message id).
     #[arg(long)]
     detail: Option<String>,
@@ -93,7 +72,7 @@ pub enum FindingsCommand {
 }
 
 pub fn run(remote: &Remote, args: OutcomeArgs) -> anyhow::Result<ExitCode> {
-    let mut body = json!({"status": args.status.as_str()});
+    let mut body = json!({"status": args.status});
     if let Some(text) = &args.arguments {
         let v: Value = serde_json::from_str(text).context("--args is not valid JSON")?;
         if !v.is_object() {
@@ -108,46 +87,49 @@ pub fn run(remote: &Remote, args: OutcomeArgs) -> anyhow::Result<ExitCode> {
         body["receipt"] = json!(r);
     }
     let path = format!("/v1/decisions/{}/outcome", seg(&args.decision_id)?);
-    let outcome = remote.post(&path, Some(body))?;
-    if args.json {
-        crate::print_json(&outcome);
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!(
-        "recorded outcome {} of decision {} (log seq {})",
-        s(&outcome["status"]),
-        s(&outcome["decision_id"]),
-        s(&outcome["seq"])
-    );
-    print_outcome(&outcome, "  ");
+    show(remote.post(&path, Some(body))?, args.json, |outcome: &RecordedOutcome| {
+        let o = &outcome.record;
+        println!(
+            "recorded outcome {} of decision {} (log seq {})",
+            s(&o.status),
+            s(&o.decision_id),
+            outcome.seq
+        );
+        print_outcome(o, "  ");
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn findings(remote: &Remote, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         FindingsCommand::List { json } => {
-            let list = remote.get("/v1/findings", &[])?;
-            if json {
-                crate::print_json(&list);
-                return Ok(ExitCode::SUCCESS);
-            }
-            let rows: Vec<Vec<String>> = items(&list)
-                .iter()
-                .map(|f| {
-                    ["time", "id", "kind", "status", "agent_name", "decision_id", "seq", "detail"]
-                        .iter()
-                        .map(|k| s(&f[*k]))
-                        .collect()
-                })
-                .collect();
-            if rows.is_empty() {
-                println!("no findings");
-            } else {
-                print_table(
-                    &["TIME", "ID", "KIND", "STATUS", "AGENT", "DECISION ID", "SEQ", "DETAIL"],
-                    &rows,
-                );
-            }
+            show(remote.get("/v1/findings", &[])?, json, |list: &List<FindingView>| {
+                let rows: Vec<Vec<String>> = list
+                    .items
+                    .iter()
+                    .map(|view| {
+                        let f = &view.finding;
+                        vec![
+                            s(&f.time),
+                            s(&view.id),
+                            s(&f.kind),
+                            s(&f.status),
+                            s(&f.agent_name),
+                            s(&f.decision_id),
+                            s(&view.seq),
+                            s(&f.detail),
+                        ]
+                    })
+                    .collect();
+                if rows.is_empty() {
+                    println!("no findings");
+                } else {
+                    print_table(
+                        &["TIME", "ID", "KIND", "STATUS", "AGENT", "DECISION ID", "SEQ", "DETAIL"],
+                        &rows,
+                    );
+                }
+            })?;
         }
         FindingsCommand::Acknowledge { id, note, json } => update(remote, &id, "acknowledge", &note, json)?,
         FindingsCommand::Resolve { id, note, json } => update(remote, &id, "resolve", &note, json)?,
@@ -157,37 +139,26 @@ pub fn findings(remote: &Remote, cmd: FindingsCommand) -> anyhow::Result<ExitCod
 
 /// Acknowledges or resolves one finding and says what it is now.
 fn update(remote: &Remote, id: &str, step: &str, note: &str, json: bool) -> anyhow::Result<()> {
-    let f = remote.post(&format!("/v1/findings/{}/{step}", seg(id)?), Some(json!({"note": note})))?;
-    if json {
-        crate::print_json(&f);
-    } else {
-        println!("finding {id} is {} (log seq {})", s(&f["status"]), s(&f["seq"]));
-    }
-    Ok(())
+    let answer = remote.post(&format!("/v1/findings/{}/{step}", seg(id)?), Some(json!({"note": note})))?;
+    show(answer, json, |f: &FindingView| {
+        println!("finding {id} is {} (log seq {})", s(&f.finding.status), f.seq);
+    })
 }
 
 /// The fields of a recorded outcome, one per line under `indent` (shared with `audit trace`).
-pub fn print_outcome(o: &Value, indent: &str) {
+pub fn print_outcome(o: &OutcomeRecord, indent: &str) {
     let line = |label: &str, value: String| println!("{indent}{:<13} {value}", format!("{label}:"));
-    line("status", s(&o["status"]));
-    line("detail", s(&o["detail"]));
-    if !o["reported_at"].is_null() {
-        line("reported at", s(&o["reported_at"]));
-    }
-    if !o["decision"].is_null() {
-        line("decided", format!("{} (enforced: {})", s(&o["decision"]), s(&o["enforced"])));
-    }
-    line("receipt used", s(&o["receipt_used"]));
-    if !o["executed_arguments_sha256"].is_null() {
-        line("args sha256", s(&o["executed_arguments_sha256"]));
-    }
-    let bypass = o["bypass"].as_bool() == Some(true);
-    line("bypass", if bypass { "true: recorded as a finding".into() } else { "false".into() });
-    let findings = o["findings"].as_array().map_or(&[][..], Vec::as_slice);
-    if findings.is_empty() {
+    line("status", s(&o.status));
+    line("detail", s(&o.detail));
+    line("reported at", s(&o.reported_at));
+    line("decided", format!("{} (enforced: {})", s(&o.decision), o.enforced));
+    line("receipt used", s(&o.receipt_used));
+    line("args sha256", s(&o.executed_arguments_sha256));
+    line("bypass", if o.bypass { "true: recorded as a finding".into() } else { "false".into() });
+    if o.findings.is_empty() {
         line("findings", "-".into());
     }
-    for (i, f) in findings.iter().enumerate() {
+    for (i, f) in o.findings.iter().enumerate() {
         if i == 0 {
             line("findings", s(f));
         } else {

@@ -3,8 +3,10 @@
 //! Installing a pack puts it in force in *observe* mode at once (it enforces nothing, so no second
 //! person is needed to watch); going live is a change like any other and needs another admin.
 
-use crate::remote::{items, print_table, s, seg, Remote};
+use crate::remote::{print_table, s, seg, show, Remote};
 use clap::Subcommand;
+use gavel_core::policies::{PackInfo, PolicySet};
+use gavel_server::openapi::List;
 use std::process::ExitCode;
 
 #[derive(Subcommand)]
@@ -37,55 +39,40 @@ pub enum PackCommand {
 pub fn run(remote: &Remote, cmd: PackCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         PackCommand::List { json } => {
-            let list = remote.get("/v1/packs", &[])?;
-            if json {
-                crate::print_json(&list);
-            } else {
-                let rows: Vec<Vec<String>> = items(&list)
+            show(remote.get("/v1/packs", &[])?, json, |list: &List<PackInfo>| {
+                let rows: Vec<Vec<String>> = list
+                    .items
                     .iter()
                     .map(|p| {
-                        let installed = &p["installed"];
-                        let state = if installed.is_null() {
-                            "not installed".to_string()
-                        } else {
-                            format!(
-                                "{} mode, active version {}",
-                                s(&installed["mode"]),
-                                s(&installed["active_version"])
-                            )
+                        let state = match &p.installed {
+                            None => "not installed".to_string(),
+                            Some(set) => {
+                                format!("{} mode, active version {}", s(&set.mode), s(&set.active_version))
+                            }
                         };
-                        vec![s(&p["name"]), s(&p["version"]), s(&p["tools"]), state, s(&p["description"])]
+                        vec![s(&p.name), s(&p.version), s(&p.tools), state, s(&p.description)]
                     })
                     .collect();
                 print_table(&["NAME", "VERSION", "TOOLS", "INSTALLED", "DESCRIPTION"], &rows);
-            }
+            })?;
         }
         PackCommand::Install { name, json } => {
             let set = remote.post(&format!("/v1/packs/{}/install", seg(&name)?), None)?;
-            if json {
-                crate::print_json(&set);
-            } else {
+            show(set, json, |set: &PolicySet| {
                 println!(
                     "installed pack {} as policy set {} version {} in {} mode",
-                    s(&set["pack"]),
-                    s(&set["set_id"]),
-                    s(&set["active_version"]),
-                    s(&set["mode"])
+                    s(&set.pack),
+                    s(&set.set_id),
+                    s(&set.active_version),
+                    s(&set.mode)
                 );
                 println!("it enforces nothing yet: decisions record what it would have decided (would_have)");
-                println!(
-                    "to enforce it: gavel pack golive {}, then another admin approves",
-                    s(&set["set_id"])
-                );
-            }
+                println!("to enforce it: gavel pack golive {}, then another admin approves", s(&set.set_id));
+            })?;
         }
         PackCommand::Golive { name, json } => {
             let change = remote.post(&format!("/v1/packs/{}/golive", seg(&name)?), None)?;
-            if json {
-                crate::print_json(&change);
-            } else {
-                crate::policy::print_pending(&change);
-            }
+            show(change, json, crate::policy::print_pending)?;
         }
     }
     Ok(ExitCode::SUCCESS)

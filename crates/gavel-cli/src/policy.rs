@@ -6,37 +6,18 @@
 //! `gavel policy approve`. The commands say so, because a proposal that silently waits is the most
 //! likely surprise for an operator.
 
-use crate::remote::{items, print_table, s, seg, Remote};
+use crate::remote::{print_table, read, s, seg, show, Remote};
 use anyhow::{bail, Context};
-use clap::{Subcommand, ValueEnum};
+use clap::Subcommand;
+use gavel_core::explain::{Explanation, FiredPolicy};
+use gavel_core::policies::{
+    ChangeAction, ChangeStatus, PolicyChange, PolicyHistory, PolicySet, PolicyVersion,
+};
+use gavel_policy::Mode;
+use gavel_server::openapi::List;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum ModeArg {
-    /// Decisions follow the set.
-    Enforce,
-    /// The set enforces nothing; decisions record what it would have decided (`would_have`).
-    Observe,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum StatusArg {
-    Pending,
-    Applied,
-    Rejected,
-}
-
-impl StatusArg {
-    fn as_str(self) -> &'static str {
-        match self {
-            StatusArg::Pending => "pending",
-            StatusArg::Applied => "applied",
-            StatusArg::Rejected => "rejected",
-        }
-    }
-}
 
 #[derive(Subcommand)]
 pub enum PolicyCommand {
@@ -69,7 +50,7 @@ pub enum PolicyCommand {
         file: PathBuf,
         /// Mode of a new set (default enforce); ignored by the server for an existing set.
         #[arg(long, value_enum)]
-        mode: Option<ModeArg>,
+        mode: Option<Mode>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -125,7 +106,7 @@ pub enum PolicyCommand {
     Changes {
         /// Only changes with this status.
         #[arg(long, value_enum)]
-        status: Option<StatusArg>,
+        status: Option<ChangeStatus>,
         /// Only the changes of this policy set.
         #[arg(long = "set", value_name = "SET_ID")]
         set_id: Option<String>,
@@ -182,7 +163,7 @@ pub fn run(remote: &Remote, cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot read policy file {}", file.display()))?;
             let mut body = json!({"set_id": set_id, "text": text});
             if let Some(mode) = mode {
-                body["mode"] = json!(mode_str(mode));
+                body["mode"] = json!(mode);
             }
             let change = remote.post("/v1/policies", Some(body)).map_err(|e| {
                 match e.downcast::<crate::remote::ApiFailure>() {
@@ -195,98 +176,87 @@ pub fn run(remote: &Remote, cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                     Err(e) => e,
                 }
             })?;
-            if json {
-                crate::print_json(&change);
-            } else {
+            show(change, json, |change: &PolicyChange| {
                 println!(
                     "proposed version {} of policy set {} (sha256 {})",
-                    s(&change["version"]),
-                    s(&change["set_id"]),
-                    s(&change["sha256"])
+                    s(&change.version),
+                    s(&change.set_id),
+                    s(&change.sha256)
                 );
-                print_pending(&change);
-            }
+                print_pending(change);
+            })?;
         }
         PolicyCommand::Approve { change_id, comment, json } => {
             let path = format!("/v1/policies/changes/{}/approve", seg(&change_id)?);
-            let change = remote.post(&path, Some(json!({"comment": comment})))?;
+            let answer = remote.post(&path, Some(json!({"comment": comment})))?;
             if json {
-                crate::print_json(&change);
+                crate::print_json(&answer);
             } else {
+                let change: PolicyChange = read(answer)?;
                 println!(
                     "approved change {} ({}) proposed by {}: applied",
-                    s(&change["id"]),
+                    s(&change.id),
                     describe(&change),
-                    s(&change["proposed_by_name"])
+                    s(&change.proposed_by_name)
                 );
                 // Say what is in force now: that is what the approver is accountable for.
-                if let Ok(set) = remote.get(&format!("/v1/policies/{}", seg(&s(&change["set_id"]))?), &[]) {
+                let set = remote.get(&format!("/v1/policies/{}", seg(&change.set_id)?), &[]).and_then(read);
+                if let Ok(set) = set {
                     println!("{}", set_summary(&set));
                 }
             }
         }
         PolicyCommand::Reject { change_id, comment, json } => {
             let path = format!("/v1/policies/changes/{}/reject", seg(&change_id)?);
-            let change = remote.post(&path, Some(json!({"comment": comment})))?;
-            if json {
-                crate::print_json(&change);
-            } else {
-                println!("rejected change {} ({}); nothing changed", s(&change["id"]), describe(&change));
-            }
+            show(remote.post(&path, Some(json!({"comment": comment})))?, json, |change: &PolicyChange| {
+                println!("rejected change {} ({}); nothing changed", s(&change.id), describe(change));
+            })?;
         }
         PolicyCommand::Activate { set_id, version, json } => {
             let path = format!("/v1/policies/{}/activate", seg(&set_id)?);
-            let change = remote.post(&path, Some(json!({"version": version})))?;
-            report_pending(&change, json);
+            show(remote.post(&path, Some(json!({"version": version})))?, json, print_pending)?;
         }
         PolicyCommand::Deactivate { set_id, json } => {
             let change = remote.post(&format!("/v1/policies/{}/deactivate", seg(&set_id)?), None)?;
-            report_pending(&change, json);
+            show(change, json, print_pending)?;
         }
         PolicyCommand::List { json } => {
-            let list = remote.get("/v1/policies", &[])?;
-            if json {
-                crate::print_json(&list);
-            } else if items(&list).is_empty() {
-                println!("no policy sets: every call is allowed in permissive mode and recorded");
-            } else {
-                let rows: Vec<Vec<String>> = items(&list)
-                    .iter()
-                    .map(|p| {
-                        vec![
-                            s(&p["set_id"]),
-                            s(&p["mode"]),
-                            s(&p["active_version"]),
-                            s(&p["latest_version"]),
-                            s(&p["pack"]),
-                        ]
-                    })
-                    .collect();
-                print_table(&["SET", "MODE", "ACTIVE", "LATEST", "PACK"], &rows);
-            }
+            show(remote.get("/v1/policies", &[])?, json, |list: &List<PolicySet>| {
+                if list.items.is_empty() {
+                    println!("no policy sets: every call is allowed in permissive mode and recorded");
+                } else {
+                    let rows: Vec<Vec<String>> = list
+                        .items
+                        .iter()
+                        .map(|p| {
+                            vec![
+                                s(&p.set_id),
+                                s(&p.mode),
+                                s(&p.active_version),
+                                s(&p.latest_version),
+                                s(&p.pack),
+                            ]
+                        })
+                        .collect();
+                    print_table(&["SET", "MODE", "ACTIVE", "LATEST", "PACK"], &rows);
+                }
+            })?;
         }
         PolicyCommand::Changes { status, set_id, json } => {
             let mut query = Vec::new();
             if let Some(status) = status {
-                query.push(("status", status.as_str().to_string()));
+                query.push(("status", crate::remote::wire_name(&status)));
             }
             if let Some(set_id) = set_id {
                 query.push(("set_id", set_id));
             }
-            let list = remote.get("/v1/policies/changes", &query)?;
-            if json {
-                crate::print_json(&list);
-            } else {
-                print_changes(items(&list));
-            }
+            show(remote.get("/v1/policies/changes", &query)?, json, |list: &List<PolicyChange>| {
+                print_changes(&list.items)
+            })?;
         }
         PolicyCommand::History { set_id, json } => {
             let history = remote.get(&format!("/v1/policies/{}/versions", seg(&set_id)?), &[])?;
-            if json {
-                crate::print_json(&history);
-            } else {
-                print_history(&history);
-            }
+            show(history, json, print_history)?;
         }
         PolicyCommand::Explain { agent, tool, arguments, cost_usd, json } => {
             let arguments: Option<serde_json::Value> = match arguments {
@@ -296,36 +266,24 @@ pub fn run(remote: &Remote, cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                 None => None,
             };
             let body = serde_json::json!({"agent": agent, "tool": tool, "arguments": arguments, "cost_usd": cost_usd});
-            let v = remote.post("/v1/policies/explain", Some(body))?;
-            if json {
-                crate::print_json(&v);
-            } else {
-                print_explanation(&v);
-            }
+            show(remote.post("/v1/policies/explain", Some(body))?, json, print_explanation)?;
         }
         PolicyCommand::Show { set_id, version, json } => {
             let version = match version {
                 Some(v) => v,
                 None => default_version(remote, &set_id)?,
             };
-            let v = fetch_version(remote, &set_id, version)?;
-            if json {
-                crate::print_json(&v);
-            } else {
-                let text = v["text"].as_str().unwrap_or_default();
-                print!("{text}");
-                if !text.ends_with('\n') {
+            show(fetch_version(remote, &set_id, version)?, json, |v: &PolicyVersion| {
+                print!("{}", v.text);
+                if !v.text.ends_with('\n') {
                     println!();
                 }
-            }
+            })?;
         }
         PolicyCommand::Diff { set_id, from, to, json } => {
-            let old = fetch_version(remote, &set_id, from)?;
-            let new = fetch_version(remote, &set_id, to)?;
-            let diff = gavel_policy::diff(
-                old["text"].as_str().unwrap_or_default(),
-                new["text"].as_str().unwrap_or_default(),
-            );
+            let old: PolicyVersion = read(fetch_version(remote, &set_id, from)?)?;
+            let new: PolicyVersion = read(fetch_version(remote, &set_id, to)?)?;
+            let diff = gavel_policy::diff(&old.text, &new.text);
             // Name the versions in the header instead of the library's generic old/new.
             let diff = match diff.strip_prefix("--- old\n+++ new\n") {
                 Some(rest) => format!("--- {set_id}@v{from}\n+++ {set_id}@v{to}\n{rest}"),
@@ -334,11 +292,11 @@ pub fn run(remote: &Remote, cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
             if json {
                 crate::print_json(&json!({
                     "set_id": set_id, "from": from, "to": to,
-                    "from_sha256": old["sha256"], "to_sha256": new["sha256"],
+                    "from_sha256": old.sha256, "to_sha256": new.sha256,
                     "identical": diff.is_empty(), "diff": diff,
                 }));
             } else if diff.is_empty() {
-                println!("versions {from} and {to} of {set_id} are identical (sha256 {})", s(&new["sha256"]));
+                println!("versions {from} and {to} of {set_id} are identical (sha256 {})", s(&new.sha256));
             } else {
                 print!("{diff}");
             }
@@ -355,87 +313,71 @@ pub fn run(remote: &Remote, cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn mode_str(mode: ModeArg) -> &'static str {
-    match mode {
-        ModeArg::Enforce => "enforce",
-        ModeArg::Observe => "observe",
-    }
-}
-
 fn fetch_version(remote: &Remote, set_id: &str, version: u32) -> anyhow::Result<Value> {
     remote.get(&format!("/v1/policies/{}/versions/{version}", seg(set_id)?), &[])
 }
 
 /// The active version, else the latest (said on stderr so stdout stays the policy text).
 fn default_version(remote: &Remote, set_id: &str) -> anyhow::Result<u32> {
-    let set = remote.get(&format!("/v1/policies/{}", seg(set_id)?), &[])?;
-    if let Some(v) = set["active_version"].as_u64() {
-        return Ok(u32::try_from(v)?);
+    let set: PolicySet = read(remote.get(&format!("/v1/policies/{}", seg(set_id)?), &[])?)?;
+    if let Some(v) = set.active_version {
+        return Ok(v);
     }
-    match set["latest_version"].as_u64() {
-        Some(v) if v > 0 => {
+    match set.latest_version {
+        v if v > 0 => {
             eprintln!("note: policy set {set_id} has no active version; showing the latest, {v}");
-            Ok(u32::try_from(v)?)
+            Ok(v)
         }
         _ => bail!("policy set {set_id} has no versions"),
     }
 }
 
 /// One line on what a change does.
-pub fn describe(change: &Value) -> String {
-    let set = s(&change["set_id"]);
-    match change["action"].as_str() {
-        Some("activate") => format!("activate version {} of {set}", s(&change["version"])),
-        Some("deactivate") => format!("deactivate {set}"),
-        Some("set_mode") => format!("switch {set} to {} mode", s(&change["mode"])),
-        _ => format!("{} {set}", s(&change["action"])),
+pub fn describe(change: &PolicyChange) -> String {
+    let set = s(&change.set_id);
+    match change.action {
+        ChangeAction::Activate => format!("activate version {} of {set}", s(&change.version)),
+        ChangeAction::Deactivate => format!("deactivate {set}"),
+        ChangeAction::SetMode => format!("switch {set} to {} mode", s(&change.mode)),
     }
 }
 
-fn set_summary(set: &Value) -> String {
-    let active = match set["active_version"].as_u64() {
+fn set_summary(set: &PolicySet) -> String {
+    let active = match set.active_version {
         Some(v) => format!("version {v} active"),
         None => "no active version".into(),
     };
-    let mode = match set["mode"].as_str() {
-        Some("observe") => "observe mode (records would_have, enforces nothing)".to_string(),
-        other => format!("{} mode", other.unwrap_or("-")),
+    let mode = match set.mode {
+        Mode::Observe => "observe mode (records would_have, enforces nothing)".to_string(),
+        other => format!("{} mode", s(&other)),
     };
-    format!("policy set {}: {active}, {mode}", s(&set["set_id"]))
+    format!("policy set {}: {active}, {mode}", s(&set.set_id))
 }
 
 /// Human output for a pending change: what it does and who has to act next.
-pub fn print_pending(change: &Value) {
-    println!("change {} is pending: {}", s(&change["id"]), describe(change));
+pub fn print_pending(change: &PolicyChange) {
+    println!("change {} is pending: {}", s(&change.id), describe(change));
     println!("a different admin must approve it (two-person rule):");
-    println!("  gavel policy approve {}", s(&change["id"]));
+    println!("  gavel policy approve {}", s(&change.id));
 }
 
-fn report_pending(change: &Value, json: bool) {
-    if json {
-        crate::print_json(change);
-    } else {
-        print_pending(change);
-    }
-}
-
-fn change_row(c: &Value) -> Vec<String> {
+fn change_row(c: &PolicyChange) -> Vec<String> {
     vec![
-        s(&c["id"]),
+        s(&c.id),
         describe(c),
-        s(&c["status"]),
-        s(&c["proposed_by_name"]),
-        s(&c["proposed_at"]),
-        s(&c["decided_by_name"]),
-        s(&c["decided_at"]),
-        s(&c["comment"]),
+        s(&c.status),
+        s(&c.proposed_by_name),
+        s(&c.proposed_at),
+        s(&c.decided_by_name),
+        s(&c.decided_at),
+        s(&c.comment),
     ]
 }
 
 const CHANGE_HEADER: [&str; 8] =
     ["ID", "CHANGE", "STATUS", "PROPOSED BY", "PROPOSED AT", "DECIDED BY", "DECIDED AT", "COMMENT"];
 
-fn print_changes(changes: &[Value]) {
+fn print_changes(changes: &[PolicyChange]) {
     if changes.is_empty() {
         println!("no changes");
         return;
@@ -444,80 +386,76 @@ fn print_changes(changes: &[Value]) {
     print_table(&CHANGE_HEADER, &rows);
 }
 
-fn print_history(history: &Value) {
-    let set = &history["set"];
+fn print_history(history: &PolicyHistory) {
+    let set = &history.set;
     println!("{}", set_summary(set));
-    if !set["pack"].is_null() {
-        println!("installed from pack {}", s(&set["pack"]));
+    if let Some(pack) = &set.pack {
+        println!("installed from pack {}", s(pack));
     }
-    let changes = history["changes"].as_array().map_or(&[][..], Vec::as_slice);
     // The auditor's question, answered first: who approved what is in force, and when.
-    if let Some(last) = changes.iter().find(|c| c["status"] == "applied") {
+    if let Some(last) = history.changes.iter().find(|c| c.status == ChangeStatus::Applied) {
         println!(
             "last applied change: {} ({}), proposed by {} ({}) at {}, approved by {} ({}) at {}",
-            s(&last["id"]),
+            s(&last.id),
             describe(last),
-            s(&last["proposed_by_name"]),
-            s(&last["proposed_by"]),
-            s(&last["proposed_at"]),
-            s(&last["decided_by_name"]),
-            s(&last["decided_by"]),
-            s(&last["decided_at"]),
+            s(&last.proposed_by_name),
+            s(&last.proposed_by),
+            s(&last.proposed_at),
+            s(&last.decided_by_name),
+            s(&last.decided_by),
+            s(&last.decided_at),
         );
     }
     println!("\nversions:");
-    let active = set["active_version"].as_u64();
-    let rows: Vec<Vec<String>> = history["versions"]
-        .as_array()
-        .map_or(&[][..], Vec::as_slice)
+    let rows: Vec<Vec<String>> = history
+        .versions
         .iter()
         .map(|v| {
-            let marker =
-                if v["version"].as_u64().is_some() && v["version"].as_u64() == active { "*" } else { "" };
+            let marker = if set.active_version == Some(v.version) { "*" } else { "" };
             vec![
-                format!("{}{marker}", s(&v["version"])),
-                s(&v["sha256"]),
-                format!("{} ({})", s(&v["author_name"]), s(&v["author"])),
-                s(&v["created_at"]),
-                s(&v["source"]),
+                format!("{}{marker}", v.version),
+                s(&v.sha256),
+                format!("{} ({})", s(&v.author_name), s(&v.author)),
+                s(&v.created_at),
+                s(&v.source),
             ]
         })
         .collect();
     print_table(&["VERSION", "SHA256", "AUTHOR", "CREATED", "SOURCE"], &rows);
     println!("(* = active)");
     println!("\nchanges (newest first):");
-    print_changes(changes);
+    print_changes(&history.changes);
 }
 
 /// An explanation for people: the verdict, why, and the policy text behind it.
-fn print_explanation(v: &serde_json::Value) {
-    use crate::remote::s;
-    let enforced = if v["enforced"] == true { "" } else { " (not enforced: no enforcing policy)" };
+fn print_explanation(e: &Explanation) {
+    let enforced = if e.enforced { "" } else { " (not enforced: no enforcing policy)" };
     println!(
         "{} calling {} ({}): {}{enforced}",
-        s(&v["agent_name"]),
-        s(&v["tool"]),
-        v["tool_category"].as_str().unwrap_or("uncategorised"),
-        s(&v["decision"])
+        s(&e.agent_name),
+        s(&e.tool),
+        e.tool_category.as_deref().unwrap_or("uncategorised"),
+        s(&e.decision)
     );
-    for reason in v["reasons"].as_array().into_iter().flatten() {
+    for reason in &e.reasons {
         println!("  because: {}", s(reason));
     }
-    if !v["containment"].is_null() {
-        println!("  refused by containment before any policy: {}", v["containment"]);
+    if let Some(containment) = &e.containment {
+        println!("  refused by containment before any policy: {containment}");
     }
-    let print_policies = |title: &str, list: &serde_json::Value| {
-        for p in list.as_array().into_iter().flatten() {
-            println!("\n{title} {}/{} (version {}):", s(&p["set_id"]), s(&p["policy_id"]), s(&p["version"]));
-            for line in p["text"].as_str().unwrap_or_default().lines() {
+    let print_policies = |title: &str, list: &[FiredPolicy]| {
+        for p in list {
+            let r = &p.reference;
+            println!("\n{title} {}/{} (version {}):", s(&r.set_id), s(&r.policy_id), r.version);
+            for line in p.text.lines() {
                 println!("    {line}");
             }
         }
     };
-    print_policies("decided by", &v["policies"]);
-    if !v["would_have"].is_null() {
-        println!("\nobserve mode would have: {}", s(&v["would_have"]));
-        print_policies("would have been decided by", &v["would_have_policies"]);
+    print_policies("decided by", &e.policies);
+    if let Some(would_have) = e.would_have {
+        println!("\nobserve mode would have: {}", s(&would_have));
+        print_policies("would have been decided by", &e.would_have_policies);
     }
     println!("\n(dry run: nothing was recorded)");
 }

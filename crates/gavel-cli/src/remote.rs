@@ -7,6 +7,7 @@
 //! the exit status from the typed cause ([`ApiFailure`], [`Unreachable`], [`NoToken`]).
 
 use anyhow::{bail, Context};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::fmt;
 use std::time::Duration;
@@ -177,11 +178,9 @@ fn json_body(response: ureq::Response) -> anyhow::Result<Value> {
 /// Reads the server's error body; anything else (a proxy's HTML page) is summarised as text.
 fn failure(status: u16, response: ureq::Response) -> ApiFailure {
     let text = response.into_string().unwrap_or_default();
-    let parsed: Option<Value> = serde_json::from_str(&text).ok();
-    let error = parsed.as_ref().map(|v| &v["error"]);
-    match error.and_then(|e| Some((e["code"].as_str()?, e["message"].as_str()?))) {
-        Some((code, message)) => ApiFailure { status, code: code.into(), message: message.into() },
-        None => {
+    match serde_json::from_str::<gavel_server::error::ErrorBody>(&text) {
+        Ok(body) => ApiFailure { status, code: body.error.code, message: body.error.message },
+        Err(_) => {
             let mut snippet: String = text.trim().chars().take(200).collect();
             if snippet.is_empty() {
                 snippet = "the server answered without an error body".into();
@@ -208,21 +207,160 @@ pub fn seg(value: &str) -> anyhow::Result<String> {
     Ok(out)
 }
 
-/// A JSON value as a short human string: strings bare, null as `-`.
-pub fn s(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(s) if s.is_empty() => "-".into(),
-        Value::String(s) => s.clone(),
-        Value::Array(items) if items.is_empty() => "-".into(),
-        Value::Array(items) => items.iter().map(s).collect::<Vec<_>>().join(","),
-        other => other.to_string(),
+/// Reads the server's answer as `T`, the type the server answers with (a core or server type).
+pub fn read<T: DeserializeOwned>(answer: Value) -> anyhow::Result<T> {
+    serde_json::from_value(answer)
+        .with_context(|| format!("the server's answer does not read as {}", type_name::<T>()))
+}
+
+/// With `--json`, prints the server's answer exactly as received; otherwise reads it as `T` and
+/// hands it to `text`.
+pub fn show<T: DeserializeOwned>(answer: Value, json: bool, text: impl FnOnce(&T)) -> anyhow::Result<()> {
+    if json {
+        crate::print_json(&answer);
+    } else {
+        text(&read(answer)?);
+    }
+    Ok(())
+}
+
+/// A type's name without its module paths: `List<User>`, not
+/// `gavel_server::openapi::List<gavel_core::identity::User>`.
+fn type_name<T>() -> String {
+    let full = std::any::type_name::<T>();
+    let mut out = String::with_capacity(full.len());
+    let mut path = String::new();
+    for c in full.chars() {
+        if c.is_alphanumeric() || c == '_' || c == ':' {
+            path.push(c);
+        } else {
+            out.push_str(path.rsplit("::").next().unwrap_or_default());
+            path.clear();
+            out.push(c);
+        }
+    }
+    out.push_str(path.rsplit("::").next().unwrap_or_default());
+    out
+}
+
+/// A value as a short human string, the one rule every table and line of the CLI prints by:
+/// strings bare; absent, null and empty as `-`; lists joined with commas; numbers as JSON writes
+/// them; enums by their wire name.
+pub trait Human {
+    fn human(&self) -> String;
+}
+
+/// `v` as a short human string (see [`Human`]).
+pub fn s<T: Human + ?Sized>(v: &T) -> String {
+    v.human()
+}
+
+/// The answers' free-form members (event data, arguments), read as JSON.
+impl Human for Value {
+    fn human(&self) -> String {
+        match self {
+            Value::Null => "-".into(),
+            Value::String(text) => text.human(),
+            Value::Array(items) => items.human(),
+            other => other.to_string(),
+        }
     }
 }
 
-/// The `items` array of a list answer (empty when absent).
-pub fn items(v: &Value) -> &[Value] {
-    v["items"].as_array().map_or(&[], Vec::as_slice)
+impl Human for str {
+    fn human(&self) -> String {
+        if self.is_empty() {
+            "-".into()
+        } else {
+            self.to_string()
+        }
+    }
+}
+
+impl Human for String {
+    fn human(&self) -> String {
+        self.as_str().human()
+    }
+}
+
+impl<T: Human + ?Sized> Human for &T {
+    fn human(&self) -> String {
+        (**self).human()
+    }
+}
+
+impl<T: Human> Human for Option<T> {
+    fn human(&self) -> String {
+        self.as_ref().map_or_else(|| "-".into(), Human::human)
+    }
+}
+
+impl<T: Human> Human for [T] {
+    fn human(&self) -> String {
+        if self.is_empty() {
+            "-".into()
+        } else {
+            self.iter().map(Human::human).collect::<Vec<_>>().join(",")
+        }
+    }
+}
+
+impl<T: Human> Human for Vec<T> {
+    fn human(&self) -> String {
+        self.as_slice().human()
+    }
+}
+
+/// As JSON writes it (`1.0`, not Rust's `1`), so a typed answer prints what its JSON did.
+impl Human for f64 {
+    fn human(&self) -> String {
+        serde_json::Number::from_f64(*self).map_or_else(|| "-".into(), |n| n.to_string())
+    }
+}
+
+macro_rules! human_by_display {
+    ($($t:ty),*) => {$(
+        impl Human for $t {
+            fn human(&self) -> String {
+                self.to_string()
+            }
+        }
+    )*};
+}
+human_by_display!(bool, u8, u16, u32, u64, usize);
+
+macro_rules! human_by_wire_name {
+    ($($t:ty),*) => {$(
+        impl Human for $t {
+            fn human(&self) -> String {
+                wire_name(self).human()
+            }
+        }
+    )*};
+}
+human_by_wire_name!(
+    gavel_core::Role,
+    gavel_core::Status,
+    gavel_policy::Outcome,
+    gavel_policy::Mode,
+    gavel_core::approvals::ApprovalStatus,
+    gavel_core::containment::ScopeKind,
+    gavel_core::approvals::FindingStatus,
+    gavel_core::policies::ChangeStatus,
+    gavel_core::incidents::IncidentStatus,
+    gavel_core::incidents::Severity,
+    gavel_core::retention::HoldStatus,
+    gavel_core::compliance::State,
+    gavel_core::compliance::Severity
+);
+
+/// The wire name of a value serde writes as a string (a core enum's variant, e.g. `applied`): what
+/// the server reads in a query. Empty for any other value.
+pub fn wire_name<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(name)) => name,
+        _ => String::new(),
+    }
 }
 
 /// Prints rows under a header, each column as wide as its widest cell.
@@ -270,9 +408,57 @@ mod tests {
     }
 
     #[test]
+    fn wire_names_are_serde_names() {
+        use gavel_core::policies::ChangeStatus;
+        assert_eq!(wire_name(&ChangeStatus::Applied), "applied");
+        assert_eq!(wire_name(&gavel_policy::Outcome::RequireApproval), "require_approval");
+        assert_eq!(wire_name(&3), "");
+    }
+
+    #[test]
     fn human_values() {
         assert_eq!(s(&Value::Null), "-");
         assert_eq!(s(&serde_json::json!(["a", "b"])), "a,b");
         assert_eq!(s(&serde_json::json!(3)), "3");
+    }
+
+    /// A typed member prints exactly as the same member of the JSON answer did.
+    #[test]
+    fn typed_values_print_as_their_json() {
+        use gavel_core::approvals::ApprovalStatus;
+        let cases: Vec<(String, Value)> = vec![
+            (s("bob"), serde_json::json!("bob")),
+            (s(""), serde_json::json!("")),
+            (s(&None::<String>), Value::Null),
+            (s(&Some("x".to_string())), serde_json::json!("x")),
+            (s(&vec!["a".to_string(), String::new()]), serde_json::json!(["a", ""])),
+            (s(&Vec::<String>::new()), serde_json::json!([])),
+            (s(&7_u64), serde_json::json!(7)),
+            (s(&true), serde_json::json!(true)),
+            (s(&1.0_f64), serde_json::json!(1.0)),
+            (s(&0.25_f64), serde_json::json!(0.25)),
+            (s(&Some(2.5_f64)), serde_json::json!(2.5)),
+            (s(&f64::NAN), serde_json::json!(f64::NAN)),
+            (s(&gavel_policy::Outcome::RequireApproval), serde_json::json!("require_approval")),
+            (s(&ApprovalStatus::Voided), serde_json::json!("voided")),
+            (s(&Some(gavel_core::Role::Viewer)), serde_json::json!("viewer")),
+        ];
+        for (typed, json) in cases {
+            assert_eq!(typed, s(&json), "{json}");
+        }
+    }
+
+    #[test]
+    fn answers_read_as_their_type_or_say_which() {
+        let user = serde_json::json!({"id": "usr_1", "name": "bob", "role": "admin", "status": "active",
+                                      "created_at": "t", "created_by": "system"});
+        let list: gavel_server::openapi::List<gavel_core::User> =
+            read(serde_json::json!({"items": [user]})).unwrap();
+        assert_eq!(list.items[0].role, gavel_core::Role::Admin);
+        let err = read::<gavel_server::openapi::List<gavel_core::User>>(serde_json::json!({"items": [{}]}))
+            .map(drop)
+            .unwrap_err();
+        assert_eq!(err.to_string(), "the server's answer does not read as List<User>");
+        assert_eq!(type_name::<Option<Vec<gavel_core::Agent>>>(), "Option<Vec<Agent>>");
     }
 }

@@ -2,33 +2,12 @@
 //!
 //! Tokens are printed exactly once, when issued (create, rotate): the server keeps only their hash.
 
-use crate::remote::{items, print_table, s, seg, Remote};
-use clap::{Subcommand, ValueEnum};
-use serde_json::{json, Value};
+use crate::remote::{print_table, s, seg, show, Remote};
+use clap::Subcommand;
+use gavel_core::{Issued, Role, User};
+use gavel_server::openapi::List;
+use serde_json::json;
 use std::process::ExitCode;
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum RoleArg {
-    /// Manages users, agents, policies and packs; approves other admins' policy changes.
-    Admin,
-    /// Decides approval requests for held tool calls.
-    Approver,
-    /// Reads the audit trail and evidence.
-    Auditor,
-    /// Reads everything, changes nothing.
-    Viewer,
-}
-
-impl RoleArg {
-    fn as_str(self) -> &'static str {
-        match self {
-            RoleArg::Admin => "admin",
-            RoleArg::Approver => "approver",
-            RoleArg::Auditor => "auditor",
-            RoleArg::Viewer => "viewer",
-        }
-    }
-}
 
 #[derive(Subcommand)]
 pub enum UsersCommand {
@@ -38,7 +17,7 @@ pub enum UsersCommand {
         name: String,
         /// The user's role.
         #[arg(long, value_enum)]
-        role: RoleArg,
+        role: Role,
         /// Print the server's object: id, name, role, status, ..., token.
         #[arg(long)]
         json: bool,
@@ -55,7 +34,7 @@ pub enum UsersCommand {
         user: String,
         /// The user's role.
         #[arg(value_enum)]
-        role: RoleArg,
+        role: Role,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -84,77 +63,57 @@ pub enum UsersCommand {
 pub fn run(remote: &Remote, cmd: UsersCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         UsersCommand::Create { name, role, json } => {
-            let user = remote.post("/v1/users", Some(json!({"name": name, "role": role.as_str()})))?;
-            if json {
-                crate::print_json(&user);
-            } else {
-                println!(
-                    "created user {} ({}) with role {}",
-                    s(&user["name"]),
-                    s(&user["id"]),
-                    s(&user["role"])
-                );
-                print_token(&user);
-            }
+            let user = remote.post("/v1/users", Some(json!({"name": name, "role": role})))?;
+            show(user, json, |user: &Issued<User>| {
+                let u = &user.principal;
+                println!("created user {} ({}) with role {}", s(&u.name), s(&u.id), s(&u.role));
+                print_token(&user.token);
+            })?;
         }
         UsersCommand::List { json } => {
-            let list = remote.get("/v1/users", &[])?;
-            if json {
-                crate::print_json(&list);
-            } else {
-                let rows: Vec<Vec<String>> = items(&list)
+            show(remote.get("/v1/users", &[])?, json, |list: &List<User>| {
+                let rows: Vec<Vec<String>> = list
+                    .items
                     .iter()
                     .map(|u| {
-                        ["id", "name", "role", "status", "created_at", "created_by"]
-                            .iter()
-                            .map(|k| s(&u[*k]))
-                            .collect()
+                        vec![
+                            s(&u.id),
+                            s(&u.name),
+                            s(&u.role),
+                            s(&u.status),
+                            s(&u.created_at),
+                            s(&u.created_by),
+                        ]
                     })
                     .collect();
                 print_table(&["ID", "NAME", "ROLE", "STATUS", "CREATED", "CREATED BY"], &rows);
-            }
+            })?;
         }
         UsersCommand::Role { user, role, json } => {
             let path = format!("/v1/users/{}/role", seg(&user)?);
-            let user = remote.post(&path, Some(json!({"role": role.as_str()})))?;
-            if json {
-                crate::print_json(&user);
-            } else {
-                println!("user {} ({}) now has role {}", s(&user["name"]), s(&user["id"]), s(&user["role"]));
-            }
+            show(remote.post(&path, Some(json!({"role": role})))?, json, |u: &User| {
+                println!("user {} ({}) now has role {}", s(&u.name), s(&u.id), s(&u.role));
+            })?;
         }
         UsersCommand::Deactivate { user, reason, json } => {
             let path = format!("/v1/users/{}/deactivate", seg(&user)?);
-            let user = remote.post(&path, Some(json!({"reason": reason})))?;
-            if json {
-                crate::print_json(&user);
-            } else {
-                println!(
-                    "deactivated user {} ({}): its token no longer works",
-                    s(&user["name"]),
-                    s(&user["id"])
-                );
-            }
+            show(remote.post(&path, Some(json!({"reason": reason})))?, json, |u: &User| {
+                println!("deactivated user {} ({}): its token no longer works", s(&u.name), s(&u.id));
+            })?;
         }
         UsersCommand::Rotate { user, json } => {
             let path = format!("/v1/users/{}/rotate", seg(&user)?);
-            let user = remote.post(&path, None)?;
-            if json {
-                crate::print_json(&user);
-            } else {
-                println!(
-                    "issued a new token for user {} ({}); the old one is revoked",
-                    s(&user["name"]),
-                    s(&user["id"])
-                );
-                print_token(&user);
-            }
+            show(remote.post(&path, None)?, json, |user: &Issued<User>| {
+                let u = &user.principal;
+                println!("issued a new token for user {} ({}); the old one is revoked", s(&u.name), s(&u.id));
+                print_token(&user.token);
+            })?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// The one-time token line shared by users and agents.
-pub fn print_token(principal: &Value) {
-    println!("token (shown once, store it now): {}", s(&principal["token"]));
+pub fn print_token(token: &str) {
+    println!("token (shown once, store it now): {}", s(token));
 }

@@ -4,9 +4,11 @@
 //! secret); every attempt is recorded in the log. The secret is printed once, at creation or
 //! rotation. Endpoints are disabled, never deleted: their history is evidence.
 
-use crate::remote::{items, print_table, s, seg, Remote};
+use crate::remote::{print_table, s, seg, show, Remote};
 use clap::Subcommand;
-use serde_json::{json, Value};
+use gavel_core::webhooks::{CreatedEndpoint, DeliveryAttempt, EndpointDetail, EndpointView, RotatedSecret};
+use gavel_server::openapi::List;
+use serde_json::json;
 use std::process::ExitCode;
 
 #[derive(Subcommand)]
@@ -89,41 +91,47 @@ pub enum WebhooksCommand {
     },
 }
 
-fn print_secret(v: &Value) {
-    println!("webhook {}", s(&v["id"]));
-    println!("secret: {} (shown once: store it now)", s(&v["secret"]));
+fn print_secret(id: &str, secret: &str) {
+    println!("webhook {}", s(id));
+    println!("secret: {} (shown once: store it now)", s(secret));
 }
 
 pub fn run(remote: &Remote, cmd: WebhooksCommand) -> anyhow::Result<ExitCode> {
-    let (value, json, human): (Value, bool, fn(&Value)) = match cmd {
+    match cmd {
         WebhooksCommand::Create { url, kinds, json } => {
             let body = json!({"url": url, "kinds": kinds});
-            (remote.post("/v1/webhooks", Some(body))?, json, print_secret)
+            show(remote.post("/v1/webhooks", Some(body))?, json, |w: &CreatedEndpoint| {
+                print_secret(&w.endpoint.id, &w.secret)
+            })?;
         }
-        WebhooksCommand::List { json } => (remote.get("/v1/webhooks", &[])?, json, |list: &Value| {
-            let rows: Vec<Vec<String>> = items(list)
-                .iter()
-                .map(|w| vec![s(&w["id"]), s(&w["url"]), kinds(w), enabled(w), s(&w["created_at"])])
-                .collect();
-            if rows.is_empty() {
-                println!("no webhook endpoint is configured");
-            } else {
-                print_table(&["ID", "URL", "KINDS", "STATE", "CREATED"], &rows);
-            }
-        }),
+        WebhooksCommand::List { json } => {
+            show(remote.get("/v1/webhooks", &[])?, json, |list: &List<EndpointView>| {
+                let rows: Vec<Vec<String>> = list
+                    .items
+                    .iter()
+                    .map(|w| vec![s(&w.id), s(&w.url), kinds(w), enabled(w), s(&w.created_at)])
+                    .collect();
+                if rows.is_empty() {
+                    println!("no webhook endpoint is configured");
+                } else {
+                    print_table(&["ID", "URL", "KINDS", "STATE", "CREATED"], &rows);
+                }
+            })?;
+        }
         WebhooksCommand::Show { id, json } => {
-            (remote.get(&format!("/v1/webhooks/{}", seg(&id)?), &[])?, json, |w| {
-                println!("webhook       {}", s(&w["id"]));
-                println!("url           {}", s(&w["url"]));
+            show(remote.get(&format!("/v1/webhooks/{}", seg(&id)?), &[])?, json, |d: &EndpointDetail| {
+                let w = &d.endpoint;
+                println!("webhook       {}", s(&w.id));
+                println!("url           {}", s(&w.url));
                 println!("kinds         {}", kinds(w));
                 println!("state         {}", enabled(w));
-                println!("deliveries    {}", w["deliveries"]);
-                println!("attempts      {}", w["attempts"]);
-                println!("success rate  {}", s(&w["success_rate"]));
-                if let Some(until) = w["held_until"].as_str() {
+                println!("deliveries    {}", json!(d.deliveries));
+                println!("attempts      {}", json!(d.attempts));
+                println!("success rate  {}", s(&d.success_rate));
+                if let Some(until) = &d.held_until {
                     println!("held until    {until} (the last round got no 2xx)");
                 }
-            })
+            })?;
         }
         WebhooksCommand::Update { id, kinds: new_kinds, enable, disable, json } => {
             let mut body = json!({});
@@ -136,18 +144,20 @@ pub fn run(remote: &Remote, cmd: WebhooksCommand) -> anyhow::Result<ExitCode> {
             if body.as_object().is_some_and(|o| o.is_empty()) {
                 anyhow::bail!("nothing to change: pass --kind, --enable or --disable");
             }
-            (remote.post(&format!("/v1/webhooks/{}/update", seg(&id)?), Some(body))?, json, |w| {
-                println!("webhook {} updated: kinds {}, {}", s(&w["id"]), kinds(w), enabled(w))
-            })
+            let answer = remote.post(&format!("/v1/webhooks/{}/update", seg(&id)?), Some(body))?;
+            show(answer, json, |w: &EndpointView| {
+                println!("webhook {} updated: kinds {}, {}", s(&w.id), kinds(w), enabled(w))
+            })?;
         }
         WebhooksCommand::RotateSecret { id, json } => {
-            (remote.post(&format!("/v1/webhooks/{}/rotate-secret", seg(&id)?), None)?, json, print_secret)
+            let answer = remote.post(&format!("/v1/webhooks/{}/rotate-secret", seg(&id)?), None)?;
+            show(answer, json, |r: &RotatedSecret| print_secret(&r.id, &r.secret))?;
         }
         WebhooksCommand::Disable { id, reason, json } => {
             let body = reason.map(|r| json!({"reason": r}));
-            (remote.delete(&format!("/v1/webhooks/{}", seg(&id)?), body)?, json, |w| {
-                println!("webhook {} disabled", s(&w["id"]))
-            })
+            show(remote.delete(&format!("/v1/webhooks/{}", seg(&id)?), body)?, json, |w: &EndpointView| {
+                println!("webhook {} disabled", s(&w.id))
+            })?;
         }
         WebhooksCommand::Deliveries { id, status, limit, json } => {
             let mut query = Vec::new();
@@ -157,19 +167,22 @@ pub fn run(remote: &Remote, cmd: WebhooksCommand) -> anyhow::Result<ExitCode> {
             if let Some(l) = limit {
                 query.push(("limit", l.to_string()));
             }
-            (remote.get(&format!("/v1/webhooks/{}/deliveries", seg(&id)?), &query)?, json, |list| {
-                let rows: Vec<Vec<String>> = items(list)
+            let answer = remote.get(&format!("/v1/webhooks/{}/deliveries", seg(&id)?), &query)?;
+            show(answer, json, |list: &List<DeliveryAttempt>| {
+                let rows: Vec<Vec<String>> = list
+                    .items
                     .iter()
-                    .map(|a| {
+                    .map(|d| {
+                        let a = &d.attempt;
                         vec![
-                            s(&a["at"]),
-                            s(&a["seq"]),
-                            s(&a["webhook_id"]),
-                            s(&a["attempt"]),
-                            s(&a["status_code"]),
-                            s(&a["latency_ms"]),
-                            s(&a["outcome"]),
-                            s(&a["error"]),
+                            s(&a.at),
+                            s(&a.seq),
+                            s(&a.webhook_id),
+                            s(&a.attempt),
+                            s(&a.status_code),
+                            s(&a.latency_ms),
+                            s(&a.outcome),
+                            s(&a.error),
                         ]
                     })
                     .collect();
@@ -181,28 +194,24 @@ pub fn run(remote: &Remote, cmd: WebhooksCommand) -> anyhow::Result<ExitCode> {
                         &rows,
                     );
                 }
-            })
+            })?;
         }
-    };
-    if json {
-        crate::print_json(&value);
-    } else {
-        human(&value);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn kinds(w: &Value) -> String {
-    match w["kinds"].as_array() {
-        Some(k) if !k.is_empty() => k.iter().map(s).collect::<Vec<_>>().join(","),
-        _ => "all".into(),
+fn kinds(w: &EndpointView) -> String {
+    if w.kinds.is_empty() {
+        "all".into()
+    } else {
+        s(&w.kinds)
     }
 }
 
-fn enabled(w: &Value) -> String {
-    if w["enabled"] == json!(true) {
+fn enabled(w: &EndpointView) -> String {
+    if w.enabled {
         "enabled".into()
     } else {
-        format!("disabled ({})", s(&w["disabled_reason"]))
+        format!("disabled ({})", s(&w.disabled_reason))
     }
 }

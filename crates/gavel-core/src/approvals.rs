@@ -38,11 +38,14 @@ use serde_json::{json, Value};
 
 /// The state of an approval request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum ApprovalStatus {
+    /// Waiting for an approver (and not yet expired).
     Pending,
     Approved,
     Denied,
+    /// Nobody decided in time.
     Expired,
     /// Voided by a containment action (suspension, deactivation, kill switch).
     Voided,
@@ -94,7 +97,7 @@ pub struct Approval {
 
 /// What an agent reported it did with a decided call, checked against the decision: the data of
 /// the `outcome.recorded` event and of the `outcomes/<decision id>` document.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OutcomeRecord {
     pub decision_id: String,
     /// The seq of the decision event.
@@ -123,7 +126,7 @@ pub struct OutcomeRecord {
 }
 
 /// The answer to reporting an outcome: the record and the seq of its event.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RecordedOutcome {
     #[serde(flatten)]
     pub record: OutcomeRecord,
@@ -133,10 +136,14 @@ pub struct RecordedOutcome {
 
 /// What happened to a decided call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum), value(rename_all = "snake_case"))]
 #[serde(rename_all = "snake_case")]
 pub enum ExecutionStatus {
+    /// The call was executed and worked.
     Succeeded,
+    /// The call was executed and failed.
     Failed,
+    /// The call was not executed (denied, not approved, or abandoned).
     NotExecuted,
 }
 
@@ -779,7 +786,7 @@ fn open_when_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result
 }
 
 /// A bypass finding with its id and the seq of the event that last changed it.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FindingView {
     pub id: String,
     #[serde(flatten)]

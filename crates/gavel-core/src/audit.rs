@@ -32,7 +32,7 @@ pub struct AuditFilter {
 }
 
 /// A page of recorded decisions, newest first.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Page {
     pub items: Vec<DecisionView>,
     /// Pass as `cursor` for the next page; absent on the last page.
@@ -41,7 +41,7 @@ pub struct Page {
 }
 
 /// One recorded decision with the seq and time of its event.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DecisionView {
     #[serde(flatten)]
     pub record: DecisionRecord,
@@ -195,7 +195,7 @@ impl Gavel {
 }
 
 /// One action end to end (`GET /v1/audit/trace/{id}`).
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Trace {
     pub decision_id: String,
     pub time: String,
@@ -221,7 +221,7 @@ pub struct Trace {
 }
 
 /// The agent of a traced decision: as registered now, or only its id when it is gone.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum TracedPrincipal {
     Agent(crate::Agent),
@@ -229,14 +229,14 @@ pub enum TracedPrincipal {
 }
 
 /// An agent no longer registered: only its id (no other member, so it is never read as one).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GoneAgent {
     pub id: String,
 }
 
 /// A policy of a traced decision: its text version, author and the change that put it in force.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TracedPolicy {
     pub set_id: String,
     pub version: u32,
@@ -257,7 +257,7 @@ pub struct TracedPolicy {
 }
 
 /// The approval of a traced decision, with the seq of the event that last changed it.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TracedApproval {
     #[serde(flatten)]
     pub approval: crate::approvals::Approval,

@@ -43,10 +43,20 @@ pub enum Scope {
 /// What a kill switch covers: every call, one agent's or one tool's (the `scope` of a request;
 /// agent and tool switches also name a `target`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum ScopeKind {
+    /// Every call.
+    #[cfg_attr(feature = "clap", value(help = "Every tool call of every agent (no --target)"))]
     Global,
+    /// Every call of one agent.
+    #[cfg_attr(feature = "clap", value(help = "Every call of one agent: --target is its id or name"))]
     Agent,
+    /// Every call of one tool, whichever agent.
+    #[cfg_attr(
+        feature = "clap",
+        value(help = "Every call of one tool, whichever agent: --target is the tool name")
+    )]
     Tool,
 }
 

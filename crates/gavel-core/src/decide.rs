@@ -82,7 +82,7 @@ where
 }
 
 /// The decision on one tool call, answered after it is recorded.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DecideResponse {
     pub decision_id: String,
     pub decision: Outcome,

@@ -43,7 +43,7 @@ impl ExplainRequest {
 }
 
 /// One determining policy, with the text that says why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FiredPolicy {
     #[serde(flatten)]
     pub reference: PolicyRef,
@@ -52,7 +52,7 @@ pub struct FiredPolicy {
 }
 
 /// What a call would get now, and why (`POST /v1/policies/explain`); nothing is recorded.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Explanation {
     pub agent_id: String,
     pub agent_name: String,

@@ -28,11 +28,16 @@ use serde_json::json;
 /// What a user may do: `admin` administers, `approver` decides held calls, `auditor` reads and
 /// exports evidence, `viewer` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// Manages users, agents, policies and packs; approves other admins' policy changes.
     Admin,
+    /// Decides approval requests for held tool calls.
     Approver,
+    /// Reads the audit trail and evidence.
     Auditor,
+    /// Reads everything, changes nothing.
     Viewer,
 }
 
@@ -146,7 +151,7 @@ impl Principal {
 }
 
 /// One agent of the inventory (CC6.1): when it was first and last seen deciding, and how often.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InventoryEntry {
     pub agent: Agent,
     /// The time of its first decision.
@@ -159,7 +164,7 @@ pub struct InventoryEntry {
 }
 
 /// Decisions by outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OutcomeCounts {
     pub allow: u64,
     pub deny: u64,
@@ -167,7 +172,7 @@ pub struct OutcomeCounts {
 }
 
 /// A principal together with its one-time credential.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Issued<T> {
     #[serde(flatten)]
     pub principal: T,

@@ -149,7 +149,7 @@ pub struct Incident {
 }
 
 /// An incident with its timeline and the times derived from it (what the API answers).
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IncidentView {
     #[serde(flatten)]
     pub incident: Incident,
@@ -190,7 +190,7 @@ pub struct EntryAuthor {
 }
 
 /// One timeline entry with the seq and time of its event.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
     #[serde(flatten)]
     pub entry: StoredEntry,

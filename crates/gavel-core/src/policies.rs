@@ -65,6 +65,7 @@ pub enum ChangeAction {
 
 /// The state of a policy change request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeStatus {
     Pending,
@@ -146,7 +147,7 @@ pub fn mode_str(mode: Mode) -> &'static str {
 
 /// A policy set with every version, oldest first, and its change history
 /// (`GET /v1/policies/{set}/versions`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PolicyHistory {
     pub set: PolicySet,
     pub versions: Vec<PolicyVersion>,
@@ -154,7 +155,7 @@ pub struct PolicyHistory {
 }
 
 /// A built-in policy pack and its install state (`GET /v1/packs`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PackInfo {
     pub name: String,
     pub version: u32,

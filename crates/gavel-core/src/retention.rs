@@ -69,14 +69,22 @@ pub struct PendingRetention {
 
 /// What asking for a retention period did: lengthening (or keeping) applies at once; shortening
 /// waits for a different admin ([`Gavel::approve_retention`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RetentionChange {
-    /// `applied` or `pending`.
-    #[schema(value_type = String)]
-    pub status: &'static str,
+    pub status: RetentionChangeStatus,
     pub policy: RetentionPolicy,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending: Option<PendingRetention>,
+}
+
+/// Whether a retention change applies now or waits for a second admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RetentionChangeStatus {
+    /// Kept or lengthened: in force at once.
+    Applied,
+    /// A shortening: a different admin approves it.
+    Pending,
 }
 
 impl Default for RetentionPolicy {
@@ -86,7 +94,7 @@ impl Default for RetentionPolicy {
 }
 
 /// The retention period in force and what purging has done (`GET /v1/retention`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RetentionOverview {
     pub policy: RetentionPolicy,
     /// A shortening waiting for a second admin, if any.
@@ -158,7 +166,7 @@ pub struct Hold {
 }
 
 /// The outcome of one purge run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PurgeReport {
     pub retention_days: u32,
     /// Events before this time were past retention.
@@ -319,7 +327,11 @@ impl Gavel {
                 json!({"days": days, "previous_days": previous.days, "requested_by": user.name}),
                 vec![StateOp::put(RETENTION, "pending", json!(pending), DocKeys::default(), pending_expect)],
             )?;
-            return Ok(RetentionChange { status: "pending", policy: previous, pending: Some(pending) });
+            return Ok(RetentionChange {
+                status: RetentionChangeStatus::Pending,
+                policy: previous,
+                pending: Some(pending),
+            });
         }
         let policy = RetentionPolicy { days, set_by: Some(user.name.clone()), set_at: Some(self.now()) };
         let mut ops =
@@ -343,7 +355,7 @@ impl Gavel {
                    "superseded_request": superseded}),
             ops,
         )?;
-        Ok(RetentionChange { status: "applied", policy, pending: None })
+        Ok(RetentionChange { status: RetentionChangeStatus::Applied, policy, pending: None })
     }
 
     /// Approves a pending shortening (a second admin): it applies from now on.

@@ -82,7 +82,7 @@ pub struct Share {
 }
 
 /// A new share link: the token is in `url_token` and is never shown again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IssuedShare {
     #[serde(flatten)]
     pub share: Share,

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 use gavel_core::identity::Role;
-use gavel_core::retention::{HoldStatus, MIN_RETENTION_DAYS};
+use gavel_core::retention::{HoldStatus, RetentionChangeStatus, MIN_RETENTION_DAYS};
 use gavel_core::{CoreError, Gavel, NewAgent, Principal};
 use gavel_ledger::clock::{Clock, ManualClock};
 use std::sync::Arc;
@@ -73,7 +73,10 @@ fn retention_below_a_year_is_refused_and_changes_are_logged() {
     assert!(matches!(w.gavel.set_retention(&w.agent, 400), Err(CoreError::Forbidden(_))));
     assert_eq!(w.store.head().unwrap().size, size, "a refused change records nothing");
     let p = w.gavel.set_retention(&w.admin, 400).unwrap();
-    assert_eq!((p.status, p.policy.days, p.policy.set_by.as_deref()), ("applied", 400, Some("admin")));
+    assert_eq!(
+        (p.status, p.policy.days, p.policy.set_by.as_deref()),
+        (RetentionChangeStatus::Applied, 400, Some("admin"))
+    );
     assert_eq!(w.gavel.retention_overview(&w.admin).unwrap().policy.days, 400);
 }
 
@@ -211,7 +214,7 @@ fn shortening_retention_needs_a_second_admin() {
     let w = world();
     w.gavel.set_retention(&w.admin, 730).unwrap();
     let asked = w.gavel.set_retention(&w.admin, 400).unwrap();
-    assert_eq!((asked.status, asked.policy.days), ("pending", 730));
+    assert_eq!((asked.status, asked.policy.days), (RetentionChangeStatus::Pending, 730));
     assert_eq!(
         w.gavel.retention_overview(&w.admin).unwrap().policy.days,
         730,

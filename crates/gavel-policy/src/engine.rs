@@ -31,9 +31,12 @@ use crate::{limits, text_sha256, PolicyError};
 
 /// Whether a set's verdict is enforced or only recorded as `would_have`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
+    /// Decisions follow the set.
     Enforce,
+    /// The set enforces nothing; decisions record what it would have decided (`would_have`).
     Observe,
 }
 
@@ -48,6 +51,7 @@ pub struct LoadedSet {
 
 /// The decision on a tool call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum), value(rename_all = "snake_case"))]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Allow,

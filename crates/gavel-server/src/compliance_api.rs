@@ -215,7 +215,7 @@ pub struct ExportDetail {
 }
 
 /// A new share link (`POST /v1/shares`): the token is shown this once.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreatedShare {
     #[serde(flatten)]
     pub issued: gavel_core::shares::IssuedShare,

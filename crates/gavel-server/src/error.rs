@@ -8,13 +8,13 @@ use gavel_core::CoreError;
 use serde_json::json;
 
 /// The body of every error response, as the OpenAPI document describes it.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
 /// `code` is stable and machine-readable; `message` says what to fix.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// e.g. `invalid_request`, `unauthenticated`, `forbidden`, `not_found`, `conflict`,
     /// `rate_limited`, `payload_too_large`, `unavailable`, `internal`.

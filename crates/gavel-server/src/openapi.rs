@@ -25,7 +25,7 @@
 //! annotation could forget one, this cannot. Route-specific answers (409, 410, 414) stay on the
 //! annotations, where the handler that produces them is.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
@@ -45,7 +45,7 @@ pub struct Items {
 }
 
 /// A list answer: `{"items": [...]}`.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct List<T> {
     pub items: Vec<T>,
 }

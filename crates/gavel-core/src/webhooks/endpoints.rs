@@ -61,7 +61,7 @@ pub struct PreviousSecret {
 
 /// An endpoint as the API shows it: never its secrets (the replaced one shows only when it stops
 /// signing).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EndpointView {
     pub id: String,
     pub url: String,
@@ -76,7 +76,7 @@ pub struct EndpointView {
 }
 
 /// A new endpoint with its secret, shown this once (`POST /v1/webhooks`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreatedEndpoint {
     #[serde(flatten)]
     pub endpoint: EndpointView,
@@ -85,7 +85,7 @@ pub struct CreatedEndpoint {
 }
 
 /// One endpoint with its delivery statistics (`GET /v1/webhooks/{id}`).
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EndpointDetail {
     #[serde(flatten)]
     pub endpoint: EndpointView,
@@ -104,7 +104,7 @@ pub struct EndpointDetail {
 }
 
 /// Deliveries of one endpoint by current state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeliveryCounts {
     pub delivered: u64,
     pub failed: u64,
@@ -112,7 +112,7 @@ pub struct DeliveryCounts {
 }
 
 /// Attempts to one endpoint by what they led to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttemptCounts {
     pub delivered: u64,
     pub failed: u64,
@@ -120,7 +120,7 @@ pub struct AttemptCounts {
 }
 
 /// A new secret, shown this once (`POST /v1/webhooks/{id}/rotate-secret`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RotatedSecret {
     pub id: String,
     pub secret: String,

@@ -232,7 +232,7 @@ pub struct Sent {
 }
 
 /// One attempt of one delivery, with the delivery's state (`GET /v1/webhooks/{id}/deliveries`).
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeliveryAttempt {
     #[serde(flatten)]
     pub attempt: Attempt,
