@@ -224,15 +224,15 @@ pub fn run(remote: &Remote, cmd: ComplianceCommand) -> anyhow::Result<ExitCode> 
             if json {
                 crate::print_json(&v);
             } else {
-                // gavel-evidence's ExportSummary, which has no Deserialize (see the report).
+                let e: gavel_evidence::ExportSummary = read(v)?;
                 println!(
                     "exported {} ({} events, Type II: {}) on the server; share it with: gavel share create --export {}",
-                    s(&v["export_id"]),
-                    s(&v["total_events"]),
-                    s(&v["type_ii"]["type_ii"]),
-                    s(&v["export_id"])
+                    s(&e.export_id),
+                    s(&e.total_events),
+                    s(&e.type_ii.type_ii),
+                    s(&e.export_id)
                 );
-                for w in v["warnings"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                for w in &e.warnings {
                     println!("  warning: {}", s(w));
                 }
             }

@@ -59,7 +59,7 @@ use gavel_ledger::keys::public_key_pem;
 use gavel_ledger::verify::RangeVerifier;
 use gavel_store::docs::DocQuery;
 use gavel_store::{Store, StoredCheckpoint};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -111,7 +111,7 @@ pub struct ExportRequest<'a> {
 }
 
 /// What an export produced (also the answer of `POST /v1/compliance/exports`).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExportSummary {
     pub export_id: String,
     /// The bundle directory.
@@ -135,14 +135,24 @@ pub struct ExportSummary {
 }
 
 /// The per-criterion result, as summary.json lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CriterionResult {
     pub id: String,
     pub title: String,
     pub evidence_count: u64,
     pub summary: String,
+    /// `satisfied` or `not-satisfied`.
+    #[serde(deserialize_with = "criterion_status")]
     pub status: &'static str,
     pub findings: Vec<Finding>,
+}
+
+/// A criterion's status read back: one of the two an export writes.
+fn criterion_status<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    let stated = String::deserialize(d)?;
+    ["satisfied", "not-satisfied"].into_iter().find(|s| *s == stated).ok_or_else(|| {
+        serde::de::Error::invalid_value(serde::de::Unexpected::Str(&stated), &"satisfied or not-satisfied")
+    })
 }
 
 pub use crate::bundle::TypeII;
