@@ -143,16 +143,21 @@ pub struct CriterionResult {
     pub summary: String,
     /// `satisfied` or `not-satisfied`.
     #[serde(deserialize_with = "criterion_status")]
-    pub status: &'static str,
+    pub status: String,
     pub findings: Vec<Finding>,
 }
 
 /// A criterion's status read back: one of the two an export writes.
-fn criterion_status<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+fn criterion_status<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let stated = String::deserialize(d)?;
-    ["satisfied", "not-satisfied"].into_iter().find(|s| *s == stated).ok_or_else(|| {
-        serde::de::Error::invalid_value(serde::de::Unexpected::Str(&stated), &"satisfied or not-satisfied")
-    })
+    if ["satisfied", "not-satisfied"].contains(&stated.as_str()) {
+        Ok(stated)
+    } else {
+        Err(serde::de::Error::invalid_value(
+            serde::de::Unexpected::Str(&stated),
+            &"satisfied or not-satisfied",
+        ))
+    }
 }
 
 pub use crate::bundle::TypeII;
@@ -552,7 +557,7 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
             title: c.title.clone(),
             evidence_count: st.evidence_count,
             summary: st.summary,
-            status: st.status,
+            status: st.status.to_string(),
             findings: st.findings,
         });
     }

@@ -318,7 +318,7 @@ fn content(l: &mut Layout<'_>, input: &ReportInput<'_>) {
             vec![
                 vec![Span::new(&c.id, BODY, BLACK, true)],
                 vec![Span::new(&c.title, BODY, BLACK, true), Span::new(&c.summary, SMALL + 1.0, GREY, false)],
-                vec![Span::new(c.status, BODY, color, true)],
+                vec![Span::new(&c.status, BODY, color, true)],
                 vec![Span::new(&c.evidence_count.to_string(), BODY, BLACK, false)],
             ]
         })
@@ -1013,7 +1013,7 @@ mod tests {
                 title: format!("Criterion {i} with a title\tand a tab and \u{1F600} an emoji"),
                 evidence_count: i,
                 summary: if i == 3 { "y".repeat(9000) } else { "A summary.".into() },
-                status: if i % 2 == 0 { "satisfied" } else { "not-satisfied" },
+                status: if i % 2 == 0 { "satisfied" } else { "not-satisfied" }.into(),
                 findings: Vec::new(),
             })
             .collect();

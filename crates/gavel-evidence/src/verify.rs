@@ -355,7 +355,7 @@ impl Recomputed {
                 title: st.title.clone(),
                 evidence_count: st.evidence_count,
                 summary: st.summary.clone(),
-                status: st.status,
+                status: st.status.to_string(),
                 findings: st.findings.clone(),
             })
             .collect()

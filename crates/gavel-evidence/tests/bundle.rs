@@ -900,7 +900,7 @@ fn report_pdf_is_listed_and_readable() {
     }
     for c in &s.criteria {
         assert!(text.contains(&c.id), "report lacks criterion {}:\n{text}", c.id);
-        assert!(text.contains(c.status), "report lacks status {}:\n{text}", c.status);
+        assert!(text.contains(c.status.as_str()), "report lacks status {}:\n{text}", c.status);
     }
 }
 
