@@ -146,9 +146,20 @@ impl Principal {
 
     /// Any user may read (viewers included); agents may not.
     pub fn require_reader(&self) -> Result<&User> {
-        self.require_user(&[Role::Admin, Role::Approver, Role::Auditor, Role::Viewer])
+        self.require_user(&READERS)
+    }
+
+    /// Local operators (whoever holds the data directory) and users with one of `roles`.
+    pub(crate) fn require_operator_or(&self, roles: &[Role]) -> Result<()> {
+        match self {
+            Principal::Operator(_) => Ok(()),
+            p => p.require_user(roles).map(|_| ()),
+        }
     }
 }
+
+/// The roles that may read (every user role; agents may not).
+pub(crate) const READERS: [Role; 4] = [Role::Admin, Role::Approver, Role::Auditor, Role::Viewer];
 
 /// One agent of the inventory (CC6.1): when it was first and last seen deciding, and how often.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -19,6 +19,7 @@
 //! root at its size. Limit: an event forged with the chain kept consistent after the newest such
 //! checkpoint cannot be told from a real one.
 
+use crate::identity::READERS;
 use crate::{CoreError, Gavel, Principal, Result, Role};
 use gavel_ledger::event::{validate_kind, EventDraft};
 use gavel_ledger::hash::to_hex;
@@ -26,9 +27,6 @@ use gavel_ledger::merkle::{verify_consistency, verify_inclusion};
 use gavel_ledger::verify::VerifyReport;
 use gavel_store::{Appended, CommitHealth, StoredCheckpoint};
 use serde::Serialize;
-
-/// Every user role may read the log (agents may not).
-const READERS: [Role; 4] = [Role::Admin, Role::Approver, Role::Auditor, Role::Viewer];
 
 /// The latest signed checkpoint and the key that signed it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -85,16 +83,6 @@ pub struct LogPublicKey {
     /// SPKI PEM, for `openssl`.
     pub public_key_pem: String,
     pub algorithm: &'static str,
-}
-
-impl Principal {
-    /// Local operators (whoever holds the data directory) and users with one of `roles`.
-    pub(crate) fn require_operator_or(&self, roles: &[Role]) -> Result<()> {
-        match self {
-            Principal::Operator(_) => Ok(()),
-            p => p.require_user(roles).map(|_| ()),
-        }
-    }
 }
 
 impl Gavel {
