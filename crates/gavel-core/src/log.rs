@@ -21,7 +21,7 @@
 
 use crate::identity::READERS;
 use crate::{CoreError, Gavel, Principal, Result, Role};
-use gavel_ledger::event::{validate_kind, EventDraft};
+use gavel_ledger::event::validate_kind;
 use gavel_ledger::hash::to_hex;
 use gavel_ledger::merkle::{verify_consistency, verify_inclusion};
 use gavel_ledger::verify::VerifyReport;
@@ -305,7 +305,6 @@ impl Gavel {
                 "the data must be a JSON object, e.g. {\"reviewer\": \"alice\"}".into(),
             ));
         }
-        let draft = EventDraft::new(kind, by.actor(), data).map_err(|e| CoreError::Invalid(e.to_string()))?;
-        Ok(self.store.append(draft)?)
+        self.record(kind, &by.actor(), data, Vec::new())
     }
 }
