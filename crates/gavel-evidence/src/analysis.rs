@@ -89,10 +89,10 @@ pub const LEGACY_COLUMNS: usize = 8;
 /// Most principals [`Names`] remembers (beyond it, later ones are simply not named).
 const MAX_NAMES: usize = 100_000;
 
-/// The names of users and agents, learnt from the period's events in seq order, so evidence rows
-/// can name who beside ids. Names come only from the events (a principal created before the
-/// period is named once an event of the period names it), so a verifier learns the same names
-/// from events.jsonl.
+/// The names of users and agents, learnt in seq order from the identity events before the period
+/// (context.jsonl, [`crate::context`]) and then from the period's events, so evidence rows can
+/// name who beside ids. Names come only from log events the bundle carries and proves, so a
+/// verifier learns the same names from context.jsonl and events.jsonl.
 #[derive(Debug, Default)]
 pub struct Names {
     by_id: BTreeMap<String, String>,
@@ -809,6 +809,14 @@ impl<'f> PeriodAnalysis<'f> {
     /// What auditors sample from the period (samples.json, report.pdf).
     pub fn samples(&self) -> crate::samples::Samples {
         self.samples.finish()
+    }
+
+    /// Learns from an identity event before the period (context.jsonl), before the first
+    /// [`PeriodAnalysis::observe`]: names for evidence rows and the agent inventory's state at
+    /// the start of the period. Nothing else of the period's analysis sees it.
+    pub fn learn_context(&mut self, event: &Event) {
+        self.names.learn(event);
+        self.samples.observe(event);
     }
 
     /// The evidence row of the event just observed, with the names learnt so far.

@@ -25,9 +25,12 @@
 //! * `gavel-evidence/3`: `policies/<set>/v<N>.cedar` and policies/index.json. Later bundles of this
 //!   format also carry operating rules (`operating` in controls, `facts` in summary.json,
 //!   `exporter_attestation` in the manifest), earlier ones do not; the verifier reads neither.
-//! * `gavel-evidence/4` (current): evidence rows with names beside ids, the tool, the decision id
-//!   and the deciding policies (14 columns); samples.json; the criteria's statements are
-//!   recomputed by the verifier, so every field of the types above is present.
+//! * `gavel-evidence/4`: evidence rows with names beside ids, the tool, the decision id and the
+//!   deciding policies (14 columns); samples.json; the criteria's statements are recomputed by
+//!   the verifier, so every field of the types above is present.
+//! * `gavel-evidence/5` (current): context.jsonl, the identity events before the period that
+//!   name the principals of its rows and the agents of its inventory ([`crate::context`]), and
+//!   their inclusion proofs (integrity.json `context_proofs`).
 //!
 //! # Invariants
 //! * **Bytes.** Serializing a type writes exactly the bytes of the current format: fields in
@@ -60,6 +63,8 @@ pub const SUMMARY: &str = "summary.json";
 pub const SAMPLES: &str = "samples.json";
 /// The index of the policy texts (since `gavel-evidence/3`).
 pub const POLICY_INDEX: &str = "policies/index.json";
+/// The identity events before the period, byte for byte as stored (since `gavel-evidence/5`).
+pub const CONTEXT: &str = "context.jsonl";
 
 /// `controls/<ID>.json`.
 pub fn control_json(criterion: &str) -> String {
@@ -73,11 +78,12 @@ pub enum Format {
     V2,
     V3,
     V4,
+    V5,
 }
 
 impl Format {
     /// The format this build writes.
-    pub const CURRENT: Format = Format::V4;
+    pub const CURRENT: Format = Format::V5;
 
     /// Its `bundle_format` string.
     pub const fn name(self) -> &'static str {
@@ -86,13 +92,14 @@ impl Format {
             Format::V2 => "gavel-evidence/2",
             Format::V3 => "gavel-evidence/3",
             Format::V4 => "gavel-evidence/4",
+            Format::V5 => "gavel-evidence/5",
         }
     }
 
     /// The format a `bundle_format` string names. One this build does not know (or none) is
     /// read under the current format's rules: it must carry at least what the current one does.
     pub fn of(bundle_format: &str) -> Format {
-        [Format::V1, Format::V2, Format::V3, Format::V4]
+        [Format::V1, Format::V2, Format::V3, Format::V4, Format::V5]
             .into_iter()
             .find(|f| f.name() == bundle_format)
             .unwrap_or(Format::CURRENT)
@@ -113,6 +120,12 @@ impl Format {
     /// verifier recomputes them.
     pub fn has_statements(self) -> bool {
         self >= Format::V4
+    }
+
+    /// Bundles of this format carry context.jsonl (the identity events before the period that
+    /// name its principals) with an inclusion proof for each in integrity.json.
+    pub fn has_context(self) -> bool {
+        self >= Format::V5
     }
 }
 
@@ -304,6 +317,10 @@ pub struct Integrity {
     /// From each earlier export's checkpoint this one extends.
     #[serde(default)]
     pub consistency_proofs: Vec<ConsistencyProof>,
+    /// The inclusion of each context.jsonl event in the checkpoint's tree, in its order (since
+    /// `gavel-evidence/5`; empty before).
+    #[serde(default)]
+    pub context_proofs: Vec<InclusionProof>,
 }
 
 /// integrity.json `gaps_detected[]`.

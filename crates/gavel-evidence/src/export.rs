@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! README.txt  SHA256SUMS  SHA256SUMS.sig  signing-key.pem  manifest.json  summary.json
-//! controls/<ID>.json  controls/<ID>.csv  events.jsonl  integrity.json  oscal/assessment-results.json
-//! report.pdf  samples.json  policies/<set>/v<N>.cedar  policies/index.json
+//! controls/<ID>.json  controls/<ID>.csv  events.jsonl  context.jsonl  integrity.json
+//! oscal/assessment-results.json  report.pdf  samples.json  policies/<set>/v<N>.cedar  policies/index.json
 //! ```
 //!
 //! `events.jsonl` holds the period's events byte for byte as stored. `integrity.json` carries the
@@ -12,7 +12,8 @@
 //! [`BUNDLE_FORMAT`], the framework's SHA-256, counts per kind and criterion, the Type II
 //! validation, disclosed gaps, warnings and `exporter_attestation` (what no event shows). Evidence
 //! rows (CSV and JSON) have the [`crate::analysis::CSV_HEADER`] fields; names in them come only
-//! from the period's events, learnt in seq order. **Type II**: `observation_days` and
+//! from log events, learnt in seq order: context.jsonl (the identity events before the period,
+//! [`crate::context`], each proven in the checkpoint's tree) and then the period's events. **Type II**: `observation_days` and
 //! `coverage_gaps` (days without an event); fewer than [`TYPE_II_MIN_DAYS`] days or any gap is
 //! `type_ii: false` and a warning. **The export key** (`keys/export.key`) signs `SHA256SUMS`; it
 //! is not the log key, which signs checkpoints continuously and must never change: the export key
@@ -427,6 +428,11 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
     let mut failure: Option<EvidenceError> = None;
     let mut cited = crate::policies::CitedVersions::new();
     let mut analysis = PeriodAnalysis::new(fw, to_datetime(req.from), to_datetime(req.to));
+    let context = crate::context::select(store, first)?;
+    let context_proofs = crate::context::write(store, &context, size, dir)?;
+    for (_, event) in &context.entries {
+        analysis.learn_context(event);
+    }
 
     let mut step = |entry: gavel_ledger::verify::StoredEntry| -> Result<(), EvidenceError> {
         verifier.push(&entry);
@@ -507,7 +513,7 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
         events_verified: report.verified,
         chain_reason: report.reason.clone(),
     };
-    let mut warnings = Vec::new();
+    let mut warnings = context.warnings();
     if !report.valid {
         warnings.push(format!(
             "the hash chain does not verify over the period (first break at seq {:?}): {}",
@@ -631,6 +637,7 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
             log_key: req.log_key.to_string(),
             inclusion_proof,
             consistency_proofs: consistency,
+            context_proofs,
         },
     )?;
 
@@ -658,7 +665,7 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
             warnings: warnings.clone(),
             // What the log's events cannot show: `gavel evidence verify` names these as the
             // exporter's word; everything else in the bundle it recomputes.
-            exporter_attestation: ["org", "simulated", "retention", "generated_at"]
+            exporter_attestation: ["org", "simulated", "retention", "generated_at", "context_selection"]
                 .map(String::from)
                 .to_vec(),
         },
@@ -847,7 +854,8 @@ fn readme(fw: &Framework, req: &ExportRequest<'_>, total: u64, tii: &TypeII) -> 
          controls/<ID>.json   per criterion: description, controls, findings, analysis, evidence rows\n\
          controls/<ID>.csv    the same evidence rows as CSV\n\
          events.jsonl         every log event of the period, canonical JSON, one per line, seq order\n\
-         integrity.json       chain verification, signed checkpoint, log key, inclusion proof\n\
+         context.jsonl        the earlier user and agent events that name the period's principals\n\
+         integrity.json       chain verification, signed checkpoint, log key, inclusion proofs\n\
          oscal/assessment-results.json   OSCAL 1.1 assessment results\n\
          report.pdf           human-readable report of the above (listed in SHA256SUMS too)\n",
         name = fw.framework.name,

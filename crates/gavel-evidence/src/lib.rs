@@ -27,6 +27,7 @@
 pub mod analysis;
 pub mod archive;
 pub mod bundle;
+pub mod context;
 pub mod export;
 pub mod facts;
 pub mod framework;

@@ -15,24 +15,29 @@
 //!    line before, times are non-decreasing and inside the period.
 //! 5. `inclusion` — the last event's leaf is in the checkpoint's tree (RFC 9162 inclusion proof);
 //!    with the chain, this authenticates every event of the period.
-//! 6. `consistency` — manifest, integrity, summary, the OSCAL findings' states and every
+//! 6. `context` (bundle format `gavel-evidence/5` on) — each context.jsonl event is canonical,
+//!    an identity event before the period, in ascending seq order, and a leaf of the checkpoint's
+//!    tree at its seq (its inclusion proof in integrity.json `context_proofs`); rows' names and the
+//!    agent inventory are recomputed starting from them. That no earlier identity event was left
+//!    out is the exporter's attestation ([`crate::context`]).
+//! 7. `consistency` — manifest, integrity, summary, the OSCAL findings' states and every
 //!    controls/<ID>.json and .csv agree
 //!    with what events.jsonl recomputes (counts, seqs, times, evidence rows per criterion,
 //!    recomputed from each criterion's queries).
-//! 7. `statements` — each criterion's status, summary, findings and analysis, recomputed from
+//! 8. `statements` — each criterion's status, summary, findings and analysis, recomputed from
 //!    events.jsonl under the framework the manifest names when the verifier trusts it (built-in
 //!    soc2, or `VerifyOptions::framework`, matched by SHA-256); otherwise reported as unverified.
-//! 8. `claims` — the period's bounds, the Type II window and its coverage gaps recomputed; under
+//! 9. `claims` — the period's bounds, the Type II window and its coverage gaps recomputed; under
 //!    a trusted framework also the disclosed gaps, the OSCAL results (regenerated, compared whole)
 //!    and report.pdf (re-rendered from the verified files, compared byte for byte, when the same
 //!    gavel version made it). What no event shows (org,
 //!    `simulated`, retention, generation time) is reported as the exporter's attestation
 //!    (`manifest.exporter_attestation`), never as verified.
-//! 9. `policies` (bundle format `gavel-evidence/3` on) — policies/index.json lists exactly the
-//!    policy versions events.jsonl cites (recomputed with `policies::collect`), each text's
-//!    SHA-256 is its file's, and equals every SHA-256 the period's events state for it; texts no
-//!    event states a SHA-256 for are reported as the exporter's attestation.
-//! 10. `previous` (with an earlier bundle) — the earlier bundle verifies on its own, is signed by
+//! 10. `policies` (bundle format `gavel-evidence/3` on) — policies/index.json lists exactly the
+//!     policy versions events.jsonl cites (recomputed with `policies::collect`), each text's
+//!     SHA-256 is its file's, and equals every SHA-256 the period's events state for it; texts no
+//!     event states a SHA-256 for are reported as the exporter's attestation.
+//! 11. `previous` (with an earlier bundle) — the earlier bundle verifies on its own, is signed by
 //!     the same log key, and its checkpoint is a prefix of this one: a consistency proof from its
 //!     tree size is in this bundle's integrity.json and verifies.
 //!
@@ -164,8 +169,15 @@ pub fn verify_bundle(dir: &Path, opts: &VerifyOptions) -> VerifyReport {
         (Err(e), _) | (_, Err(e)) => Err(e.clone()),
     };
     push("checkpoint", checkpoint.as_ref().map(|(_, d)| d.clone()).map_err(Clone::clone));
+    let context = match (&integrity, &manifest, &checkpoint) {
+        (Ok(i), Ok(m), Ok((cp, _))) => check_context(dir, i, m, cp),
+        (Err(e), _, _) | (_, Err(e), _) => Err(e.clone()),
+        _ => Err("not checked: needs a valid checkpoint".into()),
+    };
+    // A context that does not verify fails its own check below; the others go on without it.
+    let context_events = context.as_ref().map(|(events, _)| events.as_slice()).unwrap_or_default();
     let scanned = match (&integrity, &manifest) {
-        (Ok(i), Ok(m)) => scan_events(dir, i, m),
+        (Ok(i), Ok(m)) => scan_events(dir, i, m, context_events),
         (Err(e), _) | (_, Err(e)) => Err(e.clone()),
     };
     push(
@@ -185,6 +197,7 @@ pub fn verify_bundle(dir: &Path, opts: &VerifyOptions) -> VerifyReport {
         _ => Err("not checked: needs valid events and a valid checkpoint".into()),
     };
     push("inclusion", inclusion);
+    push("context", context.as_ref().map(|(_, d)| d.clone()).map_err(Clone::clone));
     // Read once, here: the checks below that need it each report why it cannot be read.
     let summary = bundle::read::<Summary>(dir, bundle::SUMMARY);
     let consistency = match (&scanned, &integrity, &manifest) {
@@ -193,7 +206,7 @@ pub fn verify_bundle(dir: &Path, opts: &VerifyOptions) -> VerifyReport {
     };
     push("consistency", consistency);
     let statements = match (&scanned, &manifest) {
-        (Ok(_), Ok(m)) => check_statements(dir, m, &summary, opts),
+        (Ok(_), Ok(m)) => check_statements(dir, m, &summary, opts, context_events),
         _ => Err("not checked: needs readable events and manifest.json".into()),
     };
     push("statements", statements.as_ref().map(|(d, _)| d.clone()).map_err(Clone::clone));
@@ -236,6 +249,7 @@ fn check_statements(
     m: &Manifest,
     summary: &Result<Summary, Fail>,
     opts: &VerifyOptions,
+    context: &[Event],
 ) -> Result<(String, Option<Recomputed>), Fail> {
     if !m.format().has_statements() {
         return Ok((
@@ -267,6 +281,9 @@ fn check_statements(
         period_bound("from_time", &m.period.from_time)?,
         period_bound("to_time", &m.period.to_time)?,
     );
+    for event in context {
+        analysis.learn_context(event);
+    }
     let file = std::fs::File::open(dir.join("events.jsonl")).map_err(|e| format!("events.jsonl: {e}"))?;
     let mut count = 0u64;
     for (n, line) in BufReader::new(file).lines().enumerate() {
@@ -424,6 +441,9 @@ fn check_claims(
         format!("retention {} day(s)", m.retention.days),
         format!("generated at {}", quoted(&m.generated_at)),
     ];
+    if m.format().has_context() {
+        attested.push("that context.jsonl leaves out no earlier identity event the period needs".into());
+    }
     match recomputed {
         Some(r) => {
             let want: Vec<DisclosedGap> = r.framework.gaps.iter().map(DisclosedGap::from).collect();
@@ -795,7 +815,7 @@ struct Scanned {
     columns: usize,
 }
 
-fn scan_events(dir: &Path, i: &Integrity, m: &Manifest) -> Result<Scanned, Fail> {
+fn scan_events(dir: &Path, i: &Integrity, m: &Manifest, context: &[Event]) -> Result<Scanned, Fail> {
     let (from_time, to_time) = (m.period.from_time.as_str(), m.period.to_time.as_str());
     let mut expected_seq = i.first_seq;
     let mut prev = hex_hash(&i.prev_of_first, "integrity.json", "prev_of_first")?;
@@ -828,6 +848,9 @@ fn scan_events(dir: &Path, i: &Integrity, m: &Manifest) -> Result<Scanned, Fail>
         columns: if m.format().has_statements() { CSV_HEADER.len() } else { LEGACY_COLUMNS },
     };
     let mut names = crate::analysis::Names::default();
+    for event in context {
+        names.learn(event);
+    }
     let mut line = Vec::new();
     let mut n = 0u64;
     loop {
@@ -900,6 +923,37 @@ fn scan_events(dir: &Path, i: &Integrity, m: &Manifest) -> Result<Scanned, Fail>
     }
     s.criteria = criteria;
     Ok(s)
+}
+
+/// context.jsonl (bundle format `gavel-evidence/5` on): see [`crate::context::check`].
+fn check_context(
+    dir: &Path,
+    i: &Integrity,
+    m: &Manifest,
+    cp: &Checkpoint,
+) -> Result<(Vec<Event>, String), Fail> {
+    if !m.format().has_context() {
+        if !i.context_proofs.is_empty() {
+            return Err(format!(
+                "integrity.json: context_proofs in a bundle of format {}, which has no context.jsonl",
+                m.bundle_format
+            ));
+        }
+        return Ok((
+            Vec::new(),
+            format!(
+                "none in bundle format {}: names and the inventory come from the period's events alone",
+                m.bundle_format
+            ),
+        ));
+    }
+    let events = crate::context::check(dir, i, &m.period.from_time, cp.size, &cp.root)?;
+    let detail = format!(
+        "{} identity event(s) before the period, each canonical and a leaf of the signed tree; rows' names and \
+         the inventory start from them (which earlier events were chosen is the exporter's attestation)",
+        events.len()
+    );
+    Ok((events, detail))
 }
 
 fn check_inclusion(s: &Scanned, cp: &Checkpoint, i: &Integrity) -> Result<String, Fail> {

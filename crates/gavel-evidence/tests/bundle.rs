@@ -251,6 +251,7 @@ fn export_writes_the_whole_bundle_and_it_verifies() {
             "checkpoint",
             "events",
             "inclusion",
+            "context",
             "consistency",
             "statements",
             "claims",
@@ -450,7 +451,7 @@ fn tampering_fails_precisely() {
             reseal(d, &forger);
         },
         "files",
-        &["report.pdf", "required bundle file", "gavel-evidence/4"],
+        &["report.pdf", "required bundle file", "gavel-evidence/5"],
     );
     case(
         "replace report.pdf with text (resealed by a forger)",
@@ -941,9 +942,13 @@ fn a_format_1_bundle_needs_no_report() {
     let dir = f.root.join("v1");
     let p = dir.join("manifest.json");
     let m = fs::read_to_string(&p).expect("r");
-    assert!(m.contains("\"gavel-evidence/4\""), "{m}");
-    fs::write(&p, m.replace("\"gavel-evidence/4\"", "\"gavel-evidence/1\"")).expect("w");
+    assert!(m.contains("\"gavel-evidence/5\""), "{m}");
+    fs::write(&p, m.replace("\"gavel-evidence/5\"", "\"gavel-evidence/1\"")).expect("w");
     fs::remove_file(dir.join("report.pdf")).expect("rm");
+    fs::remove_file(dir.join("context.jsonl")).expect("rm");
+    edit_json(&dir.join("integrity.json"), |i| {
+        i.as_object_mut().expect("integrity").remove("context_proofs");
+    });
     downgrade_rows(&dir);
     reseal(&dir, &generate_signing_key());
     let report = verify(&dir);
@@ -986,6 +991,10 @@ fn older_formats_verify() {
             fs::remove_dir_all(dir.join("policies")).expect("rm");
         }
         fs::remove_file(dir.join("samples.json")).expect("rm");
+        fs::remove_file(dir.join("context.jsonl")).expect("rm");
+        edit_json(&dir.join("integrity.json"), |i| {
+            i.as_object_mut().expect("integrity").remove("context_proofs");
+        });
         downgrade_rows(&dir);
         if !operating {
             edit_json(&dir.join("summary.json"), |s| {
@@ -1484,4 +1493,115 @@ fn bundle_files_are_the_golden_bytes() {
         differ.is_empty(),
         "these bundle files are not the golden bytes (diff them with tests/golden/bundles): {differ:?}"
     );
+}
+
+/// A principal created before the period is named in its rows and in the agent inventory, from
+/// context.jsonl: the identity events before the period, each proven in the signed tree. An
+/// edited, unproven, misplaced or non-identity context event fails `context`; dropping one that
+/// the rows need fails the rows' recomputation.
+#[test]
+fn principals_created_before_the_period_are_named_from_proven_context() {
+    let f = fixture(5);
+    let fw = Framework::soc2().expect("soc2");
+    do_export(&f, &fw, "2026-01-03", "2026-01-06", "ctx");
+    let dir = f.root.join("ctx");
+    let report = verify(&dir);
+    assert!(report.valid, "{report:#?}");
+    let context = report.check("context").expect("context check");
+    assert!(context.detail.contains("3 identity event(s) before the period"), "{context:?}");
+    assert!(report.check("claims").expect("claims").detail.contains("context.jsonl leaves out no"));
+
+    // usr_admin, agt_1 and agt_2 were created on 2025-12-31 and 2026-01-01.
+    let lines: Vec<String> =
+        fs::read_to_string(dir.join("context.jsonl")).expect("context").lines().map(String::from).collect();
+    let kinds: Vec<Value> =
+        lines.iter().map(|l| serde_json::from_str::<Value>(l).expect("event")["kind"].clone()).collect();
+    assert_eq!(kinds, [json!("user.created"), json!("agent.registered"), json!("agent.registered")]);
+    let integrity: Integrity =
+        serde_json::from_slice(&fs::read(dir.join("integrity.json")).expect("i")).expect("i");
+    assert_eq!(integrity.context_proofs.len(), 3);
+
+    // The incident opened by usr_admin in the period names its actor; no event of the period
+    // states that name. The inventory has each agent's owner, stated only at registration.
+    let admin_rows: Vec<Value> =
+        ["CC6.1", "CC6.2", "CC6.3", "CC6.6", "CC6.7", "CC7.2", "CC7.3", "CC7.4", "CC8.1"]
+            .iter()
+            .flat_map(|c| {
+                let v: Value =
+                    serde_json::from_slice(&fs::read(dir.join(format!("controls/{c}.json"))).expect("c"))
+                        .expect("control");
+                v["events"].as_array().expect("rows").clone()
+            })
+            .filter(|r| r["actor"] == "user:usr_admin")
+            .collect();
+    assert!(!admin_rows.is_empty(), "the fixture's admin acts in the period");
+    assert!(admin_rows.iter().all(|r| r["actor_name"] == "admin"), "{admin_rows:?}");
+    let samples: Value = serde_json::from_slice(&fs::read(dir.join("samples.json")).expect("s")).expect("s");
+    let agents = &samples["agents"];
+    let owner = |id: &str| {
+        agents.as_array().expect("agents").iter().find(|a| a["agent_id"] == id).map(|a| a["owner"].clone())
+    };
+    assert_eq!((owner("agt_1"), owner("agt_2")), (Some(json!("alice")), Some(json!("bob"))), "{agents}");
+
+    let case = |name: &str, edit: &dyn Fn(&Path)| {
+        let d = f.root.join(name);
+        copy_dir(&dir, &d);
+        edit(&d);
+        reseal(&d, &generate_signing_key());
+        verify(&d)
+    };
+    // Another name for the admin: its leaf is no longer the proven one.
+    let r = case("renamed", &|d| {
+        replace_in(&d.join("context.jsonl"), "\"name\":\"admin\"", "\"name\":\"mallory\"", 1)
+    });
+    assert_fails(&r, "context", &["context_proofs[0]", "context.jsonl line 1"]);
+    // ... and with the proof's leaf hash made to match, the leaf is not in the signed tree.
+    let r = case("renamed-leaf", &|d| {
+        replace_in(&d.join("context.jsonl"), "\"name\":\"admin\"", "\"name\":\"mallory\"", 1);
+        let line =
+            fs::read_to_string(d.join("context.jsonl")).expect("c").lines().next().expect("l").to_string();
+        let leaf = gavel_ledger::hash::to_hex(&gavel_ledger::hash::leaf_hash(line.as_bytes()));
+        edit_json(&d.join("integrity.json"), |i| i["context_proofs"][0]["leaf_hash"] = json!(leaf));
+    });
+    assert_fails(&r, "context", &["context.jsonl line 1", "not in the signed checkpoint's tree"]);
+    // Dropping the admin's creation (event and proof) leaves the rows naming someone unknown.
+    let r = case("dropped", &|d| {
+        edit_lines(&d.join("context.jsonl"), |l| {
+            l.remove(0);
+        });
+        edit_json(&d.join("integrity.json"), |i| {
+            i["context_proofs"].as_array_mut().expect("proofs").remove(0);
+        });
+    });
+    assert!(r.check("context").expect("context").ok, "{r:#?}");
+    assert_fails(&r, "consistency", &["actor_name"]);
+    // A proof without its event, and an event of another kind.
+    let r = case("unmatched", &|d| {
+        edit_lines(&d.join("context.jsonl"), |l| {
+            l.pop();
+        });
+    });
+    assert_fails(&r, "context", &["3 context proof(s) for 2 event(s)"]);
+    // An identity event of the period itself (agt_1's deactivation), with its genuine proof.
+    let in_period = fs::read_to_string(dir.join("events.jsonl"))
+        .expect("events")
+        .lines()
+        .find(|l| l.contains("\"kind\":\"agent.deactivated\""))
+        .expect("the deactivation is in the period")
+        .to_string();
+    let seq = serde_json::from_str::<Value>(&in_period).expect("event")["seq"].as_u64().expect("seq");
+    let store = f.log.store();
+    let proof = store.inclusion_proof(seq, integrity.checkpoint_size).expect("proof");
+    let r = case("in-period", &|d| {
+        edit_lines(&d.join("context.jsonl"), |l| l.push(in_period.clone()));
+        edit_json(&d.join("integrity.json"), |i| {
+            i["context_proofs"].as_array_mut().expect("proofs").push(json!({
+                "seq": seq,
+                "leaf_hash": gavel_ledger::hash::to_hex(&gavel_ledger::hash::leaf_hash(in_period.as_bytes())),
+                "tree_size": integrity.checkpoint_size,
+                "hashes": proof.iter().map(gavel_ledger::hash::to_hex).collect::<Vec<_>>(),
+            }))
+        });
+    });
+    assert_fails(&r, "context", &["context.jsonl line 4", "is not before the period"]);
 }

@@ -201,6 +201,17 @@ pub trait Store: Send + Sync {
     /// Calls `f` with entries `from..to` (exclusive) in seq order until it returns false.
     fn scan(&self, from: u64, to: u64, f: &mut dyn FnMut(StoredEntry) -> bool) -> Result<(), StoreError>;
 
+    /// Like [`Store::scan`], over only the events whose kind starts with one of `kind_prefixes`
+    /// (filtered in the database, without reading the others' payloads into the caller): e.g.
+    /// the identity events before an evidence period. No prefix, no event.
+    fn scan_kinds(
+        &self,
+        from: u64,
+        to: u64,
+        kind_prefixes: &[&str],
+        f: &mut dyn FnMut(StoredEntry) -> bool,
+    ) -> Result<(), StoreError>;
+
     /// One entry, if present.
     fn entry(&self, seq: u64) -> Result<Option<StoredEntry>, StoreError>;
 

@@ -1085,6 +1085,38 @@ impl Store for SqliteStore {
         })
     }
 
+    fn scan_kinds(
+        &self,
+        from: u64,
+        to: u64,
+        kind_prefixes: &[&str],
+        f: &mut dyn FnMut(StoredEntry) -> bool,
+    ) -> Result<(), StoreError> {
+        if kind_prefixes.is_empty() {
+            return Ok(());
+        }
+        let any_prefix = (0..kind_prefixes.len())
+            .map(|i| format!("substr(kind, 1, length(?{n})) = ?{n}", n = i + 3))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let sql = format!(
+            "SELECT seq, body, leaf_hash FROM events WHERE seq >= ?1 AND seq < ?2 AND ({any_prefix}) ORDER BY seq"
+        );
+        let mut args: Vec<rusqlite::types::Value> =
+            vec![(from.min(i64::MAX as u64) as i64).into(), (to.min(i64::MAX as u64) as i64).into()];
+        args.extend(kind_prefixes.iter().map(|p| p.to_string().into()));
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+            while let Some(row) = rows.next()? {
+                if !f(to_entry(entry_from_row(row)?)?) {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+
     fn entry(&self, seq: u64) -> Result<Option<StoredEntry>, StoreError> {
         self.with_reader(|conn| {
             conn.query_row(
@@ -1437,6 +1469,40 @@ mod tests {
         assert!(store.inclusion_proof(0, 301).is_err());
         assert!(store.consistency_proof(10, 5).is_err());
         assert!(store.root_at(301).is_err());
+    }
+
+    #[test]
+    fn scan_kinds_yields_only_the_kinds_asked_for_in_the_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        for (i, kind) in
+            ["user.created", "decision", "agent.registered", "user.x", "users.other", "agent.suspended"]
+                .into_iter()
+                .enumerate()
+        {
+            store.append(EventDraft::new(kind, Actor::system("test"), json!({ "i": i })).unwrap()).unwrap();
+        }
+        let seqs = |from, to, prefixes: &[&str]| {
+            let mut got = Vec::new();
+            store
+                .scan_kinds(from, to, prefixes, &mut |e| {
+                    got.push(e.seq);
+                    true
+                })
+                .unwrap();
+            got
+        };
+        assert_eq!(seqs(0, u64::MAX, &["user.", "agent."]), vec![0, 2, 3, 5]);
+        assert_eq!(seqs(1, 5, &["user.", "agent."]), vec![2, 3], "half-open range");
+        assert_eq!(seqs(0, u64::MAX, &["decision"]), vec![1]);
+        assert!(seqs(0, u64::MAX, &[]).is_empty(), "no prefix, no event");
+        // The entries are the stored ones, bytes and leaf hash alike.
+        store
+            .scan_kinds(0, 1, &["user."], &mut |e| {
+                assert_eq!(Some(e.clone()), store.entry(0).unwrap());
+                true
+            })
+            .unwrap();
     }
 
     #[test]
