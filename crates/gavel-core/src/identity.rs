@@ -307,8 +307,14 @@ impl Gavel {
     }
 
     pub fn authenticate(&self, token: &str) -> Result<Principal> {
+        self.authenticate_token_hash(&token_hash(token))
+    }
+
+    /// [`Gavel::authenticate`] by the token's hash (what the store keeps of it): for a console
+    /// session, which keeps the hash of the token it was opened with, never the token.
+    pub(crate) fn authenticate_token_hash(&self, hash: &str) -> Result<Principal> {
         let unauthenticated = || CoreError::Unauthenticated("invalid or revoked credential".into());
-        let doc = self.store.get_doc("tokens", &token_hash(token))?.ok_or_else(unauthenticated)?;
+        let doc = self.store.get_doc("tokens", hash)?.ok_or_else(unauthenticated)?;
         if doc.body["revoked"] != json!(false) {
             return Err(unauthenticated());
         }

@@ -42,6 +42,7 @@ pub mod log;
 pub mod policies;
 pub mod redact;
 pub mod retention;
+pub mod sessions;
 pub mod shares;
 pub mod webhooks;
 

@@ -43,18 +43,23 @@ impl ApiError {
     }
 }
 
+/// The HTTP status of a core error (the API's and the console's).
+pub(crate) fn status_of(e: &CoreError) -> StatusCode {
+    match e {
+        CoreError::Invalid(_) => StatusCode::BAD_REQUEST,
+        CoreError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
+        CoreError::NotFound(_) => StatusCode::NOT_FOUND,
+        CoreError::Conflict(_) => StatusCode::CONFLICT,
+        CoreError::Gone(_) => StatusCode::GONE,
+        CoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
-        let status = match &e {
-            CoreError::Invalid(_) => StatusCode::BAD_REQUEST,
-            CoreError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
-            CoreError::NotFound(_) => StatusCode::NOT_FOUND,
-            CoreError::Conflict(_) => StatusCode::CONFLICT,
-            CoreError::Gone(_) => StatusCode::GONE,
-            CoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        let status = status_of(&e);
         if status.is_server_error() {
             tracing::error!(error = %e, "request failed");
         }

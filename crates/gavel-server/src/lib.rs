@@ -19,6 +19,7 @@ pub mod body_limit;
 pub mod checkpoint_upload;
 pub mod compliance_api;
 pub mod config;
+pub mod console;
 pub mod detectors;
 pub mod error;
 pub mod metrics;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub checkpoint_publish_dir: Option<std::path::PathBuf>,
     /// Where each signed checkpoint is also uploaded (the S3 target of the evidence export).
     pub checkpoint_upload: Option<(s3_export::S3Target, checkpoint_upload::UploadConfig)>,
+    /// How the web console is served.
+    pub console: console::ConsoleSettings,
 }
 
 impl AppState {
@@ -76,6 +79,7 @@ impl AppState {
             readiness: Arc::default(),
             checkpoint_publish_dir: None,
             checkpoint_upload: None,
+            console: console::ConsoleSettings::default(),
         }
     }
 
@@ -92,6 +96,12 @@ impl AppState {
     /// Also writes every newly signed checkpoint to `<dir>/checkpoint` (see [`publish_checkpoint`]).
     pub fn with_checkpoint_publish_dir(mut self, dir: Option<std::path::PathBuf>) -> Self {
         self.checkpoint_publish_dir = dir;
+        self
+    }
+
+    /// Sets how the web console is served.
+    pub fn with_console(mut self, settings: console::ConsoleSettings) -> Self {
+        self.console = settings;
         self
     }
 

@@ -33,6 +33,8 @@ pub const EVENT_KINDS: &[&str] = &[
     "auth.failures",
     "checkpoint.signed",
     "compliance.scan_completed",
+    "console.signed_in",
+    "console.signed_out",
     "decision",
     "detection.raised",
     "detectors.progress",

@@ -196,6 +196,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::public::source_budget));
     build(secured_routes())
         .merge(public)
+        .merge(crate::console::router(state.clone()))
         .route_layer(axum::middleware::from_fn(crate::access_log::note_route))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -47,6 +47,20 @@ impl Server {
         )
     }
 
+    /// A server on `clock` whose state `tweak` adjusts before it serves.
+    pub fn start_full(
+        clock: Arc<dyn Clock>,
+        tweak: impl Fn(AppState) -> AppState + Send + Sync + 'static,
+    ) -> Server {
+        Self::launch(
+            tempfile::tempdir().unwrap(),
+            clock,
+            gavel_core::Settings::default(),
+            Default::default(),
+            Arc::new(tweak),
+        )
+    }
+
     /// A server with the given webhook dispatcher tunables (e.g. a short retry schedule).
     pub fn start_with_webhooks(
         clock: Arc<dyn Clock>,

@@ -1,0 +1,387 @@
+//! The web console over HTTP, as a browser drives it: sign-in into a session cookie that never
+//! holds the token, the approvals queue with Approve and Deny, CSRF and cross-origin refusals,
+//! core's rules (self-approval, roles) refused on the page as in the API, and sessions that end
+//! on sign-out, token rotation and expiry. Every page's security headers are checked.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
+
+mod common;
+
+use common::Server;
+use gavel_ledger::clock::ManualClock;
+use gavel_ledger::event::Event;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use time::macros::datetime;
+
+const POLICY: &str = r#"@id("hold_email")
+@gavel("require_approval")
+permit(principal, action == Action::"call_tool", resource == Tool::"send_email");
+"#;
+
+/// One answer: status, the headers a test looks at, and the body.
+struct Page {
+    status: u16,
+    location: Option<String>,
+    set_cookie: Option<String>,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Page {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The CSRF token the page's forms carry.
+    fn csrf(&self) -> String {
+        let at = self.body.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
+        self.body[at..at + 64].to_string()
+    }
+}
+
+/// A browser without JavaScript: follows nothing by itself, keeps one cookie.
+struct Browser {
+    agent: ureq::Agent,
+    base: String,
+    cookie: Option<String>,
+}
+
+impl Browser {
+    fn new(server: &Server) -> Browser {
+        Browser {
+            agent: ureq::AgentBuilder::new().redirects(0).build(),
+            base: server.base.clone(),
+            cookie: None,
+        }
+    }
+
+    fn answer(result: Result<ureq::Response, ureq::Error>) -> Page {
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{e}"),
+        };
+        let headers = resp
+            .headers_names()
+            .into_iter()
+            .filter_map(|n| resp.header(&n).map(|v| (n.clone(), v.to_string())))
+            .collect();
+        Page {
+            status: resp.status(),
+            location: resp.header("location").map(str::to_string),
+            set_cookie: resp.header("set-cookie").map(str::to_string),
+            headers,
+            body: resp.into_string().unwrap(),
+        }
+    }
+
+    fn request(&self, method: &str, path: &str) -> ureq::Request {
+        let mut req = self.agent.request(method, &format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            req = req.set("Cookie", &format!("gavel_session={c}"));
+        }
+        req
+    }
+
+    fn get(&self, path: &str) -> Page {
+        Self::answer(self.request("GET", path).call())
+    }
+
+    fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        Self::answer(self.request("POST", path).send_form(form))
+    }
+
+    fn post_from(&self, origin: &str, path: &str, form: &[(&str, &str)]) -> Page {
+        Self::answer(self.request("POST", path).set("Origin", origin).send_form(form))
+    }
+
+    /// Signs in with `token`; keeps the session cookie.
+    fn sign_in(&mut self, token: &str) -> Page {
+        let page = self.post("/console/sign-in", &[("token", token)]);
+        if let Some(c) = &page.set_cookie {
+            let value = c.split(';').next().unwrap().strip_prefix("gavel_session=").unwrap();
+            self.cookie = Some(value.to_string());
+        }
+        page
+    }
+}
+
+struct World {
+    server: Server,
+    clock: Arc<ManualClock>,
+    alice: String,
+    carol: String,
+    dave: String,
+    vera: String,
+    agent: String,
+}
+
+fn world_with(
+    tweak: impl Fn(gavel_server::AppState) -> gavel_server::AppState + Send + Sync + 'static,
+) -> World {
+    let clock = Arc::new(ManualClock::new(datetime!(2026-12-07 09:00 UTC)));
+    let server = Server::start_full(clock.clone(), tweak);
+    let alice = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
+    let user = |name: &str, role: &str| {
+        server.ok("POST", "/v1/users", &alice, Some(json!({"name": name, "role": role})))["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let bob = user("bob", "admin");
+    let carol = user("carol", "approver");
+    let dave = user("dave", "approver");
+    let vera = user("vera", "viewer");
+    let agent = server.ok("POST", "/v1/agents", &alice, Some(json!({"name": "mailer", "owner": "dave"})));
+    let change = server.ok("POST", "/v1/policies", &alice, Some(json!({"set_id": "team", "text": POLICY})));
+    server.ok(
+        "POST",
+        &format!("/v1/policies/changes/{}/approve", change["id"].as_str().unwrap()),
+        &bob,
+        None,
+    );
+    World { server, clock, alice, carol, dave, vera, agent: agent["token"].as_str().unwrap().into() }
+}
+
+fn world() -> World {
+    world_with(|s| s)
+}
+
+impl World {
+    /// A held call of the agent: its approval id.
+    fn held_call(&self, to: &str) -> String {
+        let d = self.server.ok(
+            "POST",
+            "/v1/decide",
+            &self.agent,
+            Some(json!({"tool": "send_email", "arguments": {"to": to, "api_key": "sk-live-secret"}})),
+        );
+        assert_eq!(d["decision"], "require_approval", "{d}");
+        d["approval_id"].as_str().unwrap().to_string()
+    }
+
+    fn approval(&self, id: &str) -> Value {
+        self.server.ok("GET", &format!("/v1/approvals/{id}"), &self.alice, None)
+    }
+
+    fn events(&self, kind: &str) -> Vec<Event> {
+        let mut out = Vec::new();
+        self.server
+            .log
+            .store()
+            .scan(0, u64::MAX, &mut |e| {
+                let event = Event::from_bytes(e.bytes.as_deref().unwrap()).unwrap();
+                if event.kind == kind {
+                    out.push(event);
+                }
+                true
+            })
+            .unwrap();
+        out
+    }
+}
+
+fn assert_secure_headers(page: &Page) {
+    let csp = page.header("content-security-policy").expect("a CSP");
+    for part in ["default-src 'none'", "style-src 'self'", "frame-ancestors 'none'", "form-action 'self'"] {
+        assert!(csp.contains(part), "CSP {csp:?} lacks {part:?}");
+    }
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
+    if page.status != 200 || page.header("content-type").is_some_and(|t| t.starts_with("text/html")) {
+        assert_eq!(page.header("cache-control"), Some("no-store"));
+    }
+    assert!(!page.body.contains("<script"), "no script on any page");
+}
+
+#[test]
+fn signing_in_opens_a_session_that_never_holds_the_token() {
+    let w = world();
+    let mut browser = Browser::new(&w.server);
+    let home = browser.get("/");
+    assert_eq!((home.status, home.location.as_deref()), (303, Some("/console/sign-in")));
+    let form = browser.get("/console/sign-in");
+    assert_eq!(form.status, 200);
+    assert_eq!(form.header("content-type"), Some("text/html; charset=utf-8"));
+    assert!(
+        form.body.contains("<label for=\"token\">") && form.body.contains("name=\"token\""),
+        "{}",
+        form.body
+    );
+    assert_secure_headers(&form);
+    let css = browser.get("/console/static/console.css");
+    assert_eq!((css.status, css.header("content-type")), (200, Some("text/css; charset=utf-8")));
+
+    // Refused: an unknown token, an agent's token, an empty form. No cookie is set.
+    let bad = browser.sign_in("gvl_not_a_token");
+    assert_eq!(bad.status, 401);
+    assert!(bad.body.contains("not valid"), "{}", bad.body);
+    let agent = browser.sign_in(&w.agent);
+    assert_eq!(agent.status, 403);
+    assert!(agent.body.contains("cannot sign in to the console"), "{}", agent.body);
+    assert_eq!(browser.post("/console/sign-in", &[("token", " ")]).status, 400);
+    assert!(browser.cookie.is_none());
+
+    let ok = browser.sign_in(&w.carol);
+    assert_eq!((ok.status, ok.location.as_deref()), (303, Some("/console/approvals")));
+    let cookie = ok.set_cookie.clone().unwrap();
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=28800"] {
+        assert!(cookie.contains(part), "{cookie} lacks {part}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP: no Secure flag unless configured");
+    let session = browser.cookie.clone().unwrap();
+    assert_eq!(session.len(), 64, "256 random bits");
+    assert!(!cookie.contains(&w.carol), "the cookie never holds the token");
+
+    let queue = browser.get("/console/approvals");
+    assert_eq!(queue.status, 200);
+    assert!(queue.body.contains("carol (approver)"), "{}", queue.body);
+    assert_secure_headers(&queue);
+    assert_eq!(browser.get("/").location.as_deref(), Some("/console/approvals"));
+
+    // On the record, without the session id or the token anywhere in the log.
+    let signed_in = w.events("console.signed_in");
+    assert_eq!(signed_in.len(), 1);
+    assert_eq!(signed_in[0].actor.id, signed_in[0].data["user_id"].as_str().unwrap());
+    assert_eq!(signed_in[0].data["name"], "carol");
+    let mut all = Vec::new();
+    w.server
+        .log
+        .store()
+        .scan(0, u64::MAX, &mut |e| {
+            all.extend_from_slice(e.bytes.as_deref().unwrap());
+            true
+        })
+        .unwrap();
+    let all = String::from_utf8(all).unwrap();
+    assert!(!all.contains(&session) && !all.contains(&w.carol));
+}
+
+#[test]
+fn an_approver_decides_a_held_call_in_the_console() {
+    let w = world();
+    let id = w.held_call("eve@elsewhere.test");
+    let mut carol = Browser::new(&w.server);
+    carol.sign_in(&w.carol);
+    let queue = carol.get("/console/approvals");
+    for needle in
+        ["send_email", "mailer", "eve@elsewhere.test", "Approve", "Deny", "Waiting for a decision (1)"]
+    {
+        assert!(queue.body.contains(needle), "queue lacks {needle}: {}", queue.body);
+    }
+    assert!(!queue.body.contains("sk-live-secret"), "arguments are shown redacted");
+    let csrf = queue.csrf();
+    let path = format!("/console/approvals/{id}");
+
+    // Without the CSRF token, or from another site: refused, nothing decided.
+    let forged = carol.post(&path, &[("decision", "approve"), ("csrf", &"0".repeat(64))]);
+    assert_eq!(forged.status, 403);
+    assert_eq!(carol.post(&path, &[("decision", "approve")]).status, 403);
+    let cross = carol.post_from("https://evil.test", &path, &[("decision", "approve"), ("csrf", &csrf)]);
+    assert_eq!(cross.status, 403);
+    assert_secure_headers(&cross);
+    assert_eq!(w.approval(&id)["status"], "pending");
+    let odd = carol.post(&path, &[("decision", "maybe"), ("csrf", &csrf)]);
+    assert_eq!(odd.status, 400);
+    assert!(odd.body.contains("Choose Approve or Deny"));
+
+    let done =
+        carol.post(&path, &[("decision", "approve"), ("csrf", &csrf), ("comment", "ok <b>by</b> carol")]);
+    assert_eq!(done.status, 303, "{}", done.body);
+    let back = done.location.unwrap();
+    assert_eq!(back, format!("/console/approvals?decided={id}"));
+    let page = carol.get(&back);
+    assert!(page.body.contains("approved: send_email for mailer"), "{}", page.body);
+    assert!(page.body.contains("ok &lt;b&gt;by&lt;/b&gt; carol"), "the comment is escaped: {}", page.body);
+    let a = w.approval(&id);
+    assert_eq!((a["status"].as_str(), a["decided_by_name"].as_str()), (Some("approved"), Some("carol")));
+    assert_eq!(a["comment"], "ok <b>by</b> carol");
+    let decided = w.events("approval.decided");
+    assert_eq!(decided.len(), 1);
+    assert_eq!(decided[0].actor.kind.as_str(), "user");
+
+    // Deciding it again is core's conflict, shown on the page.
+    let again = carol.post(&path, &[("decision", "deny"), ("csrf", &csrf)]);
+    assert_eq!(again.status, 409);
+    assert!(again.body.contains("already approved"), "{}", again.body);
+}
+
+#[test]
+fn the_console_refuses_what_core_refuses() {
+    let w = world();
+    let id = w.held_call("eve@elsewhere.test");
+    let path = format!("/console/approvals/{id}");
+    // dave owns the agent: he cannot approve its call, here as in the API.
+    let mut dave = Browser::new(&w.server);
+    dave.sign_in(&w.dave);
+    let csrf = dave.get("/console/approvals").csrf();
+    let own = dave.post(&path, &[("decision", "approve"), ("csrf", &csrf)]);
+    assert_eq!(own.status, 403);
+    assert!(own.body.contains("cannot approve it"), "{}", own.body);
+    // A viewer sees the queue and cannot decide.
+    let mut vera = Browser::new(&w.server);
+    vera.sign_in(&w.vera);
+    let queue = vera.get("/console/approvals");
+    assert!(queue.body.contains("send_email"));
+    let viewer = vera.post(&path, &[("decision", "deny"), ("csrf", &queue.csrf())]);
+    assert_eq!(viewer.status, 403);
+    assert_eq!(w.approval(&id)["status"], "pending");
+    // A session's CSRF token is its own: dave's does not work for vera.
+    assert_eq!(vera.post(&path, &[("decision", "deny"), ("csrf", &csrf)]).status, 403);
+}
+
+#[test]
+fn sessions_end_on_sign_out_rotation_deactivation_and_expiry() {
+    let w = world();
+    let mut carol = Browser::new(&w.server);
+    carol.sign_in(&w.carol);
+    let csrf = carol.get("/console/approvals").csrf();
+    assert_eq!(carol.post("/console/sign-out", &[("csrf", "nope")]).status, 403);
+    let out = carol.post("/console/sign-out", &[("csrf", &csrf)]);
+    assert_eq!((out.status, out.location.as_deref()), (303, Some("/console/sign-in")));
+    assert!(out.set_cookie.unwrap().contains("Max-Age=0"));
+    assert_eq!(carol.get("/console/approvals").location.as_deref(), Some("/console/sign-in"), "ended");
+    assert_eq!(w.events("console.signed_out").len(), 1);
+
+    // Rotating the token ends every session opened with it.
+    let mut dave = Browser::new(&w.server);
+    dave.sign_in(&w.dave);
+    assert_eq!(dave.get("/console/approvals").status, 200);
+    let users = w.server.ok("GET", "/v1/users", &w.alice, None);
+    let dave_id = users["items"].as_array().unwrap().iter().find(|u| u["name"] == "dave").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rotated = w.server.ok("POST", &format!("/v1/users/{dave_id}/rotate"), &w.alice, None);
+    assert_eq!(dave.get("/console/approvals").location.as_deref(), Some("/console/sign-in"));
+    dave.sign_in(rotated["token"].as_str().unwrap());
+    assert_eq!(dave.get("/console/approvals").status, 200, "the new token signs in");
+
+    // Deactivating the user ends it too.
+    let vera_id = users["items"].as_array().unwrap().iter().find(|u| u["name"] == "vera").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut vera = Browser::new(&w.server);
+    vera.sign_in(&w.vera);
+    w.server.ok("POST", &format!("/v1/users/{vera_id}/deactivate"), &w.alice, None);
+    assert_eq!(vera.get("/console/approvals").location.as_deref(), Some("/console/sign-in"));
+
+    // Eight hours after sign-in, whatever happens.
+    w.clock.set(datetime!(2026-12-07 17:00 UTC));
+    assert_eq!(dave.get("/console/approvals").location.as_deref(), Some("/console/sign-in"));
+    // A made-up cookie is just no session.
+    let mut forged = Browser::new(&w.server);
+    forged.cookie = Some("a".repeat(64));
+    assert_eq!(forged.get("/console/approvals").location.as_deref(), Some("/console/sign-in"));
+}
+
+#[test]
+fn the_cookie_is_secure_when_the_console_is_served_over_tls() {
+    let w = world_with(|s| s.with_console(gavel_server::console::ConsoleSettings { secure_cookie: true }));
+    let mut browser = Browser::new(&w.server);
+    let ok = browser.sign_in(&w.carol);
+    assert!(ok.set_cookie.unwrap().contains("; Secure"));
+}
