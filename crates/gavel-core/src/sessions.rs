@@ -124,7 +124,7 @@ impl Gavel {
         let doc = self.store.get_doc(SESSIONS, &session_key(session_id))?.ok_or_else(ended)?;
         let s: StoredSession =
             serde_json::from_value(doc.body).map_err(|e| CoreError::Internal(format!("session: {e}")))?;
-        let expired = parse_time(&s.expires_at).map_or(true, |t| self.clock.now() >= t);
+        let expired = parse_time(&s.expires_at).is_none_or(|t| self.clock.now() >= t);
         if s.ended || expired {
             return Err(ended());
         }

@@ -58,6 +58,9 @@ pub struct Config {
     pub ready_max_detector_lag: u64,
     /// `/readyz`: unready when the data directory's filesystem has less free space (MiB).
     pub ready_min_free_disk_mb: u64,
+    /// Browsers reach the web console over HTTPS (a TLS proxy in front): its session cookie is
+    /// marked `Secure`, so it is never sent over plain HTTP.
+    pub console_secure_cookie: bool,
 }
 
 impl Default for Config {
@@ -85,6 +88,7 @@ impl Default for Config {
             ready_probe_interval_secs: 5,
             ready_max_detector_lag: 100_000,
             ready_min_free_disk_mb: 256,
+            console_secure_cookie: false,
         }
     }
 }
@@ -102,6 +106,11 @@ pub enum ConfigError {
 
 impl Config {
     /// The domain settings this configuration asks for.
+    /// How the web console is served.
+    pub fn console(&self) -> crate::console::ConsoleSettings {
+        crate::console::ConsoleSettings { secure_cookie: self.console_secure_cookie }
+    }
+
     /// How often the retention purge runs, if at all.
     pub fn retention_purge_every(&self) -> Option<std::time::Duration> {
         (self.retention_purge_interval_secs > 0)

@@ -203,6 +203,10 @@ fn session() -> Server {
     // Keeps every event of the session through the purge at the end.
     post("/v1/holds", &alice, Some(json!({"from": "2026-01-01", "to": "2028-12-31", "reason": "audit"})));
 
+    // A console session, opened and closed.
+    let session = server.state.gavel.sign_in(&alice, Some("127.0.0.1")).unwrap();
+    server.state.gavel.sign_out(&session.id).unwrap();
+
     // An operator's own record (`gavel audit record`).
     server
         .log
