@@ -189,7 +189,7 @@ fn assert_secure_headers(page: &Page) {
     assert!(!csp.contains("unsafe-inline"), "{csp}");
     assert_eq!(page.header("x-frame-options"), Some("DENY"));
     assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
-    assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
+    assert_eq!(page.header("referrer-policy"), Some("same-origin"));
     if page.status != 200 || page.header("content-type").is_some_and(|t| t.starts_with("text/html")) {
         assert_eq!(page.header("cache-control"), Some("no-store"));
     }
@@ -384,4 +384,52 @@ fn the_cookie_is_secure_when_the_console_is_served_over_tls() {
     let mut browser = Browser::new(&w.server);
     let ok = browser.sign_in(&w.carol);
     assert!(ok.set_cookie.unwrap().contains("; Secure"));
+}
+
+/// The same flow in a real headless Chromium: the pages render with their style sheet under the
+/// CSP (no violation in the browser's console), the form signs in, the cookie is HttpOnly and
+/// SameSite=Strict (script cannot read it), Approve decides the call, and sign-out ends it.
+#[test]
+fn a_person_approves_in_a_real_browser() {
+    let w = world();
+    let id = w.held_call("eve@elsewhere.test");
+    let browser = gavel_testkit::Browser::start();
+    browser.go(&format!("{}/", w.server.base));
+    assert!(browser.url().ends_with("/console/sign-in"), "{}", browser.url());
+    assert_eq!(browser.title(), "Sign in · gavel");
+    browser.type_into("#token", &w.carol);
+    browser.submit("form button[type=submit]");
+    assert!(browser.url().ends_with("/console/approvals"), "{}: {}", browser.url(), browser.text());
+    let text = browser.text();
+    assert!(text.contains("Waiting for a decision (1)") && text.contains("send_email — mailer"), "{text}");
+
+    // The style sheet applied under the CSP: the Approve button is green.
+    let colour =
+        browser.script("return getComputedStyle(document.querySelector('button.approve')).backgroundColor");
+    assert_eq!(colour, "rgb(26, 127, 55)");
+    let cookies = browser.cookies();
+    let session = cookies.iter().find(|c| c["name"] == "gavel_session").expect("the session cookie");
+    assert_eq!((session["httpOnly"].as_bool(), session["sameSite"].as_str()), (Some(true), Some("Strict")));
+    assert_eq!(browser.script("return document.cookie"), "", "script cannot read the session");
+
+    browser.type_into(&format!("#c-{id}"), "fine, customer asked");
+    browser.submit("button.approve");
+    assert!(browser.url().ends_with(&format!("/console/approvals?decided={id}")), "{}", browser.url());
+    assert!(browser.text().contains("approved: send_email for mailer"));
+    let a = w.approval(&id);
+    assert_eq!(
+        (a["status"].as_str(), a["comment"].as_str()),
+        (Some("approved"), Some("fine, customer asked"))
+    );
+
+    browser.submit("form.signout button");
+    assert!(browser.url().ends_with("/console/sign-in"), "{}", browser.url());
+    browser.go(&format!("{}/console/approvals", w.server.base));
+    assert!(browser.url().ends_with("/console/sign-in"), "signed out: {}", browser.url());
+    let violations: Vec<_> = browser
+        .console_log()
+        .into_iter()
+        .filter(|e| e["message"].to_string().contains("Content Security Policy"))
+        .collect();
+    assert!(violations.is_empty(), "{violations:?}");
 }

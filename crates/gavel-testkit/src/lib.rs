@@ -7,9 +7,11 @@
 //! output in the failure message; a missing tool is a panic naming what to install, never a pass.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test scaffolding: a failed setup is the test failing
 
+pub mod browser;
 pub mod oracles;
 pub mod webhook_receiver;
 
+pub use browser::Browser;
 pub use oracles::{python, python_command};
 pub use webhook_receiver::WebhookReceiver;
 

@@ -24,7 +24,7 @@
 //!   (`Origin`, `Sec-Fetch-Site`); signing in is under the same per-source budget as the other
 //!   routes that need no token;
 //! * **headers**: a CSP without inline script or style (`default-src 'none'`), no framing, no
-//!   referrer, no sniffing, and `Cache-Control: no-store` on every page.
+//!   referrer to other sites, no sniffing, and `Cache-Control: no-store` on every page.
 
 mod pages;
 
@@ -92,7 +92,9 @@ fn with_headers(mut response: Response) -> Response {
     );
     set(h, header::X_FRAME_OPTIONS, "DENY");
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(h, header::REFERRER_POLICY, "no-referrer");
+    // Not `no-referrer`: under it browsers send `Origin: null` with the console's own forms,
+    // which the cross-origin check must refuse. `same-origin` still sends nothing elsewhere.
+    set(h, header::REFERRER_POLICY, "same-origin");
     if !h.contains_key(header::CACHE_CONTROL) {
         set(h, header::CACHE_CONTROL, "no-store");
     }
