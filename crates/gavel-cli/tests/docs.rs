@@ -45,8 +45,9 @@ const DOCS: [&str; 8] = [
     "docs/operations.md",
 ];
 
-/// The pages that show no gavel session: the index of the guides, and how to build and test.
-const READ_ONLY: [&str; 2] = ["docs/README.md", "docs/development.md"];
+/// The pages that show no gavel session: the index of the guides, how to build and test, and the
+/// web console (a browser's pages, tested by gavel-server's `tests/console.rs`).
+const READ_ONLY: [&str; 3] = ["docs/README.md", "docs/development.md", "docs/console.md"];
 
 /// How long one command may take before the test gives up on it.
 const STEP_TIMEOUT: Duration = Duration::from_secs(120);

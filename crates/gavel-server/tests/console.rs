@@ -433,3 +433,162 @@ fn a_person_approves_in_a_real_browser() {
         .collect();
     assert!(violations.is_empty(), "{violations:?}");
 }
+
+/// Signs `token` in, in a fresh browser.
+fn signed_in(w: &World, token: &str) -> Browser {
+    let mut b = Browser::new(&w.server);
+    assert_eq!(b.sign_in(token).status, 303);
+    b
+}
+
+#[test]
+fn incidents_are_worked_in_the_console() {
+    let w = world();
+    let agents = w.server.ok("GET", "/v1/agents", &w.alice, None);
+    let agent_id = agents["items"][0]["id"].as_str().unwrap().to_string();
+    let opened = w.server.ok(
+        "POST",
+        "/v1/incidents",
+        &w.alice,
+        Some(json!({"title": "mailer sends to strangers", "severity": "high", "agent": agent_id})),
+    );
+    let id = opened["id"].as_str().unwrap().to_string();
+    let alice = signed_in(&w, &w.alice);
+    let list = alice.get("/console/incidents");
+    assert!(
+        list.body.contains("Open (1)") && list.body.contains("mailer sends to strangers"),
+        "{}",
+        list.body
+    );
+    assert_secure_headers(&list);
+    let page = alice.get(&format!("/console/incidents/{id}"));
+    assert!(page.body.contains("incident.opened") && page.body.contains("unassigned"), "{}", page.body);
+    let csrf = page.csrf();
+    let step = |action: &str, form: &[(&str, &str)]| {
+        let mut fields = vec![("csrf", csrf.as_str())];
+        fields.extend_from_slice(form);
+        alice.post(&format!("/console/incidents/{id}/{action}"), &fields)
+    };
+
+    // Without the CSRF token nothing moves; an unknown step is a 404.
+    assert_eq!(alice.post(&format!("/console/incidents/{id}/assign"), &[("owner", "carol")]).status, 403);
+    assert_eq!(step("reopen", &[]).status, 404);
+    let assigned = step("assign", &[("owner", "carol")]);
+    assert_eq!(assigned.location.as_deref(), Some(format!("/console/incidents/{id}?done=assign").as_str()));
+    let page = alice.get(assigned.location.as_deref().unwrap());
+    assert!(page.body.contains("Assigned.") && page.body.contains("<dd>carol</dd>"), "{}", page.body);
+    assert_eq!(step("note", &[("text", "customer list leaked?")]).status, 303);
+    let contained = step("contain", &[("note", "stopped the mailer"), ("kill", "agent")]);
+    assert_eq!(contained.status, 303, "{}", contained.body);
+    let switches = w.server.ok("GET", "/v1/killswitch", &w.alice, None);
+    let engaged =
+        switches["items"].as_array().unwrap().iter().any(|k| k["engaged"] == true && k["incident_id"] == id);
+    assert!(engaged, "the agent's kill switch was pulled under the incident: {switches}");
+    // Core wants a writeup to resolve; the page says so and nothing changes.
+    let empty = step("resolve", &[("writeup", "  ")]);
+    assert_eq!(empty.status, 400, "{}", empty.body);
+    assert!(empty.body.contains("role=\"alert\""));
+    assert_eq!(w.server.ok("GET", &format!("/v1/incidents/{id}"), &w.alice, None)["status"], "contained");
+    assert_eq!(step("resolve", &[("writeup", "a typo in the allow list; fixed and tested")]).status, 303);
+    let view = w.server.ok("GET", &format!("/v1/incidents/{id}"), &w.alice, None);
+    assert_eq!(view["status"], "resolved");
+    let kinds: Vec<&str> =
+        view["timeline"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    for k in ["incident.assigned", "incident.noted", "incident.contained", "incident.resolved"] {
+        assert!(kinds.contains(&k), "{k} not in {kinds:?}");
+    }
+    assert!(alice.get("/console/incidents").body.contains("Resolved (1)"));
+
+    // A viewer reads the incident and cannot change it.
+    let vera = signed_in(&w, &w.vera);
+    let page = vera.get(&format!("/console/incidents/{id}"));
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("Next steps"), "a resolved incident offers no step");
+    let other =
+        w.server.ok("POST", "/v1/incidents", &w.alice, Some(json!({"title": "second", "severity": "low"})));
+    let other_id = other["id"].as_str().unwrap();
+    let csrf = vera.get(&format!("/console/incidents/{other_id}")).csrf();
+    let refused =
+        vera.post(&format!("/console/incidents/{other_id}/assign"), &[("csrf", &csrf), ("owner", "vera")]);
+    assert_eq!(refused.status, 403, "{}", refused.body);
+}
+
+#[test]
+fn agents_are_contained_in_the_console() {
+    let w = world();
+    let alice = signed_in(&w, &w.alice);
+    let page = alice.get("/console/agents");
+    assert!(page.body.contains("mailer") && page.body.contains("Inventory (1)"), "{}", page.body);
+    assert!(page.body.contains("None: no call is stopped by a kill switch."));
+    assert_secure_headers(&page);
+    let csrf = page.csrf();
+    let agent_id =
+        w.server.ok("GET", "/v1/agents", &w.alice, None)["items"][0]["id"].as_str().unwrap().to_string();
+    let act = |who: &Browser, csrf: &str, action: &str, reason: &str| {
+        who.post(&format!("/console/agents/{agent_id}/{action}"), &[("csrf", csrf), ("reason", reason)])
+    };
+    let decide = || {
+        w.server.ok(
+            "POST",
+            "/v1/decide",
+            &w.agent,
+            Some(json!({"tool": "send_email", "arguments": {"to": "x@y.test"}})),
+        )["decision"]
+            .clone()
+    };
+
+    // A viewer cannot pull the switch; a reason is required; then an admin pulls it.
+    let vera = signed_in(&w, &w.vera);
+    let vera_csrf = vera.get("/console/agents").csrf();
+    assert_eq!(act(&vera, &vera_csrf, "kill", "no").status, 403);
+    assert_eq!(act(&alice, &csrf, "kill", " ").status, 400);
+    assert_eq!(decide(), "require_approval");
+    let killed = act(&alice, &csrf, "kill", "sending to strangers");
+    assert_eq!(killed.location.as_deref(), Some("/console/agents?done=kill"), "{}", killed.body);
+    let page = alice.get("/console/agents?done=kill");
+    assert!(
+        page.body.contains("Kill switch engaged") && page.body.contains("kill switch engaged"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("sending to strangers"));
+    assert_eq!(decide(), "deny", "the kill switch stops the agent's next call");
+    assert_eq!(act(&alice, &csrf, "release", "fixed").status, 303);
+    assert_eq!(decide(), "require_approval");
+
+    assert_eq!(act(&alice, &csrf, "suspend", "investigating").status, 303);
+    assert!(alice.get("/console/agents").body.contains("suspended"));
+    assert_eq!(decide(), "deny");
+    assert_eq!(act(&alice, &csrf, "reactivate", "").status, 303);
+    assert_eq!(decide(), "require_approval");
+    assert_eq!(act(&alice, &csrf, "explode", "x").status, 404);
+}
+
+#[test]
+fn readiness_shows_scans_and_runs_one() {
+    let w = world();
+    let vera = signed_in(&w, &w.vera);
+    let empty = vera.get("/console/readiness");
+    assert!(empty.body.contains("No soc2 scan yet"), "{}", empty.body);
+    assert_secure_headers(&empty);
+    let refused = vera.post("/console/readiness/scan", &[("csrf", &empty.csrf())]);
+    assert_eq!(refused.status, 403, "viewers do not scan: {}", refused.body);
+
+    let alice = signed_in(&w, &w.alice);
+    let csrf = alice.get("/console/readiness").csrf();
+    assert_eq!(alice.post("/console/readiness/scan", &[]).status, 403, "no CSRF token");
+    for _ in 0..2 {
+        let ran = alice.post("/console/readiness/scan", &[("csrf", &csrf)]);
+        assert_eq!(ran.location.as_deref(), Some("/console/readiness?done=scan"), "{}", ran.body);
+    }
+    let page = alice.get("/console/readiness?done=scan");
+    for needle in ["Scan completed and recorded.", "CC6.1", "CC8.1", "Latest scan", "Trend (latest first)"] {
+        assert!(page.body.contains(needle), "{needle}: {}", page.body);
+    }
+    let scans = w.server.ok("GET", "/v1/compliance/scans", &w.alice, None);
+    assert_eq!(scans["items"].as_array().unwrap().len(), 2);
+    for scan in scans["items"].as_array().unwrap() {
+        let id = scan["id"].as_str().unwrap();
+        assert!(page.body.contains(&format!("<td>{id}</td>")), "the trend lists {id}");
+    }
+}

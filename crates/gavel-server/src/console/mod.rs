@@ -8,6 +8,11 @@
 //! | `POST /console/sign-out` | ends the session | `Gavel::sign_out` |
 //! | `GET /console/approvals` | held calls, pending first, with Approve and Deny | `Gavel::approvals` |
 //! | `POST /console/approvals/{id}` | decides one | `Gavel::decide_approval` |
+//! | `GET /console/incidents`, `…/{id}` | incidents, one with its timeline | `Gavel::incidents`, `incident` |
+//! | `POST /console/incidents/{id}/{assign,note,contain,resolve}` | moves one on | `Gavel::assign_incident`, … |
+//! | `GET /console/agents` | the inventory and the kill switches | `Gavel::list_agents`, `list_kill_switches` |
+//! | `POST /console/agents/{id}/{suspend,reactivate,kill,release}` | contains one | `Gavel::set_agent_status_for`, `engage_kill_switch`, … |
+//! | `GET /console/readiness`, `POST …/scan` | the latest scan per criterion, the trend; runs one | `Gavel::compliance_scans`, `run_scan` |
 //! | `GET /console/static/console.css` | the one style sheet | — |
 //!
 //! Invariants:
@@ -26,7 +31,10 @@
 //! * **headers**: a CSP without inline script or style (`default-src 'none'`), no framing, no
 //!   referrer to other sites, no sniffing, and `Cache-Control: no-store` on every page.
 
+mod agents;
+mod incidents;
 mod pages;
+mod readiness;
 
 use crate::error::status_of;
 use crate::public::source_of;
@@ -66,6 +74,13 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/console/sign-out", post(sign_out))
         .route("/console/approvals", get(approvals_page))
         .route("/console/approvals/{id}", post(decide))
+        .route("/console/incidents", get(incidents::list))
+        .route("/console/incidents/{id}", get(incidents::detail))
+        .route("/console/incidents/{id}/{action}", post(incidents::act))
+        .route("/console/agents", get(agents::inventory))
+        .route("/console/agents/{id}/{action}", post(agents::act))
+        .route("/console/readiness", get(readiness::page))
+        .route("/console/readiness/scan", post(readiness::scan))
         .route("/console/static/console.css", get(style))
         .route_layer(axum::middleware::from_fn(guard))
 }
@@ -132,7 +147,7 @@ fn session_id(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Runs a core call on the blocking pool (the store is synchronous).
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce(&Gavel) -> Result<T, CoreError> + Send + 'static,
 ) -> Result<T, CoreError> {
@@ -143,7 +158,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// The signed-in user and their session id, or where to send the browser instead.
-async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<(User, String), Response> {
+pub(super) async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<(User, String), Response> {
     let to_sign_in = || Redirect::to("/console/sign-in").into_response();
     let Some(id) = session_id(headers) else { return Err(to_sign_in()) };
     let sid = id.clone();
@@ -157,7 +172,7 @@ async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<(User, Strin
     }
 }
 
-fn error_page(e: CoreError) -> Response {
+pub(super) fn error_page(e: CoreError) -> Response {
     if status_of(&e).is_server_error() {
         tracing::error!(error = %e, "console request failed");
     }
@@ -257,7 +272,7 @@ async fn sign_out(
     response
 }
 
-fn csrf_refused() -> Response {
+pub(super) fn csrf_refused() -> Response {
     let page = pages::message(
         "Refused",
         "This form has expired or did not come from this console: reload the page.",
@@ -379,7 +394,7 @@ async fn decide(
 
 /// Percent-encodes everything but unreserved characters (ids are `apr_<hex>`, but a redirect
 /// must never carry a raw byte from elsewhere).
-fn urlencode(s: &str) -> String {
+pub(super) fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),

@@ -10,35 +10,64 @@ use maud::{html, Markup, DOCTYPE};
 pub(super) type Page = Html<String>;
 use time::OffsetDateTime;
 
-fn layout(title: &str, user: Option<(&User, &str)>, body: Markup) -> Page {
-    Html(html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · gavel" }
-                link rel="stylesheet" href="/console/static/console.css";
-            }
-            body {
-                header {
-                    a.brand href="/" { "gavel" }
-                    @if let Some((user, csrf)) = user {
-                        nav aria-label="Main" {
-                            a href="/console/approvals" aria-current=[(title == "Approvals").then_some("page")] { "Approvals" }
-                        }
-                        form.signout method="post" action="/console/sign-out" {
-                            span { (user.name) " (" (user.role.as_str()) ")" }
-                            input type="hidden" name="csrf" value=(csrf);
-                            button type="submit" { "Sign out" }
+pub(super) fn layout(title: &str, user: Option<(&User, &str)>, body: Markup) -> Page {
+    Html(
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (title) " · gavel" }
+                    link rel="stylesheet" href="/console/static/console.css";
+                }
+                body {
+                    header {
+                        a.brand href="/" { "gavel" }
+                        @if let Some((user, csrf)) = user {
+                            nav aria-label="Main" {
+                                @for (href, name) in NAV.iter().copied() {
+                                    a href=(href) aria-current=[(title == name).then_some("page")] { (name) }
+                                }
+                            }
+                            form.signout method="post" action="/console/sign-out" {
+                                span { (user.name) " (" (user.role.as_str()) ")" }
+                                input type="hidden" name="csrf" value=(csrf);
+                                button type="submit" { "Sign out" }
+                            }
                         }
                     }
+                    main { (body) }
                 }
-                main { (body) }
             }
         }
+        .into_string(),
+    )
+}
+
+/// The console's pages, in the navigation's order.
+const NAV: [(&str, &str); 4] = [
+    ("/console/approvals", "Approvals"),
+    ("/console/incidents", "Incidents"),
+    ("/console/agents", "Agents"),
+    ("/console/readiness", "Readiness"),
+];
+
+/// A value's serde name (`"high"`, `"enforcing"`): how the API spells it, so the page does too.
+pub(super) fn label<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
     }
-    .into_string())
+}
+
+/// A notice of what was just done, or why it was refused (`role` status or alert).
+pub(super) fn notices(done: Option<&str>, refused: Option<&str>) -> Markup {
+    html! {
+        @if let Some(d) = done { p.notice role="status" { (d) } }
+        @if let Some(r) = refused { p.error role="alert" { (r) } }
+    }
 }
 
 /// A page that only says something (a refusal, an error).
