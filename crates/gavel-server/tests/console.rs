@@ -592,3 +592,60 @@ fn readiness_shows_scans_and_runs_one() {
         assert!(page.body.contains(&format!("<td>{id}</td>")), "the trend lists {id}");
     }
 }
+
+#[test]
+fn the_audit_trail_is_searched_and_traced_in_the_console() {
+    let w = world();
+    let id = w.held_call("eve@elsewhere.test");
+    let decision_id = w.approval(&id)["decision_id"].as_str().unwrap().to_string();
+    w.server.ok(
+        "POST",
+        &format!("/v1/approvals/{id}/decide"),
+        &w.carol,
+        Some(json!({"decision": "approve", "comment": "known customer"})),
+    );
+    for n in 0..55 {
+        w.server.ok(
+            "POST",
+            "/v1/decide",
+            &w.agent,
+            Some(json!({"tool": "wipe_disk", "arguments": {"n": n}})),
+        );
+    }
+    let vera = signed_in(&w, &w.vera);
+    let found = vera.get("/console/audit?tool=send_email&decision=require_approval");
+    assert_eq!(found.status, 200);
+    assert!(found.body.contains(&decision_id), "{}", found.body);
+    assert!(!found.body.contains("wipe_disk"), "filtered by tool");
+    assert_secure_headers(&found);
+
+    // Paged newest first, 50 a page, with a link to the older ones.
+    let first = vera.get("/console/audit?tool=wipe_disk");
+    assert_eq!(first.body.matches("<td>wipe_disk</td>").count(), 50);
+    let at =
+        first.body.find("href=\"/console/audit?tool=wipe_disk&amp;cursor=").expect("a next-page link") + 6;
+    let link = first.body[at..].split('"').next().unwrap().replace("&amp;", "&");
+    assert_eq!(vera.get(&link).body.matches("<td>wipe_disk</td>").count(), 5);
+
+    let bad = vera.get("/console/audit?decision=perhaps");
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("not one of allow, deny, require_approval"), "{}", bad.body);
+
+    // The trace answers the auditor's question on one page.
+    let trace = vera.get(&format!("/console/audit/{decision_id}"));
+    assert_eq!(trace.status, 200, "{}", trace.body);
+    for needle in [
+        "send_email — require_approval",
+        "hold_email",
+        "@gavel(&quot;require_approval&quot;)",
+        "Approved by",
+        "bob",
+        "approved",
+        "carol",
+        "known customer",
+        "No outcome reported yet.",
+    ] {
+        assert!(trace.body.contains(needle), "trace lacks {needle}: {}", trace.body);
+    }
+    assert_eq!(vera.get("/console/audit/dec_nope").status, 404);
+}

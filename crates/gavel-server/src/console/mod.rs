@@ -12,6 +12,7 @@
 //! | `POST /console/incidents/{id}/{assign,note,contain,resolve}` | moves one on | `Gavel::assign_incident`, … |
 //! | `GET /console/agents` | the inventory and the kill switches | `Gavel::list_agents`, `list_kill_switches` |
 //! | `POST /console/agents/{id}/{suspend,reactivate,kill,release}` | contains one | `Gavel::set_agent_status_for`, `engage_kill_switch`, … |
+//! | `GET /console/audit`, `…/{decision id}` | decisions searched; the trace of one | `Gavel::audit_decisions`, `trace` |
 //! | `GET /console/readiness`, `POST …/scan` | the latest scan per criterion, the trend; runs one | `Gavel::compliance_scans`, `run_scan` |
 //! | `GET /console/static/console.css` | the one style sheet | — |
 //!
@@ -32,6 +33,7 @@
 //!   referrer to other sites, no sniffing, and `Cache-Control: no-store` on every page.
 
 mod agents;
+mod audit;
 mod incidents;
 mod pages;
 mod readiness;
@@ -79,6 +81,8 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/console/incidents/{id}/{action}", post(incidents::act))
         .route("/console/agents", get(agents::inventory))
         .route("/console/agents/{id}/{action}", post(agents::act))
+        .route("/console/audit", get(audit::search))
+        .route("/console/audit/{id}", get(audit::trace))
         .route("/console/readiness", get(readiness::page))
         .route("/console/readiness/scan", post(readiness::scan))
         .route("/console/static/console.css", get(style))

@@ -46,10 +46,11 @@ pub(super) fn layout(title: &str, user: Option<(&User, &str)>, body: Markup) -> 
 }
 
 /// The console's pages, in the navigation's order.
-const NAV: [(&str, &str); 4] = [
+const NAV: [(&str, &str); 5] = [
     ("/console/approvals", "Approvals"),
     ("/console/incidents", "Incidents"),
     ("/console/agents", "Agents"),
+    ("/console/audit", "Audit"),
     ("/console/readiness", "Readiness"),
 ];
 
