@@ -649,3 +649,61 @@ fn the_audit_trail_is_searched_and_traced_in_the_console() {
     }
     assert_eq!(vera.get("/console/audit/dec_nope").status, 404);
 }
+
+#[test]
+fn policy_changes_get_their_second_admin_in_the_console() {
+    let w = world();
+    let bob_token =
+        w.server.ok("POST", "/v1/users", &w.alice, Some(json!({"name": "bob2", "role": "admin"})))["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let v2 = format!("{POLICY}@id(\"no_wipe\")\nforbid(principal, action == Action::\"call_tool\", resource == Tool::\"wipe_disk\");\n");
+    let change = w.server.ok("POST", "/v1/policies", &w.alice, Some(json!({"set_id": "team", "text": v2})));
+    let change_id = change["id"].as_str().unwrap().to_string();
+    let path = format!("/console/policies/changes/{change_id}");
+
+    let alice = signed_in(&w, &w.alice);
+    let page = alice.get("/console/policies");
+    assert!(
+        page.body.contains("Waiting for a second admin (1)") && page.body.contains("team: activate v2"),
+        "{}",
+        page.body
+    );
+    assert_secure_headers(&page);
+    // The proposer cannot approve their own change; a viewer cannot approve at all.
+    let own = alice.post(&path, &[("csrf", &page.csrf()), ("decision", "approve")]);
+    assert_eq!(own.status, 403, "{}", own.body);
+    let vera = signed_in(&w, &w.vera);
+    let vera_csrf = vera.get("/console/policies").csrf();
+    assert_eq!(vera.post(&path, &[("csrf", &vera_csrf), ("decision", "approve")]).status, 403);
+    assert_eq!(w.server.ok("GET", "/v1/policies/team", &w.alice, None)["active_version"], 1);
+
+    let bob = signed_in(&w, &bob_token);
+    let csrf = bob.get("/console/policies").csrf();
+    let approved =
+        bob.post(&path, &[("csrf", &csrf), ("decision", "approve"), ("comment", "reviewed the diff")]);
+    assert_eq!(approved.location.as_deref(), Some("/console/policies?done=approve"), "{}", approved.body);
+    assert_eq!(w.server.ok("GET", "/v1/policies/team", &w.alice, None)["active_version"], 2);
+
+    let history = vera.get("/console/policies/team");
+    assert_eq!(history.status, 200);
+    for needle in [
+        "v2 (in force)",
+        "Changes from v1",
+        "<ins>+@id(&quot;no_wipe&quot;)</ins>",
+        "reviewed the diff",
+        "bob2",
+    ] {
+        assert!(history.body.contains(needle), "history lacks {needle}: {}", history.body);
+    }
+    assert_eq!(vera.get("/console/policies/nope").status, 404);
+
+    // A rejected change stays in the history, with who rejected it.
+    let v3 = w.server.ok("POST", "/v1/policies", &w.alice, Some(json!({"set_id": "team", "text": POLICY})));
+    let v3_path = format!("/console/policies/changes/{}", v3["id"].as_str().unwrap());
+    assert_eq!(bob.post(&v3_path, &[("csrf", &csrf), ("decision", "maybe")]).status, 400);
+    assert_eq!(bob.post(&v3_path, &[("csrf", &csrf), ("decision", "reject"), ("comment", "no")]).status, 303);
+    assert!(vera.get("/console/policies/team").body.contains("rejected"));
+    assert_eq!(w.server.ok("GET", "/v1/policies/team", &w.alice, None)["active_version"], 2);
+}

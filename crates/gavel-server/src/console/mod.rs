@@ -12,6 +12,8 @@
 //! | `POST /console/incidents/{id}/{assign,note,contain,resolve}` | moves one on | `Gavel::assign_incident`, … |
 //! | `GET /console/agents` | the inventory and the kill switches | `Gavel::list_agents`, `list_kill_switches` |
 //! | `POST /console/agents/{id}/{suspend,reactivate,kill,release}` | contains one | `Gavel::set_agent_status_for`, `engage_kill_switch`, … |
+//! | `GET /console/policies`, `…/{set}` | sets, pending changes; one set's versions, diffs, changes | `Gavel::list_policy_sets`, `list_policy_changes`, `policy_history` |
+//! | `POST /console/policies/changes/{id}` | approves or rejects a change | `Gavel::approve_change`, `reject_change` |
 //! | `GET /console/audit`, `…/{decision id}` | decisions searched; the trace of one | `Gavel::audit_decisions`, `trace` |
 //! | `GET /console/readiness`, `POST …/scan` | the latest scan per criterion, the trend; runs one | `Gavel::compliance_scans`, `run_scan` |
 //! | `GET /console/static/console.css` | the one style sheet | — |
@@ -36,6 +38,7 @@ mod agents;
 mod audit;
 mod incidents;
 mod pages;
+mod policies;
 mod readiness;
 
 use crate::error::status_of;
@@ -81,6 +84,9 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/console/incidents/{id}/{action}", post(incidents::act))
         .route("/console/agents", get(agents::inventory))
         .route("/console/agents/{id}/{action}", post(agents::act))
+        .route("/console/policies", get(policies::overview))
+        .route("/console/policies/{set}", get(policies::history))
+        .route("/console/policies/changes/{id}", post(policies::decide))
         .route("/console/audit", get(audit::search))
         .route("/console/audit/{id}", get(audit::trace))
         .route("/console/readiness", get(readiness::page))

@@ -46,10 +46,11 @@ pub(super) fn layout(title: &str, user: Option<(&User, &str)>, body: Markup) -> 
 }
 
 /// The console's pages, in the navigation's order.
-const NAV: [(&str, &str); 5] = [
+const NAV: [(&str, &str); 6] = [
     ("/console/approvals", "Approvals"),
     ("/console/incidents", "Incidents"),
     ("/console/agents", "Agents"),
+    ("/console/policies", "Policies"),
     ("/console/audit", "Audit"),
     ("/console/readiness", "Readiness"),
 ];
