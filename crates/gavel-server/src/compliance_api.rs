@@ -450,7 +450,18 @@ async fn share_listing(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Json<ShareListing>, Response> {
-    let (share, export_id) = admit(&s, token, None, addr, &headers).await?;
+    listing_of_share(&s, token, addr, &headers).await.map(Json)
+}
+
+/// What a share link shows (the export and its files), admitted and recorded as
+/// `GET /v1/public/share/{token}` does: also the auditor's page in the console.
+pub(crate) async fn listing_of_share(
+    s: &AppState,
+    token: String,
+    addr: SocketAddr,
+    headers: &HeaderMap,
+) -> Result<ShareListing, Response> {
+    let (share, export_id) = admit(s, token, None, addr, headers).await?;
     let gavel = s.gavel.clone();
     tokio::task::spawn_blocking(move || {
         let export = gavel.shared_export_document(&share)?;
@@ -463,7 +474,6 @@ async fn share_listing(
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()).into_response())?
-    .map(Json)
     .map_err(|e| ApiError::from(e).into_response())
 }
 

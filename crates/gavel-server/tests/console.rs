@@ -386,13 +386,29 @@ fn the_cookie_is_secure_when_the_console_is_served_over_tls() {
     assert!(ok.set_cookie.unwrap().contains("; Secure"));
 }
 
+/// Where the browser tests leave screenshots of the main pages (test artifacts; three of them
+/// illustrate the README, from `docs/images/`).
+fn screenshot(browser: &gavel_testkit::Browser, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    browser.screenshot(&dir.join(format!("{name}.png")));
+}
+
+fn assert_no_csp_violation(browser: &gavel_testkit::Browser) {
+    let violations: Vec<_> = browser
+        .console_log()
+        .into_iter()
+        .filter(|e| e["message"].to_string().contains("Content Security Policy"))
+        .collect();
+    assert!(violations.is_empty(), "{violations:?}");
+}
+
 /// The same flow in a real headless Chromium: the pages render with their style sheet under the
 /// CSP (no violation in the browser's console), the form signs in, the cookie is HttpOnly and
-/// SameSite=Strict (script cannot read it), Approve decides the call, and sign-out ends it.
+/// SameSite=Strict (script cannot read it), a held call appears on the queue, Approve decides it
+/// and the agent's long-poll receives its receipt; sign-out ends the session.
 #[test]
 fn a_person_approves_in_a_real_browser() {
     let w = world();
-    let id = w.held_call("eve@elsewhere.test");
     let browser = gavel_testkit::Browser::start();
     browser.go(&format!("{}/", w.server.base));
     assert!(browser.url().ends_with("/console/sign-in"), "{}", browser.url());
@@ -400,8 +416,22 @@ fn a_person_approves_in_a_real_browser() {
     browser.type_into("#token", &w.carol);
     browser.submit("form button[type=submit]");
     assert!(browser.url().ends_with("/console/approvals"), "{}: {}", browser.url(), browser.text());
+    assert!(browser.text().contains("No call is waiting for approval."));
+
+    // The agent asks; the call is held; the agent long-polls for the decision meanwhile.
+    let id = w.held_call("eve@elsewhere.test");
+    let (base, agent, polled) = (w.server.base.clone(), w.agent.clone(), id.clone());
+    let long_poll = std::thread::spawn(move || {
+        let answer = ureq::get(&format!("{base}/v1/approvals/{polled}?wait=30"))
+            .set("Authorization", &format!("Bearer {agent}"))
+            .call()
+            .unwrap();
+        answer.into_json::<Value>().unwrap()
+    });
+    browser.go(&format!("{}/console/approvals", w.server.base));
     let text = browser.text();
     assert!(text.contains("Waiting for a decision (1)") && text.contains("send_email — mailer"), "{text}");
+    screenshot(&browser, "approvals");
 
     // The style sheet applied under the CSP: the Approve button is green.
     let colour =
@@ -416,22 +446,127 @@ fn a_person_approves_in_a_real_browser() {
     browser.submit("button.approve");
     assert!(browser.url().ends_with(&format!("/console/approvals?decided={id}")), "{}", browser.url());
     assert!(browser.text().contains("approved: send_email for mailer"));
-    let a = w.approval(&id);
-    assert_eq!(
-        (a["status"].as_str(), a["comment"].as_str()),
-        (Some("approved"), Some("fine, customer asked"))
+    let answered = long_poll.join().unwrap();
+    assert_eq!(answered["status"], "approved", "{answered}");
+    assert!(
+        answered["receipt"].as_str().is_some_and(|r| r.starts_with("rcpt_")),
+        "the agent got its receipt: {answered}"
     );
+    let a = w.approval(&id);
+    assert_eq!(a["comment"], "fine, customer asked");
 
     browser.submit("form.signout button");
     assert!(browser.url().ends_with("/console/sign-in"), "{}", browser.url());
     browser.go(&format!("{}/console/approvals", w.server.base));
     assert!(browser.url().ends_with("/console/sign-in"), "signed out: {}", browser.url());
-    let violations: Vec<_> = browser
-        .console_log()
-        .into_iter()
-        .filter(|e| e["message"].to_string().contains("Content Security Policy"))
-        .collect();
-    assert!(violations.is_empty(), "{violations:?}");
+    assert_no_csp_violation(&browser);
+}
+
+/// An admin works an incident to its resolution in the browser; the readiness page renders.
+#[test]
+fn an_admin_resolves_an_incident_in_a_real_browser() {
+    let w = world();
+    let agent_id =
+        w.server.ok("GET", "/v1/agents", &w.alice, None)["items"][0]["id"].as_str().unwrap().to_string();
+    let opened = w.server.ok(
+        "POST",
+        "/v1/incidents",
+        &w.alice,
+        Some(json!({"title": "mailer sends to strangers", "severity": "high", "agent": agent_id})),
+    );
+    let id = opened["id"].as_str().unwrap().to_string();
+    let browser = gavel_testkit::Browser::start();
+    browser.go(&format!("{}/console/sign-in", w.server.base));
+    browser.type_into("#token", &w.alice);
+    browser.submit("form button[type=submit]");
+    browser.go(&format!("{}/console/incidents/{id}", w.server.base));
+    browser.type_into("#owner", "carol");
+    browser.submit("form[action$='/assign'] button");
+    assert!(browser.text().contains("Assigned."), "{}", browser.text());
+    browser.type_into("#triage-note", "real: it mailed three outside addresses");
+    browser.submit("form[action$='/triage'] button");
+    assert!(browser.text().contains("Triaged."), "{}", browser.text());
+    browser.type_into("#note", "suspended the allow rule");
+    browser.submit("form[action$='/contain'] button");
+    assert!(browser.text().contains("Containment recorded."), "{}", browser.text());
+    browser.type_into("#writeup", "A typo in the allow list let the agent mail anyone; fixed and tested.");
+    browser.submit("form[action$='/resolve'] button");
+    assert!(browser.text().contains("Resolved."), "{}", browser.text());
+    screenshot(&browser, "incident");
+    let view = w.server.ok("GET", &format!("/v1/incidents/{id}"), &w.alice, None);
+    assert_eq!(view["status"], "resolved");
+    assert!(view["writeup"].as_str().unwrap().starts_with("A typo"));
+
+    w.server.ok("POST", "/v1/compliance/scans", &w.alice, None);
+    browser.go(&format!("{}/console/readiness", w.server.base));
+    assert!(browser.text().contains("CC6.1"));
+    screenshot(&browser, "readiness");
+    assert_no_csp_violation(&browser);
+}
+
+/// An auditor opens a share link, no sign-in: the page verifies the bundle in the browser
+/// (WebCrypto SHA-256 of every file, Ed25519 signature of SHA256SUMS), and fails it once one
+/// byte of one file changed on the server.
+#[test]
+fn an_auditor_verifies_a_shared_bundle_in_a_real_browser() {
+    let w = world();
+    w.held_call("eve@elsewhere.test");
+    let export = w.server.ok(
+        "POST",
+        "/v1/compliance/exports",
+        &w.alice,
+        Some(json!({"from": "2026-12-01", "to": "2026-12-08"})),
+    );
+    let export_id = export["export_id"].as_str().unwrap().to_string();
+    let share = w.server.ok(
+        "POST",
+        "/v1/shares",
+        &w.alice,
+        Some(json!({"export_id": export_id, "expires_days": 30})),
+    );
+    let token = share["url_path"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+
+    let browser = gavel_testkit::Browser::start();
+    let page = format!("{}/console/share/{token}", w.server.base);
+    browser.go(&page);
+    assert_eq!(browser.title(), "Shared evidence · gavel");
+    assert!(browser.text().contains(&export_id));
+    browser.click("#verify");
+    let verified = browser.wait_for(
+        "return document.querySelector('main').dataset.verified || null",
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(verified, "yes", "{}", browser.text());
+    let text = browser.text();
+    assert!(
+        text.contains("ok — SHA256SUMS.sig is the Ed25519 signature of SHA256SUMS by signing-key.pem"),
+        "{text}"
+    );
+    assert!(text.contains("ok — events.jsonl") && text.contains("ok — report.pdf"), "{text}");
+    screenshot(&browser, "share-verify");
+    assert_no_csp_violation(&browser);
+
+    // One byte of the bundle changes on the server: the same page now says so.
+    let events = w.server.state.gavel.data_dir().exports().join(&export_id).join("events.jsonl");
+    let mut bytes = std::fs::read(&events).unwrap();
+    let at = bytes.iter().position(|b| *b == b'{').unwrap();
+    bytes[at + 1] ^= 0x01;
+    std::fs::write(&events, bytes).unwrap();
+    browser.go(&page);
+    browser.click("#verify");
+    let verified = browser.wait_for(
+        "return document.querySelector('main').dataset.verified || null",
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(verified, "no");
+    let text = browser.text();
+    assert!(text.contains("FAILED — events.jsonl: its SHA-256 is"), "{text}");
+    assert!(text.contains("NOT verified"));
+
+    // An unknown link is a plain 404 page.
+    let unknown = Browser::new(&w.server).get("/console/share/shr_nope");
+    assert_eq!(unknown.status, 404);
+    assert!(unknown.body.contains("unknown, has expired or was revoked"));
 }
 
 /// Signs `token` in, in a fresh browser.

@@ -144,6 +144,38 @@ impl Browser {
         }
     }
 
+    /// Clicks the element matching `css` (a button that runs the page's script; no navigation).
+    pub fn click(&self, css: &str) {
+        let el = self.find(css);
+        self.in_session("POST", &format!("/element/{el}/click"), Some(json!({})));
+    }
+
+    /// Waits until `script` returns something other than `null` or `false`, and returns it.
+    pub fn wait_for(&self, script: &str, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            match self.try_script(script) {
+                Some(Value::Null) | Some(Value::Bool(false)) | None => {}
+                Some(v) => return v,
+            }
+            assert!(Instant::now() < deadline, "waited {within:?} in vain for {script}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Saves a PNG screenshot of the window to `path` (creating its directory).
+    pub fn screenshot(&self, path: &std::path::Path) {
+        use base64::Engine as _;
+        let png = self.in_session("GET", "/screenshot", None);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().expect("a base64 screenshot"))
+            .expect("valid base64");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("the screenshot directory");
+        }
+        std::fs::write(path, bytes).expect("write the screenshot");
+    }
+
     /// [`Browser::script`], `None` while the page cannot run it (between two documents).
     fn try_script(&self, script: &str) -> Option<Value> {
         let url = format!("{}/session/{}/execute/sync", self.base, self.session);

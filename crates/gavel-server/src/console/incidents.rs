@@ -1,5 +1,5 @@
 //! Incidents in the console: the list (open ones first), one incident with its timeline, and the
-//! steps people take — assign, note, contain (a note, or the agent's kill switch), resolve with a
+//! steps people take — assign, triage, note, contain (a note, or the agent's kill switch), resolve with a
 //! writeup — each through the same core call as the API, so core's rules (roles, the forward-only
 //! state machine, a writeup to resolve) are refused here exactly as there.
 
@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use gavel_core::containment::ScopeKind;
 use gavel_core::incidents::{
-    ContainKillSwitch, ContainRequest, IncidentFilter, IncidentStatus, IncidentView,
+    ContainKillSwitch, ContainRequest, IncidentFilter, IncidentStatus, IncidentView, Severity,
 };
 use gavel_core::sessions::{csrf_matches, csrf_token};
 use gavel_core::{CoreError, Principal, User};
@@ -81,6 +81,7 @@ pub(super) async fn detail(
     };
     let done = query.ok().and_then(|Query(q)| q.done).map(|action| match action.as_str() {
         "assign" => "Assigned.",
+        "triage" => "Triaged.",
         "note" => "Note added.",
         "contain" => "Containment recorded.",
         "resolve" => "Resolved.",
@@ -153,6 +154,19 @@ fn render(user: &User, csrf: &str, v: &IncidentView, done: Option<&str>, refused
                 input #owner type="text" name="owner" required;
                 button type="submit" { "Assign" }
             }
+            @if i.status == IncidentStatus::Open {
+                form method="post" action=(action("triage")) {
+                    input type="hidden" name="csrf" value=(csrf);
+                    label for="severity" { "Severity after triage" }
+                    select #severity name="severity" {
+                        option value="" { "keep " (label(&i.severity)) }
+                        @for s in ["low", "medium", "high", "critical"] { option value=(s) { (s) } }
+                    }
+                    label for="triage-note" { "Triage note" }
+                    textarea #triage-note name="note" rows="2" {}
+                    button type="submit" { "Triage" }
+                }
+            }
             form method="post" action=(action("note")) {
                 input type="hidden" name="csrf" value=(csrf);
                 label for="text" { "Note" }
@@ -196,6 +210,8 @@ pub(super) struct StepForm {
     kill: Option<String>,
     #[serde(default)]
     writeup: String,
+    #[serde(default)]
+    severity: String,
 }
 
 pub(super) async fn act(
@@ -212,7 +228,7 @@ pub(super) async fn act(
     if !csrf_matches(&sid, &f.csrf) {
         return csrf_refused();
     }
-    if !["assign", "note", "contain", "resolve"].contains(&action.as_str()) {
+    if !["assign", "triage", "note", "contain", "resolve"].contains(&action.as_str()) {
         return error_page(CoreError::NotFound(format!("no incident step {action:?}")));
     }
     let principal = Principal::User(user.clone());
@@ -221,6 +237,14 @@ pub(super) async fn act(
         let p = &principal;
         match step.as_str() {
             "assign" => g.assign_incident(p, &incident, f.owner.trim()),
+            "triage" => {
+                let severity = match f.severity.trim() {
+                    "" => None,
+                    s => Some(Severity::parse(s)?),
+                };
+                let note = Some(f.note.trim()).filter(|n| !n.is_empty());
+                g.triage_incident(p, &incident, severity, note)
+            }
             "note" => g.note_incident(p, &incident, &f.text),
             "contain" => {
                 let agent = g.incident(p, &incident)?.incident.agent;

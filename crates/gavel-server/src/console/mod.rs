@@ -9,14 +9,15 @@
 //! | `GET /console/approvals` | held calls, pending first, with Approve and Deny | `Gavel::approvals` |
 //! | `POST /console/approvals/{id}` | decides one | `Gavel::decide_approval` |
 //! | `GET /console/incidents`, `…/{id}` | incidents, one with its timeline | `Gavel::incidents`, `incident` |
-//! | `POST /console/incidents/{id}/{assign,note,contain,resolve}` | moves one on | `Gavel::assign_incident`, … |
+//! | `POST /console/incidents/{id}/{assign,triage,note,contain,resolve}` | moves one on | `Gavel::assign_incident`, … |
 //! | `GET /console/agents` | the inventory and the kill switches | `Gavel::list_agents`, `list_kill_switches` |
 //! | `POST /console/agents/{id}/{suspend,reactivate,kill,release}` | contains one | `Gavel::set_agent_status_for`, `engage_kill_switch`, … |
 //! | `GET /console/policies`, `…/{set}` | sets, pending changes; one set's versions, diffs, changes | `Gavel::list_policy_sets`, `list_policy_changes`, `policy_history` |
 //! | `POST /console/policies/changes/{id}` | approves or rejects a change | `Gavel::approve_change`, `reject_change` |
 //! | `GET /console/audit`, `…/{decision id}` | decisions searched; the trace of one | `Gavel::audit_decisions`, `trace` |
 //! | `GET /console/readiness`, `POST …/scan` | the latest scan per criterion, the trend; runs one | `Gavel::compliance_scans`, `run_scan` |
-//! | `GET /console/static/console.css` | the one style sheet | — |
+//! | `GET /console/share/{token}` | the auditor's page of a share link (no sign-in) | as `GET /v1/public/share/{token}` |
+//! | `GET /console/static/console.css`, `verify.js` | the style sheet; the share page's check | — |
 //!
 //! Invariants:
 //! * **one door**: every page asks core as the signed-in user (`Gavel::session_user`, then the
@@ -31,7 +32,8 @@
 //!   without it; every POST is also refused when the browser says it comes from another origin
 //!   (`Origin`, `Sec-Fetch-Site`); signing in is under the same per-source budget as the other
 //!   routes that need no token;
-//! * **headers**: a CSP without inline script or style (`default-src 'none'`), no framing, no
+//! * **headers**: a CSP without script (the share page: only its own) or inline style
+//!   (`default-src 'none'`), no framing, no
 //!   referrer to other sites, no sniffing, and `Cache-Control: no-store` on every page.
 
 mod agents;
@@ -40,6 +42,7 @@ mod incidents;
 mod pages;
 mod policies;
 mod readiness;
+mod share;
 
 use crate::error::status_of;
 use crate::public::source_of;
@@ -59,6 +62,8 @@ use serde::Deserialize;
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "gavel_session";
 const STYLE: &str = include_str!("console.css");
+/// The share page's in-browser verification (the console's only script).
+const VERIFY_SCRIPT: &str = include_str!("verify.js");
 
 /// How the console is served.
 #[derive(Debug, Clone, Copy, Default)]
@@ -69,8 +74,9 @@ pub struct ConsoleSettings {
 }
 
 pub(crate) fn router(state: AppState) -> Router<AppState> {
-    let sign_in = post(submit_sign_in)
-        .route_layer(axum::middleware::from_fn_with_state(state, crate::public::source_budget));
+    let budget = || axum::middleware::from_fn_with_state(state.clone(), crate::public::source_budget);
+    let sign_in = post(submit_sign_in).route_layer(budget());
+    let shared = get(share::page).route_layer(budget());
     Router::new()
         .route("/", get(home))
         .route("/console", get(home))
@@ -91,7 +97,9 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/console/audit/{id}", get(audit::trace))
         .route("/console/readiness", get(readiness::page))
         .route("/console/readiness/scan", post(readiness::scan))
+        .route("/console/share/{token}", shared)
         .route("/console/static/console.css", get(style))
+        .route("/console/static/verify.js", get(script))
         .route_layer(axum::middleware::from_fn(guard))
 }
 
@@ -110,11 +118,14 @@ fn with_headers(mut response: Response) -> Response {
     let set = |h: &mut HeaderMap, name: header::HeaderName, value: &'static str| {
         h.insert(name, HeaderValue::from_static(value));
     };
-    set(
-        h,
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    );
+    // A page that runs its own script (the share page) sets its own policy.
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        set(
+            h,
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        );
+    }
     set(h, header::X_FRAME_OPTIONS, "DENY");
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     // Not `no-referrer`: under it browsers send `Origin: null` with the console's own forms,
@@ -200,6 +211,17 @@ async fn style() -> Response {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=300")],
         STYLE,
+    )
+        .into_response()
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        VERIFY_SCRIPT,
     )
         .into_response()
 }

@@ -1,5 +1,5 @@
 //! SOC 2 readiness in the console: the latest soc2 scan per criterion (enforcing, observe or gap,
-//! its findings and operating rules), the trend over the recent scans, and a button that runs a
+//! its findings, failed operating rules among them), the trend over the recent scans, and a button that runs a
 //! scan now (admins and auditors, as core decides).
 
 use super::pages::{label, layout, notices, Page};
@@ -84,10 +84,8 @@ fn render(user: &User, csrf: &str, scans: &[Scan], done: Option<&str>, refused: 
                                 td class=(format!("state {}", label(&c.state))) { (label(&c.state)) }
                                 td {
                                     @if c.findings.is_empty() { "none" }
+                                    // Failed operating rules are findings too ("not operating: …").
                                     ul { @for f in &c.findings { li { "[" (label(&f.severity)) "] " (f.message) } } }
-                                    @for r in &c.operating {
-                                        @if !r.holds { p.error { "Not operating: " (r.says) } }
-                                    }
                                 }
                             }
                         }
