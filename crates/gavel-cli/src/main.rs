@@ -18,6 +18,7 @@ mod compliance;
 mod decide;
 mod demo;
 mod evidence;
+mod gateway;
 mod incidents;
 mod keys;
 mod killswitch;
@@ -182,6 +183,33 @@ enum Command {
         #[command(flatten)]
         remote: RemoteArgs,
     },
+    /// Govern an MCP server's tools: the MCP client starts this instead of the server (stdio);
+    /// gavel starts the server and decides every tools/call as the agent (server).
+    #[command(
+        long_about = "Govern an MCP server's tools with no change to the agent. The MCP client starts \
+                      `gavel gateway` instead of the server; gavel starts the server after `--` and relays MCP \
+                      over stdio. Every tools/call is decided by the gavel server as the agent whose token is \
+                      given: allow is forwarded; deny is answered as a tool error naming the policy and reason; \
+                      require_approval is held (progress notifications if the client asked for them) until a \
+                      human approves or denies it. No decision (gavel unreachable, 503) refuses the call. The \
+                      outcome the gateway saw (status, duration, SHA-256 of the answer) is recorded with \
+                      observed_by: gateway. Everything else passes through unchanged. The upstream server does \
+                      not inherit GAVEL_TOKEN.",
+        after_help = "Example (a client configuration: command, args, env):\n\n  \
+                      {\"mcpServers\": {\"files\": {\n    \"command\": \"gavel\",\n    \
+                      \"args\": [\"gateway\", \"--server\", \"http://127.0.0.1:7311\", \"--\",\n             \
+                      \"npx\", \"-y\", \"@modelcontextprotocol/server-filesystem\", \"/srv/docs\"],\n    \
+                      \"env\": {\"GAVEL_TOKEN\": \"gvl_...agent token...\"}}}}\n\n\
+                      On a command line: GAVEL_TOKEN=gvl_... gavel gateway -- python3 my_server.py\n\n\
+                      Not built yet: Streamable HTTP (--listen/--upstream), several upstreams, tools/list \
+                      filtering, tool-list hashing."
+    )]
+    Gateway {
+        #[command(flatten)]
+        args: gateway::GatewayArgs,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
     /// Bypass findings: executed denials, held calls run without a valid receipt (server).
     Findings {
         #[command(subcommand)]
@@ -244,7 +272,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Serve { .. }) {
+    // The gateway outlives a closed stdout long enough to record the outcomes it saw.
+    if !matches!(cli.command, Command::Serve { .. } | Command::Gateway { .. }) {
         exit_quietly_on_closed_pipe();
     }
     match run(cli) {
@@ -358,6 +387,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Decide { args, remote } => decide::run(&remote.connect()?, args),
         Command::Approvals { command, remote } => approvals::run(&remote.connect()?, command),
         Command::Outcome { args, remote } => outcome::run(&remote.connect()?, args),
+        Command::Gateway { args, remote } => gateway::run(&remote, args),
         Command::Findings { command, remote } => outcome::findings(&remote.connect()?, command),
         Command::Killswitch { command, remote } => killswitch::run(&remote.connect()?, command),
         Command::Webhooks { command, remote } => webhooks::run(&remote.connect()?, command),
