@@ -25,7 +25,8 @@ permit(principal, action == Action::"call_tool", resource == Tool::"send_email")
 forbid(principal, action == Action::"call_tool", resource == Tool::"wipe_disk");
 "#;
 
-/// An MCP server on the Python SDK's MCPServer; every tool run is appended to argv[1].
+/// An MCP server on the Python SDK's MCPServer; every tool run is appended to argv[1]. Over stdio,
+/// or over Streamable HTTP on 127.0.0.1:argv[2] (endpoint `/mcp`) when a port is given.
 const UPSTREAM: &str = r#"
 import sys
 from mcp.server.mcpserver import MCPServer
@@ -67,7 +68,10 @@ def explode() -> str:
     raise ValueError("the tool blew up")
 
 
-server.run("stdio")
+if len(sys.argv) > 2:
+    server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+else:
+    server.run("stdio")
 "#;
 
 /// An MCP client on the Python SDK's ClientSession over stdio: starts the command it is given,
@@ -83,33 +87,46 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 
 async def main():
     config = json.loads(sys.argv[1])
+    if "url" in config:
+        import httpx2
+        from mcp.client.streamable_http import streamable_http_client
+        headers = {"Authorization": "Bearer " + config["token"]}
+        async with httpx2.AsyncClient(headers=headers, timeout=120) as http:
+            async with streamable_http_client(config["url"], http_client=http) as streams:
+                async with ClientSession(streams[0], streams[1]) as session:
+                    await run(config, session)
+        return
     params = StdioServerParameters(command=config["command"], args=config["args"], env=config["env"])
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as session:
-            if config.get("modern"):
-                await session.discover()
-                version = session.protocol_version
-            else:
-                version = (await session.initialize()).protocol_version
-            tools = await session.list_tools()
-            print(json.dumps({"protocolVersion": version,
-                              "tools": sorted(t.name for t in tools.tools)}), flush=True)
-            for step in config["plan"]:
-                if "gate" in step:
-                    print(json.dumps({"gate": step["gate"]}), flush=True)
-                    while not os.path.exists(os.path.join(config["dir"], step["gate"])):
-                        await asyncio.sleep(0.05)
-                    continue
-                progress = []
+            await run(config, session)
 
-                async def on_progress(value, total, message, progress=progress):
-                    progress.append(message)
 
-                result = await session.call_tool(step["tool"], step.get("args", {}),
-                                                 progress_callback=on_progress)
-                text = " ".join(c.text for c in result.content if getattr(c, "type", "") == "text")
-                print(json.dumps({"tool": step["tool"], "isError": bool(result.is_error), "text": text,
-                                  "progress": progress}), flush=True)
+async def run(config, session):
+    if config.get("modern"):
+        await session.discover()
+        version = session.protocol_version
+    else:
+        version = (await session.initialize()).protocol_version
+    tools = await session.list_tools()
+    print(json.dumps({"protocolVersion": version,
+                      "tools": sorted(t.name for t in tools.tools)}), flush=True)
+    for step in config["plan"]:
+        if "gate" in step:
+            print(json.dumps({"gate": step["gate"]}), flush=True)
+            while not os.path.exists(os.path.join(config["dir"], step["gate"])):
+                await asyncio.sleep(0.05)
+            continue
+        progress = []
+
+        async def on_progress(value, total, message, progress=progress):
+            progress.append(message)
+
+        result = await session.call_tool(step["tool"], step.get("args", {}),
+                                         progress_callback=on_progress)
+        text = " ".join(c.text for c in result.content if getattr(c, "type", "") == "text")
+        print(json.dumps({"tool": step["tool"], "isError": bool(result.is_error), "text": text,
+                          "progress": progress}), flush=True)
 
 
 asyncio.run(main())
@@ -180,6 +197,12 @@ fn start_client_at(
         "dir": dir,
         "plan": plan,
     });
+    run_client(dir, config)
+}
+
+/// The Python client with `config` (see CLIENT); its stdout lines, parsed, on a channel.
+fn run_client(dir: &Path, config: Value) -> (Child, mpsc::Receiver<Value>) {
+    let python = gavel_testkit::oracles::python();
     let stderr = std::fs::File::create(dir.join("client.stderr")).unwrap();
     let mut child = Command::new(python)
         .arg(dir.join("client.py"))
@@ -405,4 +428,110 @@ fn the_current_protocol_revision_is_governed_too() {
         std::fs::read_to_string(w.dir.join("client.stderr")).unwrap()
     );
     assert_eq!(w.counter(), ["add"]);
+}
+
+/// A child process killed when the test ends, passing or not.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Streamable HTTP: one listener, each request governed as the agent of its own bearer token;
+/// requests without an agent's token never reach the upstream.
+#[test]
+fn the_streamable_http_gateway_governs_each_request_as_its_agent() {
+    let w = World::new();
+    let python = gavel_testkit::oracles::python();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let upstream_log = std::fs::File::create(w.dir.join("upstream.stderr")).unwrap();
+    let _upstream = Running(
+        Command::new(python)
+            .arg(w.dir.join("upstream.py"))
+            .arg(w.dir.join("calls.txt"))
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(upstream_log)
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the upstream MCP server did not listen");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut gateway = Command::new(env!("CARGO_BIN_EXE_gavel"));
+    common::clean(&mut gateway)
+        .args(["gateway", "--listen", "127.0.0.1:0", "--upstream", &format!("http://127.0.0.1:{port}/mcp")])
+        .args(["--server", &w.server.url])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(w.dir.join("gateway.stderr")).unwrap());
+    let mut gateway = Running(gateway.spawn().unwrap());
+    let mut first = String::new();
+    BufReader::new(gateway.0.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let base =
+        first.trim().strip_prefix("gavel gateway listening on ").expect("the listening line").to_string();
+    let endpoint = format!("{base}/mcp");
+
+    // No token, or a user's: 401, and nothing relayed.
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 1, "b": 1}}});
+    for bearer in [None, Some(w.carol.as_str()), Some("gvl_not_a_token")] {
+        let mut request = ureq::post(&endpoint).set("Accept", "application/json, text/event-stream");
+        if let Some(token) = bearer {
+            request = request.set("Authorization", &format!("Bearer {token}"));
+        }
+        match request.send_json(init.clone()) {
+            Err(ureq::Error::Status(401, response)) => {
+                let body: Value = response.into_json().unwrap();
+                assert_eq!(body["error"]["code"], "unauthenticated", "{body}");
+            }
+            other => panic!("expected 401, got {other:?}"),
+        }
+    }
+
+    let plan = json!([
+        {"tool": "add", "args": {"a": 20, "b": 22}},
+        {"tool": "wipe_disk", "args": {"path": "/"}},
+        {"tool": "send_email", "args": {"to": "ceo@example.com"}},
+    ]);
+    let config = json!({"url": endpoint, "token": w.agent, "dir": w.dir, "plan": plan});
+    let (mut client, lines) = run_client(&w.dir, config);
+    let hello = next_line(&lines, &w.dir);
+    assert_eq!(hello["tools"], json!(["add", "explode", "send_email", "wipe_disk"]), "{hello}");
+    let added = next_line(&lines, &w.dir);
+    assert_eq!((added["isError"].clone(), added["text"].clone()), (json!(false), json!("sum=42")), "{added}");
+    let wiped = next_line(&lines, &w.dir);
+    assert_eq!(wiped["isError"], true, "{wiped}");
+    assert!(wiped["text"].as_str().unwrap().contains("team/no_wipe (v1)"), "{wiped}");
+    let approval = wait_for_pending(&w);
+    let approved = w.server.gavel(Some(&w.carol), &["approvals", "approve", &approval]);
+    assert!(approved.status.success(), "{}", String::from_utf8_lossy(&approved.stderr));
+    let sent = next_line(&lines, &w.dir);
+    assert_eq!(
+        (sent["isError"].clone(), sent["text"].clone()),
+        (json!(false), json!("sent to ceo@example.com")),
+        "{sent}"
+    );
+    assert!(
+        client.wait().unwrap().success(),
+        "{}",
+        std::fs::read_to_string(w.dir.join("client.stderr")).unwrap()
+    );
+    assert_eq!(w.counter(), ["add", "send_email"], "the 401s and the denial never reached the upstream");
+
+    let admin = w.server.admin.clone();
+    let listed = json(&w.server.gavel(Some(&admin), &["audit", "list", "--agent", "mcp-agent", "--json"]));
+    let mut seen = Vec::new();
+    for item in listed["items"].as_array().unwrap().iter().rev() {
+        let trace =
+            json(&w.server.gavel(Some(&admin), &["audit", "trace", str_of(item, "decision_id"), "--json"]));
+        assert_eq!(trace["outcome"]["observed_by"], "gateway", "{trace}");
+        seen.push(format!("{} {}", str_of(&trace, "tool"), str_of(&trace["outcome"], "status")));
+    }
+    assert_eq!(seen, ["add succeeded", "wipe_disk not_executed", "send_email succeeded"]);
+    common::terminate(&mut gateway.0);
+    assert!(gateway.0.wait().unwrap().success(), "SIGTERM stops the HTTP gateway cleanly");
 }

@@ -32,15 +32,21 @@ pub struct GavelClient {
 
 impl GavelClient {
     pub fn new(server: &str, token: &str) -> Result<GavelClient, crate::GatewayError> {
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(crate::GatewayError::Config("the gateway needs the agent's token (--token)".into()));
+        }
+        Ok(GavelClient::for_server(server)?.with_token(token))
+    }
+
+    /// A client of `server` for callers that bring their own token with each request (the HTTP
+    /// gateway): it calls gavel only through [`GavelClient::with_token`].
+    pub fn for_server(server: &str) -> Result<GavelClient, crate::GatewayError> {
         let base = server.trim().trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(crate::GatewayError::Config(format!(
                 "--server {server:?} must be an http:// or https:// URL (e.g. http://127.0.0.1:7311)"
             )));
-        }
-        let token = token.trim();
-        if token.is_empty() {
-            return Err(crate::GatewayError::Config("the gateway needs the agent's token (--token)".into()));
         }
         let http = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(10))
@@ -48,7 +54,22 @@ impl GavelClient {
             .timeout(Duration::from_secs(120))
             .user_agent(concat!("gavel-gateway/", env!("CARGO_PKG_VERSION")))
             .build();
-        Ok(GavelClient { base, bearer: format!("Bearer {token}"), http })
+        Ok(GavelClient { base, bearer: String::new(), http })
+    }
+
+    /// The same server and connections, as the holder of `token`.
+    pub fn with_token(&self, token: &str) -> GavelClient {
+        GavelClient {
+            base: self.base.clone(),
+            bearer: format!("Bearer {}", token.trim()),
+            http: self.http.clone(),
+        }
+    }
+
+    /// `GET /v1/me`: who the token is (`{"type": "agent", "agent": …}` for an agent).
+    pub fn me(&self) -> Result<Value, ApiError> {
+        let request = self.http.get(&format!("{}/v1/me", self.base)).set("Authorization", &self.bearer);
+        self.read(request.call())
     }
 
     pub fn server(&self) -> &str {

@@ -1,7 +1,7 @@
-//! gavel's MCP gateway: an MCP client talks to gavel as if it were its MCP server; gavel starts the
-//! real (upstream) server as a child process and passes every message through, except that each
-//! `tools/call` is first decided by `gavel serve` as the agent, and its outcome, as the gateway saw
-//! it, is recorded there.
+//! gavel's MCP gateway: an MCP client talks to gavel as if it were its MCP server; gavel passes
+//! every message through to the real (upstream) server, a child process over stdio ([`stdio`]) or
+//! an endpoint over Streamable HTTP ([`http`]), except that each `tools/call` is first decided by
+//! `gavel serve` as the agent, and its outcome, as the gateway saw it, is recorded there.
 //!
 //! The gateway is a front end of the HTTP API like the CLI: it holds the agent's token, asks
 //! `POST /v1/decide`, reads the agent's approvals and reports outcomes through
@@ -18,15 +18,17 @@
 //!   answered, never the answer itself.
 //!
 //! Modules: [`jsonrpc`] (messages), [`protocol`] (revisions), [`api`] (the gavel client),
-//! [`govern`] (one tools/call), [`stdio`] (the stdio proxy).
+//! [`govern`] (one tools/call), [`stdio`] (the stdio proxy), [`http`] (the Streamable HTTP one).
 
 pub mod api;
 pub mod govern;
+pub mod http;
 pub mod jsonrpc;
 pub mod protocol;
 pub mod stdio;
 
 pub use api::GavelClient;
+pub use http::{HttpGateway, HttpOptions};
 pub use stdio::{StdioGateway, StdioOptions};
 
 /// What can stop the gateway itself (a single refused call is an MCP answer, never this).
