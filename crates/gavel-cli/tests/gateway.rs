@@ -164,6 +164,33 @@ impl World {
         World { server, carol, agent, dir }
     }
 
+    /// The traces of the agent's decisions, oldest first, once each has its outcome: the gateway
+    /// records an outcome just after relaying the answer, so the last may land a moment after the
+    /// client has it.
+    fn traces(&self) -> Vec<Value> {
+        let admin = Some(self.server.admin.as_str());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let listed =
+                json(&self.server.gavel(admin, &["audit", "list", "--agent", "mcp-agent", "--json"]));
+            let traces: Vec<Value> = listed["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .rev()
+                .map(|item| {
+                    json(
+                        &self.server.gavel(admin, &["audit", "trace", str_of(item, "decision_id"), "--json"]),
+                    )
+                })
+                .collect();
+            if traces.iter().all(|t| !t["outcome"].is_null()) || Instant::now() > deadline {
+                return traces;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     fn counter(&self) -> Vec<String> {
         std::fs::read_to_string(self.dir.join("calls.txt"))
             .unwrap_or_default()
@@ -327,12 +354,9 @@ fn a_stock_mcp_client_is_governed_through_the_gateway() {
     assert_eq!(w.counter(), ["add", "explode", "send_email"], "only allowed and approved calls ran upstream");
 
     // Every call is in the log with the outcome the gateway observed.
-    let admin = w.server.admin.clone();
-    let listed = json(&w.server.gavel(Some(&admin), &["audit", "list", "--agent", "mcp-agent", "--json"]));
+    let traces = w.traces();
     let mut seen: Vec<(String, String, bool)> = Vec::new();
-    for item in listed["items"].as_array().unwrap().iter().rev() {
-        let id = str_of(item, "decision_id");
-        let trace = json(&w.server.gavel(Some(&admin), &["audit", "trace", id, "--json"]));
+    for trace in &traces {
         let outcome = &trace["outcome"];
         assert_eq!(outcome["observed_by"], "gateway", "{trace}");
         assert_eq!(outcome["bypass"], false, "{trace}");
@@ -359,8 +383,9 @@ fn a_stock_mcp_client_is_governed_through_the_gateway() {
     let expected: Vec<(String, String, bool)> =
         expected.iter().map(|(t, s, r)| (t.to_string(), s.to_string(), *r)).collect();
     assert_eq!(seen, expected);
+    let admin = w.server.admin.clone();
     let human = String::from_utf8(
-        w.server.gavel(Some(&admin), &["audit", "trace", str_of(&listed["items"][0], "decision_id")]).stdout,
+        w.server.gavel(Some(&admin), &["audit", "trace", str_of(&traces[0], "decision_id")]).stdout,
     )
     .unwrap();
     assert!(human.contains("observed by:  gateway"), "{human}");
@@ -522,12 +547,8 @@ fn the_streamable_http_gateway_governs_each_request_as_its_agent() {
     );
     assert_eq!(w.counter(), ["add", "send_email"], "the 401s and the denial never reached the upstream");
 
-    let admin = w.server.admin.clone();
-    let listed = json(&w.server.gavel(Some(&admin), &["audit", "list", "--agent", "mcp-agent", "--json"]));
     let mut seen = Vec::new();
-    for item in listed["items"].as_array().unwrap().iter().rev() {
-        let trace =
-            json(&w.server.gavel(Some(&admin), &["audit", "trace", str_of(item, "decision_id"), "--json"]));
+    for trace in w.traces() {
         assert_eq!(trace["outcome"]["observed_by"], "gateway", "{trace}");
         seen.push(format!("{} {}", str_of(&trace, "tool"), str_of(&trace["outcome"], "status")));
     }

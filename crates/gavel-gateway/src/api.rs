@@ -23,7 +23,8 @@ pub enum ApiError {
     BadAnswer(String),
 }
 
-/// Where gavel is and the agent's token.
+/// Where gavel is and the agent's token (a clone shares the connections).
+#[derive(Clone)]
 pub struct GavelClient {
     base: String,
     bearer: String,

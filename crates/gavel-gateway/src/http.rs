@@ -6,8 +6,8 @@
 //! * every request is authenticated as an agent with gavel (`GET /v1/me`) before anything is
 //!   relayed; no token, a bad one or a user's is a 401 and nothing reaches the upstream;
 //! * a `tools/call` reaches the upstream only after [`govern::decide_call`] said `Forward`; its
-//!   answer (a JSON body, or the JSON-RPC response inside an SSE body) is observed and reported
-//!   before it is returned;
+//!   answer (a JSON body, or the JSON-RPC response inside an SSE body) is observed, and reported
+//!   as it is returned (the decision was durably recorded before the call went out);
 //! * the agent's `Authorization` header is never relayed; other headers are, except hop-by-hop
 //!   ones, both ways;
 //! * the upstream's answer is read whole before it is returned (bounded by [`MAX_BODY`]): an SSE
@@ -46,6 +46,9 @@ const NOT_RELAYED: [&str; 11] = [
     "transfer-encoding",
     "upgrade",
 ];
+
+/// Recording a forwarded call's outcome, run after its answer is sent.
+type Report = Box<dyn FnOnce() + Send>;
 
 /// What the HTTP gateway runs.
 #[derive(Debug, Clone)]
@@ -87,17 +90,23 @@ impl HttpGateway {
         axum::Router::new().fallback(move |method: Method, headers: HeaderMap, body: Bytes| {
             let gateway = Arc::clone(&self);
             async move {
-                tokio::task::spawn_blocking(move || gateway.exchange(&method, &headers, &body))
-                    .await
-                    .unwrap_or_else(|e| {
-                        problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", &e.to_string())
-                    })
+                match tokio::task::spawn_blocking(move || gateway.exchange(&method, &headers, &body)).await {
+                    Ok((response, report)) => {
+                        // The answer goes out now; its outcome is recorded beside it.
+                        if let Some(report) = report {
+                            tokio::task::spawn_blocking(report);
+                        }
+                        response
+                    }
+                    Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", &e.to_string()),
+                }
             }
         })
     }
 
-    /// One HTTP exchange, blocking (decide, approvals and the upstream are called with ureq).
-    fn exchange(&self, method: &Method, headers: &HeaderMap, body: &[u8]) -> Response {
+    /// One HTTP exchange, blocking (decide, approvals and the upstream are called with ureq): the
+    /// response, and for a forwarded call the report of its outcome, to run once it is sent.
+    fn exchange(&self, method: &Method, headers: &HeaderMap, body: &[u8]) -> (Response, Option<Report>) {
         let token = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
@@ -105,26 +114,35 @@ impl HttpGateway {
             .map(str::trim)
             .filter(|t| !t.is_empty());
         let Some(token) = token else {
-            return problem(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "send the agent's gavel token as a bearer token",
+            return (
+                problem(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    "send the agent's gavel token as a bearer token",
+                ),
+                None,
             );
         };
         let agent = self.gavel.with_token(token);
         match agent.me() {
             Ok(me) if me["type"] == "agent" => {}
             Ok(_) => {
-                return problem(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthenticated",
-                    "the MCP gateway takes agent tokens only",
+                return (
+                    problem(
+                        StatusCode::UNAUTHORIZED,
+                        "unauthenticated",
+                        "the MCP gateway takes agent tokens only",
+                    ),
+                    None,
                 )
             }
             Err(crate::api::ApiError::Refused { status: 401 | 403, message, .. }) => {
-                return problem(StatusCode::UNAUTHORIZED, "unauthenticated", &message)
+                return (problem(StatusCode::UNAUTHORIZED, "unauthenticated", &message), None)
             }
-            Err(e) => return problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &format!("gavel: {e}")),
+            Err(e) => {
+                let why = format!("gavel: {e}");
+                return (problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &why), None);
+            }
         }
         if method == Method::GET {
             let mut response = problem(
@@ -133,7 +151,7 @@ impl HttpGateway {
                 "the gavel gateway offers no server-initiated SSE stream; POST requests",
             );
             response.headers_mut().insert("allow", HeaderValue::from_static("POST, DELETE"));
-            return response;
+            return (response, None);
         }
         let message: Option<Value> = serde_json::from_slice(body).ok();
         let call = message
@@ -142,8 +160,8 @@ impl HttpGateway {
         match call {
             Some(request) => self.governed(&agent, method, headers, body, request),
             None => match self.relay(method, headers, body) {
-                Ok((response, _)) => response,
-                Err(why) => problem(StatusCode::BAD_GATEWAY, "bad_gateway", &why),
+                Ok((response, _)) => (response, None),
+                Err(why) => (problem(StatusCode::BAD_GATEWAY, "bad_gateway", &why), None),
             },
         }
     }
@@ -155,14 +173,14 @@ impl HttpGateway {
         headers: &HeaderMap,
         body: &[u8],
         request: &Value,
-    ) -> Response {
+    ) -> (Response, Option<Report>) {
         let call = match ToolCall::read(request) {
             Ok(call) => call,
-            Err(answer) => return json_response(&answer),
+            Err(answer) => return (json_response(&answer), None),
         };
         let (decision_id, receipt) = match govern::decide_call(agent, &call, &|_| {}, &|| false) {
-            Verdict::Refuse(answer) => return json_response(&answer),
-            Verdict::Abandon => return json_response(&call.refusal("cancelled")),
+            Verdict::Refuse(answer) => return (json_response(&answer), None),
+            Verdict::Abandon => return (json_response(&call.refusal("cancelled")), None),
             Verdict::Forward { decision_id, receipt } => (decision_id, receipt),
         };
         let started = Instant::now();
@@ -180,8 +198,10 @@ impl HttpGateway {
                         ),
                     },
                 };
-                govern::report(agent, &decision_id, observation, receipt);
-                response
+                let agent = agent.clone();
+                let report: Report =
+                    Box::new(move || govern::report(&agent, &decision_id, observation, receipt));
+                (response, Some(report))
             }
             Err(why) => {
                 let timed_out = started.elapsed() >= self.call_timeout;
@@ -197,11 +217,12 @@ impl HttpGateway {
                     }
                 };
                 govern::report(agent, &decision_id, observation, receipt);
-                json_response(&call.refusal(&format!(
+                let refusal = json_response(&call.refusal(&format!(
                     "gavel allowed this call to {} but the upstream MCP server {}",
                     call.name,
                     if timed_out { "did not answer in time" } else { "could not be reached" }
-                )))
+                )));
+                (refusal, None)
             }
         }
     }

@@ -9,7 +9,9 @@
 //! * a `tools/call` is written to the upstream only by its governing thread, after
 //!   [`govern::decide_call`] said `Forward`; the client's other lines are relayed unchanged
 //!   (`initialize` excepted, see [`protocol`]), and so are the upstream's;
-//! * the answer to a forwarded call goes to the client after its outcome was reported;
+//! * the outcome of a forwarded call is reported right after its answer is relayed (the decision
+//!   was durably recorded before the call went out; the outcome's commit does not delay the
+//!   agent), and the gateway's shutdown waits a grace period for those reports;
 //! * a call the upstream does not answer within the call timeout is answered with a tool error,
 //!   cancelled upstream, and its late answer dropped (a request is answered once);
 //! * batches (JSON arrays, gone from MCP since 2025-06-18) are refused: a `tools/call` inside one
@@ -383,9 +385,10 @@ fn govern_call(shared: &Shared, line: &str, message: &Value) {
     });
     let observation =
         govern::observe(received.as_ref().map(|(_, v)| v), started.elapsed(), shared.call_timeout);
-    govern::report(&shared.client, &decision_id, observation, receipt);
-    match received {
-        Some((raw, _)) => shared.to_client_line(&raw),
+    // Answer first, then record: the decision was durably recorded before the call went out, and
+    // the outcome's commit need not delay the agent (the shutdown grace lets it finish).
+    match &received {
+        Some((raw, _)) => shared.to_client_line(raw),
         None => {
             if let Err(e) =
                 shared.to_upstream_line(&jsonrpc::cancelled(&call.id, "gavel gateway: timed out").to_string())
@@ -399,6 +402,7 @@ fn govern_call(shared: &Shared, line: &str, message: &Value) {
             )));
         }
     }
+    govern::report(&shared.client, &decision_id, observation, receipt);
 }
 
 /// Waits for the upstream to exit after its stdin closed; kills it after the grace period.
