@@ -367,7 +367,7 @@ fn a_stock_mcp_client_is_governed_through_the_gateway() {
             assert!(!detail.contains("sum=") && !detail.contains("sent to"), "never the answer: {detail}");
         }
         seen.push((
-            str_of(&trace, "tool").to_string(),
+            str_of(trace, "tool").to_string(),
             str_of(outcome, "status").to_string(),
             outcome["receipt_used"].as_bool().unwrap(),
         ));
