@@ -18,6 +18,8 @@ const POLICY: &str = r#"@id("allow_add")
 permit(principal, action == Action::"call_tool", resource == Tool::"add");
 @id("allow_explode")
 permit(principal, action == Action::"call_tool", resource == Tool::"explode");
+@id("allow_slow")
+permit(principal, action == Action::"call_tool", resource == Tool::"slow");
 @id("hold_email")
 @gavel("require_approval")
 permit(principal, action == Action::"call_tool", resource == Tool::"send_email");
@@ -29,6 +31,7 @@ forbid(principal, action == Action::"call_tool", resource == Tool::"wipe_disk");
 /// or over Streamable HTTP on 127.0.0.1:argv[2] (endpoint `/mcp`) when a port is given.
 const UPSTREAM: &str = r#"
 import sys
+import time
 from mcp.server.mcpserver import MCPServer
 
 COUNTER = sys.argv[1]
@@ -66,6 +69,14 @@ def explode() -> str:
     """Always fails."""
     ran("explode")
     raise ValueError("the tool blew up")
+
+
+@server.tool()
+def slow() -> str:
+    """Answers after 3 seconds."""
+    ran("slow")
+    time.sleep(3)
+    return "late"
 
 
 if len(sys.argv) > 2:
@@ -288,7 +299,7 @@ fn a_stock_mcp_client_is_governed_through_the_gateway() {
     // initialize and tools/list pass through: the upstream's own tools, at a revision both speak.
     let hello = next_line(&lines, &w.dir);
     assert_eq!(hello["protocolVersion"], "2025-11-25", "{hello}");
-    assert_eq!(hello["tools"], json!(["add", "explode", "send_email", "wipe_disk"]));
+    assert_eq!(hello["tools"], json!(["add", "explode", "send_email", "slow", "wipe_disk"]));
 
     // Allowed: the upstream's own result.
     let added = next_line(&lines, &w.dir);
@@ -416,7 +427,7 @@ fn with_gavel_unreachable_every_call_is_refused() {
     let plan = json!([{"tool": "add", "args": {"a": 2, "b": 3}}]);
     let (mut client, lines) = start_client(dir.path(), &url, "gvl_not_checked", plan);
     let hello = next_line(&lines, dir.path());
-    assert_eq!(hello["tools"], json!(["add", "explode", "send_email", "wipe_disk"]), "{hello}");
+    assert_eq!(hello["tools"], json!(["add", "explode", "send_email", "slow", "wipe_disk"]), "{hello}");
     let refused = next_line(&lines, dir.path());
     assert_eq!(refused["isError"], true, "{refused}");
     let text = refused["text"].as_str().unwrap();
@@ -441,7 +452,7 @@ fn the_current_protocol_revision_is_governed_too() {
     let (mut client, lines) = start_client_at(&w.dir, &w.server.url, &w.agent, plan, true);
     let hello = next_line(&lines, &w.dir);
     assert_eq!(hello["protocolVersion"], "2026-07-28", "{hello}");
-    assert_eq!(hello["tools"], json!(["add", "explode", "send_email", "wipe_disk"]));
+    assert_eq!(hello["tools"], json!(["add", "explode", "send_email", "slow", "wipe_disk"]));
     let added = next_line(&lines, &w.dir);
     assert_eq!((added["isError"].clone(), added["text"].clone()), (json!(false), json!("sum=42")), "{added}");
     let wiped = next_line(&lines, &w.dir);
@@ -525,7 +536,7 @@ fn the_streamable_http_gateway_governs_each_request_as_its_agent() {
     let config = json!({"url": endpoint, "token": w.agent, "dir": w.dir, "plan": plan});
     let (mut client, lines) = run_client(&w.dir, config);
     let hello = next_line(&lines, &w.dir);
-    assert_eq!(hello["tools"], json!(["add", "explode", "send_email", "wipe_disk"]), "{hello}");
+    assert_eq!(hello["tools"], json!(["add", "explode", "send_email", "slow", "wipe_disk"]), "{hello}");
     let added = next_line(&lines, &w.dir);
     assert_eq!((added["isError"].clone(), added["text"].clone()), (json!(false), json!("sum=42")), "{added}");
     let wiped = next_line(&lines, &w.dir);
@@ -555,4 +566,122 @@ fn the_streamable_http_gateway_governs_each_request_as_its_agent() {
     assert_eq!(seen, ["add succeeded", "wipe_disk not_executed", "send_email succeeded"]);
     common::terminate(&mut gateway.0);
     assert!(gateway.0.wait().unwrap().success(), "SIGTERM stops the HTTP gateway cleanly");
+}
+
+/// The gateway's own answers, seen on the wire: `initialize` at a revision it does not speak is
+/// forwarded at the newest handshake one; lines that are not JSON, batches and malformed calls are
+/// refused without reaching the upstream; ids keep their type; a call the upstream does not
+/// answer in time is answered as timed out and recorded so.
+#[test]
+fn the_gateway_answers_the_wire_itself_where_it_must() {
+    let w = World::new();
+    let python = gavel_testkit::oracles::python();
+    let mut gateway = Command::new(env!("CARGO_BIN_EXE_gavel"));
+    common::clean(&mut gateway)
+        .args(["gateway", "--server", &w.server.url, "--token", &w.agent, "--call-timeout", "1", "--"])
+        .arg(python)
+        .arg(w.dir.join("upstream.py"))
+        .arg(w.dir.join("calls.txt"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(w.dir.join("gateway.stderr")).unwrap());
+    let mut gateway = Running(gateway.spawn().unwrap());
+    let mut to_gateway = gateway.0.stdin.take().unwrap();
+    let from_gateway = gateway.0.stdout.take().unwrap();
+    let (tx, answers) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from_gateway).lines().map_while(Result::ok) {
+            let _ = tx.send(serde_json::from_str::<Value>(&line).unwrap());
+        }
+    });
+    let mut send = move |line: &str| {
+        use std::io::Write;
+        writeln!(to_gateway, "{line}").unwrap();
+        to_gateway.flush().unwrap();
+    };
+    let answer = || answers.recv_timeout(Duration::from_secs(60)).expect("an answer from the gateway");
+
+    send(
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2024-11-05","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#,
+    );
+    let initialized = answer();
+    assert_eq!(
+        (initialized["id"].clone(), initialized["result"]["protocolVersion"].clone()),
+        (json!(1), json!("2025-11-25")),
+        "{initialized}"
+    );
+    send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+
+    send("this is not JSON");
+    let refused = answer();
+    assert_eq!(
+        (refused["id"].clone(), refused["error"]["code"].clone()),
+        (Value::Null, json!(-32700)),
+        "{refused}"
+    );
+    send(
+        r#"[{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"add","arguments":{"a":1,"b":2}}}]"#,
+    );
+    let refused = answer();
+    assert_eq!(refused["error"]["code"], -32600, "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("batches"), "{refused}");
+    send(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"add","arguments":[1,2]}}"#);
+    let refused = answer();
+    assert_eq!(
+        (refused["id"].clone(), refused["error"]["code"].clone()),
+        (json!(3), json!(-32602)),
+        "{refused}"
+    );
+    send(
+        r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"add","arguments":{"a":1},"_meta":{"io.modelcontextprotocol/protocolVersion":"2099-01-01"}}}"#,
+    );
+    let refused = answer();
+    assert_eq!(
+        (refused["id"].clone(), refused["error"]["code"].clone()),
+        (json!(4), json!(-32022)),
+        "{refused}"
+    );
+    assert!(w.counter().is_empty(), "nothing refused reached the upstream: {:?}", w.counter());
+
+    send(r#"{"jsonrpc":"2.0","id":"slow-1","method":"tools/call","params":{"name":"slow","arguments":{}}}"#);
+    let late = answer();
+    assert_eq!(
+        (late["id"].clone(), late["result"]["isError"].clone()),
+        (json!("slow-1"), json!(true)),
+        "{late}"
+    );
+    assert!(
+        late["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer this call to slow within 1 s"),
+        "{late}"
+    );
+    send(
+        r#"{"jsonrpc":"2.0","id":"5","method":"tools/call","params":{"name":"add","arguments":{"a":1,"b":2}}}"#,
+    );
+    let added = answer();
+    assert_eq!(
+        (added["id"].clone(), added["result"]["content"][0]["text"].clone()),
+        (json!("5"), json!("sum=3")),
+        "the id keeps its type: {added}"
+    );
+    assert!(
+        answers.recv_timeout(Duration::from_secs(4)).is_err(),
+        "the late answer to slow-1 is dropped, never sent twice"
+    );
+
+    drop(send);
+    assert!(
+        gateway.0.wait().unwrap().success(),
+        "the gateway exits with the upstream's status once the client closes"
+    );
+    let traces = w.traces();
+    let slow = traces.iter().find(|t| t["tool"] == "slow").unwrap();
+    assert_eq!(slow["outcome"]["status"], "failed", "{slow}");
+    assert!(
+        str_of(&slow["outcome"], "detail").contains("timed out: no answer from the upstream within 1000 ms"),
+        "{slow}"
+    );
+    assert_eq!(traces.len(), 2, "the refused lines were never decided");
 }
