@@ -505,6 +505,7 @@ mod cli_definition_tests {
             "decide",
             "approvals",
             "outcome",
+            "gateway",
             "findings",
             "killswitch",
             "webhooks",

@@ -528,6 +528,16 @@ fn the_streamable_http_gateway_governs_each_request_as_its_agent() {
         }
     }
 
+    // A batch is refused whole, even with a good token: a tools/call inside would be ungoverned.
+    let batch = ureq::post(&endpoint)
+        .set("Accept", "application/json, text/event-stream")
+        .set("Authorization", &format!("Bearer {}", w.agent))
+        .send_json(json!([init]))
+        .unwrap()
+        .into_json::<Value>()
+        .unwrap();
+    assert_eq!(batch["error"]["code"], -32600, "{batch}");
+
     let plan = json!([
         {"tool": "add", "args": {"a": 20, "b": 22}},
         {"tool": "wipe_disk", "args": {"path": "/"}},

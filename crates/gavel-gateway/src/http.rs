@@ -13,12 +13,13 @@
 //! * the upstream's answer is read whole before it is returned (bounded by [`MAX_BODY`]): an SSE
 //!   answer to a POST arrives at once, and a held call sends no progress over HTTP;
 //! * `GET` (the server-initiated SSE stream) is answered 405, which the spec lets a server do: no
-//!   message reaches the client outside an answer to its own POST.
+//!   message reaches the client outside an answer to its own POST;
+//! * revisions are negotiated and checked as over stdio ([`protocol`]); batches are refused.
 
 use crate::api::GavelClient;
 use crate::govern::{self, Observation, ToolCall, Verdict};
 use crate::jsonrpc::{self, Kind};
-use crate::GatewayError;
+use crate::{protocol, GatewayError};
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
@@ -154,15 +155,51 @@ impl HttpGateway {
             return (response, None);
         }
         let message: Option<Value> = serde_json::from_slice(body).ok();
-        let call = message
-            .as_ref()
-            .filter(|m| jsonrpc::kind(m) == Kind::Request && jsonrpc::method(m) == Some("tools/call"));
-        match call {
-            Some(request) => self.governed(&agent, method, headers, body, request),
-            None => match self.relay(method, headers, body) {
-                Ok((response, _)) => (response, None),
-                Err(why) => (problem(StatusCode::BAD_GATEWAY, "bad_gateway", &why), None),
-            },
+        let Some(request) = message.filter(|m| jsonrpc::kind(m) == Kind::Request) else {
+            // Notifications, responses and bodies that are not JSON go as they are; a batch is
+            // refused, since a tools/call inside one would run ungoverned.
+            if body.trim_ascii_start().starts_with(b"[") {
+                let refusal = jsonrpc::error(
+                    &Value::Null,
+                    jsonrpc::INVALID_REQUEST,
+                    "JSON-RPC batches are not accepted by the gavel gateway (MCP has none since 2025-06-18)",
+                );
+                return (json_response(&refusal), None);
+            }
+            return (self.relay_or_502(method, headers, body), None);
+        };
+        if let Some(refusal) = protocol::check_per_request(&request) {
+            return (json_response(&refusal), None);
+        }
+        match jsonrpc::method(&request) {
+            Some("tools/call") => self.governed(&agent, method, headers, body, &request),
+            Some("initialize") => (self.initialize(method, headers, body, &request), None),
+            _ => (self.relay_or_502(method, headers, body), None),
+        }
+    }
+
+    fn relay_or_502(&self, method: &Method, headers: &HeaderMap, body: &[u8]) -> Response {
+        match self.relay(method, headers, body) {
+            Ok((response, _)) => response,
+            Err(why) => problem(StatusCode::BAD_GATEWAY, "bad_gateway", &why),
+        }
+    }
+
+    /// `initialize`, negotiated as over stdio ([`protocol`]).
+    fn initialize(&self, method: &Method, headers: &HeaderMap, body: &[u8], request: &Value) -> Response {
+        let negotiated = protocol::negotiate_initialize(request).map(|m| m.to_string().into_bytes());
+        let sent = negotiated.as_deref().unwrap_or(body);
+        match self.relay(method, headers, sent) {
+            Ok((response, answer_body)) => {
+                let id = request.get("id").cloned().unwrap_or(Value::Null);
+                let refusal =
+                    find_answer(&answer_body, &id).and_then(|a| protocol::check_initialize_result(&a));
+                match refusal {
+                    Some(refusal) => json_response(&refusal),
+                    None => response,
+                }
+            }
+            Err(why) => problem(StatusCode::BAD_GATEWAY, "bad_gateway", &why),
         }
     }
 
