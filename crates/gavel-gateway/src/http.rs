@@ -29,7 +29,8 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The most of one body (either way) the gateway reads.
+/// The largest upstream answer the gateway relays; a larger one is a 502, never cut short.
+/// (Requests are bounded by axum's default body limit, 2 MiB.)
 pub const MAX_BODY: u64 = 16 * 1024 * 1024;
 
 /// Headers that describe one connection, never relayed (RFC 9110 §7.6.1), and the ones the
@@ -298,8 +299,11 @@ impl HttpGateway {
             }
         }
         let mut bytes = Vec::new();
-        if let Err(e) = answer.into_reader().take(MAX_BODY).read_to_end(&mut bytes) {
+        if let Err(e) = answer.into_reader().take(MAX_BODY + 1).read_to_end(&mut bytes) {
             return Err(format!("reading the upstream's answer: {e}"));
+        }
+        if bytes.len() as u64 > MAX_BODY {
+            return Err(format!("the upstream's answer is larger than {MAX_BODY} bytes"));
         }
         let mut response = Response::new(Body::from(bytes.clone()));
         *response.status_mut() = status;
