@@ -10,7 +10,7 @@
 use crate::remote::{print_table, s, seg, show, Remote};
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use gavel_core::approvals::{ExecutionStatus, FindingView, OutcomeRecord, RecordedOutcome};
+use gavel_core::approvals::{ExecutionStatus, FindingView, ObservedBy, OutcomeRecord, RecordedOutcome};
 use gavel_server::openapi::List;
 use serde_json::{json, Value};
 use std::process::ExitCode;
@@ -150,6 +150,13 @@ pub fn print_outcome(o: &OutcomeRecord, indent: &str) {
     let line = |label: &str, value: String| println!("{indent}{:<13} {value}", format!("{label}:"));
     line("status", s(&o.status));
     line("detail", s(&o.detail));
+    line(
+        "observed by",
+        match o.observed_by {
+            Some(ObservedBy::Gateway) => "gateway (the MCP gateway saw it run)".into(),
+            Some(ObservedBy::Agent) | None => "agent (self-reported)".into(),
+        },
+    );
     line("reported at", s(&o.reported_at));
     line("decided", format!("{} (enforced: {})", s(&o.decision), o.enforced));
     line("receipt used", s(&o.receipt_used));

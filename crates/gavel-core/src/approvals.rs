@@ -123,6 +123,10 @@ pub struct OutcomeRecord {
     /// The bypass finding opened, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finding_id: Option<String>,
+    /// Who observed the outcome (`gateway`, `agent`); absent when the reporter did not say
+    /// (an agent's own report), so outcomes recorded before it existed read and hash the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_by: Option<ObservedBy>,
 }
 
 /// The answer to reporting an outcome: the record and the seq of its event.
@@ -178,21 +182,37 @@ impl<'de> Deserialize<'de> for ApprovalVerdict {
 }
 
 /// What an agent reports it did with a decided call (the body of
-/// `POST /v1/decisions/{id}/outcome`).
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+/// `POST /v1/decisions/{id}/outcome`). Serialize: the MCP gateway sends it as its agent.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = OutcomeBody)]
 pub struct OutcomeRequest {
     pub status: ExecutionStatus,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// The approval receipt, for a held call.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt: Option<String>,
     /// The arguments actually executed; their digest must match what was decided.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]
     pub arguments: Option<Value>,
+    /// Who saw the call run: `gateway` when gavel's MCP gateway forwarded it and watched the
+    /// answer; absent (or `agent`) when the agent reports on its own word.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_by: Option<ObservedBy>,
+}
+
+/// Who observed an outcome. The reporter states it with the agent's token (the gateway holds the
+/// agent's token), so it tells observed from self-reported outcomes of a deployment where agents
+/// reach their tools only through the gateway; it is not a separate credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ObservedBy {
+    /// The agent reported what it did.
+    Agent,
+    /// gavel's MCP gateway forwarded the call and saw the upstream's answer.
+    Gateway,
 }
 
 fn approval_op(a: &Approval, expect: Expect) -> StateOp {
@@ -527,6 +547,7 @@ impl Gavel {
             findings,
             reported_at: self.now(),
             finding_id: finding.as_ref().map(|(id, _)| id.clone()),
+            observed_by: req.observed_by,
         };
         let data = json!(record);
         ops.push(StateOp::put(
@@ -845,6 +866,7 @@ mod tests {
             findings: vec![],
             reported_at: "2026-11-02T09:00:00.000000Z".into(),
             finding_id: None,
+            observed_by: None,
         };
         let expected = json!({
             "decision_id": "dec_1", "decision_seq": 4, "agent_id": "agt_1", "tool": "send_email",
@@ -855,6 +877,8 @@ mod tests {
         assert_eq!(json!(record), expected);
         let with_finding = OutcomeRecord { finding_id: Some("fnd_1".into()), bypass: true, ..record.clone() };
         assert_eq!(json!(with_finding)["finding_id"], "fnd_1");
+        let observed = OutcomeRecord { observed_by: Some(ObservedBy::Gateway), ..record.clone() };
+        assert_eq!(json!(observed)["observed_by"], "gateway");
         let answer = json!(RecordedOutcome { record, seq: 5 });
         let mut flat = expected;
         flat["seq"] = json!(5);

@@ -33,21 +33,22 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::time::Instant;
 
-/// What the agent says about the circumstances of a call.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+/// What the agent says about the circumstances of a call. Serialize: the MCP gateway sends it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = DecideContextBody)]
 pub struct DecideContext {
     /// The environment the agent says it runs in; the registered one is what policies see.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
     /// The cost of the call in US dollars, for cost caps and policies.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
 }
 
-/// A tool call an agent is about to make (the body of `POST /v1/decide`).
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+/// A tool call an agent is about to make (the body of `POST /v1/decide`). Serialize: the MCP
+/// gateway sends it as its agent.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 // The component names of the OpenAPI document are the ones the server's own body types had
 // (`DecideBody`, `NewAgentBody`, …), so clients generated from it keep their type names.
@@ -56,14 +57,14 @@ pub struct DecideRequest {
     /// Tool name, e.g. `send_email`.
     pub tool: String,
     /// What the tool acts on, e.g. a customer id or a file path.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
     /// The tool arguments (a JSON object). Secrets are redacted before storage.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]
     pub arguments: Option<Value>,
     /// The human the agent acts for.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_behalf_of: Option<String>,
     /// Absent or null: no context.
     #[serde(default, deserialize_with = "null_as_default")]

@@ -127,6 +127,7 @@ fn a_held_call_runs_once_with_its_receipt_and_every_bypass_is_a_finding() {
         detail: None,
         receipt: receipt.map(str::to_string),
         arguments: Some(arguments),
+        observed_by: None,
     };
     let args = json!({"to": "eve@elsewhere.test"});
     // A receipt for other arguments is refused and recorded as a bypass finding.
@@ -184,6 +185,7 @@ fn containment_denies_and_voids_outstanding_approvals() {
             detail: None,
             receipt: Some(receipt),
             arguments: Some(json!({"to": "eve@elsewhere.test"})),
+            observed_by: None,
         },
     );
     assert!(forbidden(refused).contains("bypass finding"));
@@ -268,6 +270,7 @@ fn typed_payloads_reserialize_to_the_stored_bytes() {
         detail: Some("sent".into()),
         receipt,
         arguments: Some(args),
+        observed_by: None,
     };
     let _ =
         w.gavel.record_outcome(&w.agent, &held.decision_id, report(Some(receipt), json!({"to": "x@y.test"})));

@@ -18,7 +18,7 @@ fn dependencies(krate: &str) -> toml::Table {
 
 #[test]
 fn front_ends_reach_the_log_only_through_core() {
-    for front_end in ["gavel-server", "gavel-cli"] {
+    for front_end in ["gavel-server", "gavel-cli", "gavel-gateway"] {
         let deps = dependencies(front_end);
         assert!(deps.contains_key("gavel-core"), "{front_end} is a front end of gavel-core");
         assert!(

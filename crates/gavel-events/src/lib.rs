@@ -235,6 +235,11 @@ pub struct OutcomeRecorded {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(deserialize_with = "lenient")]
     pub finding_id: Option<String>,
+    /// `gateway` when gavel's MCP gateway observed the call, `agent` (or absent) when the agent
+    /// reported it; absent on outcomes recorded before it existed, so their bytes are unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "lenient")]
+    pub observed_by: Option<String>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }

@@ -1,0 +1,697 @@
+//! The MCP gateway end to end: the official MCP Python SDK (pinned in gavel-testkit's oracles) as
+//! both the client and the upstream server, over stdio, through `gavel gateway`, against a real
+//! `gavel serve`. The upstream appends each tool it runs to a counter file, so the test sees which
+//! calls reached it, not just what the gateway answered.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
+
+mod common;
+
+use common::{json, str_of, Server};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const POLICY: &str = r#"@id("allow_add")
+permit(principal, action == Action::"call_tool", resource == Tool::"add");
+@id("allow_explode")
+permit(principal, action == Action::"call_tool", resource == Tool::"explode");
+@id("allow_slow")
+permit(principal, action == Action::"call_tool", resource == Tool::"slow");
+@id("hold_email")
+@gavel("require_approval")
+permit(principal, action == Action::"call_tool", resource == Tool::"send_email");
+@id("no_wipe")
+forbid(principal, action == Action::"call_tool", resource == Tool::"wipe_disk");
+"#;
+
+/// An MCP server on the Python SDK's MCPServer; every tool run is appended to argv[1]. Over stdio,
+/// or over Streamable HTTP on 127.0.0.1:argv[2] (endpoint `/mcp`) when a port is given.
+const UPSTREAM: &str = r#"
+import sys
+import time
+from mcp.server.mcpserver import MCPServer
+
+COUNTER = sys.argv[1]
+server = MCPServer("upstream")
+
+
+def ran(name):
+    with open(COUNTER, "a") as f:
+        f.write(name + "\n")
+
+
+@server.tool()
+def add(a: int, b: int) -> str:
+    """Adds two numbers."""
+    ran("add")
+    return f"sum={a + b}"
+
+
+@server.tool()
+def wipe_disk(path: str) -> str:
+    """Wipes a disk."""
+    ran("wipe_disk")
+    return f"wiped {path}"
+
+
+@server.tool()
+def send_email(to: str) -> str:
+    """Sends an email."""
+    ran("send_email")
+    return f"sent to {to}"
+
+
+@server.tool()
+def explode() -> str:
+    """Always fails."""
+    ran("explode")
+    raise ValueError("the tool blew up")
+
+
+@server.tool()
+def slow() -> str:
+    """Answers after 3 seconds."""
+    ran("slow")
+    time.sleep(3)
+    return "late"
+
+
+if len(sys.argv) > 2:
+    server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+else:
+    server.run("stdio")
+"#;
+
+/// An MCP client on the Python SDK's ClientSession over stdio: starts the command it is given,
+/// opens the session (the `initialize` handshake, or with `"modern": true` the 2026-07-28
+/// `server/discover` probe and per-request envelope), lists the tools, then runs a plan, one JSON
+/// line per step. A `gate` step prints itself and waits for a file of that name to appear in the
+/// plan's directory.
+const CLIENT: &str = r#"
+import asyncio, json, os, sys
+from mcp import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+
+async def main():
+    config = json.loads(sys.argv[1])
+    if "url" in config:
+        import httpx2
+        from mcp.client.streamable_http import streamable_http_client
+        headers = {"Authorization": "Bearer " + config["token"]}
+        async with httpx2.AsyncClient(headers=headers, timeout=120) as http:
+            async with streamable_http_client(config["url"], http_client=http) as streams:
+                async with ClientSession(streams[0], streams[1]) as session:
+                    await run(config, session)
+        return
+    params = StdioServerParameters(command=config["command"], args=config["args"], env=config["env"])
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as session:
+            await run(config, session)
+
+
+async def run(config, session):
+    if config.get("modern"):
+        await session.discover()
+        version = session.protocol_version
+    else:
+        version = (await session.initialize()).protocol_version
+    tools = await session.list_tools()
+    print(json.dumps({"protocolVersion": version,
+                      "tools": sorted(t.name for t in tools.tools)}), flush=True)
+    for step in config["plan"]:
+        if "gate" in step:
+            print(json.dumps({"gate": step["gate"]}), flush=True)
+            while not os.path.exists(os.path.join(config["dir"], step["gate"])):
+                await asyncio.sleep(0.05)
+            continue
+        progress = []
+
+        async def on_progress(value, total, message, progress=progress):
+            progress.append(message)
+
+        result = await session.call_tool(step["tool"], step.get("args", {}),
+                                         progress_callback=on_progress)
+        text = " ".join(c.text for c in result.content if getattr(c, "type", "") == "text")
+        print(json.dumps({"tool": step["tool"], "isError": bool(result.is_error), "text": text,
+                          "progress": progress}), flush=True)
+
+
+asyncio.run(main())
+"#;
+
+/// A server with the policy live, the admin bob who approved it, the approver carol, and the
+/// agent `mcp-agent` owned by bob.
+struct World {
+    server: Server,
+    carol: String,
+    agent: String,
+    dir: PathBuf,
+}
+
+impl World {
+    fn new() -> World {
+        let server = Server::start();
+        let admin = server.admin.clone();
+        let a = Some(admin.as_str());
+        let token = |v: &Value| str_of(v, "token").to_string();
+        let bob = token(&json(&server.gavel(a, &["users", "create", "bob", "--role", "admin", "--json"])));
+        let carol =
+            token(&json(&server.gavel(a, &["users", "create", "carol", "--role", "approver", "--json"])));
+        let agent =
+            token(&json(&server.gavel(a, &["agents", "create", "mcp-agent", "--owner", "bob", "--json"])));
+        let file = server.file("team.cedar", POLICY);
+        let change = json(
+            &server.gavel(a, &["policy", "propose", "team", "--file", file.to_str().unwrap(), "--json"]),
+        );
+        json(&server.gavel(Some(&bob), &["policy", "approve", str_of(&change, "id"), "--json"]));
+        let dir = server.tmp.path().join("mcp");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("upstream.py"), UPSTREAM).unwrap();
+        std::fs::write(dir.join("client.py"), CLIENT).unwrap();
+        World { server, carol, agent, dir }
+    }
+
+    /// The traces of the agent's decisions, oldest first, once each has its outcome: the gateway
+    /// records an outcome just after relaying the answer, so the last may land a moment after the
+    /// client has it.
+    fn traces(&self) -> Vec<Value> {
+        let admin = Some(self.server.admin.as_str());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let listed =
+                json(&self.server.gavel(admin, &["audit", "list", "--agent", "mcp-agent", "--json"]));
+            let traces: Vec<Value> = listed["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .rev()
+                .map(|item| {
+                    json(
+                        &self.server.gavel(admin, &["audit", "trace", str_of(item, "decision_id"), "--json"]),
+                    )
+                })
+                .collect();
+            if traces.iter().all(|t| !t["outcome"].is_null()) || Instant::now() > deadline {
+                return traces;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn counter(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("calls.txt"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// The Python client running `plan` through `gavel gateway --server <gavel> -- python upstream.py`,
+/// the agent's token in the environment as a client configuration gives it.
+fn start_client(dir: &Path, gavel_url: &str, token: &str, plan: Value) -> (Child, mpsc::Receiver<Value>) {
+    start_client_at(dir, gavel_url, token, plan, false)
+}
+
+/// [`start_client`], at the current (per-request, 2026-07-28) revision when `modern`.
+fn start_client_at(
+    dir: &Path,
+    gavel_url: &str,
+    token: &str,
+    plan: Value,
+    modern: bool,
+) -> (Child, mpsc::Receiver<Value>) {
+    let python = gavel_testkit::oracles::python();
+    let config = json!({
+        "modern": modern,
+        "command": env!("CARGO_BIN_EXE_gavel"),
+        "args": ["gateway", "--server", gavel_url, "--call-timeout", "60", "--",
+                 python, dir.join("upstream.py"), dir.join("calls.txt")],
+        "env": {"GAVEL_TOKEN": token},
+        "dir": dir,
+        "plan": plan,
+    });
+    run_client(dir, config)
+}
+
+/// The Python client with `config` (see CLIENT); its stdout lines, parsed, on a channel.
+fn run_client(dir: &Path, config: Value) -> (Child, mpsc::Receiver<Value>) {
+    let python = gavel_testkit::oracles::python();
+    let stderr = std::fs::File::create(dir.join("client.stderr")).unwrap();
+    let mut child = Command::new(python)
+        .arg(dir.join("client.py"))
+        .arg(config.to_string())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let stdout: ChildStdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(serde_json::from_str::<Value>(&line).unwrap_or(Value::String(line)));
+        }
+    });
+    (child, rx)
+}
+
+fn next_line(rx: &mpsc::Receiver<Value>, dir: &Path) -> Value {
+    rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| {
+        panic!(
+            "the MCP client printed nothing more; its stderr:\n{}",
+            std::fs::read_to_string(dir.join("client.stderr")).unwrap_or_default()
+        )
+    })
+}
+
+/// The one pending approval of the agent, once its held call has been decided.
+fn wait_for_pending(w: &World) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pending =
+            json(&w.server.gavel(Some(&w.carol), &["approvals", "list", "--status", "pending", "--json"]));
+        if let Some(id) = pending["items"][0]["id"].as_str() {
+            return id.to_string();
+        }
+        assert!(Instant::now() < deadline, "no approval request appeared");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_stock_mcp_client_is_governed_through_the_gateway() {
+    let w = World::new();
+    let plan = json!([
+        {"tool": "add", "args": {"a": 2, "b": 3}},
+        {"tool": "wipe_disk", "args": {"path": "/"}},
+        {"tool": "explode"},
+        {"tool": "send_email", "args": {"to": "ceo@example.com"}},
+        {"tool": "send_email", "args": {"to": "all@example.com"}},
+        {"gate": "killed"},
+        {"tool": "add", "args": {"a": 1, "b": 1}},
+    ]);
+    let (mut client, lines) = start_client(&w.dir, &w.server.url, &w.agent, plan);
+
+    // initialize and tools/list pass through: the upstream's own tools, at a revision both speak.
+    let hello = next_line(&lines, &w.dir);
+    assert_eq!(hello["protocolVersion"], "2025-11-25", "{hello}");
+    assert_eq!(hello["tools"], json!(["add", "explode", "send_email", "slow", "wipe_disk"]));
+
+    // Allowed: the upstream's own result.
+    let added = next_line(&lines, &w.dir);
+    assert_eq!((added["isError"].clone(), added["text"].clone()), (json!(false), json!("sum=5")), "{added}");
+
+    // Denied: a tool error naming the policy and reason; the upstream never ran it.
+    let wiped = next_line(&lines, &w.dir);
+    assert_eq!(wiped["isError"], true, "{wiped}");
+    let text = wiped["text"].as_str().unwrap();
+    assert!(
+        text.contains("gavel denied this call to wipe_disk") && text.contains("team/no_wipe (v1)"),
+        "{text}"
+    );
+    assert!(text.contains("Reason: forbidden by team/no_wipe"), "{text}");
+
+    // Allowed, and the tool fails: the upstream's isError reaches the client.
+    let exploded = next_line(&lines, &w.dir);
+    assert_eq!(exploded["isError"], true, "{exploded}");
+    assert!(!exploded["text"].as_str().unwrap().contains("gavel"), "the upstream's own error: {exploded}");
+
+    // Held, then approved through the API: forwarded with the receipt; the client heard progress.
+    let approval = wait_for_pending(&w);
+    let approved = w.server.gavel(Some(&w.carol), &["approvals", "approve", &approval, "--comment", "ok"]);
+    assert!(approved.status.success(), "{}", String::from_utf8_lossy(&approved.stderr));
+    let sent = next_line(&lines, &w.dir);
+    assert_eq!(
+        (sent["isError"].clone(), sent["text"].clone()),
+        (json!(false), json!("sent to ceo@example.com")),
+        "{sent}"
+    );
+    let progress = sent["progress"].as_array().unwrap();
+    assert!(!progress.is_empty(), "progress while held: {sent}");
+    assert!(progress[0].as_str().unwrap().contains(&format!("approval {approval}")), "{sent}");
+
+    // Held, then denied: a tool error saying so; never run.
+    let second = wait_for_pending(&w);
+    assert_ne!(second, approval);
+    let denied =
+        w.server.gavel(Some(&w.carol), &["approvals", "deny", &second, "--comment", "not to everyone"]);
+    assert!(denied.status.success(), "{}", String::from_utf8_lossy(&denied.stderr));
+    let refused = next_line(&lines, &w.dir);
+    assert_eq!(refused["isError"], true, "{refused}");
+    let text = refused["text"].as_str().unwrap();
+    assert!(text.contains("it was denied by carol: not to everyone") && text.contains(&second), "{text}");
+
+    // A kill switch stops the next call, mid-session.
+    assert_eq!(next_line(&lines, &w.dir), json!({"gate": "killed"}));
+    let engaged = w.server.gavel(
+        Some(&w.carol),
+        &["killswitch", "engage", "--scope", "agent", "--target", "mcp-agent", "--reason", "gateway test"],
+    );
+    assert!(engaged.status.success(), "{}", String::from_utf8_lossy(&engaged.stderr));
+    std::fs::write(w.dir.join("killed"), "").unwrap();
+    let stopped = next_line(&lines, &w.dir);
+    assert_eq!(stopped["isError"], true, "{stopped}");
+    assert!(stopped["text"].as_str().unwrap().contains("gateway test"), "the switch's reason: {stopped}");
+
+    assert!(
+        client.wait().unwrap().success(),
+        "{}",
+        std::fs::read_to_string(w.dir.join("client.stderr")).unwrap()
+    );
+    assert_eq!(w.counter(), ["add", "explode", "send_email"], "only allowed and approved calls ran upstream");
+
+    // Every call is in the log with the outcome the gateway observed.
+    let traces = w.traces();
+    let mut seen: Vec<(String, String, bool)> = Vec::new();
+    for trace in &traces {
+        let outcome = &trace["outcome"];
+        assert_eq!(outcome["observed_by"], "gateway", "{trace}");
+        assert_eq!(outcome["bypass"], false, "{trace}");
+        let detail = str_of(outcome, "detail");
+        assert!(detail.starts_with("observed by the gateway: "), "{detail}");
+        if outcome["status"] != "not_executed" {
+            assert!(detail.contains(" ms; answer sha256 "), "duration and digest: {detail}");
+            assert!(!detail.contains("sum=") && !detail.contains("sent to"), "never the answer: {detail}");
+        }
+        seen.push((
+            str_of(trace, "tool").to_string(),
+            str_of(outcome, "status").to_string(),
+            outcome["receipt_used"].as_bool().unwrap(),
+        ));
+    }
+    let expected = [
+        ("add", "succeeded", false),
+        ("wipe_disk", "not_executed", false),
+        ("explode", "failed", false),
+        ("send_email", "succeeded", true),
+        ("send_email", "not_executed", false),
+        ("add", "not_executed", false),
+    ];
+    let expected: Vec<(String, String, bool)> =
+        expected.iter().map(|(t, s, r)| (t.to_string(), s.to_string(), *r)).collect();
+    assert_eq!(seen, expected);
+    let admin = w.server.admin.clone();
+    let human = String::from_utf8(
+        w.server.gavel(Some(&admin), &["audit", "trace", str_of(&traces[0], "decision_id")]).stdout,
+    )
+    .unwrap();
+    assert!(human.contains("observed by:  gateway"), "{human}");
+
+    // And the log verifies, as an auditor runs it.
+    let dir = w.server.stop();
+    let verify = Command::new(env!("CARGO_BIN_EXE_gavel"))
+        .args(["audit", "verify", "--json", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env_remove("GAVEL_DATA_DIR")
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+    let verified: Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert_eq!(verified["valid"], true, "{verified}");
+}
+
+/// No decision, no call: with gavel unreachable, every tools/call is refused and the upstream
+/// never runs one (the rest of the session still works).
+#[test]
+fn with_gavel_unreachable_every_call_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("upstream.py"), UPSTREAM).unwrap();
+    std::fs::write(dir.path().join("client.py"), CLIENT).unwrap();
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}");
+    let plan = json!([{"tool": "add", "args": {"a": 2, "b": 3}}]);
+    let (mut client, lines) = start_client(dir.path(), &url, "gvl_not_checked", plan);
+    let hello = next_line(&lines, dir.path());
+    assert_eq!(hello["tools"], json!(["add", "explode", "send_email", "slow", "wipe_disk"]), "{hello}");
+    let refused = next_line(&lines, dir.path());
+    assert_eq!(refused["isError"], true, "{refused}");
+    let text = refused["text"].as_str().unwrap();
+    assert!(
+        text.contains("gavel could not decide this call to add") && text.contains("cannot reach"),
+        "{text}"
+    );
+    assert!(client.wait().unwrap().success());
+    assert!(!dir.path().join("calls.txt").exists(), "the upstream ran nothing");
+}
+
+/// The current revision (2026-07-28: `server/discover`, the revision in each request's `_meta`)
+/// is relayed and governed the same: allowed calls reach the upstream, a denial is a tool error in
+/// that revision's result shape.
+#[test]
+fn the_current_protocol_revision_is_governed_too() {
+    let w = World::new();
+    let plan = json!([
+        {"tool": "add", "args": {"a": 40, "b": 2}},
+        {"tool": "wipe_disk", "args": {"path": "/"}},
+    ]);
+    let (mut client, lines) = start_client_at(&w.dir, &w.server.url, &w.agent, plan, true);
+    let hello = next_line(&lines, &w.dir);
+    assert_eq!(hello["protocolVersion"], "2026-07-28", "{hello}");
+    assert_eq!(hello["tools"], json!(["add", "explode", "send_email", "slow", "wipe_disk"]));
+    let added = next_line(&lines, &w.dir);
+    assert_eq!((added["isError"].clone(), added["text"].clone()), (json!(false), json!("sum=42")), "{added}");
+    let wiped = next_line(&lines, &w.dir);
+    assert_eq!(wiped["isError"], true, "{wiped}");
+    assert!(wiped["text"].as_str().unwrap().contains("team/no_wipe (v1)"), "{wiped}");
+    assert!(
+        client.wait().unwrap().success(),
+        "{}",
+        std::fs::read_to_string(w.dir.join("client.stderr")).unwrap()
+    );
+    assert_eq!(w.counter(), ["add"]);
+}
+
+/// A child process killed when the test ends, passing or not.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Streamable HTTP: one listener, each request governed as the agent of its own bearer token;
+/// requests without an agent's token never reach the upstream.
+#[test]
+fn the_streamable_http_gateway_governs_each_request_as_its_agent() {
+    let w = World::new();
+    let python = gavel_testkit::oracles::python();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let upstream_log = std::fs::File::create(w.dir.join("upstream.stderr")).unwrap();
+    let _upstream = Running(
+        Command::new(python)
+            .arg(w.dir.join("upstream.py"))
+            .arg(w.dir.join("calls.txt"))
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(upstream_log)
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the upstream MCP server did not listen");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut gateway = Command::new(env!("CARGO_BIN_EXE_gavel"));
+    common::clean(&mut gateway)
+        .args(["gateway", "--listen", "127.0.0.1:0", "--upstream", &format!("http://127.0.0.1:{port}/mcp")])
+        .args(["--server", &w.server.url])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(w.dir.join("gateway.stderr")).unwrap());
+    let mut gateway = Running(gateway.spawn().unwrap());
+    let mut first = String::new();
+    BufReader::new(gateway.0.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let base =
+        first.trim().strip_prefix("gavel gateway listening on ").expect("the listening line").to_string();
+    let endpoint = format!("{base}/mcp");
+
+    // No token, or a user's: 401, and nothing relayed.
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 1, "b": 1}}});
+    for bearer in [None, Some(w.carol.as_str()), Some("gvl_not_a_token")] {
+        let mut request = ureq::post(&endpoint).set("Accept", "application/json, text/event-stream");
+        if let Some(token) = bearer {
+            request = request.set("Authorization", &format!("Bearer {token}"));
+        }
+        match request.send_json(init.clone()) {
+            Err(ureq::Error::Status(401, response)) => {
+                let body: Value = response.into_json().unwrap();
+                assert_eq!(body["error"]["code"], "unauthenticated", "{body}");
+            }
+            other => panic!("expected 401, got {other:?}"),
+        }
+    }
+
+    // A batch is refused whole, even with a good token: a tools/call inside would be ungoverned.
+    let batch = ureq::post(&endpoint)
+        .set("Accept", "application/json, text/event-stream")
+        .set("Authorization", &format!("Bearer {}", w.agent))
+        .send_json(json!([init]))
+        .unwrap()
+        .into_json::<Value>()
+        .unwrap();
+    assert_eq!(batch["error"]["code"], -32600, "{batch}");
+
+    let plan = json!([
+        {"tool": "add", "args": {"a": 20, "b": 22}},
+        {"tool": "wipe_disk", "args": {"path": "/"}},
+        {"tool": "send_email", "args": {"to": "ceo@example.com"}},
+    ]);
+    let config = json!({"url": endpoint, "token": w.agent, "dir": w.dir, "plan": plan});
+    let (mut client, lines) = run_client(&w.dir, config);
+    let hello = next_line(&lines, &w.dir);
+    assert_eq!(hello["tools"], json!(["add", "explode", "send_email", "slow", "wipe_disk"]), "{hello}");
+    let added = next_line(&lines, &w.dir);
+    assert_eq!((added["isError"].clone(), added["text"].clone()), (json!(false), json!("sum=42")), "{added}");
+    let wiped = next_line(&lines, &w.dir);
+    assert_eq!(wiped["isError"], true, "{wiped}");
+    assert!(wiped["text"].as_str().unwrap().contains("team/no_wipe (v1)"), "{wiped}");
+    let approval = wait_for_pending(&w);
+    let approved = w.server.gavel(Some(&w.carol), &["approvals", "approve", &approval]);
+    assert!(approved.status.success(), "{}", String::from_utf8_lossy(&approved.stderr));
+    let sent = next_line(&lines, &w.dir);
+    assert_eq!(
+        (sent["isError"].clone(), sent["text"].clone()),
+        (json!(false), json!("sent to ceo@example.com")),
+        "{sent}"
+    );
+    assert!(
+        client.wait().unwrap().success(),
+        "{}",
+        std::fs::read_to_string(w.dir.join("client.stderr")).unwrap()
+    );
+    assert_eq!(w.counter(), ["add", "send_email"], "the 401s and the denial never reached the upstream");
+
+    let mut seen = Vec::new();
+    for trace in w.traces() {
+        assert_eq!(trace["outcome"]["observed_by"], "gateway", "{trace}");
+        seen.push(format!("{} {}", str_of(&trace, "tool"), str_of(&trace["outcome"], "status")));
+    }
+    assert_eq!(seen, ["add succeeded", "wipe_disk not_executed", "send_email succeeded"]);
+    common::terminate(&mut gateway.0);
+    assert!(gateway.0.wait().unwrap().success(), "SIGTERM stops the HTTP gateway cleanly");
+}
+
+/// The gateway's own answers, seen on the wire: `initialize` at a revision it does not speak is
+/// forwarded at the newest handshake one; lines that are not JSON, batches and malformed calls are
+/// refused without reaching the upstream; ids keep their type; a call the upstream does not
+/// answer in time is answered as timed out and recorded so.
+#[test]
+fn the_gateway_answers_the_wire_itself_where_it_must() {
+    let w = World::new();
+    let python = gavel_testkit::oracles::python();
+    let mut gateway = Command::new(env!("CARGO_BIN_EXE_gavel"));
+    common::clean(&mut gateway)
+        .args(["gateway", "--server", &w.server.url, "--token", &w.agent, "--call-timeout", "1", "--"])
+        .arg(python)
+        .arg(w.dir.join("upstream.py"))
+        .arg(w.dir.join("calls.txt"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(w.dir.join("gateway.stderr")).unwrap());
+    let mut gateway = Running(gateway.spawn().unwrap());
+    let mut to_gateway = gateway.0.stdin.take().unwrap();
+    let from_gateway = gateway.0.stdout.take().unwrap();
+    let (tx, answers) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from_gateway).lines().map_while(Result::ok) {
+            let _ = tx.send(serde_json::from_str::<Value>(&line).unwrap());
+        }
+    });
+    let mut send = move |line: &str| {
+        use std::io::Write;
+        writeln!(to_gateway, "{line}").unwrap();
+        to_gateway.flush().unwrap();
+    };
+    let answer = || answers.recv_timeout(Duration::from_secs(60)).expect("an answer from the gateway");
+
+    send(
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2024-11-05","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#,
+    );
+    let initialized = answer();
+    assert_eq!(
+        (initialized["id"].clone(), initialized["result"]["protocolVersion"].clone()),
+        (json!(1), json!("2025-11-25")),
+        "{initialized}"
+    );
+    send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+
+    send("this is not JSON");
+    let refused = answer();
+    assert_eq!(
+        (refused["id"].clone(), refused["error"]["code"].clone()),
+        (Value::Null, json!(-32700)),
+        "{refused}"
+    );
+    send(
+        r#"[{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"add","arguments":{"a":1,"b":2}}}]"#,
+    );
+    let refused = answer();
+    assert_eq!(refused["error"]["code"], -32600, "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("batches"), "{refused}");
+    send(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"add","arguments":[1,2]}}"#);
+    let refused = answer();
+    assert_eq!(
+        (refused["id"].clone(), refused["error"]["code"].clone()),
+        (json!(3), json!(-32602)),
+        "{refused}"
+    );
+    send(
+        r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"add","arguments":{"a":1},"_meta":{"io.modelcontextprotocol/protocolVersion":"2099-01-01"}}}"#,
+    );
+    let refused = answer();
+    assert_eq!(
+        (refused["id"].clone(), refused["error"]["code"].clone()),
+        (json!(4), json!(-32022)),
+        "{refused}"
+    );
+    assert!(w.counter().is_empty(), "nothing refused reached the upstream: {:?}", w.counter());
+
+    send(r#"{"jsonrpc":"2.0","id":"slow-1","method":"tools/call","params":{"name":"slow","arguments":{}}}"#);
+    let late = answer();
+    assert_eq!(
+        (late["id"].clone(), late["result"]["isError"].clone()),
+        (json!("slow-1"), json!(true)),
+        "{late}"
+    );
+    assert!(
+        late["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer this call to slow within 1 s"),
+        "{late}"
+    );
+    send(
+        r#"{"jsonrpc":"2.0","id":"5","method":"tools/call","params":{"name":"add","arguments":{"a":1,"b":2}}}"#,
+    );
+    let added = answer();
+    assert_eq!(
+        (added["id"].clone(), added["result"]["content"][0]["text"].clone()),
+        (json!("5"), json!("sum=3")),
+        "the id keeps its type: {added}"
+    );
+    assert!(
+        answers.recv_timeout(Duration::from_secs(4)).is_err(),
+        "the late answer to slow-1 is dropped, never sent twice"
+    );
+
+    drop(send);
+    assert!(
+        gateway.0.wait().unwrap().success(),
+        "the gateway exits with the upstream's status once the client closes"
+    );
+    let traces = w.traces();
+    let slow = traces.iter().find(|t| t["tool"] == "slow").unwrap();
+    assert_eq!(slow["outcome"]["status"], "failed", "{slow}");
+    assert!(
+        str_of(&slow["outcome"], "detail").contains("timed out: no answer from the upstream within 1000 ms"),
+        "{slow}"
+    );
+    assert_eq!(traces.len(), 2, "the refused lines were never decided");
+}
