@@ -9,6 +9,7 @@
 
 use crate::facts::{Facts, FactsBuilder, RuleResult};
 use crate::framework::{Analysis, Framework};
+use gavel_events::{kind, AuthFailures, IncidentEvent, OutcomeRecorded, WebhookAttempts};
 use gavel_ledger::event::Event;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -215,6 +216,23 @@ fn scalar(v: Option<&Value>) -> String {
         Some(Value::String(t)) => t.clone(),
         Some(other) => other.to_string(),
     }
+}
+
+/// What an incident step's timeline line says: its note when it has one (or the legacy
+/// `resolution` / `assignee`, see gavel-events), else the severity it states, else its title.
+fn incident_detail(incident: &IncidentEvent) -> String {
+    let legacy = match incident {
+        IncidentEvent::Resolved(r) => r.resolution.as_deref(),
+        IncidentEvent::Assigned(a) => a.assignee.as_deref(),
+        _ => None,
+    };
+    incident
+        .note()
+        .or(legacy)
+        .or(Some(incident.severity()).filter(|s| !s.is_empty()))
+        .or(incident.title())
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The row of one event, without names (see [`Names::row`]).
@@ -433,7 +451,7 @@ impl Aggregate {
                     "agent.reactivated" => a.status = "active".into(),
                     "agent.deactivated" => a.status = "deactivated".into(),
                     "finding.bypass" => a.bypass_findings += 1,
-                    "outcome.recorded" if d.get("bypass") == Some(&Value::Bool(true)) => {
+                    kind::OUTCOME_RECORDED if gavel_events::read::<OutcomeRecorded>(d).bypass => {
                         a.bypass_findings += 1
                     }
                     "decision" => {
@@ -447,14 +465,13 @@ impl Aggregate {
                     _ => {}
                 }
             }
-            State::Credentials { refused, .. } if e.kind == "auth.failures" => {
-                for row in d["rows"].as_array().into_iter().flatten() {
-                    let credential = first_str(row, &["credential"]);
-                    *refused.entry(credential).or_default() += row["count"].as_u64().unwrap_or(0);
+            State::Credentials { refused, .. } if e.kind == kind::AUTH_FAILURES => {
+                let failures: AuthFailures = gavel_events::read(d);
+                for row in failures.rows {
+                    *refused.entry(row.credential).or_default() += row.count;
                 }
-                let omitted = d["attempts_omitted"].as_u64().unwrap_or(0);
-                if omitted > 0 {
-                    *refused.entry("(not itemized)".into()).or_default() += omitted;
+                if failures.attempts_omitted > 0 {
+                    *refused.entry("(not itemized)".into()).or_default() += failures.attempts_omitted;
                 }
             }
             State::Credentials { principals, .. } => {
@@ -499,11 +516,11 @@ impl Aggregate {
                 _ => {}
             },
             State::Monitoring { endpoints, attempts, detections, findings } => {
-                if e.kind == "webhook.attempts" {
-                    let ep = first_str(d, &["endpoint_id"]);
-                    endpoints.entry(ep).or_insert_with(|| "active".into());
-                    for a in d.get("attempts").and_then(Value::as_array).into_iter().flatten() {
-                        *attempts.entry(scalar(a.get("outcome"))).or_default() += 1;
+                if e.kind == kind::WEBHOOK_ATTEMPTS {
+                    let round: WebhookAttempts = gavel_events::read(d);
+                    endpoints.entry(round.endpoint_id).or_insert_with(|| "active".into());
+                    for a in round.attempts {
+                        *attempts.entry(a.outcome).or_default() += 1;
                     }
                 } else if e.kind.starts_with("webhook.") {
                     let ep = first_str(d, &["id", "endpoint_id"]);
@@ -520,16 +537,26 @@ impl Aggregate {
                     *detections += 1;
                     return;
                 }
-                let id = first_str(d, &["incident_id", "id"]);
+                let (id, title, detail) = match IncidentEvent::read(&e.kind, d) {
+                    Some(incident) => {
+                        let detail = incident_detail(&incident);
+                        (incident.incident_id().to_string(), incident.title().map(str::to_string), detail)
+                    }
+                    // Another kind a framework routes to this analysis: read as it names itself.
+                    None => (
+                        first_str(d, &["incident_id", "id"]),
+                        s(d, "title").map(str::to_string),
+                        first_str(d, &["note", "reason", "severity", "title"]),
+                    ),
+                };
                 let inc = incidents.entry(id).or_default();
-                if let Some(t) = s(d, "title") {
-                    inc.title = t.to_string();
+                if let Some(t) = title {
+                    inc.title = t;
                 }
                 inc.status = e.kind.trim_start_matches("incident.").to_string();
                 if inc.timeline.len() < MAX_LISTED {
                     inc.timeline.push(json!({
-                        "seq": e.seq, "time": e.time, "kind": e.kind, "actor": actor,
-                        "detail": first_str(d, &["note", "reason", "resolution", "assignee", "severity", "title"]),
+                        "seq": e.seq, "time": e.time, "kind": e.kind, "actor": actor, "detail": detail,
                     }));
                 }
             }

@@ -17,6 +17,7 @@
 //! * memory is bounded by the number of things (agents, endpoints, incidents, findings), never by
 //!   the number of events.
 
+use gavel_events::IncidentEvent;
 use gavel_ledger::event::Event;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -283,22 +284,17 @@ impl FactsBuilder {
                     self.add("policy_changes_self_approved", 1);
                 }
             }
-            "incident.opened" => {
-                self.add("incidents_opened", 1);
-                if let Some(id) = text(d, "incident_id").or_else(|| text(d, "id")) {
-                    self.incidents.insert(id.to_string(), IncidentFact { opened: at, resolved: None });
-                }
-            }
+            gavel_events::kind::INCIDENT_OPENED => self.add("incidents_opened", 1),
             "killswitch.engaged" => {
                 self.add("killswitch_engagements", 1);
                 if text(d, "incident_id").is_none() {
                     self.add("killswitch_engagements_unlinked", 1);
                 }
             }
-            "auth.failures" => {
-                let itemized: u64 =
-                    d["rows"].as_array().into_iter().flatten().filter_map(|r| r["count"].as_u64()).sum();
-                self.add("refused_authentications", itemized + d["attempts_omitted"].as_u64().unwrap_or(0));
+            gavel_events::kind::AUTH_FAILURES => {
+                let failures: gavel_events::AuthFailures = gavel_events::read(d);
+                let itemized: u64 = failures.rows.iter().map(|r| r.count).sum();
+                self.add("refused_authentications", itemized + failures.attempts_omitted);
             }
             gavel_events::kind::WEBHOOK_ATTEMPTS => self.webhook_attempts(&gavel_events::read(d), at),
             "webhook.created" => {
@@ -317,18 +313,27 @@ impl FactsBuilder {
         if e.kind.starts_with("detection.") {
             self.add("detections", 1);
         }
-        if e.kind.starts_with("incident.") && e.kind != "incident.opened" {
-            if let Some(id) = text(d, "incident_id").or_else(|| text(d, "id")) {
-                let from = self.from;
-                // Opened before the period: aged from its start, which can only understate.
-                let inc = self
-                    .incidents
-                    .entry(id.to_string())
-                    .or_insert(IncidentFact { opened: from, resolved: None });
-                if e.kind == "incident.resolved" {
-                    inc.resolved = Some(at);
-                }
-            }
+        if let Some(incident) = IncidentEvent::read(&e.kind, d) {
+            self.incident(&incident, at);
+        }
+    }
+
+    /// An incident's opening and resolution times.
+    fn incident(&mut self, event: &IncidentEvent, at: OffsetDateTime) {
+        let id = event.incident_id();
+        if id.is_empty() {
+            return;
+        }
+        if let IncidentEvent::Opened(_) = event {
+            self.incidents.insert(id.to_string(), IncidentFact { opened: at, resolved: None });
+            return;
+        }
+        // Opened before the period: aged from its start, which can only understate.
+        let from = self.from;
+        let inc =
+            self.incidents.entry(id.to_string()).or_insert(IncidentFact { opened: from, resolved: None });
+        if let IncidentEvent::Resolved(_) = event {
+            inc.resolved = Some(at);
         }
     }
 
