@@ -11,7 +11,7 @@ use anyhow::bail;
 use clap::Subcommand;
 use gavel_core::containment::ScopeKind;
 use gavel_core::incidents::IncidentView;
-use gavel_events::IncidentEvent;
+use gavel_events::{kind, AgentStatusChanged, IncidentEvent, KillSwitchEngaged};
 use gavel_server::openapi::List;
 use serde_json::{json, Value};
 use std::process::ExitCode;
@@ -302,8 +302,14 @@ fn detail(kind: &str, d: &Value) -> String {
         Some(IncidentEvent::Linked(e)) => format!("{} (detection seq {})", e.summary, e.detection_seq),
         Some(IncidentEvent::Other(_)) => String::new(),
         None => match kind {
-            "killswitch.engaged" => format!("kill switch {} engaged: {}", s(&d["scope"]), s(&d["reason"])),
-            "agent.suspended" => format!("agent {} suspended: {}", s(&d["name"]), s(&d["reason"])),
+            kind::KILLSWITCH_ENGAGED => {
+                let engaged: KillSwitchEngaged = gavel_events::read(d);
+                format!("kill switch {} engaged: {}", engaged.scope, engaged.reason)
+            }
+            kind::AGENT_SUSPENDED => {
+                let suspended: AgentStatusChanged = gavel_events::read(d);
+                format!("agent {} suspended: {}", suspended.name, suspended.reason)
+            }
             _ => String::new(),
         },
     }

@@ -55,8 +55,9 @@ fn every_typed_event_of_a_demo_log_reserializes_to_its_stored_bytes() {
         *typed.entry(kind).or_default() += 1;
     }
     // Retyped elsewhere, the demo writing none: findings in gavel-core's governance test,
-    // `incident.linked` and `auth.failures` in its detectors test, `retention.purged` in its
-    // retention test, `evidence.uploaded` in gavel-server's S3 export test.
+    // `incident.linked`, `auth.failures`, `retention.purged`, `agent.suspended` and
+    // `agent.reactivated` in gavel-server's OCSF session, purges that clear payloads in
+    // gavel-core's retention test, `evidence.uploaded` in gavel-server's S3 export test.
     for kind in [
         "decision",
         "approval.decided",
@@ -73,6 +74,10 @@ fn every_typed_event_of_a_demo_log_reserializes_to_its_stored_bytes() {
         "detection.raised",
         "compliance.scan_completed",
         "evidence.exported",
+        "killswitch.engaged",
+        "killswitch.released",
+        "agent.registered",
+        "agent.deactivated",
     ] {
         assert!(typed.get(kind).is_some_and(|n| *n > 0), "the demo has no {kind}: {typed:?}");
     }

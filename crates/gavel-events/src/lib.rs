@@ -2,8 +2,9 @@
 //! reads back, shared by the writers (gavel-core) and the readers (evidence analysis, detectors,
 //! the OCSF mapping, the CLI), so a renamed field breaks the build instead of the evidence. This
 //! file: decisions, approvals, outcomes, findings, webhook attempts, policy changes;
-//! `incidents`: the incident timeline; `records`: detections, refused authentications, purges,
-//! evidence exports and uploads, readiness scans.
+//! `incidents`: the incident timeline; `containment`: kill switches and the agent lifecycle;
+//! `records`: detections, refused authentications, purges, evidence exports and uploads,
+//! readiness scans.
 //!
 //! Invariants:
 //! * **written byte for byte as before**: a payload serializes to exactly the JSON the writers
@@ -15,9 +16,11 @@
 //!   they were), so older or newer events still read; [`read`] never fails;
 //! * no dependency beyond serde: the ledger, evidence and core crates can all use it.
 
+mod containment;
 mod incidents;
 mod records;
 
+pub use containment::{AgentRegistered, AgentStatusChanged, KillSwitchEngaged, KillSwitchReleased};
 pub use incidents::{
     IncidentAssigned, IncidentContained, IncidentEvent, IncidentLinked, IncidentNoted, IncidentOpened,
     IncidentOther, IncidentResolved, IncidentTriaged,
@@ -61,6 +64,12 @@ pub mod kind {
     pub const EVIDENCE_UPLOADED: &str = "evidence.uploaded";
     pub const SCAN_COMPLETED: &str = "compliance.scan_completed";
     pub const AUTH_FAILURES: &str = "auth.failures";
+    pub const KILLSWITCH_ENGAGED: &str = "killswitch.engaged";
+    pub const KILLSWITCH_RELEASED: &str = "killswitch.released";
+    pub const AGENT_REGISTERED: &str = "agent.registered";
+    pub const AGENT_SUSPENDED: &str = "agent.suspended";
+    pub const AGENT_REACTIVATED: &str = "agent.reactivated";
+    pub const AGENT_DEACTIVATED: &str = "agent.deactivated";
 }
 
 /// Reads a payload tolerantly: what does not fit reads as the default.
@@ -462,6 +471,12 @@ pub fn retype(kind: &str, data: &Value) -> Option<Result<Value, serde_json::Erro
         kind::EVIDENCE_UPLOADED => through::<EvidenceUploaded>(data),
         kind::SCAN_COMPLETED => through::<ScanCompleted>(data),
         kind::AUTH_FAILURES => through::<AuthFailures>(data),
+        kind::KILLSWITCH_ENGAGED => through::<KillSwitchEngaged>(data),
+        kind::KILLSWITCH_RELEASED => through::<KillSwitchReleased>(data),
+        kind::AGENT_REGISTERED => through::<AgentRegistered>(data),
+        kind::AGENT_SUSPENDED | kind::AGENT_REACTIVATED | kind::AGENT_DEACTIVATED => {
+            through::<AgentStatusChanged>(data)
+        }
         _ => return None,
     })
 }

@@ -9,7 +9,10 @@
 
 use crate::facts::{Facts, FactsBuilder, RuleResult};
 use crate::framework::{Analysis, Framework};
-use gavel_events::{kind, AuthFailures, IncidentEvent, OutcomeRecorded, WebhookAttempts};
+use gavel_events::{
+    kind, AgentRegistered, AgentStatusChanged, AuthFailures, Decision, IncidentEvent, OutcomeRecorded,
+    WebhookAttempts,
+};
 use gavel_ledger::event::Event;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -443,21 +446,22 @@ impl Aggregate {
                     a.name = n.to_string();
                 }
                 match e.kind.as_str() {
-                    "agent.registered" => {
-                        a.owner = first_str(d, &["owner"]);
+                    kind::AGENT_REGISTERED => {
+                        a.owner = gavel_events::read::<AgentRegistered>(d).owner;
                         a.status = "active".into();
                     }
-                    "agent.suspended" => a.status = "suspended".into(),
-                    "agent.reactivated" => a.status = "active".into(),
-                    "agent.deactivated" => a.status = "deactivated".into(),
-                    "finding.bypass" => a.bypass_findings += 1,
+                    kind::AGENT_SUSPENDED => a.status = "suspended".into(),
+                    kind::AGENT_REACTIVATED => a.status = "active".into(),
+                    kind::AGENT_DEACTIVATED => a.status = "deactivated".into(),
+                    kind::FINDING_BYPASS => a.bypass_findings += 1,
                     kind::OUTCOME_RECORDED if gavel_events::read::<OutcomeRecorded>(d).bypass => {
                         a.bypass_findings += 1
                     }
-                    "decision" => {
-                        *a.decisions.entry(scalar(d.get("decision"))).or_default() += 1;
-                        if let Some(st) = s(d, "agent_status") {
-                            a.status = st.to_string();
+                    kind::DECISION => {
+                        let decision: Decision = gavel_events::read(d);
+                        *a.decisions.entry(decision.decision.as_str().to_string()).or_default() += 1;
+                        if !decision.agent_status.is_empty() {
+                            a.status = decision.agent_status;
                         }
                         a.first_seen.get_or_insert_with(|| e.time.clone());
                         a.last_seen = Some(e.time.clone());
@@ -480,36 +484,40 @@ impl Aggregate {
                 *principals.entry(who).or_default().entry(e.kind.clone()).or_default() += 1;
             }
             State::Deactivations { agents, violations } => match e.kind.as_str() {
-                "agent.suspended" | "agent.deactivated" => {
-                    let id = first_str(d, &["agent_id"]);
-                    let entry = agents.entry(id).or_default();
-                    entry.name = first_str(d, &["name", "agent_name"]);
+                kind::AGENT_SUSPENDED | kind::AGENT_DEACTIVATED => {
+                    let changed: AgentStatusChanged = gavel_events::read(d);
+                    let entry = agents.entry(changed.agent_id).or_default();
+                    entry.name = changed.name;
                     entry.status = e.kind.trim_start_matches("agent.").to_string();
                     entry.at = e.time.clone();
                     entry.by = actor;
-                    entry.reason = first_str(d, &["reason"]);
+                    entry.reason = changed.reason;
                 }
-                "agent.reactivated" => {
-                    if let Some(entry) = agents.get_mut(&first_str(d, &["agent_id"])) {
+                kind::AGENT_REACTIVATED => {
+                    if let Some(entry) = agents.get_mut(&gavel_events::read::<AgentStatusChanged>(d).agent_id)
+                    {
                         entry.status = "reactivated".into();
                     }
                 }
-                "decision" => {
-                    let id = first_str(d, &["agent_id"]);
-                    let outcome = scalar(d.get("decision"));
-                    let entry = agents.entry(id.clone()).or_insert_with(|| Deactivation {
-                        name: first_str(d, &["agent_name"]),
-                        status: first_str(d, &["agent_status"]),
+                kind::DECISION => {
+                    let decision: Decision = gavel_events::read(d);
+                    let outcome = decision.decision.as_str().to_string();
+                    let entry = agents.entry(decision.agent_id.clone()).or_insert_with(|| Deactivation {
+                        name: decision.agent_name.clone(),
+                        status: decision.agent_status.clone(),
                         at: "before the period".into(),
                         ..Default::default()
                     });
                     *entry.later_calls.entry(outcome.clone()).or_default() += 1;
                     if outcome != "deny" && violations.len() < MAX_LISTED {
+                        let who = if decision.agent_name.is_empty() {
+                            &decision.agent_id
+                        } else {
+                            &decision.agent_name
+                        };
                         violations.push(format!(
-                            "seq {}: {} agent {} got {outcome:?}",
-                            e.seq,
-                            first_str(d, &["agent_status"]),
-                            first_str(d, &["agent_name", "agent_id"])
+                            "seq {}: {} agent {who} got {outcome:?}",
+                            e.seq, decision.agent_status
                         ));
                     }
                 }

@@ -17,7 +17,9 @@
 //! * memory is bounded by the number of things (agents, endpoints, incidents, findings), never by
 //!   the number of events.
 
-use gavel_events::IncidentEvent;
+use gavel_events::{
+    kind, AgentRegistered, AgentStatusChanged, IncidentEvent, KillSwitchEngaged, PolicyApplied,
+};
 use gavel_ledger::event::Event;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -237,21 +239,20 @@ impl FactsBuilder {
         }
         match e.kind.as_str() {
             gavel_events::kind::DECISION => self.decision(&gavel_events::read(d)),
-            "agent.registered" => {
+            kind::AGENT_REGISTERED => {
                 self.add("agents_registered", 1);
-                if text(d, "owner").is_none_or(|o| o.trim().is_empty()) {
+                if gavel_events::read::<AgentRegistered>(d).owner.trim().is_empty() {
                     self.add("agents_registered_without_owner", 1);
                 }
             }
-            "agent.suspended" | "agent.deactivated" => {
-                if let Some(id) = text(d, "agent_id") {
-                    self.deactivated_agents.insert(id.to_string());
+            kind::AGENT_SUSPENDED | kind::AGENT_DEACTIVATED => {
+                let changed: AgentStatusChanged = gavel_events::read(d);
+                if !changed.agent_id.is_empty() {
+                    self.deactivated_agents.insert(changed.agent_id);
                 }
             }
-            "agent.reactivated" => {
-                if let Some(id) = text(d, "agent_id") {
-                    self.deactivated_agents.remove(id);
-                }
+            kind::AGENT_REACTIVATED => {
+                self.deactivated_agents.remove(&gavel_events::read::<AgentStatusChanged>(d).agent_id);
             }
             "user.deactivated" => {
                 if let Some(id) = text(d, "user_id") {
@@ -278,16 +279,25 @@ impl FactsBuilder {
                     *resolved = true;
                 }
             }
-            k if (k.starts_with("policy.") || k.starts_with("pack.")) && k != "policy.proposed" => {
+            kind::POLICY_ACTIVATED | kind::POLICY_DEACTIVATED | kind::POLICY_MODE_CHANGED => {
+                let applied: PolicyApplied = gavel_events::read(d);
+                if !applied.proposed_by.is_empty() && applied.proposed_by == applied.approved_by {
+                    self.add("policy_changes_self_approved", 1);
+                }
+            }
+            // A rejection applies nothing, so it approves nothing.
+            kind::POLICY_REJECTED => {}
+            // Pack changes (and policy kinds this build does not know), as they name themselves.
+            k if (k.starts_with("policy.") || k.starts_with("pack.")) && k != kind::POLICY_PROPOSED => {
                 let proposer = text(d, "proposed_by").or_else(|| text(d, "author"));
                 if proposer.is_some() && proposer == text(d, "approved_by") {
                     self.add("policy_changes_self_approved", 1);
                 }
             }
             gavel_events::kind::INCIDENT_OPENED => self.add("incidents_opened", 1),
-            "killswitch.engaged" => {
+            kind::KILLSWITCH_ENGAGED => {
                 self.add("killswitch_engagements", 1);
-                if text(d, "incident_id").is_none() {
+                if gavel_events::read::<KillSwitchEngaged>(d).incident_id.is_none() {
                     self.add("killswitch_engagements_unlinked", 1);
                 }
             }

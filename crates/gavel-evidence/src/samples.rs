@@ -8,7 +8,10 @@
 //! every list keeps its first [`MAX_SAMPLES`] items with an exact `total`, and the inventory and
 //! incidents are bounded by [`MAX_THINGS`], so memory never grows with the number of events.
 
-use gavel_events::{kind, ApprovalDecided, Decision, IncidentEvent, ScanCompleted, Verdict};
+use gavel_events::{
+    kind, AgentRegistered, AgentStatusChanged, ApprovalDecided, Decision, IncidentEvent, ScanCompleted,
+    Verdict,
+};
 use gavel_ledger::event::Event;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -198,26 +201,26 @@ impl SamplesBuilder {
 
     pub fn observe(&mut self, e: &Event) {
         let d = &e.data;
-        let agent_id = text(d, &["agent_id"]);
         match e.kind.as_str() {
-            "agent.registered" => {
-                if let Some(a) = self.agent(&agent_id) {
-                    a.name = text(d, &["name", "agent_name"]);
-                    a.owner = text(d, &["owner"]);
+            kind::AGENT_REGISTERED => {
+                let registered: AgentRegistered = gavel_events::read(d);
+                if let Some(a) = self.agent(&registered.agent_id) {
+                    a.name = registered.name;
+                    a.owner = registered.owner;
                     a.status = "active".into();
                 }
             }
-            "agent.suspended" | "agent.deactivated" | "agent.reactivated" => {
+            kind::AGENT_SUSPENDED | kind::AGENT_DEACTIVATED | kind::AGENT_REACTIVATED => {
                 let status = match e.kind.as_str() {
-                    "agent.suspended" => "suspended",
-                    "agent.deactivated" => "deactivated",
+                    kind::AGENT_SUSPENDED => "suspended",
+                    kind::AGENT_DEACTIVATED => "deactivated",
                     _ => "active",
                 };
-                if let Some(a) = self.agent(&agent_id) {
+                let changed: AgentStatusChanged = gavel_events::read(d);
+                if let Some(a) = self.agent(&changed.agent_id) {
                     a.status = status.into();
-                    let name = text(d, &["name", "agent_name"]);
-                    if !name.is_empty() {
-                        a.name = name;
+                    if !changed.name.is_empty() {
+                        a.name = changed.name;
                     }
                 }
             }

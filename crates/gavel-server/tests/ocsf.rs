@@ -283,9 +283,15 @@ fn every_delivered_payload_validates_against_the_ocsf_schema_as_sent() {
         true
     })
     .unwrap();
-    for kind in
-        ["incident.linked", "auth.failures", "retention.purged", "detection.raised", "incident.resolved"]
-    {
+    for kind in [
+        "incident.linked",
+        "auth.failures",
+        "retention.purged",
+        "detection.raised",
+        "incident.resolved",
+        "agent.suspended",
+        "agent.reactivated",
+    ] {
         assert!(typed.contains(kind), "no typed {kind} in the session: {typed:?}");
     }
     // An event whose payload was purged past retention is still delivered (seq and leaf hash).
