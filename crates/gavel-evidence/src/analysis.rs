@@ -11,7 +11,7 @@ use crate::facts::{Facts, FactsBuilder, RuleResult};
 use crate::framework::{Analysis, Framework};
 use gavel_events::{
     kind, AgentRegistered, AgentStatusChanged, AuthFailures, Decision, IncidentEvent, OutcomeRecorded,
-    WebhookAttempts,
+    PolicyApplied, PolicyProposed, PolicyRejected, WebhookAttempts,
 };
 use gavel_ledger::event::Event;
 use serde::Serialize;
@@ -218,6 +218,91 @@ fn scalar(v: Option<&Value>) -> String {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(t)) => t.clone(),
         Some(other) => other.to_string(),
+    }
+}
+
+/// A policy history line: what a policy change (or a pack change) says about the version it
+/// is about and who proposed and approved it (`null` where the event does not say).
+struct PolicyChangeRow {
+    set_id: Value,
+    version: Value,
+    previous_version: Value,
+    mode: Value,
+    sha256: Value,
+    change_id: Value,
+    /// The text's author (name where the event has it).
+    author: String,
+    /// The approver (name where the event has it).
+    approver: String,
+    /// Who proposed and who approved it (ids), for the two-person rule.
+    proposer: String,
+    approved_by: String,
+}
+
+impl PolicyChangeRow {
+    fn of(event_kind: &str, d: &Value) -> PolicyChangeRow {
+        let none = || PolicyChangeRow {
+            set_id: Value::Null,
+            version: Value::Null,
+            previous_version: Value::Null,
+            mode: Value::Null,
+            sha256: Value::Null,
+            change_id: Value::Null,
+            author: String::new(),
+            approver: String::new(),
+            proposer: String::new(),
+            approved_by: String::new(),
+        };
+        match event_kind {
+            kind::POLICY_PROPOSED => {
+                let p: PolicyProposed = gavel_events::read(d);
+                PolicyChangeRow {
+                    set_id: json!(p.set_id),
+                    version: json!(p.version),
+                    mode: p.mode.unwrap_or_default(),
+                    sha256: json!(p.sha256),
+                    change_id: json!(p.change_id),
+                    author: if p.author_name.is_empty() { p.author.clone() } else { p.author_name },
+                    proposer: p.author,
+                    ..none()
+                }
+            }
+            kind::POLICY_ACTIVATED | kind::POLICY_DEACTIVATED | kind::POLICY_MODE_CHANGED => {
+                let p: PolicyApplied = gavel_events::read(d);
+                PolicyChangeRow {
+                    set_id: json!(p.set_id),
+                    version: json!(p.version),
+                    previous_version: json!(p.previous_version),
+                    mode: json!(p.mode),
+                    sha256: json!(p.sha256),
+                    change_id: json!(p.change_id),
+                    author: p.text_author.unwrap_or_else(|| p.proposed_by.clone()),
+                    approver: p.approved_by_name,
+                    proposer: p.proposed_by,
+                    approved_by: p.approved_by,
+                }
+            }
+            kind::POLICY_REJECTED => {
+                let p: PolicyRejected = gavel_events::read(d);
+                PolicyChangeRow { set_id: json!(p.set_id), change_id: json!(p.change_id), ..none() }
+            }
+            // Pack changes (and policy kinds this build does not know), as they name themselves.
+            _ => {
+                let field = |k: &str| d.get(k).cloned().unwrap_or(Value::Null);
+                PolicyChangeRow {
+                    set_id: field("set_id"),
+                    version: field("version"),
+                    previous_version: field("previous_version"),
+                    mode: field("mode"),
+                    sha256: field("sha256"),
+                    change_id: field("change_id"),
+                    author: first_str(d, &["author_name", "author", "text_author", "proposed_by"]),
+                    approver: first_str(d, &["approved_by_name", "approved_by"]),
+                    proposer: first_str(d, &["proposed_by", "author"]),
+                    approved_by: first_str(d, &["approved_by"]),
+                }
+            }
+        }
     }
 }
 
@@ -586,31 +671,27 @@ impl Aggregate {
                 }
             }
             State::Policies { versions, violations } => {
-                let proposer = first_str(d, &["proposed_by", "author"]);
-                let approver = first_str(d, &["approved_by"]);
-                if !proposer.is_empty()
-                    && proposer == approver
-                    && e.kind != "policy.proposed"
+                let change = PolicyChangeRow::of(&e.kind, d);
+                if !change.proposer.is_empty()
+                    && change.proposer == change.approved_by
+                    && e.kind != kind::POLICY_PROPOSED
                     && violations.len() < MAX_LISTED
                 {
                     violations.push(format!(
-                        "seq {}: {} of {} was proposed and approved by the same person ({proposer})",
+                        "seq {}: {} of {} was proposed and approved by the same person ({})",
                         e.seq,
                         e.kind,
-                        first_str(d, &["set_id"])
+                        change.set_id.as_str().unwrap_or_default(),
+                        change.proposer
                     ));
                 }
                 if versions.len() < MAX_LISTED {
                     versions.push(json!({
                         "seq": e.seq, "time": e.time, "kind": e.kind, "actor": actor,
-                        "set_id": d.get("set_id").cloned().unwrap_or(Value::Null),
-                        "version": d.get("version").cloned().unwrap_or(Value::Null),
-                        "previous_version": d.get("previous_version").cloned().unwrap_or(Value::Null),
-                        "mode": d.get("mode").cloned().unwrap_or(Value::Null),
-                        "sha256": d.get("sha256").cloned().unwrap_or(Value::Null),
-                        "author": first_str(d, &["author_name", "author", "text_author", "proposed_by"]),
-                        "approver": first_str(d, &["approved_by_name", "approved_by"]),
-                        "change_id": d.get("change_id").cloned().unwrap_or(Value::Null),
+                        "set_id": change.set_id, "version": change.version,
+                        "previous_version": change.previous_version, "mode": change.mode,
+                        "sha256": change.sha256, "author": change.author, "approver": change.approver,
+                        "change_id": change.change_id,
                     }));
                 }
             }

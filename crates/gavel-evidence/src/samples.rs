@@ -9,8 +9,8 @@
 //! incidents are bounded by [`MAX_THINGS`], so memory never grows with the number of events.
 
 use gavel_events::{
-    kind, AgentRegistered, AgentStatusChanged, ApprovalDecided, Decision, IncidentEvent, ScanCompleted,
-    Verdict,
+    kind, AgentRegistered, AgentStatusChanged, ApprovalDecided, Decision, IncidentEvent, PolicyApplied,
+    PolicyRejected, ScanCompleted, Verdict,
 };
 use gavel_ledger::event::Event;
 use serde::{Deserialize, Serialize};
@@ -274,7 +274,30 @@ impl SamplesBuilder {
                     self.incident_event(&e.time, &incident);
                 }
             }
-            k if (k.starts_with("policy.") || k.starts_with("pack.")) && k != "policy.proposed" => {
+            kind::POLICY_ACTIVATED | kind::POLICY_DEACTIVATED | kind::POLICY_MODE_CHANGED => {
+                let applied: PolicyApplied = gavel_events::read(d);
+                self.out.policy_changes.push(PolicyChange {
+                    time: e.time.clone(),
+                    kind: e.kind.clone(),
+                    version: applied.version.map(|v| v.to_string()).unwrap_or_default(),
+                    author: first_of(&[
+                        applied.text_author.as_deref().unwrap_or_default(),
+                        &applied.proposed_by,
+                    ]),
+                    approver: first_of(&[&applied.approved_by_name, &applied.approved_by]),
+                    set_id: applied.set_id,
+                })
+            }
+            kind::POLICY_REJECTED => self.out.policy_changes.push(PolicyChange {
+                time: e.time.clone(),
+                kind: e.kind.clone(),
+                set_id: gavel_events::read::<PolicyRejected>(d).set_id,
+                version: String::new(),
+                author: String::new(),
+                approver: String::new(),
+            }),
+            // Pack changes (and policy kinds this build does not know), as they name themselves.
+            k if (k.starts_with("policy.") || k.starts_with("pack.")) && k != kind::POLICY_PROPOSED => {
                 self.out.policy_changes.push(PolicyChange {
                     time: e.time.clone(),
                     kind: e.kind.clone(),
