@@ -9,10 +9,10 @@ use crate::remote::{print_table, read, s, show, Remote};
 use anyhow::bail;
 use clap::Subcommand;
 use gavel_core::compliance::Scan;
-use gavel_core::shares::{ExportRecord, Share};
+use gavel_core::shares::{AccessEntry, ExportRecord, Share, ShareAccess};
 use gavel_server::compliance_api::CreatedShare;
 use gavel_server::openapi::List;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::process::ExitCode;
 
 #[derive(Subcommand)]
@@ -291,22 +291,38 @@ pub fn share(remote: &Remote, cmd: ShareCommand) -> anyhow::Result<ExitCode> {
             })?;
         }
         ShareCommand::Accesses { id, json } => {
-            // Each access is the stored record as core keeps it (free-form JSON).
-            show(remote.get(&format!("/v1/shares/{id}/accesses"), &[])?, json, |list: &List<Value>| {
-                if list.items.is_empty() {
-                    println!("no access through share link {id}");
-                } else {
-                    let rows: Vec<Vec<String>> = list
-                        .items
-                        .iter()
-                        .map(|a| vec![s(&a["time"]), s(&a["path"]), s(&a["client"])])
-                        .collect();
-                    print_table(&["TIME", "FILE", "CLIENT"], &rows);
-                }
-            })?;
+            show(
+                remote.get(&format!("/v1/shares/{id}/accesses"), &[])?,
+                json,
+                |list: &List<ShareAccess>| {
+                    if list.items.is_empty() {
+                        println!("no access through share link {id}");
+                    } else {
+                        let rows: Vec<Vec<String>> = list.items.iter().map(access_row).collect();
+                        print_table(&["TIME", "FILE", "CLIENT"], &rows);
+                    }
+                },
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line of `gavel share accesses`: a recorded access names its file (`-` for the listing)
+/// and client; a summary row says what it counted and from where.
+fn access_row(access: &ShareAccess) -> Vec<String> {
+    let (file, client) = match &access.entry {
+        AccessEntry::Recorded(r) => (r.path.clone().unwrap_or_else(|| "-".into()), r.client.clone()),
+        AccessEntry::Counted(c) => {
+            let t = &c.tally;
+            let refused = t.not_found + t.rate_limited + t.too_long;
+            (
+                format!("(counted until {}: {} repeated, {refused} refused)", c.summary.to, t.repeated),
+                t.source.clone().unwrap_or_else(|| "(other sources)".into()),
+            )
+        }
+    };
+    vec![access.time.clone(), file, client]
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use anyhow::bail;
 use clap::Subcommand;
 use gavel_core::containment::ScopeKind;
 use gavel_core::incidents::IncidentView;
+use gavel_events::{kind, AgentStatusChanged, IncidentEvent, KillSwitchEngaged};
 use gavel_server::openapi::List;
 use serde_json::{json, Value};
 use std::process::ExitCode;
@@ -287,25 +288,31 @@ fn print(answer: Value, json: bool, timeline: bool) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-/// The one line that says what a timeline entry did, from its event's data (each kind's own
-/// members: the incident events have no payload type).
+/// The one line that says what a timeline entry did, from its event's data (typed for the
+/// incident kinds).
 fn detail(kind: &str, d: &Value) -> String {
-    match kind {
-        "incident.opened" => format!("{} ({})", s(&d["title"]), s(&d["severity"])),
-        "incident.assigned" => format!("owner {}", s(&d["owner"])),
-        "incident.triaged" => format!("severity {}{}", s(&d["severity"]), note(d)),
-        "incident.noted" => s(&d["text"]),
-        "incident.contained" => format!("contained{}", note(d)),
-        "incident.resolved" => format!("writeup: {}", s(&d["writeup"])),
-        "incident.linked" => format!("{} (detection seq {})", s(&d["summary"]), s(&d["detection_seq"])),
-        "killswitch.engaged" => format!("kill switch {} engaged: {}", s(&d["scope"]), s(&d["reason"])),
-        "agent.suspended" => format!("agent {} suspended: {}", s(&d["name"]), s(&d["reason"])),
-        _ => String::new(),
+    let note = |n: Option<&str>| n.map(|n| format!(": {n}")).unwrap_or_default();
+    match IncidentEvent::read(kind, d) {
+        Some(IncidentEvent::Opened(e)) => format!("{} ({})", e.title, e.severity),
+        Some(IncidentEvent::Assigned(e)) => format!("owner {}", e.owner),
+        Some(IncidentEvent::Triaged(e)) => format!("severity {}{}", e.severity, note(e.note.as_deref())),
+        Some(IncidentEvent::Noted(e)) => e.text,
+        Some(IncidentEvent::Contained(e)) => format!("contained{}", note(e.note.as_deref())),
+        Some(IncidentEvent::Resolved(e)) => format!("writeup: {}", e.writeup),
+        Some(IncidentEvent::Linked(e)) => format!("{} (detection seq {})", e.summary, e.detection_seq),
+        Some(IncidentEvent::Other(_)) => String::new(),
+        None => match kind {
+            kind::KILLSWITCH_ENGAGED => {
+                let engaged: KillSwitchEngaged = gavel_events::read(d);
+                format!("kill switch {} engaged: {}", engaged.scope, engaged.reason)
+            }
+            kind::AGENT_SUSPENDED => {
+                let suspended: AgentStatusChanged = gavel_events::read(d);
+                format!("agent {} suspended: {}", suspended.name, suspended.reason)
+            }
+            _ => String::new(),
+        },
     }
-}
-
-fn note(d: &Value) -> String {
-    d["note"].as_str().map(|n| format!(": {n}")).unwrap_or_default()
 }
 
 fn duration(secs: f64) -> String {

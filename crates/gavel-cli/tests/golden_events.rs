@@ -1,6 +1,7 @@
 //! The typed event payloads (gavel-events) write exactly what the log holds: every event of a
 //! `gavel demo` log whose kind has a type is read through it and written back, and the canonical
 //! bytes must be the stored bytes — so moving a writer to the types can never change a leaf hash.
+//! The world: a `gavel demo` log, then an evidence export of it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 mod common;
@@ -27,6 +28,13 @@ fn every_typed_event_of_a_demo_log_reserializes_to_its_stored_bytes() {
         .output()
         .unwrap();
     json(&out);
+    // An evidence export of the whole demo, so the log also holds an `evidence.exported`.
+    let export = clean(&mut Command::new(env!("CARGO_BIN_EXE_gavel")))
+        .args(["evidence", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--json", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    json(&export);
     let db = rusqlite::Connection::open(data.join("gavel.db")).unwrap();
     let mut stmt = db.prepare("SELECT seq, body FROM events ORDER BY seq").unwrap();
     let rows = stmt.query_map([], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, Vec<u8>>(1)?))).unwrap();
@@ -46,8 +54,31 @@ fn every_typed_event_of_a_demo_log_reserializes_to_its_stored_bytes() {
         );
         *typed.entry(kind).or_default() += 1;
     }
-    // Findings are retyped in gavel-core's governance test (the demo raises none).
-    for kind in ["decision", "approval.decided", "outcome.recorded"] {
+    // Retyped elsewhere, the demo writing none: findings in gavel-core's governance test,
+    // `incident.linked`, `auth.failures`, `retention.purged`, `agent.suspended` and
+    // `agent.reactivated` in gavel-server's OCSF session, purges that clear payloads in
+    // gavel-core's retention test, `evidence.uploaded` in gavel-server's S3 export test.
+    for kind in [
+        "decision",
+        "approval.decided",
+        "outcome.recorded",
+        "policy.proposed",
+        "policy.activated",
+        "policy.mode_changed",
+        "incident.opened",
+        "incident.assigned",
+        "incident.triaged",
+        "incident.noted",
+        "incident.contained",
+        "incident.resolved",
+        "detection.raised",
+        "compliance.scan_completed",
+        "evidence.exported",
+        "killswitch.engaged",
+        "killswitch.released",
+        "agent.registered",
+        "agent.deactivated",
+    ] {
         assert!(typed.get(kind).is_some_and(|n| *n > 0), "the demo has no {kind}: {typed:?}");
     }
 }

@@ -23,7 +23,7 @@ use crate::ids::token_hash;
 use crate::Gavel;
 use gavel_ledger::event::Actor;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeMap;
 
 /// Rows written in one `auth.failures` event; the rest are summed.
@@ -45,7 +45,7 @@ struct Row {
     last_at: String,
     /// The principal the credential belonged to, when it is known.
     #[serde(skip_serializing_if = "Option::is_none")]
-    principal: Option<Value>,
+    principal: Option<gavel_events::CredentialOwner>,
 }
 
 /// What was noted since the last flush.
@@ -77,7 +77,7 @@ impl Gavel {
     }
 
     /// How the failed credential is named in the record, why it failed, and whose it was.
-    fn classify_failed(&self, token: &str) -> (String, &'static str, Option<Value>) {
+    fn classify_failed(&self, token: &str) -> (String, &'static str, Option<gavel_events::CredentialOwner>) {
         let hash = token_hash(token);
         let unknown = || (format!("unknown:{}", &hash[..12.min(hash.len())]), "unknown credential", None);
         let Ok(Some(doc)) = self.store.get_doc("tokens", &hash) else { return unknown() };
@@ -89,7 +89,13 @@ impl Gavel {
         let record = self.store.get_doc(collection, id).ok().flatten();
         let name = record.as_ref().and_then(|d| d.body["name"].as_str().map(str::to_string));
         let status = record.as_ref().and_then(|d| d.body["status"].as_str().map(str::to_string));
-        let principal = Some(json!({"type": kind, "id": id, "name": name, "status": status}));
+        let principal = Some(gavel_events::CredentialOwner {
+            kind: kind.into(),
+            id: id.into(),
+            name,
+            status: status.clone(),
+            other: Default::default(),
+        });
         let reason = if doc.body["revoked"] != json!(false) {
             "revoked credential (rotated or deactivated)"
         } else if kind == "user" && status.as_deref() != Some("active") {
@@ -115,22 +121,32 @@ impl Gavel {
         let mut rows: Vec<(&Key, &Row)> = noted.rows.iter().collect();
         // The loudest rows are itemized first.
         rows.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0)));
-        let shown: Vec<Value> = rows
+        let shown: Vec<gavel_events::AuthFailureRow> = rows
             .iter()
             .take(MAX_ROWS_PER_EVENT)
-            .map(|(k, r)| {
-                json!({"credential": k.credential, "source": k.source, "reason": k.reason, "count": r.count,
-                       "first_at": r.first_at, "last_at": r.last_at, "principal": r.principal})
+            .map(|(k, r)| gavel_events::AuthFailureRow {
+                credential: k.credential.clone(),
+                source: k.source.clone(),
+                reason: k.reason.into(),
+                count: r.count,
+                first_at: r.first_at.clone(),
+                last_at: r.last_at.clone(),
+                principal: r.principal.clone(),
+                other: Default::default(),
             })
             .collect();
         let omitted = &rows[shown.len()..];
         let attempts: u64 = rows.iter().map(|(_, r)| r.count).sum::<u64>() + noted.overflow;
-        let data = json!({
-            "since": noted.since, "until": self.now(), "attempts": attempts, "rows": shown,
-            "rows_omitted": omitted.len(),
-            "attempts_omitted": omitted.iter().map(|(_, r)| r.count).sum::<u64>() + noted.overflow,
-        });
-        match self.record("auth.failures", &Actor::system("auth"), data, Vec::new()) {
+        let data = crate::typed(&gavel_events::AuthFailures {
+            since: noted.since.clone(),
+            until: self.now(),
+            attempts,
+            rows: shown,
+            rows_omitted: omitted.len() as u64,
+            attempts_omitted: omitted.iter().map(|(_, r)| r.count).sum::<u64>() + noted.overflow,
+            other: Default::default(),
+        })?;
+        match self.record(gavel_events::kind::AUTH_FAILURES, &Actor::system("auth"), data, Vec::new()) {
             Ok(appended) => Ok(Some(appended.seq)),
             Err(e) => {
                 let mut now = self.auth_failures.lock().unwrap_or_else(|p| p.into_inner());

@@ -44,6 +44,17 @@ pub enum State {
     Enforcing,
 }
 
+impl State {
+    /// As serialized (`gap`, `observe`, `enforcing`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Gap => "gap",
+            State::Observe => "observe",
+            State::Enforcing => "enforcing",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[schema(as = ScanSeverity)]
@@ -325,17 +336,34 @@ impl Gavel {
             new_findings,
             remediated_findings,
         };
-        self.record(
-            "compliance.scan_completed",
-            &actor,
-            json!({
-                "scan_id": scan.id, "framework": framework, "summary": scan.summary, "period": scan.period,
-                "criteria": scan.criteria.iter().map(|c| json!({"id": c.id, "state": c.state,
-                    "findings": c.findings.iter().map(|f| &f.key).collect::<Vec<_>>()})).collect::<Vec<_>>(),
-                "new_findings": scan.new_findings,
-                "remediated_findings": scan.remediated_findings.iter().map(|f| &f.key).collect::<Vec<_>>(),
-                "previous_scan": scan.previous_scan,
+        let completed = gavel_events::ScanCompleted {
+            scan_id: scan.id.clone(),
+            framework: framework.into(),
+            summary: scan.summary.iter().map(|(k, n)| (k.clone(), *n as u64)).collect(),
+            period: scan.period.as_ref().map(|p| gavel_events::ScanPeriod {
+                from: p.from.clone(),
+                to: p.to.clone(),
+                other: Default::default(),
             }),
+            criteria: scan
+                .criteria
+                .iter()
+                .map(|c| gavel_events::ScannedCriterion {
+                    id: c.id.clone(),
+                    state: c.state.as_str().into(),
+                    findings: c.findings.iter().map(|f| f.key.clone()).collect(),
+                    other: Default::default(),
+                })
+                .collect(),
+            new_findings: scan.new_findings.clone(),
+            remediated_findings: scan.remediated_findings.iter().map(|f| f.key.clone()).collect(),
+            previous_scan: scan.previous_scan.clone(),
+            other: Default::default(),
+        };
+        self.record(
+            gavel_events::kind::SCAN_COMPLETED,
+            &actor,
+            crate::typed(&completed)?,
             vec![StateOp::put(
                 SCANS,
                 &scan.id,

@@ -18,6 +18,7 @@
 use crate::error::{CoreError, Result};
 use crate::identity::{Agent, Principal};
 use crate::Gavel;
+use gavel_events::kind;
 use gavel_ledger::clock::format_time;
 use gavel_store::docs::{DocKeys, DocQuery, Expect, StateOp};
 use serde::{Deserialize, Serialize};
@@ -193,8 +194,14 @@ impl Gavel {
         };
         let (voids, voided) =
             self.void_approvals_ops(agent_id, tool, &format!("kill switch {} engaged", scope.key()))?;
-        let data = json!({"scope": scope.key(), "engaged_by": user.name, "reason": reason, "incident_id": incident_id,
-                          "voided_approvals": voided});
+        let data = crate::typed(&gavel_events::KillSwitchEngaged {
+            scope: scope.key(),
+            engaged_by: user.name.clone(),
+            reason: reason.to_string(),
+            incident_id: incident_id.map(str::to_string),
+            voided_approvals: voided,
+            other: Default::default(),
+        })?;
         let mut ops = voids;
         ops.push(StateOp::put(
             "killswitches",
@@ -206,9 +213,9 @@ impl Gavel {
         // Taken under an incident: the same event is an entry of its timeline.
         if let Some(id) = incident_id {
             let action = json!({"type": "kill_switch", "scope": scope.key(), "by": user.name});
-            ops.extend(self.incident_link_ops(id, "killswitch.engaged", by, action, &data)?);
+            ops.extend(self.incident_link_ops(id, kind::KILLSWITCH_ENGAGED, by, action, &data)?);
         }
-        self.record("killswitch.engaged", &by.actor(), data, ops)?;
+        self.record(kind::KILLSWITCH_ENGAGED, &by.actor(), data, ops)?;
         Ok(switch)
     }
 
@@ -225,10 +232,16 @@ impl Gavel {
         switch.engaged = false;
         switch.released_by = Some(user.name.clone());
         switch.released_at = Some(self.now());
+        let released = gavel_events::KillSwitchReleased {
+            scope: scope.key(),
+            released_by: user.name.clone(),
+            reason: reason.to_string(),
+            other: Default::default(),
+        };
         self.record(
-            "killswitch.released",
+            kind::KILLSWITCH_RELEASED,
             &by.actor(),
-            json!({"scope": scope.key(), "released_by": user.name, "reason": reason}),
+            crate::typed(&released)?,
             vec![StateOp::put(
                 "killswitches",
                 &scope.key(),

@@ -44,6 +44,7 @@ use crate::error::{CoreError, Result};
 use crate::ids::new_id;
 use crate::incidents::{Change, Incident, IncidentStatus, Severity, INCIDENTS, OPEN_SLOTS};
 use crate::Gavel;
+use gavel_events::kind;
 use gavel_ledger::clock::{format_time, parse_time};
 use gavel_ledger::event::{Actor, Event};
 use gavel_store::docs::{DocKeys, DocQuery, Expect, StateOp};
@@ -112,6 +113,27 @@ impl Default for DetectorSettings {
             deny_spike_threshold: 10,
             incident_min_severity: Severity::High,
             progress_every: 10_000,
+        }
+    }
+}
+
+impl Detection {
+    /// Its `detection.raised` event (the same JSON as `detections/<id>`).
+    pub fn event(&self) -> gavel_events::DetectionRaised {
+        gavel_events::DetectionRaised {
+            detection_id: self.detection_id.clone(),
+            detector: self.detector.clone(),
+            severity: self.severity.as_str().into(),
+            agent: self.agent.clone(),
+            agent_name: self.agent_name.clone(),
+            tool: self.tool.clone(),
+            source_seq: self.source_seq,
+            source_seqs: self.source_seqs.clone(),
+            decision_id: self.decision_id.clone(),
+            summary: self.summary.clone(),
+            details: self.details.clone(),
+            incident: self.incident,
+            other: Default::default(),
         }
     }
 }
@@ -281,16 +303,19 @@ fn pattern_names(found: &[Value]) -> String {
 impl Gavel {
     /// The detections a decision event raises, in a fixed order (see the module doc).
     pub fn detections_for(&self, detector: &mut Detector, seq: u64, event: &Event) -> Result<Vec<Detection>> {
-        if event.kind == "auth.failures" {
-            return Ok(self.auth_failure_detections(seq, event));
+        if event.kind == kind::AUTH_FAILURES {
+            return self.auth_failure_detections(seq, event);
         }
-        if event.kind != "decision" {
+        if event.kind != kind::DECISION {
             return Ok(Vec::new());
         }
-        let d = &event.data;
-        let Some(agent) = d["agent_id"].as_str() else { return Ok(Vec::new()) };
-        let tool = d["tool"].as_str().unwrap_or_default().to_string();
-        let outcome = d["decision"].as_str().unwrap_or_default();
+        let d: gavel_events::Decision = gavel_events::read(&event.data);
+        let agent = d.agent_id.as_str();
+        if agent.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tool = d.tool.clone();
+        let outcome = d.decision.as_str();
         let settings = &self.settings.detectors;
         let mut out = Vec::new();
         let mut raise =
@@ -301,20 +326,20 @@ impl Gavel {
                     detector: detector.into(),
                     severity,
                     agent: agent.into(),
-                    agent_name: d["agent_name"].as_str().map(str::to_string),
+                    agent_name: Some(d.agent_name.clone()).filter(|n| !n.is_empty()),
                     tool: tool.clone(),
                     source_seq: seq,
                     source_seqs,
-                    decision_id: d["decision_id"].as_str().map(str::to_string),
+                    decision_id: Some(d.decision_id.clone()).filter(|id| !id.is_empty()),
                     summary,
                     details,
                     incident,
                 })
             };
-        let name = d["agent_name"].as_str().unwrap_or(agent);
+        let name = if d.agent_name.is_empty() { agent } else { d.agent_name.as_str() };
 
         // Deny spike: policy denials in (t - window, t], up to this event.
-        let policy_deny = outcome == "deny" && d[crate::containment::RATE_UNITS].as_u64() == Some(1);
+        let policy_deny = d.decision == gavel_events::Verdict::Deny && d.rate_units == 1;
         if policy_deny && settings.deny_spike_threshold > 0 {
             let t = parse_time(&event.time)
                 .ok_or_else(|| CoreError::Internal(format!("event {seq} has a bad time")))?;
@@ -339,8 +364,9 @@ impl Gavel {
         }
 
         // Secrets decide redacted from the arguments.
-        if let Some(redactions) = d["redactions"].as_array().filter(|r| !r.is_empty()) {
-            let mut kinds: Vec<&str> = redactions.iter().filter_map(|r| r["kind"].as_str()).collect();
+        if !d.redactions.is_empty() {
+            let redactions = &d.redactions;
+            let mut kinds: Vec<&str> = redactions.iter().map(|r| r.kind.as_str()).collect();
             kinds.sort_unstable();
             kinds.dedup();
             let severity =
@@ -354,8 +380,8 @@ impl Gavel {
             );
         }
 
-        let arguments = &d["arguments"];
-        let resource = d["resource"].as_str();
+        let arguments = &d.arguments;
+        let resource = d.resource.as_deref();
         let found = injection_matches(arguments, resource);
         if !found.is_empty() {
             raise(
@@ -368,7 +394,8 @@ impl Gavel {
         }
         let found = destructive_matches(arguments, resource);
         if !found.is_empty() {
-            let severity = if outcome == "allow" { Severity::High } else { Severity::Medium };
+            let severity =
+                if d.decision == gavel_events::Verdict::Allow { Severity::High } else { Severity::Medium };
             raise(
                 "destructive_command",
                 severity,
@@ -382,7 +409,8 @@ impl Gavel {
         }
 
         // Containment breaches: the first of a run.
-        if let Some(kind @ ("rate_limit" | "cost_cap")) = d["containment"]["type"].as_str() {
+        let containment = d.containment.clone().unwrap_or_default();
+        if let Some(kind @ ("rate_limit" | "cost_cap")) = containment["type"].as_str() {
             let mut q = DocQuery::new("decisions", 1);
             q.k1 = Some(agent.into());
             q.before_seq = Some(seq);
@@ -394,7 +422,7 @@ impl Gavel {
                     Severity::Medium,
                     vec![seq],
                     format!("{} breached by {name}", kind.replace('_', " ")),
-                    json!({"containment": d["containment"]}),
+                    json!({"containment": containment}),
                 );
             }
         }
@@ -419,43 +447,46 @@ impl Gavel {
     /// and the database is read only for an agent's first denial since start or when an earlier
     /// decision is looked at again.
     /// The detections of one `auth.failures` event (pure: a function of the event alone).
-    fn auth_failure_detections(&self, seq: u64, event: &Event) -> Vec<Detection> {
+    fn auth_failure_detections(&self, seq: u64, event: &Event) -> Result<Vec<Detection>> {
         let min = self.settings.detectors.incident_min_severity;
-        let rows = event.data["rows"].as_array().cloned().unwrap_or_default();
-        rows.iter()
-            .filter_map(|row| {
-                let count = row["count"].as_u64().unwrap_or(0);
-                let reason = row["reason"].as_str().unwrap_or("refused");
-                let credential = row["credential"].as_str().unwrap_or("?");
-                let source = row["source"].as_str().unwrap_or("unknown");
-                let known = !credential.starts_with("unknown:");
-                let severity = if count >= AUTH_FAILURE_BURST {
-                    Severity::High
-                } else if known {
-                    Severity::Medium
-                } else {
-                    return None;
-                };
-                let principal = &row["principal"];
-                let who = principal["name"].as_str().map_or(credential.to_string(), |n| {
-                    format!("{} {n}", principal["type"].as_str().unwrap_or("principal"))
-                });
-                Some(Detection {
-                    detection_id: new_id("det"),
-                    detector: "auth_failures".into(),
-                    severity,
-                    agent: principal["id"].as_str().unwrap_or(credential).to_string(),
-                    agent_name: principal["name"].as_str().map(str::to_string),
-                    tool: String::new(),
-                    source_seq: seq,
-                    source_seqs: vec![seq],
-                    decision_id: None,
-                    summary: format!("{count} refused authentication(s) of {who} from {source}: {reason}"),
-                    details: row.clone(),
-                    incident: severity >= min,
-                })
-            })
-            .collect()
+        let failures: gavel_events::AuthFailures = gavel_events::read(&event.data);
+        let or = |text: &str, default: &'static str| if text.is_empty() { default } else { text }.to_string();
+        let mut out = Vec::new();
+        for row in &failures.rows {
+            let count = row.count;
+            let reason = or(&row.reason, "refused");
+            let credential = or(&row.credential, "?");
+            let source = or(&row.source, "unknown");
+            let known = !credential.starts_with("unknown:");
+            let severity = if count >= AUTH_FAILURE_BURST {
+                Severity::High
+            } else if known {
+                Severity::Medium
+            } else {
+                continue;
+            };
+            let principal = row.principal.as_ref();
+            let name = principal.and_then(|p| p.name.clone());
+            let who = match (principal, name.as_deref()) {
+                (Some(p), Some(n)) => format!("{} {n}", or(&p.kind, "principal")),
+                _ => credential.clone(),
+            };
+            out.push(Detection {
+                detection_id: new_id("det"),
+                detector: "auth_failures".into(),
+                severity,
+                agent: principal.map(|p| p.id.clone()).filter(|id| !id.is_empty()).unwrap_or(credential),
+                agent_name: name,
+                tool: String::new(),
+                source_seq: seq,
+                source_seqs: vec![seq],
+                decision_id: None,
+                summary: format!("{count} refused authentication(s) of {who} from {source}: {reason}"),
+                details: crate::typed(row)?,
+                incident: severity >= min,
+            });
+        }
+        Ok(out)
     }
 
     fn policy_denies_up_to(
@@ -646,9 +677,11 @@ impl Gavel {
                 let event = entry
                     .bytes
                     .as_deref()
-                    .filter(|b| Event::may_be_decision(b) || Event::may_be_kind(b, "auth.failures"))
+                    .filter(|b| Event::may_be_decision(b) || Event::may_be_kind(b, kind::AUTH_FAILURES))
                     .and_then(|b| Event::from_stored_bytes(b).ok());
-                if let Some(event) = event.filter(|e| e.kind == "decision" || e.kind == "auth.failures") {
+                if let Some(event) =
+                    event.filter(|e| e.kind == kind::DECISION || e.kind == kind::AUTH_FAILURES)
+                {
                     events.push((entry.seq, event));
                 }
                 true
@@ -697,7 +730,7 @@ impl Gavel {
     }
 
     fn record_detection(&self, detection: &Detection, cursor: &Cursor, version: Option<u64>) -> Result<()> {
-        let data = json!(detection);
+        let data = crate::typed(&detection.event())?;
         let ops = vec![
             Self::cursor_op(cursor, version),
             StateOp::put(
@@ -712,7 +745,7 @@ impl Gavel {
                 Expect::Absent,
             ),
         ];
-        self.record("detection.raised", &Actor::system("detectors"), data, ops)?;
+        self.record(kind::DETECTION_RAISED, &Actor::system("detectors"), data, ops)?;
         Ok(())
     }
 
@@ -749,14 +782,23 @@ impl Gavel {
                     incident.linked_seqs.push(*s);
                 }
             }
-            let data = json!({"incident_id": incident.id, "detection_id": det.detection_id,
-                              "detection_seq": detection_seq, "detector": det.detector,
-                              "severity": det.severity, "summary": det.summary,
-                              "source_seqs": det.source_seqs, "linked_seqs": linked,
-                              "status": incident.status, "owner": incident.owner,
-                              "owner_id": incident.owner_id});
+            let link = gavel_events::IncidentLinked {
+                incident_id: incident.id.clone(),
+                detection_id: det.detection_id,
+                detection_seq,
+                detector: det.detector,
+                severity: det.severity.as_str().into(),
+                summary: det.summary,
+                source_seqs: det.source_seqs,
+                linked_seqs: linked,
+                status: incident.status.as_str().into(),
+                owner: incident.owner.clone(),
+                owner_id: incident.owner_id.clone(),
+                other: Default::default(),
+            };
+            let data = crate::typed(&link)?;
             let change =
-                Change { kind: "incident.linked", actor, author_name: None, data, ops: vec![cursor_op] };
+                Change { kind: kind::INCIDENT_LINKED, actor, author_name: None, data, ops: vec![cursor_op] };
             self.record_incident_change(&mut incident, Some(v), change)?;
             return Ok(());
         }
@@ -782,12 +824,28 @@ impl Gavel {
             DocKeys::default(),
             slot.map_or(Expect::Absent, |s| Expect::Version(s.version)),
         );
-        let data = json!({"incident_id": incident.id, "title": incident.title, "severity": det.severity,
-                          "agent": det.agent, "tool": det.tool, "detector": det.detector,
-                          "detection_id": det.detection_id, "detection_seq": detection_seq,
-                          "linked_seqs": linked, "source": "detector"});
-        let change =
-            Change { kind: "incident.opened", actor, author_name: None, data, ops: vec![cursor_op, slot_op] };
+        let opened = gavel_events::IncidentOpened {
+            incident_id: incident.id.clone(),
+            title: incident.title.clone(),
+            severity: det.severity.as_str().into(),
+            agent: Some(det.agent),
+            linked_seqs: linked,
+            source: "detector".into(),
+            summary: None,
+            tool: Some(det.tool),
+            detector: Some(det.detector),
+            detection_id: Some(det.detection_id),
+            detection_seq: Some(detection_seq),
+            other: Default::default(),
+        };
+        let data = crate::typed(&opened)?;
+        let change = Change {
+            kind: kind::INCIDENT_OPENED,
+            actor,
+            author_name: None,
+            data,
+            ops: vec![cursor_op, slot_op],
+        };
         self.record_incident_change(&mut incident, None, change)?;
         Ok(())
     }

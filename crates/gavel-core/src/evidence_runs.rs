@@ -15,11 +15,10 @@
 
 use crate::compliance::{Scan, ScanSettings};
 use crate::{CoreError, DataDir, Gavel, Principal, Result, Role};
-use gavel_evidence::export::{date_str, parse_date, EXPORTED_KIND, EXPORTS_COLLECTION};
+use gavel_evidence::export::{date_str, parse_date, EXPORTS_COLLECTION};
 use gavel_evidence::{EvidenceError, ExportRequest, ExportSummary, Framework};
 use gavel_ledger::event::Actor;
 use gavel_store::docs::{DocKeys, Expect, StateOp};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,7 +26,7 @@ use time::Date;
 
 /// Collection and event kind of uploads.
 pub const UPLOADS_COLLECTION: &str = "evidence_uploads";
-pub const UPLOADED_KIND: &str = "evidence.uploaded";
+pub const UPLOADED_KIND: &str = gavel_events::kind::EVIDENCE_UPLOADED;
 
 /// The actor of scheduled work.
 const SCHEDULER: &str = "scheduled-export";
@@ -176,7 +175,20 @@ impl Gavel {
             progress: params.progress,
         };
         let mut summary = gavel_evidence::export(&req).map_err(evidence_error)?;
-        let body = gavel_evidence::export::exported_record(&req, &summary);
+        let exported = gavel_events::EvidenceExported {
+            export_id: summary.export_id.clone(),
+            framework: req.framework.framework.id.clone(),
+            from: date_str(req.from),
+            to: date_str(req.to),
+            checkpoint_size: summary.checkpoint_size,
+            checkpoint_root: summary.checkpoint_root.clone(),
+            sha256sums_sha256: summary.sha256sums_sha256.clone(),
+            total_events: summary.total_events,
+            type_ii: summary.type_ii.type_ii,
+            simulated: req.simulated,
+            other: Default::default(),
+        };
+        let body = crate::typed(&exported)?;
         let op = StateOp::put(
             EXPORTS_COLLECTION,
             &summary.export_id,
@@ -184,7 +196,7 @@ impl Gavel {
             DocKeys::default(),
             Expect::Absent,
         );
-        self.record(EXPORTED_KIND, actor, body, vec![op])?;
+        self.record(gavel_events::kind::EVIDENCE_EXPORTED, actor, body, vec![op])?;
         if matches!(params.out, ExportOut::DataDir) {
             let target = exports.join(&summary.export_id);
             std::fs::rename(&summary.out, &target)
@@ -317,11 +329,17 @@ impl Gavel {
     /// Records a successful upload: an `evidence.uploaded` event and its `evidence_uploads`
     /// document, in one transaction.
     fn record_upload(&self, target: &str, export_id: &str, uploaded: &Uploaded) -> Result<()> {
-        let body = json!({
-            "export_id": export_id, "target": target, "url": uploaded.url,
-            "objects": uploaded.objects, "bytes": uploaded.bytes,
-            "sha256sums_sha256": uploaded.sha256sums_sha256, "uploaded_at": self.now(),
-        });
+        let record = gavel_events::EvidenceUploaded {
+            export_id: export_id.into(),
+            target: target.into(),
+            url: uploaded.url.clone(),
+            objects: uploaded.objects as u64,
+            bytes: uploaded.bytes,
+            sha256sums_sha256: uploaded.sha256sums_sha256.clone(),
+            uploaded_at: self.now(),
+            other: Default::default(),
+        };
+        let body = crate::typed(&record)?;
         let keys = DocKeys { k1: Some(export_id.to_string()), k2: Some(target.to_string()), k3: None };
         let op = StateOp::put(
             UPLOADS_COLLECTION,
@@ -409,6 +427,12 @@ fn copy_bundle(bundle: &Path, target: &Path, name: &str) -> std::io::Result<Path
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kinds_recorded_are_the_typed_kinds() {
+        assert_eq!(gavel_evidence::export::EXPORTED_KIND, gavel_events::kind::EVIDENCE_EXPORTED);
+        assert_eq!(gavel_ledger::event::PURGE_RECORD_KIND, gavel_events::kind::RETENTION_PURGED);
+    }
 
     #[test]
     fn whole_calendar_months_are_monthly() {

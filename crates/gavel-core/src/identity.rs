@@ -579,19 +579,22 @@ impl Gavel {
             self.agent_op(&agent, Expect::Absent),
         ];
         ops.extend(credential_ops("agent", &agent.id, &token, &agent.created_at));
-        self.record(
-            "agent.registered",
-            &by.actor(),
-            json!({"agent_id": agent.id, "name": agent.name, "owner": agent.owner,
-                   "environment": agent.environment, "tier": agent.tier, "groups": agent.groups}),
-            ops,
-        )
-        .map_err(|e| match e {
-            CoreError::Conflict(m) if m.contains("agent_names") => {
-                CoreError::Conflict(format!("an agent named {:?} already exists", agent.name))
-            }
-            e => e,
-        })?;
+        let registered = gavel_events::AgentRegistered {
+            agent_id: agent.id.clone(),
+            name: agent.name.clone(),
+            owner: agent.owner.clone(),
+            environment: agent.environment.clone(),
+            tier: agent.tier.clone(),
+            groups: agent.groups.clone(),
+            other: Default::default(),
+        };
+        self.record(gavel_events::kind::AGENT_REGISTERED, &by.actor(), crate::typed(&registered)?, ops)
+            .map_err(|e| match e {
+                CoreError::Conflict(m) if m.contains("agent_names") => {
+                    CoreError::Conflict(format!("an agent named {:?} already exists", agent.name))
+                }
+                e => e,
+            })?;
         Ok(Issued { principal: agent, token })
     }
 
@@ -631,12 +634,15 @@ impl Gavel {
         let (mut ops, voided) =
             self.void_approvals_ops(Some(&a.id), None, &format!("agent {} deactivated", a.name))?;
         ops.push(self.agent_op(&a, Expect::Version(version)));
-        self.record(
-            "agent.deactivated",
-            &by.actor(),
-            json!({"agent_id": a.id, "name": a.name, "reason": reason, "voided_approvals": voided}),
-            ops,
-        )?;
+        let deactivated = gavel_events::AgentStatusChanged {
+            agent_id: a.id.clone(),
+            name: a.name.clone(),
+            reason: reason.to_string(),
+            incident_id: None,
+            voided_approvals: Some(voided),
+            other: Default::default(),
+        };
+        self.record(gavel_events::kind::AGENT_DEACTIVATED, &by.actor(), crate::typed(&deactivated)?, ops)?;
         Ok(a)
     }
 
@@ -704,22 +710,27 @@ impl Gavel {
             (from, to) if from == to => {
                 return Err(CoreError::Conflict(format!("agent {} is already {}", a.name, to.as_str())))
             }
-            (_, Status::Suspended) => "agent.suspended",
-            (_, Status::Active) => "agent.reactivated",
+            (_, Status::Suspended) => gavel_events::kind::AGENT_SUSPENDED,
+            (_, Status::Active) => gavel_events::kind::AGENT_REACTIVATED,
             (_, Status::Deactivated) => return self.deactivate_agent(by, agent, reason),
         };
         a.status = status;
-        let mut data = json!({"agent_id": a.id, "name": a.name, "reason": reason});
-        if let Some(id) = incident_id {
-            data["incident_id"] = json!(id);
-        }
+        let mut changed = gavel_events::AgentStatusChanged {
+            agent_id: a.id.clone(),
+            name: a.name.clone(),
+            reason: reason.to_string(),
+            incident_id: incident_id.map(str::to_string),
+            voided_approvals: None,
+            other: Default::default(),
+        };
         let mut ops = vec![self.agent_op(&a, Expect::Version(version))];
         if status == Status::Suspended {
             let (voids, voided) =
                 self.void_approvals_ops(Some(&a.id), None, &format!("agent {} suspended", a.name))?;
             ops.extend(voids);
-            data["voided_approvals"] = json!(voided);
+            changed.voided_approvals = Some(voided);
         }
+        let data = crate::typed(&changed)?;
         if let Some(id) = incident_id {
             let action = json!({"type": kind, "agent_id": a.id, "agent": a.name});
             ops.extend(self.incident_link_ops(id, kind, by, action, &data)?);

@@ -31,6 +31,7 @@ use crate::error::{CoreError, Result};
 use crate::identity::{Principal, Role};
 use crate::ids::new_id;
 use crate::Gavel;
+use gavel_events::kind;
 use gavel_ledger::clock::parse_time;
 use gavel_ledger::event::Actor;
 use gavel_store::docs::{Doc, DocKeys, DocQuery, Expect, StateOp};
@@ -431,9 +432,17 @@ impl Gavel {
             opened_by: format!("user:{}", user.name),
             entries: 0,
         };
-        let data = json!({"incident_id": incident.id, "title": title, "severity": severity, "agent": agent,
-                          "summary": summary, "linked_seqs": new.linked_seqs, "source": "manual"});
-        let change = Change::by_user("incident.opened", by, user, data);
+        let opened = gavel_events::IncidentOpened {
+            incident_id: incident.id.clone(),
+            title,
+            severity: severity.as_str().into(),
+            agent,
+            linked_seqs: new.linked_seqs,
+            source: "manual".into(),
+            summary: Some(summary),
+            ..Default::default()
+        };
+        let change = Change::by_user(kind::INCIDENT_OPENED, by, user, crate::typed(&opened)?);
         self.record_incident_change(&mut incident, None, change)?;
         self.incident_view(&incident.id)
     }
@@ -535,10 +544,10 @@ impl Gavel {
         }
         timeline.sort_by_key(|e| e.seq);
         let first = |kind: &str| timeline.iter().find(|e| e.entry.kind == kind).map(|e| e.time.clone());
-        let opened_at = first("incident.opened");
-        let triaged_at = first("incident.triaged");
-        let contained_at = first("incident.contained");
-        let resolved_at = first("incident.resolved");
+        let opened_at = first(kind::INCIDENT_OPENED);
+        let triaged_at = first(kind::INCIDENT_TRIAGED);
+        let contained_at = first(kind::INCIDENT_CONTAINED);
+        let resolved_at = first(kind::INCIDENT_RESOLVED);
         let opened_seq = timeline.first().map(|e| e.seq);
         Ok(IncidentView {
             incident,
@@ -573,9 +582,16 @@ impl Gavel {
         }
         incident.owner = Some(owner.name.clone());
         incident.owner_id = Some(owner.id.clone());
-        let data = json!({"incident_id": id, "owner": owner.name, "owner_id": owner.id,
-                          "severity": incident.severity, "status": incident.status});
-        let change = Change::by_user("incident.assigned", by, user, data);
+        let assigned = gavel_events::IncidentAssigned {
+            incident_id: id.into(),
+            owner: owner.name,
+            owner_id: owner.id,
+            severity: incident.severity.as_str().into(),
+            status: incident.status.as_str().into(),
+            assignee: None,
+            other: Default::default(),
+        };
+        let change = Change::by_user(kind::INCIDENT_ASSIGNED, by, user, crate::typed(&assigned)?);
         self.record_incident_change(&mut incident, Some(version), change)?;
         self.incident_view(id)
     }
@@ -610,10 +626,17 @@ impl Gavel {
         if let Some(s) = severity {
             incident.severity = s;
         }
-        let data = json!({"incident_id": id, "status": "triaged", "severity": incident.severity,
-                          "previous_severity": previous, "note": note, "owner": incident.owner,
-                          "owner_id": incident.owner_id});
-        let change = Change::by_user("incident.triaged", by, user, data);
+        let triaged = gavel_events::IncidentTriaged {
+            incident_id: id.into(),
+            status: IncidentStatus::Triaged.as_str().into(),
+            severity: incident.severity.as_str().into(),
+            previous_severity: previous.as_str().into(),
+            note,
+            owner: incident.owner.clone(),
+            owner_id: incident.owner_id.clone(),
+            other: Default::default(),
+        };
+        let change = Change::by_user(kind::INCIDENT_TRIAGED, by, user, crate::typed(&triaged)?);
         self.record_incident_change(&mut incident, Some(version), change)?;
         self.incident_view(id)
     }
@@ -622,10 +645,16 @@ impl Gavel {
         let user = self.acting_user(by)?;
         let text = check_text("note", text)?;
         let (mut incident, version) = self.incident_versioned(id)?;
-        let data = json!({"incident_id": id, "text": text, "status": incident.status,
-                          "severity": incident.severity, "owner": incident.owner,
-                          "owner_id": incident.owner_id});
-        let change = Change::by_user("incident.noted", by, user, data);
+        let noted = gavel_events::IncidentNoted {
+            incident_id: id.into(),
+            text,
+            status: incident.status.as_str().into(),
+            severity: incident.severity.as_str().into(),
+            owner: incident.owner.clone(),
+            owner_id: incident.owner_id.clone(),
+            other: Default::default(),
+        };
+        let change = Change::by_user(kind::INCIDENT_NOTED, by, user, crate::typed(&noted)?);
         self.record_incident_change(&mut incident, Some(version), change)?;
         self.incident_view(id)
     }
@@ -665,10 +694,17 @@ impl Gavel {
         let (mut incident, version) = self.incident_versioned(id)?;
         self.transition(&incident, IncidentStatus::Contained)?;
         incident.status = IncidentStatus::Contained;
-        let data = json!({"incident_id": id, "status": "contained", "note": note,
-                          "containment": incident.containment, "severity": incident.severity,
-                          "owner": incident.owner, "owner_id": incident.owner_id});
-        let change = Change::by_user("incident.contained", by, user, data);
+        let contained = gavel_events::IncidentContained {
+            incident_id: id.into(),
+            status: IncidentStatus::Contained.as_str().into(),
+            note,
+            containment: incident.containment.clone(),
+            severity: incident.severity.as_str().into(),
+            owner: incident.owner.clone(),
+            owner_id: incident.owner_id.clone(),
+            other: Default::default(),
+        };
+        let change = Change::by_user(kind::INCIDENT_CONTAINED, by, user, crate::typed(&contained)?);
         self.record_incident_change(&mut incident, Some(version), change)?;
         self.incident_view(id)
     }
@@ -697,14 +733,21 @@ impl Gavel {
                 }
             }
         }
-        let data = json!({"incident_id": id, "status": "resolved", "writeup": writeup,
-                          "severity": incident.severity, "owner": incident.owner,
-                          "owner_id": incident.owner_id});
+        let resolved = gavel_events::IncidentResolved {
+            incident_id: id.into(),
+            status: IncidentStatus::Resolved.as_str().into(),
+            writeup,
+            severity: incident.severity.as_str().into(),
+            owner: incident.owner.clone(),
+            owner_id: incident.owner_id.clone(),
+            resolution: None,
+            other: Default::default(),
+        };
         let change = Change {
-            kind: "incident.resolved",
+            kind: kind::INCIDENT_RESOLVED,
             actor: by.actor(),
             author_name: Some(user.name.clone()),
-            data,
+            data: crate::typed(&resolved)?,
             ops,
         };
         self.record_incident_change(&mut incident, Some(version), change)?;

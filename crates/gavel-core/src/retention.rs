@@ -597,15 +597,16 @@ impl Gavel {
                         .collect(),
                 ),
             };
-            let data = json!({
-                "ranges": batch.iter().map(|(a, b)| json!([a, b])).collect::<Vec<_>>(),
-                "payloads_cleared": expected,
-                "retention_days": policy.days,
-                "cutoff": cutoff,
-                "kept_kinds": KEPT_KIND_PREFIXES.iter().map(|k| format!("{k}*")).collect::<Vec<_>>(),
-                "held_ranges": held_now.iter().map(|(a, b)| json!([a, b])).collect::<Vec<_>>(),
-                "documents_dropped": PURGED_COLLECTIONS,
-            });
+            let data = crate::typed(&gavel_events::RetentionPurged {
+                ranges: batch.clone(),
+                payloads_cleared: expected,
+                retention_days: policy.days,
+                cutoff: cutoff.clone(),
+                kept_kinds: Some(KEPT_KIND_PREFIXES.iter().map(|k| format!("{k}*")).collect()),
+                held_ranges: held_now.clone(),
+                documents_dropped: Some(PURGED_COLLECTIONS.iter().map(|c| c.to_string()).collect()),
+                other: Default::default(),
+            })?;
             let draft = EventDraft::new(PURGE_RECORD_KIND, actor.clone(), data)
                 .map_err(|e| CoreError::Internal(e.to_string()))?;
             let purge = Purge {
@@ -633,11 +634,20 @@ impl Gavel {
             // Nothing to clear, but the frontier moved (everything past retention was kept
             // kinds or is held): record the new state so later runs start from there.
             let next = RetentionState { purged_upto: watermark, deferred: held_now.clone() };
+            let frontier = gavel_events::RetentionPurged {
+                ranges: Vec::new(),
+                payloads_cleared: 0,
+                retention_days: policy.days,
+                cutoff: cutoff.clone(),
+                kept_kinds: None,
+                held_ranges: held_now.clone(),
+                documents_dropped: None,
+                other: Default::default(),
+            };
             let appended = self.record(
                 PURGE_RECORD_KIND,
                 &actor,
-                json!({"ranges": [], "payloads_cleared": 0, "retention_days": policy.days, "cutoff": cutoff,
-                       "held_ranges": held_now.iter().map(|(a, b)| json!([a, b])).collect::<Vec<_>>()}),
+                crate::typed(&frontier)?,
                 vec![StateOp::put(RETENTION, "state", json!(next), DocKeys::default(), expect)],
             )?;
             report.records.push(appended.seq);

@@ -31,7 +31,7 @@ pub const MAX_RECORDED_PATH: usize = 200;
 pub const MAX_SUMMARY_ROWS: usize = 100;
 
 /// Requests through share links counted instead of recorded one by one, for one (link, source).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AccessTally {
     /// The link, when the request named a known one.
     pub share_id: Option<String>,
@@ -45,6 +45,52 @@ pub struct AccessTally {
     pub rate_limited: u64,
     /// Refused as too long (414).
     pub too_long: u64,
+}
+
+/// One first access through a share link: the `share.accessed` event's data and its
+/// `share_accesses` document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AccessRecord {
+    pub share_id: String,
+    pub export_id: String,
+    /// The file read (`null`: the listing), cut at [`MAX_RECORDED_PATH`] characters.
+    pub path: Option<String>,
+    /// Who asked (address and user agent).
+    pub client: String,
+}
+
+/// The window a summary counted requests over, `[from, to)` (wire times).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AccessWindow {
+    pub from: String,
+    pub to: String,
+}
+
+/// One link's row of a `share.access_summary`, as its `share_accesses` document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CountedAccesses {
+    #[serde(flatten)]
+    pub tally: AccessTally,
+    pub summary: AccessWindow,
+}
+
+/// What a `share_accesses` document holds: a recorded first access, or the requests of one
+/// source counted over a window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum AccessEntry {
+    Recorded(AccessRecord),
+    Counted(CountedAccesses),
+}
+
+/// One entry of a share link's accesses (`GET /v1/shares/{id}/accesses`), with the seq and time
+/// of the event that recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ShareAccess {
+    #[serde(flatten)]
+    pub entry: AccessEntry,
+    pub seq: u64,
+    pub time: String,
 }
 
 /// An evidence bundle on record (written by `gavel evidence export` or `POST /v1/compliance/exports`).
@@ -230,8 +276,12 @@ impl Gavel {
             }
         });
         // One document per access (never a shared counter), so parallel downloads never conflict.
-        let access =
-            json!({"share_id": share.id, "export_id": share.export_id, "path": path, "client": client});
+        let access = crate::typed(&AccessRecord {
+            share_id: share.id.clone(),
+            export_id: share.export_id.clone(),
+            path,
+            client: client.to_string(),
+        })?;
         self.record(
             "share.accessed",
             &Actor::system("share"),
@@ -257,21 +307,19 @@ impl Gavel {
                 rows.len()
             )));
         }
-        let ops = rows
-            .iter()
-            .filter_map(|row| {
-                let share_id = row.share_id.as_ref()?;
-                let mut doc = json!(row);
-                doc["summary"] = json!({"from": from, "to": to});
-                Some(StateOp::put(
-                    SHARE_ACCESSES,
-                    &crate::ids::new_id("acc"),
-                    doc,
-                    DocKeys { k1: Some(share_id.clone()), ..Default::default() },
-                    Expect::Absent,
-                ))
-            })
-            .collect();
+        let window = AccessWindow { from: from.to_string(), to: to.to_string() };
+        let mut ops = Vec::new();
+        for row in rows {
+            let Some(share_id) = &row.share_id else { continue };
+            let doc = crate::typed(&CountedAccesses { tally: row.clone(), summary: window.clone() })?;
+            ops.push(StateOp::put(
+                SHARE_ACCESSES,
+                &crate::ids::new_id("acc"),
+                doc,
+                DocKeys { k1: Some(share_id.clone()), ..Default::default() },
+                Expect::Absent,
+            ));
+        }
         self.record(
             "share.access_summary",
             &Actor::system("share"),
@@ -282,26 +330,18 @@ impl Gavel {
     }
 
     /// Accesses recorded through a share link, newest first (readers).
-    pub fn share_accesses(
-        &self,
-        by: &Principal,
-        share_id: &str,
-        limit: u32,
-    ) -> Result<Vec<serde_json::Value>> {
+    pub fn share_accesses(&self, by: &Principal, share_id: &str, limit: u32) -> Result<Vec<ShareAccess>> {
         by.require_reader()?;
         let mut q = DocQuery::new(SHARE_ACCESSES, limit.clamp(1, 1000));
         q.k1 = Some(share_id.into());
-        Ok(self
-            .store
+        self.store
             .query_docs(&q)?
             .into_iter()
             .map(|d| {
-                let mut v = d.body;
-                v["time"] = json!(d.time);
-                v["seq"] = json!(d.seq);
-                v
+                let (seq, time) = (d.seq, d.time.clone());
+                Ok(ShareAccess { entry: from_doc(d)?, seq, time })
             })
-            .collect())
+            .collect()
     }
 }
 

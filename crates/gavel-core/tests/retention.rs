@@ -126,9 +126,19 @@ fn a_purge_clears_only_what_is_past_retention_and_not_held() {
     assert_eq!(later.payloads_cleared, 30);
     let r = w.verify();
     assert!(r.valid && r.purged == report.payloads_cleared + 40, "{r:?}");
-    // Records of purges and holds are kept.
+    // Records of purges and holds are kept, and each purge record is what its payload type
+    // writes back (gavel-events), byte for byte.
     for seq in report.records.iter().chain(&after.records).chain(&later.records) {
         assert!(w.payload_present(*seq));
+        let bytes = w.store.entry(*seq).unwrap().unwrap().bytes.unwrap();
+        let mut event: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(event["kind"], gavel_events::kind::RETENTION_PURGED);
+        let purged: gavel_events::RetentionPurged = gavel_events::read(&event["data"]);
+        assert!(!purged.ranges.is_empty() && purged.kept_kinds.is_some(), "{purged:?}");
+        event["data"] = gavel_events::retype(gavel_events::kind::RETENTION_PURGED, &event["data"])
+            .expect("typed")
+            .unwrap();
+        assert_eq!(gavel_ledger::jcs::to_vec(&event).unwrap(), bytes);
     }
 }
 

@@ -62,7 +62,10 @@ fn share_links_expire_are_revocable_and_log_every_access() {
     gavel.access_share(&issued.token, Some("manifest.json"), "203.0.113.9").unwrap();
     let accesses = gavel.share_accesses(&auditor, &issued.share.id, 10).unwrap();
     assert_eq!(accesses.len(), 2);
-    assert_eq!(accesses[0]["path"], "manifest.json");
+    let gavel_core::shares::AccessEntry::Recorded(newest) = &accesses[0].entry else {
+        panic!("a recorded access: {accesses:?}")
+    };
+    assert_eq!(newest.path.as_deref(), Some("manifest.json"));
     assert!(matches!(gavel.access_share("gsh_wrong", None, "x"), Err(CoreError::NotFound(_))));
 
     // Expiry.

@@ -1,6 +1,10 @@
 //! gavel-events: the names of the log's event kinds and the typed payloads of the events gavel
 //! reads back, shared by the writers (gavel-core) and the readers (evidence analysis, detectors,
-//! the OCSF mapping), so a renamed field breaks the build instead of the evidence.
+//! the OCSF mapping, the CLI), so a renamed field breaks the build instead of the evidence. This
+//! file: decisions, approvals, outcomes, findings, webhook attempts, policy changes;
+//! `incidents`: the incident timeline; `containment`: kill switches and the agent lifecycle;
+//! `records`: detections, refused authentications, purges, evidence exports and uploads,
+//! readiness scans.
 //!
 //! Invariants:
 //! * **written byte for byte as before**: a payload serializes to exactly the JSON the writers
@@ -11,6 +15,20 @@
 //!   its default (the others still read), and unknown fields are kept in `other` (re-serialized as
 //!   they were), so older or newer events still read; [`read`] never fails;
 //! * no dependency beyond serde: the ledger, evidence and core crates can all use it.
+
+mod containment;
+mod incidents;
+mod records;
+
+pub use containment::{AgentRegistered, AgentStatusChanged, KillSwitchEngaged, KillSwitchReleased};
+pub use incidents::{
+    IncidentAssigned, IncidentContained, IncidentEvent, IncidentLinked, IncidentNoted, IncidentOpened,
+    IncidentOther, IncidentResolved, IncidentTriaged,
+};
+pub use records::{
+    AuthFailureRow, AuthFailures, CredentialOwner, DetectionRaised, EvidenceExported, EvidenceUploaded,
+    RetentionPurged, ScanCompleted, ScanPeriod, ScannedCriterion,
+};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -30,6 +48,28 @@ pub mod kind {
     pub const POLICY_DEACTIVATED: &str = "policy.deactivated";
     pub const POLICY_MODE_CHANGED: &str = "policy.mode_changed";
     pub const POLICY_REJECTED: &str = "policy.rejected";
+    /// What every incident timeline kind starts with.
+    pub const INCIDENT_PREFIX: &str = "incident.";
+    pub const INCIDENT_OPENED: &str = "incident.opened";
+    pub const INCIDENT_ASSIGNED: &str = "incident.assigned";
+    pub const INCIDENT_TRIAGED: &str = "incident.triaged";
+    pub const INCIDENT_NOTED: &str = "incident.noted";
+    pub const INCIDENT_CONTAINED: &str = "incident.contained";
+    pub const INCIDENT_RESOLVED: &str = "incident.resolved";
+    pub const INCIDENT_LINKED: &str = "incident.linked";
+    pub const DETECTION_RAISED: &str = "detection.raised";
+    /// The ledger's `PURGE_RECORD_KIND` (gavel-ledger names it on its own: it needs no gavel crate).
+    pub const RETENTION_PURGED: &str = "retention.purged";
+    pub const EVIDENCE_EXPORTED: &str = "evidence.exported";
+    pub const EVIDENCE_UPLOADED: &str = "evidence.uploaded";
+    pub const SCAN_COMPLETED: &str = "compliance.scan_completed";
+    pub const AUTH_FAILURES: &str = "auth.failures";
+    pub const KILLSWITCH_ENGAGED: &str = "killswitch.engaged";
+    pub const KILLSWITCH_RELEASED: &str = "killswitch.released";
+    pub const AGENT_REGISTERED: &str = "agent.registered";
+    pub const AGENT_SUSPENDED: &str = "agent.suspended";
+    pub const AGENT_REACTIVATED: &str = "agent.reactivated";
+    pub const AGENT_DEACTIVATED: &str = "agent.deactivated";
 }
 
 /// Reads a payload tolerantly: what does not fit reads as the default.
@@ -39,7 +79,7 @@ pub fn read<T: DeserializeOwned + Default>(data: &Value) -> T {
 
 /// A field that does not fit its type reads as its default, so one odd field never costs the
 /// rest of the payload.
-fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned + Default>(d: D) -> Result<T, D::Error> {
+pub(crate) fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned + Default>(d: D) -> Result<T, D::Error> {
     Ok(T::deserialize(Value::deserialize(d)?).unwrap_or_default())
 }
 
@@ -47,6 +87,14 @@ fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned + Default>(d: D) -> Re
 /// absent, and the payload would lose it on the way back).
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
     Value::deserialize(d).map(Some)
+}
+
+/// A present field read leniently as `Some` (`Some(None)` for `null`), so a field written as
+/// `null` in some events and absent in others keeps its form.
+pub(crate) fn present_lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Ok(Some(Option::<T>::deserialize(Value::deserialize(d)?).unwrap_or_default()))
 }
 
 /// What policy evaluation decided.
@@ -415,6 +463,25 @@ pub fn retype(kind: &str, data: &Value) -> Option<Result<Value, serde_json::Erro
             through::<PolicyApplied>(data)
         }
         kind::POLICY_REJECTED => through::<PolicyRejected>(data),
+        kind::INCIDENT_OPENED => through::<IncidentOpened>(data),
+        kind::INCIDENT_ASSIGNED => through::<IncidentAssigned>(data),
+        kind::INCIDENT_TRIAGED => through::<IncidentTriaged>(data),
+        kind::INCIDENT_NOTED => through::<IncidentNoted>(data),
+        kind::INCIDENT_CONTAINED => through::<IncidentContained>(data),
+        kind::INCIDENT_RESOLVED => through::<IncidentResolved>(data),
+        kind::INCIDENT_LINKED => through::<IncidentLinked>(data),
+        kind::DETECTION_RAISED => through::<DetectionRaised>(data),
+        kind::RETENTION_PURGED => through::<RetentionPurged>(data),
+        kind::EVIDENCE_EXPORTED => through::<EvidenceExported>(data),
+        kind::EVIDENCE_UPLOADED => through::<EvidenceUploaded>(data),
+        kind::SCAN_COMPLETED => through::<ScanCompleted>(data),
+        kind::AUTH_FAILURES => through::<AuthFailures>(data),
+        kind::KILLSWITCH_ENGAGED => through::<KillSwitchEngaged>(data),
+        kind::KILLSWITCH_RELEASED => through::<KillSwitchReleased>(data),
+        kind::AGENT_REGISTERED => through::<AgentRegistered>(data),
+        kind::AGENT_SUSPENDED | kind::AGENT_REACTIVATED | kind::AGENT_DEACTIVATED => {
+            through::<AgentStatusChanged>(data)
+        }
         _ => return None,
     })
 }

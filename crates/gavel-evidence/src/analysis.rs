@@ -9,6 +9,10 @@
 
 use crate::facts::{Facts, FactsBuilder, RuleResult};
 use crate::framework::{Analysis, Framework};
+use gavel_events::{
+    kind, AgentRegistered, AgentStatusChanged, AuthFailures, Decision, IncidentEvent, OutcomeRecorded,
+    PolicyApplied, PolicyProposed, PolicyRejected, WebhookAttempts,
+};
 use gavel_ledger::event::Event;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -215,6 +219,108 @@ fn scalar(v: Option<&Value>) -> String {
         Some(Value::String(t)) => t.clone(),
         Some(other) => other.to_string(),
     }
+}
+
+/// A policy history line: what a policy change (or a pack change) says about the version it
+/// is about and who proposed and approved it (`null` where the event does not say).
+struct PolicyChangeRow {
+    set_id: Value,
+    version: Value,
+    previous_version: Value,
+    mode: Value,
+    sha256: Value,
+    change_id: Value,
+    /// The text's author (name where the event has it).
+    author: String,
+    /// The approver (name where the event has it).
+    approver: String,
+    /// Who proposed and who approved it (ids), for the two-person rule.
+    proposer: String,
+    approved_by: String,
+}
+
+impl PolicyChangeRow {
+    fn of(event_kind: &str, d: &Value) -> PolicyChangeRow {
+        let none = || PolicyChangeRow {
+            set_id: Value::Null,
+            version: Value::Null,
+            previous_version: Value::Null,
+            mode: Value::Null,
+            sha256: Value::Null,
+            change_id: Value::Null,
+            author: String::new(),
+            approver: String::new(),
+            proposer: String::new(),
+            approved_by: String::new(),
+        };
+        match event_kind {
+            kind::POLICY_PROPOSED => {
+                let p: PolicyProposed = gavel_events::read(d);
+                PolicyChangeRow {
+                    set_id: json!(p.set_id),
+                    version: json!(p.version),
+                    mode: p.mode.unwrap_or_default(),
+                    sha256: json!(p.sha256),
+                    change_id: json!(p.change_id),
+                    author: if p.author_name.is_empty() { p.author.clone() } else { p.author_name },
+                    proposer: p.author,
+                    ..none()
+                }
+            }
+            kind::POLICY_ACTIVATED | kind::POLICY_DEACTIVATED | kind::POLICY_MODE_CHANGED => {
+                let p: PolicyApplied = gavel_events::read(d);
+                PolicyChangeRow {
+                    set_id: json!(p.set_id),
+                    version: json!(p.version),
+                    previous_version: json!(p.previous_version),
+                    mode: json!(p.mode),
+                    sha256: json!(p.sha256),
+                    change_id: json!(p.change_id),
+                    author: p.text_author.unwrap_or_else(|| p.proposed_by.clone()),
+                    approver: p.approved_by_name,
+                    proposer: p.proposed_by,
+                    approved_by: p.approved_by,
+                }
+            }
+            kind::POLICY_REJECTED => {
+                let p: PolicyRejected = gavel_events::read(d);
+                PolicyChangeRow { set_id: json!(p.set_id), change_id: json!(p.change_id), ..none() }
+            }
+            // Pack changes (and policy kinds this build does not know), as they name themselves.
+            _ => {
+                let field = |k: &str| d.get(k).cloned().unwrap_or(Value::Null);
+                PolicyChangeRow {
+                    set_id: field("set_id"),
+                    version: field("version"),
+                    previous_version: field("previous_version"),
+                    mode: field("mode"),
+                    sha256: field("sha256"),
+                    change_id: field("change_id"),
+                    author: first_str(d, &["author_name", "author", "text_author", "proposed_by"]),
+                    approver: first_str(d, &["approved_by_name", "approved_by"]),
+                    proposer: first_str(d, &["proposed_by", "author"]),
+                    approved_by: first_str(d, &["approved_by"]),
+                }
+            }
+        }
+    }
+}
+
+/// What an incident step's timeline line says: its note when it has one (or the legacy
+/// `resolution` / `assignee`, see gavel-events), else the severity it states, else its title.
+fn incident_detail(incident: &IncidentEvent) -> String {
+    let legacy = match incident {
+        IncidentEvent::Resolved(r) => r.resolution.as_deref(),
+        IncidentEvent::Assigned(a) => a.assignee.as_deref(),
+        _ => None,
+    };
+    incident
+        .note()
+        .or(legacy)
+        .or(Some(incident.severity()).filter(|s| !s.is_empty()))
+        .or(incident.title())
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The row of one event, without names (see [`Names::row`]).
@@ -425,21 +531,22 @@ impl Aggregate {
                     a.name = n.to_string();
                 }
                 match e.kind.as_str() {
-                    "agent.registered" => {
-                        a.owner = first_str(d, &["owner"]);
+                    kind::AGENT_REGISTERED => {
+                        a.owner = gavel_events::read::<AgentRegistered>(d).owner;
                         a.status = "active".into();
                     }
-                    "agent.suspended" => a.status = "suspended".into(),
-                    "agent.reactivated" => a.status = "active".into(),
-                    "agent.deactivated" => a.status = "deactivated".into(),
-                    "finding.bypass" => a.bypass_findings += 1,
-                    "outcome.recorded" if d.get("bypass") == Some(&Value::Bool(true)) => {
+                    kind::AGENT_SUSPENDED => a.status = "suspended".into(),
+                    kind::AGENT_REACTIVATED => a.status = "active".into(),
+                    kind::AGENT_DEACTIVATED => a.status = "deactivated".into(),
+                    kind::FINDING_BYPASS => a.bypass_findings += 1,
+                    kind::OUTCOME_RECORDED if gavel_events::read::<OutcomeRecorded>(d).bypass => {
                         a.bypass_findings += 1
                     }
-                    "decision" => {
-                        *a.decisions.entry(scalar(d.get("decision"))).or_default() += 1;
-                        if let Some(st) = s(d, "agent_status") {
-                            a.status = st.to_string();
+                    kind::DECISION => {
+                        let decision: Decision = gavel_events::read(d);
+                        *a.decisions.entry(decision.decision.as_str().to_string()).or_default() += 1;
+                        if !decision.agent_status.is_empty() {
+                            a.status = decision.agent_status;
                         }
                         a.first_seen.get_or_insert_with(|| e.time.clone());
                         a.last_seen = Some(e.time.clone());
@@ -447,14 +554,13 @@ impl Aggregate {
                     _ => {}
                 }
             }
-            State::Credentials { refused, .. } if e.kind == "auth.failures" => {
-                for row in d["rows"].as_array().into_iter().flatten() {
-                    let credential = first_str(row, &["credential"]);
-                    *refused.entry(credential).or_default() += row["count"].as_u64().unwrap_or(0);
+            State::Credentials { refused, .. } if e.kind == kind::AUTH_FAILURES => {
+                let failures: AuthFailures = gavel_events::read(d);
+                for row in failures.rows {
+                    *refused.entry(row.credential).or_default() += row.count;
                 }
-                let omitted = d["attempts_omitted"].as_u64().unwrap_or(0);
-                if omitted > 0 {
-                    *refused.entry("(not itemized)".into()).or_default() += omitted;
+                if failures.attempts_omitted > 0 {
+                    *refused.entry("(not itemized)".into()).or_default() += failures.attempts_omitted;
                 }
             }
             State::Credentials { principals, .. } => {
@@ -463,47 +569,51 @@ impl Aggregate {
                 *principals.entry(who).or_default().entry(e.kind.clone()).or_default() += 1;
             }
             State::Deactivations { agents, violations } => match e.kind.as_str() {
-                "agent.suspended" | "agent.deactivated" => {
-                    let id = first_str(d, &["agent_id"]);
-                    let entry = agents.entry(id).or_default();
-                    entry.name = first_str(d, &["name", "agent_name"]);
+                kind::AGENT_SUSPENDED | kind::AGENT_DEACTIVATED => {
+                    let changed: AgentStatusChanged = gavel_events::read(d);
+                    let entry = agents.entry(changed.agent_id).or_default();
+                    entry.name = changed.name;
                     entry.status = e.kind.trim_start_matches("agent.").to_string();
                     entry.at = e.time.clone();
                     entry.by = actor;
-                    entry.reason = first_str(d, &["reason"]);
+                    entry.reason = changed.reason;
                 }
-                "agent.reactivated" => {
-                    if let Some(entry) = agents.get_mut(&first_str(d, &["agent_id"])) {
+                kind::AGENT_REACTIVATED => {
+                    if let Some(entry) = agents.get_mut(&gavel_events::read::<AgentStatusChanged>(d).agent_id)
+                    {
                         entry.status = "reactivated".into();
                     }
                 }
-                "decision" => {
-                    let id = first_str(d, &["agent_id"]);
-                    let outcome = scalar(d.get("decision"));
-                    let entry = agents.entry(id.clone()).or_insert_with(|| Deactivation {
-                        name: first_str(d, &["agent_name"]),
-                        status: first_str(d, &["agent_status"]),
+                kind::DECISION => {
+                    let decision: Decision = gavel_events::read(d);
+                    let outcome = decision.decision.as_str().to_string();
+                    let entry = agents.entry(decision.agent_id.clone()).or_insert_with(|| Deactivation {
+                        name: decision.agent_name.clone(),
+                        status: decision.agent_status.clone(),
                         at: "before the period".into(),
                         ..Default::default()
                     });
                     *entry.later_calls.entry(outcome.clone()).or_default() += 1;
                     if outcome != "deny" && violations.len() < MAX_LISTED {
+                        let who = if decision.agent_name.is_empty() {
+                            &decision.agent_id
+                        } else {
+                            &decision.agent_name
+                        };
                         violations.push(format!(
-                            "seq {}: {} agent {} got {outcome:?}",
-                            e.seq,
-                            first_str(d, &["agent_status"]),
-                            first_str(d, &["agent_name", "agent_id"])
+                            "seq {}: {} agent {who} got {outcome:?}",
+                            e.seq, decision.agent_status
                         ));
                     }
                 }
                 _ => {}
             },
             State::Monitoring { endpoints, attempts, detections, findings } => {
-                if e.kind == "webhook.attempts" {
-                    let ep = first_str(d, &["endpoint_id"]);
-                    endpoints.entry(ep).or_insert_with(|| "active".into());
-                    for a in d.get("attempts").and_then(Value::as_array).into_iter().flatten() {
-                        *attempts.entry(scalar(a.get("outcome"))).or_default() += 1;
+                if e.kind == kind::WEBHOOK_ATTEMPTS {
+                    let round: WebhookAttempts = gavel_events::read(d);
+                    endpoints.entry(round.endpoint_id).or_insert_with(|| "active".into());
+                    for a in round.attempts {
+                        *attempts.entry(a.outcome).or_default() += 1;
                     }
                 } else if e.kind.starts_with("webhook.") {
                     let ep = first_str(d, &["id", "endpoint_id"]);
@@ -520,16 +630,26 @@ impl Aggregate {
                     *detections += 1;
                     return;
                 }
-                let id = first_str(d, &["incident_id", "id"]);
+                let (id, title, detail) = match IncidentEvent::read(&e.kind, d) {
+                    Some(incident) => {
+                        let detail = incident_detail(&incident);
+                        (incident.incident_id().to_string(), incident.title().map(str::to_string), detail)
+                    }
+                    // Another kind a framework routes to this analysis: read as it names itself.
+                    None => (
+                        first_str(d, &["incident_id", "id"]),
+                        s(d, "title").map(str::to_string),
+                        first_str(d, &["note", "reason", "severity", "title"]),
+                    ),
+                };
                 let inc = incidents.entry(id).or_default();
-                if let Some(t) = s(d, "title") {
-                    inc.title = t.to_string();
+                if let Some(t) = title {
+                    inc.title = t;
                 }
                 inc.status = e.kind.trim_start_matches("incident.").to_string();
                 if inc.timeline.len() < MAX_LISTED {
                     inc.timeline.push(json!({
-                        "seq": e.seq, "time": e.time, "kind": e.kind, "actor": actor,
-                        "detail": first_str(d, &["note", "reason", "resolution", "assignee", "severity", "title"]),
+                        "seq": e.seq, "time": e.time, "kind": e.kind, "actor": actor, "detail": detail,
                     }));
                 }
             }
@@ -551,31 +671,27 @@ impl Aggregate {
                 }
             }
             State::Policies { versions, violations } => {
-                let proposer = first_str(d, &["proposed_by", "author"]);
-                let approver = first_str(d, &["approved_by"]);
-                if !proposer.is_empty()
-                    && proposer == approver
-                    && e.kind != "policy.proposed"
+                let change = PolicyChangeRow::of(&e.kind, d);
+                if !change.proposer.is_empty()
+                    && change.proposer == change.approved_by
+                    && e.kind != kind::POLICY_PROPOSED
                     && violations.len() < MAX_LISTED
                 {
                     violations.push(format!(
-                        "seq {}: {} of {} was proposed and approved by the same person ({proposer})",
+                        "seq {}: {} of {} was proposed and approved by the same person ({})",
                         e.seq,
                         e.kind,
-                        first_str(d, &["set_id"])
+                        change.set_id.as_str().unwrap_or_default(),
+                        change.proposer
                     ));
                 }
                 if versions.len() < MAX_LISTED {
                     versions.push(json!({
                         "seq": e.seq, "time": e.time, "kind": e.kind, "actor": actor,
-                        "set_id": d.get("set_id").cloned().unwrap_or(Value::Null),
-                        "version": d.get("version").cloned().unwrap_or(Value::Null),
-                        "previous_version": d.get("previous_version").cloned().unwrap_or(Value::Null),
-                        "mode": d.get("mode").cloned().unwrap_or(Value::Null),
-                        "sha256": d.get("sha256").cloned().unwrap_or(Value::Null),
-                        "author": first_str(d, &["author_name", "author", "text_author", "proposed_by"]),
-                        "approver": first_str(d, &["approved_by_name", "approved_by"]),
-                        "change_id": d.get("change_id").cloned().unwrap_or(Value::Null),
+                        "set_id": change.set_id, "version": change.version,
+                        "previous_version": change.previous_version, "mode": change.mode,
+                        "sha256": change.sha256, "author": change.author, "approver": change.approver,
+                        "change_id": change.change_id,
                     }));
                 }
             }

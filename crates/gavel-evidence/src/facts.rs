@@ -17,6 +17,9 @@
 //! * memory is bounded by the number of things (agents, endpoints, incidents, findings), never by
 //!   the number of events.
 
+use gavel_events::{
+    kind, AgentRegistered, AgentStatusChanged, IncidentEvent, KillSwitchEngaged, PolicyApplied,
+};
 use gavel_ledger::event::Event;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -236,21 +239,20 @@ impl FactsBuilder {
         }
         match e.kind.as_str() {
             gavel_events::kind::DECISION => self.decision(&gavel_events::read(d)),
-            "agent.registered" => {
+            kind::AGENT_REGISTERED => {
                 self.add("agents_registered", 1);
-                if text(d, "owner").is_none_or(|o| o.trim().is_empty()) {
+                if gavel_events::read::<AgentRegistered>(d).owner.trim().is_empty() {
                     self.add("agents_registered_without_owner", 1);
                 }
             }
-            "agent.suspended" | "agent.deactivated" => {
-                if let Some(id) = text(d, "agent_id") {
-                    self.deactivated_agents.insert(id.to_string());
+            kind::AGENT_SUSPENDED | kind::AGENT_DEACTIVATED => {
+                let changed: AgentStatusChanged = gavel_events::read(d);
+                if !changed.agent_id.is_empty() {
+                    self.deactivated_agents.insert(changed.agent_id);
                 }
             }
-            "agent.reactivated" => {
-                if let Some(id) = text(d, "agent_id") {
-                    self.deactivated_agents.remove(id);
-                }
+            kind::AGENT_REACTIVATED => {
+                self.deactivated_agents.remove(&gavel_events::read::<AgentStatusChanged>(d).agent_id);
             }
             "user.deactivated" => {
                 if let Some(id) = text(d, "user_id") {
@@ -277,28 +279,32 @@ impl FactsBuilder {
                     *resolved = true;
                 }
             }
-            k if (k.starts_with("policy.") || k.starts_with("pack.")) && k != "policy.proposed" => {
+            kind::POLICY_ACTIVATED | kind::POLICY_DEACTIVATED | kind::POLICY_MODE_CHANGED => {
+                let applied: PolicyApplied = gavel_events::read(d);
+                if !applied.proposed_by.is_empty() && applied.proposed_by == applied.approved_by {
+                    self.add("policy_changes_self_approved", 1);
+                }
+            }
+            // A rejection applies nothing, so it approves nothing.
+            kind::POLICY_REJECTED => {}
+            // Pack changes (and policy kinds this build does not know), as they name themselves.
+            k if (k.starts_with("policy.") || k.starts_with("pack.")) && k != kind::POLICY_PROPOSED => {
                 let proposer = text(d, "proposed_by").or_else(|| text(d, "author"));
                 if proposer.is_some() && proposer == text(d, "approved_by") {
                     self.add("policy_changes_self_approved", 1);
                 }
             }
-            "incident.opened" => {
-                self.add("incidents_opened", 1);
-                if let Some(id) = text(d, "incident_id").or_else(|| text(d, "id")) {
-                    self.incidents.insert(id.to_string(), IncidentFact { opened: at, resolved: None });
-                }
-            }
-            "killswitch.engaged" => {
+            gavel_events::kind::INCIDENT_OPENED => self.add("incidents_opened", 1),
+            kind::KILLSWITCH_ENGAGED => {
                 self.add("killswitch_engagements", 1);
-                if text(d, "incident_id").is_none() {
+                if gavel_events::read::<KillSwitchEngaged>(d).incident_id.is_none() {
                     self.add("killswitch_engagements_unlinked", 1);
                 }
             }
-            "auth.failures" => {
-                let itemized: u64 =
-                    d["rows"].as_array().into_iter().flatten().filter_map(|r| r["count"].as_u64()).sum();
-                self.add("refused_authentications", itemized + d["attempts_omitted"].as_u64().unwrap_or(0));
+            gavel_events::kind::AUTH_FAILURES => {
+                let failures: gavel_events::AuthFailures = gavel_events::read(d);
+                let itemized: u64 = failures.rows.iter().map(|r| r.count).sum();
+                self.add("refused_authentications", itemized + failures.attempts_omitted);
             }
             gavel_events::kind::WEBHOOK_ATTEMPTS => self.webhook_attempts(&gavel_events::read(d), at),
             "webhook.created" => {
@@ -317,18 +323,27 @@ impl FactsBuilder {
         if e.kind.starts_with("detection.") {
             self.add("detections", 1);
         }
-        if e.kind.starts_with("incident.") && e.kind != "incident.opened" {
-            if let Some(id) = text(d, "incident_id").or_else(|| text(d, "id")) {
-                let from = self.from;
-                // Opened before the period: aged from its start, which can only understate.
-                let inc = self
-                    .incidents
-                    .entry(id.to_string())
-                    .or_insert(IncidentFact { opened: from, resolved: None });
-                if e.kind == "incident.resolved" {
-                    inc.resolved = Some(at);
-                }
-            }
+        if let Some(incident) = IncidentEvent::read(&e.kind, d) {
+            self.incident(&incident, at);
+        }
+    }
+
+    /// An incident's opening and resolution times.
+    fn incident(&mut self, event: &IncidentEvent, at: OffsetDateTime) {
+        let id = event.incident_id();
+        if id.is_empty() {
+            return;
+        }
+        if let IncidentEvent::Opened(_) = event {
+            self.incidents.insert(id.to_string(), IncidentFact { opened: at, resolved: None });
+            return;
+        }
+        // Opened before the period: aged from its start, which can only understate.
+        let from = self.from;
+        let inc =
+            self.incidents.entry(id.to_string()).or_insert(IncidentFact { opened: from, resolved: None });
+        if let IncidentEvent::Resolved(_) = event {
+            inc.resolved = Some(at);
         }
     }
 

@@ -9,8 +9,8 @@
 //! states is marked `sha256_in_events: []` — its text is the exporter's word, and verify says so.
 //! Set ids that could escape the directory (`..`, a leading dot) are never written.
 
+use gavel_events::{kind, Decision, PolicyApplied, PolicyProposed};
 use gavel_ledger::event::Event;
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// The index of the policy texts, relative to the bundle root.
@@ -31,26 +31,45 @@ pub type CitedVersions = BTreeMap<(String, u32), Cited>;
 /// Adds what `event` cites.
 pub fn collect(event: &Event, cited: &mut CitedVersions) {
     let data = &event.data;
-    let version_of = |v: &Value| -> Option<(String, u32)> {
-        let set = v["set_id"].as_str()?;
-        let version = u32::try_from(v["version"].as_u64()?).ok()?;
-        Some((set.to_string(), version))
+    // A version is 1 or more; an unreadable one reads as 0 and cites nothing.
+    let key = |set: &str, version: Option<u64>| -> Option<(String, u32)> {
+        let version = u32::try_from(version?).ok().filter(|v| *v > 0)?;
+        (!set.is_empty()).then(|| (set.to_string(), version))
     };
-    if event.kind == "decision" {
-        for list in ["policies", "would_have_policies"] {
-            for p in data[list].as_array().into_iter().flatten() {
-                if let Some(key) = version_of(p) {
-                    cited.entry(key).or_default().decisions += 1;
-                }
-            }
-        }
-    } else if event.kind.starts_with("policy.") || event.kind.starts_with("pack.") {
-        if let Some(key) = version_of(data) {
-            let entry = cited.entry(key).or_default();
-            if let Some(sha) = data["sha256"].as_str() {
+    let mut claim = |at: Option<(String, u32)>, sha256: Option<&str>| {
+        if let Some(at) = at {
+            let entry = cited.entry(at).or_default();
+            if let Some(sha) = sha256 {
                 entry.sha256_claims.push((event.seq, sha.to_string()));
             }
         }
+    };
+    match event.kind.as_str() {
+        kind::DECISION => {
+            let decision: Decision = gavel_events::read(data);
+            let would_have = decision.would_have_policies.unwrap_or_default();
+            for p in decision.policies.iter().chain(&would_have) {
+                if let Some(at) = key(&p.set_id, Some(u64::from(p.version))) {
+                    cited.entry(at).or_default().decisions += 1;
+                }
+            }
+        }
+        kind::POLICY_PROPOSED => {
+            let p: PolicyProposed = gavel_events::read(data);
+            claim(key(&p.set_id, p.version), p.sha256.as_deref());
+        }
+        kind::POLICY_ACTIVATED | kind::POLICY_DEACTIVATED | kind::POLICY_MODE_CHANGED => {
+            let p: PolicyApplied = gavel_events::read(data);
+            claim(key(&p.set_id, p.version), p.sha256.as_deref());
+        }
+        // A rejection names no version.
+        kind::POLICY_REJECTED => {}
+        // Pack changes (and policy kinds this build does not know), as they name themselves.
+        k if k.starts_with("policy.") || k.starts_with("pack.") => claim(
+            key(data["set_id"].as_str().unwrap_or_default(), data["version"].as_u64()),
+            data["sha256"].as_str(),
+        ),
+        _ => {}
     }
 }
 
@@ -70,7 +89,7 @@ pub fn file_of(set_id: &str, version: u32) -> String {
 mod tests {
     use super::*;
     use gavel_ledger::event::Actor;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn event(seq: u64, kind: &str, data: Value) -> Event {
         Event {

@@ -8,6 +8,10 @@
 //! every list keeps its first [`MAX_SAMPLES`] items with an exact `total`, and the inventory and
 //! incidents are bounded by [`MAX_THINGS`], so memory never grows with the number of events.
 
+use gavel_events::{
+    kind, AgentRegistered, AgentStatusChanged, ApprovalDecided, Decision, IncidentEvent, PolicyApplied,
+    PolicyRejected, ScanCompleted, Verdict,
+};
 use gavel_ledger::event::Event;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -136,6 +140,16 @@ fn text(d: &Value, keys: &[&str]) -> String {
         .to_string()
 }
 
+/// `text`, or when it is empty the legacy field's (see gavel-events).
+fn or_legacy(text: &str, legacy: &Option<String>) -> String {
+    first_of(&[text, legacy.as_deref().unwrap_or_default()])
+}
+
+/// The first non-empty one.
+fn first_of(texts: &[&str]) -> String {
+    texts.iter().find(|t| !t.is_empty()).copied().unwrap_or_default().to_string()
+}
+
 fn scalar(v: Option<&Value>) -> String {
     match v {
         None | Some(Value::Null) => String::new(),
@@ -187,99 +201,103 @@ impl SamplesBuilder {
 
     pub fn observe(&mut self, e: &Event) {
         let d = &e.data;
-        let agent_id = text(d, &["agent_id"]);
         match e.kind.as_str() {
-            "agent.registered" => {
-                if let Some(a) = self.agent(&agent_id) {
-                    a.name = text(d, &["name", "agent_name"]);
-                    a.owner = text(d, &["owner"]);
+            kind::AGENT_REGISTERED => {
+                let registered: AgentRegistered = gavel_events::read(d);
+                if let Some(a) = self.agent(&registered.agent_id) {
+                    a.name = registered.name;
+                    a.owner = registered.owner;
                     a.status = "active".into();
                 }
             }
-            "agent.suspended" | "agent.deactivated" | "agent.reactivated" => {
+            kind::AGENT_SUSPENDED | kind::AGENT_DEACTIVATED | kind::AGENT_REACTIVATED => {
                 let status = match e.kind.as_str() {
-                    "agent.suspended" => "suspended",
-                    "agent.deactivated" => "deactivated",
+                    kind::AGENT_SUSPENDED => "suspended",
+                    kind::AGENT_DEACTIVATED => "deactivated",
                     _ => "active",
                 };
-                if let Some(a) = self.agent(&agent_id) {
+                let changed: AgentStatusChanged = gavel_events::read(d);
+                if let Some(a) = self.agent(&changed.agent_id) {
                     a.status = status.into();
-                    let name = text(d, &["name", "agent_name"]);
-                    if !name.is_empty() {
-                        a.name = name;
+                    if !changed.name.is_empty() {
+                        a.name = changed.name;
                     }
                 }
             }
-            "decision" => {
-                if let Some(a) = self.agent(&agent_id) {
+            kind::DECISION => {
+                let decision: Decision = gavel_events::read(d);
+                if let Some(a) = self.agent(&decision.agent_id) {
                     a.decisions += 1;
-                    let name = text(d, &["agent_name"]);
-                    if !name.is_empty() {
-                        a.name = name;
+                    if !decision.agent_name.is_empty() {
+                        a.name = decision.agent_name.clone();
                     }
-                    let status = text(d, &["agent_status"]);
-                    if !status.is_empty() {
-                        a.status = status;
+                    if !decision.agent_status.is_empty() {
+                        a.status = decision.agent_status.clone();
                     }
                 }
-                let would_have = text(d, &["would_have"]);
-                if text(d, &["decision"]) == "allow"
-                    && (would_have == "deny" || would_have == "require_approval")
-                {
+                let would_have = decision.would_have.filter(|w| *w != Verdict::Allow);
+                if let (Verdict::Allow, Some(would_have)) = (decision.decision, would_have) {
                     self.out.would_have_blocked.push(WouldHaveBlocked {
                         time: e.time.clone(),
-                        agent: text(d, &["agent_name", "agent_id"]),
-                        tool: text(d, &["tool"]),
-                        would_have,
-                        decision_id: text(d, &["decision_id"]),
+                        agent: first_of(&[&decision.agent_name, &decision.agent_id]),
+                        tool: decision.tool,
+                        would_have: would_have.as_str().into(),
+                        decision_id: decision.decision_id,
                     });
                 }
             }
-            "approval.decided" => self.out.approvals.push(ApprovalSample {
-                time: e.time.clone(),
-                approver: text(d, &["approver_name", "approver"]),
-                decision: text(d, &["decision"]),
-                agent_id,
-                tool: text(d, &["tool"]),
-                decision_id: text(d, &["decision_id"]),
-                comment: text(d, &["comment"]),
-            }),
-            "compliance.scan_completed" => {
-                let count =
-                    |k: &str| d.pointer(&format!("/summary/{k}")).and_then(Value::as_u64).unwrap_or(0);
+            kind::APPROVAL_DECIDED => {
+                let approval: ApprovalDecided = gavel_events::read(d);
+                self.out.approvals.push(ApprovalSample {
+                    time: e.time.clone(),
+                    approver: first_of(&[&approval.approver_name, &approval.approver]),
+                    decision: approval.decision,
+                    agent_id: approval.agent_id,
+                    tool: approval.tool,
+                    decision_id: approval.decision_id,
+                    comment: approval.comment.unwrap_or_default(),
+                })
+            }
+            kind::SCAN_COMPLETED => {
+                let scan: ScanCompleted = gavel_events::read(d);
+                let count = |k: &str| scan.summary.get(k).copied().unwrap_or(0);
                 self.out.scans.push(ScanSample {
                     time: e.time.clone(),
-                    scan_id: text(d, &["scan_id"]),
+                    scan_id: scan.scan_id.clone(),
                     enforcing: count("enforcing"),
                     observe: count("observe"),
                     gap: count("gap"),
                 });
             }
-            k if k.starts_with("incident.") => {
-                let id = text(d, &["incident_id"]);
-                let time = e.time.clone();
-                if let Some(inc) = self.incident(&id) {
-                    match k {
-                        "incident.opened" => {
-                            inc.opened_at = time;
-                            inc.title = text(d, &["title"]);
-                            inc.severity = text(d, &["severity"]);
-                        }
-                        "incident.assigned" => inc.owner = text(d, &["owner", "assignee"]),
-                        "incident.contained" if inc.contained_at.is_empty() => inc.contained_at = time,
-                        "incident.resolved" => {
-                            inc.resolved_at = time;
-                            inc.writeup = text(d, &["writeup", "resolution"]);
-                        }
-                        _ => {}
-                    }
-                    let severity = text(d, &["severity"]);
-                    if !severity.is_empty() {
-                        inc.severity = severity;
-                    }
+            k if k.starts_with(kind::INCIDENT_PREFIX) => {
+                if let Some(incident) = IncidentEvent::read(k, d) {
+                    self.incident_event(&e.time, &incident);
                 }
             }
-            k if (k.starts_with("policy.") || k.starts_with("pack.")) && k != "policy.proposed" => {
+            kind::POLICY_ACTIVATED | kind::POLICY_DEACTIVATED | kind::POLICY_MODE_CHANGED => {
+                let applied: PolicyApplied = gavel_events::read(d);
+                self.out.policy_changes.push(PolicyChange {
+                    time: e.time.clone(),
+                    kind: e.kind.clone(),
+                    version: applied.version.map(|v| v.to_string()).unwrap_or_default(),
+                    author: first_of(&[
+                        applied.text_author.as_deref().unwrap_or_default(),
+                        &applied.proposed_by,
+                    ]),
+                    approver: first_of(&[&applied.approved_by_name, &applied.approved_by]),
+                    set_id: applied.set_id,
+                })
+            }
+            kind::POLICY_REJECTED => self.out.policy_changes.push(PolicyChange {
+                time: e.time.clone(),
+                kind: e.kind.clone(),
+                set_id: gavel_events::read::<PolicyRejected>(d).set_id,
+                version: String::new(),
+                author: String::new(),
+                approver: String::new(),
+            }),
+            // Pack changes (and policy kinds this build does not know), as they name themselves.
+            k if (k.starts_with("policy.") || k.starts_with("pack.")) && k != kind::POLICY_PROPOSED => {
                 self.out.policy_changes.push(PolicyChange {
                     time: e.time.clone(),
                     kind: e.kind.clone(),
@@ -290,6 +308,28 @@ impl SamplesBuilder {
                 })
             }
             _ => {}
+        }
+    }
+
+    /// An incident's times, title, owner, writeup and severity, from its timeline events.
+    fn incident_event(&mut self, time: &str, event: &IncidentEvent) {
+        let Some(inc) = self.incident(event.incident_id()) else { return };
+        match event {
+            IncidentEvent::Opened(opened) => {
+                inc.opened_at = time.to_string();
+                inc.title = opened.title.clone();
+            }
+            IncidentEvent::Assigned(assigned) => inc.owner = or_legacy(&assigned.owner, &assigned.assignee),
+            IncidentEvent::Contained(_) if inc.contained_at.is_empty() => inc.contained_at = time.to_string(),
+            IncidentEvent::Resolved(resolved) => {
+                inc.resolved_at = time.to_string();
+                inc.writeup = or_legacy(&resolved.writeup, &resolved.resolution);
+            }
+            _ => {}
+        }
+        // Every incident event states a severity (a link states its detection's).
+        if !event.severity().is_empty() {
+            inc.severity = event.severity().to_string();
         }
     }
 

@@ -28,10 +28,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use gavel_core::compliance::Scan;
 use gavel_core::evidence_runs::{self, ExportOut, ExportParams};
-use gavel_core::shares::{ExportRecord, Share};
+use gavel_core::shares::{ExportRecord, Share, ShareAccess};
 use gavel_core::{CoreError, Gavel};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use utoipa::{OpenApi, ToSchema};
@@ -361,13 +361,13 @@ async fn revoke_share(
     as_caller(&s, b, move |g, p| g.revoke_share(p, &id)).await.map(Json)
 }
 
-#[utoipa::path(get, path = "/v1/shares/{id}/accesses", responses((status = 200, description = "Every access through the link, newest first", body = crate::openapi::Items)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/shares/{id}/accesses", responses((status = 200, description = "Every access through the link, newest first: recorded first accesses and the counts of repeated or refused requests", body = List<ShareAccess>)), security(("bearer" = [])))]
 async fn share_accesses(
     State(s): State<AppState>,
     b: Bearer,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
-    as_caller(&s, b, move |g, p| Ok(json!({"items": g.share_accesses(p, &id, 1000)?}))).await.map(Json)
+) -> Result<Json<List<ShareAccess>>, ApiError> {
+    as_caller(&s, b, move |g, p| g.share_accesses(p, &id, 1000).map(List::of)).await.map(Json)
 }
 
 #[utoipa::path(get, path = "/v1/public/signing-key", responses((status = 200, description = "The export signing public key, SPKI PEM (no token)")))]

@@ -17,8 +17,7 @@
 //!   document is the only reason those crates know utoipa), else small serde structs here
 //!   (`List<T>` for every `{"items"}` answer, `Health`, `VerifyAnswer` destructured exhaustively
 //!   from the ledger's report, so a new field fails to compile). Still free-form (a described
-//!   object, or the loose `Items`): `POST /v1/compliance/exports`, a share link's accesses and
-//!   the document itself.
+//!   object, or the loose `Items`): the document itself.
 //!
 //! The request-level answers (400/401/403/404/413/415/429/503) are added here rather than on each
 //! annotation because the layers and extractors that produce them are shared by every route: an

@@ -264,9 +264,19 @@ fn every_delivered_payload_validates_against_the_ocsf_schema_as_sent() {
     let mut lines = String::new();
     let mut delivered = BTreeSet::new();
     let mut classes = BTreeSet::new();
+    let mut typed = BTreeSet::new();
     gavel_store::Store::scan(store.as_ref(), 0, size, &mut |e| {
-        let event = Event::from_bytes(e.bytes.as_deref().unwrap()).unwrap();
+        let bytes = e.bytes.as_deref().unwrap();
+        let event = Event::from_bytes(bytes).unwrap();
         assert!(gavel_core::webhooks::is_registered_kind(&event.kind), "{} is not registered", event.kind);
+        // A kind with a payload type writes back exactly the stored bytes (see gavel-events).
+        let mut whole: Value = serde_json::from_slice(bytes).unwrap();
+        if let Some(retyped) = gavel_events::retype(&event.kind, &whole["data"]) {
+            whole["data"] = retyped.unwrap();
+            let again = gavel_ledger::jcs::to_vec(&whole).unwrap();
+            assert_eq!(String::from_utf8_lossy(&again), String::from_utf8_lossy(bytes), "{}", event.kind);
+            typed.insert(event.kind.clone());
+        }
         if gavel_core::webhooks::kind_matches(&[], &event.kind) {
             let p = payload(e.seq, &hex::encode(e.leaf_hash), Some(&event));
             classes.insert(p["class_uid"].as_u64().unwrap());
@@ -277,6 +287,17 @@ fn every_delivered_payload_validates_against_the_ocsf_schema_as_sent() {
         true
     })
     .unwrap();
+    for kind in [
+        "incident.linked",
+        "auth.failures",
+        "retention.purged",
+        "detection.raised",
+        "incident.resolved",
+        "agent.suspended",
+        "agent.reactivated",
+    ] {
+        assert!(typed.contains(kind), "no typed {kind} in the session: {typed:?}");
+    }
     // An event whose payload was purged past retention is still delivered (seq and leaf hash).
     lines.push_str(&serde_json::to_string(&payload(size, &"ab".repeat(32), None)).unwrap());
     lines.push('\n');

@@ -253,7 +253,11 @@ fn every_declared_2xx_schema_matches_the_real_answer() {
     s.get(&format!("/v1/compliance/exports/{}", str_of(&export, "export_id")), &alice);
     let share =
         s.post("/v1/shares", &alice, Some(json!({"export_id": export["export_id"], "expires_days": 7})));
+    // A first access (recorded) and a repeated one (counted, recorded by the flush): the
+    // accesses list answers both shapes.
     s.call("GET", &str_of(&share, "url_path"), None, None);
+    s.call("GET", &str_of(&share, "url_path"), None, None);
+    assert!(server.state.public.flush(&server.state.gavel).unwrap(), "a summary was recorded");
     s.get("/v1/shares", &alice);
     s.get(&format!("/v1/shares/{}/accesses", str_of(&share, "id")), &alice);
     s.post(&format!("/v1/shares/{}/revoke", str_of(&share, "id")), &alice, None);

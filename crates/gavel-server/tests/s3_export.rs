@@ -143,6 +143,9 @@ fn monthly_bundles_are_uploaded_read_back_and_retried_until_they_are() {
     assert_eq!(recorded.len(), 1);
     assert_eq!(recorded[0].body["sha256sums_sha256"], export.sha256sums_sha256.as_str());
     assert_eq!(recorded[0].body["url"], format!("s3://{BUCKET}/gavel/prod/{}/", export.export_id).as_str());
+    // The record (the `evidence.uploaded` event's data) is what its payload type writes back.
+    let retyped = gavel_events::retype(gavel_events::kind::EVIDENCE_UPLOADED, &recorded[0].body);
+    assert_eq!(retyped.expect("typed").expect("reads"), recorded[0].body);
 
     // What moto holds is exactly the bundle, and it verifies offline.
     let prefix = format!("gavel/prod/{}/", export.export_id);

@@ -23,6 +23,10 @@
 //! | (payload purged past retention) | Entity Management 3004 | 99 Other | `entity{uid: seq, type: "log_event"}`, `unmapped{purged: true, gavel{seq, leaf_hash, kind: null, event: null}}` |
 
 use super::kinds::CHECKPOINT_KIND;
+use gavel_events::{
+    kind, read, Decision, DetectionRaised, FindingBypass, FindingStep, IncidentEvent, OutcomeRecorded,
+    PolicyApplied, PolicyProposed, PolicyRejected, Verdict,
+};
 use gavel_ledger::clock::parse_time;
 use gavel_ledger::event::Event;
 use serde_json::{json, Value};
@@ -60,99 +64,33 @@ pub fn payload(seq: u64, leaf_hash: &str, event: Option<&Event>) -> Value {
     };
     let d = &e.data;
     let time = ocsf_time_ms(&e.time);
-    let bypass = e.kind == "outcome.recorded" && d["bypass"] == json!(true);
-    let mut p = if e.kind == "decision" {
-        let (action_id, action, disposition_id, disposition, severity_id) = match d["decision"].as_str() {
-            Some("allow") => (1, "Allowed", 1, "Allowed", 1),
-            Some("require_approval") => (2, "Denied", 14, "Delayed", 2),
-            _ => (2, "Denied", 2, "Blocked", 3),
-        };
-        let policy = d["policies"].as_array().and_then(|p| p.first()).map(|p| {
-            json!({"uid": format!("{}/{}", p["set_id"].as_str().unwrap_or(""), p["policy_id"].as_str().unwrap_or("")),
-                   "name": p["policy_id"], "version": p["version"].to_string()})
-        });
-        let mut actor = json!({"app_name": d["agent_name"], "app_uid": d["agent_id"]});
-        if let Some(user) = d["on_behalf_of"].as_str() {
-            actor["user"] = json!({"name": user});
-        }
-        // OCSF wants `type` to be a string: left out for tools without a category.
-        let resources = d["resource"].as_str().map(|r| {
-            let mut res = json!({"name": r});
-            if let Some(category) = d["tool_category"].as_str() {
-                res["type"] = json!(category);
-            }
-            json!([res])
-        });
-        json!({
-            "class_uid": 6003, "class_name": "API Activity", "category_uid": 6, "category_name": "Application Activity",
-            "activity_id": 99, "activity_name": "Other", "severity_id": severity_id,
-            "action_id": action_id, "action": action, "disposition_id": disposition_id, "disposition": disposition,
-            "status_id": 1, "status": "Success",
-            "actor": actor,
-            "api": {"operation": d["tool"], "service": {"name": "gavel"}},
-            "src_endpoint": {"name": d["agent_name"], "uid": d["agent_id"]},
-            "resources": resources,
-            "policy": policy,
-            "message": d["reasons"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; ")),
-            "unmapped": {"decision_id": d["decision_id"], "decision": d["decision"], "enforced": d["enforced"],
-                         "would_have": d["would_have"], "arguments_sha256": d["arguments_sha256"]},
-        })
-    } else if e.kind == "detection.raised" {
-        let severity = d["severity"].as_str().and_then(|s| crate::incidents::Severity::parse(s).ok());
-        json!({
-            "class_uid": 2004, "class_name": "Detection Finding", "category_uid": 2, "category_name": "Findings",
-            "activity_id": 1, "activity_name": "Create",
-            "severity_id": severity.map_or(1, |s| s.ocsf_id()), "severity": d["severity"],
-            "status_id": 1, "status": "New",
-            "finding_info": {"uid": d["detection_id"], "title": d["summary"], "desc": d["summary"],
-                             "types": [format!("gavel.{}", d["detector"].as_str().unwrap_or("detection"))]},
-            "message": d["summary"],
-            "unmapped": {"detector": d["detector"], "agent": d["agent"], "agent_name": d["agent_name"],
-                         "tool": d["tool"], "source_seq": d["source_seq"], "source_seqs": d["source_seqs"],
-                         "decision_id": d["decision_id"], "details": d["details"], "opens_incident": d["incident"]},
-        })
-    } else if e.kind.starts_with("incident.") {
-        let severity = d["severity"].as_str().and_then(|s| crate::incidents::Severity::parse(s).ok());
-        let (activity_id, activity_name) = match e.kind.as_str() {
-            "incident.opened" => (1, "Create"),
-            "incident.resolved" => (3, "Close"),
-            _ => (2, "Update"),
-        };
-        let (status_id, status) = match (e.kind.as_str(), d["status"].as_str()) {
-            ("incident.opened", _) | (_, Some("open")) => (1, "New"),
-            ("incident.resolved", _) | (_, Some("resolved")) => (4, "Resolved"),
-            _ => (2, "In Progress"),
-        };
-        let mut finding = json!({"uid": d["detection_id"].as_str().or(d["incident_id"].as_str()), "title": d["title"]
-            .as_str().or(d["summary"].as_str()).unwrap_or(&e.kind)});
-        if let Some(detector) = d["detector"].as_str() {
-            finding["types"] = json!([format!("gavel.{detector}")]);
-        }
-        let mut p = json!({
-            "class_uid": 2005, "class_name": "Incident Finding", "category_uid": 2, "category_name": "Findings",
-            "activity_id": activity_id, "activity_name": activity_name,
-            "severity_id": severity.map_or(1, |s| s.ocsf_id()), "severity": d["severity"],
-            "status_id": status_id, "status": status,
-            "finding_info_list": [finding],
-            "desc": d["writeup"].as_str().or(d["text"].as_str()).or(d["note"].as_str()),
-            "message": e.kind,
-            "unmapped": {"incident_id": d["incident_id"], "kind": e.kind, "data": d},
-        });
-        // OCSF needs an assignee: the owner once assigned, until then the responders' queue.
-        match d["owner"].as_str() {
-            Some(owner) => p["assignee"] = json!({"name": owner, "uid": d["owner_id"]}),
-            None => p["assignee_group"] = json!({"name": "gavel incident responders", "uid": "unassigned"}),
-        }
-        p
+    let outcome = (e.kind == kind::OUTCOME_RECORDED).then(|| read::<OutcomeRecorded>(d));
+    let bypass = outcome.as_ref().is_some_and(|o| o.bypass);
+    let mut p = if e.kind == kind::DECISION {
+        decision_payload(&read(d))
+    } else if e.kind == kind::DETECTION_RAISED {
+        detection_payload(&read(d))
+    } else if let Some(incident) = IncidentEvent::read(&e.kind, d) {
+        incident_payload(&e.kind, &incident, d)
     } else if e.kind.starts_with("finding.") || bypass {
-        let uid = d["finding_id"].as_str().or(d["decision_id"].as_str()).unwrap_or_default().to_string();
-        // OCSF's `desc` is a string; an outcome's findings are a list of sentences.
-        let desc = match d["detail"].as_str() {
-            Some(detail) => detail.to_string(),
-            None => d["findings"]
-                .as_array()
-                .map(|f| f.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; "))
-                .unwrap_or_default(),
+        // Which finding, and what it says (OCSF's `desc` is a string; an outcome's findings are
+        // a list of sentences).
+        let (uid, desc) = match (e.kind.as_str(), outcome) {
+            (_, Some(o)) => {
+                (o.finding_id.unwrap_or(o.decision_id), o.detail.unwrap_or_else(|| o.findings.join("; ")))
+            }
+            (kind::FINDING_BYPASS, None) => {
+                let f: FindingBypass = read(d);
+                (f.finding_id.unwrap_or(f.decision_id), f.detail)
+            }
+            _ => {
+                let f: FindingStep = read(d);
+                let uid = Some(f.finding_id).filter(|id| !id.is_empty());
+                (
+                    uid.or_else(|| f.decision_id.as_str().map(str::to_string)).unwrap_or_default(),
+                    String::new(),
+                )
+            }
         };
         json!({
             "class_uid": 2004, "class_name": "Detection Finding", "category_uid": 2, "category_name": "Findings",
@@ -171,9 +109,9 @@ pub fn payload(seq: u64, leaf_hash: &str, event: Option<&Event>) -> Value {
             .find_map(|k| d[*k].as_str())
             .unwrap_or_default();
         let mut entity = json!({"uid": uid, "type": entity_type});
-        if e.kind.starts_with("policy.") {
-            entity = json!({"uid": d["set_id"], "name": d["set_id"], "type": "policy_set",
-                            "version": d["version"].as_u64().map(|v| v.to_string())});
+        if let Some((set_id, version)) = policy_set_version(&e.kind, d) {
+            entity = json!({"uid": set_id, "name": set_id, "type": "policy_set",
+                            "version": version.map(|v| v.to_string())});
         }
         json!({
             "class_uid": 3004, "class_name": "Entity Management", "category_uid": 3,
@@ -210,6 +148,119 @@ pub fn payload(seq: u64, leaf_hash: &str, event: Option<&Event>) -> Value {
     unmapped["gavel"] = json!({"seq": seq, "leaf_hash": leaf_hash, "kind": e.kind, "event": e});
     o.insert("unmapped".into(), unmapped);
     p
+}
+
+/// API Activity 6003 for a `decision`.
+fn decision_payload(d: &Decision) -> Value {
+    let (action_id, action, disposition_id, disposition, severity_id) = match d.decision {
+        Verdict::Allow => (1, "Allowed", 1, "Allowed", 1),
+        Verdict::RequireApproval => (2, "Denied", 14, "Delayed", 2),
+        Verdict::Deny => (2, "Denied", 2, "Blocked", 3),
+    };
+    let policy = d.policies.first().map(|p| {
+        json!({"uid": format!("{}/{}", p.set_id, p.policy_id), "name": p.policy_id, "version": p.version.to_string()})
+    });
+    let mut actor = json!({"app_name": d.agent_name, "app_uid": d.agent_id});
+    if let Some(user) = &d.on_behalf_of {
+        actor["user"] = json!({"name": user});
+    }
+    // OCSF wants `type` to be a string: left out for tools without a category.
+    let resources = d.resource.as_ref().map(|r| {
+        let mut res = json!({"name": r});
+        if let Some(category) = &d.tool_category {
+            res["type"] = json!(category);
+        }
+        json!([res])
+    });
+    json!({
+        "class_uid": 6003, "class_name": "API Activity", "category_uid": 6, "category_name": "Application Activity",
+        "activity_id": 99, "activity_name": "Other", "severity_id": severity_id,
+        "action_id": action_id, "action": action, "disposition_id": disposition_id, "disposition": disposition,
+        "status_id": 1, "status": "Success",
+        "actor": actor,
+        "api": {"operation": d.tool, "service": {"name": "gavel"}},
+        "src_endpoint": {"name": d.agent_name, "uid": d.agent_id},
+        "resources": resources,
+        "policy": policy,
+        "message": d.reasons.join("; "),
+        "unmapped": {"decision_id": d.decision_id, "decision": d.decision, "enforced": d.enforced,
+                     "would_have": d.would_have, "arguments_sha256": d.arguments_sha256},
+    })
+}
+
+/// Detection Finding 2004 for a `detection.raised`.
+fn detection_payload(d: &DetectionRaised) -> Value {
+    let severity = crate::incidents::Severity::parse(&d.severity).ok();
+    let detector = if d.detector.is_empty() { "detection" } else { d.detector.as_str() };
+    json!({
+        "class_uid": 2004, "class_name": "Detection Finding", "category_uid": 2, "category_name": "Findings",
+        "activity_id": 1, "activity_name": "Create",
+        "severity_id": severity.map_or(1, |s| s.ocsf_id()), "severity": d.severity,
+        "status_id": 1, "status": "New",
+        "finding_info": {"uid": d.detection_id, "title": d.summary, "desc": d.summary,
+                         "types": [format!("gavel.{detector}")]},
+        "message": d.summary,
+        "unmapped": {"detector": d.detector, "agent": d.agent, "agent_name": d.agent_name,
+                     "tool": d.tool, "source_seq": d.source_seq, "source_seqs": d.source_seqs,
+                     "decision_id": d.decision_id, "details": d.details, "opens_incident": d.incident},
+    })
+}
+
+/// Incident Finding 2005 for an `incident.*` event (`data` is the event's, verbatim in `unmapped`).
+fn incident_payload(event_kind: &str, incident: &IncidentEvent, data: &Value) -> Value {
+    let severity = crate::incidents::Severity::parse(incident.severity()).ok();
+    let (activity_id, activity_name) = match incident {
+        IncidentEvent::Opened(_) => (1, "Create"),
+        IncidentEvent::Resolved(_) => (3, "Close"),
+        _ => (2, "Update"),
+    };
+    let (status_id, status) = match (incident, incident.status()) {
+        (IncidentEvent::Opened(_), _) | (_, Some("open")) => (1, "New"),
+        (IncidentEvent::Resolved(_), _) | (_, Some("resolved")) => (4, "Resolved"),
+        _ => (2, "In Progress"),
+    };
+    let (detection_id, detector) = incident.detection();
+    let title = incident.title().or(incident.summary()).unwrap_or(event_kind);
+    let mut finding = json!({"uid": detection_id.unwrap_or(incident.incident_id()), "title": title});
+    if let Some(detector) = detector {
+        finding["types"] = json!([format!("gavel.{detector}")]);
+    }
+    let mut p = json!({
+        "class_uid": 2005, "class_name": "Incident Finding", "category_uid": 2, "category_name": "Findings",
+        "activity_id": activity_id, "activity_name": activity_name,
+        "severity_id": severity.map_or(1, |s| s.ocsf_id()), "severity": incident.severity(),
+        "status_id": status_id, "status": status,
+        "finding_info_list": [finding],
+        "desc": incident.text(),
+        "message": event_kind,
+        "unmapped": {"incident_id": incident.incident_id(), "kind": event_kind, "data": data},
+    });
+    // OCSF needs an assignee: the owner once assigned, until then the responders' queue.
+    match incident.owner() {
+        (Some(owner), owner_id) => p["assignee"] = json!({"name": owner, "uid": owner_id}),
+        (None, _) => p["assignee_group"] = json!({"name": "gavel incident responders", "uid": "unassigned"}),
+    }
+    p
+}
+
+/// The policy set and version a `policy.*` event is about.
+fn policy_set_version(event_kind: &str, d: &Value) -> Option<(String, Option<u64>)> {
+    Some(match event_kind {
+        kind::POLICY_PROPOSED => {
+            let p: PolicyProposed = read(d);
+            (p.set_id, p.version)
+        }
+        kind::POLICY_ACTIVATED | kind::POLICY_DEACTIVATED | kind::POLICY_MODE_CHANGED => {
+            let p: PolicyApplied = read(d);
+            (p.set_id, p.version)
+        }
+        kind::POLICY_REJECTED => (read::<PolicyRejected>(d).set_id, None),
+        k if k.starts_with("policy.") => {
+            let p: PolicyApplied = read(d);
+            (p.set_id, p.version)
+        }
+        _ => return None,
+    })
 }
 
 /// A signed checkpoint as delivered: what [`checkpoint_payload`] maps.

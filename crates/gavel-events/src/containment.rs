@@ -1,0 +1,109 @@
+//! Containment and the agent lifecycle as the log records them: `killswitch.engaged` /
+//! `killswitch.released` and `agent.registered` / `.suspended` / `.reactivated` /
+//! `.deactivated`, read back by the incident timeline, evidence analysis and samples.
+//!
+//! Invariants: those of the crate (byte for byte as written, read tolerantly, unknown fields kept
+//! in `other`).
+
+use crate::lenient;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// `killswitch.engaged`: calls in a scope are denied until it is released.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KillSwitchEngaged {
+    /// `global`, `agent:<agent id>` or `tool:<name>`.
+    #[serde(deserialize_with = "lenient")]
+    pub scope: String,
+    /// Who pulled it (user name).
+    #[serde(deserialize_with = "lenient")]
+    pub engaged_by: String,
+    #[serde(deserialize_with = "lenient")]
+    pub reason: String,
+    /// The incident it contains (`null`: none named).
+    #[serde(deserialize_with = "lenient")]
+    pub incident_id: Option<String>,
+    /// The held or approved calls it voided.
+    #[serde(deserialize_with = "lenient")]
+    pub voided_approvals: Vec<Value>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `killswitch.released`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KillSwitchReleased {
+    #[serde(deserialize_with = "lenient")]
+    pub scope: String,
+    #[serde(deserialize_with = "lenient")]
+    pub released_by: String,
+    #[serde(deserialize_with = "lenient")]
+    pub reason: String,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `agent.registered`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AgentRegistered {
+    #[serde(deserialize_with = "lenient")]
+    pub agent_id: String,
+    #[serde(deserialize_with = "lenient")]
+    pub name: String,
+    /// Who answers for it (empty: nobody named).
+    #[serde(deserialize_with = "lenient")]
+    pub owner: String,
+    #[serde(deserialize_with = "lenient")]
+    pub environment: String,
+    #[serde(deserialize_with = "lenient")]
+    pub tier: String,
+    #[serde(deserialize_with = "lenient")]
+    pub groups: Vec<String>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `agent.suspended`, `agent.reactivated`, `agent.deactivated`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AgentStatusChanged {
+    #[serde(deserialize_with = "lenient")]
+    pub agent_id: String,
+    #[serde(deserialize_with = "lenient")]
+    pub name: String,
+    #[serde(deserialize_with = "lenient")]
+    pub reason: String,
+    /// The incident a suspension contains (absent: none named).
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "lenient")]
+    pub incident_id: Option<String>,
+    /// The held or approved calls a suspension or deactivation voided (absent from
+    /// reactivations).
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "lenient")]
+    pub voided_approvals: Option<Vec<Value>>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{kind, retype};
+    use serde_json::json;
+
+    #[test]
+    fn a_suspension_keeps_its_incident_and_voids_and_a_reactivation_has_neither() {
+        let suspended = json!({"agent_id": "agt", "name": "bot", "reason": "r", "incident_id": "inc",
+                               "voided_approvals": [{"approval_id": "apr"}]});
+        assert_eq!(retype(kind::AGENT_SUSPENDED, &suspended).expect("typed").expect("reads"), suspended);
+        let reactivated = json!({"agent_id": "agt", "name": "bot", "reason": "r"});
+        assert_eq!(
+            retype(kind::AGENT_REACTIVATED, &reactivated).expect("typed").expect("reads"),
+            reactivated
+        );
+        let engaged = json!({"scope": "global", "engaged_by": "ann", "reason": "r", "incident_id": null,
+                             "voided_approvals": []});
+        assert_eq!(retype(kind::KILLSWITCH_ENGAGED, &engaged).expect("typed").expect("reads"), engaged);
+    }
+}
