@@ -175,19 +175,7 @@ impl Gavel {
             progress: params.progress,
         };
         let mut summary = gavel_evidence::export(&req).map_err(evidence_error)?;
-        let exported = gavel_events::EvidenceExported {
-            export_id: summary.export_id.clone(),
-            framework: req.framework.framework.id.clone(),
-            from: date_str(req.from),
-            to: date_str(req.to),
-            checkpoint_size: summary.checkpoint_size,
-            checkpoint_root: summary.checkpoint_root.clone(),
-            sha256sums_sha256: summary.sha256sums_sha256.clone(),
-            total_events: summary.total_events,
-            type_ii: summary.type_ii.type_ii,
-            simulated: req.simulated,
-            other: Default::default(),
-        };
+        let exported = gavel_evidence::export::exported_record(&req, &summary);
         let body = crate::typed(&exported)?;
         let op = StateOp::put(
             EXPORTS_COLLECTION,

@@ -61,7 +61,7 @@ use gavel_ledger::verify::RangeVerifier;
 use gavel_store::docs::DocQuery;
 use gavel_store::{Store, StoredCheckpoint};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -350,14 +350,20 @@ pub fn export(req: &ExportRequest<'_>) -> Result<ExportSummary, EvidenceError> {
 
 /// The body of the `evidence.exported` event (and of its `evidence_exports/<id>` document) with
 /// which the caller records an export, so later bundles can prove consistency with it.
-pub fn exported_record(req: &ExportRequest<'_>, s: &ExportSummary) -> Value {
-    json!({
-        "export_id": s.export_id, "framework": req.framework.framework.id,
-        "from": date_str(req.from), "to": date_str(req.to),
-        "checkpoint_size": s.checkpoint_size, "checkpoint_root": s.checkpoint_root,
-        "sha256sums_sha256": s.sha256sums_sha256, "total_events": s.total_events,
-        "type_ii": s.type_ii.type_ii, "simulated": req.simulated,
-    })
+pub fn exported_record(req: &ExportRequest<'_>, s: &ExportSummary) -> gavel_events::EvidenceExported {
+    gavel_events::EvidenceExported {
+        export_id: s.export_id.clone(),
+        framework: req.framework.framework.id.clone(),
+        from: date_str(req.from),
+        to: date_str(req.to),
+        checkpoint_size: s.checkpoint_size,
+        checkpoint_root: s.checkpoint_root.clone(),
+        sha256sums_sha256: s.sha256sums_sha256.clone(),
+        total_events: s.total_events,
+        type_ii: s.type_ii.type_ii,
+        simulated: req.simulated,
+        other: Default::default(),
+    }
 }
 
 fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, EvidenceError> {

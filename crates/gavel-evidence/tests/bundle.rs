@@ -174,7 +174,7 @@ fn do_export(f: &Fixture, fw: &Framework, from: &str, to: &str, out: &str) -> Ex
     };
     let s = export(&req).expect("export");
     // The caller records the export (in gavel, core does), so the next one proves consistency.
-    let body = gavel_evidence::export::exported_record(&req, &s);
+    let body = serde_json::to_value(gavel_evidence::export::exported_record(&req, &s)).expect("record");
     let draft = EventDraft::new(gavel_evidence::export::EXPORTED_KIND, Actor::system("test"), body.clone())
         .expect("draft");
     let op = gavel_store::docs::StateOp::put(
