@@ -19,6 +19,14 @@
 //!
 //! Modules: [`jsonrpc`] (messages), [`protocol`] (revisions), [`api`] (the gavel client),
 //! [`govern`] (one tools/call), [`stdio`] (the stdio proxy), [`http`] (the Streamable HTTP one).
+//!
+//! Why not the official Rust SDK `rmcp` (3.11 when this was written): it needs Rust 1.88, above the
+//! workspace MSRV (1.87), and it would make the gateway a typed MCP server and client at once,
+//! which re-serializes every message through its model: fields it does not know (a newer
+//! revision's, an extension's) would be dropped or refused, and each method would need its own
+//! forwarding code. A governing proxy needs the opposite: relay every line untouched and interpret
+//! only `tools/call`, its result and `initialize`. The SDKs stay the outside check: the tests
+//! drive the gateway with the Python SDK on both sides.
 
 pub mod api;
 pub mod govern;
