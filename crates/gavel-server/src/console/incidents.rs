@@ -3,7 +3,7 @@
 //! writeup — each through the same core call as the API, so core's rules (roles, the forward-only
 //! state machine, a writeup to resolve) are refused here exactly as there.
 
-use super::pages::{label, layout, notices, Page};
+use super::pages::{label, layout_live, notices, version_of, Live, Page};
 use super::{blocking, csrf_refused, error_page, signed_in, urlencode};
 use crate::error::status_of;
 use crate::AppState;
@@ -61,7 +61,8 @@ pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> R
         h2 { "Resolved (" (closed.len()) ")" }
         @if closed.is_empty() { p { "None yet." } } @else { (table(&closed)) }
     };
-    layout("Incidents", Some((&user, &csrf_token(&sid))), body).into_response()
+    let live = Live { what: "incidents", version: incidents_version(&listed) };
+    layout_live("Incidents", Some((&user, &csrf_token(&sid))), body, Some(live)).into_response()
 }
 
 #[derive(Deserialize)]
@@ -193,7 +194,27 @@ fn render(user: &User, csrf: &str, v: &IncidentView, done: Option<&str>, refused
             }
         }
     };
-    layout("Incidents", Some((user, csrf)), body)
+    let what = format!("incident:{}", i.id);
+    layout_live(
+        "Incidents",
+        Some((user, csrf)),
+        body,
+        Some(Live { what: &what, version: incident_version(v) }),
+    )
+}
+
+/// The version of the incident list: each incident's status and number of timeline entries.
+pub(super) fn incidents_version(listed: &[IncidentView]) -> String {
+    let parts: Vec<String> = listed
+        .iter()
+        .map(|i| format!("{}:{}:{}", i.incident.id, i.incident.status.as_str(), i.incident.entries))
+        .collect();
+    version_of(&parts.join(","))
+}
+
+/// The version of one incident: its status and number of timeline entries.
+pub(super) fn incident_version(v: &IncidentView) -> String {
+    version_of(&format!("{}:{}", v.incident.status.as_str(), v.incident.entries))
 }
 
 #[derive(Deserialize)]

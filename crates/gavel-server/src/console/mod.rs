@@ -1,5 +1,6 @@
 //! The web console that `gavel serve` serves at `/`: server-rendered HTML (maud) that works
-//! without JavaScript, over the same `Gavel` calls as the API.
+//! without JavaScript (the console's two small scripts only reload a live page and verify a shared
+//! bundle in the browser), over the same `Gavel` calls as the API.
 //!
 //! | route | page | core |
 //! |---|---|---|
@@ -17,7 +18,8 @@
 //! | `GET /console/audit`, `…/{decision id}` | decisions searched; the trace of one | `Gavel::audit_decisions`, `trace` |
 //! | `GET /console/readiness`, `POST …/scan` | the latest scan per criterion, the trend; runs one | `Gavel::compliance_scans`, `run_scan` |
 //! | `GET /console/share/{token}` | the auditor's page of a share link (no sign-in) | as `GET /v1/public/share/{token}` |
-//! | `GET /console/static/console.css`, `verify.js` | the style sheet; the share page's check | — |
+//! | `GET /console/static/console.css`, `verify.js`, `live.js` | the style sheet; the share page's check; live pages' reload | — |
+//! | `GET /console/live/{approvals,incidents,incident:<id>}` | what a live page shows, as a version | as the page |
 //!
 //! Invariants:
 //! * **one door**: every page asks core as the signed-in user (`Gavel::session_user`, then the
@@ -32,8 +34,8 @@
 //!   without it; every POST is also refused when the browser says it comes from another origin
 //!   (`Origin`, `Sec-Fetch-Site`); signing in is under the same per-source budget as the other
 //!   routes that need no token;
-//! * **headers**: a CSP without script (the share page: only its own) or inline style
-//!   (`default-src 'none'`), no framing, no
+//! * **headers**: a CSP that allows only the console's own script and style files, no inline
+//!   ones (`default-src 'none'; script-src 'self'`), no framing, no
 //!   referrer to other sites, no sniffing, and `Cache-Control: no-store` on every page.
 
 mod agents;
@@ -64,6 +66,8 @@ pub const SESSION_COOKIE: &str = "gavel_session";
 const STYLE: &str = include_str!("console.css");
 /// The share page's in-browser verification (the console's only script).
 const VERIFY_SCRIPT: &str = include_str!("verify.js");
+/// Live pages' reload check.
+const LIVE_SCRIPT: &str = include_str!("live.js");
 
 /// How the console is served.
 #[derive(Debug, Clone, Copy, Default)]
@@ -100,6 +104,8 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/console/share/{token}", shared)
         .route("/console/static/console.css", get(style))
         .route("/console/static/verify.js", get(script))
+        .route("/console/static/live.js", get(live_script))
+        .route("/console/live/{what}", get(live))
         .route_layer(axum::middleware::from_fn(guard))
 }
 
@@ -118,14 +124,11 @@ fn with_headers(mut response: Response) -> Response {
     let set = |h: &mut HeaderMap, name: header::HeaderName, value: &'static str| {
         h.insert(name, HeaderValue::from_static(value));
     };
-    // A page that runs its own script (the share page) sets its own policy.
-    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
-        set(
-            h,
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        );
-    }
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
     set(h, header::X_FRAME_OPTIONS, "DENY");
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     // Not `no-referrer`: under it browsers send `Origin: null` with the console's own forms,
@@ -224,6 +227,44 @@ async fn script() -> Response {
         VERIFY_SCRIPT,
     )
         .into_response()
+}
+
+async fn live_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        LIVE_SCRIPT,
+    )
+        .into_response()
+}
+
+/// The current version of what a live page shows (`live.js` asks every few seconds): the same
+/// core reads as the page, as the signed-in user.
+async fn live(State(state): State<AppState>, headers: HeaderMap, Path(what): Path<String>) -> Response {
+    let Ok((user, _)) = signed_in(&state, &headers).await else {
+        return (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({}))).into_response();
+    };
+    let principal = Principal::User(user);
+    let version = blocking(&state, move |g| {
+        let p = &principal;
+        if what == "approvals" {
+            Ok(pages::approvals_version(&g.approvals(p, Some(ApprovalStatus::Pending), 200)?))
+        } else if what == "incidents" {
+            let filter = gavel_core::incidents::IncidentFilter { limit: Some(500), ..Default::default() };
+            Ok(incidents::incidents_version(&g.incidents(p, &filter)?))
+        } else if let Some(id) = what.strip_prefix("incident:") {
+            Ok(incidents::incident_version(&g.incident(p, id)?))
+        } else {
+            Err(CoreError::NotFound(format!("no live page {what:?}")))
+        }
+    })
+    .await;
+    match version {
+        Ok(v) => axum::Json(serde_json::json!({ "version": v })).into_response(),
+        Err(e) => (status_of(&e), axum::Json(serde_json::json!({}))).into_response(),
+    }
 }
 
 async fn sign_in_page() -> Response {

@@ -1,16 +1,41 @@
-//! The console's HTML, rendered with maud (every interpolation is escaped). No script: forms post
-//! and the server redirects. Every form control has a label; buttons say what they do.
+//! The console's HTML, rendered with maud (every interpolation is escaped). Forms post and the
+//! server redirects, so every page works without script; a live page adds `live.js`, which only
+//! reloads it when what it shows changed. Every form control has a label; buttons say what they do.
 
 use axum::response::Html;
 use gavel_core::approvals::Approval;
 use gavel_core::User;
 use maud::{html, Markup, DOCTYPE};
 
-/// A rendered page (`text/html; charset=utf-8`).
-pub(super) type Page = Html<String>;
 use time::OffsetDateTime;
 
+/// A rendered page (`text/html; charset=utf-8`).
+pub(super) type Page = Html<String>;
+
 pub(super) fn layout(title: &str, user: Option<(&User, &str)>, body: Markup) -> Page {
+    layout_live(title, user, body, None)
+}
+
+/// What a live page shows, as a version `live.js` compares with the server's every few seconds.
+pub(super) struct Live<'a> {
+    /// The `/console/live/{what}` it asks.
+    pub what: &'a str,
+    pub version: String,
+}
+
+/// A version of some state: a short digest of its description.
+pub(super) fn version_of(description: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(&sha2::Sha256::digest(description.as_bytes())[..8])
+}
+
+/// [`layout`] of a page that reloads itself when what it shows changes (`live.js`).
+pub(super) fn layout_live(
+    title: &str,
+    user: Option<(&User, &str)>,
+    body: Markup,
+    live: Option<Live<'_>>,
+) -> Page {
     Html(
         html! {
             (DOCTYPE)
@@ -20,6 +45,7 @@ pub(super) fn layout(title: &str, user: Option<(&User, &str)>, body: Markup) -> 
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     title { (title) " · gavel" }
                     link rel="stylesheet" href="/console/static/console.css";
+                    @if live.is_some() { script src="/console/static/live.js" defer {} }
                 }
                 body {
                     header {
@@ -37,7 +63,15 @@ pub(super) fn layout(title: &str, user: Option<(&User, &str)>, body: Markup) -> 
                             }
                         }
                     }
-                    main { (body) }
+                    main data-live=[live.as_ref().map(|l| l.what)] data-version=[live.as_ref().map(|l| l.version.as_str())] {
+                        @if live.is_some() {
+                            p #live-notice .notice role="status" hidden {
+                                "This page has changed since it was loaded. "
+                                button #live-reload type="button" { "Reload" }
+                            }
+                        }
+                        (body)
+                    }
                 }
             }
         }
@@ -123,6 +157,11 @@ fn time_left(expires_at: &str, now: OffsetDateTime) -> String {
     }
 }
 
+/// The version of the approvals queue: which calls are waiting.
+pub(super) fn approvals_version(pending: &[Approval]) -> String {
+    version_of(&pending.iter().map(|a| a.id.as_str()).collect::<Vec<_>>().join(","))
+}
+
 fn arguments(a: &Approval) -> String {
     serde_json::to_string_pretty(&a.arguments).unwrap_or_default()
 }
@@ -180,7 +219,8 @@ pub(super) fn approvals(v: &ApprovalsView<'_>) -> Page {
             }
         }
     };
-    layout("Approvals", Some((v.user, v.csrf)), body)
+    let live = Live { what: "approvals", version: approvals_version(v.pending) };
+    layout_live("Approvals", Some((v.user, v.csrf)), body, Some(live))
 }
 
 #[cfg(test)]

@@ -3,20 +3,16 @@
 //! button that verifies them in the auditor's own browser (`verify.js`: WebCrypto SHA-256 of
 //! every file against SHA256SUMS, and the Ed25519 signature of SHA256SUMS), so the check does not
 //! rest on the server that served the files. The link is admitted and its access recorded exactly
-//! as `GET /v1/public/share/{token}` does (same budgets, same record); this page alone may run a
-//! script, and only its own (`script-src 'self'`).
+//! as `GET /v1/public/share/{token}` does (same budgets, same record).
 
 use super::pages::{message, Page};
 use crate::compliance_api::{listing_of_share, ShareListing};
 use crate::AppState;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{html, DOCTYPE};
 use std::net::SocketAddr;
-
-/// The page's policy: the console's, plus its own script and fetches to this origin.
-const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub(super) async fn page(
     State(state): State<AppState>,
@@ -25,11 +21,7 @@ pub(super) async fn page(
     headers: HeaderMap,
 ) -> Response {
     match listing_of_share(&state, token.clone(), addr, &headers).await {
-        Ok(listing) => {
-            let mut response = render(&token, &listing).into_response();
-            response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-            response
-        }
+        Ok(listing) => render(&token, &listing).into_response(),
         Err(refused) => {
             let status = refused.status();
             let text = match status {
