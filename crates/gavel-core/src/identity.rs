@@ -397,9 +397,15 @@ impl Gavel {
         ops.extend(credential_ops("user", &user.id, &token, &user.created_at));
         ops.extend(extra);
         self.record(
-            "user.created",
+            gavel_events::kind::USER_CREATED,
             actor,
-            json!({"user_id": user.id, "name": user.name, "role": role, "created_by": actor.id}),
+            crate::typed(&gavel_events::UserCreated {
+                user_id: user.id.clone(),
+                name: user.name.clone(),
+                role: role.as_str().to_string(),
+                created_by: actor.id.clone(),
+                other: Default::default(),
+            })?,
             ops,
         )
         .map_err(|e| match e {
@@ -469,9 +475,15 @@ impl Gavel {
         let from = u.role;
         u.role = role;
         self.record(
-            "user.role_changed",
+            gavel_events::kind::USER_ROLE_CHANGED,
             &by.actor(),
-            json!({"user_id": u.id, "name": u.name, "from": from, "to": role}),
+            crate::typed(&gavel_events::UserRoleChanged {
+                user_id: u.id.clone(),
+                name: u.name.clone(),
+                from: from.as_str().to_string(),
+                to: role.as_str().to_string(),
+                other: Default::default(),
+            })?,
             vec![self.user_op(&u, Expect::Version(version))],
         )?;
         Ok(u)
@@ -488,9 +500,14 @@ impl Gavel {
         }
         u.status = Status::Deactivated;
         self.record(
-            "user.deactivated",
+            gavel_events::kind::USER_DEACTIVATED,
             &by.actor(),
-            json!({"user_id": u.id, "name": u.name, "reason": reason}),
+            crate::typed(&gavel_events::UserDeactivated {
+                user_id: u.id.clone(),
+                name: u.name.clone(),
+                reason: reason.to_string(),
+                other: Default::default(),
+            })?,
             vec![self.user_op(&u, Expect::Version(version))],
         )?;
         Ok(u)
@@ -508,7 +525,12 @@ impl Gavel {
         if caller.id != u.id && caller.role != Role::Admin {
             return Err(CoreError::Forbidden("only an admin can rotate another user's credential".into()));
         }
-        let token = self.rotate("user", &u.id, &by.actor(), json!({"user_id": u.id, "name": u.name}))?;
+        let rotated = gavel_events::CredentialRotated {
+            user_id: Some(u.id.clone()),
+            name: u.name.clone(),
+            ..Default::default()
+        };
+        let token = self.rotate("user", &u.id, &by.actor(), crate::typed(&rotated)?)?;
         Ok(Issued { principal: u, token })
     }
 
@@ -745,7 +767,12 @@ impl Gavel {
         if a.status == Status::Deactivated {
             return Err(CoreError::Conflict(format!("agent {} is deactivated", a.name)));
         }
-        let token = self.rotate("agent", &a.id, &by.actor(), json!({"agent_id": a.id, "name": a.name}))?;
+        let rotated = gavel_events::CredentialRotated {
+            agent_id: Some(a.id.clone()),
+            name: a.name.clone(),
+            ..Default::default()
+        };
+        let token = self.rotate("agent", &a.id, &by.actor(), crate::typed(&rotated)?)?;
         Ok(Issued { principal: a, token })
     }
 }

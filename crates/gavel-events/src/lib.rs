@@ -18,12 +18,17 @@
 
 mod containment;
 mod incidents;
+mod principals;
 mod records;
 
 pub use containment::{AgentRegistered, AgentStatusChanged, KillSwitchEngaged, KillSwitchReleased};
 pub use incidents::{
     IncidentAssigned, IncidentContained, IncidentEvent, IncidentLinked, IncidentNoted, IncidentOpened,
     IncidentOther, IncidentResolved, IncidentTriaged,
+};
+pub use principals::{
+    CredentialRotated, UserCreated, UserDeactivated, UserRoleChanged, WebhookChanged, WebhookCreated,
+    WebhookSecretRotated,
 };
 pub use records::{
     AuthFailureRow, AuthFailures, CredentialOwner, DetectionRaised, EvidenceExported, EvidenceUploaded,
@@ -70,6 +75,15 @@ pub mod kind {
     pub const AGENT_SUSPENDED: &str = "agent.suspended";
     pub const AGENT_REACTIVATED: &str = "agent.reactivated";
     pub const AGENT_DEACTIVATED: &str = "agent.deactivated";
+    pub const AGENT_CREDENTIAL_ROTATED: &str = "agent.credential_rotated";
+    pub const USER_CREATED: &str = "user.created";
+    pub const USER_ROLE_CHANGED: &str = "user.role_changed";
+    pub const USER_DEACTIVATED: &str = "user.deactivated";
+    pub const USER_CREDENTIAL_ROTATED: &str = "user.credential_rotated";
+    pub const WEBHOOK_CREATED: &str = "webhook.created";
+    pub const WEBHOOK_UPDATED: &str = "webhook.updated";
+    pub const WEBHOOK_DISABLED: &str = "webhook.disabled";
+    pub const WEBHOOK_SECRET_ROTATED: &str = "webhook.secret_rotated";
 }
 
 /// Reads a payload tolerantly: what does not fit reads as the default.
@@ -482,6 +496,13 @@ pub fn retype(kind: &str, data: &Value) -> Option<Result<Value, serde_json::Erro
         kind::AGENT_SUSPENDED | kind::AGENT_REACTIVATED | kind::AGENT_DEACTIVATED => {
             through::<AgentStatusChanged>(data)
         }
+        kind::USER_CREATED => through::<UserCreated>(data),
+        kind::USER_ROLE_CHANGED => through::<UserRoleChanged>(data),
+        kind::USER_DEACTIVATED => through::<UserDeactivated>(data),
+        kind::USER_CREDENTIAL_ROTATED | kind::AGENT_CREDENTIAL_ROTATED => through::<CredentialRotated>(data),
+        kind::WEBHOOK_CREATED => through::<WebhookCreated>(data),
+        kind::WEBHOOK_UPDATED | kind::WEBHOOK_DISABLED => through::<WebhookChanged>(data),
+        kind::WEBHOOK_SECRET_ROTATED => through::<WebhookSecretRotated>(data),
         _ => return None,
     })
 }

@@ -104,6 +104,8 @@ pub struct Names {
 
 impl Names {
     fn remember(&mut self, id: Option<&str>, name: Option<&str>) {
+        // A typed field reads as "" when absent: that names nobody.
+        let (id, name) = (id.filter(|i| !i.is_empty()), name.filter(|n| !n.is_empty()));
         if let (Some(id), Some(name)) = (id, name) {
             if self.by_id.len() < MAX_NAMES || self.by_id.contains_key(id) {
                 self.by_id.insert(id.to_string(), name.to_string());
@@ -115,8 +117,21 @@ impl Names {
     pub fn learn(&mut self, e: &Event) {
         let d = &e.data;
         match e.kind.as_str() {
-            "user.created" | "user.role_changed" | "user.deactivated" | "user.credential_rotated" => {
-                self.remember(s(d, "user_id"), s(d, "name"))
+            kind::USER_CREATED => {
+                let u: gavel_events::UserCreated = gavel_events::read(d);
+                self.remember(Some(&u.user_id), Some(&u.name))
+            }
+            kind::USER_ROLE_CHANGED => {
+                let u: gavel_events::UserRoleChanged = gavel_events::read(d);
+                self.remember(Some(&u.user_id), Some(&u.name))
+            }
+            kind::USER_DEACTIVATED => {
+                let u: gavel_events::UserDeactivated = gavel_events::read(d);
+                self.remember(Some(&u.user_id), Some(&u.name))
+            }
+            kind::USER_CREDENTIAL_ROTATED => {
+                let u: gavel_events::CredentialRotated = gavel_events::read(d);
+                self.remember(u.user_id.as_deref(), Some(&u.name))
             }
             "agent.registered" | "agent.suspended" | "agent.deactivated" | "agent.reactivated" => {
                 self.remember(s(d, "agent_id"), s(d, "name").or_else(|| s(d, "agent_name")))

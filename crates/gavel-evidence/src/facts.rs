@@ -254,9 +254,10 @@ impl FactsBuilder {
             kind::AGENT_REACTIVATED => {
                 self.deactivated_agents.remove(&gavel_events::read::<AgentStatusChanged>(d).agent_id);
             }
-            "user.deactivated" => {
-                if let Some(id) = text(d, "user_id") {
-                    self.deactivated_users.insert(id.to_string());
+            kind::USER_DEACTIVATED => {
+                let user: gavel_events::UserDeactivated = gavel_events::read(d);
+                if !user.user_id.is_empty() {
+                    self.deactivated_users.insert(user.user_id);
                 }
             }
             gavel_events::kind::FINDING_BYPASS => {
@@ -307,16 +308,18 @@ impl FactsBuilder {
                 self.add("refused_authentications", itemized + failures.attempts_omitted);
             }
             gavel_events::kind::WEBHOOK_ATTEMPTS => self.webhook_attempts(&gavel_events::read(d), at),
-            "webhook.created" => {
-                if let Some(id) = text(d, "id") {
-                    let ep = self.endpoints.entry(id.to_string()).or_default();
-                    if d.get("enabled") != Some(&Value::Bool(false)) {
+            kind::WEBHOOK_CREATED => {
+                let created: gavel_events::WebhookCreated = gavel_events::read(d);
+                if !created.id.is_empty() {
+                    let ep = self.endpoints.entry(created.id).or_default();
+                    // Endpoints are created enabled; an event that says otherwise is believed.
+                    if created.other.get("enabled") != Some(&Value::Bool(false)) {
                         ep.enabled_since.get_or_insert(at);
                     }
                 }
             }
-            "webhook.disabled" | "webhook.updated" => {
-                self.webhook_change(e.kind == "webhook.disabled", d, at)
+            kind::WEBHOOK_DISABLED | kind::WEBHOOK_UPDATED => {
+                self.webhook_change(e.kind == kind::WEBHOOK_DISABLED, &gavel_events::read(d), at)
             }
             _ => {}
         }
@@ -397,14 +400,16 @@ impl FactsBuilder {
         }
     }
 
-    fn webhook_change(&mut self, disabled: bool, d: &Value, at: OffsetDateTime) {
-        let Some(id) = text(d, "id") else { return };
+    fn webhook_change(&mut self, disabled: bool, change: &gavel_events::WebhookChanged, at: OffsetDateTime) {
+        if change.id.is_empty() {
+            return;
+        }
         let from = self.from;
-        let first_seen = !self.endpoints.contains_key(id);
-        let ep = self.endpoints.entry(id.to_string()).or_default();
+        let first_seen = !self.endpoints.contains_key(&change.id);
+        let ep = self.endpoints.entry(change.id.clone()).or_default();
         // Whether it was enabled just before this change: said by the event when it carries
         // `was_enabled`; otherwise known only when an earlier event of the period showed it.
-        let was_enabled = match d.get("was_enabled").and_then(Value::as_bool) {
+        let was_enabled = match change.was_enabled {
             Some(w) => w,
             None => ep.enabled_since.is_some(),
         };
@@ -414,7 +419,7 @@ impl FactsBuilder {
         let enabled_now = if disabled {
             false
         } else {
-            match d.get("enabled").and_then(Value::as_bool) {
+            match change.enabled.flatten() {
                 Some(on) => on,
                 None => was_enabled,
             }

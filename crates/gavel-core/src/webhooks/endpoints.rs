@@ -219,9 +219,15 @@ impl Gavel {
             ..Default::default()
         };
         self.record(
-            "webhook.created",
+            gavel_events::kind::WEBHOOK_CREATED,
             &by.actor(),
-            json!({"id": endpoint.id, "url": endpoint.url, "kinds": endpoint.kinds, "created_by": user.name}),
+            crate::typed(&gavel_events::WebhookCreated {
+                id: endpoint.id.clone(),
+                url: endpoint.url.clone(),
+                kinds: Some(endpoint.kinds.clone()),
+                created_by: user.name.clone(),
+                other: Default::default(),
+            })?,
             vec![
                 Self::endpoint_op(&endpoint, Expect::Absent),
                 StateOp::put(CURSORS, &endpoint.id, json!(cursor), DocKeys::default(), Expect::Absent),
@@ -300,11 +306,24 @@ impl Gavel {
         }
         // Only a change from enabled to disabled is a `webhook.disabled`; `was_enabled` lets
         // evidence know the endpoint's state before the change (streaming coverage).
-        let kind = if enabled == Some(false) && was_enabled { "webhook.disabled" } else { "webhook.updated" };
+        let kind = if enabled == Some(false) && was_enabled {
+            gavel_events::kind::WEBHOOK_DISABLED
+        } else {
+            gavel_events::kind::WEBHOOK_UPDATED
+        };
+        let change = gavel_events::WebhookChanged {
+            id: id.to_string(),
+            kinds: Some(kinds),
+            enabled: Some(enabled),
+            reason: None,
+            by: Some(user.name.clone()),
+            was_enabled: Some(was_enabled),
+            other: Default::default(),
+        };
         self.record(
             kind,
             &by.actor(),
-            json!({"id": id, "kinds": kinds, "enabled": enabled, "by": user.name, "was_enabled": was_enabled}),
+            crate::typed(&change)?,
             vec![Self::endpoint_op(&e, Expect::Version(version))],
         )?;
         Ok(e.view())
@@ -322,9 +341,17 @@ impl Gavel {
         e.enabled = false;
         e.disabled_reason = Some(why.clone());
         self.record(
-            "webhook.disabled",
+            gavel_events::kind::WEBHOOK_DISABLED,
             &by.actor(),
-            json!({"id": id, "reason": why, "by": user.name, "was_enabled": true}),
+            crate::typed(&gavel_events::WebhookChanged {
+                id: id.to_string(),
+                kinds: None,
+                enabled: None,
+                reason: Some(why.clone()),
+                by: Some(user.name.clone()),
+                was_enabled: Some(true),
+                other: Default::default(),
+            })?,
             vec![Self::endpoint_op(&e, Expect::Version(version))],
         )?;
         Ok(e.view())
@@ -346,9 +373,14 @@ impl Gavel {
         let old = std::mem::replace(&mut e.secret, new_secret());
         e.previous_secret = expires_at.clone().map(|expires_at| PreviousSecret { secret: old, expires_at });
         self.record(
-            "webhook.secret_rotated",
+            gavel_events::kind::WEBHOOK_SECRET_ROTATED,
             &by.actor(),
-            json!({"id": id, "by": user.name, "previous_secret_expires_at": expires_at}),
+            crate::typed(&gavel_events::WebhookSecretRotated {
+                id: id.to_string(),
+                by: user.name.clone(),
+                previous_secret_expires_at: expires_at.clone(),
+                other: Default::default(),
+            })?,
             vec![Self::endpoint_op(&e, Expect::Version(version))],
         )?;
         Ok(RotatedSecret { id: id.to_string(), secret: e.secret, previous_secret_expires_at: expires_at })

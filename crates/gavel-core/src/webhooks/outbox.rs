@@ -611,10 +611,17 @@ impl Gavel {
                 let why = format!("the endpoint answered 410 Gone (delivery of seq {seq})");
                 e.enabled = false;
                 e.disabled_reason = Some(why.clone());
+                let mut change = gavel_events::WebhookChanged {
+                    id: e.id.clone(),
+                    reason: Some(why.clone()),
+                    was_enabled: Some(true),
+                    ..Default::default()
+                };
+                change.other.insert("attempts_seq".into(), json!(appended.seq));
                 self.record(
-                    "webhook.disabled",
+                    gavel_events::kind::WEBHOOK_DISABLED,
                     &Actor::system("webhooks"),
-                    json!({"id": e.id, "reason": why, "attempts_seq": appended.seq, "was_enabled": true}),
+                    crate::typed(&change)?,
                     vec![Self::endpoint_op(&e, Expect::Version(version))],
                 )?;
             }
