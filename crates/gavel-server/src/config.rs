@@ -61,6 +61,9 @@ pub struct Config {
     /// Browsers reach the web console over HTTPS (a TLS proxy in front): its session cookie is
     /// marked `Secure`, so it is never sent over plain HTTP.
     pub console_secure_cookie: bool,
+    /// `/readyz`: unready while the database's write-ahead log is larger than this (MiB); the store
+    /// rewinds it past 64 MiB, so a larger one means readers kept it from doing so.
+    pub ready_max_wal_mb: u64,
 }
 
 impl Default for Config {
@@ -89,6 +92,7 @@ impl Default for Config {
             ready_max_detector_lag: 100_000,
             ready_min_free_disk_mb: 256,
             console_secure_cookie: false,
+            ready_max_wal_mb: 1024,
         }
     }
 }
@@ -168,6 +172,7 @@ impl Config {
             probe_interval: std::time::Duration::from_secs(self.ready_probe_interval_secs),
             max_detector_lag: self.ready_max_detector_lag,
             min_free_disk_bytes: self.ready_min_free_disk_mb.saturating_mul(1024 * 1024),
+            max_wal_bytes: self.ready_max_wal_mb.saturating_mul(1024 * 1024),
         }
     }
 
@@ -244,6 +249,11 @@ impl Config {
         }
         if !(1..=3600).contains(&self.ready_probe_interval_secs) {
             return Err(ConfigError::Invalid("ready_probe_interval_secs must be between 1 and 3600".into()));
+        }
+        if self.ready_max_wal_mb < 64 {
+            return Err(ConfigError::Invalid(
+                "ready_max_wal_mb must be at least 64 (the store rewinds the WAL only past 64 MiB)".into(),
+            ));
         }
         self.s3_target()?;
         if self.addr.parse::<std::net::SocketAddr>().is_err() {
@@ -327,6 +337,7 @@ mod tests {
             "incident_min_severity = \"urgent\"\n",
             "deny_spike_window_secs = 0\n",
             "ready_probe_interval_secs = 0\n",
+            "ready_max_wal_mb = 10\n",
         ] {
             std::fs::write(&path, bad).unwrap();
             assert!(Config::load(Some(&path), Path::new("/nonexistent")).is_err(), "{bad}");
