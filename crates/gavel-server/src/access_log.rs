@@ -1,6 +1,8 @@
 //! One access log line per HTTP request (target `gavel::access`, level info; turned off with
-//! `RUST_LOG=info,gavel::access=off`): a request id (also sent back as `x-request-id`), the method, the route *template*, the status, the latency and the
-//! authenticated principal (`user:<id>` / `agent:<id>`), when there is one.
+//! `RUST_LOG=info,gavel::access=off`): a request id (also sent back as `x-request-id`), the client
+//! address (`client_addr`: behind a trusted proxy, the address it forwarded for), the method, the
+//! route *template*, the status, the latency and the authenticated principal (`user:<id>` /
+//! `agent:<id>`), when there is one.
 //!
 //! Invariants: no token, body or raw path is ever logged — the raw path of a share link carries
 //! its token, so only the matched template (`/v1/public/share/{token}/…`) is; requests that match
@@ -58,6 +60,7 @@ pub(crate) async fn log_request(req: Request, next: Next) -> Response {
     }
     let started = Instant::now();
     let method = req.method().clone();
+    let client = req.extensions().get::<crate::client_addr::ClientAddr>().map(|c| c.0);
     let request_id = request_id();
     let (mut response, seen) = SEEN
         .scope(RefCell::new(Seen::default()), async {
@@ -69,6 +72,7 @@ pub(crate) async fn log_request(req: Request, next: Next) -> Response {
     tracing::info!(
         target: "gavel::access",
         request_id = %request_id,
+        client = %client.map_or_else(|| "-".to_string(), |c| c.to_string()),
         method = %method,
         route = seen.route.as_deref().unwrap_or("(no route)"),
         status = response.status().as_u16(),

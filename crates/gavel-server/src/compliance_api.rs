@@ -17,11 +17,12 @@
 //! `record_share_access`, `shared_export_document`, `export_public_key`.
 
 use crate::api::{as_caller, created, route, ApiJson, ApiPath, ApiQuery, Bearer, NoBody, Route};
+use crate::client_addr::ClientAddr;
 use crate::error::ApiError;
 use crate::openapi::List;
 use crate::public::Counted;
 use crate::AppState;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::Method;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -32,7 +33,7 @@ use gavel_core::shares::{ExportRecord, Share, ShareAccess};
 use gavel_core::{CoreError, Gavel};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use utoipa::{OpenApi, ToSchema};
 
@@ -379,10 +380,10 @@ async fn signing_key(State(s): State<AppState>) -> Result<Response, ApiError> {
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response())
 }
 
-/// Who asked, for the access record: the peer address and the user agent.
-fn client(addr: &SocketAddr, headers: &HeaderMap) -> String {
+/// Who asked, for the access record: the client address (`client_addr`) and the user agent.
+fn client(addr: &IpAddr, headers: &HeaderMap) -> String {
     let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("-");
-    format!("{} ({})", addr.ip(), agent.chars().take(200).collect::<String>())
+    format!("{addr} ({})", agent.chars().take(200).collect::<String>())
 }
 
 /// Admits one public access through a link and returns the log and the export it may read.
@@ -394,11 +395,11 @@ async fn admit(
     s: &AppState,
     token: String,
     what: Option<String>,
-    addr: SocketAddr,
+    addr: IpAddr,
     headers: &HeaderMap,
 ) -> Result<(Share, String), Response> {
     let guard = s.public.clone();
-    let source = addr.ip();
+    let source = addr;
     let now = || gavel_ledger::clock::format_time(s.gavel.clock().now());
     let named = token.len() + what.as_ref().map_or(0, String::len);
     if named > guard.limits().max_path_bytes {
@@ -447,7 +448,7 @@ async fn admit(
 async fn share_listing(
     State(s): State<AppState>,
     ApiPath(token): ApiPath<String>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
 ) -> Result<Json<ShareListing>, Response> {
     listing_of_share(&s, token, addr, &headers).await.map(Json)
@@ -458,7 +459,7 @@ async fn share_listing(
 pub(crate) async fn listing_of_share(
     s: &AppState,
     token: String,
-    addr: SocketAddr,
+    addr: IpAddr,
     headers: &HeaderMap,
 ) -> Result<ShareListing, Response> {
     let (share, export_id) = admit(s, token, None, addr, headers).await?;
@@ -481,7 +482,7 @@ pub(crate) async fn listing_of_share(
 async fn share_file(
     State(s): State<AppState>,
     ApiPath((token, path)): ApiPath<(String, String)>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
 ) -> Result<Response, Response> {
     let (_, export_id) = admit(&s, token, Some(path.clone()), addr, &headers).await?;

@@ -1,6 +1,7 @@
 //! Server configuration: defaults, then `<data-dir>/gavel.toml` (or `--config FILE`), then
 //! environment variables (`GAVEL_ADDR`, `GAVEL_CHECKPOINT_INTERVAL_SECS`), then flags.
-//! Unknown keys in the file are an error, so a typo never silently falls back to a default.
+//! Unknown keys in the file are an error, so a typo never silently falls back to a default; so is
+//! a value outside its bounds (the message names the key and the bounds).
 
 use serde::Deserialize;
 use std::path::Path;
@@ -61,6 +62,94 @@ pub struct Config {
     /// Browsers reach the web console over HTTPS (a TLS proxy in front): its session cookie is
     /// marked `Secure`, so it is never sent over plain HTTP.
     pub console_secure_cookie: bool,
+    /// `/readyz`: unready while the database's write-ahead log is larger than this (MiB); the store
+    /// rewinds it past 64 MiB, so a larger one means readers kept it from doing so.
+    pub ready_max_wal_mb: u64,
+    /// Reverse proxies (CIDRs or addresses) whose `X-Forwarded-For` / `Forwarded: for=` name the
+    /// client (see `client_addr`); from any other peer those headers are ignored.
+    pub trusted_proxies: Vec<String>,
+    /// The operator-tunable HTTP limits (`[limits]`).
+    pub limits: Limits,
+}
+
+/// `[limits]`: what a request may cost. Each key has bounds checked at start ([`Limits::check`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body on any route, in KiB (413 above; policy texts are the largest).
+    pub max_body_kib: u64,
+    /// Longest an approval long-poll (`?wait=`) may hold a connection, in seconds.
+    pub approval_wait_max_secs: u64,
+    /// Requests a minute from one client address over all routes that need no token (429 above).
+    pub unauthenticated_per_minute: u32,
+    /// Requests a minute through one share link, from all addresses together (429 above).
+    pub share_link_per_minute: u32,
+    /// Longest share-link token plus file path, in bytes (414 above).
+    pub share_path_max_bytes: u64,
+    /// Client addresses, share links and recorded accesses each budget remembers at once (memory).
+    pub tracked_addresses: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let public = crate::public::PublicLimits::default();
+        Limits {
+            max_body_kib: (crate::body_limit::MAX_BODY_BYTES / 1024) as u64,
+            approval_wait_max_secs: crate::body_limit::MAX_WAIT_SECS,
+            unauthenticated_per_minute: public.per_source,
+            share_link_per_minute: public.per_link,
+            share_path_max_bytes: public.max_path_bytes as u64,
+            tracked_addresses: public.max_keys as u64,
+        }
+    }
+}
+
+impl Limits {
+    /// Each key with its value and inclusive bounds.
+    fn bounded(&self) -> [(&'static str, u64, u64, u64); 6] {
+        [
+            // 16 KiB holds every request but policy texts; 64 MiB is past any legitimate one.
+            ("max_body_kib", self.max_body_kib, 16, 64 * 1024),
+            ("approval_wait_max_secs", self.approval_wait_max_secs, 1, 600),
+            ("unauthenticated_per_minute", u64::from(self.unauthenticated_per_minute), 1, 1_000_000),
+            ("share_link_per_minute", u64::from(self.share_link_per_minute), 1, 1_000_000),
+            // A token is 50 bytes; past 4 KiB the path is not a bundle's file.
+            ("share_path_max_bytes", self.share_path_max_bytes, 64, 4096),
+            ("tracked_addresses", self.tracked_addresses, 100, 1_000_000),
+        ]
+    }
+
+    /// Refuses, naming the key, a value outside its bounds.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        for (key, value, min, max) in self.bounded() {
+            if !(min..=max).contains(&value) {
+                return Err(ConfigError::Invalid(format!(
+                    "limits.{key} = {value} is out of bounds: it must be between {min} and {max}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The limits of every request.
+    pub fn http(&self) -> crate::body_limit::HttpLimits {
+        crate::body_limit::HttpLimits {
+            max_body_bytes: usize::try_from(self.max_body_kib.saturating_mul(1024)).unwrap_or(usize::MAX),
+            max_wait_secs: self.approval_wait_max_secs,
+        }
+    }
+
+    /// The budget of the routes that need no token.
+    pub fn public(&self) -> crate::public::PublicLimits {
+        let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        crate::public::PublicLimits {
+            per_source: self.unauthenticated_per_minute,
+            per_link: self.share_link_per_minute,
+            max_path_bytes: size(self.share_path_max_bytes),
+            max_keys: size(self.tracked_addresses),
+            ..Default::default()
+        }
+    }
 }
 
 impl Default for Config {
@@ -89,6 +178,9 @@ impl Default for Config {
             ready_max_detector_lag: 100_000,
             ready_min_free_disk_mb: 256,
             console_secure_cookie: false,
+            ready_max_wal_mb: 1024,
+            trusted_proxies: Vec::new(),
+            limits: Limits::default(),
         }
     }
 }
@@ -168,7 +260,13 @@ impl Config {
             probe_interval: std::time::Duration::from_secs(self.ready_probe_interval_secs),
             max_detector_lag: self.ready_max_detector_lag,
             min_free_disk_bytes: self.ready_min_free_disk_mb.saturating_mul(1024 * 1024),
+            max_wal_bytes: self.ready_max_wal_mb.saturating_mul(1024 * 1024),
         }
+    }
+
+    /// The peers whose forwarding headers name the client.
+    pub fn trusted_proxies(&self) -> Result<crate::client_addr::TrustedProxies, ConfigError> {
+        crate::client_addr::TrustedProxies::parse(&self.trusted_proxies).map_err(ConfigError::Invalid)
     }
 
     /// The webhook dispatcher's tunables: the spec's defaults, with the rotation overlap asked for.
@@ -245,7 +343,14 @@ impl Config {
         if !(1..=3600).contains(&self.ready_probe_interval_secs) {
             return Err(ConfigError::Invalid("ready_probe_interval_secs must be between 1 and 3600".into()));
         }
+        if self.ready_max_wal_mb < 64 {
+            return Err(ConfigError::Invalid(
+                "ready_max_wal_mb must be at least 64 (the store rewinds the WAL only past 64 MiB)".into(),
+            ));
+        }
         self.s3_target()?;
+        self.trusted_proxies()?;
+        self.limits.check()?;
         if self.addr.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::Invalid(format!(
                 "addr {:?} is not HOST:PORT (e.g. 127.0.0.1:7311)",
@@ -327,6 +432,7 @@ mod tests {
             "incident_min_severity = \"urgent\"\n",
             "deny_spike_window_secs = 0\n",
             "ready_probe_interval_secs = 0\n",
+            "ready_max_wal_mb = 10\n",
         ] {
             std::fs::write(&path, bad).unwrap();
             assert!(Config::load(Some(&path), Path::new("/nonexistent")).is_err(), "{bad}");

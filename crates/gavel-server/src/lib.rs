@@ -17,6 +17,7 @@ pub mod api;
 pub mod background;
 pub mod body_limit;
 pub mod checkpoint_upload;
+pub mod client_addr;
 pub mod compliance_api;
 pub mod config;
 pub mod console;
@@ -51,6 +52,10 @@ pub struct AppState {
     pub compliance: Schedule,
     /// The rate limits and access counts of the routes that need no token.
     pub public: Arc<public::PublicGuard>,
+    /// The limits of every request (`[limits]` in gavel.toml).
+    pub http_limits: Arc<body_limit::HttpLimits>,
+    /// The reverse proxies whose forwarding headers name the client (`trusted_proxies`).
+    pub trusted_proxies: Arc<client_addr::TrustedProxies>,
     /// The bounds of `/readyz` and its probe in flight.
     pub readiness: Arc<readiness::Readiness>,
     /// Where each newly signed checkpoint is also written (`checkpoint_publish_dir`).
@@ -76,6 +81,8 @@ impl AppState {
             retention_purge_every: Some(Duration::from_secs(86_400)),
             compliance: Schedule::default(),
             public: Arc::default(),
+            http_limits: Arc::default(),
+            trusted_proxies: Arc::default(),
             readiness: Arc::default(),
             checkpoint_publish_dir: None,
             checkpoint_upload: None,
@@ -120,6 +127,18 @@ impl AppState {
     /// Replaces the budget of the unauthenticated routes.
     pub fn with_public_limits(mut self, limits: public::PublicLimits) -> Self {
         self.public = Arc::new(public::PublicGuard::new(limits));
+        self
+    }
+
+    /// Replaces the limits of every request (body size, long-poll wait).
+    pub fn with_http_limits(mut self, limits: body_limit::HttpLimits) -> Self {
+        self.http_limits = Arc::new(limits);
+        self
+    }
+
+    /// Believes the forwarding headers of these peers (see [`client_addr`]).
+    pub fn with_trusted_proxies(mut self, proxies: client_addr::TrustedProxies) -> Self {
+        self.trusted_proxies = Arc::new(proxies);
         self
     }
 
@@ -194,7 +213,7 @@ pub async fn serve(
     let summaries = tokio::spawn(public::run_flushes(state.clone()));
     let auth_failures = tokio::spawn(run_auth_failure_flushes(state.gavel.clone()));
     let app = api::router(state.clone());
-    // Connection info: share-link accesses record the peer address.
+    // Connection info: the peer address, from which `client_addr` finds the client's.
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     checkpointer.abort();

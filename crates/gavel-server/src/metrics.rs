@@ -1,5 +1,6 @@
 //! Prometheus metrics: decisions by outcome, decide latency, log entries, append latency, the
-//! detectors' progress, and readiness (`gavel_ready`, one `gavel_ready_check` per check).
+//! detectors' progress, the WAL's size, and readiness (`gavel_ready`, one `gavel_ready_check` per
+//! check).
 //!
 //! The registry is the `prometheus-client` crate's, which writes the OpenMetrics 1.0.0 text
 //! format. `/metrics` negotiates on `Accept` ([`Format::negotiate`]): a scraper that asks for
@@ -30,7 +31,7 @@ pub struct DecisionLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReadyCheckLabels {
-    /// `commit`, `detectors` or `disk` (see `readiness`).
+    /// `commit`, `detectors`, `disk` or `wal` (see `readiness`).
     pub check: String,
 }
 
@@ -54,6 +55,8 @@ pub struct Metrics {
     pub ready_check: Family<ReadyCheckLabels, Gauge>,
     /// Free bytes (for unprivileged users) on the data directory's filesystem.
     pub data_dir_free_bytes: Gauge<u64, AtomicU64>,
+    /// Size of the database's write-ahead log after the last commit (readiness wal check).
+    pub wal_bytes: Gauge<u64, AtomicU64>,
     /// The tree size of the last signed checkpoint uploaded to S3 (`checkpoint_upload`).
     pub checkpoint_upload_tree_size: Gauge<u64, AtomicU64>,
     /// Passes of the checkpoint uploader that failed (each is retried).
@@ -75,6 +78,7 @@ impl Metrics {
         let ready = Gauge::default();
         let ready_check = Family::<ReadyCheckLabels, Gauge>::default();
         let data_dir_free_bytes = Gauge::<u64, AtomicU64>::default();
+        let wal_bytes = Gauge::<u64, AtomicU64>::default();
         let checkpoint_upload_tree_size = Gauge::<u64, AtomicU64>::default();
         let checkpoint_upload_failures = Counter::default();
         registry.register("decisions", "Tool-call decisions recorded, by outcome", decisions.clone());
@@ -113,12 +117,12 @@ impl Metrics {
         );
         registry.register(
             "ready",
-            "1 when the server is ready (/readyz answers 200): the log commits, the detectors keep up, the disk has room",
+            "1 when the server is ready (/readyz answers 200): the log commits, the detectors keep up, the disk has room, the WAL is bounded",
             ready.clone(),
         );
         registry.register(
             "ready_check",
-            "1 per passing readiness check, 0 per failing one (check = commit | detectors | disk)",
+            "1 per passing readiness check, 0 per failing one (check = commit | detectors | disk | wal)",
             ready_check.clone(),
         );
         registry.register_with_unit(
@@ -126,6 +130,12 @@ impl Metrics {
             "Free bytes for unprivileged users on the data directory's filesystem (readiness disk check)",
             Unit::Bytes,
             data_dir_free_bytes.clone(),
+        );
+        registry.register_with_unit(
+            "wal",
+            "Size of the database's write-ahead log file after the last commit (readiness wal check)",
+            Unit::Bytes,
+            wal_bytes.clone(),
         );
         registry.register(
             "checkpoint_upload_tree_size",
@@ -150,6 +160,7 @@ impl Metrics {
             ready,
             ready_check,
             data_dir_free_bytes,
+            wal_bytes,
             checkpoint_upload_tree_size,
             checkpoint_upload_failures,
         }

@@ -19,12 +19,14 @@
 //!
 //! Windows are fixed (they start at the first request of a key) and measured on the monotonic
 //! clock, not the log's: a rate limit is about wall time even when the log runs on a simulated
-//! clock. The source is the peer address: behind a reverse proxy every client shares the proxy's
-//! budget (no forwarding header is trusted, since anyone can send one).
+//! clock. The source is the client address (`client_addr`): the peer, or — when the peer is one of
+//! `trusted_proxies` — the address that proxy forwarded for, so clients behind a load balancer
+//! keep budgets of their own while a forwarding header from anyone else is ignored.
 
+use crate::client_addr::ClientAddr;
 use crate::error::ApiError;
 use crate::AppState;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -32,7 +34,7 @@ use gavel_core::shares::{AccessTally, MAX_SUMMARY_ROWS};
 use gavel_core::{CoreError, Gavel};
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -183,10 +185,10 @@ impl IntoResponse for RateLimited {
     }
 }
 
-/// The source of a request: its peer address (unspecified when the server was built without
-/// connection info, as in tests that call the router directly).
+/// The source of a request: its client address ([`ClientAddr`]: the peer, or behind a trusted
+/// proxy the address it forwarded for).
 pub fn source_of(req: &Request) -> IpAddr {
-    req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+    req.extensions().get::<ClientAddr>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0)
 }
 
 impl PublicGuard {

@@ -1,7 +1,7 @@
 //! Readiness (`GET /readyz`): can this process do its job right now? `/healthz` stays liveness
 //! (the process runs and answers); a load balancer should route decisions only to a ready one.
 //!
-//! Three checks, each with a bound from gavel.toml:
+//! Four checks, each with a bound from gavel.toml:
 //! * `commit` — the log writer can commit: unready from a failed commit (a batch of appends or a
 //!   probe) until the next successful one, while the writer thread is gone, and while a probe has
 //!   waited longer than the probe interval (a writer stuck on a locked database). When no commit
@@ -13,6 +13,9 @@
 //! * `disk` — the filesystem of the data directory has at least `ready_min_free_disk_mb` free for
 //!   unprivileged users (statvfs `f_bavail`): a WAL that can still reuse its space commits on a
 //!   nearly full disk, so the probe alone would see the problem only once the WAL must grow.
+//! * `wal` — the database's write-ahead log is at most `ready_max_wal_mb` (`gavel_wal_bytes`).
+//!   The store rewinds it past 64 MiB (gavel-store `sqlite`); a WAL far beyond that means readers
+//!   kept it from being rewound for long, and reads slow down as it grows.
 //!
 //! Invariants: evaluating the checks never writes; every evaluation (a `/readyz` request, a
 //! `/metrics` scrape, a probe tick) sets the `gavel_ready*` gauges from what it found.
@@ -35,6 +38,8 @@ pub struct ReadinessConfig {
     pub max_detector_lag: u64,
     /// Least free space on the data directory's filesystem, in bytes.
     pub min_free_disk_bytes: u64,
+    /// Largest write-ahead log, in bytes.
+    pub max_wal_bytes: u64,
 }
 
 impl Default for ReadinessConfig {
@@ -43,6 +48,7 @@ impl Default for ReadinessConfig {
             probe_interval: Duration::from_secs(5),
             max_detector_lag: 100_000,
             min_free_disk_bytes: 256 * 1024 * 1024,
+            max_wal_bytes: 1024 * 1024 * 1024,
         }
     }
 }
@@ -86,6 +92,7 @@ pub struct Report {
     pub commit: Check,
     pub detectors: Check,
     pub disk: Check,
+    pub wal: Check,
 }
 
 /// The checks by name, as `/readyz` answers them.
@@ -94,6 +101,7 @@ pub struct Checks {
     pub commit: Check,
     pub detectors: Check,
     pub disk: Check,
+    pub wal: Check,
 }
 
 /// `/readyz` when ready: `{"status": "ready", "checks": {...}}`.
@@ -107,7 +115,12 @@ pub struct Ready {
 impl Report {
     /// The checks by name.
     pub fn by_name(&self) -> Checks {
-        Checks { commit: self.commit.clone(), detectors: self.detectors.clone(), disk: self.disk.clone() }
+        Checks {
+            commit: self.commit.clone(),
+            detectors: self.detectors.clone(),
+            disk: self.disk.clone(),
+            wal: self.wal.clone(),
+        }
     }
 
     /// The names of the failing checks.
@@ -115,18 +128,21 @@ impl Report {
         self.checks().into_iter().filter(|(_, c)| !c.ok).map(|(name, _)| name).collect()
     }
 
-    pub fn checks(&self) -> [(&'static str, &Check); 3] {
-        [("commit", &self.commit), ("detectors", &self.detectors), ("disk", &self.disk)]
+    pub fn checks(&self) -> [(&'static str, &Check); 4] {
+        [("commit", &self.commit), ("detectors", &self.detectors), ("disk", &self.disk), ("wal", &self.wal)]
     }
 }
 
 /// Evaluates every check (a few atomic loads, one read of the log size, one statvfs) and sets the
 /// readiness gauges.
 pub fn evaluate(readiness: &Readiness, gavel: &Gavel, metrics: &Metrics) -> Report {
-    let commit = commit_check(readiness, gavel.commit_health());
+    let health = gavel.commit_health();
+    let wal = wal_check(readiness, health.wal_bytes, metrics);
+    let commit = commit_check(readiness, health);
     let detectors = detectors_check(readiness, gavel, metrics);
     let disk = disk_check(readiness, gavel.data_dir().root(), metrics);
-    let report = Report { ready: commit.ok && detectors.ok && disk.ok, commit, detectors, disk };
+    let ready = commit.ok && detectors.ok && disk.ok && wal.ok;
+    let report = Report { ready, commit, detectors, disk, wal };
     metrics.ready.set(i64::from(report.ready));
     for (name, check) in report.checks() {
         metrics.ready_check.get_or_create(&ReadyCheckLabels { check: name.into() }).set(i64::from(check.ok));
@@ -189,6 +205,15 @@ fn disk_check(readiness: &Readiness, dir: &std::path::Path, metrics: &Metrics) -
             }
         }
         Err(e) => Check { ok: false, detail: format!("statvfs {}: {e}", dir.display()) },
+    }
+}
+
+fn wal_check(readiness: &Readiness, wal_bytes: u64, metrics: &Metrics) -> Check {
+    metrics.wal_bytes.set(wal_bytes);
+    let bound = readiness.config.max_wal_bytes;
+    Check {
+        ok: wal_bytes <= bound,
+        detail: format!("write-ahead log {} MiB (bound {} MiB)", mib(wal_bytes), mib(bound)),
     }
 }
 

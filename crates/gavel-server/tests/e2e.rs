@@ -471,6 +471,7 @@ print(json.dumps(out))
         ("gavel_ready", "gauge", ""),
         ("gavel_ready_check", "gauge", ""),
         ("gavel_data_dir_free_bytes", "gauge", "bytes"),
+        ("gavel_wal_bytes", "gauge", "bytes"),
         ("gavel_checkpoint_upload_tree_size", "gauge", ""),
         ("gavel_checkpoint_upload_failures", "counter", ""),
     ];
@@ -513,6 +514,7 @@ fn readiness(max_detector_lag: u64, min_free_disk_bytes: u64) -> gavel_server::r
         probe_interval: std::time::Duration::from_secs(1),
         max_detector_lag,
         min_free_disk_bytes,
+        max_wal_bytes: u64::MAX,
     }
 }
 
@@ -604,6 +606,28 @@ fn readyz_names_disk_below_the_free_space_bound() {
     let text = server.call("GET", "/metrics", None, None).1.as_str().unwrap().to_string();
     assert!(text.contains("gavel_ready_check{check=\"disk\"} 0"), "{text}");
     assert!(text.contains("gavel_data_dir_free_bytes "), "{text}");
+}
+
+#[test]
+fn readyz_names_a_wal_past_its_bound_and_metrics_show_its_size() {
+    let config = gavel_server::readiness::ReadinessConfig { max_wal_bytes: 1024, ..readiness(100_000, 0) };
+    let server = Server::start_tweaked(move |s| s.with_readiness(config.clone()));
+    let alice = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
+    server.ok("POST", "/v1/agents", &alice, Some(json!({"name": "a1"})));
+    let wal = std::fs::metadata(server.dir.path().join("gavel.db-wal")).unwrap().len();
+    assert!(wal > 1024, "a commit leaves more than a KiB of WAL ({wal} bytes)");
+    let (status, body) = server.call("GET", "/readyz", None, None);
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["failing"], json!(["wal"]), "{body}");
+    assert!(body["checks"]["wal"]["detail"].as_str().unwrap().contains("write-ahead log"), "{body}");
+    let text = server.call("GET", "/metrics", None, None).1.as_str().unwrap().to_string();
+    assert!(text.contains("gavel_ready_check{check=\"wal\"} 0"), "{text}");
+    let gauge: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("gavel_wal_bytes "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no gavel_wal_bytes sample: {text}"));
+    assert!(gauge > 1024, "gavel_wal_bytes {gauge}");
 }
 
 #[test]

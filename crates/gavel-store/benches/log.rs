@@ -4,7 +4,11 @@
 //! 1. durable append rate with 1, 8 and 64 concurrent writers vs a bare SQLite loop inserting
 //!    rows of the same size in transactions of 1,000 with the same `synchronous` setting;
 //! 2. full verification rate vs plain SHA-256 over the same bytes;
-//! 3. inclusion proof generation and verification at 1 M entries.
+//! 3. inclusion proof generation and verification at 1 M entries;
+//! 4. only with `GAVEL_BENCH_ONLY=wal`, the WAL under sustained load: a fixed number of decision-shaped
+//!    appends (each with its document) from 64 tasks beside 2 reader threads, with the store's WAL
+//!    bound and without it (`u64::MAX`, the behaviour before the bound), alternating: append rate
+//!    and the largest WAL seen.
 //!
 //! Environment: GAVEL_BENCH_SECS (seconds per append run, default 4), GAVEL_BENCH_PROOF_SIZE
 //! (default 1_000_000).
@@ -18,6 +22,8 @@ use gavel_ledger::event::{Actor, EventDraft, SealableDraft};
 use gavel_ledger::hash::{leaf_hash, ZERO_HASH};
 use gavel_ledger::merkle::verify_inclusion;
 use gavel_ledger::verify::{RangeVerifier, StoredEntry};
+use gavel_store::docs::{DocKeys, DocQuery, Expect, StateOp};
+use gavel_store::sqlite::WAL_LIMIT;
 use gavel_store::{SqliteStore, Store};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -85,6 +91,87 @@ fn bench_append(writers: usize) -> f64 {
         }
     });
     count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// `appends` decision-shaped appends, each with its document, from 64 async tasks on a 2-thread
+/// runtime while 2 threads keep reading (head, the last entry, a document count), on a store
+/// with `wal_limit`. Returns (appends/s, largest WAL seen in bytes, WAL at the end in bytes).
+fn bench_wal(appends: u64, wal_limit: u64) -> (f64, u64, u64) {
+    const TASKS: u64 = 64;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("gavel.db");
+    let store =
+        Arc::new(SqliteStore::open_with_wal_limit(&path, Arc::new(SystemClock), wal_limit).expect("open"));
+    let wal_path = dir.path().join("gavel.db-wal");
+    let wal_size = move || std::fs::metadata(&wal_path).map_or(0, |m| m.len());
+    let done = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (store, done) = (store.clone(), done.clone());
+            std::thread::spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    let head = store.head().expect("head");
+                    if head.size > 0 {
+                        store.entry(head.size - 1).expect("entry");
+                    }
+                    store.count_docs(&DocQuery::new("decisions", 100)).expect("count");
+                }
+            })
+        })
+        .collect();
+    let largest = Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let (done, largest, wal_size) = (done.clone(), largest.clone(), wal_size.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                largest.fetch_max(wal_size(), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let store = store.clone();
+            runtime.spawn(async move {
+                for i in (t..appends).step_by(TASKS as usize) {
+                    let keys = DocKeys {
+                        k1: Some(format!("agent-{}", i % 100)),
+                        k2: None,
+                        k3: Some("allow".into()),
+                    };
+                    let doc = StateOp::put(
+                        "decisions",
+                        &format!("dec_{i:016x}"),
+                        json!({"seq": i}),
+                        keys,
+                        Expect::Absent,
+                    );
+                    store
+                        .submit_with(draft(i), vec![doc])
+                        .expect("submit")
+                        .await
+                        .expect("writer")
+                        .expect("append");
+                }
+            })
+        })
+        .collect();
+    runtime.block_on(async {
+        for t in tasks {
+            t.await.expect("writer task");
+        }
+    });
+    let rate = appends as f64 / start.elapsed().as_secs_f64();
+    done.store(true, Ordering::Relaxed);
+    for r in readers {
+        r.join().expect("reader");
+    }
+    sampler.join().expect("sampler");
+    let end = wal_size();
+    (rate, largest.load(Ordering::Relaxed).max(end), end)
 }
 
 /// The shared bare-SQLite baseline (see `bare_sqlite.rs`), run for this bench's run length.
@@ -213,6 +300,28 @@ fn main() {
                 "{writers:>2} writers: gavel durable append {rate:>8.0} events/s vs bare SQLite {bare:>8.0} rows/s = {:>5.1}%",
                 100.0 * rate / bare
             );
+        }
+    }
+    if only == "wal" {
+        let appends: u64 =
+            std::env::var("GAVEL_BENCH_WAL_APPENDS").ok().and_then(|s| s.parse().ok()).unwrap_or(200_000);
+        // GAVEL_BENCH_WAL_LIMITS_MIB=64,256: other bounds to compare (default: the store's).
+        let limits: Vec<u64> = std::env::var("GAVEL_BENCH_WAL_LIMITS_MIB")
+            .ok()
+            .map(|v| v.split(',').filter_map(|n| n.trim().parse::<u64>().ok()).map(|n| n << 20).collect())
+            .unwrap_or_else(|| vec![WAL_LIMIT]);
+        println!("{appends} appends with documents from 64 tasks beside 2 readers; alternating");
+        for _ in 0..2 {
+            for limit in std::iter::once(u64::MAX).chain(limits.iter().copied()) {
+                let name =
+                    if limit == u64::MAX { "unbounded".to_string() } else { format!("{} MiB", limit >> 20) };
+                let (rate, largest, end) = bench_wal(appends, limit);
+                println!(
+                    "WAL {name:>9}: {rate:>8.0} appends/s, largest WAL {:>7.1} MiB, at the end {:>7.1} MiB",
+                    largest as f64 / 1048576.0,
+                    end as f64 / 1048576.0
+                );
+            }
         }
     }
     if run("verify") {

@@ -109,6 +109,9 @@ pub struct CommitHealth {
     pub last_failed: Option<std::time::Instant>,
     /// The error of the last commit, if it failed: set until the next commit succeeds.
     pub failing: Option<String>,
+    /// The size of the write-ahead log file after the last commit, in bytes (0 for a store without
+    /// one, or before the first commit).
+    pub wal_bytes: u64,
 }
 
 /// A signed checkpoint as stored.

@@ -36,12 +36,9 @@ pub(super) async fn list_approvals(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct WaitQuery {
-    /// Long-poll: wait up to this many seconds (max 60) while the request is pending.
+    /// Long-poll: wait up to this many seconds (at most 60, or gavel.toml `limits.approval_wait_max_secs`) while the request is pending.
     pub wait: Option<u64>,
 }
-
-/// Longest a long-poll may hold a connection.
-const MAX_WAIT_SECS: u64 = 60;
 
 #[utoipa::path(get, path = "/v1/approvals/{id}", params(("id" = String, Path), WaitQuery),
     responses((status = 200, description = "The request; for the requesting agent, an approved one carries its single-use receipt", body = Approval)),
@@ -53,8 +50,9 @@ pub(super) async fn get_approval(
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Result<Json<Approval>, ApiError> {
     let wait = q.wait.unwrap_or(0);
-    if wait > MAX_WAIT_SECS {
-        return Err(ApiError::bad_request(format!("wait must be at most {MAX_WAIT_SECS} seconds")));
+    let max_wait = s.http_limits.max_wait_secs;
+    if wait > max_wait {
+        return Err(ApiError::bad_request(format!("wait must be at most {max_wait} seconds")));
     }
     let deadline = Instant::now() + std::time::Duration::from_secs(wait);
     loop {

@@ -86,8 +86,8 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     }
 }
 
-/// The bearer token of the request (authenticated later, on the blocking pool) and the peer
-/// address it came from (for the record of failed authentications).
+/// The bearer token of the request (authenticated later, on the blocking pool) and the client
+/// address it came from (`client_addr`; for the record of failed authentications).
 pub struct Bearer {
     pub(crate) token: String,
     pub(crate) source: Option<std::net::IpAddr>,
@@ -117,8 +117,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
             .ok_or_else(|| unauthenticated("Authorization must be a Bearer token"))?;
-        let source =
-            parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+        let source = Some(crate::client_addr::ClientAddr::of(parts).0);
         Ok(Bearer { token: token.trim().to_string(), source })
     }
 }

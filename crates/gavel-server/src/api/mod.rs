@@ -201,10 +201,12 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // An oversized body is refused before routing, authentication or any handler.
-        .layer(axum::extract::DefaultBodyLimit::max(crate::body_limit::MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(crate::body_limit::limit_body))
-        // Outermost: every request, refused ones included, gets its access log line.
+        .layer(axum::extract::DefaultBodyLimit::max(state.http_limits.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::body_limit::limit_body))
+        // Every request, refused ones included, gets its access log line.
         .layer(axum::middleware::from_fn(crate::access_log::log_request))
+        // Outermost: who the client is, for the access log, the budgets and the records.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::client_addr::resolve))
         .with_state(state)
 }
 

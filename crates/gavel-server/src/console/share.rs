@@ -6,18 +6,18 @@
 //! as `GET /v1/public/share/{token}` does (same budgets, same record).
 
 use super::pages::{message, Page};
+use crate::client_addr::ClientAddr;
 use crate::compliance_api::{listing_of_share, ShareListing};
 use crate::AppState;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{html, DOCTYPE};
-use std::net::SocketAddr;
 
 pub(super) async fn page(
     State(state): State<AppState>,
     Path(token): Path<String>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
 ) -> Response {
     match listing_of_share(&state, token.clone(), addr, &headers).await {
