@@ -107,7 +107,8 @@ pub fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_checkpoint_publish_dir(config.checkpoint_publish_dir.as_ref().map(PathBuf::from))
         .with_checkpoint_upload(config.s3_target()?, Default::default())
         .with_webhooks(config.dispatch_config())
-        .with_console(config.console());
+        .with_console(config.console())
+        .with_notifications(config.notify_config());
     if let Some(admin) = state.gavel.bootstrap_admin()? {
         println!("bootstrap admin token (shown once, store it now): {}", admin.token);
         tracing::warn!(user = %admin.principal.id, "created the first admin; its token was printed on stdout once");
