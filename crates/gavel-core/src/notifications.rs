@@ -678,7 +678,14 @@ impl Gavel {
             attempt: 1,
             prior: None,
         };
-        for n in self.expiring_notices(&options.console_url, options.remind_within)? {
+        let wants_reminders =
+            channel.events.is_empty() || channel.events.iter().any(|e| e == "approval.expiring");
+        let reminders = if wants_reminders {
+            self.expiring_notices(&options.console_url, options.remind_within)?
+        } else {
+            vec![]
+        };
+        for n in reminders {
             if messages.len() < options.max_new
                 && channel.wants(&n)
                 && !self.delivery_exists(channel_id, &n.id)?

@@ -232,6 +232,27 @@ fn a_held_call_reaches_its_channel_at_once_with_a_working_link_then_one_reminder
     assert!(support_all[0]["text"].as_str().unwrap().starts_with("Incident opened"), "{support_all:?}");
     assert_eq!(incidents.bodies().len(), 1);
     assert_eq!(w.server.ok("GET", &format!("/v1/approvals/{approval}"), &w.alice, None)["status"], "pending");
+
+    // The agent's kill switch: to its group's channel (the agents page), not to another group's.
+    w.server.ok(
+        "POST",
+        "/v1/killswitch",
+        &w.alice,
+        Some(json!({"scope": "agent", "target": "mailer", "reason": "mail to the CFO"})),
+    );
+    let team_all = team.wait_for(4);
+    let text = team_all[3]["text"].as_str().unwrap();
+    assert!(text.starts_with("Kill switch engaged on agent:"), "{text}");
+    assert_eq!(slack_link(&team_all[3]), format!("{}/console/agents", w.server.base));
+    // A readiness scan's new findings: to every channel wanting them (the readiness page).
+    w.server.ok("POST", "/v1/compliance/scans", &w.alice, None);
+    let team_all = team.wait_for(5);
+    assert!(team_all[4]["text"].as_str().unwrap().starts_with("Readiness scan "), "{}", team_all[4]);
+    assert_eq!(slack_link(&team_all[4]), format!("{}/console/readiness", w.server.base));
+    let support_all = support.wait_for(2);
+    assert_eq!(slack_link(&support_all[1]), format!("{}/console/readiness", w.server.base));
+    assert_eq!(support.bodies().len(), 2, "never the payments agent's kill switch: {support_all:?}");
+    assert_eq!(incidents.bodies().len(), 1);
 }
 
 #[test]
