@@ -35,6 +35,7 @@ pub enum ChannelsCommand {
         /// A name people recognise (e.g. "payments approvers").
         #[arg(long)]
         name: String,
+        /// slack (Slack, Mattermost, Rocket.Chat) or json (a generic JSON object).
         #[arg(long, value_enum)]
         format: FormatArg,
         /// http(s) URL the messages are POSTed to.
