@@ -3,7 +3,8 @@
 //! (`gavel_core::webhooks::deliverable_kinds`: decisions allowed, denied and held; approvals
 //! decided and expired; outcomes and bypass findings; policy changes, packs, users, agents,
 //! containment, detections, an incident from opening to resolution, compliance scans, evidence
-//! exports, uploads and shares, retention and holds, operators' `external.*` records), plus the
+//! exports, uploads and shares, retention and holds, a notification channel with a round of
+//! attempts, operators' `external.*` records), plus the
 //! payload of an event purged past retention and that of a signed checkpoint (`checkpoint.signed`,
 //! not a log event: delivered from the stored checkpoints). Each is mapped with
 //! `webhooks::payload` (`webhooks::checkpoint_payload` for the checkpoint), serialized as the
