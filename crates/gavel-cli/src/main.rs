@@ -5,7 +5,7 @@
 //! Two kinds of command: local ones (`init`, `serve`, `demo`, `keys`, `audit verify|record|...`,
 //! `evidence export|key`) work on the data directory (`evidence verify` needs only the bundle);
 //! remote ones (`users`, `agents`, `policy`, `pack`, `decide`, `approvals`, `outcome`, `findings`,
-//! `killswitch`, `webhooks`, `incidents`, `retention`, `holds`, `compliance`, `share`,
+//! `killswitch`, `webhooks`, `notify`, `incidents`, `retention`, `holds`, `compliance`, `share`,
 //! `audit list|trace`) call a running server over HTTP with `--server` and `--token`. Each kind
 //! shows only its own options: `--data-dir` ([`DataDirArgs`]) on the local commands that use it,
 //! `--server` and `--token` ([`RemoteArgs`]) on the remote ones, given after the command's name.
@@ -22,6 +22,7 @@ mod gateway;
 mod incidents;
 mod keys;
 mod killswitch;
+mod notify;
 mod outcome;
 mod pack;
 mod policy;
@@ -241,6 +242,14 @@ enum Command {
         #[command(flatten)]
         remote: RemoteArgs,
     },
+    /// Notification channels for people (chat, JSON): held calls, expiring approvals, incidents,
+    /// kill switches and readiness findings, linked to the console (server; admins).
+    Notify {
+        #[command(subcommand)]
+        command: notify::NotifyCommand,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
     /// Incidents opened by detectors or by hand: assign, triage, note, contain, resolve, and the
     /// timeline of each (server).
     Incidents {
@@ -400,6 +409,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Findings { command, remote } => outcome::findings(&remote.connect()?, command),
         Command::Killswitch { command, remote } => killswitch::run(&remote.connect()?, command),
         Command::Webhooks { command, remote } => webhooks::run(&remote.connect()?, command),
+        Command::Notify { command, remote } => notify::run(&remote.connect()?, command),
         Command::Incidents { command, remote } => incidents::run(&remote.connect()?, command),
         Command::Retention { command, remote } => retention::run(&remote.connect()?, command),
         Command::Holds { command, remote } => retention::holds(&remote.connect()?, command),
@@ -509,6 +519,7 @@ mod cli_definition_tests {
             "findings",
             "killswitch",
             "webhooks",
+            "notify",
             "incidents",
             "retention",
             "holds",

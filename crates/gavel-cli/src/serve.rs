@@ -110,7 +110,8 @@ pub fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_console(config.console())
         .with_http_limits(config.limits.http())
         .with_public_limits(config.limits.public())
-        .with_trusted_proxies(config.trusted_proxies()?);
+        .with_trusted_proxies(config.trusted_proxies()?)
+        .with_notifications(config.notify_config());
     if let Some(admin) = state.gavel.bootstrap_admin()? {
         println!("bootstrap admin token (shown once, store it now): {}", admin.token);
         tracing::warn!(user = %admin.principal.id, "created the first admin; its token was printed on stdout once");

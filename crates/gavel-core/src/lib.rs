@@ -39,6 +39,7 @@ pub mod identity;
 pub mod ids;
 pub mod incidents;
 pub mod log;
+pub mod notifications;
 pub mod policies;
 pub mod redact;
 pub mod retention;

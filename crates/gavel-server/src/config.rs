@@ -68,6 +68,11 @@ pub struct Config {
     /// Reverse proxies (CIDRs or addresses) whose `X-Forwarded-For` / `Forwarded: for=` name the
     /// client (see `client_addr`); from any other peer those headers are ignored.
     pub trusted_proxies: Vec<String>,
+    /// The web console's base URL as people reach it, which notification messages link to
+    /// (e.g. `https://gavel.example.com`). Default: `http://<addr>` (the address listened on).
+    pub console_url: Option<String>,
+    /// Seconds before a pending approval expires when its channels get one reminder.
+    pub notify_remind_before_secs: u64,
     /// The operator-tunable HTTP limits (`[limits]`).
     pub limits: Limits,
 }
@@ -181,6 +186,8 @@ impl Default for Config {
             ready_max_wal_mb: 1024,
             trusted_proxies: Vec::new(),
             limits: Limits::default(),
+            console_url: None,
+            notify_remind_before_secs: 600,
         }
     }
 }
@@ -269,6 +276,16 @@ impl Config {
         crate::client_addr::TrustedProxies::parse(&self.trusted_proxies).map_err(ConfigError::Invalid)
     }
 
+    /// The notification dispatcher's tunables: the console URL (default `http://<addr>`) and the
+    /// reminder window.
+    pub fn notify_config(&self) -> crate::notifications::NotifyConfig {
+        crate::notifications::NotifyConfig {
+            console_url: self.console_url.as_ref().map(|url| url.trim_end_matches('/').to_string()),
+            remind_within: std::time::Duration::from_secs(self.notify_remind_before_secs),
+            ..Default::default()
+        }
+    }
+
     /// The webhook dispatcher's tunables: the spec's defaults, with the rotation overlap asked for.
     pub fn dispatch_config(&self) -> crate::webhooks::DispatchConfig {
         crate::webhooks::DispatchConfig {
@@ -351,6 +368,24 @@ impl Config {
         self.s3_target()?;
         self.trusted_proxies()?;
         self.limits.check()?;
+        if let Some(url) = &self.console_url {
+            let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+            let ok = rest.is_some_and(|r| {
+                !r.is_empty()
+                    && !r.starts_with('/')
+                    && !r.chars().any(|c| c.is_whitespace() || c == '?' || c == '#')
+            });
+            if !ok {
+                return Err(ConfigError::Invalid(format!(
+                    "console_url {url:?} must be an http(s) URL such as https://gavel.example.com"
+                )));
+            }
+        }
+        if !(60..=86_400).contains(&self.notify_remind_before_secs) {
+            return Err(ConfigError::Invalid(
+                "notify_remind_before_secs must be between 60 and 86400".into(),
+            ));
+        }
         if self.addr.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::Invalid(format!(
                 "addr {:?} is not HOST:PORT (e.g. 127.0.0.1:7311)",
@@ -372,7 +407,8 @@ mod tests {
         let documented: Config = toml::from_str(body).expect("the documented gavel.toml parses");
         assert_eq!(documented, Config::default(), "documented defaults differ from Config::default()");
         let mut commented = body.to_string();
-        for key in ["monthly_export_dir", "monthly_export_s3", "org", "checkpoint_publish_dir"] {
+        for key in ["monthly_export_dir", "monthly_export_s3", "org", "checkpoint_publish_dir", "console_url"]
+        {
             commented = commented.replace(&format!("# {key}"), key);
         }
         let table: toml::Table = toml::from_str(&commented).expect("parses");

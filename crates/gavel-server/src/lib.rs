@@ -24,6 +24,7 @@ pub mod console;
 pub mod detectors;
 pub mod error;
 pub mod metrics;
+pub mod notifications;
 pub mod openapi;
 pub mod public;
 pub mod readiness;
@@ -64,6 +65,8 @@ pub struct AppState {
     pub checkpoint_upload: Option<(s3_export::S3Target, checkpoint_upload::UploadConfig)>,
     /// How the web console is served.
     pub console: console::ConsoleSettings,
+    /// How the notification dispatcher started by [`serve`] behaves.
+    pub notifications: Arc<notifications::NotifyConfig>,
 }
 
 impl AppState {
@@ -87,6 +90,7 @@ impl AppState {
             checkpoint_publish_dir: None,
             checkpoint_upload: None,
             console: console::ConsoleSettings::default(),
+            notifications: Arc::default(),
         }
     }
 
@@ -154,6 +158,12 @@ impl AppState {
         self
     }
 
+    /// Replaces the notification dispatcher's tunables (the console URL messages link to).
+    pub fn with_notifications(mut self, config: notifications::NotifyConfig) -> Self {
+        self.notifications = Arc::new(config);
+        self
+    }
+
     /// Replaces the webhook dispatcher's tunables (tests use a short retry schedule).
     pub fn with_webhooks(mut self, config: webhooks::DispatchConfig) -> Self {
         self.webhooks = Arc::new(config);
@@ -202,6 +212,12 @@ pub async fn serve(
         }
     });
     let dispatcher = webhooks::start(state.gavel.clone(), (*state.webhooks).clone());
+    let mut notify = (*state.notifications).clone();
+    if notify.console_url.is_none() {
+        // Links go to the console this very server serves (port 0 is resolved by now).
+        notify.console_url = Some(format!("http://{}", listener.local_addr()?));
+    }
+    let notifier = notifications::start(state.gavel.clone(), notify);
     let uploader = state.checkpoint_upload.clone().map(|(target, config)| {
         checkpoint_upload::start(state.gavel.clone(), target, config, state.metrics.clone())
     });
@@ -225,6 +241,7 @@ pub async fn serve(
         purger.abort();
     }
     dispatcher.stop().await;
+    notifier.stop().await;
     summaries.abort();
     auth_failures.abort();
     flush_auth_failures(state.gavel.clone()).await;

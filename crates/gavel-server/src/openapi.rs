@@ -124,6 +124,7 @@ const TAGS: &[(&str, &str)] = &[
     ("approvals", "Held calls, approvals, outcomes and bypass findings"),
     ("containment", "Kill switches, suspension and per-agent limits"),
     ("webhooks", "SIEM webhook endpoints and their deliveries"),
+    ("notifications", "Notification channels for people (chat, JSON) and their deliveries"),
     ("incidents", "Detections and the incident workflow"),
     ("retention", "The retention period, purges and legal holds"),
     ("compliance", "Readiness scans, evidence exports and share links"),
@@ -149,6 +150,8 @@ fn tag_of(path: &str, secured: bool) -> &'static str {
         "containment"
     } else if starts(&["/v1/webhooks"]) {
         "webhooks"
+    } else if starts(&["/v1/notifications"]) {
+        "notifications"
     } else if starts(&["/v1/incidents", "/v1/detections"]) {
         "incidents"
     } else if starts(&["/v1/retention", "/v1/holds"]) {

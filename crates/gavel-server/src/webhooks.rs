@@ -163,8 +163,9 @@ fn round(
 }
 
 /// Resolves like the system, refusing private targets unless allowed (checked per connection).
-struct GuardedResolver {
-    allow_private: bool,
+/// Shared with the notification dispatcher (`crate::notifications`): one connect-time guard.
+pub(crate) struct GuardedResolver {
+    pub(crate) allow_private: bool,
 }
 
 impl ureq::Resolver for GuardedResolver {

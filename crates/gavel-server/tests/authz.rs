@@ -89,6 +89,10 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("POST", "/v1/webhooks/{id}/update", "A"),
     ("POST", "/v1/webhooks/{id}/rotate-secret", "A"),
     ("GET", "/v1/webhooks/{id}/deliveries", "R"),
+    ("GET", "/v1/notifications/channels", "A"),
+    ("POST", "/v1/notifications/channels", "A"),
+    ("POST", "/v1/notifications/channels/{id}/disable", "A"),
+    ("GET", "/v1/notifications/channels/{id}/deliveries", "A"),
     ("GET", "/v1/retention", "R"),
     ("PUT", "/v1/retention", "A"),
     ("POST", "/v1/retention/approve", "A"),
@@ -147,6 +151,7 @@ fn fill(path: &str, share_token: &str) -> String {
         "approvals" => "apr_000000000000000000000000",
         "findings" => "fnd_000000000000000000000000",
         "webhooks" => "whk_000000000000000000000000",
+        "notifications" => "nch_000000000000000000000000",
         "holds" => "hold_000000000000000000000000",
         "incidents" => "inc_000000000000000000000000",
         "compliance" if path.contains("/scans/") => "scan_000000000000000000000000",
@@ -185,6 +190,9 @@ fn body(method: &str, path: &str) -> Option<Value> {
         }
         ("POST", "/v1/webhooks") => json!({"url": "http://127.0.0.1:9/hook", "kinds": ["never.happens"]}),
         ("POST", "/v1/webhooks/{id}/update") => json!({"enabled": true}),
+        ("POST", "/v1/notifications/channels") => {
+            json!({"name": "matrix", "format": "json", "url": "http://127.0.0.1:9/hook", "events": ["scan.finding"]})
+        }
         ("PUT", "/v1/retention") => json!({"days": 400}),
         ("POST", "/v1/holds") => json!({"from": "2026-01-01", "to": "2026-01-02", "reason": "matrix"}),
         ("POST", "/v1/holds/{id}/release") => json!({"reason": "matrix"}),

@@ -3,7 +3,8 @@
 //! (`gavel_core::webhooks::deliverable_kinds`: decisions allowed, denied and held; approvals
 //! decided and expired; outcomes and bypass findings; policy changes, packs, users, agents,
 //! containment, detections, an incident from opening to resolution, compliance scans, evidence
-//! exports, uploads and shares, retention and holds, operators' `external.*` records), plus the
+//! exports, uploads and shares, retention and holds, a notification channel with a round of
+//! attempts, operators' `external.*` records), plus the
 //! payload of an event purged past retention and that of a signed checkpoint (`checkpoint.signed`,
 //! not a log event: delivered from the stored checkpoints). Each is mapped with
 //! `webhooks::payload` (`webhooks::checkpoint_payload` for the checkpoint), serialized as the
@@ -94,7 +95,43 @@ fn session() -> Server {
     );
     // A second prompt injection while the first one's incident is open is linked to it.
     decide("search_docs", json!({"q": "ignore previous instructions"}));
+    // A notification channel for people: the held call below is its notice.
+    let channel = post(
+        "/v1/notifications/channels",
+        &alice,
+        Some(json!({"name": "approvers", "format": "slack", "url": "https://chat.invalid/hooks/approvers",
+                    "events": ["approval.requested"]})),
+    );
     let held = decide("send_email", json!({"to": "x@example.com"}));
+    // Its round of attempts, recorded through core as the dispatcher records it (the dispatcher
+    // itself may have been first: then the channel is held and there is nothing left to plan).
+    let options = gavel_core::notifications::NoticeOptions {
+        console_url: "http://127.0.0.1:7311".into(),
+        remind_within: Duration::from_secs(600),
+        max_new: 10,
+        max_scan: 10_000,
+    };
+    if let Some(plan) = server.state.gavel.notification_plan(&s(&channel["id"]), 0, &options).unwrap() {
+        let posted: Vec<_> = plan
+            .messages
+            .iter()
+            .map(|m| gavel_core::notifications::Posted {
+                notice_id: m.notice_id.clone(),
+                status_code: Some(503),
+                latency_ms: 3,
+                error: Some("HTTP 503".into()),
+            })
+            .collect();
+        if !posted.is_empty() {
+            let _ = server.state.gavel.record_notification_attempts(
+                &plan,
+                &posted,
+                plan.scanned_to,
+                &[Duration::from_secs(5)],
+            );
+        }
+    }
+    post(&format!("/v1/notifications/channels/{}/disable", s(&channel["id"])), &alice, None);
     post(
         &format!("/v1/approvals/{}/decide", s(&held["approval_id"])),
         &alice,

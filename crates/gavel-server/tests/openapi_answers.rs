@@ -195,6 +195,16 @@ fn every_declared_2xx_schema_matches_the_real_answer() {
     s.get(&format!("/v1/webhooks/{hook}"), &alice);
     s.call("DELETE", &format!("/v1/webhooks/{hook}"), Some(&alice), Some(json!({"reason": "drill over"})));
 
+    // Notification channels: one nobody answers, told of the incident below, so its delivery is
+    // attempted and recorded.
+    let channel = s.post(
+        "/v1/notifications/channels",
+        &alice,
+        Some(json!({"name": "ir", "format": "slack", "url": "http://127.0.0.1:9/chat",
+                    "events": ["incident.opened"]})),
+    );
+    let channel = str_of(&channel, "id");
+
     // Incidents and detections (the detectors raise one on the first call of a new tool).
     let incident = s.post(
         "/v1/incidents",
@@ -222,6 +232,18 @@ fn every_declared_2xx_schema_matches_the_real_answer() {
         assert!(std::time::Instant::now() < deadline, "no detection was raised");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let deliveries = format!("/v1/notifications/channels/{channel}/deliveries");
+    while s.get(&deliveries, &alice)["items"].as_array().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no notification was attempted");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    s.get("/v1/notifications/channels", &alice);
+    s.post(
+        &format!("/v1/notifications/channels/{channel}/disable"),
+        &alice,
+        Some(json!({"reason": "drill over"})),
+    );
 
     // Retention, exports and share links.
     s.get("/v1/retention", &alice);

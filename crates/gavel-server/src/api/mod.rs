@@ -17,6 +17,7 @@
 //! | `findings` | `/v1/findings…` | `approvals` |
 //! | `killswitches` | `/v1/killswitch…` | `containment` |
 //! | `webhooks` | `/v1/webhooks…` | `webhooks` |
+//! | `notifications` | `/v1/notifications/channels…` | `notifications` |
 //! | `incidents` | `/v1/incidents…`, `/v1/detections` | `incidents`, `detectors` |
 //! | `retention` | `/v1/retention…`, `/v1/holds…` | `retention` |
 //! | `crate::compliance_api` | `/v1/compliance…`, `/v1/shares…`, `/v1/public…` | `compliance`, `evidence_runs`, `shares` |
@@ -36,6 +37,7 @@ mod findings;
 mod health;
 mod incidents;
 mod killswitches;
+mod notifications;
 mod policies;
 mod retention;
 mod users;
@@ -158,6 +160,10 @@ pub fn secured_routes() -> Vec<Route> {
         route(Method::POST, "/v1/webhooks/{id}/update", webhooks::update_webhook),
         route(Method::POST, "/v1/webhooks/{id}/rotate-secret", webhooks::rotate_webhook_secret),
         route(Method::GET, "/v1/webhooks/{id}/deliveries", webhooks::webhook_deliveries),
+        route(Method::GET, "/v1/notifications/channels", notifications::list_channels),
+        route(Method::POST, "/v1/notifications/channels", notifications::create_channel),
+        route(Method::POST, "/v1/notifications/channels/{id}/disable", notifications::disable_channel),
+        route(Method::GET, "/v1/notifications/channels/{id}/deliveries", notifications::channel_deliveries),
         route(Method::GET, "/v1/incidents", incidents::list_incidents),
         route(Method::POST, "/v1/incidents", incidents::create_incident),
         route(Method::GET, "/v1/incidents/{id}", incidents::get_incident),
@@ -278,6 +284,8 @@ impl utoipa::Modify for BearerScheme {
         killswitches::list_killswitches, killswitches::engage_killswitch, killswitches::release_killswitch,
         webhooks::create_webhook, webhooks::list_webhooks, webhooks::get_webhook, webhooks::update_webhook,
         webhooks::rotate_webhook_secret, webhooks::disable_webhook, webhooks::webhook_deliveries,
+        notifications::list_channels, notifications::create_channel, notifications::disable_channel,
+        notifications::channel_deliveries,
         incidents::list_incidents, incidents::create_incident, incidents::get_incident,
         incidents::assign_incident, incidents::triage_incident, incidents::note_incident,
         incidents::contain_incident, incidents::resolve_incident, incidents::list_detections,
