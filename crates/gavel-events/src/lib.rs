@@ -4,7 +4,7 @@
 //! file: decisions, approvals, outcomes, findings, webhook attempts, policy changes;
 //! `incidents`: the incident timeline; `containment`: kill switches and the agent lifecycle;
 //! `records`: detections, refused authentications, purges, evidence exports and uploads,
-//! readiness scans.
+//! readiness scans; `gateway`: the tool lists the MCP gateway saw.
 //!
 //! Invariants:
 //! * **written byte for byte as before**: a payload serializes to exactly the JSON the writers
@@ -17,10 +17,12 @@
 //! * no dependency beyond serde: the ledger, evidence and core crates can all use it.
 
 mod containment;
+mod gateway;
 mod incidents;
 mod records;
 
 pub use containment::{AgentRegistered, AgentStatusChanged, KillSwitchEngaged, KillSwitchReleased};
+pub use gateway::{ChangedTool, GatewayToolsSeen, SeenTool};
 pub use incidents::{
     IncidentAssigned, IncidentContained, IncidentEvent, IncidentLinked, IncidentNoted, IncidentOpened,
     IncidentOther, IncidentResolved, IncidentTriaged,
@@ -70,6 +72,7 @@ pub mod kind {
     pub const AGENT_SUSPENDED: &str = "agent.suspended";
     pub const AGENT_REACTIVATED: &str = "agent.reactivated";
     pub const AGENT_DEACTIVATED: &str = "agent.deactivated";
+    pub const GATEWAY_TOOLS_SEEN: &str = "gateway.tools_seen";
 }
 
 /// Reads a payload tolerantly: what does not fit reads as the default.
@@ -482,6 +485,7 @@ pub fn retype(kind: &str, data: &Value) -> Option<Result<Value, serde_json::Erro
         kind::AGENT_SUSPENDED | kind::AGENT_REACTIVATED | kind::AGENT_DEACTIVATED => {
             through::<AgentStatusChanged>(data)
         }
+        kind::GATEWAY_TOOLS_SEEN => through::<GatewayToolsSeen>(data),
         _ => return None,
     })
 }
