@@ -103,7 +103,8 @@ pub fn list_digest(tools: &[SeenTool]) -> Result<String> {
     Ok(hex::encode(Sha256::digest(bytes)))
 }
 
-fn check_upstream(upstream: &str) -> Result<()> {
+/// Checks an upstream name (the gateway checks `--upstream-name` with it at start).
+pub fn check_upstream(upstream: &str) -> Result<()> {
     let ok = !upstream.is_empty()
         && upstream.len() <= MAX_UPSTREAM_CHARS
         && upstream.chars().all(|c| c.is_ascii_alphanumeric() || "._-:/@".contains(c));
@@ -174,6 +175,18 @@ impl Gavel {
     /// Records the tool list of `upstream` as the calling agent's gateway received it (when it
     /// changed) and answers which tools the active policies deny the agent (see the module doc).
     pub fn gateway_tools_seen(&self, by: &Principal, request: ToolsSeenRequest) -> Result<ToolsSeen> {
+        // Two sessions of one agent may report the same upstream at once: the loser of the
+        // compare-and-set reads the winner's list and compares with it.
+        let mut attempts = 0;
+        loop {
+            match self.tools_seen_once(by, &request) {
+                Err(CoreError::Conflict(_)) if attempts < 3 => attempts += 1,
+                answer => return answer,
+            }
+        }
+    }
+
+    fn tools_seen_once(&self, by: &Principal, request: &ToolsSeenRequest) -> Result<ToolsSeen> {
         let Principal::Agent(agent) = by else {
             return Err(CoreError::Forbidden(
                 "only the MCP gateway of an agent reports its tool lists; use an agent token".into(),

@@ -411,3 +411,25 @@ fn a_changed_tool_definition_raises_tool_definition_changed() {
     assert!(w.gavel.gateway_tools_seen(&w.agent, list('a', "other")).unwrap().recorded);
     assert!(w.detect().is_empty());
 }
+
+/// Sessions of one agent reporting the same upstream at once: every report is answered (the
+/// losers of the compare-and-set compare again) and the list is recorded once.
+#[test]
+fn concurrent_reports_of_one_list_record_it_once() {
+    use gavel_core::gateway::{ToolDigest, ToolsSeenRequest};
+    let w = world(Settings::default());
+    let before = w.kinds().len();
+    let list = || ToolsSeenRequest {
+        upstream: "docs".into(),
+        tools: vec![ToolDigest { name: "search_docs".into(), sha256: "a".repeat(64) }],
+        record: true,
+    };
+    let recorded: Vec<bool> = std::thread::scope(|scope| {
+        let reports: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| w.gavel.gateway_tools_seen(&w.agent, list()).unwrap().recorded))
+            .collect();
+        reports.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    assert_eq!(recorded.iter().filter(|r| **r).count(), 1, "{recorded:?}");
+    assert_eq!(w.kinds().len(), before + 1);
+}
