@@ -55,6 +55,9 @@ pub fn run(remote: &RemoteArgs, args: GatewayArgs) -> anyhow::Result<ExitCode> {
     }
     let call_timeout = Duration::from_secs(args.call_timeout);
     let filter = !args.show_all_tools;
+    if let Some(name) = &args.upstream_name {
+        gavel_core::gateway::check_upstream(name).map_err(|e| anyhow::anyhow!("--upstream-name: {e}"))?;
+    }
     if let (Some(listen), Some(upstream)) = (args.listen, args.upstream_url) {
         let upstream_name = args.upstream_name.unwrap_or_else(|| tools::name_of_url(&upstream));
         let listing = ToolListing { upstream_name, filter };
