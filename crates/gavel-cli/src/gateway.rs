@@ -5,6 +5,10 @@
 //! * Streamable HTTP: `gavel gateway --listen ADDR --upstream URL` relays to an MCP endpoint,
 //!   deciding each `tools/call` as the agent whose bearer token came with the request.
 //!
+//! Both report each `tools/list` answer to gavel under `--upstream-name` (a changed tool
+//! definition is a detection) and leave out the tools the agent's policies deny outright, unless
+//! `--show-all-tools`.
+//!
 //! Exit status: stdio, the upstream server's once the client closes the session (so a client sees
 //! a server that failed as failed); HTTP, 0 after SIGTERM or Ctrl-C; 2 for options that do not
 //! make one of the two; 3 when the gateway cannot start.
@@ -12,7 +16,7 @@
 use crate::remote::{NoToken, RemoteArgs};
 use anyhow::{bail, Context};
 use clap::Args;
-use gavel_gateway::{GavelClient, HttpGateway, HttpOptions, StdioGateway, StdioOptions};
+use gavel_gateway::{tools, GavelClient, HttpGateway, HttpOptions, StdioGateway, StdioOptions, ToolListing};
 use std::ffi::OsString;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -23,6 +27,16 @@ pub struct GatewayArgs {
     /// records it so).
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     call_timeout: u64,
+    /// The upstream's stable name in gavel's records of its tool lists (a changed tool
+    /// definition of the same upstream raises a detection). Default: from the command (`python3
+    /// server.py` → `python3-server.py`) or the URL (`127.0.0.1:8000/mcp`).
+    #[arg(long, value_name = "NAME")]
+    upstream_name: Option<String>,
+    /// List every tool of the upstream to the client. By default the tools the active policies
+    /// deny the agent outright (judged without arguments, as `gavel policy explain` does) are left
+    /// out of `tools/list`; held ones stay. Calls are decided either way.
+    #[arg(long)]
+    show_all_tools: bool,
     /// Streamable HTTP: the address to listen on for MCP clients (each request carries its agent's
     /// token as `Authorization: Bearer`). With --upstream, instead of an upstream command.
     #[arg(long, value_name = "ADDR", requires = "upstream_url", conflicts_with = "upstream")]
@@ -40,12 +54,20 @@ pub fn run(remote: &RemoteArgs, args: GatewayArgs) -> anyhow::Result<ExitCode> {
         bail!("--call-timeout must be at least 1 second");
     }
     let call_timeout = Duration::from_secs(args.call_timeout);
-    if let (Some(listen), Some(upstream)) = (args.listen, args.upstream_url) {
-        return serve_http(remote, listen, HttpOptions { upstream, call_timeout });
+    let filter = !args.show_all_tools;
+    if let Some(name) = &args.upstream_name {
+        gavel_core::gateway::check_upstream(name).map_err(|e| anyhow::anyhow!("--upstream-name: {e}"))?;
     }
+    if let (Some(listen), Some(upstream)) = (args.listen, args.upstream_url) {
+        let upstream_name = args.upstream_name.unwrap_or_else(|| tools::name_of_url(&upstream));
+        let listing = ToolListing { upstream_name, filter };
+        return serve_http(remote, listen, HttpOptions { upstream, call_timeout, listing });
+    }
+    let upstream_name = args.upstream_name.unwrap_or_else(|| tools::name_of_command(&args.upstream));
     let token = remote.token.as_deref().map(str::trim).filter(|t| !t.is_empty()).ok_or(NoToken)?;
     let client = GavelClient::new(&remote.server, token)?;
-    let options = StdioOptions { command: args.upstream, call_timeout };
+    let listing = ToolListing { upstream_name, filter };
+    let options = StdioOptions { command: args.upstream, call_timeout, listing };
     let gateway = StdioGateway::new(client, options)?;
     let code = gateway.run(std::io::BufReader::new(std::io::stdin()), std::io::stdout())?;
     Ok(match code {

@@ -193,7 +193,7 @@ enum Command {
                       forwarded, the receipt redeemed) or denies it. No decision (gavel unreachable, 503) \
                       refuses the call. The outcome the gateway saw (status, duration, SHA-256 of the answer, \
                       never the answer) is recorded with observed_by: gateway. Everything else passes through \
-                      unchanged. MCP revisions 2026-07-28 and 2025-11-25.\n\n\
+                      unchanged but tools/list, which is recorded and filtered (see below). MCP revisions 2026-07-28 and 2025-11-25.\n\n\
                       stdio: the MCP client starts `gavel gateway` instead of the server; gavel starts the \
                       server after `--` and decides as the agent of --token (GAVEL_TOKEN), which the server \
                       does not inherit. A held call sends progress notifications if the client asked for them.\n\n\
@@ -211,8 +211,11 @@ enum Command {
                       Streamable HTTP: gavel gateway --listen 127.0.0.1:8800 --upstream http://127.0.0.1:8000/mcp\n  \
                       then point the client at http://127.0.0.1:8800/mcp with the header \
                       `Authorization: Bearer gvl_...agent token...`\n\n\
-                      Not built yet: several named upstreams (gavel.toml), tools/list filtering, tool-list \
-                      hashing, stdio-to-HTTP and HTTP-to-stdio combinations."
+                      tools/list: the tools the agent's policies deny outright are left out (--show-all-tools \
+                      lists them all), and each list is recorded under --upstream-name (a changed tool \
+                      description or schema raises the detection tool_definition_changed).\n\n\
+                      Not built yet: several named upstreams (gavel.toml), stdio-to-HTTP and HTTP-to-stdio \
+                      combinations."
     )]
     Gateway {
         #[command(flatten)]

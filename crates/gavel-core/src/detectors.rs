@@ -1,7 +1,7 @@
 //! Detectors (SOC 2 CC7.2): misuse signals computed from the log, each recorded as one
 //! `detection.raised` event; severe ones open (or attach to) an incident.
 //!
-//! Detectors look at `decision` and `auth.failures` events, in seq order:
+//! Detectors look at `decision`, `auth.failures` and `gateway.tools_seen` events, in seq order:
 //! * `deny_spike` — the agent's policy denials (calls refused by containment do not count) in the
 //!   window ending at this decision's event time reach the threshold (default 10 in 60 s);
 //!   raised once when the count reaches it, always opens an incident (severity high);
@@ -17,7 +17,10 @@
 //! * `auth_failures` — from `auth.failures` events (a minute of refused credentials, see
 //!   `auth_failures`): a revoked credential or an inactive user's token still in use (medium),
 //!   and [`AUTH_FAILURE_BURST`] or more refusals of one credential from one source in one
-//!   event (high: credential guessing or a leaked, revoked token being tried).
+//!   event (high: credential guessing or a leaked, revoked token being tried);
+//! * `tool_definition_changed` — from `gateway.tools_seen` events (see `gateway`): an MCP
+//!   upstream changed the definition (description, schemas) of a tool the agent's gateway had
+//!   already seen, the "rug pull" of a tool approved on its first description (high).
 //!
 //! Invariants:
 //! * detections are a pure function of the decision event and the (immutable) decision
@@ -306,6 +309,9 @@ impl Gavel {
         if event.kind == kind::AUTH_FAILURES {
             return self.auth_failure_detections(seq, event);
         }
+        if event.kind == kind::GATEWAY_TOOLS_SEEN {
+            return Ok(self.tool_change_detections(seq, event));
+        }
         if event.kind != kind::DECISION {
             return Ok(Vec::new());
         }
@@ -446,6 +452,37 @@ impl Gavel {
     /// detectors read decisions in seq order, so each agent's recent denials are kept in memory
     /// and the database is read only for an agent's first denial since start or when an earlier
     /// decision is looked at again.
+    /// The detection of one `gateway.tools_seen` event: one for all the tools it says changed
+    /// (pure: a function of the event alone).
+    fn tool_change_detections(&self, seq: u64, event: &Event) -> Vec<Detection> {
+        let seen: gavel_events::GatewayToolsSeen = gavel_events::read(&event.data);
+        if seen.changed.is_empty() || seen.agent_id.is_empty() {
+            return Vec::new();
+        }
+        let names: Vec<&str> = seen.changed.iter().map(|c| c.name.as_str()).collect();
+        let who = if seen.agent_name.is_empty() { seen.agent_id.as_str() } else { seen.agent_name.as_str() };
+        let severity = Severity::High;
+        vec![Detection {
+            detection_id: new_id("det"),
+            detector: "tool_definition_changed".into(),
+            severity,
+            agent: seen.agent_id.clone(),
+            agent_name: Some(seen.agent_name.clone()).filter(|n| !n.is_empty()),
+            tool: names.join(", "),
+            source_seq: seq,
+            source_seqs: vec![seq],
+            decision_id: None,
+            summary: format!(
+                "MCP upstream {} changed the definition of {} already seen by {who}'s gateway",
+                seen.upstream,
+                names.join(", ")
+            ),
+            details: json!({"upstream": seen.upstream, "changed": seen.changed,
+                            "tools_sha256": seen.tools_sha256, "previous_sha256": seen.previous_sha256}),
+            incident: severity >= self.settings.detectors.incident_min_severity,
+        }]
+    }
+
     /// The detections of one `auth.failures` event (pure: a function of the event alone).
     fn auth_failure_detections(&self, seq: u64, event: &Event) -> Result<Vec<Detection>> {
         let min = self.settings.detectors.incident_min_severity;
@@ -677,11 +714,17 @@ impl Gavel {
                 let event = entry
                     .bytes
                     .as_deref()
-                    .filter(|b| Event::may_be_decision(b) || Event::may_be_kind(b, kind::AUTH_FAILURES))
+                    .filter(|b| {
+                        Event::may_be_decision(b)
+                            || Event::may_be_kind(b, kind::AUTH_FAILURES)
+                            || Event::may_be_kind(b, kind::GATEWAY_TOOLS_SEEN)
+                    })
                     .and_then(|b| Event::from_stored_bytes(b).ok());
-                if let Some(event) =
-                    event.filter(|e| e.kind == kind::DECISION || e.kind == kind::AUTH_FAILURES)
-                {
+                if let Some(event) = event.filter(|e| {
+                    e.kind == kind::DECISION
+                        || e.kind == kind::AUTH_FAILURES
+                        || e.kind == kind::GATEWAY_TOOLS_SEEN
+                }) {
                     events.push((entry.seq, event));
                 }
                 true

@@ -35,6 +35,7 @@ pub mod detectors;
 pub mod error;
 pub mod evidence_runs;
 pub mod explain;
+pub mod gateway;
 pub mod identity;
 pub mod ids;
 pub mod incidents;

@@ -358,3 +358,78 @@ fn a_restarted_detector_knows_the_tools_an_agent_called_before() {
     assert_eq!((s(&newest["detector"]), newest["source_seq"].as_u64()), ("new_tool".into(), Some(wipe)));
     assert_eq!(newest["tool"], "wipe_disk");
 }
+
+/// The MCP gateway's tool lists: recorded only when they change, a changed definition of a tool
+/// already seen raises `tool_definition_changed` (high, with an incident), and the answer names
+/// the tools the policies deny the agent, for agents only.
+#[test]
+fn a_changed_tool_definition_raises_tool_definition_changed() {
+    use gavel_core::gateway::{ToolDigest, ToolsSeenRequest};
+    let w = world(Settings::default());
+    let list = |search: char, upstream: &str| ToolsSeenRequest {
+        upstream: upstream.into(),
+        tools: vec![
+            ToolDigest { name: "search_docs".into(), sha256: search.to_string().repeat(64) },
+            ToolDigest { name: "wipe_disk".into(), sha256: "b".repeat(64) },
+            ToolDigest { name: "unlisted".into(), sha256: "c".repeat(64) },
+        ],
+        record: true,
+    };
+    let refused = w.gavel.gateway_tools_seen(&w.admin, list('a', "docs")).unwrap_err();
+    assert_eq!(refused.code(), "forbidden", "agents only");
+
+    let first = w.gavel.gateway_tools_seen(&w.agent, list('a', "docs")).unwrap();
+    assert!(first.recorded && first.changed.is_empty(), "{first:?}");
+    // Denied outright: the forbidden tool and the one no policy permits; never search_docs.
+    assert_eq!(first.denied, ["unlisted", "wipe_disk"]);
+    let events = w.kinds().len();
+    let again = w.gavel.gateway_tools_seen(&w.agent, list('a', "docs")).unwrap();
+    assert!(!again.recorded && again.tools_sha256 == first.tools_sha256, "{again:?}");
+    let page = ToolsSeenRequest { record: false, ..list('e', "docs") };
+    assert!(!w.gavel.gateway_tools_seen(&w.agent, page).unwrap().recorded, "a page is never recorded");
+    assert_eq!(w.kinds().len(), events, "unchanged lists and pages record nothing");
+    assert!(w.detect().is_empty(), "a first list raises nothing");
+
+    let pulled = w.gavel.gateway_tools_seen(&w.agent, list('d', "docs")).unwrap();
+    assert_eq!((pulled.recorded, pulled.changed.clone()), (true, vec!["search_docs".to_string()]));
+    let (kind, data) = w.kinds().pop().unwrap();
+    assert_eq!(kind, "gateway.tools_seen");
+    assert_eq!(data["changed"][0]["previous_sha256"], "a".repeat(64));
+    assert_eq!(data["previous_sha256"], json!(first.tools_sha256));
+    assert_eq!(w.detect(), [("tool_definition_changed".to_string(), "high".to_string())]);
+    let detection = &w.detections()[0];
+    assert_eq!(
+        (detection["tool"].clone(), detection["details"]["upstream"].clone()),
+        (json!("search_docs"), json!("docs"))
+    );
+    assert!(
+        w.incidents().iter().any(|i| i["detector"] == "tool_definition_changed"),
+        "an incident is opened"
+    );
+
+    // Another upstream keeps its own record: its first list raises nothing.
+    assert!(w.gavel.gateway_tools_seen(&w.agent, list('a', "other")).unwrap().recorded);
+    assert!(w.detect().is_empty());
+}
+
+/// Sessions of one agent reporting the same upstream at once: every report is answered (the
+/// losers of the compare-and-set compare again) and the list is recorded once.
+#[test]
+fn concurrent_reports_of_one_list_record_it_once() {
+    use gavel_core::gateway::{ToolDigest, ToolsSeenRequest};
+    let w = world(Settings::default());
+    let before = w.kinds().len();
+    let list = || ToolsSeenRequest {
+        upstream: "docs".into(),
+        tools: vec![ToolDigest { name: "search_docs".into(), sha256: "a".repeat(64) }],
+        record: true,
+    };
+    let recorded: Vec<bool> = std::thread::scope(|scope| {
+        let reports: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| w.gavel.gateway_tools_seen(&w.agent, list()).unwrap().recorded))
+            .collect();
+        reports.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    assert_eq!(recorded.iter().filter(|r| **r).count(), 1, "{recorded:?}");
+    assert_eq!(w.kinds().len(), before + 1);
+}

@@ -4,7 +4,7 @@
 //! file: decisions, approvals, outcomes, findings, webhook attempts, policy changes;
 //! `incidents`: the incident timeline; `containment`: kill switches and the agent lifecycle;
 //! `records`: detections, refused authentications, purges, evidence exports and uploads,
-//! readiness scans.
+//! readiness scans; `gateway`: the tool lists the MCP gateway saw.
 //!
 //! Invariants:
 //! * **written byte for byte as before**: a payload serializes to exactly the JSON the writers
@@ -17,11 +17,13 @@
 //! * no dependency beyond serde: the ledger, evidence and core crates can all use it.
 
 mod containment;
+mod gateway;
 mod incidents;
 mod principals;
 mod records;
 
 pub use containment::{AgentRegistered, AgentStatusChanged, KillSwitchEngaged, KillSwitchReleased};
+pub use gateway::{ChangedTool, GatewayToolsSeen, SeenTool};
 pub use incidents::{
     IncidentAssigned, IncidentContained, IncidentEvent, IncidentLinked, IncidentNoted, IncidentOpened,
     IncidentOther, IncidentResolved, IncidentTriaged,
@@ -84,6 +86,7 @@ pub mod kind {
     pub const WEBHOOK_UPDATED: &str = "webhook.updated";
     pub const WEBHOOK_DISABLED: &str = "webhook.disabled";
     pub const WEBHOOK_SECRET_ROTATED: &str = "webhook.secret_rotated";
+    pub const GATEWAY_TOOLS_SEEN: &str = "gateway.tools_seen";
 }
 
 /// Reads a payload tolerantly: what does not fit reads as the default.
@@ -503,6 +506,7 @@ pub fn retype(kind: &str, data: &Value) -> Option<Result<Value, serde_json::Erro
         kind::WEBHOOK_CREATED => through::<WebhookCreated>(data),
         kind::WEBHOOK_UPDATED | kind::WEBHOOK_DISABLED => through::<WebhookChanged>(data),
         kind::WEBHOOK_SECRET_ROTATED => through::<WebhookSecretRotated>(data),
+        kind::GATEWAY_TOOLS_SEEN => through::<GatewayToolsSeen>(data),
         _ => return None,
     })
 }

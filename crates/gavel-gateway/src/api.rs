@@ -1,11 +1,12 @@
 //! The gateway's client of `gavel serve`: decide, read the agent's approval, report an outcome,
-//! each as the agent (its bearer token), with gavel-core's wire types.
+//! report an upstream's tool list, each as the agent (its bearer token), with gavel-core's wire types.
 //!
 //! Invariant: every failure is an [`ApiError`] the caller turns into a refused call; nothing here
 //! retries a decide (a second decide would be a second recorded decision).
 
 use gavel_core::approvals::{Approval, OutcomeRequest, RecordedOutcome};
 use gavel_core::decide::{DecideRequest, DecideResponse};
+use gavel_core::gateway::{ToolsSeen, ToolsSeenRequest};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -92,6 +93,13 @@ impl GavelClient {
             .query("wait", &wait_secs.to_string())
             .set("Authorization", &self.bearer);
         self.read(request.call())
+    }
+
+    /// `POST /v1/gateway/tools`: an upstream's tool list, recorded when it changed; the answer
+    /// names the tools the active policies deny the agent.
+    pub fn tools_seen(&self, seen: &ToolsSeenRequest) -> Result<ToolsSeen, ApiError> {
+        let body = serde_json::to_value(seen).map_err(|e| ApiError::BadAnswer(e.to_string()))?;
+        self.post("/v1/gateway/tools", &body)
     }
 
     /// `POST /v1/decisions/{id}/outcome`.

@@ -14,11 +14,14 @@
 //!   answer to a POST arrives at once, and a held call sends no progress over HTTP;
 //! * `GET` (the server-initiated SSE stream) is answered 405, which the spec lets a server do: no
 //!   message reaches the client outside an answer to its own POST;
-//! * revisions are negotiated and checked as over stdio ([`protocol`]); batches are refused.
+//! * revisions are negotiated and checked as over stdio ([`protocol`]); batches are refused;
+//! * an answer to `tools/list` is reported and filtered as over stdio ([`tools`]), as the agent of
+//!   the request.
 
 use crate::api::GavelClient;
 use crate::govern::{self, Observation, ToolCall, Verdict};
 use crate::jsonrpc::{self, Kind};
+use crate::tools::{self, ToolListing};
 use crate::{protocol, GatewayError};
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
@@ -59,6 +62,8 @@ pub struct HttpOptions {
     pub upstream: String,
     /// How long a forwarded `tools/call` may take.
     pub call_timeout: Duration,
+    /// How tool lists are recorded and filtered.
+    pub listing: ToolListing,
 }
 
 /// The shared state of the listener.
@@ -67,6 +72,7 @@ pub struct HttpGateway {
     upstream: String,
     http: ureq::Agent,
     call_timeout: Duration,
+    listing: ToolListing,
 }
 
 impl HttpGateway {
@@ -84,7 +90,13 @@ impl HttpGateway {
             .redirects(0)
             .user_agent(concat!("gavel-gateway/", env!("CARGO_PKG_VERSION")))
             .build();
-        Ok(Arc::new(HttpGateway { gavel, upstream, http, call_timeout: options.call_timeout }))
+        Ok(Arc::new(HttpGateway {
+            gavel,
+            upstream,
+            http,
+            call_timeout: options.call_timeout,
+            listing: options.listing,
+        }))
     }
 
     /// The router: every path and method goes to [`HttpGateway::exchange`].
@@ -175,6 +187,7 @@ impl HttpGateway {
         match jsonrpc::method(&request) {
             Some("tools/call") => self.governed(&agent, method, headers, body, &request),
             Some("initialize") => (self.initialize(method, headers, body, &request), None),
+            Some("tools/list") => (self.list_tools(&agent, method, headers, body, &request), None),
             _ => (self.relay_or_502(method, headers, body), None),
         }
     }
@@ -202,6 +215,29 @@ impl HttpGateway {
             }
             Err(why) => problem(StatusCode::BAD_GATEWAY, "bad_gateway", &why),
         }
+    }
+
+    /// `tools/list`: the upstream's answer is reported to gavel as the agent, and filtered
+    /// ([`tools::judge_list`]). A changed answer goes back as one JSON body under the upstream's
+    /// headers (its session id included): the client takes either a JSON or an SSE answer.
+    fn list_tools(
+        &self,
+        agent: &GavelClient,
+        method: &Method,
+        headers: &HeaderMap,
+        body: &[u8],
+        request: &Value,
+    ) -> Response {
+        let (response, answer_body) = match self.relay(method, headers, body) {
+            Ok(relayed) => relayed,
+            Err(why) => return problem(StatusCode::BAD_GATEWAY, "bad_gateway", &why),
+        };
+        let id = request.get("id").cloned().unwrap_or(Value::Null);
+        let Some(answer) = find_answer(&answer_body, &id) else { return response };
+        let Some(judged) = tools::judge_list(agent, &self.listing, request, &answer) else { return response };
+        let (mut parts, _) = response.into_parts();
+        parts.headers.insert("content-type", HeaderValue::from_static("application/json"));
+        Response::from_parts(parts, Body::from(judged.to_string()))
     }
 
     fn governed(

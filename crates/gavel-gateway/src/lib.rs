@@ -13,12 +13,20 @@
 //!   decision whose approval was granted (the receipt is then redeemed with the outcome);
 //! * when no decision can be had (gavel unreachable, 503, any refusal), the call is refused with an
 //!   MCP tool error: fail closed;
-//! * every other message passes through byte for byte, in both directions;
+//! * every other message passes through byte for byte, in both directions (a `tools/list`
+//!   answer loses the entries of denied tools, nothing else);
 //! * the outcome report carries the status, duration and a SHA-256 digest of what the upstream
 //!   answered, never the answer itself.
 //!
+//! * each upstream answer to `tools/list` is reported to gavel (names and digests of the tool
+//!   definitions, never the definitions), which records the list when it changed and raises
+//!   `tool_definition_changed` when a tool it had seen changed its description or schema (the
+//!   "rug pull"); the client's list leaves out the tools the active policies deny the agent
+//!   outright, unless the gateway runs with `--show-all-tools` (see [`tools`]).
+//!
 //! Modules: [`jsonrpc`] (messages), [`protocol`] (revisions), [`api`] (the gavel client),
-//! [`govern`] (one tools/call), [`stdio`] (the stdio proxy), [`http`] (the Streamable HTTP one).
+//! [`govern`] (one tools/call), [`tools`] (tool lists: digests, filtering), [`stdio`] (the stdio
+//! proxy), [`http`] (the Streamable HTTP one).
 //!
 //! Why not the official Rust SDK `rmcp` (3.11 when this was written): it needs Rust 1.88, above the
 //! workspace MSRV (1.87), and it would make the gateway a typed MCP server and client at once,
@@ -34,10 +42,12 @@ pub mod http;
 pub mod jsonrpc;
 pub mod protocol;
 pub mod stdio;
+pub mod tools;
 
 pub use api::GavelClient;
 pub use http::{HttpGateway, HttpOptions};
 pub use stdio::{StdioGateway, StdioOptions};
+pub use tools::ToolListing;
 
 /// What can stop the gateway itself (a single refused call is an MCP answer, never this).
 #[derive(Debug, thiserror::Error)]

@@ -16,11 +16,14 @@
 //!   cancelled upstream, and its late answer dropped (a request is answered once);
 //! * batches (JSON arrays, gone from MCP since 2025-06-18) are refused: a `tools/call` inside one
 //!   would otherwise pass ungoverned;
-//! * the upstream does not inherit `GAVEL_TOKEN`: the agent's gavel credential stays with gavel.
+//! * the upstream does not inherit `GAVEL_TOKEN`: the agent's gavel credential stays with gavel;
+//! * an answer to `tools/list` is judged ([`tools::judge_list`]) on the upstream's reading thread
+//!   before it is relayed, so what the upstream says next reaches the client after it.
 
 use crate::api::GavelClient;
 use crate::govern::{self, Observation, ToolCall, Verdict};
 use crate::jsonrpc::{self, Kind};
+use crate::tools::{self, ToolListing};
 use crate::{protocol, GatewayError};
 use gavel_core::approvals::ExecutionStatus;
 use serde_json::Value;
@@ -47,6 +50,8 @@ pub struct StdioOptions {
     pub command: Vec<OsString>,
     /// How long a forwarded `tools/call` may take before it is answered as timed out.
     pub call_timeout: Duration,
+    /// How tool lists are recorded and filtered.
+    pub listing: ToolListing,
 }
 
 /// A request of the client the upstream is expected to answer, by id.
@@ -55,6 +60,8 @@ enum Pending {
     ToolCall(mpsc::Sender<(String, Value)>),
     /// An `initialize`: its result's revision is checked.
     Initialize,
+    /// A `tools/list` (the request): its answer is reported to gavel and filtered.
+    ToolsList(Value),
     /// A call answered as timed out: a late answer is dropped.
     TimedOut,
 }
@@ -72,6 +79,7 @@ struct Shared {
     pending: Mutex<HashMap<String, Pending>>,
     cancelled: Mutex<HashSet<String>>,
     call_timeout: Duration,
+    listing: ToolListing,
 }
 
 /// Locks a mutex even if a thread panicked holding it (the data are lines and maps, still whole).
@@ -132,6 +140,7 @@ impl StdioGateway {
             pending: Mutex::new(HashMap::new()),
             cancelled: Mutex::new(HashSet::new()),
             call_timeout: options.call_timeout,
+            listing: options.listing.clone(),
         });
         Ok(StdioGateway { shared, options })
     }
@@ -237,6 +246,11 @@ impl StdioGateway {
                         let forwarded = protocol::negotiate_initialize(&message).map(|m| m.to_string());
                         self.relay_to_upstream(forwarded.as_deref().unwrap_or(&line));
                     }
+                    Some("tools/list") => {
+                        let key = jsonrpc::id_key(&message["id"]);
+                        lock(&shared.pending).insert(key, Pending::ToolsList(message));
+                        self.relay_to_upstream(&line);
+                    }
                     _ => self.relay_to_upstream(&line),
                 }
             }
@@ -291,6 +305,16 @@ fn relay_upstream(shared: &Shared, upstream: impl BufRead, events: &mpsc::Sender
                 Some(Pending::Initialize) => {
                     if let Some(refusal) = protocol::check_initialize_result(&message) {
                         shared.to_client(&refusal);
+                        continue;
+                    }
+                }
+                Some(Pending::ToolsList(request)) => {
+                    // Judged here, on the upstream's reader: the client gets nothing of the
+                    // upstream's after this answer before this answer.
+                    if let Some(answer) =
+                        tools::judge_list(&shared.client, &shared.listing, &request, &message)
+                    {
+                        shared.to_client(&answer);
                         continue;
                     }
                 }

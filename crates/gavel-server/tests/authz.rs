@@ -61,6 +61,7 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/v1/policies", "R"),
     ("POST", "/v1/policies", "A"),
     ("POST", "/v1/policies/explain", "R"),
+    ("POST", "/v1/gateway/tools", "G"),
     ("GET", "/v1/policies/changes", "R"),
     ("GET", "/v1/policies/changes/{id}", "R"),
     ("POST", "/v1/policies/changes/{id}/approve", "A"),
@@ -180,6 +181,9 @@ fn body(method: &str, path: &str) -> Option<Value> {
             json!({"set_id": "matrix", "text": "permit(principal, action, resource);"})
         }
         ("POST", "/v1/policies/explain") => json!({"agent": "bot", "tool": "search_docs"}),
+        ("POST", "/v1/gateway/tools") => {
+            json!({"upstream": "matrix", "tools": [{"name": "search_docs", "sha256": "0".repeat(64)}]})
+        }
         ("POST", "/v1/policies/{set}/activate") => json!({"version": 1}),
         ("POST", "/v1/approvals/{id}/decide") => json!({"decision": "deny"}),
         ("POST", "/v1/findings/{id}/acknowledge") | ("POST", "/v1/findings/{id}/resolve") => {

@@ -158,6 +158,9 @@ fn session() -> Server {
     let finding = s(&server.ok("GET", "/v1/findings", &alice, None)["items"][0]["id"]);
     post(&format!("/v1/findings/{finding}/acknowledge"), &alice, Some(json!({"note": "looking"})));
     post(&format!("/v1/findings/{finding}/resolve"), &alice, Some(json!({"note": "restored"})));
+    // The MCP gateway reports an upstream's tool list (first seen: recorded, nothing raised).
+    let tools = json!([{"name": "search_docs", "sha256": "a".repeat(64)}]);
+    post("/v1/gateway/tools", &token, Some(json!({"upstream": "docs", "tools": tools})));
 
     // Detections open an incident (and link later ones); it is worked to resolution.
     let incident = wait_for("the deny-spike incident", || {

@@ -43,6 +43,7 @@ pub const EVENT_KINDS: &[&str] = &[
     "finding.acknowledged",
     "finding.bypass",
     "finding.resolved",
+    "gateway.tools_seen",
     "hold.placed",
     "hold.release_requested",
     "hold.released",

@@ -13,6 +13,7 @@
 //! | `agents` | `/v1/agents…` (inventory, suspend, limits included) | `identity`, `containment` |
 //! | `policies` | `/v1/policies…`, `/v1/packs…`, `/v1/policies/schema` (public) | `policies` |
 //! | `explain` | `/v1/policies/explain` | `explain` |
+//! | `gateway` | `/v1/gateway/tools` (the MCP gateway, as its agent) | `gateway` |
 //! | `approvals` | `/v1/approvals…` | `approvals` |
 //! | `findings` | `/v1/findings…` | `approvals` |
 //! | `killswitches` | `/v1/killswitch…` | `containment` |
@@ -34,6 +35,7 @@ mod decisions;
 mod explain;
 mod extract;
 mod findings;
+mod gateway;
 mod health;
 mod incidents;
 mod killswitches;
@@ -132,6 +134,7 @@ pub fn secured_routes() -> Vec<Route> {
         route(Method::GET, "/v1/policies", policies::list_policies),
         route(Method::POST, "/v1/policies", policies::propose_policy),
         route(Method::POST, "/v1/policies/explain", explain::explain),
+        route(Method::POST, "/v1/gateway/tools", gateway::tools_seen),
         route(Method::GET, "/v1/policies/changes", policies::list_changes),
         route(Method::GET, "/v1/policies/changes/{id}", policies::get_change),
         route(Method::POST, "/v1/policies/changes/{id}/approve", policies::approve_change),
@@ -279,6 +282,7 @@ impl utoipa::Modify for BearerScheme {
         policies::policy_versions, policies::policy_version, policies::activate_policy,
         policies::deactivate_policy, policies::list_packs, policies::install_pack, policies::golive_pack,
         explain::explain,
+        gateway::tools_seen,
         approvals::list_approvals, approvals::get_approval, approvals::decide_approval,
         findings::list_findings, findings::acknowledge_finding, findings::resolve_finding,
         killswitches::list_killswitches, killswitches::engage_killswitch, killswitches::release_killswitch,
