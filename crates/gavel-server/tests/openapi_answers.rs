@@ -81,6 +81,12 @@ fn every_declared_2xx_schema_matches_the_real_answer() {
     s.post(&format!("/v1/agents/{agent_id}/reactivate"), &alice, None);
     let bot = str_of(&s.post(&format!("/v1/agents/{agent_id}/rotate"), &alice, None), "token");
     s.get("/v1/me", &bot);
+    // The MCP gateway reports an upstream's tool list as the agent.
+    s.post(
+        "/v1/gateway/tools",
+        &bot,
+        Some(json!({"upstream": "files", "tools": [{"name": "read_file", "sha256": "0".repeat(64)}]})),
+    );
     let old = s.post("/v1/agents", &alice, Some(json!({"name": "old"})));
     s.post(&format!("/v1/agents/{}/deactivate", str_of(&old, "id")), &alice, None);
 
