@@ -8,7 +8,7 @@
 # RUSTC_BOOTSTRAP=1 (ASan then needs the nightly-only -Z flag; not used here).
 #
 # Usage: fuzz/smoke.sh [seconds per target, default 20] [target ...]
-# Longer runs of one target: see ARCHITECTURE.md ("Testing").
+# Longer runs of one target: see docs/development.md ("Fuzzing").
 set -euo pipefail
 cd "$(dirname "$0")"
 

@@ -267,7 +267,7 @@ impl Gavel {
         (approval, op)
     }
 
-    fn approval_versioned(&self, id: &str) -> Result<(Approval, u64)> {
+    pub(crate) fn approval_versioned(&self, id: &str) -> Result<(Approval, u64)> {
         let doc = self
             .store
             .get_doc("approvals", id)?

@@ -26,7 +26,9 @@
 //! * a channel's agent filter (groups, owners; both empty = every agent) applies to notices about
 //!   one agent; a notice about no single agent (a global or tool kill switch, a readiness scan,
 //!   an incident without an agent) goes to every channel that wants its kind;
-//! * only 2xx is success; anything else retries on the dispatcher's schedule, then `failed`.
+//! * only 2xx is success; anything else retries on the dispatcher's schedule, then `failed`;
+//!   an approval notice is neither sent nor retried once its approval was decided or expired
+//!   (a retry due then is recorded `superseded`): nobody is asked for a decision already made.
 
 use crate::error::{CoreError, Result};
 use crate::identity::{Agent, Principal};
@@ -141,7 +143,7 @@ pub struct NotificationAttempt {
     pub status_code: Option<u16>,
     pub latency_ms: u64,
     pub error: Option<String>,
-    /// delivered | retrying | failed
+    /// delivered | retrying | failed | superseded (an approval decided or expired before a retry)
     pub outcome: String,
 }
 
@@ -158,7 +160,7 @@ pub struct NotificationDelivery {
     pub link: String,
     /// The exact body POSTed.
     pub body: String,
-    /// retrying | delivered | failed
+    /// retrying | delivered | failed | superseded
     pub status: String,
     pub next_attempt_at: Option<String>,
     pub attempts: Vec<NotificationAttempt>,
@@ -211,6 +213,9 @@ pub struct NotificationPlan {
     pub messages: Vec<Outgoing>,
     /// Where the cursor goes once every new notice of the plan was attempted.
     pub scanned_to: u64,
+    /// Retrying approval notices whose approval was decided or expired meanwhile: not sent
+    /// again, recorded as `superseded` with the round.
+    pub superseded: Vec<(NotificationDelivery, u64)>,
 }
 
 /// What the dispatcher observed for one message.
@@ -649,6 +654,7 @@ impl Gavel {
             return Ok(None);
         }
         let mut messages = Vec::new();
+        let mut superseded = Vec::new();
         let mut q = DocQuery::new(DELIVERIES, 1000);
         q.k1 = Some(channel_id.into());
         q.k2 = Some("retrying".into());
@@ -657,6 +663,10 @@ impl Gavel {
             let version = doc.version;
             let d: NotificationDelivery = crate::from_doc(doc)?;
             let due = d.next_attempt_at.as_deref().and_then(parse_time).is_none_or(|t| t <= now);
+            if due && !self.notice_still_current(&d.notice_id)? {
+                superseded.push((d, version));
+                continue;
+            }
             if due && messages.len() < options.max_new {
                 messages.push(Outgoing {
                     notice_id: d.notice_id.clone(),
@@ -716,12 +726,34 @@ impl Gavel {
         })?;
         for (seq, event) in events {
             if let Some(n) = self.notice_of(seq, &event, &options.console_url) {
-                if channel.wants(&n) && !self.delivery_exists(channel_id, &n.id)? {
+                // A held call decided before its notice went out needs no approver any more.
+                if channel.wants(&n)
+                    && !self.delivery_exists(channel_id, &n.id)?
+                    && self.notice_still_current(&n.id)?
+                {
                     messages.push(fresh(&n));
                 }
             }
         }
-        Ok(Some(NotificationPlan { channel, cursor, cursor_version, messages, scanned_to }))
+        Ok(Some(NotificationPlan { channel, cursor, cursor_version, messages, scanned_to, superseded }))
+    }
+
+    /// Whether a notice still asks for something: an approval notice only while its approval is
+    /// pending and unexpired; every other notice always.
+    fn notice_still_current(&self, notice_id: &str) -> Result<bool> {
+        let Some(approval_id) = notice_id
+            .strip_prefix("approval.requested:")
+            .or_else(|| notice_id.strip_prefix("approval.expiring:"))
+        else {
+            return Ok(true);
+        };
+        match self.approval_versioned(approval_id) {
+            Ok((a, _)) => {
+                Ok(a.status == crate::approvals::ApprovalStatus::Pending && self.now() <= a.expires_at)
+            }
+            Err(CoreError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Records one round: ONE `notification.attempts` event with the cursor move
@@ -805,6 +837,22 @@ impl Gavel {
             ));
             attempts.push(attempt);
         }
+        for (d, version) in &plan.superseded {
+            let mut delivery = d.clone();
+            delivery.status = "superseded".into();
+            delivery.next_attempt_at = None;
+            ops.push(StateOp::put(
+                DELIVERIES,
+                &format!("{}:{}", plan.channel.id, delivery.notice_id),
+                json!(delivery),
+                DocKeys {
+                    k1: Some(plan.channel.id.clone()),
+                    k2: Some("superseded".into()),
+                    k3: Some(delivery.notice_id.clone()),
+                },
+                Expect::Version(*version),
+            ));
+        }
         // A round without any 2xx holds the channel until its earliest retry (at most the
         // schedule's first step): a dead channel adds at most one event per backoff step.
         cursor.held_until = if any_delivered || posted.is_empty() {
@@ -827,7 +875,8 @@ impl Gavel {
             "notification.attempts",
             &Actor::system("notifications"),
             json!({"channel_id": plan.channel.id, "next_seq": cursor.next_seq, "attempts": attempts,
-                   "held_until": cursor.held_until}),
+                   "held_until": cursor.held_until,
+                   "superseded": plan.superseded.iter().map(|(d, _)| d.notice_id.clone()).collect::<Vec<_>>()}),
             ops,
         )
     }

@@ -145,7 +145,7 @@ fn round(
         .filter_map(|m| m.seq)
         .min()
         .unwrap_or(plan.scanned_to);
-    if posted.is_empty() {
+    if posted.is_empty() && plan.superseded.is_empty() {
         if let Ok(mut p) = positions.lock() {
             p.insert(channel_id.to_string(), cursor_to);
         }

@@ -303,6 +303,44 @@ fn a_failing_receiver_is_retried_and_each_round_recorded_once() {
 }
 
 #[test]
+fn a_call_decided_meanwhile_is_not_announced_again() {
+    let w = world(true);
+    let receiver = Receiver::start();
+    receiver.status.store(503, Ordering::SeqCst);
+    let id = w.channel(json!({"name": "flaky", "format": "json", "url": receiver.url,
+                              "events": ["approval.requested"]}));
+    let approval = w.held_call();
+    receiver.wait_for(1);
+    let status = |w: &World| {
+        let d = w.server.ok("GET", &format!("/v1/notifications/channels/{id}/deliveries"), &w.alice, None);
+        d["items"].get(0).map(|i| i["status"].clone()).unwrap_or(Value::Null)
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while status(&w) != "retrying" {
+        assert!(Instant::now() < deadline, "the first round was never recorded");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // An approver decides it before the retry is due: the retry is not sent, and says why.
+    w.server.ok(
+        "POST",
+        &format!("/v1/approvals/{approval}/decide"),
+        &w.carol,
+        Some(json!({"decision": "deny"})),
+    );
+    receiver.status.store(200, Ordering::SeqCst);
+    w.clock.advance(time::Duration::seconds(10));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while status(&w) != "superseded" {
+        assert!(Instant::now() < deadline, "the due retry was never superseded");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(receiver.bodies().len(), 1, "nobody is asked again for a decision already made");
+    let rounds = w.events("notification.attempts");
+    assert_eq!(rounds.last().unwrap().data["superseded"], json!([format!("approval.requested:{approval}")]));
+}
+
+#[test]
 fn only_admins_manage_channels_and_private_targets_are_refused() {
     let w = world(false);
     let create = |token: &str, url: &str| {
