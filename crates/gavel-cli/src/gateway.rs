@@ -30,7 +30,7 @@ pub struct GatewayArgs {
     /// The upstream's stable name in gavel's records of its tool lists (a changed tool
     /// definition of the same upstream raises a detection). Default: from the command (`python3
     /// server.py` → `python3-server.py`) or the URL (`127.0.0.1:8000/mcp`).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = upstream_name)]
     upstream_name: Option<String>,
     /// List every tool of the upstream to the client. By default the tools the active policies
     /// deny the agent outright (judged without arguments, as `gavel policy explain` does) are left
@@ -55,9 +55,6 @@ pub fn run(remote: &RemoteArgs, args: GatewayArgs) -> anyhow::Result<ExitCode> {
     }
     let call_timeout = Duration::from_secs(args.call_timeout);
     let filter = !args.show_all_tools;
-    if let Some(name) = &args.upstream_name {
-        gavel_core::gateway::check_upstream(name).map_err(|e| anyhow::anyhow!("--upstream-name: {e}"))?;
-    }
     if let (Some(listen), Some(upstream)) = (args.listen, args.upstream_url) {
         let upstream_name = args.upstream_name.unwrap_or_else(|| tools::name_of_url(&upstream));
         let listing = ToolListing { upstream_name, filter };
@@ -102,4 +99,9 @@ fn serve_http(
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--upstream-name` as core accepts it, checked by clap so a bad one is a usage error (exit 2).
+fn upstream_name(name: &str) -> Result<String, String> {
+    gavel_core::gateway::check_upstream(name).map(|()| name.to_string()).map_err(|e| e.to_string())
 }

@@ -962,3 +962,15 @@ fn a_filtered_list_on_the_wire_and_list_changes_pass_through() {
         traces.iter().map(|t| format!("{} {}", str_of(t, "tool"), str_of(&t["outcome"], "status"))).collect();
     assert_eq!(seen, ["relist succeeded", "wipe_disk not_executed"]);
 }
+
+#[test]
+fn a_bad_upstream_name_is_a_usage_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_gavel"))
+        .args(["gateway", "--upstream-name", "bad name!", "--", "true"])
+        .env_remove("GAVEL_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--upstream-name") && stderr.contains("ASCII letters"), "{stderr}");
+}
