@@ -78,6 +78,9 @@ fn every_typed_event_of_a_demo_log_reserializes_to_its_stored_bytes() {
         "killswitch.released",
         "agent.registered",
         "agent.deactivated",
+        "pack.installed",
+        "user.created",
+        "webhook.created",
     ] {
         assert!(typed.get(kind).is_some_and(|n| *n > 0), "the demo has no {kind}: {typed:?}");
     }

@@ -610,11 +610,19 @@ impl Gavel {
             ));
         }
         self.record(
-            "pack.installed",
+            gavel_events::kind::PACK_INSTALLED,
             &by.actor(),
-            json!({"pack": pack.name, "pack_version": pack.version, "set_id": set.set_id, "version": 1,
-                   "sha256": version.sha256, "mode": "observe", "installed_by": admin.id,
-                   "tools": pack.tools.len()}),
+            crate::typed(&gavel_events::PackInstalled {
+                pack: pack.name.clone(),
+                pack_version: pack.version,
+                set_id: set.set_id.clone(),
+                version: 1,
+                sha256: version.sha256.clone(),
+                mode: "observe".into(),
+                installed_by: admin.id.clone(),
+                tools: pack.tools.len() as u64,
+                other: Default::default(),
+            })?,
             ops,
         )?;
         Ok(set)

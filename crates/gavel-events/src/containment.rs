@@ -107,3 +107,31 @@ mod tests {
         assert_eq!(retype(kind::KILLSWITCH_ENGAGED, &engaged).expect("typed").expect("reads"), engaged);
     }
 }
+
+/// `pack.installed`: a built-in policy pack installed as a new set, in observe mode.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PackInstalled {
+    #[serde(deserialize_with = "lenient")]
+    pub pack: String,
+    #[serde(deserialize_with = "lenient")]
+    pub pack_version: u32,
+    /// The policy set it installed (its version 1).
+    #[serde(deserialize_with = "lenient")]
+    pub set_id: String,
+    #[serde(deserialize_with = "lenient")]
+    pub version: u32,
+    /// SHA-256 of the set's text.
+    #[serde(deserialize_with = "lenient")]
+    pub sha256: String,
+    #[serde(deserialize_with = "lenient")]
+    pub mode: String,
+    /// The installing admin's id.
+    #[serde(deserialize_with = "lenient")]
+    pub installed_by: String,
+    /// How many tools the pack categorises.
+    #[serde(deserialize_with = "lenient")]
+    pub tools: u64,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}

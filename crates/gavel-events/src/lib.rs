@@ -22,7 +22,9 @@ mod incidents;
 mod principals;
 mod records;
 
-pub use containment::{AgentRegistered, AgentStatusChanged, KillSwitchEngaged, KillSwitchReleased};
+pub use containment::{
+    AgentRegistered, AgentStatusChanged, KillSwitchEngaged, KillSwitchReleased, PackInstalled,
+};
 pub use gateway::{ChangedTool, GatewayToolsSeen, SeenTool};
 pub use incidents::{
     IncidentAssigned, IncidentContained, IncidentEvent, IncidentLinked, IncidentNoted, IncidentOpened,
@@ -78,6 +80,7 @@ pub mod kind {
     pub const AGENT_REACTIVATED: &str = "agent.reactivated";
     pub const AGENT_DEACTIVATED: &str = "agent.deactivated";
     pub const AGENT_CREDENTIAL_ROTATED: &str = "agent.credential_rotated";
+    pub const PACK_INSTALLED: &str = "pack.installed";
     pub const USER_CREATED: &str = "user.created";
     pub const USER_ROLE_CHANGED: &str = "user.role_changed";
     pub const USER_DEACTIVATED: &str = "user.deactivated";
@@ -499,6 +502,7 @@ pub fn retype(kind: &str, data: &Value) -> Option<Result<Value, serde_json::Erro
         kind::AGENT_SUSPENDED | kind::AGENT_REACTIVATED | kind::AGENT_DEACTIVATED => {
             through::<AgentStatusChanged>(data)
         }
+        kind::PACK_INSTALLED => through::<PackInstalled>(data),
         kind::USER_CREATED => through::<UserCreated>(data),
         kind::USER_ROLE_CHANGED => through::<UserRoleChanged>(data),
         kind::USER_DEACTIVATED => through::<UserDeactivated>(data),

@@ -288,7 +288,9 @@ impl FactsBuilder {
             }
             // A rejection applies nothing, so it approves nothing.
             kind::POLICY_REJECTED => {}
-            // Pack changes (and policy kinds this build does not know), as they name themselves.
+            // An install puts a set in observe mode: it approves nothing.
+            kind::PACK_INSTALLED => {}
+            // Policy and pack kinds this build does not know, as they name themselves.
             k if (k.starts_with("policy.") || k.starts_with("pack.")) && k != kind::POLICY_PROPOSED => {
                 let proposer = text(d, "proposed_by").or_else(|| text(d, "author"));
                 if proposer.is_some() && proposer == text(d, "approved_by") {

@@ -64,7 +64,14 @@ pub fn collect(event: &Event, cited: &mut CitedVersions) {
         }
         // A rejection names no version.
         kind::POLICY_REJECTED => {}
-        // Pack changes (and policy kinds this build does not know), as they name themselves.
+        kind::PACK_INSTALLED => {
+            let p: gavel_events::PackInstalled = gavel_events::read(data);
+            claim(
+                key(&p.set_id, Some(u64::from(p.version))),
+                Some(p.sha256.as_str()).filter(|s| !s.is_empty()),
+            )
+        }
+        // Policy and pack kinds this build does not know, as they name themselves.
         k if k.starts_with("policy.") || k.starts_with("pack.") => claim(
             key(data["set_id"].as_str().unwrap_or_default(), data["version"].as_u64()),
             data["sha256"].as_str(),

@@ -296,7 +296,20 @@ impl SamplesBuilder {
                 author: String::new(),
                 approver: String::new(),
             }),
-            // Pack changes (and policy kinds this build does not know), as they name themselves.
+            kind::PACK_INSTALLED => {
+                let p: gavel_events::PackInstalled = gavel_events::read(d);
+                self.out.policy_changes.push(PolicyChange {
+                    time: e.time.clone(),
+                    kind: e.kind.clone(),
+                    set_id: if p.set_id.is_empty() { p.pack } else { p.set_id },
+                    version: p.version.to_string(),
+                    // An install is one admin's act, in observe mode: no author of the text, no
+                    // second person.
+                    author: String::new(),
+                    approver: String::new(),
+                })
+            }
+            // Policy and pack kinds this build does not know, as they name themselves.
             k if (k.starts_with("policy.") || k.starts_with("pack.")) && k != kind::POLICY_PROPOSED => {
                 self.out.policy_changes.push(PolicyChange {
                     time: e.time.clone(),
