@@ -4,7 +4,7 @@
 //! kill switches of every scope are listed too.
 
 use super::pages::{layout, notices, Page};
-use super::{blocking, csrf_refused, error_page, signed_in, urlencode};
+use super::{blocking, csrf_refused, error_page, signed_in, urlencode, DoneQuery};
 use crate::error::status_of;
 use crate::AppState;
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -17,11 +17,6 @@ use gavel_core::sessions::{csrf_matches, csrf_token};
 use gavel_core::{Agent, CoreError, Principal, Status, User};
 use maud::html;
 use serde::Deserialize;
-
-#[derive(Deserialize)]
-pub(super) struct DoneQuery {
-    done: Option<String>,
-}
 
 pub(super) async fn inventory(
     State(state): State<AppState>,

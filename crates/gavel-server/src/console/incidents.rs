@@ -4,7 +4,7 @@
 //! state machine, a writeup to resolve) are refused here exactly as there.
 
 use super::pages::{label, layout_live, notices, version_of, Live, Page};
-use super::{blocking, csrf_refused, error_page, signed_in, urlencode};
+use super::{blocking, csrf_refused, error_page, signed_in, urlencode, DoneQuery};
 use crate::error::status_of;
 use crate::AppState;
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -63,11 +63,6 @@ pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> R
     };
     let live = Live { what: "incidents", version: incidents_version(&listed) };
     layout_live("Incidents", Some((&user, &csrf_token(&sid))), body, Some(live)).into_response()
-}
-
-#[derive(Deserialize)]
-pub(super) struct DoneQuery {
-    done: Option<String>,
 }
 
 pub(super) async fn detail(

@@ -313,6 +313,13 @@ async fn submit_sign_in(State(state): State<AppState>, req: Request) -> Response
     }
 }
 
+/// `?done=<step>`: what a page's redirect after a form confirms (agents, incidents, policies,
+/// readiness).
+#[derive(Deserialize)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct CsrfForm {
     #[serde(default)]

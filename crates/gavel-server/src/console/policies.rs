@@ -5,7 +5,7 @@
 //! never the proposer), exactly as for `gavel policy approve`.
 
 use super::pages::{label, layout, notices, Page};
-use super::{blocking, csrf_refused, error_page, signed_in, urlencode};
+use super::{blocking, csrf_refused, error_page, signed_in, urlencode, DoneQuery};
 use crate::error::status_of;
 use crate::AppState;
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -18,11 +18,6 @@ use gavel_core::sessions::{csrf_matches, csrf_token};
 use gavel_core::{CoreError, Principal, User};
 use maud::{html, Markup};
 use serde::Deserialize;
-
-#[derive(Deserialize)]
-pub(super) struct DoneQuery {
-    done: Option<String>,
-}
 
 pub(super) async fn overview(
     State(state): State<AppState>,

@@ -3,7 +3,7 @@
 //! scan now (admins and auditors, as core decides).
 
 use super::pages::{label, layout, notices, Page};
-use super::{blocking, csrf_refused, error_page, signed_in};
+use super::{blocking, csrf_refused, error_page, signed_in, DoneQuery};
 use crate::error::status_of;
 use crate::AppState;
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -19,11 +19,6 @@ use serde::Deserialize;
 
 /// Scans shown in the trend.
 const TREND: u32 = 12;
-
-#[derive(Deserialize)]
-pub(super) struct DoneQuery {
-    done: Option<String>,
-}
 
 pub(super) async fn page(
     State(state): State<AppState>,
