@@ -1,7 +1,8 @@
 //! gavel-store: persistence for gavel behind one trait, [`Store`].
 //!
-//! The SQLite implementation ([`sqlite::SqliteStore`]) is the embedded default; a PostgreSQL
-//! implementation for several replicas will satisfy the same trait and the same conformance tests.
+//! The SQLite implementation ([`sqlite::SqliteStore`]) is the embedded default; the PostgreSQL
+//! one ([`postgres::PgStore`]) lets several replicas share one log. Both pass the same
+//! conformance tests (`tests/conformance.rs`).
 //!
 //! Invariants every implementation keeps:
 //! * appends are acknowledged only after the transaction holding them has committed durably;
@@ -10,10 +11,13 @@
 //!   them, so proofs never rehash the log;
 //! * a failed commit acknowledges nothing and leaves the in-memory chain head as it was.
 
+mod audit;
 pub mod docs;
 pub mod layout;
 pub mod log;
+pub mod postgres;
 pub mod sqlite;
+mod writer;
 
 use docs::{Doc, DocQuery, Purge, StateOp};
 use gavel_ledger::event::EventDraft;
@@ -50,6 +54,7 @@ pub(crate) fn scan_verified(
     }
     Ok(())
 }
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -245,6 +250,15 @@ pub trait Store: Send + Sync {
     /// The stored checkpoints of size greater than `after`, by size, at most `limit` of them (the
     /// outbox webhooks deliver `checkpoint.signed` from; signatures are not checked here).
     fn checkpoints_after(&self, after: u64, limit: usize) -> Result<Vec<StoredCheckpoint>, StoreError>;
+
+    /// Takes or renews the lease `name` for `holder` for `ttl`; true while `holder` holds it.
+    /// Background work that must run once across replicas runs only while its lease is held; a
+    /// lease is taken over only after it expired (its holder died or stopped renewing). A store
+    /// that one process holds alone (SQLite) grants every lease.
+    fn acquire_lease(&self, name: &str, holder: &str, ttl: std::time::Duration) -> Result<bool, StoreError> {
+        let _ = (name, holder, ttl);
+        Ok(true)
+    }
 
     /// Verifies `from..to` (exclusive; clamped to the log) against the chain and, from seq 0,
     /// against the given authenticated checkpoint anchors.

@@ -9,10 +9,12 @@
 
 pub mod browser;
 pub mod oracles;
+pub mod postgres;
 pub mod webhook_receiver;
 
 pub use browser::Browser;
 pub use oracles::{python, python_command};
+pub use postgres::Postgres;
 pub use webhook_receiver::WebhookReceiver;
 
 use std::path::Path;
