@@ -63,8 +63,9 @@ use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+/// Versioned schema changes, applied in order on open ([`migrate`]). Version 1 is the schema every
+/// earlier gavel created (`IF NOT EXISTS`: databases from before versioning already hold it).
+const MIGRATIONS: &[(i64, &str)] = &[(1, "
 CREATE TABLE IF NOT EXISTS events (
     seq        INTEGER PRIMARY KEY,
     time       TEXT NOT NULL,
@@ -100,8 +101,37 @@ CREATE INDEX IF NOT EXISTS docs_time ON docs(collection, time, seq);
 CREATE INDEX IF NOT EXISTS docs_k1 ON docs(collection, k1, time, seq);
 CREATE INDEX IF NOT EXISTS docs_k2 ON docs(collection, k2, time, seq);
 CREATE INDEX IF NOT EXISTS docs_k3 ON docs(collection, k3, time, seq);
-INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
-";
+")];
+
+/// Applies the migrations above the database's `schema_version` in one write transaction; refuses
+/// a database a newer gavel migrated.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute_batch("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")?;
+    let current: Option<String> =
+        tx.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).optional()?;
+    let current = match current {
+        Some(v) => v.parse::<i64>().map_err(|_| StoreError::Integrity(format!("schema_version {v:?}")))?,
+        None => 0,
+    };
+    let latest = MIGRATIONS.last().map_or(0, |m| m.0);
+    if current > latest {
+        return Err(StoreError::Invalid(format!(
+            "the database's schema is version {current}, newer than this gavel knows ({latest}): \
+             run a gavel at least as new as the one that migrated it"
+        )));
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![version.to_string()],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
 
 /// SQLite-backed [`Store`].
 pub struct SqliteStore {
@@ -286,8 +316,8 @@ impl SqliteStore {
         wal_limit: u64,
     ) -> Result<Self, StoreError> {
         check_writable(path)?;
-        let conn = open_connection(path, false)?;
-        conn.execute_batch(SCHEMA)?;
+        let mut conn = open_connection(path, false)?;
+        migrate(&mut conn)?;
         // The background checkpointer does this job instead (see `run_checkpointer`).
         conn.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
         // A rewound WAL is cut back to the bound (SQLite applies it on this connection only).

@@ -15,7 +15,10 @@ use std::sync::Arc;
 
 /// One database of one backend, opened as often as a test asks (the same database each time).
 trait Backend {
-    fn open_with(&self, clock: Arc<dyn Clock>) -> Arc<dyn Store>;
+    fn try_open(&self, clock: Arc<dyn Clock>) -> Result<Arc<dyn Store>, StoreError>;
+    fn open_with(&self, clock: Arc<dyn Clock>) -> Arc<dyn Store> {
+        self.try_open(clock).unwrap()
+    }
     fn open(&self) -> Arc<dyn Store> {
         self.open_with(Arc::new(SystemClock))
     }
@@ -45,8 +48,8 @@ impl Sqlite {
 }
 
 impl Backend for Sqlite {
-    fn open_with(&self, clock: Arc<dyn Clock>) -> Arc<dyn Store> {
-        Arc::new(SqliteStore::open(&self.path(), clock).unwrap())
+    fn try_open(&self, clock: Arc<dyn Clock>) -> Result<Arc<dyn Store>, StoreError> {
+        Ok(Arc::new(SqliteStore::open(&self.path(), clock)?))
     }
     fn sql(&self, statements: &str) {
         rusqlite::Connection::open(self.path()).unwrap().execute_batch(statements).unwrap();
@@ -82,8 +85,8 @@ impl Postgres {
 }
 
 impl Backend for Postgres {
-    fn open_with(&self, clock: Arc<dyn Clock>) -> Arc<dyn Store> {
-        Arc::new(PgStore::open(&self.url, clock).unwrap())
+    fn try_open(&self, clock: Arc<dyn Clock>) -> Result<Arc<dyn Store>, StoreError> {
+        Ok(Arc::new(PgStore::open(&self.url, clock)?))
     }
     fn sql(&self, statements: &str) {
         gavel_testkit::Postgres::shared().psql(&self.url, statements);
@@ -123,6 +126,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    migrations_run_once_and_a_newer_schema_is_refused,
     appends_are_contiguous_chained_and_survive_reopen,
     proofs_from_stored_nodes_match_an_in_memory_tree,
     scan_kinds_yields_only_the_kinds_asked_for_in_the_range,
@@ -584,4 +588,18 @@ fn first_seq_at_splits_the_log_by_time(backend: &dyn Backend) {
     assert_eq!(store.first_seq_at("2026-01-01T00:00:00.000001Z").unwrap(), 2);
     assert_eq!(store.first_seq_at("2026-01-02T00:00:00.000000Z").unwrap(), 2);
     assert_eq!(store.first_seq_at("2026-01-03T12:00:00.000000Z").unwrap(), 6);
+}
+
+fn migrations_run_once_and_a_newer_schema_is_refused(backend: &dyn Backend) {
+    let store = backend.open();
+    store.append(draft(0)).unwrap();
+    assert_eq!(store.meta("schema_version").unwrap().as_deref(), Some("1"));
+    drop(store);
+    // Opening again migrates nothing and keeps the log.
+    let store = backend.open();
+    assert_eq!(store.head().unwrap().size, 1);
+    drop(store);
+    backend.sql("UPDATE meta SET value = '99' WHERE key = 'schema_version'");
+    let err = backend.try_open(Arc::new(SystemClock)).err().expect("a newer schema is refused");
+    assert!(err.to_string().contains("version 99, newer than this gavel knows (1)"), "{err}");
 }
