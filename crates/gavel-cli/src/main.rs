@@ -39,7 +39,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use gavel_core::{DataDir, Gavel};
+use gavel_core::{DataDir, Database, Gavel};
 use gavel_ledger::clock::SystemClock;
 use remote::RemoteArgs;
 use std::path::PathBuf;
@@ -71,11 +71,20 @@ pub(crate) struct DataDirArgs {
     /// Where gavel keeps its database and keys.
     #[arg(long, global = true, env = "GAVEL_DATA_DIR", default_value = "./gavel-data")]
     pub data_dir: PathBuf,
+    /// Keep the log in this database instead of <data-dir>/gavel.db: postgres://user@host:port/db
+    /// (several replicas on one PostgreSQL), or sqlite://PATH. Overrides `database_url` in gavel.toml.
+    #[arg(long = "database", global = true, env = "GAVEL_DATABASE_URL", value_name = "URL",
+          value_parser = parse_database)]
+    pub database: Option<Database>,
+}
+
+fn parse_database(url: &str) -> Result<Database, String> {
+    Database::parse(url).map_err(|e| e.to_string())
 }
 
 impl DataDirArgs {
     pub fn dir(&self) -> DataDir {
-        DataDir::new(&self.data_dir)
+        DataDir::new(&self.data_dir).with_database(self.database.clone())
     }
 }
 

@@ -94,6 +94,11 @@ pub fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
         config.checkpoint_interval_secs = secs;
     }
     config.validate()?;
+    // `--database` / GAVEL_DATABASE_URL, else gavel.toml's `database_url`, else <data-dir>/gavel.db.
+    let dir = &match (&config.database_url, dir.has_database_url()) {
+        (Some(url), false) => dir.clone().with_database(Some(gavel_core::Database::parse(url)?)),
+        _ => dir.clone(),
+    };
 
     let clock = Arc::new(SystemClock);
     let (gavel, opened) = Gavel::open(dir, clock, config.org.as_deref())?;
@@ -127,7 +132,7 @@ pub fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(&config.addr).await?;
         let addr = listener.local_addr()?;
         tracing::info!(
-            %addr, data_dir = %dir.root().display(), %origin, events,
+            %addr, data_dir = %dir.root().display(), database = %dir.database_location(), %origin, events,
             %log_key, "gavel serving"
         );
         println!("gavel listening on http://{addr}");

@@ -39,6 +39,7 @@ pub mod gateway;
 pub mod identity;
 pub mod ids;
 pub mod incidents;
+pub mod leases;
 pub mod log;
 pub mod notifications;
 pub mod policies;
@@ -51,7 +52,7 @@ pub mod webhooks;
 pub use error::{CoreError, Result};
 /// The data directory layout and what opening one did: front ends name a data directory and
 /// [`Gavel::open`] it; they never hold the store.
-pub use gavel_store::layout::DataDir;
+pub use gavel_store::layout::{DataDir, Database};
 pub use gavel_store::{CommitHealth, Opened, StoredCheckpoint};
 pub use identity::{Agent, Issued, NewAgent, Principal, Role, Status, User};
 
@@ -127,6 +128,8 @@ pub struct Gavel {
     /// The log key's verifier: stored checkpoints are delivered to webhooks (`checkpoint.signed`)
     /// only once their signature verifies under it.
     checkpoint_verifier: Option<gavel_ledger::checkpoint::NoteVerifier>,
+    /// This process among the replicas on one database (the holder of its leases).
+    replica_id: String,
 }
 
 impl Gavel {
@@ -156,6 +159,7 @@ impl Gavel {
             auth_cache: Mutex::new(std::collections::HashMap::new()),
             auth_failures: Mutex::new(auth_failures::Noted::default()),
             checkpoint_verifier: Some(verifier),
+            replica_id: leases::new_replica_id(),
         }
     }
 

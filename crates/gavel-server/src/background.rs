@@ -6,7 +6,9 @@
 //!   interval) and returns only when the loop's future has finished — so whatever the loop had in
 //!   flight has committed before `serve` signs its final checkpoint;
 //! * the loop sees the stop through [`Ticks::next`] returning `false`, and through
-//!   [`Ticks::stopping`] between steps of a long round.
+//!   [`Ticks::stopping`] between steps of a long round;
+//! * a loop started with a lease ([`Background::start_leased`]) gets a tick only while this
+//!   replica holds the lease (renewed before every round), so it runs on one replica at a time.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,24 +22,53 @@ pub struct Background {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// The lease a loop runs under: its name, the core that takes it, and a flag kept equal to
+/// "this replica held it at the last renewal" (readiness reads the detectors').
+pub struct Lease {
+    pub gavel: Arc<gavel_core::Gavel>,
+    pub name: &'static str,
+    pub held: Arc<AtomicBool>,
+}
+
+impl Lease {
+    pub fn new(gavel: &Arc<gavel_core::Gavel>, name: &'static str) -> Lease {
+        Lease { gavel: gavel.clone(), name, held: Arc::new(AtomicBool::new(false)) }
+    }
+}
+
 /// What a background loop waits on: its interval, or the stop.
 pub struct Ticks {
     stop: Arc<AtomicBool>,
     wake: Arc<tokio::sync::Notify>,
     tick: tokio::time::Interval,
+    lease: Option<Lease>,
 }
 
 impl Ticks {
-    /// Waits for the next tick (the first is immediate); `false` once the loop is to stop.
+    /// Waits for the next tick (the first is immediate) at which this replica holds the loop's
+    /// lease, if it has one; `false` once the loop is to stop.
     pub async fn next(&mut self) -> bool {
-        if self.stopping() {
-            return false;
+        loop {
+            if self.stopping() {
+                return false;
+            }
+            tokio::select! {
+                _ = self.tick.tick() => {}
+                _ = self.wake.notified() => {}
+            }
+            if self.stopping() {
+                return false;
+            }
+            let Some(lease) = &self.lease else { return true };
+            let (gavel, name) = (lease.gavel.clone(), lease.name);
+            let held = tokio::task::spawn_blocking(move || gavel.hold_lease(name)).await.unwrap_or(false);
+            if lease.held.swap(held, Ordering::SeqCst) != held {
+                tracing::info!(lease = name, held, "lease changed hands");
+            }
+            if held {
+                return true;
+            }
         }
-        tokio::select! {
-            _ = self.tick.tick() => {}
-            _ = self.wake.notified() => {}
-        }
-        !self.stopping()
     }
 
     /// True once [`Background::stop`] was called.
@@ -59,11 +90,28 @@ impl Background {
         F: FnOnce(Ticks) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        Self::start_with(interval, None, body)
+    }
+
+    /// Like [`Background::start`], with ticks only while this replica holds `lease`.
+    pub fn start_leased<F, Fut>(interval: Duration, lease: Lease, body: F) -> Background
+    where
+        F: FnOnce(Ticks) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        Self::start_with(interval, Some(lease), body)
+    }
+
+    fn start_with<F, Fut>(interval: Duration, lease: Option<Lease>, body: F) -> Background
+    where
+        F: FnOnce(Ticks) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let stop = Arc::new(AtomicBool::new(false));
         let wake = Arc::new(tokio::sync::Notify::new());
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let ticks = Ticks { stop: stop.clone(), wake: wake.clone(), tick };
+        let ticks = Ticks { stop: stop.clone(), wake: wake.clone(), tick, lease };
         let task = tokio::spawn(body(ticks));
         Background { stop, wake, task }
     }

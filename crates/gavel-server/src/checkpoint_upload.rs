@@ -33,7 +33,7 @@
 //! backfilled: uploaded now, from a database that could already have been rewritten, they would
 //! vouch for nothing a later checkpoint does not).
 
-use crate::background::Background;
+use crate::background::{Background, Lease};
 use crate::metrics::Metrics;
 use crate::s3_export::{S3Target, UploadError};
 use gavel_core::{CoreError, Gavel, StoredCheckpoint};
@@ -265,7 +265,7 @@ impl Uploader {
 /// stop it after that checkpoint is signed.
 pub fn start(gavel: Arc<Gavel>, target: S3Target, config: UploadConfig, metrics: Arc<Metrics>) -> Background {
     let interval = config.interval;
-    Background::start(interval, move |mut ticks| async move {
+    Background::start_leased(interval, Lease::new(&gavel, "checkpoint-upload"), move |mut ticks| async move {
         let mut uploader = Uploader {
             gavel,
             target,

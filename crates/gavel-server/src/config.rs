@@ -73,6 +73,10 @@ pub struct Config {
     pub console_url: Option<String>,
     /// Seconds before a pending approval expires when its channels get one reminder.
     pub notify_remind_before_secs: u64,
+    /// Where the log lives instead of `<data-dir>/gavel.db`: `postgres://user@host:port/db` for
+    /// several replicas on one PostgreSQL (each replica with a copy of the same `keys/log.key`).
+    /// `--database` and `GAVEL_DATABASE_URL` take precedence.
+    pub database_url: Option<String>,
     /// The operator-tunable HTTP limits (`[limits]`).
     pub limits: Limits,
 }
@@ -187,6 +191,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             limits: Limits::default(),
             console_url: None,
+            database_url: None,
             notify_remind_before_secs: 600,
         }
     }
@@ -368,6 +373,10 @@ impl Config {
         self.s3_target()?;
         self.trusted_proxies()?;
         self.limits.check()?;
+        if let Some(url) = &self.database_url {
+            gavel_core::Database::parse(url)
+                .map_err(|e| ConfigError::Invalid(format!("database_url: {e}")))?;
+        }
         if let Some(url) = &self.console_url {
             let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
             let ok = rest.is_some_and(|r| {
@@ -407,8 +416,14 @@ mod tests {
         let documented: Config = toml::from_str(body).expect("the documented gavel.toml parses");
         assert_eq!(documented, Config::default(), "documented defaults differ from Config::default()");
         let mut commented = body.to_string();
-        for key in ["monthly_export_dir", "monthly_export_s3", "org", "checkpoint_publish_dir", "console_url"]
-        {
+        for key in [
+            "monthly_export_dir",
+            "monthly_export_s3",
+            "org",
+            "checkpoint_publish_dir",
+            "console_url",
+            "database_url",
+        ] {
             commented = commented.replace(&format!("# {key}"), key);
         }
         let table: toml::Table = toml::from_str(&commented).expect("parses");

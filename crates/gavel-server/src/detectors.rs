@@ -12,7 +12,7 @@
 //!   one per process, lent to each call); a call that panics takes it along, and the next call
 //!   starts from a fresh one, which reads what it lacks from the store (same detections).
 
-use crate::background::Background;
+use crate::background::{Background, Lease};
 use crate::metrics::Metrics;
 use gavel_core::detectors::Detector;
 use gavel_core::Gavel;
@@ -36,8 +36,15 @@ impl Default for DetectorConfig {
 
 /// Starts the detector task on the current runtime, counting its work in `metrics`;
 /// [`Background::stop`] ends it cleanly.
-pub fn start(gavel: Arc<Gavel>, config: DetectorConfig, metrics: Arc<Metrics>) -> Background {
-    Background::start(config.interval, move |mut ticks| async move {
+/// They run on the replica holding the `detectors` lease; `here` follows whether this one does.
+pub fn start(
+    gavel: Arc<Gavel>,
+    config: DetectorConfig,
+    metrics: Arc<Metrics>,
+    here: Arc<std::sync::atomic::AtomicBool>,
+) -> Background {
+    let lease = Lease { gavel: gavel.clone(), name: "detectors", held: here };
+    Background::start_leased(config.interval, lease, move |mut ticks| async move {
         // Position past events that raised nothing (not stored: the next start rescans them).
         let mut position = 0u64;
         let mut detector = Detector::default();

@@ -191,7 +191,10 @@ pub async fn serve(
         loop {
             tick.tick().await;
             let (gavel, dir) = (gavel.clone(), publish_dir.clone());
-            published = tokio::task::spawn_blocking(move || match gavel.sign_checkpoint() {
+            // One replica signs (any could: a checkpoint of the same size has the same root).
+            published = tokio::task::spawn_blocking(move || match gavel.hold_lease("checkpoints").then(|| gavel.sign_checkpoint()) {
+                None => published,
+                Some(signed) => match signed {
                 Ok(c) => match dir.filter(|_| c.size > published) {
                     Some(dir) => match publish_checkpoint(&dir, &c.note) {
                         Ok(()) => c.size,
@@ -206,7 +209,7 @@ pub async fn serve(
                     tracing::error!(error = %e, "could not sign a checkpoint");
                     published
                 }
-            })
+            }})
             .await
             .unwrap_or(published);
         }
@@ -221,7 +224,12 @@ pub async fn serve(
     let uploader = state.checkpoint_upload.clone().map(|(target, config)| {
         checkpoint_upload::start(state.gavel.clone(), target, config, state.metrics.clone())
     });
-    let detector = detectors::start(state.gavel.clone(), (*state.detectors).clone(), state.metrics.clone());
+    let detector = detectors::start(
+        state.gavel.clone(),
+        (*state.detectors).clone(),
+        state.metrics.clone(),
+        state.readiness.detectors_here.clone(),
+    );
     let prober = readiness::start(state.readiness.clone(), state.gavel.clone(), state.metrics.clone());
     let purger =
         state.retention_purge_every.map(|every| tokio::spawn(run_purges(state.gavel.clone(), every)));
@@ -308,8 +316,10 @@ async fn run_purges(gavel: Arc<Gavel>, every: Duration) {
     loop {
         tick.tick().await;
         let gavel = gavel.clone();
-        match tokio::task::spawn_blocking(move || gavel.purge_expired(None)).await {
-            Ok(Ok(report)) if report.payloads_cleared > 0 => tracing::info!(
+        let purge =
+            move || gavel.hold_lease("retention-purge").then(|| gavel.purge_expired(None)).transpose();
+        match tokio::task::spawn_blocking(purge).await {
+            Ok(Ok(Some(report))) if report.payloads_cleared > 0 => tracing::info!(
                 cleared = report.payloads_cleared, cutoff = %report.cutoff, "purged payloads past retention"
             ),
             Ok(Ok(_)) => {}
@@ -329,8 +339,11 @@ async fn run_compliance_schedule(state: AppState) {
     loop {
         tick.tick().await;
         let (gavel, schedule) = (state.gavel.clone(), state.compliance.clone());
-        match tokio::task::spawn_blocking(move || gavel.run_due(&schedule)).await {
-            Ok(Ok(done)) => {
+        let run =
+            move || gavel.hold_lease("compliance-schedule").then(|| gavel.run_due(&schedule)).transpose();
+        match tokio::task::spawn_blocking(run).await {
+            Ok(Ok(None)) => {}
+            Ok(Ok(Some(done))) => {
                 for what in done {
                     tracing::info!(%what, "scheduled compliance work done");
                 }

@@ -14,7 +14,7 @@
 //!   targets are allowed; redirects are never followed;
 //! * at shutdown the loop stops and every round in flight finishes its request and commits.
 
-use crate::background::Background;
+use crate::background::{Background, Lease};
 use crate::webhooks::GuardedResolver;
 use gavel_core::notifications::{NoticeOptions, NotificationPlan, Outgoing, Posted};
 use gavel_core::Gavel;
@@ -63,35 +63,40 @@ impl Default for NotifyConfig {
 /// every round in flight has committed what it sent.
 pub fn start(gavel: Arc<Gavel>, config: NotifyConfig) -> Background {
     let config = Arc::new(config);
-    Background::start(config.interval, move |mut ticks| async move {
-        let stop = ticks.stop_flag();
-        // Positions past events that raised no message (not committed: that would need an event).
-        let positions: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
-        let mut running: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
-        while ticks.next().await {
-            running.retain(|_, h| !h.is_finished());
-            let g = gavel.clone();
-            let ids = match tokio::task::spawn_blocking(move || g.enabled_notification_channel_ids()).await {
-                Ok(Ok(ids)) => ids,
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "notifications: cannot list channels");
-                    continue;
+    Background::start_leased(
+        config.interval,
+        Lease::new(&gavel, "notifications"),
+        move |mut ticks| async move {
+            let stop = ticks.stop_flag();
+            // Positions past events that raised no message (not committed: that would need an event).
+            let positions: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
+            let mut running: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+            while ticks.next().await {
+                running.retain(|_, h| !h.is_finished());
+                let g = gavel.clone();
+                let ids =
+                    match tokio::task::spawn_blocking(move || g.enabled_notification_channel_ids()).await {
+                        Ok(Ok(ids)) => ids,
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, "notifications: cannot list channels");
+                            continue;
+                        }
+                        Err(_) => continue,
+                    };
+                for id in ids {
+                    if running.contains_key(&id) {
+                        continue;
+                    }
+                    let (g, c, s, p) = (gavel.clone(), config.clone(), stop.clone(), positions.clone());
+                    let key = id.clone();
+                    running.insert(key, tokio::task::spawn_blocking(move || round(&g, &id, &c, &s, &p)));
                 }
-                Err(_) => continue,
-            };
-            for id in ids {
-                if running.contains_key(&id) {
-                    continue;
-                }
-                let (g, c, s, p) = (gavel.clone(), config.clone(), stop.clone(), positions.clone());
-                let key = id.clone();
-                running.insert(key, tokio::task::spawn_blocking(move || round(&g, &id, &c, &s, &p)));
             }
-        }
-        for (_, h) in running {
-            let _ = h.await;
-        }
-    })
+            for (_, h) in running {
+                let _ = h.await;
+            }
+        },
+    )
 }
 
 /// One round for one channel: plan, post, commit.

@@ -59,11 +59,19 @@ pub struct Readiness {
     epoch: Instant,
     /// When the probe in flight started (nanoseconds since `epoch` plus one; 0: none).
     probe_started: AtomicU64,
+    /// Whether the detectors run in this replica (it held their lease at the last renewal): the
+    /// detector lag is checked only where they run.
+    pub detectors_here: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Readiness {
     pub fn new(config: ReadinessConfig) -> Self {
-        Readiness { config, epoch: Instant::now(), probe_started: AtomicU64::new(0) }
+        Readiness {
+            config,
+            epoch: Instant::now(),
+            probe_started: AtomicU64::new(0),
+            detectors_here: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        }
     }
 
     fn probe_waited(&self) -> Option<Duration> {
@@ -180,6 +188,12 @@ fn detectors_check(readiness: &Readiness, gavel: &Gavel, metrics: &Metrics) -> C
         Err(e) => return Check { ok: false, detail: format!("cannot read the log size: {e}") },
     };
     metrics.log_entries.set(size);
+    if !readiness.detectors_here.load(std::sync::atomic::Ordering::SeqCst) {
+        return Check {
+            ok: true,
+            detail: "the detectors run on another replica (it holds their lease)".into(),
+        };
+    }
     let position = metrics.detector_position.get();
     let lag = size.saturating_sub(position);
     let bound = readiness.config.max_detector_lag;

@@ -23,7 +23,7 @@
 //!   planner offers them from the stored checkpoints (`gavel_core::webhooks`, its `outbox` file:
 //!   "Signed checkpoints"), and they are sent, signed, retried and recorded like any other message.
 
-use crate::background::Background;
+use crate::background::{Background, Lease};
 use gavel_core::webhooks::{blocked_range, spec_schedule, Message, Plan, Position, Sent};
 use gavel_core::Gavel;
 use std::collections::HashMap;
@@ -68,7 +68,7 @@ impl Default for DispatchConfig {
 /// every round in flight has committed what it sent.
 pub fn start(gavel: Arc<Gavel>, config: DispatchConfig) -> Background {
     let config = Arc::new(config);
-    Background::start(config.interval, move |mut ticks| async move {
+    Background::start_leased(config.interval, Lease::new(&gavel, "webhooks"), move |mut ticks| async move {
         let stop = ticks.stop_flag();
         // Positions past events and checkpoints that needed no attempt (not committed: that
         // would need an event).

@@ -13,8 +13,8 @@
 //! does not verify makes verification invalid (it is itself tampering); checkpoints held outside
 //! the database are checked against the whole log ([`Log::verify_with`]).
 
-use crate::layout::DataDir;
-use crate::{Appended, SqliteStore, Store, StoreError, StoredCheckpoint};
+use crate::layout::{DataDir, Database};
+use crate::{Appended, PgStore, SqliteStore, Store, StoreError, StoredCheckpoint};
 use gavel_ledger::checkpoint::{Checkpoint, NoteSigner, NoteVerifier};
 use gavel_ledger::clock::{format_time, Clock};
 use gavel_ledger::event::EventDraft;
@@ -64,13 +64,29 @@ impl Log {
     ) -> Result<(Self, Opened), StoreError> {
         dir.create()?;
         let (key, key_created) = load_or_create_signing_key(&dir.log_key())?;
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.database(), clock.clone())?);
+        let store: Arc<dyn Store> = match dir.database_location() {
+            Database::Sqlite(path) => Arc::new(SqliteStore::open(&path, clock.clone())?),
+            Database::Postgres(url) => Arc::new(PgStore::open(&url, clock.clone())?),
+        };
         let org = org.unwrap_or(DEFAULT_ORG);
         if org.is_empty() || org.chars().any(|c| c.is_whitespace() || c == '+' || c.is_control()) {
             return Err(StoreError::Invalid(format!("org {org:?} must be non-empty without spaces or '+'")));
         }
         let origin = store.init_meta("origin", &format!("gavel.local/{org}"))?;
         let signer = NoteSigner::new(&origin, key)?;
+        // Replicas on one database must sign with one key: the first to open it records its key,
+        // and a replica with another key (a data directory initialised on its own) is refused
+        // before it signs anything.
+        let log_key = store.init_meta("log_key", &signer.verifier_key())?;
+        if log_key != signer.verifier_key() {
+            return Err(StoreError::Invalid(format!(
+                "{} holds a log signed with key {log_key}, but {} has key {}: give every replica a copy \
+                 of the first one's keys/log.key",
+                dir.database_location(),
+                dir.log_key().display(),
+                signer.verifier_key()
+            )));
+        }
         let verifier = NoteVerifier::new(&origin, signer.verifying_key())?;
         let log =
             Log { store, signer, verifier, origin, clock, dir: dir.clone(), verified: Mutex::new(None) };

@@ -65,7 +65,9 @@ use std::time::{Duration, Instant};
 
 /// Versioned schema changes, applied in order on open ([`migrate`]). Version 1 is the schema every
 /// earlier gavel created (`IF NOT EXISTS`: databases from before versioning already hold it).
-const MIGRATIONS: &[(i64, &str)] = &[(1, "
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "
 CREATE TABLE IF NOT EXISTS events (
     seq        INTEGER PRIMARY KEY,
     time       TEXT NOT NULL,
@@ -101,7 +103,8 @@ CREATE INDEX IF NOT EXISTS docs_time ON docs(collection, time, seq);
 CREATE INDEX IF NOT EXISTS docs_k1 ON docs(collection, k1, time, seq);
 CREATE INDEX IF NOT EXISTS docs_k2 ON docs(collection, k2, time, seq);
 CREATE INDEX IF NOT EXISTS docs_k3 ON docs(collection, k3, time, seq);
-")];
+",
+)];
 
 /// Applies the migrations above the database's `schema_version` in one write transaction; refuses
 /// a database a newer gavel migrated.

@@ -32,6 +32,8 @@ trait Backend {
     /// updates of `meta`; [`Backend::heal`] removes the failures.
     fn inject_failures(&self, kind: Option<&str>, meta: bool);
     fn heal(&self);
+    /// Whether several processes share the database (PostgreSQL), so leases are exclusive.
+    fn shared(&self) -> bool;
 }
 
 struct Sqlite {
@@ -71,6 +73,9 @@ impl Backend for Sqlite {
     }
     fn heal(&self) {
         self.sql("DROP TRIGGER IF EXISTS fail_events; DROP TRIGGER IF EXISTS fail_meta;");
+    }
+    fn shared(&self) -> bool {
+        false
     }
 }
 
@@ -112,6 +117,9 @@ impl Backend for Postgres {
     fn heal(&self) {
         self.sql("DROP TRIGGER IF EXISTS fail_events ON events; DROP TRIGGER IF EXISTS fail_meta ON meta; DROP FUNCTION IF EXISTS fail();");
     }
+    fn shared(&self) -> bool {
+        true
+    }
 }
 
 macro_rules! conformance {
@@ -126,6 +134,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    a_lease_is_held_by_one_holder_until_it_expires,
     migrations_run_once_and_a_newer_schema_is_refused,
     appends_are_contiguous_chained_and_survive_reopen,
     proofs_from_stored_nodes_match_an_in_memory_tree,
@@ -602,4 +611,23 @@ fn migrations_run_once_and_a_newer_schema_is_refused(backend: &dyn Backend) {
     backend.sql("UPDATE meta SET value = '99' WHERE key = 'schema_version'");
     let err = backend.try_open(Arc::new(SystemClock)).err().expect("a newer schema is refused");
     assert!(err.to_string().contains("version 99, newer than this gavel knows (1)"), "{err}");
+}
+
+fn a_lease_is_held_by_one_holder_until_it_expires(backend: &dyn Backend) {
+    use std::time::Duration;
+    let (a, b) = (backend.open(), backend.open());
+    let long = Duration::from_secs(60);
+    assert!(a.acquire_lease("detectors", "replica-a", long).unwrap());
+    assert!(a.acquire_lease("detectors", "replica-a", long).unwrap(), "the holder renews it");
+    // Another holder gets it only where the database is shared (a single-process store grants all).
+    assert_eq!(b.acquire_lease("detectors", "replica-b", long).unwrap(), !backend.shared());
+    assert!(b.acquire_lease("webhooks", "replica-b", long).unwrap(), "leases are independent");
+    if backend.shared() {
+        // Expired (the holder stopped renewing): the next one takes it over, and then holds it.
+        assert!(a.acquire_lease("short", "replica-a", Duration::from_millis(200)).unwrap());
+        assert!(!b.acquire_lease("short", "replica-b", long).unwrap());
+        std::thread::sleep(Duration::from_millis(400));
+        assert!(b.acquire_lease("short", "replica-b", long).unwrap());
+        assert!(!a.acquire_lease("short", "replica-a", long).unwrap());
+    }
 }
