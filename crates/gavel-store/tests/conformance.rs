@@ -631,3 +631,13 @@ fn a_lease_is_held_by_one_holder_until_it_expires(backend: &dyn Backend) {
         assert!(!a.acquire_lease("short", "replica-a", long).unwrap());
     }
 }
+
+/// The documented Unix-socket form of a database URL (docs/replicas.md) reaches the server.
+#[test]
+fn postgres_over_a_unix_socket() {
+    let pg = gavel_testkit::Postgres::shared();
+    let url = pg.create_database();
+    let name = url.rsplit('/').next().unwrap();
+    let store = PgStore::open(&pg.socket_url(name), Arc::new(SystemClock)).unwrap();
+    assert_eq!(store.append(draft(0)).unwrap().seq, 0);
+}

@@ -131,6 +131,13 @@ impl Postgres {
         format!("postgres://gavel@127.0.0.1:{}/{name}", self.port)
     }
 
+    /// The URL of database `name` over the server's Unix socket (the host is the socket's
+    /// directory, percent-encoded).
+    pub fn socket_url(&self, name: &str) -> String {
+        let dir = self.root.path().display().to_string().replace('/', "%2F");
+        format!("postgres://gavel@{dir}:{}/{name}", self.port)
+    }
+
     /// Runs SQL on database `url` through `psql` (e.g. to tamper with rows as an attacker would).
     pub fn psql(&self, url: &str, sql: &str) -> String {
         self.command("psql", &["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", url, "-c", sql])
