@@ -22,6 +22,7 @@ mod gateway;
 mod incidents;
 mod keys;
 mod killswitch;
+mod migrate;
 mod notify;
 mod outcome;
 mod pack;
@@ -126,6 +127,9 @@ enum Command {
         #[command(flatten)]
         data: DataDirArgs,
     },
+    /// Copy this data directory's SQLite log into an empty PostgreSQL database and verify the
+    /// copy (same Merkle root, full verification), for replicas (docs/replicas.md).
+    Migrate(migrate::MigrateArgs),
     /// Query and verify the tamper-evident log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -395,6 +399,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Manpages { out } => manpages(&out),
+        Command::Migrate(args) => migrate::run(args),
         Command::Audit(audit::AuditCommand::List(args)) => audit_query::list(&args.remote.connect()?, args),
         Command::Audit(audit::AuditCommand::Trace(args)) => audit_query::trace(&args.remote.connect()?, args),
         Command::Audit(cmd) => {

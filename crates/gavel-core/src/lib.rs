@@ -41,6 +41,7 @@ pub mod ids;
 pub mod incidents;
 pub mod leases;
 pub mod log;
+pub mod migrate;
 pub mod notifications;
 pub mod policies;
 pub mod redact;

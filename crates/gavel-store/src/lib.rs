@@ -12,6 +12,7 @@
 //! * a failed commit acknowledges nothing and leaves the in-memory chain head as it was.
 
 mod audit;
+pub mod copy;
 pub mod docs;
 pub mod layout;
 pub mod log;

@@ -44,7 +44,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row, Statement};
 
 /// The advisory lock every write transaction takes first: one appender at a time across replicas.
-const APPEND_LOCK: i64 = 0x6761_7665_6c5f_6c67; // "gavel_lg"
+pub(crate) const APPEND_LOCK: i64 = 0x6761_7665_6c5f_6c67; // "gavel_lg"
 
 /// The advisory lock migrations run under, so replicas starting together migrate once.
 const MIGRATE_LOCK: i64 = 0x6761_7665_6c5f_6d67; // "gavel_mg"
@@ -123,7 +123,7 @@ fn wait<F: Future>(f: F) -> F::Output {
     futures_executor::block_on(f)
 }
 
-fn to_i64(v: u64) -> i64 {
+pub(crate) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
@@ -136,7 +136,7 @@ fn hash_of(b: &[u8]) -> Result<Hash, StoreError> {
 }
 
 /// One connection with its prepared statements (like rusqlite's `prepare_cached`).
-struct Conn {
+pub(crate) struct Conn {
     client: Client,
     statements: HashMap<String, Statement>,
 }
@@ -151,27 +151,35 @@ impl Conn {
         Ok(s)
     }
 
-    fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, StoreError> {
+    pub(crate) fn query(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
         let statement = self.statement(sql)?;
         wait(self.client.query(&statement, params)).map_err(pg)
     }
 
-    fn query_opt(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>, StoreError> {
+    pub(crate) fn query_opt(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, StoreError> {
         let statement = self.statement(sql)?;
         wait(self.client.query_opt(&statement, params)).map_err(pg)
     }
 
-    fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
+    pub(crate) fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
         let statement = self.statement(sql)?;
         wait(self.client.execute(&statement, params)).map_err(pg)
     }
 
-    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+    pub(crate) fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
         wait(self.client.batch_execute(sql)).map_err(pg)
     }
 
     /// The log's size: one past the last seq.
-    fn log_size(&mut self) -> Result<u64, StoreError> {
+    pub(crate) fn log_size(&mut self) -> Result<u64, StoreError> {
         let row = self.query_opt("SELECT seq FROM events ORDER BY seq DESC LIMIT 1", &[])?;
         row.map_or(Ok(0), |r| Ok(to_u64(r.get(0))? + 1))
     }
@@ -348,7 +356,10 @@ impl PgStore {
     }
 
     /// Runs `f` with a pooled connection (a closed one is replaced first).
-    fn with_conn<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    pub(crate) fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let pooled = {
             let mut idle = self.readers.lock().unwrap_or_else(|p| p.into_inner());
             idle.retain(|c| !c.client.is_closed());

@@ -508,7 +508,7 @@ fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy)
 }
 
-fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
+pub(crate) fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
@@ -549,7 +549,7 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreErro
 }
 
 /// Reads Merkle nodes from a connection: leaves from `events`, stored levels from `merkle_nodes`.
-struct ConnNodes<'a>(&'a Connection);
+pub(crate) struct ConnNodes<'a>(pub(crate) &'a Connection);
 
 impl NodeSource for ConnNodes<'_> {
     fn nodes(&self, level: u32, start: u64, end: u64) -> Result<Vec<Hash>, LedgerError> {
