@@ -45,9 +45,10 @@ const DOCS: [&str; 8] = [
     "docs/operations.md",
 ];
 
-/// The pages that show no gavel session: the index of the guides, how to build and test, and the
-/// web console (a browser's pages, tested by gavel-server's `tests/console.rs`).
-const READ_ONLY: [&str; 3] = ["docs/README.md", "docs/development.md", "docs/console.md"];
+/// The pages that show no gavel session: the index of the guides, how to build and test, the
+/// web console (a browser's pages, tested by gavel-server's `tests/console.rs`), and replicas (its
+/// steps need a PostgreSQL server; `tests/replicas.rs` runs them against a real one).
+const READ_ONLY: [&str; 4] = ["docs/README.md", "docs/development.md", "docs/console.md", "docs/replicas.md"];
 
 /// How long one command may take before the test gives up on it.
 const STEP_TIMEOUT: Duration = Duration::from_secs(120);

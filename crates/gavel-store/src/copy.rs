@@ -21,6 +21,14 @@ use tokio_postgres::types::ToSql;
 /// Rows written to PostgreSQL per statement.
 const BATCH: usize = 5_000;
 
+/// The columns of a batch of rows, one vector per column, as `UNNEST` takes them.
+type NodeCols = (Vec<i32>, Vec<i64>, Vec<Vec<u8>>);
+type CheckpointCols = (Vec<i64>, Vec<Vec<u8>>, Vec<String>, Vec<String>);
+type Keys = (Vec<Option<String>>, Vec<Option<String>>, Vec<Option<String>>);
+type DocCols = (Vec<String>, Vec<String>, Vec<i64>, Vec<i64>, Vec<String>, Keys, Vec<String>);
+type EventCols =
+    (Vec<i64>, Vec<String>, Vec<String>, Vec<String>, Vec<String>, Vec<Vec<u8>>, Vec<Option<Vec<u8>>>);
+
 /// What a copy moved, and the Merkle roots that show the target holds the same log.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Copied {
@@ -96,7 +104,7 @@ fn copy_all(
         target,
         "SELECT level, idx, hash FROM merkle_nodes ORDER BY level, idx",
         "INSERT INTO merkle_nodes (level, idx, hash) SELECT * FROM UNNEST($1::int4[], $2::int8[], $3::bytea[])",
-        |row, cols: &mut (Vec<i32>, Vec<i64>, Vec<Vec<u8>>)| {
+        |row, cols: &mut NodeCols| {
             cols.0.push(row.get(0)?);
             cols.1.push(row.get(1)?);
             cols.2.push(row.get(2)?);
@@ -110,7 +118,7 @@ fn copy_all(
         "SELECT size, root, note, created_at FROM checkpoints ORDER BY size",
         "INSERT INTO checkpoints (size, root, note, created_at)
          SELECT * FROM UNNEST($1::int8[], $2::bytea[], $3::text[], $4::text[])",
-        |row, cols: &mut (Vec<i64>, Vec<Vec<u8>>, Vec<String>, Vec<String>)| {
+        |row, cols: &mut CheckpointCols| {
             cols.0.push(row.get(0)?);
             cols.1.push(row.get(1)?);
             cols.2.push(row.get(2)?);
@@ -119,15 +127,6 @@ fn copy_all(
         },
         |cols| vec![&cols.0 as &(dyn ToSql + Sync), &cols.1, &cols.2, &cols.3],
     )?;
-    type DocCols = (
-        Vec<String>,
-        Vec<String>,
-        Vec<i64>,
-        Vec<i64>,
-        Vec<String>,
-        (Vec<Option<String>>, Vec<Option<String>>, Vec<Option<String>>),
-        Vec<String>,
-    );
     copied.documents = copy_rows(
         source,
         target,
@@ -191,15 +190,7 @@ fn copy_events(
     let mut copied = 0u64;
     while at < size {
         let upto = at.saturating_add(BATCH as u64).min(size);
-        let mut cols: (
-            Vec<i64>,
-            Vec<String>,
-            Vec<String>,
-            Vec<String>,
-            Vec<String>,
-            Vec<Vec<u8>>,
-            Vec<Option<Vec<u8>>>,
-        ) = Default::default();
+        let mut cols = EventCols::default();
         let mut rows = stmt.query(rusqlite::params![to_i64(at), to_i64(upto)])?;
         while let Some(row) = rows.next()? {
             cols.0.push(row.get(0)?);

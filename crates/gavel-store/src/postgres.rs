@@ -796,27 +796,29 @@ fn write_docs(
     docs: &HashMap<(String, String), DocWrite>,
     time: &str,
 ) -> Result<(), StoreError> {
-    let mut columns: (Vec<&str>, Vec<&str>, Vec<i64>, Vec<i64>, Vec<&str>) = Default::default();
-    let mut keys: (Vec<Option<&str>>, Vec<Option<&str>>, Vec<Option<&str>>) = Default::default();
-    let mut bodies = Vec::with_capacity(docs.len());
+    let n = docs.len();
+    let (mut collections, mut ids, mut bodies) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut versions, mut seqs) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut k1, mut k2, mut k3) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     for ((collection, id), write) in docs {
-        columns.0.push(collection);
-        columns.1.push(id);
-        columns.2.push(to_i64(write.version));
-        columns.3.push(to_i64(write.seq));
-        columns.4.push(time);
-        keys.0.push(write.keys.k1.as_deref());
-        keys.1.push(write.keys.k2.as_deref());
-        keys.2.push(write.keys.k3.as_deref());
+        collections.push(collection.as_str());
+        ids.push(id.as_str());
+        versions.push(to_i64(write.version));
+        seqs.push(to_i64(write.seq));
+        k1.push(write.keys.k1.as_deref());
+        k2.push(write.keys.k2.as_deref());
+        k3.push(write.keys.k3.as_deref());
         bodies.push(write.body.as_str());
     }
+    let times = vec![time; n];
     conn.execute(
         "INSERT INTO docs (collection, id, version, seq, time, k1, k2, k3, body)
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[], $6::text[], $7::text[],
                               $8::text[], $9::text[])
          ON CONFLICT (collection, id) DO UPDATE SET version = excluded.version, seq = excluded.seq,
              time = excluded.time, k1 = excluded.k1, k2 = excluded.k2, k3 = excluded.k3, body = excluded.body",
-        &[&columns.0, &columns.1, &columns.2, &columns.3, &columns.4, &keys.0, &keys.1, &keys.2, &bodies],
+        &[&collections, &ids, &versions, &seqs, &times, &k1, &k2, &k3, &bodies],
     )?;
     Ok(())
 }

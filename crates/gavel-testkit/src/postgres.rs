@@ -144,6 +144,10 @@ impl Postgres {
     }
 
     /// Stops the server and removes its directory once this test process has exited.
+    #[allow(
+        clippy::zombie_processes,
+        reason = "the watchdog outlives this process by design (it waits for it to exit); it is never a zombie of a live test"
+    )]
     fn watchdog(&self) {
         let script = format!(
             "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
