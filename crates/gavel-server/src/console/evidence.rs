@@ -40,7 +40,7 @@ pub(super) async fn overview(
         Ok(s) => s,
         Err(to) => return to,
     };
-    let done = query.ok().and_then(|Query(q)| q.done).map(|_| "Share link revoked.");
+    let done = query.ok().and_then(|Query(q)| q.done).map(|d| done_text(&d));
     overview_view(&state, user, &sid, done, None).await
 }
 
@@ -142,7 +142,7 @@ fn render_overview(
     layout("Evidence", Some((user, csrf)), body)
 }
 
-/// `?done=` on a bundle's page.
+/// What `?done=<step>` confirms (a bundle's page after an export or a revocation).
 fn done_text(step: &str) -> &'static str {
     match step {
         "export" => "Exported: the signed bundle is written and recorded.",
