@@ -14,7 +14,9 @@
 //! `compliance_scan_by_id` (readiness is the latest scan); exports `Gavel::export_evidence`,
 //! `exports`, `export`; shares `Gavel::create_share_of_held` (the caller's role is checked
 //! before the bundle), `shares`, `revoke_share`, `share_accesses`; public `Gavel::open_share`,
-//! `record_share_access`, `shared_export_document`, `export_public_key`.
+//! `record_share_access`, `shared_export_document`, `export_public_key`. The console's evidence
+//! page calls the same functions as the routes (`export_to_server`, `export_detail`,
+//! `export_file_of`, `share_export`), so both refuse and allow exactly the same.
 
 use crate::api::{as_caller, created, route, ApiJson, ApiPath, ApiQuery, Bearer, NoBody, Route};
 use crate::client_addr::ClientAddr;
@@ -30,7 +32,7 @@ use axum::Json;
 use gavel_core::compliance::Scan;
 use gavel_core::evidence_runs::{self, ExportOut, ExportParams};
 use gavel_core::shares::{ExportRecord, Share, ShareAccess};
-use gavel_core::{CoreError, Gavel};
+use gavel_core::{CoreError, Gavel, Principal};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::net::IpAddr;
@@ -177,16 +179,27 @@ async fn create_export(
     b: Bearer,
     ApiJson(body): ApiJson<ExportBody>,
 ) -> Result<Response, ApiError> {
-    as_caller(&s, b, move |g, p| {
-        let framework = g.framework(body.framework.as_deref().unwrap_or("soc2"))?;
-        let (from, to) = (evidence_runs::day(&body.from)?, evidence_runs::day(&body.to)?);
-        g.export_evidence(
-            p,
-            ExportParams { framework: &framework, from, to, out: ExportOut::DataDir, progress: None },
-        )
-    })
-    .await
-    .map(created)
+    as_caller(&s, b, move |g, p| export_to_server(g, p, body.framework.as_deref(), &body.from, &body.to))
+        .await
+        .map(created)
+}
+
+/// Writes a signed bundle of `[from, to)` (days, `YYYY-MM-DD`) into the server's exports
+/// directory, where share links serve it from, and records it: `POST /v1/compliance/exports` and
+/// the console's evidence page. `framework` defaults to soc2.
+pub(crate) fn export_to_server(
+    g: &Gavel,
+    p: &Principal,
+    framework: Option<&str>,
+    from: &str,
+    to: &str,
+) -> Result<gavel_evidence::ExportSummary, CoreError> {
+    let framework = g.framework(framework.unwrap_or("soc2"))?;
+    let (from, to) = (evidence_runs::day(from)?, evidence_runs::day(to)?);
+    g.export_evidence(
+        p,
+        ExportParams { framework: &framework, from, to, out: ExportOut::DataDir, progress: None },
+    )
 }
 
 #[utoipa::path(get, path = "/v1/compliance/exports", responses((status = 200, description = "Exports on record, newest first", body = List<ExportRecord>)), security(("bearer" = [])))]
@@ -267,13 +280,15 @@ async fn get_export(
     b: Bearer,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ExportDetail>, ApiError> {
-    as_caller(&s, b, move |g, p| {
-        let export = g.export(p, &id)?;
-        let files = bundle_files(&bundle_dir(g, &export.export_id)).unwrap_or_default();
-        Ok(ExportDetail { stored: !files.is_empty(), export, files })
-    })
-    .await
-    .map(Json)
+    as_caller(&s, b, move |g, p| export_detail(g, p, &id)).await.map(Json)
+}
+
+/// An export on record and the files of its bundle, as `GET /v1/compliance/exports/{id}` and the
+/// console show it.
+pub(crate) fn export_detail(g: &Gavel, p: &Principal, id: &str) -> Result<ExportDetail, CoreError> {
+    let export = g.export(p, id)?;
+    let files = bundle_files(&bundle_dir(g, &export.export_id)).unwrap_or_default();
+    Ok(ExportDetail { stored: !files.is_empty(), export, files })
 }
 
 /// Reads one file of a bundle, if `path` names one of its files.
@@ -304,12 +319,19 @@ async fn export_file(
     b: Bearer,
     ApiPath((id, path)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
-    as_caller(&s, b, move |g, p| {
-        let export = g.export(p, &id)?;
-        read_bundle_file(&bundle_dir(g, &export.export_id), &path)
-    })
-    .await
-    .map(file_response)
+    as_caller(&s, b, move |g, p| export_file_of(g, p, &id, &path)).await.map(file_response)
+}
+
+/// One file of an export's bundle (its bytes and content type), as
+/// `GET /v1/compliance/exports/{id}/files/{path}` and the console's download links read it.
+pub(crate) fn export_file_of(
+    g: &Gavel,
+    p: &Principal,
+    id: &str,
+    path: &str,
+) -> Result<(Vec<u8>, &'static str), CoreError> {
+    let export = g.export(p, id)?;
+    read_bundle_file(&bundle_dir(g, &export.export_id), path)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -328,23 +350,30 @@ async fn create_share(
     b: Bearer,
     ApiJson(body): ApiJson<ShareBody>,
 ) -> Result<Response, ApiError> {
-    as_caller(&s, b, move |g, p| {
-        // Only a bundle the server holds can be shared.
-        let held = |export: &gavel_core::shares::ExportRecord| {
-            bundle_files(&bundle_dir(g, &export.export_id)).map(drop).map_err(|_| {
-                CoreError::Conflict(format!(
-                    "export {} is on record but its bundle is not in the server's exports directory; \
-                     export it with POST /v1/compliance/exports (or `gavel evidence export` without --out)",
-                    export.export_id
-                ))
-            })
-        };
-        let issued = g.create_share_of_held(p, &body.export_id, body.expires_days, held)?;
-        let url_path = format!("/v1/public/share/{}", issued.token);
-        Ok(CreatedShare { issued, url_path })
-    })
-    .await
-    .map(created)
+    as_caller(&s, b, move |g, p| share_export(g, p, &body.export_id, body.expires_days)).await.map(created)
+}
+
+/// Creates a share link to an export whose bundle the server holds, valid `days` days:
+/// `POST /v1/shares` and the console's evidence page. The token is in the answer, and only there.
+pub(crate) fn share_export(
+    g: &Gavel,
+    p: &Principal,
+    export_id: &str,
+    days: u32,
+) -> Result<CreatedShare, CoreError> {
+    // Only a bundle the server holds can be shared.
+    let held = |export: &gavel_core::shares::ExportRecord| {
+        bundle_files(&bundle_dir(g, &export.export_id)).map(drop).map_err(|_| {
+            CoreError::Conflict(format!(
+                "export {} is on record but its bundle is not in the server's exports directory; \
+                 export it with POST /v1/compliance/exports (or `gavel evidence export` without --out)",
+                export.export_id
+            ))
+        })
+    };
+    let issued = g.create_share_of_held(p, export_id, days, held)?;
+    let url_path = format!("/v1/public/share/{}", issued.token);
+    Ok(CreatedShare { issued, url_path })
 }
 
 #[utoipa::path(get, path = "/v1/shares", responses((status = 200, description = "Share links (never their tokens)", body = List<Share>)), security(("bearer" = [])))]

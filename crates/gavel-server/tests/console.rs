@@ -892,3 +892,420 @@ fn live_pages_learn_when_what_they_show_changes() {
     assert_eq!(carol.get("/console/live/elsewhere").status, 404);
     assert_eq!(Browser::new(&w.server).get("/console/live/approvals").status, 401, "no session, no version");
 }
+
+/// The exports and share links on record, through the API as alice.
+fn exports_and_shares(w: &World) -> (Vec<Value>, Vec<Value>) {
+    let items = |path: &str| w.server.ok("GET", path, &w.alice, None)["items"].as_array().unwrap().clone();
+    (items("/v1/compliance/exports"), items("/v1/shares"))
+}
+
+/// `fields` after the CSRF token.
+fn with_csrf<'a>(csrf: &'a str, fields: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut all = vec![("csrf", csrf)];
+    all.extend_from_slice(fields);
+    all
+}
+
+/// The token of the share link a page shows (in its `#share-url` field).
+fn shown_share_token(page: &Page) -> String {
+    let at = page.body.find("id=\"share-url\"").expect("the new link is shown");
+    let field = &page.body[at..];
+    let url_at = field.find("/console/share/").expect("the link's URL") + "/console/share/".len();
+    field[url_at..].split('"').next().unwrap().to_string()
+}
+
+#[test]
+fn evidence_is_exported_downloaded_and_shared_in_the_console() {
+    let w = world();
+    w.held_call("eve@elsewhere.test");
+    let ann = w.server.ok("POST", "/v1/users", &w.alice, Some(json!({"name": "ann", "role": "auditor"})))
+        ["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    const EXPORT: &str = "/console/evidence/export";
+    const PERIOD: [(&str, &str); 2] = [("from", "2026-12-01"), ("to", "2026-12-08")];
+
+    // A viewer reads the page and cannot export, as the API refuses.
+    let vera = signed_in(&w, &w.vera);
+    let empty = vera.get("/console/evidence");
+    assert_eq!(empty.status, 200);
+    assert!(empty.body.contains("No bundle on record yet"), "{}", empty.body);
+    assert!(
+        empty.body.contains("href=\"/console/evidence\"")
+            && empty.body.contains("href=\"/console/notifications\"")
+    );
+    assert_secure_headers(&empty);
+    let refused = vera.post(EXPORT, &with_csrf(&empty.csrf(), &PERIOD));
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let api = w.server.call(
+        "POST",
+        "/v1/compliance/exports",
+        Some(&w.vera),
+        Some(json!({"from": "2026-12-01", "to": "2026-12-08"})),
+    );
+    assert_eq!(api.0, 403, "the API refuses the viewer too");
+
+    // An admin without the CSRF token, from another site, or with a period core refuses: nothing.
+    let alice = signed_in(&w, &w.alice);
+    let csrf = alice.get("/console/evidence").csrf();
+    assert_eq!(alice.post(EXPORT, &PERIOD).status, 403);
+    assert_eq!(alice.post_from("https://evil.test", EXPORT, &with_csrf(&csrf, &PERIOD)).status, 403);
+    let bad = alice.post(EXPORT, &with_csrf(&csrf, &[("from", "2026-12-32"), ("to", "2026-12-08")]));
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("role=\"alert\""));
+    let unknown = alice.post(EXPORT, &with_csrf(&csrf, &[PERIOD[0], PERIOD[1], ("framework", "iso-nope")]));
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+    assert!(exports_and_shares(&w).0.is_empty(), "nothing was exported");
+
+    // The auditor exports (the API lets auditors export), and lands on the bundle's page.
+    let auditor = signed_in(&w, &ann);
+    let auditor_csrf = auditor.get("/console/evidence").csrf();
+    let done = auditor.post(EXPORT, &with_csrf(&auditor_csrf, &PERIOD));
+    assert_eq!(done.status, 303, "{}", done.body);
+    let location = done.location.unwrap();
+    let export_id = location
+        .strip_prefix("/console/evidence/bundles/")
+        .and_then(|rest| rest.strip_suffix("?done=export"))
+        .unwrap_or_else(|| panic!("{location}"))
+        .to_string();
+    let (exports, _) = exports_and_shares(&w);
+    assert_eq!(exports.len(), 1);
+    assert_eq!(exports[0]["export_id"], export_id.as_str());
+    let page = auditor.get(&location);
+    assert_eq!(page.status, 200);
+    for needle in [
+        "Exported: the signed bundle",
+        export_id.as_str(),
+        "SHA256SUMS.sig",
+        "events.jsonl",
+        "No link to this bundle.",
+    ] {
+        assert!(page.body.contains(needle), "{needle}: {}", page.body);
+    }
+    assert_secure_headers(&page);
+    let overview = vera.get("/console/evidence");
+    assert!(
+        overview.body.contains(&format!("/console/evidence/bundles/{export_id}")),
+        "listed for every reader"
+    );
+
+    // A file downloads through the session, byte for byte what the API serves.
+    let file = format!("/console/evidence/bundles/{export_id}/files/SHA256SUMS");
+    let sums = vera.get(&file);
+    assert_eq!(sums.status, 200);
+    assert_eq!(sums.header("content-disposition"), Some("attachment; filename=\"SHA256SUMS\""));
+    let (_, api_bytes) =
+        w.server.get_bytes(&format!("/v1/compliance/exports/{export_id}/files/SHA256SUMS"), Some(&w.alice));
+    assert_eq!(sums.body.as_bytes(), api_bytes.as_slice());
+    assert!(sums.body.contains("events.jsonl"));
+    assert_eq!(vera.get(&format!("/console/evidence/bundles/{export_id}/files/nope.txt")).status, 404);
+    assert_eq!(vera.get("/console/evidence/bundles/exp_nope").status, 404);
+    assert_eq!(Browser::new(&w.server).get(&file).location.as_deref(), Some("/console/sign-in"));
+
+    // The auditor may read the links but not create one, as the API refuses.
+    let share_path = format!("/console/evidence/bundles/{export_id}/share");
+    let days = |d| [("expires_days", d)];
+    let refused = auditor.post(&share_path, &with_csrf(&auditor_csrf, &days("30")));
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let api = w.server.call(
+        "POST",
+        "/v1/shares",
+        Some(&ann),
+        Some(json!({"export_id": export_id, "expires_days": 30})),
+    );
+    assert_eq!(api.0, 403);
+    // An admin: without the token, or with days core refuses, no link.
+    assert_eq!(alice.post(&share_path, &days("30")).status, 403);
+    let zero = alice.post(&share_path, &with_csrf(&csrf, &days("0")));
+    assert_eq!(zero.status, 400);
+    assert!(zero.body.contains("1 to 365"), "core's message: {}", zero.body);
+    assert_eq!(alice.post(&share_path, &with_csrf(&csrf, &days("soon"))).status, 400);
+    assert!(exports_and_shares(&w).1.is_empty(), "no link was made");
+
+    // The link is shown once, on the answer to the form.
+    let created = alice.post(&share_path, &with_csrf(&csrf, &days("7")));
+    assert_eq!(created.status, 200, "{}", created.body);
+    assert!(created.body.contains("Copy it now: it is shown only this once."), "{}", created.body);
+    let token = shown_share_token(&created);
+    assert!(token.starts_with("gsh_"), "{token}");
+    assert!(created.body.contains(&format!("value=\"{}/console/share/{token}\"", w.server.base)));
+    let (_, shares) = exports_and_shares(&w);
+    assert_eq!(shares.len(), 1);
+    assert_eq!(
+        (shares[0]["export_id"].as_str(), shares[0]["created_by"].as_str()),
+        (Some(export_id.as_str()), Some("admin"))
+    );
+    let public = format!("/console/share/{token}");
+    let opened = Browser::new(&w.server).get(&public);
+    assert_eq!(opened.status, 200, "the auditor's page opens without sign-in");
+    assert!(opened.body.contains(&export_id));
+    let later = auditor.get(&format!("/console/evidence/bundles/{export_id}"));
+    assert!(!later.body.contains(&token), "never shown again");
+    assert!(
+        later.body.contains(shares[0]["id"].as_str().unwrap()) && later.body.contains("<td>active"),
+        "{}",
+        later.body
+    );
+
+    // Revoking: the auditor, the viewer and a form without the token are refused; then an admin.
+    let share_id = shares[0]["id"].as_str().unwrap();
+    let revoke = format!("/console/evidence/shares/{share_id}/revoke");
+    assert_eq!(auditor.post(&revoke, &[("csrf", &auditor_csrf)]).status, 403);
+    assert_eq!(vera.post(&revoke, &[("csrf", &empty.csrf())]).status, 403);
+    assert_eq!(alice.post(&revoke, &[]).status, 403);
+    assert_eq!(Browser::new(&w.server).get(&public).status, 200, "still open");
+    let revoked = alice.post(&revoke, &[("csrf", &csrf)]);
+    assert_eq!(
+        revoked.location.as_deref(),
+        Some(format!("/console/evidence/bundles/{export_id}?done=revoke").as_str()),
+        "{}",
+        revoked.body
+    );
+    let page = alice.get(revoked.location.as_deref().unwrap());
+    assert!(page.body.contains("Share link revoked") && page.body.contains("<td>revoked"), "{}", page.body);
+    assert_eq!(Browser::new(&w.server).get(&public).status, 404, "the link no longer opens");
+    let again = alice.post(&revoke, &[("csrf", &csrf)]);
+    assert_eq!(again.status, 409);
+    assert!(again.body.contains("already revoked"), "{}", again.body);
+    assert_eq!(w.events("share.created").len(), 1);
+    assert_eq!(w.events("share.revoked").len(), 1);
+}
+
+#[test]
+fn notification_channels_are_managed_in_the_console() {
+    let w = world();
+    let channels = || {
+        w.server.ok("GET", "/v1/notifications/channels", &w.alice, None)["items"].as_array().unwrap().clone()
+    };
+    let add = |b: &Browser, csrf: &str, extra: &[(&str, &str)]| {
+        let mut fields = vec![
+            ("csrf", csrf),
+            ("name", "payments approvers"),
+            ("format", "slack"),
+            ("url", "https://hooks.example.com/services/T0/B0/the-secret-part"),
+            ("events", "approval.requested"),
+            ("events", "approval.expiring"),
+            ("agent_groups", "payments, ops"),
+        ];
+        for (k, v) in extra {
+            fields.retain(|(name, _)| name != k);
+            fields.push((k, v));
+        }
+        b.post("/console/notifications/channels", &fields)
+    };
+
+    // Admins only, as in the API: an approver gets core's 403 for the page and the form.
+    let carol = signed_in(&w, &w.carol);
+    assert_eq!(carol.get("/console/notifications").status, 403);
+    let carol_csrf = carol.get("/console/approvals").csrf();
+    assert_eq!(add(&carol, &carol_csrf, &[]).status, 403);
+    assert_eq!(w.server.call("GET", "/v1/notifications/channels", Some(&w.carol), None).0, 403);
+
+    let alice = signed_in(&w, &w.alice);
+    let page = alice.get("/console/notifications");
+    assert_eq!(page.status, 200);
+    assert_secure_headers(&page);
+    assert!(page.body.contains("No channel yet."));
+    for event in gavel_core::notifications::NOTIFICATION_EVENTS {
+        assert!(page.body.contains(&format!("value=\"{event}\"")), "a checkbox for {event}");
+    }
+    let csrf = page.csrf();
+    // No token, another site, or what core refuses (a private target, an unknown event): nothing.
+    assert_eq!(add(&alice, "", &[]).status, 403);
+    let cross = alice.post_from(
+        "https://evil.test",
+        "/console/notifications/channels",
+        &[("csrf", &csrf), ("name", "x"), ("format", "json"), ("url", "https://hooks.example.com/x")],
+    );
+    assert_eq!(cross.status, 403);
+    let private = add(&alice, &csrf, &[("url", "http://127.0.0.1:9/hook")]);
+    assert_eq!(private.status, 400);
+    assert!(private.body.contains("private, loopback or reserved"), "{}", private.body);
+    let odd = add(&alice, &csrf, &[("events", "everything")]);
+    assert_eq!(odd.status, 400);
+    assert!(odd.body.contains("must be one of"), "{}", odd.body);
+    assert_eq!(add(&alice, &csrf, &[("format", "xml")]).status, 400);
+    assert!(channels().is_empty());
+
+    let made = add(&alice, &csrf, &[]);
+    assert_eq!(made.location.as_deref(), Some("/console/notifications?done=create"), "{}", made.body);
+    let listed = channels();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["format"], "slack");
+    assert_eq!(listed[0]["events"], json!(["approval.expiring", "approval.requested"]));
+    assert_eq!(listed[0]["agent_groups"], json!(["ops", "payments"]));
+    let page = alice.get("/console/notifications?done=create");
+    for needle in [
+        "Channel added",
+        "payments approvers",
+        "https://hooks.example.com",
+        "approval.expiring, approval.requested",
+        "groups: ops, payments",
+    ] {
+        assert!(page.body.contains(needle), "{needle}: {}", page.body);
+    }
+    assert!(!page.body.contains("the-secret-part"), "the URL is a credential: only its origin is shown");
+    // A generic JSON channel for every event.
+    let json_channel = alice.post(
+        "/console/notifications/channels",
+        &[("csrf", &csrf), ("name", "ir"), ("format", "json"), ("url", "https://ir.example.com/in")],
+    );
+    assert_eq!(json_channel.status, 303, "{}", json_channel.body);
+    // Channels made in the same instant are listed in no particular order: find each by name.
+    let named = |name: &str| channels().into_iter().find(|c| c["name"] == name).unwrap();
+    let ir = named("ir");
+    assert_eq!((ir["format"].as_str(), ir["events"].as_array().map(Vec::len)), (Some("json"), Some(0)));
+
+    // A channel's page: its deliveries (none yet); admins only.
+    let id = named("payments approvers")["id"].as_str().unwrap().to_string();
+    let deliveries = alice.get(&format!("/console/notifications/channels/{id}"));
+    assert_eq!(deliveries.status, 200);
+    assert!(deliveries.body.contains("Nothing sent to this channel yet."), "{}", deliveries.body);
+    assert_eq!(carol.get(&format!("/console/notifications/channels/{id}")).status, 403);
+    assert_eq!(alice.get("/console/notifications/channels/nch_nope").status, 404);
+
+    // Disabling: refused without the token and for an approver; then done; twice is a conflict.
+    let disable = format!("/console/notifications/channels/{id}/disable");
+    assert_eq!(alice.post(&disable, &[("reason", "x")]).status, 403);
+    assert_eq!(carol.post(&disable, &[("csrf", &carol_csrf)]).status, 403);
+    assert_eq!(named("payments approvers")["enabled"], true);
+    let off = alice.post(&disable, &[("csrf", &csrf), ("reason", "moved to #payments-2")]);
+    assert_eq!(off.location.as_deref(), Some("/console/notifications?done=disable"), "{}", off.body);
+    let page = alice.get("/console/notifications?done=disable");
+    assert!(
+        page.body.contains("Channel disabled") && page.body.contains("moved to #payments-2"),
+        "{}",
+        page.body
+    );
+    assert_eq!(named("payments approvers")["enabled"], false);
+    assert_eq!(named("ir")["enabled"], true, "only that one");
+    let again = alice.post(&disable, &[("csrf", &csrf)]);
+    assert_eq!(again.status, 409);
+    assert!(again.body.contains("already disabled"));
+    assert_eq!(w.events("notification.channel_created").len(), 2);
+    assert_eq!(w.events("notification.channel_disabled").len(), 1);
+}
+
+/// A local receiver that answers 200 to every request and keeps each POST's body.
+fn chat_receiver() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks/chat", listener.local_addr().unwrap());
+    let bodies: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let kept = bodies.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut line, mut length) = (String::new(), 0usize);
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0u8; length];
+            reader.read_exact(&mut body).unwrap();
+            kept.lock().unwrap().push(String::from_utf8(body).unwrap());
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        }
+    });
+    (url, bodies)
+}
+
+/// A channel added in the console receives its message, and its page shows the delivery.
+#[test]
+fn a_channel_added_in_the_console_shows_what_it_was_sent() {
+    let clock = Arc::new(ManualClock::new(datetime!(2026-12-07 09:00 UTC)));
+    let settings = gavel_core::Settings { webhooks_allow_private: true, ..Default::default() };
+    let server = Server::start_with(clock, settings);
+    let alice = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
+    let (url, bodies) = chat_receiver();
+    let mut browser = Browser::new(&server);
+    assert_eq!(browser.sign_in(&alice).status, 303);
+    let csrf = browser.get("/console/notifications").csrf();
+    let made = browser.post(
+        "/console/notifications/channels",
+        &[("csrf", &csrf), ("name", "ir"), ("format", "json"), ("url", &url), ("events", "incident.opened")],
+    );
+    assert_eq!(made.status, 303, "{}", made.body);
+    let id = server.ok("GET", "/v1/notifications/channels", &alice, None)["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let incident = server.ok(
+        "POST",
+        "/v1/incidents",
+        &alice,
+        Some(json!({"title": "mailer sends to strangers", "severity": "high"})),
+    );
+    let incident_id = incident["id"].as_str().unwrap();
+
+    // Waits (not a timing assertion: only for the dispatcher to have sent and recorded it).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let page = loop {
+        let page = browser.get(&format!("/console/notifications/channels/{id}"));
+        if page.body.contains("incident.opened — delivered") {
+            break page;
+        }
+        assert!(std::time::Instant::now() < deadline, "no delivery shown: {}", page.body);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let sent = bodies.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].contains("mailer sends to strangers"), "{}", sent[0]);
+    for needle in [
+        format!("incident.opened:{incident_id}"),
+        format!("/console/incidents/{incident_id}"),
+        "HTTP 200".to_string(),
+        "mailer sends to strangers".to_string(),
+    ] {
+        assert!(page.body.contains(&needle), "{needle}: {}", page.body);
+    }
+}
+
+/// An admin exports a period in the browser, makes a share link, and the link's page verifies
+/// the bundle in the browser; the bundle's page is kept as a screenshot.
+#[test]
+fn an_admin_exports_and_shares_a_bundle_in_a_real_browser() {
+    let w = world();
+    w.held_call("eve@elsewhere.test");
+    let browser = gavel_testkit::Browser::start();
+    browser.go(&format!("{}/console/sign-in", w.server.base));
+    browser.type_into("#token", &w.alice);
+    browser.submit("form button[type=submit]");
+    browser.go(&format!("{}/console/evidence", w.server.base));
+    assert_eq!(browser.title(), "Evidence · gavel");
+    assert!(browser.text().contains("No bundle on record yet"), "{}", browser.text());
+    // The form proposes this month so far (the server's clock says 2026-12-07).
+    let from = browser.script("return document.querySelector('#from').value");
+    let to = browser.script("return document.querySelector('#to').value");
+    assert_eq!((from.as_str(), to.as_str()), (Some("2026-12-01"), Some("2026-12-08")));
+    browser.submit("form[action='/console/evidence/export'] button");
+    let text = browser.text();
+    assert!(text.contains("Exported: the signed bundle is written and recorded."), "{text}");
+    assert!(text.contains("events.jsonl") && text.contains("No link to this bundle."), "{text}");
+
+    browser.submit("form[action$='/share'] button");
+    let text = browser.text();
+    assert!(text.contains("Share link created") && text.contains("Copy it now"), "{text}");
+    let url = browser.script("return document.querySelector('#share-url').value");
+    let url = url.as_str().unwrap().to_string();
+    assert!(url.starts_with(&format!("{}/console/share/gsh_", w.server.base)), "{url}");
+    screenshot(&browser, "evidence");
+    assert_no_csp_violation(&browser);
+
+    browser.go(&url);
+    assert_eq!(browser.title(), "Shared evidence · gavel");
+    browser.click("#verify");
+    let verified = browser.wait_for(
+        "return document.querySelector('main').dataset.verified || null",
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(verified, "yes", "{}", browser.text());
+    assert_no_csp_violation(&browser);
+}

@@ -17,6 +17,11 @@
 //! | `POST /console/policies/changes/{id}` | approves or rejects a change | `Gavel::approve_change`, `reject_change` |
 //! | `GET /console/audit`, `…/{decision id}` | decisions searched; the trace of one | `Gavel::audit_decisions`, `trace` |
 //! | `GET /console/readiness`, `POST …/scan` | the latest scan per criterion, the trend; runs one | `Gavel::compliance_scans`, `run_scan` |
+//! | `GET /console/evidence`, `POST …/export` | bundles on record; exports a period | `Gavel::exports`, `compliance_api::export_to_server` |
+//! | `GET /console/evidence/bundles/{id}`, `…/files/{path}` | one bundle, its files and share links; a file | `compliance_api::export_detail`, `export_file_of`, `Gavel::shares` |
+//! | `POST /console/evidence/bundles/{id}/share`, `POST /console/evidence/shares/{id}/revoke` | a new link (shown once); revokes one | `compliance_api::share_export`, `Gavel::revoke_share` |
+//! | `GET /console/notifications`, `POST …/channels` | notification channels; adds one | `Gavel::notification_channels`, `create_notification_channel` |
+//! | `GET /console/notifications/channels/{id}`, `POST …/{id}/disable` | a channel's deliveries; disables it | `Gavel::notification_deliveries`, `disable_notification_channel` |
 //! | `GET /console/share/{token}` | the auditor's page of a share link (no sign-in) | as `GET /v1/public/share/{token}` |
 //! | `GET /console/static/console.css`, `verify.js`, `live.js` | the style sheet; the share page's check; live pages' reload | — |
 //! | `GET /console/live/{approvals,incidents,incident:<id>}` | what a live page shows, as a version | as the page |
@@ -30,7 +35,7 @@
 //!   HttpOnly, SameSite=Strict, Path=/, `Secure` when `console_secure_cookie` says the console is
 //!   served over TLS; core keeps only its hash and ends it on sign-out, expiry, token rotation or
 //!   deactivation;
-//! * **every form** (sign-out and decisions) carries the session's CSRF token and is refused
+//! * **every form** (sign-out, decisions and every other step) carries the session's CSRF token and is refused
 //!   without it; every POST is also refused when the browser says it comes from another origin
 //!   (`Origin`, `Sec-Fetch-Site`); signing in is under the same per-source budget as the other
 //!   routes that need no token;
@@ -40,6 +45,8 @@
 
 mod agents;
 mod audit;
+mod channels;
+mod evidence;
 mod incidents;
 mod pages;
 mod policies;
@@ -101,6 +108,16 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/console/audit/{id}", get(audit::trace))
         .route("/console/readiness", get(readiness::page))
         .route("/console/readiness/scan", post(readiness::scan))
+        .route("/console/evidence", get(evidence::overview))
+        .route("/console/evidence/export", post(evidence::export))
+        .route("/console/evidence/bundles/{id}", get(evidence::bundle))
+        .route("/console/evidence/bundles/{id}/files/{*path}", get(evidence::file))
+        .route("/console/evidence/bundles/{id}/share", post(evidence::share))
+        .route("/console/evidence/shares/{id}/revoke", post(evidence::revoke))
+        .route("/console/notifications", get(channels::page))
+        .route("/console/notifications/channels", post(channels::create))
+        .route("/console/notifications/channels/{id}", get(channels::deliveries))
+        .route("/console/notifications/channels/{id}/disable", post(channels::disable))
         .route("/console/share/{token}", shared)
         .route("/console/static/console.css", get(style))
         .route("/console/static/verify.js", get(script))
@@ -314,7 +331,7 @@ async fn submit_sign_in(State(state): State<AppState>, req: Request) -> Response
 }
 
 /// `?done=<step>`: what a page's redirect after a form confirms (agents, incidents, policies,
-/// readiness).
+/// readiness, evidence, notifications).
 #[derive(Deserialize)]
 struct DoneQuery {
     done: Option<String>,

@@ -80,13 +80,15 @@ pub(super) fn layout_live(
 }
 
 /// The console's pages, in the navigation's order.
-const NAV: [(&str, &str); 6] = [
+const NAV: [(&str, &str); 8] = [
     ("/console/approvals", "Approvals"),
     ("/console/incidents", "Incidents"),
     ("/console/agents", "Agents"),
     ("/console/policies", "Policies"),
     ("/console/audit", "Audit"),
     ("/console/readiness", "Readiness"),
+    ("/console/evidence", "Evidence"),
+    ("/console/notifications", "Notifications"),
 ];
 
 /// A value's serde name (`"high"`, `"enforcing"`): how the API spells it, so the page does too.
