@@ -378,11 +378,18 @@ impl Gavel {
         if now > a.expires_at {
             a.status = ApprovalStatus::Expired;
             // Record the expiry once; a concurrent recorder makes this a no-op conflict.
+            let expired = crate::typed(&gavel_events::ApprovalExpired {
+                approval_id: a.id.clone(),
+                decision_id: a.decision_id.clone(),
+                decision_seq,
+                expires_at: a.expires_at.clone(),
+                attempted_by: user.name.clone(),
+                other: Default::default(),
+            })?;
             let _ = self.record(
-                "approval.expired",
+                gavel_events::kind::APPROVAL_EXPIRED,
                 &by.actor(),
-                json!({"approval_id": a.id, "decision_id": a.decision_id, "decision_seq": decision_seq,
-                       "expires_at": a.expires_at, "attempted_by": user.name}),
+                expired,
                 vec![approval_op(&a, Expect::Version(version))],
             );
             return Err(CoreError::Gone(format!(
