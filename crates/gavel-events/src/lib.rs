@@ -412,6 +412,27 @@ pub struct FindingStep {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Attempt {
+    /// The delivered event's seq.
+    #[serde(deserialize_with = "lenient")]
+    pub seq: u64,
+    /// Set for a `checkpoint.signed` delivery: the checkpoint's tree size.
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "lenient")]
+    pub tree_size: Option<u64>,
+    /// The Standard Webhooks message id (the same on every retry).
+    #[serde(deserialize_with = "lenient")]
+    pub webhook_id: String,
+    /// 1 for the first attempt.
+    #[serde(deserialize_with = "lenient")]
+    pub attempt: u32,
+    #[serde(deserialize_with = "lenient")]
+    pub at: String,
+    /// The HTTP status (`null`: no answer).
+    #[serde(deserialize_with = "lenient")]
+    pub status_code: Option<u16>,
+    #[serde(deserialize_with = "lenient")]
+    pub latency_ms: u64,
+    #[serde(deserialize_with = "lenient")]
+    pub error: Option<String>,
     /// delivered | retrying | failed
     #[serde(deserialize_with = "lenient")]
     pub outcome: String,
@@ -419,14 +440,21 @@ pub struct Attempt {
     pub other: Map<String, Value>,
 }
 
-/// `webhook.attempts`: one delivery round to one endpoint.
+/// `webhook.attempts`: one delivery round to one endpoint, committed with its cursor move.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct WebhookAttempts {
     #[serde(deserialize_with = "lenient")]
     pub endpoint_id: String,
+    /// Where the endpoint's cursor is after the round.
+    #[serde(deserialize_with = "lenient")]
+    pub next_seq: u64,
     #[serde(deserialize_with = "lenient")]
     pub attempts: Vec<Attempt>,
+    /// A round without any 2xx holds the endpoint until then (`null`: not held); absent from
+    /// rounds recorded before holds existed, so their bytes are unchanged.
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "present_lenient")]
+    pub held_until: Option<Option<String>>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
@@ -626,6 +654,42 @@ mod tests {
         assert!(d.decision_id.is_empty());
         let a: WebhookAttempts =
             read(&json!({"endpoint_id": "w", "attempts": [{"outcome": "delivered", "seq": 3}]}));
-        assert_eq!(a.attempts[0].outcome, "delivered");
+        assert_eq!((a.attempts[0].outcome.as_str(), a.attempts[0].seq), ("delivered", 3));
+    }
+
+    #[test]
+    fn a_webhook_round_keeps_its_hold_null_or_absent() {
+        // What the writer's `json!` wrote: attempts whole (`tree_size` only for checkpoints),
+        // `held_until` as `null` when not held.
+        let round = WebhookAttempts {
+            endpoint_id: "whk_1".into(),
+            next_seq: 9,
+            attempts: vec![Attempt {
+                seq: 8,
+                webhook_id: "msg_1".into(),
+                attempt: 1,
+                at: "2026-12-07T09:00:00.000000Z".into(),
+                status_code: Some(503),
+                latency_ms: 4,
+                outcome: "retrying".into(),
+                ..Default::default()
+            }],
+            held_until: Some(None),
+            other: Default::default(),
+        };
+        let old = json!({"endpoint_id": "whk_1", "next_seq": 9, "held_until": null, "attempts": [{
+            "seq": 8, "webhook_id": "msg_1", "attempt": 1, "at": "2026-12-07T09:00:00.000000Z",
+            "status_code": 503, "latency_ms": 4, "error": null, "outcome": "retrying"}]});
+        assert_eq!(serde_json::to_value(&round).unwrap(), old);
+        let checkpoint = json!({"endpoint_id": "whk_1", "next_seq": 9, "held_until": "2026-12-07T09:01:00.000000Z",
+                                "attempts": [{"seq": 9, "tree_size": 9, "webhook_id": "msg_2", "attempt": 2,
+                                              "at": "t", "status_code": null, "latency_ms": 0,
+                                              "error": "timeout", "outcome": "failed"}]});
+        assert_eq!(retype(kind::WEBHOOK_ATTEMPTS, &checkpoint).expect("typed").expect("reads"), checkpoint);
+        let before_holds = json!({"endpoint_id": "whk_1", "next_seq": 9, "attempts": []});
+        assert_eq!(
+            retype(kind::WEBHOOK_ATTEMPTS, &before_holds).expect("typed").expect("reads"),
+            before_holds
+        );
     }
 }
