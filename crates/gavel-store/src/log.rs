@@ -4,7 +4,9 @@
 //! authenticated checkpoints.
 //!
 //! Invariants: the origin (`gavel.local/<org>`, also the name of the checkpoints' signing key) is
-//! fixed the first time the log is opened and never changes; a checkpoint is stored only after it
+//! fixed the first time the log is opened and never changes; so is the log key, recorded in
+//! `meta.log_key` by the first process to open the database (a replica whose data directory has
+//! another key is refused before it signs anything); a checkpoint is stored only after it
 //! was signed; verification trusts a stored checkpoint only after its signature verifies under
 //! the log key; and this process signs a checkpoint only over entries it verified itself since the
 //! previous authentic checkpoint (canonical bytes, chain, leaf hashes, and a Merkle root
