@@ -113,6 +113,12 @@ impl Postgres {
         self.command("pg_ctl", &["-D", data.to_str().unwrap(), "-m", "immediate", "-w", "stop"]);
     }
 
+    /// The server's version, as `postgres --version` prints it.
+    pub fn version(&self) -> String {
+        let out = Command::new(self.bin.join("postgres")).arg("--version").output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().trim_start_matches("postgres (PostgreSQL) ").to_string()
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
