@@ -54,13 +54,17 @@ fn every_typed_event_of_a_demo_log_reserializes_to_its_stored_bytes() {
         );
         *typed.entry(kind).or_default() += 1;
     }
-    // Retyped elsewhere, the demo writing none: findings in gavel-core's governance test,
-    // `incident.linked`, `auth.failures`, `retention.purged`, `agent.suspended` and
-    // `agent.reactivated` in gavel-server's OCSF session, purges that clear payloads in
-    // gavel-core's retention test, `evidence.uploaded` in gavel-server's S3 export test.
+    // Retyped elsewhere, the demo writing none: findings in gavel-core's governance test;
+    // `incident.linked`, `auth.failures`, `retention.purged`, `agent.suspended`,
+    // `agent.reactivated`, `agent.limits_changed`, `share.*`, `retention.change_requested`,
+    // `retention.policy_set`, `hold.*`, `console.*`, `notification.*` and `detectors.progress` in
+    // gavel-server's OCSF session; purges that clear payloads in gavel-core's retention test;
+    // `evidence.uploaded` in gavel-server's S3 export test. Each of those also has a unit test in
+    // gavel-events against the JSON its writer's `json!` produced.
     for kind in [
         "decision",
         "approval.decided",
+        "approval.expired",
         "outcome.recorded",
         "policy.proposed",
         "policy.activated",
@@ -78,9 +82,11 @@ fn every_typed_event_of_a_demo_log_reserializes_to_its_stored_bytes() {
         "killswitch.released",
         "agent.registered",
         "agent.deactivated",
+        "agent.credential_rotated",
         "pack.installed",
         "user.created",
         "webhook.created",
+        "webhook.disabled",
     ] {
         assert!(typed.get(kind).is_some_and(|n| *n > 0), "the demo has no {kind}: {typed:?}");
     }

@@ -378,11 +378,18 @@ impl Gavel {
         if now > a.expires_at {
             a.status = ApprovalStatus::Expired;
             // Record the expiry once; a concurrent recorder makes this a no-op conflict.
+            let expired = crate::typed(&gavel_events::ApprovalExpired {
+                approval_id: a.id.clone(),
+                decision_id: a.decision_id.clone(),
+                decision_seq,
+                expires_at: a.expires_at.clone(),
+                attempted_by: user.name.clone(),
+                other: Default::default(),
+            })?;
             let _ = self.record(
-                "approval.expired",
+                gavel_events::kind::APPROVAL_EXPIRED,
                 &by.actor(),
-                json!({"approval_id": a.id, "decision_id": a.decision_id, "decision_seq": decision_seq,
-                       "expires_at": a.expires_at, "attempted_by": user.name}),
+                expired,
                 vec![approval_op(&a, Expect::Version(version))],
             );
             return Err(CoreError::Gone(format!(
@@ -739,11 +746,24 @@ impl Gavel {
         } else {
             (finding.acknowledged_by, finding.acknowledged_at, finding.acknowledged_note) = (who, at, said);
         }
+        let step = gavel_events::FindingStep {
+            finding_id: id.into(),
+            decision_id: json!(finding.decision_id),
+            agent_id,
+            previous_status: status.as_str().into(),
+            by: user.name.clone(),
+            note: note.into(),
+            other: Default::default(),
+        };
+        let kind = if resolve {
+            gavel_events::kind::FINDING_RESOLVED
+        } else {
+            gavel_events::kind::FINDING_ACKNOWLEDGED
+        };
         let appended = self.record(
-            &format!("finding.{}", next.as_str()),
+            kind,
             &by.actor(),
-            json!({"finding_id": id, "decision_id": finding.decision_id, "agent_id": agent_id,
-                   "previous_status": status.as_str(), "by": user.name, "note": note}),
+            crate::typed(&step)?,
             vec![StateOp::put("findings", id, json!(finding), keys, Expect::Version(version))],
         )?;
         Ok(FindingView { id: id.to_string(), finding, seq: appended.seq })

@@ -116,6 +116,15 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// The limits as `agent.limits_changed` records them.
+    pub(crate) fn event(&self) -> gavel_events::AgentLimits {
+        gavel_events::AgentLimits {
+            calls_per_minute: self.calls_per_minute,
+            cost_usd_per_day: self.cost_usd_per_day,
+            other: Default::default(),
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         if self.calls_per_minute == Some(0) {
             return Err(CoreError::Invalid(
@@ -265,11 +274,17 @@ impl Gavel {
         by.require_admin()?;
         limits.validate()?;
         let (mut a, version) = self.agent_versioned(agent)?;
-        a.limits = limits.clone();
+        let changed = gavel_events::AgentLimitsChanged {
+            agent_id: a.id.clone(),
+            name: a.name.clone(),
+            limits: limits.event(),
+            other: Default::default(),
+        };
+        a.limits = limits;
         self.record(
-            "agent.limits_changed",
+            kind::AGENT_LIMITS_CHANGED,
             &by.actor(),
-            json!({"agent_id": a.id, "name": a.name, "limits": limits}),
+            crate::typed(&changed)?,
             vec![self.agent_op(&a, Expect::Version(version))],
         )?;
         Ok(a)
@@ -327,5 +342,24 @@ impl Gavel {
             }
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `agent.limits_changed` embedded the limits whole (`json!(limits)`): the event form must be
+    /// the same JSON, `null` for a limit not set.
+    #[test]
+    fn limits_are_recorded_in_their_serde_form() {
+        for limits in [
+            Limits::default(),
+            Limits { calls_per_minute: Some(1000), cost_usd_per_day: None },
+            Limits { calls_per_minute: None, cost_usd_per_day: Some(2.5) },
+            Limits { calls_per_minute: Some(1), cost_usd_per_day: Some(10.0) },
+        ] {
+            assert_eq!(crate::typed(&limits.event()).unwrap(), json!(limits));
+        }
     }
 }

@@ -756,10 +756,15 @@ impl Gavel {
                 // (At least 2: the progress event itself must never be enough for another one.)
                 if end >= cursor.next_seq.saturating_add(self.settings.detectors.progress_every.max(2)) {
                     let next = Cursor { next_seq: end, emitted: 0, pending: None };
+                    let saved = gavel_events::DetectorsProgress {
+                        next_seq: end,
+                        from_seq: cursor.next_seq,
+                        other: Default::default(),
+                    };
                     self.record(
-                        "detectors.progress",
+                        kind::DETECTORS_PROGRESS,
                         &Actor::system("detectors"),
-                        json!({"next_seq": end, "from_seq": cursor.next_seq}),
+                        crate::typed(&saved)?,
                         vec![Self::cursor_op(&next, version)],
                     )?;
                 }

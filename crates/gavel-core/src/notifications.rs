@@ -60,6 +60,16 @@ pub enum Format {
     Json,
 }
 
+impl Format {
+    /// The name its serde form uses (`slack`, `json`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Slack => "slack",
+            Format::Json => "json",
+        }
+    }
+}
+
 /// A notification channel as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Channel {
@@ -145,6 +155,23 @@ pub struct NotificationAttempt {
     pub error: Option<String>,
     /// delivered | retrying | failed | superseded (an approval decided or expired before a retry)
     pub outcome: String,
+}
+
+impl NotificationAttempt {
+    /// The attempt as `notification.attempts` records it.
+    fn event(&self) -> gavel_events::NotificationAttempt {
+        gavel_events::NotificationAttempt {
+            notice_id: self.notice_id.clone(),
+            event: self.event.clone(),
+            attempt: self.attempt,
+            at: self.at.clone(),
+            status_code: self.status_code,
+            latency_ms: self.latency_ms,
+            error: self.error.clone(),
+            outcome: self.outcome.clone(),
+            other: Default::default(),
+        }
+    }
 }
 
 /// One notice to one channel with all its attempts (`GET …/channels/{id}/deliveries`).
@@ -412,13 +439,21 @@ impl Gavel {
             next_seq: self.store.head()?.size,
             ..Default::default()
         };
+        let created = gavel_events::NotificationChannelCreated {
+            id: channel.id.clone(),
+            name: channel.name.clone(),
+            format: channel.format.as_str().into(),
+            url: redacted_url(&channel.url),
+            events: channel.events.clone(),
+            agent_groups: channel.agent_groups.clone(),
+            agent_owners: channel.agent_owners.clone(),
+            created_by: user.name.clone(),
+            other: Default::default(),
+        };
         self.record(
-            "notification.channel_created",
+            gavel_events::kind::NOTIFICATION_CHANNEL_CREATED,
             &by.actor(),
-            json!({"id": channel.id, "name": channel.name, "format": channel.format,
-                   "url": redacted_url(&channel.url), "events": channel.events,
-                   "agent_groups": channel.agent_groups, "agent_owners": channel.agent_owners,
-                   "created_by": user.name}),
+            crate::typed(&created)?,
             vec![
                 Self::channel_op(&channel, Expect::Absent),
                 StateOp::put(CURSORS, &channel.id, json!(cursor), DocKeys::default(), Expect::Absent),
@@ -461,10 +496,16 @@ impl Gavel {
         };
         c.enabled = false;
         c.disabled_reason = Some(why.clone());
+        let disabled = gavel_events::NotificationChannelDisabled {
+            id: id.into(),
+            reason: why,
+            by: user.name.clone(),
+            other: Default::default(),
+        };
         self.record(
-            "notification.channel_disabled",
+            gavel_events::kind::NOTIFICATION_CHANNEL_DISABLED,
             &by.actor(),
-            json!({"id": id, "reason": why, "by": user.name}),
+            crate::typed(&disabled)?,
             vec![Self::channel_op(&c, Expect::Version(version))],
         )?;
         let cursor = self.channel_cursor(id)?.map(|(c, _)| c).unwrap_or_default();
@@ -871,12 +912,18 @@ impl Gavel {
             DocKeys::default(),
             Expect::Version(plan.cursor_version),
         ));
+        let round = gavel_events::NotificationAttempts {
+            channel_id: plan.channel.id.clone(),
+            next_seq: cursor.next_seq,
+            attempts: attempts.iter().map(NotificationAttempt::event).collect(),
+            held_until: cursor.held_until.clone(),
+            superseded: Some(plan.superseded.iter().map(|(d, _)| d.notice_id.clone()).collect()),
+            other: Default::default(),
+        };
         self.record(
-            "notification.attempts",
+            gavel_events::kind::NOTIFICATION_ATTEMPTS,
             &Actor::system("notifications"),
-            json!({"channel_id": plan.channel.id, "next_seq": cursor.next_seq, "attempts": attempts,
-                   "held_until": cursor.held_until,
-                   "superseded": plan.superseded.iter().map(|(d, _)| d.notice_id.clone()).collect::<Vec<_>>()}),
+            crate::typed(&round)?,
             ops,
         )
     }
@@ -885,6 +932,28 @@ impl Gavel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `notification.channel_created` wrote `json!(channel.format)` and `notification.attempts`
+    /// embedded the attempts whole: their event forms must be the same JSON.
+    #[test]
+    fn a_format_and_an_attempt_are_recorded_in_their_serde_form() {
+        for format in [Format::Slack, Format::Json] {
+            assert_eq!(json!(format.as_str()), json!(format));
+        }
+        for (status_code, error) in [(Some(200), None), (None, Some("connection refused".to_string()))] {
+            let attempt = NotificationAttempt {
+                notice_id: "approval.requested:apr_1".into(),
+                event: "approval.requested".into(),
+                attempt: 2,
+                at: "2026-12-07T09:00:00.000000Z".into(),
+                status_code,
+                latency_ms: 31,
+                error,
+                outcome: "delivered".into(),
+            };
+            assert_eq!(crate::typed(&attempt.event()).unwrap(), json!(attempt));
+        }
+    }
 
     fn notice(agent: Option<AgentFacts>) -> Notice {
         Notice {

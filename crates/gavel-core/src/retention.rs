@@ -24,6 +24,7 @@
 //! crashed runs never clear a range twice or skip one.
 
 use crate::{from_doc, CoreError, Gavel, Principal, Result};
+use gavel_events::kind;
 use gavel_ledger::clock::{format_time, parse_time};
 use gavel_ledger::event::{Actor, EventDraft, PURGE_RECORD_KIND};
 use gavel_store::docs::{DocKeys, DocQuery, Expect, Purge, StateOp};
@@ -65,6 +66,21 @@ pub struct PendingRetention {
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<String>,
+}
+
+impl PendingRetention {
+    /// The request as a `retention.policy_set` that superseded it records it.
+    fn event(&self) -> gavel_events::RetentionRequest {
+        gavel_events::RetentionRequest {
+            days: self.days,
+            previous_days: self.previous_days,
+            requested_by: self.requested_by.clone(),
+            requested_at: self.requested_at.clone(),
+            status: self.status.clone(),
+            approved_by: self.approved_by.clone(),
+            other: Default::default(),
+        }
+    }
 }
 
 /// What asking for a retention period did: lengthening (or keeping) applies at once; shortening
@@ -127,6 +143,25 @@ pub enum HoldScope {
     /// An incident's events: its linked events and every entry of its timeline, including
     /// those added after the hold was placed.
     Incident { incident_id: String },
+}
+
+impl HoldScope {
+    /// The scope as `hold.placed` records it.
+    fn event(&self) -> gavel_events::HoldScope {
+        match self {
+            HoldScope::TimeRange { from, to } => gavel_events::HoldScope {
+                kind: "time_range".into(),
+                from: Some(from.clone()),
+                to: Some(to.clone()),
+                ..Default::default()
+            },
+            HoldScope::Incident { incident_id } => gavel_events::HoldScope {
+                kind: "incident".into(),
+                incident_id: Some(incident_id.clone()),
+                ..Default::default()
+            },
+        }
+    }
 }
 
 /// Where a legal hold is in its two-person release.
@@ -321,10 +356,16 @@ impl Gavel {
                 status: "pending".into(),
                 approved_by: None,
             };
+            let requested = gavel_events::RetentionChangeRequested {
+                days,
+                previous_days: previous.days,
+                requested_by: user.name.clone(),
+                other: Default::default(),
+            };
             self.record(
-                "retention.change_requested",
+                kind::RETENTION_CHANGE_REQUESTED,
                 &by.actor(),
-                json!({"days": days, "previous_days": previous.days, "requested_by": user.name}),
+                crate::typed(&requested)?,
                 vec![StateOp::put(RETENTION, "pending", json!(pending), DocKeys::default(), pending_expect)],
             )?;
             return Ok(RetentionChange {
@@ -348,13 +389,14 @@ impl Gavel {
             ));
             p
         });
-        self.record(
-            "retention.policy_set",
-            &by.actor(),
-            json!({"days": days, "previous_days": previous.days, "set_by": user.name,
-                   "superseded_request": superseded}),
-            ops,
-        )?;
+        let set = gavel_events::RetentionPolicySet {
+            days,
+            previous_days: previous.days,
+            set_by: user.name.clone(),
+            superseded_request: Some(superseded.as_ref().map(PendingRetention::event)),
+            ..Default::default()
+        };
+        self.record(kind::RETENTION_POLICY_SET, &by.actor(), crate::typed(&set)?, ops)?;
         Ok(RetentionChange { status: RetentionChangeStatus::Applied, policy, pending: None })
     }
 
@@ -374,11 +416,18 @@ impl Gavel {
             RetentionPolicy { days: pending.days, set_by: Some(user.name.clone()), set_at: Some(self.now()) };
         pending.status = "approved".into();
         pending.approved_by = Some(user.name.clone());
+        let set = gavel_events::RetentionPolicySet {
+            days: pending.days,
+            previous_days: previous.days,
+            set_by: user.name.clone(),
+            requested_by: Some(pending.requested_by.clone()),
+            approved_by: Some(user.name.clone()),
+            ..Default::default()
+        };
         self.record(
-            "retention.policy_set",
+            kind::RETENTION_POLICY_SET,
             &by.actor(),
-            json!({"days": pending.days, "previous_days": previous.days, "set_by": user.name,
-                   "requested_by": pending.requested_by, "approved_by": user.name}),
+            crate::typed(&set)?,
             vec![
                 StateOp::put(RETENTION, "policy", json!(policy), DocKeys::default(), self.policy_expect()?),
                 StateOp::put(
@@ -437,10 +486,17 @@ impl Gavel {
             released_by: None,
             released_at: None,
         };
+        let placed = gavel_events::HoldPlaced {
+            hold_id: hold.id.clone(),
+            scope: hold.scope.event(),
+            reason: reason.into(),
+            placed_by: user.name.clone(),
+            other: Default::default(),
+        };
         self.record(
-            "hold.placed",
+            kind::HOLD_PLACED,
             &by.actor(),
-            json!({"hold_id": hold.id, "scope": hold.scope, "reason": reason, "placed_by": user.name}),
+            crate::typed(&placed)?,
             vec![hold_op(&hold, Expect::Absent)],
         )?;
         Ok(hold)
@@ -460,10 +516,16 @@ impl Gavel {
         hold.release_requested_by = Some(user.name.clone());
         hold.release_requested_at = Some(self.now());
         hold.release_reason = Some(reason.into());
+        let requested = gavel_events::HoldReleaseRequested {
+            hold_id: id.into(),
+            requested_by: user.name.clone(),
+            reason: reason.into(),
+            other: Default::default(),
+        };
         self.record(
-            "hold.release_requested",
+            kind::HOLD_RELEASE_REQUESTED,
             &by.actor(),
-            json!({"hold_id": id, "requested_by": user.name, "reason": reason}),
+            crate::typed(&requested)?,
             vec![hold_op(&hold, Expect::Version(version))],
         )?;
         Ok(hold)
@@ -487,10 +549,16 @@ impl Gavel {
         hold.status = HoldStatus::Released;
         hold.released_by = Some(user.name.clone());
         hold.released_at = Some(self.now());
+        let released = gavel_events::HoldReleased {
+            hold_id: id.into(),
+            requested_by: hold.release_requested_by.clone(),
+            approved_by: user.name.clone(),
+            other: Default::default(),
+        };
         self.record(
-            "hold.released",
+            kind::HOLD_RELEASED,
             &by.actor(),
-            json!({"hold_id": id, "requested_by": hold.release_requested_by, "approved_by": user.name}),
+            crate::typed(&released)?,
             vec![hold_op(&hold, Expect::Version(version))],
         )?;
         Ok(hold)
@@ -670,6 +738,39 @@ fn hold_op(hold: &Hold, expect: Expect) -> StateOp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `hold.placed` and `retention.policy_set` embedded these types whole (`json!(hold.scope)`,
+    /// `json!(superseded)`): their event forms must be the same JSON.
+    #[test]
+    fn a_hold_scope_and_a_superseded_request_are_recorded_in_their_serde_form() {
+        for scope in [
+            HoldScope::TimeRange {
+                from: "2026-03-01T00:00:00.000000Z".into(),
+                to: "2026-03-06T00:00:00.000000Z".into(),
+            },
+            HoldScope::Incident { incident_id: "inc_1".into() },
+        ] {
+            assert_eq!(crate::typed(&scope.event()).unwrap(), json!(scope));
+        }
+        let mut pending = PendingRetention {
+            days: 365,
+            previous_days: 400,
+            requested_by: "bob".into(),
+            requested_at: "2026-12-07T09:00:00.000000Z".into(),
+            status: "superseded".into(),
+            approved_by: None,
+        };
+        assert_eq!(crate::typed(&pending.event()).unwrap(), json!(pending));
+        pending.approved_by = Some("carol".into());
+        assert_eq!(crate::typed(&pending.event()).unwrap(), json!(pending));
+        // `"superseded_request": superseded` with `superseded: Option<PendingRetention>`.
+        let set = |superseded: Option<&PendingRetention>| gavel_events::RetentionPolicySet {
+            superseded_request: Some(superseded.map(PendingRetention::event)),
+            ..Default::default()
+        };
+        assert_eq!(crate::typed(&set(None)).unwrap()["superseded_request"], json!(None::<PendingRetention>));
+        assert_eq!(crate::typed(&set(Some(&pending))).unwrap()["superseded_request"], json!(Some(&pending)));
+    }
 
     #[test]
     fn ranges_normalize_and_split() {

@@ -28,8 +28,8 @@ use sha2::{Digest, Sha256};
 /// How long a session lasts after sign-in.
 pub const SESSION_TTL: time::Duration = time::Duration::hours(8);
 
-pub const SIGNED_IN_KIND: &str = "console.signed_in";
-pub const SIGNED_OUT_KIND: &str = "console.signed_out";
+pub const SIGNED_IN_KIND: &str = gavel_events::kind::CONSOLE_SIGNED_IN;
+pub const SIGNED_OUT_KIND: &str = gavel_events::kind::CONSOLE_SIGNED_OUT;
 const SESSIONS: &str = "sessions";
 
 /// A session just opened: the id goes to the browser (once), the rest to the page.
@@ -67,6 +67,11 @@ pub fn csrf_matches(session_id: &str, presented: &str) -> bool {
 
 fn session_key(session_id: &str) -> String {
     token_hash(session_id)
+}
+
+/// A prefix of the stored hash: names the session in the record without revealing it.
+fn session_label(key: &str) -> String {
+    key.chars().take(16).collect()
 }
 
 fn new_session_id() -> String {
@@ -108,11 +113,15 @@ impl Gavel {
             expires_at: format_time(now + SESSION_TTL),
             ended: false,
         };
-        let data = json!({
-            "user_id": user.id, "name": user.name, "role": user.role,
-            // A prefix of the stored hash names the session in the record without revealing it.
-            "session": &key[..16], "source": source, "expires_at": stored.expires_at,
-        });
+        let data = crate::typed(&gavel_events::ConsoleSignedIn {
+            user_id: user.id.clone(),
+            name: user.name.clone(),
+            role: user.role.as_str().into(),
+            session: session_label(&key),
+            source: source.map(str::to_string),
+            expires_at: stored.expires_at.clone(),
+            other: Default::default(),
+        })?;
         let op = StateOp::put(SESSIONS, &key, json!(stored), DocKeys::default(), Expect::Absent);
         self.record(SIGNED_IN_KIND, &principal_actor(&user), data, vec![op])?;
         Ok(Session { id, expires_at: stored.expires_at, user })
@@ -148,7 +157,12 @@ impl Gavel {
             serde_json::from_value(doc.body).map_err(|e| CoreError::Internal(format!("session: {e}")))?;
         s.ended = true;
         let op = StateOp::put(SESSIONS, &key, json!(s), DocKeys::default(), Expect::Version(doc.version));
-        let data = json!({"user_id": user.id, "name": user.name, "session": &key[..16]});
+        let data = crate::typed(&gavel_events::ConsoleSignedOut {
+            user_id: user.id.clone(),
+            name: user.name.clone(),
+            session: session_label(&key),
+            other: Default::default(),
+        })?;
         self.record(SIGNED_OUT_KIND, &principal_actor(&user), data, vec![op])?;
         Ok(())
     }
@@ -161,6 +175,16 @@ fn principal_actor(user: &User) -> gavel_ledger::event::Actor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `console.signed_in` wrote `json!(user.role)` and `&key[..16]`.
+    #[test]
+    fn a_sign_in_records_the_role_and_the_session_label_as_before() {
+        for role in [crate::Role::Admin, crate::Role::Approver, crate::Role::Auditor, crate::Role::Viewer] {
+            assert_eq!(json!(role.as_str()), json!(role));
+        }
+        let key = session_key(&new_session_id());
+        assert_eq!(session_label(&key), &key[..16]);
+    }
 
     #[test]
     fn csrf_tokens_belong_to_their_session() {

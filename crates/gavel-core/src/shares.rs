@@ -15,6 +15,7 @@
 //!   ([`Gavel::record_share_summary`]), with one `share_accesses` document per link named.
 
 use crate::{from_doc, CoreError, Gavel, Principal, Result};
+use gavel_events::kind;
 use gavel_evidence::export::EXPORTS_COLLECTION;
 use gavel_ledger::clock::{format_time, parse_time};
 use gavel_ledger::event::Actor;
@@ -47,8 +48,23 @@ pub struct AccessTally {
     pub too_long: u64,
 }
 
-/// One first access through a share link: the `share.accessed` event's data and its
-/// `share_accesses` document.
+impl AccessTally {
+    /// The row as `share.access_summary` records it.
+    fn event(&self) -> gavel_events::ShareAccessRow {
+        gavel_events::ShareAccessRow {
+            share_id: self.share_id.clone(),
+            source: self.source.clone(),
+            repeated: self.repeated,
+            not_found: self.not_found,
+            rate_limited: self.rate_limited,
+            too_long: self.too_long,
+            other: Default::default(),
+        }
+    }
+}
+
+/// One first access through a share link: its `share_accesses` document, and the same fields as
+/// the `share.accessed` event ([`AccessRecord::event`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AccessRecord {
     pub share_id: String,
@@ -57,6 +73,19 @@ pub struct AccessRecord {
     pub path: Option<String>,
     /// Who asked (address and user agent).
     pub client: String,
+}
+
+impl AccessRecord {
+    /// The access as `share.accessed` records it.
+    fn event(&self) -> gavel_events::ShareAccessed {
+        gavel_events::ShareAccessed {
+            share_id: self.share_id.clone(),
+            export_id: self.export_id.clone(),
+            path: self.path.clone(),
+            client: self.client.clone(),
+            other: Default::default(),
+        }
+    }
 }
 
 /// The window a summary counted requests over, `[from, to)` (wire times).
@@ -194,11 +223,17 @@ impl Gavel {
             revoked_by: None,
             revoked_at: None,
         };
+        let created = gavel_events::ShareCreated {
+            share_id: share.id.clone(),
+            export_id: export.export_id.clone(),
+            expires_at: share.expires_at.clone(),
+            created_by: user.name.clone(),
+            other: Default::default(),
+        };
         self.record(
-            "share.created",
+            kind::SHARE_CREATED,
             &by.actor(),
-            json!({"share_id": share.id, "export_id": export.export_id, "expires_at": share.expires_at,
-                   "created_by": user.name}),
+            crate::typed(&created)?,
             vec![StateOp::put(
                 SHARES,
                 &share.id,
@@ -233,10 +268,16 @@ impl Gavel {
         share.revoked = true;
         share.revoked_by = Some(user.name.clone());
         share.revoked_at = Some(self.now());
+        let revoked = gavel_events::ShareRevoked {
+            share_id: id.to_string(),
+            export_id: share.export_id.clone(),
+            revoked_by: user.name.clone(),
+            other: Default::default(),
+        };
         self.record(
-            "share.revoked",
+            kind::SHARE_REVOKED,
             &by.actor(),
-            json!({"share_id": id, "export_id": share.export_id, "revoked_by": user.name}),
+            crate::typed(&revoked)?,
             vec![StateOp::put(SHARES, id, json!(share), keys, Expect::Version(version))],
         )?;
         Ok(share)
@@ -275,21 +316,22 @@ impl Gavel {
                 format!("{}…", p.chars().take(MAX_RECORDED_PATH).collect::<String>())
             }
         });
-        // One document per access (never a shared counter), so parallel downloads never conflict.
-        let access = crate::typed(&AccessRecord {
+        let access = AccessRecord {
             share_id: share.id.clone(),
             export_id: share.export_id.clone(),
             path,
-            client: client.to_string(),
-        })?;
+            client: client.into(),
+        };
         self.record(
-            "share.accessed",
+            kind::SHARE_ACCESSED,
             &Actor::system("share"),
-            access.clone(),
+            crate::typed(&access.event())?,
+            // One document per access (never a shared counter), so parallel downloads never
+            // conflict.
             vec![StateOp::put(
                 SHARE_ACCESSES,
                 &crate::ids::new_id("acc"),
-                access,
+                crate::typed(&access)?,
                 DocKeys { k1: Some(share.id.clone()), ..Default::default() },
                 Expect::Absent,
             )],
@@ -320,12 +362,13 @@ impl Gavel {
                 Expect::Absent,
             ));
         }
-        self.record(
-            "share.access_summary",
-            &Actor::system("share"),
-            json!({"from": from, "to": to, "rows": rows}),
-            ops,
-        )?;
+        let summary = gavel_events::ShareAccessSummary {
+            from: from.to_string(),
+            to: to.to_string(),
+            rows: rows.iter().map(AccessTally::event).collect(),
+            other: Default::default(),
+        };
+        self.record(kind::SHARE_ACCESS_SUMMARY, &Actor::system("share"), crate::typed(&summary)?, ops)?;
         Ok(())
     }
 
@@ -354,6 +397,34 @@ fn export_of(doc: gavel_store::docs::Doc) -> Result<ExportRecord> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// `share.accessed` was its document's JSON, and `share.access_summary` embedded the rows
+    /// whole (`json!(rows)`): their event forms must be the same JSON.
+    #[test]
+    fn an_access_and_a_summary_row_are_recorded_in_their_serde_form() {
+        for path in [None, Some("controls/CC6.1.json".to_string())] {
+            let access = AccessRecord {
+                share_id: "shr_1".into(),
+                export_id: "exp_1".into(),
+                path,
+                client: "127.0.0.1 curl/8".into(),
+            };
+            assert_eq!(crate::typed(&access.event()).unwrap(), json!(access));
+        }
+        let rows = [
+            AccessTally {
+                share_id: Some("shr_1".into()),
+                source: Some("127.0.0.1".into()),
+                repeated: 3,
+                ..Default::default()
+            },
+            AccessTally { not_found: 1, rate_limited: 2, too_long: 4, ..Default::default() },
+        ];
+        let typed: Vec<_> = rows.iter().map(AccessTally::event).collect();
+        assert_eq!(crate::typed(&typed).unwrap(), json!(rows));
+    }
+
     #[test]
     fn share_tokens_are_distinct_from_credentials() {
         let t = crate::ids::new_token().replacen("gvl_", "gsh_", 1);

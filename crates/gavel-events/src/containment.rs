@@ -1,6 +1,7 @@
 //! Containment and the agent lifecycle as the log records them: `killswitch.engaged` /
-//! `killswitch.released` and `agent.registered` / `.suspended` / `.reactivated` /
-//! `.deactivated`, read back by the incident timeline, evidence analysis and samples.
+//! `killswitch.released`, `agent.registered` / `.suspended` / `.reactivated` / `.deactivated`
+//! and `agent.limits_changed`, read back by the incident timeline, evidence analysis and
+//! samples; and `pack.installed`.
 //!
 //! Invariants: those of the crate (byte for byte as written, read tolerantly, unknown fields kept
 //! in `other`).
@@ -87,8 +88,36 @@ pub struct AgentStatusChanged {
     pub other: Map<String, Value>,
 }
 
+/// An agent's limits as `agent.limits_changed` records them (`null`: unlimited).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AgentLimits {
+    #[serde(deserialize_with = "lenient")]
+    pub calls_per_minute: Option<u32>,
+    #[serde(deserialize_with = "lenient")]
+    pub cost_usd_per_day: Option<f64>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `agent.limits_changed`: an admin set an agent's rate limit and daily cost cap (both, whole).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AgentLimitsChanged {
+    #[serde(deserialize_with = "lenient")]
+    pub agent_id: String,
+    #[serde(deserialize_with = "lenient")]
+    pub name: String,
+    /// The limits from now on.
+    #[serde(deserialize_with = "lenient")]
+    pub limits: AgentLimits,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::{kind, retype};
     use serde_json::json;
 
@@ -105,6 +134,23 @@ mod tests {
         let engaged = json!({"scope": "global", "engaged_by": "ann", "reason": "r", "incident_id": null,
                              "voided_approvals": []});
         assert_eq!(retype(kind::KILLSWITCH_ENGAGED, &engaged).expect("typed").expect("reads"), engaged);
+    }
+
+    #[test]
+    fn limits_are_written_whole_with_null_for_unlimited() {
+        // What the writer's `json!` wrote: both limits, `null` for the one not set.
+        let changed = AgentLimitsChanged {
+            agent_id: "agt_1".into(),
+            name: "bot".into(),
+            limits: AgentLimits { calls_per_minute: Some(60), cost_usd_per_day: None, ..Default::default() },
+            other: Default::default(),
+        };
+        let old = json!({"agent_id": "agt_1", "name": "bot",
+                         "limits": {"calls_per_minute": 60, "cost_usd_per_day": null}});
+        assert_eq!(serde_json::to_value(&changed).unwrap(), old);
+        let capped = json!({"agent_id": "agt_1", "name": "bot",
+                            "limits": {"calls_per_minute": null, "cost_usd_per_day": 2.5}});
+        assert_eq!(retype(kind::AGENT_LIMITS_CHANGED, &capped).expect("typed").expect("reads"), capped);
     }
 }
 

@@ -1,10 +1,14 @@
 //! gavel-events: the names of the log's event kinds and the typed payloads of the events gavel
 //! reads back, shared by the writers (gavel-core) and the readers (evidence analysis, detectors,
 //! the OCSF mapping, the CLI), so a renamed field breaks the build instead of the evidence. This
-//! file: decisions, approvals, outcomes, findings, webhook attempts, policy changes;
-//! `incidents`: the incident timeline; `containment`: kill switches and the agent lifecycle;
-//! `records`: detections, refused authentications, purges, evidence exports and uploads,
-//! readiness scans; `gateway`: the tool lists the MCP gateway saw.
+//! file: decisions, approvals (decided, expired), outcomes, findings, webhook attempts, policy
+//! changes; `incidents`: the incident timeline; `containment`: kill switches, the agent lifecycle
+//! and limits, pack installs; `principals`: users, credentials, webhook endpoints, console
+//! sessions; `records`: detections and the detectors' progress, refused authentications, purges,
+//! evidence exports and uploads, readiness scans; `retention`: the retention period and legal
+//! holds; `shares`: auditor share links and their accesses; `notifications`: channels for people
+//! and their delivery rounds; `gateway`: the tool lists the MCP gateway saw. Every kind gavel-core
+//! writes has a type here; only the operators' own `external.<name>` events are free-form.
 //!
 //! Invariants:
 //! * **written byte for byte as before**: a payload serializes to exactly the JSON the writers
@@ -19,25 +23,37 @@
 mod containment;
 mod gateway;
 mod incidents;
+mod notifications;
 mod principals;
 mod records;
+mod retention;
+mod shares;
 
 pub use containment::{
-    AgentRegistered, AgentStatusChanged, KillSwitchEngaged, KillSwitchReleased, PackInstalled,
+    AgentLimits, AgentLimitsChanged, AgentRegistered, AgentStatusChanged, KillSwitchEngaged,
+    KillSwitchReleased, PackInstalled,
 };
 pub use gateway::{ChangedTool, GatewayToolsSeen, SeenTool};
 pub use incidents::{
     IncidentAssigned, IncidentContained, IncidentEvent, IncidentLinked, IncidentNoted, IncidentOpened,
     IncidentOther, IncidentResolved, IncidentTriaged,
 };
+pub use notifications::{
+    NotificationAttempt, NotificationAttempts, NotificationChannelCreated, NotificationChannelDisabled,
+};
 pub use principals::{
-    CredentialRotated, UserCreated, UserDeactivated, UserRoleChanged, WebhookChanged, WebhookCreated,
-    WebhookSecretRotated,
+    ConsoleSignedIn, ConsoleSignedOut, CredentialRotated, UserCreated, UserDeactivated, UserRoleChanged,
+    WebhookChanged, WebhookCreated, WebhookSecretRotated,
 };
 pub use records::{
-    AuthFailureRow, AuthFailures, CredentialOwner, DetectionRaised, EvidenceExported, EvidenceUploaded,
-    RetentionPurged, ScanCompleted, ScanPeriod, ScannedCriterion,
+    AuthFailureRow, AuthFailures, CredentialOwner, DetectionRaised, DetectorsProgress, EvidenceExported,
+    EvidenceUploaded, RetentionPurged, ScanCompleted, ScanPeriod, ScannedCriterion,
 };
+pub use retention::{
+    HoldPlaced, HoldReleaseRequested, HoldReleased, HoldScope, RetentionChangeRequested, RetentionPolicySet,
+    RetentionRequest,
+};
+pub use shares::{ShareAccessRow, ShareAccessSummary, ShareAccessed, ShareCreated, ShareRevoked};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -47,6 +63,7 @@ use serde_json::{Map, Value};
 pub mod kind {
     pub const DECISION: &str = "decision";
     pub const APPROVAL_DECIDED: &str = "approval.decided";
+    pub const APPROVAL_EXPIRED: &str = "approval.expired";
     pub const OUTCOME_RECORDED: &str = "outcome.recorded";
     pub const FINDING_BYPASS: &str = "finding.bypass";
     pub const FINDING_ACKNOWLEDGED: &str = "finding.acknowledged";
@@ -67,10 +84,20 @@ pub mod kind {
     pub const INCIDENT_RESOLVED: &str = "incident.resolved";
     pub const INCIDENT_LINKED: &str = "incident.linked";
     pub const DETECTION_RAISED: &str = "detection.raised";
+    pub const DETECTORS_PROGRESS: &str = "detectors.progress";
     /// The ledger's `PURGE_RECORD_KIND` (gavel-ledger names it on its own: it needs no gavel crate).
     pub const RETENTION_PURGED: &str = "retention.purged";
+    pub const RETENTION_CHANGE_REQUESTED: &str = "retention.change_requested";
+    pub const RETENTION_POLICY_SET: &str = "retention.policy_set";
+    pub const HOLD_PLACED: &str = "hold.placed";
+    pub const HOLD_RELEASE_REQUESTED: &str = "hold.release_requested";
+    pub const HOLD_RELEASED: &str = "hold.released";
     pub const EVIDENCE_EXPORTED: &str = "evidence.exported";
     pub const EVIDENCE_UPLOADED: &str = "evidence.uploaded";
+    pub const SHARE_CREATED: &str = "share.created";
+    pub const SHARE_REVOKED: &str = "share.revoked";
+    pub const SHARE_ACCESSED: &str = "share.accessed";
+    pub const SHARE_ACCESS_SUMMARY: &str = "share.access_summary";
     pub const SCAN_COMPLETED: &str = "compliance.scan_completed";
     pub const AUTH_FAILURES: &str = "auth.failures";
     pub const KILLSWITCH_ENGAGED: &str = "killswitch.engaged";
@@ -80,16 +107,22 @@ pub mod kind {
     pub const AGENT_REACTIVATED: &str = "agent.reactivated";
     pub const AGENT_DEACTIVATED: &str = "agent.deactivated";
     pub const AGENT_CREDENTIAL_ROTATED: &str = "agent.credential_rotated";
+    pub const AGENT_LIMITS_CHANGED: &str = "agent.limits_changed";
     pub const PACK_INSTALLED: &str = "pack.installed";
     pub const USER_CREATED: &str = "user.created";
     pub const USER_ROLE_CHANGED: &str = "user.role_changed";
     pub const USER_DEACTIVATED: &str = "user.deactivated";
     pub const USER_CREDENTIAL_ROTATED: &str = "user.credential_rotated";
+    pub const CONSOLE_SIGNED_IN: &str = "console.signed_in";
+    pub const CONSOLE_SIGNED_OUT: &str = "console.signed_out";
     pub const WEBHOOK_CREATED: &str = "webhook.created";
     pub const WEBHOOK_UPDATED: &str = "webhook.updated";
     pub const WEBHOOK_DISABLED: &str = "webhook.disabled";
     pub const WEBHOOK_SECRET_ROTATED: &str = "webhook.secret_rotated";
     pub const GATEWAY_TOOLS_SEEN: &str = "gateway.tools_seen";
+    pub const NOTIFICATION_CHANNEL_CREATED: &str = "notification.channel_created";
+    pub const NOTIFICATION_CHANNEL_DISABLED: &str = "notification.channel_disabled";
+    pub const NOTIFICATION_ATTEMPTS: &str = "notification.attempts";
 }
 
 /// Reads a payload tolerantly: what does not fit reads as the default.
@@ -266,6 +299,27 @@ pub struct ApprovalDecided {
     pub other: Map<String, Value>,
 }
 
+/// `approval.expired`: someone tried to decide a held call after its approval request expired
+/// (recorded once, by the first late attempt).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ApprovalExpired {
+    #[serde(deserialize_with = "lenient")]
+    pub approval_id: String,
+    #[serde(deserialize_with = "lenient")]
+    pub decision_id: String,
+    /// The decision's log seq (`null` when its document was not found).
+    #[serde(deserialize_with = "lenient")]
+    pub decision_seq: Option<u64>,
+    #[serde(deserialize_with = "lenient")]
+    pub expires_at: String,
+    /// The late approver's user name.
+    #[serde(deserialize_with = "lenient")]
+    pub attempted_by: String,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
 /// `outcome.recorded`: what the agent reports it did with a decided call.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -358,6 +412,27 @@ pub struct FindingStep {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Attempt {
+    /// The delivered event's seq.
+    #[serde(deserialize_with = "lenient")]
+    pub seq: u64,
+    /// Set for a `checkpoint.signed` delivery: the checkpoint's tree size.
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "lenient")]
+    pub tree_size: Option<u64>,
+    /// The Standard Webhooks message id (the same on every retry).
+    #[serde(deserialize_with = "lenient")]
+    pub webhook_id: String,
+    /// 1 for the first attempt.
+    #[serde(deserialize_with = "lenient")]
+    pub attempt: u32,
+    #[serde(deserialize_with = "lenient")]
+    pub at: String,
+    /// The HTTP status (`null`: no answer).
+    #[serde(deserialize_with = "lenient")]
+    pub status_code: Option<u16>,
+    #[serde(deserialize_with = "lenient")]
+    pub latency_ms: u64,
+    #[serde(deserialize_with = "lenient")]
+    pub error: Option<String>,
     /// delivered | retrying | failed
     #[serde(deserialize_with = "lenient")]
     pub outcome: String,
@@ -365,14 +440,21 @@ pub struct Attempt {
     pub other: Map<String, Value>,
 }
 
-/// `webhook.attempts`: one delivery round to one endpoint.
+/// `webhook.attempts`: one delivery round to one endpoint, committed with its cursor move.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct WebhookAttempts {
     #[serde(deserialize_with = "lenient")]
     pub endpoint_id: String,
+    /// Where the endpoint's cursor is after the round.
+    #[serde(deserialize_with = "lenient")]
+    pub next_seq: u64,
     #[serde(deserialize_with = "lenient")]
     pub attempts: Vec<Attempt>,
+    /// A round without any 2xx holds the endpoint until then (`null`: not held); absent from
+    /// rounds recorded before holds existed, so their bytes are unchanged.
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "present_lenient")]
+    pub held_until: Option<Option<String>>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
@@ -474,6 +556,7 @@ pub fn retype(kind: &str, data: &Value) -> Option<Result<Value, serde_json::Erro
     Some(match kind {
         kind::DECISION => through::<Decision>(data),
         kind::APPROVAL_DECIDED => through::<ApprovalDecided>(data),
+        kind::APPROVAL_EXPIRED => through::<ApprovalExpired>(data),
         kind::OUTCOME_RECORDED => through::<OutcomeRecorded>(data),
         kind::FINDING_BYPASS => through::<FindingBypass>(data),
         kind::FINDING_ACKNOWLEDGED | kind::FINDING_RESOLVED => through::<FindingStep>(data),
@@ -511,6 +594,22 @@ pub fn retype(kind: &str, data: &Value) -> Option<Result<Value, serde_json::Erro
         kind::WEBHOOK_UPDATED | kind::WEBHOOK_DISABLED => through::<WebhookChanged>(data),
         kind::WEBHOOK_SECRET_ROTATED => through::<WebhookSecretRotated>(data),
         kind::GATEWAY_TOOLS_SEEN => through::<GatewayToolsSeen>(data),
+        kind::AGENT_LIMITS_CHANGED => through::<AgentLimitsChanged>(data),
+        kind::CONSOLE_SIGNED_IN => through::<ConsoleSignedIn>(data),
+        kind::CONSOLE_SIGNED_OUT => through::<ConsoleSignedOut>(data),
+        kind::DETECTORS_PROGRESS => through::<DetectorsProgress>(data),
+        kind::SHARE_CREATED => through::<ShareCreated>(data),
+        kind::SHARE_REVOKED => through::<ShareRevoked>(data),
+        kind::SHARE_ACCESSED => through::<ShareAccessed>(data),
+        kind::SHARE_ACCESS_SUMMARY => through::<ShareAccessSummary>(data),
+        kind::RETENTION_CHANGE_REQUESTED => through::<RetentionChangeRequested>(data),
+        kind::RETENTION_POLICY_SET => through::<RetentionPolicySet>(data),
+        kind::HOLD_PLACED => through::<HoldPlaced>(data),
+        kind::HOLD_RELEASE_REQUESTED => through::<HoldReleaseRequested>(data),
+        kind::HOLD_RELEASED => through::<HoldReleased>(data),
+        kind::NOTIFICATION_CHANNEL_CREATED => through::<NotificationChannelCreated>(data),
+        kind::NOTIFICATION_CHANNEL_DISABLED => through::<NotificationChannelDisabled>(data),
+        kind::NOTIFICATION_ATTEMPTS => through::<NotificationAttempts>(data),
         _ => return None,
     })
 }
@@ -555,6 +654,42 @@ mod tests {
         assert!(d.decision_id.is_empty());
         let a: WebhookAttempts =
             read(&json!({"endpoint_id": "w", "attempts": [{"outcome": "delivered", "seq": 3}]}));
-        assert_eq!(a.attempts[0].outcome, "delivered");
+        assert_eq!((a.attempts[0].outcome.as_str(), a.attempts[0].seq), ("delivered", 3));
+    }
+
+    #[test]
+    fn a_webhook_round_keeps_its_hold_null_or_absent() {
+        // What the writer's `json!` wrote: attempts whole (`tree_size` only for checkpoints),
+        // `held_until` as `null` when not held.
+        let round = WebhookAttempts {
+            endpoint_id: "whk_1".into(),
+            next_seq: 9,
+            attempts: vec![Attempt {
+                seq: 8,
+                webhook_id: "msg_1".into(),
+                attempt: 1,
+                at: "2026-12-07T09:00:00.000000Z".into(),
+                status_code: Some(503),
+                latency_ms: 4,
+                outcome: "retrying".into(),
+                ..Default::default()
+            }],
+            held_until: Some(None),
+            other: Default::default(),
+        };
+        let old = json!({"endpoint_id": "whk_1", "next_seq": 9, "held_until": null, "attempts": [{
+            "seq": 8, "webhook_id": "msg_1", "attempt": 1, "at": "2026-12-07T09:00:00.000000Z",
+            "status_code": 503, "latency_ms": 4, "error": null, "outcome": "retrying"}]});
+        assert_eq!(serde_json::to_value(&round).unwrap(), old);
+        let checkpoint = json!({"endpoint_id": "whk_1", "next_seq": 9, "held_until": "2026-12-07T09:01:00.000000Z",
+                                "attempts": [{"seq": 9, "tree_size": 9, "webhook_id": "msg_2", "attempt": 2,
+                                              "at": "t", "status_code": null, "latency_ms": 0,
+                                              "error": "timeout", "outcome": "failed"}]});
+        assert_eq!(retype(kind::WEBHOOK_ATTEMPTS, &checkpoint).expect("typed").expect("reads"), checkpoint);
+        let before_holds = json!({"endpoint_id": "whk_1", "next_seq": 9, "attempts": []});
+        assert_eq!(
+            retype(kind::WEBHOOK_ATTEMPTS, &before_holds).expect("typed").expect("reads"),
+            before_holds
+        );
     }
 }

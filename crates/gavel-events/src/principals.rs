@@ -1,7 +1,8 @@
 //! Users, credentials and webhook endpoints as the log records them: `user.created`,
 //! `user.role_changed`, `user.deactivated`, `user.credential_rotated` / `agent.credential_rotated`,
 //! and `webhook.created` / `.updated` / `.disabled` / `.secret_rotated`, read back by evidence
-//! (names, the credential lifecycle, streaming coverage) and by context.jsonl's selection.
+//! (names, the credential lifecycle, streaming coverage) and by context.jsonl's selection; and
+//! `console.signed_in` / `console.signed_out` (web console sessions).
 //!
 //! Invariants: those of the crate (byte for byte as written, read tolerantly, unknown fields kept
 //! in `other`); a field written as `null` in some events and absent in others keeps its form.
@@ -132,6 +133,44 @@ pub struct WebhookSecretRotated {
     pub other: Map<String, Value>,
 }
 
+/// `console.signed_in`: a user opened a web console session with their token.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConsoleSignedIn {
+    #[serde(deserialize_with = "lenient")]
+    pub user_id: String,
+    #[serde(deserialize_with = "lenient")]
+    pub name: String,
+    /// admin | approver | auditor | viewer, at sign-in.
+    #[serde(deserialize_with = "lenient")]
+    pub role: String,
+    /// The first 16 hex digits of the stored session hash: names the session, never reveals it.
+    #[serde(deserialize_with = "lenient")]
+    pub session: String,
+    /// The client's address (`null`: unknown).
+    #[serde(deserialize_with = "lenient")]
+    pub source: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub expires_at: String,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `console.signed_out`: a live console session ended by its user.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConsoleSignedOut {
+    #[serde(deserialize_with = "lenient")]
+    pub user_id: String,
+    #[serde(deserialize_with = "lenient")]
+    pub name: String,
+    /// As in [`ConsoleSignedIn::session`].
+    #[serde(deserialize_with = "lenient")]
+    pub session: String,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +195,30 @@ mod tests {
         for data in [json!({"user_id": "u", "name": "n"}), json!({"agent_id": "a", "name": "n"})] {
             assert_eq!(serde_json::to_value(crate::read::<CredentialRotated>(&data)).unwrap(), data);
         }
+    }
+
+    #[test]
+    fn a_sign_in_without_a_known_source_records_it_as_null() {
+        // What the writer's `json!` wrote (`"source": source` with `source: Option<&str>`).
+        let signed_in = ConsoleSignedIn {
+            user_id: "usr_1".into(),
+            name: "ann".into(),
+            role: "approver".into(),
+            session: "0123456789abcdef".into(),
+            source: None,
+            expires_at: "2026-12-07T18:00:00.000000Z".into(),
+            other: Default::default(),
+        };
+        let old = json!({"user_id": "usr_1", "name": "ann", "role": "approver", "session": "0123456789abcdef",
+                         "source": null, "expires_at": "2026-12-07T18:00:00.000000Z"});
+        assert_eq!(serde_json::to_value(&signed_in).unwrap(), old);
+        let signed_out = ConsoleSignedOut {
+            user_id: "usr_1".into(),
+            name: "ann".into(),
+            session: "0123456789abcdef".into(),
+            other: Default::default(),
+        };
+        let old = json!({"user_id": "usr_1", "name": "ann", "session": "0123456789abcdef"});
+        assert_eq!(serde_json::to_value(&signed_out).unwrap(), old);
     }
 }

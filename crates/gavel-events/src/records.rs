@@ -1,5 +1,5 @@
-//! Records of gavel's own work that are read back: `detection.raised` (the detectors),
-//! `auth.failures` (refused credentials, summed a minute at a time),
+//! Records of gavel's own work that are read back: `detection.raised` and `detectors.progress`
+//! (the detectors), `auth.failures` (refused credentials, summed a minute at a time),
 //! `retention.purged` (the retention purge), `evidence.exported` / `evidence.uploaded` (evidence
 //! runs) and `compliance.scan_completed` (readiness scans).
 //!
@@ -49,6 +49,19 @@ pub struct DetectionRaised {
     /// Whether it opens or attaches to an incident.
     #[serde(deserialize_with = "lenient")]
     pub incident: bool,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `detectors.progress`: the detectors looked at `[from_seq, next_seq)`, raised nothing, and
+/// saved their cursor at `next_seq`, so a restart does not scan it again.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DetectorsProgress {
+    #[serde(deserialize_with = "lenient")]
+    pub next_seq: u64,
+    #[serde(deserialize_with = "lenient")]
+    pub from_seq: u64,
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
@@ -273,6 +286,13 @@ mod tests {
         let frontier = json!({"ranges": [], "payloads_cleared": 0, "retention_days": 365,
                               "cutoff": "2025-01-01T00:00:00.000000Z", "held_ranges": [[1, 2]]});
         assert_eq!(retype(kind::RETENTION_PURGED, &frontier).expect("typed").expect("reads"), frontier);
+    }
+
+    #[test]
+    fn detector_progress_is_two_seqs() {
+        // What the writer's `json!` wrote.
+        let progress = DetectorsProgress { next_seq: 40, from_seq: 12, other: Default::default() };
+        assert_eq!(serde_json::to_value(&progress).unwrap(), json!({"next_seq": 40, "from_seq": 12}));
     }
 
     #[test]

@@ -21,8 +21,9 @@
 //! The client is `tokio-postgres` on a small runtime the store owns (it drives the connections'
 //! sockets); the store's synchronous API polls the client's futures on the calling thread
 //! (`futures_executor::block_on`), which is allowed inside the server's async tasks where tokio's
-//! own `block_on` is not. TLS to the database is not supported yet: connect over a Unix socket
-//! or a trusted network.
+//! own `block_on` is not. TLS (rustls) is used when the server offers it (`sslmode=prefer`, the
+//! default) or required (`sslmode=require`); the server's certificate is always verified against
+//! the platform's roots and `sslrootcert` ([`split_tls_options`]).
 
 use crate::audit::{self, EventColumns, StoredTree};
 use crate::docs::{self, Doc, DocKeys, DocQuery, Expect, Purge, StateOp};
@@ -41,7 +42,8 @@ use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, NoTls, Row, Statement};
+use tokio_postgres::{Client, Row, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// The advisory lock every write transaction takes first: one appender at a time across replicas.
 pub(crate) const APPEND_LOCK: i64 = 0x6761_7665_6c5f_6c67; // "gavel_lg"
@@ -188,28 +190,31 @@ impl Conn {
 /// Opens connections to one database; owns the runtime that drives their sockets.
 struct Connector {
     config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Connector {
     fn new(url: &str) -> Result<Self, StoreError> {
+        let (url, root_cert) = split_tls_options(url)?;
         let mut config: tokio_postgres::Config =
             url.parse().map_err(|e| StoreError::Invalid(format!("database URL: {e}")))?;
         config.connect_timeout(CONNECT_TIMEOUT);
         config.application_name("gavel");
+        let tls = tls_connector(root_cert.as_deref())?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("gavel-postgres")
             .enable_all()
             .build()?;
-        Ok(Connector { config, runtime: Some(runtime) })
+        Ok(Connector { config, tls, runtime: Some(runtime) })
     }
 
     fn connect(&self) -> Result<Conn, StoreError> {
         let runtime = self.runtime.as_ref().ok_or(StoreError::WriterGone)?;
-        let config = self.config.clone();
+        let (config, tls) = (self.config.clone(), self.tls.clone());
         let connecting = runtime.spawn(async move {
-            let (client, connection) = config.connect(NoTls).await?;
+            let (client, connection) = config.connect(tls).await?;
             tokio::spawn(async move {
                 if let Err(e) = connection.await {
                     tracing::warn!(error = %e, "PostgreSQL connection closed");
@@ -235,6 +240,76 @@ impl Drop for Connector {
             runtime.shutdown_background();
         }
     }
+}
+
+/// Takes the TLS options gavel handles itself out of a database URL: `sslrootcert=PATH` (PEM
+/// certificates of the CAs to trust, beside the platform's), and `sslmode=verify-ca` or
+/// `verify-full` (libpq's names), which become `require`: with TLS, the server's certificate is
+/// always verified, host name included. `sslmode=disable|prefer|require` pass through (`prefer`,
+/// the default, uses TLS when the server offers it).
+fn split_tls_options(url: &str) -> Result<(String, Option<std::path::PathBuf>), StoreError> {
+    let Some((base, query)) = url.split_once('?') else { return Ok((url.to_string(), None)) };
+    let mut kept = Vec::new();
+    let mut root_cert = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("sslrootcert", path)) => root_cert = Some(std::path::PathBuf::from(percent_decode(path)?)),
+            Some(("sslmode", "verify-ca" | "verify-full")) => kept.push("sslmode=require".to_string()),
+            _ => kept.push(pair.to_string()),
+        }
+    }
+    let url = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
+    Ok((url, root_cert))
+}
+
+fn percent_decode(text: &str) -> Result<String, StoreError> {
+    let bad = || StoreError::Invalid(format!("database URL: bad percent-encoding in {text:?}"));
+    let mut out = Vec::with_capacity(text.len());
+    let mut bytes = text.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hex = [bytes.next().ok_or_else(bad)?, bytes.next().ok_or_else(bad)?];
+            let hex = std::str::from_utf8(&hex).map_err(|_| bad())?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).map_err(|_| bad())
+}
+
+/// rustls with the ring provider, trusting the platform's roots and those of `root_cert`.
+fn tls_connector(root_cert: Option<&std::path::Path>) -> Result<MakeRustlsConnect, StoreError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    // Platform roots that cannot be read are skipped: a private CA comes from `sslrootcert`.
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = root_cert {
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| StoreError::Invalid(format!("sslrootcert {}: {e}", path.display())))?;
+        if certs.is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "sslrootcert {}: no PEM certificate in it",
+                path.display()
+            )));
+        }
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| StoreError::Invalid(format!("sslrootcert {}: {e}", path.display())))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StoreError::Invalid(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
 }
 
 /// Reads Merkle nodes over one connection: leaves from `events`, stored levels from `merkle_nodes`.

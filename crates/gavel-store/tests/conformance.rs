@@ -641,3 +641,38 @@ fn postgres_over_a_unix_socket() {
     let store = PgStore::open(&pg.socket_url(name), Arc::new(SystemClock)).unwrap();
     assert_eq!(store.append(draft(0)).unwrap().seq, 0);
 }
+
+/// TLS to the database: with `sslmode=verify-full` and the server's CA in `sslrootcert` the store
+/// connects over TLS; a server certificate it cannot verify, a missing CA file, or `require`
+/// against a server without TLS are refused with a clear error, never a plain connection.
+#[test]
+fn postgres_over_tls_verifies_the_server_certificate() {
+    let pg = gavel_testkit::Postgres::start_tls();
+    let url = pg.create_database();
+    let ca = pg.ca_certificate().unwrap().display().to_string();
+    let clock = || -> Arc<dyn Clock> { Arc::new(SystemClock) };
+    let store = PgStore::open(&format!("{url}?sslmode=verify-full&sslrootcert={ca}"), clock()).unwrap();
+    assert_eq!(store.append(draft(0)).unwrap().seq, 0);
+    let over_tls = pg.psql(
+        &url,
+        "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'gavel' AND s.ssl",
+    );
+    assert!(over_tls.trim().parse::<u32>().unwrap() >= 1, "gavel's connections are not TLS: {over_tls}");
+    drop(store);
+
+    let untrusted = PgStore::open(&format!("{url}?sslmode=require"), clock())
+        .err()
+        .expect("an untrusted server is refused");
+    assert!(untrusted.to_string().contains("certificate"), "{untrusted}");
+    let missing = PgStore::open(&format!("{url}?sslmode=require&sslrootcert=/nonexistent/ca.pem"), clock())
+        .err()
+        .expect("a missing CA file is refused");
+    assert!(missing.to_string().contains("sslrootcert /nonexistent/ca.pem"), "{missing}");
+
+    let plain = gavel_testkit::Postgres::shared().create_database();
+    let refused = PgStore::open(&format!("{plain}?sslmode=require"), clock()).err().expect("no TLS, refused");
+    assert!(
+        refused.to_string().to_lowercase().contains("tls") || refused.to_string().contains("SSL"),
+        "{refused}"
+    );
+}

@@ -21,6 +21,8 @@ pub struct Postgres {
     /// The user the server runs as, when the tests run as root.
     run_as: Option<String>,
     databases: AtomicU32,
+    /// With TLS: the CA certificate (PEM) that signed the server's certificate.
+    ca: Option<PathBuf>,
 }
 
 impl Postgres {
@@ -32,6 +34,16 @@ impl Postgres {
 
     /// Starts a new cluster (initdb, then the server), waiting until it accepts connections.
     pub fn start() -> Postgres {
+        Self::start_with(false)
+    }
+
+    /// Like [`Postgres::start`], serving TLS with a certificate for `127.0.0.1` and `localhost`
+    /// issued by a CA of its own ([`Postgres::ca_certificate`]), made with the `openssl` CLI.
+    pub fn start_tls() -> Postgres {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Postgres {
         let bin = bin_dir();
         let root = tempfile::Builder::new().prefix("gavel-pg-").tempdir().unwrap();
         let run_as = is_root().then(|| "postgres".to_string());
@@ -43,7 +55,10 @@ impl Postgres {
             std::os::unix::fs::chown(root.path(), Some(uid), None).unwrap();
         }
         let port = free_port();
-        let pg = Postgres { bin, root, port, run_as, databases: AtomicU32::new(0) };
+        let mut pg = Postgres { bin, root, port, run_as, databases: AtomicU32::new(0), ca: None };
+        if tls {
+            pg.ca = Some(pg.make_certificates());
+        }
         let data = pg.data_dir();
         pg.command(
             "initdb",
@@ -84,11 +99,17 @@ impl Postgres {
     pub fn start_server(&self) {
         let data = self.data_dir();
         let log = self.root.path().join("server.log");
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300",
             self.port,
             self.root.path().display()
         );
+        if self.ca.is_some() {
+            let dir = self.root.path().display();
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={dir}/server.pem -c ssl_key_file={dir}/server.key"
+            ));
+        }
         self.command(
             "pg_ctl",
             &[
@@ -117,6 +138,62 @@ impl Postgres {
     pub fn version(&self) -> String {
         let out = Command::new(self.bin.join("postgres")).arg("--version").output().unwrap();
         String::from_utf8_lossy(&out.stdout).trim().trim_start_matches("postgres (PostgreSQL) ").to_string()
+    }
+
+    /// The CA certificate (PEM file) of a server started with [`Postgres::start_tls`].
+    pub fn ca_certificate(&self) -> Option<&std::path::Path> {
+        self.ca.as_deref()
+    }
+
+    /// A CA and a server certificate signed by it, in the cluster's directory; returns the CA's.
+    fn make_certificates(&self) -> PathBuf {
+        let dir = self.root.path();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl CLI");
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=gavel test CA"],
+            ]
+            .concat(),
+        );
+        openssl(
+            &[&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]]
+                .concat(),
+        );
+        std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ]);
+        // PostgreSQL refuses a key others may read, and reads it as the server's user.
+        use std::os::unix::fs::PermissionsExt;
+        let key = dir.join("server.key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        if let Some(user) = &self.run_as {
+            let uid = user_id(user);
+            for file in ["server.key", "server.pem"] {
+                std::os::unix::fs::chown(dir.join(file), Some(uid), None).unwrap();
+            }
+        }
+        dir.join("ca.pem")
     }
 
     pub fn port(&self) -> u16 {

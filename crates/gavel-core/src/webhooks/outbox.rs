@@ -162,6 +162,24 @@ pub struct Attempt {
     pub outcome: String,
 }
 
+impl Attempt {
+    /// The attempt as `webhook.attempts` records it.
+    fn event(&self) -> gavel_events::Attempt {
+        gavel_events::Attempt {
+            seq: self.seq,
+            tree_size: self.tree_size,
+            webhook_id: self.webhook_id.clone(),
+            attempt: self.attempt,
+            at: self.at.clone(),
+            status_code: self.status_code,
+            latency_ms: self.latency_ms,
+            error: self.error.clone(),
+            outcome: self.outcome.clone(),
+            other: Default::default(),
+        }
+    }
+}
+
 /// One message the dispatcher should send now.
 #[derive(Debug, Clone)]
 pub struct Message {
@@ -598,11 +616,17 @@ impl Gavel {
             DocKeys::default(),
             Expect::Version(plan.cursor_version),
         ));
+        let round = gavel_events::WebhookAttempts {
+            endpoint_id: plan.endpoint.id.clone(),
+            next_seq: cursor.next_seq,
+            attempts: attempts.iter().map(Attempt::event).collect(),
+            held_until: Some(cursor.held_until.clone()),
+            other: Default::default(),
+        };
         let appended = self.record(
-            "webhook.attempts",
+            gavel_events::kind::WEBHOOK_ATTEMPTS,
             &Actor::system("webhooks"),
-            json!({"endpoint_id": plan.endpoint.id, "next_seq": cursor.next_seq, "attempts": attempts,
-                   "held_until": cursor.held_until}),
+            crate::typed(&round)?,
             ops,
         )?;
         if let Some(seq) = gone {
@@ -633,4 +657,31 @@ impl Gavel {
 /// Decodes a delivery document (for callers that query `webhook_deliveries` directly).
 pub fn delivery_from_doc(doc: Doc) -> Result<Delivery> {
     crate::from_doc(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `webhook.attempts` embedded the attempts whole (`json!(attempts)`): the event form must be
+    /// the same JSON (`tree_size` only for checkpoints, `null` status and error kept).
+    #[test]
+    fn an_attempt_is_recorded_in_its_serde_form() {
+        for (tree_size, status_code, error) in
+            [(None, Some(200), None), (Some(12), None, Some("connection refused".to_string()))]
+        {
+            let attempt = Attempt {
+                seq: 12,
+                tree_size,
+                webhook_id: "msg_1".into(),
+                attempt: 3,
+                at: "2026-12-07T09:00:00.000000Z".into(),
+                status_code,
+                latency_ms: 7,
+                error,
+                outcome: "failed".into(),
+            };
+            assert_eq!(crate::typed(&attempt.event()).unwrap(), json!(attempt));
+        }
+    }
 }
