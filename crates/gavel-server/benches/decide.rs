@@ -12,8 +12,14 @@
 //!    an event-driven load generator (one thread; see `bench_http`), durable decisions/s and latency, alternated with a bare SQLite loop inserting rows of the decision
 //!    event's size, 1,000 per transaction, WAL + synchronous=FULL (as `gavel-store`'s log bench).
 //!
+//! 5. **Decide over HTTP on PostgreSQL** (`GAVEL_BENCH_ONLY=pg`): the same server and load on a
+//!    PostgreSQL database (a real server started by gavel-testkit on this machine, default
+//!    settings, fsync on), alternated with the SQLite server; then 1, 2 and 3 replicas (servers in
+//!    this process, each with its own core and runtime) on one database, the clients spread over
+//!    them.
+//!
 //! Environment: GAVEL_BENCH_SECS (seconds per timed run, default 3), GAVEL_BENCH_ONLY=eval|agt|
-//! decide|http (one part), GAVEL_BENCH_PYTHON (interpreter for the AGT script, default `python3`),
+//! decide|http|pg (one part), GAVEL_BENCH_PYTHON (interpreter for the AGT script, default `python3`),
 //! GAVEL_BENCH_KEEP_SPEC=1 (keep the AGT spec file and print its path), GAVEL_BENCH_CALLERS
 //! (in-process decide callers, default `1,64`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
@@ -30,7 +36,7 @@ use gavel_core::{Gavel, NewAgent, Principal, Role};
 use gavel_ledger::clock::SystemClock;
 use gavel_policy::{builtin_pack, parse_and_validate, Engine, LoadedSet, Mode, Outcome, ToolCall};
 use gavel_server::AppState;
-use gavel_store::layout::DataDir;
+use gavel_store::layout::{DataDir, Database};
 use gavel_store::{Log, Store};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -723,7 +729,13 @@ fn part_agt_runs(
 
 /// The server's state over a new log, and that log (for the bench's own reads).
 fn open_state(dir: &Path) -> (AppState, Arc<Log>) {
-    let (log, _) = Log::open(&DataDir::new(dir), Arc::new(SystemClock), Some("bench")).expect("open log");
+    open_state_on(dir, None)
+}
+
+/// [`open_state`] with the log in `database` (PostgreSQL) instead of the directory's SQLite file.
+fn open_state_on(dir: &Path, database: Option<Database>) -> (AppState, Arc<Log>) {
+    let dir = DataDir::new(dir).with_database(database);
+    let (log, _) = Log::open(&dir, Arc::new(SystemClock), Some("bench")).expect("open log");
     let log = Arc::new(log);
     (AppState::new(Gavel::new(log.clone(), Arc::new(SystemClock))), log)
 }
@@ -843,8 +855,22 @@ impl Server {
     /// The server as `gavel serve` runs it: a default multi-thread runtime, the default checkpoint
     /// interval, on a loopback port.
     fn start() -> Server {
+        Self::start_on(None, None)
+    }
+
+    /// A server whose log is in `database`; `keys` is a data directory whose keys it copies (a
+    /// further replica of the same log).
+    fn start_on(database: Option<Database>, keys: Option<&Path>) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (state, log) = open_state(dir.path());
+        if let Some(from) = keys {
+            let to = dir.path().join("keys");
+            std::fs::create_dir_all(&to).expect("keys dir");
+            for entry in std::fs::read_dir(from.join("keys")).expect("keys") {
+                let entry = entry.expect("key");
+                std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy key");
+            }
+        }
+        let (state, log) = open_state_on(dir.path(), database);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let serve_state = state.clone();
@@ -951,24 +977,29 @@ impl Load {
 /// the recorded decision, then sends the next: at most `clients` requests are outstanding. Runs
 /// for `d`; requests in flight at the deadline are completed and counted.
 fn bench_http(server: &Server, load: &Arc<Load>, clients: usize, d: Duration) -> Lat {
-    let (addr, load) = (server.addr, load.clone());
+    bench_http_over(&[server.addr], load, clients, d)
+}
+
+/// [`bench_http`] with the connections spread round-robin over several servers (replicas).
+fn bench_http_over(addrs: &[std::net::SocketAddr], load: &Arc<Load>, clients: usize, d: Duration) -> Lat {
+    let (addrs, load) = (addrs.to_vec(), load.clone());
     // Its own named thread, so that profiles tell the load generator from the bench's main thread.
     std::thread::Builder::new()
         .name("gavel-loadgen".into())
-        .spawn(move || load_generator(addr, &load, clients, d))
+        .spawn(move || load_generator(&addrs, &load, clients, d))
         .expect("load generator thread")
         .join()
         .expect("load generator")
 }
 
-fn load_generator(addr: std::net::SocketAddr, load: &Arc<Load>, clients: usize, d: Duration) -> Lat {
+fn load_generator(addrs: &[std::net::SocketAddr], load: &Arc<Load>, clients: usize, d: Duration) -> Lat {
     use http_body_util::{BodyExt, Full};
     use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("client runtime");
     runtime.block_on(async {
         let mut senders = Vec::with_capacity(clients);
-        for _ in 0..clients {
-            let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        for client in 0..clients {
+            let stream = tokio::net::TcpStream::connect(addrs[client % addrs.len()]).await.expect("connect");
             stream.set_nodelay(true).expect("TCP_NODELAY");
             let io = hyper_util::rt::TokioIo::new(stream);
             let (sender, connection) = hyper::client::conn::http1::handshake(io).await.expect("handshake");
@@ -1084,5 +1115,62 @@ fn main() {
     }
     if run("http") {
         part_http();
+    }
+    if only == "pg" {
+        part_pg();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Part 5: decide over HTTP on PostgreSQL, and replicas
+// ---------------------------------------------------------------------------------------------
+
+fn part_pg() {
+    let mix = soc2_mix();
+    let pg = gavel_testkit::Postgres::start();
+    let sqlite = Server::start();
+    let sqlite_tokens = deploy_over_http(&sqlite, &mix.agents);
+    let sqlite_load = Arc::new(Load::new(&sqlite, &sqlite_tokens, &mix));
+    let database = Database::parse(&pg.create_database()).expect("database URL");
+    let first = Server::start_on(Some(database.clone()), None);
+    let tokens = deploy_over_http(&first, &mix.agents);
+    let load = Arc::new(Load::new(&first, &tokens, &mix));
+    bench_http(&sqlite, &sqlite_load, CLIENTS, Duration::from_secs(1));
+    bench_http(&first, &load, CLIENTS, Duration::from_secs(1));
+    println!(
+        "POST /v1/decide over loopback HTTP, {CLIENTS} keep-alive connections, soc2 enforce; PostgreSQL {} on this machine (default settings, fsync on) against the SQLite server:",
+        pg.version()
+    );
+    let mut runs: Vec<(Lat, Lat)> = Vec::new();
+    for _ in 0..RUNS {
+        let on_sqlite = bench_http(&sqlite, &sqlite_load, CLIENTS, secs());
+        let on_pg = bench_http(&first, &load, CLIENTS, secs());
+        runs.push((on_sqlite, on_pg));
+    }
+    let (on_sqlite, on_pg) = median_by(runs, |(s, p)| p.rate / s.rate);
+    for (name, l) in [("SQLite", on_sqlite), ("PostgreSQL", on_pg)] {
+        println!("  {name:<10} durable decisions/s {:>8.0}  p50 {:>7.1} µs  p99 {:>7.1} µs", l.rate, l.p50, l.p99);
+    }
+    println!(
+        "  PostgreSQL / SQLite = {:.1}%   (median of {RUNS} alternating runs)",
+        100.0 * on_pg.rate / on_sqlite.rate
+    );
+    drop(sqlite);
+    // Replicas: more servers on the same database, the 64 connections spread over them.
+    let mut servers = vec![first];
+    println!("  replicas on one PostgreSQL ({CLIENTS} connections spread over them; all on this machine's cores):");
+    for replicas in 1..=3 {
+        while servers.len() < replicas {
+            let keys = servers[0]._dir.path().to_path_buf();
+            servers.push(Server::start_on(Some(database.clone()), Some(&keys)));
+        }
+        let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
+        bench_http_over(&addrs, &load, CLIENTS, Duration::from_secs(1));
+        let runs: Vec<Lat> = (0..RUNS).map(|_| bench_http_over(&addrs, &load, CLIENTS, secs())).collect();
+        let l = median_by(runs, |l| l.rate);
+        println!(
+            "    {replicas} replica(s): durable decisions/s {:>8.0}  p50 {:>7.1} µs  p99 {:>7.1} µs",
+            l.rate, l.p50, l.p99
+        );
     }
 }

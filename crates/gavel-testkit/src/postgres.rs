@@ -134,6 +134,12 @@ impl Postgres {
         self.command("pg_ctl", &["-D", data.to_str().unwrap(), "-m", "immediate", "-w", "stop"]);
     }
 
+    /// The server's version, as `postgres --version` prints it.
+    pub fn version(&self) -> String {
+        let out = Command::new(self.bin.join("postgres")).arg("--version").output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().trim_start_matches("postgres (PostgreSQL) ").to_string()
+    }
+
     /// The CA certificate (PEM file) of a server started with [`Postgres::start_tls`].
     pub fn ca_certificate(&self) -> Option<&std::path::Path> {
         self.ca.as_deref()
