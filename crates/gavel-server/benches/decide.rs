@@ -1149,7 +1149,10 @@ fn part_pg() {
     }
     let (on_sqlite, on_pg) = median_by(runs, |(s, p)| p.rate / s.rate);
     for (name, l) in [("SQLite", on_sqlite), ("PostgreSQL", on_pg)] {
-        println!("  {name:<10} durable decisions/s {:>8.0}  p50 {:>7.1} µs  p99 {:>7.1} µs", l.rate, l.p50, l.p99);
+        println!(
+            "  {name:<10} durable decisions/s {:>8.0}  p50 {:>7.1} µs  p99 {:>7.1} µs",
+            l.rate, l.p50, l.p99
+        );
     }
     println!(
         "  PostgreSQL / SQLite = {:.1}%   (median of {RUNS} alternating runs)",
@@ -1158,7 +1161,9 @@ fn part_pg() {
     drop(sqlite);
     // Replicas: more servers on the same database, the 64 connections spread over them.
     let mut servers = vec![first];
-    println!("  replicas on one PostgreSQL ({CLIENTS} connections spread over them; all on this machine's cores):");
+    println!(
+        "  replicas on one PostgreSQL ({CLIENTS} connections spread over them; all on this machine's cores):"
+    );
     for replicas in 1..=3 {
         while servers.len() < replicas {
             let keys = servers[0]._dir.path().to_path_buf();

@@ -7,9 +7,10 @@
 //! Invariants: memory stays constant whatever the log's size (nodes are read in ordered chunks);
 //! the first fault found is reported with the first seq it affects.
 
-use crate::StoreError;
-use gavel_ledger::hash::Hash;
+use crate::{Store, StoreError};
+use gavel_ledger::hash::{Hash, ZERO_HASH};
 use gavel_ledger::merkle;
+use gavel_ledger::verify::{Anchor, RangeVerifier, VerifyReport};
 
 /// How a backend reads its stored tree in index order.
 pub(crate) trait StoredTree {
@@ -22,6 +23,79 @@ pub(crate) trait StoredTree {
         end: u64,
         limit: usize,
     ) -> Result<Vec<(u64, Hash)>, StoreError>;
+
+    /// Up to `limit` events' stored columns with `from <= seq < end`, by seq.
+    fn event_columns(&self, from: u64, end: u64, limit: usize) -> Result<Vec<EventColumns>, StoreError>;
+}
+
+/// Full verification of `from..to` (clamped to `size`, the log's size as the database holds it,
+/// so rows removed behind the server's back are seen): the events' chain, canonical bytes and
+/// leaf hashes against `anchors` (read through `store`), then `audit(end, whole)`, the backend's
+/// run of [`audit_stored`] over what it keeps beside them.
+pub(crate) fn verify_range(
+    store: &dyn Store,
+    size: u64,
+    from: u64,
+    to: Option<u64>,
+    anchors: Vec<Anchor>,
+    audit: impl FnOnce(u64, bool) -> Result<Option<(u64, String)>, StoreError>,
+) -> Result<VerifyReport, StoreError> {
+    let end = to.map_or(size, |t| t.min(size));
+    if from > size {
+        return Err(StoreError::Invalid(format!(
+            "seq {from} is beyond the end of the log, which holds {size} event(s) (seqs 0..{size})"
+        )));
+    }
+    if from > end {
+        return Err(StoreError::Invalid(format!("range {from}..{end} is reversed")));
+    }
+    let prev = match from.checked_sub(1) {
+        None => ZERO_HASH,
+        Some(before) => match store.entry(before)? {
+            Some(e) => e.leaf_hash,
+            None => return Err(StoreError::Invalid(format!("seq {before} (before the range) is missing"))),
+        },
+    };
+    let mut verifier = RangeVerifier::new(from, prev, anchors);
+    crate::scan_verified(store, from, end, &mut verifier, &mut |_| {})?;
+    let mut report = verifier.finish(end - from, size);
+    if let Some((first_seq, why)) = audit(end, end == size)? {
+        report.valid = false;
+        report.verified = report.verified.min(first_seq.saturating_sub(from));
+        report.first_break = Some(report.first_break.map_or(first_seq, |b| b.min(first_seq)));
+        report.reason = Some(match report.reason {
+            Some(r) => format!("{r}; {why}"),
+            None => why,
+        });
+    }
+    Ok(report)
+}
+
+/// The stored Merkle nodes over the first `end` leaves (proofs and the writer's root after a
+/// restart are built from them: a node that disagrees with the events would be signed into the
+/// next checkpoint), then the indexed columns of `from..end` (what queries and evidence filter
+/// on: a column that disagrees with the signed bytes would hide or misfile an event).
+pub(crate) fn audit_stored(
+    tree: &dyn StoredTree,
+    from: u64,
+    end: u64,
+    whole: bool,
+) -> Result<Option<(u64, String)>, StoreError> {
+    if let Some(fault) = audit_stored_nodes(tree, end, whole)? {
+        return Ok(Some(fault));
+    }
+    let mut at = from;
+    while at < end {
+        let rows = tree.event_columns(at, end, CHUNK)?;
+        let Some(last) = rows.last().map(|c| c.seq) else { break };
+        for columns in &rows {
+            if let Some(why) = column_fault(columns)? {
+                return Ok(Some((columns.seq, why)));
+            }
+        }
+        at = last + 1;
+    }
+    Ok(None)
 }
 
 /// How many rows one read of a level takes.
@@ -64,7 +138,7 @@ impl<'a> Cursor<'a> {
 /// level at a time with two ordered cursors. `whole`: `size` is the whole log, so no stored node
 /// may lie beyond it. Returns the first seq the first bad node covers and why, or `None` when
 /// every stored node matches.
-pub(crate) fn audit_stored_nodes(
+fn audit_stored_nodes(
     tree: &dyn StoredTree,
     size: u64,
     whole: bool,
@@ -151,7 +225,7 @@ pub(crate) struct EventColumns {
 /// `{"actor":<the actor's JCS>,"data":` and end with
 /// `,"kind":"<kind>","prev":"<64 hex>","seq":<seq>,"time":"<time>"}` (the canonical member order;
 /// the bytes themselves were verified by the first pass). Returns why they disagree, if they do.
-pub(crate) fn column_fault(e: &EventColumns) -> Result<Option<String>, StoreError> {
+fn column_fault(e: &EventColumns) -> Result<Option<String>, StoreError> {
     let Some(body) = &e.body else { return Ok(None) };
     let actor = gavel_ledger::jcs::to_vec(&serde_json::json!({"id": e.actor_id, "type": e.actor_type}))?;
     let mut head = b"{\"actor\":".to_vec();

@@ -33,7 +33,7 @@ use gavel_ledger::clock::{format_time, Clock};
 use gavel_ledger::event::EventDraft;
 use gavel_ledger::hash::{leaf_hash, Hash, ZERO_HASH};
 use gavel_ledger::merkle::{self, Frontier, NodeSource, StoredNode};
-use gavel_ledger::verify::{Anchor, RangeVerifier, StoredEntry, VerifyReport};
+use gavel_ledger::verify::{Anchor, StoredEntry, VerifyReport};
 use gavel_ledger::LedgerError;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -353,6 +353,26 @@ impl StoredTree for ConnNodes<'_> {
             )?
         };
         rows.iter().map(|r| Ok((to_u64(r.get(0))?, hash_of(r.get(1))?))).collect()
+    }
+    fn event_columns(&self, from: u64, end: u64, limit: usize) -> Result<Vec<EventColumns>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.0.borrow_mut().query(
+            "SELECT seq, time, kind, actor_type, actor_id, body FROM events WHERE seq >= $1 AND seq < $2
+             ORDER BY seq LIMIT $3",
+            &[&to_i64(from), &to_i64(end), &limit],
+        )?;
+        rows.iter()
+            .map(|row| {
+                Ok(EventColumns {
+                    seq: to_u64(row.get(0))?,
+                    time: row.get(1),
+                    kind: row.get(2),
+                    actor_type: row.get(3),
+                    actor_id: row.get(4),
+                    body: row.get(5),
+                })
+            })
+            .collect()
     }
 }
 
@@ -1282,74 +1302,8 @@ impl Store for PgStore {
 
     fn verify(&self, from: u64, to: Option<u64>, anchors: Vec<Anchor>) -> Result<VerifyReport, StoreError> {
         let size = self.with_conn(|conn| conn.log_size())?;
-        let end = to.map_or(size, |t| t.min(size));
-        if from > size {
-            return Err(StoreError::Invalid(format!(
-                "seq {from} is beyond the end of the log, which holds {size} event(s) (seqs 0..{size})"
-            )));
-        }
-        if from > end {
-            return Err(StoreError::Invalid(format!("range {from}..{end} is reversed")));
-        }
-        let prev = if from == 0 {
-            ZERO_HASH
-        } else {
-            match self.entry(from - 1)? {
-                Some(e) => e.leaf_hash,
-                None => {
-                    return Err(StoreError::Invalid(format!(
-                        "seq {} (before the range) is missing",
-                        from - 1
-                    )))
-                }
-            }
-        };
-        let mut verifier = RangeVerifier::new(from, prev, anchors);
-        crate::scan_verified(self, from, end, &mut verifier, &mut |_| {})?;
-        let mut report = verifier.finish(end - from, size);
-        let fault = self.with_conn(|conn| {
-            if let Some(f) = audit::audit_stored_nodes(&ConnNodes(RefCell::new(conn)), end, end == size)? {
-                return Ok(Some(f));
-            }
-            audit_columns(conn, from, end)
-        })?;
-        if let Some((first_seq, why)) = fault {
-            report.valid = false;
-            report.verified = report.verified.min(first_seq.saturating_sub(from));
-            report.first_break = Some(report.first_break.map_or(first_seq, |b| b.min(first_seq)));
-            report.reason = Some(match report.reason {
-                Some(r) => format!("{r}; {why}"),
-                None => why,
-            });
-        }
-        Ok(report)
+        audit::verify_range(self, size, from, to, anchors, |end, whole| {
+            self.with_conn(|conn| audit::audit_stored(&ConnNodes(RefCell::new(conn)), from, end, whole))
+        })
     }
-}
-
-/// The first event in `from..end` whose indexed columns disagree with its signed bytes.
-fn audit_columns(conn: &mut Conn, from: u64, end: u64) -> Result<Option<(u64, String)>, StoreError> {
-    const WINDOW: u64 = 8192;
-    let mut at = from;
-    while at < end {
-        let upto = at.saturating_add(WINDOW).min(end);
-        let rows = conn.query(
-            "SELECT seq, time, kind, actor_type, actor_id, body FROM events WHERE seq >= $1 AND seq < $2 ORDER BY seq",
-            &[&to_i64(at), &to_i64(upto)],
-        )?;
-        for row in rows {
-            let columns = EventColumns {
-                seq: to_u64(row.get(0))?,
-                time: row.get(1),
-                kind: row.get(2),
-                actor_type: row.get(3),
-                actor_id: row.get(4),
-                body: row.get(5),
-            };
-            if let Some(why) = audit::column_fault(&columns)? {
-                return Ok(Some((columns.seq, why)));
-            }
-        }
-        at = upto;
-    }
-    Ok(None)
 }

@@ -53,7 +53,7 @@ use gavel_ledger::clock::{format_time, Clock};
 use gavel_ledger::event::EventDraft;
 use gavel_ledger::hash::{leaf_hash, Hash, ZERO_HASH};
 use gavel_ledger::merkle::{self, Frontier, NodeSource, StoredNode};
-use gavel_ledger::verify::{Anchor, RangeVerifier, StoredEntry, VerifyReport};
+use gavel_ledger::verify::{Anchor, StoredEntry, VerifyReport};
 use gavel_ledger::LedgerError;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::os::unix::fs::MetadataExt;
@@ -1267,56 +1267,12 @@ impl Store for SqliteStore {
         self.checkpoints_after_opt(Some(after), limit)
     }
     fn verify(&self, from: u64, to: Option<u64>, anchors: Vec<Anchor>) -> Result<VerifyReport, StoreError> {
-        // The size comes from the database, not the in-memory head, so rows removed behind the
-        // server's back are seen.
         let size: u64 = self.with_reader(|conn| {
             Ok(conn.query_row("SELECT COALESCE(MAX(seq) + 1, 0) FROM events", [], |r| r.get(0))?)
         })?;
-        let end = to.map_or(size, |t| t.min(size));
-        if from > size {
-            return Err(StoreError::Invalid(format!(
-                "seq {from} is beyond the end of the log, which holds {size} event(s) (seqs 0..{size})"
-            )));
-        }
-        if from > end {
-            return Err(StoreError::Invalid(format!("range {from}..{end} is reversed")));
-        }
-        let prev = if from == 0 {
-            ZERO_HASH
-        } else {
-            match self.entry(from - 1)? {
-                Some(e) => e.leaf_hash,
-                None => {
-                    return Err(StoreError::Invalid(format!(
-                        "seq {} (before the range) is missing",
-                        from - 1
-                    )))
-                }
-            }
-        };
-        let mut verifier = RangeVerifier::new(from, prev, anchors);
-        crate::scan_verified(self, from, end, &mut verifier, &mut |_| {})?;
-        let mut report = verifier.finish(end - from, size);
-        // The stored Merkle nodes are what proofs and the writer's root (after a restart) are built
-        // from: a node that disagrees with the events would be signed into the next checkpoint.
-        // The indexed columns (time, kind, actor) are what queries and evidence filter on: a
-        // column that disagrees with the signed bytes would hide or misfile an event.
-        let fault = self.with_reader(|conn| {
-            Ok(match crate::audit::audit_stored_nodes(&ConnNodes(conn), end, end == size)? {
-                Some(f) => Some(f),
-                None => audit_columns(conn, from, end)?,
-            })
-        })?;
-        if let Some((first_seq, why)) = fault {
-            report.valid = false;
-            report.verified = report.verified.min(first_seq.saturating_sub(from));
-            report.first_break = Some(report.first_break.map_or(first_seq, |b| b.min(first_seq)));
-            report.reason = Some(match report.reason {
-                Some(r) => format!("{r}; {why}"),
-                None => why,
-            });
-        }
-        Ok(report)
+        crate::audit::verify_range(self, size, from, to, anchors, |end, whole| {
+            self.with_reader(|conn| crate::audit::audit_stored(&ConnNodes(conn), from, end, whole))
+        })
     }
 }
 
@@ -1346,28 +1302,32 @@ impl crate::audit::StoredTree for ConnNodes<'_> {
         }
         Ok(out)
     }
-}
-
-/// The first event in `from..end` whose indexed columns disagree with its signed bytes.
-fn audit_columns(conn: &Connection, from: u64, end: u64) -> Result<Option<(u64, String)>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, time, kind, actor_type, actor_id, body FROM events WHERE seq >= ?1 AND seq < ?2 ORDER BY seq",
-    )?;
-    let mut rows = stmt.query(params![from, end])?;
-    while let Some(row) = rows.next()? {
-        let columns = crate::audit::EventColumns {
-            seq: row.get(0)?,
-            time: row.get(1)?,
-            kind: row.get(2)?,
-            actor_type: row.get(3)?,
-            actor_id: row.get(4)?,
-            body: row.get(5)?,
-        };
-        if let Some(why) = crate::audit::column_fault(&columns)? {
-            return Ok(Some((columns.seq, why)));
+    fn event_columns(
+        &self,
+        from: u64,
+        end: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::audit::EventColumns>, StoreError> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT seq, time, kind, actor_type, actor_id, body FROM events WHERE seq >= ?1 AND seq < ?2
+             ORDER BY seq LIMIT ?3",
+        )?;
+        let (from, end) = (from.min(i64::MAX as u64), end.min(i64::MAX as u64));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut rows = stmt.query(params![from, end, limit])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(crate::audit::EventColumns {
+                seq: row.get(0)?,
+                time: row.get(1)?,
+                kind: row.get(2)?,
+                actor_type: row.get(3)?,
+                actor_id: row.get(4)?,
+                body: row.get(5)?,
+            });
         }
+        Ok(out)
     }
-    Ok(None)
 }
 
 #[cfg(test)]
