@@ -849,8 +849,10 @@ fn current_versions(
     let (collections, ids): (Vec<&str>, Vec<&str>) =
         versions.keys().map(|(c, i)| (c.as_str(), i.as_str())).unzip();
     let rows = conn.query(
-        "SELECT d.collection, d.id, d.version FROM docs d
-         JOIN UNNEST($1::text[], $2::text[]) AS k(collection, id) ON d.collection = k.collection AND d.id = k.id",
+        // A lateral lookup per key: a join would let the planner hash-join over a scan of every
+        // document (it cannot know how few keys the arrays hold).
+        "SELECT d.collection, d.id, d.version FROM UNNEST($1::text[], $2::text[]) AS k(c, i)
+         CROSS JOIN LATERAL (SELECT collection, id, version FROM docs WHERE collection = k.c AND id = k.i) d",
         &[&collections, &ids],
     )?;
     for row in rows {
@@ -939,11 +941,19 @@ fn apply_purge(conn: &mut Conn, purge: &Purge, seq: u64) -> Result<(), StoreErro
         let mut params: Vec<&(dyn ToSql + Sync)> = vec![&lo, &hi];
         params.extend(purge.keep_kind_prefixes.iter().map(|p| p as &(dyn ToSql + Sync)));
         cleared += conn.execute(&clear_sql, &params)?;
-        for collection in &purge.collections {
-            conn.execute(
-                "DELETE FROM docs WHERE collection = $1 AND seq >= $2 AND seq < $3",
-                &[collection, &lo, &hi],
-            )?;
+        // Bounded by the range's times too, so the (collection, time, seq) index serves it.
+        let bounds = conn.query_opt(
+            "SELECT (SELECT time FROM events WHERE seq = $1), (SELECT time FROM events WHERE seq = $2)",
+            &[&lo, &(hi - 1)],
+        )?;
+        let bounds = bounds.map(|r| (r.get::<_, Option<String>>(0), r.get::<_, Option<String>>(1)));
+        if let Some((Some(first), Some(last))) = bounds {
+            for collection in &purge.collections {
+                conn.execute(
+                    "DELETE FROM docs WHERE collection = $1 AND time >= $2 AND time <= $3 AND seq >= $4 AND seq < $5",
+                    &[collection, &first, &last, &lo, &hi],
+                )?;
+            }
         }
     }
     if cleared != purge.expected_payloads {
@@ -1088,9 +1098,10 @@ impl Store for PgStore {
     fn get_docs(&self, keys: &[(&str, &str)]) -> Result<Vec<Option<Doc>>, StoreError> {
         let (collections, ids): (Vec<&str>, Vec<&str>) = keys.iter().copied().unzip();
         let found: HashMap<(String, String), Doc> = self.with_conn(|conn| {
+            // One index lookup per key (see `current_versions`).
             let sql = format!(
-                "SELECT {DOC_COLUMNS} FROM docs d JOIN UNNEST($1::text[], $2::text[]) AS k(c, i)
-                 ON d.collection = k.c AND d.id = k.i"
+                "SELECT d.* FROM UNNEST($1::text[], $2::text[]) AS k(c, i)
+                 CROSS JOIN LATERAL (SELECT {DOC_COLUMNS} FROM docs WHERE collection = k.c AND id = k.i) d"
             );
             conn.query(&sql, &[&collections, &ids])?
                 .iter()
