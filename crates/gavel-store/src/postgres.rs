@@ -850,9 +850,10 @@ fn current_versions(
         versions.keys().map(|(c, i)| (c.as_str(), i.as_str())).unzip();
     let rows = conn.query(
         // A lateral lookup per key: a join would let the planner hash-join over a scan of every
-        // document (it cannot know how few keys the arrays hold).
+        // document (it cannot know how few keys the arrays hold); the LIMIT (the key is unique)
+        // keeps it from flattening the subquery back into such a join.
         "SELECT d.collection, d.id, d.version FROM UNNEST($1::text[], $2::text[]) AS k(c, i)
-         CROSS JOIN LATERAL (SELECT collection, id, version FROM docs WHERE collection = k.c AND id = k.i) d",
+         CROSS JOIN LATERAL (SELECT collection, id, version FROM docs WHERE collection = k.c AND id = k.i LIMIT 1) d",
         &[&collections, &ids],
     )?;
     for row in rows {
@@ -1101,7 +1102,7 @@ impl Store for PgStore {
             // One index lookup per key (see `current_versions`).
             let sql = format!(
                 "SELECT d.* FROM UNNEST($1::text[], $2::text[]) AS k(c, i)
-                 CROSS JOIN LATERAL (SELECT {DOC_COLUMNS} FROM docs WHERE collection = k.c AND id = k.i) d"
+                 CROSS JOIN LATERAL (SELECT {DOC_COLUMNS} FROM docs WHERE collection = k.c AND id = k.i LIMIT 1) d"
             );
             conn.query(&sql, &[&collections, &ids])?
                 .iter()
