@@ -27,7 +27,7 @@
 
 use crate::audit::{self, EventColumns, StoredTree};
 use crate::docs::{self, Doc, DocKeys, DocQuery, Expect, Purge, StateOp};
-use crate::writer::{gather, BatchItem, CommitTracker, Job, PreparedOp, Request};
+use crate::writer::{answer_batch, gather, split_batch, BatchItem, CommitTracker, Job, PreparedOp, Request};
 use crate::{AppendReceiver, Appended, CommitHealth, Head, Store, StoreError, StoredCheckpoint};
 use gavel_ledger::clock::{format_time, Clock};
 use gavel_ledger::event::EventDraft;
@@ -713,29 +713,12 @@ impl Writer {
         if run.is_empty() {
             return;
         }
-        let (replies, items): (Vec<_>, Vec<_>) = run
-            .into_iter()
-            .map(|r| (r.reply, (r.kind, r.actor_type, r.actor_id, r.sealable, r.ops, r.purge)))
-            .unzip();
+        let (replies, items) = split_batch(run);
         let clock = self.clock.clone();
         let written = self.in_transaction(|conn, state| write_batch(conn, state, clock.as_ref(), &items));
-        match written {
-            Ok(results) => {
-                let head = Head { size: self.state.frontier.size(), root: self.state.frontier.root() };
-                *self.head.write().unwrap_or_else(|p| p.into_inner()) = head;
-                self.commits.succeeded();
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(result);
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "log commit failed; batch not acknowledged");
-                self.commits.failed(&e);
-                for reply in replies {
-                    let _ = reply.send(Err(StoreError::Database(format!("commit failed: {e}"))));
-                }
-            }
-        }
+        // `in_transaction` keeps the old state unless the transaction committed.
+        let head = Head { size: self.state.frontier.size(), root: self.state.frontier.root() };
+        answer_batch(&self.commits, &self.head, head, replies, written);
     }
 }
 

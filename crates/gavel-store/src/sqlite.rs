@@ -47,7 +47,7 @@
 //! to the log.
 
 use crate::docs::{self, Doc, DocKeys, DocQuery, Expect, Purge, StateOp};
-use crate::writer::{gather, BatchItem, CommitTracker, Job, PreparedOp, Request};
+use crate::writer::{answer_batch, gather, split_batch, BatchItem, CommitTracker, Job, PreparedOp, Request};
 use crate::{AppendReceiver, Appended, CommitHealth, Head, Store, StoreError, StoredCheckpoint};
 use gavel_ledger::clock::{format_time, Clock};
 use gavel_ledger::event::EventDraft;
@@ -689,10 +689,7 @@ impl Writer {
 
     fn commit(&mut self, batch: Vec<Request>) {
         let before = self.state.clone();
-        let (replies, items): (Vec<_>, Vec<_>) = batch
-            .into_iter()
-            .map(|r| (r.reply, (r.kind, r.actor_type, r.actor_id, r.sealable, r.ops, r.purge)))
-            .unzip();
+        let (replies, items) = split_batch(batch);
         // The files are checked before (nothing is written into a file that is gone) and after the
         // commit (it landed in the files the paths name, so acknowledging it is true).
         let written = self
@@ -700,26 +697,13 @@ impl Writer {
             .check()
             .and_then(|()| write_batch(&mut self.conn, &mut self.state, self.clock.as_ref(), &items))
             .and_then(|results| self.files.check().map(|()| results));
-        match written {
-            Ok(results) => {
-                let head = Head { size: self.state.frontier.size(), root: self.state.frontier.root() };
-                *self.head.write().unwrap_or_else(|p| p.into_inner()) = head;
-                self.commits.succeeded();
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(result);
-                }
-                self.note_wal_size();
-            }
-            Err(e) => {
-                // Nothing in this batch is acknowledged. The next batch starts from the old head,
-                // or reloads it (`write_batch`) if this one committed before the files moved.
-                self.state = before;
-                tracing::error!(error = %e, "log commit failed; batch not acknowledged");
-                self.commits.failed(&e);
-                for reply in replies {
-                    let _ = reply.send(Err(StoreError::Database(format!("commit failed: {e}"))));
-                }
-            }
+        let head = Head { size: self.state.frontier.size(), root: self.state.frontier.root() };
+        if answer_batch(&self.commits, &self.head, head, replies, written) {
+            self.note_wal_size();
+        } else {
+            // Nothing in this batch is acknowledged. The next batch starts from the old head,
+            // or reloads it (`write_batch`) if this one committed before the files moved.
+            self.state = before;
         }
     }
 }

@@ -6,10 +6,10 @@
 //! must never fail the batch it shares with others); a batch is at most [`MAX_BATCH`] requests.
 
 use crate::docs::{DocKeys, Expect, Purge, StateOp};
-use crate::{Appended, CommitHealth, StoreError};
+use crate::{Appended, CommitHealth, Head, StoreError};
 use gavel_ledger::event::{EventDraft, SealableDraft};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// Most events one transaction carries; bounds commit latency under a flood.
@@ -193,4 +193,46 @@ fn storable_text(what: &str, value: &str) -> Result<(), StoreError> {
         return Err(StoreError::Invalid(format!("{what} {value:?} contains a NUL character")));
     }
     Ok(())
+}
+
+/// A caller waiting for its append.
+pub(crate) type Reply = tokio::sync::oneshot::Sender<Result<Appended, StoreError>>;
+
+/// Splits a batch into its callers' replies and what the writer writes, in the same order.
+pub(crate) fn split_batch(batch: Vec<Request>) -> (Vec<Reply>, Vec<BatchItem>) {
+    batch
+        .into_iter()
+        .map(|r| (r.reply, (r.kind, r.actor_type, r.actor_id, r.sealable, r.ops, r.purge)))
+        .unzip()
+}
+
+/// Answers the callers of one batch once its transaction is over. Committed: `head_slot` becomes
+/// `committed_head`, the commit counts as a success, and each caller gets its own result (a
+/// conflict fails only its request). Failed: nothing is acknowledged, every caller gets the
+/// error. Returns whether the batch committed.
+pub(crate) fn answer_batch(
+    commits: &CommitTracker,
+    head_slot: &RwLock<Head>,
+    committed_head: Head,
+    replies: Vec<Reply>,
+    written: Result<Vec<Result<Appended, StoreError>>, StoreError>,
+) -> bool {
+    match written {
+        Ok(results) => {
+            *head_slot.write().unwrap_or_else(|p| p.into_inner()) = committed_head;
+            commits.succeeded();
+            for (reply, result) in replies.into_iter().zip(results) {
+                let _ = reply.send(result);
+            }
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "log commit failed; batch not acknowledged");
+            commits.failed(&e);
+            for reply in replies {
+                let _ = reply.send(Err(StoreError::Database(format!("commit failed: {e}"))));
+            }
+            false
+        }
+    }
 }
