@@ -29,6 +29,7 @@ use crate::audit::{self, EventColumns, StoredTree};
 use crate::docs::{self, Doc, DocKeys, DocQuery, Expect, Purge, StateOp};
 use crate::writer::{answer_batch, gather, split_batch, BatchItem, CommitTracker, Job, PreparedOp, Request};
 use crate::{AppendReceiver, Appended, CommitHealth, Head, Store, StoreError, StoredCheckpoint};
+use futures_util::future::join4;
 use gavel_ledger::clock::{format_time, Clock};
 use gavel_ledger::event::EventDraft;
 use gavel_ledger::hash::{leaf_hash, Hash, ZERO_HASH};
@@ -645,21 +646,15 @@ impl Writer {
         self.conn.as_mut().ok_or(StoreError::WriterGone)
     }
 
-    /// Runs `f` in one write transaction holding the append lock; rolls back if it fails.
-    fn in_transaction<T>(
+    /// Runs `f`, which begins and commits one write transaction; rolls it back if `f` fails, and
+    /// keeps the chain state `f` extended only if it committed.
+    fn transaction<T>(
         &mut self,
         f: impl FnOnce(&mut Conn, &mut ChainState) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut state = self.state.clone();
         let conn = self.conn()?;
-        conn.batch("BEGIN")?;
-        let result = (|| {
-            conn.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK])?;
-            let value = f(conn, &mut state)?;
-            conn.batch("COMMIT")?;
-            Ok(value)
-        })();
-        match result {
+        match f(conn, &mut state) {
             Ok(value) => {
                 self.state = state;
                 Ok(value)
@@ -676,13 +671,15 @@ impl Writer {
     /// A write transaction that appends nothing (it rewrites one `meta` row): can anything commit?
     fn probe(&mut self, reply: mpsc::Sender<Result<(), StoreError>>) {
         let time = format_time(self.clock.now());
-        let result = self.in_transaction(|conn, _| {
+        let result = self.transaction(|conn, _| {
+            conn.batch("BEGIN")?;
+            conn.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK])?;
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('writer_probe', $1)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 &[&time],
             )?;
-            Ok(())
+            conn.batch("COMMIT")
         });
         match &result {
             Ok(()) => self.commits.succeeded(),
@@ -715,24 +712,48 @@ impl Writer {
         }
         let (replies, items) = split_batch(run);
         let clock = self.clock.clone();
-        let written = self.in_transaction(|conn, state| write_batch(conn, state, clock.as_ref(), &items));
-        // `in_transaction` keeps the old state unless the transaction committed.
+        let written = self.transaction(|conn, state| write_batch(conn, state, clock.as_ref(), &items));
+        // `transaction` keeps the old state unless the transaction committed.
         let head = Head { size: self.state.frontier.size(), root: self.state.frontier.root() };
         answer_batch(&self.commits, &self.head, head, replies, written);
     }
 }
 
-/// Writes one run of requests inside the writer's transaction (the append lock is held). The
-/// outer error fails the whole run; an inner error (a compare-and-set conflict, a purge's wrong
-/// count) fails only its own request, which then wrote nothing.
+/// Writes one run of requests in one transaction, from BEGIN to COMMIT, in two round trips when
+/// nothing unusual happens: BEGIN, the append lock, the last event and the current versions of
+/// every document the run touches are sent together (pipelined on the one connection; PostgreSQL
+/// runs them in order), then the three inserts and COMMIT are. The chain head is extended between
+/// the two on this side. Another replica's appends (the head moved) cost extra round trips to
+/// reload it, and a purge its savepoint's. The outer error fails the whole run (the caller rolls
+/// back); an inner error (a compare-and-set conflict, a purge's wrong count) fails only its own
+/// request, which then wrote nothing.
 fn write_batch(
     conn: &mut Conn,
     state: &mut ChainState,
     clock: &dyn Clock,
     items: &[BatchItem],
 ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
+    let lock = conn.statement("SELECT pg_advisory_xact_lock($1)")?;
+    let last_event = conn.statement("SELECT seq, time FROM events ORDER BY seq DESC LIMIT 1")?;
+    let (keys, version_query) = version_lookup(conn, items)?;
+    let (collections, ids): (Vec<&str>, Vec<&str>) =
+        keys.iter().map(|(c, i)| (c.as_str(), i.as_str())).unzip();
+    let client = &conn.client;
+    let (begun, locked, last, found) = wait(join4(
+        client.batch_execute("BEGIN"),
+        client.execute(&lock, &[&APPEND_LOCK]),
+        client.query_opt(&last_event, &[]),
+        client.query(&version_query, &[&collections, &ids]),
+    ));
+    begun.map_err(pg)?;
+    locked.map_err(pg)?;
+    let last = last.map_err(pg)?;
+    let mut versions: HashMap<(String, String), Option<u64>> =
+        keys.iter().map(|k| (k.clone(), None)).collect();
+    for row in found.map_err(pg)? {
+        versions.insert((row.get(0), row.get(1)), Some(to_u64(row.get(2))?));
+    }
     // Another replica may have appended since this writer's last batch.
-    let last = conn.query_opt("SELECT seq, time FROM events ORDER BY seq DESC LIMIT 1", &[])?;
     let db_size = match &last {
         Some(r) => to_u64(r.get(0))? + 1,
         None => 0,
@@ -744,7 +765,6 @@ fn write_batch(
     if time < state.last_time {
         time = state.last_time.clone();
     }
-    let mut versions = current_versions(conn, items)?;
     let mut results = Vec::with_capacity(items.len());
     let mut docs_written: HashMap<(String, String), DocWrite> = HashMap::new();
     let (mut seqs, mut kinds, mut actor_types, mut actor_ids, mut leaves, mut bodies) =
@@ -796,53 +816,82 @@ fn write_batch(
         state.prev = leaf;
         results.push(Ok(Appended { seq, time: time.clone(), leaf_hash: leaf }));
     }
-    if !seqs.is_empty() {
-        let times = vec![time.as_str(); seqs.len()];
-        conn.execute(
-            "INSERT INTO events (seq, time, kind, actor_type, actor_id, leaf_hash, body)
-             SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::bytea[])",
-            &[&seqs, &times, &kinds, &actor_types, &actor_ids, &leaves, &bodies],
-        )?;
-    }
-    if !node_levels.is_empty() {
-        conn.execute(
-            "INSERT INTO merkle_nodes (level, idx, hash) SELECT * FROM UNNEST($1::int4[], $2::int8[], $3::bytea[])",
-            &[&node_levels, &node_indexes, &node_hashes],
-        )?;
-    }
-    if !docs_written.is_empty() {
-        write_docs(conn, &docs_written, &time)?;
-    }
+    let insert_events = conn.statement(
+        "INSERT INTO events (seq, time, kind, actor_type, actor_id, leaf_hash, body)
+         SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::bytea[])",
+    )?;
+    let insert_nodes = conn.statement(
+        "INSERT INTO merkle_nodes (level, idx, hash) SELECT * FROM UNNEST($1::int4[], $2::int8[], $3::bytea[])",
+    )?;
+    let upsert_docs = conn.statement(UPSERT_DOCS)?;
+    let docs = DocColumns::of(&docs_written);
+    let event_times = vec![time.as_str(); seqs.len()];
+    let doc_times = vec![time.as_str(); docs.ids.len()];
+    let client = &conn.client;
+    let events_written = async {
+        if seqs.is_empty() {
+            return Ok(0);
+        }
+        let columns: [&(dyn ToSql + Sync); 7] =
+            [&seqs, &event_times, &kinds, &actor_types, &actor_ids, &leaves, &bodies];
+        client.execute(&insert_events, &columns).await
+    };
+    let nodes_written = async {
+        if node_levels.is_empty() {
+            return Ok(0);
+        }
+        client.execute(&insert_nodes, &[&node_levels, &node_indexes, &node_hashes]).await
+    };
+    let docs_upserted = async {
+        if docs.ids.is_empty() {
+            return Ok(0);
+        }
+        let columns: [&(dyn ToSql + Sync); 9] = [
+            &docs.collections,
+            &docs.ids,
+            &docs.versions,
+            &docs.seqs,
+            &doc_times,
+            &docs.k1,
+            &docs.k2,
+            &docs.k3,
+            &docs.bodies,
+        ];
+        client.execute(&upsert_docs, &columns).await
+    };
+    let (events_written, nodes_written, docs_upserted, committed) =
+        wait(join4(events_written, nodes_written, docs_upserted, client.batch_execute("COMMIT")));
+    // After a failed statement PostgreSQL answers COMMIT with a rollback, not an error: the
+    // statements' own results decide.
+    events_written.map_err(pg)?;
+    nodes_written.map_err(pg)?;
+    docs_upserted.map_err(pg)?;
+    committed.map_err(pg)?;
     state.last_time = time;
     Ok(results)
 }
 
-/// The current version of every document the run's ops touch (`None`: absent), in one query.
-fn current_versions(
+/// The keys of every document a run's ops touch (sorted, once each), and the statement that
+/// reads their current versions in one query.
+fn version_lookup(
     conn: &mut Conn,
     items: &[BatchItem],
-) -> Result<HashMap<(String, String), Option<u64>>, StoreError> {
-    let mut versions = HashMap::new();
-    for op in items.iter().flat_map(|item| item.4.iter()) {
-        versions.insert((op.collection.clone(), op.id.clone()), None);
-    }
-    if versions.is_empty() {
-        return Ok(versions);
-    }
-    let (collections, ids): (Vec<&str>, Vec<&str>) =
-        versions.keys().map(|(c, i)| (c.as_str(), i.as_str())).unzip();
-    let rows = conn.query(
-        // A lateral lookup per key: a join would let the planner hash-join over a scan of every
-        // document (it cannot know how few keys the arrays hold); the LIMIT (the key is unique)
-        // keeps it from flattening the subquery back into such a join.
+) -> Result<(Vec<(String, String)>, Statement), StoreError> {
+    let mut keys: Vec<(String, String)> = items
+        .iter()
+        .flat_map(|item| item.4.iter())
+        .map(|op| (op.collection.clone(), op.id.clone()))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    // A lateral lookup per key: a join would let the planner hash-join over a scan of every
+    // document (it cannot know how few keys the arrays hold); the LIMIT (the key is unique)
+    // keeps it from flattening the subquery back into such a join.
+    let statement = conn.statement(
         "SELECT d.collection, d.id, d.version FROM UNNEST($1::text[], $2::text[]) AS k(c, i)
          CROSS JOIN LATERAL (SELECT collection, id, version FROM docs WHERE collection = k.c AND id = k.i LIMIT 1) d",
-        &[&collections, &ids],
     )?;
-    for row in rows {
-        versions.insert((row.get(0), row.get(1)), Some(to_u64(row.get(2))?));
-    }
-    Ok(versions)
+    Ok((keys, statement))
 }
 
 /// Checks a request's expectations against the versions before it (counting its own earlier ops
@@ -871,37 +920,50 @@ fn check_ops(
     Ok(written)
 }
 
-/// Writes each changed document's final state of the run in one statement.
-fn write_docs(
-    conn: &mut Conn,
-    docs: &HashMap<(String, String), DocWrite>,
-    time: &str,
-) -> Result<(), StoreError> {
-    let n = docs.len();
-    let (mut collections, mut ids, mut bodies) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut versions, mut seqs) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut k1, mut k2, mut k3) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    for ((collection, id), write) in docs {
-        collections.push(collection.as_str());
-        ids.push(id.as_str());
-        versions.push(to_i64(write.version));
-        seqs.push(to_i64(write.seq));
-        k1.push(write.keys.k1.as_deref());
-        k2.push(write.keys.k2.as_deref());
-        k3.push(write.keys.k3.as_deref());
-        bodies.push(write.body.as_str());
+/// Writes each changed document's final state of a run in one statement (arrays by column).
+const UPSERT_DOCS: &str = "INSERT INTO docs (collection, id, version, seq, time, k1, k2, k3, body)
+     SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[], $6::text[], $7::text[],
+                          $8::text[], $9::text[])
+     ON CONFLICT (collection, id) DO UPDATE SET version = excluded.version, seq = excluded.seq,
+         time = excluded.time, k1 = excluded.k1, k2 = excluded.k2, k3 = excluded.k3, body = excluded.body";
+
+/// A run's changed documents as the columns of [`UPSERT_DOCS`] (its times are the batch's).
+struct DocColumns<'a> {
+    collections: Vec<&'a str>,
+    ids: Vec<&'a str>,
+    versions: Vec<i64>,
+    seqs: Vec<i64>,
+    k1: Vec<Option<&'a str>>,
+    k2: Vec<Option<&'a str>>,
+    k3: Vec<Option<&'a str>>,
+    bodies: Vec<&'a str>,
+}
+
+impl<'a> DocColumns<'a> {
+    fn of(docs: &'a HashMap<(String, String), DocWrite>) -> Self {
+        let n = docs.len();
+        let mut columns = DocColumns {
+            collections: Vec::with_capacity(n),
+            ids: Vec::with_capacity(n),
+            versions: Vec::with_capacity(n),
+            seqs: Vec::with_capacity(n),
+            k1: Vec::with_capacity(n),
+            k2: Vec::with_capacity(n),
+            k3: Vec::with_capacity(n),
+            bodies: Vec::with_capacity(n),
+        };
+        for ((collection, id), write) in docs {
+            columns.collections.push(collection.as_str());
+            columns.ids.push(id.as_str());
+            columns.versions.push(to_i64(write.version));
+            columns.seqs.push(to_i64(write.seq));
+            columns.k1.push(write.keys.k1.as_deref());
+            columns.k2.push(write.keys.k2.as_deref());
+            columns.k3.push(write.keys.k3.as_deref());
+            columns.bodies.push(write.body.as_str());
+        }
+        columns
     }
-    let times = vec![time; n];
-    conn.execute(
-        "INSERT INTO docs (collection, id, version, seq, time, k1, k2, k3, body)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[], $6::text[], $7::text[],
-                              $8::text[], $9::text[])
-         ON CONFLICT (collection, id) DO UPDATE SET version = excluded.version, seq = excluded.seq,
-             time = excluded.time, k1 = excluded.k1, k2 = excluded.k2, k3 = excluded.k3, body = excluded.body",
-        &[&collections, &ids, &versions, &seqs, &times, &k1, &k2, &k3, &bodies],
-    )?;
-    Ok(())
 }
 
 /// SQL that is true for kinds starting with none of the prefixes bound from `$first` on.
@@ -1082,7 +1144,7 @@ impl Store for PgStore {
     fn get_docs(&self, keys: &[(&str, &str)]) -> Result<Vec<Option<Doc>>, StoreError> {
         let (collections, ids): (Vec<&str>, Vec<&str>) = keys.iter().copied().unzip();
         let found: HashMap<(String, String), Doc> = self.with_conn(|conn| {
-            // One index lookup per key (see `current_versions`).
+            // One index lookup per key (see `version_lookup`).
             let sql = format!(
                 "SELECT d.* FROM UNNEST($1::text[], $2::text[]) AS k(c, i)
                  CROSS JOIN LATERAL (SELECT {DOC_COLUMNS} FROM docs WHERE collection = k.c AND id = k.i LIMIT 1) d"
