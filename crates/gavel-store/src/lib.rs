@@ -18,6 +18,7 @@ pub mod layout;
 pub mod log;
 pub mod postgres;
 pub mod sqlite;
+mod tree;
 mod writer;
 
 use docs::{Doc, DocQuery, Purge, StateOp};

@@ -27,6 +27,7 @@
 
 use crate::audit::{self, EventColumns, StoredTree};
 use crate::docs::{self, Doc, DocKeys, DocQuery, Expect, Purge, StateOp};
+use crate::tree;
 use crate::writer::{answer_batch, gather, split_batch, BatchItem, CommitTracker, Job, PreparedOp, Request};
 use crate::{AppendReceiver, Appended, CommitHealth, Head, Store, StoreError, StoredCheckpoint};
 use futures_util::future::join4;
@@ -1070,6 +1071,15 @@ fn doc_filter(q: &DocQuery, paged: bool, first: usize) -> (String, Vec<Arg>) {
 
 const DOC_COLUMNS: &str = "collection, id, version, seq, time, k1, k2, k3, body";
 
+impl tree::StoredNodes for PgStore {
+    fn read_nodes<T>(
+        &self,
+        read: impl FnOnce(&dyn NodeSource) -> Result<T, LedgerError>,
+    ) -> Result<T, StoreError> {
+        self.with_conn(|conn| Ok(read(&ConnNodes(RefCell::new(conn)))?))
+    }
+}
+
 impl Store for PgStore {
     fn submit_with(&self, draft: EventDraft, ops: Vec<StateOp>) -> Result<AppendReceiver, StoreError> {
         let (reply, receiver) = tokio::sync::oneshot::channel();
@@ -1248,53 +1258,20 @@ impl Store for PgStore {
         })
     }
 
-    fn root_at(&self, size: u64) -> Result<Hash, StoreError> {
-        let head = self.head()?;
-        if size > head.size {
-            return Err(StoreError::Invalid(format!(
-                "tree size {size} is beyond the log size {}",
-                head.size
-            )));
-        }
-        if size == head.size {
-            return Ok(head.root);
-        }
-        self.with_conn(|conn| Ok(merkle::root(&ConnNodes(RefCell::new(conn)), size)?))
+    fn frontier_at(&self, size: u64) -> Result<Frontier, StoreError> {
+        tree::frontier_at(self, size)
     }
 
-    fn frontier_at(&self, size: u64) -> Result<Frontier, StoreError> {
-        let head = self.head()?;
-        if size > head.size {
-            return Err(StoreError::Invalid(format!(
-                "tree size {size} is beyond the log size {}",
-                head.size
-            )));
-        }
-        self.with_conn(|conn| Ok(Frontier::from_source(&ConnNodes(RefCell::new(conn)), size)?))
+    fn root_at(&self, size: u64) -> Result<Hash, StoreError> {
+        tree::root_at(self, size)
     }
 
     fn inclusion_proof(&self, seq: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
-        let head = self.head()?;
-        if size > head.size || seq >= size {
-            return Err(StoreError::Invalid(format!(
-                "no inclusion proof for seq {seq} in a tree of size {size} (log size {})",
-                head.size
-            )));
-        }
-        self.with_conn(|conn| Ok(merkle::inclusion_proof(&ConnNodes(RefCell::new(conn)), seq, size)?))
+        tree::inclusion_proof(self, seq, size)
     }
 
     fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, StoreError> {
-        let head = self.head()?;
-        if new_size > head.size || old_size > new_size {
-            return Err(StoreError::Invalid(format!(
-                "no consistency proof from size {old_size} to {new_size} (log size {})",
-                head.size
-            )));
-        }
-        self.with_conn(|conn| {
-            Ok(merkle::consistency_proof(&ConnNodes(RefCell::new(conn)), old_size, new_size)?)
-        })
+        tree::consistency_proof(self, old_size, new_size)
     }
 
     fn save_checkpoint(&self, c: &StoredCheckpoint) -> Result<(), StoreError> {

@@ -47,6 +47,7 @@
 //! to the log.
 
 use crate::docs::{self, Doc, DocKeys, DocQuery, Expect, Purge, StateOp};
+use crate::tree;
 use crate::writer::{answer_batch, gather, split_batch, BatchItem, CommitTracker, Job, PreparedOp, Request};
 use crate::{AppendReceiver, Appended, CommitHealth, Head, Store, StoreError, StoredCheckpoint};
 use gavel_ledger::clock::{format_time, Clock};
@@ -934,6 +935,15 @@ fn to_entry((seq, bytes, leaf): (u64, Option<Vec<u8>>, Vec<u8>)) -> Result<Store
     Ok(StoredEntry { seq, bytes, leaf_hash: blob_hash(&leaf)? })
 }
 
+impl tree::StoredNodes for SqliteStore {
+    fn read_nodes<T>(
+        &self,
+        read: impl FnOnce(&dyn NodeSource) -> Result<T, LedgerError>,
+    ) -> Result<T, StoreError> {
+        self.with_reader(|conn| Ok(read(&ConnNodes(conn))?))
+    }
+}
+
 impl Store for SqliteStore {
     fn submit_with(&self, draft: EventDraft, ops: Vec<StateOp>) -> Result<AppendReceiver, StoreError> {
         // Canonicalize on the caller's thread: the single writer only splices seq/time/prev in.
@@ -1159,50 +1169,19 @@ impl Store for SqliteStore {
     }
 
     fn frontier_at(&self, size: u64) -> Result<Frontier, StoreError> {
-        let head = self.head()?;
-        if size > head.size {
-            return Err(StoreError::Invalid(format!(
-                "tree size {size} is beyond the log size {}",
-                head.size
-            )));
-        }
-        self.with_reader(|conn| Ok(Frontier::from_source(&ConnNodes(conn), size)?))
+        tree::frontier_at(self, size)
     }
 
     fn root_at(&self, size: u64) -> Result<Hash, StoreError> {
-        let head = self.head()?;
-        if size > head.size {
-            return Err(StoreError::Invalid(format!(
-                "tree size {size} is beyond the log size {}",
-                head.size
-            )));
-        }
-        if size == head.size {
-            return Ok(head.root);
-        }
-        self.with_reader(|conn| Ok(merkle::root(&ConnNodes(conn), size)?))
+        tree::root_at(self, size)
     }
 
     fn inclusion_proof(&self, seq: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
-        let head = self.head()?;
-        if size > head.size || seq >= size {
-            return Err(StoreError::Invalid(format!(
-                "no inclusion proof for seq {seq} in a tree of size {size} (log size {})",
-                head.size
-            )));
-        }
-        self.with_reader(|conn| Ok(merkle::inclusion_proof(&ConnNodes(conn), seq, size)?))
+        tree::inclusion_proof(self, seq, size)
     }
 
     fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, StoreError> {
-        let head = self.head()?;
-        if new_size > head.size || old_size > new_size {
-            return Err(StoreError::Invalid(format!(
-                "no consistency proof from size {old_size} to {new_size} (log size {})",
-                head.size
-            )));
-        }
-        self.with_reader(|conn| Ok(merkle::consistency_proof(&ConnNodes(conn), old_size, new_size)?))
+        tree::consistency_proof(self, old_size, new_size)
     }
 
     fn save_checkpoint(&self, c: &StoredCheckpoint) -> Result<(), StoreError> {
