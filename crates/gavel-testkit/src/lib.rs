@@ -13,7 +13,7 @@ pub mod postgres;
 pub mod webhook_receiver;
 
 pub use browser::Browser;
-pub use oracles::{python, python_command};
+pub use oracles::{node_command, python, python_command};
 pub use postgres::Postgres;
 pub use webhook_receiver::WebhookReceiver;
 

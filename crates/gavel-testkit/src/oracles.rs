@@ -1,11 +1,14 @@
-//! The Python test oracles' virtualenv: the pinned tools of `oracles/requirements.txt`, installed on
-//! first use into `<target>/test-oracles/venv`, so the README's test command needs nothing but
-//! Python 3 with venv on the machine (no system-wide `pip install`, which Debian's Python refuses).
+//! The test oracles, installed on first use under `<target>/test-oracles`, so the README's test
+//! command needs nothing but Python 3 with venv and Node.js with npm on the machine (no
+//! system-wide `pip install`, which Debian's Python refuses, and no global npm packages):
+//! * `venv`: the pinned Python tools of `oracles/requirements.txt` ([`python`]);
+//! * `node`: the pinned npm packages of `oracles/package.json` and its `package-lock.json`
+//!   (the official MCP TypeScript SDK), installed with `npm ci` ([`node_command`]).
 //!
-//! Invariants: the virtualenv is used only once it holds exactly the pinned file (a stamp written
-//! after a successful install, compared byte for byte); one process at a time builds it (an
-//! exclusive `flock` on `test-oracles/lock`, so parallel test binaries and threads wait rather than
-//! race); a failure to build it is a panic with pip's output, never a skip.
+//! Invariants: an oracle directory is used only once it holds exactly the pinned files (a stamp
+//! written after a successful install, compared byte for byte); one process at a time builds
+//! them (an exclusive `flock` on `test-oracles/lock`, so parallel test binaries and threads wait
+//! rather than race); a failure to build one is a panic with the installer's output, never a skip.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,6 +16,10 @@ use std::sync::OnceLock;
 
 /// The pinned requirements, compiled in so a changed pin rebuilds the virtualenv.
 const REQUIREMENTS: &str = include_str!("../oracles/requirements.txt");
+
+/// The pinned npm packages and their lock file (exact versions and integrity hashes).
+const PACKAGE_JSON: &str = include_str!("../oracles/package.json");
+const PACKAGE_LOCK: &str = include_str!("../oracles/package-lock.json");
 
 /// The interpreter that builds the virtualenv: `GAVEL_TEST_PYTHON`, else `python3` on the PATH.
 fn base_python() -> String {
@@ -31,6 +38,19 @@ pub fn python() -> &'static Path {
 /// A `Command` running the oracles' interpreter.
 pub fn python_command() -> Command {
     Command::new(python())
+}
+
+/// A `Command` running `node` in the directory of the pinned npm packages (installed on first
+/// use), so a script given with `--input-type=module -e` imports them. Panics, with what went
+/// wrong and what to install, if they cannot be installed.
+pub fn node_command() -> Command {
+    static PACKAGES: OnceLock<PathBuf> = OnceLock::new();
+    let dir = PACKAGES.get_or_init(|| {
+        ensure_node_packages(&oracles_dir()).unwrap_or_else(|e| panic!("the Node.js test oracles: {e}"))
+    });
+    let mut command = Command::new("node");
+    command.current_dir(dir);
+    command
 }
 
 /// `<target>/test-oracles`: the cargo target directory is the nearest ancestor of this test
@@ -83,6 +103,39 @@ fn ensure_venv(dir: &Path) -> Result<PathBuf, String> {
     )?;
     std::fs::write(&stamp, REQUIREMENTS).map_err(|e| format!("write stamp: {e}"))?;
     Ok(python)
+}
+
+fn ensure_node_packages(dir: &Path) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    let lock = std::fs::File::create(dir.join("lock")).map_err(|e| format!("lock file: {e}"))?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| format!("lock {}: {e}", dir.display()))?;
+
+    let packages = dir.join("node");
+    let stamp = packages.join("gavel-packages.txt");
+    let pinned = format!("{PACKAGE_JSON}\n{PACKAGE_LOCK}");
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == pinned) && packages.join("node_modules").is_dir() {
+        return Ok(packages);
+    }
+    if packages.exists() {
+        std::fs::remove_dir_all(&packages)
+            .map_err(|e| format!("remove stale {}: {e}", packages.display()))?;
+    }
+    std::fs::create_dir_all(&packages).map_err(|e| format!("create {}: {e}", packages.display()))?;
+    std::fs::write(packages.join("package.json"), PACKAGE_JSON)
+        .map_err(|e| format!("write package.json: {e}"))?;
+    std::fs::write(packages.join("package-lock.json"), PACKAGE_LOCK)
+        .map_err(|e| format!("write package-lock.json: {e}"))?;
+    eprintln!("gavel-testkit: installing the Node.js test oracles in {}", packages.display());
+    run(
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&packages),
+        "`npm ci` of the pinned oracles (install Node.js 18 or later with npm, e.g. Debian's nodejs \
+         and npm; needs the npm registry)",
+    )?;
+    std::fs::write(&stamp, pinned).map_err(|e| format!("write stamp: {e}"))?;
+    Ok(packages)
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
