@@ -100,13 +100,13 @@ pub(super) async fn check_post(
               (status = 403, description = "Refused: a token that is not an agent's, or a `tools/call` in the body denied or held")),
     security(("bearer" = [])))]
 pub(super) async fn check_get(
-    state: State<AppState>,
+    State(state): State<AppState>,
     bearer: Bearer,
     method: Method,
     headers: HeaderMap,
     request: Request,
 ) -> Result<Response, ApiError> {
-    check_post(state, bearer, method, headers, request).await
+    check(state, bearer, method, headers, request).await
 }
 
 #[utoipa::path(delete, path = "/v1/ext-authz/{path}",
@@ -116,13 +116,13 @@ pub(super) async fn check_get(
               (status = 403, description = "Refused: a token that is not an agent's, or a `tools/call` in the body denied or held")),
     security(("bearer" = [])))]
 pub(super) async fn check_delete(
-    state: State<AppState>,
+    State(state): State<AppState>,
     bearer: Bearer,
     method: Method,
     headers: HeaderMap,
     request: Request,
 ) -> Result<Response, ApiError> {
-    check_post(state, bearer, method, headers, request).await
+    check(state, bearer, method, headers, request).await
 }
 
 // The held request's path `/` arrives as `/v1/ext-authz/`, which the rest-of-path parameter
@@ -136,39 +136,39 @@ pub(super) async fn check_delete(
               (status = 503, description = "The decision could not be recorded: Envoy refuses the request (fail closed)")),
     security(("bearer" = [])))]
 pub(super) async fn check_root_post(
-    state: State<AppState>,
+    State(state): State<AppState>,
     bearer: Bearer,
     method: Method,
     headers: HeaderMap,
     request: Request,
 ) -> Result<Response, ApiError> {
-    check_post(state, bearer, method, headers, request).await
+    check(state, bearer, method, headers, request).await
 }
 
 #[utoipa::path(get, path = "/v1/ext-authz/",
     responses((status = 200, description = "Forward it, as for `/v1/ext-authz/{path}`", body = ExtAuthzAllowed)),
     security(("bearer" = [])))]
 pub(super) async fn check_root_get(
-    state: State<AppState>,
+    State(state): State<AppState>,
     bearer: Bearer,
     method: Method,
     headers: HeaderMap,
     request: Request,
 ) -> Result<Response, ApiError> {
-    check_post(state, bearer, method, headers, request).await
+    check(state, bearer, method, headers, request).await
 }
 
 #[utoipa::path(delete, path = "/v1/ext-authz/",
     responses((status = 200, description = "Forward it, as for `/v1/ext-authz/{path}`", body = ExtAuthzAllowed)),
     security(("bearer" = [])))]
 pub(super) async fn check_root_delete(
-    state: State<AppState>,
+    State(state): State<AppState>,
     bearer: Bearer,
     method: Method,
     headers: HeaderMap,
     request: Request,
 ) -> Result<Response, ApiError> {
-    check_post(state, bearer, method, headers, request).await
+    check(state, bearer, method, headers, request).await
 }
 
 /// Judges one held request (every method alike: a body is judged whatever the method).
