@@ -1,10 +1,11 @@
 //! The ext_authz check (`/v1/ext-authz/{*path}`, issue 16 item 7) against the real server on
 //! loopback, with requests shaped as Envoy's HTTP ext_authz client sends them (no Envoy can be
 //! installed here: Debian does not package it and nothing else may be downloaded): the held
-//! request's method, `path_prefix` + its path, its `Host`, `Authorization` and `Content-Length`,
-//! the body (`with_request_body`) with `x-envoy-auth-partial-body`, Envoy's own `x-request-id`
-//! and `x-envoy-expected-rq-timeout-ms`, and no `Content-Type` (not among the headers Envoy
-//! forwards by default).
+//! request's method, `path_prefix` + its path, its `Host` and `Authorization`, the body
+//! (`with_request_body`) with its `Content-Length`, `x-envoy-auth-partial-body` (forwarded when
+//! `allowed_headers` names it, as docs/ext-authz.md configures), Envoy's own `x-request-id` and
+//! `x-envoy-expected-rq-timeout-ms`, and no `Content-Type` (not among the headers Envoy forwards
+//! by default).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 mod common;
