@@ -5,10 +5,11 @@
 //! outcome reporting are the same for both kinds of upstream.
 //!
 //! Invariants:
-//! * lines are POSTed in the order the gateway writes them, each once the previous POST has its
-//!   response headers (the server has taken the message): `initialize`, then
-//!   `notifications/initialized`, then requests, as over a pipe; bodies are read on their own
-//!   threads, so a slow answer holds nothing else up;
+//! * a message is POSTed only once the `initialize` and the notifications and responses written
+//!   before it have been taken by the upstream (their POST has its response headers): so
+//!   `notifications/initialized` is in before the first request, as over a pipe; requests do not
+//!   wait for each other (an upstream that answers in JSON sends no headers before its answer, and
+//!   a slow tool must not hold the session up), and bodies are read on their own threads;
 //! * the session (`Mcp-Session-Id`) and the protocol revision (`MCP-Protocol-Version`) the
 //!   upstream agreed to are sent with every later message, as the transport requires; a message
 //!   of the per-request revision carries its own revision and its method and name headers;
@@ -48,7 +49,8 @@ pub struct HttpLink {
     session: Arc<Mutex<Session>>,
     /// Where the messages of the answers go, one line each (the stdio gateway's upstream reader).
     lines: Mutex<Sender<String>>,
-    /// One POST at a time up to its response headers (see the module doc).
+    /// Held by an `initialize`, notification or response up to its response headers, and taken
+    /// briefly by every other message before its POST (see the module doc).
     order: Mutex<()>,
 }
 
@@ -81,7 +83,14 @@ impl HttpLink {
         let is_initialize = is_request && jsonrpc::method(&message) == Some("initialize");
         let id = message.get("id").cloned().unwrap_or(Value::Null);
 
-        let _in_order = lock(&self.order);
+        let in_order = lock(&self.order);
+        let in_order = if is_request && !is_initialize {
+            // In after what was written before it, not holding up what comes after.
+            drop(in_order);
+            None
+        } else {
+            Some(in_order)
+        };
         let mut request = self
             .http
             .post(&self.url)
@@ -150,7 +159,7 @@ impl HttpLink {
         let lines = lock(&self.lines).clone();
         let session = is_initialize.then(|| Arc::clone(&self.session));
         let reader = answer.into_reader();
-        drop(_in_order);
+        drop(in_order);
         std::thread::spawn(move || read_answer(reader, is_sse, &id, &lines, session.as_deref()));
         Ok(())
     }
