@@ -1089,8 +1089,11 @@ fn a_stdio_client_is_governed_in_front_of_a_streamable_http_upstream() {
     assert_eq!(w.counter(), ["add", "explode", "send_email"], "the denial never reached the upstream");
     assert_governed_outcomes(&w);
 
-    // The current revision through the same path: each request carries its revision, method and
-    // name headers.
+    // The current revision through the same path (each request carries its revision, method and
+    // name headers), the upstream named in a gavel.toml this time.
+    let file = w.dir.join("gavel.toml");
+    std::fs::write(&file, format!("[gateway.upstreams.web]\nurl = {endpoint:?}\n")).unwrap();
+    let args = json!(["gateway", "--server", w.server.url, "--upstream-name", "web", "--config", file]);
     let plan =
         json!([{"tool": "add", "args": {"a": 1, "b": 2}}, {"tool": "wipe_disk", "args": {"path": "/"}}]);
     let config = json!({
