@@ -152,7 +152,13 @@ impl HttpLink {
         if let Some(session_id) = answer.header("mcp-session-id") {
             lock(&self.session).id = Some(session_id.to_string());
         }
-        if answer.status() == 202 || !is_request {
+        if !is_request {
+            return Ok(());
+        }
+        if answer.status() == 202 {
+            // A request must be answered; waiting for an answer that will not come helps no one.
+            let why = "the upstream MCP server accepted this request (HTTP 202) without answering it";
+            self.emit(&jsonrpc::error(&id, INTERNAL_ERROR, why));
             return Ok(());
         }
         let is_sse = answer.content_type().eq_ignore_ascii_case("text/event-stream");
