@@ -199,37 +199,7 @@ enum Command {
     },
     /// Govern an MCP server's tools: the MCP client starts this instead of the server (stdio), or
     /// talks to it instead of the server (Streamable HTTP); every tools/call is decided (server).
-    #[command(
-        long_about = "Govern an MCP server's tools with no change to the agent. Every tools/call is decided \
-                      by the gavel server as the agent: allow is forwarded; deny is answered as a tool error \
-                      naming the policy and reason; require_approval is held until a human approves (then \
-                      forwarded, the receipt redeemed) or denies it. No decision (gavel unreachable, 503) \
-                      refuses the call. The outcome the gateway saw (status, duration, SHA-256 of the answer, \
-                      never the answer) is recorded with observed_by: gateway. Everything else passes through \
-                      unchanged but tools/list, which is recorded and filtered (see below). MCP revisions 2026-07-28 and 2025-11-25.\n\n\
-                      stdio: the MCP client starts `gavel gateway` instead of the server; gavel starts the \
-                      server after `--` and decides as the agent of --token (GAVEL_TOKEN), which the server \
-                      does not inherit. A held call sends progress notifications if the client asked for them.\n\n\
-                      Streamable HTTP (--listen ADDR --upstream URL): each request carries its agent's token \
-                      as `Authorization: Bearer` (checked with gavel on every request, never relayed); the \
-                      upstream's answer is relayed once complete; GET (a server-initiated stream) is answered \
-                      405; a held call sends no progress.",
-        after_help = "Examples:\n\n\
-                      A client configuration (command, args, env), stdio:\n\n  \
-                      {\"mcpServers\": {\"files\": {\n    \"command\": \"gavel\",\n    \
-                      \"args\": [\"gateway\", \"--server\", \"http://127.0.0.1:7311\", \"--\",\n             \
-                      \"npx\", \"-y\", \"@modelcontextprotocol/server-filesystem\", \"/srv/docs\"],\n    \
-                      \"env\": {\"GAVEL_TOKEN\": \"gvl_...agent token...\"}}}}\n\n\
-                      On a command line: GAVEL_TOKEN=gvl_... gavel gateway -- python3 my_server.py\n\n\
-                      Streamable HTTP: gavel gateway --listen 127.0.0.1:8800 --upstream http://127.0.0.1:8000/mcp\n  \
-                      then point the client at http://127.0.0.1:8800/mcp with the header \
-                      `Authorization: Bearer gvl_...agent token...`\n\n\
-                      tools/list: the tools the agent's policies deny outright are left out (--show-all-tools \
-                      lists them all), and each list is recorded under --upstream-name (a changed tool \
-                      description or schema raises the detection tool_definition_changed).\n\n\
-                      Not built yet: several named upstreams (gavel.toml), stdio-to-HTTP and HTTP-to-stdio \
-                      combinations."
-    )]
+    #[command(long_about = gateway::LONG_ABOUT, after_help = gateway::EXAMPLES)]
     Gateway {
         #[command(flatten)]
         args: gateway::GatewayArgs,

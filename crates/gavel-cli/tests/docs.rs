@@ -46,9 +46,11 @@ const DOCS: [&str; 8] = [
 ];
 
 /// The pages that show no gavel session: the index of the guides, how to build and test, the
-/// web console (a browser's pages, tested by gavel-server's `tests/console.rs`), and replicas (its
-/// steps need a PostgreSQL server; `tests/replicas.rs` runs them against a real one).
-const READ_ONLY: [&str; 4] = ["docs/README.md", "docs/development.md", "docs/console.md", "docs/replicas.md"];
+/// web console (a browser's pages, tested by gavel-server's `tests/console.rs`), replicas (its
+/// steps need a PostgreSQL server; `tests/replicas.rs` runs them against a real one), and Envoy's
+/// ext_authz (proxy configuration; gavel-server's `tests/ext_authz.rs` sends its requests).
+const READ_ONLY: [&str; 5] =
+    ["docs/README.md", "docs/development.md", "docs/console.md", "docs/replicas.md", "docs/ext-authz.md"];
 
 /// How long one command may take before the test gives up on it.
 const STEP_TIMEOUT: Duration = Duration::from_secs(120);

@@ -1,6 +1,6 @@
 //! The MCP gateway end to end: the official MCP Python SDK (pinned in gavel-testkit's oracles) as
-//! both the client and the upstream server, over stdio, through `gavel gateway`, against a real
-//! `gavel serve`. The upstream appends each tool it runs to a counter file, so the test sees which
+//! both the client and the upstream server, over stdio and Streamable HTTP in the four
+//! combinations, through `gavel gateway`, against a real `gavel serve`. The upstream appends each tool it runs to a counter file, so the test sees which
 //! calls reached it, not just what the gateway answered.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
@@ -32,6 +32,7 @@ permit(principal, action == Action::"call_tool", resource == Tool::"relist");
 /// An MCP server on the Python SDK's MCPServer; every tool run is appended to argv[1]. Over stdio,
 /// or over Streamable HTTP on 127.0.0.1:argv[2] (endpoint `/mcp`) when a port is given.
 const UPSTREAM: &str = r#"
+import os
 import sys
 import time
 from mcp.server.mcpserver import MCPServer
@@ -43,6 +44,13 @@ server = MCPServer("upstream")
 def ran(name):
     with open(COUNTER, "a") as f:
         f.write(name + "\n")
+
+
+# What the gateway passed in the environment (a named upstream's `env`), and what it must not.
+if "UPSTREAM_MARK" in os.environ:
+    ran("mark:" + os.environ["UPSTREAM_MARK"])
+if "GAVEL_TOKEN" in os.environ:
+    ran("the agent's GAVEL_TOKEN leaked to the upstream")
 
 
 @server.tool()
@@ -156,7 +164,11 @@ struct World {
 
 impl World {
     fn new() -> World {
-        let server = Server::start();
+        World::on(Server::start())
+    }
+
+    /// The world on a server already started (with a gavel.toml of its own).
+    fn on(server: Server) -> World {
         let admin = server.admin.clone();
         let a = Some(admin.as_str());
         let token = |v: &Value| str_of(v, "token").to_string();
@@ -973,4 +985,366 @@ fn a_bad_upstream_name_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--upstream-name") && stderr.contains("ASCII letters"), "{stderr}");
+}
+
+/// Starts the Python upstream over Streamable HTTP on a free port: the process (killed at the
+/// end) and its endpoint.
+fn start_http_upstream(dir: &Path) -> (Running, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let upstream = Running(
+        Command::new(gavel_testkit::oracles::python())
+            .arg(dir.join("upstream.py"))
+            .arg(dir.join("calls.txt"))
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("upstream.stderr")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the upstream MCP server did not listen");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (upstream, format!("http://127.0.0.1:{port}/mcp"))
+}
+
+/// Runs the governed plan of the combination tests (allowed, denied, failing, held then approved)
+/// with a client already started, and checks what it saw.
+fn run_governed_plan(w: &World, lines: &mpsc::Receiver<Value>, expected_version: &str) {
+    let hello = next_line(lines, &w.dir);
+    assert_eq!(hello["protocolVersion"], expected_version, "{hello}");
+    assert_eq!(hello["tools"], json!(["add", "explode", "send_email", "slow"]), "filtered: {hello}");
+    let added = next_line(lines, &w.dir);
+    assert_eq!((added["isError"].clone(), added["text"].clone()), (json!(false), json!("sum=42")), "{added}");
+    let wiped = next_line(lines, &w.dir);
+    assert_eq!(wiped["isError"], true, "{wiped}");
+    assert!(wiped["text"].as_str().unwrap().contains("team/no_wipe (v1)"), "{wiped}");
+    let exploded = next_line(lines, &w.dir);
+    assert_eq!(exploded["isError"], true, "{exploded}");
+    let approval = wait_for_pending(w);
+    let approved = w.server.gavel(Some(&w.carol), &["approvals", "approve", &approval]);
+    assert!(approved.status.success(), "{}", String::from_utf8_lossy(&approved.stderr));
+    let sent = next_line(lines, &w.dir);
+    assert_eq!(
+        (sent["isError"].clone(), sent["text"].clone()),
+        (json!(false), json!("sent to ceo@example.com")),
+        "{sent}"
+    );
+}
+
+fn governed_plan() -> Value {
+    json!([
+        {"tool": "add", "args": {"a": 20, "b": 22}},
+        {"tool": "wipe_disk", "args": {"path": "/"}},
+        {"tool": "explode"},
+        {"tool": "send_email", "args": {"to": "ceo@example.com"}},
+    ])
+}
+
+/// The outcomes of the plan, as the gateway observed and recorded them.
+fn assert_governed_outcomes(w: &World) {
+    let mut seen = Vec::new();
+    for trace in w.traces() {
+        let outcome = &trace["outcome"];
+        assert_eq!(outcome["observed_by"], "gateway", "{trace}");
+        assert!(str_of(outcome, "detail").starts_with("observed by the gateway: "), "{trace}");
+        seen.push(format!(
+            "{} {} {}",
+            str_of(&trace, "tool"),
+            str_of(outcome, "status"),
+            outcome["receipt_used"]
+        ));
+    }
+    assert_eq!(
+        seen,
+        [
+            "add succeeded false",
+            "wipe_disk not_executed false",
+            "explode failed false",
+            "send_email succeeded true"
+        ]
+    );
+}
+
+/// stdio client → Streamable HTTP upstream (`gavel gateway --upstream URL`, no --listen): the
+/// client starts gavel as its server; gavel speaks Streamable HTTP to the upstream (its session
+/// and revision headers), and every call is governed as over stdio, at both revisions.
+#[test]
+fn a_stdio_client_is_governed_in_front_of_a_streamable_http_upstream() {
+    let w = World::new();
+    let (_upstream, endpoint) = start_http_upstream(&w.dir);
+    let args = json!(["gateway", "--server", w.server.url, "--call-timeout", "60", "--upstream", endpoint]);
+    let config = json!({
+        "command": env!("CARGO_BIN_EXE_gavel"), "args": args, "env": {"GAVEL_TOKEN": w.agent},
+        "dir": w.dir, "plan": governed_plan(),
+    });
+    let (mut client, lines) = run_client(&w.dir, config);
+    run_governed_plan(&w, &lines, "2025-11-25");
+    assert!(
+        client.wait().unwrap().success(),
+        "{}",
+        std::fs::read_to_string(w.dir.join("client.stderr")).unwrap()
+    );
+    assert_eq!(w.counter(), ["add", "explode", "send_email"], "the denial never reached the upstream");
+    assert_governed_outcomes(&w);
+
+    // The current revision through the same path (each request carries its revision, method and
+    // name headers), the upstream named in a gavel.toml this time.
+    let file = w.dir.join("gavel.toml");
+    std::fs::write(&file, format!("[gateway.upstreams.web]\nurl = {endpoint:?}\n")).unwrap();
+    let args = json!(["gateway", "--server", w.server.url, "--upstream-name", "web", "--config", file]);
+    let plan =
+        json!([{"tool": "add", "args": {"a": 1, "b": 2}}, {"tool": "wipe_disk", "args": {"path": "/"}}]);
+    let config = json!({
+        "modern": true, "command": env!("CARGO_BIN_EXE_gavel"), "args": args,
+        "env": {"GAVEL_TOKEN": w.agent}, "dir": w.dir, "plan": plan,
+    });
+    let (mut client, lines) = run_client(&w.dir, config);
+    let hello = next_line(&lines, &w.dir);
+    assert_eq!(hello["protocolVersion"], "2026-07-28", "{hello}");
+    assert_eq!(next_line(&lines, &w.dir)["text"], "sum=3");
+    assert_eq!(next_line(&lines, &w.dir)["isError"], true);
+    assert!(client.wait().unwrap().success());
+    assert_eq!(w.counter(), ["add", "explode", "send_email", "add"]);
+}
+
+/// stdio client → Streamable HTTP upstream that is down: the call is refused as never sent, and
+/// recorded not_executed.
+#[test]
+fn an_unreachable_http_upstream_refuses_the_session() {
+    let w = World::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut gateway = Command::new(env!("CARGO_BIN_EXE_gavel"));
+    common::clean(&mut gateway)
+        .args(["gateway", "--server", &w.server.url, "--token", &w.agent])
+        .args(["--upstream", &format!("http://127.0.0.1:{port}/mcp")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(w.dir.join("gateway.stderr")).unwrap());
+    let mut gateway = Running(gateway.spawn().unwrap());
+    let mut to_gateway = gateway.0.stdin.take().unwrap();
+    let mut from_gateway = BufReader::new(gateway.0.stdout.take().unwrap());
+    use std::io::Write;
+    let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 1, "b": 2}}});
+    writeln!(to_gateway, "{call}").unwrap();
+    let mut line = String::new();
+    from_gateway.read_line(&mut line).unwrap();
+    let answer: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        (answer["id"].clone(), answer["result"]["isError"].clone()),
+        (json!(7), json!(true)),
+        "{answer}"
+    );
+    let text = answer["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("cannot be reached"), "{text}");
+    drop(to_gateway);
+    assert!(gateway.0.wait().unwrap().success());
+    let traces = w.traces();
+    assert_eq!(traces.len(), 1);
+    assert_eq!(traces[0]["outcome"]["status"], "not_executed", "{}", traces[0]);
+}
+
+/// Streamable HTTP client → stdio upstream (`gavel gateway --listen ADDR -- <command>`): each MCP
+/// session gets its own upstream process, bound to the agent that opened it; calls are governed
+/// as the agent of each request.
+#[test]
+fn a_streamable_http_client_is_governed_in_front_of_a_stdio_upstream() {
+    let w = World::new();
+    let mut gateway = Command::new(env!("CARGO_BIN_EXE_gavel"));
+    common::clean(&mut gateway)
+        .args(["gateway", "--listen", "127.0.0.1:0", "--server", &w.server.url, "--"])
+        .arg(gavel_testkit::oracles::python())
+        .arg(w.dir.join("upstream.py"))
+        .arg(w.dir.join("calls.txt"))
+        .env("UPSTREAM_MARK", "started")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(w.dir.join("gateway.stderr")).unwrap());
+    let mut gateway = Running(gateway.spawn().unwrap());
+    let mut first = String::new();
+    BufReader::new(gateway.0.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let base =
+        first.trim().strip_prefix("gavel gateway listening on ").expect("the listening line").to_string();
+    let endpoint = format!("{base}/mcp");
+
+    // No agent token: 401, and no process is started.
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}});
+    match ureq::post(&endpoint).set("Accept", "application/json, text/event-stream").send_json(init.clone()) {
+        Err(ureq::Error::Status(401, _)) => {}
+        other => panic!("expected 401, got {other:?}"),
+    }
+    assert!(w.counter().is_empty(), "nothing started: {:?}", w.counter());
+
+    let config = json!({"url": endpoint, "token": w.agent, "dir": w.dir, "plan": governed_plan()});
+    let (mut client, lines) = run_client(&w.dir, config);
+    run_governed_plan(&w, &lines, "2025-11-25");
+    assert!(
+        client.wait().unwrap().success(),
+        "{}",
+        std::fs::read_to_string(w.dir.join("client.stderr")).unwrap()
+    );
+    assert_eq!(
+        w.counter(),
+        ["mark:started", "add", "explode", "send_email"],
+        "one process for the session (the gateway's environment, without GAVEL_TOKEN); the denial never reached it"
+    );
+    assert_governed_outcomes(&w);
+
+    // Another session, opened by hand: its own process; a request without the session id is a
+    // 400, and another agent cannot use the session.
+    let admin = Some(w.server.admin.as_str());
+    let other = str_of(
+        &json(&w.server.gavel(admin, &["agents", "create", "other-agent", "--owner", "bob", "--json"])),
+        "token",
+    )
+    .to_string();
+    let post = |token: &str, session: Option<&str>, body: &Value| {
+        let mut request = ureq::post(&endpoint)
+            .set("Accept", "application/json, text/event-stream")
+            .set("Authorization", &format!("Bearer {token}"));
+        if let Some(session) = session {
+            request = request.set("Mcp-Session-Id", session);
+        }
+        match request.send_json(body.clone()) {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let opened = post(&w.agent, None, &init);
+    assert_eq!(opened.status(), 200);
+    let session = opened.header("mcp-session-id").expect("a session id").to_string();
+    let answer: Value = opened.into_json().unwrap();
+    assert_eq!(answer["result"]["protocolVersion"], "2025-11-25", "{answer}");
+    post(&w.agent, Some(&session), &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    assert_eq!(post(&w.agent, None, &list).status(), 400);
+    assert_eq!(post(&other, Some(&session), &list).status(), 404, "another agent's session");
+    let listed: Value = post(&w.agent, Some(&session), &list).into_json().unwrap();
+    assert_eq!(listed["result"]["tools"].as_array().unwrap().len(), 4, "{listed}");
+    assert_eq!(w.counter().iter().filter(|c| *c == "mark:started").count(), 2, "a process per session");
+    let ended = ureq::delete(&endpoint)
+        .set("Authorization", &format!("Bearer {}", w.agent))
+        .set("Mcp-Session-Id", &session)
+        .call()
+        .unwrap();
+    assert_eq!(ended.status(), 200);
+    assert_eq!(post(&w.agent, Some(&session), &list).status(), 404, "ended");
+
+    common::terminate(&mut gateway.0);
+    assert!(gateway.0.wait().unwrap().success(), "SIGTERM stops the HTTP gateway cleanly");
+}
+
+/// Named upstreams in gavel.toml: the file `gavel serve` reads (it accepts the `[gateway]`
+/// table) names a command upstream with its environment; `--upstream-name NAME` alone picks it
+/// (from $GAVEL_DATA_DIR/gavel.toml), and unknown names or bad tables are clear errors.
+#[test]
+fn a_named_upstream_is_picked_from_gavel_toml() {
+    let conf = tempfile::tempdir().unwrap();
+    std::fs::write(conf.path().join("upstream.py"), UPSTREAM).unwrap();
+    let python = gavel_testkit::oracles::python();
+    let toml_text = format!(
+        "checkpoint_interval_secs = 5\n\n[gateway.upstreams.calc]\ncommand = [{:?}, {:?}, {:?}]\nenv = {{ UPSTREAM_MARK = \"from-gavel.toml\" }}\n\n[gateway.upstreams.web]\nurl = \"http://127.0.0.1:9/mcp\"\n",
+        python.to_str().unwrap(),
+        conf.path().join("upstream.py").to_str().unwrap(),
+        conf.path().join("calls.txt").to_str().unwrap(),
+    );
+    let w = World::on(Server::start_with_config(Some(&toml_text)));
+    let data_dir = w.server.tmp.path().join("data");
+
+    let plan =
+        json!([{"tool": "add", "args": {"a": 2, "b": 2}}, {"tool": "wipe_disk", "args": {"path": "/"}}]);
+    let config = json!({
+        "command": env!("CARGO_BIN_EXE_gavel"),
+        "args": ["gateway", "--server", w.server.url, "--upstream-name", "calc"],
+        "env": {"GAVEL_TOKEN": w.agent, "GAVEL_DATA_DIR": data_dir},
+        "dir": w.dir, "plan": plan,
+    });
+    let (mut client, lines) = run_client(&w.dir, config);
+    let hello = next_line(&lines, &w.dir);
+    assert_eq!(hello["tools"], json!(["add", "explode", "send_email", "slow"]), "{hello}");
+    assert_eq!(next_line(&lines, &w.dir)["text"], "sum=4");
+    assert_eq!(next_line(&lines, &w.dir)["isError"], true);
+    assert!(
+        client.wait().unwrap().success(),
+        "{}",
+        std::fs::read_to_string(w.dir.join("client.stderr")).unwrap()
+    );
+    let ran = std::fs::read_to_string(conf.path().join("calls.txt")).unwrap();
+    assert_eq!(ran.lines().collect::<Vec<_>>(), ["mark:from-gavel.toml", "add"]);
+    // The list was recorded under the name picked: the same list under "calc", given as a command
+    // this time, records nothing; under another name it is a first sight, recorded.
+    let session = |name: &str| {
+        let args = json!([
+            "gateway",
+            "--server",
+            w.server.url,
+            "--upstream-name",
+            name,
+            "--",
+            python,
+            conf.path().join("upstream.py"),
+            conf.path().join("calls.txt")
+        ]);
+        let config = json!({"command": env!("CARGO_BIN_EXE_gavel"), "args": args,
+                            "env": {"GAVEL_TOKEN": w.agent}, "dir": w.dir, "plan": []});
+        let (mut client, lines) = run_client(&w.dir, config);
+        next_line(&lines, &w.dir);
+        assert!(client.wait().unwrap().success());
+    };
+    let before = log_size(&w);
+    session("calc");
+    assert_eq!(log_size(&w), before, "the list of calc was recorded under that name");
+    session("calc-elsewhere");
+    assert_eq!(log_size(&w), before + 1, "a new name is a new record");
+
+    let gateway = |args: &[&str], config: &Path| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gavel"));
+        common::clean(&mut command).args(["gateway", "--server", &w.server.url, "--token", &w.agent]);
+        command.args(args).arg("--config").arg(config).stdin(Stdio::null()).output().unwrap()
+    };
+    let file = data_dir.join("gavel.toml");
+    let unknown = gateway(&["--upstream-name", "calculator"], &file);
+    assert_eq!(unknown.status.code(), Some(3), "{unknown:?}");
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(stderr.contains("no upstream \"calculator\"") && stderr.contains("calc, web"), "{stderr}");
+
+    let bad = conf.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[gateway.upstreams.both]\ncommand = [\"true\"]\nurl = \"http://127.0.0.1:9/mcp\"\n",
+    )
+    .unwrap();
+    let both = gateway(&["--upstream-name", "both"], &bad);
+    assert_eq!(both.status.code(), Some(3), "{both:?}");
+    let stderr = String::from_utf8_lossy(&both.stderr);
+    assert!(stderr.contains("[gateway.upstreams.both]") && stderr.contains("not both"), "{stderr}");
+
+    let missing = gateway(&["--upstream-name", "calc"], &conf.path().join("nowhere.toml"));
+    assert_eq!(missing.status.code(), Some(3), "{missing:?}");
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"), "{missing:?}");
+
+    let nothing = Command::new(env!("CARGO_BIN_EXE_gavel"))
+        .args(["gateway"])
+        .env_remove("GAVEL_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(nothing.status.code(), Some(2), "no upstream at all is a usage error: {nothing:?}");
+}
+
+#[test]
+fn the_help_shows_client_configurations() {
+    let out = Command::new(env!("CARGO_BIN_EXE_gavel")).args(["gateway", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "\"mcpServers\"",
+        "\"env\": {\"GAVEL_TOKEN\": \"gvl_...\"}",
+        "[gateway.upstreams.files]",
+        "--upstream-name",
+        "claude mcp add",
+        "--listen 127.0.0.1:8800 -- python3 my_server.py",
+        "\"Authorization\": \"Bearer gvl_...\"",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
+    }
 }

@@ -19,7 +19,9 @@
 //!   redacted arguments, their digest, policies with versions, outcome, `would_have`, reasons,
 //!   latency) with its `decisions/<id>` document (k1 agent, k2 tool, k3 outcome);
 //!   [`Gavel::submit_decision_with_token`] does everything up to the append and returns a
-//!   [`PendingDecision`] that yields the answer only once the event is committed.
+//!   [`PendingDecision`] that yields the answer only once the event is committed;
+//! * a decision asked through another front end than `POST /v1/decide` says which in `via`
+//!   ([`DecidedVia`]), set by that front end's route, never by the request body.
 
 use crate::error::{CoreError, Result};
 use crate::identity::{Principal, Status};
@@ -80,6 +82,16 @@ where
     T: Default + Deserialize<'de>,
 {
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// The front end a decision was asked through, when it was not `POST /v1/decide` (the decision
+/// record's `via`). The server sets it from the route that took the call; no request body can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DecidedVia {
+    /// A proxy's external-authorization check (Envoy's `ext_authz` HTTP filter, and the proxies
+    /// built on it) asked before forwarding the call: gavel never sees that call's outcome.
+    ExtAuthz,
 }
 
 /// The decision on one tool call, answered after it is recorded.
@@ -155,6 +167,9 @@ pub struct DecisionRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub containment: Option<Value>,
+    /// The front end the call came through, when not `POST /v1/decide`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<DecidedVia>,
 }
 
 /// SHA-256 of the RFC 8785 form of the arguments: the identity of "this exact call".
@@ -275,8 +290,20 @@ impl Gavel {
     /// [`PendingDecision::committed`] once the decision is committed, without holding a thread
     /// while the writer works (the HTTP server's path).
     pub fn submit_decision_with_token(&self, token: &str, req: DecideRequest) -> Result<PendingDecision> {
+        self.submit_decision_via(token, req, None)
+    }
+
+    /// [`Gavel::submit_decision_with_token`] for a call that came through another front end than
+    /// `POST /v1/decide` (`via`, recorded in the decision). The same authentication, reads,
+    /// rules and record: only `via` differs.
+    pub fn submit_decision_via(
+        &self,
+        token: &str,
+        req: DecideRequest,
+        via: Option<DecidedVia>,
+    ) -> Result<PendingDecision> {
         let (principal, epoch) = self.authenticate_cached(token)?;
-        self.decide_as(&principal, req, Some((token, epoch)))
+        self.decide_as(&principal, req, Some((token, epoch)), via)
     }
 
     /// Decides one tool call for the calling agent and records the decision. `by` may have been
@@ -287,7 +314,7 @@ impl Gavel {
             Principal::Agent(agent) => Principal::Agent(self.agent(&agent.id)?),
             other => other.clone(),
         };
-        self.decide_as(&current, req, None)?.blocking_committed()
+        self.decide_as(&current, req, None, None)?.blocking_committed()
     }
 
     /// `cached`: the token and the identity epoch `by` was authenticated at, when it came from
@@ -297,6 +324,7 @@ impl Gavel {
         by: &Principal,
         req: DecideRequest,
         cached: Option<(&str, u64)>,
+        via: Option<DecidedVia>,
     ) -> Result<PendingDecision> {
         let started = Instant::now();
         let Principal::Agent(agent) = by else {
@@ -313,7 +341,7 @@ impl Gavel {
                 // again. Whatever changes after the snapshot above has a newer epoch still.
                 let fresh = self.authenticate(token)?;
                 self.cache_authentication(crate::ids::token_hash(token), identity_epoch, &fresh);
-                return self.decide_as(&fresh, req, None);
+                return self.decide_as(&fresh, req, None, via);
             }
         }
 
@@ -385,6 +413,7 @@ impl Gavel {
             approval_id: None,
             approval_expires_at: None,
             containment: None,
+            via,
         };
         let mut ops = Vec::new();
         let mut approval_id = None;
@@ -504,6 +533,7 @@ mod tests {
             approval_id: Some("apr_1".into()),
             approval_expires_at: Some("2026-11-02T10:00:00.000000Z".into()),
             containment: None,
+            via: None,
         }
     }
 
@@ -533,6 +563,10 @@ mod tests {
         assert_eq!(json!(read), old, "and reads back unchanged");
         let contained = DecisionRecord { containment: Some(json!({"kill_switch": "global"})), ..record() };
         assert_eq!(json!(contained)["containment"], json!({"kill_switch": "global"}));
+        let proxied = DecisionRecord { via: Some(DecidedVia::ExtAuthz), ..record() };
+        assert_eq!(json!(proxied)["via"], "ext_authz");
+        let read: DecisionRecord = serde_json::from_value(json!(proxied)).expect("reads back");
+        assert_eq!(read.via, Some(DecidedVia::ExtAuthz));
     }
 
     /// Found by the `decide` fuzz target: a huge finite cost passed the checks, then the decision

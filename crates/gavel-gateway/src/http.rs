@@ -1,6 +1,8 @@
 //! The Streamable HTTP gateway: MCP clients POST to gavel's listener; gavel relays each exchange
-//! to one upstream MCP endpoint, deciding every `tools/call` as the agent whose bearer token came
-//! with the request (so one listener serves many agents, each under its own identity).
+//! to one upstream, deciding every `tools/call` as the agent whose bearer token came with the
+//! request (so one listener serves many agents, each under its own identity). The upstream is an
+//! MCP endpoint, or a command started once per MCP session ([`ChildSessions`]); the relaying is
+//! the same for both, only [`HttpGateway::relay`] differs.
 //!
 //! Invariants:
 //! * every request is authenticated as an agent with gavel (`GET /v1/me`) before anything is
@@ -19,10 +21,11 @@
 //!   the request.
 
 use crate::api::GavelClient;
+use crate::child_sessions::ChildSessions;
 use crate::govern::{self, Observation, ToolCall, Verdict};
 use crate::jsonrpc::{self, Kind};
 use crate::tools::{self, ToolListing};
-use crate::{protocol, GatewayError};
+use crate::{protocol, GatewayError, Upstream};
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
@@ -58,8 +61,8 @@ type Report = Box<dyn FnOnce() + Send>;
 /// What the HTTP gateway runs.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
-    /// The upstream MCP endpoint, e.g. `http://127.0.0.1:8000/mcp`.
-    pub upstream: String,
+    /// The upstream: an MCP endpoint (`http://127.0.0.1:8000/mcp`) or a command to start per session.
+    pub upstream: Upstream,
     /// How long a forwarded `tools/call` may take.
     pub call_timeout: Duration,
     /// How tool lists are recorded and filtered.
@@ -69,34 +72,56 @@ pub struct HttpOptions {
 /// The shared state of the listener.
 pub struct HttpGateway {
     gavel: GavelClient,
-    upstream: String,
-    http: ureq::Agent,
+    target: Target,
     call_timeout: Duration,
     listing: ToolListing,
+}
+
+/// Where exchanges are relayed.
+enum Target {
+    Url { url: String, http: ureq::Agent },
+    Command(ChildSessions),
+}
+
+impl Drop for HttpGateway {
+    fn drop(&mut self) {
+        if let Target::Command(sessions) = &self.target {
+            sessions.end_all();
+        }
+    }
 }
 
 impl HttpGateway {
     /// `gavel` carries no token of its own here: each request's bearer token is used.
     pub fn new(gavel: GavelClient, options: HttpOptions) -> Result<Arc<HttpGateway>, GatewayError> {
-        let upstream = options.upstream.trim().to_string();
-        if !(upstream.starts_with("http://") || upstream.starts_with("https://")) {
-            return Err(GatewayError::Config(format!(
-                "--upstream {upstream:?} must be an http:// or https:// URL"
-            )));
-        }
-        let http = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(10))
-            .timeout(options.call_timeout)
-            .redirects(0)
-            .user_agent(concat!("gavel-gateway/", env!("CARGO_PKG_VERSION")))
-            .build();
+        options.upstream.check()?;
+        let target = match options.upstream {
+            Upstream::Url(url) => {
+                let http = ureq::AgentBuilder::new()
+                    .timeout_connect(Duration::from_secs(10))
+                    .timeout(options.call_timeout)
+                    .redirects(0)
+                    .user_agent(concat!("gavel-gateway/", env!("CARGO_PKG_VERSION")))
+                    .build();
+                Target::Url { url: url.trim().to_string(), http }
+            }
+            Upstream::Command { command, env } => {
+                Target::Command(ChildSessions::new(command, env, options.call_timeout))
+            }
+        };
         Ok(Arc::new(HttpGateway {
             gavel,
-            upstream,
-            http,
+            target,
             call_timeout: options.call_timeout,
             listing: options.listing,
         }))
+    }
+
+    /// Ends the sessions of a command upstream (their children); the gateway is stopping.
+    pub fn shutdown(&self) {
+        if let Target::Command(sessions) = &self.target {
+            sessions.end_all();
+        }
     }
 
     /// The router: every path and method goes to [`HttpGateway::exchange`].
@@ -138,8 +163,8 @@ impl HttpGateway {
             );
         };
         let agent = self.gavel.with_token(token);
-        match agent.me() {
-            Ok(me) if me["type"] == "agent" => {}
+        let me = match agent.me() {
+            Ok(me) if me["type"] == "agent" => me,
             Ok(_) => {
                 return (
                     problem(
@@ -157,7 +182,12 @@ impl HttpGateway {
                 let why = format!("gavel: {e}");
                 return (problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &why), None);
             }
-        }
+        };
+        let Some(agent_id) = me.pointer("/agent/id").and_then(Value::as_str).map(str::to_string) else {
+            let why = "gavel's answer to GET /v1/me names no agent id";
+            return (problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", why), None);
+        };
+        let who = Who { agent, agent_id };
         if method == Method::GET {
             let mut response = problem(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -179,31 +209,38 @@ impl HttpGateway {
                 );
                 return (json_response(&refusal), None);
             }
-            return (self.relay_or_502(method, headers, body), None);
+            return (self.relay_or_502(&who, method, headers, body), None);
         };
         if let Some(refusal) = protocol::check_per_request(&request) {
             return (json_response(&refusal), None);
         }
         match jsonrpc::method(&request) {
-            Some("tools/call") => self.governed(&agent, method, headers, body, &request),
-            Some("initialize") => (self.initialize(method, headers, body, &request), None),
-            Some("tools/list") => (self.list_tools(&agent, method, headers, body, &request), None),
-            _ => (self.relay_or_502(method, headers, body), None),
+            Some("tools/call") => self.governed(&who, method, headers, body, &request),
+            Some("initialize") => (self.initialize(&who, method, headers, body, &request), None),
+            Some("tools/list") => (self.list_tools(&who, method, headers, body, &request), None),
+            _ => (self.relay_or_502(&who, method, headers, body), None),
         }
     }
 
-    fn relay_or_502(&self, method: &Method, headers: &HeaderMap, body: &[u8]) -> Response {
-        match self.relay(method, headers, body) {
+    fn relay_or_502(&self, who: &Who, method: &Method, headers: &HeaderMap, body: &[u8]) -> Response {
+        match self.relay(who, method, headers, body) {
             Ok((response, _)) => response,
             Err(why) => problem(StatusCode::BAD_GATEWAY, "bad_gateway", &why),
         }
     }
 
     /// `initialize`, negotiated as over stdio ([`protocol`]).
-    fn initialize(&self, method: &Method, headers: &HeaderMap, body: &[u8], request: &Value) -> Response {
+    fn initialize(
+        &self,
+        who: &Who,
+        method: &Method,
+        headers: &HeaderMap,
+        body: &[u8],
+        request: &Value,
+    ) -> Response {
         let negotiated = protocol::negotiate_initialize(request).map(|m| m.to_string().into_bytes());
         let sent = negotiated.as_deref().unwrap_or(body);
-        match self.relay(method, headers, sent) {
+        match self.relay(who, method, headers, sent) {
             Ok((response, answer_body)) => {
                 let id = request.get("id").cloned().unwrap_or(Value::Null);
                 let refusal =
@@ -222,19 +259,21 @@ impl HttpGateway {
     /// headers (its session id included): the client takes either a JSON or an SSE answer.
     fn list_tools(
         &self,
-        agent: &GavelClient,
+        who: &Who,
         method: &Method,
         headers: &HeaderMap,
         body: &[u8],
         request: &Value,
     ) -> Response {
-        let (response, answer_body) = match self.relay(method, headers, body) {
+        let (response, answer_body) = match self.relay(who, method, headers, body) {
             Ok(relayed) => relayed,
             Err(why) => return problem(StatusCode::BAD_GATEWAY, "bad_gateway", &why),
         };
         let id = request.get("id").cloned().unwrap_or(Value::Null);
         let Some(answer) = find_answer(&answer_body, &id) else { return response };
-        let Some(judged) = tools::judge_list(agent, &self.listing, request, &answer) else { return response };
+        let Some(judged) = tools::judge_list(&who.agent, &self.listing, request, &answer) else {
+            return response;
+        };
         let (mut parts, _) = response.into_parts();
         parts.headers.insert("content-type", HeaderValue::from_static("application/json"));
         Response::from_parts(parts, Body::from(judged.to_string()))
@@ -242,7 +281,7 @@ impl HttpGateway {
 
     fn governed(
         &self,
-        agent: &GavelClient,
+        who: &Who,
         method: &Method,
         headers: &HeaderMap,
         body: &[u8],
@@ -252,13 +291,14 @@ impl HttpGateway {
             Ok(call) => call,
             Err(answer) => return (json_response(&answer), None),
         };
+        let agent = &who.agent;
         let (decision_id, receipt) = match govern::decide_call(agent, &call, &|_| {}, &|| false) {
             Verdict::Refuse(answer) => return (json_response(&answer), None),
             Verdict::Abandon => return (json_response(&call.refusal("cancelled")), None),
             Verdict::Forward { decision_id, receipt } => (decision_id, receipt),
         };
         let started = Instant::now();
-        match self.relay(method, headers, body) {
+        match self.relay(who, method, headers, body) {
             Ok((response, answer_body)) => {
                 let answer = find_answer(&answer_body, &call.id);
                 let observation = match &answer {
@@ -305,11 +345,16 @@ impl HttpGateway {
     /// carries (to observe), or why the upstream could not be had.
     fn relay(
         &self,
+        who: &Who,
         method: &Method,
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<(Response, Vec<u8>), String> {
-        let mut request = self.http.request(method.as_str(), &self.upstream);
+        let (url, http) = match &self.target {
+            Target::Url { url, http } => (url, http),
+            Target::Command(sessions) => return sessions.relay(&who.agent_id, method, headers, body),
+        };
+        let mut request = http.request(method.as_str(), url);
         for (name, value) in headers {
             if NOT_RELAYED.contains(&name.as_str()) {
                 continue;
@@ -346,6 +391,12 @@ impl HttpGateway {
         *response.headers_mut() = relayed;
         Ok((response, bytes))
     }
+}
+
+/// The agent of one request: its gavel client and id.
+struct Who {
+    agent: GavelClient,
+    agent_id: String,
 }
 
 /// The JSON-RPC response to `id` in an upstream's answer body: the body itself (JSON), or one of

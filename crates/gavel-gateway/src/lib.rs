@@ -1,7 +1,11 @@
 //! gavel's MCP gateway: an MCP client talks to gavel as if it were its MCP server; gavel passes
-//! every message through to the real (upstream) server, a child process over stdio ([`stdio`]) or
-//! an endpoint over Streamable HTTP ([`http`]), except that each `tools/call` is first decided by
-//! `gavel serve` as the agent, and its outcome, as the gateway saw it, is recorded there.
+//! every message through to the real (upstream) server, except that each `tools/call` is first
+//! decided by `gavel serve` as the agent, and its outcome, as the gateway saw it, is recorded there.
+//!
+//! Two fronts, two kinds of upstream ([`Upstream`]), all four combinations: the client on stdio
+//! ([`stdio`]) or Streamable HTTP ([`http`]); the upstream a command gavel starts (over HTTP, one
+//! process per MCP session: [`child_sessions`]) or a Streamable HTTP endpoint (from stdio, through
+//! [`http_link`]). Every front hands each `tools/call` to [`govern`], the one place it is decided.
 //!
 //! The gateway is a front end of the HTTP API like the CLI: it holds the agent's token, asks
 //! `POST /v1/decide`, reads the agent's approvals and reports outcomes through
@@ -26,7 +30,9 @@
 //!
 //! Modules: [`jsonrpc`] (messages), [`protocol`] (revisions), [`api`] (the gavel client),
 //! [`govern`] (one tools/call), [`tools`] (tool lists: digests, filtering), [`stdio`] (the stdio
-//! proxy), [`http`] (the Streamable HTTP one).
+//! front), [`http`] (the Streamable HTTP front), [`http_link`] (an HTTP upstream behind the stdio
+//! front), [`child_sessions`] (command upstreams behind the HTTP front), [`config`] (named
+//! upstreams in `gavel.toml`).
 //!
 //! Why not the official Rust SDK `rmcp` (3.11 when this was written): it needs Rust 1.88, above the
 //! workspace MSRV (1.87), and it would make the gateway a typed MCP server and client at once,
@@ -37,17 +43,75 @@
 //! drive the gateway with the Python SDK on both sides.
 
 pub mod api;
+pub mod child_sessions;
+pub mod config;
 pub mod govern;
 pub mod http;
+pub mod http_link;
 pub mod jsonrpc;
 pub mod protocol;
 pub mod stdio;
 pub mod tools;
 
 pub use api::GavelClient;
+pub use config::NamedUpstreams;
 pub use http::{HttpGateway, HttpOptions};
 pub use stdio::{StdioGateway, StdioOptions};
 pub use tools::ToolListing;
+
+use std::ffi::OsString;
+
+/// The MCP server behind the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    /// A server the gateway starts and speaks to over its stdin/stdout: the program and its
+    /// arguments, and variables added to the environment it inherits (never `GAVEL_TOKEN`, which
+    /// is removed).
+    Command { command: Vec<OsString>, env: Vec<(OsString, OsString)> },
+    /// A Streamable HTTP endpoint, e.g. `http://127.0.0.1:8000/mcp`.
+    Url(String),
+}
+
+impl Upstream {
+    /// A stable default name for gavel's records of its tool lists (`--upstream-name`).
+    pub fn default_name(&self) -> String {
+        match self {
+            Upstream::Command { command, .. } => tools::name_of_command(command),
+            Upstream::Url(url) => tools::name_of_url(url),
+        }
+    }
+
+    /// Checks that it can be used: a command names a program, a URL is http(s).
+    pub fn check(&self) -> Result<(), GatewayError> {
+        match self {
+            Upstream::Command { command, .. } if command.is_empty() => Err(GatewayError::Config(
+                "name the upstream MCP server's command after `--`, e.g. `gavel gateway -- npx -y @modelcontextprotocol/server-filesystem /tmp`"
+                    .into(),
+            )),
+            Upstream::Command { .. } => Ok(()),
+            Upstream::Url(url) => config::check_url(url).map_err(|e| GatewayError::Config(format!("--upstream {e}"))),
+        }
+    }
+
+    /// The command, ready to spawn with piped stdin and stdout (its stderr is the gateway's).
+    pub(crate) fn spawn(
+        command: &[OsString],
+        env: &[(OsString, OsString)],
+    ) -> Result<std::process::Child, GatewayError> {
+        use std::process::{Command, Stdio};
+        let (program, args) =
+            command.split_first().ok_or_else(|| GatewayError::Config("no upstream command".into()))?;
+        Command::new(program)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env_remove("GAVEL_TOKEN")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| GatewayError::Upstream(format!("cannot start {}: {e}", program.to_string_lossy())))
+    }
+}
 
 /// What can stop the gateway itself (a single refused call is an MCP answer, never this).
 #[derive(Debug, thiserror::Error)]

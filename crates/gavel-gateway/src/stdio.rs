@@ -1,5 +1,6 @@
 //! The stdio gateway: the MCP client on our stdin/stdout, the upstream MCP server a child process
-//! on its stdin/stdout (its stderr is ours), messages line by line between them.
+//! on its stdin/stdout (its stderr is ours), or a Streamable HTTP endpoint reached through an
+//! [`HttpLink`] that turns it into the same two line streams; messages line by line between them.
 //!
 //! Threads: one reads the client, one reads the upstream, and each `tools/call` gets its own (a
 //! held call can wait an hour; other traffic keeps flowing meanwhile). Writes to either side go
@@ -16,21 +17,22 @@
 //!   cancelled upstream, and its late answer dropped (a request is answered once);
 //! * batches (JSON arrays, gone from MCP since 2025-06-18) are refused: a `tools/call` inside one
 //!   would otherwise pass ungoverned;
-//! * the upstream does not inherit `GAVEL_TOKEN`: the agent's gavel credential stays with gavel;
+//! * the upstream does not inherit `GAVEL_TOKEN`, nor is it sent to an HTTP upstream: the
+//!   agent's gavel credential stays with gavel;
 //! * an answer to `tools/list` is judged ([`tools::judge_list`]) on the upstream's reading thread
 //!   before it is relayed, so what the upstream says next reaches the client after it.
 
 use crate::api::GavelClient;
 use crate::govern::{self, Observation, ToolCall, Verdict};
+use crate::http_link::HttpLink;
 use crate::jsonrpc::{self, Kind};
 use crate::tools::{self, ToolListing};
-use crate::{protocol, GatewayError};
+use crate::{protocol, GatewayError, Upstream};
 use gavel_core::approvals::ExecutionStatus;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
-use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -46,8 +48,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// What the stdio gateway runs.
 #[derive(Debug, Clone)]
 pub struct StdioOptions {
-    /// The upstream server's command and arguments.
-    pub command: Vec<OsString>,
+    /// The upstream server: a command to start, or a Streamable HTTP endpoint.
+    pub upstream: Upstream,
     /// How long a forwarded `tools/call` may take before it is answered as timed out.
     pub call_timeout: Duration,
     /// How tool lists are recorded and filtered.
@@ -72,10 +74,17 @@ enum Event {
     UpstreamClosed,
 }
 
+/// Where the gateway writes the upstream's messages.
+enum ToUpstream {
+    Child(ChildStdin),
+    Http(Arc<HttpLink>),
+}
+
 struct Shared {
     client: GavelClient,
     to_client: Mutex<Box<dyn Write + Send>>,
-    to_upstream: Mutex<Option<ChildStdin>>,
+    /// `None` once closed (the session is over).
+    to_upstream: Mutex<Option<ToUpstream>>,
     pending: Mutex<HashMap<String, Pending>>,
     cancelled: Mutex<HashSet<String>>,
     call_timeout: Duration,
@@ -103,15 +112,21 @@ impl Shared {
 
     fn to_upstream_line(&self, line: &str) -> std::io::Result<()> {
         let mut guard = lock(&self.to_upstream);
-        let Some(stdin) = guard.as_mut() else {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::BrokenPipe,
-                "the upstream's stdin is closed",
-            ));
-        };
-        stdin.write_all(line.as_bytes())?;
-        stdin.write_all(b"\n")?;
-        stdin.flush()
+        match guard.as_mut() {
+            Some(ToUpstream::Child(stdin)) => {
+                stdin.write_all(line.as_bytes())?;
+                stdin.write_all(b"\n")?;
+                stdin.flush()
+            }
+            Some(ToUpstream::Http(link)) => {
+                // POSTed without holding the lock: a held-up POST must not stop the others (the
+                // link keeps their order itself).
+                let link = Arc::clone(link);
+                drop(guard);
+                link.send_line(line)
+            }
+            None => Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the upstream is closed")),
+        }
     }
 
     fn is_cancelled(&self, key: &str) -> bool {
@@ -127,12 +142,7 @@ pub struct StdioGateway {
 
 impl StdioGateway {
     pub fn new(client: GavelClient, options: StdioOptions) -> Result<StdioGateway, GatewayError> {
-        if options.command.is_empty() {
-            return Err(GatewayError::Config(
-                "name the upstream MCP server's command after `--`, e.g. `gavel gateway -- npx -y @modelcontextprotocol/server-filesystem /tmp`"
-                    .into(),
-            ));
-        }
+        options.upstream.check()?;
         let shared = Arc::new(Shared {
             client,
             to_client: Mutex::new(Box::new(std::io::sink())),
@@ -146,22 +156,32 @@ impl StdioGateway {
     }
 
     /// Runs until the client closes its side or the upstream exits; returns the upstream's exit
-    /// code (`None`: killed by a signal, or still running at the end of the grace period).
+    /// code (`None`: killed by a signal, or still running at the end of the grace period; an HTTP
+    /// upstream's is `Some(0)`).
     pub fn run(
         self,
         input: impl BufRead + Send + 'static,
         output: impl Write + Send + 'static,
     ) -> Result<Option<i32>, GatewayError> {
         *lock(&self.shared.to_client) = Box::new(output);
-        let mut child = self.spawn_upstream()?;
-        let upstream_out =
-            child.stdout.take().ok_or_else(|| GatewayError::Upstream("no stdout pipe".into()))?;
-        *lock(&self.shared.to_upstream) = child.stdin.take();
-
         let (events, next) = mpsc::channel();
-        let reader = {
-            let (shared, events) = (Arc::clone(&self.shared), events.clone());
-            std::thread::spawn(move || relay_upstream(&shared, BufReader::new(upstream_out), &events))
+        let (mut child, reader) = match &self.options.upstream {
+            Upstream::Command { command, env } => {
+                let mut child = Upstream::spawn(command, env)?;
+                let upstream_out =
+                    child.stdout.take().ok_or_else(|| GatewayError::Upstream("no stdout pipe".into()))?;
+                *lock(&self.shared.to_upstream) = child.stdin.take().map(ToUpstream::Child);
+                let (shared, events) = (Arc::clone(&self.shared), events.clone());
+                let lines = BufReader::new(upstream_out).lines().map_while(Result::ok);
+                (Some(child), std::thread::spawn(move || relay_upstream(&shared, lines, &events)))
+            }
+            Upstream::Url(url) => {
+                let (lines, answers) = mpsc::channel();
+                let link = HttpLink::new(url, self.options.call_timeout, lines);
+                *lock(&self.shared.to_upstream) = Some(ToUpstream::Http(Arc::new(link)));
+                let (shared, events) = (Arc::clone(&self.shared), events.clone());
+                (None, std::thread::spawn(move || relay_upstream(&shared, answers.into_iter(), &events)))
+            }
         };
         std::thread::spawn(move || {
             for line in input.lines() {
@@ -185,31 +205,27 @@ impl StdioGateway {
                 Event::ClientClosed | Event::UpstreamClosed => break,
             }
         }
-        // Closing the upstream's stdin is how MCP's stdio transport asks a server to exit.
-        drop(lock(&self.shared.to_upstream).take());
-        let code = wait_or_kill(&mut child);
-        let _ = reader.join();
+        // Closing the upstream's stdin is how MCP's stdio transport asks a server to exit; an
+        // HTTP upstream's session is ended with a DELETE.
+        let closed = lock(&self.shared.to_upstream).take();
+        let code = match (&mut child, closed) {
+            (Some(child), closed) => {
+                drop(closed);
+                wait_or_kill(child)
+            }
+            (None, Some(ToUpstream::Http(link))) => {
+                link.close();
+                Some(0)
+            }
+            (None, _) => Some(0),
+        };
         let deadline = Instant::now() + SHUTDOWN_GRACE;
-        while calls.iter().any(|c| !c.is_finished()) && Instant::now() < deadline {
+        // An HTTP upstream's reader ends once the answers still being read are done; it is not
+        // waited for past the grace period.
+        while (!reader.is_finished() || calls.iter().any(|c| !c.is_finished())) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
         Ok(code)
-    }
-
-    fn spawn_upstream(&self) -> Result<Child, GatewayError> {
-        let (program, args) = self
-            .options
-            .command
-            .split_first()
-            .ok_or_else(|| GatewayError::Config("no upstream command".into()))?;
-        Command::new(program)
-            .args(args)
-            .env_remove("GAVEL_TOKEN")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| GatewayError::Upstream(format!("cannot start {}: {e}", program.to_string_lossy())))
     }
 
     /// Routes one line from the client; a `tools/call` gets its governing thread (returned).
@@ -284,9 +300,8 @@ impl StdioGateway {
 }
 
 /// Relays the upstream's lines to the client, handing answers to forwarded calls to their threads.
-fn relay_upstream(shared: &Shared, upstream: impl BufRead, events: &mpsc::Sender<Event>) {
-    for line in upstream.lines() {
-        let Ok(line) = line else { break };
+fn relay_upstream(shared: &Shared, upstream: impl Iterator<Item = String>, events: &mpsc::Sender<Event>) {
+    for line in upstream {
         if line.trim().is_empty() {
             continue;
         }

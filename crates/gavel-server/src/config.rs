@@ -79,6 +79,21 @@ pub struct Config {
     pub database_url: Option<String>,
     /// The operator-tunable HTTP limits (`[limits]`).
     pub limits: Limits,
+    /// `[gateway]`: the MCP gateway's named upstreams, read and checked by `gavel gateway`
+    /// (gavel-gateway's `config`); accepted here so one file serves both, and read no further.
+    #[serde(skip_serializing)]
+    pub gateway: GatewayTable,
+}
+
+/// The `[gateway]` table, which belongs to `gavel gateway`: the server takes any content and keeps
+/// none of it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GatewayTable;
+
+impl<'de> Deserialize<'de> for GatewayTable {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(deserializer).map(|_| GatewayTable)
+    }
 }
 
 /// `[limits]`: what a request may cost. Each key has bounds checked at start ([`Limits::check`]).
@@ -190,6 +205,7 @@ impl Default for Config {
             ready_max_wal_mb: 1024,
             trusted_proxies: Vec::new(),
             limits: Limits::default(),
+            gateway: GatewayTable,
             console_url: None,
             database_url: None,
             notify_remind_before_secs: 600,
@@ -447,6 +463,10 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("adr"));
+        // The gateway's table is `gavel gateway`'s to read; the server accepts it.
+        std::fs::write(&path, "addr = \"127.0.0.1:9000\"\n[gateway.upstreams.files]\ncommand = [\"x\"]\n")
+            .unwrap();
+        assert_eq!(Config::load(Some(&path), Path::new("/nonexistent")).unwrap().addr, "127.0.0.1:9000");
         std::fs::write(&path, "checkpoint_interval_secs = 0\n").unwrap();
         assert!(Config::load(Some(&path), Path::new("/nonexistent")).is_err());
         assert!(Config::load(Some(Path::new("/nonexistent/x.toml")), Path::new("/x")).is_err());

@@ -140,7 +140,7 @@ fn tag_of(path: &str, secured: bool) -> &'static str {
         "containment"
     } else if starts(&["/v1/decisions/{id}/outcome", "/v1/approvals", "/v1/findings"]) {
         "approvals"
-    } else if starts(&["/v1/audit", "/v1/decide", "/v1/decisions"]) {
+    } else if starts(&["/v1/audit", "/v1/decide", "/v1/decisions", "/v1/ext-authz"]) {
         "audit"
     } else if starts(&["/v1/users", "/v1/agents", "/v1/me"]) {
         "identity"

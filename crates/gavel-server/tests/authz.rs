@@ -2,8 +2,9 @@
 //! kind of caller, against the expected answer written here.
 //!
 //! * Anonymous, a revoked (rotated) token, a deactivated agent's token and a share-link token used
-//!   as a bearer get 401 on every secured route (a deactivated agent's decide excepted: it is
-//!   answered, and recorded, as a denial); public routes ignore who calls.
+//!   as a bearer get 401 on every secured route (a deactivated agent's decide and ext_authz
+//!   `tools/call` excepted: each is answered, and recorded, as a denial); public routes ignore who
+//!   calls.
 //! * A role the table does not allow gets 403; a role it allows gets anything but 401/403.
 //! * Ids in paths are well-formed but name nothing, so an allowed caller gets 404 and a refused
 //!   one must get 403 (authorization is checked before state: a 404 or 409 in place of a 403
@@ -62,6 +63,12 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("POST", "/v1/policies", "A"),
     ("POST", "/v1/policies/explain", "R"),
     ("POST", "/v1/gateway/tools", "G"),
+    ("POST", "/v1/ext-authz/{path}", "G"),
+    ("GET", "/v1/ext-authz/{path}", "G"),
+    ("DELETE", "/v1/ext-authz/{path}", "G"),
+    ("POST", "/v1/ext-authz/", "G"),
+    ("GET", "/v1/ext-authz/", "G"),
+    ("DELETE", "/v1/ext-authz/", "G"),
     ("GET", "/v1/policies/changes", "R"),
     ("GET", "/v1/policies/changes/{id}", "R"),
     ("POST", "/v1/policies/changes/{id}/approve", "A"),
@@ -184,6 +191,9 @@ fn body(method: &str, path: &str) -> Option<Value> {
         ("POST", "/v1/gateway/tools") => {
             json!({"upstream": "matrix", "tools": [{"name": "search_docs", "sha256": "0".repeat(64)}]})
         }
+        ("POST", "/v1/ext-authz/{path}") | ("POST", "/v1/ext-authz/") => {
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "search_docs"}})
+        }
         ("POST", "/v1/policies/{set}/activate") => json!({"version": 1}),
         ("POST", "/v1/approvals/{id}/decide") => json!({"decision": "deny"}),
         ("POST", "/v1/findings/{id}/acknowledge") | ("POST", "/v1/findings/{id}/resolve") => {
@@ -289,6 +299,10 @@ fn every_operation_answers_every_caller_as_the_table_says() {
             } else if *caller == "deactivated_agent" && path == "/v1/decide" {
                 // Decide takes it so that the refusal is on record: a recorded denial.
                 status == 200 && answer["decision"] == "deny"
+            } else if *caller == "deactivated_agent" && method == "POST" && path.starts_with("/v1/ext-authz/")
+            {
+                // The ext_authz check decides its tools/call as decide does: a recorded denial.
+                status == 403 && answer["decision"]["decision"] == "deny"
             } else if REFUSED_CALLERS.contains(caller) {
                 status == 401
             } else if allowed(who, caller) {

@@ -116,6 +116,16 @@ fn every_declared_2xx_schema_matches_the_real_answer() {
 
     // Decisions and approvals.
     s.post("/v1/decide", &bot, Some(json!({"tool": "search_docs", "arguments": {"q": "x"}})));
+    // A proxy's ext_authz check: an allowed tools/call, and requests that call no tool.
+    let mcp_call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "search_docs", "arguments": {"q": "x"}}});
+    s.post("/v1/ext-authz/mcp", &bot, Some(mcp_call.clone()));
+    s.post("/v1/ext-authz/", &bot, Some(mcp_call));
+    s.post("/v1/ext-authz/mcp", &bot, Some(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})));
+    for path in ["/v1/ext-authz/mcp", "/v1/ext-authz/"] {
+        s.get(path, &bot);
+        s.call("DELETE", path, Some(&bot), None);
+    }
     let held = s.post(
         "/v1/decide",
         &bot,

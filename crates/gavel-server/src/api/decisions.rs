@@ -1,7 +1,7 @@
-//! Decisions: `POST /v1/decide` (`Gavel::submit_decision_with_token`, the hot path, awaited
-//! without holding a thread), `GET /v1/decisions/{id}` (`Gavel::decision`) and
-//! `POST /v1/decisions/{id}/outcome` (`Gavel::record_outcome`). The bodies are core's
-//! `DecideRequest` and `OutcomeRequest`.
+//! Decisions: `POST /v1/decide` (`Gavel::submit_decision_via`, the hot path, awaited without
+//! holding a thread, in [`decide_for_agent`], which the ext_authz check shares),
+//! `GET /v1/decisions/{id}` (`Gavel::decision`) and `POST /v1/decisions/{id}/outcome`
+//! (`Gavel::record_outcome`). The bodies are core's `DecideRequest` and `OutcomeRequest`.
 
 use super::{as_caller, ApiJson, ApiPath, Bearer};
 use crate::error::ApiError;
@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use gavel_core::approvals::{OutcomeRequest, RecordedOutcome};
 use gavel_core::audit::DecisionView;
-use gavel_core::decide::{DecideRequest, DecideResponse};
+use gavel_core::decide::{DecideRequest, DecideResponse, DecidedVia};
 use std::time::Instant;
 
 #[utoipa::path(post, path = "/v1/decide", request_body = DecideRequest,
@@ -26,6 +26,18 @@ pub(super) async fn decide(
     bearer: Bearer,
     ApiJson(req): ApiJson<DecideRequest>,
 ) -> Result<Response, ApiError> {
+    decide_for_agent(&state, bearer, req, None).await.map(|decision| Json(decision).into_response())
+}
+
+/// Decides `req` for the agent whose token `bearer` carries, through core's one decide entry
+/// point, and counts it in the metrics: `POST /v1/decide` and the ext_authz check
+/// (`super::ext_authz`, `via` set) both answer from this, so they cannot differ in a rule.
+pub(super) async fn decide_for_agent(
+    state: &AppState,
+    bearer: Bearer,
+    req: DecideRequest,
+    via: Option<DecidedVia>,
+) -> Result<DecideResponse, ApiError> {
     let started = Instant::now();
     let metrics = state.metrics.clone();
     // Not `as_caller`: decide authenticates through its epoch-checked cache. Unlike the other
@@ -39,7 +51,7 @@ pub(super) async fn decide(
     let submitted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         state
             .gavel
-            .submit_decision_with_token(&bearer.token, req)
+            .submit_decision_via(&bearer.token, req, via)
             .inspect_err(|e| bearer.note_if_refused(&state.gavel, e))
     }))
     .map_err(|_| ApiError::internal("the decision failed unexpectedly; treat the call as denied"))
@@ -61,7 +73,7 @@ pub(super) async fn decide(
                     enforced: decision.enforced.to_string(),
                 })
                 .inc();
-            Ok(Json(decision).into_response())
+            Ok(decision)
         }
         Err(e) => {
             if e.status == StatusCode::SERVICE_UNAVAILABLE {

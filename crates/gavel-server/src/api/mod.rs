@@ -14,6 +14,7 @@
 //! | `policies` | `/v1/policies…`, `/v1/packs…`, `/v1/policies/schema` (public) | `policies` |
 //! | `explain` | `/v1/policies/explain` | `explain` |
 //! | `gateway` | `/v1/gateway/tools` (the MCP gateway, as its agent) | `gateway` |
+//! | `ext_authz` | `/v1/ext-authz/{*path}`, `/v1/ext-authz/` (a proxy's external authorization check) | `decide` (shared with `decisions`) |
 //! | `approvals` | `/v1/approvals…` | `approvals` |
 //! | `findings` | `/v1/findings…` | `approvals` |
 //! | `killswitches` | `/v1/killswitch…` | `containment` |
@@ -33,6 +34,7 @@ mod approvals;
 mod audit;
 mod decisions;
 mod explain;
+mod ext_authz;
 mod extract;
 mod findings;
 mod gateway;
@@ -135,6 +137,12 @@ pub fn secured_routes() -> Vec<Route> {
         route(Method::POST, "/v1/policies", policies::propose_policy),
         route(Method::POST, "/v1/policies/explain", explain::explain),
         route(Method::POST, "/v1/gateway/tools", gateway::tools_seen),
+        route(Method::POST, "/v1/ext-authz/{*path}", ext_authz::check_post),
+        route(Method::GET, "/v1/ext-authz/{*path}", ext_authz::check_get),
+        route(Method::DELETE, "/v1/ext-authz/{*path}", ext_authz::check_delete),
+        route(Method::POST, "/v1/ext-authz/", ext_authz::check_root_post),
+        route(Method::GET, "/v1/ext-authz/", ext_authz::check_root_get),
+        route(Method::DELETE, "/v1/ext-authz/", ext_authz::check_root_delete),
         route(Method::GET, "/v1/policies/changes", policies::list_changes),
         route(Method::GET, "/v1/policies/changes/{id}", policies::get_change),
         route(Method::POST, "/v1/policies/changes/{id}/approve", policies::approve_change),
@@ -283,6 +291,8 @@ impl utoipa::Modify for BearerScheme {
         policies::deactivate_policy, policies::list_packs, policies::install_pack, policies::golive_pack,
         explain::explain,
         gateway::tools_seen,
+        ext_authz::check_post, ext_authz::check_get, ext_authz::check_delete,
+        ext_authz::check_root_post, ext_authz::check_root_get, ext_authz::check_root_delete,
         approvals::list_approvals, approvals::get_approval, approvals::decide_approval,
         findings::list_findings, findings::acknowledge_finding, findings::resolve_finding,
         killswitches::list_killswitches, killswitches::engage_killswitch, killswitches::release_killswitch,
