@@ -592,6 +592,26 @@ fn the_streamable_http_gateway_governs_each_request_as_its_agent() {
         .unwrap();
     assert_eq!(batch["error"]["code"], -32600, "{batch}");
 
+    // What the gateway cannot judge is refused, never relayed: a lax upstream could read a
+    // tools/call in it (Python's parsers take NaN; some keep the first of two names).
+    for smuggled in [
+        r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"wipe_disk","arguments":{"path":"/","n":NaN}}}"#,
+        r#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"wipe_disk","arguments":{"path":"/"},"name":"add"}}"#,
+    ] {
+        let refused = ureq::post(&endpoint)
+            .set("Accept", "application/json, text/event-stream")
+            .set("Content-Type", "application/json")
+            .set("Authorization", &format!("Bearer {}", w.agent))
+            .send_string(smuggled);
+        match refused {
+            Err(ureq::Error::Status(400, response)) => {
+                let body: Value = response.into_json().unwrap();
+                assert_eq!(body["error"]["code"], -32700, "{body}");
+            }
+            other => panic!("expected 400 for {smuggled}, got {other:?}"),
+        }
+    }
+
     let plan = json!([
         {"tool": "add", "args": {"a": 20, "b": 22}},
         {"tool": "wipe_disk", "args": {"path": "/"}},
@@ -676,13 +696,20 @@ fn the_gateway_answers_the_wire_itself_where_it_must() {
     );
     send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
 
-    send("this is not JSON");
-    let refused = answer();
-    assert_eq!(
-        (refused["id"].clone(), refused["error"]["code"].clone()),
-        (Value::Null, json!(-32700)),
-        "{refused}"
-    );
+    // Not JSON, or JSON that parsers read differently (a member named twice: which `name` runs
+    // depends on the upstream's parser): answered, never relayed.
+    for line in [
+        "this is not JSON",
+        r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"wipe_disk","arguments":{"path":"/"},"name":"add"}}"#,
+    ] {
+        send(line);
+        let refused = answer();
+        assert_eq!(
+            (refused["id"].clone(), refused["error"]["code"].clone()),
+            (Value::Null, json!(-32700)),
+            "{line}: {refused}"
+        );
+    }
     send(
         r#"[{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"add","arguments":{"a":1,"b":2}}}]"#,
     );
@@ -799,6 +826,20 @@ fn log_size(w: &World) -> u64 {
     answer["tree_size"].as_u64().unwrap()
 }
 
+/// The log's size once nothing more lands for a second: the setup's background work (under a
+/// loaded machine it can trail the commands) must not be counted as the step under test's.
+fn settled_log_size(w: &World) -> u64 {
+    let mut size = log_size(w);
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = log_size(w);
+        if now == size {
+            return size;
+        }
+        size = now;
+    }
+}
+
 fn admin_get(w: &World, path: &str) -> Value {
     ureq::get(&format!("{}{path}", w.server.url))
         .set("Authorization", &format!("Bearer {}", w.server.admin))
@@ -834,7 +875,7 @@ fn a_changed_tool_definition_is_a_detection_and_an_unchanged_list_records_nothin
     let name = ["--upstream-name", "calc"];
 
     // First sight: one event (the list), the denied tool left out, the held one listed.
-    let before = log_size(&w);
+    let before = settled_log_size(&w);
     assert_eq!(rug_session(&w, &name), json!(["add", "relist", "send_email"]));
     assert_eq!(log_size(&w), before + 1, "the first list is recorded");
 

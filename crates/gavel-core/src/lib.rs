@@ -48,6 +48,7 @@ pub mod redact;
 pub mod retention;
 pub mod sessions;
 pub mod shares;
+pub mod strict_json;
 pub mod webhooks;
 
 pub use error::{CoreError, Result};

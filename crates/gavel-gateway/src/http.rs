@@ -197,10 +197,29 @@ impl HttpGateway {
             response.headers_mut().insert("allow", HeaderValue::from_static("POST, DELETE"));
             return (response, None);
         }
-        let message: Option<Value> = serde_json::from_slice(body).ok();
-        let Some(request) = message.filter(|m| jsonrpc::kind(m) == Kind::Request) else {
-            // Notifications, responses and bodies that are not JSON go as they are; a batch is
-            // refused, since a tools/call inside one would run ungoverned.
+        // Only JSON every parser reads alike is relayed: a body the gateway cannot judge (not
+        // JSON to it, a member named twice) could still be a tools/call to a laxer upstream
+        // (one that takes `NaN`, or keeps the first of two `name`s), so it is refused, not passed.
+        if method != Method::POST {
+            // DELETE ends a session; it carries no message to judge.
+            return (self.relay_or_502(&who, method, headers, body), None);
+        }
+        let message = match gavel_core::strict_json::parse(body) {
+            Ok(message) => message,
+            Err(e) => {
+                let refusal = jsonrpc::error(
+                    &Value::Null,
+                    jsonrpc::PARSE_ERROR,
+                    &format!("refused by the gavel gateway, not relayed: {e}"),
+                );
+                let mut response = json_response(&refusal);
+                *response.status_mut() = StatusCode::BAD_REQUEST;
+                return (response, None);
+            }
+        };
+        let Some(request) = Some(message).filter(|m| jsonrpc::kind(m) == Kind::Request) else {
+            // Notifications and responses go as they are; a batch is refused, since a
+            // tools/call inside one would run ungoverned.
             if body.trim_ascii_start().starts_with(b"[") {
                 let refusal = jsonrpc::error(
                     &Value::Null,

@@ -234,13 +234,15 @@ impl StdioGateway {
             return None;
         }
         let shared = &self.shared;
-        let message: Value = match serde_json::from_str(&line) {
+        // Strict: a member named twice could make the upstream read another call than the one
+        // decided (see gavel_core::strict_json); such a line goes nowhere.
+        let message: Value = match gavel_core::strict_json::parse(line.as_bytes()) {
             Ok(message) => message,
             Err(e) => {
                 shared.to_client(&jsonrpc::error(
                     &Value::Null,
                     jsonrpc::PARSE_ERROR,
-                    &format!("not JSON: {e}"),
+                    &format!("refused by the gavel gateway, not relayed: {e}"),
                 ));
                 return None;
             }

@@ -39,7 +39,6 @@ use axum::Json;
 use gavel_core::decide::{DecideContext, DecideRequest, DecideResponse, DecidedVia};
 use gavel_core::{CoreError, Principal};
 use gavel_policy::Outcome;
-use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
@@ -278,7 +277,7 @@ fn read_request(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<Ask
         }
         return Ok(Asked::NoTool);
     }
-    let message = parse_strict(body)
+    let message = gavel_core::strict_json::parse(body)
         .map_err(|e| ApiError::bad_request(format!("the body is not one JSON value ({e}); refused")))?;
     match message {
         Value::Object(message) => read_message(&message),
@@ -328,65 +327,6 @@ fn read_message(message: &Map<String, Value>) -> Result<Asked, ApiError> {
         }
     };
     Ok(Asked::Call { tool: tool.clone(), arguments })
-}
-
-/// Parses one JSON value, refusing an object that names a member twice (at any depth):
-/// `serde_json::Value` keeps the last, other parsers keep the first or fail.
-fn parse_strict(body: &[u8]) -> Result<Value, serde_json::Error> {
-    struct Strict(Value);
-    impl<'de> serde::Deserialize<'de> for Strict {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            d.deserialize_any(StrictVisitor).map(Strict)
-        }
-    }
-    struct StrictVisitor;
-    impl<'de> Visitor<'de> for StrictVisitor {
-        type Value = Value;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a JSON value")
-        }
-        fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-            Ok(Value::Bool(v))
-        }
-        fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-            Ok(Value::from(v))
-        }
-        fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-            Ok(Value::from(v))
-        }
-        fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-            // JSON has no NaN or infinity, so this is a number (`from` maps them to null).
-            Ok(Value::from(v))
-        }
-        fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-            Ok(Value::String(v.to_string()))
-        }
-        fn visit_string<E>(self, v: String) -> Result<Value, E> {
-            Ok(Value::String(v))
-        }
-        fn visit_unit<E>(self) -> Result<Value, E> {
-            Ok(Value::Null)
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-            let mut items = Vec::new();
-            while let Some(Strict(item)) = seq.next_element()? {
-                items.push(item);
-            }
-            Ok(Value::Array(items))
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-            let mut members = Map::new();
-            while let Some(key) = map.next_key::<String>()? {
-                if members.contains_key(&key) {
-                    return Err(serde::de::Error::custom(format!("the member {key:?} is named twice")));
-                }
-                let Strict(value) = map.next_value()?;
-                members.insert(key, value);
-            }
-            Ok(Value::Object(members))
-        }
-    }
-    serde_json::from_slice::<Strict>(body).map(|Strict(v)| v)
 }
 
 #[cfg(test)]
@@ -490,7 +430,7 @@ mod tests {
     #[test]
     fn the_strict_parser_reads_what_serde_json_reads() {
         let text = r#"{"a":[1,-2,3.5,1e300,18446744073709551615,true,null,"\u00e9"],"b":{"c":{}}}"#;
-        let strict = parse_strict(text.as_bytes()).expect("parses");
+        let strict = gavel_core::strict_json::parse(text.as_bytes()).expect("parses");
         let plain: Value = serde_json::from_str(text).expect("parses");
         assert_eq!(strict, plain);
     }
