@@ -227,7 +227,7 @@ impl<'a> Parser<'a> {
     #[inline]
     fn value(&mut self, depth: usize) -> Result<(), CanonicalError> {
         match self.peek() {
-            Some(b'"') => self.string().map(|_| ()),
+            Some(b'"') => self.string().map(|_plain| ()),
             Some(b'{') => self.object(depth + 1, None),
             Some(b'[') => self.array(depth + 1),
             Some(b'-' | b'0'..=b'9') => self.number(),
@@ -271,7 +271,10 @@ impl<'a> Parser<'a> {
                 Some(b'"') => {}
                 other => return Err(self.unexpected(other, "expected a string key")),
             }
-            let key = self.string()?;
+            // Built here from scalars, not returned by `string`: a struct result travelled through
+            // memory and reading it back stalled on store forwarding.
+            let plain = self.string()?;
+            let key = RawStr { start: key_offset + 1, end: self.pos - 1, plain };
             if let Some(prev) = prev {
                 match compare_keys(self.b, prev, key) {
                     Ordering::Less => {}
@@ -325,26 +328,26 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// A string at `self.pos` (which holds `"`); leaves `self.pos` after the closing quote.
+    /// A string at `self.pos` (which holds `"`); leaves `self.pos` after the closing quote and
+    /// returns whether the string is plain ASCII without escapes (see [`RawStr`]).
     ///
     /// Always inlined, with the common case (plain ASCII up to the closing quote) decided here
     /// and everything else in [`Self::string_rest`]: called out of line, its result came back
     /// through memory and reading it stalled on store forwarding, ~5% of verification time.
     #[inline(always)]
-    fn string(&mut self) -> Result<RawStr, CanonicalError> {
-        let start = self.pos + 1;
-        let i = skip_plain(self.b, start);
+    fn string(&mut self) -> Result<bool, CanonicalError> {
+        let i = skip_plain(self.b, self.pos + 1);
         if self.b.get(i) == Some(&b'"') {
             self.pos = i + 1;
-            return Ok(RawStr { start, end: i, plain: true });
+            return Ok(true);
         }
-        self.string_rest(start, i)
+        self.string_rest(i)
     }
 
-    /// The rest of a string whose body starts at `start`, from `i`, the first byte that is not
-    /// plain ASCII (or the end of input).
+    /// The rest of the string whose `"` is at `self.pos`, from `i`, its first byte that is not
+    /// plain ASCII (or the end of input); returns whether the string is plain after all.
     #[inline(never)]
-    fn string_rest(&mut self, start: usize, mut i: usize) -> Result<RawStr, CanonicalError> {
+    fn string_rest(&mut self, mut i: usize) -> Result<bool, CanonicalError> {
         let b = self.b;
         let mut plain = true;
         loop {
@@ -354,7 +357,7 @@ impl<'a> Parser<'a> {
             match c {
                 b'"' => {
                     self.pos = i + 1;
-                    return Ok(RawStr { start, end: i, plain });
+                    return Ok(plain);
                 }
                 b'\\' => {
                     plain = false;
