@@ -294,7 +294,12 @@ impl<'a> Parser<'a> {
                 other => return Err(self.unexpected(other, "expected ':' after an object key")),
             }
             let value_start = self.pos;
-            self.value(depth)?;
+            // Most values are strings: decided inline here, not through a call to `value`.
+            if self.peek() == Some(b'"') {
+                self.string()?;
+            } else {
+                self.value(depth)?;
+            }
             if let Some(members) = members.as_deref_mut() {
                 members(key, value_start..self.pos);
             }
@@ -320,7 +325,11 @@ impl<'a> Parser<'a> {
             return Ok(());
         }
         loop {
-            self.value(depth)?;
+            if self.peek() == Some(b'"') {
+                self.string()?;
+            } else {
+                self.value(depth)?;
+            }
             match self.peek() {
                 Some(b',') => self.pos += 1,
                 Some(b']') => {
