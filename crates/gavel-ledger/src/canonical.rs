@@ -131,6 +131,53 @@ fn special_bytes(w: u64) -> u64 {
     (is_quote | is_backslash | is_control | w) & HIGHS
 }
 
+/// Whether `c` ends a run of plain string bytes: `"`, `\\`, a control character or non-ASCII.
+#[inline(always)]
+fn is_special(c: u8) -> bool {
+    c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c)
+}
+
+/// The index of the first special byte (see [`is_special`]) at or after `i`, or `b.len()`.
+/// Strings are most of an event's bytes, so this runs 16 bytes at a time, then 8, then 1.
+#[inline(always)]
+fn skip_plain(b: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = b.get(i..).and_then(<[u8]>::first_chunk::<16>) {
+        match first_special_16(chunk) {
+            Some(k) => return i + k,
+            None => i += 16,
+        }
+    }
+    if let Some(chunk) = b.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        let mask = special_bytes(u64::from_le_bytes(*chunk));
+        if mask != 0 {
+            return i + (mask.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while b.get(i).is_some_and(|&c| !is_special(c)) {
+        i += 1;
+    }
+    i
+}
+
+/// The position of the first special byte among 16, if any (two words of [`special_bytes`]).
+///
+/// An SSE2 version (one compare per class, `movemask`) measured no faster in verification:
+/// event strings average ~14 bytes, so the scan costs per string (a call, a branch on its end),
+/// not per byte.
+#[inline(always)]
+fn first_special_16(chunk: &[u8; 16]) -> Option<usize> {
+    let w = u128::from_le_bytes(*chunk);
+    let (lo, hi) = (special_bytes(w as u64), special_bytes((w >> 64) as u64));
+    if lo != 0 {
+        Some((lo.trailing_zeros() / 8) as usize)
+    } else if hi != 0 {
+        Some(8 + (hi.trailing_zeros() / 8) as usize)
+    } else {
+        None
+    }
+}
+
 #[inline(always)]
 fn is_json_whitespace(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r')
@@ -184,7 +231,7 @@ impl<'a> Parser<'a> {
     #[inline]
     fn value(&mut self, depth: usize) -> Result<(), CanonicalError> {
         match self.peek() {
-            Some(b'"') => self.string().map(|_| ()),
+            Some(b'"') => self.string().map(|_plain| ()),
             Some(b'{') => self.object(depth + 1, None),
             Some(b'[') => self.array(depth + 1),
             Some(b'-' | b'0'..=b'9') => self.number(),
@@ -228,7 +275,10 @@ impl<'a> Parser<'a> {
                 Some(b'"') => {}
                 other => return Err(self.unexpected(other, "expected a string key")),
             }
-            let key = self.string()?;
+            // Built here from scalars, not returned by `string`: a struct result travelled through
+            // memory and reading it back stalled on store forwarding.
+            let plain = self.string()?;
+            let key = RawStr { start: key_offset + 1, end: self.pos - 1, plain };
             if let Some(prev) = prev {
                 match compare_keys(self.b, prev, key) {
                     Ordering::Less => {}
@@ -244,7 +294,12 @@ impl<'a> Parser<'a> {
                 other => return Err(self.unexpected(other, "expected ':' after an object key")),
             }
             let value_start = self.pos;
-            self.value(depth)?;
+            // Most values are strings: decided inline here, not through a call to `value`.
+            if self.peek() == Some(b'"') {
+                self.string()?;
+            } else {
+                self.value(depth)?;
+            }
             if let Some(members) = members.as_deref_mut() {
                 members(key, value_start..self.pos);
             }
@@ -270,7 +325,11 @@ impl<'a> Parser<'a> {
             return Ok(());
         }
         loop {
-            self.value(depth)?;
+            if self.peek() == Some(b'"') {
+                self.string()?;
+            } else {
+                self.value(depth)?;
+            }
             match self.peek() {
                 Some(b',') => self.pos += 1,
                 Some(b']') => {
@@ -282,30 +341,36 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// A string at `self.pos` (which holds `"`); leaves `self.pos` after the closing quote.
-    #[inline]
-    fn string(&mut self) -> Result<RawStr, CanonicalError> {
+    /// A string at `self.pos` (which holds `"`); leaves `self.pos` after the closing quote and
+    /// returns whether the string is plain ASCII without escapes (see [`RawStr`]).
+    ///
+    /// Always inlined, with the common case (plain ASCII up to the closing quote) decided here
+    /// and everything else in [`Self::string_rest`]: called out of line, its result came back
+    /// through memory and reading it stalled on store forwarding, ~5% of verification time.
+    #[inline(always)]
+    fn string(&mut self) -> Result<bool, CanonicalError> {
+        let i = skip_plain(self.b, self.pos + 1);
+        if self.b.get(i) == Some(&b'"') {
+            self.pos = i + 1;
+            return Ok(true);
+        }
+        self.string_rest(i)
+    }
+
+    /// The rest of the string whose `"` is at `self.pos`, from `i`, its first byte that is not
+    /// plain ASCII (or the end of input); returns whether the string is plain after all.
+    #[inline(never)]
+    fn string_rest(&mut self, mut i: usize) -> Result<bool, CanonicalError> {
         let b = self.b;
-        let start = self.pos + 1;
-        let mut i = start;
         let mut plain = true;
         loop {
-            // Skip ordinary ASCII eight bytes at a time.
-            while let Some(chunk) = b.get(i..).and_then(<[u8]>::first_chunk::<8>) {
-                let mask = special_bytes(u64::from_le_bytes(*chunk));
-                if mask != 0 {
-                    i += (mask.trailing_zeros() / 8) as usize;
-                    break;
-                }
-                i += 8;
-            }
             let Some(&c) = b.get(i) else {
                 return Err(self.err(self.pos, "unterminated string"));
             };
             match c {
                 b'"' => {
                     self.pos = i + 1;
-                    return Ok(RawStr { start, end: i, plain });
+                    return Ok(plain);
                 }
                 b'\\' => {
                     plain = false;
@@ -318,6 +383,7 @@ impl<'a> Parser<'a> {
                 }
                 _ => i += 1,
             }
+            i = skip_plain(b, i);
         }
     }
 
@@ -952,6 +1018,49 @@ mod tests {
     fn error_display() {
         let e = check_canonical(b"[1, 2]").unwrap_err();
         assert_eq!(e.to_string(), "not canonical JSON at byte 3: insignificant whitespace");
+    }
+
+    #[test]
+    fn sixteen_byte_scan_finds_the_first_special_byte() {
+        let fills: Vec<u8> = (0x20u8..0x80).filter(|&c| !is_special(c)).collect();
+        for fill in [b'a', b' ', b'~', 0x21, 0x5b, 0x5d, 0x7f] {
+            assert_eq!(first_special_16(&[fill; 16]), None, "{fill}");
+        }
+        for pos in 0..16 {
+            for c in 0u8..=255 {
+                let fill = fills[(pos * 7 + usize::from(c)) % fills.len()];
+                let mut bytes = [fill; 16];
+                bytes[pos] = c;
+                // A later special byte must not hide this one.
+                if pos + 1 < 16 {
+                    bytes[15] = b'"';
+                }
+                let want = if is_special(c) {
+                    Some(pos)
+                } else if pos + 1 < 16 {
+                    Some(15)
+                } else {
+                    None
+                };
+                assert_eq!(first_special_16(&bytes), want, "{bytes:?}");
+            }
+        }
+        // skip_plain over every length and every position of one special byte, with and without a
+        // closing quote after it (the 16-, 8- and 1-byte steps and their boundaries).
+        for len in 0..48 {
+            let plain = vec![b'x'; len];
+            assert_eq!(skip_plain(&plain, 0), len);
+            for at in 0..len {
+                for c in [b'"', b'\\', 0x00, 0x1f, 0x80, 0xff] {
+                    let mut m = plain.clone();
+                    m[at] = c;
+                    for from in [0, at.saturating_sub(9), at] {
+                        assert_eq!(skip_plain(&m, from), at, "{m:?} from {from}");
+                    }
+                    assert_eq!(skip_plain(&m, at + 1), len);
+                }
+            }
+        }
     }
 
     #[test]

@@ -71,7 +71,12 @@ pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
 /// exactly what [`format_time`] produces for some instant. Checked byte by byte: verification
 /// calls this once per event.
 pub fn is_log_time(s: &str) -> bool {
-    let b = s.as_bytes();
+    is_log_time_bytes(s.as_bytes())
+}
+
+/// [`is_log_time`] over raw bytes (verification checks the bytes between the quotes as they are
+/// stored; anything that passes is ASCII).
+pub fn is_log_time_bytes(b: &[u8]) -> bool {
     if b.len() != 27 {
         return false;
     }

@@ -10,7 +10,7 @@
 //!   beyond 2^53 - 1 are refused rather than silently rounded (`jcs::check_exact_numbers`);
 //! * `from_bytes` accepts only bytes that are exactly the canonical form of a well-formed event.
 
-use crate::clock::is_log_time;
+use crate::clock::{is_log_time, is_log_time_bytes};
 use crate::hash::{self, Hash};
 use crate::jcs;
 use crate::LedgerError;
@@ -249,11 +249,12 @@ impl Event {
         }
         let span = |i: usize| &bytes[values[i].clone()];
         // Canonical strings of the shapes below never contain escapes, so the raw bytes between
-        // the quotes are the value.
+        // the quotes are the value. The byte checks below accept only ASCII without `\`; when
+        // one fails, `plain_string` finds the precise reason (so the fast path skips a UTF-8
+        // pass and an escape search per string, and the messages are unchanged).
+        let quoted = |i: usize| span(i).strip_prefix(b"\"").and_then(|r| r.strip_suffix(b"\""));
         let plain_string = |i: usize, what: &str| -> Result<&str, LedgerError> {
-            let raw = span(i);
-            raw.strip_prefix(b"\"")
-                .and_then(|r| r.strip_suffix(b"\""))
+            quoted(i)
                 .filter(|r| !r.contains(&b'\\'))
                 .and_then(|r| std::str::from_utf8(r).ok())
                 .ok_or_else(|| invalid(format!("{what} must be a plain string")))
@@ -265,18 +266,21 @@ impl Event {
         if span(1).first() != Some(&b'{') {
             return Err(invalid("data must be a JSON object".into()));
         }
-        validate_kind(plain_string(2, "kind")?)?;
-        let prev_text = plain_string(3, "prev")?;
-        let prev = hash::from_lower_hex(prev_text.as_bytes())
-            .ok_or_else(|| invalid("prev is not 64 lowercase hex characters".into()))?;
-        let seq = std::str::from_utf8(span(4))
-            .ok()
-            .filter(|t| t.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|t| t.parse::<u64>().ok())
+        if !quoted(2).is_some_and(is_kind) {
+            validate_kind(plain_string(2, "kind")?)?;
+        }
+        let prev = match quoted(3).and_then(hash::from_lower_hex) {
+            Some(prev) => prev,
+            None => {
+                plain_string(3, "prev")?;
+                return Err(invalid("prev is not 64 lowercase hex characters".into()));
+            }
+        };
+        let seq = parse_decimal(span(4))
             .filter(|s| *s <= MAX_SAFE_INTEGER)
             .ok_or_else(|| invalid("seq must be an integer in 0..2^53".into()))?;
-        let time = plain_string(5, "time")?;
-        if !is_log_time(time) {
+        if !quoted(5).is_some_and(is_log_time_bytes) {
+            let time = plain_string(5, "time")?;
             return Err(invalid(format!("time {time:?} is not RFC 3339 UTC with microseconds")));
         }
         let kind = span(2);
@@ -341,13 +345,7 @@ fn parse_actor_id(raw: &[u8]) -> Result<std::borrow::Cow<'_, str>, String> {
 
 /// A kind is a dotted name of lowercase ASCII segments: `decision`, `approval.decided`, `external.access_review`.
 pub fn validate_kind(kind: &str) -> Result<(), LedgerError> {
-    let ok = !kind.is_empty()
-        && kind.len() <= 128
-        && kind.split('.').all(|seg| {
-            seg.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
-                && seg.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-        });
-    if ok {
+    if is_kind(kind.as_bytes()) {
         Ok(())
     } else {
         Err(LedgerError::InvalidEvent(format!(
@@ -356,10 +354,93 @@ pub fn validate_kind(kind: &str) -> Result<(), LedgerError> {
     }
 }
 
+/// Whether `kind` is a valid kind (see [`validate_kind`]); only ASCII can pass.
+fn is_kind(kind: &[u8]) -> bool {
+    !kind.is_empty()
+        && kind.len() <= 128
+        && kind.split(|&b| b == b'.').all(|seg| {
+            seg.first().is_some_and(u8::is_ascii_lowercase)
+                && seg.iter().all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        })
+}
+
+/// The value of a non-empty run of ASCII digits, exactly as `str::parse::<u64>` reads it (`None`
+/// for anything else or on overflow), without a UTF-8 pass.
+fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        if d.is_ascii_digit() {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        } else {
+            None
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn decimal_parsing_matches_str_parse() {
+        for s in [
+            "",
+            "0",
+            "7",
+            "007",
+            "9007199254740993",
+            "18446744073709551615",
+            "18446744073709551616",
+            "1a",
+            "-1",
+            "+1",
+            " 1",
+            "１",
+        ] {
+            assert_eq!(
+                parse_decimal(s.as_bytes()),
+                s.parse::<u64>().ok().filter(|_| s.bytes().all(|b| b.is_ascii_digit())),
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn byte_kind_check_matches_validate_kind() {
+        for k in [
+            "decision",
+            "approval.decided",
+            "a",
+            "a-b_c.d9",
+            "",
+            ".",
+            "a.",
+            ".a",
+            "A",
+            "a..b",
+            "9a",
+            "a.9",
+            "é",
+            "a\\nb",
+            &"a".repeat(128),
+            &"a".repeat(129),
+        ] {
+            // The rule as first written, over `str`.
+            let reference = !k.is_empty()
+                && k.len() <= 128
+                && k.split('.').all(|seg| {
+                    seg.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+                        && seg
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+                });
+            assert_eq!(is_kind(k.as_bytes()), reference, "{k:?}");
+            assert_eq!(validate_kind(k).is_ok(), reference, "{k:?}");
+        }
+    }
 
     fn sample(seq: u64) -> Event {
         let draft = EventDraft::new(

@@ -355,26 +355,43 @@ fn first_failure(entries: &[StoredEntry], first_seq: u64, prev: &Hash) -> (Failu
     if threads == 1 || entries.len() < PARALLEL_MIN {
         return check_run(0, entries.len());
     }
-    let chunk = entries.len().div_ceil(threads);
+    // Many small pieces handed out to whichever thread is free (not one fixed share per thread):
+    // on a shared machine one core is often slower, and a fixed split waits for it.
+    let piece = entries.len().div_ceil(threads * 16).max(256);
+    let pieces = entries.len().div_ceil(piece);
+    let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        let runs: Vec<_> = (0..threads)
-            .map(|t| {
-                let (from, to) = (t * chunk, ((t + 1) * chunk).min(entries.len()));
-                scope.spawn(move || check_run(from, to))
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let p = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if p >= pieces {
+                            break;
+                        }
+                        let (from, to) = (p * piece, ((p + 1) * piece).min(entries.len()));
+                        done.push(check_run(from, to));
+                    }
+                    done
+                })
             })
             .collect();
         let mut failure: Failure = None;
         let mut declared = Vec::new();
-        for (t, run) in runs.into_iter().enumerate() {
-            // A panicked check is a failure too, never a silent pass.
-            let (f, d) = run
+        for worker in workers {
+            // A panicked check is a failure too, never a silent pass (at the batch's start, as
+            // which piece panicked is unknown).
+            let runs = worker
                 .join()
-                .unwrap_or_else(|_| (Some((t * chunk, "internal error: a check panicked".into())), vec![]));
-            declared.extend(d);
-            // The earliest failing chunk holds the earliest failure.
-            if let Some(f) = f {
-                if failure.as_ref().is_none_or(|(i, _)| f.0 < *i) {
-                    failure = Some(f);
+                .unwrap_or_else(|_| vec![(Some((0, "internal error: a check panicked".into())), vec![])]);
+            for (f, d) in runs {
+                declared.extend(d);
+                // The earliest failing piece holds the earliest failure.
+                if let Some(f) = f {
+                    if failure.as_ref().is_none_or(|(i, _)| f.0 < *i) {
+                        failure = Some(f);
+                    }
                 }
             }
         }

@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 use gavel_ledger::canonical::{check_canonical, check_canonical_object};
+use gavel_ledger::jcs;
 use proptest::prelude::*;
 use serde_json::{Map, Number, Value};
 
@@ -20,9 +21,23 @@ fn oracle(m: &[u8]) -> bool {
     }
 }
 
+/// The same question answered with this crate's own serializer (`jcs`, which writes events).
+fn jcs_oracle(m: &[u8]) -> bool {
+    match serde_json::from_slice::<Value>(m) {
+        Ok(v) => jcs::to_vec(&v).is_ok_and(|c| c == m),
+        Err(_) => false,
+    }
+}
+
 fn assert_agrees(m: &[u8]) -> Result<(), TestCaseError> {
     let ours = check_canonical(m);
     let expected = oracle(m);
+    prop_assert_eq!(
+        jcs_oracle(m),
+        expected,
+        "the two references disagree on {:?}",
+        String::from_utf8_lossy(m)
+    );
     prop_assert_eq!(
         ours.is_ok(),
         expected,
@@ -49,6 +64,30 @@ fn arb_char() -> impl Strategy<Value = char> {
 
 fn arb_string() -> impl Strategy<Value = String> {
     prop::collection::vec(arb_char(), 0..10).prop_map(String::from_iter)
+}
+
+/// Long strings: runs of plain ASCII of any length with the occasional special character, so that
+/// escapes, raw non-ASCII, control characters and the closing quote fall at every offset of the
+/// validator's 16- and 8-byte scan steps (`arb_string` stops at 10 characters).
+fn arb_long_string() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop_oneof![12 => proptest::char::range(' ', '~'), 1 => arb_char()], 0..70)
+        .prop_map(String::from_iter)
+}
+
+/// Values made of long strings (as keys too), nested.
+fn arb_long_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        4 => arb_long_string().prop_map(Value::String),
+        1 => arb_number().prop_map(Value::Number),
+        1 => Just(Value::Null),
+    ];
+    leaf.prop_recursive(3, 32, 5, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            prop::collection::vec((arb_long_string(), inner), 0..5)
+                .prop_map(|members| Value::Object(members.into_iter().collect::<Map<String, Value>>())),
+        ]
+    })
 }
 
 fn arb_number() -> impl Strategy<Value = Number> {
@@ -374,6 +413,55 @@ proptest! {
     ) {
         let body: Vec<String> = keys.iter().enumerate().map(|(i, k)| format!("\"{}\":{i}", k.concat())).collect();
         assert_agrees(format!("{{{}}}", body.join(",")).as_bytes())?;
+    }
+
+    /// Long strings and keys: the reference output is accepted (and both references write it),
+    /// and mutations of it agree with the oracle.
+    #[test]
+    fn long_strings_agree_with_the_oracle(
+        v in arb_long_value(),
+        mutations in prop::collection::vec(arb_mutation(), 0..3),
+    ) {
+        let canonical = serde_json_canonicalizer::to_vec(&v).unwrap();
+        prop_assert_eq!(&jcs::to_vec(&v).unwrap(), &canonical);
+        prop_assert_eq!(check_canonical(&canonical), Ok(()), "{}", String::from_utf8_lossy(&canonical));
+        let mut bytes = canonical;
+        for m in &mutations {
+            bytes = apply(&v, &bytes, m);
+            if bytes.is_empty() {
+                break;
+            }
+        }
+        assert_agrees(&bytes)?;
+    }
+
+    /// Any byte value written at any position inside a long canonical string (as a value, a key,
+    /// or followed by more members), or inserted there: quotes, backslashes, control
+    /// characters, UTF-8 lead and continuation bytes at every scan offset.
+    #[test]
+    fn any_byte_inside_a_long_string_agrees_with_the_oracle(
+        s in arb_long_string(),
+        at in any::<prop::sample::Index>(),
+        byte in prop_oneof![3 => any::<u8>(), 1 => prop::sample::select(b"\"\\\x00\x1f\x7f\x80\xbf\xc3\xe2\xed\xf0\xff".to_vec())],
+        insert in any::<bool>(),
+        shape in 0usize..3,
+    ) {
+        let quoted = serde_json_canonicalizer::to_vec(&s).unwrap();
+        let mut m = match shape {
+            0 => quoted.clone(),
+            1 => [&b"{"[..], &quoted, b":0}"].concat(),
+            _ => [&b"{"[..], &quoted, b":[],\"~~~\":1}"].concat(),
+        };
+        let first = usize::from(shape != 0) + 1; // the first byte inside the quotes
+        let i = first + at.index(quoted.len() - 1);
+        if insert {
+            m.insert(i, byte);
+        } else if i < first + quoted.len() - 2 {
+            m[i] = byte;
+        } else {
+            m.insert(i, byte);
+        }
+        assert_agrees(&m)?;
     }
 
     /// Arbitrary bytes never panic, and agree with the oracle.

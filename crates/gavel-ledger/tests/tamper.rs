@@ -343,4 +343,15 @@ fn batch_verification_matches_one_by_one() {
         removed.remove(at);
         assert_eq!(batched(&removed), one_by_one(&removed), "removal at {at}");
     }
+    // Two edits in different pieces of a batch (the pieces are checked in any order): the earlier
+    // one is reported.
+    for (first, second) in [(300usize, 4000usize), (4000, 4100), (10, 4990), (255, 256), (4999, 5000)] {
+        let mut edited = original.clone();
+        for at in [second, first] {
+            edited[at].bytes.as_mut().unwrap()[10] ^= 1;
+        }
+        let r = batched(&edited);
+        assert_eq!(r.first_break, Some(first as u64));
+        assert_eq!(r, one_by_one(&edited), "edits at {first} and {second}");
+    }
 }

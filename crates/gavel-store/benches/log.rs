@@ -14,7 +14,7 @@
 //!    and the largest WAL seen.
 //!
 //! Environment: GAVEL_BENCH_SECS (seconds per append run, default 4), GAVEL_BENCH_PROOF_SIZE
-//! (default 1_000_000).
+//! (default 1_000_000), GAVEL_BENCH_VERIFY_ROUNDS (verification rounds, best of each kept, default 5).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the test failing
 
 #[path = "common/bare_sqlite.rs"]
@@ -200,13 +200,28 @@ fn bench_bare_sqlite(row_size: usize) -> f64 {
     bare_sqlite::rows_per_sec(row_size, secs())
 }
 
+/// Verification vs plain SHA-256: the best rate of each over `rounds` rounds (each round runs
+/// the three back to back, so a burst of load elsewhere hits one round, not one side), and the
+/// ratios each round measured. On a shared, loaded machine wall-clock rates swing by 2-3x, so the
+/// single-threaded pair is also timed by this thread's own time on a CPU (`cpu_ratio`).
 struct VerifyRates {
     sha: f64,
     one_thread: f64,
     batched: f64,
+    one_thread_ratios: Vec<f64>,
+    batched_ratios: Vec<f64>,
+    /// Total on-CPU time of SHA-256 / of 1-thread verification over all rounds, if measurable.
+    cpu_ratio: Option<f64>,
 }
 
-fn bench_verify(n: u64) -> VerifyRates {
+/// Seconds this thread has run on a CPU (Linux `/proc/thread-self/schedstat`, in ns), if known.
+fn thread_cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
+    Some(ns as f64 / 1e9)
+}
+
+fn bench_verify(n: u64, rounds: usize) -> VerifyRates {
     let mut prev = ZERO_HASH;
     let entries: Vec<StoredEntry> = (0..n)
         .map(|seq| {
@@ -220,33 +235,56 @@ fn bench_verify(n: u64) -> VerifyRates {
         })
         .collect();
     let total_bytes: usize = entries.iter().map(|e| e.bytes.as_ref().map_or(0, Vec::len)).sum();
-
-    let start = Instant::now();
-    let mut acc = 0u8;
-    for e in &entries {
-        let h = Sha256::digest(e.bytes.as_deref().unwrap_or_default());
-        acc ^= h[0];
-    }
-    let sha_secs = start.elapsed().as_secs_f64();
-    std::hint::black_box(acc);
-
-    let start = Instant::now();
-    let mut v = RangeVerifier::new(0, ZERO_HASH, vec![]);
-    for e in &entries {
-        v.push(e);
-    }
-    assert!(v.finish(n, n).valid);
-    let one_thread_secs = start.elapsed().as_secs_f64();
-
-    let start = Instant::now();
-    let mut v = RangeVerifier::new(0, ZERO_HASH, vec![]);
-    for chunk in entries.chunks(16_384) {
-        v.push_batch(chunk);
-    }
-    assert!(v.finish(n, n).valid);
-    let batched_secs = start.elapsed().as_secs_f64();
     let mb = total_bytes as f64 / 1e6;
-    VerifyRates { sha: mb / sha_secs, one_thread: mb / one_thread_secs, batched: mb / batched_secs }
+    // (wall seconds, on-CPU seconds of this thread)
+    let timed = |f: &dyn Fn()| {
+        let (start, cpu) = (Instant::now(), thread_cpu_secs());
+        f();
+        (start.elapsed().as_secs_f64(), cpu.zip(thread_cpu_secs()).map(|(a, b)| b - a))
+    };
+    let sha = || {
+        let mut acc = 0u8;
+        for e in &entries {
+            let h = Sha256::digest(e.bytes.as_deref().unwrap_or_default());
+            acc ^= h[0];
+        }
+        std::hint::black_box(acc);
+    };
+    let one_thread = || {
+        let mut v = RangeVerifier::new(0, ZERO_HASH, vec![]);
+        for e in &entries {
+            v.push(e);
+        }
+        assert!(v.finish(n, n).valid);
+    };
+    let batched = || {
+        let mut v = RangeVerifier::new(0, ZERO_HASH, vec![]);
+        for chunk in entries.chunks(16_384) {
+            v.push_batch(chunk);
+        }
+        assert!(v.finish(n, n).valid);
+    };
+    let mut r = VerifyRates {
+        sha: 0.0,
+        one_thread: 0.0,
+        batched: 0.0,
+        one_thread_ratios: Vec::new(),
+        batched_ratios: Vec::new(),
+        cpu_ratio: None,
+    };
+    let (mut sha_cpu, mut one_thread_cpu) = (Some(0.0), Some(0.0));
+    for _ in 0..rounds {
+        let ((s, s_cpu), (o, o_cpu), (b, _)) = (timed(&sha), timed(&one_thread), timed(&batched));
+        r.sha = r.sha.max(mb / s);
+        r.one_thread = r.one_thread.max(mb / o);
+        r.batched = r.batched.max(mb / b);
+        r.one_thread_ratios.push(s / o);
+        r.batched_ratios.push(s / b);
+        sha_cpu = sha_cpu.zip(s_cpu).map(|(t, d)| t + d);
+        one_thread_cpu = one_thread_cpu.zip(o_cpu).map(|(t, d)| t + d);
+    }
+    r.cpu_ratio = sha_cpu.zip(one_thread_cpu).map(|(s, o)| s / o);
+    r
 }
 
 fn bench_store_verify(store: &SqliteStore) -> f64 {
@@ -376,18 +414,34 @@ fn main() {
         }
     }
     if run("verify") {
-        let r = bench_verify(300_000);
+        let rounds =
+            std::env::var("GAVEL_BENCH_VERIFY_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5).max(1);
+        let r = bench_verify(300_000, rounds);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let range = |ratios: &[f64]| {
+            let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = ratios.iter().copied().fold(0.0, f64::max);
+            format!("per round {:.1}-{:.1}%", 100.0 * lo, 100.0 * hi)
+        };
+        println!("verification: best of {rounds} rounds each");
         println!("plain SHA-256 over the event bytes (1 core):           {:>8.1} MB/s", r.sha);
         println!(
-            "full verification, 1 thread:                           {:>8.1} MB/s = {:>5.1}% of plain SHA-256",
+            "full verification, 1 thread:                           {:>8.1} MB/s = {:>5.1}% of plain SHA-256 ({})",
             r.one_thread,
-            100.0 * r.one_thread / r.sha
+            100.0 * r.one_thread / r.sha,
+            range(&r.one_thread_ratios)
         );
+        if let Some(cpu) = r.cpu_ratio {
+            println!(
+                "full verification, 1 thread, by on-CPU time:                      {:>5.1}% of plain SHA-256",
+                100.0 * cpu
+            );
+        }
         println!(
-            "full verification, batched over {cores} cores:              {:>8.1} MB/s = {:>5.1}% of plain SHA-256",
+            "full verification, batched over {cores} cores:              {:>8.1} MB/s = {:>5.1}% of plain SHA-256 ({})",
             r.batched,
-            100.0 * r.batched / r.sha
+            100.0 * r.batched / r.sha,
+            range(&r.batched_ratios)
         );
     }
     if run("proof") {
