@@ -53,6 +53,18 @@ fn peak_anon_kib<T>(f: impl FnOnce() -> T) -> (T, u64) {
     })
 }
 
+/// CPU time (user + system) of the whole process so far, in seconds: on a loaded machine a
+/// steadier measure than the wall clock.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses): utime and stime are the 12th
+    // and 13th, in clock ticks (100 per second on Linux).
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn reset_peak_rss() {
     // Linux: writing 5 to clear_refs resets VmHWM to the current RSS.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -100,7 +112,7 @@ fn export_memory_is_bounded() {
     reset_peak_rss();
     let before = peak_rss_kib();
     let (anon_before, file_before) = (status_kib("RssAnon"), status_kib("RssFile"));
-    let started = Instant::now();
+    let (started, cpu_started) = (Instant::now(), cpu_seconds());
     let (s, anon_peak) = peak_anon_kib(|| export(&ExportRequest {
         store: log.store().as_ref(),
         checkpoint: &checkpoint,
@@ -119,6 +131,7 @@ fn export_memory_is_bounded() {
     }));
     let s = s.expect("export");
     let export_time = started.elapsed();
+    let export_cpu = cpu_seconds() - cpu_started;
     let peak = peak_rss_kib();
     assert_eq!(s.total_events, n);
     let sums = std::fs::read_to_string(tmp.path().join("bundle").join("SHA256SUMS")).expect("sums");
@@ -134,7 +147,7 @@ fn export_memory_is_bounded() {
         std::fs::write(path, sums).expect("write sums");
     }
     eprintln!(
-        "export of {n} events: {export_time:?}, peak RSS {} MiB (baseline {} MiB, of which {} MiB file pages), \
+        "export of {n} events: {export_time:?} (CPU {export_cpu:.1} s), peak RSS {} MiB (baseline {} MiB, of which {} MiB file pages), \
          anonymous peak {} MiB (baseline {} MiB)",
         peak / 1024,
         before / 1024,
@@ -143,9 +156,14 @@ fn export_memory_is_bounded() {
         anon_before / 1024
     );
     reset_peak_rss();
-    let started = Instant::now();
+    let (started, cpu_started) = (Instant::now(), cpu_seconds());
     let r = verify_bundle(&tmp.path().join("bundle"), &VerifyOptions::default());
     assert!(r.valid, "{r:#?}");
-    eprintln!("verify: {:?}, peak RSS {} MiB", started.elapsed(), peak_rss_kib() / 1024);
+    eprintln!(
+        "verify: {:?} (CPU {:.1} s), peak RSS {} MiB",
+        started.elapsed(),
+        cpu_seconds() - cpu_started,
+        peak_rss_kib() / 1024
+    );
     assert!(anon_peak < 256 * 1024, "export anonymous peak RSS {} MiB exceeds 256 MiB", anon_peak / 1024);
 }
