@@ -76,11 +76,14 @@ fn export_memory_is_bounded() {
     let n: u64 = std::env::var("GAVEL_EVIDENCE_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
     let tmp = tempfile::tempdir().expect("tempdir");
     let clock = Arc::new(ManualClock::new(datetime!(2026-01-01 00:00 UTC)));
-    let (log, _) =
-        Log::open(&DataDir::new(tmp.path().join("data")), clock.clone(), Some("acme")).expect("open");
+    // GAVEL_EVIDENCE_DATA keeps the filled log between runs (filled once, then reused): so two
+    // builds export the same log, and their bundles can be compared.
+    let data = std::env::var("GAVEL_EVIDENCE_DATA").map_or_else(|_| tmp.path().join("data"), Into::into);
+    let (log, _) = Log::open(&DataDir::new(data), clock.clone(), Some("acme")).expect("open");
     let started = Instant::now();
     let per_day = (n / 100).max(1);
-    let mut i = 0u64;
+    let mut i = log.store().head().expect("head").size;
+    assert!(i == 0 || i == n, "GAVEL_EVIDENCE_DATA holds {i} events, not {n}");
     while i < n {
         let mut pending = Vec::new();
         for _ in 0..4096.min(n - i) {
