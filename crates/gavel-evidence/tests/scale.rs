@@ -116,22 +116,24 @@ fn export_memory_is_bounded() {
     let before = peak_rss_kib();
     let (anon_before, file_before) = (status_kib("RssAnon"), status_kib("RssFile"));
     let (started, cpu_started) = (Instant::now(), cpu_seconds());
-    let (s, anon_peak) = peak_anon_kib(|| export(&ExportRequest {
-        store: log.store().as_ref(),
-        checkpoint: &checkpoint,
-        log_origin: log.origin(),
-        log_key: &log_key,
-        export_key: &key,
-        framework: &fw,
-        from: parse_date("2026-01-01").expect("d"),
-        to: parse_date("2026-06-01").expect("d"),
-        org: "acme".into(),
-        out: tmp.path().join("bundle"),
-        retention_days: 365,
-        simulated: true,
-        generated_at: datetime!(2026-06-01 00:00 UTC),
-        progress: None,
-    }));
+    let (s, anon_peak) = peak_anon_kib(|| {
+        export(&ExportRequest {
+            store: log.store().as_ref(),
+            checkpoint: &checkpoint,
+            log_origin: log.origin(),
+            log_key: &log_key,
+            export_key: &key,
+            framework: &fw,
+            from: parse_date("2026-01-01").expect("d"),
+            to: parse_date("2026-06-01").expect("d"),
+            org: "acme".into(),
+            out: tmp.path().join("bundle"),
+            retention_days: 365,
+            simulated: true,
+            generated_at: datetime!(2026-06-01 00:00 UTC),
+            progress: None,
+        })
+    });
     let s = s.expect("export");
     let export_time = started.elapsed();
     let export_cpu = cpu_seconds() - cpu_started;
