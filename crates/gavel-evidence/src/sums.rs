@@ -127,7 +127,7 @@ mod tests {
             HashingWriter::new(std::fs::File::create(&path).expect("create")),
         );
         for i in 0..1000u32 {
-            write!(w, "line {i}\n").expect("write");
+            writeln!(w, "line {i}").expect("write");
         }
         let (_, hash) = w.into_inner().map_err(|e| e.into_error()).expect("flush").finish();
         assert_eq!(hash, hash_file(&path).expect("hash"));
