@@ -50,7 +50,7 @@ use crate::bundle::{
 };
 use crate::framework::Framework;
 use crate::report::{self, ReportInput, REPORT_FILE};
-use crate::sums::{self, SIG_FILE, SUMS_FILE};
+use crate::sums::{self, HashingWriter, SIG_FILE, SUMS_FILE};
 use crate::{oscal, EvidenceError, GENERATOR};
 use ed25519_dalek::{Signer as _, SigningKey};
 use gavel_ledger::clock::format_time;
@@ -294,11 +294,63 @@ pub fn analyse_period(
     Ok(analysis.finish(&chain))
 }
 
+/// A criterion's two row files while the period streams: its CSV (hashed as it is written) and
+/// the JSON rows that `controls/<ID>.json` copies behind its header at the end.
 struct CriterionOut {
-    csv: csv::Writer<BufWriter<File>>,
+    csv: BufWriter<HashingWriter<File>>,
     rows: BufWriter<File>,
     rows_path: PathBuf,
     first_row: bool,
+}
+
+/// Capacity of the streaming writers: large writes, few system calls.
+const WRITE_BUFFER: usize = 1 << 18;
+
+/// A buffer a `csv::Writer` writes into and the caller empties (the csv crate has no
+/// `get_mut`): each evidence row is formatted once and its bytes written to every criterion it
+/// is evidence of.
+#[derive(Clone, Default)]
+struct SharedBuf(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+impl Write for SharedBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One evidence row formatted as a CSV record and as JSON, the same bytes for every criterion.
+struct RowFormatter {
+    csv: csv::Writer<SharedBuf>,
+    csv_bytes: SharedBuf,
+    json: Vec<u8>,
+}
+
+impl RowFormatter {
+    fn new() -> Self {
+        let csv_bytes = SharedBuf::default();
+        let csv = csv::WriterBuilder::new().has_headers(false).from_writer(csv_bytes.clone());
+        RowFormatter { csv, csv_bytes, json: Vec::with_capacity(1024) }
+    }
+
+    /// The CSV record of `fields` (the header line).
+    fn csv_record(&mut self, fields: &[&str]) -> Result<Vec<u8>, EvidenceError> {
+        self.csv.write_record(fields).map_err(|e| export_err(format!("csv: {e}")))?;
+        self.csv.flush()?;
+        Ok(std::mem::take(&mut *self.csv_bytes.0.borrow_mut()))
+    }
+
+    /// Formats `row`; the bytes are read with [`RowFormatter::csv`] and [`RowFormatter::json`].
+    fn format(&mut self, row: &crate::analysis::Row) -> Result<(), EvidenceError> {
+        self.csv_bytes.0.borrow_mut().clear();
+        self.csv.serialize(row).map_err(|e| export_err(format!("csv: {e}")))?;
+        self.csv.flush()?;
+        self.json.clear();
+        serde_json::to_writer(&mut self.json, row).map_err(|e| export_err(e.to_string()))
+    }
 }
 
 /// Writes the bundle. See the module documentation for what it contains and guarantees.
@@ -399,18 +451,24 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
         });
     }
 
-    let mut events = BufWriter::new(File::create(dir.join("events.jsonl"))?);
+    // The SHA-256 of the big files, computed as they are written (the rest are hashed at the end).
+    let mut hashed = std::collections::BTreeMap::<String, String>::new();
+    let mut events =
+        BufWriter::with_capacity(WRITE_BUFFER, HashingWriter::new(File::create(dir.join("events.jsonl"))?));
+    let mut formatter = RowFormatter::new();
+    // The header is written explicitly so that a criterion without evidence still has one.
+    let csv_header = formatter.csv_record(&CSV_HEADER)?;
     let mut outs = Vec::with_capacity(fw.criteria.len());
     for c in &fw.criteria {
-        // The header is written explicitly so that a criterion without evidence still has one.
-        let mut csv = csv::WriterBuilder::new()
-            .has_headers(false)
-            .from_writer(BufWriter::new(File::create(dir.join("controls").join(format!("{}.csv", c.id)))?));
-        csv.write_record(CSV_HEADER).map_err(|e| export_err(format!("csv: {e}")))?;
+        let mut csv = BufWriter::with_capacity(
+            WRITE_BUFFER,
+            HashingWriter::new(File::create(dir.join("controls").join(format!("{}.csv", c.id)))?),
+        );
+        csv.write_all(&csv_header)?;
         let rows_path = dir.join("controls").join(format!(".{}.rows", c.id));
         outs.push(CriterionOut {
             csv,
-            rows: BufWriter::new(File::create(&rows_path)?),
+            rows: BufWriter::with_capacity(WRITE_BUFFER, File::create(&rows_path)?),
             rows_path,
             first_row: true,
         });
@@ -478,15 +536,16 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
         let mut matched = Vec::new();
         analysis.observe(&event, |i| matched.push(i));
         if !matched.is_empty() {
-            let r = analysis.row(&event, &leaf_hex);
+            formatter.format(&analysis.row(&event, &leaf_hex))?;
+            let csv_row = formatter.csv_bytes.0.borrow();
             for i in matched {
                 let Some(o) = outs.get_mut(i) else { continue };
-                o.csv.serialize(&r).map_err(|e| export_err(format!("csv: {e}")))?;
+                o.csv.write_all(&csv_row)?;
                 if !o.first_row {
                     o.rows.write_all(b",\n")?;
                 }
                 o.first_row = false;
-                serde_json::to_writer(&mut o.rows, &r).map_err(|e| export_err(e.to_string()))?;
+                o.rows.write_all(&formatter.json)?;
             }
         }
         last_time = Some(event.time);
@@ -509,7 +568,9 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
         gaps.push(date_str(next_day));
         next_day += Duration::days(1);
     }
-    events.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    let (events, events_sha256) = events.into_inner().map_err(|e| e.into_error())?.finish();
+    events.sync_all()?;
+    hashed.insert("events.jsonl".into(), events_sha256);
     if done != total {
         return Err(export_err(format!("the log returned {done} events for seqs {first}..{end}")));
     }
@@ -543,8 +604,9 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
     let mut results = Vec::new();
     for ((c, o), st) in fw.criteria.iter().zip(outs).zip(statements) {
         let CriterionOut { csv, rows, rows_path, .. } = o;
-        csv.into_inner().map_err(|e| export_err(format!("csv: {e}")))?.flush()?;
-        rows.into_inner().map_err(|e| e.into_error())?.flush()?;
+        let (_, csv_sha256) = csv.into_inner().map_err(|e| e.into_error())?.finish();
+        hashed.insert(format!("controls/{}.csv", c.id), csv_sha256);
+        rows.into_inner().map_err(|e| e.into_error())?;
         let header = ControlHeader {
             framework: fw.framework.id.clone(),
             criterion: c.id.clone(),
@@ -560,9 +622,10 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
             findings: st.findings.clone(),
             analysis: st.analysis,
         };
-        let mut w = BufWriter::new(File::create(dir.join(bundle::control_json(&c.id)))?);
+        // Unbuffered: the header is one write and the rows are copied in large reads.
+        let mut w = HashingWriter::new(File::create(dir.join(bundle::control_json(&c.id)))?);
         header.write(&mut w, &mut File::open(&rows_path)?)?;
-        w.flush()?;
+        hashed.insert(bundle::control_json(&c.id), w.finish().1);
         fs::remove_file(&rows_path)?;
         results.push(CriterionResult {
             id: c.id.clone(),
@@ -729,8 +792,17 @@ fn write_bundle(req: &ExportRequest<'_>, dir: &Path) -> Result<ExportSummary, Ev
     entries.sort();
     let mut listed = Vec::with_capacity(entries.len());
     for rel in entries {
-        let hash = sums::hash_file(&dir.join(&rel))?;
+        let hash = match hashed.remove(&rel) {
+            Some(hash) => {
+                debug_assert_eq!(hash, sums::hash_file(&dir.join(&rel))?, "{rel} hashed as written");
+                hash
+            }
+            None => sums::hash_file(&dir.join(&rel))?,
+        };
         listed.push((rel, hash));
+    }
+    if !hashed.is_empty() {
+        return Err(export_err(format!("files written but not found when listing: {:?}", hashed.keys())));
     }
     let text = sums::format(&listed);
     fs::write(dir.join(SUMS_FILE), &text)?;

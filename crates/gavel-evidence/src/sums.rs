@@ -28,6 +28,38 @@ pub fn hash_file(path: &Path) -> std::io::Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
+/// A writer that hashes exactly the bytes its inner writer accepted, so a file's SHA-256 is
+/// known when it is written rather than by reading it back (a 10 M-event bundle is ~18 GB).
+/// Put it *below* any buffering, so what it hashes is what reaches the file.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: std::io::Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashingWriter { inner, hasher: Sha256::new() }
+    }
+
+    /// The inner writer and the hex SHA-256 of everything written through this one.
+    pub fn finish(self) -> (W, String) {
+        (self.inner, hex::encode(self.hasher.finalize()))
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        // `n <= buf.len()` by the `Write` contract; `get` keeps a broken writer from panicking.
+        self.hasher.update(buf.get(..n).unwrap_or(buf));
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Whether `path` is a path the format carries as is.
 pub fn is_safe_path(path: &str) -> bool {
     !path.is_empty()
@@ -84,6 +116,22 @@ pub fn parse(text: &str) -> Result<Vec<(String, String)>, String> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_hashing_writer_hashes_what_the_file_holds() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f");
+        let mut w = std::io::BufWriter::with_capacity(
+            7,
+            HashingWriter::new(std::fs::File::create(&path).expect("create")),
+        );
+        for i in 0..1000u32 {
+            writeln!(w, "line {i}").expect("write");
+        }
+        let (_, hash) = w.into_inner().map_err(|e| e.into_error()).expect("flush").finish();
+        assert_eq!(hash, hash_file(&path).expect("hash"));
+    }
 
     #[test]
     fn rejects_bad_lines() {
