@@ -572,27 +572,32 @@ fn run(backend: &Backend, secs: u64, warmup: u64) -> Summary {
     }
     let snapshot = |s: &Stats| -> Vec<u64> { s.counts.iter().map(|c| c.load(Ordering::Relaxed)).collect() };
     let rss_start = memory_kib(pid, "VmRSS");
+    // RssAnon is the heap; the rest of VmRSS is mostly SQLite's memory map of the database file
+    // (`mmap_size`, 256 MiB): file pages the kernel can drop, which grow with the file.
+    let anon_start = memory_kib(pid, "RssAnon");
     let db_start = backend.size(&data);
     let counts_start = snapshot(&stats);
     let started = Instant::now();
     println!(
-        "{:>6} {:>11} {:>10} {:>10} {:>10} {:>9} {:>9}",
-        "t (s)", "decisions/s", "outcomes/s", "approv./s", "queries/s", "RSS MiB", "DB MiB"
+        "{:>6} {:>11} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9}",
+        "t (s)", "decisions/s", "outcomes/s", "approv./s", "queries/s", "RSS MiB", "anon MiB", "DB MiB"
     );
     println!(
-        "{:>6} {:>11} {:>10} {:>10} {:>10} {:>9.1} {:>9.1}",
+        "{:>6} {:>11} {:>10} {:>10} {:>10} {:>9.1} {:>9.1} {:>9.1}",
         0,
         "",
         "",
         "",
         "",
         rss_start as f64 / 1024.0,
+        anon_start as f64 / 1024.0,
         mib(db_start)
     );
     let window = Duration::from_secs(secs.clamp(1, 30));
     let end = started + Duration::from_secs(secs);
     let (mut last, mut last_at) = (counts_start.clone(), started);
     let mut rss_samples = vec![rss_start];
+    let mut anon_samples = vec![anon_start];
     while Instant::now() < end {
         let next = (last_at + window).min(end);
         while Instant::now() < next {
@@ -604,9 +609,11 @@ fn run(backend: &Backend, secs: u64, warmup: u64) -> Summary {
         let rate =
             |ops: &[Op]| ops.iter().map(|o| now[*o as usize] - last[*o as usize]).sum::<u64>() as f64 / dt;
         let rss = memory_kib(pid, "VmRSS");
+        let anon = memory_kib(pid, "RssAnon");
         rss_samples.push(rss);
+        anon_samples.push(anon);
         println!(
-            "{:>6} {:>11.0} {:>10.0} {:>10.1} {:>10.1} {:>9.1} {:>9.1}",
+            "{:>6} {:>11.0} {:>10.0} {:>10.1} {:>10.1} {:>9.1} {:>9.1} {:>9.1}",
             started.elapsed().as_secs(),
             rate(&[Op::Decide]),
             rate(&[Op::Outcome]),
@@ -620,6 +627,7 @@ fn run(backend: &Backend, secs: u64, warmup: u64) -> Summary {
                 Op::ApprovalsList
             ]),
             rss as f64 / 1024.0,
+            anon as f64 / 1024.0,
             mib(backend.size(&data))
         );
         (last, last_at) = (now, Instant::now());
@@ -636,6 +644,7 @@ fn run(backend: &Backend, secs: u64, warmup: u64) -> Summary {
     }
     let measured = started.elapsed().as_secs_f64();
     let rss_end = memory_kib(pid, "VmRSS");
+    let anon_end = memory_kib(pid, "RssAnon");
     let rss_peak = memory_kib(pid, "VmHWM");
     let db_end = backend.size(&data);
     let counts_end = snapshot(&stats);
@@ -700,6 +709,13 @@ fn run(backend: &Backend, secs: u64, warmup: u64) -> Summary {
         (rss_end as f64 / rss_start as f64 - 1.0) * 100.0,
         rss_max as f64 / 1024.0,
         rss_peak as f64 / 1024.0
+    );
+    println!(
+        "server RssAnon (heap): after warm-up {:.1} MiB, end {:.1} MiB (growth {:+.1} MiB), max sampled {:.1} MiB",
+        anon_start as f64 / 1024.0,
+        anon_end as f64 / 1024.0,
+        (anon_end as f64 - anon_start as f64) / 1024.0,
+        anon_samples.iter().copied().max().unwrap_or(0) as f64 / 1024.0
     );
     let events = verify["total"].as_u64().unwrap_or(0);
     println!(
