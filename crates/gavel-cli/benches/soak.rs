@@ -208,7 +208,7 @@ fn decider(mut c: Client, thread: usize, stop: Arc<AtomicBool>, recent: Recent) 
             }
             other => panic!("decide answered an unknown decision {other:?}: {d}"),
         }
-        if n % 8 == 0 {
+        if n.is_multiple_of(8) {
             let mut r = recent.lock().unwrap();
             r.push_back(id);
             if r.len() > 1024 {
@@ -235,7 +235,7 @@ fn approver(mut c: Client, stop: Arc<AtomicBool>, decided: Arc<AtomicU64>) -> La
         }
         for id in ids {
             k += 1;
-            let verdict = if k % 4 == 0 { "deny" } else { "approve" };
+            let verdict = if k.is_multiple_of(4) { "deny" } else { "approve" };
             let body = json!({"decision": verdict, "comment": "soak"});
             if c.call(Op::ApprovalDecide, "POST", &format!("/v1/approvals/{id}/decide"), Some(body)).is_some()
             {
