@@ -2,7 +2,9 @@
 //! server directly and through `gavel gateway` (stdio), against a real `gavel serve` whose
 //! decisions are durably committed, alternating blocks of calls in one run so machine noise
 //! falls on both sides alike. Prints p50/p90/p99 of each side, the added latency at p50 and p99,
-//! and the calls/s one client gets through one gateway.
+//! and the calls/s one client gets through one gateway. A third side, `POST /v1/decide` alone
+//! (one keep-alive HTTP client, the same tool and arguments), shows how much of the added time is
+//! the durable decision itself rather than the relay.
 //!
 //! `cargo bench -p gavel-cli --bench gateway_overhead` (release build; the upstream is the
 //! official Python SDK's server from the test oracles' virtualenv). `GAVEL_BENCH_CALLS` sets the
@@ -162,15 +164,31 @@ fn main() {
         .arg(python)
         .arg(&upstream)
         .env("GAVEL_TOKEN", &agent);
+    let http = ureq::AgentBuilder::new().build();
+    let decide_url = format!("{url}/v1/decide");
+    let decide = |n: u64| -> Duration {
+        let started = Instant::now();
+        let answer: Value = http
+            .post(&decide_url)
+            .set("Authorization", &format!("Bearer {agent}"))
+            .send_json(json!({"tool": "echo", "arguments": {"text": format!("call {n}")}}))
+            .unwrap()
+            .into_json()
+            .unwrap();
+        let took = started.elapsed();
+        assert_eq!(answer["decision"], "allow", "{answer}");
+        took
+    };
     let mut direct = Client::start(direct_cmd);
     let mut gateway = Client::start(gateway_cmd);
     for n in 0..50 {
         direct.call(n);
         gateway.call(n);
+        decide(n);
     }
 
     // Alternating blocks of 100 calls.
-    let (mut through_direct, mut through_gateway) = (Vec::new(), Vec::new());
+    let (mut through_direct, mut through_gateway, mut decide_alone) = (Vec::new(), Vec::new(), Vec::new());
     let mut gateway_time = Duration::ZERO;
     let mut n = 0;
     while (through_direct.len() as u64) < calls {
@@ -184,9 +202,14 @@ fn main() {
             n += 1;
         }
         gateway_time += block.elapsed();
+        for _ in 0..100 {
+            decide_alone.push(decide(n));
+            n += 1;
+        }
     }
     through_direct.sort();
     through_gateway.sort();
+    decide_alone.sort();
     let row = |name: &str, v: &[Duration]| {
         println!(
             "{name:<9} p50 {:>7.3} ms   p90 {:>7.3} ms   p99 {:>7.3} ms   ({} calls)",
@@ -196,9 +219,10 @@ fn main() {
             v.len()
         );
     };
-    println!("tools/call round trips, one client, sequential, same run (alternating blocks of 100):");
+    println!("round trips, one client, sequential, same run (alternating blocks of 100; decide = POST /v1/decide alone):");
     row("direct", &through_direct);
     row("gateway", &through_gateway);
+    row("decide", &decide_alone);
     println!(
         "added by the gateway: p50 {:.3} ms, p99 {:.3} ms; {:.0} calls/s through one gateway (one client)",
         ms(percentile(&through_gateway, 0.5)) - ms(percentile(&through_direct, 0.5)),
