@@ -20,6 +20,11 @@
 #[path = "common/bare_sqlite.rs"]
 mod bare_sqlite;
 
+/// The allocator the gavel binary uses (see gavel-cli's main.rs), so the figures stand for it;
+/// the bare-SQLite baseline runs in this process and gets it too.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use gavel_ledger::clock::SystemClock;
 use gavel_ledger::event::{Actor, EventDraft, SealableDraft};
 use gavel_ledger::hash::{leaf_hash, ZERO_HASH};
