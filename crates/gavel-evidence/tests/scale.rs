@@ -19,6 +19,11 @@ use std::time::Instant;
 use time::macros::datetime;
 use time::Duration;
 
+/// The allocator the gavel binary uses (see gavel-cli's main.rs), so time and memory stand for
+/// `gavel evidence export`.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A `kB` line of /proc/self/status (`VmHWM`, `RssAnon`, `RssFile`).
 fn status_kib(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
