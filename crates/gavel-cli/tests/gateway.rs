@@ -1389,3 +1389,112 @@ fn the_help_shows_client_configurations() {
         assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
     }
 }
+
+/// An upstream over Streamable HTTP whose `relist` tool tells the client its list changed outside
+/// any request (no related request: the SDK sends it on the session's own stream, the `GET`).
+const STREAM_UPSTREAM: &str = r#"
+import sys
+from mcp.server.mcpserver import Context, MCPServer
+
+server = MCPServer("streams")
+
+
+@server.tool()
+async def relist(ctx: Context) -> str:
+    """Tells the client its tool list changed, on the session's stream."""
+    await ctx.session.send_tool_list_changed()
+    return "relisted"
+
+
+server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[1]))
+"#;
+
+/// stdio client → Streamable HTTP upstream: what the upstream sends outside any request (here a
+/// `notifications/tools/list_changed`) reaches the client, because the gateway listens on the
+/// session's stream once the session is initialised.
+#[test]
+fn what_an_http_upstream_sends_outside_a_request_reaches_the_client() {
+    let w = World::new();
+    std::fs::write(w.dir.join("streams.py"), STREAM_UPSTREAM).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let _upstream = Running(
+        Command::new(gavel_testkit::oracles::python())
+            .arg(w.dir.join("streams.py"))
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(w.dir.join("upstream.stderr")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the upstream MCP server did not listen");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut gateway = Command::new(env!("CARGO_BIN_EXE_gavel"));
+    common::clean(&mut gateway)
+        .args(["gateway", "--server", &w.server.url, "--token", &w.agent])
+        .args(["--upstream", &format!("http://127.0.0.1:{port}/mcp")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(w.dir.join("gateway.stderr")).unwrap());
+    let mut gateway = Running(gateway.spawn().unwrap());
+    let mut to_gateway = gateway.0.stdin.take().unwrap();
+    let from_gateway = gateway.0.stdout.take().unwrap();
+    let (tx, answers) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from_gateway).lines().map_while(Result::ok) {
+            let _ = tx.send(serde_json::from_str::<Value>(&line).unwrap());
+        }
+    });
+    let mut send = move |message: Value| {
+        use std::io::Write;
+        writeln!(to_gateway, "{message}").unwrap();
+        to_gateway.flush().unwrap();
+    };
+    let answer = || answers.recv_timeout(Duration::from_secs(60)).expect("a line from the gateway");
+    send(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25",
+                "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}),
+    );
+    assert_eq!(answer()["id"], 1);
+    send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+
+    // The gateway opens the stream just after `initialized`; a notification sent before the stream
+    // is up has nowhere to go (this upstream keeps no event store), so call until one arrives.
+    let mut notified = false;
+    for id in 2..22 {
+        send(
+            json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "relist", "arguments": {}}}),
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let line =
+                answers.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("a line");
+            if line["method"] == "notifications/tools/list_changed" {
+                notified = true;
+            } else {
+                assert_eq!(
+                    (line["id"].clone(), line["result"]["content"][0]["text"].clone()),
+                    (json!(id), json!("relisted")),
+                    "{line}"
+                );
+                break;
+            }
+        }
+        if notified {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        notified,
+        "no list change reached the client; gateway stderr: {}",
+        std::fs::read_to_string(w.dir.join("gateway.stderr")).unwrap_or_default()
+    );
+    drop(send);
+    let started = Instant::now();
+    assert!(gateway.0.wait().unwrap().success());
+    // The upstream keeps its stream open; the gateway must not wait for it (its grace is 5 s).
+    assert!(started.elapsed() < Duration::from_secs(4), "the open stream held the gateway's exit up");
+}

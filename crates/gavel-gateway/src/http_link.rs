@@ -16,12 +16,19 @@
 //! * a request the upstream refuses (an HTTP error, or a broken answer) is answered with a
 //!   JSON-RPC error under its own id, so no request waits forever; a message that could not be
 //!   sent at all (no connection) is an `Err`: it never reached the upstream;
+//! * once the session is initialised (`notifications/initialized` taken), the link listens on the
+//!   upstream's own stream (a `GET` of the endpoint) for what the server sends outside any
+//!   request — `notifications/tools/list_changed`, its own requests — and passes it on like an
+//!   answer's messages. An upstream that offers none answers 405 and is not asked again; a stream
+//!   that ends or fails is reopened after a pause (1 s, doubling to 30 s), resuming after the
+//!   last event id it gave (`Last-Event-ID`), until the session ends (404) or the link closes;
 //! * the agent's gavel token is never sent: the link has no credential of its own.
 
 use crate::jsonrpc::{self, Kind};
 use crate::protocol;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -35,6 +42,10 @@ const MAX_ERROR_CHARS: usize = 300;
 /// The largest single message taken from an upstream answer (a larger one is refused).
 const MAX_MESSAGE: u64 = 16 * 1024 * 1024;
 
+/// The first pause before reopening the upstream's stream, and the longest.
+const REOPEN_FIRST: Duration = Duration::from_secs(1);
+const REOPEN_MAX: Duration = Duration::from_secs(30);
+
 /// The session the upstream gave, and the revision it agreed to.
 #[derive(Default)]
 struct Session {
@@ -47,11 +58,20 @@ pub struct HttpLink {
     url: String,
     http: ureq::Agent,
     session: Arc<Mutex<Session>>,
-    /// Where the messages of the answers go, one line each (the stdio gateway's upstream reader).
-    lines: Mutex<Sender<String>>,
+    /// Where the messages of the answers go, one line each (the stdio gateway's upstream reader);
+    /// taken out by [`HttpLink::close`], so the reader ends once the answers in flight are read
+    /// even while the upstream keeps its stream open.
+    lines: Arc<Mutex<Option<Sender<String>>>>,
     /// Held by an `initialize`, notification or response up to its response headers, and taken
     /// briefly by every other message before its POST (see the module doc).
     order: Mutex<()>,
+    /// The agent of the upstream's long-lived stream: no overall timeout (the stream is open for
+    /// as long as the session).
+    listener: ureq::Agent,
+    /// Set once the stream's thread is started (it is started once per link).
+    listening: AtomicBool,
+    /// Set by [`HttpLink::close`]: the stream is not reopened after that.
+    closed: Arc<AtomicBool>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -67,12 +87,20 @@ impl HttpLink {
             .redirects(0)
             .user_agent(concat!("gavel-gateway/", env!("CARGO_PKG_VERSION")))
             .build();
+        let listener = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(10))
+            .redirects(0)
+            .user_agent(concat!("gavel-gateway/", env!("CARGO_PKG_VERSION")))
+            .build();
         HttpLink {
             url: url.trim().to_string(),
             http,
             session: Arc::default(),
-            lines: Mutex::new(lines),
+            lines: Arc::new(Mutex::new(Some(lines))),
             order: Mutex::new(()),
+            listener,
+            listening: AtomicBool::new(false),
+            closed: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -153,6 +181,9 @@ impl HttpLink {
             lock(&self.session).id = Some(session_id.to_string());
         }
         if !is_request {
+            if jsonrpc::method(&message) == Some("notifications/initialized") {
+                self.listen();
+            }
             return Ok(());
         }
         if answer.status() == 202 {
@@ -162,7 +193,8 @@ impl HttpLink {
             return Ok(());
         }
         let is_sse = answer.content_type().eq_ignore_ascii_case("text/event-stream");
-        let lines = lock(&self.lines).clone();
+        // After close nothing reads the answers any more.
+        let Some(lines) = lock(&self.lines).clone() else { return Ok(()) };
         let session = is_initialize.then(|| Arc::clone(&self.session));
         let reader = answer.into_reader();
         drop(in_order);
@@ -170,8 +202,26 @@ impl HttpLink {
         Ok(())
     }
 
+    /// Starts listening on the upstream's stream for what it sends outside any request (once per
+    /// link; see the module doc).
+    fn listen(&self) {
+        if self.listening.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let stream = Stream {
+            url: self.url.clone(),
+            agent: self.listener.clone(),
+            session: Arc::clone(&self.session),
+            lines: Arc::clone(&self.lines),
+            closed: Arc::clone(&self.closed),
+        };
+        std::thread::spawn(move || stream.run());
+    }
+
     /// Ends the session upstream (`DELETE`), if it gave one; a failure is only reported.
     pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        lock(&self.lines).take();
         let Some(session_id) = lock(&self.session).id.clone() else { return };
         if let Err(e) = self.http.delete(&self.url).set("Mcp-Session-Id", &session_id).call() {
             if !matches!(e, ureq::Error::Status(404 | 405, _)) {
@@ -181,7 +231,98 @@ impl HttpLink {
     }
 
     fn emit(&self, message: &Value) {
-        let _ = lock(&self.lines).send(message.to_string());
+        if let Some(lines) = lock(&self.lines).as_ref() {
+            let _ = lines.send(message.to_string());
+        }
+    }
+}
+
+/// The upstream's long-lived stream of one session (`GET` of the endpoint).
+struct Stream {
+    url: String,
+    agent: ureq::Agent,
+    session: Arc<Mutex<Session>>,
+    lines: Arc<Mutex<Option<Sender<String>>>>,
+    closed: Arc<AtomicBool>,
+}
+
+/// How one opening of the stream ended.
+#[derive(Debug, PartialEq)]
+enum StreamEnd {
+    /// It ended or failed: open it again after a pause.
+    Reopen,
+    /// The upstream offers no stream (405), the session is gone (404), or it answered something
+    /// that is not a stream: do not ask again.
+    Stop,
+}
+
+impl Stream {
+    fn run(self) {
+        let mut last_event_id: Option<String> = None;
+        let mut pause = REOPEN_FIRST;
+        while !self.closed.load(Ordering::Acquire) {
+            let (end, delivered) = self.open(&mut last_event_id);
+            if end == StreamEnd::Stop || self.closed.load(Ordering::Acquire) {
+                return;
+            }
+            pause = if delivered { REOPEN_FIRST } else { (pause * 2).min(REOPEN_MAX) };
+            std::thread::sleep(pause);
+        }
+    }
+
+    /// Opens the stream once and passes its messages on until it ends; also says whether any
+    /// message came (a stream that works is reopened without backing off).
+    fn open(&self, last_event_id: &mut Option<String>) -> (StreamEnd, bool) {
+        let mut request = self.agent.get(&self.url).set("Accept", "text/event-stream");
+        {
+            let session = lock(&self.session);
+            if let Some(id) = &session.id {
+                request = request.set("Mcp-Session-Id", id);
+            }
+            if let Some(version) = &session.version {
+                request = request.set("MCP-Protocol-Version", version);
+            }
+        }
+        if let Some(id) = last_event_id.as_deref() {
+            request = request.set("Last-Event-ID", id);
+        }
+        let answer = match request.call() {
+            Ok(answer) => answer,
+            Err(ureq::Error::Status(405, _)) => return (StreamEnd::Stop, false),
+            Err(ureq::Error::Status(404, _)) => {
+                if !self.closed.load(Ordering::Acquire) {
+                    eprintln!("gavel gateway: the upstream ended the session (HTTP 404 on its stream)");
+                }
+                return (StreamEnd::Stop, false);
+            }
+            Err(e) => {
+                eprintln!("gavel gateway: the upstream's stream: {e}; retrying");
+                return (StreamEnd::Reopen, false);
+            }
+        };
+        if !answer.content_type().eq_ignore_ascii_case("text/event-stream") {
+            eprintln!(
+                "gavel gateway: the upstream answered its stream's GET with {} ({}), not an event stream; \
+                 messages it sends outside a request will not arrive",
+                answer.status(),
+                answer.content_type()
+            );
+            return (StreamEnd::Stop, false);
+        }
+        let mut delivered = false;
+        let mut reader = BufReader::new(answer.into_reader());
+        let read = read_sse_from(&mut reader, last_event_id, &mut |message| {
+            delivered = true;
+            if let Some(lines) = lock(&self.lines).as_ref() {
+                let _ = lines.send(message.to_string());
+            }
+        });
+        if let Err(e) = read {
+            if !self.closed.load(Ordering::Acquire) {
+                eprintln!("gavel gateway: the upstream's stream: {e}; reopening");
+            }
+        }
+        (StreamEnd::Reopen, delivered)
     }
 }
 
@@ -232,6 +373,15 @@ fn read_answer(
 
 /// Passes on each event's data (one JSON-RPC message) as it arrives.
 fn read_sse(reader: &mut impl BufRead, pass_on: &mut impl FnMut(Value)) -> Result<(), String> {
+    read_sse_from(reader, &mut None, pass_on)
+}
+
+/// [`read_sse`], keeping the last event id the stream gave (to resume after it).
+fn read_sse_from(
+    reader: &mut impl BufRead,
+    last_event_id: &mut Option<String>,
+    pass_on: &mut impl FnMut(Value),
+) -> Result<(), String> {
     let mut data: Vec<String> = Vec::new();
     let mut line = String::new();
     loop {
@@ -255,6 +405,12 @@ fn read_sse(reader: &mut impl BufRead, pass_on: &mut impl FnMut(Value)) -> Resul
         }
         if let Some(value) = text.strip_prefix("data:") {
             data.push(value.strip_prefix(' ').unwrap_or(value).to_string());
+        } else if let Some(value) = text.strip_prefix("id:") {
+            // An id with a NUL is ignored, as the event-stream format says.
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            if !value.contains('\0') {
+                *last_event_id = Some(value.to_string());
+            }
         }
     }
 }
@@ -293,6 +449,15 @@ mod tests {
         let mut seen = Vec::new();
         read_sse(&mut BufReader::new(body.as_bytes()), &mut |m| seen.push(m)).unwrap();
         assert_eq!(seen, [note, answer]);
+    }
+
+    #[test]
+    fn the_last_event_id_is_kept_to_resume_after_it() {
+        let note = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+        let body = format!("id: 4\ndata: {note}\n\nid: 5\ndata: {note}\n\nid: bad\0id\n\n");
+        let (mut last, mut seen) = (None, 0);
+        read_sse_from(&mut BufReader::new(body.as_bytes()), &mut last, &mut |_| seen += 1).unwrap();
+        assert_eq!((last.as_deref(), seen), (Some("5"), 2));
     }
 
     #[test]
