@@ -75,6 +75,8 @@ pub struct HttpGateway {
     target: Target,
     call_timeout: Duration,
     listing: ToolListing,
+    /// The pages of paginated tool lists gathered so far, by agent and session.
+    pages: tools::Pages,
 }
 
 /// Where exchanges are relayed.
@@ -114,6 +116,7 @@ impl HttpGateway {
             target,
             call_timeout: options.call_timeout,
             listing: options.listing,
+            pages: tools::Pages::default(),
         }))
     }
 
@@ -290,7 +293,11 @@ impl HttpGateway {
         };
         let id = request.get("id").cloned().unwrap_or(Value::Null);
         let Some(answer) = find_answer(&answer_body, &id) else { return response };
-        let Some(judged) = tools::judge_list(&who.agent, &self.listing, request, &answer) else {
+        let session = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let session = format!("{} {session}", who.agent_id);
+        let Some(judged) =
+            tools::judge_list(&who.agent, &self.listing, &self.pages, &session, request, &answer)
+        else {
             return response;
         };
         let (mut parts, _) = response.into_parts();

@@ -89,6 +89,8 @@ struct Shared {
     cancelled: Mutex<HashSet<String>>,
     call_timeout: Duration,
     listing: ToolListing,
+    /// The pages of a paginated tool list gathered so far (one session here).
+    pages: tools::Pages,
 }
 
 /// Locks a mutex even if a thread panicked holding it (the data are lines and maps, still whole).
@@ -151,6 +153,7 @@ impl StdioGateway {
             cancelled: Mutex::new(HashSet::new()),
             call_timeout: options.call_timeout,
             listing: options.listing.clone(),
+            pages: tools::Pages::default(),
         });
         Ok(StdioGateway { shared, options })
     }
@@ -328,9 +331,14 @@ fn relay_upstream(shared: &Shared, upstream: impl Iterator<Item = String>, event
                 Some(Pending::ToolsList(request)) => {
                     // Judged here, on the upstream's reader: the client gets nothing of the
                     // upstream's after this answer before this answer.
-                    if let Some(answer) =
-                        tools::judge_list(&shared.client, &shared.listing, &request, &message)
-                    {
+                    if let Some(answer) = tools::judge_list(
+                        &shared.client,
+                        &shared.listing,
+                        &shared.pages,
+                        "",
+                        &request,
+                        &message,
+                    ) {
                         shared.to_client(&answer);
                         continue;
                     }

@@ -9,6 +9,10 @@
 //!   changed); the same definition has the same digest in any member order;
 //! * only names and digests leave the gateway, never a description or a schema;
 //! * filtering removes whole entries of `result.tools` and changes nothing else of the answer;
+//! * a paginated list is recorded whole, once: each page is judged as it comes, and the pages of
+//!   one session are gathered while each asks for the cursor the previous one gave; the last page
+//!   (no `nextCursor`) sends the whole list to be recorded. A chain that breaks (another cursor,
+//!   a tool named twice, more than core's bound of tools) records nothing;
 //! * when a list cannot be judged (gavel unreachable or refusing) and filtering is on, the client
 //!   gets a JSON-RPC error instead of the unfiltered list (fail closed); with every tool shown,
 //!   the list is relayed and the failure reported on stderr.
@@ -17,7 +21,9 @@ use crate::api::GavelClient;
 use crate::jsonrpc;
 use gavel_core::gateway::{ToolDigest, ToolsSeenRequest};
 use serde_json::{Map, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::Instant;
 
 /// The members of a tool that define it (see the module doc).
 const DEFINING: [&str; 6] = ["name", "title", "description", "inputSchema", "outputSchema", "annotations"];
@@ -54,28 +60,79 @@ pub fn digests(result: &Value) -> Vec<ToolDigest> {
         .collect()
 }
 
-/// Whether an answer to `tools/list` is one page of a longer list (`nextCursor`), or the request
-/// asked for a later page (`cursor`).
-fn is_page(request: &Value, answer: &Value) -> bool {
-    let asked = request.pointer("/params/cursor").is_some_and(|c| !c.is_null());
-    let more = answer.pointer("/result/nextCursor").is_some_and(|c| !c.is_null());
-    asked || more
+/// The most paginated lists gathered at once (one per session listing; the oldest goes first).
+const MAX_CHAINS: usize = 256;
+
+/// The pages of paginated tool lists gathered so far, by session (see the module doc).
+#[derive(Default)]
+pub struct Pages {
+    chains: Mutex<HashMap<String, Chain>>,
 }
 
-/// The answer the client gets to its `tools/list` `request`, given the upstream's `answer`:
-/// `None` to relay it unchanged, or the answer to send instead (filtered, or an error).
+/// One list being gathered: the cursor its next page must ask for, and its tools so far.
+struct Chain {
+    next_cursor: Value,
+    tools: Vec<ToolDigest>,
+    started: Instant,
+}
+
+fn present<'a>(value: &'a Value, pointer: &str) -> Option<&'a Value> {
+    value.pointer(pointer).filter(|v| !v.is_null())
+}
+
+impl Pages {
+    /// What to report for `page`, the tools of `session`'s answer to `request`: the tools, and
+    /// whether they are a whole list to record (a list of one page, or the last page of a chain
+    /// gathered whole) rather than one page to judge.
+    fn gather(
+        &self,
+        session: &str,
+        request: &Value,
+        answer: &Value,
+        page: Vec<ToolDigest>,
+    ) -> (Vec<ToolDigest>, bool) {
+        let mut chains = self.chains.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let previous = chains.remove(session);
+        let mut gathered = match (present(request, "/params/cursor"), previous) {
+            (None, _) => Vec::new(),
+            (Some(asked), Some(chain)) if *asked == chain.next_cursor => chain.tools,
+            // A page of no list this gateway saw begin: judged, not recorded.
+            (Some(_), _) => return (page, false),
+        };
+        let names: BTreeSet<&str> = gathered.iter().map(|t| t.name.as_str()).collect();
+        if page.iter().any(|t| names.contains(t.name.as_str()))
+            || gathered.len() + page.len() > gavel_core::gateway::MAX_TOOLS
+        {
+            return (page, false);
+        }
+        gathered.extend(page.iter().cloned());
+        let Some(next_cursor) = present(answer, "/result/nextCursor") else { return (gathered, true) };
+        if chains.len() >= MAX_CHAINS {
+            let oldest = chains.iter().min_by_key(|(_, c)| c.started).map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                chains.remove(&oldest);
+            }
+        }
+        let chain = Chain { next_cursor: next_cursor.clone(), tools: gathered, started: Instant::now() };
+        chains.insert(session.to_string(), chain);
+        (page, false)
+    }
+}
+
+/// The answer the client gets to its `tools/list` `request` in `session` (the gateway's key for
+/// it), given the upstream's `answer`: `None` to relay it unchanged, or the answer to send
+/// instead (filtered, or an error).
 pub fn judge_list(
     gavel: &GavelClient,
     listing: &ToolListing,
+    pages: &Pages,
+    session: &str,
     request: &Value,
     answer: &Value,
 ) -> Option<Value> {
     let result = answer.get("result")?;
-    let seen = ToolsSeenRequest {
-        upstream: listing.upstream_name.clone(),
-        tools: digests(result),
-        record: !is_page(request, answer),
-    };
+    let (tools, record) = pages.gather(session, request, answer, digests(result));
+    let seen = ToolsSeenRequest { upstream: listing.upstream_name.clone(), tools, record };
     let judged = match gavel.tools_seen(&seen) {
         Ok(judged) => judged,
         Err(e) if listing.filter => {
@@ -181,15 +238,62 @@ mod tests {
         );
     }
 
+    fn tools(names: &[&str]) -> Vec<ToolDigest> {
+        names.iter().map(|n| ToolDigest { name: (*n).to_string(), sha256: "0".repeat(64) }).collect()
+    }
+
+    fn names(tools: &[ToolDigest]) -> Vec<&str> {
+        tools.iter().map(|t| t.name.as_str()).collect()
+    }
+
     #[test]
-    fn pages_are_told_from_whole_lists() {
-        let list = json!({"id": 1, "method": "tools/list"});
-        assert!(!is_page(&list, &json!({"result": {"tools": []}})));
-        assert!(is_page(&list, &json!({"result": {"tools": [], "nextCursor": "p2"}})));
-        assert!(is_page(
-            &json!({"id": 1, "method": "tools/list", "params": {"cursor": "p2"}}),
-            &json!({"result": {"tools": []}})
-        ));
+    fn a_paginated_list_is_recorded_whole_once_its_last_page_arrives() {
+        let pages = Pages::default();
+        let first = json!({"id": 1, "method": "tools/list"});
+        let then = |cursor: &str| json!({"id": 2, "method": "tools/list", "params": {"cursor": cursor}});
+        let more = |cursor: &str| json!({"result": {"tools": [], "nextCursor": cursor}});
+        let last = json!({"result": {"tools": []}});
+
+        // One page, no cursor either way: the whole list.
+        let (list, record) = pages.gather("s", &first, &last, tools(&["a"]));
+        assert_eq!((names(&list), record), (vec!["a"], true));
+
+        // Three pages in a chain: each judged alone, the last sends all of them to record.
+        assert!(!pages.gather("s", &first, &more("p2"), tools(&["a", "b"])).1);
+        assert!(!pages.gather("s", &then("p2"), &more("p3"), tools(&["c"])).1);
+        let (list, record) = pages.gather("s", &then("p3"), &last, tools(&["d"]));
+        assert_eq!((names(&list), record), (vec!["a", "b", "c", "d"], true));
+
+        // Sessions do not mix, and a cursor nobody gave, or asked again, records nothing.
+        assert!(!pages.gather("s", &first, &more("p2"), tools(&["a"])).1);
+        assert_eq!(pages.gather("t", &then("p2"), &last, tools(&["b"])), (tools(&["b"]), false));
+        assert_eq!(pages.gather("s", &then("zz"), &last, tools(&["b"])), (tools(&["b"]), false));
+        assert_eq!(
+            pages.gather("s", &then("p2"), &last, tools(&["b"])),
+            (tools(&["b"]), false),
+            "chain dropped"
+        );
+
+        // A tool named on two pages breaks the chain: nothing recorded.
+        assert!(!pages.gather("s", &first, &more("p2"), tools(&["a"])).1);
+        assert_eq!(pages.gather("s", &then("p2"), &last, tools(&["a"])), (tools(&["a"]), false));
+    }
+
+    #[test]
+    fn gathering_is_bounded() {
+        let pages = Pages::default();
+        let first = json!({"id": 1, "method": "tools/list"});
+        let more = json!({"result": {"tools": [], "nextCursor": 7}});
+        for s in 0..MAX_CHAINS + 10 {
+            pages.gather(&s.to_string(), &first, &more, tools(&["a"]));
+        }
+        assert_eq!(pages.chains.lock().unwrap().len(), MAX_CHAINS);
+        let big: Vec<String> = (0..gavel_core::gateway::MAX_TOOLS).map(|i| format!("t{i}")).collect();
+        let big: Vec<&str> = big.iter().map(String::as_str).collect();
+        pages.gather("x", &first, &more, tools(&big));
+        let next = json!({"id": 2, "method": "tools/list", "params": {"cursor": 7}});
+        let (list, record) = pages.gather("x", &next, &json!({"result": {}}), tools(&["one_more"]));
+        assert_eq!((names(&list), record), (vec!["one_more"], false), "over the bound: not recorded");
     }
 
     #[test]
