@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{json, str_of, Server};
+use common::{json, str_of, HttpGateway, Running, Server};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -520,51 +520,16 @@ fn the_current_protocol_revision_is_governed_too() {
     assert_eq!(w.counter(), ["add"]);
 }
 
-/// A child process killed when the test ends, passing or not.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Streamable HTTP: one listener, each request governed as the agent of its own bearer token;
 /// requests without an agent's token never reach the upstream.
 #[test]
 fn the_streamable_http_gateway_governs_each_request_as_its_agent() {
     let w = World::new();
-    let python = gavel_testkit::oracles::python();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let upstream_log = std::fs::File::create(w.dir.join("upstream.stderr")).unwrap();
-    let _upstream = Running(
-        Command::new(python)
-            .arg(w.dir.join("upstream.py"))
-            .arg(w.dir.join("calls.txt"))
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(upstream_log)
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the upstream MCP server did not listen");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let mut gateway = Command::new(env!("CARGO_BIN_EXE_gavel"));
-    common::clean(&mut gateway)
-        .args(["gateway", "--listen", "127.0.0.1:0", "--upstream", &format!("http://127.0.0.1:{port}/mcp")])
-        .args(["--server", &w.server.url])
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(w.dir.join("gateway.stderr")).unwrap());
-    let mut gateway = Running(gateway.spawn().unwrap());
-    let mut first = String::new();
-    BufReader::new(gateway.0.stdout.take().unwrap()).read_line(&mut first).unwrap();
-    let base =
-        first.trim().strip_prefix("gavel gateway listening on ").expect("the listening line").to_string();
-    let endpoint = format!("{base}/mcp");
+    let (_upstream, upstream) = start_http_upstream(&w.dir);
+    let gateway = HttpGateway::start(&w.dir.join("gateway.stderr"), |gateway| {
+        gateway.args(["--upstream", &upstream]).args(["--server", &w.server.url]);
+    });
+    let endpoint = gateway.endpoint();
 
     // No token, or a user's: 401, and nothing relayed.
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 1, "b": 1}}});
@@ -648,8 +613,7 @@ fn the_streamable_http_gateway_governs_each_request_as_its_agent() {
         seen.push(format!("{} {}", str_of(&trace, "tool"), str_of(&trace["outcome"], "status")));
     }
     assert_eq!(seen, ["add succeeded", "wipe_disk not_executed", "send_email succeeded"]);
-    common::terminate(&mut gateway.0);
-    assert!(gateway.0.wait().unwrap().success(), "SIGTERM stops the HTTP gateway cleanly");
+    gateway.stop();
 }
 
 /// The gateway's own answers, seen on the wire: `initialize` at a revision it does not speak is
@@ -1042,11 +1006,7 @@ fn start_http_upstream(dir: &Path) -> (Running, String) {
             .spawn()
             .unwrap(),
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the upstream MCP server did not listen");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    common::wait_for_listener(port, "the upstream MCP server");
     (upstream, format!("http://127.0.0.1:{port}/mcp"))
 }
 
@@ -1192,21 +1152,15 @@ fn an_unreachable_http_upstream_refuses_the_session() {
 #[test]
 fn a_streamable_http_client_is_governed_in_front_of_a_stdio_upstream() {
     let w = World::new();
-    let mut gateway = Command::new(env!("CARGO_BIN_EXE_gavel"));
-    common::clean(&mut gateway)
-        .args(["gateway", "--listen", "127.0.0.1:0", "--server", &w.server.url, "--"])
-        .arg(gavel_testkit::oracles::python())
-        .arg(w.dir.join("upstream.py"))
-        .arg(w.dir.join("calls.txt"))
-        .env("UPSTREAM_MARK", "started")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(w.dir.join("gateway.stderr")).unwrap());
-    let mut gateway = Running(gateway.spawn().unwrap());
-    let mut first = String::new();
-    BufReader::new(gateway.0.stdout.take().unwrap()).read_line(&mut first).unwrap();
-    let base =
-        first.trim().strip_prefix("gavel gateway listening on ").expect("the listening line").to_string();
-    let endpoint = format!("{base}/mcp");
+    let gateway = HttpGateway::start(&w.dir.join("gateway.stderr"), |gateway| {
+        gateway
+            .args(["--server", &w.server.url, "--"])
+            .arg(gavel_testkit::oracles::python())
+            .arg(w.dir.join("upstream.py"))
+            .arg(w.dir.join("calls.txt"))
+            .env("UPSTREAM_MARK", "started");
+    });
+    let endpoint = gateway.endpoint();
 
     // No agent token: 401, and no process is started.
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}});
@@ -1271,8 +1225,7 @@ fn a_streamable_http_client_is_governed_in_front_of_a_stdio_upstream() {
     assert_eq!(ended.status(), 200);
     assert_eq!(post(&w.agent, Some(&session), &list).status(), 404, "ended");
 
-    common::terminate(&mut gateway.0);
-    assert!(gateway.0.wait().unwrap().success(), "SIGTERM stops the HTTP gateway cleanly");
+    gateway.stop();
 }
 
 /// Named upstreams in gavel.toml: the file `gavel serve` reads (it accepts the `[gateway]`

@@ -6,11 +6,10 @@
 
 mod common;
 
-use common::{json, str_of, Server};
+use common::{json, str_of, HttpGateway, Running, Server};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const POLICY: &str = r#"@id("allow_add")
@@ -131,16 +130,6 @@ impl World {
     }
 }
 
-/// A child process killed when the test ends, whatever happens.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `node --input-type=module -e SCRIPT ARGS…` in the oracles' package directory.
 fn node(script: &str, args: &[&str], stderr: &Path) -> Command {
     let mut command = gavel_testkit::node_command();
@@ -221,23 +210,13 @@ fn a_typescript_client_and_server_over_streamable_http_are_governed() {
             .spawn()
             .unwrap(),
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the upstream MCP server did not listen");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let mut gateway = Command::new(env!("CARGO_BIN_EXE_gavel"));
-    common::clean(&mut gateway)
-        .args(["gateway", "--listen", "127.0.0.1:0", "--upstream", &format!("http://127.0.0.1:{port}/mcp")])
-        .args(["--server", &w.server.url])
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(w.dir.join("gateway.stderr")).unwrap());
-    let mut gateway = Running(gateway.spawn().unwrap());
-    let mut first = String::new();
-    BufReader::new(gateway.0.stdout.take().unwrap()).read_line(&mut first).unwrap();
-    let base =
-        first.trim().strip_prefix("gavel gateway listening on ").expect("the listening line").to_string();
-    let config = json!({"url": format!("{base}/mcp"), "token": w.agent, "plan": plan()});
+    common::wait_for_listener(port, "the upstream MCP server");
+    let gateway = HttpGateway::start(&w.dir.join("gateway.stderr"), |gateway| {
+        gateway
+            .args(["--upstream", &format!("http://127.0.0.1:{port}/mcp")])
+            .args(["--server", &w.server.url]);
+    });
+    let config = json!({"url": gateway.endpoint(), "token": w.agent, "plan": plan()});
     let lines = run_client(&w.dir, &config);
     check_answers(&lines);
     assert_eq!(w.counter(), vec!["add"], "the denied call never reached the upstream");

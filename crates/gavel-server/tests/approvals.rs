@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_error, Server};
+use common::{assert_error, team, Server, Team};
 use gavel_ledger::clock::ManualClock;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -33,24 +33,11 @@ struct World {
 fn world() -> World {
     let clock = Arc::new(ManualClock::new(datetime!(2026-11-02 09:00 UTC)));
     let server = Server::start_with(clock.clone(), gavel_core::Settings::default());
-    let alice = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
-    let user = |name: &str, role: &str| {
-        server.ok("POST", "/v1/users", &alice, Some(json!({"name": name, "role": role})))["token"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
-    let bob = user("bob", "admin");
-    let carol = user("carol", "approver");
-    let dave = user("dave", "approver");
-    let erin = user("erin", "approver");
-    let agent = server.ok("POST", "/v1/agents", &alice, Some(json!({"name": "mailer", "owner": "dave"})));
-    let change = server.ok("POST", "/v1/policies", &alice, Some(json!({"set_id": "team", "text": POLICY})));
-    server.ok(
-        "POST",
-        &format!("/v1/policies/changes/{}/approve", change["id"].as_str().unwrap()),
-        &bob,
-        None,
+    let Team { alice, users: [carol, dave, erin], agent, .. } = team(
+        &server,
+        [("carol", "approver"), ("dave", "approver"), ("erin", "approver")],
+        json!({"name": "mailer", "owner": "dave"}),
+        POLICY,
     );
     World {
         alice,

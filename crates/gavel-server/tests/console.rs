@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::Server;
+use common::{team, Server, Team};
 use gavel_ledger::clock::ManualClock;
 use gavel_ledger::event::Event;
 use serde_json::{json, Value};
@@ -121,24 +121,11 @@ fn world_with(
 ) -> World {
     let clock = Arc::new(ManualClock::new(datetime!(2026-12-07 09:00 UTC)));
     let server = Server::start_full(clock.clone(), tweak);
-    let alice = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
-    let user = |name: &str, role: &str| {
-        server.ok("POST", "/v1/users", &alice, Some(json!({"name": name, "role": role})))["token"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
-    let bob = user("bob", "admin");
-    let carol = user("carol", "approver");
-    let dave = user("dave", "approver");
-    let vera = user("vera", "viewer");
-    let agent = server.ok("POST", "/v1/agents", &alice, Some(json!({"name": "mailer", "owner": "dave"})));
-    let change = server.ok("POST", "/v1/policies", &alice, Some(json!({"set_id": "team", "text": POLICY})));
-    server.ok(
-        "POST",
-        &format!("/v1/policies/changes/{}/approve", change["id"].as_str().unwrap()),
-        &bob,
-        None,
+    let Team { alice, users: [carol, dave, vera], agent, .. } = team(
+        &server,
+        [("carol", "approver"), ("dave", "approver"), ("vera", "viewer")],
+        json!({"name": "mailer", "owner": "dave"}),
+        POLICY,
     );
     World { server, clock, alice, carol, dave, vera, agent: agent["token"].as_str().unwrap().into() }
 }

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::Server;
+use common::{team, Server, Team};
 use serde_json::{json, Value};
 
 const POLICY: &str = r#"@id("allow_search")
@@ -84,23 +84,8 @@ struct World {
 }
 
 fn world_on(server: Server) -> World {
-    let alice = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
-    let user = |name: &str, role: &str| {
-        server.ok("POST", "/v1/users", &alice, Some(json!({"name": name, "role": role})))["token"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
-    let bob = user("bob", "admin");
-    let carol = user("carol", "approver");
-    let agent = server.ok("POST", "/v1/agents", &alice, Some(json!({"name": "mailer", "owner": "dave"})));
-    let change = server.ok("POST", "/v1/policies", &alice, Some(json!({"set_id": "team", "text": POLICY})));
-    server.ok(
-        "POST",
-        &format!("/v1/policies/changes/{}/approve", change["id"].as_str().unwrap()),
-        &bob,
-        None,
-    );
+    let Team { alice, users: [carol], agent, .. } =
+        team(&server, [("carol", "approver")], json!({"name": "mailer", "owner": "dave"}), POLICY);
     World {
         alice,
         carol,

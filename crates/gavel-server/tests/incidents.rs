@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{assert_error, Server};
+use common::{assert_error, team, Server, Team};
 use gavel_ledger::clock::ManualClock;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -31,23 +31,11 @@ struct World {
 fn world() -> World {
     let clock = Arc::new(ManualClock::new(datetime!(2026-11-02 09:00 UTC)));
     let server = Server::start_with(clock.clone(), gavel_core::Settings::default());
-    let alice = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
-    let user = |name: &str, role: &str| {
-        server.ok("POST", "/v1/users", &alice, Some(json!({"name": name, "role": role})))["token"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
-    let bob = user("bob", "admin");
-    let carol = user("carol", "approver");
-    let vic = user("vic", "viewer");
-    let agent = server.ok("POST", "/v1/agents", &alice, Some(json!({"name": "bot", "owner": "alice"})));
-    let change = server.ok("POST", "/v1/policies", &alice, Some(json!({"set_id": "team", "text": POLICY})));
-    server.ok(
-        "POST",
-        &format!("/v1/policies/changes/{}/approve", change["id"].as_str().unwrap()),
-        &bob,
-        None,
+    let Team { alice, users: [carol, vic], agent, .. } = team(
+        &server,
+        [("carol", "approver"), ("vic", "viewer")],
+        json!({"name": "bot", "owner": "alice"}),
+        POLICY,
     );
     World { agent: agent["token"].as_str().unwrap().into(), server, clock, alice, carol, vic }
 }

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{assert_error, Server};
+use common::{assert_error, team, Server, Team};
 use gavel_ledger::clock::ManualClock;
 use gavel_ledger::event::Event;
 use serde_json::{json, Value};
@@ -100,27 +100,11 @@ fn world(allow_private: bool) -> World {
     let clock = Arc::new(ManualClock::new(datetime!(2026-12-07 09:00 UTC)));
     let settings = gavel_core::Settings { webhooks_allow_private: allow_private, ..Default::default() };
     let server = Server::start_with(clock.clone(), settings);
-    let alice = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
-    let user = |name: &str, role: &str| {
-        server.ok("POST", "/v1/users", &alice, Some(json!({"name": name, "role": role})))["token"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
-    let bob = user("bob", "admin");
-    let carol = user("carol", "approver");
-    let agent = server.ok(
-        "POST",
-        "/v1/agents",
-        &alice,
-        Some(json!({"name": "mailer", "owner": "dave", "groups": ["payments"]})),
-    );
-    let change = server.ok("POST", "/v1/policies", &alice, Some(json!({"set_id": "team", "text": POLICY})));
-    server.ok(
-        "POST",
-        &format!("/v1/policies/changes/{}/approve", change["id"].as_str().unwrap()),
-        &bob,
-        None,
+    let Team { alice, users: [carol], agent, .. } = team(
+        &server,
+        [("carol", "approver")],
+        json!({"name": "mailer", "owner": "dave", "groups": ["payments"]}),
+        POLICY,
     );
     World { server, clock, alice, carol, agent: agent["token"].as_str().unwrap().into() }
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_error, Server};
+use common::{assert_error, team, Server, Team};
 use gavel_ledger::clock::ManualClock;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -19,26 +19,9 @@ permit(principal, action == Action::"call_tool", resource == Tool::"search_docs"
 fn retention_holds_and_purges_over_http() {
     let clock = Arc::new(ManualClock::new(datetime!(2025-03-01 09:00 UTC)));
     let server = Server::start_with(clock.clone(), gavel_core::Settings::default());
-    let alice = server.state.gavel.bootstrap_admin().unwrap().unwrap().token;
-    let user = |name: &str, role: &str| {
-        server.ok("POST", "/v1/users", &alice, Some(json!({"name": name, "role": role})))["token"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
-    let bob = user("bob", "admin");
-    let vera = user("vera", "viewer");
-    let agent = server.ok("POST", "/v1/agents", &alice, Some(json!({"name": "bot"})))["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let change = server.ok("POST", "/v1/policies", &alice, Some(json!({"set_id": "team", "text": POLICY})));
-    server.ok(
-        "POST",
-        &format!("/v1/policies/changes/{}/approve", change["id"].as_str().unwrap()),
-        &bob,
-        None,
-    );
+    let Team { alice, bob, users: [vera], agent } =
+        team(&server, [("vera", "viewer")], json!({"name": "bot"}), POLICY);
+    let agent = agent["token"].as_str().unwrap().to_string();
 
     // The default, and the refused settings.
     let shown = server.ok("GET", "/v1/retention", &vera, None);

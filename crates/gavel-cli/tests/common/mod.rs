@@ -7,10 +7,10 @@
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A running `gavel serve`, stopped with SIGTERM when dropped (a failing test leaves no process).
 pub struct Server {
@@ -163,6 +163,68 @@ impl Drop for Server {
             terminate(&mut self.child);
             let _ = self.child.wait();
         }
+    }
+}
+
+/// A child process killed (SIGKILL) when the test ends, passing or not: a failing test leaves no
+/// process behind.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A `gavel gateway --listen 127.0.0.1:0`: MCP over Streamable HTTP on a free loopback port,
+/// killed when dropped.
+pub struct HttpGateway {
+    pub process: Running,
+    /// What its first line names (`gavel gateway listening on <base>`); MCP is at `<base>/mcp`.
+    pub base: String,
+}
+
+impl HttpGateway {
+    /// Starts `gavel gateway --listen 127.0.0.1:0` with the rest of its command line (`--server`,
+    /// the upstream) and environment added by `configure`, its stderr in the file `stderr`, and
+    /// waits for the line that names its address.
+    pub fn start(stderr: &Path, configure: impl FnOnce(&mut Command)) -> HttpGateway {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gavel"));
+        clean(&mut command).args(["gateway", "--listen", "127.0.0.1:0"]);
+        configure(&mut command);
+        command.stdout(Stdio::piped()).stderr(std::fs::File::create(stderr).unwrap());
+        let mut process = Running(command.spawn().unwrap());
+        let mut first = String::new();
+        BufReader::new(process.0.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        let base = first.trim().strip_prefix("gavel gateway listening on ").unwrap_or_else(|| {
+            panic!(
+                "the listening line, not {first:?}; the gateway's stderr:\n{}",
+                std::fs::read_to_string(stderr).unwrap_or_default()
+            )
+        });
+        HttpGateway { base: base.to_string(), process }
+    }
+
+    /// The MCP endpoint.
+    pub fn endpoint(&self) -> String {
+        format!("{}/mcp", self.base)
+    }
+
+    /// SIGTERM, and the gateway must stop cleanly (exit 0).
+    pub fn stop(mut self) {
+        terminate(&mut self.process.0);
+        assert!(self.process.0.wait().unwrap().success(), "SIGTERM stops the HTTP gateway cleanly");
+    }
+}
+
+/// Waits (up to 60 s) until something accepts connections on 127.0.0.1:`port`; `what` names it
+/// in the failure.
+pub fn wait_for_listener(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not listen");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

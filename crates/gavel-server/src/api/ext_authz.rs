@@ -32,7 +32,7 @@ use super::{as_caller, Bearer};
 use crate::error::ApiError;
 use crate::AppState;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -82,14 +82,8 @@ enum Asked {
               (status = 413, description = "The body is larger than the limit, or Envoy sent only part of it"),
               (status = 503, description = "The decision could not be recorded: Envoy refuses the request (fail closed)")),
     security(("bearer" = [])))]
-pub(super) async fn check_post(
-    State(state): State<AppState>,
-    bearer: Bearer,
-    method: Method,
-    headers: HeaderMap,
-    request: Request,
-) -> Result<Response, ApiError> {
-    check(state, bearer, method, headers, request).await
+pub(super) async fn check_post(held: HeldRequest) -> Result<Response, ApiError> {
+    check(held).await
 }
 
 #[utoipa::path(get, path = "/v1/ext-authz/{path}",
@@ -98,14 +92,8 @@ pub(super) async fn check_post(
               (status = 400, description = "A body that cannot be judged, or a batch with a `tools/call`"),
               (status = 403, description = "Refused: a token that is not an agent's, or a `tools/call` in the body denied or held")),
     security(("bearer" = [])))]
-pub(super) async fn check_get(
-    State(state): State<AppState>,
-    bearer: Bearer,
-    method: Method,
-    headers: HeaderMap,
-    request: Request,
-) -> Result<Response, ApiError> {
-    check(state, bearer, method, headers, request).await
+pub(super) async fn check_get(held: HeldRequest) -> Result<Response, ApiError> {
+    check(held).await
 }
 
 #[utoipa::path(delete, path = "/v1/ext-authz/{path}",
@@ -114,14 +102,8 @@ pub(super) async fn check_get(
               (status = 400, description = "A body that cannot be judged, or a batch with a `tools/call`"),
               (status = 403, description = "Refused: a token that is not an agent's, or a `tools/call` in the body denied or held")),
     security(("bearer" = [])))]
-pub(super) async fn check_delete(
-    State(state): State<AppState>,
-    bearer: Bearer,
-    method: Method,
-    headers: HeaderMap,
-    request: Request,
-) -> Result<Response, ApiError> {
-    check(state, bearer, method, headers, request).await
+pub(super) async fn check_delete(held: HeldRequest) -> Result<Response, ApiError> {
+    check(held).await
 }
 
 // The held request's path `/` arrives as `/v1/ext-authz/`, which the rest-of-path parameter
@@ -134,53 +116,51 @@ pub(super) async fn check_delete(
               (status = 403, description = "Refused: denied, held, or not an agent's token, as for `/v1/ext-authz/{path}`"),
               (status = 503, description = "The decision could not be recorded: Envoy refuses the request (fail closed)")),
     security(("bearer" = [])))]
-pub(super) async fn check_root_post(
-    State(state): State<AppState>,
-    bearer: Bearer,
-    method: Method,
-    headers: HeaderMap,
-    request: Request,
-) -> Result<Response, ApiError> {
-    check(state, bearer, method, headers, request).await
+pub(super) async fn check_root_post(held: HeldRequest) -> Result<Response, ApiError> {
+    check(held).await
 }
 
 #[utoipa::path(get, path = "/v1/ext-authz/",
     responses((status = 200, description = "Forward it, as for `/v1/ext-authz/{path}`", body = ExtAuthzAllowed)),
     security(("bearer" = [])))]
-pub(super) async fn check_root_get(
-    State(state): State<AppState>,
-    bearer: Bearer,
-    method: Method,
-    headers: HeaderMap,
-    request: Request,
-) -> Result<Response, ApiError> {
-    check(state, bearer, method, headers, request).await
+pub(super) async fn check_root_get(held: HeldRequest) -> Result<Response, ApiError> {
+    check(held).await
 }
 
 #[utoipa::path(delete, path = "/v1/ext-authz/",
     responses((status = 200, description = "Forward it, as for `/v1/ext-authz/{path}`", body = ExtAuthzAllowed)),
     security(("bearer" = [])))]
-pub(super) async fn check_root_delete(
-    State(state): State<AppState>,
-    bearer: Bearer,
-    method: Method,
-    headers: HeaderMap,
-    request: Request,
-) -> Result<Response, ApiError> {
-    check(state, bearer, method, headers, request).await
+pub(super) async fn check_root_delete(held: HeldRequest) -> Result<Response, ApiError> {
+    check(held).await
 }
 
-/// Judges one held request (every method alike: a body is judged whatever the method).
-async fn check(
+/// A held request as the proxy sends it: what [`check`] judges. The bearer token is read first
+/// (a request without one is a 401 before its body is read), then the whole body.
+pub(super) struct HeldRequest {
     state: AppState,
     bearer: Bearer,
     method: Method,
     headers: HeaderMap,
-    request: Request,
-) -> Result<Response, ApiError> {
-    let body = Bytes::from_request(request, &()).await.map_err(|e| {
-        ApiError::bad_request(format!("the request body could not be read: {}", e.body_text()))
-    })?;
+    body: Bytes,
+}
+
+impl FromRequest<AppState> for HeldRequest {
+    type Rejection = ApiError;
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let bearer = Bearer::from_request_parts(&mut parts, state).await?;
+        let (method, headers) = (parts.method.clone(), parts.headers.clone());
+        let body = Bytes::from_request(Request::from_parts(parts, body), state).await.map_err(|e| {
+            ApiError::bad_request(format!("the request body could not be read: {}", e.body_text()))
+        })?;
+        Ok(HeldRequest { state: state.clone(), bearer, method, headers, body })
+    }
+}
+
+/// Judges one held request (every method alike: a body is judged whatever the method). Each
+/// method and path above is a handler of its own only so that each has its OpenAPI operation.
+async fn check(held: HeldRequest) -> Result<Response, ApiError> {
+    let HeldRequest { state, bearer, method, headers, body } = held;
     match read_request(&method, &headers, &body)? {
         Asked::NoTool => {
             as_caller(&state, bearer, |_, principal| match principal {

@@ -5,7 +5,7 @@ use gavel_ledger::clock::Clock;
 use gavel_server::AppState;
 use gavel_store::layout::DataDir;
 use gavel_store::Log;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -187,6 +187,59 @@ impl Server {
         assert!((200..300).contains(&status), "{method} {path}: {status} {v}");
         v
     }
+
+    /// The bootstrap admin's token (a fresh log has one, once).
+    pub fn bootstrap_admin(&self) -> String {
+        self.state.gavel.bootstrap_admin().unwrap().unwrap().token
+    }
+
+    /// A new user `name` with `role`, created by `admin`: its token.
+    pub fn user(&self, admin: &str, name: &str, role: &str) -> String {
+        self.ok("POST", "/v1/users", admin, Some(json!({"name": name, "role": role})))["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// `text` proposed as the policy set `set_id` by `proposer` and approved by `approver`: live.
+    pub fn install_policy(&self, proposer: &str, approver: &str, set_id: &str, text: &str) {
+        let change = self.ok("POST", "/v1/policies", proposer, Some(json!({"set_id": set_id, "text": text})));
+        self.ok(
+            "POST",
+            &format!("/v1/policies/changes/{}/approve", change["id"].as_str().unwrap()),
+            approver,
+            None,
+        );
+    }
+}
+
+/// Who most end-to-end tests start with, made by [`team`] on a fresh server.
+pub struct Team<const N: usize> {
+    /// The bootstrap admin.
+    pub alice: String,
+    /// An admin: the second one a policy change needs (its author cannot approve it).
+    pub bob: String,
+    /// The tokens of the users asked for, in their order.
+    pub users: [String; N],
+    /// The agent's creation answer (its `id`, `token`, …).
+    pub agent: Value,
+}
+
+/// On a fresh server, in this order: alice (the bootstrap admin); bob, an admin; the `users`
+/// (name, role); the agent whose creation body is `agent`; and `policy` live as the set `team`,
+/// proposed by alice and approved by bob.
+pub fn team<const N: usize>(
+    server: &Server,
+    users: [(&str, &str); N],
+    agent: Value,
+    policy: &str,
+) -> Team<N> {
+    let alice = server.bootstrap_admin();
+    let bob = server.user(&alice, "bob", "admin");
+    let users = users.map(|(name, role)| server.user(&alice, name, role));
+    let agent = server.ok("POST", "/v1/agents", &alice, Some(agent));
+    server.install_policy(&alice, &bob, "team", policy);
+    Team { alice, bob, users, agent }
 }
 
 impl Drop for Server {
