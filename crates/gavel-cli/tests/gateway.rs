@@ -912,40 +912,13 @@ fn a_filtered_list_on_the_wire_and_list_changes_pass_through() {
     let w = World::new();
     std::fs::write(w.dir.join("rug.py"), RUG_UPSTREAM).unwrap();
     std::fs::write(w.dir.join("description.txt"), "Adds two numbers.").unwrap();
-    let mut gateway = Command::new(env!("CARGO_BIN_EXE_gavel"));
-    common::clean(&mut gateway)
-        .args(["gateway", "--server", &w.server.url, "--token", &w.agent, "--"])
-        .arg(gavel_testkit::oracles::python())
-        .arg(w.dir.join("rug.py"))
-        .arg(w.dir.join("description.txt"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(w.dir.join("gateway.stderr")).unwrap());
-    let mut gateway = Running(gateway.spawn().unwrap());
-    let mut to_gateway = gateway.0.stdin.take().unwrap();
-    let from_gateway = gateway.0.stdout.take().unwrap();
-    let (tx, answers) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(from_gateway).lines().map_while(Result::ok) {
-            let _ = tx.send(serde_json::from_str::<Value>(&line).unwrap());
-        }
-    });
-    let mut send = move |message: Value| {
-        use std::io::Write;
-        writeln!(to_gateway, "{message}").unwrap();
-        to_gateway.flush().unwrap();
-    };
-    let answer = || answers.recv_timeout(Duration::from_secs(60)).expect("a line from the gateway");
+    let (python, rug, description) =
+        (gavel_testkit::oracles::python(), w.dir.join("rug.py"), w.dir.join("description.txt"));
+    let mut gateway =
+        RawGateway::start(&w, &["--".as_ref(), python.as_ref(), rug.as_ref(), description.as_ref()]);
+    gateway.open_session();
 
-    send(
-        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25",
-                "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}),
-    );
-    assert_eq!(answer()["id"], 1);
-    send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
-
-    send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}));
-    let listed = answer();
+    let listed = gateway.exchange(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}));
     assert_eq!(listed["id"], 2, "{listed}");
     let tools = listed["result"]["tools"].as_array().unwrap();
     let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
@@ -953,18 +926,16 @@ fn a_filtered_list_on_the_wire_and_list_changes_pass_through() {
     assert_eq!(tools[0]["description"], "Adds two numbers.");
     assert!(tools.iter().all(|t| t["inputSchema"].is_object()), "entries kept whole: {listed}");
 
-    send(
+    let changed = gateway.exchange(
         json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "relist", "arguments": {}}}),
     );
-    let changed = answer();
     assert_eq!(changed, json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}));
-    let relisted = answer();
+    let relisted = gateway.next();
     assert_eq!(relisted["result"]["content"][0]["text"], "relisted", "{relisted}");
 
-    send(
+    let refused = gateway.exchange(
         json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "wipe_disk", "arguments": {"path": "/"}}}),
     );
-    let refused = answer();
     assert_eq!(
         (refused["id"].clone(), refused["result"]["isError"].clone()),
         (json!(4), json!(true)),
@@ -972,8 +943,7 @@ fn a_filtered_list_on_the_wire_and_list_changes_pass_through() {
     );
     assert!(refused["result"]["content"][0]["text"].as_str().unwrap().contains("team/no_wipe"), "{refused}");
 
-    drop(send);
-    assert!(gateway.0.wait().unwrap().success());
+    assert!(gateway.close().success());
     let traces = w.traces();
     let seen: Vec<String> =
         traces.iter().map(|t| format!("{} {}", str_of(t, "tool"), str_of(&t["outcome"], "status"))).collect();
@@ -1008,6 +978,68 @@ fn start_http_upstream(dir: &Path) -> (Running, String) {
     );
     common::wait_for_listener(port, "the upstream MCP server");
     (upstream, format!("http://127.0.0.1:{port}/mcp"))
+}
+
+/// `gavel gateway` over stdio as the agent, driven line by line with no SDK: `args` follow
+/// `gateway --server URL --token TOKEN`; stderr goes to `gateway.stderr` in the world's directory.
+struct RawGateway {
+    process: Running,
+    input: Option<std::process::ChildStdin>,
+    lines: mpsc::Receiver<Value>,
+}
+
+impl RawGateway {
+    fn start(w: &World, args: &[&std::ffi::OsStr]) -> RawGateway {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gavel"));
+        common::clean(&mut command)
+            .args(["gateway", "--server", &w.server.url, "--token", &w.agent])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(w.dir.join("gateway.stderr")).unwrap());
+        let mut process = Running(command.spawn().unwrap());
+        let input = process.0.stdin.take();
+        let output = process.0.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(output).lines().map_while(Result::ok) {
+                let _ = tx.send(serde_json::from_str::<Value>(&line).unwrap());
+            }
+        });
+        RawGateway { process, input, lines }
+    }
+
+    fn send(&mut self, message: Value) {
+        use std::io::Write;
+        let input = self.input.as_mut().expect("still open");
+        writeln!(input, "{message}").unwrap();
+        input.flush().unwrap();
+    }
+
+    /// The next line the gateway writes (up to 60 s).
+    fn next(&self) -> Value {
+        self.lines.recv_timeout(Duration::from_secs(60)).expect("a line from the gateway")
+    }
+
+    /// Sends `message` and returns the next line.
+    fn exchange(&mut self, message: Value) -> Value {
+        self.send(message);
+        self.next()
+    }
+
+    /// `initialize` (revision 2025-11-25) and `notifications/initialized`.
+    fn open_session(&mut self) {
+        let hello = self.exchange(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}));
+        assert_eq!(hello["id"], 1, "{hello}");
+        self.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    }
+
+    /// Closes the client's side (how a stdio client ends the session) and waits for the exit.
+    fn close(mut self) -> std::process::ExitStatus {
+        drop(self.input.take());
+        self.process.0.wait().unwrap()
+    }
 }
 
 /// Runs the governed plan of the combination tests (allowed, denied, failing, held then approved)
@@ -1379,51 +1411,18 @@ fn what_an_http_upstream_sends_outside_a_request_reaches_the_client() {
             .spawn()
             .unwrap(),
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the upstream MCP server did not listen");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let mut gateway = Command::new(env!("CARGO_BIN_EXE_gavel"));
-    common::clean(&mut gateway)
-        .args(["gateway", "--server", &w.server.url, "--token", &w.agent])
-        .args(["--upstream", &format!("http://127.0.0.1:{port}/mcp")])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(w.dir.join("gateway.stderr")).unwrap());
-    let mut gateway = Running(gateway.spawn().unwrap());
-    let mut to_gateway = gateway.0.stdin.take().unwrap();
-    let from_gateway = gateway.0.stdout.take().unwrap();
-    let (tx, answers) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(from_gateway).lines().map_while(Result::ok) {
-            let _ = tx.send(serde_json::from_str::<Value>(&line).unwrap());
-        }
-    });
-    let mut send = move |message: Value| {
-        use std::io::Write;
-        writeln!(to_gateway, "{message}").unwrap();
-        to_gateway.flush().unwrap();
-    };
-    let answer = || answers.recv_timeout(Duration::from_secs(60)).expect("a line from the gateway");
-    send(
-        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25",
-                "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}),
-    );
-    assert_eq!(answer()["id"], 1);
-    send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    common::wait_for_listener(port, "the upstream MCP server");
+    let endpoint = format!("http://127.0.0.1:{port}/mcp");
+    let mut gateway = RawGateway::start(&w, &["--upstream".as_ref(), endpoint.as_ref()]);
+    gateway.open_session();
 
     // The gateway opens the stream just after `initialized`; a notification sent before the stream
     // is up has nowhere to go (this upstream keeps no event store), so call until one arrives.
     let mut notified = false;
     for id in 2..22 {
-        send(
-            json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "relist", "arguments": {}}}),
-        );
-        let deadline = Instant::now() + Duration::from_secs(60);
+        gateway.send(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "relist", "arguments": {}}}));
         loop {
-            let line =
-                answers.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("a line");
+            let line = gateway.next();
             if line["method"] == "notifications/tools/list_changed" {
                 notified = true;
             } else {
@@ -1445,9 +1444,8 @@ fn what_an_http_upstream_sends_outside_a_request_reaches_the_client() {
         "no list change reached the client; gateway stderr: {}",
         std::fs::read_to_string(w.dir.join("gateway.stderr")).unwrap_or_default()
     );
-    drop(send);
     let started = Instant::now();
-    assert!(gateway.0.wait().unwrap().success());
+    assert!(gateway.close().success());
     // The upstream keeps its stream open; the gateway must not wait for it (its grace is 5 s).
     assert!(started.elapsed() < Duration::from_secs(4), "the open stream held the gateway's exit up");
 }
@@ -1479,36 +1477,24 @@ for line in sys.stdin:
 
 /// One session through the gateway in front of the paged upstream: lists both pages, then closes.
 fn paged_session(w: &World) {
-    let mut gateway = Command::new(env!("CARGO_BIN_EXE_gavel"));
-    common::clean(&mut gateway)
-        .args(["gateway", "--server", &w.server.url, "--token", &w.agent, "--upstream-name", "paged", "--"])
-        .arg(gavel_testkit::oracles::python())
-        .arg(w.dir.join("paged.py"))
-        .arg(w.dir.join("sub.txt"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(w.dir.join("gateway.stderr")).unwrap());
-    let mut gateway = Running(gateway.spawn().unwrap());
-    let mut to_gateway = gateway.0.stdin.take().unwrap();
-    let mut from_gateway = BufReader::new(gateway.0.stdout.take().unwrap());
-    let mut exchange = |message: Value| -> Value {
-        use std::io::Write;
-        writeln!(to_gateway, "{message}").unwrap();
-        to_gateway.flush().unwrap();
-        let mut line = String::new();
-        from_gateway.read_line(&mut line).unwrap();
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
-    };
-    let hello = exchange(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}));
-    assert_eq!(hello["id"], 1, "{hello}");
-    let first = exchange(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}));
+    let (python, paged, sub) =
+        (gavel_testkit::oracles::python(), w.dir.join("paged.py"), w.dir.join("sub.txt"));
+    let args = [
+        "--upstream-name".as_ref(),
+        "paged".as_ref(),
+        "--".as_ref(),
+        python.as_ref(),
+        paged.as_ref(),
+        sub.as_ref(),
+    ];
+    let mut gateway = RawGateway::start(w, &args);
+    gateway.open_session();
+    let first = gateway.exchange(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}));
     assert_eq!(first["result"]["nextCursor"], "p2", "{first}");
-    let second =
-        exchange(json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {"cursor": "p2"}}));
+    let second = gateway
+        .exchange(json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {"cursor": "p2"}}));
     assert_eq!(second["id"], 3, "{second}");
-    drop(to_gateway);
-    assert!(gateway.0.wait().unwrap().success());
+    assert!(gateway.close().success());
 }
 
 /// A paginated tool list is recorded whole once its last page is in (each page alone is only
