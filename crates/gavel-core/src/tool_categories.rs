@@ -199,6 +199,10 @@ pub fn check_glob(pattern: &str) -> Result<()> {
     }
 }
 
+/// A tool's registry document as an approval compares it: its category (`None`: uncategorised)
+/// and the document's version (what the compare-and-set expects).
+type InRegistry = (Option<String>, u64);
+
 fn status_str(status: ChangeStatus) -> String {
     json!(status).as_str().unwrap_or_default().to_string()
 }
@@ -262,7 +266,7 @@ impl Gavel {
 
     /// The registry documents of `tools` (in that order) in one read: each one's category and
     /// version, `None` when the registry has no document for it.
-    fn registry_of(&self, tools: &[&str]) -> Result<Vec<Option<(Option<String>, u64)>>> {
+    fn registry_of(&self, tools: &[&str]) -> Result<Vec<Option<InRegistry>>> {
         let keys: Vec<(&str, &str)> = tools.iter().map(|t| (TOOLS, *t)).collect();
         Ok(self
             .store
