@@ -273,4 +273,37 @@ fn an_upstreams_configured_categories_take_effect_once_a_second_admin_approves()
         .output()
         .unwrap();
     assert_eq!(json(&verify)["valid"], true, "{verify:?}");
+
+    // The evidence bundle's CC8.1 counts the change and its two persons, from the events, and
+    // the verifier recomputes the same.
+    let day = |offset: i64| {
+        let d = time::OffsetDateTime::now_utc().date() + time::Duration::days(offset);
+        format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    };
+    let local = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_gavel"))
+            .args(args)
+            .env("GAVEL_DATA_DIR", dir.path().join("data"))
+            .output()
+            .unwrap()
+    };
+    let bundle = dir.path().join("bundle");
+    let bundle = bundle.to_str().unwrap();
+    json(&local(&["evidence", "export", "--from", &day(-1), "--to", &day(2), "--out", bundle, "--json"]));
+    let cc81: Value =
+        serde_json::from_slice(&std::fs::read(Path::new(bundle).join("controls/CC8.1.json")).unwrap())
+            .unwrap();
+    let summary = str_of(&cc81, "summary");
+    assert!(summary.contains("1 tool category change(s) proposed, 1 applied"), "{summary}");
+    assert_eq!(cc81["operating"][0]["holds"], true, "{cc81}");
+    let applied = cc81["analysis"]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["kind"] == "tools.categories_applied")
+        .unwrap()
+        .clone();
+    assert_eq!((applied["author"].clone(), applied["approver"].clone()), (json!("admin"), json!("bob")));
+    let verified = json(&local(&["evidence", "verify", bundle, "--json"]));
+    assert_eq!(verified["valid"], true, "{verified:#}");
 }
