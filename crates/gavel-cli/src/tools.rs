@@ -3,7 +3,7 @@
 //!
 //! `categorize` reads an upstream's `categories = { "glob" = "category" }` from gavel.toml,
 //! expands the globs over the tool names the gateways recorded for that upstream, prints the plan
-//! (tool: old → new) and proposes one change; a different admin approves it with
+//! (tool: old -> new) and proposes one change; a different admin approves it with
 //! `gavel tools approve`. A bad glob or category, an unknown upstream, or a tool two globs give
 //! different categories is an error before anything is sent; the gateway itself never sets a
 //! category.
@@ -62,7 +62,7 @@ pub enum ToolsCommand {
         json: bool,
     },
     /// Propose the categories of an upstream's `categories` table in gavel.toml for the tools
-    /// its gateways recorded: prints the plan (tool: old → new) and opens one pending change that
+    /// its gateways recorded: prints the plan (tool: old -> new) and opens one pending change that
     /// a different admin must approve. Needs an admin token.
     Categorize {
         /// The upstream, `[gateway.upstreams.NAME]` of --config (its recorded tool lists are the
