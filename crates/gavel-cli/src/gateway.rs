@@ -124,24 +124,27 @@ fn resolve_upstream(args: &GatewayArgs) -> anyhow::Result<Upstream> {
             "name the upstream: a command after `--`, --upstream URL, or --upstream-name NAME of gavel.toml"
         );
     };
-    let path = match &args.config {
-        Some(path) => path.clone(),
-        None => {
-            let dir = std::env::var_os("GAVEL_DATA_DIR")
-                .map_or_else(|| PathBuf::from("./gavel-data"), PathBuf::from);
-            let path = dir.join("gavel.toml");
-            if !path.exists() {
-                bail!(
-                    "--upstream-name {name} with no command or --upstream picks [gateway.upstreams.{name}] of \
-                     gavel.toml, and there is no {} (name the file with --config)",
-                    path.display()
-                );
-            }
-            path
-        }
-    };
+    let path = config_path(args.config.clone(), name)?;
     let named = NamedUpstreams::load(&path)?;
     Ok(named.get(name)?.clone())
+}
+
+/// The gavel.toml that holds `[gateway.upstreams.NAME]`: `config` when given, else
+/// `$GAVEL_DATA_DIR/gavel.toml` (else `./gavel-data/gavel.toml`), as `gavel serve` reads.
+pub(crate) fn config_path(config: Option<PathBuf>, name: &str) -> anyhow::Result<PathBuf> {
+    if let Some(path) = config {
+        return Ok(path);
+    }
+    let dir = std::env::var_os("GAVEL_DATA_DIR").map_or_else(|| PathBuf::from("./gavel-data"), PathBuf::from);
+    let path = dir.join("gavel.toml");
+    if !path.exists() {
+        bail!(
+            "--upstream-name {name} with no command or --upstream picks [gateway.upstreams.{name}] of \
+             gavel.toml, and there is no {} (name the file with --config)",
+            path.display()
+        );
+    }
+    Ok(path)
 }
 
 pub fn run(remote: &RemoteArgs, args: GatewayArgs) -> anyhow::Result<ExitCode> {

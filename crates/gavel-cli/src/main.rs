@@ -30,6 +30,7 @@ mod policy;
 mod remote;
 mod retention;
 mod serve;
+mod tools;
 mod users;
 mod webhooks;
 
@@ -161,6 +162,14 @@ enum Command {
     Policy {
         #[command(subcommand)]
         command: policy::PolicyCommand,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// The tool registry's categories (what policies see as resource.category), changed by two
+    /// admins; `categorize` proposes an upstream's categories from gavel.toml (server).
+    Tools {
+        #[command(subcommand)]
+        command: tools::ToolsCommand,
         #[command(flatten)]
         remote: RemoteArgs,
     },
@@ -389,6 +398,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Agents { command, remote } => agents::run(&remote.connect()?, command),
         Command::Policy { command, remote } => policy::run(&remote.connect()?, command),
         Command::Pack { command, remote } => pack::run(&remote.connect()?, command),
+        Command::Tools { command, remote } => tools::run(&remote.connect()?, command),
         Command::Decide { args, remote } => decide::run(&remote.connect()?, args),
         Command::Approvals { command, remote } => approvals::run(&remote.connect()?, command),
         Command::Outcome { args, remote } => outcome::run(&remote.connect()?, args),
@@ -499,6 +509,7 @@ mod cli_definition_tests {
             "agents",
             "policy",
             "pack",
+            "tools",
             "decide",
             "approvals",
             "outcome",

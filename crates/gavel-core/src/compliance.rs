@@ -570,6 +570,29 @@ impl Gavel {
                 ));
             }
         }
+        // Tool category changes are policy changes too (they change what policies see).
+        let tool_changes: Vec<crate::tool_categories::ToolCategoryChange> =
+            self.all_docs(crate::tool_categories::CHANGES, 10_000)?;
+        for c in &tool_changes {
+            let applied = c.status == crate::policies::ChangeStatus::Applied;
+            if applied && (c.decided_by.is_none() || c.decided_by.as_deref() == Some(c.proposed_by.as_str()))
+            {
+                findings.push(finding(
+                    id,
+                    &c.id,
+                    Severity::High,
+                    format!("tool category change {} was applied without a second person", c.id),
+                ));
+            }
+            if c.status == crate::policies::ChangeStatus::Pending && c.proposed_at < stale_before {
+                findings.push(finding(
+                    id,
+                    &c.id,
+                    Severity::Low,
+                    format!("tool category change {} has waited for approval since {}", c.id, c.proposed_at),
+                ));
+            }
+        }
         let state = if findings.iter().any(|f| f.severity == Severity::High) {
             State::Gap
         } else if applied.is_empty() {

@@ -125,7 +125,7 @@ pub struct DecisionRecord {
     pub agent_status: Status,
     pub on_behalf_of: Option<String>,
     pub tool: String,
-    /// The tool's category, if a pack categorises it.
+    /// The tool's category, if the tool registry categorises it (a pack, or a two-person change).
     pub tool_category: Option<String>,
     pub resource: Option<String>,
     /// The call's arguments, secrets redacted.
@@ -180,16 +180,21 @@ pub fn arguments_digest(arguments: &Value) -> Result<String> {
     Ok(hex::encode(Sha256::digest(bytes)))
 }
 
+/// Checks a tool name as decide accepts it: 1-256 printable ASCII characters without spaces.
+/// The tool registry checks its names with it too, so no category is ever set on a name no call
+/// can carry.
+pub fn check_tool_name(tool: &str) -> Result<()> {
+    if !tool.is_empty() && tool.len() <= 256 && tool.chars().all(|c| c.is_ascii_graphic()) {
+        Ok(())
+    } else {
+        Err(CoreError::Invalid("tool must be 1-256 printable ASCII characters without spaces".into()))
+    }
+}
+
 /// Checks a decide request before anything is read or recorded, and returns its arguments as a
 /// JSON object (`{}` when absent or null). Public so the fuzz targets can drive it alone.
 pub fn check_request(req: &DecideRequest) -> Result<Value> {
-    let tool_ok =
-        !req.tool.is_empty() && req.tool.len() <= 256 && req.tool.chars().all(|c| c.is_ascii_graphic());
-    if !tool_ok {
-        return Err(CoreError::Invalid(
-            "tool must be 1-256 printable ASCII characters without spaces".into(),
-        ));
-    }
+    check_tool_name(&req.tool)?;
     if let Some(who) = &req.on_behalf_of {
         // The self-approval rule compares this with user names (ASCII, compared ignoring case):
         // anything that could look like a user's name without being it — other scripts' look-alike

@@ -19,14 +19,17 @@
 //!   detectors raise `tool_definition_changed` (high) from it;
 //! * the denial answer is a dry run as `policy explain` makes it (the agent's registered
 //!   attributes, the tool's category, no arguments, the engine in force), recording nothing;
-//!   kill switches and limits are not consulted: they refuse calls, they do not shape the list.
+//!   kill switches and limits are not consulted: they refuse calls, they do not shape the list;
+//! * what was recorded is readable by users ([`Gavel::gateway_upstream_tools`]: the names per
+//!   upstream, over every agent), so an admin can categorise an upstream's tools; the gateway
+//!   itself never sets a category (`tool_categories`).
 
 use crate::decide::{tool_call, DecideContext, DecideRequest};
 use crate::{CoreError, Gavel, Principal, Result};
 use gavel_events::{kind, ChangedTool, GatewayToolsSeen, SeenTool};
 use gavel_ledger::event::Actor;
 use gavel_policy::Outcome;
-use gavel_store::docs::{DocKeys, Expect, StateOp};
+use gavel_store::docs::{DocKeys, DocQuery, Expect, StateOp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -82,6 +85,17 @@ pub struct ToolsSeen {
     /// Tools the active policies deny this agent outright (a dry run without arguments; nothing
     /// recorded). Held tools are not in it.
     pub denied: Vec<String>,
+}
+
+/// The tool names recorded for one upstream, over every agent whose gateway reported it
+/// (`GET /v1/gateway/tools`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UpstreamTools {
+    pub upstream: String,
+    /// Every tool name of the last list recorded for any agent, sorted.
+    pub tools: Vec<String>,
+    /// How many agents' gateways recorded a list of this upstream.
+    pub agents: u64,
 }
 
 /// The last list of an upstream recorded for an agent (`gateway_tools/<id>`).
@@ -251,6 +265,36 @@ impl Gavel {
         answer.removed = removed;
         answer.changed = changed.into_iter().map(|c| c.name).collect();
         Ok(answer)
+    }
+
+    /// The tool names recorded for `upstream` (every upstream when `None`), the union of the last
+    /// list of each agent (readers).
+    pub fn gateway_upstream_tools(
+        &self,
+        by: &Principal,
+        upstream: Option<&str>,
+    ) -> Result<Vec<UpstreamTools>> {
+        by.require_reader()?;
+        if let Some(upstream) = upstream {
+            check_upstream(upstream)?;
+        }
+        let mut query = DocQuery::new(GATEWAY_TOOLS, 100_000);
+        query.k2 = upstream.map(str::to_string);
+        let mut by_upstream: BTreeMap<String, (BTreeSet<String>, u64)> = BTreeMap::new();
+        for doc in self.store.query_docs(&query)? {
+            let last: LastList = crate::from_doc(doc)?;
+            let (names, agents) = by_upstream.entry(last.upstream).or_default();
+            names.extend(last.tools.into_iter().map(|t| t.name));
+            *agents += 1;
+        }
+        Ok(by_upstream
+            .into_iter()
+            .map(|(upstream, (names, agents))| UpstreamTools {
+                upstream,
+                tools: names.into_iter().collect(),
+                agents,
+            })
+            .collect())
     }
 
     /// The tools of `tools` the policies in force deny `agent` when called without arguments.

@@ -49,6 +49,7 @@ pub mod retention;
 pub mod sessions;
 pub mod shares;
 pub mod strict_json;
+pub mod tool_categories;
 pub mod webhooks;
 
 pub use error::{CoreError, Result};

@@ -7,7 +7,8 @@
 //! sessions; `records`: detections and the detectors' progress, refused authentications, purges,
 //! evidence exports and uploads, readiness scans; `retention`: the retention period and legal
 //! holds; `shares`: auditor share links and their accesses; `notifications`: channels for people
-//! and their delivery rounds; `gateway`: the tool lists the MCP gateway saw. Every kind gavel-core
+//! and their delivery rounds; `gateway`: the tool lists the MCP gateway saw; `tools`: the tool
+//! registry's two-person category changes. Every kind gavel-core
 //! writes has a type here; only the operators' own `external.<name>` events are free-form.
 //!
 //! Invariants:
@@ -28,6 +29,7 @@ mod principals;
 mod records;
 mod retention;
 mod shares;
+mod tools;
 
 pub use containment::{
     AgentLimits, AgentLimitsChanged, AgentRegistered, AgentStatusChanged, KillSwitchEngaged,
@@ -54,6 +56,7 @@ pub use retention::{
     RetentionRequest,
 };
 pub use shares::{ShareAccessRow, ShareAccessSummary, ShareAccessed, ShareCreated, ShareRevoked};
+pub use tools::{CategoryAssignment, ToolCategoriesApplied, ToolCategoriesProposed, ToolCategoriesRejected};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -120,6 +123,9 @@ pub mod kind {
     pub const WEBHOOK_DISABLED: &str = "webhook.disabled";
     pub const WEBHOOK_SECRET_ROTATED: &str = "webhook.secret_rotated";
     pub const GATEWAY_TOOLS_SEEN: &str = "gateway.tools_seen";
+    pub const TOOLS_CATEGORIES_PROPOSED: &str = "tools.categories_proposed";
+    pub const TOOLS_CATEGORIES_APPLIED: &str = "tools.categories_applied";
+    pub const TOOLS_CATEGORIES_REJECTED: &str = "tools.categories_rejected";
     pub const NOTIFICATION_CHANNEL_CREATED: &str = "notification.channel_created";
     pub const NOTIFICATION_CHANNEL_DISABLED: &str = "notification.channel_disabled";
     pub const NOTIFICATION_ATTEMPTS: &str = "notification.attempts";
@@ -594,6 +600,9 @@ pub fn retype(kind: &str, data: &Value) -> Option<Result<Value, serde_json::Erro
         kind::WEBHOOK_UPDATED | kind::WEBHOOK_DISABLED => through::<WebhookChanged>(data),
         kind::WEBHOOK_SECRET_ROTATED => through::<WebhookSecretRotated>(data),
         kind::GATEWAY_TOOLS_SEEN => through::<GatewayToolsSeen>(data),
+        kind::TOOLS_CATEGORIES_PROPOSED => through::<ToolCategoriesProposed>(data),
+        kind::TOOLS_CATEGORIES_APPLIED => through::<ToolCategoriesApplied>(data),
+        kind::TOOLS_CATEGORIES_REJECTED => through::<ToolCategoriesRejected>(data),
         kind::AGENT_LIMITS_CHANGED => through::<AgentLimitsChanged>(data),
         kind::CONSOLE_SIGNED_IN => through::<ConsoleSignedIn>(data),
         kind::CONSOLE_SIGNED_OUT => through::<ConsoleSignedOut>(data),

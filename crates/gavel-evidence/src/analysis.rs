@@ -11,7 +11,8 @@ use crate::facts::{Facts, FactsBuilder, RuleResult};
 use crate::framework::{Analysis, Framework};
 use gavel_events::{
     kind, AgentRegistered, AgentStatusChanged, AuthFailures, Decision, IncidentEvent, OutcomeRecorded,
-    PolicyApplied, PolicyProposed, PolicyRejected, WebhookAttempts,
+    PolicyApplied, PolicyProposed, PolicyRejected, ToolCategoriesApplied, ToolCategoriesProposed,
+    WebhookAttempts,
 };
 use gavel_ledger::event::Event;
 use serde::Serialize;
@@ -301,6 +302,42 @@ impl PolicyChangeRow {
                 let p: PolicyRejected = gavel_events::read(d);
                 PolicyChangeRow { set_id: json!(p.set_id), change_id: json!(p.change_id), ..none() }
             }
+            // A tool category change has no policy set: its source (an upstream's configuration,
+            // or an admin) stands in the set's place.
+            kind::TOOLS_CATEGORIES_PROPOSED => {
+                let p: ToolCategoriesProposed = gavel_events::read(d);
+                PolicyChangeRow {
+                    set_id: json!(p.source),
+                    change_id: json!(p.change_id),
+                    author: if p.proposed_by_name.is_empty() {
+                        p.proposed_by.clone()
+                    } else {
+                        p.proposed_by_name
+                    },
+                    proposer: p.proposed_by,
+                    ..none()
+                }
+            }
+            kind::TOOLS_CATEGORIES_APPLIED => {
+                let p: ToolCategoriesApplied = gavel_events::read(d);
+                PolicyChangeRow {
+                    set_id: json!(p.source),
+                    change_id: json!(p.change_id),
+                    author: if p.proposed_by_name.is_empty() {
+                        p.proposed_by.clone()
+                    } else {
+                        p.proposed_by_name
+                    },
+                    approver: if p.approved_by_name.is_empty() {
+                        p.approved_by.clone()
+                    } else {
+                        p.approved_by_name
+                    },
+                    proposer: p.proposed_by,
+                    approved_by: p.approved_by,
+                    ..none()
+                }
+            }
             // Pack changes (and policy kinds this build does not know), as they name themselves.
             _ => {
                 let field = |k: &str| d.get(k).cloned().unwrap_or(Value::Null);
@@ -373,6 +410,14 @@ fn row(event: &Event, leaf_hash: &str) -> Row {
                 t.push_str(" contained");
             }
             t
+        }
+        k if k.starts_with("tools.categories_") => {
+            // Which tools get which category: `read_file=read_only` (`none`: uncategorised).
+            let assignments = d.get("assignments").and_then(Value::as_array).into_iter().flatten();
+            let text: Vec<String> = assignments
+                .map(|a| format!("{}={}", scalar(a.get("tool")), s(a, "category").unwrap_or("none")))
+                .collect();
+            format!("change={} tools={}", first_str(d, &["change_id"]), text.join(","))
         }
         k if k.starts_with("policy.") => format!(
             "version={} author={} approver={}",
@@ -878,12 +923,29 @@ impl Aggregate {
                 for v in violations {
                     findings.push(Finding::warn(format!("two-person rule not met: {v}")));
                 }
-                let activated = self.by_kind.get("policy.activated").copied().unwrap_or(0);
+                let count = |k: &str| self.by_kind.get(k).copied().unwrap_or(0);
+                let activated = count(kind::POLICY_ACTIVATED);
+                // Tool category changes are named only when the period has some, so a period
+                // without reads as it always did.
+                let categories = [
+                    kind::TOOLS_CATEGORIES_PROPOSED,
+                    kind::TOOLS_CATEGORIES_APPLIED,
+                    kind::TOOLS_CATEGORIES_REJECTED,
+                ];
+                let tools = if categories.iter().any(|k| count(k) > 0) {
+                    format!(
+                        ", {} tool category change(s) proposed, {} applied",
+                        count(kind::TOOLS_CATEGORIES_PROPOSED),
+                        count(kind::TOOLS_CATEGORIES_APPLIED)
+                    )
+                } else {
+                    String::new()
+                };
                 (
                     format!(
-                        "{} policy change event(s): {} proposed, {activated} activated, each with its author and approver.",
+                        "{} policy change event(s): {} proposed, {activated} activated{tools}, each with its author and approver.",
                         n,
-                        self.by_kind.get("policy.proposed").copied().unwrap_or(0)
+                        count(kind::POLICY_PROPOSED)
                     ),
                     json!({"history": versions}),
                 )
@@ -1075,6 +1137,50 @@ mod tests {
         assert_eq!(findings.len(), 1, "{findings:?}");
         assert_eq!(findings[0].level, "warn");
         assert!(findings[0].message.contains("agent:agt_1"), "{findings:?}");
+    }
+
+    #[test]
+    fn tool_category_changes_are_counted_with_their_two_persons() {
+        let mut a = Aggregate::new(Analysis::PolicyHistory);
+        let (summary, _, _) = a.finish(&chain(), &Facts::default());
+        assert!(!summary.contains("tool category"), "a period without them reads as before: {summary}");
+        let assignments = json!([{"tool": "read_file", "category": "read_only", "previous": null}]);
+        a.observe(&event(
+            1,
+            "tools.categories_proposed",
+            json!({"change_id": "tcc_1", "source": "upstream:files", "assignments": assignments,
+                   "proposed_by": "usr_1", "proposed_by_name": "alice"}),
+        ));
+        a.observe(&event(
+            2,
+            "tools.categories_applied",
+            json!({"change_id": "tcc_1", "source": "upstream:files", "assignments": assignments,
+                   "proposed_by": "usr_1", "proposed_by_name": "alice",
+                   "approved_by": "usr_2", "approved_by_name": "bob"}),
+        ));
+        let (summary, findings, details) = a.finish(&chain(), &Facts::default());
+        assert!(summary.contains("1 tool category change(s) proposed, 1 applied"), "{summary}");
+        assert!(findings.is_empty(), "{findings:?}");
+        let applied = &details["history"][1];
+        assert_eq!((applied["author"].clone(), applied["approver"].clone()), (json!("alice"), json!("bob")));
+        assert_eq!(
+            (applied["set_id"].clone(), applied["change_id"].clone()),
+            (json!("upstream:files"), json!("tcc_1"))
+        );
+        let row = Names::default().row(&event(2, "tools.categories_applied", json!({"change_id": "tcc_1",
+            "assignments": [{"tool": "read_file", "category": "read_only"}, {"tool": "x", "category": null}]})), "ab");
+        assert_eq!(row.detail, "change=tcc_1 tools=read_file=read_only,x=none");
+        // Approved by its own author: named, as a policy change would be.
+        a.observe(&event(
+            3,
+            "tools.categories_applied",
+            json!({"change_id": "tcc_2", "source": "admin", "proposed_by": "usr_1", "approved_by": "usr_1"}),
+        ));
+        let (_, findings, _) = a.finish(&chain(), &Facts::default());
+        assert!(
+            findings.iter().any(|f| f.message.contains("proposed and approved by the same person")),
+            "{findings:?}"
+        );
     }
 
     #[test]

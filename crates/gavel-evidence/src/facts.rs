@@ -286,6 +286,14 @@ impl FactsBuilder {
                     self.add("policy_changes_self_approved", 1);
                 }
             }
+            // A tool's category is what policies see: re-categorising is a policy change, under
+            // the same two-person rule.
+            kind::TOOLS_CATEGORIES_APPLIED => {
+                let applied: gavel_events::ToolCategoriesApplied = gavel_events::read(d);
+                if !applied.proposed_by.is_empty() && applied.proposed_by == applied.approved_by {
+                    self.add("policy_changes_self_approved", 1);
+                }
+            }
             // A rejection applies nothing, so it approves nothing.
             kind::POLICY_REJECTED => {}
             // An install puts a set in observe mode: it approves nothing.
@@ -552,6 +560,23 @@ mod tests {
         };
         assert!(!rule.evaluate(&facts).holds);
         assert_eq!(facts.get("webhook_streaming_coverage"), FactValue::Rate(0.0));
+    }
+
+    #[test]
+    fn a_self_approved_tool_category_change_counts_as_a_self_approved_policy_change() {
+        let mut b = builder();
+        let change = |approver: &str| json!({"change_id": "tcc_1", "source": "admin", "proposed_by": "usr_1", "approved_by": approver});
+        b.observe(&event(1, "2026-01-02T00:00:00Z", "tools.categories_applied", change("usr_2")));
+        b.observe(&event(
+            2,
+            "2026-01-02T00:00:00Z",
+            "tools.categories_rejected",
+            json!({"rejected_by": "usr_1"}),
+        ));
+        assert_eq!(b.finish(true).get("policy_changes_self_approved"), FactValue::Count(0));
+        let mut b = builder();
+        b.observe(&event(1, "2026-01-02T00:00:00Z", "tools.categories_applied", change("usr_1")));
+        assert_eq!(b.finish(true).get("policy_changes_self_approved"), FactValue::Count(1));
     }
 
     #[test]

@@ -309,6 +309,18 @@ impl SamplesBuilder {
                     approver: String::new(),
                 })
             }
+            // A tool category change: its source stands for the set, its id for the version.
+            kind::TOOLS_CATEGORIES_APPLIED => {
+                let applied: gavel_events::ToolCategoriesApplied = gavel_events::read(d);
+                self.out.policy_changes.push(PolicyChange {
+                    time: e.time.clone(),
+                    kind: e.kind.clone(),
+                    set_id: applied.source,
+                    version: applied.change_id,
+                    author: first_of(&[&applied.proposed_by_name, &applied.proposed_by]),
+                    approver: first_of(&[&applied.approved_by_name, &applied.approved_by]),
+                })
+            }
             // Policy and pack kinds this build does not know, as they name themselves.
             k if (k.starts_with("policy.") || k.starts_with("pack.")) && k != kind::POLICY_PROPOSED => {
                 self.out.policy_changes.push(PolicyChange {

@@ -9,6 +9,7 @@
 //!
 //! [gateway.upstreams.search]
 //! url = "http://127.0.0.1:8000/mcp"
+//! categories = { "search_*" = "read_only", "delete_*" = "destructive" }
 //! ```
 //!
 //! Invariants:
@@ -18,7 +19,12 @@
 //!   upstream is checked when the file is read, not only the one picked: its name is one gavel
 //!   records tool lists under, it has exactly one of `command` (non-empty) and `url` (http or
 //!   https), `env` only beside `command`, and no `GAVEL_TOKEN` in `env` (the agent's credential
-//!   stays with gavel).
+//!   stays with gavel);
+//! * `categories` (glob → category) is read for `gavel tools categorize`, never by the gateway: it
+//!   proposes the categories to the server as an admin, and only a second admin's approval puts
+//!   them in force (the gateway holds agent tokens, which can never set a category). Each glob and
+//!   category is checked as the server checks them, so a bad one is an error before anything is
+//!   sent.
 
 use crate::{GatewayError, Upstream};
 use serde::Deserialize;
@@ -41,6 +47,7 @@ struct UpstreamEntry {
     command: Option<Vec<String>>,
     env: Option<BTreeMap<String, String>>,
     url: Option<String>,
+    categories: Option<BTreeMap<String, String>>,
 }
 
 /// The named upstreams of one file, checked.
@@ -49,6 +56,8 @@ pub struct NamedUpstreams {
     /// Where they were read from, for messages.
     pub path: String,
     pub upstreams: BTreeMap<String, Upstream>,
+    /// Each upstream's `categories` (glob → category), checked; absent for one without.
+    pub categories: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl NamedUpstreams {
@@ -68,12 +77,17 @@ impl NamedUpstreams {
             Some(value) => value.try_into().map_err(|e: toml::de::Error| bad(format!("[gateway]: {e}")))?,
         };
         let mut upstreams = BTreeMap::new();
-        for (name, entry) in section.upstreams {
-            let upstream =
-                check_entry(&name, entry).map_err(|m| bad(format!("[gateway.upstreams.{name}]: {m}")))?;
+        let mut categories = BTreeMap::new();
+        for (name, mut entry) in section.upstreams {
+            let in_table = |m: String| bad(format!("[gateway.upstreams.{name}]: {m}"));
+            if let Some(globs) = entry.categories.take() {
+                check_categories(&globs).map_err(in_table)?;
+                categories.insert(name.clone(), globs);
+            }
+            let upstream = check_entry(&name, entry).map_err(in_table)?;
             upstreams.insert(name, upstream);
         }
-        Ok(NamedUpstreams { path: path.to_string(), upstreams })
+        Ok(NamedUpstreams { path: path.to_string(), upstreams, categories })
     }
 
     /// The upstream called `name`, or an error naming the ones there are.
@@ -90,6 +104,16 @@ impl NamedUpstreams {
             ))
         })
     }
+}
+
+/// Each glob and category of a `categories` table, as the server checks them.
+fn check_categories(globs: &BTreeMap<String, String>) -> Result<(), String> {
+    use gavel_core::tool_categories::{check_category, check_glob};
+    for (glob, category) in globs {
+        check_glob(glob).map_err(|e| format!("categories: {e}"))?;
+        check_category(category).map_err(|e| format!("categories: glob {glob:?}: {e}"))?;
+    }
+    Ok(())
 }
 
 fn check_entry(name: &str, entry: UpstreamEntry) -> Result<Upstream, String> {
@@ -159,9 +183,17 @@ command = ["npx", "-y", "server-filesystem", "/srv"]
 env = { NODE_ENV = "production" }
 [gateway.upstreams.search]
 url = "http://127.0.0.1:8000/mcp"
+categories = { "search_*" = "read_only", "drop_table" = "destructive" }
 "#,
         )
         .unwrap();
+        assert_eq!(
+            file.categories
+                .get("search")
+                .map(|c| c.iter().map(|(g, c)| format!("{g}={c}")).collect::<Vec<_>>()),
+            Some(vec!["drop_table=destructive".to_string(), "search_*=read_only".to_string()])
+        );
+        assert!(!file.categories.contains_key("files"));
         assert_eq!(
             file.get("files").unwrap(),
             &Upstream::Command {
@@ -192,6 +224,16 @@ url = "http://127.0.0.1:8000/mcp"
             ("[gateway.upstreams.\"bad name\"]\ncommand = [\"a\"]\n", "the name"),
             ("[gateway.upstreams.x]\ncomand = [\"a\"]\n", "unknown field"),
             ("[gateway]\nupstream = {}\n", "unknown field"),
+            (
+                "[gateway.upstreams.x]\nurl = \"http://h/mcp\"\ncategories = { \"a*\" = \"Read\" }\n",
+                "[a-z0-9_]",
+            ),
+            (
+                "[gateway.upstreams.x]\nurl = \"http://h/mcp\"\ncategories = { \"a*\" = \"none\" }\n",
+                "uncategorise",
+            ),
+            ("[gateway.upstreams.x]\nurl = \"http://h/mcp\"\ncategories = { \"a b\" = \"x\" }\n", "glob"),
+            ("[gateway.upstreams.x]\nurl = \"http://h/mcp\"\ncategories = { \"a\" = 1 }\n", "gavel.toml"),
             ("[gateway.upstreams.x\n", "gavel.toml"),
         ] {
             let refused = parse(text).unwrap_err();

@@ -120,7 +120,10 @@ pub struct SchemasDoc;
 const TAGS: &[(&str, &str)] = &[
     ("audit", "Decisions and the tamper-evident log: decide, query, trace, verify, proofs"),
     ("identity", "Users, agents and their credentials"),
-    ("policies", "Cedar policy sets, two-person change control, packs, explain"),
+    (
+        "policies",
+        "Cedar policy sets, two-person change control, packs, explain, the tool registry's categories",
+    ),
     ("approvals", "Held calls, approvals, outcomes and bypass findings"),
     ("containment", "Kill switches, suspension and per-agent limits"),
     ("webhooks", "SIEM webhook endpoints and their deliveries"),
@@ -144,7 +147,7 @@ fn tag_of(path: &str, secured: bool) -> &'static str {
         "audit"
     } else if starts(&["/v1/users", "/v1/agents", "/v1/me"]) {
         "identity"
-    } else if starts(&["/v1/policies", "/v1/packs"]) {
+    } else if starts(&["/v1/policies", "/v1/packs", "/v1/tools", "/v1/gateway"]) {
         "policies"
     } else if starts(&["/v1/killswitch"]) {
         "containment"

@@ -63,6 +63,13 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("POST", "/v1/policies", "A"),
     ("POST", "/v1/policies/explain", "R"),
     ("POST", "/v1/gateway/tools", "G"),
+    ("GET", "/v1/gateway/tools", "R"),
+    ("GET", "/v1/tools", "R"),
+    ("GET", "/v1/tools/changes", "R"),
+    ("POST", "/v1/tools/changes", "A"),
+    ("GET", "/v1/tools/changes/{id}", "R"),
+    ("POST", "/v1/tools/changes/{id}/approve", "A"),
+    ("POST", "/v1/tools/changes/{id}/reject", "A"),
     ("POST", "/v1/ext-authz/{path}", "G"),
     ("GET", "/v1/ext-authz/{path}", "G"),
     ("DELETE", "/v1/ext-authz/{path}", "G"),
@@ -165,6 +172,7 @@ fn fill(path: &str, share_token: &str) -> String {
         "compliance" if path.contains("/scans/") => "scan_000000000000000000000000",
         "compliance" => "exp_000000000000000000000000",
         "shares" => "shr_000000000000000000000000",
+        "tools" => "tcc_000000000000000000000000",
         _ => "x_000000000000000000000000",
     };
     path.replace("{id}", id)
@@ -190,6 +198,9 @@ fn body(method: &str, path: &str) -> Option<Value> {
         ("POST", "/v1/policies/explain") => json!({"agent": "bot", "tool": "search_docs"}),
         ("POST", "/v1/gateway/tools") => {
             json!({"upstream": "matrix", "tools": [{"name": "search_docs", "sha256": "0".repeat(64)}]})
+        }
+        ("POST", "/v1/tools/changes") => {
+            json!({"assignments": [{"tool": "matrix_tool", "category": "read_only"}], "upstream": "matrix"})
         }
         ("POST", "/v1/ext-authz/{path}") | ("POST", "/v1/ext-authz/") => {
             json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "search_docs"}})

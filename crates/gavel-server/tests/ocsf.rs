@@ -1,7 +1,7 @@
 //! Every webhook payload gavel delivers validates, exactly as delivered, against OCSF's JSON
 //! Schema: a real session produces EVERY kind of event webhooks deliver
 //! (`gavel_core::webhooks::deliverable_kinds`: decisions allowed, denied and held; approvals
-//! decided and expired; outcomes and bypass findings; policy changes, packs, users, agents,
+//! decided and expired; outcomes and bypass findings; policy changes, packs, tool category changes, users, agents,
 //! containment, detections, an incident from opening to resolution, compliance scans, evidence
 //! exports, uploads and shares, retention and holds, a notification channel with a round of
 //! attempts, operators' `external.*` records), plus the
@@ -161,6 +161,17 @@ fn session() -> Server {
     // The MCP gateway reports an upstream's tool list (first seen: recorded, nothing raised).
     let tools = json!([{"name": "search_docs", "sha256": "a".repeat(64)}]);
     post("/v1/gateway/tools", &token, Some(json!({"upstream": "docs", "tools": tools})));
+    // Its tool categorised by two admins; a second change rejected.
+    let categorise =
+        json!({"assignments": [{"tool": "docs_lookup", "category": "read_only"}], "upstream": "docs"});
+    let tcc = post("/v1/tools/changes", &alice, Some(categorise));
+    post(&format!("/v1/tools/changes/{}/approve", s(&tcc["id"])), &bob, None);
+    let undo = post(
+        "/v1/tools/changes",
+        &alice,
+        Some(json!({"assignments": [{"tool": "docs_lookup", "category": null}]})),
+    );
+    post(&format!("/v1/tools/changes/{}/reject", s(&undo["id"])), &bob, Some(json!({"comment": "keep it"})));
 
     // Detections open an incident (and link later ones); it is worked to resolution.
     let incident = wait_for("the deny-spike incident", || {

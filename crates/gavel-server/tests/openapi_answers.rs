@@ -87,6 +87,26 @@ fn every_declared_2xx_schema_matches_the_real_answer() {
         &bot,
         Some(json!({"upstream": "files", "tools": [{"name": "read_file", "sha256": "0".repeat(64)}]})),
     );
+    // The tool registry: a category change for that upstream's tool, applied by a second admin,
+    // and one withdrawn.
+    s.get("/v1/gateway/tools?upstream=files", &alice);
+    let categorise =
+        json!({"assignments": [{"tool": "read_file", "category": "read_only"}], "upstream": "files"});
+    let tcc = s.post("/v1/tools/changes", &alice, Some(categorise));
+    s.get(&format!("/v1/tools/changes/{}", str_of(&tcc, "id")), &alice);
+    s.post(
+        &format!("/v1/tools/changes/{}/approve", str_of(&tcc, "id")),
+        &bob,
+        Some(json!({"comment": "ok"})),
+    );
+    let undo = s.post(
+        "/v1/tools/changes",
+        &alice,
+        Some(json!({"assignments": [{"tool": "read_file", "category": null}]})),
+    );
+    s.post(&format!("/v1/tools/changes/{}/reject", str_of(&undo, "id")), &alice, None);
+    s.get("/v1/tools", &alice);
+    s.get("/v1/tools/changes?status=applied", &alice);
     let old = s.post("/v1/agents", &alice, Some(json!({"name": "old"})));
     s.post(&format!("/v1/agents/{}/deactivate", str_of(&old, "id")), &alice, None);
 

@@ -16,6 +16,7 @@
 //! |---|---|---|---|
 //! | `decision` | API Activity 6003 (category 6), profile `security_control` | 99 Other | `unmapped{decision_id, decision, enforced, would_have, arguments_sha256}`; `action_id` 1 allowed / 2 denied or held; `disposition_id` 1 Allowed / 2 Blocked / 14 Delayed (held for approval); `policy{uid,name,version}` (first deciding policy); `actor.app_name/app_uid` = agent, `actor.user` = on-behalf-of; `api.operation` = tool; severity 1 allow / 2 held / 3 deny |
 //! | `policy.*` | Entity Management 3004 (category 3) | 1 Create (proposed), 10 Activate, 11 Deactivate, 3 Update (mode changed), 99 Other | `entity{uid,name,type:"policy_set",version}` |
+//! | `tools.categories_*` | Entity Management 3004 | 1 Create (proposed), 3 Update (applied), 99 Other (rejected) | `entity{uid: change id, name: source, type: "tool_category_change"}` |
 //! | `finding.*`, `outcome.recorded` with `bypass: true` | Detection Finding 2004 (category 2) | 1 Create | `finding_info{uid,title,desc,types}`, severity 4 High |
 //! | `detection.raised` | Detection Finding 2004 | 1 Create | `finding_info{uid: detection id, title: summary, types: ["gavel.<detector>"]}`, `severity_id` 2 low / 3 medium / 4 high / 5 critical, `status_id` 1 New; detector, agent, tool, source seqs in `unmapped` |
 //! | `incident.*` | Incident Finding 2005 (category 2) | 1 Create (`opened`), 3 Close (`resolved`), 2 Update (the rest) | `finding_info_list` (the detection or the incident), `status_id` 1 New / 2 In Progress / 4 Resolved, `assignee{name,uid}` = owner, or before assignment `assignee_group{name: "gavel incident responders"}` (OCSF requires one of them), `desc` = writeup or note |
@@ -42,9 +43,9 @@ fn entity_activity(kind: &str) -> (u32, &'static str) {
         "activated" | "reactivated" | "released" => (10, "Activate"),
         "deactivated" => (11, "Deactivate"),
         "suspended" => (12, "Suspend"),
-        "role_changed" | "limits_changed" | "mode_changed" | "engaged" | "updated" | "decided" => {
-            (3, "Update")
-        }
+        "categories_proposed" => (1, "Create"),
+        "role_changed" | "limits_changed" | "mode_changed" | "engaged" | "updated" | "decided"
+        | "categories_applied" => (3, "Update"),
         _ => (99, "Other"),
     }
 }
@@ -112,6 +113,13 @@ pub fn payload(seq: u64, leaf_hash: &str, event: Option<&Event>) -> Value {
         if let Some((set_id, version)) = policy_set_version(&e.kind, d) {
             entity = json!({"uid": set_id, "name": set_id, "type": "policy_set",
                             "version": version.map(|v| v.to_string())});
+        }
+        if e.kind.starts_with("tools.categories_") {
+            // The change is the entity; its source (an upstream's configuration, or an admin)
+            // names it for a reader.
+            let change_id = d["change_id"].as_str().unwrap_or_default();
+            entity = json!({"uid": change_id, "name": d["source"].as_str().unwrap_or(change_id),
+                            "type": "tool_category_change"});
         }
         json!({
             "class_uid": 3004, "class_name": "Entity Management", "category_uid": 3,
@@ -400,6 +408,22 @@ mod tests {
         let gone = payload(14, "05", None);
         assert_eq!((gone["class_uid"].clone(), gone["entity"]["uid"].clone()), (json!(3004), json!("14")));
         assert_eq!(gone["unmapped"]["gavel"]["seq"], 14);
+        // A tool category change is its own entity, named by its source.
+        let c = payload(
+            10,
+            "01",
+            Some(&event(
+                "tools.categories_applied",
+                json!({"change_id": "tcc_1", "source": "upstream:files"}),
+            )),
+        );
+        assert_eq!((c["activity_id"].clone(), c["type_uid"].clone()), (json!(3), json!(300_403)));
+        assert_eq!(
+            c["entity"],
+            json!({"uid": "tcc_1", "name": "upstream:files", "type": "tool_category_change"})
+        );
+        let r = payload(10, "01", Some(&event("tools.categories_rejected", json!({"change_id": "tcc_1"}))));
+        assert_eq!((r["activity_id"].clone(), r["entity"]["name"].clone()), (json!(99), json!("tcc_1")));
         let o = payload(10, "01", Some(&event("user.created", json!({"id": "usr_1"}))));
         assert_eq!((o["class_uid"].clone(), o["activity_id"].clone()), (json!(3004), json!(1)));
         assert_eq!(o["unmapped"]["kind"], "user.created");

@@ -13,7 +13,8 @@
 //! | `agents` | `/v1/agents…` (inventory, suspend, limits included) | `identity`, `containment` |
 //! | `policies` | `/v1/policies…`, `/v1/packs…`, `/v1/policies/schema` (public) | `policies` |
 //! | `explain` | `/v1/policies/explain` | `explain` |
-//! | `gateway` | `/v1/gateway/tools` (the MCP gateway, as its agent) | `gateway` |
+//! | `gateway` | `POST /v1/gateway/tools` (the MCP gateway, as its agent) | `gateway` |
+//! | `tools` | `/v1/tools…` (the registry's categories, two-person changes), `GET /v1/gateway/tools` | `tool_categories`, `gateway` |
 //! | `ext_authz` | `/v1/ext-authz/{*path}`, `/v1/ext-authz/` (a proxy's external authorization check) | `decide` (shared with `decisions`) |
 //! | `approvals` | `/v1/approvals…` | `approvals` |
 //! | `findings` | `/v1/findings…` | `approvals` |
@@ -44,6 +45,7 @@ mod killswitches;
 mod notifications;
 mod policies;
 mod retention;
+mod tools;
 mod users;
 mod webhooks;
 
@@ -137,6 +139,13 @@ pub fn secured_routes() -> Vec<Route> {
         route(Method::POST, "/v1/policies", policies::propose_policy),
         route(Method::POST, "/v1/policies/explain", explain::explain),
         route(Method::POST, "/v1/gateway/tools", gateway::tools_seen),
+        route(Method::GET, "/v1/gateway/tools", tools::list_upstream_tools),
+        route(Method::GET, "/v1/tools", tools::list_tools),
+        route(Method::GET, "/v1/tools/changes", tools::list_tool_changes),
+        route(Method::POST, "/v1/tools/changes", tools::propose_tool_change),
+        route(Method::GET, "/v1/tools/changes/{id}", tools::get_tool_change),
+        route(Method::POST, "/v1/tools/changes/{id}/approve", tools::approve_tool_change),
+        route(Method::POST, "/v1/tools/changes/{id}/reject", tools::reject_tool_change),
         route(Method::POST, "/v1/ext-authz/{*path}", ext_authz::check_post),
         route(Method::GET, "/v1/ext-authz/{*path}", ext_authz::check_get),
         route(Method::DELETE, "/v1/ext-authz/{*path}", ext_authz::check_delete),
@@ -291,6 +300,8 @@ impl utoipa::Modify for BearerScheme {
         policies::deactivate_policy, policies::list_packs, policies::install_pack, policies::golive_pack,
         explain::explain,
         gateway::tools_seen,
+        tools::list_upstream_tools, tools::list_tools, tools::list_tool_changes, tools::propose_tool_change, tools::get_tool_change,
+        tools::approve_tool_change, tools::reject_tool_change,
         ext_authz::check_post, ext_authz::check_get, ext_authz::check_delete,
         ext_authz::check_root_post, ext_authz::check_root_get, ext_authz::check_root_delete,
         approvals::list_approvals, approvals::get_approval, approvals::decide_approval,
