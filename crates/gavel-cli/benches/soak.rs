@@ -31,7 +31,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const GAVEL: &str = env!("CARGO_BIN_EXE_gavel");
@@ -444,19 +444,9 @@ fn serve(data: &Path, backend: &Backend, log: &Path) -> (Child, String) {
         .stderr(log)
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let url = loop {
-        let line = rx.recv_timeout(Duration::from_secs(120)).expect("gavel serve printed its address");
-        if let Some(u) = line.strip_prefix("gavel listening on ") {
-            break u.trim().to_string();
-        }
-    };
+    let lines = gavel_testkit::stdout_lines(&mut child);
+    let url = gavel_testkit::line_after(&lines, "gavel listening on ", Duration::from_secs(120))
+        .expect("gavel serve printed its address");
     (child, url)
 }
 

@@ -14,11 +14,10 @@ use common::{clean, json, str_of, terminate};
 use gavel_testkit::Postgres;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// One data directory per replica (its keys are copies of the first one's), one database.
@@ -97,24 +96,14 @@ impl Cluster {
             .stderr(log)
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let url = loop {
-            let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
+        let lines = gavel_testkit::stdout_lines(&mut child);
+        let url = gavel_testkit::line_after(&lines, "gavel listening on ", Duration::from_secs(60))
+            .unwrap_or_else(|| {
                 panic!(
                     "gavel serve did not start: {}",
                     std::fs::read_to_string(data.join("server.log")).unwrap()
                 )
             });
-            if let Some(u) = line.strip_prefix("gavel listening on ") {
-                break u.trim().to_string();
-            }
-        };
         Replica { child, url, data: data.to_path_buf() }
     }
 

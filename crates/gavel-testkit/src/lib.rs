@@ -17,8 +17,37 @@ pub use oracles::{node_command, python, python_command};
 pub use postgres::Postgres;
 pub use webhook_receiver::WebhookReceiver;
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The lines `child` prints on its piped stdout, read on a thread of their own for as long as it
+/// runs: the pipe never closes under it (its next line would fail to print), and the reader can
+/// wait for a line with a timeout ([`line_after`]).
+pub fn stdout_lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("the child's stdout is piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// The rest of the first of `lines` that starts with `prefix`, trimmed (e.g. the URL of
+/// `gavel listening on <url>`), waiting at most `timeout` for each line; `None` when a line does
+/// not come in time or the output ends first.
+pub fn line_after(lines: &mpsc::Receiver<String>, prefix: &str, timeout: Duration) -> Option<String> {
+    loop {
+        let line = lines.recv_timeout(timeout).ok()?;
+        if let Some(rest) = line.strip_prefix(prefix) {
+            return Some(rest.trim().to_string());
+        }
+    }
+}
 
 /// What a tool said: whether it exited with success, and its stdout followed by its stderr.
 #[derive(Debug, Clone)]
@@ -106,4 +135,24 @@ fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Stdio;
+
+    #[test]
+    fn line_after_reads_past_other_lines_and_says_none_once_the_output_ends() {
+        let mut child = Command::new("sh")
+            .args(["-c", "echo starting; echo 'listening on  http://127.0.0.1:1 '; echo done"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = stdout_lines(&mut child);
+        let timeout = Duration::from_secs(60);
+        assert_eq!(line_after(&lines, "listening on ", timeout).as_deref(), Some("http://127.0.0.1:1"));
+        assert_eq!(line_after(&lines, "listening on ", timeout), None, "the output ended first");
+        assert!(child.wait().unwrap().success());
+    }
 }

@@ -9,7 +9,6 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// A running `gavel serve`, stopped with SIGTERM when dropped (a failing test leaves no process).
@@ -74,15 +73,8 @@ impl Server {
             .stderr(stderr)
             .spawn()
             .expect("start gavel serve");
-        // Read stdout on a thread that lives as long as the server, so the pipe never closes
-        // under it, and wait with a timeout for the two lines we need.
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
+        // Wait with a timeout for the two lines we need, in whichever order they come.
+        let rx = gavel_testkit::stdout_lines(&mut child);
         let (mut url, mut admin) = (None, None);
         while url.is_none() || (first && admin.is_none()) {
             let line = rx.recv_timeout(Duration::from_secs(60)).expect("gavel serve printed its address");
