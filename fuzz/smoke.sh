@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Fuzz smoke for CI: builds every cargo-fuzz target and runs each for a short time over its
 # committed corpus (fuzz/corpus/<target>), failing on any crash, panic, timeout or leak report.
+# Every target is `cargo fuzz list`'s (policy, decide, note, merkle, canonical, bundle,
+# bundle_current, strict_json): a new [[bin]] in Cargo.toml is smoked with no change here, and
+# needs its corpus/<target> committed.
 #
 # Runs on the stable toolchain: `--sanitizer none` keeps cargo-fuzz from passing
 # `-Zsanitizer=address`, the only nightly-only flag it adds; coverage instrumentation
