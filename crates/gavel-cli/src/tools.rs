@@ -76,6 +76,12 @@ pub enum ToolsCommand {
         /// Print the plan and propose nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Also re-categorise tools whose category was set by another source (a pack, an admin,
+        /// another upstream's categories). Without it they are kept and listed: the recorded tool
+        /// names come from agents' gateways, so a name reported under this upstream must not
+        /// re-categorise a tool that belongs elsewhere unnoticed.
+        #[arg(long)]
+        override_other_sources: bool,
         /// Print JSON (the plan, and the change when one is proposed) instead of text.
         #[arg(long)]
         json: bool,
@@ -130,8 +136,8 @@ pub fn run(remote: &Remote, cmd: ToolsCommand) -> anyhow::Result<ExitCode> {
                 println!("rejected change {}; nothing changed", s(&c.id));
             })?;
         }
-        ToolsCommand::Categorize { upstream_name, config, dry_run, json } => {
-            categorize(remote, &upstream_name, config, dry_run, json)?;
+        ToolsCommand::Categorize { upstream_name, config, dry_run, override_other_sources, json } => {
+            categorize(remote, &upstream_name, config, dry_run, override_other_sources, json)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -146,6 +152,18 @@ pub struct Planned {
     pub new: String,
 }
 
+/// A matched tool whose category another source set, kept as it is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Kept {
+    pub tool: String,
+    pub category: String,
+    /// The source that set it (`soc2@1`, `admin`, `upstream:<other>`), if recorded.
+    pub source: Option<String>,
+}
+
+/// A tool's category in the registry and the source that set it.
+pub type Registered = (Option<String>, Option<String>);
+
 /// What `categorize` would change.
 #[derive(Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Plan {
@@ -155,16 +173,23 @@ pub struct Plan {
     pub unchanged: Vec<String>,
     /// Recorded tools no glob matches (left as they are).
     pub unmatched: Vec<String>,
+    /// Matched tools left as they are because another source categorised them (see
+    /// `--override-other-sources`).
+    pub kept: Vec<Kept>,
     /// Globs that match no recorded tool.
     pub unused_globs: Vec<String>,
 }
 
 /// Expands `globs` (glob → category) over the recorded `tools` against the `registry` (tool →
-/// category in force). A tool two globs give different categories is an error naming both.
+/// category in force and its source). A tool two globs give different categories is an error
+/// naming both. A categorised tool whose source is not `own` (this upstream's changes) is kept
+/// unless `override_others`.
 pub fn plan(
     globs: &BTreeMap<String, String>,
     tools: &BTreeSet<String>,
-    registry: &BTreeMap<String, Option<String>>,
+    registry: &BTreeMap<String, Registered>,
+    own: &str,
+    override_others: bool,
 ) -> anyhow::Result<Plan> {
     let mut plan = Plan::default();
     let mut used = BTreeSet::new();
@@ -178,9 +203,13 @@ pub fn plan(
             0 => plan.unmatched.push(tool.clone()),
             1 => {
                 let new = matched[0].1.clone();
-                let old = registry.get(tool).cloned().flatten();
+                let (old, source) = registry.get(tool).cloned().unwrap_or_default();
                 if old.as_deref() == Some(new.as_str()) {
                     plan.unchanged.push(tool.clone());
+                } else if let Some(category) =
+                    old.clone().filter(|_| !override_others && source.as_deref() != Some(own))
+                {
+                    plan.kept.push(Kept { tool: tool.clone(), category, source });
                 } else {
                     plan.changes.push(Planned { tool: tool.clone(), old, new });
                 }
@@ -207,6 +236,7 @@ fn categorize(
     upstream: &str,
     config: Option<PathBuf>,
     dry_run: bool,
+    override_others: bool,
     json: bool,
 ) -> anyhow::Result<()> {
     // The file first: a bad glob or category is an error before anything is sent.
@@ -229,9 +259,9 @@ fn categorize(
         );
     }
     let registry: List<ToolEntry> = read(remote.get("/v1/tools", &[])?)?;
-    let registry: BTreeMap<String, Option<String>> =
-        registry.items.into_iter().map(|t| (t.tool, t.category)).collect();
-    let plan = plan(globs, &tools, &registry)?;
+    let registry: BTreeMap<String, Registered> =
+        registry.items.into_iter().map(|t| (t.tool, (t.category, t.source))).collect();
+    let plan = plan(globs, &tools, &registry, &format!("upstream:{upstream}"), override_others)?;
     if !json {
         print_plan(upstream, &plan);
     }
@@ -239,7 +269,8 @@ fn categorize(
         if json {
             crate::print_json(&json!({"plan": plan, "change": null}));
         } else if plan.changes.is_empty() {
-            println!("nothing to change: every matched tool already has its category");
+            let kept = if plan.kept.is_empty() { "" } else { " or is kept (above)" };
+            println!("nothing to change: every matched tool already has its category{kept}");
         } else {
             println!("dry run: nothing proposed");
         }
@@ -278,6 +309,14 @@ fn print_plan(upstream: &str, plan: &Plan) {
     }
     if !plan.unmatched.is_empty() {
         println!("  matched by no glob (left as they are): {}", plan.unmatched.join(", "));
+    }
+    for k in &plan.kept {
+        println!(
+            "  kept: {} is {}, set by {} (--override-other-sources to change it)",
+            k.tool,
+            k.category,
+            k.source.as_deref().unwrap_or("another source")
+        );
     }
     for glob in &plan.unused_globs {
         eprintln!("note: glob {glob:?} matches no recorded tool of {upstream}");
@@ -336,11 +375,17 @@ mod tests {
         list.iter().map(|t| t.to_string()).collect()
     }
 
+    const OWN: &str = "upstream:files";
+
+    fn registered(category: &str, source: &str) -> Registered {
+        (Some(category.to_string()), Some(source.to_string()))
+    }
+
     #[test]
     fn a_plan_names_each_tools_old_and_new_category() {
-        let registry: BTreeMap<String, Option<String>> = [
-            ("read_dir".to_string(), Some("read_only".to_string())),
-            ("wipe".to_string(), Some("destructive".to_string())),
+        let registry: BTreeMap<String, Registered> = [
+            ("read_dir".to_string(), registered("read_only", OWN)),
+            ("wipe".to_string(), registered("destructive", OWN)),
         ]
         .into_iter()
         .collect();
@@ -348,6 +393,8 @@ mod tests {
             &globs(&[("read_*", "read_only"), ("wipe", "admin_only"), ("never_*", "x")]),
             &names(&["read_dir", "read_file", "wipe", "echo"]),
             &registry,
+            OWN,
+            false,
         )
         .unwrap();
         assert_eq!(
@@ -370,6 +417,8 @@ mod tests {
             &globs(&[("read_*", "read_only"), ("*_file", "files")]),
             &names(&["read_file", "read_dir"]),
             &BTreeMap::new(),
+            OWN,
+            false,
         )
         .unwrap_err()
         .to_string();
@@ -383,8 +432,37 @@ mod tests {
             &globs(&[("read_*", "read_only"), ("*_file", "read_only")]),
             &names(&["read_file"]),
             &BTreeMap::new(),
+            OWN,
+            false,
         )
         .unwrap();
         assert_eq!(agreed.changes.len(), 1);
+    }
+
+    /// Tool names are what agents' gateways reported under this upstream: one that another
+    /// source categorised (a pack's payments tool, say) is kept unless asked for.
+    #[test]
+    fn a_tool_another_source_categorised_is_kept_unless_overridden() {
+        let registry: BTreeMap<String, Registered> = [
+            ("stripe.refund".to_string(), registered("payments", "soc2@1")),
+            ("read_dir".to_string(), registered("files", OWN)),
+        ]
+        .into_iter()
+        .collect();
+        let tools = names(&["read_dir", "stripe.refund", "read_file"]);
+        let kept = plan(&globs(&[("*", "read_only")]), &tools, &registry, OWN, false).unwrap();
+        assert_eq!(
+            kept.kept,
+            vec![Kept {
+                tool: "stripe.refund".into(),
+                category: "payments".into(),
+                source: Some("soc2@1".into())
+            }]
+        );
+        let changed: Vec<&str> = kept.changes.iter().map(|p| p.tool.as_str()).collect();
+        assert_eq!(changed, ["read_dir", "read_file"], "its own and uncategorised tools change");
+        let overridden = plan(&globs(&[("*", "read_only")]), &tools, &registry, OWN, true).unwrap();
+        assert!(overridden.kept.is_empty());
+        assert_eq!(overridden.changes.len(), 3);
     }
 }

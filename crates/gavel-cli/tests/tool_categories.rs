@@ -307,3 +307,40 @@ fn an_upstreams_configured_categories_take_effect_once_a_second_admin_approves()
     let verified = json(&local(&["evidence", "verify", bundle, "--json"]));
     assert_eq!(verified["valid"], true, "{verified:#}");
 }
+
+/// The recorded names come from agents' gateways: an agent can report any name under an upstream.
+/// A name that another source categorised (here the soc2 pack's `web_search`) is kept by a broad
+/// glob, listed as kept, and changed only when the admin asks for it.
+#[test]
+fn a_tool_another_source_categorised_is_kept_unless_the_admin_overrides() {
+    let w = World::new();
+    let admin = w.server.admin.clone();
+    let installed = w.server.gavel(Some(&admin), &["pack", "install", "soc2"]);
+    assert!(installed.status.success(), "{}", String::from_utf8_lossy(&installed.stderr));
+    // An agent reports a list for `notes` holding a tool of another server.
+    let digest = "0".repeat(64);
+    let reported = ureq::post(&format!("{}/v1/gateway/tools", w.server.url))
+        .set("Authorization", &format!("Bearer {}", w.agent))
+        .send_json(json!({"upstream": "notes", "tools": [
+            {"name": "read_note", "sha256": digest}, {"name": "web_search", "sha256": digest}]}));
+    assert!(reported.is_ok(), "{reported:?}");
+
+    let config = w.dir.join("broad.toml");
+    std::fs::write(&config, gavel_toml(&w.dir, r#"{ "*" = "notes_read" }"#)).unwrap();
+    let plan = stdout(&w.categorize(&admin, &config, &["--dry-run"]));
+    assert!(plan.contains("read_note: none -> notes_read"), "{plan}");
+    assert!(plan.contains("kept: web_search is read_only, set by soc2@"), "{plan}");
+    assert!(!plan.contains("web_search: read_only ->"), "{plan}");
+
+    let proposed = json(&w.categorize(&admin, &config, &["--json"]));
+    let tools: Vec<&str> = proposed["change"]["assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["tool"].as_str().unwrap())
+        .collect();
+    assert_eq!(tools, ["read_note"], "the pack's tool is not in the change");
+
+    let overridden = stdout(&w.categorize(&admin, &config, &["--dry-run", "--override-other-sources"]));
+    assert!(overridden.contains("web_search: read_only -> notes_read"), "{overridden}");
+}
